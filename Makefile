@@ -1,0 +1,72 @@
+# django-async-lab: `make bench` measures, `make test` proves, `make run` serves.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# python3 is whatever .python-version selects (3.13 under pyenv); uv is bootstrapped into it,
+# because pyenv's own uv shim fails inside a checkout pinned to another version.
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+VENV := .venv
+PY := $(VENV)/bin/python
+WORKERS ?= 2
+PORT ?= 8000
+HOST := 127.0.0.1
+SYSTEM_PACKAGES := promtool=prometheus prometheus=prometheus wrk=wrk chromium=chromium
+
+.PHONY: help setup system-packages test test-fast lint format run locust observe dashboards \
+        bench bench-overhead clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.synced: pyproject.toml uv.lock .python-version
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || { \
+	  echo "Bootstrapping uv into $$($(PYTHON) --version)"; \
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check uv; }
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+setup: $(VENV)/.synced ## Create the virtual environment from uv.lock
+
+system-packages: ## Install Prometheus, wrk and Chromium (Debian packages) when missing
+	@scripts/ensure-system-packages $(SYSTEM_PACKAGES)
+
+test: setup system-packages ## The whole test suite (what CI runs)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+test-fast: setup ## The tests that start no server
+	$(PY) -m pytest -m "not live"
+
+lint: setup ## Lint and check formatting
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup ## Fix lint and formatting in place
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+run: setup ## Serve the app on http://127.0.0.1:8000 under uvicorn (WORKERS=2)
+	$(PY) -m mysite.launcher --server uvicorn --workers $(WORKERS) --host $(HOST) --port $(PORT)
+
+locust: setup ## Locust against `make run`, web UI on http://127.0.0.1:8089
+	$(VENV)/bin/locust -f loadtests/locustfile.py --host http://$(HOST):$(PORT) --web-host $(HOST)
+
+observe: setup ## Prometheus on http://127.0.0.1:9090 scraping the app and Locust
+	@scripts/ensure-system-packages prometheus=prometheus promtool=prometheus
+	$(PY) -m dashboards.observe
+
+dashboards: setup ## Regenerate the Grafana dashboard JSON from dashboards/
+	$(PY) -m dashboards.build
+
+bench: setup system-packages ## The sweep: servers x workers x scenarios -> reports/latest/
+	$(PY) -m loadtests.sweep $(BENCH_ARGS)
+
+bench-overhead: setup ## What the metrics middleware costs, side by side (uses wrk)
+	@scripts/ensure-system-packages wrk=wrk
+	$(PY) -m loadtests.overhead $(OVERHEAD_ARGS)
+
+clean: ## Remove generated files (environment, reports, Prometheus data)
+	rm -rf $(VENV) var reports .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,11 @@
+"""ASGI entry point: ``mysite.asgi:application`` (uvicorn, gunicorn with uvicorn workers)."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+
+from mysite.lifespan import with_lifespan
+
+application = with_lifespan(get_asgi_application())

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class DemoConfig(AppConfig):
+    name = "mysite.demo"
+    verbose_name = "Sync and async views under test"
+
+    def ready(self) -> None:
+        from mysite import lifespan
+
+        from . import checks, upstream  # noqa: F401  (registers the system checks)
+
+        lifespan.on_shutdown(upstream.close_clients)

@@ -1,0 +1,70 @@
+"""Query parameters of the demo views, validated strictly: any bad value is a client error."""
+
+import math
+import re
+from dataclasses import dataclass
+
+from django.http import QueryDict
+
+DEFAULT_DELAY = 1.0
+MAX_DELAY = 10.0
+DEFAULT_FANOUT = 10
+MAX_FANOUT = 100
+MAX_TASK_ID_LENGTH = 64
+
+# Plain decimal notation only: no "nan", "inf", "0x10", "1_0" or surrounding spaces, which
+# float() would accept. The length cap keeps parsing cheap whatever a client sends.
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
+_INTEGER = re.compile(r"\+?\d{1,6}")
+_MAX_NUMBER_LENGTH = 32
+
+
+class ParameterError(ValueError):
+    """A query parameter is missing its form or range; the message is safe to show the client."""
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    delay: float = DEFAULT_DELAY
+    fanout: int = DEFAULT_FANOUT
+    task_id: str | None = None
+
+
+def parse(query: QueryDict) -> Params:
+    """Read ``delay``, ``fanout`` and ``task_id``; raise ParameterError on any bad value."""
+    for name in ("delay", "fanout", "task_id"):
+        if len(query.getlist(name)) > 1:
+            raise ParameterError(f"{name} is given more than once")
+    return Params(
+        delay=_parse_delay(query.get("delay")),
+        fanout=_parse_fanout(query.get("fanout")),
+        task_id=_parse_task_id(query.get("task_id")),
+    )
+
+
+def _parse_delay(raw: str | None) -> float:
+    if raw is None:
+        return DEFAULT_DELAY
+    if len(raw) > _MAX_NUMBER_LENGTH or not _DECIMAL.fullmatch(raw):
+        raise ParameterError("delay must be a number of seconds")
+    value = float(raw)
+    if not math.isfinite(value) or not 0 <= value <= MAX_DELAY:
+        raise ParameterError(f"delay must be between 0 and {MAX_DELAY:g} seconds")
+    return value
+
+
+def _parse_fanout(raw: str | None) -> int:
+    if raw is None:
+        return DEFAULT_FANOUT
+    if not _INTEGER.fullmatch(raw):
+        raise ParameterError("fanout must be a whole number")
+    value = int(raw)
+    if not 1 <= value <= MAX_FANOUT:
+        raise ParameterError(f"fanout must be between 1 and {MAX_FANOUT}")
+    return value
+
+
+def _parse_task_id(raw: str | None) -> str | None:
+    if raw is not None and len(raw) > MAX_TASK_ID_LENGTH:
+        raise ParameterError(f"task_id must be at most {MAX_TASK_ID_LENGTH} characters")
+    return raw

@@ -1,0 +1,298 @@
+"""Calls to the upstream service: one shared, pooled client per worker, and the three fan-outs.
+
+Each call has a deadline of ``UPSTREAM_TIMEOUT`` seconds and never raises: it returns a
+``CallResult`` that names what went wrong, and records its duration in
+``http_client_request_duration_seconds``. ``FanoutResult`` turns the calls into the response.
+"""
+
+import asyncio
+import atexit
+import concurrent.futures
+import functools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import httpx
+
+from mysite.metrics.instruments import observe_client_request
+
+from . import conf
+
+# Error kinds, a fixed vocabulary so the metric's error_type label stays bounded whatever the
+# transport: httpx's own, or aiohttp's, whose exceptions httpx-aiohttp maps loosely (a reset
+# connection arrives as httpx.ConnectTimeout).
+TIMEOUT = "timeout"
+CONNECT_ERROR = "connect_error"
+CONNECTION_LOST = "connection_lost"
+INVALID_RESPONSE = "invalid_response"
+SKIPPED = "skipped"
+# Calls still queued for a pool thread when the view's deadline passed.
+NOT_STARTED = "not_started"
+
+# What the sync fan-out waits beyond the per-call timeout before it gives up on queued calls.
+_DEADLINE_GRACE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    task_id: int
+    body: Any = None
+    error: str | None = None
+    detail: str = ""
+
+    @property
+    def timed_out(self) -> bool:
+        return self.error in (TIMEOUT, SKIPPED, NOT_STARTED)
+
+
+@dataclass(slots=True)
+class FanoutResult:
+    calls: list[CallResult]
+    elapsed: float = field(default=0.0)
+
+    @property
+    def failed(self) -> list[CallResult]:
+        return [call for call in self.calls if call.error is not None]
+
+    @property
+    def status(self) -> int:
+        failed = self.failed
+        if not failed:
+            return 200
+        # 504 when the upstream only ever ran out of time, 502 when it also misbehaved.
+        return 504 if all(call.timed_out for call in failed) else 502
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "responses": [call.body for call in self.calls],
+            "debug_message": f"fetch executed in {self.elapsed:.2f} seconds.",
+            "elapsed": round(self.elapsed, 3),
+            "errors": [
+                {"task_id": call.task_id, "error": call.error, "detail": call.detail}
+                for call in self.failed
+            ],
+        }
+
+
+# --- the clients --------------------------------------------------------------------------
+
+# One async client per event loop: a client's connections belong to the loop that opened them.
+_async_clients: dict[tuple[asyncio.AbstractEventLoop, str, int], httpx.AsyncClient] = {}
+_sync_lock = threading.Lock()
+_sync_client: httpx.Client | None = None
+_executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _limits(pool_size: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+
+
+def get_async_client() -> httpx.AsyncClient:
+    transport_name, pool_size = conf.upstream_transport(), conf.upstream_pool_size()
+    key = (asyncio.get_running_loop(), transport_name, pool_size)
+    client = _async_clients.get(key)
+    if client is None:
+        transport = None
+        if transport_name == "aiohttp":
+            from httpx_aiohttp import AiohttpTransport
+
+            transport = AiohttpTransport(limits=_limits(pool_size))
+        client = _async_clients[key] = httpx.AsyncClient(
+            limits=_limits(pool_size), transport=transport
+        )
+    return client
+
+
+def _get_sync_pool() -> tuple[httpx.Client, concurrent.futures.ThreadPoolExecutor]:
+    global _sync_client, _executor
+    if _executor is None:
+        with _sync_lock:
+            if _executor is None:
+                pool_size = conf.upstream_pool_size()
+                _sync_client = httpx.Client(limits=_limits(pool_size))
+                _executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=pool_size, thread_name_prefix="upstream"
+                )
+                atexit.register(close_sync_clients)
+    return _sync_client, _executor
+
+
+def close_sync_clients() -> None:
+    global _sync_client, _executor
+    with _sync_lock:
+        if _executor is not None:
+            _executor.shutdown(wait=False, cancel_futures=True)
+            _executor = None
+        if _sync_client is not None:
+            _sync_client.close()
+            _sync_client = None
+
+
+async def close_clients() -> None:
+    """Close the pools this worker holds (its lifespan shutdown hook)."""
+    loop = asyncio.get_running_loop()
+    for key in [key for key in _async_clients if key[0] is loop]:
+        await _async_clients.pop(key).aclose()
+    close_sync_clients()
+
+
+# --- one call -----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _server_address(url: str) -> str:
+    return httpx.URL(url).host
+
+
+def _classify(exc: BaseException) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ClientError):
+        if isinstance(cause, asyncio.TimeoutError):
+            return TIMEOUT
+        return CONNECT_ERROR if isinstance(cause, aiohttp.ClientConnectorError) else CONNECTION_LOST
+    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+        return TIMEOUT
+    if isinstance(exc, httpx.ConnectError):
+        return CONNECT_ERROR
+    return CONNECTION_LOST
+
+
+def _result(task_id: int, response: httpx.Response, url: str, started: float) -> CallResult:
+    if response.status_code >= 400:
+        result = CallResult(
+            task_id,
+            error=str(response.status_code),
+            detail=f"upstream answered {response.status_code}",
+        )
+    else:
+        try:
+            result = CallResult(task_id, body=response.json())
+        except ValueError:
+            result = CallResult(task_id, error=INVALID_RESPONSE, detail="upstream body is not JSON")
+    _record(url, str(response.status_code), result, started)
+    return result
+
+
+def _failure(task_id: int, exc: BaseException, url: str, timeout: float, started: float):
+    kind = _classify(exc)
+    detail = (
+        f"no answer within {timeout:g} s" if kind == TIMEOUT else f"{type(exc).__name__}: {exc}"
+    )
+    result = CallResult(task_id, error=kind, detail=detail)
+    _record(url, "", result, started)
+    return result
+
+
+def _record(url: str, status: str, result: CallResult, started: float) -> None:
+    error_type = result.error or ""
+    observe_client_request(
+        _server_address(url), "GET", status, error_type, time.perf_counter() - started
+    )
+
+
+_TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError)
+
+
+async def _call_async(
+    client: httpx.AsyncClient, url: str, task_id: int, delay: float, limit: float
+) -> CallResult:
+    started = time.perf_counter()
+    try:
+        # httpx's timeouts bound each phase; this bounds the whole call.
+        async with asyncio.timeout(limit):
+            response = await client.get(
+                url, params={"task_id": task_id, "delay": delay}, timeout=limit
+            )
+    except _TRANSPORT_ERRORS as exc:
+        return _failure(task_id, exc, url, limit, started)
+    return _result(task_id, response, url, started)
+
+
+def _call_sync(
+    client: httpx.Client, url: str, task_id: int, delay: float, timeout: float
+) -> CallResult:
+    started = time.perf_counter()
+    try:
+        response = client.get(url, params={"task_id": task_id, "delay": delay}, timeout=timeout)
+    except _TRANSPORT_ERRORS as exc:
+        return _failure(task_id, exc, url, timeout, started)
+    return _result(task_id, response, url, started)
+
+
+# --- the three fan-outs ---------------------------------------------------------------------
+
+
+def _timed(calls: Callable[[], list[CallResult]]) -> FanoutResult:
+    started = time.perf_counter()
+    results = calls()
+    return FanoutResult(results, time.perf_counter() - started)
+
+
+async def fetch_concurrently(delay: float, fanout: int) -> FanoutResult:
+    """All calls at once on this worker's event loop, through its shared async client."""
+    url, timeout = conf.upstream_url(), conf.upstream_timeout()
+    client = get_async_client()
+    started = time.perf_counter()
+    results = await asyncio.gather(
+        *(_call_async(client, url, task_id, delay, timeout) for task_id in range(fanout))
+    )
+    return FanoutResult(list(results), time.perf_counter() - started)
+
+
+def fetch_in_threads(delay: float, fanout: int) -> FanoutResult:
+    """All calls at once from the worker's bounded thread pool, through its shared sync client."""
+    url, timeout = conf.upstream_url(), conf.upstream_timeout()
+    client, executor = _get_sync_pool()
+
+    def calls() -> list[CallResult]:
+        futures = [
+            executor.submit(_call_sync, client, url, task_id, delay, timeout)
+            for task_id in range(fanout)
+        ]
+        # A call's own timeout starts only when a thread picks it up; when other requests hold
+        # every thread, this deadline still answers the client in time.
+        concurrent.futures.wait(futures, timeout=timeout + _DEADLINE_GRACE)
+        results = []
+        for task_id, future in enumerate(futures):
+            if future.done() and not future.cancelled():
+                results.append(future.result())
+            else:
+                future.cancel()
+                results.append(
+                    CallResult(
+                        task_id,
+                        error=NOT_STARTED if future.cancelled() else TIMEOUT,
+                        detail=f"no answer within {timeout:g} s",
+                    )
+                )
+        return results
+
+    return _timed(calls)
+
+
+def fetch_sequentially(delay: float, fanout: int) -> FanoutResult:
+    """One call after the other: the baseline. Stops at the first timeout, so it stays bounded."""
+    url, timeout = conf.upstream_url(), conf.upstream_timeout()
+    client, _ = _get_sync_pool()
+
+    def calls() -> list[CallResult]:
+        results: list[CallResult] = []
+        timed_out = False
+        for task_id in range(fanout):
+            if timed_out:
+                results.append(
+                    CallResult(
+                        task_id, error=SKIPPED, detail="not tried: an earlier call timed out"
+                    )
+                )
+                continue
+            result = _call_sync(client, url, task_id, delay, timeout)
+            timed_out = result.error == TIMEOUT
+            results.append(result)
+        return results
+
+    return _timed(calls)

@@ -1,0 +1,22 @@
+"""Gunicorn settings for both gunicorn kinds the launcher starts (gthread, uvicorn workers)."""
+
+from prometheus_client import multiprocess
+
+from mysite.metrics.multiprocess import directory
+
+# Each worker imports the app itself, after the fork, so its metric files carry its own pid.
+preload_app = False
+accesslog = None
+backlog = 2048
+keepalive = 5
+graceful_timeout = 10
+# A sync view may sleep up to 10 s; the worker's heartbeat runs beside it, so this only bounds
+# a worker that is truly stuck.
+timeout = 60
+
+
+def child_exit(server, worker):
+    """A worker is gone: its live gauges (in-flight requests, loop lag) stop counting."""
+    path = directory()
+    if path is not None:
+        multiprocess.mark_process_dead(worker.pid, str(path))

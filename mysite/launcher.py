@@ -1,0 +1,278 @@
+"""The one launcher for every server this project runs: ``make run``, the benchmarks, the tests.
+
+It decides, in one place, the server kind, the worker count, the multi-process metrics
+directory (wiped before any worker starts) and readiness.
+
+Command line (replaces itself with the server, so signals reach it directly)::
+
+    python -m mysite.launcher --server uvicorn --workers 2 --port 8000
+
+From Python, ``serve(...)`` starts the server as a child process group, waits until it answers
+``/healthz`` and always stops it, whatever happens in between.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVER_KINDS = ("uvicorn", "gunicorn-gthread", "gunicorn-uvicorn")
+DEFAULT_THREADS = 8
+LOOPBACK = "127.0.0.1"
+
+
+def server_argv(kind: str, workers: int, host: str, port: int, threads: int) -> list[str]:
+    """The command that serves the app as ``kind`` with ``workers`` worker processes."""
+    if kind == "uvicorn":
+        return [
+            sys.executable, "-m", "uvicorn", "mysite.asgi:application",
+            "--host", host, "--port", str(port), "--workers", str(workers),
+            "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+            "--no-access-log", "--backlog", "2048", "--timeout-graceful-shutdown", "5",
+        ]  # fmt: skip
+    if kind in ("gunicorn-gthread", "gunicorn-uvicorn"):
+        app, worker_class = (
+            ("mysite.wsgi:application", "gthread")
+            if kind == "gunicorn-gthread"
+            else ("mysite.asgi:application", "uvicorn_worker.UvicornWorker")
+        )
+        return [
+            sys.executable, "-m", "gunicorn", app, "--config", "python:mysite.gunicorn_conf",
+            "--bind", f"{host}:{port}", "--workers", str(workers),
+            "--worker-class", worker_class, "--threads", str(threads),
+        ]  # fmt: skip
+    raise ValueError(f"unknown server kind {kind!r}; choose one of {', '.join(SERVER_KINDS)}")
+
+
+def prepare_metrics_dir(path: Path) -> Path:
+    """Empty the multi-process directory: files left by an earlier run would be counted again."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
+def server_environment(metrics_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    if not env.get("DJANGO_SECRET_KEY") and env.get("DJANGO_DEBUG", "").lower() not in (
+        "1",
+        "true",
+    ):
+        # A fresh random key for this local run; a deployment sets its own.
+        env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)
+    return env
+
+
+def run_system_checks(env: dict[str, str]) -> None:
+    """Refuse to start on bad settings, with Django's own messages (servers skip the checks)."""
+    checks_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check", "--fail-level", "ERROR"],
+        env=checks_env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if result.returncode != 0:
+        sys.exit(f"The app's settings are not valid:\n{result.stderr.strip()}")
+
+
+# --- serving from Python (tests, benchmarks) ---------------------------------------------------
+
+
+class ServerFailed(RuntimeError):
+    """A server exited or never became ready; the message ends with the tail of its log."""
+
+
+@dataclass
+class RunningProcess:
+    name: str
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(
+    running: RunningProcess, health_path: str = "/healthz", timeout: float = 60.0
+) -> None:
+    """Poll the health URL until it answers 200; fail at once if the process exits."""
+    deadline = time.monotonic() + timeout
+    url = running.url + health_path
+    while True:
+        if running.process.poll() is not None:
+            raise ServerFailed(
+                f"{running.name} exited with {running.process.returncode} before it was ready."
+                f"\n{running.log_tail()}"
+            )
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(url, timeout=2) as response,
+        ):
+            if response.status == 200:
+                return
+        if time.monotonic() > deadline:
+            raise ServerFailed(
+                f"{running.name} was not ready within {timeout:g} s ({url}).\n{running.log_tail()}"
+            )
+        time.sleep(0.05)
+
+
+def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the whole group (server and workers), then SIGKILL what is left after ``grace``."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
+    # Workers can outlive a master that died first: the group is killed whatever happened.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=grace)
+
+
+@contextlib.contextmanager
+def managed_process(
+    name: str,
+    argv: Sequence[str],
+    url: str,
+    env: dict[str, str] | None = None,
+    health_path: str = "/healthz",
+    ready_timeout: float = 60.0,
+    cpus: set[int] | None = None,
+    log_dir: Path | None = None,
+) -> Iterator[RunningProcess]:
+    """Run ``argv`` in its own process group until the block ends; yield once it is healthy."""
+    owned_log_dir = log_dir is None
+    log_dir = Path(tempfile.mkdtemp(prefix="mysite-logs-")) if log_dir is None else log_dir
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+
+    def pin() -> None:
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            list(argv), env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, preexec_fn=pin if cpus else None,
+        )  # fmt: skip
+    running = RunningProcess(name, url, process, log_path)
+    try:
+        wait_until_ready(running, health_path, ready_timeout)
+        yield running
+    finally:
+        stop_process_group(process)
+        if owned_log_dir:
+            shutil.rmtree(log_dir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def serve(
+    kind: str = "uvicorn",
+    workers: int = 2,
+    port: int | None = None,
+    threads: int = DEFAULT_THREADS,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 60.0,
+    cpus: set[int] | None = None,
+    log_dir: Path | None = None,
+) -> Iterator[RunningProcess]:
+    """Serve the app on loopback as ``kind`` with ``workers`` workers, for the block's duration.
+
+    ``env`` is added to this process's environment; the metrics directory is a fresh one.
+    """
+    port = port or free_port()
+    metrics_dir = Path(tempfile.mkdtemp(prefix="mysite-metrics-"))
+    argv = [
+        sys.executable, "-m", "mysite.launcher", "--server", kind, "--workers", str(workers),
+        "--threads", str(threads), "--port", str(port), "--metrics-dir", str(metrics_dir),
+    ]  # fmt: skip
+    full_env = {**os.environ, **(env or {})}
+    try:
+        with managed_process(
+            f"{kind}-{workers}w-{port}", argv, f"http://{LOOPBACK}:{port}", env=full_env,
+            ready_timeout=ready_timeout, cpus=cpus, log_dir=log_dir,
+        ) as running:  # fmt: skip
+            running.extra.update(
+                kind=kind, workers=workers, threads=threads, metrics_dir=metrics_dir
+            )
+            yield running
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+# --- command line ------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m mysite.launcher", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--server", choices=SERVER_KINDS, default="uvicorn")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help="threads per gunicorn worker (gunicorn kinds only)",
+    )
+    parser.add_argument("--host", default=LOOPBACK)
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--metrics-dir",
+        type=Path,
+        help="multi-process metrics directory, wiped at start "
+        "(default: $PROMETHEUS_MULTIPROC_DIR, else var/metrics/<port>)",
+    )
+    args = parser.parse_args(argv)
+    if args.workers < 1 or args.threads < 1:
+        parser.error("--workers and --threads must be at least 1")
+
+    metrics_dir = args.metrics_dir or Path(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or f"var/metrics/{args.port}"
+    )
+    env = server_environment(metrics_dir.resolve())
+    run_system_checks(env)
+    prepare_metrics_dir(metrics_dir)
+    command = server_argv(args.server, args.workers, args.host, args.port, args.threads)
+    print(
+        f"Serving {args.server} with {args.workers} worker(s) on http://{args.host}:{args.port} "
+        f"(metrics directory {metrics_dir})",
+        flush=True,
+    )
+    os.execve(command[0], command, env)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Django settings for the lab.
+
+Every environment variable the project reads is read here, once, with an explicit default
+(see the environment table in README.md). Apps read the resulting settings lazily through
+their own ``conf`` modules, so ``override_settings`` works in tests.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use true or false).")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is required when DJANGO_DEBUG is off "
+            "(the launchers generate one for local runs)."
+        )
+    SECRET_KEY = "django-insecure-debug-only-key-never-used-in-production"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+INSTALLED_APPS = [
+    "mysite.metrics",
+    "mysite.demo",
+]
+
+# Order matters for what is measured. The metrics middleware is outermost so its clock covers
+# everything Django does for a request. Every middleware here is async-native or, like
+# SecurityMiddleware, cheap; each MiddlewareMixin costs two thread hops per request under ASGI,
+# so nothing is listed that these cookie-less, GET-only JSON views do not need.
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+]
+if env_bool("METRICS_ENABLED", True):
+    MIDDLEWARE.insert(0, "mysite.metrics.middleware.MetricsMiddleware")
+
+ROOT_URLCONF = "mysite.urls"
+WSGI_APPLICATION = "mysite.wsgi.application"
+ASGI_APPLICATION = "mysite.asgi.application"
+
+# The views keep no state: no database, sessions, templates or static files.
+DATABASES = {}
+TEMPLATES = []
+USE_TZ = True
+USE_I18N = False
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Refuse oversized input before any view sees it (query strings are bounded by the server too).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024
+
+# Security headers for a JSON API. HTTPS-only settings follow the deployment, which terminates
+# TLS in front of the app; on loopback the lab speaks plain HTTP.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = False
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_TLS_PROXY", False) else None
+)
+SILENCED_SYSTEM_CHECKS = [
+    # No HTML is served, so there is nothing to frame (clickjacking) ...
+    "security.W002",
+    # ... and no cookies and no unsafe methods, so nothing for CSRF to protect.
+    "security.W003",
+]
+
+# The upstream that the aggregation views call.
+UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8000/sync/api/")
+UPSTREAM_TIMEOUT = os.environ.get("UPSTREAM_TIMEOUT", "5")
+UPSTREAM_TRANSPORT = os.environ.get("UPSTREAM_TRANSPORT", "httpx")
+# Connections per worker and client, and threads of the sync fan-out pool: the largest fan-out,
+# so one request's calls never queue behind each other.
+UPSTREAM_POOL_SIZE = os.environ.get("UPSTREAM_POOL_SIZE", "100")
+
+# Metrics (see mysite/metrics/conf.py for what each means).
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_ALLOWED_CIDRS = env_list("METRICS_ALLOWED_CIDRS")
+METRICS_BEARER_TOKEN = os.environ.get("METRICS_BEARER_TOKEN", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "mysite": {"level": os.environ.get("MYSITE_LOG_LEVEL", "INFO"), "propagate": True},
+    },
+}
+# Histogram boundaries in seconds, comma-separated; empty keeps the app's defaults.
+METRICS_BUCKETS = env_list("METRICS_BUCKETS")
