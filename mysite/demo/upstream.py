@@ -67,10 +67,11 @@ class FanoutResult:
         return 504 if all(call.timed_out for call in failed) else 502
 
     def as_json(self) -> dict[str, Any]:
+        elapsed = round(self.elapsed, 2)  # the message and the number say the same
         return {
             "responses": [call.body for call in self.calls],
-            "debug_message": f"fetch executed in {self.elapsed:.2f} seconds.",
-            "elapsed": round(self.elapsed, 3),
+            "debug_message": f"fetch executed in {elapsed:.2f} seconds.",
+            "elapsed": elapsed,
             "errors": [
                 {"task_id": call.task_id, "error": call.error, "detail": call.detail}
                 for call in self.failed
