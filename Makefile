@@ -23,7 +23,7 @@ help: ## List the targets
 $(VENV)/.synced: pyproject.toml uv.lock .python-version
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || { \
 	  echo "Bootstrapping uv into $$($(PYTHON) --version)"; \
-	  $(PYTHON) -m pip install --quiet --disable-pip-version-check uv; }
+	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore uv; }
 	$(UV) sync --frozen --quiet
 	@touch $@
 
