@@ -1,0 +1,99 @@
+"""Fixtures of the dashboards' tests: the binaries, and one live stack shared by the live tests.
+
+The live stack is the app under uvicorn with two workers, its upstream answering every other
+call with a 503, a throwaway Prometheus scraping both and the Locust exporter every second, and
+one short headless Locust run of ``locustfile.py`` (every route) with the exporter. Nothing here
+is skipped: ``make test`` installs Prometheus and Chromium, and without them these tests fail
+saying what to install.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from dashboards.prometheus_server import (
+    APP_JOB,
+    INSTALL_HINT,
+    LOCUST_JOB,
+    UPSTREAM_JOB,
+    PrometheusServer,
+    ScrapeTarget,
+    run_prometheus,
+)
+from dashboards.query import PrometheusClient
+from mysite.launcher import LOOPBACK, free_port, serve
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUST_RUN_SECONDS = 15
+
+
+def locust_argv(*args: str) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", *args]
+
+
+def run_locust(argv: list[str], log: Path, timeout: float) -> subprocess.CompletedProcess:
+    with log.open("w") as out:
+        return subprocess.run(
+            argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, check=False
+        )
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    path = shutil.which("prometheus")
+    if path is None:
+        pytest.fail(INSTALL_HINT, pytrace=False)
+    return path
+
+
+@dataclass
+class LiveRun:
+    prometheus: PrometheusServer
+    app_url: str
+    start: float
+    end: float
+    locust_log: str
+
+    def client(self) -> PrometheusClient:
+        return PrometheusClient(self.prometheus.url)
+
+
+@pytest.fixture(scope="session")
+def live_run(prometheus_binary, upstream, tmp_path_factory) -> LiveRun:
+    """A Locust run against the app, recorded by a throwaway Prometheus that is still up."""
+    logs = tmp_path_factory.mktemp("live-dashboards")
+    exporter = free_port()
+    env = {"UPSTREAM_URL": upstream.url + "/fail-odd/", "UPSTREAM_TIMEOUT": "2"}
+    with serve("uvicorn", 2, env=env, log_dir=logs) as app:
+        targets = [
+            ScrapeTarget(APP_JOB, app.url.removeprefix("http://")),
+            ScrapeTarget(UPSTREAM_JOB, upstream.url.removeprefix("http://")),
+            ScrapeTarget(LOCUST_JOB, f"{LOOPBACK}:{exporter}"),
+        ]
+        with run_prometheus(targets, log_dir=logs) as prometheus:
+            start = time.time()
+            argv = locust_argv(
+                "-u", "10", "-r", "10", "-t", f"{LOCUST_RUN_SECONDS}s", "--host", app.url,
+                "--exporter-port", str(exporter), "--only-summary", "--exit-code-on-error", "0",
+            )  # fmt: skip
+            log = logs / "locust.log"
+            result = run_locust(argv, log, timeout=LOCUST_RUN_SECONDS + 60)
+            end = time.time()
+            assert result.returncode == 0, log.read_text()[-3000:]
+            yield LiveRun(prometheus, app.url, start, end, log.read_text())
