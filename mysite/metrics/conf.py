@@ -1,6 +1,9 @@
 """The metrics app's settings, read at use so ``override_settings`` applies in tests."""
 
+import math
+
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 # OpenTelemetry's advisory boundaries for HTTP durations (0.005 ... 10 s), plus finer ones below
 # 5 ms, where hello-world views and upstream calls on loopback land; finer ones just above one
@@ -20,9 +23,27 @@ DEFAULT_EXCLUDED_PATHS = ("/metrics", "/healthz")
 
 
 def buckets() -> tuple[float, ...]:
-    """The histogram boundaries; ``checks.py`` has already refused values that do not parse."""
+    """The histogram boundaries, read once: the instruments are built when the app loads.
+
+    A bad value stops the app there with this message (a system check would run too late).
+    """
     configured = getattr(settings, "METRICS_BUCKETS", None)
-    return tuple(float(b) for b in configured) if configured else DEFAULT_BUCKETS
+    if not configured:
+        return DEFAULT_BUCKETS
+    try:
+        values = [float(b) for b in configured]
+    except (TypeError, ValueError):
+        values = []
+    if (
+        not values
+        or values != sorted(set(values))
+        or not all(math.isfinite(v) and v > 0 for v in values)
+    ):
+        raise ImproperlyConfigured(
+            f"METRICS_BUCKETS={configured!r} is not a strictly increasing list of positive "
+            "seconds, such as 0.01,0.1,1."
+        )
+    return tuple(values)
 
 
 def excluded_paths() -> frozenset[str]:

@@ -6,6 +6,7 @@ Counters and histograms of a dead worker stay, so totals never go down; its live
 (in-flight requests, loop lag) must go, or a killed worker would count forever.
 """
 
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -42,15 +43,22 @@ def forget_dead_processes(path: Path) -> list[int]:
     for entry in os.scandir(path):
         match = _LIVE_GAUGE_FILE.fullmatch(entry.name)
         if match and not _is_alive(pid := int(match.group(1))) and pid not in dead:
-            multiprocess.mark_process_dead(pid, str(path))
+            mark_process_dead(pid, path)
             dead.append(pid)
     return dead
+
+
+def mark_process_dead(pid: int, path: Path) -> None:
+    """prometheus_client's ``mark_process_dead``, safe when another process removes the same
+    files at the same moment (two workers scraping, a scrape and gunicorn's ``child_exit``)."""
+    with contextlib.suppress(FileNotFoundError):
+        multiprocess.mark_process_dead(pid, str(path))
 
 
 def mark_this_process_dead() -> None:
     path = directory()
     if path is not None:
-        multiprocess.mark_process_dead(os.getpid(), str(path))
+        mark_process_dead(os.getpid(), path)
 
 
 def _is_alive(pid: int) -> bool:
