@@ -9,6 +9,7 @@ saying what to install.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from dashboards.panels import JOB_LABEL, eq, series
 from dashboards.prometheus_server import (
     APP_JOB,
     INSTALL_HINT,
@@ -68,7 +70,12 @@ class LiveRun:
     app_url: str
     start: float
     end: float
+    # A moment by which Prometheus had scraped the app again after Locust's end.
+    settled: float
     locust_log: str
+    # Locust's own final count of the requests it made. From --json-file, written at shutdown:
+    # Locust 2.47's --csv statistics are a snapshot of up to a second before the end.
+    locust_requests: int
 
     def client(self) -> PrometheusClient:
         return PrometheusClient(self.prometheus.url)
@@ -91,9 +98,25 @@ def live_run(prometheus_binary, upstream, tmp_path_factory) -> LiveRun:
             argv = locust_argv(
                 "-u", "10", "-r", "10", "-t", f"{LOCUST_RUN_SECONDS}s", "--host", app.url,
                 "--exporter-port", str(exporter), "--only-summary", "--exit-code-on-error", "0",
+                "--json-file", str(logs / "locust-stats"),
             )  # fmt: skip
             log = logs / "locust.log"
             result = run_locust(argv, log, timeout=LOCUST_RUN_SECONDS + 60)
             end = time.time()
             assert result.returncode == 0, log.read_text()[-3000:]
-            yield LiveRun(prometheus, app.url, start, end, log.read_text())
+            stats = json.loads((logs / "locust-stats.json").read_text())
+            sent = sum(entry["num_requests"] for entry in stats)
+            settled = wait_for_scrape_after(prometheus, APP_JOB, end)
+            yield LiveRun(prometheus, app.url, start, end, settled, log.read_text(), sent)
+
+
+def wait_for_scrape_after(prometheus: PrometheusServer, job: str, moment: float) -> float:
+    """Poll until Prometheus holds a scrape of ``job`` taken after ``moment``; return now."""
+    deadline = time.monotonic() + 30
+    with PrometheusClient(prometheus.url) as client:
+        while time.monotonic() < deadline:
+            latest = client.query(f"max(timestamp({series('up', eq(JOB_LABEL, job))}))")
+            if latest and float(latest[0]["value"][1]) > moment:
+                return time.time()
+            time.sleep(0.1)
+    raise AssertionError(f"Prometheus did not scrape {job} after {moment}")
