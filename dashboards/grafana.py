@@ -7,7 +7,6 @@ into a Grafana panel with the shared defaults. Every query goes to the dashboard
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -273,7 +272,3 @@ def build(spec: DashboardSpec) -> Dashboard:
 def render(spec: DashboardSpec) -> str:
     """The dashboard's JSON: keys sorted, two-space indent, a trailing newline."""
     return JSONEncoder(sort_keys=True, indent=2).encode(build(spec).build()) + "\n"
-
-
-def as_dict(spec: DashboardSpec) -> dict:
-    return json.loads(render(spec))

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process
 
@@ -54,6 +55,14 @@ class ScrapeTarget:
     address: str
     metrics_path: str = METRICS_PATH
     labels: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_url(cls, job: str, url: str, **labels: str) -> ScrapeTarget:
+        """``http://host:port`` (a ``RunningProcess.url``) scraped at ``/metrics`` as ``job``."""
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.port:
+            raise ValueError(f"expected http://host:port, not {url!r}")
+        return cls(job, parts.netloc, labels=labels)
 
 
 def default_targets(

@@ -77,6 +77,10 @@ class PrometheusClient:
         """The active scrape targets, each with ``labels``, ``health`` and ``lastError``."""
         return self._api("targets")["activeTargets"]
 
+    def rule_groups(self) -> list[dict[str, Any]]:
+        """The loaded rule groups, each with ``name`` and ``rules`` (and their health)."""
+        return self._api("rules")["groups"]
+
 
 def _vector(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     if data["resultType"] not in ("vector", "matrix"):

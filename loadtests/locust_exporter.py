@@ -17,7 +17,7 @@ significant digits above), and the running user count. Locust's "reset stats" an
 the web UI start the counters again from zero, which Prometheus's ``rate()`` handles as a reset.
 
 Imported anywhere Locust is not running (the dashboards read the metric names below), it has no
-effect: it neither imports Locust nor registers anything.
+effect: it neither imports Locust (nor gevent) nor registers anything.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ import logging
 import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 # The names a Prometheus query uses; the dashboards read them from here.
 REQUESTS = "locust_requests_total"
@@ -61,12 +64,6 @@ class LocustCollector:
         self.runner = runner
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import (
-            CounterMetricFamily,
-            GaugeMetricFamily,
-            HistogramMetricFamily,
-        )
-
         labels = [NAME, METHOD]
         requests = CounterMetricFamily(
             REQUESTS.removesuffix("_total"),
@@ -148,8 +145,7 @@ def start(environment: Any, **_kwargs: Any) -> None:
     if not serves_here(environment.runner):
         return  # a worker: the master serves the merged statistics
     host, port = options.exporter_host, options.exporter_port
-    from gevent.pywsgi import WSGIServer
-    from prometheus_client import CollectorRegistry, ProcessCollector, make_wsgi_app
+    from gevent.pywsgi import WSGIServer  # Locust's own server library, loaded in Locust only
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(LocustCollector(environment.runner))

@@ -89,8 +89,8 @@ def live_run(prometheus_binary, upstream, tmp_path_factory) -> LiveRun:
     env = {"UPSTREAM_URL": upstream.url + "/fail-odd/", "UPSTREAM_TIMEOUT": "2"}
     with serve("uvicorn", 2, env=env, log_dir=logs) as app:
         targets = [
-            ScrapeTarget(APP_JOB, app.url.removeprefix("http://")),
-            ScrapeTarget(UPSTREAM_JOB, upstream.url.removeprefix("http://")),
+            ScrapeTarget.from_url(APP_JOB, app.url),
+            ScrapeTarget.from_url(UPSTREAM_JOB, upstream.url),
             ScrapeTarget(LOCUST_JOB, f"{LOOPBACK}:{exporter}"),
         ]
         with run_prometheus(targets, log_dir=logs) as prometheus:

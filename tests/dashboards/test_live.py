@@ -48,7 +48,7 @@ def dashboard_variable_queries() -> list[tuple[str, str, str]]:
     return found
 
 
-def test_every_target_is_up_but_the_upstream(live_run):
+def test_the_app_and_locust_were_scraped(live_run):
     with live_run.client() as client:
         health = {t["labels"]["job"]: t["health"] for t in client.targets()}
     # The upstream has no /metrics yet: its target is scraped, and down.

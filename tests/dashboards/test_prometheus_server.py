@@ -21,8 +21,7 @@ def test_throwaway_prometheus_runs_with_the_rules_and_is_cleaned_up(prometheus_b
             while not (targets := client.targets()) and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert [t["labels"]["job"] for t in targets] == ["nothing"]
-            rules = client._api("rules")["groups"]
-            assert {group["name"] for group in rules} == {
+            assert {group["name"] for group in client.rule_groups()} == {
                 "django-async-lab-recording",
                 "django-async-lab-alerts",
             }
