@@ -13,6 +13,8 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 
+from . import compaction
+
 _LIVE_GAUGE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db")
 
 
@@ -27,8 +29,11 @@ def scrape_registry() -> CollectorRegistry:
     if path is None:
         return REGISTRY
     forget_dead_processes(path)
+    # Dead workers' counters and histograms are merged into archives, so the directory stays
+    # small; the collector then reads under the lock that keeps it from seeing a half-done merge.
+    compaction.compact_quietly(path, _is_alive)
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(path))
+    compaction.LockedMultiProcessCollector(registry, path)
     return registry
 
 

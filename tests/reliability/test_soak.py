@@ -1,0 +1,93 @@
+"""Soak, live: the fan-out and the sync scenario at saturation for a minute each.
+
+No unexpected failure, no worker replaced, and each worker's memory and thread count stable
+between the end of the warm-up and the end of the soak. ``RELIABILITY_SOAK_SECONDS`` shortens
+the soak for a quick local run; the default is the figure quoted in docs/RELIABILITY.md.
+"""
+
+import os
+import time
+
+import psutil
+import pytest
+
+from mysite.launcher import serve
+
+from .helpers import locust_load, worker_processes
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+SOAK_SECONDS = float(os.environ.get("RELIABILITY_SOAK_SECONDS", "60"))
+WARM_UP_SECONDS = 10.0
+SAMPLE_EVERY = 5.0
+POOL_SIZE = 100  # UPSTREAM_POOL_SIZE: the sync fan-out's threads per worker
+RSS_GROWTH = 0.20  # allowed growth of a worker's RSS over the soak ...
+RSS_SLACK_MB = 8  # ... plus this much, for allocator noise on a small process
+THREAD_GROWTH = 4  # threads a worker may add after the warm-up, beyond its pool's bound
+
+# scenario: (server kind, Locust user classes, users, extra environment, thread bound per worker)
+SCENARIOS = {
+    "fanout": ("uvicorn", "AsyncFanoutUser SyncFanoutUser", 20, POOL_SIZE + 20),
+    "sync": ("gunicorn-gthread", "SyncHelloUser", 32, 8 + 10),
+}
+
+
+def snapshot(server) -> dict[int, tuple[float, int]]:
+    """Each worker's (RSS in MB, thread count)."""
+    sample = {}
+    for worker in worker_processes(server):
+        try:
+            sample[worker.pid] = (worker.memory_info().rss / 2**20, worker.num_threads())
+        except psutil.NoSuchProcess:
+            continue
+    return sample
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_soak_at_saturation(scenario, upstream, tmp_path, figure):
+    kind, user_classes, users, thread_bound = SCENARIOS[scenario]
+    env = {"UPSTREAM_URL": upstream.url + "/api/", "UPSTREAM_TIMEOUT": "5"}
+    with (
+        serve(kind, workers=2, env=env) as server,
+        locust_load(server.url, user_classes, users, tmp_path) as load,
+    ):
+        deadline = time.monotonic() + WARM_UP_SECONDS
+        while time.monotonic() < deadline:  # the load runs; nothing to poll for
+            time.sleep(0.5)
+        start = snapshot(server)
+        peak = dict(start)
+        deadline = time.monotonic() + SOAK_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(SAMPLE_EVERY)
+            for pid, (rss, threads) in snapshot(server).items():
+                old_rss, old_threads = peak.get(pid, (0.0, 0))
+                peak[pid] = (max(old_rss, rss), max(old_threads, threads))
+        end = snapshot(server)
+        assert load.process.poll() is None, "Locust stopped early"
+
+    assert set(end) == set(start), f"a worker was replaced during the soak: {start} -> {end}"
+    rows = []
+    for pid, (rss_start, threads_start) in start.items():
+        rss_end, threads_end = end[pid]
+        rows.append(
+            f"RSS {rss_start:.0f} -> {rss_end:.0f} MB (peak {peak[pid][0]:.0f}), "
+            f"threads {threads_start} -> {threads_end} (peak {peak[pid][1]})"
+        )
+    figure(
+        f"{scenario} ({kind}, {users} users, {SOAK_SECONDS:g} s): requests / failures",
+        f"{load.requests} / {load.failures} {load.failures_by_error}",
+        "0 failures",
+    )
+    figure(
+        f"{scenario}: per worker",
+        "; ".join(rows),
+        f"RSS <= start x {1 + RSS_GROWTH:g} + {RSS_SLACK_MB} MB; "
+        f"threads <= {thread_bound} and <= start + {THREAD_GROWTH}",
+    )
+    assert load.requests > 0
+    assert load.failures == 0, load.failures_by_error
+    for pid, (rss_start, threads_start) in start.items():
+        rss_end, threads_end = end[pid]
+        assert rss_end <= rss_start * (1 + RSS_GROWTH) + RSS_SLACK_MB, (pid, rss_start, rss_end)
+        assert peak[pid][1] <= thread_bound, (pid, peak[pid])
+        assert threads_end <= max(threads_start + THREAD_GROWTH, thread_bound), (pid, threads_end)
