@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import secrets
 import shutil
@@ -147,6 +149,20 @@ def wait_until_ready(
         time.sleep(0.05)
 
 
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child when its parent dies, even by SIGKILL.
+
+    ``finally`` blocks stop servers on every normal exit; this covers the rest (a test runner
+    killed on a timeout), so no server outlives whoever started it. It survives ``exec``.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
+
+
 def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
     """SIGTERM the whole group (server and workers), then SIGKILL what is left after ``grace``."""
     if process.poll() is None:
@@ -178,14 +194,15 @@ def managed_process(
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
 
-    def pin() -> None:
+    def prepare_child() -> None:
+        _die_with_parent()
         if cpus:
             os.sched_setaffinity(0, cpus)
 
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             list(argv), env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=pin if cpus else None,
+            start_new_session=True, preexec_fn=prepare_child,
         )  # fmt: skip
     running = RunningProcess(name, url, process, log_path)
     try:

@@ -1,0 +1,69 @@
+"""The one launcher: argv per server kind, readiness, and no server outliving its starter."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from mysite.launcher import SERVER_KINDS, ServerFailed, managed_process, server_argv
+
+
+@pytest.mark.parametrize("kind", SERVER_KINDS)
+def test_every_kind_serves_the_right_app_with_the_asked_workers(kind):
+    argv = server_argv(kind, workers=3, host="127.0.0.1", port=8123, threads=5)
+    app = "mysite.wsgi:application" if kind == "gunicorn-gthread" else "mysite.asgi:application"
+    assert app in argv
+    assert argv[argv.index("--workers") + 1] == "3"
+    assert "127.0.0.1" in " ".join(argv)
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown server kind"):
+        server_argv("hypercorn", 1, "127.0.0.1", 8000, 1)
+
+
+def test_a_process_that_exits_early_fails_fast_with_its_log():
+    started = time.monotonic()
+    with (
+        pytest.raises(ServerFailed, match="exited with 3") as raised,
+        managed_process(
+            "doomed",
+            [sys.executable, "-c", "print('boom'); raise SystemExit(3)"],
+            "http://127.0.0.1:9",
+            ready_timeout=30,
+        ),
+    ):
+        pass
+    assert "boom" in str(raised.value)
+    assert time.monotonic() - started < 15
+
+
+@pytest.mark.live
+def test_server_dies_with_its_starter_even_on_sigkill():
+    code = textwrap.dedent(
+        """
+        import time
+        from mysite.launcher import serve
+        with serve("uvicorn", workers=2) as running:
+            print(running.pid, flush=True)
+            time.sleep(120)
+        """
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
+    ) as starter:
+        server_pid = int(starter.stdout.readline())
+        os.kill(starter.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(server_pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.killpg(server_pid, signal.SIGKILL)
+    pytest.fail("the server's process group outlived the process that started it")
