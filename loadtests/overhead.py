@@ -9,7 +9,8 @@ and endpoint; the report gives the median and the spread of those paired ratios.
 
 Other load on a shared machine takes CPU from the servers, and their rps with it. The report
 therefore also gives requests per CPU-second of the server (its capacity on a core of its own)
-and the same paired ratios of that, and flags runs where the server got too little CPU.
+and the same paired ratios of that, flags runs where the server got too little CPU, and adds the
+middleware's own CPU per request from the in-process ``loadtests.middleware_cpu``.
 
     python -m loadtests.overhead [--duration 5] [--rounds 5] [--connections 32] [--quick]
     python -m loadtests.overhead --render reports/overhead/<stamp>.json
@@ -165,6 +166,7 @@ def measure(args: argparse.Namespace) -> dict:
                     runs.append({"round": round_no, "endpoint": endpoint, "variant": v.name, **run})
     return {
         "meta": _meta(started, wrk, wrk_cpus, server_cpus),
+        "middleware_cpu_us": middleware_cpu(server_cpus),
         "config": {
             "server": "uvicorn",
             "workers": 1,
@@ -180,6 +182,15 @@ def measure(args: argparse.Namespace) -> dict:
         "runs": runs,
         "summary": summarize(runs),
     }
+
+
+def middleware_cpu(cpus: set[int] | None) -> dict[str, float]:
+    """The middleware's own CPU per request (``loadtests.middleware_cpu``), on the servers' CPU."""
+    result = subprocess.run(
+        [sys.executable, "-m", "loadtests.middleware_cpu"], capture_output=True, text=True,
+        check=True, cwd=ROOT, preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+    )  # fmt: skip
+    return json.loads(result.stdout)
 
 
 def _meta(started: float, wrk: str, wrk_cpus, server_cpus) -> dict:
@@ -288,11 +299,19 @@ def render(result: dict) -> str:
             for e in config["endpoints"]
         )
 
+    own = result["middleware_cpu_us"]
+    share = ", ".join(
+        f"{e['name']} {own[e['name']]:.1f} us = "
+        f"{own[e['name']] * summary[e['name']][BASELINE]['per_cpu_s']['median'] / 1e6:.1%}"
+        for e in config["endpoints"]
+    )
     lines += [
         "",
         f"This middleware's cost (1 - median ratio): throughput {cost('rps_ratio')}; "
         f"requests per server CPU-second {cost('per_cpu_s_ratio')}. Target: at most "
         f"{config['target_cost']:.0%}.",
+        f"Its own CPU per request, in-process (loadtests.middleware_cpu): {share} of a "
+        "metrics-off request's server CPU.",
     ]
     flags = {
         "saturated_runs": f"wrk CPU >= {SATURATED_CPU:.0%}, it may have limited the rate",

@@ -37,6 +37,9 @@ def test_quick_run_prints_a_table_and_writes_json(tmp_path):
                     assert value > 0, (endpoint, key)
             assert stats["errors"] == 0
     assert len(report["runs"]) == len(overhead.ENDPOINTS) * len(variants)
+    own_cpu = report["middleware_cpu_us"]
+    assert set(own_cpu) == set(overhead.ENDPOINTS)
+    assert all(math.isfinite(us) and us > 0 for us in own_cpu.values()), own_cpu
     assert report["meta"]["versions"]["django-prometheus"]
 
     # The printed table is the rendering of the JSON written.
