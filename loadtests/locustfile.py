@@ -1,0 +1,183 @@
+"""Locust scenarios: one small user class per way of waiting that the lab compares.
+
+Run on its own against any served app (``make run``), with the web UI or headless::
+
+    locust -f loadtests/locustfile.py --host http://127.0.0.1:8000
+    locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 --headless -u 20 -r 20 -t 30s \
+        --delay 0.2 --fanout 5 AsyncApiUser
+
+Every class runs when none is named; name classes, or pick tasks by tag (``-T async``), to run
+fewer. ``--delay`` (seconds each view or upstream call waits) and ``--fanout`` (upstream calls
+per fan-out request) are Locust custom arguments, shown in the web UI too. Users never pause
+between requests, so each one keeps exactly one request in flight: the closed loop that
+Little's law (throughput = users / latency) describes. Bodies are checked, not only statuses.
+
+``make bench`` (``python -m loadtests.sweep``) runs these classes one at a time across server
+kinds and worker counts, through the measured windows of ``locust_window``.
+"""
+
+# The exporter's import below is the shared snippet, kept verbatim (its noqa included).
+# ruff: noqa: RUF100
+
+import itertools
+
+import scenarios
+from locust import FastHttpUser, constant, events, tag, task
+
+try:
+    import locust_exporter  # noqa: F401  (serves Locust's stats to Prometheus; see dashboards/)
+except ImportError:  # pragma: no cover
+    locust_exporter = None
+try:
+    import locust_window  # the sweep's measured windows; idle unless asked for
+except ImportError:  # pragma: no cover
+    locust_window = None
+
+_task_ids = itertools.count()
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser):
+    parser.add_argument(
+        "--delay",
+        type=float,
+        default=scenarios.DEFAULT_DELAY,
+        help="seconds each view (or each upstream call) waits",
+    )
+    parser.add_argument(
+        "--fanout",
+        type=int,
+        default=scenarios.DEFAULT_FANOUT,
+        help="upstream calls per fan-out request",
+    )
+    parser.add_argument(
+        "--new-connections",
+        action="store_true",
+        default=False,
+        help="a new connection for every request (Connection: close), so that the kernel "
+        "spreads requests over a multi-worker server's workers",
+    )
+
+
+class LabUser(FastHttpUser):
+    """Asks for one scenario's path again and again, and checks each answer's body."""
+
+    abstract = True
+    wait_time = constant(0)
+    network_timeout = 30.0
+    connection_timeout = 10.0
+    scenario: scenarios.Scenario
+
+    def params(self) -> tuple[float, int, bool]:
+        options = self.environment.parsed_options
+        delay = getattr(options, "delay", scenarios.DEFAULT_DELAY)
+        fanout = getattr(options, "fanout", scenarios.DEFAULT_FANOUT)
+        close = getattr(options, "new_connections", False)
+        # The web UI hands custom arguments back as text.
+        return float(delay), int(fanout), str(close).lower() in ("true", "1", "on")
+
+    def ask(self) -> None:
+        delay, fanout, close = self.params()
+        task_id = str(next(_task_ids))
+        query = f"delay={delay:g}&task_id={task_id}"
+        if self.scenario.uses_upstream:
+            query += f"&fanout={fanout}"
+        with self.client.get(
+            f"{self.scenario.path}?{query}",
+            name=self.scenario.path,
+            headers={"Connection": "close"} if close else None,
+            catch_response=True,
+        ) as response:
+            problem = self.problem(response, delay, fanout, task_id)
+            if problem:
+                response.failure(problem)
+
+    def problem(self, response, delay: float, fanout: int, task_id: str) -> str | None:
+        """What is wrong with an answer, or None when it is the one the contract promises."""
+        if response.status_code != 200:
+            return f"status {response.status_code}: {(response.text or '')[:120]}"
+        try:
+            body = response.json()
+        except ValueError:
+            return "body is not JSON"
+        if not isinstance(body, dict):
+            return "body is not a JSON object"
+        if not self.scenario.uses_upstream:
+            if body.get("message") != "Hello World!" or body.get("task_id") != task_id:
+                return f"unexpected body {str(body)[:120]}"
+            return None
+        if body.get("errors"):
+            return f"upstream errors: {str(body['errors'])[:120]}"
+        responses = body.get("responses")
+        if not isinstance(responses, list) or len(responses) != fanout:
+            return f"expected {fanout} responses, got {str(responses)[:120]}"
+        for index, item in enumerate(responses):
+            if not isinstance(item, dict) or item.get("task_id") != str(index):
+                return f"response {index} out of order or malformed: {str(item)[:120]}"
+        return None
+
+
+class SyncApiUser(LabUser):
+    """A sync view that blocks its thread for ``delay``."""
+
+    scenario = scenarios.SCENARIOS["sync-api"]
+
+    @tag("sync-api", "sync", "sleep")
+    @task
+    def sync_api(self):
+        self.ask()
+
+
+class AsyncApiUser(LabUser):
+    """An async view that awaits ``asyncio.sleep(delay)``."""
+
+    scenario = scenarios.SCENARIOS["async-api"]
+
+    @tag("async-api", "async", "sleep")
+    @task
+    def async_api(self):
+        self.ask()
+
+
+class AsyncFanoutUser(LabUser):
+    """An async view that makes ``fanout`` upstream calls at once."""
+
+    scenario = scenarios.SCENARIOS["async-fanout"]
+
+    @tag("async-fanout", "async", "fanout")
+    @task
+    def async_fanout(self):
+        self.ask()
+
+
+class ThreadFanoutUser(LabUser):
+    """A sync view that makes ``fanout`` upstream calls at once through a thread pool."""
+
+    scenario = scenarios.SCENARIOS["thread-fanout"]
+
+    @tag("thread-fanout", "sync", "fanout")
+    @task
+    def thread_fanout(self):
+        self.ask()
+
+
+class SequentialUser(LabUser):
+    """A sync view that makes the same calls one after another: the baseline."""
+
+    scenario = scenarios.SCENARIOS["sequential"]
+
+    @tag("sequential", "sync", "fanout")
+    @task
+    def sequential(self):
+        self.ask()
+
+
+class AsyncBlockingUser(LabUser):
+    """The anti-pattern: ``time.sleep`` inside an async view, which stalls its event loop."""
+
+    scenario = scenarios.SCENARIOS["async-blocking"]
+
+    @tag("async-blocking", "async", "anti-pattern")
+    @task
+    def async_blocking(self):
+        self.ask()

@@ -1,0 +1,152 @@
+"""The load scenarios, and what theory says each one can reach.
+
+Pure data and arithmetic, with no import of Locust or of the app, so both sides can use it: the
+locustfile (which imports it by plain name, from its own folder) builds one user class per
+scenario from it, and the sweep computes the ceilings it reports from it.
+
+Two ceilings per measured cell, both in requests per second:
+
+- **Little's law** (``littles_law_rps``): Locust's users wait for each answer before they ask
+  again (no think time), so at most ``users`` requests are in flight and throughput can never pass
+  ``users / service_time``. ``service_time`` is the least a request can take: ``delay`` for the
+  sleep views and the concurrent fan-outs (their calls wait for the upstream's ``delay`` together),
+  ``fanout x delay`` for the sequential baseline.
+- **The server's concurrency model** (``model_rps``): how many of those requests the server can
+  hold at once. A gthread worker holds each request in one of its ``threads``, whatever the view.
+  An ASGI worker runs async views side by side on its event loop and gives each sync view a thread
+  of its own (Django wraps every request in asgiref's ``ThreadSensitiveContext``), so only a
+  blocking call inside an async view, which stops the whole loop, limits it to one request at a
+  time. The fan-outs also share each worker's pool of ``pool`` upstream connections (and, for
+  the thread-pool fan-out, as many threads), so a worker holds at most ``pool // fanout`` of them.
+  The model ceiling is ``min(users, slots) / service_time``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# How a view waits: the kinds of waiting the lab compares.
+SLEEP = "sleep"  # waits `delay` once
+FANOUT = "fanout"  # `fanout` upstream calls at once, waits `delay` once
+SEQUENTIAL = "sequential"  # `fanout` upstream calls one after another
+
+# How the view is written, which decides what it holds while it waits.
+SYNC = "sync"
+ASYNC = "async"
+ASYNC_BLOCKING = "async-blocking"
+
+WSGI_KINDS = frozenset({"gunicorn-gthread"})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    user_class: str
+    path: str  # also the app's route label for it
+    wait: str
+    view: str
+    title: str
+    # The app's environment for this scenario (the upstream transport of the async fan-outs).
+    server_env: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def uses_upstream(self) -> bool:
+        return self.wait in (FANOUT, SEQUENTIAL)
+
+    def service_time(self, delay: float, fanout: int) -> float:
+        """The least time one request takes, in seconds."""
+        return fanout * delay if self.wait == SEQUENTIAL else delay
+
+    def littles_law_rps(self, users: int, delay: float, fanout: int) -> float:
+        return users / self.service_time(delay, fanout)
+
+    def slots(
+        self, server: str, workers: int, threads: int, fanout: int, pool: int
+    ) -> tuple[int | None, str]:
+        """Requests the server can hold at once (None: only the users limit it), and why."""
+        limits: list[tuple[int, str]] = []
+        if server in WSGI_KINDS:
+            limits.append((workers * threads, f"{workers} worker(s) x {threads} threads"))
+        elif self.view == ASYNC_BLOCKING:
+            limits.append((workers, f"{workers} blocked event loop(s)"))
+        if self.wait == FANOUT:
+            held = f"{workers} worker(s) x {pool} pooled connections / {fanout} calls"
+            limits.append((workers * (pool // fanout), held))
+        return min(limits) if limits else (None, "")
+
+    def model(
+        self,
+        server: str,
+        workers: int,
+        threads: int,
+        users: int,
+        delay: float,
+        fanout: int,
+        pool: int,
+    ) -> tuple[float, str]:
+        """The model's ceiling in requests/s, and the arithmetic behind it in words."""
+        service = self.service_time(delay, fanout)
+        service_text = f"({fanout} x {delay:g} s)" if self.wait == SEQUENTIAL else f"{delay:g} s"
+        slots, held = self.slots(server, workers, threads, fanout, pool)
+        if slots is None or slots >= users:
+            return users / service, f"{users} users / {service_text}"
+        return slots / service, f"{held} / {service_text}"
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("sync-api", "SyncApiUser", "/sync/api/", SLEEP, SYNC, "sync view, blocking sleep"),
+        Scenario(
+            "async-api", "AsyncApiUser", "/async/api/", SLEEP, ASYNC, "async view, asyncio.sleep"
+        ),
+        Scenario(
+            "async-fanout",
+            "AsyncFanoutUser",
+            "/async/api_aggregated/",
+            FANOUT,
+            ASYNC,
+            "async fan-out: asyncio.gather, httpx API over aiohttp",
+            (("UPSTREAM_TRANSPORT", "aiohttp"),),
+        ),
+        Scenario(
+            "async-fanout-httpx",
+            "AsyncFanoutUser",
+            "/async/api_aggregated/",
+            FANOUT,
+            ASYNC,
+            "async fan-out: asyncio.gather, httpx's own transport",
+            (("UPSTREAM_TRANSPORT", "httpx"),),
+        ),
+        Scenario(
+            "thread-fanout",
+            "ThreadFanoutUser",
+            "/sync/api_aggregated/",
+            FANOUT,
+            SYNC,
+            "sync fan-out through a thread pool",
+        ),
+        Scenario(
+            "sequential",
+            "SequentialUser",
+            "/sync/api_sequential/",
+            SEQUENTIAL,
+            SYNC,
+            "sequential calls (the baseline)",
+        ),
+        Scenario(
+            "async-blocking",
+            "AsyncBlockingUser",
+            "/async/blocking/",
+            SLEEP,
+            ASYNC_BLOCKING,
+            "anti-pattern: blocking sleep in an async view",
+        ),
+    )
+}
+
+# Connections (and sync fan-out threads) per worker: the app's UPSTREAM_POOL_SIZE default.
+DEFAULT_POOL = 100
+# What the locustfile asks for when run on its own (``--delay``, ``--fanout`` override them).
+DEFAULT_DELAY = 0.2
+DEFAULT_FANOUT = 5

@@ -1,0 +1,140 @@
+"""Histograms out of two ``/metrics`` scrapes: the server-side view of a measured window.
+
+A window's server-side latency is the difference of the app's cumulative histogram between the
+scrape at its start and the scrape at its end, for one route, summed over methods and statuses;
+its percentiles are interpolated linearly inside buckets, as Prometheus' ``histogram_quantile``
+does. Metric and label names come from ``mysite.metrics.names``, the one place they are spelled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from mysite.metrics import names
+
+QUANTILES = {"p50": 0.50, "p95": 0.95, "p99": 0.99}
+
+
+@dataclass
+class Histogram:
+    """Cumulative bucket counts by upper bound (``math.inf`` last), with their sum."""
+
+    buckets: dict[float, float] = field(default_factory=dict)
+    total: float = 0.0
+    count_by_status: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def count(self) -> float:
+        return self.buckets.get(math.inf, 0.0)
+
+    def __sub__(self, earlier: Histogram) -> Histogram:
+        statuses = set(self.count_by_status) | set(earlier.count_by_status)
+        return Histogram(
+            {le: n - earlier.buckets.get(le, 0.0) for le, n in self.buckets.items()},
+            self.total - earlier.total,
+            {
+                s: self.count_by_status.get(s, 0.0) - earlier.count_by_status.get(s, 0.0)
+                for s in statuses
+            },
+        )
+
+    def __add__(self, other: Histogram) -> Histogram:
+        statuses = set(self.count_by_status) | set(other.count_by_status)
+        return Histogram(
+            {
+                le: self.buckets.get(le, 0.0) + other.buckets.get(le, 0.0)
+                for le in set(self.buckets) | set(other.buckets)
+            },
+            self.total + other.total,
+            {
+                s: self.count_by_status.get(s, 0.0) + other.count_by_status.get(s, 0.0)
+                for s in statuses
+            },
+        )
+
+    def quantile(self, q: float) -> float | None:
+        """``histogram_quantile(q, ...)`` in seconds; None when the histogram is empty."""
+        bounds = sorted(self.buckets)
+        total = self.count
+        if not bounds or total <= 0:
+            return None
+        rank = q * total
+        lower, below = 0.0, 0.0
+        for upper in bounds:
+            cumulative = self.buckets[upper]
+            if cumulative >= rank:
+                if math.isinf(upper):
+                    return lower  # beyond the last finite bound: the best that is known
+                if cumulative == below:
+                    return upper
+                return lower + (upper - lower) * (rank - below) / (cumulative - below)
+            lower, below = upper, cumulative
+        return lower
+
+    def percentiles_ms(self) -> dict[str, float] | None:
+        if self.count <= 0:
+            return None
+        values = {key: self.quantile(q) for key, q in QUANTILES.items()}
+        values = {key: round(v * 1000.0, 2) for key, v in values.items() if v is not None}
+        values["mean"] = round(1000.0 * self.total / self.count, 2)
+        return values
+
+
+def parse(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
+    """Samples by family name: ``(sample name, labels, value)``."""
+    families: dict[str, list[tuple[str, dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(text):
+        families[family.name] = [(s.name, dict(s.labels), s.value) for s in family.samples]
+    return families
+
+
+def histogram(
+    families: Mapping[str, Iterable[tuple[str, dict[str, str], float]]],
+    metric: str,
+    match: Mapping[str, str] | None = None,
+) -> Histogram:
+    """One histogram summed over every series of ``metric`` whose labels include ``match``."""
+    buckets: dict[float, float] = defaultdict(float)
+    count_by_status: dict[str, float] = defaultdict(float)
+    total = 0.0
+    for name, labels, value in families.get(metric, ()):
+        if match and any(labels.get(k) != v for k, v in match.items()):
+            continue
+        if name == metric + "_bucket":
+            buckets[float(labels["le"])] += value
+        elif name == metric + "_sum":
+            total += value
+        elif name == metric + "_count":
+            status = labels.get(names.STATUS) or labels.get(names.ERROR_TYPE) or ""
+            count_by_status[status] += value
+    return Histogram(dict(buckets), total, dict(count_by_status))
+
+
+def route_histogram(families, route: str) -> Histogram:
+    return histogram(families, names.SERVER_DURATION, {names.ROUTE: route})
+
+
+def upstream_histogram(families) -> Histogram:
+    return histogram(families, names.CLIENT_DURATION)
+
+
+def buckets_for(service_time: float) -> list[float]:
+    """Histogram boundaries that resolve latencies around ``service_time`` (METRICS_BUCKETS).
+
+    Fine steps just above the service time, where a request that waits only for its own
+    ``delay`` lands; coarser ones further out, where queued requests land; a few below it for
+    the upstream calls' and hello-world paths' own overheads.
+    """
+    small = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]
+    factors = [
+        0.95, 1.0, 1.0025, 1.005, 1.01, 1.015, 1.02, 1.03, 1.05, 1.075, 1.1, 1.15, 1.2, 1.3,
+        1.5, 1.75, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 20, 30, 50, 100,
+    ]  # fmt: skip
+    values = {round(b, 6) for b in small if b < 0.9 * service_time}
+    values |= {round(service_time * f, 6) for f in factors if service_time * f <= 300}
+    return sorted(v for v in values if v > 0)

@@ -1,0 +1,36 @@
+"""Fixtures of the load tests' tests: a stored sweep, and a way to run the sweep's command."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+STORED_RESULTS = Path(__file__).with_name("data") / "results.json"
+
+
+@pytest.fixture
+def stored_run(tmp_path: Path) -> Path:
+    """A run directory holding only a stored results.json (a real run, trimmed, interrupted)."""
+    run_dir = tmp_path / "stored"
+    run_dir.mkdir()
+    shutil.copy(STORED_RESULTS, run_dir / "results.json")
+    return run_dir
+
+
+def run_sweep(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m loadtests.sweep ARGS`` from the repository root, bounded in time."""
+    return subprocess.run(
+        [sys.executable, "-m", "loadtests.sweep", *args],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,92 @@
+"""The locustfile on its own, as a person runs it: headless with zero failures, or the web UI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from loadtests.generator import LOCUSTFILE
+from loadtests.scenarios import SCENARIOS
+from mysite.launcher import LOOPBACK, free_port, serve
+
+from .conftest import ROOT
+
+pytestmark = pytest.mark.live
+
+# The exporter, when present, must not take its fixed port during tests.
+ENV = {**os.environ, "LOCUST_EXPORTER_PORT": "0"}
+
+
+@pytest.fixture(scope="module")
+def app(upstream):
+    with serve("uvicorn", 1, env={"UPSTREAM_URL": f"{upstream.url}/api/"}) as running:
+        yield running
+
+
+def locust(*args: str) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *args]
+
+
+def run_headless(app, stats, *args: str) -> subprocess.CompletedProcess:
+    argv = locust("--headless", "--host", app.url, "--only-summary", "--json-file", str(stats))
+    return subprocess.run(
+        [*argv, *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_every_scenario_headless_with_zero_failures(app, tmp_path):
+    classes = sorted({s.user_class for s in SCENARIOS.values()})
+    users = str(len(classes))
+    stats = tmp_path / "stats"
+    done = run_headless(
+        app, stats, "-u", users, "-r", users, "-t", "4s", "--delay", "0.05", "--fanout", "3",
+        *classes,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    entries = {e["name"]: e for e in json.loads(stats.with_suffix(".json").read_text())}
+    for scenario in SCENARIOS.values():
+        entry = entries.get(scenario.path)
+        assert entry is not None, f"{scenario.user_class} made no request"
+        assert entry["num_requests"] > 0
+        assert entry["num_failures"] == 0, done.stderr[-2000:]
+
+
+def test_an_answer_the_contract_does_not_promise_is_a_failure(app, tmp_path):
+    """fanout=0 is out of range: every request gets a 400, and Locust counts each a failure."""
+    stats = tmp_path / "stats"
+    run_headless(app, stats, "-u", "1", "-r", "1", "-t", "2s", "--fanout", "0", "AsyncFanoutUser")
+    entries = json.loads(stats.with_suffix(".json").read_text())
+    assert entries
+    assert all(e["num_failures"] == e["num_requests"] > 0 for e in entries)
+
+
+def test_the_web_ui_starts_with_the_custom_arguments(app):
+    port = free_port()
+    process = subprocess.Popen(
+        locust("--host", app.url, "--web-host", LOOPBACK, "--web-port", str(port)),
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        page = ""
+        while time.monotonic() < deadline and not page:
+            try:
+                with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/", timeout=2) as response:
+                    page = response.read().decode()
+            except OSError:
+                time.sleep(0.1)
+        assert '"delay"' in page
+        assert '"fanout"' in page
+        assert "window_length" not in page, "the sweep's own arguments stay out of the UI"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

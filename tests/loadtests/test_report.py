@@ -1,0 +1,51 @@
+"""summary.md and report.html rebuilt from a stored results.json alone, with no server."""
+
+import json
+import re
+
+import pytest
+
+from loadtests import report, results, sweep
+
+
+def test_stored_results_are_whole():
+    record = json.loads((report.Path(__file__).with_name("data") / "results.json").read_text())
+    assert results.validate(record) == []
+    for key in ("versions", "machine", "git", "started_at", "ended_at", "profile", "pinning"):
+        assert key in record["meta"]
+
+
+def test_summary_holds_the_tables_and_the_findings(stored_run):
+    summary, _ = report.render(stored_run)
+    text = summary.read_text()
+    assert "## Findings" in text
+    assert "| scenario | server | 1 worker | 2 workers | 4 workers |" in text
+    for scenario in ("sync-api", "async-api", "async-fanout", "sequential", "async-blocking"):
+        assert f"| {scenario} |" in text
+    assert "status **interrupted**" in text
+    assert "exited with 1 before it was ready" in text, "a failed cell is reported, not dropped"
+    assert "never the bottleneck" in text, "the upstream check is stated"
+    assert "Little's-law ceiling" in text
+
+
+def test_the_page_is_self_contained(stored_run):
+    _, page = report.render(stored_run)
+    text = page.read_text()
+    assert text.count("<svg") >= 5, "four plots and the extension's panel"
+    assert "Time series" in text, "panels in results.json become sections"
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), "nothing to fetch"
+    assert "<script" not in text
+    assert "<link" not in text
+    assert text.count("<figcaption>") >= 4, "each plot says what it shows"
+
+
+def test_render_only_from_the_command_line(stored_run, capsys):
+    assert sweep.main(["--render-only", str(stored_run)]) == 0
+    assert (stored_run / "report.html").exists()
+    assert "report.html" in capsys.readouterr().out
+
+
+def test_a_file_that_is_not_a_sweep_is_refused(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"cells": [{"server": "uvicorn"}]}))
+    with pytest.raises(ValueError, match="lacks"):
+        report.render(tmp_path)
