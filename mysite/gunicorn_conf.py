@@ -1,8 +1,6 @@
 """Gunicorn settings for both gunicorn kinds the launcher starts (gthread, uvicorn workers)."""
 
-from prometheus_client import multiprocess
-
-from mysite.metrics.multiprocess import directory
+from mysite.metrics.multiprocess import directory, mark_process_dead
 
 # Each worker imports the app itself, after the fork, so its metric files carry its own pid.
 preload_app = False
@@ -19,4 +17,4 @@ def child_exit(server, worker):
     """A worker is gone: its live gauges (in-flight requests, loop lag) stop counting."""
     path = directory()
     if path is not None:
-        multiprocess.mark_process_dead(worker.pid, str(path))
+        mark_process_dead(worker.pid, path)

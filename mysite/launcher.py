@@ -60,9 +60,14 @@ def server_argv(kind: str, workers: int, host: str, port: int, threads: int) -> 
 
 
 def prepare_metrics_dir(path: Path) -> Path:
-    """Empty the multi-process directory: files left by an earlier run would be counted again."""
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
+    """Empty the multi-process directory: files left by an earlier run would be counted again.
+
+    Only prometheus_client's files (and the compaction's) go, in case the directory is shared.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    for entry in path.iterdir():
+        if entry.is_file() and (".db" in entry.name or entry.name.startswith(".compaction")):
+            entry.unlink()
     return path
 
 
