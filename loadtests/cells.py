@@ -124,8 +124,9 @@ class Context:
 
 def server_env(plan: CellPlan, upstream_url: str | None) -> dict[str, str]:
     service = plan.spec.service_time(plan.delay, plan.fanout)
+    times = {service, plan.delay} if plan.spec.uses_upstream else {service}
     env = {
-        "METRICS_BUCKETS": ",".join(f"{b:g}" for b in scrape.buckets_for(service)),
+        "METRICS_BUCKETS": ",".join(f"{b:g}" for b in scrape.buckets_for(*sorted(times))),
         "UPSTREAM_POOL_SIZE": str(DEFAULT_POOL),
         "UPSTREAM_TIMEOUT": f"{UPSTREAM_TIMEOUT:g}",
         "MYSITE_LOG_LEVEL": "WARNING",

@@ -56,13 +56,20 @@ def throughput(cells: list[dict]) -> list[str]:
             scaled.append((last["rps"] / first["rps"], scenario, server, first, last))
     if not scaled:
         return sentences
-    scaled.sort(key=lambda item: item[0])
-    factor, scenario, server, first, last = scaled[-1]
-    sentences.append(
-        f"Adding workers helped {scenario} on {server} most: {_rps(first['rps'])} req/s with "
-        f"{first['workers']} worker(s), {_rps(last['rps'])} req/s with {last['workers']} "
-        f"({factor:.1f}x), as its model predicts ({last.get('model') or 'n/a'})."
-    )
+    scaled.sort(key=lambda item: -item[0])
+    grew = [s for s in scaled if s[0] >= 1.5]
+    if grew:
+        parts = [
+            f"{scenario} on {server} {_rps(first['rps'])} to {_rps(last['rps'])} req/s "
+            f"({factor:.1f}x; model: {last.get('model') or 'n/a'})"
+            for factor, scenario, server, first, last in grew
+        ]
+        sentences.append(
+            "More workers raised throughput where the server, not the users, held the "
+            f"requests back, from {grew[0][3]['workers']} to {grew[0][4]['workers']} workers: "
+            + "; ".join(parts)
+            + "."
+        )
     flat = [s for s in scaled if s[0] < 1.3 and s[4]["efficiency"] and s[4]["efficiency"] >= GOOD]
     if flat:
         names = ", ".join(f"{s[1]} on {s[2]}" for s in flat[:4])
@@ -180,25 +187,59 @@ def latency_gap(cells: list[dict]) -> list[str]:
     ]
 
 
+REASONS = {
+    "server-cpu-bound": "the server used all its CPU",
+    "generator-saturated": "Locust itself ran out of CPU",
+    "upstream-busy": "the upstream was busy",
+    "failures": "requests failed",
+}
+
+
+def shortfall(cell: dict) -> str:
+    """Why a cell stayed below its model's ceiling, as far as its own numbers tell."""
+    why = [REASONS[f] for f in cell.get("flags", []) if f in REASONS]
+    client, server = cell.get("latency_ms") or {}, cell.get("server_latency_ms") or {}
+    if client.get("p95") and server.get("p95"):
+        outside = client["p95"] - server["p95"]
+        if outside > 0.5 * cell["service_time_s"] * 1000:
+            where = (
+                "threads sat idle in some workers while requests queued in others, since a "
+                "gthread worker accepts connections whether or not it has a free thread"
+                if cell["server"] in WSGI_KINDS and cell["workers"] > 1
+                else "requests queued before Django"
+            )
+            why.append(
+                f"{where}; client p95 {client['p95']:.0f} ms against {server['p95']:.0f} ms "
+                "inside Django"
+            )
+        elif server["p95"] > 1.5 * cell["service_time_s"] * 1000:
+            why.append(f"Django itself took {server['p95']:.0f} ms at p95")
+    return "; ".join(why) or "of nothing this cell measured (no flag, no queue outside Django)"
+
+
 def efficiency(cells: list[dict]) -> list[str]:
     done = [c for c in measured(cells) if c.get("model_efficiency") is not None]
     if not done:
         return []
     reached = [c for c in done if c["model_efficiency"] >= GOOD]
-    worst = min(done, key=lambda c: c["model_efficiency"])
-    reasons = {
-        "server-cpu-bound": "the server used all its CPU",
-        "generator-saturated": "Locust itself ran out of CPU",
-        "upstream-busy": "the upstream was busy",
-        "failures": "requests failed",
-    }
-    why = [reasons[f] for f in worst.get("flags", []) if f in reasons]
-    return [
+    below = sorted(
+        (c for c in done if c["model_efficiency"] < GOOD), key=lambda c: c["model_efficiency"]
+    )
+    sentences = [
         f"{len(reached)} of {len(done)} cells reached 90% of the ceiling their server's "
-        f"concurrency model predicts; the furthest below is {label(worst)} at "
-        f"{worst['model_efficiency']:.0%} of {_rps(worst['model_rps'])} req/s"
-        + (f" ({'; '.join(why)})." if why else ".")
+        "concurrency model predicts."
     ]
+    if below:
+        sentences.append(
+            "Below it: "
+            + "; ".join(
+                f"{label(c)} at {c['model_efficiency']:.0%} of {_rps(c['model_rps'])} req/s, "
+                f"because {shortfall(c)}"
+                for c in below[:5]
+            )
+            + ("; and more in the table." if len(below) > 5 else ".")
+        )
+    return sentences
 
 
 def generator_check(cells: list[dict]) -> list[str]:

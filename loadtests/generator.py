@@ -48,10 +48,6 @@ class Generator:
     def distributed(self) -> bool:
         return self.local_workers + self.remote_workers > 0
 
-    @property
-    def processes(self) -> int:
-        return 1 + self.local_workers if self.distributed else 1
-
 
 @dataclass(frozen=True)
 class LoadRun:

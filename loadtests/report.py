@@ -112,7 +112,11 @@ def _scenario_order(cells: list[dict]) -> list[str]:
 def overview_rows(cells: list[dict]) -> tuple[list[str], list[list[str]]]:
     """req/s (and efficiency) per scenario and server kind, one column per worker count."""
     counts = sorted({c["workers"] for c in cells})
-    header = ["scenario", "server", *[f"{n} worker{'s' if n != 1 else ''}" for n in counts]]
+    header = [
+        "scenario",
+        "server",
+        *[f"{n} worker{'s' if n != 1 else ''}" if n else "req/s" for n in counts],
+    ]
     rows = []
     for scenario in _scenario_order(cells):
         servers = dict.fromkeys(c["server"] for c in cells if c["scenario"] == scenario)
