@@ -188,7 +188,7 @@ def latency_gap(cells: list[dict]) -> list[str]:
 
 
 REASONS = {
-    "server-cpu-bound": "the server used all its CPU",
+    "server-cpu-bound": "the server used all the CPU it had",
     "generator-saturated": "Locust itself ran out of CPU",
     "upstream-busy": "the upstream was busy",
     "failures": "requests failed",
@@ -199,22 +199,21 @@ def shortfall(cell: dict) -> str:
     """Why a cell stayed below its model's ceiling, as far as its own numbers tell."""
     why = [REASONS[f] for f in cell.get("flags", []) if f in REASONS]
     client, server = cell.get("latency_ms") or {}, cell.get("server_latency_ms") or {}
-    if client.get("p95") and server.get("p95"):
-        outside = client["p95"] - server["p95"]
-        if outside > 0.5 * cell["service_time_s"] * 1000:
-            where = (
-                "threads sat idle in some workers while requests queued in others, since a "
-                "gthread worker accepts connections whether or not it has a free thread"
-                if cell["server"] in WSGI_KINDS and cell["workers"] > 1
-                else "requests queued before Django"
-            )
+    service_ms = cell["service_time_s"] * 1000
+    if server.get("p95") and server["p95"] > 1.5 * service_ms:
+        why.append(
+            f"Django itself took {server['p95']:.0f} ms at p95 for {service_ms:.0f} ms of waiting"
+        )
+    if client.get("p95") and server.get("p95") and client["p95"] - server["p95"] > 0.5 * service_ms:
+        gap = f"(client p95 {client['p95']:.0f} ms, {server['p95']:.0f} ms inside Django)"
+        if cell["server"] in WSGI_KINDS and cell["workers"] > 1:
             why.append(
-                f"{where}; client p95 {client['p95']:.0f} ms against {server['p95']:.0f} ms "
-                "inside Django"
+                "threads sat idle in some workers while requests queued in others, since a "
+                f"gthread worker accepts connections whether or not it has a free thread {gap}"
             )
-        elif server["p95"] > 1.5 * cell["service_time_s"] * 1000:
-            why.append(f"Django itself took {server['p95']:.0f} ms at p95")
-    return "; ".join(why) or "of nothing this cell measured (no flag, no queue outside Django)"
+        elif cell["model_rps"] >= 0.99 * cell["littles_law_rps"]:
+            why.append(f"requests queued before Django although the model has room {gap}")
+    return ", and ".join(why) or "nothing this cell measured explains it (no flag, no queue)"
 
 
 def efficiency(cells: list[dict]) -> list[str]:
@@ -227,18 +226,14 @@ def efficiency(cells: list[dict]) -> list[str]:
     )
     sentences = [
         f"{len(reached)} of {len(done)} cells reached 90% of the ceiling their server's "
-        "concurrency model predicts."
+        "concurrency model predicts"
+        + (f"; the {min(5, len(below))} furthest below it follow." if below else ".")
     ]
-    if below:
-        sentences.append(
-            "Below it: "
-            + "; ".join(
-                f"{label(c)} at {c['model_efficiency']:.0%} of {_rps(c['model_rps'])} req/s, "
-                f"because {shortfall(c)}"
-                for c in below[:5]
-            )
-            + ("; and more in the table." if len(below) > 5 else ".")
-        )
+    sentences += [
+        f"{label(c)} reached {c['model_efficiency']:.0%} of its model's "
+        f"{_rps(c['model_rps'])} req/s: {shortfall(c)}."
+        for c in below[:5]
+    ]
     return sentences
 
 
