@@ -238,8 +238,8 @@ def pinning(enabled: bool) -> tuple[frozenset[int] | None, frozenset[int] | None
 class Upstream:
     """The fan-out scenarios' upstream: started on first use, restarted if it died."""
 
-    def __init__(self, stack: contextlib.ExitStack, cpus, log_dir: Path) -> None:
-        self.stack, self.cpus, self.log_dir = stack, cpus, log_dir
+    def __init__(self, stack: contextlib.ExitStack, cpus) -> None:
+        self.stack, self.cpus = stack, cpus
         self.running = None
 
     def __call__(self):
@@ -328,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_dir=run_dir,
                 generator=gen,
                 server_cpus=server_cpus,
-                upstream=Upstream(stack, generator_cpus, run_dir),
+                upstream=Upstream(stack, generator_cpus),
                 external_host=args.host,
                 on_targets=lambda cell, targets: extensions.call("targets", run_dir, cell, targets),
             )
