@@ -10,4 +10,5 @@ class DemoConfig(AppConfig):
 
         from . import checks, upstream  # noqa: F401  (registers the system checks)
 
+        lifespan.on_startup(upstream.adopt_serving_loop)
         lifespan.on_shutdown(upstream.close_clients)

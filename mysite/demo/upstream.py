@@ -8,10 +8,12 @@ Each call has a deadline of ``UPSTREAM_TIMEOUT`` seconds and never raises: it re
 import asyncio
 import atexit
 import concurrent.futures
+import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +83,12 @@ class FanoutResult:
 
 # --- the clients --------------------------------------------------------------------------
 
-# One async client per event loop: a client's connections belong to the loop that opened them.
+# One async client per serving event loop: a client's connections belong to the loop that
+# opened them. Only loops that the ASGI lifespan announced live as long as the worker; others
+# (an async view under WSGI runs on a new loop per request, as does the test client) would
+# leave a client behind with every request.
 _async_clients: dict[tuple[asyncio.AbstractEventLoop, str, int], httpx.AsyncClient] = {}
+_serving_loops: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 _sync_lock = threading.Lock()
 _sync_client: httpx.Client | None = None
 _executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -92,20 +98,39 @@ def _limits(pool_size: int) -> httpx.Limits:
     return httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
 
 
+async def adopt_serving_loop() -> None:
+    """The worker's lifespan startup hook: this loop serves every request of the worker."""
+    _serving_loops.add(asyncio.get_running_loop())
+
+
+def _new_async_client(transport_name: str, pool_size: int) -> httpx.AsyncClient:
+    transport = None
+    if transport_name == "aiohttp":
+        from httpx_aiohttp import AiohttpTransport
+
+        transport = AiohttpTransport(limits=_limits(pool_size))
+    return httpx.AsyncClient(limits=_limits(pool_size), transport=transport)
+
+
 def get_async_client() -> httpx.AsyncClient:
+    """The shared client of the running loop, created on first use, closed at shutdown."""
     transport_name, pool_size = conf.upstream_transport(), conf.upstream_pool_size()
     key = (asyncio.get_running_loop(), transport_name, pool_size)
     client = _async_clients.get(key)
     if client is None:
-        transport = None
-        if transport_name == "aiohttp":
-            from httpx_aiohttp import AiohttpTransport
-
-            transport = AiohttpTransport(limits=_limits(pool_size))
-        client = _async_clients[key] = httpx.AsyncClient(
-            limits=_limits(pool_size), transport=transport
-        )
+        client = _async_clients[key] = _new_async_client(transport_name, pool_size)
     return client
+
+
+@contextlib.asynccontextmanager
+async def async_client() -> AsyncIterator[httpx.AsyncClient]:
+    """The client for one request: the loop's shared one on a serving loop, else one of its own
+    that is closed with the request (and so pools nothing: the price of async views under WSGI)."""
+    if asyncio.get_running_loop() in _serving_loops:
+        yield get_async_client()
+        return
+    async with _new_async_client(conf.upstream_transport(), conf.upstream_pool_size()) as client:
+        yield client
 
 
 def _get_sync_pool() -> tuple[httpx.Client, concurrent.futures.ThreadPoolExecutor]:
@@ -236,12 +261,12 @@ def _timed(calls: Callable[[], list[CallResult]]) -> FanoutResult:
 async def fetch_concurrently(delay: float, fanout: int) -> FanoutResult:
     """All calls at once on this worker's event loop, through its shared async client."""
     url, timeout = conf.upstream_url(), conf.upstream_timeout()
-    client = get_async_client()
-    started = time.perf_counter()
-    results = await asyncio.gather(
-        *(_call_async(client, url, task_id, delay, timeout) for task_id in range(fanout))
-    )
-    return FanoutResult(list(results), time.perf_counter() - started)
+    async with async_client() as client:
+        started = time.perf_counter()
+        results = await asyncio.gather(
+            *(_call_async(client, url, task_id, delay, timeout) for task_id in range(fanout))
+        )
+        return FanoutResult(list(results), time.perf_counter() - started)
 
 
 def fetch_in_threads(delay: float, fanout: int) -> FanoutResult:

@@ -9,6 +9,7 @@ import statistics
 import time
 
 import httpx
+import psutil
 import pytest
 
 from mysite.launcher import free_port, serve
@@ -97,3 +98,26 @@ def test_upstream_down_is_502_within_timeout(app_with_dead_upstream, path):
     assert [error["task_id"] for error in errors] == list(range(FANOUT))
     assert {error["error"] for error in errors} == {"connect_error"}
     assert seconds < 3, seconds
+
+
+def test_async_fanout_under_wsgi_leaves_nothing_open(upstream):
+    """Under WSGI each request runs the async view on a new event loop: its upstream client must
+    close with it, or every request would leave its connections (and memory) behind."""
+    env = {"UPSTREAM_URL": upstream.url + "/api/"}
+    with (
+        serve("gunicorn-gthread", workers=1, threads=4, env=env) as running,
+        httpx.Client(timeout=30) as client,
+    ):
+        (worker,) = psutil.Process(running.pid).children()
+
+        def fan_out(times: int) -> None:
+            for _ in range(times):
+                response = client.get(
+                    running.url + "/async/api_aggregated/", params={"delay": 0, "fanout": 10}
+                )
+                assert response.status_code == 200
+
+        fan_out(5)
+        open_before = worker.num_fds()
+        fan_out(40)  # 400 upstream connections if each request leaked its own
+        assert worker.num_fds() - open_before < 20

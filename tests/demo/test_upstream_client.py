@@ -11,13 +11,24 @@ from mysite.demo import upstream
 from mysite.demo.upstream import CallResult, FanoutResult
 
 
-async def test_async_client_is_shared_within_a_loop_and_closed_at_shutdown():
-    first = upstream.get_async_client()
-    assert upstream.get_async_client() is first
+async def test_a_serving_loop_shares_one_client_until_shutdown():
+    await upstream.adopt_serving_loop()
+    async with upstream.async_client() as first, upstream.async_client() as second:
+        assert first is second
+    assert not first.is_closed
     await upstream.close_clients()
     assert first.is_closed
-    assert upstream.get_async_client() is not first
+    async with upstream.async_client() as third:
+        assert third is not first
     await upstream.close_clients()
+
+
+async def test_a_loop_that_lives_for_one_request_closes_its_client_with_it():
+    # An async view under WSGI runs on a new event loop per request: nothing may stay behind.
+    async with upstream.async_client() as client:
+        assert not client.is_closed
+    assert client.is_closed
+    assert not any(key[0] is asyncio.get_running_loop() for key in upstream._async_clients)
 
 
 def test_each_event_loop_gets_its_own_client():
