@@ -7,7 +7,8 @@ what limits a benchmark (the sweep records its CPU to show that). Paths:
 - ``/status/<code>/``: answers that status at once (a 5xx upstream);
 - ``/reset/``: closes the connection without an answer (a crashed upstream);
 - ``/fail-odd/``: odd ``task_id`` answer 503, even ones behave like ``/api/`` (partial failure);
-- ``/healthz``.
+- ``/healthz``;
+- ``/metrics``: the process's CPU and memory, so Prometheus shows whether the upstream is busy.
 
 Run: ``python -m loadtests.upstream_server --port 8001`` (loopback only).
 """
@@ -22,6 +23,7 @@ import sys
 from collections.abc import Iterator
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process
 
@@ -67,6 +69,11 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+async def metrics(request: web.Request) -> web.Response:
+    # prometheus_client's default registry: process_cpu_seconds_total, resident memory, GC.
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 def make_app() -> web.Application:
     app = web.Application()
     app.router.add_get("/api/", api)
@@ -74,6 +81,7 @@ def make_app() -> web.Application:
     app.router.add_get("/reset/", reset)
     app.router.add_get("/fail-odd/", fail_odd)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics)
     return app
 
 
