@@ -33,6 +33,7 @@ GENERATOR_SATURATED = 90.0  # % of one core
 SERVER_CPU_BOUND = 85.0  # % of each core the server may use
 UPSTREAM_BUSY = 50.0  # % of one core: the single-process upstream would be half-way to its limit
 UPSTREAM_TIMEOUT = 10.0
+SERVER_READY_TIMEOUT = 60.0  # the first worker answers /healthz within this, or the cell fails
 WORKERS_READY_TIMEOUT = 20.0
 EXTERNAL = "external"  # the server kind of cells measured on --host
 
@@ -103,6 +104,7 @@ class Context:
     server_cpus: frozenset[int] | None = None
     upstream: Callable[[], object] | None = None  # returns a running upstream (lazily started)
     external_host: str | None = None  # measure this URL instead of starting servers
+    ready_timeout: float = SERVER_READY_TIMEOUT
     on_targets: Callable[[str, dict[str, str]], object] | None = None  # servers are up
     stopping: list[threading.Thread] = field(default_factory=list)
 
@@ -208,6 +210,7 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
                 threads=plan.threads,
                 env=server_env(plan, upstream_url),
                 log_dir=out.parent,
+                ready_timeout=ctx.ready_timeout,
             )
         )
         # The server boots on every CPU, then is pinned to its own for the measurement.

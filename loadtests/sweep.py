@@ -81,6 +81,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "spreads requests over the workers)",
     )
     parser.add_argument("--time-limit", type=float, help="stop the sweep after this many seconds")
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=cells.SERVER_READY_TIMEOUT,
+        help="seconds a started server has to answer /healthz before its cell fails "
+        "(default: %(default)g)",
+    )
     parser.add_argument("--out", type=Path, default=REPORTS, help="reports directory")
     parser.add_argument("--run-id", help="name of the run's directory (default: the time)")
     parser.add_argument(
@@ -159,6 +166,8 @@ def check_args(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name)
         if value is not None and value < (0 if name in ("distributed", "remote_workers") else 1):
             problems.append(f"--{name.replace('_', '-')} must be positive")
+    if not 0 < args.ready_timeout < float("inf"):
+        problems.append("--ready-timeout must be positive")
     for spec in args.cell:
         try:
             parse_cell(spec)
@@ -330,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
                 server_cpus=server_cpus,
                 upstream=Upstream(stack, generator_cpus),
                 external_host=args.host,
+                ready_timeout=args.ready_timeout,
                 on_targets=lambda cell, targets: extensions.call("targets", run_dir, cell, targets),
             )
             stack.callback(ctx.settle)  # cells stopped in the background, on any way out
