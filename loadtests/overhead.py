@@ -36,8 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
+from loadtests.sampler import tree_cpu_seconds
 from mysite.launcher import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,17 +92,6 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _process_cpu(pid: int) -> float:
-    """CPU seconds of a server and its workers so far."""
-    process = psutil.Process(pid)
-    total = 0.0
-    for p in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = p.cpu_times()
-            total += times.user + times.system
-    return total
-
-
 def run_wrk(wrk: str, url: str, seconds: int, connections: int, cpus: set[int] | None) -> dict:
     """One wrk run; its CPU is read from the rusage of reaped children, which is only wrk."""
     argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", url]
@@ -133,9 +121,9 @@ def run_wrk(wrk: str, url: str, seconds: int, connections: int, cpus: set[int] |
 
 def run_against(server, path: str, args: argparse.Namespace, wrk: str, cpus) -> dict:
     """One wrk run against one server, with the server's CPU share over the same time."""
-    cpu_before, started = _process_cpu(server.pid), time.perf_counter()
+    cpu_before, started = tree_cpu_seconds(server.pid), time.perf_counter()
     run = run_wrk(wrk, server.url + path, args.duration, args.connections, cpus)
-    cpu_seconds = _process_cpu(server.pid) - cpu_before
+    cpu_seconds = tree_cpu_seconds(server.pid) - cpu_before
     run["server_cpu"] = cpu_seconds / (time.perf_counter() - started)
     run["per_cpu_s"] = run["requests"] / cpu_seconds
     run["saturated"] = run["wrk_cpu"] >= SATURATED_CPU

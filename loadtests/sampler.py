@@ -120,6 +120,17 @@ def _nearest(samples: list[Sample], unix: float) -> Sample:
     return min(samples, key=lambda s: abs(s.unix - unix))
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its living children."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            cpu = process.cpu_times()
+            total += cpu.user + cpu.system
+    return total
+
+
 def pin_tree(pid: int, cpus: frozenset[int] | set[int]) -> int:
     """Pin every thread of a process and its children to ``cpus``; return the threads pinned.
 

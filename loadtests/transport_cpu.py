@@ -15,23 +15,12 @@ import contextlib
 import statistics
 
 import httpx
-import psutil
 
+from loadtests.sampler import tree_cpu_seconds
 from loadtests.upstream_server import serve_upstream
 from mysite.launcher import serve
 
 TRANSPORTS = ("httpx", "aiohttp")
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a server process and its workers."""
-    root = psutil.Process(pid)
-    total = 0.0
-    for process in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 def one_round(client: httpx.Client, app, calls: int, fanout: int, delay: float) -> float:
