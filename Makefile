@@ -61,7 +61,9 @@ observe: setup ## Prometheus on http://127.0.0.1:9090 scraping the app and Locus
 dashboards: setup ## Regenerate the Grafana dashboard JSON from dashboards/
 	$(PY) -m dashboards.build
 
-bench: setup system-packages ## The sweep: servers x workers x scenarios -> reports/latest/
+bench: setup ## The sweep: servers x workers x scenarios -> reports/latest/
+	@scripts/ensure-system-packages prometheus=prometheus \
+	  || echo "Going on without Prometheus: the report will have no time-series panels."
 	$(PY) -m loadtests.sweep $(BENCH_ARGS)
 
 bench-overhead: setup ## What the metrics middleware costs, side by side (uses wrk)
