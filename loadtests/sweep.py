@@ -271,7 +271,16 @@ def link_latest(out: Path, run_dir: Path) -> None:
 
 
 def _raise_interrupted(signum, _frame):
+    # Once: a second Ctrl-C must not cut short the stopping that follows, or the sweep would
+    # exit while a server still finishes its requests.
+    for other in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(other, _still_stopping)
     raise Interrupted(signal.Signals(signum).name)
+
+
+def _still_stopping(signum, _frame):
+    name = signal.Signals(signum).name
+    print(f"{name} again: still stopping every child process", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
