@@ -15,7 +15,7 @@ HOST := 127.0.0.1
 SYSTEM_PACKAGES := promtool=prometheus prometheus=prometheus wrk=wrk chromium=chromium
 
 .PHONY: help setup system-packages test test-fast lint format run locust observe dashboards \
-        bench bench-overhead bench-transport clean
+        bench bench-overhead bench-transport bench-fanout clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -72,6 +72,9 @@ bench-overhead: setup ## What the metrics middleware costs, side by side (uses w
 
 bench-transport: setup ## App CPU per upstream call: httpx's transport against aiohttp's
 	$(PY) -m loadtests.transport_cpu $(TRANSPORT_ARGS)
+
+bench-fanout: setup ## Ten upstream calls of 1 s: concurrent (async, threads) against sequential
+	$(PY) -m loadtests.fanout_timings $(FANOUT_ARGS)
 
 clean: ## Remove generated files (environment, reports, Prometheus data)
 	rm -rf $(VENV) var reports .pytest_cache .ruff_cache .hypothesis
