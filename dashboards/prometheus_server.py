@@ -49,12 +49,17 @@ class PrometheusMissing(RuntimeError):
 
 @dataclass(frozen=True)
 class ScrapeTarget:
-    """One ``host:port`` scraped as ``job``, with extra target labels if any."""
+    """One ``host:port`` scraped as ``job``, with extra target labels if any.
+
+    ``honor_labels``: labels the target exposes (``job`` included) win over the target's own,
+    as for a gateway that scrapes on others' behalf (the sweep's relay labels each cell).
+    """
 
     job: str
     address: str
     metrics_path: str = METRICS_PATH
     labels: Mapping[str, str] = field(default_factory=dict)
+    honor_labels: bool = False
 
     @classmethod
     def from_url(cls, job: str, url: str, **labels: str) -> ScrapeTarget:
@@ -93,22 +98,23 @@ def config_document(
 ) -> dict[str, Any]:
     """The configuration as data: one scrape job per distinct job name, in the given order."""
     interval = duration(scrape_interval)
-    jobs: dict[tuple[str, str], list[ScrapeTarget]] = {}
+    jobs: dict[tuple[str, str, bool], list[ScrapeTarget]] = {}
     for target in targets:
-        jobs.setdefault((target.job, target.metrics_path), []).append(target)
-    if len({job for job, _ in jobs}) != len(jobs):
-        raise ValueError("one job cannot scrape two metrics paths")
+        jobs.setdefault((target.job, target.metrics_path, target.honor_labels), []).append(target)
+    if len({job for job, _, _ in jobs}) != len(jobs):
+        raise ValueError("one job cannot scrape two metrics paths or honour labels only in part")
     scrape_configs = []
-    for (job, metrics_path), members in jobs.items():
+    for (job, metrics_path, honor_labels), members in jobs.items():
         static_configs = []
         for target in members:
             static: dict[str, Any] = {"targets": [target.address]}
             if target.labels:
                 static["labels"] = dict(sorted(target.labels.items()))
             static_configs.append(static)
-        scrape_configs.append(
-            {"job_name": job, "metrics_path": metrics_path, "static_configs": static_configs}
-        )
+        scrape_config: dict[str, Any] = {"job_name": job, "metrics_path": metrics_path}
+        if honor_labels:
+            scrape_config["honor_labels"] = True
+        scrape_configs.append(scrape_config | {"static_configs": static_configs})
     return {
         "global": {
             "scrape_interval": interval,

@@ -14,7 +14,10 @@ A hook is an object with any of these methods; the sweep calls the ones it has, 
   after an interruption. What it returns is appended to ``results["panels"]``, which the report
   renders as extra sections. A panel is ``{"title": str, "caption": str, "unit": str,
   "series": [{"label": str, "points": [[unix, value], ...]}]}`` and is drawn as a time series,
-  the cells' measured windows shaded behind it.
+  the cells' measured windows shaded behind it. Optional keys: ``group`` (panels of one group
+  are drawn side by side under that heading), ``spans`` (``[[start, end], ...]``: the windows
+  to shade instead), ``origin`` (the Unix time the x axis counts from); a value may be None.
+  ``prometheus_hook`` is such a hook, on by default.
 
 Hooks are named on the command line as ``--hook package.module:factory``; ``factory()`` returns
 the hook, whose ``name`` attribute (default: the factory's name) keys what it stores.

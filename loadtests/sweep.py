@@ -13,6 +13,10 @@ stops everything. ``reports/<run-id>/results.json`` is rewritten after every cel
 ``summary.md`` and ``report.html`` are rendered from it at the end, also after Ctrl-C or a
 failure. Load goes to loopback only, unless ``--host`` names another host together with
 ``--allow-remote-host``; the whole sweep stops after the profile's time limit.
+
+When a ``prometheus`` binary is installed, a throwaway Prometheus scrapes every cell's app,
+upstream and Locust each second, and the report adds the dashboards' panels of every cell, as
+Prometheus answers their PromQL (``prometheus_hook``; ``--no-prometheus`` turns it off).
 """
 
 from __future__ import annotations
@@ -39,8 +43,11 @@ from .scenarios import SCENARIOS
 REPORTS = Path("reports")
 
 
-class Interrupted(Exception):
-    """Ctrl-C or SIGTERM: stop the children, keep what was measured."""
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: stop the children, keep what was measured.
+
+    Not an ``Exception``: a hook's or a cell's ``except Exception`` must not swallow it.
+    """
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -119,6 +126,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="pin Locust and the upstream to the first CPU, the server to the others",
+    )
+    parser.add_argument(
+        "--prometheus",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run a Prometheus beside the sweep and add the dashboards' panels of every cell "
+        "to the report (default: on when a prometheus binary is installed)",
     )
     parser.add_argument("--hook", action="append", default=[], metavar="MODULE:FACTORY")
     parser.add_argument("--locustfile", type=Path, help=argparse.SUPPRESS)
@@ -261,6 +275,15 @@ class Upstream:
         return self.running
 
 
+def builtin_hooks(args: argparse.Namespace) -> list[object]:
+    """The Prometheus hook, unless turned off or measuring a host the sweep did not start."""
+    if not args.prometheus or args.host:
+        return []
+    from .prometheus_hook import PrometheusHook
+
+    return [PrometheusHook()]
+
+
 def link_latest(out: Path, run_dir: Path) -> None:
     latest = out / "latest"
     tmp = out / f".latest-{os.getpid()}"
@@ -296,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     link_latest(args.out, run_dir)
     results_path = run_dir / "results.json"
 
-    extensions = hooks.Hooks(hooks.load(args.hook))
+    extensions = hooks.Hooks(builtin_hooks(args) + hooks.load(args.hook))
     generator_cpus, server_cpus, pinned = pinning(args.pin and not args.host)
     gen = Generator(
         locustfile=args.locustfile or Generator.locustfile,

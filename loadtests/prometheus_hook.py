@@ -1,0 +1,597 @@
+"""The sweep's Prometheus: one throwaway server for the sweep, the dashboards' panels per cell.
+
+``make bench`` turns this hook on when a ``prometheus`` binary is on PATH (``--no-prometheus``
+turns it off; without the binary the sweep says so once and measures without it). It runs one
+Prometheus (free port, temporary data, a scrape every second, no rules) for the whole sweep and,
+for every measured cell, evaluates a few of the dashboards' panels (``dashboards.panels``, the
+PromQL the Grafana dashboards use, through ``dashboards.query.evaluate_panels``) over the cell's
+warm-up and windows. They land in ``results.json``'s ``panels``, one group per cell, which the
+report draws as time series.
+
+Scraping cells that come and go. Every cell's servers listen on new ports, and Prometheus 2.42
+picks up a changed target only after up to ~10 s (service discovery and the scrape manager each
+batch their updates every 5 s), longer than a cell's warm-up. So Prometheus scrapes three fixed
+addresses of a relay in the sweep's process (``/django/metrics``, ``/upstream/metrics``,
+``/locust/metrics``), which reads the current cell's app, upstream and Locust exporter (turned
+on, on a free port, for the whole sweep) every second and serves its latest copy:
+
+- every sample gets the cell's own ``job`` (``django:uvicorn/2/async-api``...), which
+  Prometheus keeps (``honor_labels``). A cell's series are its own: its panels are evaluated
+  with the dashboards' ``$job`` and ``$locust_job`` set to its jobs, as Grafana fills in a
+  variable, and a rate at a cell's first second never reaches into the previous cell's;
+- and the time it was read, which Prometheus keeps too. A read may take seconds: an event loop
+  stalled by blocking calls (``async-blocking``) answers ``/metrics`` only after the requests
+  queued before it, far beyond Prometheus's one-second scrape timeout; such a cell is still
+  recorded, at the moments its app answered.
+
+``up{job="django"}`` is the relay's own health. After each cell, a background thread waits
+until Prometheus holds what the cell's targets said up to its end (a read begun after the end,
+then a scrape), and evaluates its panels while the next cell starts.
+
+What it costs: the sweep's thread only records targets and queues finished cells (microseconds),
+except that the first cell waits for Prometheus's first scrape (~5 s after it starts, once).
+The waiting and querying are in the background (~1 s and ~0.1 s a cell). Prometheus runs at a
+lower priority (nice 10) so that the servers and Locust come first; its CPU time is in
+``meta["prometheus"]``. Each target answers one ``/metrics`` a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import re
+import shutil
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import psutil
+
+from dashboards import panels as dashboard_panels
+from dashboards.prometheus_server import (
+    APP_JOB,
+    INSTALL_HINT,
+    LOCUST_JOB,
+    UPSTREAM_JOB,
+    PrometheusServer,
+    ScrapeTarget,
+    run_prometheus,
+)
+from dashboards.query import PrometheusClient, default_variables, evaluate_panels
+from mysite.launcher import LOOPBACK, free_port
+
+from .scenarios import SCENARIOS
+
+SCRAPE_INTERVAL = 1.0
+# The panels drawn for every cell, and for the cells that call the upstream. A handful: each
+# is a few series of one point a second, and results.json stays small.
+PANEL_KEYS = ("throughput_compare", "latency_compare", "active_requests", "loop_lag_max")
+UPSTREAM_PANEL_KEYS = ("upstream_latency",)
+# Seconds of warm-up shown before a cell's first window, at most.
+LEAD = 10.0
+SCRAPE_WAIT = 10.0  # the longest wait for a scrape after a cell's end
+FIRST_SCRAPE_WAIT = 15.0  # and for Prometheus's first scrape
+START_WAIT = 30.0 + FIRST_SCRAPE_WAIT  # the longest the first cell waits for Prometheus
+NICE = 10
+# The relay reads each target every second, one read at a time, each allowed this long: an
+# event loop stalled by blocking calls answers /metrics only after the requests queued before.
+READ_TIMEOUT = 15.0
+MIN_GAP = 0.2  # between the end of a slow read and the next
+REMEMBERED_READS = 200
+
+JOBS = (APP_JOB, UPSTREAM_JOB, LOCUST_JOB)
+_SAMPLE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_HAS_JOB = re.compile(r',\s*job\s*=\s*"')
+
+
+def _split_sample(line: str) -> tuple[str, str | None, str] | None:
+    """A sample line's metric name, the text inside its braces (None: no braces), the rest."""
+    name = _SAMPLE.match(line)
+    if name is None:
+        return None
+    at = name.end()
+    if not line.startswith("{", at):
+        return name.group(), None, line[at:]
+    index, quoted = at + 1, False
+    while index < len(line):
+        char = line[index]
+        if quoted and char == "\\":
+            index += 1
+        elif char == '"':
+            quoted = not quoted
+        elif char == "}" and not quoted:
+            return name.group(), line[at + 1 : index], line[index + 1 :]
+        index += 1
+    return None
+
+
+def with_job(exposition: str, job: str, timestamp_ms: int | None = None) -> str:
+    """The text exposition with ``job="..."`` on every sample that has none.
+
+    With ``timestamp_ms``, samples without a timestamp get that one: the moment the target was
+    read, which Prometheus keeps (``honor_timestamps``, its default).
+    """
+    escaped = job.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    out = []
+    for line in exposition.splitlines():
+        parts = None if line.startswith("#") else _split_sample(line)
+        if parts is None:
+            out.append(line)
+            continue
+        name, labels, rest = parts
+        if labels is None or not labels.strip():
+            labels = f'job="{escaped}"'
+        elif not _HAS_JOB.search("," + labels):
+            labels = f'job="{escaped}",{labels}'
+        if timestamp_ms is not None and len(rest.split()) == 1:
+            rest = f"{rest.rstrip()} {timestamp_ms}"
+        out.append(f"{name}{{{labels}}}{rest}")
+    return "\n".join(out) + "\n"
+
+
+class ScrapeRelay:
+    """Fixed scrape addresses for targets that move, read at their own pace.
+
+    ``point(job, url, label)``: from now on a poller reads ``url``'s ``/metrics`` every
+    ``interval`` (one read at a time, each allowed ``timeout``) and keeps the latest answer,
+    every sample labelled ``job=label`` and stamped with the moment it was read. Prometheus
+    scrapes ``/<job>/metrics`` and gets that copy at once, so a target that answers slowly
+    (an event loop stalled by blocking calls queues its ``/metrics`` too) is still recorded, at
+    the times it answered, instead of failing Prometheus's one-second scrape timeout. Without
+    a backend, or when the last read failed, a scrape gets a 503 (the target is down).
+    """
+
+    def __init__(
+        self, jobs: tuple[str, ...], host: str = LOOPBACK, interval: float = 1.0,
+        timeout: float = READ_TIMEOUT,
+    ) -> None:  # fmt: skip
+        self.interval, self.timeout = interval, timeout
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._backends: dict[str, tuple[str, str, int]] = {}  # job -> url, label, generation
+        self._latest: dict[str, bytes] = {}
+        self._reads: dict[str, list[tuple[float, float]]] = {job: [] for job in jobs}
+        self._generation = 0
+        self.reads = self.failures = 0
+        self.busy_s = 0.0
+        # No proxy: the backends are on loopback, whatever the environment says.
+        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                relay._serve(self)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((host, 0), Handler)
+        self._server.daemon_threads = True
+        self.address = f"{host}:{self._server.server_address[1]}"
+        self._threads = [
+            threading.Thread(target=self._server.serve_forever, name="relay", daemon=True),
+            *(
+                threading.Thread(target=self._poll, args=(job,), name=f"relay-{job}", daemon=True)
+                for job in jobs
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def point(self, job: str, url: str, label: str) -> None:
+        with self._lock:
+            current = self._backends.get(job)
+            if current is None or current[:2] != (url.rstrip("/"), label):
+                self._generation += 1
+                self._backends[job] = (url.rstrip("/"), label, self._generation)
+                self._latest.pop(job, None)
+
+    def clear(self, job: str) -> None:
+        with self._lock:
+            self._backends.pop(job, None)
+            self._latest.pop(job, None)
+
+    def read_started_after(self, job: str, moment: float) -> float | None:
+        """When a read of ``job`` that began after ``moment`` ended, if one has."""
+        with self._lock:
+            return next((end for start, end in self._reads[job] if start > moment), None)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._server.shutdown()
+        self._server.server_close()
+        for thread in self._threads[1:]:
+            thread.join(timeout=self.timeout + 1)
+
+    def _poll(self, job: str) -> None:
+        while not self._closed.is_set():
+            started = time.time()
+            with self._lock:
+                backend = self._backends.get(job)
+            if backend is not None:
+                self._read(job, *backend, started)
+            with self._lock:
+                reads = self._reads[job]
+                reads.append((started, time.time()))
+                del reads[:-REMEMBERED_READS]
+            self._closed.wait(max(MIN_GAP, self.interval - (time.time() - started)))
+
+    def _read(self, job: str, url: str, label: str, generation: int, started: float) -> None:
+        request = urllib.request.Request(
+            url + "/metrics", headers={"Accept": "text/plain;version=0.0.4"}
+        )
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                text = response.read().decode()
+            read_at = time.time()
+            body = with_job(text, label, round(read_at * 1000)).encode()
+        except (OSError, ValueError, urllib.error.URLError):
+            body = None
+        with self._lock:
+            self.reads += 1
+            self.failures += body is None
+            self.busy_s += time.time() - started
+            if self._backends.get(job, (None, None, None))[2] != generation:
+                return  # pointed elsewhere meanwhile: this read is the previous target's
+            if body is None:
+                self._latest.pop(job, None)
+            else:
+                self._latest[job] = body
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        job = request.path.split("?")[0].strip("/").removesuffix("/metrics")
+        with self._lock:
+            body = self._latest.get(job)
+        status = 200 if body is not None else 503
+        data = body if body is not None else f"nothing read from {job!r} now\n".encode()
+        request.send_response(status)
+        request.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+
+def _round(value: float | None) -> float | None:
+    """Six significant digits: more than any of these measurements holds."""
+    return None if value is None else float(f"{value:.6g}")
+
+
+def cell_key(cell: dict) -> str:
+    """The key the sweep names a cell by (``CellPlan.key``)."""
+    return f"{cell['server']}/{cell['workers']}/{cell['scenario']}"
+
+
+def cell_title(cell: dict) -> str:
+    workers = cell["workers"]
+    return f"{cell['scenario']} on {cell['server']}, {workers} worker{'s' if workers != 1 else ''}"
+
+
+def seam_panels(evaluated: dict, cell: dict, spans: list[list[float]]) -> list[dict]:
+    """``evaluate_panels``' answer as the sweep's ``panels`` (see ``hooks``), one group per cell.
+
+    Each panel keeps its queries exactly as they were sent; a series without a single value,
+    and a panel without a series, are left out.
+    """
+    window = evaluated["window"]
+    out = []
+    for key, panel in evaluated["panels"].items():
+        series = [
+            {
+                "label": s["name"],
+                "ref_id": query["ref_id"],
+                "points": [[round(t, 3), _round(v)] for t, v in s["points"]],
+            }
+            for query in panel["queries"]
+            for s in query["series"]
+            if any(v is not None for _, v in s["points"])
+        ]
+        if not series:
+            continue
+        out.append(
+            {
+                "title": panel["title"],
+                "caption": panel["description"],
+                "unit": panel["unit"],
+                "series": series,
+                "source": "prometheus",
+                "key": key,
+                "group": cell_title(cell),
+                "cell": cell_key(cell),
+                "spans": spans,
+                "origin": spans[0][0],
+                "variables": evaluated["variables"],
+                "step": window["step"],
+                "rate_interval": window["rate_interval"],
+                "range": [window["start"], window["end"]],
+                "queries": [
+                    {"ref_id": q["ref_id"], "expr": q["expr"], "legend": q["legend"]}
+                    for q in panel["queries"]
+                ],
+            }
+        )
+    return out
+
+
+def panel_definitions(keys) -> dict[str, dict]:
+    """The dashboards' panels as defined (PromQL with its ``$variables``), for the report."""
+    every = dashboard_panels.all_panels()
+    return {
+        key: {
+            "title": every[key].title,
+            "description": every[key].description,
+            "unit": every[key].unit,
+            "queries": [
+                {"ref_id": q.ref_id, "expr": q.expr, "legend": q.legend} for q in every[key].queries
+            ],
+        }
+        for key in keys
+    }
+
+
+def _wait_for_scrape_after(
+    url: str, moment: float, timeout: float, abort: threading.Event | None = None
+) -> bool:
+    """Until the Prometheus at ``url`` holds a scrape of the app's address after ``moment``."""
+    expr = f'max(timestamp(up{{job="{APP_JOB}"}}))'
+    deadline = time.monotonic() + timeout
+    with PrometheusClient(url, timeout=5.0) as client:
+        while time.monotonic() < deadline and not (abort and abort.is_set()):
+            latest = client.query(expr)
+            if latest and float(latest[0]["value"][1]) > moment:
+                return True
+            time.sleep(0.1)
+    return False
+
+
+class PrometheusHook:
+    """The sweep hook (see ``hooks``): a Prometheus beside the sweep, panels for every cell."""
+
+    name = "prometheus"
+
+    def __init__(
+        self,
+        scrape_interval: float = SCRAPE_INTERVAL,
+        panel_keys: tuple[str, ...] = PANEL_KEYS,
+        upstream_panel_keys: tuple[str, ...] = UPSTREAM_PANEL_KEYS,
+    ) -> None:
+        self.binary = shutil.which("prometheus")
+        self.scrape_interval = scrape_interval
+        self.panel_keys, self.upstream_panel_keys = panel_keys, upstream_panel_keys
+        self.exporter_port: int | None = None
+        self.relay: ScrapeRelay | None = None
+        self.server: PrometheusServer | None = None  # set once it has scraped
+        self.panels: list[dict] = []
+        self.problems: list[str] = []
+        self.timings: list[dict] = []
+        self._stack = contextlib.ExitStack()
+        self._lock = threading.Lock()
+        self._since: dict[str, float] = {}  # cell key -> when its servers were up
+        self._jobs: dict[str, tuple[str, str]] = {}  # cell key -> (app job, locust job)
+        self._seen: dict[str, int] = {}  # cell key -> times measured (a repeated --cell)
+        self._queue: queue.Queue = queue.Queue()
+        self._ready = threading.Event()  # Prometheus scrapes, or failed to start
+        self._abort = threading.Event()  # stop waiting for a first scrape
+        self._stop = threading.Event()  # stop Prometheus
+        self._threads: list[threading.Thread] = []
+        self._info: dict = {}
+
+    @property
+    def failed(self) -> bool:
+        return self._ready.is_set() and self.server is None
+
+    # --- the sweep's calls -----------------------------------------------------------------
+
+    def locust_env(self) -> dict[str, str]:
+        """Locust's exporter on a free port, for the whole sweep: the relay reads it."""
+        if not self.binary:
+            return {}
+        self.exporter_port = self.exporter_port or free_port()
+        return {"LOCUST_EXPORTER_PORT": str(self.exporter_port)}
+
+    def start(self, run_dir: Path, meta: dict) -> None:
+        """Start the relay and, in the background, Prometheus; returns at once."""
+        if not self.binary:
+            message = f"No time-series panels: {INSTALL_HINT}"
+            print(message, file=sys.stderr, flush=True)
+            meta.setdefault("notes", []).append(message)
+            meta["prometheus"] = {"status": "missing"}
+            return
+        self.relay = self._stack.enter_context(
+            contextlib.closing(ScrapeRelay(JOBS, interval=self.scrape_interval))
+        )
+        for target, name in ((self._evaluate_all, "panels"), (self._run_prometheus, "prometheus")):
+            thread = threading.Thread(target=target, args=(run_dir,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        meta["prometheus"] = {"status": "starting", "scrape_interval_s": self.scrape_interval}
+
+    def targets(self, run_dir: Path, cell: str, targets: dict[str, str]) -> None:
+        """Point the relay at this cell's servers (every run of it, with fresh ports)."""
+        if self.relay is None or self.failed:
+            return
+        # Only the first cell waits: Prometheus scrapes nothing until ~5 s after it starts.
+        self._ready.wait(timeout=START_WAIT)
+        with self._lock:
+            if cell not in self._since:
+                self._since[cell] = time.time()
+                self._seen[cell] = self._seen.get(cell, 0) + 1
+                suffix = f"#{self._seen[cell]}" if self._seen[cell] > 1 else ""
+                self._jobs[cell] = (f"{APP_JOB}:{cell}{suffix}", f"{LOCUST_JOB}:{cell}{suffix}")
+            app_job, locust_job = self._jobs[cell]
+        self.relay.point(APP_JOB, targets["app"], app_job)
+        if "upstream" in targets:
+            self.relay.point(UPSTREAM_JOB, targets["upstream"], f"{UPSTREAM_JOB}:{cell}")
+        else:
+            self.relay.clear(UPSTREAM_JOB)
+        if self.exporter_port:
+            self.relay.point(LOCUST_JOB, f"http://{LOOPBACK}:{self.exporter_port}", locust_job)
+
+    def cell_done(self, run_dir: Path, cell: dict) -> dict | None:
+        """Queue the cell's panels; the background thread evaluates them after its end."""
+        if self.relay is None or self.failed:
+            return None
+        key = cell_key(cell)
+        with self._lock:
+            since = self._since.pop(key, None)
+            jobs = self._jobs.pop(key, None)
+        spans = [[w["start"], w["end"]] for w in cell.get("windows", []) if "start" in w]
+        if since is None or jobs is None or not spans:
+            return None  # not measured, or not on servers the sweep started
+        self._queue.put((cell, since, jobs, spans))
+        return {"job": jobs[0], "locust_job": jobs[1]}
+
+    def finish(self, run_dir: Path, results: dict) -> list[dict] | None:
+        """Evaluate what is queued, stop Prometheus and the relay, hand the panels over."""
+        if self.relay is None:
+            return None
+        self._abort.set()  # a Prometheus still starting need not wait for its first scrape
+        self._queue.put(None)
+        evaluator, runner = self._threads
+        evaluator.join(timeout=START_WAIT + 30)
+        self._stop.set()
+        runner.join(timeout=START_WAIT + 30)
+        self._stack.close()
+        meta = results.setdefault("meta", {})
+        meta["prometheus"] = self._meta("failed" if self.server is None else "done")
+        if self.problems:
+            meta.setdefault("notes", []).extend(self.problems)
+        return self.panels
+
+    # --- the background threads ------------------------------------------------------------
+
+    def _run_prometheus(self, run_dir: Path) -> None:
+        """Prometheus for the whole sweep, from a thread that lives as long as it does.
+
+        The launcher asks Linux to stop a child when the thread that started it ends
+        (``PR_SET_PDEATHSIG``), so this thread starts it, waits for ``finish``, and stops it.
+        """
+        started = time.monotonic()
+        targets = [
+            ScrapeTarget(job, self.relay.address, f"/{job}/metrics", honor_labels=True)
+            for job in JOBS
+        ]
+        try:
+            with run_prometheus(
+                targets,
+                scrape_interval=self.scrape_interval,
+                rules=False,
+                ready_timeout=30.0,
+                log_dir=run_dir,
+            ) as server:
+                process = psutil.Process(server.process.pid)
+                with contextlib.suppress(psutil.Error):
+                    process.nice(NICE)
+                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                    info = httpx.get(f"{server.url}/api/v1/status/buildinfo", timeout=5).json()
+                    self._info["version"] = info["data"]["version"]
+                # Prometheus applies its targets at its scrape manager's first reload, ~5 s
+                # after it starts; the first cell's load waits for that (see ``targets``).
+                scraped = _wait_for_scrape_after(server.url, 0.0, FIRST_SCRAPE_WAIT, self._abort)
+                if not scraped and not self._abort.is_set():
+                    self.problems.append(
+                        f"Prometheus scraped nothing in the {FIRST_SCRAPE_WAIT:g} s after it "
+                        "started"
+                    )
+                self._info["startup_s"] = round(time.monotonic() - started, 2)
+                self.server = server
+                self._ready.set()
+                self._stop.wait()
+                with contextlib.suppress(psutil.Error):
+                    times = process.cpu_times()
+                    self._info["cpu_s"] = round(times.user + times.system, 2)
+        except Exception as error:
+            self.problems.append(f"No time-series panels: Prometheus did not start: {error}")
+        finally:
+            self._ready.set()
+
+    def _evaluate_all(self, run_dir: Path) -> None:
+        self._ready.wait()
+        while (item := self._queue.get()) is not None:
+            if self.server is None:
+                continue
+            cell, since, jobs, spans = item
+            try:
+                self._evaluate(cell, since, jobs, spans)
+            except Exception as error:
+                self.problems.append(f"Prometheus panels of {cell_key(cell)}: {error}")
+
+    def _evaluate(self, cell: dict, since: float, jobs: tuple[str, str], spans) -> None:
+        queued = time.monotonic()
+        first, last = spans[0][0], max(end for _, end in spans)
+        start = max(since, first - LEAD)
+        step = 1.0 if last - start <= 90 else 2.0
+        start, end = math.floor(start / step) * step, math.ceil(last / step) * step
+        if not self._wait_for_data_until(end):
+            self.problems.append(
+                f"Prometheus had not recorded the end of {cell_key(cell)} {SCRAPE_WAIT:g} s "
+                "after it"
+            )
+        waited = time.monotonic()
+        keys = self.panel_keys
+        if SCENARIOS.get(cell["scenario"]) and SCENARIOS[cell["scenario"]].uses_upstream:
+            keys += self.upstream_panel_keys
+        evaluated = evaluate_panels(
+            self.server.url,
+            start,
+            end,
+            step,
+            variables=default_variables(job=jobs[0], locust_job=jobs[1]),
+            scrape_interval=self.scrape_interval,
+            keys=keys,
+            timeout=10.0,
+        )
+        panels = seam_panels(evaluated, cell, spans)
+        with self._lock:
+            self.panels += panels
+            self.timings.append(
+                {
+                    "cell": cell_key(cell),
+                    "wait_s": round(waited - queued, 3),
+                    "query_s": round(time.monotonic() - waited, 3),
+                    "panels": len(panels),
+                }
+            )
+
+    def _wait_for_data_until(self, moment: float) -> bool:
+        """Until Prometheus holds everything the cell's targets said up to ``moment``.
+
+        That is: the relay has read the app and Locust again, starting after ``moment`` (so no
+        slower read of theirs is still under way), and Prometheus has scraped it since.
+        """
+        deadline = time.monotonic() + self.relay.timeout + SCRAPE_WAIT
+        ends = []
+        for job in (APP_JOB, LOCUST_JOB):
+            while (end := self.relay.read_started_after(job, moment)) is None:
+                if time.monotonic() > deadline:
+                    return False
+                time.sleep(0.05)
+            ends.append(end)
+        return _wait_for_scrape_after(self.server.url, max(ends), SCRAPE_WAIT)
+
+    def _meta(self, status: str) -> dict:
+        keys = [*self.panel_keys, *self.upstream_panel_keys]
+        timings = list(self.timings)
+
+        def mean(field: str) -> float | None:
+            values = [t[field] for t in timings]
+            return round(sum(values) / len(values), 3) if values else None
+
+        return {
+            "status": status,
+            **self._info,
+            "scrape_interval_s": self.scrape_interval,
+            "cells": len(timings),
+            "panels": len(self.panels),
+            "wait_s_per_cell": mean("wait_s"),
+            "query_s_per_cell": mean("query_s"),
+            "reads": self.relay.reads if self.relay else 0,
+            "failed_reads": self.relay.failures if self.relay else 0,
+            "read_s": round(self.relay.busy_s, 2) if self.relay else None,
+            "definitions": panel_definitions(keys),
+        }
