@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mysite.launcher import LOOPBACK, free_port, stop_process_group
+from mysite.launcher import LOOPBACK, die_with_parent, free_port, stop_process_group
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 WORKERS_JOIN_TIMEOUT = 30
@@ -110,15 +110,16 @@ def worker_argv(gen: Generator, port: int) -> list[str]:
 def _start(argv: list[str], log_path: Path, gen: Generator) -> subprocess.Popen:
     cpus = gen.cpus
 
-    def pin() -> None:
+    def prepare_child() -> None:
+        # Locust must not go on loading a dead port when the sweep is killed outright.
+        die_with_parent()
         if cpus:
             os.sched_setaffinity(0, cpus)
 
     with open(log_path, "wb") as log:
         return subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **gen.env}, start_new_session=True,
-            preexec_fn=pin if cpus else None,
+            env={**os.environ, **gen.env}, start_new_session=True, preexec_fn=prepare_child,
         )  # fmt: skip
 
 

@@ -4,6 +4,9 @@ from mysite.metrics.multiprocess import directory, mark_process_dead
 
 # Each worker imports the app itself, after the fork, so its metric files carry its own pid.
 preload_app = False
+# gunicorn 27's control socket has one path per user, which servers running side by side (the
+# benchmarks keep several up at once) would share; nothing here uses it.
+control_socket_disable = True
 accesslog = None
 backlog = 2048
 keepalive = 5

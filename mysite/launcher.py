@@ -154,7 +154,7 @@ def wait_until_ready(
         time.sleep(0.05)
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Ask Linux to SIGTERM this child when its parent dies, even by SIGKILL.
 
     ``finally`` blocks stop servers on every normal exit; this covers the rest (a test runner
@@ -200,7 +200,7 @@ def managed_process(
     log_path = log_dir / f"{name}.log"
 
     def prepare_child() -> None:
-        _die_with_parent()
+        die_with_parent()
         if cpus:
             os.sched_setaffinity(0, cpus)
 
