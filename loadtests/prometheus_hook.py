@@ -207,7 +207,7 @@ class ScrapeRelay:
         self._server.shutdown()
         self._server.server_close()
         for thread in self._threads[1:]:
-            thread.join(timeout=self.timeout + 1)
+            thread.join(timeout=1.0)  # a read under way ends on its own; it is discarded
 
     def _poll(self, job: str) -> None:
         while not self._closed.is_set():
@@ -257,6 +257,10 @@ class ScrapeRelay:
         request.wfile.write(data)
 
 
+def _time(unix: float) -> float | int:
+    return int(unix) if float(unix).is_integer() else round(unix, 3)
+
+
 def _round(value: float | None) -> float | None:
     """Six significant digits: more than any of these measurements holds."""
     return None if value is None else float(f"{value:.6g}")
@@ -285,7 +289,7 @@ def seam_panels(evaluated: dict, cell: dict, spans: list[list[float]]) -> list[d
             {
                 "label": s["name"],
                 "ref_id": query["ref_id"],
-                "points": [[round(t, 3), _round(v)] for t, v in s["points"]],
+                "points": [[_time(t), _round(v)] for t, v in s["points"]],
             }
             for query in panel["queries"]
             for s in query["series"]
@@ -450,10 +454,13 @@ class PrometheusHook:
         """Evaluate what is queued, stop Prometheus and the relay, hand the panels over."""
         if self.relay is None:
             return None
-        self._abort.set()  # a Prometheus still starting need not wait for its first scrape
+        if results.get("meta", {}).get("status") in ("interrupted", "failed"):
+            # Quick: draw what Prometheus holds now, without waiting for a last read.
+            self._abort.set()
         self._queue.put(None)
         evaluator, runner = self._threads
-        evaluator.join(timeout=START_WAIT + 30)
+        evaluator.join(timeout=START_WAIT + READ_TIMEOUT + SCRAPE_WAIT)
+        self._abort.set()
         self._stop.set()
         runner.join(timeout=START_WAIT + 30)
         self._stack.close()
@@ -568,11 +575,12 @@ class PrometheusHook:
         ends = []
         for job in (APP_JOB, LOCUST_JOB):
             while (end := self.relay.read_started_after(job, moment)) is None:
-                if time.monotonic() > deadline:
-                    return False
+                if time.monotonic() > deadline or self._abort.is_set():
+                    return self._abort.is_set()
                 time.sleep(0.05)
             ends.append(end)
-        return _wait_for_scrape_after(self.server.url, max(ends), SCRAPE_WAIT)
+        scraped = _wait_for_scrape_after(self.server.url, max(ends), SCRAPE_WAIT, self._abort)
+        return scraped or self._abort.is_set()
 
     def _meta(self, status: str) -> dict:
         keys = [*self.panel_keys, *self.upstream_panel_keys]

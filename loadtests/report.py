@@ -512,7 +512,9 @@ def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
         "(<code>dashboards/panels.py</code>, the PromQL of the Grafana dashboards) evaluated "
         "through Prometheus's query API over the cell's warm-up and windows, with "
         "<code>$job</code> and <code>$locust_job</code> set to the cell's own jobs. "
-        "Grey: the measured windows.</p>"
+        "Grey: the measured windows. A rate or a percentile needs two samples inside its "
+        "window: a server that keeps <code>/metrics</code> waiting behind a queue has fewer, "
+        "and gaps.</p>"
     ]
     definitions = info.get("definitions") or {}
     if definitions:

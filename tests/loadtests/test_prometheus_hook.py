@@ -13,8 +13,12 @@ import json
 import math
 import re
 import shutil
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -94,6 +98,69 @@ def test_a_job_with_quotes_stays_one_label():
     text = prometheus_hook.with_job("m 1\n", 'a"b\\c')
     (sample,) = next(iter(text_string_to_metric_families(text))).samples
     assert sample.labels == {"job": 'a"b\\c'}
+
+
+def test_samples_are_stamped_with_the_moment_they_were_read():
+    text = prometheus_hook.with_job('a 1\nb{x="}"} 2\nc 3 1700000000000\n', "j", 1800000000123)
+    samples = {s.name: s for f in text_string_to_metric_families(text) for s in f.samples}
+    assert samples["a"].timestamp == 1800000000.123
+    assert samples["b"].labels == {"job": "j", "x": "}"}
+    assert samples["b"].timestamp == 1800000000.123
+    assert samples["c"].timestamp == 1700000000, "a timestamp the target gave is kept"
+
+
+class Backend(BaseHTTPRequestHandler):
+    """A target whose /metrics answers after ``delay`` seconds."""
+
+    delay = 0.0
+
+    def do_GET(self):
+        time.sleep(self.delay)
+        body = b"# TYPE hits gauge\nhits 7\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def backend():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    Backend.delay = 0.0
+
+
+def relay_scrape(relay) -> httpx.Response:
+    return httpx.get(f"http://{relay.address}/django/metrics", timeout=2)
+
+
+def test_the_relay_serves_its_latest_read_at_once_even_from_a_slow_target(backend):
+    relay = prometheus_hook.ScrapeRelay(("django",), interval=0.2, timeout=5)
+    try:
+        assert relay_scrape(relay).status_code == 503, "no target yet: down"
+        Backend.delay = 1.5  # an event loop stalled behind blocking requests
+        asked = time.time()
+        relay.point("django", f"http://127.0.0.1:{backend.server_address[1]}", "django:cell")
+        deadline = time.monotonic() + 5
+        while (answer := relay_scrape(relay)).status_code != 200:
+            assert answer.elapsed.total_seconds() < 0.5, "a scrape never waits for the target"
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        (sample,) = next(iter(text_string_to_metric_families(answer.text))).samples
+        assert sample.labels == {"job": "django:cell"}
+        assert sample.timestamp >= asked + 1.5, "stamped when the target answered"
+        assert relay.read_started_after("django", asked) is not None
+        relay.clear("django")
+        assert relay_scrape(relay).status_code == 503
+    finally:
+        relay.close()
 
 
 # --- without a binary, or turned off ---------------------------------------------------------
