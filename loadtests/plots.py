@@ -410,6 +410,7 @@ def timeseries(
     spans: list[tuple[float, float]] = (),
     *,
     origin: float | None = None,
+    extent: tuple[float, float] | None = None,
     x_label: str = "seconds",
     width: int = 400,
     height: int = 250,
@@ -417,7 +418,8 @@ def timeseries(
     """One panel as a self-contained SVG: title, axes with units, a legend, windows shaded.
 
     ``series`` are ``{"label", "points": [[unix, value], ...]}``; a value may be None (no data
-    there). The x axis counts seconds from ``origin`` (default: the first sample).
+    there). The x axis counts seconds from ``origin`` (default: the first sample) and spans
+    ``extent`` (Unix times; default: the samples and spans), so that panels side by side align.
     """
     axis_label, factor = unit_label(unit)
     lines = [
@@ -431,6 +433,8 @@ def timeseries(
     if origin is None:
         origin = min(times, default=min((a for a, _ in spans), default=0.0))
     xs = [t - origin for t in times] + [edge - origin for span in spans for edge in span]
+    if extent is not None:
+        xs = [edge - origin for edge in extent]
     values = [y for _, points in lines for _, y in points if y is not None and math.isfinite(y)]
     x_ticks, x_step = nice_ticks(min(xs, default=0.0), max(xs, default=1.0), 6)
     x_low, x_high = min(xs, default=x_ticks[0]), max(xs, default=x_ticks[-1])
@@ -488,7 +492,8 @@ def timeseries(
     for index, (label, points) in enumerate(lines):
         color, dash = _style(index)
         out.append(f'<g stroke="{color}" fill="{color}">{_tag("title", label)}')
-        runs = _runs([(t - origin, y) for t, y in points])
+        inside = [(t - origin, y) for t, y in points if x_low <= t - origin <= x_high]
+        runs = _runs(inside)
         for run in runs:
             if len(run) > 1:
                 coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)

@@ -489,6 +489,7 @@ def _extension_sections(record: dict) -> list[str]:
                 p.get("series", []),
                 [tuple(span) for span in p.get("spans", spans)],
                 origin=p.get("origin"),
+                extent=p.get("range"),
                 x_label="seconds from the first measured window",
             )
             for p in members
