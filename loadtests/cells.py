@@ -210,6 +210,7 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
                 threads=plan.threads,
                 env=server_env(plan, upstream_url),
                 log_dir=out.parent,
+                system_checks=False,  # the sweep ran them once, before its first cell
                 ready_timeout=ctx.ready_timeout,
             )
         )

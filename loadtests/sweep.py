@@ -27,12 +27,13 @@ import ipaddress
 import os
 import signal
 import sys
+import tempfile
 import time
 import traceback
 import urllib.parse
 from pathlib import Path
 
-from mysite.launcher import SERVER_KINDS, ServerFailed
+from mysite.launcher import SERVER_KINDS, ServerFailed, run_system_checks, server_environment
 
 from . import cells, hooks, report, results
 from .generator import Generator, GeneratorFailed
@@ -313,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(str(p) for p in paths))
         return 0
     profile, plans = plan(args)
+    if not args.host:
+        # Once for the whole sweep, not at each of its server starts: bad settings stop it here.
+        run_system_checks(server_environment(Path(tempfile.gettempdir())))
     run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S")
     run_dir = args.out / run_id
     run_dir.mkdir(parents=True, exist_ok=False)
