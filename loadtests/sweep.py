@@ -297,9 +297,13 @@ def link_latest(out: Path, run_dir: Path) -> None:
 def _raise_interrupted(signum, _frame):
     # Once: a second Ctrl-C must not cut short the stopping that follows, or the sweep would
     # exit while a server still finishes its requests.
-    for other in (signal.SIGINT, signal.SIGTERM):
+    for other in STOP_SIGNALS:
         signal.signal(other, _still_stopping)
     raise Interrupted(signal.Signals(signum).name)
+
+
+# Ctrl-C, kill, and a closed terminal all stop the sweep the same clean way.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _still_stopping(signum, _frame):
@@ -365,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     results.write(results_path, record)
 
     progress = Progress(plans)
-    previous = {s: signal.signal(s, _raise_interrupted) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
     status, code = "complete", 0
     try:
         with contextlib.ExitStack() as stack:
