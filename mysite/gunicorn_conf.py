@@ -1,9 +1,12 @@
 """Gunicorn settings for both gunicorn kinds the launcher starts (gthread, uvicorn workers)."""
 
+from mysite.launcher import memory_backed_dir
 from mysite.metrics.multiprocess import directory, mark_process_dead
 
 # Each worker imports the app itself, after the fork, so its metric files carry its own pid.
 preload_app = False
+# Workers' heartbeat files on tmpfs, as gunicorn advises: on disk, their updates can stall.
+worker_tmp_dir = str(memory_backed_dir())
 # gunicorn 27's control socket has one path per user, which servers running side by side (the
 # benchmarks keep several up at once) would share; nothing here uses it.
 control_socket_disable = True
