@@ -1,12 +1,14 @@
 """The one launcher: argv per server kind, readiness, and no server outliving its starter."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 
+import psutil
 import pytest
 
 from mysite.launcher import SERVER_KINDS, ServerFailed, managed_process, server_argv
@@ -43,7 +45,7 @@ def test_a_process_that_exits_early_fails_fast_with_its_log():
 
 
 @pytest.mark.live
-def test_server_dies_with_its_starter_even_on_sigkill():
+def test_server_dies_with_its_starter_even_on_sigkill(request):
     code = textwrap.dedent(
         """
         import time
@@ -57,7 +59,10 @@ def test_server_dies_with_its_starter_even_on_sigkill():
         [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True
     ) as starter:
         server_pid = int(starter.stdout.readline())
+        # The killed starter cannot remove the server's metrics directory: the test does.
+        metrics_dir = psutil.Process(server_pid).environ()["PROMETHEUS_MULTIPROC_DIR"]
         os.kill(starter.pid, signal.SIGKILL)
+    request.addfinalizer(lambda: shutil.rmtree(metrics_dir, ignore_errors=True))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
