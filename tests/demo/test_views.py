@@ -40,7 +40,7 @@ async def test_async_hello_views(async_client, path):
 
 
 @pytest.mark.parametrize("path", ASYNC_FANOUT)
-async def test_async_fanout(async_client, async_upstream_api, path):
+async def test_async_fanout(async_client, upstream_api, path):
     response = await async_client.get(path, {"delay": "0.05", "fanout": "5"})
     assert response.status_code == 200
     assert_fanout(response.json(), 5, 0.05)
