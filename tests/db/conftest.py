@@ -51,3 +51,24 @@ def sleeping_queries(cluster: pg.Cluster) -> int:
         " AND wait_event = 'PgSleep' AND query LIKE %s",
         ["%lab_item%"],
     )[0][0]
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figure(request):
+    """Record what a test measured; the terminal summary lists it (docs/RELIABILITY.md)."""
+
+    def record(name: str, value, bound: str = "") -> None:
+        test = request.node.nodeid.rpartition("/")[2]
+        _FIGURES.append(f"{test}: {name} = {value}" + (f"   (bound: {bound})" if bound else ""))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FIGURES:
+        terminalreporter.section("database figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

@@ -45,7 +45,7 @@ def pool_of_one(postgres):
         yield running
 
 
-def test_an_exhausted_pool_waits_at_most_db_timeout_then_503(pool_of_one):
+def test_an_exhausted_pool_waits_at_most_db_timeout_then_503(pool_of_one, figure):
     """One connection, four queries of 2 s at once: the first runs, the second waits 2 s for
     it, the other two give up at DB_TIMEOUT (3 s). Every path at once: each has its pool."""
     before = scrape(pool_of_one.url)
@@ -65,9 +65,14 @@ def test_an_exhausted_pool_waits_at_most_db_timeout_then_503(pool_of_one):
                 assert "no pooled database connection" in response.json()["error"]
                 assert TIMEOUT - 0.2 <= elapsed <= TIMEOUT + LATE, (kind, elapsed)
         assert errors(after, kind, "pool_timeout") - errors(before, kind, "pool_timeout") == 2
+        figure(
+            f"{kind}: statuses, 503 answered after (s)",
+            f"{statuses}, {[round(e, 2) for r, e in answers if r.status_code == 503]}",
+            f"2 x 200, 2 x 503 in [{TIMEOUT - 0.2:g}, {TIMEOUT + LATE:g}] s",
+        )
 
 
-def test_a_statement_over_db_timeout_is_cancelled_inside_postgresql(pool_of_one, postgres):
+def test_a_statement_over_db_timeout_is_cancelled_inside_postgresql(pool_of_one, postgres, figure):
     before = scrape(pool_of_one.url)
     with ThreadPoolExecutor(len(PATHS)) as clients:
         answers = dict(
@@ -107,7 +112,9 @@ def own_cluster():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_a_stopped_postgresql_gives_503_within_db_timeout_and_the_worker_serves_on(own_cluster):
+def test_a_stopped_postgresql_gives_503_within_db_timeout_and_the_worker_serves_on(
+    own_cluster, figure
+):
     timeout = 2.0
     env = db_env(own_cluster, DB_POOL_SIZE="2", DB_TIMEOUT=str(timeout))
     with serve("uvicorn", 1, env=env) as server:
@@ -132,6 +139,7 @@ def test_a_stopped_postgresql_gives_503_within_db_timeout_and_the_worker_serves_
                 response, elapsed = timed_get(server.url + path, delay=0)
                 assert response.status_code == 200
                 assert elapsed < 1.0, (path, elapsed)
+                figure(f"{path} while the database is down (s)", round(elapsed, 3), "< 1 s")
             seen = {kind: future.result() for kind, future in pending.items()}
         for kind, answers in seen.items():
             assert answers[-1][1] == "connection_error", (kind, answers)
@@ -139,15 +147,26 @@ def test_a_stopped_postgresql_gives_503_within_db_timeout_and_the_worker_serves_
                 assert status == 503, (kind, answers)
                 assert error_type in ("connection_lost", "connection_error"), (kind, answers)
                 assert elapsed <= timeout + LATE, (kind, answers)
+            figure(
+                f"{kind}: answers (status, error_type, s)",
+                [(s, e, round(t, 2)) for s, e, t in answers],
+                f"503, <= {timeout + LATE:g} s",
+            )
         samples = scrape(server.url)
         for kind in PATHS:
             assert errors(samples, kind, "connection_error") >= 1
 
         # Started again, PostgreSQL is found again by every path's pool.
         pg.start(own_cluster)
+        restarted = time.monotonic()
         for path in PATHS.values():
             wait_for(
                 lambda p=path: httpx.get(server.url + p, params={"delay": 0}).status_code == 200,
                 f"{path} to reach PostgreSQL again",
                 timeout=30,
             )
+        figure(
+            "every path serving again after the restart (s)",
+            round(time.monotonic() - restarted, 1),
+            "< 30 s",
+        )

@@ -86,16 +86,18 @@ def threads_in_flight(server, postgres, path: str, delay_in_postgres: bool = Tru
     return at_rest, busy
 
 
-def test_the_async_orm_blocks_a_thread_per_query_the_native_path_none(one_worker, postgres):
+def test_the_async_orm_blocks_a_thread_per_query_the_native_path_none(one_worker, postgres, figure):
     """Async ORM: a thread per in-flight query, blocked on its socket. Native: the queries wait
     on the event loop, and no thread waits on a socket."""
     at_rest, busy = threads_in_flight(one_worker, postgres, PATHS["async"])
     assert busy.in_io - at_rest.in_io >= IN_FLIGHT, (at_rest, busy)
+    figure("async ORM: threads at rest -> in flight (blocked on a socket)", f"{at_rest} -> {busy}")
     at_rest, busy = threads_in_flight(one_worker, postgres, PATHS["native"])
     assert busy.in_io - at_rest.in_io == 0, (at_rest, busy)
+    figure("native: threads at rest -> in flight (blocked on a socket)", f"{at_rest} -> {busy}")
 
 
-def test_the_native_path_adds_no_thread_to_what_any_async_view_holds(one_worker, postgres):
+def test_the_native_path_adds_no_thread_to_what_any_async_view_holds(one_worker, postgres, figure):
     """Django's ASGI handler itself parks a thread per in-flight request (its request signals'
     sync receivers run in the request's own thread), even for a view with no database at all:
     so the native path holds as many threads as /async/api/, no more."""
@@ -106,3 +108,7 @@ def test_the_native_path_adds_no_thread_to_what_any_async_view_holds(one_worker,
     api_extra = api_busy.total - api_rest.total
     assert api_extra >= IN_FLIGHT - 1, "Django's handler: a thread per in-flight request"
     assert native_busy.total - native_rest.total <= api_extra, (native_rest, native_busy)
+    figure(
+        "threads added by 8 in flight: /async/api/, native",
+        f"{api_extra}, {native_busy.total - native_rest.total}",
+    )
