@@ -92,6 +92,9 @@ def test_a_statement_over_db_timeout_is_cancelled_inside_postgresql(pool_of_one,
         assert response.status_code == 504, (kind, response.text)
         assert response.json()["error_type"] == "statement_timeout"
         assert TIMEOUT - 0.2 <= elapsed <= TIMEOUT + LATE, (kind, elapsed)
+        figure(
+            f"{kind}: 504 after (s)", round(elapsed, 2), f"[{TIMEOUT - 0.2:g}, {TIMEOUT + LATE:g}]"
+        )
         assert (
             errors(after, kind, "statement_timeout") - errors(before, kind, "statement_timeout")
             == 1
