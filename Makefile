@@ -12,7 +12,12 @@ PY := $(VENV)/bin/python
 WORKERS ?= 2
 PORT ?= 8000
 HOST := 127.0.0.1
-SYSTEM_PACKAGES := promtool=prometheus prometheus=prometheus wrk=wrk chromium=chromium
+# Debian keeps PostgreSQL's server off PATH: its binary is found by path.
+POSTGRES_PACKAGE := /usr/lib/postgresql/*/bin/postgres=postgresql
+SYSTEM_PACKAGES := promtool=prometheus prometheus=prometheus wrk=wrk chromium=chromium \
+                   $(POSTGRES_PACKAGE)
+# The lab's PostgreSQL (var/postgres), started (migrated, seeded) for a recipe and stopped with it.
+WITH_POSTGRES = $(PY) -m mysite.db.cluster start && trap '$(PY) -m mysite.db.cluster stop' EXIT &&
 
 .PHONY: help setup system-packages test test-fast lint format run locust observe dashboards \
         bench bench-overhead bench-transport bench-fanout clean
@@ -29,7 +34,7 @@ $(VENV)/.synced: pyproject.toml uv.lock .python-version
 
 setup: $(VENV)/.synced ## Create the virtual environment from uv.lock
 
-system-packages: ## Install Prometheus, wrk and Chromium (Debian packages) when missing
+system-packages: ## Install Prometheus, wrk, Chromium and PostgreSQL (Debian packages) when missing
 	@scripts/ensure-system-packages $(SYSTEM_PACKAGES)
 
 test: setup system-packages ## The whole test suite (what CI runs)
@@ -48,14 +53,15 @@ format: setup ## Fix lint and formatting in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-run: setup ## Serve the app on http://127.0.0.1:8000 under uvicorn (WORKERS=2)
-	$(PY) -m mysite.launcher --server uvicorn --workers $(WORKERS) --host $(HOST) --port $(PORT)
+run: setup ## Serve the app on http://127.0.0.1:8000 under uvicorn (WORKERS=2), with PostgreSQL
+	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)
+	$(WITH_POSTGRES) $(PY) -m mysite.launcher --server uvicorn --workers $(WORKERS) --host $(HOST) --port $(PORT)
 
 locust: setup ## Locust against `make run`, web UI on http://127.0.0.1:8089
 	$(VENV)/bin/locust -f loadtests/locustfile.py --host http://$(HOST):$(PORT) --web-host $(HOST)
 
 observe: setup ## Prometheus on http://127.0.0.1:9090 scraping the app and Locust
-	@scripts/ensure-system-packages prometheus=prometheus promtool=prometheus
+	@scripts/ensure-system-packages prometheus=prometheus promtool=prometheus $(POSTGRES_PACKAGE)
 	$(PY) -m dashboards.observe
 
 dashboards: setup ## Regenerate the Grafana dashboard JSON from dashboards/
@@ -64,7 +70,8 @@ dashboards: setup ## Regenerate the Grafana dashboard JSON from dashboards/
 bench: setup ## The sweep: servers x workers x scenarios -> reports/latest/
 	@scripts/ensure-system-packages prometheus=prometheus \
 	  || echo "Going on without Prometheus: the report will have no time-series panels."
-	$(PY) -m loadtests.sweep $(BENCH_ARGS)
+	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)
+	$(WITH_POSTGRES) $(PY) -m loadtests.sweep $(BENCH_ARGS)
 
 bench-overhead: setup ## What the metrics middleware costs, side by side (uses wrk)
 	@scripts/ensure-system-packages wrk=wrk
@@ -76,5 +83,6 @@ bench-transport: setup ## App CPU per upstream call: httpx's transport against a
 bench-fanout: setup ## Ten upstream calls of 1 s: concurrent (async, threads) against sequential
 	$(PY) -m loadtests.fanout_timings $(FANOUT_ARGS)
 
-clean: ## Remove generated files (environment, reports, Prometheus data)
+clean: ## Remove generated files (environment, reports, Prometheus and PostgreSQL data)
+	@[ ! -x $(PY) ] || $(PY) -m mysite.db.cluster stop
 	rm -rf $(VENV) var reports .pytest_cache .ruff_cache .hypothesis

@@ -82,6 +82,8 @@ class LabUser(FastHttpUser):
         query = f"delay={delay:g}&task_id={task_id}"
         if self.scenario.uses_upstream:
             query += f"&fanout={fanout}"
+        if self.scenario.uses_database:
+            query = f"delay={delay:g}&rows={scenarios.DEFAULT_ROWS}"
         with self.client.get(
             f"{self.scenario.path}?{query}",
             name=self.scenario.path,
@@ -102,6 +104,11 @@ class LabUser(FastHttpUser):
             return "body is not JSON"
         if not isinstance(body, dict):
             return "body is not a JSON object"
+        if self.scenario.uses_database:
+            rows = body.get("rows")
+            if not isinstance(rows, list) or len(rows) != scenarios.DEFAULT_ROWS:
+                return f"expected {scenarios.DEFAULT_ROWS} rows, got {str(rows)[:120]}"
+            return None
         if not self.scenario.uses_upstream:
             if body.get("message") != "Hello World!" or body.get("task_id") != task_id:
                 return f"unexpected body {str(body)[:120]}"
@@ -180,4 +187,37 @@ class AsyncBlockingUser(LabUser):
     @tag("async-blocking", "async", "anti-pattern")
     @task
     def async_blocking(self):
+        self.ask()
+
+
+class SyncDbUser(LabUser):
+    """A sync view whose query waits ``delay`` in PostgreSQL, on Django's pool."""
+
+    scenario = scenarios.DB_SCENARIOS["sync-db"]
+
+    @tag("sync-db", "sync", "database")
+    @task
+    def sync_db(self):
+        self.ask()
+
+
+class AsyncDbUser(LabUser):
+    """The same query through Django's async ORM, which runs it in a thread."""
+
+    scenario = scenarios.DB_SCENARIOS["async-db"]
+
+    @tag("async-db", "async", "database")
+    @task
+    def async_db(self):
+        self.ask()
+
+
+class AsyncDbNativeUser(LabUser):
+    """The same query through django-async-backend, awaited on the event loop (ASGI only)."""
+
+    scenario = scenarios.DB_SCENARIOS["async-db-native"]
+
+    @tag("async-db-native", "async", "database")
+    @task
+    def async_db_native(self):
         self.ask()

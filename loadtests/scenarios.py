@@ -29,6 +29,7 @@ from dataclasses import dataclass
 SLEEP = "sleep"  # waits `delay` once
 FANOUT = "fanout"  # `fanout` upstream calls at once, waits `delay` once
 SEQUENTIAL = "sequential"  # `fanout` upstream calls one after another
+DATABASE = "database"  # one query that waits `delay` inside PostgreSQL
 
 # How the view is written, which decides what it holds while it waits.
 SYNC = "sync"
@@ -52,6 +53,10 @@ class Scenario:
     @property
     def uses_upstream(self) -> bool:
         return self.wait in (FANOUT, SEQUENTIAL)
+
+    @property
+    def uses_database(self) -> bool:
+        return self.wait == DATABASE
 
     def service_time(self, delay: float, fanout: int) -> float:
         """The least time one request takes, in seconds."""
@@ -144,6 +149,29 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
+
+# The database paths (mysite/db), kept out of SCENARIOS until the sweep starts PostgreSQL for
+# them and its model knows their pool (DB_POOL_SIZE per worker). Under gunicorn gthread the
+# native path does not apply (the view answers 501).
+DB_SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario("sync-db", "SyncDbUser", "/sync/db/", DATABASE, SYNC, "sync ORM, Django's pool"),
+        Scenario(
+            "async-db", "AsyncDbUser", "/async/db/", DATABASE, ASYNC, "async ORM (a thread each)"
+        ),
+        Scenario(
+            "async-db-native",
+            "AsyncDbNativeUser",
+            "/async/db_native/",
+            DATABASE,
+            ASYNC,
+            "django-async-backend: asyncio connections, async pool",
+        ),
+    )
+}
+# Rows each database request asks for.
+DEFAULT_ROWS = 10
 
 # Connections (and sync fan-out threads) per worker: the app's UPSTREAM_POOL_SIZE default.
 DEFAULT_POOL = 100

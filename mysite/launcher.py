@@ -307,6 +307,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         or memory_backed_dir() / f"mysite-metrics-{args.port}"
     )
     env = server_environment(metrics_dir.resolve())
+    # The worker count, for the database check (max_connections must cover every worker's pools).
+    env["WEB_CONCURRENCY"] = str(args.workers)
     if not args.no_system_checks:
         run_system_checks(env)
     prepare_metrics_dir(metrics_dir)

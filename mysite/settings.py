@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "mysite",
     "mysite.metrics",
     "mysite.demo",
+    "mysite.db",
+    "django_async_backend",
 ]
 
 # Order matters for what is measured. The metrics middleware is outermost so its clock covers
@@ -60,8 +62,7 @@ ROOT_URLCONF = "mysite.urls"
 WSGI_APPLICATION = "mysite.wsgi.application"
 ASGI_APPLICATION = "mysite.asgi.application"
 
-# The views keep no state: no database, sessions, templates or static files.
-DATABASES = {}
+# The views keep no sessions, templates or static files.
 TEMPLATES = []
 USE_TZ = True
 USE_I18N = False
@@ -105,6 +106,29 @@ UPSTREAM_TRANSPORT = os.environ.get("UPSTREAM_TRANSPORT", "httpx")
 # Connections per worker and client, and threads of the sync fan-out pool: the largest fan-out,
 # so one request's calls never queue behind each other.
 UPSTREAM_POOL_SIZE = os.environ.get("UPSTREAM_POOL_SIZE", "100")
+
+# The database views' PostgreSQL (see mysite/db/databases.py): the lab's own throwaway cluster
+# (python -m mysite.db.cluster), or DATABASE_URL. DB_POOL_SIZE connections per worker and path;
+# DB_TIMEOUT seconds bound the wait for one of them and each statement. Workers (uvicorn's and
+# gunicorn's WEB_CONCURRENCY, which the launcher sets) tell the system check how many pools
+# PostgreSQL's max_connections must cover.
+from mysite.db import cluster as _cluster  # noqa: E402
+from mysite.db import databases as _databases  # noqa: E402
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or _cluster.lab_cluster().url()
+DB_POOL_SIZE = _databases.parse_pool_size(
+    os.environ.get("DB_POOL_SIZE", str(_databases.DEFAULT_POOL_SIZE))
+)
+DB_TIMEOUT = _databases.parse_timeout(os.environ.get("DB_TIMEOUT", str(_databases.DEFAULT_TIMEOUT)))
+DB_WORKERS = os.environ.get("WEB_CONCURRENCY", "1")
+DATABASES = _databases.databases(
+    _databases.DatabaseSettings(DATABASE_URL, DB_POOL_SIZE, DB_TIMEOUT)
+)
+# django-async-backend: its request signals would run an async receiver through async_to_sync
+# on every WSGI request of every view; the native view returns its connection itself. The sync
+# side of the native alias, which the pool warning is about, is never used (WSGI gets a 501).
+ASYNC_BACKEND_DISABLE_REQUEST_SIGNALS = True
+ASYNC_BACKEND_DISABLE_POOL_WARNING = True
 
 # Metrics (see mysite/metrics/conf.py for what each means).
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)

@@ -38,6 +38,24 @@ loop_lag_max = Gauge(
     "The worst event-loop lag of the last second, per worker process.",
     multiprocess_mode="liveall",
 )
+db_operation_duration = Histogram(
+    names.DB_OPERATION_DURATION,
+    "Duration of the database views' statements, or of a query that failed before it ran.",
+    [names.DB_SYSTEM, names.DB_OPERATION, names.DB_POOL, names.ERROR_TYPE],
+    buckets=conf.buckets(),
+)
+db_connection_count = Gauge(
+    names.DB_CONNECTION_COUNT,
+    "Connections of each database pool, idle in the pool or used by a query.",
+    [names.DB_CONNECTION_STATE, names.DB_POOL],
+    multiprocess_mode="livesum",
+)
+db_connection_wait = Histogram(
+    names.DB_CONNECTION_WAIT,
+    "Time a query waited for a connection from its pool (given one or not).",
+    [names.DB_POOL],
+    buckets=conf.buckets(),
+)
 
 _server_children: dict[tuple[str, str, int], Histogram] = {}
 _active_children: dict[str, Gauge] = {}
@@ -70,4 +88,17 @@ def observe_client_request(
     child = _client_children.get(key)
     if child is None:
         child = _client_children[key] = client_duration.labels(*key)
+    child.observe(seconds)
+
+
+_db_operation_children: dict[tuple[str, str, str, str], Histogram] = {}
+
+
+def observe_db_operation(
+    system: str, operation: str, pool: str, error_type: str, seconds: float
+) -> None:
+    key = (system, operation, pool, error_type)
+    child = _db_operation_children.get(key)
+    if child is None:
+        child = _db_operation_children[key] = db_operation_duration.labels(*key)
     child.observe(seconds)

@@ -15,12 +15,23 @@ CLIENT_DURATION = "http_client_request_duration_seconds"
 LOOP_LAG = "event_loop_lag_seconds"
 LOOP_LAG_MAX = "event_loop_lag_max_seconds"
 
+# OpenTelemetry database client conventions, for the three database paths.
+DB_OPERATION_DURATION = "db_client_operation_duration_seconds"
+DB_CONNECTION_COUNT = "db_client_connection_count"
+DB_CONNECTION_WAIT = "db_client_connection_wait_time_seconds"
+
 ROUTE = "http_route"
 METHOD = "http_request_method"
 STATUS = "http_response_status_code"
 SERVER_ADDRESS = "server_address"
 ERROR_TYPE = "error_type"
 PID = "pid"
+DB_SYSTEM = "db_system_name"
+DB_OPERATION = "db_operation_name"
+DB_POOL = "db_client_connection_pool_name"
+DB_CONNECTION_STATE = "db_client_connection_state"
+DB_STATE_IDLE = "idle"
+DB_STATE_USED = "used"
 
 # The route label of requests that matched no URL pattern: one value, whatever the path.
 UNMATCHED_ROUTE = "unmatched"
