@@ -4,7 +4,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from django.http import QueryDict
+from django.core.exceptions import TooManyFieldsSent
+from django.http import HttpRequest, QueryDict
 
 DEFAULT_DELAY = 1.0
 MAX_DELAY = 10.0
@@ -14,8 +15,10 @@ MAX_TASK_ID_LENGTH = 64
 
 # Plain decimal notation only: no "nan", "inf", "0x10", "1_0" or surrounding spaces, which
 # float() would accept. The length cap keeps parsing cheap whatever a client sends.
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
-_INTEGER = re.compile(r"\+?\d{1,6}")
+# ASCII digits only: ``\d`` also matches other scripts' digits (Arabic-Indic, full-width),
+# which float() and int() accept.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+_INTEGER = re.compile(r"\+?[0-9]{1,6}")
 _MAX_NUMBER_LENGTH = 32
 
 
@@ -28,6 +31,14 @@ class Params:
     delay: float = DEFAULT_DELAY
     fanout: int = DEFAULT_FANOUT
     task_id: str | None = None
+
+
+def query_of(request: HttpRequest) -> QueryDict:
+    """The request's query; ParameterError when Django refuses to parse it (too many fields)."""
+    try:
+        return request.GET
+    except TooManyFieldsSent:
+        raise ParameterError("the query has too many fields") from None
 
 
 def parse(query: QueryDict) -> Params:

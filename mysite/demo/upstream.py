@@ -1,8 +1,11 @@
 """Calls to the upstream service: one shared, pooled client per worker, and the three fan-outs.
 
-Each call has a deadline of ``UPSTREAM_TIMEOUT`` seconds and never raises: it returns a
-``CallResult`` that names what went wrong, and records its duration in
-``http_client_request_duration_seconds``. ``FanoutResult`` turns the calls into the response.
+Each call has a whole-call deadline of ``UPSTREAM_TIMEOUT`` seconds (connect, headers and body
+alike: see ``deadline.py`` for the sync client), reads at most ``UPSTREAM_MAX_BODY_BYTES``
+(``bodies.py``) and never raises: it returns a ``CallResult`` that names what went wrong, and
+records its duration in ``http_client_request_duration_seconds``. ``FanoutResult`` turns the
+calls into the response. The clients keep no cookies between calls (one user's call must not
+carry what another's upstream set) and ignore the environment's proxies and ``.netrc``.
 """
 
 import asyncio
@@ -10,6 +13,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import functools
+import http.cookiejar
 import threading
 import time
 import weakref
@@ -22,7 +26,7 @@ import httpx
 
 from mysite.metrics.instruments import observe_client_request
 
-from . import conf
+from . import bodies, conf, deadline
 
 # Error kinds, a fixed vocabulary so the metric's error_type label stays bounded whatever the
 # transport: httpx's own, or aiohttp's, whose exceptions httpx-aiohttp maps loosely (a reset
@@ -30,7 +34,8 @@ from . import conf
 TIMEOUT = "timeout"
 CONNECT_ERROR = "connect_error"
 CONNECTION_LOST = "connection_lost"
-INVALID_RESPONSE = "invalid_response"
+INVALID_RESPONSE = bodies.INVALID_RESPONSE
+BODY_TOO_LARGE = bodies.BODY_TOO_LARGE
 SKIPPED = "skipped"
 # Calls still queued for a pool thread when the view's deadline passed.
 NOT_STARTED = "not_started"
@@ -103,13 +108,41 @@ async def adopt_serving_loop() -> None:
     _serving_loops.add(asyncio.get_running_loop())
 
 
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that stores nothing: no domain is allowed to set a cookie."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+def _aiohttp_session(pool_size: int) -> aiohttp.ClientSession:
+    # aiohttp keeps its own cookie jar under httpx's; this one stores nothing either.
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=pool_size),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+    )
+
+
 def _new_async_client(transport_name: str, pool_size: int) -> httpx.AsyncClient:
     transport = None
     if transport_name == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 
-        transport = AiohttpTransport(limits=_limits(pool_size))
-    return httpx.AsyncClient(limits=_limits(pool_size), transport=transport)
+        transport = AiohttpTransport(
+            limits=_limits(pool_size),
+            trust_env=False,
+            client=functools.partial(_aiohttp_session, pool_size),
+        )
+    # trust_env=False: no HTTP(S)_PROXY (a loopback call must not leave through a proxy) and
+    # no .netrc credentials sent to whatever UPSTREAM_URL names.
+    return httpx.AsyncClient(
+        limits=_limits(pool_size), transport=transport, trust_env=False, cookies=_no_cookies()
+    )
+
+
+def _new_sync_client(pool_size: int) -> httpx.Client:
+    transport = httpx.HTTPTransport(limits=_limits(pool_size), trust_env=False)
+    deadline.install(transport)
+    return httpx.Client(transport=transport, trust_env=False, cookies=_no_cookies())
 
 
 def get_async_client() -> httpx.AsyncClient:
@@ -139,7 +172,7 @@ def _get_sync_pool() -> tuple[httpx.Client, concurrent.futures.ThreadPoolExecuto
         with _sync_lock:
             if _executor is None:
                 pool_size = conf.upstream_pool_size()
-                _sync_client = httpx.Client(limits=_limits(pool_size))
+                _sync_client = _new_sync_client(pool_size)
                 _executor = concurrent.futures.ThreadPoolExecutor(
                     max_workers=pool_size, thread_name_prefix="upstream"
                 )
@@ -187,19 +220,21 @@ def _classify(exc: BaseException) -> str:
     return CONNECTION_LOST
 
 
-def _result(task_id: int, response: httpx.Response, url: str, started: float) -> CallResult:
-    if response.status_code >= 400:
-        result = CallResult(
-            task_id,
-            error=str(response.status_code),
-            detail=f"upstream answered {response.status_code}",
-        )
+def _answer(task_id: int, status: int, body: bytes | None, url: str, started: float):
+    if status >= 400:
+        result = CallResult(task_id, error=str(status), detail=f"upstream answered {status}")
     else:
         try:
-            result = CallResult(task_id, body=response.json())
-        except ValueError:
-            result = CallResult(task_id, error=INVALID_RESPONSE, detail="upstream body is not JSON")
-    _record(url, str(response.status_code), result, started)
+            result = CallResult(task_id, body=bodies.parse(body or b""))
+        except bodies.BodyError as exc:
+            result = CallResult(task_id, error=exc.kind, detail=exc.detail)
+    _record(url, str(status), result, started)
+    return result
+
+
+def _refused_body(task_id: int, status: int, exc: bodies.BodyError, url: str, started: float):
+    result = CallResult(task_id, error=exc.kind, detail=exc.detail)
+    _record(url, str(status), result, started)
     return result
 
 
@@ -224,29 +259,52 @@ _TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError
 
 
 async def _call_async(
-    client: httpx.AsyncClient, url: str, task_id: int, delay: float, limit: float
+    client: httpx.AsyncClient, url: str, task_id: int, delay: float, limit: float, cap: int
 ) -> CallResult:
     started = time.perf_counter()
+    status, body = 0, None
+    query = {"task_id": task_id, "delay": delay}
     try:
-        # httpx's timeouts bound each phase; this bounds the whole call.
-        async with asyncio.timeout(limit):
-            response = await client.get(
-                url, params={"task_id": task_id, "delay": delay}, timeout=limit
-            )
+        # httpx's timeouts bound each phase; this bounds the whole call, body included.
+        async with (
+            asyncio.timeout(limit),
+            client.stream(
+                "GET", url, params=query, headers=bodies.IDENTITY, timeout=limit
+            ) as response,
+        ):
+            status = response.status_code
+            if status < 400:  # an error's body is never read
+                body = await bodies.read_async(response, cap)
+    except bodies.BodyError as exc:
+        return _refused_body(task_id, status, exc, url, started)
     except _TRANSPORT_ERRORS as exc:
         return _failure(task_id, exc, url, limit, started)
-    return _result(task_id, response, url, started)
+    return _answer(task_id, status, body, url, started)
 
 
 def _call_sync(
-    client: httpx.Client, url: str, task_id: int, delay: float, timeout: float
+    client: httpx.Client, url: str, task_id: int, delay: float, timeout: float, ends: float
 ) -> CallResult:
+    """One call that is over by ``ends`` (``time.monotonic()``), whatever the upstream does."""
     started = time.perf_counter()
+    status, body = 0, None
+    query = {"task_id": task_id, "delay": delay}
     try:
-        response = client.get(url, params={"task_id": task_id, "delay": delay}, timeout=timeout)
+        with (
+            deadline.bounded_by(ends),
+            client.stream(
+                "GET", url, params=query, headers=bodies.IDENTITY,
+                timeout=max(ends - time.monotonic(), 0.001),
+            ) as response,
+        ):  # fmt: skip
+            status = response.status_code
+            if status < 400:
+                body = bodies.read_sync(response, conf.upstream_max_body_bytes())
+    except bodies.BodyError as exc:
+        return _refused_body(task_id, status, exc, url, started)
     except _TRANSPORT_ERRORS as exc:
         return _failure(task_id, exc, url, timeout, started)
-    return _result(task_id, response, url, started)
+    return _answer(task_id, status, body, url, started)
 
 
 # --- the three fan-outs ---------------------------------------------------------------------
@@ -261,12 +319,17 @@ def _timed(calls: Callable[[], list[CallResult]]) -> FanoutResult:
 async def fetch_concurrently(delay: float, fanout: int) -> FanoutResult:
     """All calls at once on this worker's event loop, through its shared async client."""
     url, timeout = conf.upstream_url(), conf.upstream_timeout()
+    cap = conf.upstream_max_body_bytes()
     async with async_client() as client:
         started = time.perf_counter()
-        results = await asyncio.gather(
-            *(_call_async(client, url, task_id, delay, timeout) for task_id in range(fanout))
-        )
-        return FanoutResult(list(results), time.perf_counter() - started)
+        # A task group, so nothing runs on detached: the request's cancellation (its client
+        # went away) or any unexpected error cancels every sibling call.
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(_call_async(client, url, task_id, delay, timeout, cap))
+                for task_id in range(fanout)
+            ]
+        return FanoutResult([task.result() for task in tasks], time.perf_counter() - started)
 
 
 def fetch_in_threads(delay: float, fanout: int) -> FanoutResult:
@@ -275,8 +338,11 @@ def fetch_in_threads(delay: float, fanout: int) -> FanoutResult:
     client, executor = _get_sync_pool()
 
     def calls() -> list[CallResult]:
+        # One deadline for the whole fan-out: a call that waited for a pool thread gets only
+        # what is left, so no thread reads on for a response that has already been sent.
+        ends = time.monotonic() + timeout
         futures = [
-            executor.submit(_call_sync, client, url, task_id, delay, timeout)
+            executor.submit(_call_sync, client, url, task_id, delay, timeout, ends)
             for task_id in range(fanout)
         ]
         # A call's own timeout starts only when a thread picks it up; when other requests hold
@@ -316,7 +382,7 @@ def fetch_sequentially(delay: float, fanout: int) -> FanoutResult:
                     )
                 )
                 continue
-            result = _call_sync(client, url, task_id, delay, timeout)
+            result = _call_sync(client, url, task_id, delay, timeout, time.monotonic() + timeout)
             timed_out = result.error == TIMEOUT
             results.append(result)
         return results

@@ -25,7 +25,7 @@ def with_params(view):
 
     def parsed(request: HttpRequest) -> params.Params | JsonResponse:
         try:
-            return params.parse(request.GET)
+            return params.parse(params.query_of(request))
         except params.ParameterError as error:
             return JsonResponse({"error": str(error)}, status=400)
 
