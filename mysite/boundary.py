@@ -13,24 +13,17 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 
+from mysite.http_limits import BODY_REFUSED, carries_body
+
 security_logger = logging.getLogger("django.security.DisallowedHost")
 
-BODY_REFUSED = "requests to this service carry no body"
 BAD_HOST = "the Host header names a host this service does not serve"
 
 
-def carries_body(content_length: str | None, transfer_encoding: str | None) -> bool:
-    """True when the request announces a body: a Content-Length other than 0, a malformed one,
-    or any Transfer-Encoding (chunked bodies have no length to check first)."""
-    if transfer_encoding:
-        return True
-    length = (content_length or "").strip()
-    return bool(length) and length != "0"
-
-
 def body_refused() -> JsonResponse:
-    # The connection is closed after the answer: the unread body must not be parsed as the
-    # next request, nor drained by the server.
+    # The connection is closed after the answer, so the server does not read the unread body
+    # (to drain it for the next request). gunicorn drops this header, and closes on its
+    # pre_request hook instead (mysite.http_limits.close_when_body).
     response = JsonResponse({"error": BODY_REFUSED}, status=413)
     response["Connection"] = "close"
     return response

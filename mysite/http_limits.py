@@ -13,11 +13,11 @@ refused here, before a byte of it is received (``mysite.boundary`` does the same
 
 import json
 
-from mysite.boundary import BODY_REFUSED, carries_body
-
 MAX_REQUEST_TARGET = 4094
 MAX_HEADER_FIELDS = 100
 MAX_HEADER_FIELD_SIZE = 8190
+
+BODY_REFUSED = "requests to this service carry no body"
 
 _REASONS = {
     413: BODY_REFUSED,
@@ -45,6 +45,24 @@ def refusal(scope) -> int | None:
     if carries_body(content_length, transfer_encoding):
         return 413
     return None
+
+
+def carries_body(content_length: str | None, transfer_encoding: str | None) -> bool:
+    """True when the request announces a body: a Content-Length other than 0, a malformed one,
+    or any Transfer-Encoding (chunked bodies have no length to check first)."""
+    if transfer_encoding:
+        return True
+    length = (content_length or "").strip()
+    return bool(length) and length != "0"
+
+
+def close_when_body(worker, req) -> None:
+    """gunicorn's ``pre_request`` hook: a request with a body is refused (mysite.boundary), and
+    its connection closed after the answer; kept alive, gunicorn would read the whole unread
+    body to reach the next request. (gunicorn drops an app's ``Connection: close``.)"""
+    headers = dict(req.headers)
+    if carries_body(headers.get("CONTENT-LENGTH"), headers.get("TRANSFER-ENCODING")):
+        req.must_close = True
 
 
 def limit_request_size(app):

@@ -14,7 +14,7 @@ from inspect import iscoroutinefunction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
-from . import params, upstream
+from . import conf, params, selfcall, upstream
 
 
 def with_params(view):
@@ -88,12 +88,14 @@ async def async_aggregated(request: HttpRequest, p: params.Params) -> JsonRespon
 @with_params
 def sync_aggregated(request: HttpRequest, p: params.Params) -> JsonResponse:
     """The same fan-out from a sync view, through a bounded thread pool and a shared client."""
+    selfcall.warn_if_calling_itself(request, conf.upstream_url())
     return _fanout_response(upstream.fetch_in_threads(p.delay, p.fanout))
 
 
 @with_params
 def sync_sequential(request: HttpRequest, p: params.Params) -> JsonResponse:
     """The same calls one after another: the baseline the concurrent versions beat."""
+    selfcall.warn_if_calling_itself(request, conf.upstream_url())
     return _fanout_response(upstream.fetch_sequentially(p.delay, p.fanout))
 
 
