@@ -1,6 +1,8 @@
 """Every endpoint through Django's test clients: the sync client for sync views, the async one
 for async views, as a WSGI and an ASGI server would call them."""
 
+import json
+
 import pytest
 
 from mysite.boundary import BAD_HOST, BODY_REFUSED
@@ -128,3 +130,14 @@ def test_fanout_of_one_hundred(client, upstream_api):
     response = client.get("/sync/api_aggregated/", {"delay": "0", "fanout": "100"})
     assert response.status_code == 200
     assert len(response.json()["responses"]) == 100
+
+
+def test_django_own_400s_are_json():
+    """handler400 (too many fields read elsewhere, a SuspiciousOperation ...) answers JSON."""
+    from django.test import RequestFactory
+    from django.urls import get_resolver
+
+    handler = get_resolver().resolve_error_handler(400)
+    response = handler(RequestFactory().get("/"), ValueError("x"))
+    assert response.status_code == 400
+    assert json.loads(response.content) == {"error": "bad request"}
