@@ -7,6 +7,7 @@ duration in ``http_client_request_duration_seconds`` (with the ``error_type`` of
 import asyncio
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ BODY_TOO_LARGE = bodies.BODY_TOO_LARGE
 SKIPPED = "skipped"
 # Calls still queued for a pool thread when the view's deadline passed.
 NOT_STARTED = "not_started"
+# Calls stopped because the request's client went away (sync views under gunicorn).
+CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +42,7 @@ class CallResult:
 
     @property
     def timed_out(self) -> bool:
-        return self.error in (TIMEOUT, SKIPPED, NOT_STARTED)
+        return self.error in (TIMEOUT, SKIPPED, NOT_STARTED, CANCELLED)
 
 
 @functools.lru_cache(maxsize=16)
@@ -123,15 +126,22 @@ async def call_async(
 
 
 def call_sync(
-    client: httpx.Client, url: str, task_id: int, delay: float, timeout: float, ends: float
+    client: httpx.Client,
+    url: str,
+    task_id: int,
+    delay: float,
+    timeout: float,
+    ends: float,
+    should_stop: Callable[[], bool] | None = None,
 ) -> CallResult:
-    """One call that is over by ``ends`` (``time.monotonic()``), whatever the upstream does."""
+    """One call that is over by ``ends`` (``time.monotonic()``), whatever the upstream does,
+    or soon after ``should_stop()`` says its client went away."""
     started = time.perf_counter()
     status, body = 0, None
     query = {"task_id": task_id, "delay": delay}
     try:
         with (
-            deadline.bounded_by(ends),
+            deadline.bounded_by(ends, should_stop),
             client.stream(
                 "GET", url, params=query, headers=bodies.IDENTITY,
                 timeout=max(ends - time.monotonic(), 0.001),
@@ -143,5 +153,9 @@ def call_sync(
     except bodies.BodyError as exc:
         return _refused_body(task_id, status, exc, url, started)
     except _TRANSPORT_ERRORS as exc:
+        if should_stop is not None and should_stop():
+            result = CallResult(task_id, error=CANCELLED, detail="the client went away")
+            _record(url, "", result, started)
+            return result
         return _failure(task_id, exc, url, timeout, started)
     return _answer(task_id, status, body, url, started)

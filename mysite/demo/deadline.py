@@ -4,28 +4,31 @@ httpx's sync timeouts bound each phase and each read on its own: an upstream tha
 body a byte at a time never trips them, and a thread can read for as long as the upstream
 likes. This network backend clamps every connect, read and write of the calling thread to
 the time left before the deadline that thread set, so a call ends at its deadline whatever
-the upstream does, and the thread is free again.
+the upstream does, and the thread is free again. Given a ``should_stop`` too (the request's
+client went away), a read waits in slices of ``POLL`` seconds and gives up when it says so.
 """
 
 import contextlib
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import httpcore
+
+POLL = 0.1  # seconds: how soon a read notices should_stop
 
 _local = threading.local()
 
 
 @contextlib.contextmanager
-def bounded_by(deadline: float) -> Iterator[None]:
+def bounded_by(deadline: float, should_stop: Callable[[], bool] | None = None) -> Iterator[None]:
     """Every socket operation of this thread within the block ends by ``deadline``
-    (a ``time.monotonic()`` value)."""
-    _local.deadline = deadline
+    (a ``time.monotonic()`` value), or soon after ``should_stop()`` turns true."""
+    _local.deadline, _local.should_stop = deadline, should_stop
     try:
         yield
     finally:
-        _local.deadline = None
+        _local.deadline = _local.should_stop = None
 
 
 def _clamp(timeout: float | None, error: type[Exception]) -> float | None:
@@ -35,6 +38,9 @@ def _clamp(timeout: float | None, error: type[Exception]) -> float | None:
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise error("the call's deadline has passed")
+    should_stop = getattr(_local, "should_stop", None)
+    if should_stop is not None and should_stop():
+        raise error("the request's client went away")
     return remaining if timeout is None else min(timeout, remaining)
 
 
@@ -43,7 +49,19 @@ class _Stream(httpcore.NetworkStream):
         self._stream = stream
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+        if getattr(_local, "should_stop", None) is None:
+            return self._stream.read(max_bytes, _clamp(timeout, httpcore.ReadTimeout))
+        started = time.monotonic()
+        while True:  # in slices, so that should_stop is asked every POLL seconds
+            left = _clamp(timeout, httpcore.ReadTimeout)
+            if timeout is not None:
+                left = min(left, timeout - (time.monotonic() - started))
+                if left <= 0:
+                    raise httpcore.ReadTimeout("timed out")
+            try:
+                return self._stream.read(max_bytes, min(left, POLL))
+            except httpcore.ReadTimeout:
+                continue  # nothing yet: ask again
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._stream.write(buffer, _clamp(timeout, httpcore.WriteTimeout))

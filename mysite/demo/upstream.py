@@ -25,7 +25,8 @@ import aiohttp
 import httpx
 
 from . import conf, deadline
-from .calls import NOT_STARTED, SKIPPED, TIMEOUT, CallResult, call_async, call_sync
+from .calls import CANCELLED, NOT_STARTED, SKIPPED, TIMEOUT, CallResult, call_async, call_sync
+from .disconnect import ClientGone
 
 # What the sync fan-out waits beyond the per-call timeout before it gives up on queued calls.
 _DEADLINE_GRACE = 0.25
@@ -199,8 +200,13 @@ async def fetch_concurrently(delay: float, fanout: int) -> FanoutResult:
         return FanoutResult([task.result() for task in tasks], time.perf_counter() - started)
 
 
-def fetch_in_threads(delay: float, fanout: int) -> FanoutResult:
-    """All calls at once from the worker's bounded thread pool, through its shared sync client."""
+def fetch_in_threads(
+    delay: float, fanout: int, client_gone: ClientGone | None = None
+) -> FanoutResult:
+    """All calls at once from the worker's bounded thread pool, through its shared sync client.
+
+    With ``client_gone`` (see ``disconnect.py``), the calls stop when the client goes away.
+    """
     url, timeout = conf.upstream_url(), conf.upstream_timeout()
     client, executor = _get_sync_pool()
 
@@ -208,13 +214,13 @@ def fetch_in_threads(delay: float, fanout: int) -> FanoutResult:
         # One deadline for the whole fan-out: a call that waited for a pool thread gets only
         # what is left, so no thread reads on for a response that has already been sent.
         ends = time.monotonic() + timeout
+        stop = threading.Event()
+        should_stop = stop.is_set if client_gone is not None else None
         futures = [
-            executor.submit(call_sync, client, url, task_id, delay, timeout, ends)
+            executor.submit(call_sync, client, url, task_id, delay, timeout, ends, should_stop)
             for task_id in range(fanout)
         ]
-        # A call's own timeout starts only when a thread picks it up; when other requests hold
-        # every thread, this deadline still answers the client in time.
-        concurrent.futures.wait(futures, timeout=timeout + _DEADLINE_GRACE)
+        _wait(futures, ends + _DEADLINE_GRACE, client_gone, stop)
         results = []
         for task_id, future in enumerate(futures):
             if future.done() and not future.cancelled():
@@ -233,8 +239,28 @@ def fetch_in_threads(delay: float, fanout: int) -> FanoutResult:
     return _timed(calls)
 
 
-def fetch_sequentially(delay: float, fanout: int) -> FanoutResult:
-    """One call after the other: the baseline. Stops at the first timeout, so it stays bounded."""
+def _wait(futures, until: float, client_gone: ClientGone | None, stop: threading.Event) -> None:
+    """Until every call is done or ``until``: a call's own timeout starts only when a thread
+    picks it up, and when other requests hold every thread this still answers in time. Every
+    ``POLL`` seconds, whether the client went away: then ``stop`` ends the calls."""
+    while True:
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        step = left if client_gone is None else min(left, deadline.POLL)
+        _, pending = concurrent.futures.wait(futures, timeout=step)
+        if not pending:
+            return
+        if client_gone is not None and client_gone():
+            stop.set()
+            return
+
+
+def fetch_sequentially(
+    delay: float, fanout: int, client_gone: ClientGone | None = None
+) -> FanoutResult:
+    """One call after the other: the baseline. Stops at the first timeout, so it stays bounded,
+    and (with ``client_gone``) when the client goes away."""
     url, timeout = conf.upstream_url(), conf.upstream_timeout()
     client, _ = _get_sync_pool()
 
@@ -249,8 +275,10 @@ def fetch_sequentially(delay: float, fanout: int) -> FanoutResult:
                     )
                 )
                 continue
-            result = call_sync(client, url, task_id, delay, timeout, time.monotonic() + timeout)
-            timed_out = result.error == TIMEOUT
+            result = call_sync(
+                client, url, task_id, delay, timeout, time.monotonic() + timeout, client_gone
+            )
+            timed_out = result.error in (TIMEOUT, CANCELLED)
             results.append(result)
         return results
 

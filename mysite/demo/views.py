@@ -14,7 +14,7 @@ from inspect import iscoroutinefunction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
-from . import conf, params, selfcall, upstream
+from . import conf, disconnect, params, selfcall, upstream
 
 
 def with_params(view):
@@ -89,14 +89,16 @@ async def async_aggregated(request: HttpRequest, p: params.Params) -> JsonRespon
 def sync_aggregated(request: HttpRequest, p: params.Params) -> JsonResponse:
     """The same fan-out from a sync view, through a bounded thread pool and a shared client."""
     selfcall.warn_if_calling_itself(request, conf.upstream_url())
-    return _fanout_response(upstream.fetch_in_threads(p.delay, p.fanout))
+    gone = disconnect.watcher(request)
+    return _fanout_response(upstream.fetch_in_threads(p.delay, p.fanout, gone))
 
 
 @with_params
 def sync_sequential(request: HttpRequest, p: params.Params) -> JsonResponse:
     """The same calls one after another: the baseline the concurrent versions beat."""
     selfcall.warn_if_calling_itself(request, conf.upstream_url())
-    return _fanout_response(upstream.fetch_sequentially(p.delay, p.fanout))
+    gone = disconnect.watcher(request)
+    return _fanout_response(upstream.fetch_sequentially(p.delay, p.fanout, gone))
 
 
 @require_safe

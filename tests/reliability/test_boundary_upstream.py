@@ -168,6 +168,41 @@ def test_a_client_that_goes_away_stops_the_async_calls(app, hostile, figure):
     )
 
 
+@pytest.fixture(scope="module")
+def gthread_app(hostile):
+    env = {"UPSTREAM_URL": hostile.url + "/api/", "UPSTREAM_TIMEOUT": str(TIMEOUT)}
+    with serve("gunicorn-gthread", workers=1, threads=4, env=env) as server:
+        yield server
+
+
+@pytest.mark.parametrize("view", [THREAD_VIEW, SEQUENTIAL_VIEW], ids=["threads", "sequential"])
+def test_a_client_that_goes_away_stops_the_sync_calls_under_gunicorn(
+    gthread_app, hostile, view, figure
+):
+    """gunicorn hands a sync view the client's socket, so its calls can stop when it closes."""
+    hostile.reset("drip")
+    host, port = gthread_app.url.removeprefix("http://").split(":")
+    started = time.monotonic()
+    expected = FANOUT if view == THREAD_VIEW else 1
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(
+            f"GET {view}?delay=0&fanout={FANOUT} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+        )
+        wait_for(lambda: len(hostile.connections) == expected, 2, "the calls to start")
+    gone = time.monotonic() - started
+    wait_for(lambda: hostile.open_connections() == 0, 1.0, "calls stopped after the disconnect")
+    stopped = max(c.closed for c in hostile.connections) - started
+    assert stopped < TIMEOUT, stopped
+    # The calls after it were never made.
+    time.sleep(0.3)
+    assert len(hostile.connections) == expected
+    figure(
+        f"gunicorn-gthread {view}: client gone at {gone:.2f} s: calls stopped at",
+        f"{stopped:.2f} s",
+        f"< {TIMEOUT:g} s (the deadline)",
+    )
+
+
 def test_no_cookie_crosses_from_one_request_to_the_next(app, hostile):
     server, client, transport, views = app
     for view in [*views, SEQUENTIAL_VIEW] if transport == "httpx" else views:
