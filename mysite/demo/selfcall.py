@@ -57,10 +57,9 @@ def warn_if_calling_itself(request: HttpRequest, url: str) -> None:
     """
     if "wsgi.input" not in request.META:
         return  # an ASGI worker: no fixed thread pool to exhaust
-    port = str(httpx.URL(url).port or 80)
     key = (url, request.META.get("SERVER_PORT", ""))
     if key in _warned:
         return
     _warned.add(key)
-    if key[1] == port and targets_this_app(url):
+    if key[1] == str(httpx.URL(url).port or 80) and targets_this_app(url):
         logger.warning("%s %s", DEADLOCK.format(url=url), ADVICE)
