@@ -4,6 +4,7 @@ of the test process, whose behaviour the test switches with ``mode`` before each
 Modes (every path answers the same, so the app under test keeps one ``UPSTREAM_URL``):
 
 - ``ok``: a small JSON object, with a ``Set-Cookie`` and the ``Cookie`` header it was sent;
+  ``slow``: the same after ``SLOW_ANSWER`` seconds;
 - ``big``: a valid JSON body of ``BIG_BODY`` bytes with its Content-Length, sent as fast as the
   client reads; ``big-chunked``: the same, chunked, with no length to check first;
 - ``nested``: ``NESTED_DEPTH`` opening brackets, under the app's cap (``json`` recurses);
@@ -30,6 +31,7 @@ NESTED_DEPTH = 50_000
 DRIP_INTERVAL = 0.1
 DRIP_BYTES = 300  # 30 s of dripping: far past any deadline of the tests
 CHUNK = 64 * 1024
+SLOW_ANSWER = 0.35
 
 
 @dataclass
@@ -94,7 +96,9 @@ class HostileUpstream:
 
     async def answer(self, connection, target, headers, reader, writer) -> bool:
         mode = connection.mode
-        if mode == "ok":
+        if mode == "slow":  # a good answer, later than a few of the sync client's read slices
+            await asyncio.sleep(SLOW_ANSWER)
+        if mode in ("ok", "slow"):
             self.cookies_seen.append(headers.get("Cookie", headers.get("cookie", "")))
             query = target.partition("?")[2]
             body = json.dumps({"message": "ok", "query": query}).encode()

@@ -19,7 +19,7 @@ from mysite.launcher import serve
 from mysite.metrics import names
 
 from .helpers import scrape, total, wait_for, worker_processes
-from .hostile_upstream import BIG_BODY, hostile_upstream
+from .hostile_upstream import BIG_BODY, SLOW_ANSWER, hostile_upstream
 
 pytestmark = pytest.mark.live
 
@@ -173,6 +173,20 @@ def gthread_app(hostile):
     env = {"UPSTREAM_URL": hostile.url + "/api/", "UPSTREAM_TIMEOUT": str(TIMEOUT)}
     with serve("gunicorn-gthread", workers=1, threads=4, env=env) as server:
         yield server
+
+
+@pytest.mark.parametrize("view", [THREAD_VIEW, SEQUENTIAL_VIEW], ids=["threads", "sequential"])
+def test_a_sync_fanout_under_gunicorn_that_watches_its_client_answers_normally(
+    gthread_app, hostile, view
+):
+    """The watching (reads in slices, the client's socket peeked at) changes no good answer."""
+    hostile.reset("slow")
+    with httpx.Client(timeout=30) as client:
+        response, elapsed = fan_out(client, gthread_app, view, fanout=4)
+    assert response.status_code == 200, response.text[:300]
+    assert [answer["message"] for answer in response.json()["responses"]] == ["ok"] * 4
+    calls = 1 if view == THREAD_VIEW else 4
+    assert SLOW_ANSWER * calls <= elapsed < SLOW_ANSWER * calls + SLACK, elapsed
 
 
 @pytest.mark.parametrize("view", [THREAD_VIEW, SEQUENTIAL_VIEW], ids=["threads", "sequential"])
