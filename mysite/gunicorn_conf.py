@@ -1,5 +1,6 @@
 """Gunicorn settings for both gunicorn kinds the launcher starts (gthread, uvicorn workers)."""
 
+from mysite.http_limits import close_when_body as pre_request  # noqa: F401  (a gunicorn hook)
 from mysite.launcher import memory_backed_dir
 from mysite.metrics.multiprocess import directory, mark_process_dead
 

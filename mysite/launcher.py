@@ -87,6 +87,9 @@ def prepare_metrics_dir(path: Path) -> Path:
 def server_environment(metrics_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    # uvicorn (both kinds) rewrites the client address from X-Forwarded-For sent from loopback;
+    # the app judges forwarded requests itself (METRICS_TRUSTED_PROXIES), the same on every kind.
+    env["FORWARDED_ALLOW_IPS"] = ""
     env.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
     if not env.get("DJANGO_SECRET_KEY") and env.get("DJANGO_DEBUG", "").lower() not in (
         "1",

@@ -6,8 +6,10 @@ of an async hello-world view's throughput here. Both hooks only read settings an
 so this subclass calls them directly on the event loop. Behaviour and settings are Django's.
 """
 
+import ipaddress
+
 from django.conf import settings
-from django.core.checks import Tags, register
+from django.core.checks import Error, Tags, Warning, register
 from django.core.checks.security import base as security_checks
 from django.middleware import security
 from django.test.utils import override_settings
@@ -47,3 +49,41 @@ def check_security_settings(app_configs=None, **kwargs):
     ]
     with override_settings(MIDDLEWARE=as_django):
         return [message for check in _SETTINGS_CHECKS for message in check(app_configs)]
+
+
+@register()
+def check_trusted_proxies(app_configs=None, **kwargs) -> list[Error]:
+    errors = []
+    for cidr in getattr(settings, "METRICS_TRUSTED_PROXIES", []):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"METRICS_TRUSTED_PROXIES has {cidr!r}, which is not a network.",
+                    hint="Use comma-separated networks such as 127.0.0.1/32,10.0.0.0/8.",
+                    id="mysite.E001",
+                )
+            )
+    return errors
+
+
+@register(Tags.security, deploy=True)
+def check_metrics_token_behind_proxy(app_configs=None, **kwargs) -> list[Warning]:
+    """Behind a proxy, the client address is only as good as the proxy's headers: /metrics
+    should also ask for a token."""
+    behind_proxy = bool(getattr(settings, "METRICS_TRUSTED_PROXIES", [])) or bool(
+        settings.SECURE_PROXY_SSL_HEADER
+    )
+    if not behind_proxy or getattr(settings, "METRICS_BEARER_TOKEN", ""):
+        return []
+    return [
+        Warning(
+            "The app is configured as behind a proxy (METRICS_TRUSTED_PROXIES or "
+            "DJANGO_BEHIND_TLS_PROXY) and /metrics has no METRICS_BEARER_TOKEN: anyone the "
+            "proxy names as an allowed address may scrape it.",
+            hint="Set METRICS_BEARER_TOKEN and give it to Prometheus (authorization: "
+            "credentials in its scrape config).",
+            id="mysite.W001",
+        )
+    ]

@@ -53,6 +53,9 @@ INSTALLED_APPS = [
 # which async views would pay too. Nothing is listed that these cookie-less, GET-only JSON
 # views do not need.
 MIDDLEWARE = [
+    # Inside the metrics clock, before anything else: a bad Host or a request body is refused
+    # (and counted) before any view or /metrics runs.
+    "mysite.boundary.BoundaryMiddleware",
     "mysite.security.SecurityMiddleware",
 ]
 if env_bool("METRICS_ENABLED", True):
@@ -134,6 +137,18 @@ ASYNC_BACKEND_DISABLE_POOL_WARNING = True
 METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
 METRICS_ALLOWED_CIDRS = env_list("METRICS_ALLOWED_CIDRS")
 METRICS_BEARER_TOKEN = os.environ.get("METRICS_BEARER_TOKEN", "")
+
+# --- What comes in from outside (hosts, proxies, bodies) and back from the upstream ------------
+# The upstream's largest accepted body. The expected body is a JSON object under 200 bytes;
+# 64 KiB leaves room for a richer upstream yet bounds a fan-out of 100 calls to 6.4 MB of
+# bodies per request (an unbounded one took a worker past 1 GB). Same figure as the
+# request-side DATA_UPLOAD_MAX_MEMORY_SIZE above.
+UPSTREAM_MAX_BODY_BYTES = os.environ.get(
+    "UPSTREAM_MAX_BODY_BYTES", str(DATA_UPLOAD_MAX_MEMORY_SIZE)
+)
+# Proxies whose forwarding headers (Forwarded, X-Forwarded-For, X-Real-IP) the app believes,
+# as comma-separated networks. Empty: any forwarded request to /metrics is refused.
+METRICS_TRUSTED_PROXIES = env_list("METRICS_TRUSTED_PROXIES")
 
 LOGGING = {
     "version": 1,

@@ -5,3 +5,6 @@ urlpatterns = [
     path("", include("mysite.db.urls")),
     path("", include("mysite.metrics.urls")),
 ]
+
+# Django's own 400s (too many query fields, ...) answer in the contract's JSON.
+handler400 = "mysite.boundary.bad_request"

@@ -54,3 +54,27 @@ def test_deploy_checks_still_flag_unset_https_settings():
 )
 def test_deploy_checks_pass_once_https_settings_are_set():
     assert deploy_warnings() == set()
+
+
+def proxy_messages():
+    return {m.id for m in run_checks(include_deployment_checks=True) if m.id.startswith("mysite.")}
+
+
+@pytest.mark.parametrize(
+    "behind_proxy",
+    [{"METRICS_TRUSTED_PROXIES": ["127.0.0.1/32"]}, {"SECURE_PROXY_SSL_HEADER": ("HTTP_X", "y")}],
+)
+def test_deploy_check_warns_behind_a_proxy_without_a_metrics_token(behind_proxy):
+    with override_settings(**behind_proxy):
+        assert "mysite.W001" in proxy_messages()
+    with override_settings(**behind_proxy, METRICS_BEARER_TOKEN="t" * 32):
+        assert "mysite.W001" not in proxy_messages()
+
+
+def test_no_proxy_no_warning():
+    assert "mysite.W001" not in proxy_messages()
+
+
+@override_settings(METRICS_TRUSTED_PROXIES=["127.0.0.1/32", "nginx.local"])
+def test_trusted_proxies_must_be_networks():
+    assert "mysite.E001" in proxy_messages()

@@ -24,6 +24,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 from django_async_backend.db import async_connections
 
+from mysite.demo.params import ParameterError, query_of
+
 from . import instrumentation, params
 from .databases import ASYNC_ORM, NATIVE, SYNC
 from .models import Item
@@ -44,8 +46,8 @@ def with_db_params(view):
 
     def parsed(request: HttpRequest) -> params.DbParams | JsonResponse:
         try:
-            return params.parse(request.GET)
-        except params.ParameterError as error:
+            return params.parse(query_of(request))
+        except ParameterError as error:
             return JsonResponse({"error": str(error)}, status=400)
 
     if iscoroutinefunction(view):

@@ -4,9 +4,10 @@ import math
 
 import httpx
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 from .conf import TRANSPORTS
+from .selfcall import ADVICE, DEADLOCK, targets_this_app
 
 
 @register()
@@ -50,7 +51,25 @@ def check_upstream_settings(app_configs=None, **kwargs) -> list[Error]:
                 id="demo.E004",
             )
         )
+    cap = str(settings.UPSTREAM_MAX_BODY_BYTES)
+    if not (cap.isdigit() and int(cap) >= 1):
+        errors.append(
+            Error(
+                f"UPSTREAM_MAX_BODY_BYTES={settings.UPSTREAM_MAX_BODY_BYTES!r} is not a whole "
+                "number of bytes >= 1.",
+                id="demo.E005",
+            )
+        )
     return errors
+
+
+@register()
+def check_upstream_is_not_this_app(app_configs=None, **kwargs) -> list[Warning]:
+    """The default UPSTREAM_URL calls this app itself, which deadlocks under a fixed thread
+    count; a running worker also logs it when it sees the call arrive on its own port."""
+    if not targets_this_app(settings.UPSTREAM_URL):
+        return []
+    return [Warning(DEADLOCK.format(url=settings.UPSTREAM_URL), hint=ADVICE, id="demo.W001")]
 
 
 def _is_positive_number(value) -> bool:

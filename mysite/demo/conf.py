@@ -20,3 +20,8 @@ def upstream_transport() -> str:
 
 def upstream_pool_size() -> int:
     return int(settings.UPSTREAM_POOL_SIZE)
+
+
+def upstream_max_body_bytes() -> int:
+    """The largest upstream body a call accepts; ``checks.py`` refuses values that do not parse."""
+    return int(settings.UPSTREAM_MAX_BODY_BYTES)

@@ -4,7 +4,8 @@ import math
 import re
 from dataclasses import dataclass
 
-from django.http import QueryDict
+from django.core.exceptions import TooManyFieldsSent
+from django.http import HttpRequest, QueryDict
 
 DEFAULT_DELAY = 1.0
 MAX_DELAY = 10.0
@@ -14,8 +15,10 @@ MAX_TASK_ID_LENGTH = 64
 
 # Plain decimal notation only: no "nan", "inf", "0x10", "1_0" or surrounding spaces, which
 # float() would accept. The length cap keeps parsing cheap whatever a client sends.
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,3})?")
-_INTEGER = re.compile(r"\+?\d{1,6}")
+# ASCII digits only: ``\d`` also matches other scripts' digits (Arabic-Indic, full-width),
+# which float() and int() accept.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+_INTEGER = re.compile(r"\+?[0-9]{1,6}")
 _MAX_NUMBER_LENGTH = 32
 
 
@@ -30,19 +33,33 @@ class Params:
     task_id: str | None = None
 
 
+def query_of(request: HttpRequest) -> QueryDict:
+    """The request's query; ParameterError when Django refuses to parse it (too many fields)."""
+    try:
+        return request.GET
+    except TooManyFieldsSent:
+        raise ParameterError("the query has too many fields") from None
+
+
 def parse(query: QueryDict) -> Params:
     """Read ``delay``, ``fanout`` and ``task_id``; raise ParameterError on any bad value."""
-    for name in ("delay", "fanout", "task_id"):
-        if len(query.getlist(name)) > 1:
-            raise ParameterError(f"{name} is given more than once")
+    refuse_repeats(query, ("delay", "fanout", "task_id"))
     return Params(
-        delay=_parse_delay(query.get("delay")),
-        fanout=_parse_fanout(query.get("fanout")),
+        delay=parse_delay(query.get("delay")),
+        fanout=parse_whole_number(query.get("fanout"), "fanout", DEFAULT_FANOUT, MAX_FANOUT),
         task_id=_parse_task_id(query.get("task_id")),
     )
 
 
-def _parse_delay(raw: str | None) -> float:
+def refuse_repeats(query: QueryDict, names: tuple[str, ...]) -> None:
+    """A parameter given twice is ambiguous: refuse it rather than pick one."""
+    for name in names:
+        if len(query.getlist(name)) > 1:
+            raise ParameterError(f"{name} is given more than once")
+
+
+def parse_delay(raw: str | None) -> float:
+    """``delay`` in seconds: plain decimal notation, 0 to MAX_DELAY, DEFAULT_DELAY when absent."""
     if raw is None:
         return DEFAULT_DELAY
     if len(raw) > _MAX_NUMBER_LENGTH or not _DECIMAL.fullmatch(raw):
@@ -53,14 +70,15 @@ def _parse_delay(raw: str | None) -> float:
     return value
 
 
-def _parse_fanout(raw: str | None) -> int:
+def parse_whole_number(raw: str | None, name: str, default: int, maximum: int) -> int:
+    """A whole number from 1 to ``maximum`` in ASCII digits, ``default`` when absent."""
     if raw is None:
-        return DEFAULT_FANOUT
+        return default
     if not _INTEGER.fullmatch(raw):
-        raise ParameterError("fanout must be a whole number")
+        raise ParameterError(f"{name} must be a whole number")
     value = int(raw)
-    if not 1 <= value <= MAX_FANOUT:
-        raise ParameterError(f"fanout must be between 1 and {MAX_FANOUT}")
+    if not 1 <= value <= maximum:
+        raise ParameterError(f"{name} must be between 1 and {maximum}")
     return value
 
 

@@ -1,8 +1,11 @@
 """Calls to the upstream service: one shared, pooled client per worker, and the three fan-outs.
 
-Each call has a deadline of ``UPSTREAM_TIMEOUT`` seconds and never raises: it returns a
-``CallResult`` that names what went wrong, and records its duration in
-``http_client_request_duration_seconds``. ``FanoutResult`` turns the calls into the response.
+Each call has a whole-call deadline of ``UPSTREAM_TIMEOUT`` seconds (connect, headers and body
+alike: see ``deadline.py`` for the sync client), reads at most ``UPSTREAM_MAX_BODY_BYTES``
+(``bodies.py``) and never raises: it returns a ``CallResult`` that names what went wrong, and
+records its duration in ``http_client_request_duration_seconds``. ``FanoutResult`` turns the
+calls into the response. The clients keep no cookies between calls (one user's call must not
+carry what another's upstream set) and ignore the environment's proxies and ``.netrc``.
 """
 
 import asyncio
@@ -10,6 +13,7 @@ import atexit
 import concurrent.futures
 import contextlib
 import functools
+import http.cookiejar
 import threading
 import time
 import weakref
@@ -20,35 +24,12 @@ from typing import Any
 import aiohttp
 import httpx
 
-from mysite.metrics.instruments import observe_client_request
-
-from . import conf
-
-# Error kinds, a fixed vocabulary so the metric's error_type label stays bounded whatever the
-# transport: httpx's own, or aiohttp's, whose exceptions httpx-aiohttp maps loosely (a reset
-# connection arrives as httpx.ConnectTimeout).
-TIMEOUT = "timeout"
-CONNECT_ERROR = "connect_error"
-CONNECTION_LOST = "connection_lost"
-INVALID_RESPONSE = "invalid_response"
-SKIPPED = "skipped"
-# Calls still queued for a pool thread when the view's deadline passed.
-NOT_STARTED = "not_started"
+from . import conf, deadline
+from .calls import CANCELLED, NOT_STARTED, SKIPPED, TIMEOUT, CallResult, call_async, call_sync
+from .disconnect import ClientGone
 
 # What the sync fan-out waits beyond the per-call timeout before it gives up on queued calls.
 _DEADLINE_GRACE = 0.25
-
-
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    task_id: int
-    body: Any = None
-    error: str | None = None
-    detail: str = ""
-
-    @property
-    def timed_out(self) -> bool:
-        return self.error in (TIMEOUT, SKIPPED, NOT_STARTED)
 
 
 @dataclass(slots=True)
@@ -103,13 +84,41 @@ async def adopt_serving_loop() -> None:
     _serving_loops.add(asyncio.get_running_loop())
 
 
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that stores nothing: no domain is allowed to set a cookie."""
+    return http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+
+
+def _aiohttp_session(pool_size: int) -> aiohttp.ClientSession:
+    # aiohttp keeps its own cookie jar under httpx's; this one stores nothing either.
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=pool_size),
+        cookie_jar=aiohttp.DummyCookieJar(),
+        trust_env=False,
+    )
+
+
 def _new_async_client(transport_name: str, pool_size: int) -> httpx.AsyncClient:
     transport = None
     if transport_name == "aiohttp":
         from httpx_aiohttp import AiohttpTransport
 
-        transport = AiohttpTransport(limits=_limits(pool_size))
-    return httpx.AsyncClient(limits=_limits(pool_size), transport=transport)
+        transport = AiohttpTransport(
+            limits=_limits(pool_size),
+            trust_env=False,
+            client=functools.partial(_aiohttp_session, pool_size),
+        )
+    # trust_env=False: no HTTP(S)_PROXY (a loopback call must not leave through a proxy) and
+    # no .netrc credentials sent to whatever UPSTREAM_URL names.
+    return httpx.AsyncClient(
+        limits=_limits(pool_size), transport=transport, trust_env=False, cookies=_no_cookies()
+    )
+
+
+def _new_sync_client(pool_size: int) -> httpx.Client:
+    transport = httpx.HTTPTransport(limits=_limits(pool_size), trust_env=False)
+    deadline.install(transport)
+    return httpx.Client(transport=transport, trust_env=False, cookies=_no_cookies())
 
 
 def get_async_client() -> httpx.AsyncClient:
@@ -139,7 +148,7 @@ def _get_sync_pool() -> tuple[httpx.Client, concurrent.futures.ThreadPoolExecuto
         with _sync_lock:
             if _executor is None:
                 pool_size = conf.upstream_pool_size()
-                _sync_client = httpx.Client(limits=_limits(pool_size))
+                _sync_client = _new_sync_client(pool_size)
                 _executor = concurrent.futures.ThreadPoolExecutor(
                     max_workers=pool_size, thread_name_prefix="upstream"
                 )
@@ -166,89 +175,6 @@ async def close_clients() -> None:
     close_sync_clients()
 
 
-# --- one call -----------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=16)
-def _server_address(url: str) -> str:
-    return httpx.URL(url).host
-
-
-def _classify(exc: BaseException) -> str:
-    cause = exc.__cause__
-    if isinstance(cause, aiohttp.ClientError):
-        if isinstance(cause, asyncio.TimeoutError):
-            return TIMEOUT
-        return CONNECT_ERROR if isinstance(cause, aiohttp.ClientConnectorError) else CONNECTION_LOST
-    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
-        return TIMEOUT
-    if isinstance(exc, httpx.ConnectError):
-        return CONNECT_ERROR
-    return CONNECTION_LOST
-
-
-def _result(task_id: int, response: httpx.Response, url: str, started: float) -> CallResult:
-    if response.status_code >= 400:
-        result = CallResult(
-            task_id,
-            error=str(response.status_code),
-            detail=f"upstream answered {response.status_code}",
-        )
-    else:
-        try:
-            result = CallResult(task_id, body=response.json())
-        except ValueError:
-            result = CallResult(task_id, error=INVALID_RESPONSE, detail="upstream body is not JSON")
-    _record(url, str(response.status_code), result, started)
-    return result
-
-
-def _failure(task_id: int, exc: BaseException, url: str, timeout: float, started: float):
-    kind = _classify(exc)
-    detail = (
-        f"no answer within {timeout:g} s" if kind == TIMEOUT else f"{type(exc).__name__}: {exc}"
-    )
-    result = CallResult(task_id, error=kind, detail=detail)
-    _record(url, "", result, started)
-    return result
-
-
-def _record(url: str, status: str, result: CallResult, started: float) -> None:
-    error_type = result.error or ""
-    observe_client_request(
-        _server_address(url), "GET", status, error_type, time.perf_counter() - started
-    )
-
-
-_TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, OSError, TimeoutError)
-
-
-async def _call_async(
-    client: httpx.AsyncClient, url: str, task_id: int, delay: float, limit: float
-) -> CallResult:
-    started = time.perf_counter()
-    try:
-        # httpx's timeouts bound each phase; this bounds the whole call.
-        async with asyncio.timeout(limit):
-            response = await client.get(
-                url, params={"task_id": task_id, "delay": delay}, timeout=limit
-            )
-    except _TRANSPORT_ERRORS as exc:
-        return _failure(task_id, exc, url, limit, started)
-    return _result(task_id, response, url, started)
-
-
-def _call_sync(
-    client: httpx.Client, url: str, task_id: int, delay: float, timeout: float
-) -> CallResult:
-    started = time.perf_counter()
-    try:
-        response = client.get(url, params={"task_id": task_id, "delay": delay}, timeout=timeout)
-    except _TRANSPORT_ERRORS as exc:
-        return _failure(task_id, exc, url, timeout, started)
-    return _result(task_id, response, url, started)
-
-
 # --- the three fan-outs ---------------------------------------------------------------------
 
 
@@ -261,27 +187,40 @@ def _timed(calls: Callable[[], list[CallResult]]) -> FanoutResult:
 async def fetch_concurrently(delay: float, fanout: int) -> FanoutResult:
     """All calls at once on this worker's event loop, through its shared async client."""
     url, timeout = conf.upstream_url(), conf.upstream_timeout()
+    cap = conf.upstream_max_body_bytes()
     async with async_client() as client:
         started = time.perf_counter()
-        results = await asyncio.gather(
-            *(_call_async(client, url, task_id, delay, timeout) for task_id in range(fanout))
-        )
-        return FanoutResult(list(results), time.perf_counter() - started)
+        # A task group, so nothing runs on detached: the request's cancellation (its client
+        # went away) or any unexpected error cancels every sibling call.
+        async with asyncio.TaskGroup() as group:
+            tasks = [
+                group.create_task(call_async(client, url, task_id, delay, timeout, cap))
+                for task_id in range(fanout)
+            ]
+        return FanoutResult([task.result() for task in tasks], time.perf_counter() - started)
 
 
-def fetch_in_threads(delay: float, fanout: int) -> FanoutResult:
-    """All calls at once from the worker's bounded thread pool, through its shared sync client."""
+def fetch_in_threads(
+    delay: float, fanout: int, client_gone: ClientGone | None = None
+) -> FanoutResult:
+    """All calls at once from the worker's bounded thread pool, through its shared sync client.
+
+    With ``client_gone`` (see ``disconnect.py``), the calls stop when the client goes away.
+    """
     url, timeout = conf.upstream_url(), conf.upstream_timeout()
     client, executor = _get_sync_pool()
 
     def calls() -> list[CallResult]:
+        # One deadline for the whole fan-out: a call that waited for a pool thread gets only
+        # what is left, so no thread reads on for a response that has already been sent.
+        ends = time.monotonic() + timeout
+        stop = threading.Event()
+        should_stop = stop.is_set if client_gone is not None else None
         futures = [
-            executor.submit(_call_sync, client, url, task_id, delay, timeout)
+            executor.submit(call_sync, client, url, task_id, delay, timeout, ends, should_stop)
             for task_id in range(fanout)
         ]
-        # A call's own timeout starts only when a thread picks it up; when other requests hold
-        # every thread, this deadline still answers the client in time.
-        concurrent.futures.wait(futures, timeout=timeout + _DEADLINE_GRACE)
+        _wait(futures, ends + _DEADLINE_GRACE, client_gone, stop)
         results = []
         for task_id, future in enumerate(futures):
             if future.done() and not future.cancelled():
@@ -300,8 +239,28 @@ def fetch_in_threads(delay: float, fanout: int) -> FanoutResult:
     return _timed(calls)
 
 
-def fetch_sequentially(delay: float, fanout: int) -> FanoutResult:
-    """One call after the other: the baseline. Stops at the first timeout, so it stays bounded."""
+def _wait(futures, until: float, client_gone: ClientGone | None, stop: threading.Event) -> None:
+    """Until every call is done or ``until``: a call's own timeout starts only when a thread
+    picks it up, and when other requests hold every thread this still answers in time. Every
+    ``POLL`` seconds, whether the client went away: then ``stop`` ends the calls."""
+    while True:
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        step = left if client_gone is None else min(left, deadline.POLL)
+        _, pending = concurrent.futures.wait(futures, timeout=step)
+        if not pending:
+            return
+        if client_gone is not None and client_gone():
+            stop.set()
+            return
+
+
+def fetch_sequentially(
+    delay: float, fanout: int, client_gone: ClientGone | None = None
+) -> FanoutResult:
+    """One call after the other: the baseline. Stops at the first timeout, so it stays bounded,
+    and (with ``client_gone``) when the client goes away."""
     url, timeout = conf.upstream_url(), conf.upstream_timeout()
     client, _ = _get_sync_pool()
 
@@ -316,8 +275,10 @@ def fetch_sequentially(delay: float, fanout: int) -> FanoutResult:
                     )
                 )
                 continue
-            result = _call_sync(client, url, task_id, delay, timeout)
-            timed_out = result.error == TIMEOUT
+            result = call_sync(
+                client, url, task_id, delay, timeout, time.monotonic() + timeout, client_gone
+            )
+            timed_out = result.error in (TIMEOUT, CANCELLED)
             results.append(result)
         return results
 

@@ -14,7 +14,7 @@ from inspect import iscoroutinefunction
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
-from . import params, upstream
+from . import conf, disconnect, params, selfcall, upstream
 
 
 def with_params(view):
@@ -25,7 +25,7 @@ def with_params(view):
 
     def parsed(request: HttpRequest) -> params.Params | JsonResponse:
         try:
-            return params.parse(request.GET)
+            return params.parse(params.query_of(request))
         except params.ParameterError as error:
             return JsonResponse({"error": str(error)}, status=400)
 
@@ -88,13 +88,17 @@ async def async_aggregated(request: HttpRequest, p: params.Params) -> JsonRespon
 @with_params
 def sync_aggregated(request: HttpRequest, p: params.Params) -> JsonResponse:
     """The same fan-out from a sync view, through a bounded thread pool and a shared client."""
-    return _fanout_response(upstream.fetch_in_threads(p.delay, p.fanout))
+    selfcall.warn_if_calling_itself(request, conf.upstream_url())
+    gone = disconnect.watcher(request)
+    return _fanout_response(upstream.fetch_in_threads(p.delay, p.fanout, gone))
 
 
 @with_params
 def sync_sequential(request: HttpRequest, p: params.Params) -> JsonResponse:
     """The same calls one after another: the baseline the concurrent versions beat."""
-    return _fanout_response(upstream.fetch_sequentially(p.delay, p.fanout))
+    selfcall.warn_if_calling_itself(request, conf.upstream_url())
+    gone = disconnect.watcher(request)
+    return _fanout_response(upstream.fetch_sequentially(p.delay, p.fanout, gone))
 
 
 @require_safe

@@ -1,28 +1,22 @@
-"""Who may scrape ``/metrics``: loopback and ``METRICS_ALLOWED_CIDRS``, plus the bearer token."""
+"""Who may scrape ``/metrics``: loopback and ``METRICS_ALLOWED_CIDRS``, plus the bearer token.
 
-import functools
+A request a proxy forwarded is judged by the client the proxy names (``forwarded.py``).
+"""
+
 import hmac
 import ipaddress
 
 from . import conf
+from .forwarded import Address, client_address, networks
 
 _LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
 
-@functools.lru_cache(maxsize=8)
-def _networks(cidrs: tuple[str, ...]) -> tuple:
-    return _LOOPBACK + tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
-
-
-def address_allowed(remote_addr: str | None) -> bool:
-    try:
-        address = ipaddress.ip_address(remote_addr or "")
-    except ValueError:
+def address_allowed(address: Address | None) -> bool:
+    if address is None:
         return False
-    # An IPv4 client on a dual-stack socket arrives as ::ffff:a.b.c.d.
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in _networks(tuple(conf.allowed_cidrs())))
+    allowed = _LOOPBACK + networks(tuple(conf.allowed_cidrs()))
+    return any(address in network for network in allowed)
 
 
 def token_accepted(authorization: str | None) -> bool:
@@ -37,6 +31,5 @@ def token_accepted(authorization: str | None) -> bool:
 
 
 def scrape_allowed(request) -> bool:
-    return address_allowed(request.META.get("REMOTE_ADDR")) and token_accepted(
-        request.headers.get("Authorization")
-    )
+    client = client_address(request.META, tuple(conf.trusted_proxies()))
+    return address_allowed(client) and token_accepted(request.headers.get("Authorization"))

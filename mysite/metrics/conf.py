@@ -56,3 +56,7 @@ def allowed_cidrs() -> list[str]:
 
 def bearer_token() -> str:
     return getattr(settings, "METRICS_BEARER_TOKEN", "")
+
+
+def trusted_proxies() -> list[str]:
+    return list(getattr(settings, "METRICS_TRUSTED_PROXIES", []))

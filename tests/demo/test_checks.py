@@ -51,3 +51,27 @@ def test_launcher_refuses_to_start_on_bad_settings(tmp_path):
     assert result.returncode != 0
     assert "demo.E002" in result.stderr
     assert "UPSTREAM_TIMEOUT='soon'" in result.stderr
+
+
+@pytest.mark.parametrize("cap", ["0", "-1", "1.5", "abc", ""])
+def test_upstream_max_body_bytes_must_be_a_positive_whole_number(cap):
+    assert "demo.E005" in errors_with(UPSTREAM_MAX_BODY_BYTES=cap)
+
+
+def warnings_with(**settings):
+    with override_settings(**settings):
+        return {message.id for message in run_checks() if not message.is_serious()}
+
+
+@pytest.mark.parametrize(
+    ("url", "warned"),
+    [
+        ("http://127.0.0.1:8000/sync/api/", True),  # the default: this app's own view
+        ("http://localhost:9000/async/api/", True),
+        ("http://[::1]:8000/sync/api/", True),
+        ("http://127.0.0.1:8001/api/", False),  # a path this app does not serve
+        ("http://upstream.example:8000/sync/api/", False),  # another host
+    ],
+)
+def test_an_upstream_that_is_this_app_is_warned_about(url, warned):
+    assert ("demo.W001" in warnings_with(UPSTREAM_URL=url)) is warned

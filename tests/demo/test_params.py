@@ -77,3 +77,11 @@ def test_parsed_delay_is_finite_float():
     p = parse(query("delay=3.5"))
     assert isinstance(p.delay, float)
     assert math.isfinite(p.delay)
+
+
+@pytest.mark.parametrize(
+    "text", ["delay=\u0663", "fanout=\uff12", "delay=1.\u0665", "fanout=1\u0660"]
+)
+def test_digits_of_other_scripts_are_refused(text):
+    with pytest.raises(ParameterError):
+        parse(query(text))

@@ -7,7 +7,8 @@ import pytest
 from django.test import override_settings
 from httpx_aiohttp import AiohttpTransport
 
-from mysite.demo import upstream
+from mysite.demo import bodies, upstream
+from mysite.demo.deadline import DeadlineBackend
 from mysite.demo.upstream import CallResult, FanoutResult
 
 
@@ -78,3 +79,63 @@ def test_status_of_a_fanout(errors, status):
     assert [e["task_id"] for e in body["errors"]] == list(range(1, len(errors) + 1))
     assert body["elapsed"] == 1.23
     assert body["debug_message"] == "fetch executed in 1.23 seconds."
+
+
+@pytest.mark.parametrize(
+    ("errors", "status"), [(["body_too_large"], 502), (["invalid_response"], 502)]
+)
+def test_a_body_refused_is_a_502(errors, status):
+    calls = [CallResult(0, error=errors[0])]
+    assert FanoutResult(calls, 0.1).status == status
+
+
+def test_the_sync_client_keeps_no_cookies_ignores_the_environment_and_has_the_deadline():
+    client, _ = upstream._get_sync_pool()
+    assert client.trust_env is False
+    client.cookies.extract_cookies(
+        httpx.Response(
+            200,
+            headers={"Set-Cookie": "lab_session=a; Path=/"},
+            request=httpx.Request("GET", "http://127.0.0.1/"),
+        )
+    )
+    assert len(client.cookies.jar) == 0
+    assert isinstance(client._transport._pool._network_backend, DeadlineBackend)
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_the_async_clients_keep_no_cookies_and_ignore_the_environment(transport):
+    with override_settings(UPSTREAM_TRANSPORT=transport):
+        client = upstream.get_async_client()
+    try:
+        assert client.trust_env is False
+        client.cookies.extract_cookies(
+            httpx.Response(
+                200,
+                headers={"Set-Cookie": "lab_session=a; Path=/"},
+                request=httpx.Request("GET", "http://127.0.0.1/"),
+            )
+        )
+        assert len(client.cookies.jar) == 0
+    finally:
+        await upstream.close_clients()
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"),
+    [
+        (b"[" * 50_000, "invalid_response"),
+        (b"<html>", "invalid_response"),
+        (b"[1, 2]", "invalid_response"),
+        (b"\xff\xfe", "invalid_response"),
+        (b"", "invalid_response"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_named(body, kind):
+    with pytest.raises(bodies.BodyError) as raised:
+        bodies.parse(body)
+    assert raised.value.kind == kind
+
+
+def test_a_json_object_parses():
+    assert bodies.parse(b'{"message": "ok"}') == {"message": "ok"}

@@ -1,7 +1,11 @@
 """Every endpoint through Django's test clients: the sync client for sync views, the async one
 for async views, as a WSGI and an ASGI server would call them."""
 
+import json
+
 import pytest
+
+from mysite.boundary import BAD_HOST, BODY_REFUSED
 
 SYNC_HELLO = "/sync/api/"
 ASYNC_HELLO = ["/async/api/", "/async/blocking/"]
@@ -68,9 +72,46 @@ def test_bad_parameter_is_400_with_reason(client, path):
 
 
 @pytest.mark.parametrize("path", [*ALL_VIEWS, "/healthz", "/metrics"])
-@pytest.mark.parametrize("method", ["post", "put", "delete", "patch"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_wrong_method_is_405(client, path, method):
-    assert getattr(client, method)(path).status_code == 405
+    assert client.generic(method, path).status_code == 405
+
+
+@pytest.mark.parametrize("path", [*ALL_VIEWS, "/healthz", "/metrics", "/nope"])
+@pytest.mark.parametrize("method", ["post", "put", "patch"])
+def test_a_request_with_a_body_is_413_whatever_the_method_or_path(client, path, method):
+    response = getattr(client, method)(path, b"x" * 10, content_type="text/plain")
+    assert response.status_code == 413
+    assert response.json() == {"error": BODY_REFUSED}
+    assert response["Connection"] == "close"
+
+
+def test_a_chunked_request_is_413(client):
+    headers = {"Transfer-Encoding": "chunked"}
+    assert client.get(SYNC_HELLO, {"delay": "0"}, headers=headers).status_code == 413
+
+
+@pytest.mark.parametrize("path", [SYNC_HELLO, "/async/api/", "/metrics", "/nope"])
+def test_a_host_not_allowed_is_a_json_400(client, path):
+    response = client.get(path, {"delay": "0"}, headers={"Host": "evil.example"})
+    assert response.status_code == 400
+    assert response.json() == {"error": BAD_HOST}
+
+
+async def test_a_host_not_allowed_is_a_json_400_async(async_client):
+    response = await async_client.get(
+        "/async/api/", {"delay": "0"}, headers={"Host": "evil.example"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": BAD_HOST}
+
+
+@pytest.mark.parametrize("path", ["/sync/api/", "/sync/api_aggregated/"])
+def test_too_many_query_fields_is_a_json_400(client, path):
+    query = "&".join(f"f{i}=1" for i in range(150))
+    response = client.get(f"{path}?{query}")
+    assert response.status_code == 400
+    assert response.json() == {"error": "the query has too many fields"}
 
 
 @pytest.mark.parametrize("path", [SYNC_HELLO, "/async/api/", "/healthz"])
@@ -89,3 +130,14 @@ def test_fanout_of_one_hundred(client, upstream_api):
     response = client.get("/sync/api_aggregated/", {"delay": "0", "fanout": "100"})
     assert response.status_code == 200
     assert len(response.json()["responses"]) == 100
+
+
+def test_django_own_400s_are_json():
+    """handler400 (too many fields read elsewhere, a SuspiciousOperation ...) answers JSON."""
+    from django.test import RequestFactory
+    from django.urls import get_resolver
+
+    handler = get_resolver().resolve_error_handler(400)
+    response = handler(RequestFactory().get("/"), ValueError("x"))
+    assert response.status_code == 400
+    assert json.loads(response.content) == {"error": "bad request"}

@@ -29,6 +29,8 @@ PRODUCTION_ENV = {
     "DJANGO_SECURE_SSL_REDIRECT": "true",
     "DJANGO_SECURE_HSTS_SECONDS": "31536000",
     "DJANGO_ALLOWED_HOSTS": "lab.example.org",
+    # A deployment names its own upstream (the default, the app itself, is warned about).
+    "UPSTREAM_URL": "http://upstream.example.org/api/",
 }
 TOKEN = "s3cret-" + "t" * 32
 
