@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import grafana, rules, yamlfmt
+from . import grafana, rule_tests, rules, yamlfmt
 from .prometheus_server import (
     CONFIG_PATH,
     PACKAGE_DIR,
@@ -91,7 +91,7 @@ def generated_files() -> dict[Path, str]:
     files[PROVISIONING_DIR / "dashboards" / "django-async-lab.yml"] = dashboard_provisioning()
     files[CONFIG_PATH] = render_config(default_targets())
     files[RULES_DIR / rules.RULES_FILE] = _yaml(rules.rules_document())
-    files[RULE_TESTS_DIR / rules.TESTS_FILE] = _yaml(rules.tests_document())
+    files[RULE_TESTS_DIR / rule_tests.TESTS_FILE] = _yaml(rule_tests.tests_document())
     for path, content in files.items():
         if path.suffix == ".json":
             json.loads(content)  # a dashboard that does not parse is never written

@@ -18,7 +18,9 @@ def run(*argv: str) -> str:
 
 
 def test_fanout_timings_prints_a_row_per_view():
-    out = run("loadtests.fanout_timings", "--delay", "0.05", "--fanout", "3", "--repeats", "1")
+    out = run(
+        "loadtests.bench.fanout_timings", "--delay", "0.05", "--fanout", "3", "--repeats", "1"
+    )
     rows = [line for line in out.splitlines() if line.startswith("| `/")]
     assert [row.split("`")[1] for row in rows] == [
         "/async/api_aggregated/",
@@ -28,7 +30,7 @@ def test_fanout_timings_prints_a_row_per_view():
 
 
 def test_transport_cpu_prints_both_transports_and_their_ratio():
-    out = run("loadtests.transport_cpu", "--calls", "40", "--fanout", "20", "--rounds", "1")
+    out = run("loadtests.bench.transport_cpu", "--calls", "40", "--fanout", "20", "--rounds", "1")
     assert "| httpx |" in out
     assert "| aiohttp |" in out
     ratio = float(out.split("CPU ratio: ")[1].split("x")[0])

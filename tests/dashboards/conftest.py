@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from dashboards.panels import JOB_LABEL, eq, series
 from dashboards.prometheus_server import (
     APP_JOB,
     INSTALL_HINT,
@@ -29,6 +28,7 @@ from dashboards.prometheus_server import (
     ScrapeTarget,
     run_prometheus,
 )
+from dashboards.promql import JOB_LABEL, eq, series
 from dashboards.query import PrometheusClient
 from mysite.launcher import LOOPBACK, free_port, serve
 

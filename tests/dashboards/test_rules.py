@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from dashboards import rules
+from dashboards import rule_tests, rules
 from dashboards.prometheus_server import (
     CONFIG_PATH,
     RULE_TESTS_DIR,
@@ -57,7 +57,7 @@ def test_rule_unit_tests_pass(promtool):
 def test_every_alert_has_a_unit_test():
     tested = {
         case["alertname"]
-        for test in rules.tests_document()["tests"]
+        for test in rule_tests.tests_document()["tests"]
         for case in test.get("alert_rule_test", [])
         if case["exp_alerts"]
     }

@@ -11,8 +11,8 @@ import urllib.request
 
 import pytest
 
-from loadtests.generator import LOCUSTFILE
 from loadtests.scenarios import SCENARIOS
+from loadtests.sweep.generator import LOCUSTFILE
 from mysite.launcher import LOOPBACK, free_port, serve
 
 from .conftest import ROOT

@@ -24,10 +24,18 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dashboards import panels as dashboard_panels
-from dashboards.browser import check_page
 from dashboards.query import substitute
-from loadtests import hooks, plots, prometheus_hook, report, results, sweep
+from loadtests import report
+from loadtests.analysis import results
+from loadtests.prometheus import hook as prometheus_hook
+from loadtests.prometheus import panels as seam
+from loadtests.prometheus import relay as relays
+from loadtests.report import panels as report_panels
+from loadtests.report import svg
 from loadtests.scenarios import SCENARIOS
+from loadtests.sweep import cli
+from loadtests.sweep.main import Beside, beside
+from tests.browser import check_page
 
 from .conftest import run_sweep
 
@@ -77,7 +85,7 @@ spaced{ a = "b" } 4 1700000000000
 
 
 def test_every_sample_gets_the_cells_job():
-    text = prometheus_hook.with_job(EXPOSITION, "django:uvicorn/2/async-api")
+    text = relays.with_job(EXPOSITION, "django:uvicorn/2/async-api")
     samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
     assert len(samples) == 6
     jobs = {s.name: s.labels["job"] for s in samples}
@@ -95,13 +103,13 @@ def test_every_sample_gets_the_cells_job():
 
 
 def test_a_job_with_quotes_stays_one_label():
-    text = prometheus_hook.with_job("m 1\n", 'a"b\\c')
+    text = relays.with_job("m 1\n", 'a"b\\c')
     (sample,) = next(iter(text_string_to_metric_families(text))).samples
     assert sample.labels == {"job": 'a"b\\c'}
 
 
 def test_samples_are_stamped_with_the_moment_they_were_read():
-    text = prometheus_hook.with_job('a 1\nb{x="}"} 2\nc 3 1700000000000\n', "j", 1800000000123)
+    text = relays.with_job('a 1\nb{x="}"} 2\nc 3 1700000000000\n', "j", 1800000000123)
     samples = {s.name: s for f in text_string_to_metric_families(text) for s in f.samples}
     assert samples["a"].timestamp == 1800000000.123
     assert samples["b"].labels == {"job": "j", "x": "}"}
@@ -142,7 +150,7 @@ def relay_scrape(relay) -> httpx.Response:
 
 
 def test_the_relay_serves_its_latest_read_at_once_even_from_a_slow_target(backend):
-    relay = prometheus_hook.ScrapeRelay(("django",), interval=0.2, timeout=5)
+    relay = relays.ScrapeRelay(("django",), interval=0.2, timeout=5)
     try:
         assert relay_scrape(relay).status_code == 503, "no target yet: down"
         Backend.delay = 1.5  # an event loop stalled behind blocking requests
@@ -168,16 +176,15 @@ def test_the_relay_serves_its_latest_read_at_once_even_from_a_slow_target(backen
 
 def test_without_prometheus_the_sweep_says_so_once_and_goes_on(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(prometheus_hook.shutil, "which", lambda name: None)
-    hook = prometheus_hook.PrometheusHook()
-    extensions = hooks.Hooks([hook])
-    assert extensions.locust_env() == {}, "the Locust exporter stays off"
+    hook = Beside(True)
+    assert hook("locust_env") == {}, "the Locust exporter stays off"
     meta = {"notes": []}
-    extensions.call("start", tmp_path, meta)
-    extensions.call("targets", tmp_path, "uvicorn/1/async-api", {"app": "http://127.0.0.1:9"})
+    hook("start", tmp_path, meta)
+    hook("targets", tmp_path, "uvicorn/1/async-api", {"app": "http://127.0.0.1:9"})
     cell = {"server": "uvicorn", "workers": 1, "scenario": "async-api", "windows": []}
-    assert extensions.call("cell_done", tmp_path, cell) == {"prometheus": None}
-    assert extensions.call("finish", tmp_path, {"meta": meta}) == {"prometheus": None}
-    assert extensions.errors == []
+    assert hook("cell_done", tmp_path, cell) is None
+    assert hook("finish", tmp_path, {"meta": meta}) is None
+    assert hook.errors == []
     said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1, said
     assert "Prometheus is not installed" in said[0]
@@ -186,10 +193,9 @@ def test_without_prometheus_the_sweep_says_so_once_and_goes_on(monkeypatch, tmp_
 
 
 def test_no_prometheus_flag_and_external_hosts_leave_it_out():
-    assert sweep.builtin_hooks(sweep.parse_args(["--no-prometheus"])) == []
-    assert sweep.builtin_hooks(sweep.parse_args(["--host", "http://127.0.0.1:8000"])) == []
-    (hook,) = sweep.builtin_hooks(sweep.parse_args([]))
-    assert isinstance(hook, prometheus_hook.PrometheusHook)
+    assert beside(cli.parse_args(["--no-prometheus"])).hook is None
+    assert beside(cli.parse_args(["--host", "http://127.0.0.1:8000"])).hook is None
+    assert isinstance(beside(cli.parse_args([])).hook, prometheus_hook.PrometheusHook)
 
 
 # --- from evaluate_panels' answer to the seam's panels ----------------------------------------
@@ -227,7 +233,7 @@ def test_evaluated_panels_become_one_group_per_cell():
         },
     }  # fmt: skip
     cell = {"server": "uvicorn", "workers": 2, "scenario": "async-api"}
-    (panel,) = prometheus_hook.seam_panels(evaluated, cell, [[102.5, 104.5]])
+    (panel,) = seam.seam_panels(evaluated, cell, [[102.5, 104.5]])
     assert panel["cell"] == "uvicorn/2/async-api"
     assert panel["group"] == "async-api on uvicorn, 2 workers"
     assert panel["series"] == [
@@ -246,15 +252,15 @@ def test_a_time_series_is_plain_svg_with_its_title_unit_and_legend():
         {"label": "server", "points": [[10, 0.2], [11, 0.25], [12, None], [13, 0.3], [14, 0.31]]},
         {"label": "Locust (client)", "points": [[10, 0.21]]},
     ]
-    svg = plots.timeseries("Latency p99", "s", series, [(10.5, 13.5)], origin=10.5)
-    assert svg.startswith("<svg")
-    assert svg.endswith("</svg>")
-    assert ">ms<" in svg, "seconds are drawn as milliseconds"
+    drawn = svg.timeseries("Latency p99", "s", series, [(10.5, 13.5)], origin=10.5)
+    assert drawn.startswith("<svg")
+    assert drawn.endswith("</svg>")
+    assert ">ms<" in drawn, "seconds are drawn as milliseconds"
     for text in ("Latency p99", "server", "Locust (client)", "measured window"):
-        assert text in svg
-    assert svg.count("<polyline") == 2, "a gap breaks the line"
-    assert "<script" not in svg
-    empty = plots.timeseries("Nothing", "reqps", [], [])
+        assert text in drawn
+    assert drawn.count("<polyline") == 2, "a gap breaks the line"
+    assert "<script" not in drawn
+    empty = svg.timeseries("Nothing", "reqps", [], [])
     assert "no data" in empty
     assert ">req/s<" in empty
 
@@ -264,7 +270,7 @@ def test_a_time_series_is_plain_svg_with_its_title_unit_and_legend():
     [(0, 47, [0, 10, 20, 30, 40, 50]), (0, 1.05, [0, 0.25, 0.5, 0.75, 1, 1.25]), (-2.2, 3.1, None)],
 )  # fmt: skip
 def test_ticks_are_round_and_cover_the_range(low, high, ticks):
-    found, step = plots.nice_ticks(low, high, 5)
+    found, step = svg.nice_ticks(low, high, 5)
     if ticks is not None:
         assert found == ticks
     assert found[0] <= low
@@ -340,7 +346,7 @@ def test_the_sweep_stores_the_dashboards_panels_of_every_cell(tiny_sweep):
     panels = prometheus_panels(record)
     jobs = set()
     for cell in record["cells"]:
-        key = prometheus_hook.cell_key(cell)
+        key = seam.cell_key(cell)
         mine = {p["key"]: p for p in panels if p["cell"] == key}
         wanted = set(prometheus_hook.PANEL_KEYS)
         if SCENARIOS[cell["scenario"]].uses_upstream:
@@ -358,7 +364,7 @@ def test_the_sweep_stores_the_dashboards_panels_of_every_cell(tiny_sweep):
         server = next(s for s in mine["throughput_compare"]["series"] if s["label"] == "server")
         peak = max(v for _, v in server["points"] if v is not None)
         assert 0.3 * cell["rps"] <= peak <= 1.5 * cell["rps"], (peak, cell["rps"])
-        in_flight = report.peak_in_windows(mine["active_requests"])
+        in_flight = report_panels.peak_in_windows(mine["active_requests"])
         assert in_flight is not None
         assert 1 <= in_flight <= cell["users"]
     assert len(jobs) == 2

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from loadtests import scrape
+from loadtests.analysis import scrape
 from mysite.metrics import names
 
 ROUTE = "/sync/api/"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtests import results
+from loadtests.analysis import results
 
 from .conftest import ROOT, run_sweep
 
@@ -126,7 +125,7 @@ def test_ctrl_c_stops_every_child_and_keeps_what_was_measured(tmp_path):
         "async-blocking", "--users", "8", *SHORT,
     ]  # fmt: skip
     sweep = subprocess.Popen(
-        argv, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        argv, cwd=ROOT,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     results_path = tmp_path / "cut" / "results.json"

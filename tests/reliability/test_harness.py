@@ -29,7 +29,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtests import results, sweep
+from loadtests.analysis import results
+from loadtests.sweep import cli as sweep
 
 from .helpers import wait_for
 

@@ -12,11 +12,17 @@ The command line can override any field, replace the matrix, or pick cells one b
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass, replace
 
+from loadtests.scenarios import LOAD_DELAY_S, LOAD_FANOUT, SCENARIOS, Scenario
+from mysite.demo.params import MAX_FANOUT
 from mysite.launcher import DEFAULT_THREADS, SERVER_KINDS
 
-from .scenarios import DEFAULT_DELAY, DEFAULT_FANOUT, SCENARIOS
+# Connections (and sync fan-out threads) per worker that the sweep gives each server: the app's
+# own default, the largest fan-out, so one request's calls never queue behind each other.
+UPSTREAM_POOL_SIZE = MAX_FANOUT
+EXTERNAL = "external"  # the server kind of cells measured on --host
 
 Block = tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...]]
 
@@ -27,8 +33,8 @@ class Profile:
     description: str
     matrix: tuple[Block, ...]
     users: int = 32
-    delay: float = DEFAULT_DELAY
-    fanout: int = DEFAULT_FANOUT
+    delay: float = LOAD_DELAY_S
+    fanout: int = LOAD_FANOUT
     threads: int = DEFAULT_THREADS
     warmup: float = 1.0  # at least; longer when requests queue (see CellPlan.warmup_for)
     window: float = 2.0
@@ -115,3 +121,115 @@ PROFILES: dict[str, Profile] = {
         ),
     )
 }
+
+
+@dataclass(frozen=True)
+class CellPlan:
+    server: str
+    workers: int
+    scenario: str
+    users: int
+    delay: float
+    fanout: int
+    threads: int
+    warmup: float
+    window: float
+    repeats: int
+    restart_per_repeat: bool = False
+    new_connections: bool = True
+
+    @property
+    def key(self) -> str:
+        return f"{self.server}/{self.workers}/{self.scenario}"
+
+    @property
+    def slug(self) -> str:
+        return f"{self.server}-{self.workers}w-{self.scenario}"
+
+    @property
+    def spec(self) -> Scenario:
+        return SCENARIOS[self.scenario]
+
+    def model(self) -> tuple[float, str]:
+        if self.server == EXTERNAL:
+            rps = self.spec.littles_law_rps(self.users, self.delay, self.fanout)
+            return rps, "Little's law only: the server is not the sweep's"
+        return self.spec.model(
+            self.server,
+            self.workers,
+            self.threads,
+            self.users,
+            self.delay,
+            self.fanout,
+            UPSTREAM_POOL_SIZE,
+        )
+
+    def warmup_for(self) -> float:
+        """Warm up at least one expected latency, so queues are full before measuring."""
+        model_rps, _ = self.model()
+        expected_latency = self.users / model_rps
+        longest = max(4 * self.warmup, 6.0)
+        return round(min(max(self.warmup, expected_latency + 1.0), longest, 15.0), 2)
+
+    def runs(self) -> list[int]:
+        """Windows per Locust run."""
+        return [1] * self.repeats if self.restart_per_repeat else [self.repeats]
+
+    def estimate(self, start_cost: float) -> float:
+        """Seconds this cell should take, given what one server and Locust start costs."""
+        return sum(start_cost + self.warmup_for() + n * self.window for n in self.runs())
+
+
+def parse_cell(spec: str) -> tuple[str, int, str]:
+    parts = spec.split(":")
+    if len(parts) != 3 or parts[0] not in SERVER_KINDS or parts[2] not in SCENARIOS:
+        raise ValueError(
+            f"--cell {spec!r}: expected SERVER:WORKERS:SCENARIO with SERVER in "
+            f"{', '.join(SERVER_KINDS)} and SCENARIO in {', '.join(SCENARIOS)}"
+        )
+    try:
+        workers = int(parts[1])
+    except ValueError:
+        raise ValueError(f"--cell {spec!r}: WORKERS must be a whole number") from None
+    return parts[0], workers, parts[2]
+
+
+def from_args(args: argparse.Namespace) -> tuple[Profile, list[CellPlan]]:
+    """The profile with the command line's overrides, and the cells it measures, in order."""
+    profile = (
+        PROFILES[args.profile]
+        .with_matrix(args.servers, args.workers, args.scenarios)
+        .with_overrides(
+            users=args.users,
+            delay=args.delay,
+            fanout=args.fanout,
+            threads=args.threads,
+            warmup=args.warmup,
+            window=args.window,
+            repeats=args.repeats,
+            restart_per_repeat=args.restart_per_repeat,
+            time_limit=args.time_limit,
+        )
+    )
+    if args.host:
+        triples = [(EXTERNAL, 0, s) for s in dict.fromkeys(c[2] for c in profile.cells())]
+    elif args.cell:
+        triples = [parse_cell(spec) for spec in args.cell]
+    else:
+        triples = profile.cells()
+    shared = {
+        "users": profile.users,
+        "delay": profile.delay,
+        "fanout": profile.fanout,
+        "threads": profile.threads,
+        "warmup": profile.warmup,
+        "window": profile.window,
+        "repeats": profile.repeats,
+        "restart_per_repeat": profile.restart_per_repeat,
+        "new_connections": not args.keep_alive,
+    }
+    plans = [
+        CellPlan(server=server, workers=workers, scenario=scenario, **shared)
+        for server, workers, scenario in triples
+    ]
+    return profile, plans

@@ -3,10 +3,10 @@
 No server, no network: the middleware wraps a handler that returns a ready response, in its sync
 and its async path, in multi-process mode as under the servers, and the bare handler is timed
 the same way. A microbenchmark's minimum over repeats hardly moves with other load on the
-machine, so it bounds the cost that the throughput comparison of ``loadtests.overhead`` can only
-estimate within its noise.
+machine, so it bounds the cost that the throughput comparison of ``loadtests.bench.overhead``
+can only estimate within its noise.
 
-    python -m loadtests.middleware_cpu    # prints {"sync": us, "async": us} as JSON
+    python -m loadtests.bench.middleware_cpu    # prints {"sync": us, "async": us} as JSON
 """
 
 import asyncio

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from mysite.launcher import LOOPBACK, die_with_parent, free_port, stop_process_group
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfile.py"
 WORKERS_JOIN_TIMEOUT = 30
 
 

@@ -5,7 +5,7 @@ alternation, so the machine's drift hits both alike. Each round sends ``calls / 
 requests to ``/async/api_aggregated/``, so ``fanout`` upstream calls are in flight at a time,
 and reads the worker's CPU time (user + system) before and after.
 
-    python -m loadtests.transport_cpu [--calls 1000] [--fanout 100] [--delay 0.1] [--rounds 3]
+    python -m loadtests.bench.transport_cpu [--calls 1000] [--fanout 100] [--delay 0.1] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import statistics
 
 import httpx
 
-from loadtests.sampler import tree_cpu_seconds
+from loadtests.sweep.sampler import tree_cpu_seconds
 from loadtests.upstream_server import serve_upstream
 from mysite.launcher import serve
 

@@ -4,7 +4,7 @@ Concurrent fan-outs take about one call's time, the sequential baseline the sum 
 Serves the app (uvicorn, 2 workers) and a separate upstream on loopback, warms each view up,
 then times ``--repeats`` requests per view, one at a time, and prints the medians.
 
-    python -m loadtests.fanout_timings [--delay 1.0] [--fanout 10] [--repeats 3]
+    python -m loadtests.bench.fanout_timings [--delay 1.0] [--fanout 10] [--repeats 3]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The app with django-prometheus's middleware instead of ours: the overhead benchmark's comparison.
 
-Benchmark-only (``DJANGO_SETTINGS_MODULE=loadtests.settings_django_prometheus``); the app itself
-never imports django-prometheus, a dev dependency.
+Benchmark-only (``DJANGO_SETTINGS_MODULE=loadtests.bench.settings_django_prometheus``); the app
+itself never imports django-prometheus, a dev dependency.
 """
 
 from mysite.settings import *  # noqa: F403

@@ -10,10 +10,10 @@ and endpoint; the report gives the median and the spread of those paired ratios.
 Other load on a shared machine takes CPU from the servers, and their rps with it. The report
 therefore also gives requests per CPU-second of the server (its capacity on a core of its own)
 and the same paired ratios of that, flags runs where the server got too little CPU, and adds the
-middleware's own CPU per request from the in-process ``loadtests.middleware_cpu``.
+middleware's own CPU per request from the in-process ``loadtests.bench.middleware_cpu``.
 
-    python -m loadtests.overhead [--duration 5] [--rounds 5] [--connections 32] [--quick]
-    python -m loadtests.overhead --render reports/overhead/<stamp>.json
+    python -m loadtests.bench.overhead [--duration 5] [--rounds 5] [--connections 32] [--quick]
+    python -m loadtests.bench.overhead --render reports/overhead/<stamp>.json
 
 Measures, writes ``reports/overhead/<stamp>.json``, then renders a Markdown table from it.
 """
@@ -36,10 +36,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.sampler import tree_cpu_seconds
+from loadtests.sweep.sampler import tree_cpu_seconds
 from mysite.launcher import serve
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENDPOINTS = {"sync": "/sync/api/?delay=0", "async": "/async/api/?delay=0"}
 BASELINE = "off"
 TARGET_COST = 0.03  # the issue's budget: at most 3% of throughput
@@ -65,7 +65,7 @@ VARIANTS = (
         "django-prometheus",
         {
             **_APP,
-            "DJANGO_SETTINGS_MODULE": "loadtests.settings_django_prometheus",
+            "DJANGO_SETTINGS_MODULE": "loadtests.bench.settings_django_prometheus",
             "METRICS_ENABLED": "false",
         },
     ),
@@ -173,9 +173,9 @@ def measure(args: argparse.Namespace) -> dict:
 
 
 def middleware_cpu(cpus: set[int] | None) -> dict[str, float]:
-    """The middleware's own CPU per request (``loadtests.middleware_cpu``), on the servers' CPU."""
+    """The middleware's own CPU per request (``bench.middleware_cpu``), on the servers' CPU."""
     result = subprocess.run(
-        [sys.executable, "-m", "loadtests.middleware_cpu"], capture_output=True, text=True,
+        [sys.executable, "-m", "loadtests.bench.middleware_cpu"], capture_output=True, text=True,
         check=True, cwd=ROOT, preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )  # fmt: skip
     return json.loads(result.stdout)
@@ -298,7 +298,7 @@ def render(result: dict) -> str:
         f"This middleware's cost (1 - median ratio): throughput {cost('rps_ratio')}; "
         f"requests per server CPU-second {cost('per_cpu_s_ratio')}. Target: at most "
         f"{config['target_cost']:.0%}.",
-        f"Its own CPU per request, in-process (loadtests.middleware_cpu): {share} of a "
+        f"Its own CPU per request, in-process (loadtests.bench.middleware_cpu): {share} of a "
         "metrics-off request's server CPU.",
     ]
     flags = {
@@ -321,7 +321,7 @@ def render(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests.overhead", description=__doc__.split("\n\n")[0]
+        prog="python -m loadtests.bench.overhead", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
     parser.add_argument("--rounds", type=int, default=5)

@@ -1,244 +1,25 @@
-"""One cell of a sweep: a server kind, a worker count and a scenario, measured end to end.
+"""From a cell's windows, scrapes and process samples to the cell that results.json holds.
 
-For each run of a cell: pick a port, start Locust (which waits for the app to answer before any
-user starts) while the launcher starts a fresh server with a wiped metrics directory, sample
-the server's and the upstream's processes, let ``locust_window`` warm up and measure its
-windows (scraping ``/metrics`` at each boundary), then stop everything. ``assemble`` turns the
-windows, scrapes and samples into the cell that ``results.json`` holds.
+Pure: it reads what the runs gathered (window files, scrape files, samples) and computes pooled
+percentiles, mean rates with their spread, the ceilings, and the flags that say which number
+to distrust.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-import os
 import statistics
-import threading
-import time
-import urllib.request
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
-from mysite.launcher import LOOPBACK, free_port, serve
+from loadtests.sweep.plan import CellPlan
 
-from . import generator, scrape
-from .generator import Generator, LoadRun
-from .sampler import TreeSampler, pin_tree
-from .scenarios import DEFAULT_POOL, SCENARIOS, Scenario
+from . import scrape
 
 GENERATOR_SATURATED = 90.0  # % of one core
 SERVER_CPU_BOUND = 85.0  # % of each core the server may use
 UPSTREAM_BUSY = 50.0  # % of one core: the single-process upstream would be half-way to its limit
-UPSTREAM_TIMEOUT = 10.0
-SERVER_READY_TIMEOUT = 60.0  # the first worker answers /healthz within this, or the cell fails
-WORKERS_READY_TIMEOUT = 20.0
-EXTERNAL = "external"  # the server kind of cells measured on --host
-
-
-@dataclass(frozen=True)
-class CellPlan:
-    server: str
-    workers: int
-    scenario: str
-    users: int
-    delay: float
-    fanout: int
-    threads: int
-    warmup: float
-    window: float
-    repeats: int
-    restart_per_repeat: bool = False
-    new_connections: bool = True
-
-    @property
-    def key(self) -> str:
-        return f"{self.server}/{self.workers}/{self.scenario}"
-
-    @property
-    def slug(self) -> str:
-        return f"{self.server}-{self.workers}w-{self.scenario}"
-
-    @property
-    def spec(self) -> Scenario:
-        return SCENARIOS[self.scenario]
-
-    def model(self) -> tuple[float, str]:
-        if self.server == EXTERNAL:
-            rps = self.spec.littles_law_rps(self.users, self.delay, self.fanout)
-            return rps, "Little's law only: the server is not the sweep's"
-        return self.spec.model(
-            self.server,
-            self.workers,
-            self.threads,
-            self.users,
-            self.delay,
-            self.fanout,
-            DEFAULT_POOL,
-        )
-
-    def warmup_for(self) -> float:
-        """Warm up at least one expected latency, so queues are full before measuring."""
-        model_rps, _ = self.model()
-        expected_latency = self.users / model_rps
-        longest = max(4 * self.warmup, 6.0)
-        return round(min(max(self.warmup, expected_latency + 1.0), longest, 15.0), 2)
-
-    def runs(self) -> list[int]:
-        """Windows per Locust run."""
-        return [1] * self.repeats if self.restart_per_repeat else [self.repeats]
-
-    def estimate(self, start_cost: float) -> float:
-        """Seconds this cell should take, given what one server and Locust start costs."""
-        return sum(start_cost + self.warmup_for() + n * self.window for n in self.runs())
-
-
-@dataclass
-class Context:
-    """What every cell of a sweep shares."""
-
-    run_dir: Path
-    generator: Generator
-    server_cpus: frozenset[int] | None = None
-    upstream: Callable[[], object] | None = None  # returns a running upstream (lazily started)
-    external_host: str | None = None  # measure this URL instead of starting servers
-    ready_timeout: float = SERVER_READY_TIMEOUT
-    on_targets: Callable[[str, dict[str, str]], object] | None = None  # servers are up
-    stopping: list[threading.Thread] = field(default_factory=list)
-
-    def stop_later(self, stack: contextlib.ExitStack) -> None:
-        """Stop a measured cell's processes in the background, while the next cell starts.
-
-        A server's graceful shutdown waits for requests still queued when the load stopped
-        (seconds, for a gthread worker behind a queue); nothing is measured meanwhile.
-        """
-        thread = threading.Thread(target=stack.close, name="stop-cell")
-        thread.start()
-        self.stopping.append(thread)
-
-    def settle(self) -> None:
-        """Wait until every cell stopped in the background is stopped."""
-        while self.stopping:
-            self.stopping.pop().join()
-
-
-def server_env(plan: CellPlan, upstream_url: str | None) -> dict[str, str]:
-    service = plan.spec.service_time(plan.delay, plan.fanout)
-    times = {service, plan.delay} if plan.spec.uses_upstream else {service}
-    env = {
-        "METRICS_BUCKETS": ",".join(f"{b:g}" for b in scrape.buckets_for(*sorted(times))),
-        "UPSTREAM_POOL_SIZE": str(DEFAULT_POOL),
-        "UPSTREAM_TIMEOUT": f"{UPSTREAM_TIMEOUT:g}",
-        "MYSITE_LOG_LEVEL": "WARNING",
-    }
-    if upstream_url:
-        env["UPSTREAM_URL"] = upstream_url
-    return env | dict(plan.spec.server_env)
-
-
-def measure(plan: CellPlan, ctx: Context, tick: Callable[[], None]) -> dict:
-    """Run the cell's load and return the assembled cell (raises on a failed run)."""
-    cell_dir = ctx.run_dir / "cells" / plan.slug
-    cell_dir.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    runs = []
-    for run_index, count in enumerate(plan.runs()):
-        out = cell_dir / f"run{run_index + 1}.json"
-        if ctx.external_host:
-            runs.append(_measure_external(plan, ctx, out, count, tick))
-        else:
-            runs.append(_measure_local(plan, ctx, out, count, tick))
-    cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
-    cell = assemble(plan, runs, cell_dir, None if ctx.external_host else cores)
-    cell["started_at"], cell["ended_at"] = started, time.time()
-    (cell_dir / "cell.json").write_text(json.dumps(cell, indent=2))
-    return cell
-
-
-def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) -> LoadRun:
-    return LoadRun(
-        host=host,
-        user_class=plan.spec.user_class,
-        users=plan.users,
-        delay=plan.delay,
-        fanout=plan.fanout,
-        warmup=plan.warmup_for(),
-        window=plan.window,
-        count=count,
-        out=out,
-        scrape_url=f"{host}/metrics",
-        ready_url=ready_url,
-        new_connections=plan.new_connections,
-    )
-
-
-def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIMEOUT) -> int:
-    """Ask /healthz (a new connection each time) until ``workers`` distinct pids answered.
-
-    The launcher is ready when one worker answers; the others may still be importing Django,
-    and a load that started then would find fewer workers than the cell says.
-    """
-    seen: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while len(seen) < workers and time.monotonic() < deadline:
-        with (
-            contextlib.suppress(OSError, ValueError),
-            urllib.request.urlopen(f"{url}/healthz", timeout=2) as response,
-        ):
-            seen.add(json.load(response)["pid"])
-    return len(seen)
-
-
-def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
-    upstream = ctx.upstream() if plan.spec.uses_upstream and ctx.upstream else None
-    upstream_url = f"{upstream.url}/api/" if upstream is not None else None
-    port = free_port()
-    host = f"http://{LOOPBACK}:{port}"
-    ready_flag = out.with_suffix(".ready")
-    ready_flag.unlink(missing_ok=True)
-    run = _load_run(plan, host, out, count, ready_flag.resolve().as_uri())
-    # Locust starts while the server boots; it holds its users until the ready flag exists.
-    with contextlib.ExitStack() as stack:
-        master = stack.enter_context(generator.started(ctx.generator, run, out.parent))
-        server = stack.enter_context(
-            serve(
-                plan.server,
-                plan.workers,
-                port=port,
-                threads=plan.threads,
-                env=server_env(plan, upstream_url),
-                log_dir=out.parent,
-                system_checks=False,  # the sweep ran them once, before its first cell
-                ready_timeout=ctx.ready_timeout,
-            )
-        )
-        # The server boots on every CPU, then is pinned to its own for the measurement.
-        ready_workers = wait_for_workers(server.url, plan.workers)
-        if ctx.server_cpus:
-            pin_tree(server.pid, ctx.server_cpus)
-        roots, targets = {"server": server.pid}, {"app": server.url}
-        if upstream is not None:
-            roots["upstream"], targets["upstream"] = upstream.pid, upstream.url
-        if ctx.on_targets:
-            ctx.on_targets(plan.key, targets)
-        ctx.settle()  # the previous cell's servers are gone before this one's load starts
-        with TreeSampler(roots) as sampler:
-            ready_flag.touch()
-            windows = generator.wait(master, run, out.parent, tick)
-        ctx.stop_later(stack.pop_all())
-    return {"windows": windows, "sampler": sampler, "dir": out.parent, "workers": ready_workers}
-
-
-def _measure_external(plan, ctx: Context, out: Path, count: int, tick) -> dict:
-    run = _load_run(plan, ctx.external_host.rstrip("/"), out, count, ready_url="")
-    with generator.started(ctx.generator, run, out.parent) as master:
-        windows = generator.wait(master, run, out.parent, tick)
-    return {"windows": windows, "sampler": None, "dir": out.parent}
-
-
-# --- from windows to a cell -----------------------------------------------------------------
 
 
 def percentiles(times: Counter) -> dict[str, float] | None:

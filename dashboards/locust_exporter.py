@@ -1,7 +1,7 @@
 """Locust's client-side statistics as a Prometheus exporter, headless or not, local or distributed.
 
-The locustfile imports it (``import locust_exporter``: Locust puts the locustfile's folder on
-``sys.path``) and that is all: on import it adds two command-line options to Locust and, once
+The locustfile imports it (``import dashboards.locust_exporter``) and that is all: on import it
+adds two command-line options to Locust and, once
 Locust has created its runner, serves ``/metrics`` on
 
 - ``--exporter-host`` (env ``LOCUST_EXPORTER_HOST``, default ``127.0.0.1``),
@@ -53,8 +53,6 @@ BUCKETS = (
 )  # fmt: skip
 
 logger = logging.getLogger(__name__)
-
-_REGISTERED_FLAG = "_django_async_lab_exporter"
 
 
 class LocustCollector:
@@ -166,14 +164,10 @@ def start(environment: Any, **_kwargs: Any) -> None:
     environment.events.quit.add_listener(stop)
 
 
-def register(events: Any) -> bool:
-    """Hook into Locust's events once per process, whatever name this module was imported as."""
-    if getattr(events, _REGISTERED_FLAG, False):
-        return False
-    setattr(events, _REGISTERED_FLAG, True)
+def register(events: Any) -> None:
+    """Hook into Locust's events (once per process: the module is imported under one name)."""
     events.init_command_line_parser.add_listener(add_arguments)
     events.init.add_listener(start)
-    return True
 
 
 def _register_if_in_locust() -> None:

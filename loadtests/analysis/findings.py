@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from .scenarios import SCENARIOS, WSGI_KINDS
+from loadtests.scenarios import SCENARIOS, WSGI_KINDS
 
 GOOD = 0.9  # a cell at 90% of a ceiling has reached it, given the windows' noise
 
