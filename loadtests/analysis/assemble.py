@@ -10,19 +10,28 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
-from dataclasses import asdict
 from pathlib import Path
 
 from loadtests.sweep.plan import CellPlan
 
 from . import scrape
+from .records import (
+    Cell,
+    GeneratorUse,
+    LatencyMs,
+    NodeCpu,
+    ProcessUse,
+    UpstreamUse,
+    Window,
+)
+from .thresholds import (
+    GENERATOR_SATURATED_PERCENT,
+    SERVER_CPU_BOUND_PERCENT,
+    UPSTREAM_BUSY_PERCENT,
+)
 
-GENERATOR_SATURATED = 90.0  # % of one core
-SERVER_CPU_BOUND = 85.0  # % of each core the server may use
-UPSTREAM_BUSY = 50.0  # % of one core: the single-process upstream would be half-way to its limit
 
-
-def percentiles(times: Counter) -> dict[str, float] | None:
+def percentiles(times: Counter) -> LatencyMs | None:
     """Nearest-rank percentiles, mean and max of response times in ms."""
     n = sum(times.values())
     if n == 0:
@@ -38,7 +47,7 @@ def percentiles(times: Counter) -> dict[str, float] | None:
                 break
     result["mean"] = round(sum(v * c for v, c in ordered) / n, 2)
     result["max"] = ordered[-1][0]
-    return result
+    return LatencyMs(**result)
 
 
 def _scrape_families(run_dir: Path, boundary: dict) -> dict | None:
@@ -121,7 +130,7 @@ def _sum_hist(hists):
     return total
 
 
-def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None) -> dict:
+def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
     """The cell for results.json: pooled percentiles, mean rates with their spread, ceilings."""
     windows = [w for run in runs for w in _windows(plan, run)]
     times: Counter = Counter()
@@ -151,11 +160,11 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
     flags = []
     if failures:
         flags.append("failures")
-    if generator_cpu is not None and generator_cpu > GENERATOR_SATURATED:
+    if generator_cpu is not None and generator_cpu > GENERATOR_SATURATED_PERCENT:
         flags.append("generator-saturated")
-    if server_cpu is not None and cores and server_cpu > SERVER_CPU_BOUND * cores:
+    if server_cpu is not None and cores and server_cpu > SERVER_CPU_BOUND_PERCENT * cores:
         flags.append("server-cpu-bound")
-    if upstream_cpu is not None and upstream_cpu > UPSTREAM_BUSY:
+    if upstream_cpu is not None and upstream_cpu > UPSTREAM_BUSY_PERCENT:
         flags.append("upstream-busy")
     if server_hist is None:
         flags.append("no-server-histogram")
@@ -164,103 +173,119 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
     workers_ready = min((run["workers"] for run in runs if "workers" in run), default=None)
     if workers_ready is not None and workers_ready < plan.workers:
         flags.append("workers-not-ready")
-    cell = {
-        "server": plan.server,
-        "workers": plan.workers,
-        "scenario": plan.scenario,
-        "threads": plan.threads,
-        "users": plan.users,
-        "delay_s": plan.delay,
-        "fanout": plan.fanout if plan.spec.uses_upstream else None,
-        "service_time_s": plan.spec.service_time(plan.delay, plan.fanout),
-        "warmup_s": plan.warmup_for(),
-        "window_s": plan.window,
-        "repeats": len(windows),
-        "restart_per_repeat": plan.restart_per_repeat,
-        "connections": "new per request" if plan.new_connections else "keep-alive",
-        "workers_ready": workers_ready,
-        "requests": requests,
-        "failures": failures,
-        "rps": rps,
-        "rps_min": min(rates, default=None),
-        "rps_max": max(rates, default=None),
-        "rps_stdev": round(statistics.stdev(rates), 2) if len(rates) > 1 else None,
-        "latency_ms": latency,
-        "server_latency_ms": server_hist.percentiles_ms() if server_hist else None,
-        "server_requests": round(server_hist.count) if server_hist else None,
-        "server_statuses": (
-            {k: round(v) for k, v in server_hist.count_by_status.items() if v}
-            if server_hist
-            else None
-        ),
-        "littles_law_rps": round(littles, 2),
-        "efficiency": round(rps / littles, 3) if littles else None,
-        "model_rps": round(model_rps, 2),
-        "model": model_text,
-        "model_efficiency": round(rps / model_rps, 3) if model_rps else None,
+    return Cell(
+        server=plan.server,
+        workers=plan.workers,
+        scenario=plan.scenario,
+        threads=plan.threads,
+        users=plan.users,
+        delay_s=plan.delay,
+        fanout=plan.fanout if plan.spec.uses_upstream else None,
+        service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
+        warmup_s=plan.warmup_for(),
+        window_s=plan.window,
+        repeats=len(windows),
+        restart_per_repeat=plan.restart_per_repeat,
+        connections="new per request" if plan.new_connections else "keep-alive",
+        workers_ready=workers_ready,
+        requests=requests,
+        failures=failures,
+        rps=rps,
+        rps_min=min(rates, default=None),
+        rps_max=max(rates, default=None),
+        rps_stdev=round(statistics.stdev(rates), 2) if len(rates) > 1 else None,
+        latency_ms=latency,
+        server_latency_ms=_latency(server_hist),
+        server_requests=round(server_hist.count) if server_hist else None,
+        server_statuses=_statuses(server_hist),
+        littles_law_rps=round(littles, 2),
+        efficiency=round(rps / littles, 3) if littles else None,
+        model_rps=round(model_rps, 2),
+        model=model_text,
+        model_efficiency=round(rps / model_rps, 3) if model_rps else None,
         # Little's law, L = lambda x W: how many requests were in flight on average. Below the
         # number of users, the users spent time outside a request: the generator lagged.
-        "achieved_concurrency": (
-            round(rps * latency["mean"] / 1000.0, 2) if latency and rps else None
+        achieved_concurrency=(
+            round(rps * latency.mean / 1000.0, 2)
+            if latency and latency.mean is not None and rps
+            else None
         ),
-        "server_process": {
-            "cores": cores,
-            "cpu_percent": server_cpu,
-            "rss_mb": peak("server_process", "rss_mb"),
-            "threads": peak("server_process", "threads"),
-            "processes": peak("server_process", "processes"),
-        },
-        "generator": {"cpu_percent": generator_cpu, "processes": _generator_processes(runs)},
-        "upstream": (
-            {
-                "cpu_percent": upstream_cpu,
-                "calls": round(upstream_hist.count) if upstream_hist else None,
-                "call_latency_ms": upstream_hist.percentiles_ms() if upstream_hist else None,
-                "call_statuses": (
-                    {k: round(v) for k, v in upstream_hist.count_by_status.items() if v}
-                    if upstream_hist
-                    else None
-                ),
-            }
+        server_process=ProcessUse(
+            cores=cores,
+            cpu_percent=server_cpu,
+            rss_mb=peak("server_process", "rss_mb"),
+            threads=peak("server_process", "threads"),
+            processes=peak("server_process", "processes"),
+        ),
+        generator=GeneratorUse(cpu_percent=generator_cpu, processes=_generator_processes(runs)),
+        upstream=(
+            UpstreamUse(
+                cpu_percent=upstream_cpu,
+                calls=round(upstream_hist.count) if upstream_hist else None,
+                call_latency_ms=_latency(upstream_hist),
+                call_statuses=_statuses(upstream_hist),
+            )
             if plan.spec.uses_upstream
             else None
         ),
-        "errors": errors.most_common(5),
-        "flags": flags,
-        "windows": [
-            {k: v for k, v in w.items() if not k.startswith("_")} | _window_server(w)
-            for w in windows
-        ],
-        "dir": str(cell_dir.relative_to(cell_dir.parent.parent)),
-    }
-    return cell
+        errors=errors.most_common(5),
+        flags=flags,
+        windows=[_window(w) for w in windows],
+        dir=str(cell_dir.relative_to(cell_dir.parent.parent)),
+    )
 
 
-def _window_server(window: dict) -> dict:
-    hist = window["_server_hist"]
-    return {
-        "server_latency_ms": hist.percentiles_ms() if hist else None,
-        "server_requests": round(hist.count) if hist else None,
-    }
+def _latency(hist: scrape.Histogram | None) -> LatencyMs | None:
+    percentiles = hist.percentiles_ms() if hist else None
+    return LatencyMs(**percentiles) if percentiles else None
+
+
+def _statuses(hist: scrape.Histogram | None) -> dict[str, int] | None:
+    return {k: round(v) for k, v in hist.count_by_status.items() if v} if hist else None
+
+
+def _process(use: dict | None) -> ProcessUse | None:
+    return ProcessUse(**use) if use else None
+
+
+def _window(w: dict) -> Window:
+    return Window(
+        start=w["start"],
+        end=w["end"],
+        duration_s=w["duration_s"],
+        scrape_s=w["scrape_s"],
+        requests=w["requests"],
+        failures=w["failures"],
+        rps=w["rps"],
+        latency_ms=w["latency_ms"],
+        errors=w["errors"],
+        generator_cpu=[NodeCpu(**g) for g in w["generator_cpu"]],
+        server_process=_process(w["server_process"]),
+        upstream_process=_process(w["upstream_process"]),
+        server_latency_ms=_latency(w["_server_hist"]),
+        server_requests=round(w["_server_hist"].count) if w["_server_hist"] else None,
+    )
 
 
 def _generator_processes(runs: list[dict]) -> int:
     return max((len(run["windows"]["nodes"]) for run in runs), default=0)
 
 
-def failed_cell(plan: CellPlan, error: str) -> dict:
+def failed_cell(plan: CellPlan, error: str) -> Cell:
     """A cell that could not be measured: it still appears, with the reason."""
-    return {
-        **{k: v for k, v in asdict(plan).items() if k in ("server", "workers", "scenario")},
-        "users": plan.users,
-        "threads": plan.threads,
-        "requests": 0,
-        "failures": 0,
-        "rps": None,
-        "latency_ms": None,
-        "server_latency_ms": None,
-        "littles_law_rps": round(plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout), 2),
-        "efficiency": None,
-        "flags": ["error"],
-        "error": error,
-    }
+    return Cell(
+        server=plan.server,
+        workers=plan.workers,
+        scenario=plan.scenario,
+        users=plan.users,
+        threads=plan.threads,
+        requests=0,
+        failures=0,
+        rps=None,
+        latency_ms=None,
+        server_latency_ms=None,
+        littles_law_rps=round(plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout), 2),
+        efficiency=None,
+        flags=["error"],
+        error=error,
+    )

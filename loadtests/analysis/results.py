@@ -1,131 +1,56 @@
 """``results.json``: the sweep's one record, written again (atomically) after every cell.
 
-``{"meta": {...}, "cells": [...], "panels": [...]}``: the report is rendered from this file
-alone. ``meta`` says what ran where (versions, machine, pinning, git commit, profile, start
-and end, status); ``panels`` is for extensions (see ``hooks``) and may be absent.
+Its shape is ``records.Results``; every write and every read is validated against it, and a
+file from an older schema is migrated on read, so a report can be rebuilt from any run.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
-import importlib.metadata
 import json
 import os
-import platform
-import subprocess
-import sys
 from pathlib import Path
+from typing import Any
 
-PACKAGES = (
-    "django",
-    "locust",
-    "uvicorn",
-    "gunicorn",
-    "uvicorn-worker",
-    "httpx",
-    "aiohttp",
-    "uvloop",
-)
-SCHEMA = 1
-REQUIRED_CELL_FIELDS = (
-    "server",
-    "workers",
-    "scenario",
-    "users",
-    "requests",
-    "failures",
-    "rps",
-    "latency_ms",
-    "server_latency_ms",
-    "littles_law_rps",
-    "efficiency",
-)
+import msgspec
+
+from .records import SCHEMA_VERSION, Results
 
 
-def now_iso(unix: float | None = None) -> str:
-    moment = datetime.datetime.fromtimestamp(unix, datetime.UTC) if unix else None
-    return (moment or datetime.datetime.now(datetime.UTC)).isoformat(timespec="seconds")
-
-
-def _git(*args: str) -> str | None:
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        done = subprocess.run(
-            ["git", *args], capture_output=True, text=True, timeout=5, check=False
-        )
-        if done.returncode == 0:
-            return done.stdout.strip()
-    return None
-
-
-def _cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _memory_gb() -> float | None:
-    with contextlib.suppress(ImportError, OSError):
-        import psutil
-
-        return round(psutil.virtual_memory().total / 2**30, 1)
-    return None
-
-
-def machine() -> dict:
-    return {
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)),
-        "memory_gb": _memory_gb(),
-        "platform": platform.platform(),
-        "python": sys.version.split()[0],
-    }
-
-
-def versions() -> dict:
-    found = {}
-    for package in PACKAGES:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            found[package] = importlib.metadata.version(package)
-    return found
-
-
-def git_state() -> dict:
-    status = _git("status", "--porcelain")
-    return {
-        "commit": _git("rev-parse", "HEAD"),
-        "dirty": bool(status) if status is not None else None,
-    }
-
-
-def write(path: Path, results: dict) -> None:
+def write(path: Path, results: Results) -> None:
     """Replace ``path`` atomically: a reader (or a Ctrl-C) never sees half a file."""
+    data = msgspec.to_builtins(results)
+    try:
+        msgspec.convert(data, Results)  # what is written is what a reader accepts
+    except msgspec.ValidationError as error:
+        raise ValueError(f"not a results record: {error}") from None
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=2, sort_keys=False, default=str))
+    tmp.write_text(json.dumps(data, indent=2))
     os.replace(tmp, path)
 
 
-def load(path: Path) -> dict:
-    results = json.loads(Path(path).read_text())
-    problems = validate(results)
-    if problems:
-        raise ValueError(f"{path} is not a sweep's results.json: {'; '.join(problems)}")
-    return results
+def load(path: Path) -> Results:
+    try:
+        return parse(json.loads(Path(path).read_text()))
+    except (msgspec.ValidationError, TypeError, ValueError) as error:
+        raise ValueError(f"{path} is not a sweep's results.json: {error}") from None
 
 
-def validate(results: dict) -> list[str]:
-    """What is missing from a results.json, as short sentences (empty when it is whole)."""
-    problems = []
-    if not isinstance(results.get("meta"), dict):
-        problems.append("no meta object")
-    cells = results.get("cells")
-    if not isinstance(cells, list):
-        return [*problems, "no cells list"]
-    for index, cell in enumerate(cells):
-        missing = [f for f in REQUIRED_CELL_FIELDS if f not in cell]
-        if missing:
-            problems.append(f"cell {index} lacks {', '.join(missing)}")
-    return problems
+def parse(data: Any) -> Results:
+    """A results.json's content as records, migrated from an older schema if need be."""
+    if not isinstance(data, dict):
+        raise TypeError("not a JSON object")
+    return msgspec.convert(migrate(data), Results)
+
+
+def migrate(data: dict) -> dict:
+    """The newest schema's form of a results.json of any version."""
+    data = dict(data)
+    if "schema_version" not in data:
+        # Version 1 said its version in meta["schema"]; nothing else changed.
+        meta = dict(data.get("meta") or {})
+        meta.pop("schema", None)
+        data = {"schema_version": 1, **data, "meta": meta}
+    if data["schema_version"] > SCHEMA_VERSION:
+        raise ValueError(f"schema_version {data['schema_version']} is newer than this code's")
+    data["schema_version"] = SCHEMA_VERSION
+    return data

@@ -31,6 +31,8 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtests.wait import wait_until
+
 logger = logging.getLogger(__name__)
 
 MARK = "window_mark"
@@ -151,11 +153,8 @@ def _on_test_start(environment, **_kwargs):
     if options is None or not options.window_ready or isinstance(environment.runner, WorkerRunner):
         return
     url = options.window_ready
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if _ready(url):
-            return
-        gevent.sleep(0.05)
+    if wait_until(lambda: _ready(url), READY_TIMEOUT, 0.05, sleep=gevent.sleep):
+        return
     logger.error("%s was not ready in %g s; starting anyway", url, READY_TIMEOUT)
 
 
@@ -226,9 +225,7 @@ def _control(environment, options) -> None:
     if isinstance(runner, MasterRunner):
         expected = runner.worker_count
         runner.send_message(COLLECT)
-        deadline = time.monotonic() + REPORT_TIMEOUT
-        while len(_reports) < expected and time.monotonic() < deadline:
-            gevent.sleep(0.05)
+        wait_until(lambda: len(_reports) >= expected, REPORT_TIMEOUT, 0.05, sleep=gevent.sleep)
         reports += _reports
     total = runner.stats.total
     result = {

@@ -8,21 +8,10 @@ PromQL the Grafana dashboards use, through ``dashboards.query.evaluate_panels``)
 warm-up and windows. They land in ``results.json``'s ``panels``, one group per cell, which the
 report draws as time series.
 
-Scraping cells that come and go. Every cell's servers listen on new ports, and Prometheus 2.42
-picks up a changed target only after up to ~10 s (service discovery and the scrape manager each
-batch their updates every 5 s), longer than a cell's warm-up. So Prometheus scrapes three fixed
-addresses of a relay in the sweep's process (``/django/metrics``, ``/upstream/metrics``,
-``/locust/metrics``), which reads the current cell's app, upstream and Locust exporter (turned
-on, on a free port, for the whole sweep) every second and serves its latest copy:
-
-- every sample gets the cell's own ``job`` (``django:uvicorn/2/async-api``...), which
-  Prometheus keeps (``honor_labels``). A cell's series are its own: its panels are evaluated
-  with the dashboards' ``$job`` and ``$locust_job`` set to its jobs, as Grafana fills in a
-  variable, and a rate at a cell's first second never reaches into the previous cell's;
-- and the time it was read, which Prometheus keeps too. A read may take seconds: an event loop
-  stalled by blocking calls (``async-blocking``) answers ``/metrics`` only after the requests
-  queued before it, far beyond Prometheus's one-second scrape timeout; such a cell is still
-  recorded, at the moments its app answered.
+Every cell's servers listen on new ports, so Prometheus scrapes the fixed addresses of a relay
+(``relay``) that reads the current cell's app, upstream and Locust exporter, each sample given
+the cell's own ``job``; a cell's panels are evaluated with ``$job`` and ``$locust_job`` set to
+its jobs, as Grafana fills in a variable.
 
 ``up{job="django"}`` is the relay's own health. After each cell, a background thread waits
 until Prometheus holds what the cell's targets said up to its end (a read begun after the end,
@@ -32,7 +21,7 @@ What it costs: the sweep's thread only records targets and queues finished cells
 except that the first cell waits for Prometheus's first scrape (~5 s after it starts, once).
 The waiting and querying are in the background (~1 s and ~0.1 s a cell). Prometheus runs at a
 lower priority (nice 10) so that the servers and Locust come first; its CPU time is in
-``meta["prometheus"]``. Each target answers one ``/metrics`` a second.
+``meta.prometheus``. Each target answers one ``/metrics`` a second.
 """
 
 from __future__ import annotations
@@ -59,7 +48,9 @@ from dashboards.prometheus_server import (
     run_prometheus,
 )
 from dashboards.query import PrometheusClient, default_variables, evaluate_panels
+from loadtests.analysis.records import Cell, Results, RunMeta
 from loadtests.scenarios import SCENARIOS
+from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port
 
 from .panels import cell_key, panel_definitions, seam_panels
@@ -85,18 +76,18 @@ def _wait_for_scrape_after(
 ) -> bool:
     """Until the Prometheus at ``url`` holds a scrape of the app's address after ``moment``."""
     expr = f'max(timestamp(up{{job="{APP_JOB}"}}))'
-    deadline = time.monotonic() + timeout
+
+    def scraped(client: PrometheusClient) -> bool:
+        latest = client.query(expr)
+        return bool(latest) and float(latest[0]["value"][1]) > moment
+
     with PrometheusClient(url, timeout=5.0) as client:
-        while time.monotonic() < deadline and not (abort and abort.is_set()):
-            latest = client.query(expr)
-            if latest and float(latest[0]["value"][1]) > moment:
-                return True
-            time.sleep(0.1)
-    return False
+        stop = abort.is_set if abort else lambda: False
+        return bool(wait_until(lambda: scraped(client), timeout, stop=stop))
 
 
 class PrometheusHook:
-    """The sweep hook (see ``hooks``): a Prometheus beside the sweep, panels for every cell."""
+    """A Prometheus beside the sweep, and the panels of every cell."""
 
     name = "prometheus"
 
@@ -140,13 +131,13 @@ class PrometheusHook:
         self.exporter_port = self.exporter_port or free_port()
         return {"LOCUST_EXPORTER_PORT": str(self.exporter_port)}
 
-    def start(self, run_dir: Path, meta: dict) -> None:
+    def start(self, run_dir: Path, meta: RunMeta) -> None:
         """Start the relay and, in the background, Prometheus; returns at once."""
         if not self.binary:
             message = f"No time-series panels: {INSTALL_HINT}"
             print(message, file=sys.stderr, flush=True)
-            meta.setdefault("notes", []).append(message)
-            meta["prometheus"] = {"status": "missing"}
+            meta.notes.append(message)
+            meta.prometheus = {"status": "missing"}
             return
         self.relay = self._stack.enter_context(
             contextlib.closing(ScrapeRelay(JOBS, interval=self.scrape_interval))
@@ -155,7 +146,7 @@ class PrometheusHook:
             thread = threading.Thread(target=target, args=(run_dir,), name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        meta["prometheus"] = {"status": "starting", "scrape_interval_s": self.scrape_interval}
+        meta.prometheus = {"status": "starting", "scrape_interval_s": self.scrape_interval}
 
     def targets(self, run_dir: Path, cell: str, targets: dict[str, str]) -> None:
         """Point the relay at this cell's servers (every run of it, with fresh ports)."""
@@ -178,7 +169,7 @@ class PrometheusHook:
         if self.exporter_port:
             self.relay.point(LOCUST_JOB, f"http://{LOOPBACK}:{self.exporter_port}", locust_job)
 
-    def cell_done(self, run_dir: Path, cell: dict) -> dict | None:
+    def cell_done(self, run_dir: Path, cell: Cell) -> dict[str, str] | None:
         """Queue the cell's panels; the background thread evaluates them after its end."""
         if self.relay is None or self.failed:
             return None
@@ -186,17 +177,17 @@ class PrometheusHook:
         with self._lock:
             since = self._since.pop(key, None)
             jobs = self._jobs.pop(key, None)
-        spans = [[w["start"], w["end"]] for w in cell.get("windows", []) if "start" in w]
+        spans = [[w.start, w.end] for w in cell.windows or []]
         if since is None or jobs is None or not spans:
             return None  # not measured, or not on servers the sweep started
         self._queue.put((cell, since, jobs, spans))
         return {"job": jobs[0], "locust_job": jobs[1]}
 
-    def finish(self, run_dir: Path, results: dict) -> list[dict] | None:
+    def finish(self, run_dir: Path, results: Results) -> list[dict] | None:
         """Evaluate what is queued, stop Prometheus and the relay, hand the panels over."""
         if self.relay is None:
             return None
-        if results.get("meta", {}).get("status") in ("interrupted", "failed"):
+        if results.meta.status in ("interrupted", "failed"):
             # Quick: draw what Prometheus holds now, without waiting for a last read.
             self._abort.set()
         self._queue.put(None)
@@ -206,10 +197,8 @@ class PrometheusHook:
         self._stop.set()
         runner.join(timeout=START_WAIT + 30)
         self._stack.close()
-        meta = results.setdefault("meta", {})
-        meta["prometheus"] = self._meta("failed" if self.server is None else "done")
-        if self.problems:
-            meta.setdefault("notes", []).extend(self.problems)
+        results.meta.prometheus = self._meta("failed" if self.server is None else "done")
+        results.meta.notes.extend(self.problems)
         return self.panels
 
     # --- the background threads ------------------------------------------------------------
@@ -270,7 +259,7 @@ class PrometheusHook:
             except Exception as error:
                 self.problems.append(f"Prometheus panels of {cell_key(cell)}: {error}")
 
-    def _evaluate(self, cell: dict, since: float, jobs: tuple[str, str], spans) -> None:
+    def _evaluate(self, cell: Cell, since: float, jobs: tuple[str, str], spans) -> None:
         queued = time.monotonic()
         first, last = spans[0][0], max(end for _, end in spans)
         start = max(since, first - LEAD)
@@ -283,7 +272,7 @@ class PrometheusHook:
             )
         waited = time.monotonic()
         keys = self.panel_keys
-        if SCENARIOS.get(cell["scenario"]) and SCENARIOS[cell["scenario"]].uses_upstream:
+        if SCENARIOS.get(cell.scenario) and SCENARIOS[cell.scenario].uses_upstream:
             keys += self.upstream_panel_keys
         evaluated = evaluate_panels(
             self.server.url,
@@ -316,10 +305,14 @@ class PrometheusHook:
         deadline = time.monotonic() + self.relay.timeout + SCRAPE_WAIT
         ends = []
         for job in (APP_JOB, LOCUST_JOB):
-            while (end := self.relay.read_started_after(job, moment)) is None:
-                if time.monotonic() > deadline or self._abort.is_set():
-                    return self._abort.is_set()
-                time.sleep(0.05)
+            end = wait_until(
+                lambda job=job: self.relay.read_started_after(job, moment),
+                deadline - time.monotonic(),
+                0.05,
+                stop=self._abort.is_set,
+            )
+            if end is None:
+                return self._abort.is_set()
             ends.append(end)
         scraped = _wait_for_scrape_after(self.server.url, max(ends), SCRAPE_WAIT, self._abort)
         return scraped or self._abort.is_set()

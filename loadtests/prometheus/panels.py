@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dashboards import panels as dashboard_panels
+from loadtests.analysis.records import Cell
 
 
 def _time(unix: float) -> float | int:
@@ -14,18 +15,18 @@ def _round(value: float | None) -> float | None:
     return None if value is None else float(f"{value:.6g}")
 
 
-def cell_key(cell: dict) -> str:
+def cell_key(cell: Cell) -> str:
     """The key the sweep names a cell by (``CellPlan.key``)."""
-    return f"{cell['server']}/{cell['workers']}/{cell['scenario']}"
+    return f"{cell.server}/{cell.workers}/{cell.scenario}"
 
 
-def cell_title(cell: dict) -> str:
-    workers = cell["workers"]
-    return f"{cell['scenario']} on {cell['server']}, {workers} worker{'s' if workers != 1 else ''}"
+def cell_title(cell: Cell) -> str:
+    workers = cell.workers
+    return f"{cell.scenario} on {cell.server}, {workers} worker{'s' if workers != 1 else ''}"
 
 
-def seam_panels(evaluated: dict, cell: dict, spans: list[list[float]]) -> list[dict]:
-    """``evaluate_panels``' answer as the sweep's ``panels`` (see ``hooks``), one group per cell.
+def seam_panels(evaluated: dict, cell: Cell, spans: list[list[float]]) -> list[dict]:
+    """``evaluate_panels``' answer as results.json's ``panels``, one group per cell.
 
     Each panel keeps its queries exactly as they were sent; a series without a single value,
     and a panel without a series, are left out.

@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
+
+from loadtests.analysis.records import Results
 
 from . import svg
-from .tables import figure, markdown_table
+from .tables import Table, figure
 
 
-def extension_sections(record: dict) -> list[str]:
-    """Extra sections from extensions: ``panels`` (time series) in results.json, if any.
+def extension_sections(record: Results) -> list[str]:
+    """The time series of results.json's ``panels``, if any.
 
-    A panel with a ``group`` (the Prometheus hook's: one group per cell) is drawn beside the
+    A panel with a ``group`` (the Prometheus's: one group per cell) is drawn beside the
     others of its group, over its own ``spans``; one without is drawn on its own, over every
     cell's windows.
     """
-    panels = record.get("panels") or []
+    panels = record.panels or []
     if not panels:
         return []
-    spans = [
-        (w["start"], w["end"])
-        for c in record["cells"]
-        for w in c.get("windows", [])
-        if "start" in w
-    ]
+    spans = [(w.start, w.end) for c in record.cells for w in c.windows or []]
     out = ["<h2>Time series</h2>"]
     for p in panels:
         if not p.get("group"):
@@ -34,7 +32,7 @@ def extension_sections(record: dict) -> list[str]:
         if p.get("group"):
             groups.setdefault(p["group"], []).append(p)
     if groups:
-        out += _prometheus_intro(record["meta"].get("prometheus") or {}, panels)
+        out += _prometheus_intro(record.meta.prometheus or {}, panels)
     for group, members in groups.items():
         svgs = "".join(
             svg.timeseries(
@@ -130,12 +128,18 @@ def _peak_text(panel: dict) -> str:
     return f"{number} {label}".strip()
 
 
-def prometheus_summary(record: dict) -> list[str]:
+@dataclass(frozen=True)
+class PrometheusSummary:
+    intro: str
+    peaks: Table
+
+
+def prometheus_summary(record: Results) -> PrometheusSummary | None:
     """summary.md's short account of the time series that report.html draws."""
-    panels = [p for p in record.get("panels") or [] if p.get("group")]
+    panels = [p for p in record.panels or [] if p.get("group")]
     if not panels:
-        return []
-    info = record["meta"].get("prometheus") or {}
+        return None
+    info = record.meta.prometheus or {}
     groups: dict[str, dict[str, dict]] = {}
     for p in panels:
         groups.setdefault(p["group"], {})[p.get("key") or p["title"]] = p
@@ -148,14 +152,10 @@ def prometheus_summary(record: dict) -> list[str]:
     cost = ""
     if info.get("cpu_s") is not None:
         cost = f" Prometheus itself used {info['cpu_s']:g} s of CPU over the sweep."
-    return [
-        "## Time series (Prometheus)",
-        "",
-        f"report.html draws {len(panels)} of the dashboards' panels for {len(groups)} cell(s), "
-        f"as Prometheus answered their PromQL (a scrape every "
+    return PrometheusSummary(
+        intro=f"report.html draws {len(panels)} of the dashboards' panels for {len(groups)} "
+        f"cell(s), as Prometheus answered their PromQL (a scrape every "
         f"{info.get('scrape_interval_s', 1):g} s).{cost} Their peaks inside the measured "
         "windows (a rate or percentile at a moment covers the few seconds before it):",
-        "",
-        markdown_table(header, rows),
-        "",
-    ]
+        peaks=(header, rows),
+    )

@@ -11,6 +11,7 @@ import io
 import math
 
 from loadtests.analysis.findings import by_series, measured
+from loadtests.analysis.records import Cell
 from loadtests.scenarios import SCENARIOS
 
 COLORS = {
@@ -50,7 +51,7 @@ def _svg(fig) -> str:
 
 
 def _scenarios(cells) -> list[str]:
-    present = {c["scenario"] for c in measured(cells)}
+    present = {c.scenario for c in measured(cells)}
     return [s for s in SCENARIOS if s in present] + sorted(present - set(SCENARIOS))
 
 
@@ -72,7 +73,7 @@ def _split(cells):
     multi, single = [], []
     for scenario in _scenarios(cells):
         servers = {srv: s for (scn, srv), s in series.items() if scn == scenario}
-        if len({c["workers"] for s in servers.values() for c in s}) > 1:
+        if len({c.workers for s in servers.values() for c in s}) > 1:
             multi.append((scenario, servers))
         else:
             single += [c for s in servers.values() for c in s]
@@ -87,7 +88,7 @@ def _figure(plt, cells):
 
 def _workers_axis(ax, servers: dict) -> dict[int, int]:
     """Categorical x positions of the worker counts measured in a panel."""
-    counts = sorted({c["workers"] for s in servers.values() for c in s})
+    counts = sorted({c.workers for s in servers.values() for c in s})
     ax.set_xticks(range(len(counts)), [str(n) for n in counts])
     ax.set_xlim(-0.5, len(counts) - 0.5)
     ax.set_xlabel("workers")
@@ -102,13 +103,13 @@ def _offsets(servers) -> dict[str, float]:
 def _bar_positions(ax, cells) -> dict[int, float]:
     """x of each cell's bar in a panel grouped by scenario, a bar per server kind; by id."""
     scenarios = _scenarios(cells)
-    servers = [k for k in COLORS if any(c["server"] == k for c in cells)]
+    servers = [k for k in COLORS if any(c.server == k for c in cells)]
     width = 0.8 / max(1, len(servers))
     x = {}
     for cell in cells:
-        group = scenarios.index(cell["scenario"])
-        x[id(cell)] = group - 0.4 + width * (servers.index(cell["server"]) + 0.5)
-    workers = sorted({c["workers"] for c in cells})
+        group = scenarios.index(cell.scenario)
+        x[id(cell)] = group - 0.4 + width * (servers.index(cell.server) + 0.5)
+    workers = sorted({c.workers for c in cells})
     ax.set_xticks(range(len(scenarios)), scenarios, rotation=20, ha="right")
     ax.set_title(f"at {', '.join(map(str, workers))} worker(s)")
     return x, width
@@ -130,14 +131,14 @@ def _legend(plt, fig, cells, extra=()) -> None:
     handles = [
         plt.Line2D([], [], color=COLORS[k], marker=MARKERS[k], label=k)
         for k in COLORS
-        if any(c["server"] == k for c in cells)
+        if any(c.server == k for c in cells)
     ]
     fig.legend(handles=[*handles, *extra], loc="lower center", ncol=len(handles) + len(extra),
                fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))  # fmt: skip
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
 
 
-def throughput(cells: list[dict]) -> str | None:
+def throughput(cells: list[Cell]) -> str | None:
     """Requests/s against workers, per scenario; whiskers: min-max of windows."""
     cells = measured(cells)
     if not cells:
@@ -148,14 +149,14 @@ def throughput(cells: list[dict]) -> str | None:
         x_of = _workers_axis(ax, servers)
         offset = _offsets(servers)
         for server, series in servers.items():
-            xs = [x_of[c["workers"]] + offset[server] for c in series]
+            xs = [x_of[c.workers] + offset[server] for c in series]
             color = COLORS.get(server, "#555")
-            ax.errorbar(xs, [c["rps"] for c in series], yerr=_spread(series), color=color,
+            ax.errorbar(xs, [c.rps for c in series], yerr=_spread(series), color=color,
                         marker=MARKERS.get(server, "o"), capsize=3, linewidth=1.5,
                         markersize=5)  # fmt: skip
-            ax.plot(xs, [c["model_rps"] for c in series], color=color, linestyle=":",
+            ax.plot(xs, [c.model_rps for c in series], color=color, linestyle=":",
                     linewidth=1, alpha=0.8)  # fmt: skip
-        for value in {c["littles_law_rps"] for s in servers.values() for c in s}:
+        for value in {c.littles_law_rps for s in servers.values() for c in s}:
             ax.axhline(value, color="#333", linestyle="--", linewidth=0.8)
         ax.set_title(scenario)
         ax.set_ylabel("req/s")
@@ -163,11 +164,11 @@ def throughput(cells: list[dict]) -> str | None:
     if bars_ax is not None:
         x, width = _bar_positions(bars_ax, single)
         for cell in single:
-            bars_ax.bar(x[id(cell)], cell["rps"], width=width * 0.9,
-                        color=COLORS.get(cell["server"], "#555"), alpha=0.85)  # fmt: skip
-            bars_ax.errorbar(x[id(cell)], cell["rps"], yerr=_spread([cell]), color="#333",
+            bars_ax.bar(x[id(cell)], cell.rps, width=width * 0.9,
+                        color=COLORS.get(cell.server, "#555"), alpha=0.85)  # fmt: skip
+            bars_ax.errorbar(x[id(cell)], cell.rps, yerr=_spread([cell]), color="#333",
                              capsize=2, linewidth=0.8)  # fmt: skip
-            for value, style in ((cell["littles_law_rps"], "--"), (cell["model_rps"], ":")):
+            for value, style in ((cell.littles_law_rps, "--"), (cell.model_rps, ":")):
                 bars_ax.hlines(value, x[id(cell)] - width / 2, x[id(cell)] + width / 2,
                                color="#333", linestyle=style, linewidth=1.2)  # fmt: skip
         bars_ax.set_ylabel("req/s")
@@ -181,14 +182,14 @@ def throughput(cells: list[dict]) -> str | None:
 
 
 def _spread(series):
-    low = [c["rps"] - (c.get("rps_min") or c["rps"]) for c in series]
-    high = [(c.get("rps_max") or c["rps"]) - c["rps"] for c in series]
+    low = [c.rps - (c.rps_min or c.rps) for c in series]
+    high = [(c.rps_max or c.rps) - c.rps for c in series]
     return [low, high]
 
 
-def latency(cells: list[dict]) -> str | None:
+def latency(cells: list[Cell]) -> str | None:
     """Client-side p50 (solid), p95 and p99 against workers, log scale."""
-    cells = [c for c in measured(cells) if c.get("latency_ms")]
+    cells = [c for c in measured(cells) if c.latency_ms]
     if not cells:
         return None
     plt = _pyplot()
@@ -198,9 +199,9 @@ def latency(cells: list[dict]) -> str | None:
         x_of = _workers_axis(ax, servers)
         offset = _offsets(servers)
         for server, series in servers.items():
-            xs = [x_of[c["workers"]] + offset[server] for c in series]
+            xs = [x_of[c.workers] + offset[server] for c in series]
             for key, style, alpha in styles:
-                ax.plot(xs, [c["latency_ms"][key] for c in series], linestyle=style,
+                ax.plot(xs, [getattr(c.latency_ms, key) for c in series], linestyle=style,
                         color=COLORS.get(server, "#555"), alpha=alpha,
                         marker=MARKERS.get(server, "o"), markersize=4)  # fmt: skip
         ax.axhline(_service_ms(servers), color="#333", linestyle="-.", linewidth=0.8)
@@ -210,12 +211,13 @@ def latency(cells: list[dict]) -> str | None:
     if bars_ax is not None:
         x, width = _bar_positions(bars_ax, single)
         for cell in single:
-            lat = cell["latency_ms"]
-            bars_ax.bar(x[id(cell)], lat["p50"], width=width * 0.9,
-                        color=COLORS.get(cell["server"], "#555"), alpha=0.85)  # fmt: skip
+            lat = cell.latency_ms
+            bars_ax.bar(x[id(cell)], lat.p50, width=width * 0.9,
+                        color=COLORS.get(cell.server, "#555"), alpha=0.85)  # fmt: skip
             for key, marker in (("p95", "_"), ("p99", "x")):
-                bars_ax.scatter(x[id(cell)], lat[key], marker=marker, color="#333", s=30, zorder=3)
-            bars_ax.hlines(cell["service_time_s"] * 1000, x[id(cell)] - width / 2,
+                bars_ax.scatter(x[id(cell)], getattr(lat, key), marker=marker, color="#333",
+                                s=30, zorder=3)  # fmt: skip
+            bars_ax.hlines(cell.service_time_s * 1000, x[id(cell)] - width / 2,
                            x[id(cell)] + width / 2, color="#333", linestyle="-.")  # fmt: skip
         _plain_log(bars_ax)
         bars_ax.set_ylabel("client latency, ms (bar: p50)")
@@ -232,15 +234,15 @@ def latency(cells: list[dict]) -> str | None:
 
 
 def _service_ms(servers: dict) -> float:
-    return next(c["service_time_s"] for s in servers.values() for c in s) * 1000
+    return next(c.service_time_s for s in servers.values() for c in s) * 1000
 
 
-def client_vs_server(cells: list[dict]) -> str | None:
+def client_vs_server(cells: list[Cell]) -> str | None:
     """Client against server latency per cell; above the diagonal is time outside Django."""
     points = [
         c
         for c in measured(cells)
-        if (c.get("server_latency_ms") or {}).get("p50") and c.get("latency_ms")
+        if c.server_latency_ms and c.server_latency_ms.p50 and c.latency_ms
     ]
     if not points:
         return None
@@ -251,12 +253,12 @@ def client_vs_server(cells: list[dict]) -> str | None:
     for ax, key in zip(axes, ("p50", "p99"), strict=True):
         values = []
         for cell in points:
-            x, y = cell["server_latency_ms"].get(key), cell["latency_ms"].get(key)
+            x, y = getattr(cell.server_latency_ms, key), getattr(cell.latency_ms, key)
             if not x or not y:
                 continue
             values += [x, y]
-            ax.scatter(x, y, color=cmap(scenarios.index(cell["scenario"]) % 10),
-                       marker=MARKERS.get(cell["server"], "o"), s=30, alpha=0.85,
+            ax.scatter(x, y, color=cmap(scenarios.index(cell.scenario) % 10),
+                       marker=MARKERS.get(cell.server, "o"), s=30, alpha=0.85,
                        edgecolors="none")  # fmt: skip
         if values:
             low, high = min(values) * 0.8, max(values) * 1.25
@@ -273,7 +275,7 @@ def client_vs_server(cells: list[dict]) -> str | None:
     ] + [
         plt.Line2D([], [], color="#555", marker=m, linestyle="", label=k)
         for k, m in MARKERS.items()
-        if any(c["server"] == k for c in points)
+        if any(c.server == k for c in points)
     ]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False,
                bbox_to_anchor=(0.5, -0.08))  # fmt: skip
@@ -281,9 +283,9 @@ def client_vs_server(cells: list[dict]) -> str | None:
     return _svg(fig)
 
 
-def efficiency(cells: list[dict]) -> str | None:
+def efficiency(cells: list[Cell]) -> str | None:
     """Measured rate over Little's ceiling; black ticks: the ceiling the server model allows."""
-    cells = [c for c in measured(cells) if c.get("efficiency") is not None]
+    cells = [c for c in measured(cells) if c.efficiency is not None]
     if not cells:
         return None
     plt = _pyplot()
@@ -292,7 +294,7 @@ def efficiency(cells: list[dict]) -> str | None:
         x_of = _workers_axis(ax, servers)
         width = 0.8 / max(1, len(servers))
         for i, series in enumerate(servers.values()):
-            xs = [x_of[c["workers"]] - 0.4 + width * (i + 0.5) for c in series]
+            xs = [x_of[c.workers] - 0.4 + width * (i + 0.5) for c in series]
             _efficiency_bars(ax, xs, series, width)
         ax.set_title(scenario)
     if bars_ax is not None:
@@ -311,7 +313,7 @@ def efficiency(cells: list[dict]) -> str | None:
 
 
 def _efficiency_bars(ax, xs, cells, width) -> None:
-    ax.bar(xs, [c["efficiency"] for c in cells], width=width * 0.9, alpha=0.85,
-           color=[COLORS.get(c["server"], "#555") for c in cells])  # fmt: skip
-    ax.scatter(xs, [c["model_rps"] / c["littles_law_rps"] for c in cells], marker="_", s=160,
+    ax.bar(xs, [c.efficiency for c in cells], width=width * 0.9, alpha=0.85,
+           color=[COLORS.get(c.server, "#555") for c in cells])  # fmt: skip
+    ax.scatter(xs, [c.model_rps / c.littles_law_rps for c in cells], marker="_", s=160,
                color="black", linewidths=2, zorder=3)  # fmt: skip

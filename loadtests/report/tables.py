@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import html
 
+from loadtests.analysis.records import Cell, LatencyMs, ProcessUse
 from loadtests.scenarios import SCENARIOS, WSGI_KINDS
+
+Table = tuple[list[str], list[list[str]]]  # a header and its rows, rendered by either format
 
 
 def _n(value, digits: int = 0) -> str:
@@ -19,40 +22,40 @@ def _pct(value) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def _triple(latency: dict | None) -> str:
+def _triple(latency: LatencyMs | None) -> str:
     if not latency:
         return "-"
-    return " / ".join(_n(latency.get(k)) for k in ("p50", "p95", "p99"))
+    return " / ".join(_n(getattr(latency, k)) for k in ("p50", "p95", "p99"))
 
 
-def _rate(cell: dict) -> str:
-    if cell.get("rps") is None:
+def _rate(cell: Cell) -> str:
+    if cell.rps is None:
         return "error"
-    low, high = cell.get("rps_min"), cell.get("rps_max")
+    low, high = cell.rps_min, cell.rps_max
     spread = (
         f" ({_n(low)}-{_n(high)})" if low is not None and high is not None and low != high else ""
     )
-    return f"{_n(cell['rps'])}{spread}"
+    return f"{_n(cell.rps)}{spread}"
 
 
-def _where(cell: dict) -> str:
-    server = cell["server"]
-    if server in WSGI_KINDS and cell.get("threads"):
-        return f"{server} ({cell['threads']} threads)"
+def _where(cell: Cell) -> str:
+    server = cell.server
+    if server in WSGI_KINDS and cell.threads:
+        return f"{server} ({cell.threads} threads)"
     return server
 
 
 # --- tables -----------------------------------------------------------------------------------
 
 
-def _scenario_order(cells: list[dict]) -> list[str]:
-    present = {c["scenario"] for c in cells}
+def _scenario_order(cells: list[Cell]) -> list[str]:
+    present = {c.scenario for c in cells}
     return [s for s in SCENARIOS if s in present] + sorted(present - set(SCENARIOS))
 
 
-def overview_rows(cells: list[dict]) -> tuple[list[str], list[list[str]]]:
+def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     """req/s (and efficiency) per scenario and server kind, one column per worker count."""
-    counts = sorted({c["workers"] for c in cells})
+    counts = sorted({c.workers for c in cells})
     header = [
         "scenario",
         "server",
@@ -60,7 +63,7 @@ def overview_rows(cells: list[dict]) -> tuple[list[str], list[list[str]]]:
     ]
     rows = []
     for scenario in _scenario_order(cells):
-        servers = dict.fromkeys(c["server"] for c in cells if c["scenario"] == scenario)
+        servers = dict.fromkeys(c.server for c in cells if c.scenario == scenario)
         for server in servers:
             row = [scenario, server]
             for n in counts:
@@ -68,21 +71,21 @@ def overview_rows(cells: list[dict]) -> tuple[list[str], list[list[str]]]:
                     (
                         c
                         for c in cells
-                        if (c["scenario"], c["server"], c["workers"]) == (scenario, server, n)
+                        if (c.scenario, c.server, c.workers) == (scenario, server, n)
                     ),
                     None,
                 )
                 if cell is None:
                     row.append("")
-                elif cell.get("rps") is None:
+                elif cell.rps is None:
                     row.append("error")
                 else:
-                    row.append(f"{_n(cell['rps'])} ({_pct(cell.get('efficiency'))})")
+                    row.append(f"{_n(cell.rps)} ({_pct(cell.efficiency)})")
             rows.append(row)
     return header, rows
 
 
-def detail_rows(cells: list[dict]) -> tuple[list[str], list[list[str]]]:
+def detail_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     header = [
         "scenario",
         "server",
@@ -106,35 +109,35 @@ def detail_rows(cells: list[dict]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for cell in sorted(
         cells,
-        key=lambda c: (_scenario_order(cells).index(c["scenario"]), c["server"], c["workers"]),
+        key=lambda c: (_scenario_order(cells).index(c.scenario), c.server, c.workers),
     ):
-        server = cell.get("server_process") or {}
+        server = cell.server_process or ProcessUse()
         rows.append(
             [
-                cell["scenario"],
+                cell.scenario,
                 _where(cell),
-                str(cell["workers"]),
-                str(cell["users"]),
+                str(cell.workers),
+                str(cell.users),
                 _rate(cell),
-                _n(cell.get("littles_law_rps")),
-                _pct(cell.get("efficiency")),
-                _n(cell.get("model_rps")),
-                _pct(cell.get("model_efficiency")),
-                _triple(cell.get("latency_ms")),
-                _triple(cell.get("server_latency_ms")),
-                _n(cell.get("requests")),
-                _n(cell.get("failures")),
-                _n(server.get("cpu_percent")),
-                _n(server.get("rss_mb")),
-                _n(server.get("threads")),
-                _n((cell.get("generator") or {}).get("cpu_percent")),
-                ", ".join(cell.get("flags", [])) or "",
+                _n(cell.littles_law_rps),
+                _pct(cell.efficiency),
+                _n(cell.model_rps),
+                _pct(cell.model_efficiency),
+                _triple(cell.latency_ms),
+                _triple(cell.server_latency_ms),
+                _n(cell.requests),
+                _n(cell.failures),
+                _n(server.cpu_percent),
+                _n(server.rss_mb),
+                _n(server.threads),
+                _n(cell.generator.cpu_percent if cell.generator else None),
+                ", ".join(cell.flags) or "",
             ]
         )
     return header, rows
 
 
-def upstream_rows(cells: list[dict]) -> tuple[list[str], list[list[str]]]:
+def upstream_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     header = [
         "scenario",
         "server",
@@ -147,39 +150,39 @@ def upstream_rows(cells: list[dict]) -> tuple[list[str], list[list[str]]]:
     ]
     rows = []
     for cell in cells:
-        up = cell.get("upstream")
+        up = cell.upstream
         if not up:
             continue
-        seconds = sum(w.get("duration_s", 0) for w in cell.get("windows", [])) or None
+        seconds = sum(w.duration_s for w in cell.windows) or None
         rows.append(
             [
-                cell["scenario"],
-                cell["server"],
-                str(cell["workers"]),
-                _n(up.get("cpu_percent")),
-                _n(up.get("calls")),
-                _n(up["calls"] / seconds) if up.get("calls") is not None and seconds else "-",
-                _triple(up.get("call_latency_ms")),
-                ", ".join(f"{k}: {v}" for k, v in (up.get("call_statuses") or {}).items()),
+                cell.scenario,
+                cell.server,
+                str(cell.workers),
+                _n(up.cpu_percent),
+                _n(up.calls),
+                _n(up.calls / seconds) if up.calls is not None and seconds else "-",
+                _triple(up.call_latency_ms),
+                ", ".join(f"{k}: {v}" for k, v in (up.call_statuses or {}).items()),
             ]
         )
     return header, rows
 
 
-def model_rows(cells: list[dict]) -> tuple[list[str], list[list[str]]]:
+def model_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     header = ["scenario", "server", "workers", "model ceiling", "why", "measured", "of model"]
     rows = [
         [
-            c["scenario"],
-            c["server"],
-            str(c["workers"]),
-            _n(c.get("model_rps")),
-            c.get("model", ""),
-            _n(c.get("rps")),
-            _pct(c.get("model_efficiency")),
+            c.scenario,
+            c.server,
+            str(c.workers),
+            _n(c.model_rps),
+            c.model,
+            _n(c.rps),
+            _pct(c.model_efficiency),
         ]
         for c in cells
-        if c.get("model")
+        if c.model
     ]
     return header, rows
 

@@ -18,8 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from loadtests.analysis import scrape
 from loadtests.analysis.assemble import assemble
+from loadtests.analysis.records import Cell
+from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port, serve
 
 from . import generator
@@ -75,7 +79,7 @@ def server_env(plan: CellPlan, upstream_url: str | None) -> dict[str, str]:
     return env | dict(plan.spec.server_env)
 
 
-def measure(plan: CellPlan, ctx: Context, tick: Callable[[], None]) -> dict:
+def measure(plan: CellPlan, ctx: Context, tick: Callable[[], None]) -> Cell:
     """Run the cell's load and return the assembled cell (raises on a failed run)."""
     cell_dir = ctx.run_dir / "cells" / plan.slug
     cell_dir.mkdir(parents=True, exist_ok=True)
@@ -89,8 +93,8 @@ def measure(plan: CellPlan, ctx: Context, tick: Callable[[], None]) -> dict:
             runs.append(_measure_local(plan, ctx, out, count, tick))
     cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
     cell = assemble(plan, runs, cell_dir, None if ctx.external_host else cores)
-    cell["started_at"], cell["ended_at"] = started, time.time()
-    (cell_dir / "cell.json").write_text(json.dumps(cell, indent=2))
+    cell.started_at, cell.ended_at = started, time.time()
+    (cell_dir / "cell.json").write_bytes(msgspec.json.format(msgspec.json.encode(cell)))
     return cell
 
 
@@ -118,13 +122,16 @@ def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIME
     and a load that started then would find fewer workers than the cell says.
     """
     seen: set[int] = set()
-    deadline = time.monotonic() + timeout
-    while len(seen) < workers and time.monotonic() < deadline:
+
+    def all_answered() -> bool:
         with (
             contextlib.suppress(OSError, ValueError),
             urllib.request.urlopen(f"{url}/healthz", timeout=2) as response,
         ):
             seen.add(json.load(response)["pid"])
+        return len(seen) >= workers
+
+    wait_until(all_answered, timeout, interval=0)
     return len(seen)
 
 

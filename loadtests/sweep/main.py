@@ -14,9 +14,17 @@ from pathlib import Path
 from loadtests import report
 from loadtests.analysis import results
 from loadtests.analysis.assemble import failed_cell
-from mysite.launcher import ServerFailed, run_system_checks, server_environment
+from loadtests.analysis.records import (
+    SCHEMA_VERSION,
+    GeneratorMode,
+    Parameters,
+    Results,
+    RunMeta,
+)
+from mysite.launcher import LOOPBACK, ServerFailed, run_system_checks, server_environment
 
 from . import cell as cells
+from . import machine
 from .cli import parse_args
 from .generator import Generator, GeneratorFailed
 from .plan import from_args
@@ -146,32 +154,31 @@ def main(argv: list[str] | None = None) -> int:
         env={"LOCUST_EXPORTER_PORT": "0", **prometheus("locust_env", default={})},
     )
     started = time.time()
-    meta = {
-        "schema": results.SCHEMA,
-        "run_id": run_id,
-        "profile": profile.name,
-        "parameters": profile.as_dict(),
-        "connections": "keep-alive" if args.keep_alive else "new per request",
-        "command": " ".join(["python -m loadtests.sweep", *(argv or sys.argv[1:])]),
-        "started_at": results.now_iso(started),
-        "ended_at": None,
-        "status": "running",
-        "machine": results.machine(),
-        "versions": results.versions(),
-        "git": results.git_state(),
-        "pinning": pinned,
-        "generator": {
-            "mode": "distributed" if gen.distributed else "local",
-            "local_workers": gen.local_workers,
-            "remote_workers": gen.remote_workers,
-        },
-        "target": args.host or "servers started by the sweep on 127.0.0.1",
-        "planned_cells": len(plans),
-        "skipped_cells": [],
-        "notes": [],
-    }
+    meta = RunMeta(
+        run_id=run_id,
+        profile=profile.name,
+        parameters=Parameters(**profile.as_dict()),
+        connections="keep-alive" if args.keep_alive else "new per request",
+        command=" ".join(["python -m loadtests.sweep", *(argv or sys.argv[1:])]),
+        started_at=machine.now_iso(started),
+        ended_at=None,
+        status="running",
+        machine=machine.machine(),
+        versions=machine.versions(),
+        git=machine.git_state(),
+        pinning=pinned,
+        generator=GeneratorMode(
+            mode="distributed" if gen.distributed else "local",
+            local_workers=gen.local_workers,
+            remote_workers=gen.remote_workers,
+        ),
+        target=args.host or f"servers started by the sweep on {LOOPBACK}",
+        planned_cells=len(plans),
+        skipped_cells=[],
+        notes=[],
+    )
     prometheus("start", run_dir, meta)
-    record = {"meta": meta, "cells": []}
+    record = Results(schema_version=SCHEMA_VERSION, meta=meta, cells=[])
     results.write(results_path, record)
 
     progress = Progress(plans)
@@ -192,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
             deadline = time.monotonic() + profile.time_limit
             for index, cell_plan in enumerate(plans):
                 if time.monotonic() + cell_plan.estimate(progress.start_cost) > deadline:
-                    meta["skipped_cells"] = [p.key for p in plans[index:]]
-                    meta["notes"].append(
+                    meta.skipped_cells = [p.key for p in plans[index:]]
+                    meta.notes.append(
                         f"time limit of {profile.time_limit:g} s reached: "
                         f"{len(plans) - index} cell(s) not measured"
                     )
@@ -209,30 +216,30 @@ def main(argv: list[str] | None = None) -> int:
                 progress.end(cell_plan)
                 jobs = prometheus("cell_done", run_dir, cell)
                 if jobs:
-                    cell["extensions"] = {"prometheus": jobs}
-                record["cells"].append(cell)
+                    cell.extensions = {"prometheus": jobs}
+                record.cells.append(cell)
                 results.write(results_path, record)
     except Interrupted as signal_name:
         status, code = "interrupted", 130
         progress.note(f"{signal_name}: stopped every child process; keeping what was measured")
     except Exception as error:
         status, code = "failed", 1
-        meta["notes"].append(f"the sweep failed: {error!r}")
+        meta.notes.append(f"the sweep failed: {error!r}")
         progress.note(traceback.format_exc())
         progress.note("stopped every child process; keeping what was measured")
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         progress.close()
-        meta["status"] = status if code != 1 or status != "complete" else "complete-with-errors"
-        meta["ended_at"] = results.now_iso()
-        meta["duration_s"] = round(time.time() - started, 1)
+        meta.status = status if code != 1 or status != "complete" else "complete-with-errors"
+        meta.ended_at = machine.now_iso()
+        meta.duration_s = round(time.time() - started, 1)
         panels = prometheus("finish", run_dir, record)
         if panels:
-            record.setdefault("panels", []).extend(panels)
-        meta["notes"] += [f"hook failed: {e}" for e in prometheus.errors]
+            record.panels = [*(record.panels or []), *panels]
+        meta.notes += [f"hook failed: {e}" for e in prometheus.errors]
         results.write(results_path, record)
         paths = report.render(run_dir)
     print((run_dir / "summary.md").read_text())
-    print(f"Report: {paths[-1]}  ({meta['duration_s']:.0f} s, status {meta['status']})")
+    print(f"Report: {paths[-1]}  ({meta.duration_s:.0f} s, status {meta.status})")
     return code

@@ -1,18 +1,20 @@
-"""One progress line: the current cell, cells done, time spent and time left.
+"""The sweep's progress: the current cell, cells done, time spent and time left (rich).
 
-On a terminal the line redraws in place; otherwise (CI logs, pipes) one line per cell. The time
-left comes from each remaining cell's planned warm-up and windows plus what starting a server
-and Locust has cost so far in this sweep.
+On a terminal, rich redraws one bar in place and prints notes above it; otherwise (CI logs,
+pipes) one line per cell. The time left comes from each remaining cell's planned warm-up and
+windows plus what starting a server and Locust has cost so far in this sweep.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import TextIO
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
+
 INITIAL_START_COST = 4.0  # seconds to start and stop a server and Locust, before any is seen
-BAR = 24
 
 
 def clock(seconds: float) -> str:
@@ -23,14 +25,23 @@ def clock(seconds: float) -> str:
 class Progress:
     def __init__(self, plans: list, stream: TextIO | None = None) -> None:
         self.plans = plans
-        self.stream = stream or sys.stderr
-        self.tty = self.stream.isatty()
-        self.started = time.monotonic()
+        self.console = Console(file=stream, stderr=stream is None, highlight=False, soft_wrap=True)
         self.done = 0
         self.current = None
         self.current_started = 0.0
         self.start_costs: list[float] = []
-        self._last_draw = 0.0
+        self.bar = Bar(
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("cells {task.description}  elapsed"),
+            TimeElapsedColumn(),
+            TextColumn("left ~{task.fields[left]}"),
+            console=self.console,
+            disable=not self.console.is_terminal,
+            refresh_per_second=2,
+        )
+        self.task = self.bar.add_task("", total=len(plans), left=clock(self.left()))
+        self.bar.start()
 
     @property
     def start_cost(self) -> float:
@@ -47,7 +58,12 @@ class Progress:
 
     def begin(self, plan) -> None:
         self.current, self.current_started = plan, time.monotonic()
-        self.draw(force=True)
+        what = f"{plan.server} x{plan.workers} {plan.scenario} ({plan.users} users)"
+        self.bar.update(self.task, description=what)
+        if not self.console.is_terminal:
+            cells = f"{self.done}/{len(self.plans)} cells"
+            self.console.print(f"{cells}: {what}, left ~{clock(self.left())}", markup=False)
+        self.draw()
 
     def end(self, plan) -> None:
         elapsed = time.monotonic() - self.current_started
@@ -55,38 +71,16 @@ class Progress:
         self.start_costs.append(max(0.0, (elapsed - measured) / len(plan.runs())))
         self.done += 1
         self.current = None
+        self.bar.update(self.task, completed=self.done)
+        self.draw()
 
-    def line(self) -> str:
-        total = len(self.plans)
-        filled = round(BAR * self.done / total) if total else BAR
-        bar = "#" * filled + "." * (BAR - filled)
-        what = ""
-        if self.current is not None:
-            p = self.current
-            what = f"  {p.server} x{p.workers} {p.scenario} ({p.users} users)"
-        elapsed = time.monotonic() - self.started
-        return (
-            f"[{bar}] {self.done}/{total} cells{what}  "
-            f"elapsed {clock(elapsed)}, left ~{clock(self.left())}"
-        )
-
-    def draw(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not self.tty:
-            if force:
-                print(self.line(), file=self.stream, flush=True)
-            return
-        if force or now - self._last_draw >= 0.5:
-            self._last_draw = now
-            print("\r\033[K" + self.line(), end="", file=self.stream, flush=True)
+    def draw(self) -> None:
+        """Refresh the estimate of the time left (rich redraws the bar on its own)."""
+        self.bar.update(self.task, left=clock(self.left()))
 
     def note(self, message: str) -> None:
-        """A message above the progress line."""
-        prefix = "\r\033[K" if self.tty else ""
-        print(prefix + message, file=self.stream, flush=True)
-        if self.tty:
-            self.draw(force=True)
+        """A message above the progress bar."""
+        self.console.print(message, markup=False)
 
     def close(self) -> None:
-        if self.tty:
-            print("\r\033[K" + self.line(), file=self.stream, flush=True)
+        self.bar.stop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import httpx
@@ -16,6 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from dashboards import locust_exporter as lx
+from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port
 
 from .conftest import ROOT, locust_argv
@@ -136,19 +136,17 @@ def test_distributed_mode_serves_on_the_master_only(live_run, tmp_path):
         cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        counted = 0.0
-        while time.monotonic() < deadline and master.poll() is None:
+
+        def counted() -> float:
             text = _metrics(master_port) or ""
-            counted = sum(
+            return sum(
                 float(line.rsplit(" ", 1)[1])
                 for line in text.splitlines()
                 if line.startswith(lx.REQUESTS + "{")
             )
-            if counted > 0:
-                break
-            time.sleep(0.2)
-        assert counted > 0, (tmp_path / "master.log").read_text()[-2000:]
+
+        seen = wait_until(counted, 30, 0.2, stop=lambda: master.poll() is not None)
+        assert seen, (tmp_path / "master.log").read_text()[-2000:]
         assert f"{lx.USERS} 4.0" in (_metrics(master_port) or "")
         assert _metrics(worker_port) is None
         assert master.wait(timeout=60) == 0, (tmp_path / "master.log").read_text()[-2000:]

@@ -64,13 +64,6 @@ def test_every_alert_has_a_unit_test():
     assert tested == {rule["alert"] for rule in rules.alert_rules()}
 
 
-def test_scrape_target_from_url():
-    target = ScrapeTarget.from_url("django", "http://127.0.0.1:8123", server="uvicorn")
-    assert target == ScrapeTarget("django", "127.0.0.1:8123", labels={"server": "uvicorn"})
-    with pytest.raises(ValueError, match="host:port"):
-        ScrapeTarget.from_url("django", "127.0.0.1:8123")
-
-
 def test_targets_of_one_job_share_a_scrape_config():
     document = config_document(
         [ScrapeTarget("a", "h:1"), ScrapeTarget("b", "h:2"), ScrapeTarget("a", "h:3")]

@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
+
+from loadtests.analysis.records import Cell
 
 ROOT = Path(__file__).resolve().parents[2]
 STORED_RESULTS = Path(__file__).with_name("data") / "results.json"
@@ -20,6 +23,16 @@ def stored_run(tmp_path: Path) -> Path:
     run_dir.mkdir()
     shutil.copy(STORED_RESULTS, run_dir / "results.json")
     return run_dir
+
+
+def a_cell(**fields) -> Cell:
+    """A measured-looking cell with the given fields, the rest plausible."""
+    base = {
+        "server": "uvicorn", "workers": 1, "scenario": "async-api", "threads": 8, "users": 8,
+        "requests": 10, "failures": 0, "rps": 5.0, "latency_ms": None, "server_latency_ms": None,
+        "littles_law_rps": 40.0, "efficiency": 0.125, "flags": [],
+    }  # fmt: skip
+    return msgspec.convert(base | fields, Cell)
 
 
 def run_sweep(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import msgspec
 import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -27,6 +28,7 @@ from dashboards import panels as dashboard_panels
 from dashboards.query import substitute
 from loadtests import report
 from loadtests.analysis import results
+from loadtests.analysis.records import Cell
 from loadtests.prometheus import hook as prometheus_hook
 from loadtests.prometheus import panels as seam
 from loadtests.prometheus import relay as relays
@@ -37,7 +39,8 @@ from loadtests.sweep import cli
 from loadtests.sweep.main import Beside, beside
 from tests.browser import check_page
 
-from .conftest import run_sweep
+from . import results_json
+from .conftest import a_cell, run_sweep
 
 STORED = Path(__file__).with_name("data") / "results-prometheus.json"
 TINY = [
@@ -178,18 +181,20 @@ def test_without_prometheus_the_sweep_says_so_once_and_goes_on(monkeypatch, tmp_
     monkeypatch.setattr(prometheus_hook.shutil, "which", lambda name: None)
     hook = Beside(True)
     assert hook("locust_env") == {}, "the Locust exporter stays off"
-    meta = {"notes": []}
+    record = results.load(STORED)
+    meta = record.meta
+    meta.notes, meta.prometheus = [], None
     hook("start", tmp_path, meta)
     hook("targets", tmp_path, "uvicorn/1/async-api", {"app": "http://127.0.0.1:9"})
-    cell = {"server": "uvicorn", "workers": 1, "scenario": "async-api", "windows": []}
+    cell = a_cell(windows=[])
     assert hook("cell_done", tmp_path, cell) is None
-    assert hook("finish", tmp_path, {"meta": meta}) is None
+    assert hook("finish", tmp_path, record) is None
     assert hook.errors == []
     said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1, said
     assert "Prometheus is not installed" in said[0]
-    assert meta["prometheus"] == {"status": "missing"}
-    assert any("Prometheus is not installed" in note for note in meta["notes"])
+    assert meta.prometheus == {"status": "missing"}
+    assert any("Prometheus is not installed" in note for note in meta.notes)
 
 
 def test_no_prometheus_flag_and_external_hosts_leave_it_out():
@@ -232,7 +237,7 @@ def test_evaluated_panels_become_one_group_per_cell():
             },
         },
     }  # fmt: skip
-    cell = {"server": "uvicorn", "workers": 2, "scenario": "async-api"}
+    cell = a_cell(workers=2)
     (panel,) = seam.seam_panels(evaluated, cell, [[102.5, 104.5]])
     assert panel["cell"] == "uvicorn/2/async-api"
     assert panel["group"] == "async-api on uvicorn, 2 workers"
@@ -291,7 +296,7 @@ def stored_prometheus_run(tmp_path: Path) -> Path:
 
 
 def test_the_stored_panels_are_the_dashboards_own():
-    record = results.load(STORED)
+    record = results_json.load(STORED)
     panels = prometheus_panels(record)
     assert panels
     for panel in panels:
@@ -300,7 +305,7 @@ def test_the_stored_panels_are_the_dashboards_own():
 
 def test_the_report_draws_a_section_per_cell(stored_prometheus_run):
     summary, page = report.render(stored_prometheus_run)
-    record = results.load(stored_prometheus_run / "results.json")
+    record = results_json.load(stored_prometheus_run / "results.json")
     panels = prometheus_panels(record)
     html = page.read_text()
     assert "<h2>Time series</h2>" in html
@@ -319,7 +324,7 @@ def test_the_report_draws_a_section_per_cell(stored_prometheus_run):
 @pytest.mark.slow
 def test_the_stored_report_opens_in_chromium_with_every_plot(stored_prometheus_run):
     _, page = report.render(stored_prometheus_run)
-    record = results.load(stored_prometheus_run / "results.json")
+    record = results_json.load(stored_prometheus_run / "results.json")
     assert_page_loads(page, len(prometheus_panels(record)))
 
 
@@ -338,7 +343,7 @@ def tiny_sweep(tmp_path_factory) -> Path:
 @pytest.mark.live
 @pytest.mark.slow
 def test_the_sweep_stores_the_dashboards_panels_of_every_cell(tiny_sweep):
-    record = results.load(tiny_sweep / "results.json")
+    record = results_json.load(tiny_sweep / "results.json")
     info = record["meta"]["prometheus"]
     assert info["status"] == "done", record["meta"]["notes"]
     assert not [n for n in record["meta"]["notes"] if "Prometheus" in n]
@@ -346,7 +351,7 @@ def test_the_sweep_stores_the_dashboards_panels_of_every_cell(tiny_sweep):
     panels = prometheus_panels(record)
     jobs = set()
     for cell in record["cells"]:
-        key = seam.cell_key(cell)
+        key = seam.cell_key(msgspec.convert(cell, Cell))
         mine = {p["key"]: p for p in panels if p["cell"] == key}
         wanted = set(prometheus_hook.PANEL_KEYS)
         if SCENARIOS[cell["scenario"]].uses_upstream:
@@ -375,7 +380,7 @@ def test_the_sweep_stores_the_dashboards_panels_of_every_cell(tiny_sweep):
 @pytest.mark.slow
 def test_the_sweeps_report_shows_them_and_prometheus_is_gone(tiny_sweep):
     html = (tiny_sweep / "report.html").read_text()
-    record = results.load(tiny_sweep / "results.json")
+    record = results_json.load(tiny_sweep / "results.json")
     for group in {p["group"] for p in prometheus_panels(record)}:
         assert f"<h3>{group}</h3>" in html
     assert "## Time series (Prometheus)" in (tiny_sweep / "summary.md").read_text()
@@ -392,5 +397,5 @@ def test_the_sweeps_report_shows_them_and_prometheus_is_gone(tiny_sweep):
 @pytest.mark.live
 @pytest.mark.slow
 def test_the_sweeps_report_opens_in_chromium_with_every_plot(tiny_sweep):
-    record = results.load(tiny_sweep / "results.json")
+    record = results_json.load(tiny_sweep / "results.json")
     assert_page_loads(tiny_sweep / "report.html", len(prometheus_panels(record)))

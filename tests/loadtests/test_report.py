@@ -9,14 +9,21 @@ import pytest
 
 from loadtests import report
 from loadtests.analysis import results
+from loadtests.analysis.records import SCHEMA_VERSION
 from loadtests.sweep.main import main as sweep_main
 
 
 def test_stored_results_are_whole():
-    record = json.loads((Path(__file__).with_name("data") / "results.json").read_text())
-    assert results.validate(record) == []
-    for key in ("versions", "machine", "git", "started_at", "ended_at", "profile", "pinning"):
-        assert key in record["meta"]
+    record = results.load(Path(__file__).with_name("data") / "results.json")
+    assert record.schema_version == SCHEMA_VERSION, "migrated from the schema it was written in"
+    assert record.meta.versions["django"]
+    assert record.meta.machine.cpu_count >= 1
+    assert record.meta.git.commit
+    assert record.meta.started_at < record.meta.ended_at
+    assert record.meta.profile == "default"
+    assert record.meta.pinning
+    assert len(record.cells) == 13
+    assert all(c.windows for c in record.cells if c.measured)
 
 
 def test_summary_holds_the_tables_and_the_findings(stored_run):
@@ -51,7 +58,7 @@ def test_render_only_from_the_command_line(stored_run, capsys):
 
 def test_a_file_that_is_not_a_sweep_is_refused(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"cells": [{"server": "uvicorn"}]}))
-    with pytest.raises(ValueError, match="lacks"):
+    with pytest.raises(ValueError, match=r"is not a sweep's results\.json"):
         report.render(tmp_path)
 
 
@@ -63,3 +70,24 @@ def test_a_stored_run_renders_the_summary_the_old_code_rendered(tmp_path, name):
     shutil.copy(data / f"{name}.json", tmp_path / "results.json")
     summary, _ = report.render(tmp_path)
     assert summary.read_text() == (data / "golden" / f"{name}.summary.md").read_text()
+
+
+def test_results_are_written_as_they_are_read_with_their_schema_version(tmp_path):
+    record = results.load(Path(__file__).with_name("data") / "results-prometheus.json")
+    results.write(tmp_path / "results.json", record)
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert written["schema_version"] == SCHEMA_VERSION
+    assert "schema" not in written["meta"], "version 1's place for it is migrated away"
+    assert results.load(tmp_path / "results.json") == record
+
+
+def test_a_cell_with_a_misspelt_field_is_refused_on_write_and_read(tmp_path):
+    record = results.load(Path(__file__).with_name("data") / "results.json")
+    record.cells[0].rps = "fast"
+    with pytest.raises(ValueError, match="Expected `float"):
+        results.write(tmp_path / "results.json", record)
+    data = json.loads((Path(__file__).with_name("data") / "results.json").read_text())
+    data["cells"][0]["rps_per_second"] = 1.0
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="rps_per_second"):
+        results.load(tmp_path / "results.json")

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from loadtests.wait import wait_until
 
-from loadtests.analysis import results
-
+from . import results_json
 from .conftest import ROOT, run_sweep
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -49,7 +49,7 @@ def test_the_sweep_writes_the_contracts_files(small_sweep):
     assert (small_sweep / "latest").resolve() == run_dir.resolve()
     for name in ("results.json", "summary.md", "report.html"):
         assert (run_dir / name).stat().st_size > 0
-    record = results.load(run_dir / "results.json")
+    record = results_json.load(run_dir / "results.json")
     meta = record["meta"]
     assert meta["status"] == "complete"
     assert meta["machine"]["cpu_count"] >= 1
@@ -69,7 +69,7 @@ def test_the_sweep_writes_the_contracts_files(small_sweep):
 
 @pytest.mark.timeout(400)
 def test_async_fanout_beats_the_sequential_baseline_fivefold(small_sweep):
-    record = results.load(small_sweep / "small" / "results.json")
+    record = results_json.load(small_sweep / "small" / "results.json")
     fanout = cell(record, "uvicorn", 1, "async-fanout")
     baseline = cell(record, "uvicorn", 1, "sequential")
     assert fanout["rps"] >= 5 * baseline["rps"], (fanout["rps"], baseline["rps"])
@@ -86,7 +86,7 @@ def test_gthread_never_beats_its_threads(tmp_path):
         "--threads", str(threads), "--users", "16", "--delay", str(delay), *SHORT,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    record = results.load(tmp_path / "gthread" / "results.json")
+    record = results_json.load(tmp_path / "gthread" / "results.json")
     (only,) = record["cells"]
     assert only["threads"] == threads
     ceiling = threads / delay
@@ -103,7 +103,7 @@ def test_distributed_locust_with_two_local_workers(tmp_path):
         "--cell", "uvicorn:1:async-api", "--users", "8", *SHORT,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    record = results.load(tmp_path / "dist" / "results.json")
+    record = results_json.load(tmp_path / "dist" / "results.json")
     assert record["meta"]["generator"]["mode"] == "distributed"
     (only,) = record["cells"]
     assert only["generator"]["processes"] == 3, "the master and two workers reported"
@@ -131,11 +131,11 @@ def test_ctrl_c_stops_every_child_and_keeps_what_was_measured(tmp_path):
     results_path = tmp_path / "cut" / "results.json"
     try:
         # Interrupt once the first cell is recorded, while the second is under load.
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if results_path.exists() and json.loads(results_path.read_text())["cells"]:
-                break
-            time.sleep(0.2)
+        wait_until(
+            lambda: results_path.exists() and json.loads(results_path.read_text())["cells"],
+            120,
+            0.2,
+        )
         time.sleep(3)
         children = psutil.Process(sweep.pid).children(recursive=True)
         assert children, "the second cell's processes are running"
@@ -145,7 +145,7 @@ def test_ctrl_c_stops_every_child_and_keeps_what_was_measured(tmp_path):
         if sweep.poll() is None:
             sweep.kill()
     assert sweep.returncode == 130, output[-3000:]
-    record = results.load(results_path)
+    record = results_json.load(results_path)
     assert record["meta"]["status"] == "interrupted"
     assert len(record["cells"]) >= 1
     assert (tmp_path / "cut" / "report.html").exists()
