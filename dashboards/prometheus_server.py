@@ -19,7 +19,7 @@ from typing import Any
 
 from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process
 
-from . import yamlfile
+from . import locust_exporter, yamlfile
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROMETHEUS_DIR = PACKAGE_DIR / "prometheus"
@@ -64,7 +64,7 @@ class ScrapeTarget:
 def default_targets(
     app: str = f"{LOOPBACK}:8000",
     upstream: str = f"{LOOPBACK}:8001",
-    locust: str = f"{LOOPBACK}:9646",
+    locust: str = f"{LOOPBACK}:{locust_exporter.DEFAULT_PORT}",
 ) -> list[ScrapeTarget]:
     """What ``make observe`` scrapes: ``make run``, the upstream's port and Locust's exporter."""
     return [

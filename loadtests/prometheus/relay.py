@@ -50,6 +50,10 @@ def _split_sample(line: str) -> tuple[str, str | None, str] | None:
 def with_job(exposition: str, job: str, timestamp_ms: int | None = None) -> str:
     """The text exposition with ``job="..."`` on every sample that has none.
 
+    Line by line, leaving HELP and TYPE as they are: a round trip through
+    ``prometheus_client.parser`` would split a counter family from its ``_total`` samples
+    (the text format's parser types them apart), which Prometheus refuses as a second TYPE.
+
     With ``timestamp_ms``, samples without a timestamp get that one: the moment the target was
     read, which Prometheus keeps (``honor_timestamps``, its default).
     """

@@ -13,7 +13,8 @@ import pytest
 from loadtests.analysis.records import Cell
 
 ROOT = Path(__file__).resolve().parents[2]
-STORED_RESULTS = Path(__file__).with_name("data") / "results.json"
+DATA = Path(__file__).with_name("data")
+STORED_RESULTS = DATA / "results.json"
 
 
 @pytest.fixture

@@ -9,13 +9,12 @@ import sys
 import urllib.request
 
 import pytest
-from loadtests.wait import wait_until
 
 from loadtests.scenarios import SCENARIOS
 from loadtests.sweep.generator import LOCUSTFILE
+from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port, serve
-
-from .conftest import ROOT
+from tests.loadtests.conftest import ROOT
 
 pytestmark = pytest.mark.live
 

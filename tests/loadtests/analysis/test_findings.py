@@ -5,8 +5,7 @@ from __future__ import annotations
 from loadtests.analysis import findings, thresholds
 from loadtests.report.sections import DEFINITIONS
 from loadtests.sweep.plan import UPSTREAM_POOL_SIZE
-
-from .conftest import a_cell
+from tests.loadtests.conftest import a_cell
 
 
 def _pair(delay_s: float) -> list:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from loadtests.wait import wait_until
 
-from . import results_json
-from .conftest import ROOT, run_sweep
+from loadtests.wait import wait_until
+from tests.loadtests import results_json
+from tests.loadtests.conftest import ROOT, run_sweep
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 

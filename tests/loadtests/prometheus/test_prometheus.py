@@ -38,11 +38,10 @@ from loadtests.scenarios import SCENARIOS
 from loadtests.sweep import cli
 from loadtests.sweep.main import Beside, beside
 from tests.browser import check_page
+from tests.loadtests import results_json
+from tests.loadtests.conftest import DATA, a_cell, run_sweep
 
-from . import results_json
-from .conftest import a_cell, run_sweep
-
-STORED = Path(__file__).with_name("data") / "results-prometheus.json"
+STORED = DATA / "results-prometheus.json"
 TINY = [
     "--servers", "uvicorn", "--workers", "1", "--scenarios", "async-api", "async-fanout",
     "--users", "10", "--warmup", "1", "--duration", "3", "--repeats", "1",

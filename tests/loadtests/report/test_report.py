@@ -3,7 +3,6 @@
 import json
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -11,10 +10,11 @@ from loadtests import report
 from loadtests.analysis import results
 from loadtests.analysis.records import SCHEMA_VERSION
 from loadtests.sweep.main import main as sweep_main
+from tests.loadtests.conftest import DATA
 
 
 def test_stored_results_are_whole():
-    record = results.load(Path(__file__).with_name("data") / "results.json")
+    record = results.load(DATA / "results.json")
     assert record.schema_version == SCHEMA_VERSION, "migrated from the schema it was written in"
     assert record.meta.versions["django"]
     assert record.meta.machine.cpu_count >= 1
@@ -66,14 +66,14 @@ def test_a_file_that_is_not_a_sweep_is_refused(tmp_path):
 def test_a_stored_run_renders_the_summary_the_old_code_rendered(tmp_path, name):
     """Every figure of summary.md, from a results.json written before the refactor, as the
     pre-refactor code rendered it (stored in data/golden)."""
-    data = Path(__file__).with_name("data")
+    data = DATA
     shutil.copy(data / f"{name}.json", tmp_path / "results.json")
     summary, _ = report.render(tmp_path)
     assert summary.read_text() == (data / "golden" / f"{name}.summary.md").read_text()
 
 
 def test_results_are_written_as_they_are_read_with_their_schema_version(tmp_path):
-    record = results.load(Path(__file__).with_name("data") / "results-prometheus.json")
+    record = results.load(DATA / "results-prometheus.json")
     results.write(tmp_path / "results.json", record)
     written = json.loads((tmp_path / "results.json").read_text())
     assert written["schema_version"] == SCHEMA_VERSION
@@ -82,11 +82,11 @@ def test_results_are_written_as_they_are_read_with_their_schema_version(tmp_path
 
 
 def test_a_cell_with_a_misspelt_field_is_refused_on_write_and_read(tmp_path):
-    record = results.load(Path(__file__).with_name("data") / "results.json")
+    record = results.load(DATA / "results.json")
     record.cells[0].rps = "fast"
     with pytest.raises(ValueError, match="Expected `float"):
         results.write(tmp_path / "results.json", record)
-    data = json.loads((Path(__file__).with_name("data") / "results.json").read_text())
+    data = json.loads((DATA / "results.json").read_text())
     data["cells"][0]["rps_per_second"] = 1.0
     (tmp_path / "results.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="rps_per_second"):
