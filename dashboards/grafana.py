@@ -38,10 +38,11 @@ from grafana_foundation_sdk.models.dashboard import (
 from grafana_foundation_sdk.models.heatmap import HeatmapColorMode, HeatmapColorScale
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-from loadtests import locust_exporter as lx
 from mysite.metrics import names as n
 
+from . import locust_exporter as lx
 from . import panels as p
+from . import promql
 
 DATASOURCE_VARIABLE = "datasource"
 DATASOURCE = DataSourceRef(type_val="prometheus", uid=f"${{{DATASOURCE_VARIABLE}}}")
@@ -86,9 +87,9 @@ def django_red() -> DashboardSpec:
                 (p.request_rate, p.error_ratio, p.latency_p99, p.active_requests),
             ),
             Section(
-                f"Route ${p.ROUTE}",
+                f"Route ${promql.ROUTE}",
                 (p.route_status_rate, p.route_latency, p.route_heatmap),
-                repeat=p.ROUTE,
+                repeat=promql.ROUTE,
                 width=8,
             ),
         ),
@@ -153,27 +154,31 @@ def _label_values(metric: str, label: str) -> str:
 def variables(used: Iterable[str]) -> list:
     """The datasource variable, then those of ``used``, in a fixed order."""
     used = set(used)
-    unknown = used - {p.JOB, p.LOCUST_JOB, p.ROUTE}
+    unknown = used - {promql.JOB, promql.LOCUST_JOB, promql.ROUTE}
     if unknown:
         raise ValueError(f"panels use undefined variables: {sorted(unknown)}")
     result: list = [DatasourceVariable(DATASOURCE_VARIABLE).label("Prometheus").type("prometheus")]
-    if p.JOB in used:
+    if promql.JOB in used:
         result.append(
             _query_variable(
-                p.JOB, "App job", _label_values(n.SERVER_DURATION + "_count", p.JOB_LABEL)
+                promql.JOB, "App job", _label_values(n.SERVER_DURATION + "_count", promql.JOB_LABEL)
             )
         )
-    if p.LOCUST_JOB in used:
+    if promql.LOCUST_JOB in used:
         result.append(
-            _query_variable(p.LOCUST_JOB, "Locust job", _label_values(lx.USERS, p.JOB_LABEL))
+            _query_variable(
+                promql.LOCUST_JOB, "Locust job", _label_values(lx.USERS, promql.JOB_LABEL)
+            )
         )
-    if p.ROUTE in used:
-        app_counts = p.series(n.SERVER_DURATION + "_count", p.eq(p.JOB_LABEL, f"${p.JOB}"))
+    if promql.ROUTE in used:
+        app_counts = promql.series(
+            n.SERVER_DURATION + "_count", promql.eq(promql.JOB_LABEL, f"${promql.JOB}")
+        )
         result.append(
-            _query_variable(p.ROUTE, "Route", _label_values(app_counts, n.ROUTE))
+            _query_variable(promql.ROUTE, "Route", _label_values(app_counts, n.ROUTE))
             .multi(True)
             .include_all(True)
-            .all_value(p.ALL_ROUTES)
+            .all_value(promql.ALL_ROUTES)
         )
     return result
 
@@ -181,7 +186,7 @@ def variables(used: Iterable[str]) -> list:
 # --- panels --------------------------------------------------------------------------------------
 
 
-def _target(query: p.Query) -> Dataquery:
+def _target(query: promql.Query) -> Dataquery:
     target = Dataquery().expr(query.expr).legend_format(query.legend).ref_id(query.ref_id)
     if query.format == "heatmap":
         target = target.format(PromQueryFormat.HEATMAP)

@@ -38,7 +38,7 @@ from .prometheus_server import (
 )
 from .query import PrometheusClient, PrometheusError
 
-DEFAULT_PORT = 9090
+DEFAULT_PORT = 9090  # Prometheus's own default: what people type
 DEFAULT_DATA_DIR = Path("var/prometheus")
 HEALTH_POLL = 2.0  # seconds between looks at the targets' health
 

@@ -9,7 +9,7 @@ through Prometheus's HTTP API:
 - ``$route``: a regular expression over ``http_route`` (all routes: ``.*``);
 - ``$__rate_interval``: Grafana's rate window (at least four scrape intervals).
 
-Metric and label names come from ``mysite.metrics.names`` and ``loadtests.locust_exporter``;
+Metric and label names come from ``mysite.metrics.names`` and ``dashboards.locust_exporter``;
 none is spelled here.
 """
 
@@ -20,26 +20,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from loadtests import locust_exporter as lx
 from mysite.metrics import names as n
 
-RATE = "$__rate_interval"
-# Labels Prometheus itself gives: the scrape job and target, and a histogram bucket's bound.
-JOB_LABEL, INSTANCE, LE = "job", "instance", "le"
-QUANTILES = (0.5, 0.95, 0.99)
-
-# The variables the panels use, and the value that means "everything" for each.
-JOB, LOCUST_JOB, ROUTE = "job", "locust_job", "route"
-ALL_ROUTES = ".*"
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    expr: str
-    legend: str
-    ref_id: str = "A"
-    # "time_series", or "heatmap" for a histogram's buckets drawn as a heatmap.
-    format: Literal["time_series", "heatmap"] = "time_series"
+from . import locust_exporter as lx
+from .promql import (
+    INSTANCE,
+    LE,
+    QUANTILES,
+    RATE,
+    Query,
+    app_series,
+    legend,
+    locust_series,
+    ne,
+    percent,
+    quantile,
+    quantile_queries,
+    rate,
+    ratio_or_zero,
+    regex,
+    server_series,
+    sum_by,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,75 +62,6 @@ class Panel:
         return frozenset(found)
 
 
-# --- PromQL building blocks ----------------------------------------------------------------
-
-
-def _matcher(label: str, op: str, value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{label}{op}"{escaped}"'
-
-
-def eq(label: str, value: str) -> str:
-    return _matcher(label, "=", value)
-
-
-def ne(label: str, value: str) -> str:
-    return _matcher(label, "!=", value)
-
-
-def regex(label: str, value: str) -> str:
-    return _matcher(label, "=~", value)
-
-
-def series(metric: str, *matchers: str) -> str:
-    return f"{metric}{{{', '.join(matchers)}}}" if matchers else metric
-
-
-def rate(selector: str, window: str = RATE) -> str:
-    return f"rate({selector}[{window}])"
-
-
-def sum_by(labels: tuple[str, ...], expr: str) -> str:
-    return f"sum by ({', '.join(labels)}) ({expr})" if labels else f"sum({expr})"
-
-
-def ratio_or_zero(part: str, whole: str) -> str:
-    """``part / whole``; 0, not a missing series, where ``whole`` has traffic and ``part`` none."""
-    return f"({part} or {whole} * 0) / {whole}"
-
-
-def quantile(q: float, buckets_selector: str, by: tuple[str, ...] = (), window: str = RATE) -> str:
-    return f"histogram_quantile({q:g}, {sum_by((*by, LE), rate(buckets_selector, window))})"
-
-
-def percent(q: float) -> str:
-    return f"p{round(q * 100):d}"
-
-
-def _app(metric: str, *matchers: str, route: bool = False) -> str:
-    route_matchers = (regex(n.ROUTE, f"${ROUTE}"),) if route else ()
-    return series(metric, eq(JOB_LABEL, f"${JOB}"), *route_matchers, *matchers)
-
-
-def _locust(metric: str, *matchers: str) -> str:
-    return series(metric, eq(JOB_LABEL, f"${LOCUST_JOB}"), *matchers)
-
-
-def _server(suffix: str, *matchers: str) -> str:
-    return _app(n.SERVER_DURATION + suffix, *matchers, route=True)
-
-
-def _quantile_queries(buckets: str, by: tuple[str, ...], legend_prefix: str) -> tuple[Query, ...]:
-    return tuple(
-        Query(quantile(q, buckets, by), f"{legend_prefix}{percent(q)}".strip(), chr(ord("A") + i))
-        for i, q in enumerate(QUANTILES)
-    )
-
-
-def _legend(*labels: str) -> str:
-    return " ".join(f"{{{{{label}}}}}" for label in labels)
-
-
 # --- the app: requests (RED) -----------------------------------------------------------------
 
 
@@ -138,20 +71,20 @@ def request_rate() -> Panel:
         "Requests per second, by route",
         "Requests the app served, every status included, from its server-side histogram.",
         "reqps",
-        (Query(sum_by((n.ROUTE,), rate(_server("_count"))), _legend(n.ROUTE)),),
+        (Query(sum_by((n.ROUTE,), rate(server_series("_count"))), legend(n.ROUTE)),),
     )
 
 
 def error_ratio() -> Panel:
     by = (n.ROUTE,)
-    errors = sum_by(by, rate(_server("_count", regex(n.STATUS, "5.."))))
-    total = sum_by(by, rate(_server("_count")))
+    errors = sum_by(by, rate(server_series("_count", regex(n.STATUS, "5.."))))
+    total = sum_by(by, rate(server_series("_count")))
     return Panel(
         "error_ratio",
         "Server errors (5xx) ratio, by route",
         "Share of a route's responses with a 5xx status (502/504: the upstream failed).",
         "percentunit",
-        (Query(ratio_or_zero(errors, total), _legend(n.ROUTE)),),
+        (Query(ratio_or_zero(errors, total), legend(n.ROUTE)),),
     )
 
 
@@ -162,7 +95,7 @@ def latency_p99() -> Panel:
         f"Latency {percent(q)}, by route",
         "Server-side request duration, from the first middleware to the response.",
         "s",
-        (Query(quantile(q, _server("_bucket"), (n.ROUTE,)), _legend(n.ROUTE)),),
+        (Query(quantile(q, server_series("_bucket"), (n.ROUTE,)), legend(n.ROUTE)),),
     )
 
 
@@ -172,7 +105,7 @@ def route_latency() -> Panel:
         "Latency percentiles",
         "Server-side request duration percentiles of each route (p50, p95, p99).",
         "s",
-        _quantile_queries(_server("_bucket"), (n.ROUTE,), _legend(n.ROUTE) + " "),
+        quantile_queries(server_series("_bucket"), (n.ROUTE,), legend(n.ROUTE) + " "),
     )
 
 
@@ -183,7 +116,7 @@ def route_status_rate() -> Panel:
         "Responses per second, by status",
         "What each route answered: 2xx, 4xx (client errors), 5xx (upstream failures).",
         "reqps",
-        (Query(sum_by(by, rate(_server("_count"))), _legend(*by)),),
+        (Query(sum_by(by, rate(server_series("_count"))), legend(*by)),),
     )
 
 
@@ -195,8 +128,8 @@ def route_heatmap() -> Panel:
         "s",
         (
             Query(
-                sum_by((LE,), f"increase({_server('_bucket')}[{RATE}])"),
-                _legend(LE),
+                sum_by((LE,), f"increase({server_series('_bucket')}[{RATE}])"),
+                legend(LE),
                 "A",
                 "heatmap",
             ),
@@ -211,7 +144,7 @@ def active_requests() -> Panel:
         "Requests in flight",
         "Requests inside the app now, summed over its worker processes.",
         "short",
-        (Query(sum_by((n.METHOD,), _app(n.SERVER_ACTIVE)), _legend(n.METHOD)),),
+        (Query(sum_by((n.METHOD,), app_series(n.SERVER_ACTIVE)), legend(n.METHOD)),),
     )
 
 
@@ -228,9 +161,9 @@ def upstream_rate() -> Panel:
         "reqps",
         (
             Query(
-                sum_by(by, rate(_app(n.CLIENT_DURATION + "_count"))),
-                f"{_legend(n.SERVER_ADDRESS)} status={_legend(n.STATUS)} "
-                f"error={_legend(n.ERROR_TYPE)}",
+                sum_by(by, rate(app_series(n.CLIENT_DURATION + "_count"))),
+                f"{legend(n.SERVER_ADDRESS)} status={legend(n.STATUS)} "
+                f"error={legend(n.ERROR_TYPE)}",
             ),
         ),
     )
@@ -238,15 +171,15 @@ def upstream_rate() -> Panel:
 
 def upstream_error_ratio() -> Panel:
     by = (n.SERVER_ADDRESS,)
-    errors = sum_by(by, rate(_app(n.CLIENT_DURATION + "_count", ne(n.ERROR_TYPE, ""))))
-    total = sum_by(by, rate(_app(n.CLIENT_DURATION + "_count")))
+    errors = sum_by(by, rate(app_series(n.CLIENT_DURATION + "_count", ne(n.ERROR_TYPE, ""))))
+    total = sum_by(by, rate(app_series(n.CLIENT_DURATION + "_count")))
     return Panel(
         "upstream_error_ratio",
         "Upstream call errors ratio",
         "Share of upstream calls that failed: an error status, a timeout, a refused or reset "
         "connection, a body that is not JSON.",
         "percentunit",
-        (Query(ratio_or_zero(errors, total), _legend(n.SERVER_ADDRESS)),),
+        (Query(ratio_or_zero(errors, total), legend(n.SERVER_ADDRESS)),),
     )
 
 
@@ -256,10 +189,10 @@ def upstream_latency() -> Panel:
         "Upstream call latency percentiles",
         "Duration of each upstream call as the app's client saw it.",
         "s",
-        _quantile_queries(
-            _app(n.CLIENT_DURATION + "_bucket"),
+        quantile_queries(
+            app_series(n.CLIENT_DURATION + "_bucket"),
             (n.SERVER_ADDRESS,),
-            _legend(n.SERVER_ADDRESS) + " ",
+            legend(n.SERVER_ADDRESS) + " ",
         ),
     )
 
@@ -274,7 +207,12 @@ def loop_lag_max() -> Panel:
         "The worst lag of the last second in each worker process: a blocking call in an "
         "async view (/async/blocking/) stalls its worker's loop for the call's whole duration.",
         "s",
-        (Query(f"max by ({INSTANCE}, {n.PID}) ({_app(n.LOOP_LAG_MAX)})", f"pid {_legend(n.PID)}"),),
+        (
+            Query(
+                f"max by ({INSTANCE}, {n.PID}) ({app_series(n.LOOP_LAG_MAX)})",
+                f"pid {legend(n.PID)}",
+            ),
+        ),
     )
 
 
@@ -284,7 +222,7 @@ def loop_lag_quantiles() -> Panel:
         "Event-loop lag percentiles",
         "How late the workers' event loops ran their timers, all workers together.",
         "s",
-        _quantile_queries(_app(n.LOOP_LAG + "_bucket"), (), ""),
+        quantile_queries(app_series(n.LOOP_LAG + "_bucket"), (), ""),
     )
 
 
@@ -297,20 +235,20 @@ def locust_request_rate() -> Panel:
         "Locust: requests per second, by name",
         "Requests Locust made, failures included.",
         "reqps",
-        (Query(sum_by((lx.NAME,), rate(_locust(lx.REQUESTS))), _legend(lx.NAME)),),
+        (Query(sum_by((lx.NAME,), rate(locust_series(lx.REQUESTS))), legend(lx.NAME)),),
     )
 
 
 def locust_failure_ratio() -> Panel:
     by = (lx.NAME,)
-    failures = sum_by(by, rate(_locust(lx.FAILURES)))
-    total = sum_by(by, rate(_locust(lx.REQUESTS)))
+    failures = sum_by(by, rate(locust_series(lx.FAILURES)))
+    total = sum_by(by, rate(locust_series(lx.REQUESTS)))
     return Panel(
         "locust_failure_ratio",
         "Locust: failure ratio, by name",
         "Share of requests Locust counted as failed: any status from 400 up, or a body check.",
         "percentunit",
-        (Query(ratio_or_zero(failures, total), _legend(lx.NAME)),),
+        (Query(ratio_or_zero(failures, total), legend(lx.NAME)),),
     )
 
 
@@ -321,8 +259,8 @@ def locust_latency() -> Panel:
         "Response times as Locust measured them: the server's time plus the network and "
         "Locust's own scheduling.",
         "s",
-        _quantile_queries(
-            _locust(lx.RESPONSE_TIME + "_bucket"), (lx.NAME,), _legend(lx.NAME) + " "
+        quantile_queries(
+            locust_series(lx.RESPONSE_TIME + "_bucket"), (lx.NAME,), legend(lx.NAME) + " "
         ),
     )
 
@@ -333,7 +271,7 @@ def locust_users() -> Panel:
         "Locust: users",
         "Simulated users running now, all workers together.",
         "short",
-        (Query(sum_by((), _locust(lx.USERS)), "users"),),
+        (Query(sum_by((), locust_series(lx.USERS)), "users"),),
     )
 
 
@@ -343,7 +281,7 @@ def locust_cpu() -> Panel:
         "Locust: CPU of the process that serves the exporter",
         "One core is 1.0. A load generator near a full core measures itself, not the server.",
         "percentunit",
-        (Query(sum_by((), rate(_locust(lx.PROCESS_CPU))), "locust"),),
+        (Query(sum_by((), rate(locust_series(lx.PROCESS_CPU))), "locust"),),
     )
 
 
@@ -358,8 +296,8 @@ def throughput_compare() -> Panel:
         "Locust only calls routes of this job.",
         "reqps",
         (
-            Query(sum_by((), rate(_locust(lx.REQUESTS))), "Locust (client)", "A"),
-            Query(sum_by((), rate(_server("_count"))), "server", "B"),
+            Query(sum_by((), rate(locust_series(lx.REQUESTS))), "Locust (client)", "A"),
+            Query(sum_by((), rate(server_series("_count"))), "server", "B"),
         ),
     )
 
@@ -372,8 +310,8 @@ def latency_compare() -> Panel:
         "The gap between the two is time spent outside the app: network, queues, Locust.",
         "s",
         (
-            Query(quantile(q, _locust(lx.RESPONSE_TIME + "_bucket")), "Locust (client)", "A"),
-            Query(quantile(q, _server("_bucket")), "server", "B"),
+            Query(quantile(q, locust_series(lx.RESPONSE_TIME + "_bucket")), "Locust (client)", "A"),
+            Query(quantile(q, server_series("_bucket")), "server", "B"),
         ),
     )
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from . import panels as p
+from . import promql
 from .prometheus_server import APP_JOB, LOCUST_JOB, SCRAPE_INTERVAL, duration
 
 
@@ -97,9 +98,9 @@ def rate_interval(step: float, scrape_interval: float = SCRAPE_INTERVAL) -> str:
 
 
 def default_variables(
-    job: str = APP_JOB, locust_job: str = LOCUST_JOB, route: str = p.ALL_ROUTES
+    job: str = APP_JOB, locust_job: str = LOCUST_JOB, route: str = promql.ALL_ROUTES
 ) -> dict[str, str]:
-    return {p.JOB: job, p.LOCUST_JOB: locust_job, p.ROUTE: route}
+    return {promql.JOB: job, promql.LOCUST_JOB: locust_job, promql.ROUTE: route}
 
 
 _VARIABLE = re.compile(r"\$\{(\w+)\}|\$(\w+)")

@@ -13,25 +13,16 @@ between requests, so each one keeps exactly one request in flight: the closed lo
 Little's law (throughput = users / latency) describes. Bodies are checked, not only statuses.
 
 ``make bench`` (``python -m loadtests.sweep``) runs these classes one at a time across server
-kinds and worker counts, through the measured windows of ``locust_window``.
+kinds and worker counts, through the measured windows of ``loadtests.plugins.window``.
 """
-
-# The exporter's import below is the shared snippet, kept verbatim (its noqa included).
-# ruff: noqa: RUF100
 
 import itertools
 
-import scenarios
 from locust import FastHttpUser, constant, events, tag, task
 
-try:
-    import locust_exporter  # noqa: F401  (serves Locust's stats to Prometheus; see dashboards/)
-except ImportError:  # pragma: no cover
-    locust_exporter = None
-try:
-    import locust_window  # the sweep's measured windows; idle unless asked for
-except ImportError:  # pragma: no cover
-    locust_window = None
+import dashboards.locust_exporter  # noqa: F401  (serves Locust's stats to Prometheus)
+import loadtests.plugins.window  # noqa: F401  (the sweep's measured windows; idle unless asked)
+from loadtests import scenarios
 
 _task_ids = itertools.count()
 
@@ -41,13 +32,13 @@ def _add_arguments(parser):
     parser.add_argument(
         "--delay",
         type=float,
-        default=scenarios.DEFAULT_DELAY,
+        default=scenarios.LOAD_DELAY_S,
         help="seconds each view (or each upstream call) waits",
     )
     parser.add_argument(
         "--fanout",
         type=int,
-        default=scenarios.DEFAULT_FANOUT,
+        default=scenarios.LOAD_FANOUT,
         help="upstream calls per fan-out request",
     )
     parser.add_argument(
@@ -70,8 +61,8 @@ class LabUser(FastHttpUser):
 
     def params(self) -> tuple[float, int, bool]:
         options = self.environment.parsed_options
-        delay = getattr(options, "delay", scenarios.DEFAULT_DELAY)
-        fanout = getattr(options, "fanout", scenarios.DEFAULT_FANOUT)
+        delay = getattr(options, "delay", scenarios.LOAD_DELAY_S)
+        fanout = getattr(options, "fanout", scenarios.LOAD_FANOUT)
         close = getattr(options, "new_connections", False)
         # The web UI hands custom arguments back as text.
         return float(delay), int(fanout), str(close).lower() in ("true", "1", "on")
@@ -83,7 +74,7 @@ class LabUser(FastHttpUser):
         if self.scenario.uses_upstream:
             query += f"&fanout={fanout}"
         if self.scenario.uses_database:
-            query = f"delay={delay:g}&rows={scenarios.DEFAULT_ROWS}"
+            query = f"delay={delay:g}&rows={scenarios.LOAD_ROWS}"
         with self.client.get(
             f"{self.scenario.path}?{query}",
             name=self.scenario.path,
@@ -106,8 +97,8 @@ class LabUser(FastHttpUser):
             return "body is not a JSON object"
         if self.scenario.uses_database:
             rows = body.get("rows")
-            if not isinstance(rows, list) or len(rows) != scenarios.DEFAULT_ROWS:
-                return f"expected {scenarios.DEFAULT_ROWS} rows, got {str(rows)[:120]}"
+            if not isinstance(rows, list) or len(rows) != scenarios.LOAD_ROWS:
+                return f"expected {scenarios.LOAD_ROWS} rows, got {str(rows)[:120]}"
             return None
         if not self.scenario.uses_upstream:
             if body.get("message") != "Hello World!" or body.get("task_id") != task_id:

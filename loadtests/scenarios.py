@@ -1,8 +1,7 @@
 """The load scenarios, and what theory says each one can reach.
 
 Pure data and arithmetic, with no import of Locust or of the app, so both sides can use it: the
-locustfile (which imports it by plain name, from its own folder) builds one user class per
-scenario from it, and the sweep computes the ceilings it reports from it.
+locustfile builds one user class per scenario from it, and the sweep computes its ceilings.
 
 Two ceilings per measured cell, both in requests per second:
 
@@ -170,11 +169,10 @@ DB_SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
-# Rows each database request asks for.
-DEFAULT_ROWS = 10
-
-# Connections (and sync fan-out threads) per worker: the app's UPSTREAM_POOL_SIZE default.
-DEFAULT_POOL = 100
-# What the locustfile asks for when run on its own (``--delay``, ``--fanout`` override them).
-DEFAULT_DELAY = 0.2
-DEFAULT_FANOUT = 5
+# What the load asks for unless told otherwise (the locustfile's ``--delay`` and ``--fanout``,
+# the sweep's profiles). Shorter than the app's own default wait (``mysite.demo.params``), so a
+# sweep sees many requests per window.
+LOAD_DELAY_S = 0.2
+LOAD_FANOUT = 5
+# Rows each database request reads (the app's own default is mysite.db.params.DEFAULT_ROWS).
+LOAD_ROWS = 10

@@ -16,10 +16,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
-from dashboards.panels import JOB_LABEL, eq, series
 from dashboards.prometheus_server import (
     APP_JOB,
     INSTALL_HINT,
@@ -29,7 +29,9 @@ from dashboards.prometheus_server import (
     ScrapeTarget,
     run_prometheus,
 )
+from dashboards.promql import JOB_LABEL, eq, series
 from dashboards.query import PrometheusClient
+from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,8 +91,8 @@ def live_run(prometheus_binary, upstream, tmp_path_factory) -> LiveRun:
     env = {"UPSTREAM_URL": upstream.url + "/fail-odd/", "UPSTREAM_TIMEOUT": "2"}
     with serve("uvicorn", 2, env=env, log_dir=logs) as app:
         targets = [
-            ScrapeTarget.from_url(APP_JOB, app.url),
-            ScrapeTarget.from_url(UPSTREAM_JOB, upstream.url),
+            ScrapeTarget(APP_JOB, urlsplit(app.url).netloc),
+            ScrapeTarget(UPSTREAM_JOB, urlsplit(upstream.url).netloc),
             ScrapeTarget(LOCUST_JOB, f"{LOOPBACK}:{exporter}"),
         ]
         with run_prometheus(targets, log_dir=logs) as prometheus:
@@ -112,11 +114,13 @@ def live_run(prometheus_binary, upstream, tmp_path_factory) -> LiveRun:
 
 def wait_for_scrape_after(prometheus: PrometheusServer, job: str, moment: float) -> float:
     """Poll until Prometheus holds a scrape of ``job`` taken after ``moment``; return now."""
-    deadline = time.monotonic() + 30
+    expr = f"max(timestamp({series('up', eq(JOB_LABEL, job))}))"
     with PrometheusClient(prometheus.url) as client:
-        while time.monotonic() < deadline:
-            latest = client.query(f"max(timestamp({series('up', eq(JOB_LABEL, job))}))")
-            if latest and float(latest[0]["value"][1]) > moment:
-                return time.time()
-            time.sleep(0.1)
+
+        def scraped() -> bool:
+            latest = client.query(expr)
+            return bool(latest) and float(latest[0]["value"][1]) > moment
+
+        if wait_until(scraped, 30):
+            return time.time()
     raise AssertionError(f"Prometheus did not scrape {job} after {moment}")

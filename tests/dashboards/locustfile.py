@@ -2,17 +2,12 @@
 
 Every route, with successes, client errors (400), unmatched paths (404) and, with the upstream
 at ``/fail-odd/``, upstream failures (502) next to fan-outs that succeed (fanout=1); the
-blocking endpoint, so the event loop lags. Loaded the way ``loadtests/locustfile.py`` loads
-the exporter: ``import locust_exporter`` from the ``loadtests`` folder.
+blocking endpoint, so the event loop lags. Loads the exporter as ``loadtests/locustfile.py`` does.
 """
-
-import sys
-from pathlib import Path
 
 from locust import FastHttpUser, constant, task
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "loadtests"))
-import locust_exporter  # noqa: F401  (registers the exporter with Locust)
+import dashboards.locust_exporter  # noqa: F401  (registers the exporter with Locust)
 
 DELAY = "0.01"
 

@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from dashboards.browser import check_page
+from tests.browser import check_page
 
 
 def png(width: int = 4, height: int = 3) -> bytes:

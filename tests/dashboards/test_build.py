@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from dashboards import build, grafana, panels
+from dashboards import build, grafana, panels, promql
 
 ROOT = build.PACKAGE_DIR.parent
 
@@ -104,11 +104,11 @@ def test_load_test_dashboard_puts_locust_beside_the_server():
     }  # fmt: skip
     comparisons, *pairs = grafana.load_test().sections
     for make in comparisons.panels:
-        assert make().variables >= {panels.JOB, panels.LOCUST_JOB}
+        assert make().variables >= {promql.JOB, promql.LOCUST_JOB}
     for section in pairs:
         left, right = (make() for make in section.panels)
-        assert left.variables == {panels.LOCUST_JOB}, section.title
-        assert panels.LOCUST_JOB not in right.variables, section.title
+        assert left.variables == {promql.LOCUST_JOB}, section.title
+        assert promql.LOCUST_JOB not in right.variables, section.title
 
 
 def test_provisioning_points_at_the_dashboards():

@@ -12,10 +12,10 @@ import re
 
 import pytest
 
-from dashboards import build, panels, rules
+from dashboards import build, panels, promql, rules
+from dashboards import locust_exporter as lx
 from dashboards.prometheus_server import APP_JOB, LOCUST_JOB
 from dashboards.query import default_variables, evaluate_panels, rate_interval, substitute
-from loadtests import locust_exporter as lx
 from mysite.metrics import names as n
 
 from .conftest import LOCUST_RUN_SECONDS
@@ -73,7 +73,7 @@ def test_dashboard_variable_has_values(live_run, uid, name, query):
     with live_run.client() as client:
         series = client.query_range(expr, live_run.start, live_run.end, STEP)
     values = {s["metric"][label] for s in series}
-    expected = {panels.JOB: APP_JOB, panels.LOCUST_JOB: LOCUST_JOB}.get(name)
+    expected = {promql.JOB: APP_JOB, promql.LOCUST_JOB: LOCUST_JOB}.get(name)
     assert values, f"{uid}: variable {name} has no values"
     if expected:
         assert expected in values

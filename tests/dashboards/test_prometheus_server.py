@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from dashboards.prometheus_server import ScrapeTarget, run_prometheus
 from dashboards.query import PrometheusClient, PrometheusError
+from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port
 
 
@@ -17,9 +16,7 @@ def test_throwaway_prometheus_runs_with_the_rules_and_is_cleaned_up(prometheus_b
         with PrometheusClient(prometheus.url) as client:
             assert client.query("vector(1)")[0]["value"][1] == "1"
             # Targets are discovered just after start: poll briefly for the one configured.
-            deadline = time.monotonic() + 10
-            while not (targets := client.targets()) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            targets = wait_until(client.targets, 10, 0.05) or []
             assert [t["labels"]["job"] for t in targets] == ["nothing"]
             assert {group["name"] for group in client.rule_groups()} == {
                 "django-async-lab-recording",

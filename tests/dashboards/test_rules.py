@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from dashboards import rules
+from dashboards import rule_tests, rules
 from dashboards.prometheus_server import (
     CONFIG_PATH,
     RULE_TESTS_DIR,
@@ -57,18 +57,11 @@ def test_rule_unit_tests_pass(promtool):
 def test_every_alert_has_a_unit_test():
     tested = {
         case["alertname"]
-        for test in rules.tests_document()["tests"]
+        for test in rule_tests.tests_document()["tests"]
         for case in test.get("alert_rule_test", [])
         if case["exp_alerts"]
     }
     assert tested == {rule["alert"] for rule in rules.alert_rules()}
-
-
-def test_scrape_target_from_url():
-    target = ScrapeTarget.from_url("django", "http://127.0.0.1:8123", server="uvicorn")
-    assert target == ScrapeTarget("django", "127.0.0.1:8123", labels={"server": "uvicorn"})
-    with pytest.raises(ValueError, match="host:port"):
-        ScrapeTarget.from_url("django", "127.0.0.1:8123")
 
 
 def test_targets_of_one_job_share_a_scrape_config():

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from loadtests.analysis.records import Cell
+
 ROOT = Path(__file__).resolve().parents[2]
-STORED_RESULTS = Path(__file__).with_name("data") / "results.json"
+DATA = Path(__file__).with_name("data")
+STORED_RESULTS = DATA / "results.json"
 
 
 @pytest.fixture
@@ -23,12 +26,21 @@ def stored_run(tmp_path: Path) -> Path:
     return run_dir
 
 
+def a_cell(**fields) -> Cell:
+    """A measured-looking cell with the given fields, the rest plausible."""
+    base = {
+        "server": "uvicorn", "workers": 1, "scenario": "async-api", "threads": 8, "users": 8,
+        "requests": 10, "failures": 0, "rps": 5.0, "latency_ms": None, "server_latency_ms": None,
+        "littles_law_rps": 40.0, "efficiency": 0.125, "flags": [],
+    }  # fmt: skip
+    return msgspec.convert(base | fields, Cell)
+
+
 def run_sweep(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """``python -m loadtests.sweep ARGS`` from the repository root, bounded in time."""
     return subprocess.run(
         [sys.executable, "-m", "loadtests.sweep", *args],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=timeout,

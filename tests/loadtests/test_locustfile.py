@@ -6,16 +6,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 
-from loadtests.generator import LOCUSTFILE
 from loadtests.scenarios import SCENARIOS
+from loadtests.sweep.generator import LOCUSTFILE
+from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port, serve
-
-from .conftest import ROOT
+from tests.loadtests.conftest import ROOT
 
 pytestmark = pytest.mark.live
 
@@ -76,14 +75,15 @@ def test_the_web_ui_starts_with_the_custom_arguments(app):
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        page = ""
-        while time.monotonic() < deadline and not page:
+
+        def page() -> str | None:
             try:
                 with urllib.request.urlopen(f"http://{LOOPBACK}:{port}/", timeout=2) as response:
-                    page = response.read().decode()
+                    return response.read().decode()
             except OSError:
-                time.sleep(0.1)
+                return None
+
+        page = wait_until(page, 30) or ""
         assert '"delay"' in page
         assert '"fanout"' in page
         assert "window_length" not in page, "the sweep's own arguments stay out of the UI"

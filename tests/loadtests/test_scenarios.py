@@ -2,12 +2,15 @@
 
 import pytest
 
-from loadtests.generator import LOCUSTFILE
-from loadtests.scenarios import DEFAULT_POOL, SCENARIOS
+from loadtests.scenarios import SCENARIOS
+from loadtests.sweep.generator import LOCUSTFILE
+from loadtests.sweep.plan import UPSTREAM_POOL_SIZE
 
 
 def model(name, server, workers, users=32, delay=0.2, fanout=5, threads=8):
-    return SCENARIOS[name].model(server, workers, threads, users, delay, fanout, DEFAULT_POOL)[0]
+    return SCENARIOS[name].model(
+        server, workers, threads, users, delay, fanout, UPSTREAM_POOL_SIZE
+    )[0]
 
 
 def test_littles_law_ceilings():

@@ -11,14 +11,15 @@ import sys
 
 import pytest
 
-from loadtests import overhead
+from loadtests.bench import overhead
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 
 def test_quick_run_prints_a_table_and_writes_json(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "loadtests.overhead", "--quick", "--output-dir", str(tmp_path)],
+        [sys.executable, "-m", "loadtests.bench.overhead", "--quick",
+         "--output-dir", str(tmp_path)],
         capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]

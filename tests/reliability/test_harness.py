@@ -29,7 +29,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from loadtests import results, sweep
+from loadtests.sweep import cli as sweep
+from tests.loadtests import results_json as results
 
 from .helpers import wait_for
 

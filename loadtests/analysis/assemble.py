@@ -1,0 +1,291 @@
+"""From a cell's windows, scrapes and process samples to the cell that results.json holds.
+
+Pure: it reads what the runs gathered (window files, scrape files, samples) and computes pooled
+percentiles, mean rates with their spread, the ceilings, and the flags that say which number
+to distrust.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from pathlib import Path
+
+from loadtests.sweep.plan import CellPlan
+
+from . import scrape
+from .records import (
+    Cell,
+    GeneratorUse,
+    LatencyMs,
+    NodeCpu,
+    ProcessUse,
+    UpstreamUse,
+    Window,
+)
+from .thresholds import (
+    GENERATOR_SATURATED_PERCENT,
+    SERVER_CPU_BOUND_PERCENT,
+    UPSTREAM_BUSY_PERCENT,
+)
+
+
+def percentiles(times: Counter) -> LatencyMs | None:
+    """Nearest-rank percentiles, mean and max of response times in ms."""
+    n = sum(times.values())
+    if n == 0:
+        return None
+    ordered = sorted(times.items())
+    result: dict[str, float] = {}
+    for key, q in scrape.QUANTILES.items():
+        rank, seen = max(1, math.ceil(q * n)), 0
+        for value, count in ordered:
+            seen += count
+            if seen >= rank:
+                result[key] = value
+                break
+    result["mean"] = round(sum(v * c for v, c in ordered) / n, 2)
+    result["max"] = ordered[-1][0]
+    return LatencyMs(**result)
+
+
+def _scrape_families(run_dir: Path, boundary: dict) -> dict | None:
+    name = boundary.get("scrape_file")
+    if not name:
+        return None
+    return scrape.parse((run_dir / name).read_text())
+
+
+def _windows(plan: CellPlan, run: dict) -> list[dict]:
+    data, sampler = run["windows"], run["sampler"]
+    boundaries = data["boundaries"]
+    families = [_scrape_families(run["dir"], b) for b in boundaries]
+    out = []
+    for index in range(data["count"]):
+        start, end = boundaries[index]["unix"], boundaries[index + 1]["unix"]
+        times: Counter = Counter()
+        requests = failures = 0
+        errors: Counter = Counter()
+        generator_cpu = []
+        for node in data["nodes"]:
+            for window in node["windows"]:
+                if window["index"] != index:
+                    continue
+                if window.get("cpu_percent") is not None:
+                    generator_cpu.append(
+                        {"node": node["node"], "cpu_percent": round(window["cpu_percent"], 1)}
+                    )
+                for entry in window["entries"].values():
+                    requests += entry["requests"]
+                    failures += entry["failures"]
+                    times.update({float(v): c for v, c in entry["response_times_ms"]})
+                    errors.update(dict(entry["errors"]))
+        server_hist = upstream_hist = None
+        if families[index] is not None and families[index + 1] is not None:
+            server_hist = scrape.route_histogram(
+                families[index + 1], plan.spec.path
+            ) - scrape.route_histogram(families[index], plan.spec.path)
+            upstream_hist = scrape.upstream_histogram(
+                families[index + 1]
+            ) - scrape.upstream_histogram(families[index])
+        out.append(
+            {
+                "start": start,
+                "end": end,
+                "duration_s": round(end - start, 3),
+                # How long the server kept each edge's scrape waiting (its queue, roughly).
+                "scrape_s": [
+                    boundaries[index].get("scrape_s"),
+                    boundaries[index + 1].get("scrape_s"),
+                ],
+                "requests": requests,
+                "failures": failures,
+                "rps": round(requests / (end - start), 2),
+                "latency_ms": percentiles(times),
+                "errors": errors.most_common(5),
+                "generator_cpu": generator_cpu,
+                "server_process": sampler.window("server", start, end) if sampler else None,
+                "upstream_process": sampler.window("upstream", start, end) if sampler else None,
+                "_times": times,
+                "_server_hist": server_hist,
+                "_upstream_hist": upstream_hist,
+            }
+        )
+    return out
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return round(statistics.fmean(values), 1) if values else None
+
+
+def _sum_hist(hists):
+    hists = [h for h in hists if h is not None]
+    if not hists:
+        return None
+    total = hists[0]
+    for h in hists[1:]:
+        total = total + h
+    return total
+
+
+def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
+    """The cell for results.json: pooled percentiles, mean rates with their spread, ceilings."""
+    windows = [w for run in runs for w in _windows(plan, run)]
+    times: Counter = Counter()
+    for w in windows:
+        times.update(w["_times"])
+    server_hist = _sum_hist(w["_server_hist"] for w in windows)
+    upstream_hist = _sum_hist(w["_upstream_hist"] for w in windows)
+    rates = [w["rps"] for w in windows]
+    rps = round(statistics.fmean(rates), 2) if rates else 0.0
+    latency = percentiles(times)
+    littles = plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout)
+    model_rps, model_text = plan.model()
+    generator_cpu = max(
+        (g["cpu_percent"] for w in windows for g in w["generator_cpu"]), default=None
+    )
+    server_cpu = _mean((w["server_process"] or {}).get("cpu_percent") for w in windows)
+    upstream_cpu = _mean((w["upstream_process"] or {}).get("cpu_percent") for w in windows)
+
+    def peak(key, field):
+        return max(((w[key] or {}).get(field) or 0 for w in windows), default=None) or None
+
+    requests = sum(w["requests"] for w in windows)
+    failures = sum(w["failures"] for w in windows)
+    errors: Counter = Counter()
+    for w in windows:
+        errors.update(dict(w["errors"]))
+    flags = []
+    if failures:
+        flags.append("failures")
+    if generator_cpu is not None and generator_cpu > GENERATOR_SATURATED_PERCENT:
+        flags.append("generator-saturated")
+    if server_cpu is not None and cores and server_cpu > SERVER_CPU_BOUND_PERCENT * cores:
+        flags.append("server-cpu-bound")
+    if upstream_cpu is not None and upstream_cpu > UPSTREAM_BUSY_PERCENT:
+        flags.append("upstream-busy")
+    if server_hist is None:
+        flags.append("no-server-histogram")
+    if requests == 0:
+        flags.append("no-requests")
+    workers_ready = min((run["workers"] for run in runs if "workers" in run), default=None)
+    if workers_ready is not None and workers_ready < plan.workers:
+        flags.append("workers-not-ready")
+    return Cell(
+        server=plan.server,
+        workers=plan.workers,
+        scenario=plan.scenario,
+        threads=plan.threads,
+        users=plan.users,
+        delay_s=plan.delay,
+        fanout=plan.fanout if plan.spec.uses_upstream else None,
+        service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
+        warmup_s=plan.warmup_for(),
+        window_s=plan.window,
+        repeats=len(windows),
+        restart_per_repeat=plan.restart_per_repeat,
+        connections="new per request" if plan.new_connections else "keep-alive",
+        workers_ready=workers_ready,
+        requests=requests,
+        failures=failures,
+        rps=rps,
+        rps_min=min(rates, default=None),
+        rps_max=max(rates, default=None),
+        rps_stdev=round(statistics.stdev(rates), 2) if len(rates) > 1 else None,
+        latency_ms=latency,
+        server_latency_ms=_latency(server_hist),
+        server_requests=round(server_hist.count) if server_hist else None,
+        server_statuses=_statuses(server_hist),
+        littles_law_rps=round(littles, 2),
+        efficiency=round(rps / littles, 3) if littles else None,
+        model_rps=round(model_rps, 2),
+        model=model_text,
+        model_efficiency=round(rps / model_rps, 3) if model_rps else None,
+        # Little's law, L = lambda x W: how many requests were in flight on average. Below the
+        # number of users, the users spent time outside a request: the generator lagged.
+        achieved_concurrency=(
+            round(rps * latency.mean / 1000.0, 2)
+            if latency and latency.mean is not None and rps
+            else None
+        ),
+        server_process=ProcessUse(
+            cores=cores,
+            cpu_percent=server_cpu,
+            rss_mb=peak("server_process", "rss_mb"),
+            threads=peak("server_process", "threads"),
+            processes=peak("server_process", "processes"),
+        ),
+        generator=GeneratorUse(cpu_percent=generator_cpu, processes=_generator_processes(runs)),
+        upstream=(
+            UpstreamUse(
+                cpu_percent=upstream_cpu,
+                calls=round(upstream_hist.count) if upstream_hist else None,
+                call_latency_ms=_latency(upstream_hist),
+                call_statuses=_statuses(upstream_hist),
+            )
+            if plan.spec.uses_upstream
+            else None
+        ),
+        errors=errors.most_common(5),
+        flags=flags,
+        windows=[_window(w) for w in windows],
+        dir=str(cell_dir.relative_to(cell_dir.parent.parent)),
+    )
+
+
+def _latency(hist: scrape.Histogram | None) -> LatencyMs | None:
+    percentiles = hist.percentiles_ms() if hist else None
+    return LatencyMs(**percentiles) if percentiles else None
+
+
+def _statuses(hist: scrape.Histogram | None) -> dict[str, int] | None:
+    return {k: round(v) for k, v in hist.count_by_status.items() if v} if hist else None
+
+
+def _process(use: dict | None) -> ProcessUse | None:
+    return ProcessUse(**use) if use else None
+
+
+def _window(w: dict) -> Window:
+    return Window(
+        start=w["start"],
+        end=w["end"],
+        duration_s=w["duration_s"],
+        scrape_s=w["scrape_s"],
+        requests=w["requests"],
+        failures=w["failures"],
+        rps=w["rps"],
+        latency_ms=w["latency_ms"],
+        errors=w["errors"],
+        generator_cpu=[NodeCpu(**g) for g in w["generator_cpu"]],
+        server_process=_process(w["server_process"]),
+        upstream_process=_process(w["upstream_process"]),
+        server_latency_ms=_latency(w["_server_hist"]),
+        server_requests=round(w["_server_hist"].count) if w["_server_hist"] else None,
+    )
+
+
+def _generator_processes(runs: list[dict]) -> int:
+    return max((len(run["windows"]["nodes"]) for run in runs), default=0)
+
+
+def failed_cell(plan: CellPlan, error: str) -> Cell:
+    """A cell that could not be measured: it still appears, with the reason."""
+    return Cell(
+        server=plan.server,
+        workers=plan.workers,
+        scenario=plan.scenario,
+        users=plan.users,
+        threads=plan.threads,
+        requests=0,
+        failures=0,
+        rps=None,
+        latency_ms=None,
+        server_latency_ms=None,
+        littles_law_rps=round(plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout), 2),
+        efficiency=None,
+        flags=["error"],
+        error=error,
+    )

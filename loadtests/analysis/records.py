@@ -1,0 +1,210 @@
+"""The typed records that cross module boundaries: a window, a cell, the run's metadata, a run.
+
+They are ``results.json``'s shape, field for field (its keys are the field names), so the
+report reads attributes, not string keys, and ``results`` validates the file against these
+types on every write and read. Units are in the field names (``_s``, ``_ms``, ``_percent``,
+``_mb``, ``rps``) or, where a name has none, in the type: ``UnixSeconds`` is a moment.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import Struct
+
+# Units that a field name does not say.
+UnixSeconds = float  # seconds since the epoch
+Count = int
+
+SCHEMA_VERSION = 2  # 1: before "schema_version", the version was meta["schema"]
+
+
+class Record(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A record of results.json: a misspelt or unknown key is an error, not silently dropped.
+
+    A field left at its default (None, mostly) is not written: a failed cell holds the plan's
+    fields and its error, not forty nulls.
+    """
+
+
+class LatencyMs(Record):
+    """Percentiles of one set of response times, in milliseconds (None: no data at that level)."""
+
+    p50: float | None = None
+    p95: float | None = None
+    p99: float | None = None
+    mean: float | None = None
+    max: float | None = None
+
+
+class ProcessUse(Record):
+    """What a process tree used over a window; a cell's mean of its windows adds ``cores``."""
+
+    cpu_percent: float | None = None  # of one core
+    rss_mb: float | None = None
+    threads: Count | None = None
+    processes: Count | None = None
+    cores: Count | None = None
+
+
+class NodeCpu(Record):
+    node: str | int
+    cpu_percent: float
+
+
+class GeneratorUse(Record):
+    cpu_percent: float | None = None  # the busiest Locust process, of one core
+    processes: Count = 0
+
+
+class UpstreamUse(Record):
+    cpu_percent: float | None = None
+    calls: Count | None = None
+    call_latency_ms: LatencyMs | None = None
+    call_statuses: dict[str, Count] | None = None
+
+
+class Window(Record):
+    """One measured window of a cell: Locust's side, the server's side, the processes."""
+
+    start: UnixSeconds
+    end: UnixSeconds
+    duration_s: float
+    requests: Count
+    failures: Count
+    rps: float
+    latency_ms: LatencyMs | None
+    errors: list[tuple[str, Count]]
+    generator_cpu: list[NodeCpu]
+    server_process: ProcessUse | None = None
+    upstream_process: ProcessUse | None = None
+    server_latency_ms: LatencyMs | None = None
+    server_requests: Count | None = None
+    # How long the server kept each edge's scrape waiting (absent in runs before it was kept).
+    scrape_s: list[float | None] | None = None
+
+
+class Cell(Record):
+    """One measured combination: server kind x workers x scenario, its windows pooled.
+
+    A cell that could not be measured has ``error`` and the plan's fields only.
+    """
+
+    server: str
+    workers: Count
+    scenario: str
+    threads: Count
+    users: Count
+    requests: Count
+    failures: Count
+    rps: float | None
+    latency_ms: LatencyMs | None
+    server_latency_ms: LatencyMs | None
+    littles_law_rps: float
+    efficiency: float | None
+    flags: list[str]
+    error: str | None = None
+    delay_s: float | None = None
+    fanout: Count | None = None
+    service_time_s: float | None = None
+    warmup_s: float | None = None
+    window_s: float | None = None
+    repeats: Count | None = None
+    restart_per_repeat: bool | None = None
+    connections: str | None = None
+    workers_ready: Count | None = None
+    rps_min: float | None = None
+    rps_max: float | None = None
+    rps_stdev: float | None = None
+    server_requests: Count | None = None
+    server_statuses: dict[str, Count] | None = None
+    model_rps: float | None = None
+    model: str | None = None
+    model_efficiency: float | None = None
+    achieved_concurrency: float | None = None
+    server_process: ProcessUse | None = None
+    generator: GeneratorUse | None = None
+    upstream: UpstreamUse | None = None
+    errors: list[tuple[str, Count]] | None = None
+    windows: list[Window] | None = None
+    dir: str | None = None
+    started_at: UnixSeconds | None = None
+    ended_at: UnixSeconds | None = None
+    # The Prometheus jobs that scraped this cell, when a Prometheus ran beside the sweep.
+    extensions: dict[str, dict[str, str]] | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.rps is not None and not self.error
+
+
+class Parameters(Record):
+    """The profile a run used, after the command line's overrides."""
+
+    name: str
+    description: str
+    matrix: list[tuple[list[str], list[int], list[str]]]
+    users: Count
+    delay: float  # seconds
+    fanout: Count
+    threads: Count
+    warmup: float  # seconds
+    window: float  # seconds
+    repeats: Count
+    restart_per_repeat: bool
+    time_limit: float  # seconds
+
+
+class Machine(Record):
+    cpu_model: str
+    cpu_count: Count | None
+    cpus_available: Count | None
+    memory_gb: float | None
+    platform: str
+    python: str
+
+
+class GitState(Record):
+    commit: str | None
+    dirty: bool | None
+
+
+class GeneratorMode(Record):
+    mode: str
+    local_workers: Count
+    remote_workers: Count
+
+
+class RunMeta(Record):
+    """What ran, where, when, and how it ended."""
+
+    run_id: str
+    profile: str
+    parameters: Parameters
+    connections: str
+    command: str
+    started_at: str  # ISO 8601
+    ended_at: str | None
+    status: str
+    machine: Machine
+    versions: dict[str, str | None]
+    git: GitState
+    pinning: str
+    generator: GeneratorMode
+    target: str
+    planned_cells: Count
+    skipped_cells: list[str]
+    notes: list[str]
+    duration_s: float | None = None
+    # The Prometheus beside the sweep: its status and costs (``loadtests.prometheus.hook``).
+    prometheus: dict[str, Any] | None = None
+
+
+class Results(Record, kw_only=True):
+    """results.json: the run's one record, from which the report is rendered alone."""
+
+    schema_version: int
+    meta: RunMeta
+    cells: list[Cell]
+    # Time-series panels, one group per cell (``loadtests.prometheus.panels``).
+    panels: list[dict[str, Any]] | None = None

@@ -1,0 +1,56 @@
+"""``results.json``: the sweep's one record, written again (atomically) after every cell.
+
+Its shape is ``records.Results``; every write and every read is validated against it, and a
+file from an older schema is migrated on read, so a report can be rebuilt from any run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from .records import SCHEMA_VERSION, Results
+
+
+def write(path: Path, results: Results) -> None:
+    """Replace ``path`` atomically: a reader (or a Ctrl-C) never sees half a file."""
+    data = msgspec.to_builtins(results)
+    try:
+        msgspec.convert(data, Results)  # what is written is what a reader accepts
+    except msgspec.ValidationError as error:
+        raise ValueError(f"not a results record: {error}") from None
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)
+
+
+def load(path: Path) -> Results:
+    try:
+        return parse(json.loads(Path(path).read_text()))
+    except (msgspec.ValidationError, TypeError, ValueError) as error:
+        raise ValueError(f"{path} is not a sweep's results.json: {error}") from None
+
+
+def parse(data: Any) -> Results:
+    """A results.json's content as records, migrated from an older schema if need be."""
+    if not isinstance(data, dict):
+        raise TypeError("not a JSON object")
+    return msgspec.convert(migrate(data), Results)
+
+
+def migrate(data: dict) -> dict:
+    """The newest schema's form of a results.json of any version."""
+    data = dict(data)
+    if "schema_version" not in data:
+        # Version 1 said its version in meta["schema"]; nothing else changed.
+        meta = dict(data.get("meta") or {})
+        meta.pop("schema", None)
+        data = {"schema_version": 1, **data, "meta": meta}
+    if data["schema_version"] > SCHEMA_VERSION:
+        raise ValueError(f"schema_version {data['schema_version']} is newer than this code's")
+    data["schema_version"] = SCHEMA_VERSION
+    return data

@@ -1,0 +1,1 @@
+"""One-shot benchmarks beside the sweep: ``make bench-overhead``, ``-transport``, ``-fanout``."""

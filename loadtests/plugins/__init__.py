@@ -1,0 +1,1 @@
+"""What runs inside Locust's processes: the sweep's measured windows."""

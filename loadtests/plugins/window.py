@@ -1,0 +1,247 @@
+"""Measured windows inside a Locust run: the sweep's clock, loaded by the locustfile.
+
+Idle unless ``--window-length`` is given (the sweep gives it; a person running the locustfile
+never needs to). Then, once every user is spawned, the run waits ``--window-warmup`` seconds,
+measures ``--window-count`` back-to-back windows of ``--window-length`` seconds, writes them to
+``--window-out`` as JSON and stops Locust.
+
+At each window boundary the master (or the only process) tells every process to switch
+windows and scrapes ``--window-scrape`` (the app's ``/metrics``) into a file beside the JSON.
+So the app's histogram deltas and the client's counts cover the same seconds (shifted, for the
+server, by how long it kept the scrape waiting, noted per boundary), and Locust's ramp-up and
+warm-up stay out of both. Each process keeps its own requests, failures, response
+times and CPU time per window; in distributed mode the workers send theirs to the master at
+the end, so the windows are exact whatever Locust's periodic stats reports do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import time
+import urllib.parse
+import urllib.request
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import gevent
+from locust import events
+from locust.runners import MasterRunner, WorkerRunner
+
+from loadtests.wait import wait_until
+
+logger = logging.getLogger(__name__)
+
+MARK = "window_mark"
+COLLECT = "window_collect"
+REPORT = "window_report"
+REPORT_TIMEOUT = 15.0
+SCRAPE_TIMEOUT = 30.0
+READY_TIMEOUT = 60.0
+
+
+class Recorder:
+    """This process's requests, per window, and its CPU time at each boundary."""
+
+    def __init__(self) -> None:
+        self.index: int | None = None
+        self.entries: dict[int, dict[str, dict]] = defaultdict(dict)
+        self.marks: list[tuple[int | None, float, float]] = []
+
+    def mark(self, index: int | None) -> None:
+        times = os.times()
+        self.marks.append((index, time.monotonic(), times.user + times.system))
+        self.index = index
+
+    def on_request(self, name, response_time, exception=None, **_kwargs) -> None:
+        if self.index is None:
+            return
+        entry = self.entries[self.index].get(name)
+        if entry is None:
+            entry = self.entries[self.index][name] = {
+                "requests": 0,
+                "failures": 0,
+                "times": Counter(),
+                "errors": Counter(),
+            }
+        entry["requests"] += 1
+        entry["times"][round(float(response_time), 1)] += 1
+        if exception is not None:
+            entry["failures"] += 1
+            entry["errors"][str(exception)[:200]] += 1
+
+    def report(self, node: str, role: str) -> dict:
+        windows = []
+        for (index, wall, cpu), (_, next_wall, next_cpu) in itertools.pairwise(self.marks):
+            if index is None:
+                continue
+            elapsed = next_wall - wall
+            windows.append(
+                {
+                    "index": index,
+                    "cpu_percent": 100.0 * (next_cpu - cpu) / elapsed if elapsed > 0 else None,
+                    "entries": {
+                        name: {
+                            "requests": e["requests"],
+                            "failures": e["failures"],
+                            "response_times_ms": sorted(e["times"].items()),
+                            "errors": e["errors"].most_common(5),
+                        }
+                        for name, e in self.entries.get(index, {}).items()
+                    },
+                }
+            )
+        return {"node": node, "role": role, "pid": os.getpid(), "windows": windows}
+
+
+recorder = Recorder()
+_reports: list[dict] = []
+
+
+@events.init_command_line_parser.add_listener
+def _add_arguments(parser):
+    for flag, kind, default, text in (
+        ("--window-length", float, 0.0, "seconds per window; 0 (default) measures nothing"),
+        ("--window-warmup", float, 0.0, "seconds from the end of spawning to the first window"),
+        ("--window-count", int, 1, "back-to-back windows to measure"),
+        ("--window-out", str, "", "where to write the windows as JSON"),
+        ("--window-scrape", str, "", "a /metrics URL to scrape at every window boundary"),
+        ("--window-ready", str, "", "a URL that must answer 200 before any user starts"),
+    ):
+        # Locust's own parser (not an argument group) understands include_in_web_ui.
+        parser.add_argument(flag, type=kind, default=default, help=text, include_in_web_ui=False)
+
+
+def _options(environment):
+    options = environment.parsed_options
+    return options if options is not None and getattr(options, "window_length", 0) > 0 else None
+
+
+_environment = None
+
+
+@events.init.add_listener
+def _on_init(environment, **_kwargs):
+    global _environment
+    runner = environment.runner
+    if runner is None:
+        return
+    _environment = environment
+    environment.events.request.add_listener(recorder.on_request)
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(MARK, lambda msg, **_: recorder.mark(msg.data["index"]))
+
+        def send_report(**_kwargs):
+            runner.send_message(REPORT, recorder.report(runner.client_id, "worker"))
+
+        runner.register_message(COLLECT, send_report)
+    elif isinstance(runner, MasterRunner):
+        runner.register_message(REPORT, lambda msg, **_: _reports.append(msg.data))
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kwargs):
+    """Hold the spawning of users until the app is ready (the sweep starts both at once).
+
+    ``--window-ready`` is an http(s) URL that must answer 200, or a ``file://`` URL that must
+    exist (the sweep creates it once every worker of the server answers).
+    """
+    options = _options(environment)
+    if options is None or not options.window_ready or isinstance(environment.runner, WorkerRunner):
+        return
+    url = options.window_ready
+    if wait_until(lambda: _ready(url), READY_TIMEOUT, 0.05, sleep=gevent.sleep):
+        return
+    logger.error("%s was not ready in %g s; starting anyway", url, READY_TIMEOUT)
+
+
+def _ready(url: str) -> bool:
+    if url.startswith("file://"):
+        return Path(urllib.parse.urlsplit(url).path).exists()
+    with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+    return False
+
+
+@events.spawning_complete.add_listener
+def _on_spawning_complete(**_kwargs):
+    environment = _environment
+    if environment is None or _options(environment) is None:
+        return
+    runner = environment.runner
+    if isinstance(runner, WorkerRunner) or getattr(runner, "_window_started", False):
+        return
+    runner._window_started = True  # once per run, even if users are spawned again
+    gevent.spawn(_control, environment, _options(environment)).link_exception(
+        lambda greenlet: logger.error("measured windows failed: %r", greenlet.exception)
+    )
+
+
+def _broadcast_mark(runner, index: int | None) -> None:
+    recorder.mark(index)  # the master's (or the only process's) own CPU and requests
+    if isinstance(runner, MasterRunner):
+        runner.send_message(MARK, {"index": index})
+
+
+def _scrape(url: str, path: Path, boundary: dict) -> None:
+    """Save one /metrics exposition; note in ``boundary`` how long the server took to answer."""
+    started = time.time()
+    try:
+        with urllib.request.urlopen(url, timeout=SCRAPE_TIMEOUT) as response:
+            path.write_bytes(response.read())
+        boundary["scrape_file"] = path.name
+    except OSError as error:
+        boundary["scrape_error"] = f"{type(error).__name__}: {error}"
+    boundary["scrape_s"] = round(time.time() - started, 4)
+
+
+def _control(environment, options) -> None:
+    runner = environment.runner
+    out = Path(options.window_out) if options.window_out else None
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    spawned_at = time.time()
+    gevent.sleep(options.window_warmup)
+    boundaries, scrapes = [], []
+    first = time.monotonic()
+    for index in range(options.window_count + 1):
+        gevent.sleep(max(0.0, first + index * options.window_length - time.monotonic()))
+        boundary: dict = {"unix": time.time()}
+        if options.window_scrape and out is not None:
+            # Beside the load, not before the mark: a server that queues requests (a blocked
+            # event loop, busy gunicorn threads) answers the scrape after its queue, which in
+            # a steady state shifts both edges of the server's window by the same delay.
+            path = out.with_name(f"{out.stem}-{index}.prom")
+            scrapes.append(gevent.spawn(_scrape, options.window_scrape, path, boundary))
+        _broadcast_mark(runner, index if index < options.window_count else None)
+        boundaries.append(boundary)
+    gevent.joinall(scrapes, timeout=SCRAPE_TIMEOUT + 5)
+    role = "master" if isinstance(runner, MasterRunner) else "local"
+    reports = [recorder.report(role, role)]
+    expected = 0
+    if isinstance(runner, MasterRunner):
+        expected = runner.worker_count
+        runner.send_message(COLLECT)
+        wait_until(lambda: len(_reports) >= expected, REPORT_TIMEOUT, 0.05, sleep=gevent.sleep)
+        reports += _reports
+    total = runner.stats.total
+    result = {
+        "users": runner.user_count,
+        "warmup_s": options.window_warmup,
+        "length_s": options.window_length,
+        "count": options.window_count,
+        "spawned_at": spawned_at,
+        "boundaries": boundaries,
+        "nodes": reports,
+        "missing_reports": max(0, expected - len(_reports)),
+        "run_totals": {"requests": total.num_requests, "failures": total.num_failures},
+    }
+    if out is not None:
+        tmp = out.with_suffix(".tmp")
+        tmp.write_text(json.dumps(result))
+        tmp.replace(out)
+    logger.info("measured %d window(s); stopping", options.window_count)
+    runner.quit()

@@ -1,0 +1,340 @@
+"""The sweep's Prometheus: one throwaway server for the sweep, the dashboards' panels per cell.
+
+``make bench`` turns this hook on when a ``prometheus`` binary is on PATH (``--no-prometheus``
+turns it off; without the binary the sweep says so once and measures without it). It runs one
+Prometheus (free port, temporary data, a scrape every second, no rules) for the whole sweep and,
+for every measured cell, evaluates a few of the dashboards' panels (``dashboards.panels``, the
+PromQL the Grafana dashboards use, through ``dashboards.query.evaluate_panels``) over the cell's
+warm-up and windows. They land in ``results.json``'s ``panels``, one group per cell, which the
+report draws as time series.
+
+Every cell's servers listen on new ports, so Prometheus scrapes the fixed addresses of a relay
+(``relay``) that reads the current cell's app, upstream and Locust exporter, each sample given
+the cell's own ``job``; a cell's panels are evaluated with ``$job`` and ``$locust_job`` set to
+its jobs, as Grafana fills in a variable.
+
+``up{job="django"}`` is the relay's own health. After each cell, a background thread waits
+until Prometheus holds what the cell's targets said up to its end (a read begun after the end,
+then a scrape), and evaluates its panels while the next cell starts.
+
+What it costs: the sweep's thread only records targets and queues finished cells (microseconds),
+except that the first cell waits for Prometheus's first scrape (~5 s after it starts, once).
+The waiting and querying are in the background (~1 s and ~0.1 s a cell). Prometheus runs at a
+lower priority (nice 10) so that the servers and Locust come first; its CPU time is in
+``meta.prometheus``. Each target answers one ``/metrics`` a second.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import queue
+import shutil
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from dashboards.prometheus_server import (
+    APP_JOB,
+    INSTALL_HINT,
+    LOCUST_JOB,
+    UPSTREAM_JOB,
+    PrometheusServer,
+    ScrapeTarget,
+    run_prometheus,
+)
+from dashboards.query import PrometheusClient, default_variables, evaluate_panels
+from loadtests.analysis.records import Cell, Results, RunMeta
+from loadtests.scenarios import SCENARIOS
+from loadtests.wait import wait_until
+from mysite.launcher import LOOPBACK, free_port
+
+from .panels import cell_key, panel_definitions, seam_panels
+from .relay import READ_TIMEOUT, ScrapeRelay
+
+SCRAPE_INTERVAL = 1.0
+# The panels drawn for every cell, and for the cells that call the upstream. A handful: each
+# is a few series of one point a second, and results.json stays small.
+PANEL_KEYS = ("throughput_compare", "latency_compare", "active_requests", "loop_lag_max")
+UPSTREAM_PANEL_KEYS = ("upstream_latency",)
+# Seconds of warm-up shown before a cell's first window, at most.
+LEAD = 10.0
+SCRAPE_WAIT = 10.0  # the longest wait for a scrape after a cell's end
+FIRST_SCRAPE_WAIT = 15.0  # and for Prometheus's first scrape
+START_WAIT = 30.0 + FIRST_SCRAPE_WAIT  # the longest the first cell waits for Prometheus
+NICE = 10
+
+JOBS = (APP_JOB, UPSTREAM_JOB, LOCUST_JOB)
+
+
+def _wait_for_scrape_after(
+    url: str, moment: float, timeout: float, abort: threading.Event | None = None
+) -> bool:
+    """Until the Prometheus at ``url`` holds a scrape of the app's address after ``moment``."""
+    expr = f'max(timestamp(up{{job="{APP_JOB}"}}))'
+
+    def scraped(client: PrometheusClient) -> bool:
+        latest = client.query(expr)
+        return bool(latest) and float(latest[0]["value"][1]) > moment
+
+    with PrometheusClient(url, timeout=5.0) as client:
+        stop = abort.is_set if abort else lambda: False
+        return bool(wait_until(lambda: scraped(client), timeout, stop=stop))
+
+
+class PrometheusHook:
+    """A Prometheus beside the sweep, and the panels of every cell."""
+
+    name = "prometheus"
+
+    def __init__(
+        self,
+        scrape_interval: float = SCRAPE_INTERVAL,
+        panel_keys: tuple[str, ...] = PANEL_KEYS,
+        upstream_panel_keys: tuple[str, ...] = UPSTREAM_PANEL_KEYS,
+    ) -> None:
+        self.binary = shutil.which("prometheus")
+        self.scrape_interval = scrape_interval
+        self.panel_keys, self.upstream_panel_keys = panel_keys, upstream_panel_keys
+        self.exporter_port: int | None = None
+        self.relay: ScrapeRelay | None = None
+        self.server: PrometheusServer | None = None  # set once it has scraped
+        self.panels: list[dict] = []
+        self.problems: list[str] = []
+        self.timings: list[dict] = []
+        self._stack = contextlib.ExitStack()
+        self._lock = threading.Lock()
+        self._since: dict[str, float] = {}  # cell key -> when its servers were up
+        self._jobs: dict[str, tuple[str, str]] = {}  # cell key -> (app job, locust job)
+        self._seen: dict[str, int] = {}  # cell key -> times measured (a repeated --cell)
+        self._queue: queue.Queue = queue.Queue()
+        self._ready = threading.Event()  # Prometheus scrapes, or failed to start
+        self._abort = threading.Event()  # stop waiting for a first scrape
+        self._stop = threading.Event()  # stop Prometheus
+        self._threads: list[threading.Thread] = []
+        self._info: dict = {}
+
+    @property
+    def failed(self) -> bool:
+        return self._ready.is_set() and self.server is None
+
+    # --- the sweep's calls -----------------------------------------------------------------
+
+    def locust_env(self) -> dict[str, str]:
+        """Locust's exporter on a free port, for the whole sweep: the relay reads it."""
+        if not self.binary:
+            return {}
+        self.exporter_port = self.exporter_port or free_port()
+        return {"LOCUST_EXPORTER_PORT": str(self.exporter_port)}
+
+    def start(self, run_dir: Path, meta: RunMeta) -> None:
+        """Start the relay and, in the background, Prometheus; returns at once."""
+        if not self.binary:
+            message = f"No time-series panels: {INSTALL_HINT}"
+            print(message, file=sys.stderr, flush=True)
+            meta.notes.append(message)
+            meta.prometheus = {"status": "missing"}
+            return
+        self.relay = self._stack.enter_context(
+            contextlib.closing(ScrapeRelay(JOBS, interval=self.scrape_interval))
+        )
+        for target, name in ((self._evaluate_all, "panels"), (self._run_prometheus, "prometheus")):
+            thread = threading.Thread(target=target, args=(run_dir,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        meta.prometheus = {"status": "starting", "scrape_interval_s": self.scrape_interval}
+
+    def targets(self, run_dir: Path, cell: str, targets: dict[str, str]) -> None:
+        """Point the relay at this cell's servers (every run of it, with fresh ports)."""
+        if self.relay is None or self.failed:
+            return
+        # Only the first cell waits: Prometheus scrapes nothing until ~5 s after it starts.
+        self._ready.wait(timeout=START_WAIT)
+        with self._lock:
+            if cell not in self._since:
+                self._since[cell] = time.time()
+                self._seen[cell] = self._seen.get(cell, 0) + 1
+                suffix = f"#{self._seen[cell]}" if self._seen[cell] > 1 else ""
+                self._jobs[cell] = (f"{APP_JOB}:{cell}{suffix}", f"{LOCUST_JOB}:{cell}{suffix}")
+            app_job, locust_job = self._jobs[cell]
+        self.relay.point(APP_JOB, targets["app"], app_job)
+        if "upstream" in targets:
+            self.relay.point(UPSTREAM_JOB, targets["upstream"], f"{UPSTREAM_JOB}:{cell}")
+        else:
+            self.relay.clear(UPSTREAM_JOB)
+        if self.exporter_port:
+            self.relay.point(LOCUST_JOB, f"http://{LOOPBACK}:{self.exporter_port}", locust_job)
+
+    def cell_done(self, run_dir: Path, cell: Cell) -> dict[str, str] | None:
+        """Queue the cell's panels; the background thread evaluates them after its end."""
+        if self.relay is None or self.failed:
+            return None
+        key = cell_key(cell)
+        with self._lock:
+            since = self._since.pop(key, None)
+            jobs = self._jobs.pop(key, None)
+        spans = [[w.start, w.end] for w in cell.windows or []]
+        if since is None or jobs is None or not spans:
+            return None  # not measured, or not on servers the sweep started
+        self._queue.put((cell, since, jobs, spans))
+        return {"job": jobs[0], "locust_job": jobs[1]}
+
+    def finish(self, run_dir: Path, results: Results) -> list[dict] | None:
+        """Evaluate what is queued, stop Prometheus and the relay, hand the panels over."""
+        if self.relay is None:
+            return None
+        if results.meta.status in ("interrupted", "failed"):
+            # Quick: draw what Prometheus holds now, without waiting for a last read.
+            self._abort.set()
+        self._queue.put(None)
+        evaluator, runner = self._threads
+        evaluator.join(timeout=START_WAIT + READ_TIMEOUT + SCRAPE_WAIT)
+        self._abort.set()
+        self._stop.set()
+        runner.join(timeout=START_WAIT + 30)
+        self._stack.close()
+        results.meta.prometheus = self._meta("failed" if self.server is None else "done")
+        results.meta.notes.extend(self.problems)
+        return self.panels
+
+    # --- the background threads ------------------------------------------------------------
+
+    def _run_prometheus(self, run_dir: Path) -> None:
+        """Prometheus for the whole sweep, from a thread that lives as long as it does.
+
+        The launcher asks Linux to stop a child when the thread that started it ends
+        (``PR_SET_PDEATHSIG``), so this thread starts it, waits for ``finish``, and stops it.
+        """
+        started = time.monotonic()
+        targets = [
+            ScrapeTarget(job, self.relay.address, f"/{job}/metrics", honor_labels=True)
+            for job in JOBS
+        ]
+        try:
+            with run_prometheus(
+                targets,
+                scrape_interval=self.scrape_interval,
+                rules=False,
+                ready_timeout=30.0,
+                log_dir=run_dir,
+            ) as server:
+                process = psutil.Process(server.process.pid)
+                with contextlib.suppress(psutil.Error):
+                    process.nice(NICE)
+                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                    info = httpx.get(f"{server.url}/api/v1/status/buildinfo", timeout=5).json()
+                    self._info["version"] = info["data"]["version"]
+                # Prometheus applies its targets at its scrape manager's first reload, ~5 s
+                # after it starts; the first cell's load waits for that (see ``targets``).
+                scraped = _wait_for_scrape_after(server.url, 0.0, FIRST_SCRAPE_WAIT, self._abort)
+                if not scraped and not self._abort.is_set():
+                    self.problems.append(
+                        f"Prometheus scraped nothing in the {FIRST_SCRAPE_WAIT:g} s after it "
+                        "started"
+                    )
+                self._info["startup_s"] = round(time.monotonic() - started, 2)
+                self.server = server
+                self._ready.set()
+                self._stop.wait()
+                with contextlib.suppress(psutil.Error):
+                    times = process.cpu_times()
+                    self._info["cpu_s"] = round(times.user + times.system, 2)
+        except Exception as error:
+            self.problems.append(f"No time-series panels: Prometheus did not start: {error}")
+        finally:
+            self._ready.set()
+
+    def _evaluate_all(self, run_dir: Path) -> None:
+        self._ready.wait()
+        while (item := self._queue.get()) is not None:
+            if self.server is None:
+                continue
+            cell, since, jobs, spans = item
+            try:
+                self._evaluate(cell, since, jobs, spans)
+            except Exception as error:
+                self.problems.append(f"Prometheus panels of {cell_key(cell)}: {error}")
+
+    def _evaluate(self, cell: Cell, since: float, jobs: tuple[str, str], spans) -> None:
+        queued = time.monotonic()
+        first, last = spans[0][0], max(end for _, end in spans)
+        start = max(since, first - LEAD)
+        step = 1.0 if last - start <= 90 else 2.0
+        start, end = math.floor(start / step) * step, math.ceil(last / step) * step
+        if not self._wait_for_data_until(end):
+            self.problems.append(
+                f"Prometheus had not recorded the end of {cell_key(cell)} {SCRAPE_WAIT:g} s "
+                "after it"
+            )
+        waited = time.monotonic()
+        keys = self.panel_keys
+        if SCENARIOS.get(cell.scenario) and SCENARIOS[cell.scenario].uses_upstream:
+            keys += self.upstream_panel_keys
+        evaluated = evaluate_panels(
+            self.server.url,
+            start,
+            end,
+            step,
+            variables=default_variables(job=jobs[0], locust_job=jobs[1]),
+            scrape_interval=self.scrape_interval,
+            keys=keys,
+            timeout=10.0,
+        )
+        panels = seam_panels(evaluated, cell, spans)
+        with self._lock:
+            self.panels += panels
+            self.timings.append(
+                {
+                    "cell": cell_key(cell),
+                    "wait_s": round(waited - queued, 3),
+                    "query_s": round(time.monotonic() - waited, 3),
+                    "panels": len(panels),
+                }
+            )
+
+    def _wait_for_data_until(self, moment: float) -> bool:
+        """Until Prometheus holds everything the cell's targets said up to ``moment``.
+
+        That is: the relay has read the app and Locust again, starting after ``moment`` (so no
+        slower read of theirs is still under way), and Prometheus has scraped it since.
+        """
+        deadline = time.monotonic() + self.relay.timeout + SCRAPE_WAIT
+        ends = []
+        for job in (APP_JOB, LOCUST_JOB):
+            end = wait_until(
+                lambda job=job: self.relay.read_started_after(job, moment),
+                deadline - time.monotonic(),
+                0.05,
+                stop=self._abort.is_set,
+            )
+            if end is None:
+                return self._abort.is_set()
+            ends.append(end)
+        scraped = _wait_for_scrape_after(self.server.url, max(ends), SCRAPE_WAIT, self._abort)
+        return scraped or self._abort.is_set()
+
+    def _meta(self, status: str) -> dict:
+        keys = [*self.panel_keys, *self.upstream_panel_keys]
+        timings = list(self.timings)
+
+        def mean(field: str) -> float | None:
+            values = [t[field] for t in timings]
+            return round(sum(values) / len(values), 3) if values else None
+
+        return {
+            "status": status,
+            **self._info,
+            "scrape_interval_s": self.scrape_interval,
+            "cells": len(timings),
+            "panels": len(self.panels),
+            "wait_s_per_cell": mean("wait_s"),
+            "query_s_per_cell": mean("query_s"),
+            "reads": self.relay.reads if self.relay else 0,
+            "failed_reads": self.relay.failures if self.relay else 0,
+            "read_s": round(self.relay.busy_s, 2) if self.relay else None,
+            "definitions": panel_definitions(keys),
+        }

@@ -1,0 +1,47 @@
+"""``report.html``: the summary's tables and findings with the plots inline, one offline file."""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+
+from loadtests.analysis import findings
+from loadtests.analysis.records import Results
+
+from . import plots
+from .jinja import ENV
+from .panels import extension_sections
+from .sections import sections
+from .tables import figure
+
+
+def report_html(record: Results) -> str:
+    cells = record.cells
+    done = findings.measured(cells)
+    # Each plot, with the findings it illustrates as its caption (or a fallback sentence).
+    figures = {
+        "throughput": figure(
+            plots.throughput(done),
+            findings.throughput(cells) + findings.blocking(cells),
+            "Requests per second for each scenario, server kind and worker count.",
+        ),
+        "latency": figure(
+            plots.latency(done),
+            findings.sync_vs_async(cells) + findings.fanout(cells),
+            "Client-side latency percentiles.",
+        ),
+        "client_vs_server": figure(
+            plots.client_vs_server(done),
+            findings.latency_gap(cells),
+            "Client-side against server-side latency: the gap is queueing outside Django.",
+        ),
+        "efficiency": figure(
+            plots.efficiency(done),
+            findings.efficiency(cells) + findings.generator_check(cells),
+            "Measured throughput as a share of the Little's-law ceiling.",
+        ),
+    }
+    return ENV.get_template("report.html.j2").render(
+        s=sections(record),
+        figures={key: Markup(html) for key, html in figures.items()},
+        time_series=Markup("".join(extension_sections(record))),
+    )

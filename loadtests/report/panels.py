@@ -1,0 +1,161 @@
+"""The Prometheus panels that ``results.json`` holds: drawn as time series, summed up in a table."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+from loadtests.analysis.records import Results
+
+from . import svg
+from .tables import Table, figure
+
+
+def extension_sections(record: Results) -> list[str]:
+    """The time series of results.json's ``panels``, if any.
+
+    A panel with a ``group`` (the Prometheus's: one group per cell) is drawn beside the
+    others of its group, over its own ``spans``; one without is drawn on its own, over every
+    cell's windows.
+    """
+    panels = record.panels or []
+    if not panels:
+        return []
+    spans = [(w.start, w.end) for c in record.cells for w in c.windows or []]
+    out = ["<h2>Time series</h2>"]
+    for p in panels:
+        if not p.get("group"):
+            drawn = svg.panel(p.get("title", ""), p.get("unit", ""), p.get("series", []), spans)
+            out.append(figure(drawn, [p.get("caption", "")], p.get("title", "")))
+    groups: dict[str, list[dict]] = {}
+    for p in panels:
+        if p.get("group"):
+            groups.setdefault(p["group"], []).append(p)
+    if groups:
+        out += _prometheus_intro(record.meta.prometheus or {}, panels)
+    for group, members in groups.items():
+        svgs = "".join(
+            svg.timeseries(
+                p.get("title", ""),
+                p.get("unit", ""),
+                p.get("series", []),
+                [tuple(span) for span in p.get("spans", spans)],
+                origin=p.get("origin"),
+                extent=p.get("range"),
+                x_label="seconds from the first measured window",
+            )
+            for p in members
+        )
+        out.append(
+            f'<h3>{html.escape(group)}</h3><figure><div class="panels">{svgs}</div>'
+            f"<figcaption>{_group_caption(members[0])}</figcaption></figure>"
+        )
+    return out
+
+
+def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
+    if not any(p.get("source") == "prometheus" for p in panels):
+        return []
+    version = f" {info['version']}" if info.get("version") else ""
+    interval = info.get("scrape_interval_s", 1)
+    out = [
+        f"<p>Prometheus{html.escape(version)} recorded each cell's app, upstream and Locust "
+        f"every {interval:g} s (through the sweep's relay, at the moments they answered). "
+        "Each figure below is one of the dashboards' panels "
+        "(<code>dashboards/panels.py</code>, the PromQL of the Grafana dashboards) evaluated "
+        "through Prometheus's query API over the cell's warm-up and windows, with "
+        "<code>$job</code> and <code>$locust_job</code> set to the cell's own jobs. "
+        "Grey: the measured windows. A rate or a percentile needs two samples inside its "
+        "window: a server that keeps <code>/metrics</code> waiting behind a queue has fewer, "
+        "and gaps.</p>"
+    ]
+    definitions = info.get("definitions") or {}
+    if definitions:
+        items = "".join(
+            f"<dt><b>{html.escape(d['title'])}</b> ({html.escape(key)})</dt>"
+            f"<dd>{html.escape(d['description'])}"
+            + "".join(
+                f"<br><code>{html.escape(q['expr'])}</code>"
+                + (f" (legend <code>{html.escape(q['legend'])}</code>)" if q["legend"] else "")
+                for q in d["queries"]
+            )
+            + "</dd>"
+            for key, d in definitions.items()
+        )
+        out.append(f"<details><summary>The panels and their PromQL</summary><dl>{items}</dl>"
+                   "</details>")  # fmt: skip
+    return out
+
+
+def _group_caption(panel: dict) -> str:
+    variables = panel.get("variables") or {}
+    jobs = ", ".join(
+        f"<code>{html.escape(k)}={html.escape(v)}</code>"
+        for k, v in variables.items()
+        if k != "route"
+    )
+    parts = []
+    if jobs:
+        parts.append(f"Prometheus jobs {jobs}.")
+    if panel.get("step"):
+        parts.append(f"One point every {panel['step']:g} s")
+        if panel.get("rate_interval"):
+            parts[-1] += f"; rates and percentiles over {html.escape(panel['rate_interval'])}"
+        parts[-1] += "."
+    parts.append("x: seconds from the first measured window (before 0: the warm-up).")
+    return " ".join(parts)
+
+
+def peak_in_windows(panel: dict) -> float | None:
+    """The highest value of any of the panel's series inside its measured windows."""
+    spans = panel.get("spans") or []
+    values = [
+        v
+        for s in panel.get("series", [])
+        for t, v in s.get("points", [])
+        if v is not None and any(a <= t <= b for a, b in spans)
+    ]
+    return max(values) if values else None
+
+
+def _peak_text(panel: dict) -> str:
+    value = peak_in_windows(panel)
+    if value is None:
+        return "-"
+    label, factor = svg.unit_label(panel.get("unit", ""))
+    value *= factor
+    number = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+    return f"{number} {label}".strip()
+
+
+@dataclass(frozen=True)
+class PrometheusSummary:
+    intro: str
+    peaks: Table
+
+
+def prometheus_summary(record: Results) -> PrometheusSummary | None:
+    """summary.md's short account of the time series that report.html draws."""
+    panels = [p for p in record.panels or [] if p.get("group")]
+    if not panels:
+        return None
+    info = record.meta.prometheus or {}
+    groups: dict[str, dict[str, dict]] = {}
+    for p in panels:
+        groups.setdefault(p["group"], {})[p.get("key") or p["title"]] = p
+    columns = {p.get("key") or p["title"]: p["title"] for p in panels}
+    header = ["cell", *columns.values()]
+    rows = [
+        [group, *(_peak_text(by_key[k]) if k in by_key else "-" for k in columns)]
+        for group, by_key in groups.items()
+    ]
+    cost = ""
+    if info.get("cpu_s") is not None:
+        cost = f" Prometheus itself used {info['cpu_s']:g} s of CPU over the sweep."
+    return PrometheusSummary(
+        intro=f"report.html draws {len(panels)} of the dashboards' panels for {len(groups)} "
+        f"cell(s), as Prometheus answered their PromQL (a scrape every "
+        f"{info.get('scrape_interval_s', 1):g} s).{cost} Their peaks inside the measured "
+        "windows (a rate or percentile at a moment covers the few seconds before it):",
+        peaks=(header, rows),
+    )

@@ -1,0 +1,319 @@
+"""The report's figures, drawn with matplotlib into inline SVG (no files, no external URLs).
+
+Each function takes the measured cells and returns an SVG string, or None when the cells hold
+nothing to draw. Figures share one look: a panel per scenario, a colour per server kind, the
+worker counts on the x axis.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+from loadtests.analysis.findings import by_series, measured
+from loadtests.analysis.records import Cell
+from loadtests.scenarios import SCENARIOS
+
+COLORS = {
+    "uvicorn": "#1f77b4",
+    "gunicorn-gthread": "#d62728",
+    "gunicorn-uvicorn": "#2ca02c",
+    "external": "#7f7f7f",
+}
+MARKERS = {"uvicorn": "o", "gunicorn-gthread": "s", "gunicorn-uvicorn": "^", "external": "D"}
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "svg.fonttype": "none",  # text stays text: smaller, searchable
+            "font.size": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+        }
+    )
+    return plt
+
+
+def _svg(fig) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    _pyplot().close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog and doctype
+
+
+def _scenarios(cells) -> list[str]:
+    present = {c.scenario for c in measured(cells)}
+    return [s for s in SCENARIOS if s in present] + sorted(present - set(SCENARIOS))
+
+
+def _grid(plt, count: int, width: float = 3.3, height: float = 2.6):
+    columns = min(3, count)
+    rows = math.ceil(count / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(width * columns, height * rows), squeeze=False)
+    for extra in axes.flat[count:]:
+        extra.set_visible(False)
+    return fig, list(axes.flat[:count])
+
+
+def _split(cells):
+    """Scenarios measured at several worker counts (a line panel each), and the other cells.
+
+    The others (fan-outs at one worker, say) share one panel of bars, grouped by scenario.
+    """
+    series = by_series(cells)
+    multi, single = [], []
+    for scenario in _scenarios(cells):
+        servers = {srv: s for (scn, srv), s in series.items() if scn == scenario}
+        if len({c.workers for s in servers.values() for c in s}) > 1:
+            multi.append((scenario, servers))
+        else:
+            single += [c for s in servers.values() for c in s]
+    return multi, single
+
+
+def _figure(plt, cells):
+    multi, single = _split(cells)
+    fig, axes = _grid(plt, len(multi) + (1 if single else 0))
+    return fig, list(zip(axes, multi, strict=False)), (axes[-1] if single else None), single
+
+
+def _workers_axis(ax, servers: dict) -> dict[int, int]:
+    """Categorical x positions of the worker counts measured in a panel."""
+    counts = sorted({c.workers for s in servers.values() for c in s})
+    ax.set_xticks(range(len(counts)), [str(n) for n in counts])
+    ax.set_xlim(-0.5, len(counts) - 0.5)
+    ax.set_xlabel("workers")
+    return {n: i for i, n in enumerate(counts)}
+
+
+def _offsets(servers) -> dict[str, float]:
+    n = len(servers)
+    return {s: (i - (n - 1) / 2) * 0.08 for i, s in enumerate(servers)}
+
+
+def _bar_positions(ax, cells) -> dict[int, float]:
+    """x of each cell's bar in a panel grouped by scenario, a bar per server kind; by id."""
+    scenarios = _scenarios(cells)
+    servers = [k for k in COLORS if any(c.server == k for c in cells)]
+    width = 0.8 / max(1, len(servers))
+    x = {}
+    for cell in cells:
+        group = scenarios.index(cell.scenario)
+        x[id(cell)] = group - 0.4 + width * (servers.index(cell.server) + 0.5)
+    workers = sorted({c.workers for c in cells})
+    ax.set_xticks(range(len(scenarios)), scenarios, rotation=20, ha="right")
+    ax.set_title(f"at {', '.join(map(str, workers))} worker(s)")
+    return x, width
+
+
+def _plain_log(ax, axes: str = "y") -> None:
+    """Log scale with plain numbers at 1, 2 and 5 of each decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    for name in axes:
+        axis = ax.yaxis if name == "y" else ax.xaxis
+        (ax.set_yscale if name == "y" else ax.set_xscale)("log")
+        axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _legend(plt, fig, cells, extra=()) -> None:
+    handles = [
+        plt.Line2D([], [], color=COLORS[k], marker=MARKERS[k], label=k)
+        for k in COLORS
+        if any(c.server == k for c in cells)
+    ]
+    fig.legend(handles=[*handles, *extra], loc="lower center", ncol=len(handles) + len(extra),
+               fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))  # fmt: skip
+    fig.tight_layout(rect=(0, 0.05, 1, 0.95))
+
+
+def throughput(cells: list[Cell]) -> str | None:
+    """Requests/s against workers, per scenario; whiskers: min-max of windows."""
+    cells = measured(cells)
+    if not cells:
+        return None
+    plt = _pyplot()
+    fig, panels, bars_ax, single = _figure(plt, cells)
+    for ax, (scenario, servers) in panels:
+        x_of = _workers_axis(ax, servers)
+        offset = _offsets(servers)
+        for server, series in servers.items():
+            xs = [x_of[c.workers] + offset[server] for c in series]
+            color = COLORS.get(server, "#555")
+            ax.errorbar(xs, [c.rps for c in series], yerr=_spread(series), color=color,
+                        marker=MARKERS.get(server, "o"), capsize=3, linewidth=1.5,
+                        markersize=5)  # fmt: skip
+            ax.plot(xs, [c.model_rps for c in series], color=color, linestyle=":",
+                    linewidth=1, alpha=0.8)  # fmt: skip
+        for value in {c.littles_law_rps for s in servers.values() for c in s}:
+            ax.axhline(value, color="#333", linestyle="--", linewidth=0.8)
+        ax.set_title(scenario)
+        ax.set_ylabel("req/s")
+        ax.set_ylim(bottom=0)
+    if bars_ax is not None:
+        x, width = _bar_positions(bars_ax, single)
+        for cell in single:
+            bars_ax.bar(x[id(cell)], cell.rps, width=width * 0.9,
+                        color=COLORS.get(cell.server, "#555"), alpha=0.85)  # fmt: skip
+            bars_ax.errorbar(x[id(cell)], cell.rps, yerr=_spread([cell]), color="#333",
+                             capsize=2, linewidth=0.8)  # fmt: skip
+            for value, style in ((cell.littles_law_rps, "--"), (cell.model_rps, ":")):
+                bars_ax.hlines(value, x[id(cell)] - width / 2, x[id(cell)] + width / 2,
+                               color="#333", linestyle=style, linewidth=1.2)  # fmt: skip
+        bars_ax.set_ylabel("req/s")
+    extra = [
+        plt.Line2D([], [], color="#333", linestyle="--", label="Little's-law ceiling"),
+        plt.Line2D([], [], color="#333", linestyle=":", label="server model ceiling"),
+    ]
+    fig.suptitle("Throughput (req/s; whiskers: slowest and fastest window)", fontsize=10)
+    _legend(plt, fig, cells, extra)
+    return _svg(fig)
+
+
+def _spread(series):
+    low = [c.rps - (c.rps_min or c.rps) for c in series]
+    high = [(c.rps_max or c.rps) - c.rps for c in series]
+    return [low, high]
+
+
+def latency(cells: list[Cell]) -> str | None:
+    """Client-side p50 (solid), p95 and p99 against workers, log scale."""
+    cells = [c for c in measured(cells) if c.latency_ms]
+    if not cells:
+        return None
+    plt = _pyplot()
+    fig, panels, bars_ax, single = _figure(plt, cells)
+    styles = (("p50", "-", 1.0), ("p95", "--", 0.6), ("p99", ":", 0.6))
+    for ax, (scenario, servers) in panels:
+        x_of = _workers_axis(ax, servers)
+        offset = _offsets(servers)
+        for server, series in servers.items():
+            xs = [x_of[c.workers] + offset[server] for c in series]
+            for key, style, alpha in styles:
+                ax.plot(xs, [getattr(c.latency_ms, key) for c in series], linestyle=style,
+                        color=COLORS.get(server, "#555"), alpha=alpha,
+                        marker=MARKERS.get(server, "o"), markersize=4)  # fmt: skip
+        ax.axhline(_service_ms(servers), color="#333", linestyle="-.", linewidth=0.8)
+        _plain_log(ax)
+        ax.set_title(scenario)
+        ax.set_ylabel("client latency, ms")
+    if bars_ax is not None:
+        x, width = _bar_positions(bars_ax, single)
+        for cell in single:
+            lat = cell.latency_ms
+            bars_ax.bar(x[id(cell)], lat.p50, width=width * 0.9,
+                        color=COLORS.get(cell.server, "#555"), alpha=0.85)  # fmt: skip
+            for key, marker in (("p95", "_"), ("p99", "x")):
+                bars_ax.scatter(x[id(cell)], getattr(lat, key), marker=marker, color="#333",
+                                s=30, zorder=3)  # fmt: skip
+            bars_ax.hlines(cell.service_time_s * 1000, x[id(cell)] - width / 2,
+                           x[id(cell)] + width / 2, color="#333", linestyle="-.")  # fmt: skip
+        _plain_log(bars_ax)
+        bars_ax.set_ylabel("client latency, ms (bar: p50)")
+    extra = [
+        plt.Line2D([], [], color="#555", linestyle="-", label="p50"),
+        plt.Line2D([], [], color="#555", linestyle="--", label="p95"),
+        plt.Line2D([], [], color="#555", linestyle=":", label="p99"),
+        plt.Line2D([], [], color="#333", linestyle="-.", label="service time"),
+    ]
+    fig.suptitle("Client latency (Locust), log scale; bars: p50, ticks: p95, crosses: p99",
+                 fontsize=10)  # fmt: skip
+    _legend(plt, fig, cells, extra)
+    return _svg(fig)
+
+
+def _service_ms(servers: dict) -> float:
+    return next(c.service_time_s for s in servers.values() for c in s) * 1000
+
+
+def client_vs_server(cells: list[Cell]) -> str | None:
+    """Client against server latency per cell; above the diagonal is time outside Django."""
+    points = [
+        c
+        for c in measured(cells)
+        if c.server_latency_ms and c.server_latency_ms.p50 and c.latency_ms
+    ]
+    if not points:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
+    scenarios = _scenarios(points)
+    cmap = plt.get_cmap("tab10")
+    for ax, key in zip(axes, ("p50", "p99"), strict=True):
+        values = []
+        for cell in points:
+            x, y = getattr(cell.server_latency_ms, key), getattr(cell.latency_ms, key)
+            if not x or not y:
+                continue
+            values += [x, y]
+            ax.scatter(x, y, color=cmap(scenarios.index(cell.scenario) % 10),
+                       marker=MARKERS.get(cell.server, "o"), s=30, alpha=0.85,
+                       edgecolors="none")  # fmt: skip
+        if values:
+            low, high = min(values) * 0.8, max(values) * 1.25
+            ax.plot([low, high], [low, high], color="#333", linewidth=0.8, linestyle="--")
+            ax.set_xlim(low, high)
+            ax.set_ylim(low, high)
+        _plain_log(ax, "xy")
+        ax.set_xlabel(f"server {key} (Django's histogram), ms")
+        ax.set_ylabel(f"client {key} (Locust), ms")
+        ax.set_title(f"{key}: dashed line = no time outside Django")
+    handles = [
+        plt.Line2D([], [], color=cmap(i % 10), marker="o", linestyle="", label=s)
+        for i, s in enumerate(scenarios)
+    ] + [
+        plt.Line2D([], [], color="#555", marker=m, linestyle="", label=k)
+        for k, m in MARKERS.items()
+        if any(c.server == k for c in points)
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, -0.08))  # fmt: skip
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return _svg(fig)
+
+
+def efficiency(cells: list[Cell]) -> str | None:
+    """Measured rate over Little's ceiling; black ticks: the ceiling the server model allows."""
+    cells = [c for c in measured(cells) if c.efficiency is not None]
+    if not cells:
+        return None
+    plt = _pyplot()
+    fig, panels, bars_ax, single = _figure(plt, cells)
+    for ax, (scenario, servers) in panels:
+        x_of = _workers_axis(ax, servers)
+        width = 0.8 / max(1, len(servers))
+        for i, series in enumerate(servers.values()):
+            xs = [x_of[c.workers] - 0.4 + width * (i + 0.5) for c in series]
+            _efficiency_bars(ax, xs, series, width)
+        ax.set_title(scenario)
+    if bars_ax is not None:
+        x, width = _bar_positions(bars_ax, single)
+        _efficiency_bars(bars_ax, [x[id(c)] for c in single], single, width)
+    for ax in [a for a, _ in panels] + ([bars_ax] if bars_ax is not None else []):
+        ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
+        ax.set_ylim(0, 1.15)
+        ax.set_ylabel("req/s / Little's ceiling")
+    extra = [plt.Line2D([], [], color="black", marker="_", linestyle="", markersize=12,
+                        markeredgewidth=2, label="server model / Little")]  # fmt: skip
+    fig.suptitle("Efficiency against the Little's-law ceiling (1.0 = every user always busy)",
+                 fontsize=10)  # fmt: skip
+    _legend(plt, fig, cells, extra)
+    return _svg(fig)
+
+
+def _efficiency_bars(ax, xs, cells, width) -> None:
+    ax.bar(xs, [c.efficiency for c in cells], width=width * 0.9, alpha=0.85,
+           color=[COLORS.get(c.server, "#555") for c in cells])  # fmt: skip
+    ax.scatter(xs, [c.model_rps / c.littles_law_rps for c in cells], marker="_", s=160,
+               color="black", linewidths=2, zorder=3)  # fmt: skip

@@ -1,0 +1,12 @@
+"""``summary.md``: the run in words, the findings and the tables, readable on their own."""
+
+from __future__ import annotations
+
+from loadtests.analysis.records import Results
+
+from .jinja import ENV
+from .sections import sections
+
+
+def summary_markdown(record: Results) -> str:
+    return ENV.get_template("summary.md.j2").render(s=sections(record))

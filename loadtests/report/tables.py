@@ -1,0 +1,225 @@
+"""Numbers as text and the report's tables, as header and rows, rendered to Markdown or HTML."""
+
+from __future__ import annotations
+
+import html
+
+from loadtests.analysis.records import Cell, LatencyMs, ProcessUse
+from loadtests.scenarios import SCENARIOS, WSGI_KINDS
+
+Table = tuple[list[str], list[list[str]]]  # a header and its rows, rendered by either format
+
+
+def _n(value, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value < 10 and digits == 0:
+        return f"{value:.1f}"
+    return f"{value:,.{digits}f}"
+
+
+def _pct(value) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def _triple(latency: LatencyMs | None) -> str:
+    if not latency:
+        return "-"
+    return " / ".join(_n(getattr(latency, k)) for k in ("p50", "p95", "p99"))
+
+
+def _rate(cell: Cell) -> str:
+    if cell.rps is None:
+        return "error"
+    low, high = cell.rps_min, cell.rps_max
+    spread = (
+        f" ({_n(low)}-{_n(high)})" if low is not None and high is not None and low != high else ""
+    )
+    return f"{_n(cell.rps)}{spread}"
+
+
+def _where(cell: Cell) -> str:
+    server = cell.server
+    if server in WSGI_KINDS and cell.threads:
+        return f"{server} ({cell.threads} threads)"
+    return server
+
+
+# --- tables -----------------------------------------------------------------------------------
+
+
+def _scenario_order(cells: list[Cell]) -> list[str]:
+    present = {c.scenario for c in cells}
+    return [s for s in SCENARIOS if s in present] + sorted(present - set(SCENARIOS))
+
+
+def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    """req/s (and efficiency) per scenario and server kind, one column per worker count."""
+    counts = sorted({c.workers for c in cells})
+    header = [
+        "scenario",
+        "server",
+        *[f"{n} worker{'s' if n != 1 else ''}" if n else "req/s" for n in counts],
+    ]
+    rows = []
+    for scenario in _scenario_order(cells):
+        servers = dict.fromkeys(c.server for c in cells if c.scenario == scenario)
+        for server in servers:
+            row = [scenario, server]
+            for n in counts:
+                cell = next(
+                    (
+                        c
+                        for c in cells
+                        if (c.scenario, c.server, c.workers) == (scenario, server, n)
+                    ),
+                    None,
+                )
+                if cell is None:
+                    row.append("")
+                elif cell.rps is None:
+                    row.append("error")
+                else:
+                    row.append(f"{_n(cell.rps)} ({_pct(cell.efficiency)})")
+            rows.append(row)
+    return header, rows
+
+
+def detail_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "scenario",
+        "server",
+        "workers",
+        "users",
+        "req/s (min-max)",
+        "Little ceiling",
+        "eff.",
+        "model ceiling",
+        "of model",
+        "client p50/p95/p99 ms",
+        "server p50/p95/p99 ms",
+        "requests",
+        "failures",
+        "server CPU %",
+        "RSS MB",
+        "threads",
+        "Locust CPU %",
+        "flags",
+    ]
+    rows = []
+    for cell in sorted(
+        cells,
+        key=lambda c: (_scenario_order(cells).index(c.scenario), c.server, c.workers),
+    ):
+        server = cell.server_process or ProcessUse()
+        rows.append(
+            [
+                cell.scenario,
+                _where(cell),
+                str(cell.workers),
+                str(cell.users),
+                _rate(cell),
+                _n(cell.littles_law_rps),
+                _pct(cell.efficiency),
+                _n(cell.model_rps),
+                _pct(cell.model_efficiency),
+                _triple(cell.latency_ms),
+                _triple(cell.server_latency_ms),
+                _n(cell.requests),
+                _n(cell.failures),
+                _n(server.cpu_percent),
+                _n(server.rss_mb),
+                _n(server.threads),
+                _n(cell.generator.cpu_percent if cell.generator else None),
+                ", ".join(cell.flags) or "",
+            ]
+        )
+    return header, rows
+
+
+def upstream_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "scenario",
+        "server",
+        "workers",
+        "upstream CPU %",
+        "calls",
+        "calls/s",
+        "call p50/p95/p99 ms",
+        "call statuses",
+    ]
+    rows = []
+    for cell in cells:
+        up = cell.upstream
+        if not up:
+            continue
+        seconds = sum(w.duration_s for w in cell.windows) or None
+        rows.append(
+            [
+                cell.scenario,
+                cell.server,
+                str(cell.workers),
+                _n(up.cpu_percent),
+                _n(up.calls),
+                _n(up.calls / seconds) if up.calls is not None and seconds else "-",
+                _triple(up.call_latency_ms),
+                ", ".join(f"{k}: {v}" for k, v in (up.call_statuses or {}).items()),
+            ]
+        )
+    return header, rows
+
+
+def model_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    header = ["scenario", "server", "workers", "model ceiling", "why", "measured", "of model"]
+    rows = [
+        [
+            c.scenario,
+            c.server,
+            str(c.workers),
+            _n(c.model_rps),
+            c.model,
+            _n(c.rps),
+            _pct(c.model_efficiency),
+        ]
+        for c in cells
+        if c.model
+    ]
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    def clean(text: str) -> str:
+        return str(text).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(clean(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+
+    def cell(value) -> str:
+        text = str(value)
+        numeric = not text or text[0].isdigit() or text[0] in "-("
+        return (
+            f"<td>{html.escape(text)}</td>"
+            if numeric
+            else f'<td class="t">{html.escape(text)}</td>'
+        )
+
+    body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def figure(svg: str | None, sentences: list[str], fallback: str) -> str:
+    caption = " ".join(html.escape(s) for s in sentences) or html.escape(fallback)
+    if svg is None:
+        return f"<p>{caption}</p>"
+    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
+
+
+def inline_code(text: str) -> str:
+    escaped = html.escape(text)
+    parts = escaped.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))

@@ -1,0 +1,182 @@
+"""One cell's run: a fresh server, Locust and the samplers, for each of the cell's runs.
+
+For each run: pick a port, start Locust (which holds its users until the app answers) while the
+launcher starts a fresh server with a wiped metrics directory, sample the server's and the
+upstream's processes, let the window plugin warm up and measure (scraping ``/metrics`` at each
+edge), then stop everything. ``loadtests.analysis.assemble`` turns what it gathered into a cell.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msgspec
+
+from loadtests.analysis import scrape
+from loadtests.analysis.assemble import assemble
+from loadtests.analysis.records import Cell
+from loadtests.wait import wait_until
+from mysite.launcher import LOOPBACK, free_port, serve
+
+from . import generator
+from .generator import Generator, LoadRun
+from .plan import UPSTREAM_POOL_SIZE, CellPlan
+from .sampler import TreeSampler, pin_tree
+
+UPSTREAM_TIMEOUT = 10.0
+SERVER_READY_TIMEOUT = 60.0  # the first worker answers /healthz within this, or the cell fails
+WORKERS_READY_TIMEOUT = 20.0
+
+
+@dataclass
+class Context:
+    """What every cell of a sweep shares."""
+
+    run_dir: Path
+    generator: Generator
+    server_cpus: frozenset[int] | None = None
+    upstream: Callable[[], object] | None = None  # returns a running upstream (lazily started)
+    external_host: str | None = None  # measure this URL instead of starting servers
+    ready_timeout: float = SERVER_READY_TIMEOUT
+    on_targets: Callable[[str, dict[str, str]], object] | None = None  # servers are up
+    stopping: list[threading.Thread] = field(default_factory=list)
+
+    def stop_later(self, stack: contextlib.ExitStack) -> None:
+        """Stop a measured cell's processes in the background, while the next cell starts.
+
+        A server's graceful shutdown waits for requests still queued when the load stopped
+        (seconds, for a gthread worker behind a queue); nothing is measured meanwhile.
+        """
+        thread = threading.Thread(target=stack.close, name="stop-cell")
+        thread.start()
+        self.stopping.append(thread)
+
+    def settle(self) -> None:
+        """Wait until every cell stopped in the background is stopped."""
+        while self.stopping:
+            self.stopping.pop().join()
+
+
+def server_env(plan: CellPlan, upstream_url: str | None) -> dict[str, str]:
+    service = plan.spec.service_time(plan.delay, plan.fanout)
+    times = {service, plan.delay} if plan.spec.uses_upstream else {service}
+    env = {
+        "METRICS_BUCKETS": ",".join(f"{b:g}" for b in scrape.buckets_for(*sorted(times))),
+        "UPSTREAM_POOL_SIZE": str(UPSTREAM_POOL_SIZE),
+        "UPSTREAM_TIMEOUT": f"{UPSTREAM_TIMEOUT:g}",
+        "MYSITE_LOG_LEVEL": "WARNING",
+    }
+    if upstream_url:
+        env["UPSTREAM_URL"] = upstream_url
+    return env | dict(plan.spec.server_env)
+
+
+def measure(plan: CellPlan, ctx: Context, tick: Callable[[], None]) -> Cell:
+    """Run the cell's load and return the assembled cell (raises on a failed run)."""
+    cell_dir = ctx.run_dir / "cells" / plan.slug
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    runs = []
+    for run_index, count in enumerate(plan.runs()):
+        out = cell_dir / f"run{run_index + 1}.json"
+        if ctx.external_host:
+            runs.append(_measure_external(plan, ctx, out, count, tick))
+        else:
+            runs.append(_measure_local(plan, ctx, out, count, tick))
+    cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
+    cell = assemble(plan, runs, cell_dir, None if ctx.external_host else cores)
+    cell.started_at, cell.ended_at = started, time.time()
+    (cell_dir / "cell.json").write_bytes(msgspec.json.format(msgspec.json.encode(cell)))
+    return cell
+
+
+def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) -> LoadRun:
+    return LoadRun(
+        host=host,
+        user_class=plan.spec.user_class,
+        users=plan.users,
+        delay=plan.delay,
+        fanout=plan.fanout,
+        warmup=plan.warmup_for(),
+        window=plan.window,
+        count=count,
+        out=out,
+        scrape_url=f"{host}/metrics",
+        ready_url=ready_url,
+        new_connections=plan.new_connections,
+    )
+
+
+def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIMEOUT) -> int:
+    """Ask /healthz (a new connection each time) until ``workers`` distinct pids answered.
+
+    The launcher is ready when one worker answers; the others may still be importing Django,
+    and a load that started then would find fewer workers than the cell says.
+    """
+    seen: set[int] = set()
+
+    def all_answered() -> bool:
+        with (
+            contextlib.suppress(OSError, ValueError),
+            urllib.request.urlopen(f"{url}/healthz", timeout=2) as response,
+        ):
+            seen.add(json.load(response)["pid"])
+        return len(seen) >= workers
+
+    wait_until(all_answered, timeout, interval=0)
+    return len(seen)
+
+
+def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
+    upstream = ctx.upstream() if plan.spec.uses_upstream and ctx.upstream else None
+    upstream_url = f"{upstream.url}/api/" if upstream is not None else None
+    port = free_port()
+    host = f"http://{LOOPBACK}:{port}"
+    ready_flag = out.with_suffix(".ready")
+    ready_flag.unlink(missing_ok=True)
+    run = _load_run(plan, host, out, count, ready_flag.resolve().as_uri())
+    # Locust starts while the server boots; it holds its users until the ready flag exists.
+    with contextlib.ExitStack() as stack:
+        master = stack.enter_context(generator.started(ctx.generator, run, out.parent))
+        server = stack.enter_context(
+            serve(
+                plan.server,
+                plan.workers,
+                port=port,
+                threads=plan.threads,
+                env=server_env(plan, upstream_url),
+                log_dir=out.parent,
+                system_checks=False,  # the sweep ran them once, before its first cell
+                ready_timeout=ctx.ready_timeout,
+            )
+        )
+        # The server boots on every CPU, then is pinned to its own for the measurement.
+        ready_workers = wait_for_workers(server.url, plan.workers)
+        if ctx.server_cpus:
+            pin_tree(server.pid, ctx.server_cpus)
+        roots, targets = {"server": server.pid}, {"app": server.url}
+        if upstream is not None:
+            roots["upstream"], targets["upstream"] = upstream.pid, upstream.url
+        if ctx.on_targets:
+            ctx.on_targets(plan.key, targets)
+        ctx.settle()  # the previous cell's servers are gone before this one's load starts
+        with TreeSampler(roots) as sampler:
+            ready_flag.touch()
+            windows = generator.wait(master, run, out.parent, tick)
+        ctx.stop_later(stack.pop_all())
+    return {"windows": windows, "sampler": sampler, "dir": out.parent, "workers": ready_workers}
+
+
+def _measure_external(plan, ctx: Context, out: Path, count: int, tick) -> dict:
+    run = _load_run(plan, ctx.external_host.rstrip("/"), out, count, ready_url="")
+    with generator.started(ctx.generator, run, out.parent) as master:
+        windows = generator.wait(master, run, out.parent, tick)
+    return {"windows": windows, "sampler": None, "dir": out.parent}

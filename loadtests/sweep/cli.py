@@ -1,0 +1,155 @@
+"""The sweep's command line: its options, and the checks that refuse a bad one before any load."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import urllib.parse
+from pathlib import Path
+
+from loadtests.scenarios import SCENARIOS
+from mysite.launcher import SERVER_KINDS
+
+from .cell import SERVER_READY_TIMEOUT
+from .plan import PROFILES, parse_cell
+
+REPORTS = Path("reports")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.sweep",
+        description="Sweep server kinds x worker counts x scenarios with Locust; write a report.",
+        epilog="Results: reports/<run-id>/{results.json,summary.md,report.html}; "
+        "reports/latest points at the newest run.",
+    )
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
+    parser.add_argument("--servers", nargs="+", choices=SERVER_KINDS, help="server kinds")
+    parser.add_argument("--workers", nargs="+", type=int, help="worker counts")
+    parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), help="scenarios")
+    parser.add_argument(
+        "--cell",
+        action="append",
+        default=[],
+        metavar="SERVER:WORKERS:SCENARIO",
+        help="measure just this cell (repeatable); replaces the profile's matrix",
+    )
+    parser.add_argument("--users", type=int, help="concurrent Locust users per cell")
+    parser.add_argument("--delay", type=float, help="seconds each view or upstream call waits")
+    parser.add_argument("--fanout", type=int, help="upstream calls per fan-out request")
+    parser.add_argument("--threads", type=int, help="threads per gunicorn gthread worker")
+    parser.add_argument("--warmup", type=float, help="least seconds of warm-up per run")
+    parser.add_argument("--duration", type=float, dest="window", help="seconds per window")
+    parser.add_argument("--repeats", type=int, help="measured windows per cell")
+    parser.add_argument(
+        "--restart-per-repeat",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="a fresh server and Locust for every repeat (default: per profile)",
+    )
+    parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="users keep their connection (default: a new one per request, so the kernel "
+        "spreads requests over the workers)",
+    )
+    parser.add_argument("--time-limit", type=float, help="stop the sweep after this many seconds")
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=SERVER_READY_TIMEOUT,
+        help="seconds a started server has to answer /healthz before its cell fails "
+        "(default: %(default)g)",
+    )
+    parser.add_argument("--out", type=Path, default=REPORTS, help="reports directory")
+    parser.add_argument("--run-id", help="name of the run's directory (default: the time)")
+    parser.add_argument(
+        "--host", help="measure this already running app instead of starting servers"
+    )
+    parser.add_argument(
+        "--allow-remote-host",
+        action="store_true",
+        help="allow --host to name a host other than loopback",
+    )
+    parser.add_argument(
+        "--distributed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run Locust as a master with N local worker processes",
+    )
+    parser.add_argument(
+        "--remote-workers",
+        type=int,
+        default=0,
+        metavar="M",
+        help="also wait for M Locust workers from other hosts (needs --master-bind-host, --host)",
+    )
+    parser.add_argument("--master-bind-host", default="127.0.0.1")
+    parser.add_argument("--master-port", type=int, help="default: a free port (5557 if remote)")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="pin Locust and the upstream to the first CPU, the server to the others",
+    )
+    parser.add_argument(
+        "--prometheus",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run a Prometheus beside the sweep and add the dashboards' panels of every cell "
+        "to the report (default: on when a prometheus binary is installed)",
+    )
+    parser.add_argument("--locustfile", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--render-only",
+        type=Path,
+        metavar="DIR",
+        help="render summary.md and report.html from DIR/results.json; run nothing",
+    )
+    args = parser.parse_args(argv)
+    problems = check_args(args)
+    if problems:
+        parser.error("; ".join(problems))
+    return args
+
+
+def is_loopback(url: str) -> bool:
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_args(args: argparse.Namespace) -> list[str]:
+    problems = []
+    if args.host:
+        if urllib.parse.urlsplit(args.host).scheme not in ("http", "https"):
+            problems.append("--host must be an http(s) URL")
+        elif not is_loopback(args.host) and not args.allow_remote_host:
+            problems.append(
+                f"--host {args.host} is not loopback; add --allow-remote-host to load it"
+            )
+    if args.remote_workers:
+        if not args.host:
+            problems.append(
+                "--remote-workers needs --host: workers on other hosts cannot reach "
+                "servers this sweep starts on loopback"
+            )
+        if is_loopback(f"http://{args.master_bind_host}"):
+            problems.append("--remote-workers needs --master-bind-host (an address they reach)")
+    for name in ("users", "repeats", "threads", "fanout", "distributed", "remote_workers"):
+        value = getattr(args, name)
+        if value is not None and value < (0 if name in ("distributed", "remote_workers") else 1):
+            problems.append(f"--{name.replace('_', '-')} must be positive")
+    if not 0 < args.ready_timeout < float("inf"):
+        problems.append("--ready-timeout must be positive")
+    for spec in args.cell:
+        try:
+            parse_cell(spec)
+        except ValueError as error:
+            problems.append(str(error))
+    return problems

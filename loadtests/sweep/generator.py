@@ -1,0 +1,157 @@
+"""The load generator: Locust run headless as child processes, one process or a master and workers.
+
+A child process keeps gevent's monkey patching out of the sweep, lets psutil and the pinning
+treat the generator apart from the server, and is the same command a person would type. The
+measured windows come back through ``locust_window``'s JSON file, not Locust's own stats.
+
+Distributed mode uses Locust's own master and workers: ``local_workers`` worker processes are
+started here; ``remote_workers`` more are expected to join from other hosts with::
+
+    locust -f loadtests/locustfile.py --worker --master-host <this host> --master-port <port>
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mysite.launcher import LOOPBACK, die_with_parent, free_port, stop_process_group
+
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfile.py"
+WORKERS_JOIN_TIMEOUT = 30
+
+
+class GeneratorFailed(RuntimeError):
+    """Locust exited, or ran out of time, without writing its measured windows."""
+
+
+@dataclass(frozen=True)
+class Generator:
+    """How Locust is run."""
+
+    locustfile: Path = LOCUSTFILE
+    local_workers: int = 0
+    remote_workers: int = 0
+    master_bind_host: str = LOOPBACK
+    master_port: int | None = None
+    cpus: frozenset[int] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def distributed(self) -> bool:
+        return self.local_workers + self.remote_workers > 0
+
+
+@dataclass(frozen=True)
+class LoadRun:
+    """One Locust run: ``count`` windows of ``window`` seconds after ``warmup`` seconds."""
+
+    host: str
+    user_class: str
+    users: int
+    delay: float
+    fanout: int
+    warmup: float
+    window: float
+    count: int
+    out: Path
+    scrape_url: str = ""
+    ready_url: str = ""
+    new_connections: bool = False
+
+    @property
+    def time_limit(self) -> float:
+        """Locust's own -t: everything the run should take, with a generous margin."""
+        return 60.0 + self.warmup + self.window * self.count
+
+
+def _locust(gen: Generator) -> list[str]:
+    return [sys.executable, "-m", "locust", "-f", str(gen.locustfile)]
+
+
+def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
+    argv = [
+        *_locust(gen), "--headless", "--only-summary", "--loglevel", "INFO",
+        "-u", str(run.users), "-r", str(run.users), "-t", f"{round(run.time_limit)}s",
+        "--host", run.host, "--delay", f"{run.delay:g}", "--fanout", str(run.fanout),
+        "--window-warmup", f"{run.warmup:g}", "--window-length", f"{run.window:g}",
+        "--window-count", str(run.count), "--window-out", str(run.out),
+    ]  # fmt: skip
+    if run.scrape_url:
+        argv += ["--window-scrape", run.scrape_url]
+    if run.ready_url:
+        argv += ["--window-ready", run.ready_url]
+    if run.new_connections:
+        argv.append("--new-connections")
+    if gen.distributed:
+        argv += [
+            "--master", "--master-bind-host", gen.master_bind_host,
+            "--master-bind-port", str(port),
+            "--expect-workers", str(gen.local_workers + gen.remote_workers),
+            "--expect-workers-max-wait", str(WORKERS_JOIN_TIMEOUT),
+        ]  # fmt: skip
+    return [*argv, run.user_class]
+
+
+def worker_argv(gen: Generator, port: int) -> list[str]:
+    return [
+        *_locust(gen), "--worker", "--master-host", LOOPBACK, "--master-port", str(port),
+        "--loglevel", "INFO",
+    ]  # fmt: skip
+
+
+def _start(argv: list[str], log_path: Path, gen: Generator) -> subprocess.Popen:
+    cpus = gen.cpus
+
+    def prepare_child() -> None:
+        # Locust must not go on loading a dead port when the sweep is killed outright.
+        die_with_parent()
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **gen.env}, start_new_session=True, preexec_fn=prepare_child,
+        )  # fmt: skip
+
+
+@contextlib.contextmanager
+def started(gen: Generator, run: LoadRun, log_dir: Path):
+    """Start Locust (and its local workers); yield the master process; always stop them all."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    port = gen.master_port or free_port()
+    processes: list[subprocess.Popen] = []
+    stem = run.out.stem
+    try:
+        master = _start(master_argv(gen, run, port), log_dir / f"{stem}-locust.log", gen)
+        processes.append(master)
+        for index in range(gen.local_workers):
+            log = log_dir / f"{stem}-locust-worker{index + 1}.log"
+            processes.append(_start(worker_argv(gen, port), log, gen))
+        yield master
+    finally:
+        for process in reversed(processes):
+            stop_process_group(process, grace=5)
+
+
+def wait(master: subprocess.Popen, run: LoadRun, log_dir: Path, tick: Callable[[], None]) -> dict:
+    """Wait for the run to end (calling ``tick`` now and then); return its windows."""
+    deadline = time.monotonic() + run.time_limit + 15
+    while master.poll() is None:
+        if time.monotonic() > deadline:
+            raise GeneratorFailed(f"Locust did not finish within {run.time_limit + 15:.0f} s")
+        tick()
+        time.sleep(0.2)
+    if not run.out.exists():
+        log = log_dir / f"{run.out.stem}-locust.log"
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise GeneratorFailed(f"Locust exited with {master.returncode} and no windows:\n{tail}")
+    return json.loads(run.out.read_text())

@@ -1,0 +1,245 @@
+"""The sweep's run: cells one after another, results.json after each, the report at the end."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from loadtests import report
+from loadtests.analysis import results
+from loadtests.analysis.assemble import failed_cell
+from loadtests.analysis.records import (
+    SCHEMA_VERSION,
+    GeneratorMode,
+    Parameters,
+    Results,
+    RunMeta,
+)
+from mysite.launcher import LOOPBACK, ServerFailed, run_system_checks, server_environment
+
+from . import cell as cells
+from . import machine
+from .cli import parse_args
+from .generator import Generator, GeneratorFailed
+from .plan import from_args
+from .progress import Progress
+
+
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: stop the children, keep what was measured.
+
+    Not an ``Exception``: the Prometheus hook's or a cell's ``except Exception`` must not
+    swallow it.
+    """
+
+
+def pinning(enabled: bool) -> tuple[frozenset[int] | None, frozenset[int] | None, str]:
+    """CPUs for the generator (and upstream), CPUs for the server, and what was done, in words."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if not enabled or len(cpus) < 2:
+        return None, None, "none: every process may run on any CPU"
+    generator, server = frozenset(cpus[:1]), frozenset(cpus[1:])
+    return (
+        generator,
+        server,
+        f"Locust and the upstream on CPU {cpus[0]}; the server on CPU(s) "
+        f"{', '.join(map(str, cpus[1:]))}",
+    )
+
+
+class Upstream:
+    """The fan-out scenarios' upstream: started on first use, restarted if it died."""
+
+    def __init__(self, stack: contextlib.ExitStack, cpus) -> None:
+        self.stack, self.cpus = stack, cpus
+        self.running = None
+
+    def __call__(self):
+        from loadtests.upstream_server import serve_upstream
+
+        if self.running is None or self.running.process.poll() is not None:
+            self.running = self.stack.enter_context(
+                serve_upstream(cpus=set(self.cpus) if self.cpus else None)
+            )
+        return self.running
+
+
+class Beside:
+    """The Prometheus beside the sweep, if on: when it fails it is noted and turned off, and the
+    measurement goes on without it."""
+
+    def __init__(self, on: bool) -> None:
+        self.hook = None
+        if on:
+            from loadtests.prometheus.hook import PrometheusHook
+
+            self.hook = PrometheusHook()
+        self.errors: list[str] = []
+
+    def __call__(self, method: str, *args, default=None):
+        if self.hook is None:
+            return default
+        try:
+            return getattr(self.hook, method)(*args)
+        except Exception as error:
+            self.errors.append(f"prometheus.{method}: {error!r}")
+            print(traceback.format_exc(), file=sys.stderr, flush=True)
+            self.hook = None
+            return default
+
+
+def beside(args) -> Beside:
+    """The Prometheus, unless turned off or measuring a host the sweep did not start."""
+    return Beside(args.prometheus and not args.host)
+
+
+def link_latest(out: Path, run_dir: Path) -> None:
+    latest = out / "latest"
+    tmp = out / f".latest-{os.getpid()}"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    tmp.symlink_to(run_dir.name)
+    os.replace(tmp, latest)
+
+
+def _raise_interrupted(signum, _frame):
+    # Once: a second Ctrl-C must not cut short the stopping that follows, or the sweep would
+    # exit while a server still finishes its requests.
+    for other in STOP_SIGNALS:
+        signal.signal(other, _still_stopping)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+# Ctrl-C, kill, and a closed terminal all stop the sweep the same clean way.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _still_stopping(signum, _frame):
+    name = signal.Signals(signum).name
+    print(f"{name} again: still stopping every child process", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.render_only:
+        paths = report.render(args.render_only)
+        print("\n".join(str(p) for p in paths))
+        return 0
+    profile, plans = from_args(args)
+    if not args.host:
+        # Once for the whole sweep, not at each of its server starts: bad settings stop it here.
+        run_system_checks(server_environment(Path(tempfile.gettempdir())))
+    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S")
+    run_dir = args.out / run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    link_latest(args.out, run_dir)
+    results_path = run_dir / "results.json"
+
+    prometheus = beside(args)
+    generator_cpus, server_cpus, pinned = pinning(args.pin and not args.host)
+    gen = Generator(
+        locustfile=args.locustfile or Generator.locustfile,
+        local_workers=args.distributed,
+        remote_workers=args.remote_workers,
+        master_bind_host=args.master_bind_host,
+        master_port=args.master_port or (5557 if args.remote_workers else None),
+        cpus=generator_cpus,
+        # The Locust exporter stays off unless the Prometheus reads it.
+        env={"LOCUST_EXPORTER_PORT": "0", **prometheus("locust_env", default={})},
+    )
+    started = time.time()
+    meta = RunMeta(
+        run_id=run_id,
+        profile=profile.name,
+        parameters=Parameters(**profile.as_dict()),
+        connections="keep-alive" if args.keep_alive else "new per request",
+        command=" ".join(["python -m loadtests.sweep", *(argv or sys.argv[1:])]),
+        started_at=machine.now_iso(started),
+        ended_at=None,
+        status="running",
+        machine=machine.machine(),
+        versions=machine.versions(),
+        git=machine.git_state(),
+        pinning=pinned,
+        generator=GeneratorMode(
+            mode="distributed" if gen.distributed else "local",
+            local_workers=gen.local_workers,
+            remote_workers=gen.remote_workers,
+        ),
+        target=args.host or f"servers started by the sweep on {LOOPBACK}",
+        planned_cells=len(plans),
+        skipped_cells=[],
+        notes=[],
+    )
+    prometheus("start", run_dir, meta)
+    record = Results(schema_version=SCHEMA_VERSION, meta=meta, cells=[])
+    results.write(results_path, record)
+
+    progress = Progress(plans)
+    previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
+    status, code = "complete", 0
+    try:
+        with contextlib.ExitStack() as stack:
+            ctx = cells.Context(
+                run_dir=run_dir,
+                generator=gen,
+                server_cpus=server_cpus,
+                upstream=Upstream(stack, generator_cpus),
+                external_host=args.host,
+                ready_timeout=args.ready_timeout,
+                on_targets=lambda cell, targets: prometheus("targets", run_dir, cell, targets),
+            )
+            stack.callback(ctx.settle)  # cells stopped in the background, on any way out
+            deadline = time.monotonic() + profile.time_limit
+            for index, cell_plan in enumerate(plans):
+                if time.monotonic() + cell_plan.estimate(progress.start_cost) > deadline:
+                    meta.skipped_cells = [p.key for p in plans[index:]]
+                    meta.notes.append(
+                        f"time limit of {profile.time_limit:g} s reached: "
+                        f"{len(plans) - index} cell(s) not measured"
+                    )
+                    status, code = "time-limit", 1
+                    break
+                progress.begin(cell_plan)
+                try:
+                    cell = cells.measure(cell_plan, ctx, progress.draw)
+                except (ServerFailed, GeneratorFailed, OSError, ValueError) as error:
+                    progress.note(f"{cell_plan.key} failed: {error}")
+                    cell = failed_cell(cell_plan, str(error))
+                    code = 1
+                progress.end(cell_plan)
+                jobs = prometheus("cell_done", run_dir, cell)
+                if jobs:
+                    cell.extensions = {"prometheus": jobs}
+                record.cells.append(cell)
+                results.write(results_path, record)
+    except Interrupted as signal_name:
+        status, code = "interrupted", 130
+        progress.note(f"{signal_name}: stopped every child process; keeping what was measured")
+    except Exception as error:
+        status, code = "failed", 1
+        meta.notes.append(f"the sweep failed: {error!r}")
+        progress.note(traceback.format_exc())
+        progress.note("stopped every child process; keeping what was measured")
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        progress.close()
+        meta.status = status if code != 1 or status != "complete" else "complete-with-errors"
+        meta.ended_at = machine.now_iso()
+        meta.duration_s = round(time.time() - started, 1)
+        panels = prometheus("finish", run_dir, record)
+        if panels:
+            record.panels = [*(record.panels or []), *panels]
+        meta.notes += [f"hook failed: {e}" for e in prometheus.errors]
+        results.write(results_path, record)
+        paths = report.render(run_dir)
+    print((run_dir / "summary.md").read_text())
+    print(f"Report: {paths[-1]}  ({meta.duration_s:.0f} s, status {meta.status})")
+    return code

@@ -1,0 +1,86 @@
+"""The sweep's progress: the current cell, cells done, time spent and time left (rich).
+
+On a terminal, rich redraws one bar in place and prints notes above it; otherwise (CI logs,
+pipes) one line per cell. The time left comes from each remaining cell's planned warm-up and
+windows plus what starting a server and Locust has cost so far in this sweep.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
+
+INITIAL_START_COST = 4.0  # seconds to start and stop a server and Locust, before any is seen
+
+
+def clock(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Progress:
+    def __init__(self, plans: list, stream: TextIO | None = None) -> None:
+        self.plans = plans
+        self.console = Console(file=stream, stderr=stream is None, highlight=False, soft_wrap=True)
+        self.done = 0
+        self.current = None
+        self.current_started = 0.0
+        self.start_costs: list[float] = []
+        self.bar = Bar(
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("cells {task.description}  elapsed"),
+            TimeElapsedColumn(),
+            TextColumn("left ~{task.fields[left]}"),
+            console=self.console,
+            disable=not self.console.is_terminal,
+            refresh_per_second=2,
+        )
+        self.task = self.bar.add_task("", total=len(plans), left=clock(self.left()))
+        self.bar.start()
+
+    @property
+    def start_cost(self) -> float:
+        if not self.start_costs:
+            return INITIAL_START_COST
+        return sum(self.start_costs) / len(self.start_costs)
+
+    def left(self) -> float:
+        remaining = sum(p.estimate(self.start_cost) for p in self.plans[self.done + 1 :])
+        if self.current is not None:
+            planned = self.current.estimate(self.start_cost)
+            remaining += max(0.0, planned - (time.monotonic() - self.current_started))
+        return remaining
+
+    def begin(self, plan) -> None:
+        self.current, self.current_started = plan, time.monotonic()
+        what = f"{plan.server} x{plan.workers} {plan.scenario} ({plan.users} users)"
+        self.bar.update(self.task, description=what)
+        if not self.console.is_terminal:
+            cells = f"{self.done}/{len(self.plans)} cells"
+            self.console.print(f"{cells}: {what}, left ~{clock(self.left())}", markup=False)
+        self.draw()
+
+    def end(self, plan) -> None:
+        elapsed = time.monotonic() - self.current_started
+        measured = plan.estimate(0.0)
+        self.start_costs.append(max(0.0, (elapsed - measured) / len(plan.runs())))
+        self.done += 1
+        self.current = None
+        self.bar.update(self.task, completed=self.done)
+        self.draw()
+
+    def draw(self) -> None:
+        """Refresh the estimate of the time left (rich redraws the bar on its own)."""
+        self.bar.update(self.task, left=clock(self.left()))
+
+    def note(self, message: str) -> None:
+        """A message above the progress bar."""
+        self.console.print(message, markup=False)
+
+    def close(self) -> None:
+        self.bar.stop()

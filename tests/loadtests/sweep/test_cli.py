@@ -1,0 +1,53 @@
+"""The sweep's command line: safety first, then which cells it plans and how long they take."""
+
+import pytest
+
+from loadtests.sweep import cli
+from loadtests.sweep.plan import PROFILES, from_args
+
+
+def test_a_remote_host_is_refused_without_the_flag(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--host", "http://example.com:8000"])
+    assert "--allow-remote-host" in capsys.readouterr().err
+    args = cli.parse_args(["--host", "http://example.com:8000", "--allow-remote-host"])
+    assert args.host == "http://example.com:8000"
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8000", "http://localhost:8000", "http://[::1]:80"]
+)
+def test_loopback_hosts_need_no_flag(url):
+    assert cli.parse_args(["--host", url]).host == url
+
+
+def test_remote_workers_need_a_reachable_master_and_target(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--remote-workers", "2"])
+    err = capsys.readouterr().err
+    assert "--master-bind-host" in err
+    assert "needs --host" in err
+
+
+def test_cells_can_be_picked_one_by_one():
+    _, plans = from_args(cli.parse_args(["--cell", "gunicorn-gthread:4:sync-api"]))
+    assert [p.key for p in plans] == ["gunicorn-gthread/4/sync-api"]
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--cell", "apache:1:sync-api"])
+
+
+def test_the_matrix_follows_the_command_line():
+    args = cli.parse_args(
+        ["--servers", "uvicorn", "--workers", "1", "2", "--scenarios", "async-api"]
+    )
+    _, plans = from_args(args)
+    assert [p.key for p in plans] == ["uvicorn/1/async-api", "uvicorn/2/async-api"]
+
+
+def test_the_default_profile_plans_every_kind_and_worker_count_within_its_budget():
+    profile, plans = from_args(cli.parse_args([]))
+    assert {p.server for p in plans} == {"uvicorn", "gunicorn-gthread", "gunicorn-uvicorn"}
+    assert {p.workers for p in plans} == {1, 2, 4}
+    # ~4.5 s to start and stop a server and Locust on a quiet two-core machine.
+    assert sum(p.estimate(4.5) for p in plans) < PROFILES["default"].time_limit
+    assert profile.time_limit <= 300

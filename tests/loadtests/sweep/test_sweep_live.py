@@ -1,0 +1,162 @@
+"""The sweep end to end on real servers: files, schema, physics, distributed Locust, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from loadtests.wait import wait_until
+from tests.loadtests import results_json
+from tests.loadtests.conftest import ROOT, run_sweep
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+SHORT = ["--warmup", "1", "--duration", "2", "--repeats", "2"]
+
+
+def cell(record: dict, server: str, workers: int, scenario: str) -> dict:
+    return next(
+        c
+        for c in record["cells"]
+        if (c["server"], c["workers"], c["scenario"]) == (server, workers, scenario)
+    )
+
+
+@pytest.fixture(scope="module")
+def small_sweep(tmp_path_factory) -> Path:
+    """2 server kinds x 1 and 2 workers x the async fan-out and its sequential baseline."""
+    out = tmp_path_factory.mktemp("reports")
+    done = run_sweep(
+        "--out", str(out), "--run-id", "small", "--servers", "uvicorn", "gunicorn-gthread",
+        "--workers", "1", "2", "--scenarios", "async-fanout", "sequential",
+        "--users", "10", "--fanout", "10", "--delay", "0.2", *SHORT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out
+
+
+@pytest.mark.timeout(400)
+def test_the_sweep_writes_the_contracts_files(small_sweep):
+    run_dir = small_sweep / "small"
+    assert (small_sweep / "latest").resolve() == run_dir.resolve()
+    for name in ("results.json", "summary.md", "report.html"):
+        assert (run_dir / name).stat().st_size > 0
+    record = results_json.load(run_dir / "results.json")
+    meta = record["meta"]
+    assert meta["status"] == "complete"
+    assert meta["machine"]["cpu_count"] >= 1
+    assert {"django", "locust", "uvicorn", "gunicorn"} <= set(meta["versions"])
+    assert meta["started_at"] < meta["ended_at"]
+    assert len(record["cells"]) == 8
+    for c in record["cells"]:
+        assert c["requests"] > 0, c
+        assert c["failures"] == 0, c["errors"]
+        assert c["server_requests"] > 0, "the app's histogram saw the window too"
+        assert c["efficiency"] == pytest.approx(c["rps"] / c["littles_law_rps"], rel=1e-2)
+        for key in ("p50", "p95", "p99"):
+            assert c["latency_ms"][key] > 0
+            assert c["server_latency_ms"][key] > 0
+        assert c["upstream"]["cpu_percent"] < 50, "the upstream is never the bottleneck"
+
+
+@pytest.mark.timeout(400)
+def test_async_fanout_beats_the_sequential_baseline_fivefold(small_sweep):
+    record = results_json.load(small_sweep / "small" / "results.json")
+    fanout = cell(record, "uvicorn", 1, "async-fanout")
+    baseline = cell(record, "uvicorn", 1, "sequential")
+    assert fanout["rps"] >= 5 * baseline["rps"], (fanout["rps"], baseline["rps"])
+    # Both within reach of theory: the baseline is 10 users / (10 x 0.2 s) = 5 req/s.
+    assert baseline["rps"] == pytest.approx(5, rel=0.2)
+
+
+@pytest.mark.timeout(200)
+def test_gthread_never_beats_its_threads(tmp_path):
+    """A sync sleep view under gunicorn, 1 worker, T threads: at most T / delay (+10%)."""
+    threads, delay = 4, 0.2
+    done = run_sweep(
+        "--out", str(tmp_path), "--run-id", "gthread", "--cell", "gunicorn-gthread:1:sync-api",
+        "--threads", str(threads), "--users", "16", "--delay", str(delay), *SHORT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = results_json.load(tmp_path / "gthread" / "results.json")
+    (only,) = record["cells"]
+    assert only["threads"] == threads
+    ceiling = threads / delay
+    assert only["model_rps"] == pytest.approx(ceiling)
+    for window in only["windows"]:
+        assert window["rps"] <= 1.1 * ceiling
+    assert only["rps"] > 0.5 * ceiling, "and it gets near it"
+
+
+@pytest.mark.timeout(200)
+def test_distributed_locust_with_two_local_workers(tmp_path):
+    done = run_sweep(
+        "--out", str(tmp_path), "--run-id", "dist", "--distributed", "2",
+        "--cell", "uvicorn:1:async-api", "--users", "8", *SHORT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    record = results_json.load(tmp_path / "dist" / "results.json")
+    assert record["meta"]["generator"]["mode"] == "distributed"
+    (only,) = record["cells"]
+    assert only["generator"]["processes"] == 3, "the master and two workers reported"
+    assert only["requests"] > 0
+    assert only["failures"] == 0
+    run = json.loads((tmp_path / "dist" / only["dir"] / "run1.json").read_text())
+    assert run["missing_reports"] == 0
+    workers = [n for n in run["nodes"] if n["role"] == "worker"]
+    assert len(workers) == 2
+    for node in workers:
+        assert sum(e["requests"] for w in node["windows"] for e in w["entries"].values()) > 0
+
+
+@pytest.mark.timeout(200)
+def test_ctrl_c_stops_every_child_and_keeps_what_was_measured(tmp_path):
+    argv = [
+        sys.executable, "-m", "loadtests.sweep", "--out", str(tmp_path), "--run-id", "cut",
+        "--servers", "uvicorn", "--workers", "1", "--scenarios", "async-api", "sync-api",
+        "async-blocking", "--users", "8", *SHORT,
+    ]  # fmt: skip
+    sweep = subprocess.Popen(
+        argv, cwd=ROOT,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    results_path = tmp_path / "cut" / "results.json"
+    try:
+        # Interrupt once the first cell is recorded, while the second is under load.
+        wait_until(
+            lambda: results_path.exists() and json.loads(results_path.read_text())["cells"],
+            120,
+            0.2,
+        )
+        time.sleep(3)
+        children = psutil.Process(sweep.pid).children(recursive=True)
+        assert children, "the second cell's processes are running"
+        sweep.send_signal(signal.SIGINT)
+        output, _ = sweep.communicate(timeout=60)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 130, output[-3000:]
+    record = results_json.load(results_path)
+    assert record["meta"]["status"] == "interrupted"
+    assert len(record["cells"]) >= 1
+    assert (tmp_path / "cut" / "report.html").exists()
+    _, still = psutil.wait_procs(children, timeout=15)
+    assert not still, f"left running: {[p.pid for p in still]}"
+    # No server is left listening on a port a cell used.
+    ports = {
+        int(m)
+        for m in re.findall(
+            r"-(\d+)\.log", " ".join(p.name for p in (tmp_path / "cut").rglob("*.log"))
+        )
+    }
+    listening = {c.laddr.port for c in psutil.net_connections("tcp") if c.status == "LISTEN"}
+    assert not ports & listening
