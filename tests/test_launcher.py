@@ -17,7 +17,8 @@ from mysite.launcher import SERVER_KINDS, ServerFailed, managed_process, server_
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_every_kind_serves_the_right_app_with_the_asked_workers(kind):
     argv = server_argv(kind, workers=3, host="127.0.0.1", port=8123, threads=5)
-    app = "mysite.wsgi:application" if kind == "gunicorn-gthread" else "mysite.asgi:application"
+    wsgi = kind in ("gunicorn-gthread", "granian-wsgi")
+    app = "mysite.wsgi:application" if wsgi else "mysite.asgi:application"
     assert app in argv
     assert argv[argv.index("--workers") + 1] == "3"
     assert "127.0.0.1" in " ".join(argv)
