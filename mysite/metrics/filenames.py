@@ -34,14 +34,17 @@ JOURNAL_NAME = ".compaction.journal"
 TMP_SUFFIX = ".tmp"
 CLAIM_MARK = ".merging-"
 QUARANTINE_MARK = ".quarantined-"
+REJECTED_MARK = ".rejected-"
 # Archive of merged dead processes (``carry`` layers hold the rounding the first one could not).
 ARCHIVE_FILE = re.compile(rf"(?P<type>{_SUMMED})_archive(?:\.carry-(?P<layer>\d+))?\.db")
 CLAIMED_FILE = re.compile(rf"(?:{_SUMMED})_\d+\.db{re.escape(CLAIM_MARK)}[0-9a-f]{{8}}")
 QUARANTINED_FILE = re.compile(
-    rf"(?:{_SUMMED}|{_GAUGE})_(?:\d+|archive)\.db(?:{re.escape(CLAIM_MARK)}[0-9a-f]{{8}})?"
+    rf"(?:{_SUMMED}|{_GAUGE})_(?:\d+|archive(?:\.carry-\d+)?)\.db"
+    rf"(?:{re.escape(CLAIM_MARK)}[0-9a-f]{{8}})?"
     rf"{re.escape(QUARANTINE_MARK)}[0-9a-f]{{8}}"
 )
 STAGED_ARCHIVE_FILE = re.compile(ARCHIVE_FILE.pattern + re.escape(TMP_SUFFIX))
+REJECTED_JOURNAL_FILE = re.compile(re.escape(JOURNAL_NAME + REJECTED_MARK) + "[0-9a-f]{8}")
 
 # The running server's lock: held for its lifetime, never deleted.
 OWNER_LOCK_NAME = ".server.lock"
@@ -58,5 +61,6 @@ def is_removable(name: str) -> bool:
         pattern.fullmatch(name)
         for pattern in (
             WORKER_FILE, ARCHIVE_FILE, CLAIMED_FILE, QUARANTINED_FILE, STAGED_ARCHIVE_FILE,
+            REJECTED_JOURNAL_FILE,
         )
     )  # fmt: skip
