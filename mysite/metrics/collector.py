@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import os
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +25,10 @@ from .filenames import LOCK_NAME
 logger = logging.getLogger(__name__)
 
 # What reading a damaged file can raise: mmap of an empty file, a length past the end, bytes
-# that are not UTF-8 or JSON, a key of the wrong shape, no permission.
-UNREADABLE = (OSError, ValueError, RuntimeError, UnicodeDecodeError, TypeError, AttributeError)
+# that are not UTF-8 or JSON, a key of the wrong shape, a record cut short, no permission.
+UNREADABLE = (
+    OSError, ValueError, RuntimeError, UnicodeDecodeError, TypeError, AttributeError, struct.error,
+)  # fmt: skip
 
 Values = list[tuple[str, float, float]]  # (key, value, timestamp) as MmapedDict stores them
 
