@@ -113,3 +113,54 @@ def test_sigterm_with_the_longest_requests_in_flight_on_every_kind(tmp_path, fig
                 p for p in stop.workers if f"{SHUTDOWN_COMPLETE} in worker {p}" in stop.log
             }
             assert shut_down == stop.workers, (stop.kind, stop.log[-2000:])
+
+
+RELOAD_KINDS = {"gunicorn-gthread": "/sync/api/", "gunicorn-uvicorn": "/async/api/"}
+CLIENTS = 8
+
+
+def keep_requesting(url: str, until: float) -> list[int | str]:
+    """One client's requests, each on a new connection (so every worker gets some)."""
+    statuses: list[int | str] = []
+    while time.monotonic() < until:
+        try:
+            statuses.append(httpx.get(url, params={"delay": 0.2}, timeout=30).status_code)
+        except httpx.HTTPError as exc:
+            statuses.append(type(exc).__name__)
+    return statuses
+
+
+@pytest.mark.parametrize("kind", list(RELOAD_KINDS))
+def test_a_reload_under_load_fails_no_request(kind, tmp_path, figure):
+    """gunicorn's HUP: new workers start, the old ones finish what they hold and go."""
+    with serve(kind, workers=WORKERS, log_dir=tmp_path) as server, ThreadPoolExecutor(9) as pool:
+        old = worker_pids(server)
+        until = time.monotonic() + 8
+        clients = [
+            pool.submit(keep_requesting, server.url + RELOAD_KINDS[kind], until)
+            for _ in range(CLIENTS)
+        ]
+        long_one = pool.submit(get, server.url + RELOAD_KINDS[kind])
+        time.sleep(2)
+        os.kill(server.pid, signal.SIGHUP)
+        new = wait_for(
+            lambda: (pids := worker_pids(server)) and not pids & old and len(pids) == WORKERS
+            and pids, 30, f"{kind}: the old workers replaced",
+        )  # fmt: skip
+        statuses = [status for client in clients for status in client.result()]
+        long_status, _ = long_one.result()
+        log = server.log_path.read_text(errors="replace")
+    failed = [status for status in statuses if status != 200]
+    shut_down = {pid for pid in old if f"{SHUTDOWN_COMPLETE} in worker {pid}" in log}
+    figure(
+        f"{kind}: HUP under {CLIENTS} clients",
+        f"{len(statuses)} requests, {len(failed)} failed, the {LONGEST_REQUEST:g} s request "
+        f"{long_status}, workers {sorted(old)} -> {sorted(new)}, lifespan shutdown in "
+        f"{len(shut_down)}/{len(old)} old workers",
+        "0 failed; the long request 200",
+    )
+    assert failed == []
+    assert long_status == 200
+    assert len(statuses) > 50
+    if kind in ASGI_KINDS:
+        assert shut_down == old
