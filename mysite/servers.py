@@ -45,11 +45,14 @@ def server_argv(kind: str, workers: int, host: str, port: int, threads: int) -> 
             "--graceful-timeout", seconds(graceful),
         ]  # fmt: skip
     if kind in ("granian", "granian-wsgi"):
-        interface = (
-            ["--interface", "asgi", "--loop", "uvloop", ASGI_APP]
-            if kind == "granian"
-            else ["--interface", "wsgi", "--blocking-threads", str(threads), WSGI_APP]
-        )
+        if kind == "granian":
+            interface = ["--interface", "asgi", "--loop", "uvloop", ASGI_APP]
+        else:
+            # Each WSGI request holds a blocking thread: admit no more than there are threads.
+            interface = [
+                "--interface", "wsgi", "--blocking-threads", str(threads),
+                "--backpressure", str(threads), WSGI_APP,
+            ]  # fmt: skip
         return [
             sys.executable, "-m", "granian", *interface,
             "--host", host, "--port", str(port), "--workers", str(workers),
