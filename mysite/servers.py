@@ -48,11 +48,10 @@ def server_argv(kind: str, workers: int, host: str, port: int, threads: int) -> 
         if kind == "granian":
             interface = ["--interface", "asgi", "--loop", "uvloop", ASGI_APP]
         else:
-            # Each WSGI request holds a blocking thread: admit no more than there are threads.
-            interface = [
-                "--interface", "wsgi", "--blocking-threads", str(threads),
-                "--backpressure", str(threads), WSGI_APP,
-            ]  # fmt: skip
+            # No --backpressure: granian counts every open connection against it, so a limit
+            # as low as the threads let a few slow clients shut everyone else out (measured:
+            # tests/reliability/test_slow_clients.py); its default (backlog / workers) does not.
+            interface = ["--interface", "wsgi", "--blocking-threads", str(threads), WSGI_APP]
         return [
             sys.executable, "-m", "granian", *interface,
             "--host", host, "--port", str(port), "--workers", str(workers),
