@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import secrets
 import shutil
@@ -141,15 +140,15 @@ def wait_until_ready(
 
 
 def _resolve_prctl():
-    """libc's ``prctl``, looked up once, in the parent (Linux only; None elsewhere).
+    """libc's ``prctl``, looked up once, in the parent, at import (Linux only; None elsewhere).
 
-    The look-up must not happen between ``fork`` and ``exec``: ``find_library`` runs ``ldconfig``
-    in a subprocess and ``dlopen`` takes the loader's lock, either of which can deadlock in a
-    child forked from a process with threads. The child only calls the resolved function.
+    The look-up must not happen between ``fork`` and ``exec``: ``dlopen`` takes the loader's
+    lock, which can deadlock in a child forked from a process with threads. ``CDLL(None)``
+    searches the symbols already loaded (libc's among them) and, unlike ``find_library``, runs
+    no ``ldconfig`` subprocess. The child only calls the resolved function.
     """
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
 
