@@ -64,19 +64,22 @@ def compact(path: Path | str, is_alive: Callable[[int], bool]) -> list[str]:
         return []
     with directory_lock(path, exclusive=True):
         _recover(path)
+        claimed: dict[str, Values] = {}
         for name, pid in _dead_files(path):
             if is_alive(pid):
                 continue
             # Read first: a file that cannot be read is set aside, and never claimed.
             try:
-                read_values(path / name)
+                values = read_values(path / name)
             except UNREADABLE as exc:
                 quarantine(path, name, exc)
                 continue
-            os.rename(path / name, path / f"{name}{CLAIM_MARK}{secrets.token_hex(4)}")
-        claimed = {}
-        for name in sorted(os.listdir(path)):
-            if filenames.CLAIMED_FILE.fullmatch(name):
+            claim = f"{name}{CLAIM_MARK}{secrets.token_hex(4)}"
+            os.rename(path / name, path / claim)
+            claimed[claim] = values
+        # Files claimed by a round that crashed before its journal: merged again, now.
+        for name in os.listdir(path):
+            if filenames.CLAIMED_FILE.fullmatch(name) and name not in claimed:
                 try:
                     claimed[name] = read_values(path / name)
                 except UNREADABLE as exc:
