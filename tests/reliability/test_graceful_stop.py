@@ -23,7 +23,7 @@ from mysite.metrics import names
 from mysite.servers import SERVER_KINDS
 from mysite.shutdown import GRACEFUL_TIMEOUT, LONGEST_REQUEST, STOP_GRACE
 
-from .helpers import process_tree, scrape, total, wait_for, worker_pids
+from .helpers import locust_load, process_tree, scrape, total, wait_for, worker_pids
 
 pytestmark = pytest.mark.live
 
@@ -115,52 +115,50 @@ def test_sigterm_with_the_longest_requests_in_flight_on_every_kind(tmp_path, fig
             assert shut_down == stop.workers, (stop.kind, stop.log[-2000:])
 
 
-RELOAD_KINDS = {"gunicorn-gthread": "/sync/api/", "gunicorn-uvicorn": "/async/api/"}
-CLIENTS = 8
-
-
-def keep_requesting(url: str, until: float) -> list[int | str]:
-    """One client's requests, each on a new connection (so every worker gets some)."""
-    statuses: list[int | str] = []
-    while time.monotonic() < until:
-        try:
-            statuses.append(httpx.get(url, params={"delay": 0.2}, timeout=30).status_code)
-        except httpx.HTTPError as exc:
-            statuses.append(type(exc).__name__)
-    return statuses
+RELOAD_KINDS = {"gunicorn-gthread": "SyncHelloUser", "gunicorn-uvicorn": "AsyncHelloUser"}
+LOCUST_USERS = 10
 
 
 @pytest.mark.parametrize("kind", list(RELOAD_KINDS))
-def test_a_reload_under_load_fails_no_request(kind, tmp_path, figure):
-    """gunicorn's HUP: new workers start, the old ones finish what they hold and go."""
-    with serve(kind, workers=WORKERS, log_dir=tmp_path) as server, ThreadPoolExecutor(9) as pool:
+def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
+    """gunicorn's HUP while Locust runs (keep-alive connections, no wait) and a 10 s request is
+    in flight: new workers start, the old ones finish what they hold and go."""
+    with (
+        serve(kind, workers=WORKERS, log_dir=tmp_path) as server,
+        ThreadPoolExecutor(1) as pool,
+        locust_load(server.url, RELOAD_KINDS[kind], LOCUST_USERS, tmp_path) as load,
+    ):
+        wait_for(
+            lambda: total(scrape(server.url), names.SERVER_DURATION + "_count") > 100,
+            60, "Locust's load reaching the server",
+        )  # fmt: skip
         old = worker_pids(server)
-        until = time.monotonic() + 8
-        clients = [
-            pool.submit(keep_requesting, server.url + RELOAD_KINDS[kind], until)
-            for _ in range(CLIENTS)
-        ]
-        long_one = pool.submit(get, server.url + RELOAD_KINDS[kind])
-        time.sleep(2)
+        long_one = pool.submit(get, server.url + "/sync/api/")
+        wait_for(
+            lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= 1, 10, "the long request"
+        )
         os.kill(server.pid, signal.SIGHUP)
         new = wait_for(
             lambda: (pids := worker_pids(server)) and not pids & old and len(pids) == WORKERS
             and pids, 30, f"{kind}: the old workers replaced",
         )  # fmt: skip
-        statuses = [status for client in clients for status in client.result()]
+        served_after = total(scrape(server.url), names.SERVER_DURATION + "_count")
+        wait_for(
+            lambda: total(scrape(server.url), names.SERVER_DURATION + "_count")
+            > served_after + 100, 30, "Locust served by the new workers",
+        )  # fmt: skip
         long_status, _ = long_one.result()
         log = server.log_path.read_text(errors="replace")
-    failed = [status for status in statuses if status != 200]
     shut_down = {pid for pid in old if f"{SHUTDOWN_COMPLETE} in worker {pid}" in log}
     figure(
-        f"{kind}: HUP under {CLIENTS} clients",
-        f"{len(statuses)} requests, {len(failed)} failed, the {LONGEST_REQUEST:g} s request "
-        f"{long_status}, workers {sorted(old)} -> {sorted(new)}, lifespan shutdown in "
-        f"{len(shut_down)}/{len(old)} old workers",
+        f"{kind}: HUP under Locust ({LOCUST_USERS} users, no wait)",
+        f"{load.requests} requests, {load.failures} failed {load.failures_by_error}, the "
+        f"{LONGEST_REQUEST:g} s request {long_status}, workers {sorted(old)} -> {sorted(new)}, "
+        f"lifespan shutdown in {len(shut_down)}/{len(old)} old workers",
         "0 failed; the long request 200",
     )
-    assert failed == []
+    assert load.failures == 0, load.failures_by_error
+    assert load.requests > 200
     assert long_status == 200
-    assert len(statuses) > 50
     if kind in ASGI_KINDS:
         assert shut_down == old
