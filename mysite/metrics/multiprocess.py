@@ -10,6 +10,7 @@ uvicorn have no exit hook; gunicorn's ``child_exit`` does it at once).
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
@@ -17,9 +18,9 @@ from prometheus_client.core import GaugeMetricFamily
 
 from . import compaction, names
 from .filenames import LIVE_GAUGE_FILE
+from .liveness import WriterLiveness, is_alive
 
-# Where the kernel shows processes; a platform without it (macOS, some sandboxes) has none.
-PROC = Path("/proc")
+__all__ = ["forget_dead_processes", "is_alive", "mark_process_dead", "scrape_registry"]
 
 
 def directory() -> Path | None:
@@ -32,10 +33,12 @@ def scrape_registry() -> CollectorRegistry:
     path = directory()
     if path is None:
         return REGISTRY
-    forget_dead_processes(path)
+    # Judged on this scrape's snapshot of the files (see liveness.py: pid reuse included).
+    alive = WriterLiveness(path)
+    forget_dead_processes(path, alive)
     # Dead workers' counters and histograms are merged into archives, so the directory stays
     # small; the collector then reads under the lock that keeps it from seeing a half-done merge.
-    compaction.compact_quietly(path, is_alive)
+    compaction.compact_quietly(path, alive)
     registry = CollectorRegistry()
     collector = compaction.LockedMultiProcessCollector(registry, path)
     registry.register(_DirectoryHealth(path, collector))
@@ -62,17 +65,18 @@ class _DirectoryHealth:
         )
 
 
-def forget_dead_processes(path: Path) -> list[int]:
+def forget_dead_processes(path: Path, alive: Callable[[int], bool] | None = None) -> list[int]:
     """Drop the live gauges of processes that are gone, however they died.
 
     Servers that call ``mark_process_dead`` on a worker's exit (gunicorn's ``child_exit``, our
     lifespan shutdown) do this already; a worker killed with SIGKILL under uvicorn or granian
     gets no such call, so each scrape checks. Returns the pids it dropped.
     """
+    alive = alive or WriterLiveness(path)
     dead = []
     for entry in os.scandir(path):
         match = LIVE_GAUGE_FILE.fullmatch(entry.name)
-        if match and not is_alive(pid := int(match["pid"])) and pid not in dead:
+        if match and not alive(pid := int(match["pid"])) and pid not in dead:
             mark_process_dead(pid, path)
             dead.append(pid)
     return dead
@@ -89,30 +93,3 @@ def mark_this_process_dead() -> None:
     path = directory()
     if path is not None:
         mark_process_dead(os.getpid(), path)
-
-
-def is_alive(pid: int) -> bool:
-    """Dead only on evidence: no such process (``kill(pid, 0)``), or a zombie where ``/proc``
-    says so. Without ``/proc`` a process that exists counts as alive: compacting a live
-    worker's file would freeze its counts, keeping a zombie's costs only a larger directory."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, under another user
-    except OverflowError:
-        return False  # beyond any pid
-    return not _is_zombie(pid)
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        stat = (PROC / str(pid) / "stat").read_bytes()
-    except FileNotFoundError:
-        # With /proc mounted, a pid that has no entry has just exited; without it, no evidence.
-        return (PROC / "self").exists()
-    except OSError:
-        return False
-    fields = stat.rsplit(b")", 1)[-1].split()
-    return bool(fields) and fields[0] == b"Z"

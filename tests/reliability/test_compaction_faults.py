@@ -10,13 +10,14 @@ import os
 import random
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
-from mysite.metrics import multiprocess, names
+from mysite.metrics import liveness, multiprocess, names
 from mysite.metrics.filenames import JOURNAL_NAME, QUARANTINED_FILE
 
 from .metricfiles import collect, impossible_pid, is_alive, write_process_files
@@ -218,7 +219,7 @@ def test_exact_sum_is_kept_across_layers(tmp_path, monkeypatch):
 def test_liveness_without_proc_keeps_live_workers(tmp_path, monkeypatch):
     """Without /proc (macOS, sandboxes) a live worker is no longer judged dead: its files stay
     its own, and only a pid that no process has is merged."""
-    monkeypatch.setattr(multiprocess, "PROC", tmp_path / "no-proc")
+    monkeypatch.setattr(liveness, "PROC", tmp_path / "no-proc")
     directory = tmp_path / "metrics"
     directory.mkdir()
     write_process_files(directory, os.getpid(), seed=1)
@@ -239,3 +240,51 @@ def test_liveness_without_proc_keeps_live_workers(tmp_path, monkeypatch):
 def test_is_alive_matches_the_simple_check_on_this_machine():
     assert is_alive(os.getpid())
     assert multiprocess.is_alive(os.getpid())
+
+
+REAL_WORKER = (
+    "import sys, time\n"
+    "from prometheus_client import Counter\n"
+    "Counter('jobs', 'Jobs.', ['kind']).labels(kind='live').inc(2)\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_a_reused_pid_frees_the_dead_workers_files_but_not_a_writers(tmp_path, monkeypatch):
+    """A dead worker's pid given to a later process: that process started after the files were
+    last changed and has none of them mapped, so it did not write them; the dead worker's live
+    gauge goes and its counts are merged. A process that does have its file mapped (a new
+    worker that reused the pid, continuing the file) stays alive. Start times are made to say
+    "started after the files" (reuse cannot be arranged on demand); the maps are real."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    writer = subprocess.Popen(
+        [sys.executable, "-c", REAL_WORKER], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        write_process_files(directory, sleeper.pid, seed=3)  # as the dead worker left them
+        gauge = MmapedDict(str(directory / f"gauge_livesum_{sleeper.pid}.db"))
+        gauge.write_value(mmap_key("in_flight", "in_flight", [], [], "In flight."), 3.0, 0.0)
+        gauge.close()
+        expected = collect(directory)
+        later = time.time() + 60
+        monkeypatch.setattr(liveness, "start_time", lambda pid: later)
+
+        text = scrape_text(directory, monkeypatch)
+
+        left = sorted(n for n in os.listdir(directory) if n.endswith(".db"))
+        assert left == sorted(
+            ["counter_archive.db", "histogram_archive.db", f"counter_{writer.pid}.db"]
+        )
+        assert "in_flight" not in text  # the dead worker's gauge is gone
+        counters = {k: v for k, v in expected.items() if not k[0].startswith("in_flight")}
+        assert collect(directory) == counters
+    finally:
+        for process in (sleeper, writer):
+            process.kill()
+            process.wait()
+        writer.stdout.close()
