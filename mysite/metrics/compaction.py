@@ -27,9 +27,8 @@ then the archive is renamed into place and the merged files are deleted. The nex
 which every scrape runs before it reads, finishes an interrupted round (journal present) or
 merges the claimed files again into the old archive (no journal).
 
-Limit: a pid that the kernel reuses is told from the dead worker only by timing. A file is
-claimed immediately after its pid was found dead, and a new process needs far longer than that
-(it imports Django) before it opens its metric files.
+Whether a pid is dead is ``liveness.py``'s judgement, on the platform's evidence only (a pid
+that the kernel gave to a later process included, where ``/proc`` tells).
 """
 
 from __future__ import annotations
