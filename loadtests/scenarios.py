@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mysite.servers import WSGI_KINDS
+
 # How a view waits: the kinds of waiting the lab compares.
 SLEEP = "sleep"  # waits `delay` once
 FANOUT = "fanout"  # `fanout` upstream calls at once, waits `delay` once
@@ -34,8 +36,6 @@ DATABASE = "database"  # one query that waits `delay` inside PostgreSQL
 SYNC = "sync"
 ASYNC = "async"
 ASYNC_BLOCKING = "async-blocking"
-
-WSGI_KINDS = frozenset({"gunicorn-gthread"})
 
 
 @dataclass(frozen=True)

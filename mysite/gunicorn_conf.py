@@ -3,6 +3,8 @@
 from mysite.http_limits import close_when_body as pre_request  # noqa: F401  (a gunicorn hook)
 from mysite.launcher import memory_backed_dir
 from mysite.metrics.multiprocess import directory, mark_process_dead
+from mysite.servers import BACKLOG
+from mysite.shutdown import GRACEFUL_TIMEOUT
 
 # Each worker imports the app itself, after the fork, so its metric files carry its own pid.
 preload_app = False
@@ -12,9 +14,10 @@ worker_tmp_dir = str(memory_backed_dir())
 # benchmarks keep several up at once) would share; nothing here uses it.
 control_socket_disable = True
 accesslog = None
-backlog = 2048
+backlog = BACKLOG
 keepalive = 5
-graceful_timeout = 10
+# The launcher passes each kind its own (uvicorn workers need longer: see mysite.shutdown).
+graceful_timeout = round(GRACEFUL_TIMEOUT)
 # A sync view may sleep up to 10 s; the worker's heartbeat runs beside it, so this only bounds
 # a worker that is truly stuck.
 timeout = 60

@@ -1,7 +1,8 @@
 """The one launcher for every server this project runs: ``make run``, the benchmarks, the tests.
 
 It decides, in one place, the server kind, the worker count, the multi-process metrics
-directory (wiped before any worker starts) and readiness.
+directory (claimed for this server and wiped before any worker starts: see
+``mysite.metrics.ownership``) and readiness.
 
 Command line (replaces itself with the server, so signals reach it directly)::
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import ctypes.util
 import os
 import secrets
 import shutil
@@ -31,32 +31,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SERVER_KINDS = ("uvicorn", "gunicorn-gthread", "gunicorn-uvicorn")
-DEFAULT_THREADS = 8
+from mysite.metrics import ownership
+from mysite.servers import DEFAULT_THREADS, SERVER_KINDS, server_argv
+from mysite.shutdown import STOP_GRACE
+
 LOOPBACK = "127.0.0.1"
-
-
-def server_argv(kind: str, workers: int, host: str, port: int, threads: int) -> list[str]:
-    """The command that serves the app as ``kind`` with ``workers`` worker processes."""
-    if kind == "uvicorn":
-        return [
-            sys.executable, "-m", "uvicorn", "mysite.asgi:application",
-            "--host", host, "--port", str(port), "--workers", str(workers),
-            "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
-            "--no-access-log", "--backlog", "2048", "--timeout-graceful-shutdown", "5",
-        ]  # fmt: skip
-    if kind in ("gunicorn-gthread", "gunicorn-uvicorn"):
-        app, worker_class = (
-            ("mysite.wsgi:application", "gthread")
-            if kind == "gunicorn-gthread"
-            else ("mysite.asgi:application", "uvicorn_worker.UvicornWorker")
-        )
-        return [
-            sys.executable, "-m", "gunicorn", app, "--config", "python:mysite.gunicorn_conf",
-            "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--worker-class", worker_class, "--threads", str(threads),
-        ]  # fmt: skip
-    raise ValueError(f"unknown server kind {kind!r}; choose one of {', '.join(SERVER_KINDS)}")
 
 
 def memory_backed_dir() -> Path:
@@ -72,16 +51,9 @@ def memory_backed_dir() -> Path:
     return Path(tempfile.gettempdir())
 
 
-def prepare_metrics_dir(path: Path) -> Path:
-    """Empty the multi-process directory: files left by an earlier run would be counted again.
-
-    Only prometheus_client's files (and the compaction's) go, in case the directory is shared.
-    """
-    path.mkdir(parents=True, exist_ok=True)
-    for entry in path.iterdir():
-        if entry.is_file() and (".db" in entry.name or entry.name.startswith(".compaction")):
-            entry.unlink()
-    return path
+def default_metrics_dir(port: int) -> Path:
+    """Per user and port on tmpfs: predictable, so ``ownership.claim`` checks whoever made it."""
+    return memory_backed_dir() / f"mysite-metrics-{os.geteuid()}-{port}"
 
 
 def server_environment(metrics_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -170,22 +142,40 @@ def wait_until_ready(
         time.sleep(0.05)
 
 
+def _resolve_prctl():
+    """libc's ``prctl``, looked up once, in the parent, at import (Linux only; None elsewhere).
+
+    The look-up must not happen between ``fork`` and ``exec``: ``dlopen`` takes the loader's
+    lock, which can deadlock in a child forked from a process with threads. ``CDLL(None)``
+    searches the symbols already loaded (libc's among them) and, unlike ``find_library``, runs
+    no ``ldconfig`` subprocess. The child only calls the resolved function.
+    """
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _resolve_prctl() if sys.platform.startswith("linux") else None
+
+
 def die_with_parent() -> None:
     """Ask Linux to SIGTERM this child when its parent dies, even by SIGKILL.
 
     ``finally`` blocks stop servers on every normal exit; this covers the rest (a test runner
     killed on a timeout), so no server outlives whoever started it. It survives ``exec``.
+    Safe in a ``preexec_fn``: one system call through a function resolved before the fork.
     """
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-_PR_SET_PDEATHSIG = 1
+def stop_process_group(process: subprocess.Popen, grace: float = STOP_GRACE) -> None:
+    """SIGTERM the whole group (server and workers), then SIGKILL what is left after ``grace``.
 
-
-def stop_process_group(process: subprocess.Popen, grace: float = 10.0) -> None:
-    """SIGTERM the whole group (server and workers), then SIGKILL what is left after ``grace``."""
+    The default outlasts every server kind's own graceful stop (``mysite.shutdown``).
+    """
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -286,15 +276,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--threads",
         type=int,
         default=DEFAULT_THREADS,
-        help="threads per gunicorn worker (gunicorn kinds only)",
+        help="threads per gunicorn worker; granian-wsgi's blocking threads per worker",
     )
     parser.add_argument("--host", default=LOOPBACK)
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
         "--metrics-dir",
         type=Path,
-        help="multi-process metrics directory, wiped at start "
-        "(default: $PROMETHEUS_MULTIPROC_DIR, else mysite-metrics-<port> on tmpfs)",
+        help="multi-process metrics directory, private to this user, wiped of metric files at "
+        "start and locked while the server runs (default: $PROMETHEUS_MULTIPROC_DIR, else "
+        "mysite-metrics-<uid>-<port> on tmpfs)",
     )
     parser.add_argument(
         "--no-system-checks",
@@ -305,22 +296,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads must be at least 1")
 
-    metrics_dir = args.metrics_dir or Path(
-        os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        or memory_backed_dir() / f"mysite-metrics-{args.port}"
-    )
-    env = server_environment(metrics_dir.resolve())
+    metrics_dir = Path(
+        args.metrics_dir
+        or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        or default_metrics_dir(args.port)
+    ).absolute()
+    # First, before anything is deleted: the directory must be this user's, private, and held
+    # by no running server. The lock stays held by the server this process becomes.
+    try:
+        owned = ownership.claim(metrics_dir)
+    except ownership.DirectoryRefused as refused:
+        sys.exit(f"Not starting: {refused}")
+    env = server_environment(owned.path)
     # The worker count, for the database check (max_connections must cover every worker's pools).
     env["WEB_CONCURRENCY"] = str(args.workers)
     if not args.no_system_checks:
         run_system_checks(env)
-    prepare_metrics_dir(metrics_dir)
     command = server_argv(args.server, args.workers, args.host, args.port, args.threads)
     print(
         f"Serving {args.server} with {args.workers} worker(s) on http://{args.host}:{args.port} "
-        f"(metrics directory {metrics_dir})",
+        f"(metrics directory {owned.path})",
         flush=True,
     )
+    owned.keep_across_exec()
     os.execve(command[0], command, env)
 
 

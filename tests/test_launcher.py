@@ -17,7 +17,8 @@ from mysite.launcher import SERVER_KINDS, ServerFailed, managed_process, server_
 @pytest.mark.parametrize("kind", SERVER_KINDS)
 def test_every_kind_serves_the_right_app_with_the_asked_workers(kind):
     argv = server_argv(kind, workers=3, host="127.0.0.1", port=8123, threads=5)
-    app = "mysite.wsgi:application" if kind == "gunicorn-gthread" else "mysite.asgi:application"
+    wsgi = kind in ("gunicorn-gthread", "granian-wsgi")
+    app = "mysite.wsgi:application" if wsgi else "mysite.asgi:application"
     assert app in argv
     assert argv[argv.index("--workers") + 1] == "3"
     assert "127.0.0.1" in " ".join(argv)
@@ -72,3 +73,49 @@ def test_server_dies_with_its_starter_even_on_sigkill(request):
         time.sleep(0.1)
     os.killpg(server_pid, signal.SIGKILL)
     pytest.fail("the server's process group outlived the process that started it")
+
+
+def test_the_child_runs_no_library_look_up_between_fork_and_exec(tmp_path, monkeypatch):
+    """find_library runs ldconfig in a subprocess and dlopen takes the loader's lock: in a child
+    forked from a threaded parent either can deadlock. The look-up happens once, at import; the
+    child still gets its parent-death signal (read back here with PR_GET_PDEATHSIG)."""
+    import ctypes
+    import ctypes.util
+
+    marker = tmp_path / "looked-up-in-the-child"
+
+    def forbidden(*args, **kwargs):
+        marker.write_text(f"{os.getpid()}")
+        raise OSError("library look-up after fork")
+
+    monkeypatch.setattr(ctypes.util, "find_library", forbidden)
+    monkeypatch.setattr(ctypes, "CDLL", forbidden)
+    report = (
+        "import ctypes, ctypes.util\n"
+        "libc = ctypes.CDLL(ctypes.util.find_library('c'))\n"
+        "signal = ctypes.c_int(0)\n"
+        "libc.prctl(2, ctypes.byref(signal))\n"
+        "print('pdeathsig', signal.value, flush=True)\n"
+        "raise SystemExit(3)\n"
+    )
+    with (
+        pytest.raises(ServerFailed, match="exited with 3") as raised,
+        managed_process("child", [sys.executable, "-c", report], "http://127.0.0.1:9"),
+    ):
+        pass
+    assert not marker.exists()
+    assert f"pdeathsig {int(signal.SIGTERM)}" in str(raised.value)
+
+
+def test_the_longest_request_bound_covers_the_demo_limits():
+    """mysite.shutdown spells the bound without importing Django; this keeps it honest."""
+    from mysite.demo.params import DEFAULT_DELAY, DEFAULT_FANOUT, MAX_DELAY
+    from mysite.shutdown import GRACEFUL_TIMEOUT, LONGEST_REQUEST, STOP_GRACE, SUPERVISOR_TIMEOUT
+
+    assert max(MAX_DELAY, DEFAULT_FANOUT * DEFAULT_DELAY) == LONGEST_REQUEST
+    assert LONGEST_REQUEST < GRACEFUL_TIMEOUT < SUPERVISOR_TIMEOUT < STOP_GRACE
+    for kind in SERVER_KINDS:
+        argv = server_argv(kind, workers=1, host="127.0.0.1", port=8123, threads=1)
+        for flag in ("--timeout-graceful-shutdown", "--graceful-timeout", "--workers-kill-timeout"):
+            if flag in argv:
+                assert float(argv[argv.index(flag) + 1]) >= GRACEFUL_TIMEOUT, (kind, flag)

@@ -11,7 +11,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from loadtests.analysis.records import Cell, LatencyMs, UpstreamUse
-from loadtests.scenarios import SCENARIOS, WSGI_KINDS
+from loadtests.scenarios import SCENARIOS
+from mysite.servers import WSGI_KINDS
 
 from .thresholds import GENERATOR_SATURATED_PERCENT, REACHED_SHARE, UPSTREAM_BUSY_PERCENT
 

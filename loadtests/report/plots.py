@@ -18,9 +18,18 @@ COLORS = {
     "uvicorn": "#1f77b4",
     "gunicorn-gthread": "#d62728",
     "gunicorn-uvicorn": "#2ca02c",
+    "granian": "#9467bd",
+    "granian-wsgi": "#ff7f0e",
     "external": "#7f7f7f",
 }
-MARKERS = {"uvicorn": "o", "gunicorn-gthread": "s", "gunicorn-uvicorn": "^", "external": "D"}
+MARKERS = {
+    "uvicorn": "o",
+    "gunicorn-gthread": "s",
+    "gunicorn-uvicorn": "^",
+    "granian": "v",
+    "granian-wsgi": "P",
+    "external": "D",
+}
 
 
 def _pyplot():

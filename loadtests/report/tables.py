@@ -5,7 +5,8 @@ from __future__ import annotations
 import html
 
 from loadtests.analysis.records import Cell, LatencyMs, ProcessUse
-from loadtests.scenarios import SCENARIOS, WSGI_KINDS
+from loadtests.scenarios import SCENARIOS
+from mysite.servers import WSGI_KINDS
 
 Table = tuple[list[str], list[list[str]]]  # a header and its rows, rendered by either format
 

@@ -10,9 +10,16 @@ scrape reads them all: the directory, and the scrape's time, grow without bound.
 from the name's prefix and sums the files, so the archive counts as one more, long-dead,
 process) and deletes them. Totals are unchanged, exactly for counts.
 
-Safe under concurrency: compaction holds an exclusive ``flock`` on ``.compaction.lock`` in the
-directory, and ``LockedMultiProcessCollector`` reads under the shared lock, so a scrape sees
-either the dead files or the archive that holds their values, never both and never neither.
+Safe under concurrency: compaction holds the directory's exclusive lock (``collector.py``);
+a scrape reads under the shared one.
+
+Loses nothing: a dead file is read, and checked, before it is claimed; one that cannot be read
+(empty, cut short, corrupt, no permission) is set aside under a ``.quarantined-`` name, logged,
+counted by ``metrics_files_quarantined``, and never hides the others. Sums are exact: the
+archive carries the rounding forward (``_write_archives``), so no total goes down.
+
+Deletes nothing foreign: only names of ``filenames.py``; a journal that names anything else (a
+path, another file) is set aside unread.
 
 Safe under a crash: a dead file is first renamed out of the collector's sight (``*.merging-*``);
 the new archive is written under a temporary name, then a journal names what the round did,
@@ -20,62 +27,30 @@ then the archive is renamed into place and the merged files are deleted. The nex
 which every scrape runs before it reads, finishes an interrupted round (journal present) or
 merges the claimed files again into the old archive (no journal).
 
-Limit: a pid that the kernel reuses is told from the dead worker only by timing. A file is
-claimed immediately after its pid was found dead, and a new process needs far longer than that
-(it imports Django) before it opens its metric files.
+Whether a pid is dead is ``liveness.py``'s judgement, on the platform's evidence only (a pid
+that the kernel gave to a later process included, where ``/proc`` tells).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
-import re
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 from prometheus_client.mmap_dict import MmapedDict
-from prometheus_client.multiprocess import MultiProcessCollector
+
+from . import filenames
+from .collector import UNREADABLE, LockedMultiProcessCollector, Values, directory_lock, read_values
+from .filenames import CLAIM_MARK, JOURNAL_NAME, QUARANTINE_MARK, REJECTED_MARK, TMP_SUFFIX
+
+__all__ = ["LockedMultiProcessCollector", "compact", "compact_quietly", "directory_lock"]
 
 logger = logging.getLogger(__name__)
-
-LOCK_NAME = ".compaction.lock"
-JOURNAL_NAME = ".compaction.journal"
-# Types whose dead-process values are summed by the collector; gauges are per process or live.
-_DEAD_FILE = re.compile(r"(counter|histogram|summary)_(\d+)\.db")
-_CLAIMED_FILE = re.compile(r"(counter|histogram|summary)_\d+\.db\.merging-[0-9a-f]+")
-_TMP_SUFFIX = ".tmp"
-
-
-def archive_name(metric_type: str) -> str:
-    return f"{metric_type}_archive.db"
-
-
-@contextlib.contextmanager
-def directory_lock(path: Path | str, exclusive: bool) -> Iterator[None]:
-    """Hold the directory's lock: exclusive to compact, shared to read."""
-    fd = os.open(Path(path) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
-
-
-class LockedMultiProcessCollector(MultiProcessCollector):
-    """prometheus_client's collector, reading under the directory's shared lock."""
-
-    def __init__(self, registry, path: Path | str):
-        super().__init__(registry, path=str(path))
-        self._directory = Path(path)
-
-    def collect(self):
-        with directory_lock(self._directory, exclusive=False):
-            # merge() reads every file before it returns; list() makes that explicit.
-            return list(super().collect())
 
 
 def compact(path: Path | str, is_alive: Callable[[int], bool]) -> list[str]:
@@ -88,17 +63,32 @@ def compact(path: Path | str, is_alive: Callable[[int], bool]) -> list[str]:
         return []
     with directory_lock(path, exclusive=True):
         _recover(path)
+        claimed: dict[str, Values] = {}
         for name, pid in _dead_files(path):
-            # Claim right after the check, leaving no time for a new process to reuse the pid.
-            if not is_alive(pid):
-                os.rename(path / name, path / f"{name}.merging-{secrets.token_hex(4)}")
-        claimed = sorted(name for name in os.listdir(path) if _is_claimed(name))
+            if is_alive(pid):
+                continue
+            # Read first: a file that cannot be read is set aside, and never claimed.
+            try:
+                values = read_values(path / name)
+            except UNREADABLE as exc:
+                quarantine(path, name, exc)
+                continue
+            claim = f"{name}{CLAIM_MARK}{secrets.token_hex(4)}"
+            os.rename(path / name, path / claim)
+            claimed[claim] = values
+        # Files claimed by a round that crashed before its journal: merged again, now.
+        for name in os.listdir(path):
+            if filenames.CLAIMED_FILE.fullmatch(name) and name not in claimed:
+                try:
+                    claimed[name] = read_values(path / name)
+                except UNREADABLE as exc:
+                    quarantine(path, name, exc)
         if not claimed:
             return []
         staged = _write_archives(path, claimed)
-        _write_journal(path, staged, claimed)
-        _finish(path, staged, claimed)
-    merged = [name.partition(".merging-")[0] for name in claimed]
+        _write_journal(path, staged, sorted(claimed))
+        _finish(path, staged, sorted(claimed))
+    merged = [name.partition(CLAIM_MARK)[0] for name in sorted(claimed)]
     logger.info("merged %d metric file(s) of dead workers into the archives", len(merged))
     return merged
 
@@ -107,35 +97,48 @@ def compact_quietly(path: Path | str, is_alive: Callable[[int], bool]) -> list[s
     """``compact`` for the scrape path: a failure is logged, and the scrape goes on."""
     try:
         return compact(path, is_alive)
-    except (OSError, RuntimeError, ValueError):
+    except UNREADABLE:
         logger.exception("compacting the metrics directory %s failed", path)
         return []
+
+
+def quarantine(path: Path, name: str, reason: BaseException) -> str:
+    """Set a file aside under a name no collector reads and no wipe but a fresh server's
+    deletes; it stays for someone to look at, and counts in ``metrics_files_quarantined``."""
+    aside = f"{name}{QUARANTINE_MARK}{secrets.token_hex(4)}"
+    os.rename(path / name, path / aside)
+    logger.error("set aside unreadable metric file %s as %s: %r", name, aside, reason)
+    return aside
+
+
+def quarantined(path: Path | str) -> list[str]:
+    return sorted(n for n in os.listdir(path) if filenames.QUARANTINED_FILE.fullmatch(n))
 
 
 # --- the steps ----------------------------------------------------------------------------------
 
 
-def _is_claimed(name: str) -> bool:
-    return _CLAIMED_FILE.fullmatch(name) is not None
-
-
 def _dead_files(path: Path) -> list[tuple[str, int]]:
     found = []
     for name in os.listdir(path):
-        match = _DEAD_FILE.fullmatch(name)
+        match = filenames.SUMMED_FILE.fullmatch(name)
         if match:
-            found.append((name, int(match.group(2))))
+            found.append((name, int(match["pid"])))
     return found
 
 
 def _work_pending(path: Path, is_alive: Callable[[int], bool]) -> bool:
     checked: dict[int, bool] = {}
     for name in os.listdir(path):
-        if name == JOURNAL_NAME or name.endswith(_TMP_SUFFIX) or _is_claimed(name):
+        if (
+            name == JOURNAL_NAME
+            or filenames.STAGED_ARCHIVE_FILE.fullmatch(name)
+            or filenames.CLAIMED_FILE.fullmatch(name)
+        ):
             return True
-        match = _DEAD_FILE.fullmatch(name)
+        match = filenames.SUMMED_FILE.fullmatch(name)
         if match:
-            pid = int(match.group(2))
+            pid = int(match["pid"])
             if pid not in checked:
                 checked[pid] = is_alive(pid)
             if not checked[pid]:
@@ -147,45 +150,108 @@ def _recover(path: Path) -> None:
     """Finish a round that a crash interrupted, or drop its half-written archive."""
     journal = path / JOURNAL_NAME
     if journal.exists():
-        record = json.loads(journal.read_text())
-        logger.warning("finishing a metrics compaction that was interrupted")
-        _finish(path, record["staged"], record["claimed"])
-        return
+        record = _valid_journal(journal)
+        if record is not None:
+            logger.warning("finishing a metrics compaction that was interrupted")
+            _finish(path, record["staged"], record["claimed"])
+            return
+        # Not one this module wrote (it writes whole journals atomically): act on none of it.
+        rejected = f"{JOURNAL_NAME}{REJECTED_MARK}{secrets.token_hex(4)}"
+        os.rename(journal, path / rejected)
+        logger.error("ignored a compaction journal that names foreign files (kept as %s)", rejected)
     for name in os.listdir(path):
-        if name.endswith(_TMP_SUFFIX):
+        if filenames.STAGED_ARCHIVE_FILE.fullmatch(name):
             os.unlink(path / name)
 
 
-def _write_archives(path: Path, claimed: list[str]) -> dict[str, str]:
-    """Write each type's new archive (old archive + claimed files) under a temporary name."""
-    by_type: dict[str, list[str]] = {}
-    for name in claimed:
-        by_type.setdefault(name.partition("_")[0], []).append(name)
+def _valid_journal(journal: Path) -> dict | None:
+    """The journal's record if every name in it is one that compaction writes, else None."""
+    try:
+        record = json.loads(journal.read_text())
+        staged, claimed = record["staged"], record["claimed"]
+        valid = (
+            isinstance(staged, dict)
+            and isinstance(claimed, list)
+            and all(
+                isinstance(tmp, str)
+                and filenames.STAGED_ARCHIVE_FILE.fullmatch(tmp)
+                and archive == tmp.removesuffix(TMP_SUFFIX)
+                for tmp, archive in staged.items()
+            )
+            and all(isinstance(n, str) and filenames.CLAIMED_FILE.fullmatch(n) for n in claimed)
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return record if valid else None
+
+
+def _write_archives(path: Path, claimed: dict[str, Values]) -> dict[str, str]:
+    """Write each type's new archive (old archive + claimed files) under temporary names.
+
+    The sum is exact (``Fraction``): layer 0 holds it rounded once, and each ``carry`` layer
+    the rounding the layers before it could not hold, so the collector's ``fsum`` over the
+    layers gives back the exact total and a sum never goes down across a compaction.
+    """
+    by_type: dict[str, list[Values]] = {}
+    for name, values in claimed.items():
+        by_type.setdefault(name.partition("_")[0], []).append(values)
     staged = {}
-    for metric_type, names in sorted(by_type.items()):
-        archive = path / archive_name(metric_type)
-        sources = ([archive] if archive.exists() else []) + [path / name for name in names]
-        totals: dict[str, tuple[float, float]] = {}
-        for source in sources:
-            for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(str(source)):
-                total, latest = totals.get(key, (0.0, 0.0))
-                totals[key] = (total + value, max(latest, timestamp))
-        tmp = path / (archive.name + _TMP_SUFFIX)
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        mmaped = MmapedDict(str(tmp))
-        try:
-            for key, (value, timestamp) in totals.items():
-                mmaped.write_value(key, value, timestamp)
-        finally:
-            mmaped.close()
-        _fsync_file(tmp)
-        staged[tmp.name] = archive.name
+    for metric_type, sources in sorted(by_type.items()):
+        old_layers = _archive_layers(path, metric_type)
+        for layer in old_layers:
+            try:
+                sources.append(read_values(path / layer))
+            except UNREADABLE as exc:  # already unread by every scrape: keep it for a look
+                quarantine(path, layer, exc)
+        exact: dict[str, Fraction] = {}
+        latest: dict[str, float] = {}
+        for values in sources:
+            for key, value, timestamp in values:
+                exact[key] = exact.get(key, Fraction(0)) + Fraction(value)
+                latest[key] = max(latest.get(key, 0.0), timestamp)
+        layers = _split_into_floats(exact)
+        for number in range(max(len(layers), len(old_layers))):
+            archive = filenames.archive_name(metric_type, number)
+            layer = layers[number] if number < len(layers) else {}
+            tmp = path / (archive + TMP_SUFFIX)
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            mmaped = MmapedDict(str(tmp))
+            try:
+                for key, value in layer.items():
+                    mmaped.write_value(key, value, latest[key])
+            finally:
+                mmaped.close()
+            _fsync_file(tmp)
+            staged[tmp.name] = archive
     return staged
 
 
+def _archive_layers(path: Path, metric_type: str) -> list[str]:
+    layers = []
+    while (path / filenames.archive_name(metric_type, len(layers))).exists():
+        layers.append(filenames.archive_name(metric_type, len(layers)))
+    return layers
+
+
+def _split_into_floats(exact: dict[str, Fraction]) -> list[dict[str, float]]:
+    """Each exact sum as floats whose exact sum it is: the rounded sum, then the remainders."""
+    layers: list[dict[str, float]] = [{}]
+    for key, remaining in exact.items():
+        layers[0][key] = float(remaining)
+        remaining -= Fraction(layers[0][key])
+        number = 1
+        while remaining:
+            if number == len(layers):
+                layers.append({})
+            layers[number][key] = float(remaining)
+            remaining -= Fraction(layers[number][key])
+            number += 1
+    return layers
+
+
 def _write_journal(path: Path, staged: dict[str, str], claimed: list[str]) -> None:
-    tmp = path / (JOURNAL_NAME + _TMP_SUFFIX)
+    tmp = path / (JOURNAL_NAME + TMP_SUFFIX)
     tmp.write_text(json.dumps({"staged": staged, "claimed": claimed}))
     _fsync_file(tmp)
     os.replace(tmp, path / JOURNAL_NAME)

@@ -40,3 +40,8 @@ OTHER_METHOD = "_OTHER"
 STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
 )
+
+# The metrics directory's own health: dead workers' files set aside as unreadable (kept under
+# a ``.quarantined-`` name, never merged or deleted), and files a scrape could not read.
+FILES_QUARANTINED = "metrics_files_quarantined"
+FILES_UNREADABLE = "metrics_files_unreadable"

@@ -24,5 +24,5 @@ if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     if "gthread" in sys.argv:
         while True:
             time.sleep(3600)
-    if "uvicorn_worker.UvicornWorker" in sys.argv:
+    if any(arg.endswith(".UvicornWorker") for arg in sys.argv):
         raise ImproperlyConfigured("never_ready_settings: this worker refuses to start")

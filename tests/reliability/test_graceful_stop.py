@@ -1,0 +1,164 @@
+"""Graceful stop on every server kind: requests as long as the longest legitimate one
+(``mysite.shutdown.LONGEST_REQUEST``: ``delay=10``) in flight at SIGTERM all get their answer,
+the lifespan shutdown runs in every ASGI worker, and nothing is left running.
+
+Before: uvicorn waited 5 s, gunicorn 10 s, and uvicorn workers under gunicorn had no graceful
+timeout at all (gunicorn's SIGKILL ended them, with no lifespan shutdown). The kinds run side by
+side, so the test takes one long request's time, not five.
+"""
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mysite.launcher import serve
+from mysite.lifespan import SHUTDOWN_COMPLETE
+from mysite.metrics import names
+from mysite.servers import SERVER_KINDS
+from mysite.shutdown import GRACEFUL_TIMEOUT, LONGEST_REQUEST, STOP_GRACE
+
+from .helpers import locust_load, process_tree, scrape, total, wait_for, worker_pids
+
+pytestmark = pytest.mark.live
+
+WORKERS = 2
+ASGI_KINDS = ("uvicorn", "gunicorn-uvicorn", "granian")
+IN_FLIGHT = 4  # per kind: two per worker on average
+
+
+@dataclass
+class Stop:
+    kind: str
+    statuses: list[int | str]
+    request_seconds: list[float]
+    exit_seconds: float  # from SIGTERM to the master's exit
+    left_running: list[str]
+    workers: set[int]
+    log: str
+
+
+def paths(kind: str) -> list[str]:
+    """The long requests: the sync view everywhere, the async view too under ASGI."""
+    views = ["/sync/api/", "/async/api/"] if kind in ASGI_KINDS else ["/sync/api/"]
+    return [views[i % len(views)] for i in range(IN_FLIGHT)]
+
+
+def get(url: str) -> tuple[int | str, float]:
+    started = time.monotonic()
+    try:
+        with httpx.Client(timeout=LONGEST_REQUEST + STOP_GRACE) as client:
+            status: int | str = client.get(url, params={"delay": LONGEST_REQUEST}).status_code
+    except httpx.HTTPError as exc:
+        status = type(exc).__name__
+    return status, time.monotonic() - started
+
+
+def sigterm_with_long_requests(kind: str, log_dir: Path) -> Stop:
+    with serve(kind, workers=WORKERS, log_dir=log_dir) as server, ThreadPoolExecutor(8) as pool:
+        workers = worker_pids(server)
+        requests = [pool.submit(get, server.url + path) for path in paths(kind)]
+        wait_for(
+            lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= IN_FLIGHT,
+            30, f"{kind}: {IN_FLIGHT} long requests in flight",
+        )  # fmt: skip
+        tree = process_tree(server.pid)
+        # What a deployment's supervisor does: SIGTERM to the server's master, not the group.
+        stopped_at = time.monotonic()
+        os.kill(server.pid, signal.SIGTERM)
+        server.process.wait(timeout=STOP_GRACE + 10)
+        exit_seconds = time.monotonic() - stopped_at
+        results = [request.result() for request in requests]
+        time.sleep(0.5)  # what outlives the master, if anything, is still there now
+        left = [f"{p.pid} {p.name()}" for p in tree if p.is_running() and p.status() != "zombie"]
+        log = server.log_path.read_text(errors="replace")
+    return Stop(
+        kind, [status for status, _ in results], [seconds for _, seconds in results],
+        exit_seconds, left, workers, log,
+    )  # fmt: skip
+
+
+def lifespan_shut_down(stop: Stop) -> set[int]:
+    return {pid for pid in stop.workers if f"{SHUTDOWN_COMPLETE} in worker {pid}" in stop.log}
+
+
+def test_sigterm_with_the_longest_requests_in_flight_on_every_kind(tmp_path, figure):
+    with ThreadPoolExecutor(len(SERVER_KINDS)) as pool:
+        stops = list(
+            pool.map(lambda kind: sigterm_with_long_requests(kind, tmp_path / kind), SERVER_KINDS)
+        )
+    for stop in stops:
+        shut_down = [
+            pid for pid in stop.workers if f"{SHUTDOWN_COMPLETE} in worker {pid}" in stop.log
+        ]
+        figure(
+            f"{stop.kind}: {IN_FLIGHT} requests of {LONGEST_REQUEST:g} s at SIGTERM",
+            f"statuses {stop.statuses}, answered after "
+            f"{min(stop.request_seconds):.1f}-{max(stop.request_seconds):.1f} s, master exit "
+            f"{stop.exit_seconds:.1f} s after SIGTERM, lifespan shutdown in "
+            f"{len(shut_down)}/{len(stop.workers)} workers, left running {stop.left_running}",
+            f"all 200; exit < {GRACEFUL_TIMEOUT:g} s + 5; nothing left",
+        )
+    for stop in stops:
+        assert stop.statuses == [200] * IN_FLIGHT, (stop.kind, stop.statuses, stop.log[-2000:])
+        assert stop.left_running == [], stop.kind
+        assert stop.exit_seconds < GRACEFUL_TIMEOUT + 5, stop.kind
+        if stop.kind in ASGI_KINDS:
+            shut_down = {
+                p for p in stop.workers if f"{SHUTDOWN_COMPLETE} in worker {p}" in stop.log
+            }
+            assert shut_down == stop.workers, (stop.kind, stop.log[-2000:])
+
+
+RELOAD_KINDS = {"gunicorn-gthread": "SyncHelloUser", "gunicorn-uvicorn": "AsyncHelloUser"}
+LOCUST_USERS = 10
+
+
+@pytest.mark.parametrize("kind", list(RELOAD_KINDS))
+def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
+    """gunicorn's HUP while Locust runs (keep-alive connections, no wait) and a 10 s request is
+    in flight: new workers start, the old ones finish what they hold and go."""
+    with (
+        serve(kind, workers=WORKERS, log_dir=tmp_path) as server,
+        ThreadPoolExecutor(1) as pool,
+        locust_load(server.url, RELOAD_KINDS[kind], LOCUST_USERS, tmp_path) as load,
+    ):
+        wait_for(
+            lambda: total(scrape(server.url), names.SERVER_DURATION + "_count") > 100,
+            60, "Locust's load reaching the server",
+        )  # fmt: skip
+        old = worker_pids(server)
+        long_one = pool.submit(get, server.url + "/sync/api/")
+        wait_for(
+            lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= 1, 10, "the long request"
+        )
+        os.kill(server.pid, signal.SIGHUP)
+        new = wait_for(
+            lambda: (pids := worker_pids(server)) and not pids & old and len(pids) == WORKERS
+            and pids, 30, f"{kind}: the old workers replaced",
+        )  # fmt: skip
+        served_after = total(scrape(server.url), names.SERVER_DURATION + "_count")
+        wait_for(
+            lambda: total(scrape(server.url), names.SERVER_DURATION + "_count")
+            > served_after + 100, 30, "Locust served by the new workers",
+        )  # fmt: skip
+        long_status, _ = long_one.result()
+        log = server.log_path.read_text(errors="replace")
+    shut_down = {pid for pid in old if f"{SHUTDOWN_COMPLETE} in worker {pid}" in log}
+    figure(
+        f"{kind}: HUP under Locust ({LOCUST_USERS} users, no wait)",
+        f"{load.requests} requests, {load.failures} failed {load.failures_by_error}, the "
+        f"{LONGEST_REQUEST:g} s request {long_status}, workers {sorted(old)} -> {sorted(new)}, "
+        f"lifespan shutdown in {len(shut_down)}/{len(old)} old workers",
+        "0 failed; the long request 200",
+    )
+    assert load.failures == 0, load.failures_by_error
+    assert load.requests > 200
+    assert long_status == 200
+    if kind in ASGI_KINDS:
+        assert shut_down == old
