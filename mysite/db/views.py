@@ -10,9 +10,7 @@ unreachable, connection lost), or 504 when PostgreSQL cancelled the statement at
 never a 500.
 """
 
-import functools
 import time
-from inspect import iscoroutinefunction
 
 import psycopg
 from django.conf import settings
@@ -21,10 +19,9 @@ from django.db import Error as DjangoDatabaseError
 from django.db.models import BooleanField, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_safe
 from django_async_backend.db import async_connections
 
-from mysite.demo.params import ParameterError, query_of
+from mysite.demo.validated import with_query
 
 from . import instrumentation, params
 from .databases import ASYNC_ORM, NATIVE, SYNC
@@ -41,30 +38,7 @@ _REASONS = {
 }
 
 
-def with_db_params(view):
-    """Parse ``delay`` and ``rows`` for ``view(request, p)``; 400 with the reason when bad."""
-
-    def parsed(request: HttpRequest) -> params.DbParams | JsonResponse:
-        try:
-            return params.parse(query_of(request))
-        except ParameterError as error:
-            return JsonResponse({"error": str(error)}, status=400)
-
-    if iscoroutinefunction(view):
-
-        @functools.wraps(view)
-        async def async_wrapper(request: HttpRequest) -> JsonResponse:
-            p = parsed(request)
-            return p if isinstance(p, JsonResponse) else await view(request, p)
-
-        return require_safe(async_wrapper)
-
-    @functools.wraps(view)
-    def sync_wrapper(request: HttpRequest) -> JsonResponse:
-        p = parsed(request)
-        return p if isinstance(p, JsonResponse) else view(request, p)
-
-    return require_safe(sync_wrapper)
+with_db_params = with_query(params.parse)
 
 
 def rows_query(queryset: QuerySet, p: params.DbParams) -> QuerySet:

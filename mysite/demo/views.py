@@ -6,44 +6,17 @@ of waiting.
 """
 
 import asyncio
-import functools
 import os
 import time
-from inspect import iscoroutinefunction
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
 
 from . import conf, disconnect, params, selfcall, upstream
+from .validated import with_query
 
-
-def with_params(view):
-    """Parse the query into ``Params`` for ``view(request, p)``; answer 400 when it is bad.
-
-    Keeps the view sync or async as written, so Django adapts nothing.
-    """
-
-    def parsed(request: HttpRequest) -> params.Params | JsonResponse:
-        try:
-            return params.parse(params.query_of(request))
-        except params.ParameterError as error:
-            return JsonResponse({"error": str(error)}, status=400)
-
-    if iscoroutinefunction(view):
-
-        @functools.wraps(view)
-        async def async_wrapper(request: HttpRequest) -> JsonResponse:
-            p = parsed(request)
-            return p if isinstance(p, JsonResponse) else await view(request, p)
-
-        return require_safe(async_wrapper)
-
-    @functools.wraps(view)
-    def sync_wrapper(request: HttpRequest) -> JsonResponse:
-        p = parsed(request)
-        return p if isinstance(p, JsonResponse) else view(request, p)
-
-    return require_safe(sync_wrapper)
+# Each view gets its query parsed into ``Params``, or the client a 400 with the reason.
+with_params = with_query(params.parse)
 
 
 def _hello(p: params.Params) -> JsonResponse:
