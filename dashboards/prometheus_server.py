@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtests.upstream_server import DEFAULT_PORT as UPSTREAM_PORT
 from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process
 
 from . import locust_exporter, yamlfile
@@ -63,7 +64,7 @@ class ScrapeTarget:
 
 def default_targets(
     app: str = f"{LOOPBACK}:8000",
-    upstream: str = f"{LOOPBACK}:8001",
+    upstream: str = f"{LOOPBACK}:{UPSTREAM_PORT}",
     locust: str = f"{LOOPBACK}:{locust_exporter.DEFAULT_PORT}",
 ) -> list[ScrapeTarget]:
     """What ``make observe`` scrapes: ``make run``, the upstream's port and Locust's exporter."""
