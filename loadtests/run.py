@@ -12,15 +12,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 from mysite.launcher import LOOPBACK
 
 from .upstream_server import DEFAULT_PORT, serve_upstream
 
+STOP_TIMEOUT = 30.0  # seconds the app has to stop after SIGTERM
 APP_PORT = 8000  # what `make run` serves on, and `make observe` and `make locust` expect
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,10 +51,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Fan-out views call {env['UPSTREAM_URL']}", flush=True)
         print(f"Every route, with what to try: http://{args.host}:{args.port}/", flush=True)
         app = subprocess.Popen(launcher, env=env)
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             return app.wait()
-        except KeyboardInterrupt:  # the app got the same Ctrl-C from the terminal
-            return app.wait()
+        except KeyboardInterrupt:  # Ctrl-C reached the app too; SIGTERM did not
+            app.terminate()
+            return app.wait(timeout=STOP_TIMEOUT)
 
 
 if __name__ == "__main__":
