@@ -83,7 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app", default=defaults[APP_JOB], help="default %(default)s")
     parser.add_argument("--upstream", default=defaults[UPSTREAM_JOB], help="default %(default)s")
     parser.add_argument("--locust", default=defaults[LOCUST_JOB], help="default %(default)s")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="Prometheus's data; default %(default)s",
+    )
     args = parser.parse_args(argv)
 
     targets = default_targets(args.app, args.upstream, args.locust)

@@ -323,14 +323,33 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.bench.overhead", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--warmup", type=int, default=1, help="seconds per server and endpoint")
+    parser.add_argument(
+        "--duration", type=int, default=5, help="seconds per wrk run (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="wrk runs per server and endpoint (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--connections", type=int, default=32, help="wrk's open connections (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="warm-up seconds per server and endpoint (default: %(default)s)",
+    )
     parser.add_argument(
         "--quick", action="store_true", help="one 1-second round, no warm-up (a smoke test)"
     )
-    parser.add_argument("--output-dir", type=Path, default=ROOT / "reports" / "overhead")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=ROOT / "reports" / "overhead",
+        help="where the result goes (default: %(default)s)",
+    )
     parser.add_argument("--render", type=Path, metavar="JSON", help="only re-render a result")
     args = parser.parse_args(argv)
     if args.render:
