@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -30,18 +30,16 @@ def test_a_down_target_comes_with_how_to_bring_it_up(prometheus_binary, tmp_path
         start_new_session=True,
     )  # fmt: skip
     lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
+    reader.start()
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and sum(": down" in line for line in lines) < 3:
-            ready, _, _ = select.select([process.stdout], [], [], 1)
-            if ready:
-                line = process.stdout.readline()
-                if not line:
-                    break
-                lines.append(line)
+            time.sleep(0.5)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
+        reader.join(timeout=10)
         process.stdout.close()
     down = [line for line in lines if ": down" in line]
     assert len(down) == 3, "".join(lines)
