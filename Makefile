@@ -63,7 +63,7 @@ locust: setup ## Locust against `make run`, one scenario (SCENARIO=async-api), w
 	@user_class=$$($(PY) -m loadtests.locust_options $(SCENARIO)) && \
 	  echo "Running $$user_class; another scenario: make locust SCENARIO=name" \
 	    "(python -m loadtests.locust_options --help)" && \
-	  $(VENV)/bin/locust --config locust.conf --host http://$(HOST):$(PORT) --web-host $(HOST) \
+	  $(VENV)/bin/locust --config loadtests/locust.conf --host http://$(HOST):$(PORT) --web-host $(HOST) \
 	    $(LOCUST_ARGS) $$user_class
 
 observe: setup ## Prometheus on http://127.0.0.1:9090 scraping the app and Locust

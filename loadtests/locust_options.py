@@ -37,7 +37,7 @@ def add_arguments(parser) -> None:
         default=False,
         help="a new connection for every request (Connection: close), so that the kernel "
         "spreads requests over a multi-worker server's workers, as the sweep does; "
-        "locust.conf (make locust) turns it on (default: %(default)s)",
+        "loadtests/locust.conf (make locust) turns it on (default: %(default)s)",
     )
 
 

@@ -8,7 +8,7 @@ Run on its own against any served app (``make run``), with the web UI or headles
 
 Every class runs when none is named, the blocking anti-pattern included, and one scenario's
 latency then drags up the others': name one class to measure one scenario, as ``make locust
-SCENARIO=name`` does (``locust.conf``: the sweep's users and connection behaviour).
+SCENARIO=name`` does (``loadtests/locust.conf``: the sweep's users and connection behaviour).
 ``--delay``, ``--fanout`` and ``--new-connections`` are Locust custom arguments, in the web UI
 too; Locust's ``--help`` cannot show them: ``python -m loadtests.locust_options --help``.
 Users never pause between requests, so each one keeps exactly one request in flight: the closed

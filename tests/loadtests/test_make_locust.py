@@ -23,7 +23,7 @@ ENV = {**os.environ, "LOCUST_EXPORTER_PORT": "0"}  # never the exporter's fixed 
 
 
 def conf() -> dict[str, str]:
-    lines = (ROOT / "locust.conf").read_text().splitlines()
+    lines = (ROOT / "loadtests" / "locust.conf").read_text().splitlines()
     pairs = (line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
     return {key.strip(): value.strip() for key, value in pairs}
 
