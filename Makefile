@@ -22,7 +22,7 @@ SYSTEM_PACKAGES := promtool=prometheus prometheus=prometheus wrk=wrk chromium=ch
 WITH_POSTGRES = $(PY) -m mysite.db.cluster start && trap '$(PY) -m mysite.db.cluster stop' EXIT &&
 
 .PHONY: help setup system-packages test test-fast lint format run locust observe dashboards \
-        bench bench-overhead bench-transport bench-fanout clean
+        bench quick bench-overhead bench-transport bench-fanout clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -78,6 +78,9 @@ bench: setup ## The sweep: servers x workers x scenarios -> reports/latest/
 	  || echo "Going on without Prometheus: the report will have no time-series panels."
 	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)
 	$(WITH_POSTGRES) $(PY) -m loadtests.sweep $(BENCH_ARGS)
+
+quick: ## A first report in about a minute: one cell (the sweep's smoke profile) -> reports/latest/
+	@$(MAKE) --no-print-directory bench BENCH_ARGS="--profile smoke $(BENCH_ARGS)"
 
 bench-overhead: setup ## What the metrics middleware costs, side by side (uses wrk)
 	@scripts/ensure-system-packages wrk=wrk
