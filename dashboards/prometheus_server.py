@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtests.upstream_server import DEFAULT_PORT as UPSTREAM_PORT
 from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process
 
 from . import locust_exporter, yamlfile
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# Where the lab's upstream serves for `make run` (loadtests.upstream_server's default port).
+UPSTREAM_PORT = 8001
 PROMETHEUS_DIR = PACKAGE_DIR / "prometheus"
 CONFIG_PATH = PROMETHEUS_DIR / "prometheus.yml"
 RULES_DIR = PROMETHEUS_DIR / "rules"

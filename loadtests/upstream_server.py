@@ -25,10 +25,11 @@ from collections.abc import Iterator
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from dashboards.prometheus_server import UPSTREAM_PORT
 from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process
 
 MAX_DELAY = 60.0
-DEFAULT_PORT = 8001  # where `make run` and `make observe` expect it
+DEFAULT_PORT = UPSTREAM_PORT  # where `make run` starts it and `make observe` scrapes it
 
 
 def _delay(request: web.Request) -> float:

@@ -1,7 +1,8 @@
-"""What ``/`` says about each route: generated from the URLconf, the parameter constants and the
-load scenarios, so that a route added, a bound changed or a scenario renamed shows up here by
-itself. Only each route's one-line summary is written by hand, keyed by the route's URL name; a
-route without one is listed as undocumented (and a test fails)."""
+"""What ``/`` says about each route: generated from the URLconf and the parameter constants, so
+that a route added or a bound changed shows up here by itself. Written by hand, keyed by the
+route's URL name: a one-line summary, the parameters the view reads, and the load scenarios that
+measure it (the app never imports its measurers; ``tests/frontdoor`` checks these names against
+``loadtests.scenarios``). A route without an entry is listed as undocumented (and a test fails)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from dataclasses import dataclass
 
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from loadtests.scenarios import DB_SCENARIOS, SCENARIOS
 from mysite.db.params import DEFAULT_ROWS, MAX_ROWS
 from mysite.demo.params import (
     DEFAULT_DELAY,
@@ -39,23 +39,43 @@ PARAMETERS = {
 }
 _SLEEP = ("delay", "task_id")
 _FANOUT = ("delay", "fanout", "task_id")
-_DB = ("delay", "rows")
 
-# URL name -> (summary, parameters). The only hand-written part.
-SUMMARIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    FRONT_DOOR: ("this page", ()),
-    "sync-api": ("sync view: a blocking sleep of `delay`", _SLEEP),
-    "async-api": ("async view: await asyncio.sleep(delay)", _SLEEP),
-    "async-blocking": ("the anti-pattern: time.sleep inside an async view", _SLEEP),
-    "async-aggregated": ("async fan-out: `fanout` upstream calls at once", _FANOUT),
-    "async-aggregate-sync-view": ("the async fan-out under its other published name", _FANOUT),
-    "sync-aggregated": ("sync fan-out through a thread pool", _FANOUT),
-    "sync-sequential": ("the same calls one after another: the baseline", _FANOUT),
-    "sync-db": ("sync ORM query that waits `delay` in PostgreSQL", _DB),
-    "async-db": ("the same through Django's async ORM (a thread each)", _DB),
-    "async-db-native": ("the same through django-async-backend (ASGI only)", _DB),
-    "healthz": ("200 when this worker can serve", ()),
-    "metrics": ("Prometheus exposition, merged across workers", ()),
+
+@dataclass(frozen=True)
+class Entry:
+    summary: str
+    parameters: tuple[str, ...] = ()
+    scenarios: tuple[str, ...] = ()  # the Locust scenarios (loadtests.scenarios) that load it
+    swept: bool = True  # whether `make bench` sweeps those scenarios
+
+
+_DB = ("delay", "rows")
+ENTRIES: dict[str, Entry] = {
+    FRONT_DOOR: Entry("this page"),
+    "sync-api": Entry("sync view: a blocking sleep of `delay`", _SLEEP, ("sync-api",)),
+    "async-api": Entry("async view: await asyncio.sleep(delay)", _SLEEP, ("async-api",)),
+    "async-blocking": Entry(
+        "the anti-pattern: time.sleep inside an async view", _SLEEP, ("async-blocking",)
+    ),
+    "async-aggregated": Entry(
+        "async fan-out: `fanout` upstream calls at once",
+        _FANOUT,
+        ("async-fanout", "async-fanout-httpx"),
+    ),
+    "async-aggregate-sync-view": Entry("the async fan-out under its other published name", _FANOUT),
+    "sync-aggregated": Entry("sync fan-out through a thread pool", _FANOUT, ("thread-fanout",)),
+    "sync-sequential": Entry(
+        "the same calls one after another: the baseline", _FANOUT, ("sequential",)
+    ),
+    "sync-db": Entry("sync ORM query that waits `delay` in PostgreSQL", _DB, ("sync-db",), False),
+    "async-db": Entry(
+        "the same through Django's async ORM (a thread each)", _DB, ("async-db",), False
+    ),
+    "async-db-native": Entry(
+        "the same through django-async-backend (ASGI only)", _DB, ("async-db-native",), False
+    ),
+    "healthz": Entry("200 when this worker can serve"),
+    "metrics": Entry("Prometheus exposition, merged across workers"),
 }
 
 
@@ -82,14 +102,13 @@ def _walk(patterns, prefix: str = ""):
             yield "/" + prefix + str(entry.pattern), entry.name
 
 
-def commands_for(path: str) -> tuple[str, ...]:
-    """The commands that measure a path: a Locust scenario and, when the sweep has it, a sweep."""
+def commands_for(entry: Entry) -> tuple[str, ...]:
+    """The commands that measure a route: its Locust scenarios and, when swept, the sweep."""
     commands = []
-    for name, scenario in {**SCENARIOS, **DB_SCENARIOS}.items():
-        if scenario.path == path:
-            commands.append(f"make locust SCENARIO={name}")
-            if name in SCENARIOS:
-                commands.append(f'make bench BENCH_ARGS="--scenarios {name}"')
+    for name in entry.scenarios:
+        commands.append(f"make locust SCENARIO={name}")
+        if entry.swept:
+            commands.append(f'make bench BENCH_ARGS="--scenarios {name}"')
     return tuple(commands)
 
 
@@ -97,9 +116,12 @@ def routes(urlconf: str | None = None) -> list[Route]:
     """Every route of the URLconf, in its order."""
     listed = []
     for path, name in _walk(get_resolver(urlconf).url_patterns):
-        summary, params = SUMMARIES.get(name, (None, ()))
-        parameters = tuple(PARAMETERS[p] for p in params)
-        listed.append(Route(path, name, summary, parameters, commands_for(path)))
+        entry = ENTRIES.get(name)
+        if entry is None:
+            listed.append(Route(path, name, None, (), ()))
+            continue
+        parameters = tuple(PARAMETERS[p] for p in entry.parameters)
+        listed.append(Route(path, name, entry.summary, parameters, commands_for(entry)))
     return listed
 
 

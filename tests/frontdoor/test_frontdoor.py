@@ -71,3 +71,15 @@ def test_every_example_link_is_a_valid_request(client):
 def test_only_get_and_head(client):
     assert client.head("/").status_code == 200
     assert client.post("/").status_code in (405, 413)
+
+
+def test_each_route_names_the_scenarios_that_load_it():
+    """The app never imports loadtests: its names of the scenarios are checked here."""
+    every = {**SCENARIOS, **DB_SCENARIOS}
+    for route in catalogue.routes():
+        entry = catalogue.ENTRIES[route.name]
+        assert set(entry.scenarios) <= set(every), route.path
+        assert all(every[name].path == route.path for name in entry.scenarios), route.path
+        assert entry.swept == all(name in SCENARIOS for name in entry.scenarios), route.path
+    named = {name for entry in catalogue.ENTRIES.values() for name in entry.scenarios}
+    assert named == set(every), "a scenario the front door does not name"
