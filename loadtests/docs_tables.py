@@ -71,7 +71,7 @@ def results_table(run: Results) -> str:
     head = (
         f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`), started "
         f"{meta.started_at[:16].replace('T', ' ')} UTC at commit `{commit}`: {meta.status}, "
-        f"{measured} of {len(run.cells)} cells measured, "
+        f"{measured} of {meta.planned_cells or len(run.cells)} planned cells measured, "
         f"{meta.parameters.users} users, delay {meta.parameters.delay:g} s, "
         f"fan-out {meta.parameters.fanout}. Requests/s (efficiency against Little's law):"
     )
