@@ -21,6 +21,7 @@ ENTRY_POINTS = {
     "loadtests.upstream_server": "main",
     "loadtests.run": "main",
     "loadtests.locust_options": "main",
+    "loadtests.docs_tables": "main",
     "dashboards.observe": "main",
     "dashboards.build": "main",
     "mysite.launcher": "main",
