@@ -59,14 +59,14 @@ run: setup ## Serve the app on http://127.0.0.1:8000 (routes at /) under uvicorn
 	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)
 	$(WITH_POSTGRES) $(PY) -m loadtests.run --server uvicorn --workers $(WORKERS) --host $(HOST) --port $(PORT)
 
-locust: setup ## Locust against `make run`, one scenario (SCENARIO=async-api), web UI on http://127.0.0.1:8089
+locust: setup ## Locust against `make run`, one scenario at a time (SCENARIO=name), web UI on http://127.0.0.1:8089
 	@user_class=$$($(PY) -m loadtests.locust_options $(SCENARIO)) && \
 	  echo "Running $$user_class; another scenario: make locust SCENARIO=name" \
 	    "(python -m loadtests.locust_options --help)" && \
 	  $(VENV)/bin/locust --config loadtests/locust.conf --host http://$(HOST):$(PORT) --web-host $(HOST) \
 	    $(LOCUST_ARGS) $$user_class
 
-observe: setup ## Prometheus on http://127.0.0.1:9090 scraping the app and Locust
+observe: setup ## Prometheus on http://127.0.0.1:9090 scraping the app, the upstream and Locust
 	@scripts/ensure-system-packages prometheus=prometheus promtool=prometheus $(POSTGRES_PACKAGE)
 	$(PY) -m dashboards.observe
 

@@ -38,6 +38,10 @@ def test_make_run_serves_the_fan_out_against_the_labs_upstream():
     app = f"http://{LOOPBACK}:{app_port}"
     try:
         assert wait_until(lambda: get(f"{app}/healthz"), 60) is not None
+        front_door = urllib.request.Request(f"{app}/", headers={"Accept": "application/json"})
+        with urllib.request.urlopen(front_door, timeout=5) as response:
+            listed = {route["path"] for route in json.load(response)["routes"]}
+        assert {"/async/api_aggregated/", "/sync/db/", "/metrics"} <= listed
         body = get(f"{app}/async/api_aggregated/?delay=0&fanout=3")
         assert body is not None
         assert body["errors"] == []
