@@ -12,6 +12,8 @@ PY := $(VENV)/bin/python
 WORKERS ?= 2
 PORT ?= 8000
 HOST := 127.0.0.1
+# make locust: one scenario at a time; empty is loadtests.locust_options.DEFAULT_SCENARIO.
+SCENARIO ?=
 # Debian keeps PostgreSQL's server off PATH: its binary is found by path.
 POSTGRES_PACKAGE := /usr/lib/postgresql/*/bin/postgres=postgresql
 SYSTEM_PACKAGES := promtool=prometheus prometheus=prometheus wrk=wrk chromium=chromium \
@@ -20,7 +22,7 @@ SYSTEM_PACKAGES := promtool=prometheus prometheus=prometheus wrk=wrk chromium=ch
 WITH_POSTGRES = $(PY) -m mysite.db.cluster start && trap '$(PY) -m mysite.db.cluster stop' EXIT &&
 
 .PHONY: help setup system-packages test test-fast lint format run locust observe dashboards \
-        bench bench-overhead bench-transport bench-fanout clean
+        bench quick bench-overhead bench-transport bench-fanout clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -53,14 +55,18 @@ format: setup ## Fix lint and formatting in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-run: setup ## Serve the app on http://127.0.0.1:8000 under uvicorn (WORKERS=2), with PostgreSQL
+run: setup ## Serve the app on http://127.0.0.1:8000 (routes at /) under uvicorn (WORKERS=2), with PostgreSQL and the upstream
 	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)
-	$(WITH_POSTGRES) $(PY) -m mysite.launcher --server uvicorn --workers $(WORKERS) --host $(HOST) --port $(PORT)
+	$(WITH_POSTGRES) $(PY) -m loadtests.run --server uvicorn --workers $(WORKERS) --host $(HOST) --port $(PORT)
 
-locust: setup ## Locust against `make run`, web UI on http://127.0.0.1:8089
-	$(VENV)/bin/locust -f loadtests/locustfile.py --host http://$(HOST):$(PORT) --web-host $(HOST)
+locust: setup ## Locust against `make run`, one scenario at a time (SCENARIO=name), web UI on http://127.0.0.1:8089
+	@user_class=$$($(PY) -m loadtests.locust_options $(SCENARIO)) && \
+	  echo "Running $$user_class; another scenario: make locust SCENARIO=name" \
+	    "(python -m loadtests.locust_options --help)" && \
+	  $(VENV)/bin/locust --config loadtests/locust.conf --host http://$(HOST):$(PORT) --web-host $(HOST) \
+	    $(LOCUST_ARGS) $$user_class
 
-observe: setup ## Prometheus on http://127.0.0.1:9090 scraping the app and Locust
+observe: setup ## Prometheus on http://127.0.0.1:9090 scraping the app, the upstream and Locust
 	@scripts/ensure-system-packages prometheus=prometheus promtool=prometheus $(POSTGRES_PACKAGE)
 	$(PY) -m dashboards.observe
 
@@ -72,6 +78,9 @@ bench: setup ## The sweep: servers x workers x scenarios -> reports/latest/
 	  || echo "Going on without Prometheus: the report will have no time-series panels."
 	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)
 	$(WITH_POSTGRES) $(PY) -m loadtests.sweep $(BENCH_ARGS)
+
+quick: ## A first report in about a minute: one cell (the sweep's smoke profile) -> reports/latest/
+	@$(MAKE) --no-print-directory bench BENCH_ARGS="--profile smoke $(BENCH_ARGS)"
 
 bench-overhead: setup ## What the metrics middleware costs, side by side (uses wrk)
 	@scripts/ensure-system-packages wrk=wrk

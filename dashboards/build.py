@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mysite.launcher import LOOPBACK
 
-from . import grafana, observe, rule_tests, rules, yamlfile
+from . import grafana, grafana_import, observe, rule_tests, rules, yamlfile
 from .prometheus_server import (
     CONFIG_PATH,
     PACKAGE_DIR,
@@ -32,6 +32,11 @@ from .prometheus_server import (
 
 GRAFANA_DIR = PACKAGE_DIR / "grafana"
 PROVISIONING_DIR = GRAFANA_DIR / "provisioning"
+# For Grafana's import form (dashboards/README.md); outside grafana/, whose files a provider
+# loads (sub-folders too), so that no dashboard is provisioned twice.
+IMPORT_DIR = PACKAGE_DIR / "grafana-import"
+# The provisioning files' name: beside a user's own files in their provisioning folders.
+PROVISIONING_FILE = "django-async-lab.yml"
 DATASOURCE_UID = "django-async-lab-prometheus"
 # Where the provisioning files expect this folder, mounted read-only (see dashboards/README.md).
 GRAFANA_MOUNT = "/etc/grafana/django-async-lab"
@@ -54,7 +59,8 @@ def datasource_provisioning() -> str:
                     "type": "prometheus",
                     "access": "proxy",
                     "url": PROMETHEUS_URL,
-                    "isDefault": True,
+                    # Never the default: a user's Grafana keeps its own.
+                    "isDefault": False,
                     "editable": False,
                     # Grafana's $__rate_interval is four of these: the scrape interval.
                     "jsonData": {"timeInterval": duration(SCRAPE_INTERVAL), "httpMethod": "POST"},
@@ -89,8 +95,10 @@ def generated_files() -> dict[Path, str]:
         GRAFANA_DIR / f"{spec.uid}.json": grafana.render(spec)
         for spec in (make() for make in grafana.DASHBOARDS)
     }
-    files[PROVISIONING_DIR / "datasources" / "prometheus.yml"] = datasource_provisioning()
-    files[PROVISIONING_DIR / "dashboards" / "django-async-lab.yml"] = dashboard_provisioning()
+    for spec in (make() for make in grafana.DASHBOARDS):
+        files[IMPORT_DIR / f"{spec.uid}.json"] = grafana_import.import_json(spec)
+    files[PROVISIONING_DIR / "datasources" / PROVISIONING_FILE] = datasource_provisioning()
+    files[PROVISIONING_DIR / "dashboards" / PROVISIONING_FILE] = dashboard_provisioning()
     files[CONFIG_PATH] = render_config(default_targets())
     files[RULES_DIR / rules.RULES_FILE] = _yaml(rules.rules_document())
     files[RULE_TESTS_DIR / rule_tests.TESTS_FILE] = _yaml(rule_tests.tests_document())
@@ -104,7 +112,14 @@ def generated_files() -> dict[Path, str]:
 
 def _owned_globs() -> list[tuple[Path, str]]:
     """Folders whose files of a kind are all generated: anything else there is stale."""
-    return [(GRAFANA_DIR, "*.json"), (RULES_DIR, "*.yml"), (RULE_TESTS_DIR, "*.yml")]
+    return [
+        (GRAFANA_DIR, "*.json"),
+        (IMPORT_DIR, "*.json"),
+        (PROVISIONING_DIR / "datasources", "*.yml"),
+        (PROVISIONING_DIR / "dashboards", "*.yml"),
+        (RULES_DIR, "*.yml"),
+        (RULE_TESTS_DIR, "*.yml"),
+    ]
 
 
 def stale_files(files: dict[Path, str]) -> list[Path]:

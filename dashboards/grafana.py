@@ -40,6 +40,7 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from mysite.metrics import names as n
 
+from . import db_panels as db
 from . import locust_exporter as lx
 from . import panels as p
 from . import promql
@@ -99,15 +100,21 @@ def django_red() -> DashboardSpec:
 def django_runtime() -> DashboardSpec:
     return DashboardSpec(
         "django-runtime",
-        "Django: upstream calls and event loop",
-        "The fan-out views' upstream calls, the requests in flight and the workers' "
-        "event-loop lag.",
+        "Django: upstream calls, database and event loop",
+        "The fan-out views' upstream calls, the database views' queries and pools, the "
+        "requests in flight and the workers' event-loop lag.",
         (
             Section(
                 "Upstream calls",
                 (p.upstream_rate, p.upstream_error_ratio, p.upstream_latency),
                 width=8,
             ),
+            Section(
+                "Database queries, by path's pool",
+                (db.db_operation_rate, db.db_error_ratio, db.db_operation_latency),
+                width=8,
+            ),
+            Section("Database pools", (db.db_connections, db.db_connection_wait)),
             Section("Event loop", (p.loop_lag_max, p.loop_lag_quantiles)),
             Section("In flight", (p.active_requests,)),
         ),

@@ -41,6 +41,13 @@ from .query import PrometheusClient, PrometheusError
 DEFAULT_PORT = 9090  # Prometheus's own default: what people type
 DEFAULT_DATA_DIR = Path("var/prometheus")
 HEALTH_POLL = 2.0  # seconds between looks at the targets' health
+# How to bring up each job's target when Prometheus finds it down.
+BRING_UP = {
+    APP_JOB: "start the app: make run",
+    UPSTREAM_JOB: "make run starts the upstream beside the app "
+    "(or: python -m loadtests.upstream_server)",
+    LOCUST_JOB: "start Locust, whose exporter it is: make locust",
+}
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -71,7 +78,10 @@ def _report_health(client: PrometheusClient, seen: dict[str, str]) -> None:
             continue
         seen[key] = health
         error = f" ({target['lastError']})" if target.get("lastError") else ""
-        print(f"  {key}: {health}{error}", flush=True)
+        hint = BRING_UP.get(target["labels"].get("job", "")) if health == "down" else None
+        print(
+            f"  {key}: {health}{error}" + (f"; to bring it up, {hint}" if hint else ""), flush=True
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,7 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app", default=defaults[APP_JOB], help="default %(default)s")
     parser.add_argument("--upstream", default=defaults[UPSTREAM_JOB], help="default %(default)s")
     parser.add_argument("--locust", default=defaults[LOCUST_JOB], help="default %(default)s")
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        help="Prometheus's data; default %(default)s",
+    )
     args = parser.parse_args(argv)
 
     targets = default_targets(args.app, args.upstream, args.locust)

@@ -15,14 +15,13 @@ none is spelled here.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 from mysite.metrics import names as n
 
 from . import locust_exporter as lx
+from .db_panels import DB_PANELS
+from .panel import Panel
 from .promql import (
     INSTANCE,
     LE,
@@ -42,25 +41,6 @@ from .promql import (
     server_series,
     sum_by,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Panel:
-    key: str
-    title: str
-    description: str
-    unit: str
-    queries: tuple[Query, ...]
-    kind: Literal["timeseries", "heatmap"] = "timeseries"
-
-    @property
-    def variables(self) -> frozenset[str]:
-        """The dashboard variables its queries use (Grafana's own ``$__`` ones excluded)."""
-        found = set()
-        for query in self.queries:
-            found.update(re.findall(r"\$(?!__)(\w+)", query.expr))
-        return frozenset(found)
-
 
 # --- the app: requests (RED) -----------------------------------------------------------------
 
@@ -336,6 +316,7 @@ PANELS: tuple[Callable[[], Panel], ...] = (
     locust_cpu,
     throughput_compare,
     latency_compare,
+    *DB_PANELS,
 )
 
 

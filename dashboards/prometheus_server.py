@@ -22,6 +22,8 @@ from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process
 from . import locust_exporter, yamlfile
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+# Where the lab's upstream serves for `make run` (loadtests.upstream_server's default port).
+UPSTREAM_PORT = 8001
 PROMETHEUS_DIR = PACKAGE_DIR / "prometheus"
 CONFIG_PATH = PROMETHEUS_DIR / "prometheus.yml"
 RULES_DIR = PROMETHEUS_DIR / "rules"
@@ -63,7 +65,7 @@ class ScrapeTarget:
 
 def default_targets(
     app: str = f"{LOOPBACK}:8000",
-    upstream: str = f"{LOOPBACK}:8001",
+    upstream: str = f"{LOOPBACK}:{UPSTREAM_PORT}",
     locust: str = f"{LOOPBACK}:{locust_exporter.DEFAULT_PORT}",
 ) -> list[ScrapeTarget]:
     """What ``make observe`` scrapes: ``make run``, the upstream's port and Locust's exporter."""

@@ -9,6 +9,7 @@ from typing import Any
 
 from mysite.metrics import names as n
 
+from .db_rule_tests import database_test
 from .promql import INSTANCE, JOB_LABEL, LE, eq, series
 from .rules import (
     QUANTILE,
@@ -236,5 +237,11 @@ def tests_document() -> dict[str, Any]:
     return {
         "rule_files": [f"../rules/{RULES_FILE}"],
         "evaluation_interval": f"{_INTERVAL}s",
-        "tests": [_requests_test(), _slow_route_test(), _loop_lag_test(), _upstream_test()],
+        "tests": [
+            _requests_test(),
+            _slow_route_test(),
+            _loop_lag_test(),
+            _upstream_test(),
+            database_test(_INTERVAL, _series, _counter, _histogram, _level, _sample),
+        ],
     }

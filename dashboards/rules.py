@@ -8,7 +8,9 @@ Recording rules (names follow Prometheus's ``level:metric:operations`` conventio
 
 - per job and route: request rate, 5xx ratio, p50/p95/p99 latency (label ``quantile``);
 - per job and upstream address: call rate, error ratio, p50/p95/p99 latency;
-- per job: event-loop lag p50/p95/p99.
+- per job: event-loop lag p50/p95/p99;
+- per job and database pool (one per database path): query rate, error ratio, p50/p95/p99
+  query duration and wait for a connection, and the share of the pool's connections in use.
 
 Alerts: a route's 5xx ratio, a route's p99 latency, a worker's event-loop lag and the upstream
 calls' error ratio, each over its threshold for a while.
@@ -68,6 +70,12 @@ UPSTREAM_RATE = _record(UPSTREAM_LEVEL, n.CLIENT_DURATION + "_count", OPERATION_
 UPSTREAM_ERROR_RATIO = _record(UPSTREAM_LEVEL, _errors_metric(n.CLIENT_DURATION), OPERATION_RATIO)
 UPSTREAM_LATENCY = _record(UPSTREAM_LEVEL, n.CLIENT_DURATION, OPERATION_QUANTILE)
 LOOP_LAG = _record((JOB_LABEL,), n.LOOP_LAG, OPERATION_QUANTILE)
+DB_LEVEL = (JOB_LABEL, n.DB_POOL)
+DB_RATE = _record(DB_LEVEL, n.DB_OPERATION_DURATION + "_count", OPERATION_RATE)
+DB_ERROR_RATIO = _record(DB_LEVEL, _errors_metric(n.DB_OPERATION_DURATION), OPERATION_RATIO)
+DB_LATENCY = _record(DB_LEVEL, n.DB_OPERATION_DURATION, OPERATION_QUANTILE)
+DB_WAIT = _record(DB_LEVEL, n.DB_CONNECTION_WAIT, OPERATION_QUANTILE)
+DB_USED_RATIO = _record(DB_LEVEL, n.DB_CONNECTION_COUNT + "_" + n.DB_STATE_USED, "ratio")
 
 RECORDED = (
     REQUEST_RATE,
@@ -77,6 +85,11 @@ RECORDED = (
     UPSTREAM_ERROR_RATIO,
     UPSTREAM_LATENCY,
     LOOP_LAG,
+    DB_RATE,
+    DB_ERROR_RATIO,
+    DB_LATENCY,
+    DB_WAIT,
+    DB_USED_RATIO,
 )
 
 
@@ -104,6 +117,25 @@ def recording_rules() -> list[dict[str, Any]]:
         {"record": UPSTREAM_ERROR_RATIO, "expr": ratio_or_zero(client_errors, UPSTREAM_RATE)},
         *_quantile_rules(UPSTREAM_LATENCY, n.CLIENT_DURATION + "_bucket", UPSTREAM_LEVEL),
         *_quantile_rules(LOOP_LAG, n.LOOP_LAG + "_bucket", (JOB_LABEL,)),
+        *database_rules(),
+    ]
+
+
+def database_rules() -> list[dict[str, Any]]:
+    count = n.DB_OPERATION_DURATION + "_count"
+    errors = sum_by(DB_LEVEL, rate(series(count, ne(n.ERROR_TYPE, "")), WINDOW))
+    used = sum_by(
+        DB_LEVEL, series(n.DB_CONNECTION_COUNT, eq(n.DB_CONNECTION_STATE, n.DB_STATE_USED))
+    )
+    return [
+        {"record": DB_RATE, "expr": sum_by(DB_LEVEL, rate(count, WINDOW))},
+        {"record": DB_ERROR_RATIO, "expr": ratio_or_zero(errors, DB_RATE)},
+        *_quantile_rules(DB_LATENCY, n.DB_OPERATION_DURATION + "_bucket", DB_LEVEL),
+        *_quantile_rules(DB_WAIT, n.DB_CONNECTION_WAIT + "_bucket", DB_LEVEL),
+        {
+            "record": DB_USED_RATIO,
+            "expr": ratio_or_zero(used, sum_by(DB_LEVEL, n.DB_CONNECTION_COUNT)),
+        },
     ]
 
 

@@ -6,11 +6,14 @@ Run on its own against any served app (``make run``), with the web UI or headles
     locust -f loadtests/locustfile.py --host http://127.0.0.1:8000 --headless -u 20 -r 20 -t 30s \
         --delay 0.2 --fanout 5 AsyncApiUser
 
-Every class runs when none is named; name classes, or pick tasks by tag (``-T async``), to run
-fewer. ``--delay`` (seconds each view or upstream call waits) and ``--fanout`` (upstream calls
-per fan-out request) are Locust custom arguments, shown in the web UI too. Users never pause
-between requests, so each one keeps exactly one request in flight: the closed loop that
-Little's law (throughput = users / latency) describes. Bodies are checked, not only statuses.
+Every class runs when none is named, the blocking anti-pattern included, and one scenario's
+latency then drags up the others': name one class to measure one scenario, as ``make locust
+SCENARIO=name`` does (``loadtests/locust.conf``: the sweep's users and connection behaviour).
+``--delay``, ``--fanout`` and ``--new-connections`` are Locust custom arguments, in the web UI
+too; Locust's ``--help`` cannot show them: ``python -m loadtests.locust_options --help``.
+Users never pause between requests, so each one keeps exactly one request in flight: the closed
+loop that Little's law (throughput = users / latency) describes. Bodies are checked, not
+only statuses.
 
 ``make bench`` (``python -m loadtests.sweep``) runs these classes one at a time across server
 kinds and worker counts, through the measured windows of ``loadtests.plugins.window``.
@@ -22,32 +25,14 @@ from locust import FastHttpUser, constant, events, tag, task
 
 import dashboards.locust_exporter  # noqa: F401  (serves Locust's stats to Prometheus)
 import loadtests.plugins.window  # noqa: F401  (the sweep's measured windows; idle unless asked)
-from loadtests import scenarios
+from loadtests import locust_options, scenarios
 
 _task_ids = itertools.count()
 
 
 @events.init_command_line_parser.add_listener
 def _add_arguments(parser):
-    parser.add_argument(
-        "--delay",
-        type=float,
-        default=scenarios.LOAD_DELAY_S,
-        help="seconds each view (or each upstream call) waits",
-    )
-    parser.add_argument(
-        "--fanout",
-        type=int,
-        default=scenarios.LOAD_FANOUT,
-        help="upstream calls per fan-out request",
-    )
-    parser.add_argument(
-        "--new-connections",
-        action="store_true",
-        default=False,
-        help="a new connection for every request (Connection: close), so that the kernel "
-        "spreads requests over a multi-worker server's workers",
-    )
+    locust_options.add_arguments(parser)
 
 
 class LabUser(FastHttpUser):

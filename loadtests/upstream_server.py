@@ -25,9 +25,11 @@ from collections.abc import Iterator
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from dashboards.prometheus_server import UPSTREAM_PORT
 from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process
 
 MAX_DELAY = 60.0
+DEFAULT_PORT = UPSTREAM_PORT  # where `make run` starts it and `make observe` scrapes it
 
 
 def _delay(request: web.Request) -> float:
@@ -103,8 +105,11 @@ def serve_upstream(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="A light upstream for the fan-out views.")
-    parser.add_argument("--port", type=int, default=8001)
+    parser = argparse.ArgumentParser(
+        description="A light upstream for the fan-out views.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="loopback port")
     args = parser.parse_args()
     import uvloop
 

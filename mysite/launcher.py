@@ -270,16 +270,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m mysite.launcher", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("--server", choices=SERVER_KINDS, default="uvicorn")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
+    parser.add_argument(
+        "--server",
+        choices=SERVER_KINDS,
+        default="uvicorn",
+        help="server kind (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WORKERS", "2")),
+        help="worker processes (default: $WORKERS, else 2; now %(default)s)",
+    )
     parser.add_argument(
         "--threads",
         type=int,
         default=DEFAULT_THREADS,
-        help="threads per gunicorn worker; granian-wsgi's blocking threads per worker",
+        help="threads per gunicorn worker; granian-wsgi's blocking threads per worker"
+        " (default: %(default)s)",
     )
-    parser.add_argument("--host", default=LOOPBACK)
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--host", default=LOOPBACK, help="address to serve on (default: %(default)s)"
+    )
+    parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
     parser.add_argument(
         "--metrics-dir",
         type=Path,

@@ -26,11 +26,15 @@ VIEWS = (
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--delay", type=float, default=1.0)
-    parser.add_argument("--fanout", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--transport", choices=("httpx", "aiohttp"), default="httpx")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--delay", type=float, default=1.0, help="seconds each upstream call waits")
+    parser.add_argument("--fanout", type=int, default=10, help="upstream calls per request")
+    parser.add_argument("--repeats", type=int, default=3, help="requests timed per view")
+    parser.add_argument(
+        "--transport", choices=("httpx", "aiohttp"), default="httpx", help="async views' transport"
+    )
     args = parser.parse_args()
     params = {"delay": args.delay, "fanout": args.fanout}
     env_timeout = str(args.delay * args.fanout + 5)

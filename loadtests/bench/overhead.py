@@ -321,21 +321,21 @@ def render(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests.bench.overhead", description=__doc__.split("\n\n")[0]
+        prog="python -m loadtests.bench.overhead",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--warmup", type=int, default=1, help="seconds per server and endpoint")
-    parser.add_argument(
-        "--quick", action="store_true", help="one 1-second round, no warm-up (a smoke test)"
-    )
-    parser.add_argument("--output-dir", type=Path, default=ROOT / "reports" / "overhead")
-    parser.add_argument("--render", type=Path, metavar="JSON", help="only re-render a result")
+    add = parser.add_argument  # every option shows its default (the formatter adds it)
+    add("--duration", type=int, default=5, help="seconds per wrk run")
+    add("--rounds", type=int, default=5, help="wrk runs per server and endpoint")
+    add("--connections", type=int, default=32, help="wrk's open connections")
+    add("--warmup", type=int, default=1, help="warm-up seconds per server and endpoint")
+    add("--quick", action="store_true", help="one 1-second round, no warm-up (a smoke test)")
+    add("--output-dir", type=Path, default=ROOT / "reports" / "overhead", help="result folder")
+    add("--render", type=Path, metavar="JSON", help="only re-render this result")
     args = parser.parse_args(argv)
     if args.render:
-        print(render(json.loads(args.render.read_text())))
-        return
+        return print(render(json.loads(args.render.read_text())))
     if args.quick:
         args.duration, args.rounds, args.warmup = 1, 1, 0
     if args.duration < 1 or args.rounds < 1 or args.connections < 1 or args.warmup < 0:

@@ -60,11 +60,13 @@ def measure(calls: int, fanout: int, delay: float, rounds: int) -> dict[str, lis
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--fanout", type=int, default=100)
-    parser.add_argument("--delay", type=float, default=0.1)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=1000, help="upstream calls per round")
+    parser.add_argument("--fanout", type=int, default=100, help="calls at once")
+    parser.add_argument("--delay", type=float, default=0.1, help="seconds each call waits")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per transport")
     args = parser.parse_args()
     seconds = measure(args.calls, args.fanout, args.delay, args.rounds)
     medians = {name: statistics.median(values) for name, values in seconds.items()}

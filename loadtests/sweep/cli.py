@@ -23,10 +23,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         epilog="Results: reports/<run-id>/{results.json,summary.md,report.html}; "
         "reports/latest points at the newest run.",
     )
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="default")
-    parser.add_argument("--servers", nargs="+", choices=SERVER_KINDS, help="server kinds")
-    parser.add_argument("--workers", nargs="+", type=int, help="worker counts")
-    parser.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), help="scenarios")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="default",
+        help="; ".join(f"{p.name}: {p.description}" for p in PROFILES.values())
+        + " (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--servers", nargs="+", choices=SERVER_KINDS, help="server kinds (default: the profile's)"
+    )
+    parser.add_argument(
+        "--workers", nargs="+", type=int, help="worker counts (default: the profile's)"
+    )
+    parser.add_argument(
+        "--scenarios", nargs="+", choices=list(SCENARIOS), help="scenarios (default: the profile's)"
+    )
     parser.add_argument(
         "--cell",
         action="append",
@@ -34,13 +46,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SERVER:WORKERS:SCENARIO",
         help="measure just this cell (repeatable); replaces the profile's matrix",
     )
-    parser.add_argument("--users", type=int, help="concurrent Locust users per cell")
-    parser.add_argument("--delay", type=float, help="seconds each view or upstream call waits")
-    parser.add_argument("--fanout", type=int, help="upstream calls per fan-out request")
-    parser.add_argument("--threads", type=int, help="threads per gunicorn gthread worker")
-    parser.add_argument("--warmup", type=float, help="least seconds of warm-up per run")
-    parser.add_argument("--duration", type=float, dest="window", help="seconds per window")
-    parser.add_argument("--repeats", type=int, help="measured windows per cell")
+    parser.add_argument(
+        "--users", type=int, help="concurrent Locust users per cell (default: the profile's)"
+    )
+    parser.add_argument(
+        "--delay",
+        type=float,
+        help="seconds each view or upstream call waits (default: the profile's)",
+    )
+    parser.add_argument(
+        "--fanout", type=int, help="upstream calls per fan-out request (default: the profile's)"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="threads per gunicorn gthread worker (default: the profile's)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, help="least seconds of warm-up per run (default: the profile's)"
+    )
+    parser.add_argument(
+        "--duration", type=float, dest="window", help="seconds per window (default: the profile's)"
+    )
+    parser.add_argument(
+        "--repeats", type=int, help="measured windows per cell (default: the profile's)"
+    )
     parser.add_argument(
         "--restart-per-repeat",
         action=argparse.BooleanOptionalAction,
@@ -53,7 +81,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="users keep their connection (default: a new one per request, so the kernel "
         "spreads requests over the workers)",
     )
-    parser.add_argument("--time-limit", type=float, help="stop the sweep after this many seconds")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        help="stop the sweep after this many seconds (default: the profile's)",
+    )
     parser.add_argument(
         "--ready-timeout",
         type=float,
@@ -61,7 +93,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="seconds a started server has to answer /healthz before its cell fails "
         "(default: %(default)g)",
     )
-    parser.add_argument("--out", type=Path, default=REPORTS, help="reports directory")
+    parser.add_argument(
+        "--out", type=Path, default=REPORTS, help="reports directory (default: %(default)s)"
+    )
     parser.add_argument("--run-id", help="name of the run's directory (default: the time)")
     parser.add_argument(
         "--host", help="measure this already running app instead of starting servers"
@@ -85,13 +119,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="M",
         help="also wait for M Locust workers from other hosts (needs --master-bind-host, --host)",
     )
-    parser.add_argument("--master-bind-host", default="127.0.0.1")
+    parser.add_argument(
+        "--master-bind-host",
+        default="127.0.0.1",
+        help="address the Locust master listens on (default: %(default)s)",
+    )
     parser.add_argument("--master-port", type=int, help="default: a free port (5557 if remote)")
     parser.add_argument(
         "--pin",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="pin Locust and the upstream to the first CPU, the server to the others",
+        help="pin Locust and the upstream to the first CPU, the server to the others (default: on)",
     )
     parser.add_argument(
         "--prometheus",

@@ -297,8 +297,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m mysite.db.cluster", description=__doc__.split("\n\n")[0]
     )
-    parser.add_argument("action", choices=("start", "stop", "status"))
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where the cluster lives")
+    parser.add_argument(
+        "action",
+        choices=("start", "stop", "status"),
+        help="start (migrated, seeded), stop, or status",
+    )
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help="where the cluster lives (default: %(default)s)",
+    )
     parser.add_argument(
         "--no-prepare", action="store_true", help="start without migrating and seeding"
     )

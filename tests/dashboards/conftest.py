@@ -1,10 +1,11 @@
 """Fixtures of the dashboards' tests: the binaries, and one live stack shared by the live tests.
 
 The live stack is the app under uvicorn with two workers, its upstream answering every other
-call with a 503, a throwaway Prometheus scraping both and the Locust exporter every second, and
-one short headless Locust run of ``locustfile.py`` (every route) with the exporter. Nothing here
-is skipped: ``make test`` installs Prometheus and Chromium, and without them these tests fail
-saying what to install.
+call with a 503, a throwaway PostgreSQL for the database views (the lab's own, about 10 s to
+start, migrate and seed), a throwaway Prometheus scraping both and the Locust exporter every
+second, and one short headless Locust run of ``locustfile.py`` (every route) with the exporter.
+Nothing here is skipped: ``make test`` installs Prometheus and Chromium, and without them these
+tests fail saying what to install.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +34,7 @@ from dashboards.prometheus_server import (
 from dashboards.promql import JOB_LABEL, eq, series
 from dashboards.query import PrometheusClient
 from loadtests.wait import wait_until
+from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, free_port, serve
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,11 +87,28 @@ class LiveRun:
 
 
 @pytest.fixture(scope="session")
-def live_run(prometheus_binary, upstream, tmp_path_factory) -> LiveRun:
+def postgres():
+    """A throwaway cluster of the lab's own PostgreSQL, migrated and seeded (short path: the
+    Unix socket's must fit in 107 bytes)."""
+    root = Path(tempfile.mkdtemp(prefix="labpg-"))
+    try:
+        with pg.running(root) as cluster:
+            pg.prepare(cluster)
+            yield cluster
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def live_run(prometheus_binary, upstream, postgres, tmp_path_factory) -> LiveRun:
     """A Locust run against the app, recorded by a throwaway Prometheus that is still up."""
     logs = tmp_path_factory.mktemp("live-dashboards")
     exporter = free_port()
-    env = {"UPSTREAM_URL": upstream.url + "/fail-odd/", "UPSTREAM_TIMEOUT": "2"}
+    env = {
+        "UPSTREAM_URL": upstream.url + "/fail-odd/",
+        "UPSTREAM_TIMEOUT": "2",
+        "DATABASE_URL": postgres.url(),
+    }
     with serve("uvicorn", 2, env=env, log_dir=logs) as app:
         targets = [
             ScrapeTarget(APP_JOB, urlsplit(app.url).netloc),

@@ -2,7 +2,9 @@
 
 Every route, with successes, client errors (400), unmatched paths (404) and, with the upstream
 at ``/fail-odd/``, upstream failures (502) next to fan-outs that succeed (fanout=1); the
-blocking endpoint, so the event loop lags. Loads the exporter as ``loadtests/locustfile.py`` does.
+blocking endpoint, so the event loop lags; the three database paths (PostgreSQL from the live
+stack), so every pool has queries and connections. Loads the exporter as
+``loadtests/locustfile.py`` does.
 """
 
 from locust import FastHttpUser, constant, task
@@ -37,6 +39,11 @@ class EveryRoute(FastHttpUser):
             self._get(path, path, delay=DELAY, fanout="1")
             self._get(path, path, delay=DELAY, fanout="3")
         self._get("/async/aggregate_sync_view/", "/async/aggregate_sync_view/", delay=DELAY)
+
+    @task(2)
+    def database(self) -> None:
+        for path in ("/sync/db/", "/async/db/", "/async/db_native/"):
+            self._get(path, path, delay=DELAY, rows="3")
 
     @task
     def client_errors(self) -> None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from dashboards import build, grafana, panels, promql
 
@@ -112,11 +113,41 @@ def test_load_test_dashboard_puts_locust_beside_the_server():
 
 
 def test_provisioning_points_at_the_dashboards():
-    provider = (build.PROVISIONING_DIR / "dashboards" / "django-async-lab.yml").read_text()
+    provider = (build.PROVISIONING_DIR / "dashboards" / build.PROVISIONING_FILE).read_text()
     assert f"path: {build.GRAFANA_MOUNT}" in provider
-    datasource = (build.PROVISIONING_DIR / "datasources" / "prometheus.yml").read_text()
+    datasource = (build.PROVISIONING_DIR / "datasources" / build.PROVISIONING_FILE).read_text()
     assert "type: prometheus" in datasource
     assert build.PROMETHEUS_URL in datasource
+
+
+def test_provisioning_adds_to_a_users_own():
+    """One file per kind, named for the lab, to drop beside a user's files; never the default
+    datasource; dashboards for import outside the folder the provider loads."""
+    for kind in ("datasources", "dashboards"):
+        assert [p.name for p in (build.PROVISIONING_DIR / kind).iterdir()] == [
+            build.PROVISIONING_FILE
+        ]
+    datasources = yaml.safe_load(
+        (build.PROVISIONING_DIR / "datasources" / build.PROVISIONING_FILE).read_text()
+    )["datasources"]
+    assert [d.get("isDefault") for d in datasources] == [False]
+    assert not build.IMPORT_DIR.is_relative_to(build.GRAFANA_DIR)
+
+
+def test_import_files_ask_for_the_datasource():
+    """The import form asks for a Prometheus; the dashboard starts on the one chosen there."""
+    for make in grafana.DASHBOARDS:
+        spec = make()
+        provisioned = json.loads((build.GRAFANA_DIR / f"{spec.uid}.json").read_text())
+        imported = json.loads((build.IMPORT_DIR / f"{spec.uid}.json").read_text())
+        (wanted,) = imported.pop("__inputs")
+        assert wanted["type"] == "datasource"
+        assert wanted["pluginId"] == "prometheus"
+        variable = next(
+            v for v in imported["templating"]["list"] if v["name"] == grafana.DATASOURCE_VARIABLE
+        )
+        assert variable.pop("current")["value"] == "${" + wanted["name"] + "}"
+        assert imported == provisioned
 
 
 def test_duplicate_panel_keys_are_refused(monkeypatch):

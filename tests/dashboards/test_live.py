@@ -90,7 +90,7 @@ def test_every_route_is_measured(live_run):
     assert {
         "/sync/api/", "/async/api/", "/async/blocking/", "/async/api_aggregated/",
         "/async/aggregate_sync_view/", "/sync/api_aggregated/", "/sync/api_sequential/",
-        n.UNMATCHED_ROUTE,
+        "/sync/db/", "/async/db/", "/async/db_native/", n.UNMATCHED_ROUTE,
     } <= routes  # fmt: skip
 
 

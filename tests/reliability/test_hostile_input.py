@@ -33,7 +33,7 @@ ROUTES = [
     "/sync/api_aggregated/",
     "/sync/api_sequential/",
 ]
-OTHER_PATHS = ["/healthz", "/metrics"]
+OTHER_PATHS = ["/", "/healthz", "/metrics"]  # "/": the front door
 ASYNC_FANOUT = {"/async/api_aggregated/", "/async/aggregate_sync_view/"}
 METHODS = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "QUERY", "PROPFIND",

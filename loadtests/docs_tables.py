@@ -1,0 +1,150 @@
+"""The README's generated tables: the sweep's profiles with their planned durations, and a
+stored run's results. Generated, so that they cannot drift from the code or the run.
+
+    python -m loadtests.docs_tables profiles                    # print the profiles table
+    python -m loadtests.docs_tables results docs/runs/RUN_ID    # print a run's results table
+    python -m loadtests.docs_tables write [RUN_DIR]             # rewrite every generated block
+
+A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``: the profiles and
+the results in README.md, the metrics (``dashboards.metrics_doc``) in docs/METRICS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import secrets
+import sys
+from pathlib import Path
+
+import django
+
+from loadtests.analysis import results as results_file
+from loadtests.analysis.records import Cell, Results
+from loadtests.sweep.cli import parse_args
+from loadtests.sweep.plan import PROFILES, from_args
+from loadtests.sweep.progress import INITIAL_START_COST, clock
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+METRICS_DOC = ROOT / "docs" / "METRICS.md"
+METRICS_BLOCK = "metrics"
+RUNS = Path("docs/runs")  # stored runs the README quotes (results.json only)
+PROFILES_BLOCK, RESULTS_BLOCK = "profiles", "results"
+
+
+def planned_seconds(profile: str) -> float:
+    """What the sweep's own progress estimate plans for the profile before its first cell."""
+    _, plans = from_args(parse_args(["--profile", profile]))
+    return sum(plan.estimate(INITIAL_START_COST) for plan in plans)
+
+
+def profiles_table() -> str:
+    rows = ["| profile | command | what it measures | cells | planned | stops at |", "|---|" * 1]
+    rows[1] = "|---|---|---|---|---|---|"
+    for name, profile in PROFILES.items():
+        command = "make bench" if name == "default" else f'make bench BENCH_ARGS="--profile {name}"'
+        command = "make quick" if name == "smoke" else command
+        cells = len(profile.cells())
+        rows.append(
+            f"| `{name}` | `{command}` | {profile.description} | {cells} | "
+            f"{clock(planned_seconds(name))} | {clock(profile.time_limit)} |"
+        )
+    return "\n".join(rows)
+
+
+def _rps(cell: Cell) -> str:
+    if not cell.measured:
+        return "failed"
+    rps = f"{cell.rps:.2g}" if cell.rps < 10 else f"{cell.rps:.0f}"
+    return f"{rps} ({cell.efficiency:.0%})" if cell.efficiency is not None else rps
+
+
+def results_table(run: Results) -> str:
+    meta = run.meta
+    commit = (meta.git.commit or "unknown")[:10] + (
+        " (uncommitted changes)" if meta.git.dirty else ""
+    )
+    measured = sum(cell.measured for cell in run.cells)
+    workers = sorted({cell.workers for cell in run.cells})
+    head = (
+        f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`), started "
+        f"{meta.started_at[:16].replace('T', ' ')} UTC at commit `{commit}`: {meta.status}, "
+        f"{measured} of {meta.planned_cells or len(run.cells)} planned cells measured, "
+        f"{meta.parameters.users} users, delay {meta.parameters.delay:g} s, "
+        f"fan-out {meta.parameters.fanout}. Requests/s (efficiency against Little's law):"
+    )
+    rows = [
+        "| scenario | server | " + " | ".join(f"{w} worker{'s' * (w > 1)}" for w in workers) + " |",
+        "|---|---|" + "---|" * len(workers),
+    ]
+    by_row: dict[tuple[str, str], dict[int, Cell]] = {}
+    for cell in run.cells:
+        by_row.setdefault((cell.scenario, cell.server), {})[cell.workers] = cell
+    for (scenario, server), cells in by_row.items():
+        values = [_rps(cells[w]) if w in cells else "" for w in workers]
+        rows.append(f"| {scenario} | {server} | " + " | ".join(values) + " |")
+    return head + "\n\n" + "\n".join(rows)
+
+
+def _block_pattern(name: str) -> re.Pattern:
+    return re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(<!-- end: {name} -->)", re.S)
+
+
+def replace_block(text: str, name: str, content: str) -> str:
+    pattern = _block_pattern(name)
+    if not pattern.search(text):
+        raise ValueError(f"no generated block {name!r}")
+    return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(3), text)
+
+
+def block(text: str, name: str) -> str | None:
+    found = _block_pattern(name).search(text)
+    return found.group(2).removesuffix("\n") if found else None
+
+
+def quoted_run(text: str) -> Path | None:
+    """The stored run whose results the README's results block shows."""
+    found = re.search(rf"{RUNS}/([\w.-]+)", block(text, RESULTS_BLOCK) or "")
+    return ROOT / RUNS / found.group(1) if found else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.docs_tables", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "what",
+        choices=(PROFILES_BLOCK, RESULTS_BLOCK, "write"),
+        help="print one table, or rewrite README.md's blocks",
+    )
+    parser.add_argument(
+        "run", nargs="?", type=Path, help="a run directory holding results.json (default: none)"
+    )
+    args = parser.parse_args(argv)
+    if args.what == PROFILES_BLOCK:
+        print(profiles_table())
+    elif args.what == RESULTS_BLOCK:
+        if args.run is None:
+            parser.error("results needs a run directory")
+        print(results_table(results_file.load(args.run / "results.json")))
+    else:
+        text = replace_block(README.read_text(), PROFILES_BLOCK, profiles_table())
+        run = args.run or quoted_run(text)
+        if run is not None:
+            table = results_table(results_file.load(run / "results.json"))
+            text = replace_block(text, RESULTS_BLOCK, f"From `{RUNS / run.name}`. " + table)
+        README.write_text(text)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+        os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+        django.setup()
+        from dashboards.metrics_doc import metrics_table
+
+        doc = replace_block(METRICS_DOC.read_text(), METRICS_BLOCK, metrics_table())
+        METRICS_DOC.write_text(doc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
