@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process
+from mysite.launcher import DEFAULT_PORT, LOOPBACK, RunningProcess, free_port, managed_process
 
 from . import locust_exporter, yamlfile
 
@@ -64,7 +64,7 @@ class ScrapeTarget:
 
 
 def default_targets(
-    app: str = f"{LOOPBACK}:8000",
+    app: str = f"{LOOPBACK}:{DEFAULT_PORT}",
     upstream: str = f"{LOOPBACK}:{UPSTREAM_PORT}",
     locust: str = f"{LOOPBACK}:{locust_exporter.DEFAULT_PORT}",
 ) -> list[ScrapeTarget]:

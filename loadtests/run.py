@@ -18,12 +18,12 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from mysite.launcher import DEFAULT_PORT as APP_PORT
 from mysite.launcher import LOOPBACK
 
 from .upstream_server import DEFAULT_PORT, serve_upstream
 
 STOP_TIMEOUT = 30.0  # seconds the app has to stop after SIGTERM
-APP_PORT = 8000  # what `make run` serves on, and `make observe` and `make locust` expect
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:

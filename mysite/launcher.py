@@ -36,6 +36,8 @@ from mysite.servers import DEFAULT_THREADS, SERVER_KINDS, server_argv
 from mysite.shutdown import STOP_GRACE
 
 LOOPBACK = "127.0.0.1"
+# The port `make run` serves on, and that `make locust` and `make observe` expect.
+DEFAULT_PORT = 8000
 
 
 def memory_backed_dir() -> Path:
@@ -292,7 +294,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--host", default=LOOPBACK, help="address to serve on (default: %(default)s)"
     )
-    parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="port (default: %(default)s)"
+    )
     parser.add_argument(
         "--metrics-dir",
         type=Path,
