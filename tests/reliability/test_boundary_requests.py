@@ -19,12 +19,13 @@ from mysite.boundary import BAD_HOST
 from mysite.http_limits import BODY_REFUSED
 from mysite.launcher import free_port, serve
 from mysite.metrics import names
+from mysite.servers import SERVER_KINDS
 
 from .helpers import scrape, total, worker_processes
 
 pytestmark = pytest.mark.live
 
-KINDS = ["uvicorn", "gunicorn-gthread", "gunicorn-uvicorn"]
+KINDS = list(SERVER_KINDS)  # every kind the launcher starts
 PROXY = "127.0.0.2"
 ALLOWED = "203.0.113.9"  # in METRICS_ALLOWED_CIDRS
 OUTSIDE = "198.51.100.7"  # anyone on the internet
