@@ -289,5 +289,6 @@ def _on_test_stop(environment, **_kwargs):
         _pacer.stop_event.set()
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(STOP)
-    if _controller:
+    # Wait for the controller's last step, unless the controller itself is stopping Locust.
+    if _controller and gevent.getcurrent() is not _controller[0]:
         _controller[0].join(timeout=DRAIN_TIMEOUT + RESULT_MARGIN + 5)

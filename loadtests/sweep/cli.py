@@ -100,6 +100,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run a Prometheus beside the sweep and add the dashboards' panels of every cell "
         "to the report (default: on when a prometheus binary is installed)",
     )
+    # The capacity map (issue 12): open-model searches for each configuration's λ*.
+    parser.add_argument(
+        "--capacity",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the cells, map each configuration's capacity (open-model searches)",
+    )
+    parser.add_argument(
+        "--capacity-only", action="store_true", help="map the capacity only; no closed-loop cells"
+    )
+    parser.add_argument("--capacity-time-limit", type=float, help="seconds for the capacity map")
     parser.add_argument("--locustfile", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--render-only",
