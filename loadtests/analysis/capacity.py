@@ -81,6 +81,7 @@ class CapacityEntry(Record, kw_only=True):
     limit: CapacityLimit
     steps: list[CapacityStep]
     stopped_because: str = ""
+    min_step_requests: int = 0  # the step-length rule's least number of requests per step
     repeats_lambda_star_rps: list[float | None] = field(default_factory=list)
     lambda_star_ci95: list[float] | None = None
     error: str | None = None
@@ -127,7 +128,8 @@ def _span(step: CapacityStep) -> float:
 
 
 def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
-                  cpu: tuple[float | None, float | None]) -> CapacityLimit:  # fmt: skip
+                  cpu: tuple[float | None, float | None],
+                  generator_limited: bool = False) -> CapacityLimit:  # fmt: skip
     model_rps, model_text = model
     cpu_rps, cpu_ms = cpu
     ceilings = {k: v for k, v in ((SLOTS, model_rps), (CPU, cpu_rps)) if v}
@@ -150,6 +152,10 @@ def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
         sentence += f" ({cpu_text})"
         if model_rps:
             sentence += f"; the concurrency model would allow {model_text}"
+    if generator_limited:
+        # The generator, not the server, ended the search: λ* is only a lower bound.
+        lower = f"the {binds} ceiling is the lower" if binds else "no ceiling is known"
+        sentence = f"generator-limited: λ* is a lower bound; {lower} ({sentence})"
     return CapacityLimit(
         binds=binds, model_rps=_round(model_rps), model=model_text, cpu_rps=_round(cpu_rps),
         cpu_ms_per_request=_round(cpu_ms, 4), share=_round(share, 3), sentence=sentence,

@@ -108,8 +108,10 @@ def measure(plan: CapacityPlan, ctx: Context) -> CapacityEntry:
         server=plan.server, workers=plan.workers, threads=plan.threads, scenario=plan.scenario,
         variant=plan.variant, delay_s=plan.delay, slo_p99_ms=plan.slo_p99_ms,
         lambda_star_rps=lambda_star, lambda_star_bracket=[search["held"], search["failed"]],
-        limit=binding_limit(lambda_star, plan.model(), cpu_ceiling(all_steps, cores)),
+        limit=binding_limit(lambda_star, plan.model(), cpu_ceiling(all_steps, cores),
+                            "generator" in search["stopped_because"]),
         steps=steps, stopped_because=search["stopped_because"],
+        min_step_requests=plan.min_requests,
         repeats_lambda_star_rps=lambdas if plan.repeats > 1 else [],
         lambda_star_ci95=bootstrap_ci95(held) if len(held) > 1 else None,
     )  # fmt: skip
