@@ -47,6 +47,7 @@ class Pacer:
         self.connections = gevent.lock.BoundedSemaphore(min(connections, max_in_flight))
         self.stop_event = gevent.event.Event()
         self.schedule_end = float("inf")
+        self.step_start = 0.0
         self._current: dict = {}  # greenlet -> (intended perf_counter, record, end of schedule)
         self.name = user_class.scenario.path
 
@@ -54,7 +55,7 @@ class Pacer:
         record, rng = StepRecording(), random.Random(seed)
         self.schedule_end = float("inf")
         group = gevent.pool.Group()
-        start = time.perf_counter()
+        start = self.step_start = time.perf_counter()
         end = start + duration if duration else float("inf")
         record.started_at = time.time()
         intended = start
@@ -103,6 +104,8 @@ class Pacer:
         intended, record, end = self._current[gevent.getcurrent()]
         now = time.perf_counter()
         total_ms = (now - intended) * 1000.0
+        if record.first_answer_s is None:
+            record.first_answer_s = now - self.step_start
         error = None if exception is None else str(exception)
         record.record(total_ms, float(response_time), error, now <= min(end, self.schedule_end))
         meta |= {"response_time": total_ms, "exception": exception}

@@ -51,6 +51,7 @@ class StepRecording:
     late: int = 0  # started more than LATE_MS after their instant
     dropped: int = 0  # never started: the bound on requests in flight was reached
     paced_s: float = 0.0  # seconds the schedule ran (the longest, when merged)
+    first_answer_s: float | None = None  # from the step's start to its first answer (the least)
     started_at: float = 0.0  # unix (the earliest, when merged)
     ended_at: float = 0.0  # unix, queue drained (the latest, when merged)
     errors: Counter = field(default_factory=Counter)
@@ -75,6 +76,8 @@ class StepRecording:
         for name in COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paced_s = max(self.paced_s, other.paced_s)
+        firsts = [f for f in (self.first_answer_s, other.first_answer_s) if f is not None]
+        self.first_answer_s = min(firsts) if firsts else None
         starts = [t for t in (self.started_at, other.started_at) if t]
         self.started_at = min(starts) if starts else 0.0
         self.ended_at = max(self.ended_at, other.ended_at)
@@ -85,6 +88,7 @@ class StepRecording:
         message |= {name: getattr(self, name) for name in COUNTS}
         message |= {
             "paced_s": self.paced_s,
+            "first_answer_s": self.first_answer_s,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "errors": dict(self.errors),
@@ -93,7 +97,7 @@ class StepRecording:
 
     @classmethod
     def from_message(cls, message: dict) -> StepRecording:
-        record = cls(**{name: message[name] for name in (*COUNTS, "paced_s")})
+        record = cls(**{name: message[name] for name in (*COUNTS, "paced_s", "first_answer_s")})
         for name in HISTOGRAMS:
             setattr(record, name, HdrHistogram.decode(message[name].encode("ascii")))
         record.started_at, record.ended_at = message["started_at"], message["ended_at"]
@@ -115,9 +119,12 @@ class StepRecording:
         latency = {f"p{p}": self.percentile_ms(self.intended, p) for p in PERCENTILES}
         latency |= {f"send_p{p}": self.percentile_ms(self.sent, p) for p in PERCENTILES}
         lag_p99 = self.percentile_ms(self.lag, 99) or 0.0
+        # Answers per second while answers flow: from the first answer to the schedule's end
+        # (a step starts with an empty pipe, which would otherwise read as lost throughput).
+        flowing = self.paced_s - (self.first_answer_s or 0.0)
         return {
             "offered_rps": round(offered_rps, 3),
-            "achieved_rps": round(self.in_window / self.paced_s, 3) if self.paced_s else 0.0,
+            "achieved_rps": round(self.in_window / flowing, 3) if flowing > 0 else 0.0,
             "duration_s": round(self.paced_s, 3),
             "scheduled": self.scheduled,
             "sent": self.sent_count,

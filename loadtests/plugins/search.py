@@ -4,8 +4,8 @@ Pure (no Locust, no I/O), so it can be tested on made-up steps. The rate goes up
 (x ``growth``) from ``start_rps`` until a step fails, then bisects between the last rate that
 held and the first that failed until they are within ``precision`` of each other. A step holds
 when its p99 from the intended start is within the SLO, fewer than ``MAX_ERROR_RATIO`` of its
-requests failed or were dropped, and the generator kept its schedule (otherwise the step says
-nothing about the server and the search stops there).
+requests failed or were dropped. A failed step whose generator did not keep its schedule says
+nothing sure about the server: the search stops there, and λ* is a lower bound.
 
 Each step lasts long enough for its p99 to mean something: at least ``min_requests`` arrivals
 (so the p99 is not just the slowest request or two) and at least ``min_step_s`` seconds.
@@ -58,15 +58,17 @@ class Search:
 
     def verdict(self, step: dict) -> str:
         """'held', or why the step failed."""
-        if step.get("generator_lag_too_high"):
-            return "generator lag"
         attempted = max(1, step["scheduled"])
-        if step["errors"] / attempted >= MAX_ERROR_RATIO:
-            return "errors"
         p99 = step["latency_ms"]["p99"]
-        if p99 is None or p99 > self.slo_p99_ms:
-            return "p99 over the SLO"
-        return "held"
+        if step["errors"] / attempted >= MAX_ERROR_RATIO:
+            failure = "errors"
+        elif p99 is None or p99 > self.slo_p99_ms:
+            failure = "p99 over the SLO"
+        else:
+            # A late generator only adds to the intended-start latency: a step that held
+            # despite it held.
+            return "held"
+        return "generator lag" if step.get("generator_lag_too_high") else failure
 
     def record(self, rate: float, step: dict) -> str:
         verdict = self.verdict(step)

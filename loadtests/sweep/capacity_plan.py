@@ -20,9 +20,10 @@ from mysite.launcher import DEFAULT_THREADS
 
 from .plan import UPSTREAM_POOL_SIZE
 
-# A shorter wait than the closed-loop cells': the knee comes at higher rates, so each step
-# reaches its minimum number of requests in about a second.
-CAPACITY_DELAY_S = 0.05
+# Half the closed-loop cells' wait: the knee comes at higher rates, so each step reaches its
+# least number of requests sooner, while the SLO (2 x 0.1 s + 20 ms) leaves room for the
+# scheduling jitter of a busy two-core machine.
+CAPACITY_DELAY_S = 0.1
 # Where a search starts: half the concurrency model's ceiling, or this when only the CPU limits.
 UNBOUNDED_START_RPS = 100.0
 MAX_RPS = 20000.0

@@ -43,7 +43,8 @@ def test_errors_and_generator_lag_fail_a_step_and_lag_stops_the_search():
     assert search.verdict(step(10.0, errors=0, scheduled=1000)) == "held"
     assert search.verdict(step(None)) == "p99 over the SLO"
     search.record(10.0, step(10.0))
-    search.record(20.0, step(10.0, lag_high=True))
+    assert search.verdict(step(10.0, lag_high=True)) == "held"  # held despite a late generator
+    search.record(20.0, step(5000.0, lag_high=True))
     assert search.next_rate() is None
     assert (search.held, search.failed) == (10.0, 20.0)
     assert "generator" in search.stopped_because
