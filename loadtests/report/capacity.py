@@ -28,7 +28,7 @@ def _n(value: float | None, digits: int = 0) -> str:
 
 def label(entry: CapacityEntry) -> str:
     threads = (
-        f" x {entry.threads} threads" if "gthread" in entry.server or "wsgi" in entry.server else ""
+        f", {entry.threads} threads" if "gthread" in entry.server or "wsgi" in entry.server else ""
     )
     variant = f", {entry.variant}" if entry.variant else ""
     return f"{entry.server} x{entry.workers}{threads}{variant}"

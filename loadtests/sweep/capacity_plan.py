@@ -106,13 +106,15 @@ def plans_for(profile: str) -> list[CapacityPlan]:
     if profile == "smoke":
         return _block(("uvicorn",), (1,), (DEFAULT_THREADS,), ("async-api",), **QUICK)
     if profile == "full":
-        plans = _block(ALL_SERVERS, (1, 2, 4), (4, 8, 16), SLEEPS, **FULL)
-        plans += _block(("uvicorn", "gunicorn-gthread"), (1,), (DEFAULT_THREADS,),
-                        ("async-fanout", "thread-fanout", "sequential"), **FULL)  # fmt: skip
+        plans = _block(HEADLINE, (1,), (DEFAULT_THREADS,), ("sync-api", "async-api"), **FULL)
+        # What observability costs at capacity: the hello-world views (delay 0), each app.
         for variant in VARIANT_ENV:
             plans += _block(("uvicorn",), (1,), (DEFAULT_THREADS,), ("sync-api", "async-api"),
                             **(FULL | {"delay": 0.0}), variant=variant)  # fmt: skip
-        return plans
+        plans += _block(ALL_SERVERS, (1, 2, 4), (4, 8, 16), SLEEPS, **FULL)
+        plans += _block(("uvicorn", "gunicorn-gthread"), (1,), (DEFAULT_THREADS,),
+                        ("async-fanout", "thread-fanout", "sequential"), **FULL)  # fmt: skip
+        return list(dict.fromkeys(plans))
     plans = _block(HEADLINE, (1,), (DEFAULT_THREADS,), ("sync-api", "async-api"), **QUICK)
     # The worker-count and thread-count dimensions, on the kind a team tries first.
     plans += _block(("gunicorn-gthread",), (2,), (DEFAULT_THREADS,), ("sync-api",), **QUICK)
