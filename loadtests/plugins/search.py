@@ -4,8 +4,9 @@ Pure (no Locust, no I/O), so it can be tested on made-up steps. The rate goes up
 (x ``growth``) from ``start_rps`` until a step fails, then bisects between the last rate that
 held and the first that failed until they are within ``precision`` of each other. A step holds
 when its p99 from the intended start is within the SLO, fewer than ``MAX_ERROR_RATIO`` of its
-requests failed or were dropped. A failed step whose generator did not keep its schedule says
-nothing sure about the server: the search stops there, and λ* is a lower bound.
+requests failed or were dropped. A step over the SLO only from the intended start (not from
+the actual send) while the generator did not keep its schedule says nothing sure about the
+server: the search stops there, and λ* is a lower bound.
 
 Each step lasts long enough for its p99 to mean something: at least ``min_requests`` arrivals
 (so the p99 is not just the slowest request or two) and at least ``min_step_s`` seconds.
@@ -59,16 +60,20 @@ class Search:
     def verdict(self, step: dict) -> str:
         """'held', or why the step failed."""
         attempted = max(1, step["scheduled"])
-        p99 = step["latency_ms"]["p99"]
+        latency = step["latency_ms"]
         if step["errors"] / attempted >= MAX_ERROR_RATIO:
-            failure = "errors"
-        elif p99 is None or p99 > self.slo_p99_ms:
-            failure = "p99 over the SLO"
-        else:
+            return "errors"
+        p99 = latency["p99"]
+        if p99 is not None and p99 <= self.slo_p99_ms:
             # A late generator only adds to the intended-start latency: a step that held
             # despite it held.
             return "held"
-        return "generator lag" if step.get("generator_lag_too_high") else failure
+        send_p99 = latency.get("send_p99")
+        if step.get("generator_lag_too_high") and (send_p99 is None or send_p99 <= self.slo_p99_ms):
+            # Over the SLO only counting from the intended start, with a late generator: the
+            # wait may have been the generator's, not the server's.
+            return "generator lag"
+        return "p99 over the SLO"
 
     def record(self, rate: float, step: dict) -> str:
         verdict = self.verdict(step)

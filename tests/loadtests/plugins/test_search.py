@@ -7,9 +7,10 @@ import pytest
 from loadtests.plugins.search import Search, default_slo_ms
 
 
-def step(p99: float | None, errors: int = 0, scheduled: int = 1000, lag_high: bool = False):
-    return {"latency_ms": {"p99": p99}, "errors": errors, "scheduled": scheduled,
-            "generator_lag_too_high": lag_high}  # fmt: skip
+def step(p99: float | None, errors: int = 0, scheduled: int = 1000, lag_high: bool = False,
+         send_p99: float | None = None):  # fmt: skip
+    return {"latency_ms": {"p99": p99, "send_p99": send_p99}, "errors": errors,
+            "scheduled": scheduled, "generator_lag_too_high": lag_high}  # fmt: skip
 
 
 def run(search: Search, capacity: float) -> list[float]:
@@ -44,7 +45,9 @@ def test_errors_and_generator_lag_fail_a_step_and_lag_stops_the_search():
     assert search.verdict(step(None)) == "p99 over the SLO"
     search.record(10.0, step(10.0))
     assert search.verdict(step(10.0, lag_high=True)) == "held"  # held despite a late generator
-    search.record(20.0, step(5000.0, lag_high=True))
+    # Over the SLO from the send too: the server queued, whatever the generator's lag.
+    assert search.verdict(step(5000.0, lag_high=True, send_p99=4900.0)) == "p99 over the SLO"
+    search.record(20.0, step(5000.0, lag_high=True, send_p99=100.0))
     assert search.next_rate() is None
     assert (search.held, search.failed) == (10.0, 20.0)
     assert "generator" in search.stopped_because
