@@ -67,17 +67,36 @@ def _search(plan: CapacityPlan, ctx: Context, out: Path) -> tuple[dict, TreeSamp
         if ctx.server_cpus:
             pin_tree(server.pid, ctx.server_cpus)
         ctx.settle()
-        argv = locust_argv(ctx.generator, plan, host, out)
+        gen = ctx.generator
+        argv, port = locust_argv(gen, plan, host, out), gen.master_port or free_port()
+        if gen.distributed:  # the master splits each step's rate across its workers
+            argv[-1:-1] = [
+                "--master",
+                "--master-bind-host",
+                gen.master_bind_host,
+                "--master-bind-port",
+                str(port),
+                "--expect-workers",
+                str(gen.local_workers + gen.remote_workers),
+                "--expect-workers-max-wait",
+                str(generator.WORKERS_JOIN_TIMEOUT),
+            ]
         log = out.with_name(f"{out.stem}-locust.log")
         with TreeSampler({"server": server.pid}) as sampler:
-            process = generator._start(argv, log, ctx.generator)
+            processes = [generator._start(argv, log, gen)]
+            for index in range(gen.local_workers):
+                worker_log = out.with_name(f"{out.stem}-locust-worker{index + 1}.log")
+                processes.append(
+                    generator._start(generator.worker_argv(gen, port), worker_log, gen)
+                )
             try:
-                process.wait()
+                processes[0].wait()
             finally:
-                generator.stop_process_group(process, grace=5)
+                for process in reversed(processes):
+                    generator.stop_process_group(process, grace=5)
     if not out.exists():
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise GeneratorFailed(f"Locust exited with {process.returncode} and no steps:\n{tail}")
+        raise GeneratorFailed(f"Locust exited with {processes[0].returncode}, no steps:\n{tail}")
     return json.loads(out.read_text()), sampler
 
 
@@ -130,9 +149,10 @@ def failed_entry(plan: CapacityPlan, error: str) -> CapacityEntry:
 
 
 def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], None],
-              note: Callable[[str], None], time_limit: float | None = None) -> int:  # fmt: skip
+              note: Callable[[str], None], time_limit: float | None = None,
+              match: str | None = None) -> int:  # fmt: skip
     """Map the profile's configurations within its time limit; 1 if any failed."""
-    plans, code = plans_for(profile), 0
+    plans, code = [p for p in plans_for(profile) if not match or match in p.key], 0
     time_limit = time_limit or TIME_LIMITS.get(profile, TIME_LIMITS["default"])
     deadline, start_cost = time.monotonic() + time_limit, 5.0
     record.capacity = []

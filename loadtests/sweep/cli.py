@@ -111,6 +111,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--capacity-only", action="store_true", help="map the capacity only; no closed-loop cells"
     )
     parser.add_argument("--capacity-time-limit", type=float, help="seconds for the capacity map")
+    parser.add_argument(
+        "--capacity-match",
+        metavar="TEXT",
+        help="map only the profile's configurations whose key (server/WORKERSxTHREADS/scenario"
+        "[/variant]) contains TEXT",
+    )
     parser.add_argument("--locustfile", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--render-only",

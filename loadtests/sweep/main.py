@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
             if (args.capacity or args.capacity_only) and not args.host:
                 mapped = capacity.run_phase(
                     profile.name, ctx, record, lambda: results.write(results_path, record),
-                    progress.note, args.capacity_time_limit,
+                    progress.note, args.capacity_time_limit, args.capacity_match,
                 )  # fmt: skip
                 code = max(code, mapped)
     except Interrupted as signal_name:
