@@ -144,8 +144,9 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
     least = sorted({e.min_step_requests for e in entries if e.min_step_requests})
     lengths = "; ".join(step_rule(n) for n in least) or step_rule()
     return [
-        "Open model: requests start on a Poisson schedule whatever the answers; latency counts "
-        f"from each request's intended start. SLO: {slo_rule()}; a step also fails when "
+        "Open model: requests start on a Poisson schedule whatever the answers, over kept-alive "
+        "connections (as many as requests in flight); latency counts from each request's "
+        f"intended start. SLO: {slo_rule()}; a step also fails when "
         f"{MAX_ERROR_RATIO:.1%} or more of its requests fail or are dropped, or when the "
         f"generator's schedule lag p99 passes {LAG_LIMIT_MS:g} ms (the search then stops: "
         "λ* is a lower bound).",

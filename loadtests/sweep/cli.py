@@ -104,8 +104,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--capacity",
         action=argparse.BooleanOptionalAction,
-        default=True,
-        help="after the cells, map each configuration's capacity (open-model searches)",
+        default=None,
+        help="after the cells, map the profile's configurations' capacity (open-model "
+        "searches); default: on when the profile's own matrix runs (no --cell, --servers, "
+        "--workers, --scenarios or --host)",
     )
     parser.add_argument(
         "--capacity-only", action="store_true", help="map the capacity only; no closed-loop cells"
@@ -125,6 +127,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="render summary.md and report.html from DIR/results.json; run nothing",
     )
     args = parser.parse_args(argv)
+    if args.capacity is None:
+        picked = args.cell or args.servers or args.workers or args.scenarios or args.host
+        args.capacity = not picked
     problems = check_args(args)
     if problems:
         parser.error("; ".join(problems))
