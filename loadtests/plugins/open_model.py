@@ -203,13 +203,13 @@ _controller: list[gevent.Greenlet] = []
 @events.spawning_complete.add_listener
 def _on_spawning_complete(**_kwargs):
     environment = _env[0]
-    if environment is None or _rate(environment) <= 0 or _controller:
+    if environment is None or _rate(environment) <= 0:
         return
-    if isinstance(environment.runner, WorkerRunner):
-        return
-    controller = gevent.spawn(_control, environment)
-    controller.link_exception(lambda g: _failed(environment, g.exception))
-    _controller.append(controller)
+    if isinstance(environment.runner, WorkerRunner) or any(not g.dead for g in _controller):
+        return  # one controller at a time (spawning completes again when users are changed)
+    _stop_requested.clear()  # a new start in the web UI, after a stop
+    _controller[:] = [gevent.spawn(_control, environment)]
+    _controller[0].link_exception(lambda g: _failed(environment, g.exception))
 
 
 def _failed(environment, error) -> None:

@@ -123,3 +123,46 @@ def test_two_locust_workers_split_the_rate_and_their_histograms_merge(gthread, t
     assert step["completed"] == step["sent"] == step["scheduled"]
     assert step["scheduled"] == pytest.approx(rate * seconds, rel=0.35)
     assert DELAY * 1000 <= step["latency_ms"]["p50"] < DELAY * 1000 + 50
+
+
+def test_the_web_ui_runs_the_open_model_and_starts_it_again(gthread):
+    """Start from the web UI, stop, start again: each start paces; Locust's stats count it."""
+    import urllib.parse
+    import urllib.request
+
+    from loadtests.wait import wait_until
+    from mysite.launcher import LOOPBACK
+
+    port = free_port()
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", gthread.url,
+            "--web-host", LOOPBACK, "--web-port", str(port), "--arrival-rate", "20",
+            "--delay", f"{DELAY:g}", "SyncApiUser"]  # fmt: skip
+    ui = f"http://{LOOPBACK}:{port}"
+    process = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+
+    def get(path: str) -> dict | None:
+        try:
+            with urllib.request.urlopen(f"{ui}{path}", timeout=2) as response:
+                return json.load(response)
+        except (OSError, ValueError):
+            return None
+
+    def requests_so_far() -> int:
+        stats = get("/stats/requests") or {}
+        return sum(e["num_requests"] for e in stats.get("stats", []) if e["name"] == "/sync/api/")
+
+    try:
+        assert wait_until(lambda: get("/stats/requests"), 30)
+        form = urllib.parse.urlencode({"user_count": 1, "spawn_rate": 1, "host": gthread.url})
+        for _ in range(2):
+            before = requests_so_far()
+            urllib.request.urlopen(f"{ui}/swarm", data=form.encode(), timeout=5).close()
+            assert wait_until(lambda b=before: requests_so_far() >= b + 30, 20)
+            entry = next(e for e in get("/stats/requests")["stats"] if e["name"] == "/sync/api/")
+            assert entry["min_response_time"] >= DELAY * 1000 * 0.95  # from the intended start
+            urllib.request.urlopen(f"{ui}/stop", data=b"", timeout=5).close()
+            assert wait_until(lambda: (get("/stats/requests") or {}).get("state") == "stopped", 45)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
