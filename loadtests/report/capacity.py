@@ -110,7 +110,9 @@ def _workers_sentences(done: list[CapacityEntry]) -> list[str]:
 
 
 def _variant_sentences(done: list[CapacityEntry]) -> list[str]:
-    from loadtests.bench.overhead import BASELINE
+    from loadtests.bench.overhead import BASELINE, VARIANTS
+
+    labels = {v.name: v.label for v in VARIANTS}
 
     said = []
     base = {(e.server, e.workers, e.scenario): e for e in done if e.variant == BASELINE}
@@ -124,10 +126,16 @@ def _variant_sentences(done: list[CapacityEntry]) -> list[str]:
             worst = 1 - e.lambda_star_ci95[0] / off.lambda_star_ci95[1]
             best = 1 - e.lambda_star_ci95[1] / off.lambda_star_ci95[0]
             ci = f" (CI95 of the λ*s gives {best:.0%} to {worst:.0%})"
+        cpu = ""
+        if e.limit.cpu_ms_per_request and off.limit.cpu_ms_per_request:
+            cpu = (
+                f"; its server CPU per request is {e.limit.cpu_ms_per_request:.2f} ms against "
+                f"{off.limit.cpu_ms_per_request:.2f} ms"
+            )
         said.append(
-            f"{e.scenario} under {e.server} x{e.workers}: {e.variant} costs {lost:.0%} of the "
-            f"capacity with metrics off ({e.lambda_star_rps:,.0f} against "
-            f"{off.lambda_star_rps:,.0f} req/s){ci}."
+            f"{e.scenario} under {e.server} x{e.workers}: {labels[e.variant]} costs "
+            f"{lost:.0%} of the capacity with metrics off ({e.lambda_star_rps:,.0f} against "
+            f"{off.lambda_star_rps:,.0f} req/s){ci}{cpu}."
         )
     return said
 
