@@ -26,12 +26,13 @@ def _step(rate: float, p99: float, verdict: str) -> CapacityStep:
     )  # fmt: skip
 
 
-def _entry(server: str, workers: int, scenario: str, held: float, failed: float) -> CapacityEntry:
+def _entry(server: str, workers: int, scenario: str, held: float, failed: float,
+           variant: str = "", cpu_ms: float = 1.1) -> CapacityEntry:  # fmt: skip
     model = model_ceiling(SCENARIOS[scenario], server, workers, 8, 0.1, 5, 100)
     return CapacityEntry(
         server=server, workers=workers, threads=8, scenario=scenario, delay_s=0.1,
         slo_p99_ms=220.0, lambda_star_rps=held, lambda_star_bracket=[held, failed],
-        limit=binding_limit(held, model, (900.0, 1.1)),
+        limit=binding_limit(held, model, (1000.0 / cpu_ms, cpu_ms)), variant=variant,
         steps=[_step(held / 2, 110.0, "held"), _step(held, 150.0, "held"),
                _step(failed, 900.0, "p99 over the SLO")],
         min_step_requests=100,
@@ -45,7 +46,9 @@ def test_the_capacity_section_explains_every_lambda_star(stored_run):
         _entry("gunicorn-gthread", 1, "sync-api", 70.0, 80.0),
         _entry("gunicorn-gthread", 2, "sync-api", 140.0, 160.0),
         _entry("uvicorn", 1, "sync-api", 600.0, 700.0),
-        _entry("uvicorn", 1, "async-api", 750.0, 800.0),
+        _entry("uvicorn", 1, "async-api", 750.0, 800.0, cpu_ms=1000 / 900),
+        _entry("uvicorn", 1, "async-api", 800.0, 850.0, variant="off", cpu_ms=0.8),
+        _entry("uvicorn", 1, "async-api", 600.0, 650.0, variant="django-prometheus", cpu_ms=1.2),
     ]
     _, page = report.render(stored_run)
     figures_before = page.read_text().count("<svg")
@@ -59,6 +62,10 @@ def test_the_capacity_section_explains_every_lambda_star(stored_run):
     assert "CPU-bound at 83% of the CPU ceiling" in text  # 750 / 900
     assert "2 workers serve 2.0x the λ* of 1 (70 to 140 req/s)" in text
     assert "the async view serves 1.2x the sync view's λ*" in text
+    assert (
+        "django-prometheus costs 25% of the capacity with metrics off (600 against 800 req/s)"
+        "; its server CPU per request is 1.20 ms against 0.80 ms" in text
+    )
     assert "each step lasts max(1 s, 100 requests / rate)" in text
     html = page.read_text()
     assert html.count("<svg") == figures_before + 2  # latency against load; λ* against workers
