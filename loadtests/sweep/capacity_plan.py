@@ -28,6 +28,8 @@ CAPACITY_DELAY_S = 0.1
 UNBOUNDED_START_RPS = 100.0
 MAX_RPS = 20000.0
 HELLO_SLO_MS = 50.0  # the observability variants' SLO (delay 0)
+# The profiles whose run maps the capacity unless told not to (smoke, make quick's, does not).
+MAPPED_BY_DEFAULT = ("default", "full")
 # Seconds the capacity phase may take, per profile (the closed-loop cells have their own).
 TIME_LIMITS = {"default": 120.0, "full": 4 * 3600.0, "smoke": 60.0}
 VARIANT_ENV = {v.name: v.env for v in VARIANTS}  # the overhead benchmark's three apps

@@ -10,6 +10,7 @@ from pathlib import Path
 from loadtests.scenarios import SCENARIOS
 from mysite.launcher import SERVER_KINDS
 
+from .capacity_plan import MAPPED_BY_DEFAULT
 from .cell import SERVER_READY_TIMEOUT
 from .plan import PROFILES, parse_cell
 
@@ -106,8 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="after the cells, map the profile's configurations' capacity (open-model "
-        "searches); default: on when the profile's own matrix runs (no --cell, --servers, "
-        "--workers, --scenarios or --host)",
+        "searches); default: on when the default or full profile's own matrix runs (no "
+        "--cell, --servers, --workers, --scenarios or --host)",
     )
     parser.add_argument(
         "--capacity-only", action="store_true", help="map the capacity only; no closed-loop cells"
@@ -129,7 +130,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.capacity is None:
         picked = args.cell or args.servers or args.workers or args.scenarios or args.host
-        args.capacity = not picked
+        args.capacity = not picked and args.profile in MAPPED_BY_DEFAULT
     problems = check_args(args)
     if problems:
         parser.error("; ".join(problems))

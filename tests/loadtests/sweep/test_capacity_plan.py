@@ -39,6 +39,8 @@ def test_capacity_only_and_the_search_arguments():
     assert parse_args([]).capacity, "make bench maps the default profile's capacity"
     assert not parse_args(["--cell", "uvicorn:1:async-api"]).capacity, "a picked cell only"
     assert parse_args(["--cell", "uvicorn:1:async-api", "--capacity"]).capacity
+    assert not parse_args(["--profile", "smoke"]).capacity, "make quick stays quick"
+    assert parse_args(["--profile", "smoke", "--capacity-only"]).capacity_only
     plan = plans_for("default")[1]  # gunicorn gthread: starts at half its slot ceiling
     plan_out = "search1.json"
     argv = locust_argv(Generator(), plan, "http://127.0.0.1:1", plan_out)
