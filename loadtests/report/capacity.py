@@ -164,7 +164,9 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
         "Model ceiling: the server's slots / service time (threads for WSGI kinds, one per "
         "blocked loop, pooled connections / fan-out). CPU ceiling: the server's cores / its "
         "CPU-seconds per request, from a line through the held steps' CPU use (the sweep's "
-        "sampler). The lower ceiling binds.",
+        "sampler). The lower ceiling binds. λ* CI95: a bootstrap of the mean over fresh "
+        "repeats (fresh servers); each repeat's λ* is known only to within its bracket, which "
+        "the CI does not widen.",
     ]
 
 
