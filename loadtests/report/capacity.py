@@ -16,9 +16,11 @@ from loadtests.analysis.records import Results
 from loadtests.plugins.recording import LAG_LIMIT_MS
 from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 
-from .plots import COLORS, _pyplot, _svg
+from .plots import COLORS, _plain_log, _pyplot, _svg
 from .tables import html_table, markdown_table
 
+STYLE_LINES = ("-", "--", ":", "-.")
+STYLE_MARKERS = ("o", "s", "^", "D")
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
 
 
@@ -178,11 +180,15 @@ def latency_figure(entries: list[CapacityEntry]) -> str | None:
     fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.2), squeeze=False)
     for ax, scenario in zip(axes[0], scenarios, strict=True):
         mine = [e for e in entries if e.scenario == scenario and e.steps]
+        seen: dict[str, int] = defaultdict(int)  # a server's configurations: one style each
         for e in mine:
             points = sorted((s.offered_rps, s.latency_ms.p99) for s in e.steps if s.latency_ms.p99)
+            style = seen[e.server]
+            seen[e.server] += 1
             ax.plot(
                 *zip(*points, strict=True),
-                marker="o",
+                marker=STYLE_MARKERS[style % len(STYLE_MARKERS)],
+                ls=STYLE_LINES[style % len(STYLE_LINES)],
                 ms=3,
                 label=label(e),
                 color=COLORS.get(e.server),
@@ -192,9 +198,8 @@ def latency_figure(entries: list[CapacityEntry]) -> str | None:
             ax.annotate(
                 f"SLO {slo:g} ms", (0.01, slo), xycoords=("axes fraction", "data"), fontsize=7
             )
+        _plain_log(ax, "xy")
         ax.set(
-            xscale="log",
-            yscale="log",
             title=scenario,
             xlabel="offered req/s",
             ylabel="p99 from intended start, ms",
@@ -204,19 +209,22 @@ def latency_figure(entries: list[CapacityEntry]) -> str | None:
 
 
 def workers_figure(entries: list[CapacityEntry]) -> str | None:
-    series = {k: v for k, v in _series([e for e in entries if e.lambda_star_rps]).items() if v}
-    if not any(len(v) > 1 for v in series.values()):
+    # Only the configurations mapped at more than one worker count make a line.
+    lines = _series([e for e in entries if e.lambda_star_rps]).items()
+    series = {k: v for k, v in lines if len(v) > 1}
+    if not series:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     for (server, threads, scenario, variant), points in series.items():
         name = (
             f"{scenario}, {server}"
-            + (f" x {threads} threads" if threads else "")
+            + (f", {threads} threads" if threads else "")
             + (f", {variant}" if variant else "")
         )
         ax.plot(*zip(*points, strict=True), marker="o", label=name, color=COLORS.get(server))
-    ax.set(xlabel="workers", ylabel="λ*, req/s", title="λ* against worker count")
+    ax.set(xlabel="workers", ylabel="λ*, req/s", title="λ* against worker count", ylim=(0, None))
+    ax.set_xticks(sorted({w for points in series.values() for w, _ in points}))
     ax.legend(fontsize=6)
     return _svg(fig)
 
