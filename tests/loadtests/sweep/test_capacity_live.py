@@ -13,7 +13,7 @@ from loadtests.sweep.cell import Context
 from loadtests.sweep.generator import Generator
 from loadtests.sweep.main import pinning
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 THREADS, DELAY = 4, 0.1
 SLOT_CEILING = THREADS / DELAY  # 40 requests/s
