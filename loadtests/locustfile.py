@@ -27,6 +27,9 @@ import dashboards.locust_exporter  # noqa: F401  (serves Locust's stats to Prome
 import loadtests.plugins.window  # noqa: F401  (the sweep's measured windows; idle unless asked)
 from loadtests import locust_options, scenarios
 
+# The open model (--arrival-rate R): requests on a schedule, latency from the intended start.
+from loadtests.plugins.open_model import OpenModelUser  # noqa: F401
+
 _task_ids = itertools.count()
 
 

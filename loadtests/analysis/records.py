@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from msgspec import Struct
+from msgspec import Struct, field
 
 # Units that a field name does not say.
 UnixSeconds = float  # seconds since the epoch
@@ -208,3 +208,10 @@ class Results(Record, kw_only=True):
     cells: list[Cell]
     # Time-series panels, one group per cell (``loadtests.prometheus.panels``).
     panels: list[dict[str, Any]] | None = None
+    # The capacity map (issue 12): one entry per configuration whose λ* was searched.
+    capacity: list[_capacity.CapacityEntry] = field(default_factory=list)
+
+
+# Below Results, as a module: the capacity records build on Record, and msgspec resolves the
+# annotation when first used, whichever of the two modules was imported first.
+from . import capacity as _capacity  # noqa: E402

@@ -10,6 +10,7 @@ from pathlib import Path
 from loadtests.scenarios import SCENARIOS
 from mysite.launcher import SERVER_KINDS
 
+from .capacity_plan import MAPPED_BY_DEFAULT
 from .cell import SERVER_READY_TIMEOUT
 from .plan import PROFILES, parse_cell
 
@@ -138,6 +139,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="run a Prometheus beside the sweep and add the dashboards' panels of every cell "
         "to the report (default: on when a prometheus binary is installed)",
     )
+    # The capacity map (issue 12): open-model searches for each configuration's λ*.
+    parser.add_argument(
+        "--capacity",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after the cells, map the profile's configurations' capacity (open-model "
+        "searches); default: on when the default or full profile's own matrix runs (no "
+        "--cell, --servers, --workers, --scenarios or --host)",
+    )
+    parser.add_argument(
+        "--capacity-only", action="store_true", help="map the capacity only; no closed-loop cells"
+    )
+    parser.add_argument("--capacity-time-limit", type=float, help="seconds for the capacity map")
+    parser.add_argument(
+        "--capacity-match",
+        metavar="TEXT",
+        help="map only the profile's configurations whose key (server/WORKERSxTHREADS/scenario"
+        "[/variant]) contains TEXT",
+    )
     parser.add_argument("--locustfile", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--render-only",
@@ -146,6 +166,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="render summary.md and report.html from DIR/results.json; run nothing",
     )
     args = parser.parse_args(argv)
+    if args.capacity is None:
+        picked = args.cell or args.servers or args.workers or args.scenarios or args.host
+        args.capacity = not picked and args.profile in MAPPED_BY_DEFAULT
     problems = check_args(args)
     if problems:
         parser.error("; ".join(problems))

@@ -23,8 +23,8 @@ from loadtests.analysis.records import (
 )
 from mysite.launcher import LOOPBACK, ServerFailed, run_system_checks, server_environment
 
+from . import capacity, machine
 from . import cell as cells
-from . import machine
 from .cli import parse_args
 from .generator import Generator, GeneratorFailed
 from .plan import from_args
@@ -132,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(str(p) for p in paths))
         return 0
     profile, plans = from_args(args)
+    if args.capacity_only:
+        plans = []
     if not args.host:
         # Once for the whole sweep, not at each of its server starts: bad settings stop it here.
         run_system_checks(server_environment(Path(tempfile.gettempdir())))
@@ -219,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
                     cell.extensions = {"prometheus": jobs}
                 record.cells.append(cell)
                 results.write(results_path, record)
+            if (args.capacity or args.capacity_only) and not args.host:
+                mapped = capacity.run_phase(
+                    profile.name, ctx, record, lambda: results.write(results_path, record),
+                    progress.note, args.capacity_time_limit, args.capacity_match,
+                )  # fmt: skip
+                code = max(code, mapped)
     except Interrupted as signal_name:
         status, code = "interrupted", 130
         progress.note(f"{signal_name}: stopped every child process; keeping what was measured")

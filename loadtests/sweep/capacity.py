@@ -1,0 +1,176 @@
+"""The capacity phase: for each configuration, a fresh server and a capacity search in Locust.
+
+Per repeat: start the server (``mysite.launcher``), wait for every worker, pin it to the
+server's CPUs, sample its CPU (``sweep.sampler``), and run Locust pinned to the generator's CPU
+with ``--arrival-rate`` and ``--capacity-slo-ms`` (``loadtests.plugins.open_model``), which steps
+the rate up and bisects by itself and writes its steps. Each step's server CPU seconds come from
+the sampler over the step's span; ``analysis.capacity`` turns the steps into λ*, its bracket and
+the limit that binds. Repeats are fresh servers; λ* gets a CI over them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from loadtests.analysis.capacity import (
+    CapacityEntry,
+    CapacityLimit,
+    CapacityStep,
+    binding_limit,
+    bootstrap_ci95,
+    cpu_ceiling,
+)
+from loadtests.analysis.records import Results
+from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
+
+from . import generator
+from .capacity_plan import MAX_RPS, TIME_LIMITS, VARIANT_ENV, CapacityPlan, plans_for
+from .cell import Context, wait_for_workers
+from .generator import GeneratorFailed
+from .sampler import TreeSampler, pin_tree
+
+SEARCH_MARGIN_S = 120.0  # Locust's own time limit beyond what the steps should take
+
+
+def locust_argv(gen: generator.Generator, plan: CapacityPlan, host: str, out: Path) -> list[str]:
+    limit = SEARCH_MARGIN_S + plan.max_steps * (plan.min_step_s + plan.min_requests / 10 + 5)
+    return [
+        *generator._locust(gen), "--headless", "--only-summary", "--loglevel", "INFO",
+        "-u", "1", "-r", "1", "-t", f"{round(limit)}s", "--host", host,
+        "--delay", f"{plan.delay:g}", "--fanout", str(plan.fanout),
+        "--arrival-rate", f"{plan.start_rps:g}", "--arrival-out", str(out),
+        "--capacity-slo-ms", f"{plan.slo_p99_ms:g}", "--capacity-max", f"{MAX_RPS:g}",
+        "--capacity-growth", f"{plan.growth:g}", "--capacity-precision", f"{plan.precision:g}",
+        "--capacity-min-requests", str(plan.min_requests),
+        "--capacity-min-step", f"{plan.min_step_s:g}", "--capacity-max-steps", str(plan.max_steps),
+        plan.spec.user_class,
+    ]  # fmt: skip
+
+
+def _search(plan: CapacityPlan, ctx: Context, out: Path) -> tuple[dict, TreeSampler]:
+    """One fresh server and one search; Locust's JSON and the server's CPU samples."""
+    port = free_port()
+    host = f"http://{LOOPBACK}:{port}"
+    env = {"MYSITE_LOG_LEVEL": "WARNING", **dict(plan.spec.server_env)}
+    env |= VARIANT_ENV.get(plan.variant, {})
+    with serve(plan.server, plan.workers, port=port, threads=plan.threads, env=env,
+               log_dir=out.parent, system_checks=False,
+               ready_timeout=ctx.ready_timeout) as server:  # fmt: skip
+        wait_for_workers(server.url, plan.workers)
+        if ctx.server_cpus:
+            pin_tree(server.pid, ctx.server_cpus)
+        ctx.settle()
+        gen = ctx.generator
+        argv, port = locust_argv(gen, plan, host, out), gen.master_port or free_port()
+        if gen.distributed:  # the master splits each step's rate across its workers
+            argv[-1:-1] = [
+                "--master",
+                "--master-bind-host",
+                gen.master_bind_host,
+                "--master-bind-port",
+                str(port),
+                "--expect-workers",
+                str(gen.local_workers + gen.remote_workers),
+                "--expect-workers-max-wait",
+                str(generator.WORKERS_JOIN_TIMEOUT),
+            ]
+        log = out.with_name(f"{out.stem}-locust.log")
+        with TreeSampler({"server": server.pid}) as sampler:
+            processes = [generator._start(argv, log, gen)]
+            for index in range(gen.local_workers):
+                worker_log = out.with_name(f"{out.stem}-locust-worker{index + 1}.log")
+                processes.append(
+                    generator._start(generator.worker_argv(gen, port), worker_log, gen)
+                )
+            try:
+                processes[0].wait()
+            finally:
+                for process in reversed(processes):
+                    generator.stop_process_group(process, grace=5)
+    if not out.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise GeneratorFailed(f"Locust exited with {processes[0].returncode}, no steps:\n{tail}")
+    return json.loads(out.read_text()), sampler
+
+
+def _steps(raw: dict, sampler: TreeSampler) -> list[CapacityStep]:
+    steps = []
+    for step in raw["steps"]:
+        use = sampler.window("server", step["started_at"], step["ended_at"])
+        cpu_s = use["cpu_percent"] / 100 * (step["ended_at"] - step["started_at"]) if use else None
+        steps.append(msgspec.convert(step | {"server_cpu_s": cpu_s}, CapacityStep))
+    return steps
+
+
+def measure(plan: CapacityPlan, ctx: Context) -> CapacityEntry:
+    cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
+    plan_dir = ctx.run_dir / "capacity" / plan.slug
+    plan_dir.mkdir(parents=True, exist_ok=True)
+    searches = []
+    for repeat in range(plan.repeats):
+        raw, sampler = _search(plan, ctx, plan_dir / f"search{repeat + 1}.json")
+        steps = _steps(raw, sampler)
+        searches.append((raw["search"], steps))
+    lambdas = [search["held"] for search, _ in searches]
+    search, steps = searches[0]
+    held = [x for x in lambdas if x is not None]
+    lambda_star = statistics.median(held) if len(held) == len(lambdas) else None
+    all_steps = [s for _, repeat_steps in searches for s in repeat_steps]
+    return CapacityEntry(
+        server=plan.server, workers=plan.workers, threads=plan.threads, scenario=plan.scenario,
+        variant=plan.variant, delay_s=plan.delay, slo_p99_ms=plan.slo_p99_ms,
+        lambda_star_rps=lambda_star, lambda_star_bracket=[search["held"], search["failed"]],
+        limit=binding_limit(lambda_star, plan.model(), cpu_ceiling(all_steps, cores),
+                            "generator" in search["stopped_because"]),
+        steps=steps, stopped_because=search["stopped_because"],
+        min_step_requests=plan.min_requests,
+        repeats_lambda_star_rps=lambdas if plan.repeats > 1 else [],
+        lambda_star_ci95=bootstrap_ci95(held) if len(held) > 1 else None,
+    )  # fmt: skip
+
+
+def failed_entry(plan: CapacityPlan, error: str) -> CapacityEntry:
+    model, text = plan.model()
+    return CapacityEntry(
+        server=plan.server, workers=plan.workers, threads=plan.threads, scenario=plan.scenario,
+        variant=plan.variant, delay_s=plan.delay, slo_p99_ms=plan.slo_p99_ms,
+        lambda_star_rps=None, lambda_star_bracket=[None, None],
+        limit=CapacityLimit(binds=None, model_rps=model, model=text, cpu_rps=None,
+                            cpu_ms_per_request=None, share=None, sentence="not measured"),
+        steps=[], error=error,
+    )  # fmt: skip
+
+
+def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], None],
+              note: Callable[[str], None], time_limit: float | None = None,
+              match: str | None = None) -> int:  # fmt: skip
+    """Map the profile's configurations within its time limit; 1 if any failed."""
+    plans, code = [p for p in plans_for(profile) if not match or match in p.key], 0
+    time_limit = time_limit or TIME_LIMITS.get(profile, TIME_LIMITS["default"])
+    deadline, start_cost = time.monotonic() + time_limit, 5.0
+    record.capacity = []
+    for index, plan in enumerate(plans):
+        if time.monotonic() + plan.estimate(start_cost) > deadline:
+            left = [p.key for p in plans[index:]]
+            record.meta.notes.append(
+                f"capacity: time limit of {time_limit:g} s reached; not mapped: {', '.join(left)}"
+            )
+            break
+        began = time.monotonic()
+        note(f"capacity {plan.key}: searching from {plan.start_rps:g} req/s")
+        try:
+            entry = measure(plan, ctx)
+        except (ServerFailed, GeneratorFailed, OSError, ValueError, KeyError) as error:
+            entry, code = failed_entry(plan, str(error)), 1
+        note(f"capacity {plan.key}: λ* {entry.lambda_star_rps} req/s; {entry.limit.sentence} "
+             f"({time.monotonic() - began:.0f} s)")  # fmt: skip
+        record.capacity.append(entry)
+        save()
+    return code

@@ -1,0 +1,128 @@
+"""Which configurations the capacity map searches, per profile, and each search's settings.
+
+A configuration is server kind x workers x threads x scenario (x a variant of the app: metrics
+off, django-prometheus). ``default`` maps the headline comparison within about two minutes of
+``make bench``: the sync and the async view under uvicorn, gunicorn gthread and granian, and
+gthread's worker and thread counts. ``full`` maps every server kind, worker count, gthread
+thread count and scenario, with fresh repeats for a CI, and the observability variants at
+delay 0. ``smoke`` is the tests' short look.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadtests.analysis.capacity import model_ceiling
+from loadtests.bench.overhead import VARIANTS
+from loadtests.plugins.search import MIN_STEP_REQUESTS, MIN_STEP_S, default_slo_ms
+from loadtests.scenarios import LOAD_FANOUT, SCENARIOS
+from mysite.launcher import DEFAULT_THREADS
+
+from .plan import UPSTREAM_POOL_SIZE
+
+# Half the closed-loop cells' wait: the knee comes at higher rates, so each step reaches its
+# least number of requests sooner, while the SLO (2 x 0.1 s + 20 ms) leaves room for the
+# scheduling jitter of a busy two-core machine.
+CAPACITY_DELAY_S = 0.1
+# Where a search starts: half the concurrency model's ceiling, or this when only the CPU limits.
+UNBOUNDED_START_RPS = 100.0
+MAX_RPS = 20000.0
+HELLO_SLO_MS = 50.0  # the observability variants' SLO (delay 0)
+# The profiles whose run maps the capacity unless told not to (smoke, make quick's, does not).
+MAPPED_BY_DEFAULT = ("default", "full")
+# Seconds the capacity phase may take, per profile (the closed-loop cells have their own).
+TIME_LIMITS = {"default": 120.0, "full": 4 * 3600.0, "smoke": 60.0}
+VARIANT_ENV = {v.name: v.env for v in VARIANTS}  # the overhead benchmark's three apps
+VARIANT_LABEL = {v.name: v.label for v in VARIANTS}
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    server: str
+    workers: int
+    threads: int
+    scenario: str
+    delay: float
+    variant: str = ""  # "" : the app as shipped; else a name of loadtests.bench.overhead
+    repeats: int = 1
+    min_requests: int = MIN_STEP_REQUESTS
+    min_step_s: float = MIN_STEP_S
+    growth: float = 2.0
+    precision: float = 0.1
+    max_steps: int = 12
+    fanout: int = LOAD_FANOUT
+    slo_ms: float | None = None  # None: the default SLO from the service time
+
+    @property
+    def key(self) -> str:
+        variant = f"/{self.variant}" if self.variant else ""
+        return f"{self.server}/{self.workers}x{self.threads}/{self.scenario}{variant}"
+
+    @property
+    def slug(self) -> str:
+        return self.key.replace("/", "-")
+
+    @property
+    def spec(self):
+        return SCENARIOS[self.scenario]
+
+    @property
+    def slo_p99_ms(self) -> float:
+        return self.slo_ms or default_slo_ms(self.spec.service_time(self.delay, self.fanout))
+
+    def model(self) -> tuple[float | None, str]:
+        return model_ceiling(self.spec, self.server, self.workers, self.threads, self.delay,
+                             self.fanout, UPSTREAM_POOL_SIZE)  # fmt: skip
+
+    @property
+    def start_rps(self) -> float:
+        ceiling, _ = self.model()
+        return round(ceiling / 2, 1) if ceiling else UNBOUNDED_START_RPS
+
+    def estimate(self, start_cost: float) -> float:
+        """Seconds the search should take: starts, and its steps at their least length."""
+        rate, seconds = self.start_rps, 0.0
+        for _ in range(min(self.max_steps, 7)):
+            seconds += max(self.min_step_s, self.min_requests / rate) + 0.5
+            rate *= 1.5
+        return self.repeats * (start_cost + seconds)
+
+
+def _block(servers, workers, threads, scenarios, **settings) -> list[CapacityPlan]:
+    return [
+        CapacityPlan(server=s, workers=w, threads=t, scenario=c, **settings)
+        for c in scenarios
+        for s in servers
+        for w in workers
+        for t in (threads if s in ("gunicorn-gthread", "granian-wsgi") else (DEFAULT_THREADS,))
+    ]
+
+
+HEADLINE = ("uvicorn", "gunicorn-gthread", "granian")
+QUICK = {"delay": CAPACITY_DELAY_S, "min_requests": 100, "precision": 0.15, "max_steps": 6}
+FULL = {"delay": CAPACITY_DELAY_S, "repeats": 3}
+ALL_SERVERS = ("uvicorn", "gunicorn-gthread", "gunicorn-uvicorn", "granian", "granian-wsgi")
+SLEEPS = ("sync-api", "async-api", "async-blocking")
+
+
+def plans_for(profile: str) -> list[CapacityPlan]:
+    """The configurations a profile maps, most telling first (a time limit cuts the tail)."""
+    if profile == "smoke":
+        return _block(("uvicorn",), (1,), (DEFAULT_THREADS,), ("async-api",), **QUICK)
+    if profile == "full":
+        plans = _block(HEADLINE, (1,), (DEFAULT_THREADS,), ("sync-api", "async-api"), **FULL)
+        # What observability costs at capacity: the hello-world views (delay 0), each app, with
+        # an SLO above a busy machine's scheduling jitter (the default would be 20 ms).
+        hello = FULL | {"delay": 0.0, "slo_ms": HELLO_SLO_MS}
+        for variant in VARIANT_ENV:
+            plans += _block(("uvicorn",), (1,), (DEFAULT_THREADS,), ("sync-api", "async-api"),
+                            **hello, variant=variant)  # fmt: skip
+        plans += _block(ALL_SERVERS, (1, 2, 4), (4, 8, 16), SLEEPS, **FULL)
+        plans += _block(("uvicorn", "gunicorn-gthread"), (1,), (DEFAULT_THREADS,),
+                        ("async-fanout", "thread-fanout", "sequential"), **FULL)  # fmt: skip
+        return list(dict.fromkeys(plans))
+    plans = _block(HEADLINE, (1,), (DEFAULT_THREADS,), ("sync-api", "async-api"), **QUICK)
+    # The worker-count and thread-count dimensions, on the kind a team tries first.
+    plans += _block(("gunicorn-gthread",), (2,), (DEFAULT_THREADS,), ("sync-api",), **QUICK)
+    plans += _block(("gunicorn-gthread",), (1,), (2 * DEFAULT_THREADS,), ("sync-api",), **QUICK)
+    return plans

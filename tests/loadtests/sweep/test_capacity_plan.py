@@ -1,0 +1,51 @@
+"""The capacity map's plans: what each profile maps, and the command line that picks it."""
+
+from __future__ import annotations
+
+from loadtests.sweep.capacity import locust_argv
+from loadtests.sweep.capacity_plan import TIME_LIMITS, plans_for
+from loadtests.sweep.cli import parse_args
+from loadtests.sweep.generator import Generator
+
+
+def test_the_default_maps_the_headline_comparison_and_the_worker_dimension():
+    plans = plans_for("default")
+    keys = {(p.server, p.workers, p.threads, p.scenario) for p in plans}
+    for server in ("uvicorn", "gunicorn-gthread", "granian"):
+        for scenario in ("sync-api", "async-api"):
+            assert (server, 1, 8, scenario) in keys
+    assert ("gunicorn-gthread", 2, 8, "sync-api") in keys  # workers
+    assert ("gunicorn-gthread", 1, 16, "sync-api") in keys  # threads
+    assert sum(p.estimate(5.0) for p in plans) <= TIME_LIMITS["default"] * 1.1
+
+
+def test_full_maps_every_kind_threads_and_the_observability_variants():
+    plans = plans_for("full")
+    assert {p.server for p in plans} == {
+        "uvicorn", "gunicorn-gthread", "gunicorn-uvicorn", "granian", "granian-wsgi"
+    }  # fmt: skip
+    assert {p.threads for p in plans if p.server == "gunicorn-gthread"} == {4, 8, 16}
+    assert {p.variant for p in plans} == {"", "off", "this", "django-prometheus"}
+    assert all(p.delay == 0 for p in plans if p.variant)
+    assert all(p.repeats >= 3 for p in plans)
+    assert len(plans) == len(set(plans))
+
+
+def test_capacity_only_and_the_search_arguments():
+    args = parse_args(["--capacity-only", "--capacity-time-limit", "30"])
+    assert args.capacity_only
+    assert args.capacity_time_limit == 30
+    assert not parse_args(["--no-capacity"]).capacity
+    assert parse_args([]).capacity, "make bench maps the default profile's capacity"
+    assert not parse_args(["--cell", "uvicorn:1:async-api"]).capacity, "a picked cell only"
+    assert parse_args(["--cell", "uvicorn:1:async-api", "--capacity"]).capacity
+    assert not parse_args(["--profile", "smoke"]).capacity, "make quick stays quick"
+    assert parse_args(["--profile", "smoke", "--capacity-only"]).capacity_only
+    plan = plans_for("default")[1]  # gunicorn gthread: starts at half its slot ceiling
+    plan_out = "search1.json"
+    argv = locust_argv(Generator(), plan, "http://127.0.0.1:1", plan_out)
+    assert argv[argv.index("--arrival-rate") + 1] == f"{plan.start_rps:g}"
+    assert plan.start_rps == 40.0  # 8 threads / 0.1 s / 2
+    assert argv[argv.index("--capacity-slo-ms") + 1] == "220"
+    assert argv[-1] == "SyncApiUser"
+    assert plan_out in argv
