@@ -22,6 +22,7 @@ import django
 
 from loadtests.analysis import results as results_file
 from loadtests.analysis.records import Cell, Results
+from loadtests.sweep import capacity_plan
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.plan import PROFILES, from_args
 from loadtests.sweep.progress import INITIAL_START_COST, clock
@@ -36,8 +37,19 @@ PROFILES_BLOCK, RESULTS_BLOCK = "profiles", "results"
 
 def planned_seconds(profile: str) -> float:
     """What the sweep's own progress estimate plans for the profile before its first cell."""
-    _, plans = from_args(parse_args(["--profile", profile]))
-    return sum(plan.estimate(INITIAL_START_COST) for plan in plans)
+    args = parse_args(["--profile", profile])
+    _, plans = from_args(args)
+    cells = sum(plan.estimate(INITIAL_START_COST) for plan in plans)
+    mapped = capacity_plan.plans_for(profile) if args.capacity else []
+    return cells + sum(plan.estimate(INITIAL_START_COST) for plan in mapped)
+
+
+def time_limit_seconds(profile: str) -> float:
+    """When the sweep stops at the latest: the cells' limit, then the capacity map's."""
+    limit = PROFILES[profile].time_limit
+    if parse_args(["--profile", profile]).capacity:
+        limit += capacity_plan.TIME_LIMITS.get(profile, capacity_plan.TIME_LIMITS["default"])
+    return limit
 
 
 def profiles_table() -> str:
@@ -49,7 +61,7 @@ def profiles_table() -> str:
         cells = len(profile.cells())
         rows.append(
             f"| `{name}` | `{command}` | {profile.description} | {cells} | "
-            f"{clock(planned_seconds(name))} | {clock(profile.time_limit)} |"
+            f"{clock(planned_seconds(name))} | {clock(time_limit_seconds(name))} |"
         )
     return "\n".join(rows)
 
