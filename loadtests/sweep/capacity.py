@@ -20,7 +20,9 @@ import json
 import os
 import statistics
 import time
+import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
@@ -44,6 +46,21 @@ from .generator import GeneratorFailed
 from .sampler import TreeSampler, pin_tree
 
 SEARCH_MARGIN_S = 120.0  # Locust's own time limit beyond what the steps should take
+WARM_TIMEOUT_S = 10.0
+
+
+def warm_database(url: str, plan: CapacityPlan) -> None:
+    """Open every worker's pool before the search: pools open on first use, and a first step
+    that pays for the connections fails for a reason the steady state does not have."""
+    count = 2 * plan.workers * plan.db_pool
+    target = f"{url}{plan.spec.path}?delay={plan.delay:g}"
+
+    def get(_: int) -> None:
+        with urllib.request.urlopen(target, timeout=WARM_TIMEOUT_S) as response:
+            response.read()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        list(pool.map(get, range(count)))  # an error raises: the server cannot serve the path
 
 
 def locust_argv(gen: generator.Generator, plan: CapacityPlan, host: str, out: Path) -> list[str]:
@@ -72,6 +89,8 @@ def _search(plan: CapacityPlan, ctx: Context, out: Path,
                log_dir=out.parent, system_checks=False,
                ready_timeout=ctx.ready_timeout) as server:  # fmt: skip
         wait_for_workers(server.url, plan.workers)
+        if plan.uses_database:
+            warm_database(server.url, plan)
         if ctx.server_cpus:
             pin_tree(server.pid, ctx.server_cpus)
         ctx.settle()
@@ -187,9 +206,10 @@ def database(plans: list[CapacityPlan], root: Path | None = None):
 
 def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], None],
               note: Callable[[str], None], time_limit: float | None = None,
-              match: str | None = None, db_root: Path | None = None) -> int:  # fmt: skip
-    """Map the profile's configurations within its time limit; 1 if any failed."""
-    plans = [p for p in plans_for(profile) if not match or match in p.key]
+              match: str | None = None, db_root: Path | None = None,
+              plans: list[CapacityPlan] | None = None) -> int:  # fmt: skip
+    """Map the profile's configurations (or ``plans``) within its time limit; 1 if any failed."""
+    plans = [p for p in plans or plans_for(profile) if not match or match in p.key]
     time_limit = time_limit or TIME_LIMITS.get(profile, TIME_LIMITS["default"])
     deadline = time.monotonic() + time_limit
     record.capacity = []
