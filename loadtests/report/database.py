@@ -97,12 +97,34 @@ def compare(a: CapacityEntry, b: CapacityEntry) -> str:
     said = f"{a.scenario} {la:,.0f} against {b.scenario} {lb:,.0f} req/s ({la / lb:.2f}x)"
     ca, cb = a.lambda_star_ci95, b.lambda_star_ci95
     if not (ca and cb):
-        return f"{said}: one search each, no CI, so no difference can be claimed"
+        brackets = " and ".join(_bracket(e) for e in (a, b))
+        return (
+            f"{said}: one search each, no CI, so no difference can be claimed (brackets "
+            f"[held, failed] {brackets})"
+        )
     intervals = f"CI95 [{ca[0]:,.0f}, {ca[1]:,.0f}] and [{cb[0]:,.0f}, {cb[1]:,.0f}]"
     if ca[0] <= cb[1] and cb[0] <= ca[1]:
         return f"{said}: not significant ({intervals} overlap)"
     more = a.scenario if la > lb else b.scenario
     return f"{said}: {more} is higher ({intervals} do not overlap)"
+
+
+def _bracket(e: CapacityEntry) -> str:
+    held, failed = e.lambda_star_bracket
+    return f"[{_n(held, 1)}, {_n(failed, 1)}]"
+
+
+def _cpu_sentence(where: str, mapped: list[CapacityEntry]) -> str | None:
+    costs = [(e.scenario, e.limit.cpu_ms_per_request) for e in mapped]
+    if len(costs) < 2 or any(ms is None for _, ms in costs):
+        return None
+    listed = ", ".join(f"{name} {ms:.2f} ms" for name, ms in costs)
+    return f"Server CPU per request under {where} (from the held steps): {listed}."
+
+
+def _span_text(shares: list[float]) -> str:
+    low, high = f"{shares[0]:.0%}", f"{shares[-1]:.0%}"
+    return low if low == high else f"{low} to {high}"
 
 
 def _thread_sentence(e: CapacityEntry) -> str | None:
@@ -134,13 +156,14 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
     for mapped in groups.values():
         where = _where(mapped[0])
         said += [f"Under {where}: {compare(a, b)}." for a, b in combinations(mapped, 2)]
+        said += [s for s in (_cpu_sentence(where, mapped),) if s]
         pooled = [
             e for e in mapped if e.limit.binds == POOL and (e.limit.share or 0) >= NEAR_CEILING
         ]
         if len(mapped) > 1 and len(pooled) == len(mapped):
             shares = sorted(e.limit.share for e in mapped)
             said.append(
-                f"Under {where} every path reached {shares[0]:.0%} to {shares[-1]:.0%} of its "
+                f"Under {where} every path reached {_span_text(shares)} of its "
                 f"pool ceiling ({mapped[0].limit.model}): there the pool, not the path, sets "
                 "the capacity, so DB_POOL_SIZE (with PostgreSQL's max_connections) is the "
                 "setting to size before the choice of path."

@@ -1,7 +1,7 @@
 """Which configurations the capacity map searches, per profile, and each search's settings.
 
 A configuration is server kind x workers x threads x scenario (x a variant of the app: metrics
-off, django-prometheus). ``default`` maps the headline comparison within about two minutes of
+off, django-prometheus). ``default`` maps the headline comparison within about three minutes of
 ``make bench``: the sync and the async view under uvicorn, gunicorn gthread and granian, and
 gthread's worker and thread counts. ``full`` maps every server kind, worker count, gthread
 thread count and scenario, with fresh repeats for a CI, and the observability variants at
