@@ -24,6 +24,7 @@ TITLE = "Database: sync ORM, async ORM and the native async backend, at capacity
 PATH_ORDER = tuple(DB_SCENARIOS)
 # A path "reaches" its pool ceiling when λ* comes this close (Poisson arrivals queue just below).
 NEAR_CEILING = 0.8
+CI_ROUNDING = 0.1  # results.json keeps λ*'s CI to 0.1 req/s (analysis.capacity.bootstrap_ci95)
 
 
 def _n(value: float | None, digits: int = 0) -> str:
@@ -102,11 +103,21 @@ def compare(a: CapacityEntry, b: CapacityEntry) -> str:
             f"{said}: one search each, no CI, so no difference can be claimed (brackets "
             f"[held, failed] {brackets})"
         )
-    intervals = f"CI95 [{ca[0]:,.0f}, {ca[1]:,.0f}] and [{cb[0]:,.0f}, {cb[1]:,.0f}]"
-    if ca[0] <= cb[1] and cb[0] <= ca[1]:
+    # Each repeat's λ* is only known to lie in [held, failed): widen each CI up by its bracket.
+    wa, wb = _width(a), _width(b)
+    intervals = (
+        f"CI95 [{ca[0]:,.0f}, {ca[1]:,.0f}] and [{cb[0]:,.0f}, {cb[1]:,.0f}], widened by their "
+        f"brackets of {wa:,.1f} and {wb:,.1f} req/s,"
+    )
+    if ca[0] <= cb[1] + wb + CI_ROUNDING and cb[0] <= ca[1] + wa + CI_ROUNDING:
         return f"{said}: not significant ({intervals} overlap)"
     more = a.scenario if la > lb else b.scenario
     return f"{said}: {more} is higher ({intervals} do not overlap)"
+
+
+def _width(e: CapacityEntry) -> float:
+    held, failed = e.lambda_star_bracket
+    return failed - held if held is not None and failed is not None else 0.0
 
 
 def _bracket(e: CapacityEntry) -> str:
@@ -135,7 +146,8 @@ def _thread_sentence(e: CapacityEntry) -> str | None:
     flight = in_flight(step)
     per_text = f", {per:.2f} per request in flight" if per is not None else ""
     return (
-        f"{e.scenario} under {_where(e)}: at {step.offered_rps:,.0f} req/s (about "
+        f"{e.scenario} under {_where(e)}: at the highest rate its first search held, "
+        f"{step.offered_rps:,.0f} req/s (about "
         f"{_n(flight, 1)} requests in flight, by Little's law from the rate and the median "
         f"latency) the server held {step.server_threads} threads, {extra:+d} against idle "
         f"({e.idle_threads}){per_text}."
@@ -174,9 +186,10 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
 def rules() -> str:
     return (
         "Threads: the server's thread count (every process) sampled with its CPU; 'idle' before "
-        "the first step, 'at λ*' the most during the highest step that held. Requests in flight "
-        "there: achieved rate x median latency from the actual send (Little's law). A thread "
-        "count does not say what each thread waits on (tests/db/test_threads.py looks at that)."
+        "the first step, 'at λ*' the most during the highest step that held (first search). "
+        "Requests in flight there: achieved rate x median latency from the actual send "
+        "(Little's law). A thread count does not say what each thread waits on "
+        "(tests/db/test_threads.py looks at that)."
     )
 
 

@@ -100,9 +100,11 @@ def test_the_database_section_compares_the_paths(stored_run):
     )
     assert (
         "Under uvicorn x1, pool 5: sync-db 48 against async-db 47 req/s (1.02x): not "
-        "significant (CI95 [46, 50] and [45, 49] overlap)." in text
+        "significant (CI95 [46, 50] and [45, 49], widened by their brackets of 9.6 and 9.4 "
+        "req/s, overlap)." in text
     )
     assert "async-db 47 against async-db-native 30 req/s (1.57x): async-db is higher" in text
+    assert "[28, 32], widened by their brackets of 9.4 and 6.0 req/s, do not overlap" in text
     assert (
         "Under uvicorn x1, pool 10: sync-db 95 against async-db 92 req/s (1.03x): one search "
         "each, no CI, so no difference can be claimed (brackets [held, failed] [95.0, 114.0] "
