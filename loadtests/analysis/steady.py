@@ -1,0 +1,65 @@
+"""When a run has warmed up: the steady-state rule, applied to short sub-windows as they end.
+
+The rule: the last ``STEADY_SUBWINDOWS`` sub-windows each hold a rate and a median latency
+within ``STEADY_TOLERANCE`` of those sub-windows' own means. A run that has not settled after
+``STEADY_CAP_S`` seconds is measured anyway and its cell flagged ``never-steady``. Pure: the
+window plugin feeds it (rate, median) pairs; the report states the rule from these constants.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+STEADY_SUBWINDOWS = 3
+STEADY_TOLERANCE = 0.10  # of the sub-windows' mean
+# A sub-window lasts at least this, and at least two service times (so it holds completions).
+SUBWINDOW_MIN_S = 0.5
+SUBWINDOW_SERVICE_TIMES = 2.0
+STEADY_CAP_S = 20.0  # longer than this, and the run is measured as it is and flagged
+# Windows: long enough for this many requests at the expected rate, within these bounds.
+WINDOW_MIN_REQUESTS = 300
+WINDOW_MAX_S = 8.0
+
+
+def subwindow_s(service_time_s: float) -> float:
+    return max(SUBWINDOW_MIN_S, SUBWINDOW_SERVICE_TIMES * service_time_s)
+
+
+def window_s(least_s: float, expected_rps: float) -> float:
+    """A window that holds WINDOW_MIN_REQUESTS at the expected rate (at least ``least_s``);
+    a slow cell gets WINDOW_MAX_S, which its cell reports as fewer requests."""
+    wanted = WINDOW_MIN_REQUESTS / expected_rps if expected_rps > 0 else WINDOW_MAX_S
+    return round(max(least_s, min(wanted, WINDOW_MAX_S)), 2)
+
+
+def settled(values: Sequence[float], tolerance: float = STEADY_TOLERANCE) -> bool:
+    if any(v is None for v in values):
+        return False
+    mean = statistics.fmean(values)
+    if mean <= 0:
+        return False
+    return all(abs(v - mean) <= tolerance * mean for v in values)
+
+
+def is_steady(
+    samples: Sequence[tuple[float, float | None]],
+    count: int = STEADY_SUBWINDOWS,
+    tolerance: float = STEADY_TOLERANCE,
+) -> bool:
+    """Whether the last ``count`` (rate, median) sub-windows satisfy the rule."""
+    if len(samples) < count:
+        return False
+    last = samples[-count:]
+    return settled([r for r, _ in last], tolerance) and settled([m for _, m in last], tolerance)
+
+
+def rule_text() -> str:
+    return (
+        f"warm-up ends when the last {STEADY_SUBWINDOWS} sub-windows (each "
+        f"max({SUBWINDOW_MIN_S:g} s, {SUBWINDOW_SERVICE_TIMES:g} service times)) have a rate and "
+        f"a median latency each within {STEADY_TOLERANCE:.0%} of their mean; a run not steady "
+        f"after {STEADY_CAP_S:g} s is measured anyway and flagged never-steady. Windows last "
+        f"long enough for {WINDOW_MIN_REQUESTS} requests at the model's rate (at most "
+        f"{WINDOW_MAX_S:g} s; a slower cell says how few it got)"
+    )
