@@ -33,12 +33,20 @@ def tolerance(users: int, requests: int, cv: float) -> float:
     return Z * users * math.sqrt((users / 4 + n * cv * cv) / (n * n) + cv * cv / n)
 
 
+FLAG = "concurrency-above-users"
+
+
 def flag(users: int, measured: float | None, tol: float) -> str | None:
-    """The cell's flag when Little's law does not hold within the tolerance, else None."""
-    if measured is None:
-        return None
-    if measured > users + tol:
-        return "concurrency-above-users"
-    if measured < users - tol:
-        return "concurrency-below-users"
+    """The cell's flag when more requests were in flight than users, beyond chance.
+
+    Below ``users`` is no error: it measures the time users spent between requests (Locust's
+    own work on each answer), which the report states as a share of their time.
+    """
+    if measured is not None and measured > users + tol:
+        return FLAG
     return None
+
+
+def outside_share(users: int, measured: float | None) -> float | None:
+    """The share of the users' time spent outside a request (0: always waiting for one)."""
+    return None if measured is None or users <= 0 else max(0.0, 1.0 - measured / users)

@@ -15,11 +15,11 @@ STEADY_SUBWINDOWS = 3
 STEADY_TOLERANCE = 0.10  # of the sub-windows' mean
 # A sub-window lasts at least this, and at least two service times (so it holds completions).
 SUBWINDOW_MIN_S = 0.5
-SUBWINDOW_SERVICE_TIMES = 2.0
+SUBWINDOW_SERVICE_TIMES = 1.0
 STEADY_CAP_S = 20.0  # longer than this, and the run is measured as it is and flagged
 # Windows: long enough for this many requests at the expected rate, within these bounds.
-WINDOW_MIN_REQUESTS = 300
-WINDOW_MAX_S = 8.0
+WINDOW_MIN_REQUESTS = 300  # per run: its windows together
+WINDOW_MAX_S = 2.5
 
 
 def subwindow_s(service_time_s: float) -> float:
@@ -27,8 +27,9 @@ def subwindow_s(service_time_s: float) -> float:
 
 
 def window_s(least_s: float, expected_rps: float) -> float:
-    """A window that holds WINDOW_MIN_REQUESTS at the expected rate (at least ``least_s``);
-    a slow cell gets WINDOW_MAX_S, which its cell reports as fewer requests."""
+    """A window long enough for WINDOW_MIN_REQUESTS at ``expected_rps`` (the rate of all of a
+    run's windows together), at least ``least_s``; a slow cell gets WINDOW_MAX_S, and its
+    cell's request count says how few it got."""
     wanted = WINDOW_MIN_REQUESTS / expected_rps if expected_rps > 0 else WINDOW_MAX_S
     return round(max(least_s, min(wanted, WINDOW_MAX_S)), 2)
 
@@ -59,7 +60,7 @@ def rule_text() -> str:
         f"warm-up ends when the last {STEADY_SUBWINDOWS} sub-windows (each "
         f"max({SUBWINDOW_MIN_S:g} s, {SUBWINDOW_SERVICE_TIMES:g} service times)) have a rate and "
         f"a median latency each within {STEADY_TOLERANCE:.0%} of their mean; a run not steady "
-        f"after {STEADY_CAP_S:g} s is measured anyway and flagged never-steady. Windows last "
-        f"long enough for {WINDOW_MIN_REQUESTS} requests at the model's rate (at most "
-        f"{WINDOW_MAX_S:g} s; a slower cell says how few it got)"
+        f"after {STEADY_CAP_S:g} s is measured anyway and flagged never-steady. A run's windows "
+        f"together last long enough for {WINDOW_MIN_REQUESTS} requests at the model's rate "
+        f"(each at most {WINDOW_MAX_S:g} s: a slower cell's request count says how few it got)"
     )
