@@ -19,7 +19,7 @@ SUBWINDOW_SERVICE_TIMES = 1.0
 STEADY_CAP_S = 20.0  # longer than this, and the run is measured as it is and flagged
 # Windows: long enough for this many requests at the expected rate, within these bounds.
 WINDOW_MIN_REQUESTS = 300  # per run: its windows together
-WINDOW_MAX_S = 2.5
+WINDOW_MAX_S = 2.0
 
 
 def subwindow_s(service_time_s: float) -> float:

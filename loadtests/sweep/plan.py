@@ -6,9 +6,11 @@ its cells (A B C A B C), so a shared machine's drift falls on every configuratio
 ``default`` is what ``make bench`` runs in about three minutes on a two-core machine (server
 starts included), the cells that carry the headline answers: the sync and the async view under
 uvicorn and under gunicorn gthread on one worker (sync against async, and the two server
-kinds), the sync view under gthread on two workers (a worker-count comparison), and the three
-fan-out styles on one uvicorn worker. ``full`` is every scenario on every kind and worker count,
-with more users and longer windows. ``smoke`` is the tests' short look.
+kinds), the sync view under gthread on two workers (a worker-count comparison), and the two
+concurrent fan-out styles (asyncio.gather, a thread pool) on one uvicorn worker; the sequential
+baseline (five times slower by construction, and the slowest cell to measure) is in ``full``.
+``full`` is every scenario on every kind and worker count, with more users and longer windows.
+``smoke`` is the tests' short look.
 The command line can override any field, replace the matrix, or pick cells one by one.
 """
 
@@ -93,7 +95,7 @@ PROFILES: dict[str, Profile] = {
             matrix=(
                 (("uvicorn", "gunicorn-gthread"), (1,), ("sync-api", "async-api")),
                 (("gunicorn-gthread",), (2,), ("sync-api",)),
-                (("uvicorn",), (1,), ("async-fanout", "thread-fanout", "sequential")),
+                (("uvicorn",), (1,), ("async-fanout", "thread-fanout")),
             ),
             time_limit=200.0,
         ),

@@ -66,7 +66,7 @@ def test_steady_rule():
     assert not steady.is_steady([(100, None), (100, 200), (100, 200)])
     assert steady.window_s(2.0, 160) == 2.0
     assert steady.window_s(1.0, 200) == 1.5
-    assert steady.window_s(2.0, 5) == steady.WINDOW_MAX_S
+    assert steady.window_s(1.0, 5) == steady.WINDOW_MAX_S
 
 
 def test_littles_law_tolerance_separates_staggered_from_lockstep():
