@@ -11,6 +11,8 @@ analysis parses it like a scrape); the per-file counts give each worker's reques
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,17 +46,26 @@ def _route_counts(files: list[str]) -> dict[str, float]:
 
 def snapshot(directory: Path, out: Path, boundary: dict) -> None:
     """Merge every file of ``directory`` into ``out`` (an exposition); note in ``boundary``
-    each worker's request count per route and how long the read took."""
+    each worker's request count per route and how long the copy of the files took."""
     started = time.monotonic()
     try:
-        files = sorted(str(p) for p in Path(directory).glob("*.db"))
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(_Merged(files))
-        out.write_bytes(generate_latest(registry))
-        boundary["scrape_file"] = out.name
-        boundary["per_process"] = {
-            match.group(1): _route_counts([f]) for f in files if (match := _PER_PROCESS.search(f))
-        }
+        with tempfile.TemporaryDirectory(prefix="window-metrics-") as copy:
+            # Copied first (a millisecond), parsed after: one instant for every file, so the
+            # merged counts and the per-worker counts are of the same moment.
+            for path in Path(directory).glob("*.db"):
+                shutil.copyfile(path, Path(copy) / path.name)
+            boundary["read_s"] = round(time.monotonic() - started, 4)
+            _write(sorted(str(p) for p in Path(copy).glob("*.db")), out, boundary)
     except (OSError, ValueError) as error:
         boundary["scrape_error"] = f"{type(error).__name__}: {error}"
-    boundary["read_s"] = round(time.monotonic() - started, 4)
+        boundary.setdefault("read_s", round(time.monotonic() - started, 4))
+
+
+def _write(files: list[str], out: Path, boundary: dict) -> None:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged(files))
+    out.write_bytes(generate_latest(registry))
+    boundary["scrape_file"] = out.name
+    boundary["per_process"] = {
+        match.group(1): _route_counts([f]) for f in files if (match := _PER_PROCESS.search(f))
+    }
