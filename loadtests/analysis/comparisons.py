@@ -1,10 +1,10 @@
 """Comparisons with a verdict: each states a ratio of throughputs with its 95% interval.
 
-The interval comes from ``stats.ratio``: each cell's windows are resampled by fresh run (a
-window's ``run``), then by window inside a run, independently for the two cells. When the
-interval holds 1 the sentence says "not significant": the data cannot separate the two, and
-no threshold is needed. A cell of an old results.json (windows of one run) is resampled by
-window only. Every sentence quotes the two rates it compares, and any evidence it offers.
+The interval comes from ``stats.ratio`` over each cell's fresh runs (its windows grouped by
+``run``): Welch's t on the runs' mean rates. When the interval holds 1 the sentence says "not
+significant": the data cannot separate the two, and no threshold is needed. A cell of an old
+results.json (windows of one run) gets no interval. Every sentence quotes the two rates it
+compares, and any evidence it offers.
 """
 
 from __future__ import annotations

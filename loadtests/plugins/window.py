@@ -234,6 +234,11 @@ def _warm_up(runner, options) -> dict:
     if options.window_steady <= 0:
         return {"warmup_s": options.window_warmup, "steady": None, "subwindows": []}
     sub = steady.subwindow_s(options.window_steady)
+    if isinstance(runner, MasterRunner):
+        # The master's stats arrive in the workers' reports every few seconds, too coarse
+        # for sub-windows: a fixed warm-up as long as the rule's shortest, and no verdict.
+        gevent.sleep(steady.STEADY_SUBWINDOWS * sub)
+        return {"warmup_s": round(time.monotonic() - started, 2), "steady": None, "subwindows": []}
     samples: list[tuple[float, float | None]] = []
     last = _probe(runner)
     ok = False

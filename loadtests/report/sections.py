@@ -87,9 +87,11 @@ DEFINITIONS = [
         "over windows inside each chosen run: runs carry start-up luck (how connections spread "
         "over workers, what else the machine did), windows carry a run's own noise, and "
         "resampling windows alone would hide the first. With 3 runs an interval knows only the "
-        "spread it saw: it is narrower than the truth more often than 5% of the time. A ratio "
-        'between two cells resamples both the same way; "not significant" means its interval '
-        "holds 1.",
+        "spread it saw: it is narrower than the truth more often than 5% of the time. So a "
+        "ratio between two cells is judged on the runs' mean rates with Student's t (Welch's "
+        "degrees of freedom, on the log scale), which widens as few runs demand; 'not "
+        "significant' means its interval holds 1, and cells with fewer than two runs get no "
+        "verdict.",
     ),
     (
         "Little's law check",

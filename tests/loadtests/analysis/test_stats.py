@@ -51,6 +51,23 @@ def test_a_configuration_against_itself_is_not_significant_and_a_doubling_is():
     assert double.low > 1.8
 
 
+def test_one_disturbed_run_widens_the_ratio_instead_of_making_it_significant():
+    """A sweep's real figures: the same configuration twice, one run of the first disturbed
+    by a busy machine. Three runs cannot tell 1.19x from noise."""
+    a = runs_of([[66.48, 38.83], [76.05, 69.12], [59.65, 67.31]])
+    b = runs_of([[74.99, 71.28], [75.68, 77.52], [74.23, 74.12]])
+    r = stats.ratio(b, a)
+    assert r.value == pytest.approx(1.19, abs=0.01)
+    assert not r.significant
+    assert stats.ratio(runs_of([[1.0, 1.0]]), b) is None, "one run: no interval"
+
+
+def test_students_t_table():
+    assert stats.t_975(2) == pytest.approx(4.303)
+    assert stats.t_975(2.7) == pytest.approx(4.303), "fractional df: the wider entry"
+    assert stats.t_975(1000) == 1.96
+
+
 def test_ratio_of_stored_intervals():
     assert not stats.ratio_of_intervals(100, (95, 105), 101, (96, 106)).significant
     r = stats.ratio_of_intervals(200, (195, 205), 100, (98, 102))

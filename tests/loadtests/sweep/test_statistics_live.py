@@ -58,10 +58,15 @@ def test_server_and_client_count_the_same_windows(sweep):
     for cell in record["cells"]:
         for window in cell["windows"]:
             client, server = window["requests"], window["server_requests"]
-            # Only requests that end during the few milliseconds of the read may differ.
-            assert abs(server - client) <= max(3, 0.03 * client), (client, server)
+            # Only requests in flight at an edge may differ (answered by the server, not yet
+            # read by a busy Locust): at most the users, far fewer on a quiet machine. The
+            # /metrics scrapes this replaces were off by 16% fewer to 11% more.
+            assert abs(server - client) <= max(3, USERS / 2), (client, server)
             assert sum(window["server_requests_by_worker"].values()) == server
             assert all(0 <= s < 1.0 for s in window["read_s"]), "read the files, quickly"
+        # Back to back, a request read late moves to the next window: the cell's sum agrees.
+        client = sum(w["requests"] for w in cell["windows"])
+        assert abs(cell["server_requests"] - client) <= max(4, 0.02 * client)
         if cell["workers"] == 2:
             assert len(cell["server_requests_by_worker"]) == 2
             assert cell["worker_imbalance"] >= 1.0
