@@ -13,17 +13,22 @@ from collections.abc import Sequence
 
 STEADY_SUBWINDOWS = 3
 STEADY_TOLERANCE = 0.10  # of the sub-windows' mean
-# A sub-window lasts at least this, and at least two service times (so it holds completions).
+# A sub-window lasts at least this, at least one expected latency (users / expected rate, by
+# Little's law), and long enough for SUBWINDOW_MIN_REQUESTS completions at the expected rate.
 SUBWINDOW_MIN_S = 0.5
-SUBWINDOW_SERVICE_TIMES = 1.0
+SUBWINDOW_MIN_REQUESTS = 50
 STEADY_CAP_S = 20.0  # longer than this, and the run is measured as it is and flagged
 # Windows: long enough for this many requests at the expected rate, within these bounds.
 WINDOW_MIN_REQUESTS = 300  # per run: its windows together
 WINDOW_MAX_S = 2.0
 
 
-def subwindow_s(service_time_s: float) -> float:
-    return max(SUBWINDOW_MIN_S, SUBWINDOW_SERVICE_TIMES * service_time_s)
+def subwindow_s(users: int, expected_rps: float) -> float:
+    if expected_rps <= 0:
+        return STEADY_CAP_S / STEADY_SUBWINDOWS
+    return round(
+        max(SUBWINDOW_MIN_S, users / expected_rps, SUBWINDOW_MIN_REQUESTS / expected_rps), 3
+    )
 
 
 def window_s(least_s: float, expected_rps: float) -> float:
@@ -57,8 +62,9 @@ def is_steady(
 
 def rule_text() -> str:
     return (
-        f"warm-up ends when the last {STEADY_SUBWINDOWS} sub-windows (each "
-        f"max({SUBWINDOW_MIN_S:g} s, {SUBWINDOW_SERVICE_TIMES:g} service times)) have a rate and "
+        f"warm-up ends when the last {STEADY_SUBWINDOWS} sub-windows (each the longest of "
+        f"{SUBWINDOW_MIN_S:g} s, one expected latency and {SUBWINDOW_MIN_REQUESTS} requests at "
+        "the model's rate) have a rate and "
         f"a median latency each within {STEADY_TOLERANCE:.0%} of their mean; a run not steady "
         f"after {STEADY_CAP_S:g} s is measured anyway and flagged never-steady. A run's windows "
         f"together last long enough for {WINDOW_MIN_REQUESTS} requests at the model's rate "

@@ -3,10 +3,10 @@
 Idle unless ``--window-length`` is given (the sweep gives it; a person running the locustfile
 never needs to). Then users start staggered (the sweep's spawn rate spreads them over one
 service time, and each waits a random ``--window-jitter`` before its first request), the run
-warms up until steady (``--window-steady``: the rule of ``loadtests.analysis.steady`` on short
-sub-windows, after at least ``--window-warmup`` seconds), measures ``--window-count``
-back-to-back windows of ``--window-length`` seconds, writes them to ``--window-out`` as JSON
-and stops Locust.
+warms up until steady (the rule of ``loadtests.analysis.steady`` on sub-windows of
+``--window-steady`` seconds, after at least ``--window-warmup`` seconds), measures
+``--window-count`` back-to-back windows of ``--window-length`` seconds, writes them to
+``--window-out`` as JSON and stops Locust.
 
 At each window boundary the master (or the only process) tells every process to switch
 windows and, in the same instant, reads the server's metric files (``--window-metrics-dir``,
@@ -118,7 +118,7 @@ def _add_arguments(parser):
         ("--window-out", str, "", "where to write the windows as JSON"),
         ("--window-scrape", str, "", "a /metrics URL to scrape at every window boundary"),
         ("--window-ready", str, "", "a URL that must answer 200 before any user starts"),
-        ("--window-steady", float, 0.0, "service time (s): warm up until steady; 0: fixed"),
+        ("--window-steady", float, 0.0, "sub-window (s): warm up until steady; 0: fixed"),
         ("--window-jitter", float, 0.0, "seconds: each user waits up to this before starting"),
         ("--window-metrics-dir", str, "", "the server's multi-process metrics directory"),
     ):
@@ -233,7 +233,7 @@ def _warm_up(runner, options) -> dict:
     gevent.sleep(options.window_warmup)
     if options.window_steady <= 0:
         return {"warmup_s": options.window_warmup, "steady": None, "subwindows": []}
-    sub = steady.subwindow_s(options.window_steady)
+    sub = options.window_steady
     if isinstance(runner, MasterRunner):
         # The master's stats arrive in the workers' reports every few seconds, too coarse
         # for sub-windows: a fixed warm-up as long as the rule's shortest, and no verdict.

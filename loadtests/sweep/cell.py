@@ -128,7 +128,7 @@ def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) 
         ready_url=ready_url,
         new_connections=plan.new_connections,
         stagger_s=plan.service_time,
-        steady_service_s=plan.service_time,
+        subwindow_s=plan.subwindow_for(),
     )
 
 

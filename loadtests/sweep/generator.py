@@ -69,7 +69,7 @@ class LoadRun:
     # Users are spawned over this many seconds and each waits up to as long again before its
     # first request (one service time), so they never move in lockstep.
     stagger_s: float = 0.0
-    steady_service_s: float = 0.0  # >0: warm up until steady (the window plugin's rule)
+    subwindow_s: float = 0.0  # >0: warm up until steady, by the rule on sub-windows this long
     metrics_dir: str = ""
 
     @property
@@ -98,8 +98,8 @@ def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
         argv += ["--window-scrape", run.scrape_url]
     if run.stagger_s > 0:
         argv += ["--window-jitter", f"{run.stagger_s:g}"]
-    if run.steady_service_s > 0:
-        argv += ["--window-steady", f"{run.steady_service_s:g}"]
+    if run.subwindow_s > 0:
+        argv += ["--window-steady", f"{run.subwindow_s:g}"]
     if run.metrics_dir:
         argv += ["--window-metrics-dir", run.metrics_dir]
     if run.ready_url:

@@ -84,6 +84,9 @@ def test_steady_rule():
     assert steady.window_s(2.0, 160) == 2.0
     assert steady.window_s(1.0, 200) == 1.5
     assert steady.window_s(1.0, 5) == steady.WINDOW_MAX_S
+    assert steady.subwindow_s(32, 160) == 0.5
+    assert steady.subwindow_s(32, 40) == 1.25, "50 requests at 40 req/s"
+    assert steady.subwindow_s(100, 10) == 10.0, "one expected latency"
 
 
 def test_littles_law_tolerance_separates_staggered_from_lockstep():

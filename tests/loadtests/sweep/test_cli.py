@@ -53,9 +53,9 @@ def test_the_default_profile_plans_the_headline_comparisons_within_its_budget():
     assert {s for _, _, s in keys} >= {"async-fanout", "thread-fanout"}, "the fan-out styles"
     assert all(p.restart_per_repeat and p.repeats >= 3 for p in plans), "fresh runs for CIs"
     # ~3.5 s to start and stop a server and Locust on a quiet two-core machine; the closed
-    # loop keeps to about three minutes of the five (the rest is for the capacity search).
+    # loop keeps to about four minutes of the five.
     assert sum(p.estimate(3.5) for p in plans) < PROFILES["default"].time_limit
-    assert profile.time_limit <= 200
+    assert profile.time_limit <= 240
 
 
 def test_a_configuration_named_twice_is_two_cells():
