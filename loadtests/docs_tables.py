@@ -26,6 +26,7 @@ from loadtests.sweep import capacity_plan
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.plan import PROFILES, from_args
 from loadtests.sweep.progress import INITIAL_START_COST, clock
+from mysite.servers import WSGI_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -66,11 +67,45 @@ def profiles_table() -> str:
     return "\n".join(rows)
 
 
+def _number(rps: float) -> str:
+    return f"{rps:.2g}" if rps < 10 else f"{rps:.0f}"
+
+
 def _rps(cell: Cell) -> str:
     if not cell.measured:
         return "failed"
-    rps = f"{cell.rps:.2g}" if cell.rps < 10 else f"{cell.rps:.0f}"
-    return f"{rps} ({cell.efficiency:.0%})" if cell.efficiency is not None else rps
+    text = _number(cell.rps)
+    if cell.rps_ci95 is not None:
+        low, high = cell.rps_ci95
+        text += f" [{_number(low)}-{_number(high)}]"
+    return f"{text} ({cell.efficiency:.0%})" if cell.efficiency is not None else text
+
+
+def capacity_table(run: Results) -> str:
+    """λ* of each mapped configuration, beside the two ceilings and which one binds."""
+    rows = [
+        "| scenario | server | workers (x threads) | λ* req/s [held, failed] | model ceiling "
+        "| CPU ceiling | binds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for entry in run.capacity:
+        if entry.error or entry.lambda_star_rps is None:
+            continue
+        held, failed = entry.lambda_star_bracket
+        ends = [_number(end) if end else "-" for end in (held, failed)]
+        bracket = f"{_number(entry.lambda_star_rps)} [{ends[0]}, {ends[1]}]"
+        shape = (
+            f"{entry.workers} x {entry.threads}" if entry.server in WSGI_KINDS else entry.workers
+        )
+        limit = entry.limit
+        model = _number(limit.model_rps) if limit.model_rps else "-"
+        cpu = _number(limit.cpu_rps) if limit.cpu_rps else "-"
+        scenario = entry.scenario + (f" ({entry.variant})" if entry.variant else "")
+        rows.append(
+            f"| {scenario} | {entry.server} | {shape} | {bracket} "
+            f"| {model} | {cpu} | {limit.binds or '-'} |"
+        )
+    return "\n".join(rows) if len(rows) > 2 else ""
 
 
 def results_table(run: Results) -> str:
@@ -85,7 +120,8 @@ def results_table(run: Results) -> str:
         f"{meta.started_at[:16].replace('T', ' ')} UTC at commit `{commit}`: {meta.status}, "
         f"{measured} of {meta.planned_cells or len(run.cells)} planned cells measured, "
         f"{meta.parameters.users} users, delay {meta.parameters.delay:g} s, "
-        f"fan-out {meta.parameters.fanout}. Requests/s (efficiency against Little's law):"
+        f"fan-out {meta.parameters.fanout}. Closed loop, requests/s [95% interval over fresh "
+        "runs, where there were several] (efficiency against Little's law):"
     )
     rows = [
         "| scenario | server | " + " | ".join(f"{w} worker{'s' * (w > 1)}" for w in workers) + " |",
@@ -97,7 +133,12 @@ def results_table(run: Results) -> str:
     for (scenario, server), cells in by_row.items():
         values = [_rps(cells[w]) if w in cells else "" for w in workers]
         rows.append(f"| {scenario} | {server} | " + " | ".join(values) + " |")
-    return head + "\n\n" + "\n".join(rows)
+    table = head + "\n\n" + "\n".join(rows)
+    capacity = capacity_table(run)
+    if capacity:
+        table += "\n\nCapacity (open model): the highest arrival rate whose p99 met the SLO.\n\n"
+        table += capacity
+    return table
 
 
 def _block_pattern(name: str) -> re.Pattern:

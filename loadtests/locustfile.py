@@ -21,10 +21,11 @@ kinds and worker counts, through the measured windows of ``loadtests.plugins.win
 
 import itertools
 
+import gevent
 from locust import FastHttpUser, constant, events, tag, task
 
 import dashboards.locust_exporter  # noqa: F401  (serves Locust's stats to Prometheus)
-import loadtests.plugins.window  # noqa: F401  (the sweep's measured windows; idle unless asked)
+import loadtests.plugins.window
 from loadtests import locust_options, scenarios
 
 # The open model (--arrival-rate R): requests on a schedule, latency from the intended start.
@@ -46,6 +47,10 @@ class LabUser(FastHttpUser):
     network_timeout = 30.0
     connection_timeout = 10.0
     scenario: scenarios.Scenario
+
+    def on_start(self) -> None:
+        # The sweep's windows stagger the users' first requests (0 s otherwise).
+        gevent.sleep(loadtests.plugins.window.start_jitter(self.environment))
 
     def params(self) -> tuple[float, int, bool]:
         options = self.environment.parsed_options

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from loadtests.sweep.plan import CellPlan
 
-from . import scrape
+from . import littles, measures, scrape, stats
 from .records import (
     Cell,
     GeneratorUse,
@@ -57,7 +57,7 @@ def _scrape_families(run_dir: Path, boundary: dict) -> dict | None:
     return scrape.parse((run_dir / name).read_text())
 
 
-def _windows(plan: CellPlan, run: dict) -> list[dict]:
+def _windows(plan: CellPlan, run: dict, run_number: int) -> list[dict]:
     data, sampler = run["windows"], run["sampler"]
     boundaries = data["boundaries"]
     families = [_scrape_families(run["dir"], b) for b in boundaries]
@@ -91,6 +91,13 @@ def _windows(plan: CellPlan, run: dict) -> list[dict]:
             ) - scrape.upstream_histogram(families[index])
         out.append(
             {
+                "run": run_number,
+                "by_worker": measures.by_worker(plan, boundaries[index], boundaries[index + 1]),
+                "read_s": (
+                    [boundaries[index].get("read_s"), boundaries[index + 1].get("read_s")]
+                    if "read_s" in boundaries[index]
+                    else None
+                ),
                 "start": start,
                 "end": end,
                 "duration_s": round(end - start, 3),
@@ -132,7 +139,8 @@ def _sum_hist(hists):
 
 def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
     """The cell for results.json: pooled percentiles, mean rates with their spread, ceilings."""
-    windows = [w for run in runs for w in _windows(plan, run)]
+    per_run = [_windows(plan, run, number) for number, run in enumerate(runs, 1)]
+    windows = [w for run in per_run for w in run]
     times: Counter = Counter()
     for w in windows:
         times.update(w["_times"])
@@ -141,7 +149,7 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
     rates = [w["rps"] for w in windows]
     rps = round(statistics.fmean(rates), 2) if rates else 0.0
     latency = percentiles(times)
-    littles = plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout)
+    ceiling = plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout)
     model_rps, model_text = plan.model()
     generator_cpu = max(
         (g["cpu_percent"] for w in windows for g in w["generator_cpu"]), default=None
@@ -173,6 +181,22 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
     workers_ready = min((run["workers"] for run in runs if "workers" in run), default=None)
     if workers_ready is not None and workers_ready < plan.workers:
         flags.append("workers-not-ready")
+    warmups = measures.warmups(runs)
+    if any(w.steady is False for w in warmups):
+        flags.append("never-steady")
+    ci = stats.bootstrap(
+        [[(w["rps"], w["_times"]) for w in run] for run in per_run],
+        ["rps", *(str(q) for q in scrape.QUANTILES.values())],
+    )
+    if latency is not None:
+        for key, q in scrape.QUANTILES.items():
+            setattr(latency, f"{key}_ci95", ci[str(q)])
+    concurrency = littles.concurrency(rps, latency.mean if latency else None)
+    tolerance = littles.tolerance(plan.users, requests, measures.cv(times)) if requests else None
+    law = littles.flag(plan.users, concurrency, tolerance) if tolerance is not None else None
+    if law:
+        flags.append(law)
+    by_worker, imbalance = measures.sum_by_worker(windows, plan.workers)
     return Cell(
         server=plan.server,
         workers=plan.workers,
@@ -182,9 +206,10 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         delay_s=plan.delay,
         fanout=plan.fanout if plan.spec.uses_upstream else None,
         service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
-        warmup_s=plan.warmup_for(),
-        window_s=plan.window,
-        repeats=len(windows),
+        warmup_s=max((w.seconds for w in warmups), default=plan.warmup_for()),
+        warmups=warmups or None,
+        window_s=plan.window_for(),
+        repeats=len(runs),
         restart_per_repeat=plan.restart_per_repeat,
         connections="new per request" if plan.new_connections else "keep-alive",
         workers_ready=workers_ready,
@@ -194,22 +219,22 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         rps_min=min(rates, default=None),
         rps_max=max(rates, default=None),
         rps_stdev=round(statistics.stdev(rates), 2) if len(rates) > 1 else None,
+        rps_ci95=measures.rounded(ci["rps"]),
+        concurrency_tolerance=round(tolerance, 2) if tolerance is not None else None,
+        server_requests_by_worker=by_worker,
+        worker_imbalance=imbalance,
         latency_ms=latency,
-        server_latency_ms=_latency(server_hist),
+        server_latency_ms=measures.latency(server_hist),
         server_requests=round(server_hist.count) if server_hist else None,
         server_statuses=_statuses(server_hist),
-        littles_law_rps=round(littles, 2),
-        efficiency=round(rps / littles, 3) if littles else None,
+        littles_law_rps=round(ceiling, 2),
+        efficiency=round(rps / ceiling, 3) if ceiling else None,
         model_rps=round(model_rps, 2),
         model=model_text,
         model_efficiency=round(rps / model_rps, 3) if model_rps else None,
         # Little's law, L = lambda x W: how many requests were in flight on average. Below the
         # number of users, the users spent time outside a request: the generator lagged.
-        achieved_concurrency=(
-            round(rps * latency.mean / 1000.0, 2)
-            if latency and latency.mean is not None and rps
-            else None
-        ),
+        achieved_concurrency=round(concurrency, 2) if concurrency is not None else None,
         server_process=ProcessUse(
             cores=cores,
             cpu_percent=server_cpu,
@@ -222,7 +247,7 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
             UpstreamUse(
                 cpu_percent=upstream_cpu,
                 calls=round(upstream_hist.count) if upstream_hist else None,
-                call_latency_ms=_latency(upstream_hist),
+                call_latency_ms=measures.latency(upstream_hist),
                 call_statuses=_statuses(upstream_hist),
             )
             if plan.spec.uses_upstream
@@ -233,11 +258,6 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         windows=[_window(w) for w in windows],
         dir=str(cell_dir.relative_to(cell_dir.parent.parent)),
     )
-
-
-def _latency(hist: scrape.Histogram | None) -> LatencyMs | None:
-    percentiles = hist.percentiles_ms() if hist else None
-    return LatencyMs(**percentiles) if percentiles else None
 
 
 def _statuses(hist: scrape.Histogram | None) -> dict[str, int] | None:
@@ -262,8 +282,11 @@ def _window(w: dict) -> Window:
         generator_cpu=[NodeCpu(**g) for g in w["generator_cpu"]],
         server_process=_process(w["server_process"]),
         upstream_process=_process(w["upstream_process"]),
-        server_latency_ms=_latency(w["_server_hist"]),
+        server_latency_ms=measures.latency(w["_server_hist"]),
         server_requests=round(w["_server_hist"].count) if w["_server_hist"] else None,
+        run=w["run"],
+        server_requests_by_worker=w["by_worker"],
+        read_s=w["read_s"],
     )
 
 

@@ -2,7 +2,9 @@
 
 Each function reads measured cells (those with a rate) and returns zero or more plain
 sentences; the report puts them under the plots and tables they describe. Nothing here
-measures or guesses beyond the cells: a sentence names the cells whose numbers it quotes.
+measures or guesses beyond the cells: a sentence names the cells whose numbers it quotes, and
+where it offers an explanation it quotes the measurement beside it. Comparisons between cells
+(with their intervals and verdicts) are ``comparisons``'s.
 """
 
 from __future__ import annotations
@@ -10,10 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from loadtests.analysis.records import Cell, LatencyMs, UpstreamUse
-from loadtests.scenarios import SCENARIOS
+from loadtests.analysis.records import Cell, LatencyMs
 from mysite.servers import WSGI_KINDS
 
+from . import comparisons, measurement
 from .thresholds import GENERATOR_SATURATED_PERCENT, REACHED_SHARE, UPSTREAM_BUSY_PERCENT
 
 
@@ -43,110 +45,24 @@ def find(cells, scenario: str, server: str, workers: int) -> Cell | None:
 
 
 def _rps(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+    return comparisons.rate(value)
 
 
 def throughput(cells: list[Cell]) -> list[str]:
-    """How throughput followed the worker count, and against which ceiling."""
-    sentences = []
-    scaled = []
-    for (scenario, server), series in by_series(cells).items():
-        if len(series) < 2:
-            continue
-        first, last = series[0], series[-1]
-        if first.rps > 0:
-            scaled.append((last.rps / first.rps, scenario, server, first, last))
-    if not scaled:
-        return sentences
-    scaled.sort(key=lambda item: -item[0])
-    grew = [s for s in scaled if s[0] >= 1.5]
-    if grew:
-        parts = [
-            f"{scenario} on {server} {_rps(first.rps)} to {_rps(last.rps)} req/s "
-            f"({factor:.1f}x; model: {last.model or 'n/a'})"
-            for factor, scenario, server, first, last in grew
-        ]
-        sentences.append(
-            "More workers raised throughput where the server, not the users, held the "
-            f"requests back, from {grew[0][3].workers} to {grew[0][4].workers} workers: "
-            + "; ".join(parts)
-            + "."
-        )
-    flat = [
-        s for s in scaled if s[0] < 1.3 and s[4].efficiency and s[4].efficiency >= REACHED_SHARE
+    """Worker counts and server kinds compared, and a configuration against itself."""
+    return [
+        *comparisons.workers(cells),
+        *comparisons.server_kinds(cells),
+        *comparisons.repeated(cells),
     ]
-    if flat:
-        names = ", ".join(f"{s[1]} on {s[2]}" for s in flat[:4])
-        users = flat[0][4].users
-        sentences.append(
-            f"More workers changed little for {names}: one worker already carries the "
-            f"{users} users to within {1 - REACHED_SHARE:.0%} of the Little's-law ceiling, so "
-            "the users, not the server, set the rate."
-        )
-    return sentences
 
 
 def sync_vs_async(cells: list[Cell]) -> list[str]:
-    """The simple sync and async views side by side, per server kind, at the fewest workers."""
-    parts, delays = [], set()
-    for (scenario, server), series in sorted(by_series(cells).items()):
-        if scenario != "async-api":
-            continue
-        first = series[0]
-        sync = find(cells, "sync-api", server, first.workers)
-        if sync is None or not sync.rps:
-            continue
-        ratio = first.rps / sync.rps
-        parts.append(f"{server} x{first.workers}: {ratio:.2f}x")
-        delays |= {first.delay_s, sync.delay_s}
-    if not parts:
-        return []
-    wait = f"{delays.pop():g} s " if len(delays) == 1 and None not in delays else ""
-    return [
-        f"async-api against sync-api (the same {wait}wait, awaited or slept): "
-        + "; ".join(parts)
-        + ". Under ASGI Django gives each sync view a thread of its own, so a sleeping sync "
-        "view scales like an async one until threads cost CPU; under WSGI both hold a "
-        "gunicorn thread."
-    ]
+    return comparisons.sync_vs_async(cells)
 
 
 def fanout(cells: list[Cell]) -> list[str]:
-    sentences = []
-    for server in sorted({c.server for c in measured(cells)}):
-        for workers in sorted({c.workers for c in measured(cells) if c.server == server}):
-            baseline = find(cells, "sequential", server, workers)
-            if baseline is None or not baseline.rps:
-                continue
-            parts = []
-            for name in ("async-fanout", "async-fanout-httpx", "thread-fanout"):
-                other = find(cells, name, server, workers)
-                if other is not None:
-                    parts.append(
-                        f"{name} {_rps(other.rps)} req/s ({other.rps / baseline.rps:.1f}x)"
-                    )
-            if parts:
-                sentences.append(
-                    f"On {server} x{workers}, against the sequential baseline's "
-                    f"{_rps(baseline.rps)} req/s: " + ", ".join(parts) + "."
-                )
-    httpx_cell = next((c for c in measured(cells) if c.scenario == "async-fanout-httpx"), None)
-    if httpx_cell is not None:
-        aio = find(cells, "async-fanout", httpx_cell.server, httpx_cell.workers)
-        if aio is not None and aio.rps > 1.5 * httpx_cell.rps:
-            calls = (httpx_cell.upstream or UpstreamUse()).call_latency_ms or LatencyMs()
-            sentences.append(
-                f"The same async fan-out through httpx's own transport reached only "
-                f"{_rps(httpx_cell.rps)} req/s against {_rps(aio.rps)} through aiohttp's"
-                + (
-                    f", its upstream calls taking {calls.p50:.0f} ms at the median for a "
-                    f"{httpx_cell.delay_s * 1000:.0f} ms delay: they queue in the client's "
-                    "connection pool, not at the upstream."
-                    if calls.p50
-                    else "."
-                )
-            )
-    return sentences
+    return comparisons.fanouts(cells)
 
 
 def blocking(cells: list[Cell]) -> list[str]:
@@ -160,8 +76,8 @@ def blocking(cells: list[Cell]) -> list[str]:
         sentences.append(
             f"The blocking async view on {server} served {rates} req/s with {counts} worker(s): "
             f"about one request per {delay:g} s per worker (the model says "
-            f"{', '.join(_rps(c.model_rps) for c in series)}), whatever the "
-            f"{series[0].users} users: time.sleep stalls the worker's whole event loop."
+            f"{', '.join(_rps(c.model_rps) for c in series)}: one request at a time per "
+            f"worker), whatever the {series[0].users} users."
         )
     return sentences
 
@@ -178,19 +94,26 @@ def latency_gap(cells: list[Cell]) -> list[str]:
     gaps.sort(key=lambda g: g[0])
     median_gap = gaps[len(gaps) // 2][0]
     cell = gaps[-1][1]
-    why = (
-        "requests wait for a free gunicorn thread before Django sees them"
-        if cell.server in WSGI_KINDS
-        else "requests wait while the worker's event loop is blocked"
-        if SCENARIOS.get(cell.scenario) and SCENARIOS[cell.scenario].view == "async-blocking"
-        else "requests wait in the server's queues before Django's middleware starts its clock"
-    )
     return [
         f"Across cells the client's median exceeds the server's by {median_gap:.0f} ms at the "
         f"median cell; the widest gap is {label(cell)}: {cell.latency_ms.p50:.0f} ms seen "
-        f"by Locust against {cell.server_latency_ms.p50:.0f} ms inside Django, because "
-        f"{why}."
+        f"by Locust against {cell.server_latency_ms.p50:.0f} ms inside Django, time spent "
+        f"outside Django ({_slots(cell)})."
     ]
+
+
+def _slots(cell: Cell) -> str:
+    """What the cell's own figures say about where requests could wait."""
+    if cell.model_rps and cell.service_time_s and cell.model_rps * cell.service_time_s < cell.users:
+        held = round(cell.model_rps * cell.service_time_s)
+        return f"{cell.users} users for {held} request(s) the model lets the server hold at once"
+    cpu = cell.server_process.cpu_percent if cell.server_process else None
+    cores = cell.server_process.cores if cell.server_process else None
+    if cpu is not None:
+        return f"the server used {cpu:.0f}% of one core" + (
+            f", with {cores} core(s) to use" if cores else ""
+        )
+    return "no measurement of this cell says where"
 
 
 REASONS = {
@@ -212,27 +135,32 @@ def shortfall(cell: Cell) -> str:
         )
     if client.p95 and server.p95 and client.p95 - server.p95 > 0.5 * service_ms:
         gap = f"(client p95 {client.p95:.0f} ms, {server.p95:.0f} ms inside Django)"
-        if cell.server in WSGI_KINDS and cell.workers > 1:
+        if cell.worker_imbalance is not None and cell.workers > 1:
+            counts = ", ".join(str(n) for n in cell.server_requests_by_worker or [])
             why.append(
-                "threads sat idle in some workers while requests queued in others, since a "
-                f"gthread worker accepts connections whether or not it has a free thread {gap}"
+                f"requests waited outside Django {gap}, while the workers served {counts} "
+                f"requests (busiest / mean {cell.worker_imbalance:.2f})"
             )
-        elif cell.model_rps >= 0.99 * cell.littles_law_rps:
-            why.append(f"requests queued before Django although the model has room {gap}")
+        else:
+            why.append(f"requests waited outside Django {gap}")
     return ", and ".join(why) or "nothing this cell measured explains it (no flag, no queue)"
+
+
+def _reached(cell: Cell) -> bool:
+    """At the share of its model, or the upper end of its interval is: noise cannot tell."""
+    high = cell.rps_ci95[1] if cell.rps_ci95 else cell.rps
+    return high >= REACHED_SHARE * cell.model_rps
 
 
 def efficiency(cells: list[Cell]) -> list[str]:
     done = [c for c in measured(cells) if c.model_efficiency is not None]
     if not done:
         return []
-    reached = [c for c in done if c.model_efficiency >= REACHED_SHARE]
-    below = sorted(
-        (c for c in done if c.model_efficiency < REACHED_SHARE), key=lambda c: c.model_efficiency
-    )
+    reached = [c for c in done if _reached(c)]
+    below = sorted((c for c in done if not _reached(c)), key=lambda c: c.model_efficiency)
     sentences = [
         f"{len(reached)} of {len(done)} cells reached {REACHED_SHARE:.0%} of the ceiling their "
-        "server's concurrency model predicts"
+        "server's concurrency model predicts (within their 95% interval, where they have one)"
         + (f"; the {min(5, len(below))} furthest below it follow." if below else ".")
     ]
     sentences += [
@@ -282,12 +210,13 @@ def upstream_check(cells: list[Cell]) -> list[str]:
 
 def all_findings(cells: list[Cell]) -> list[str]:
     return [
-        *throughput(cells),
         *sync_vs_async(cells),
+        *throughput(cells),
         *fanout(cells),
         *blocking(cells),
         *latency_gap(cells),
         *efficiency(cells),
+        *measurement.checks(cells),
         *generator_check(cells),
         *upstream_check(cells),
     ]

@@ -16,7 +16,10 @@ from msgspec import Struct, field
 UnixSeconds = float  # seconds since the epoch
 Count = int
 
-SCHEMA_VERSION = 2  # 1: before "schema_version", the version was meta["schema"]
+# 1: before "schema_version", the version was meta["schema"]. 3: confidence intervals, fresh
+# runs as repeats, the steady warm-up, Little's-law check, per-worker counts (all optional, so
+# a version 2 file reads as it is).
+SCHEMA_VERSION = 3
 
 
 class Record(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -35,6 +38,15 @@ class LatencyMs(Record):
     p99: float | None = None
     mean: float | None = None
     max: float | None = None
+    # Client side: 95% bootstrap intervals (loadtests.analysis.stats) of each percentile.
+    p50_ci95: tuple[float, float] | None = None
+    p95_ci95: tuple[float, float] | None = None
+    p99_ci95: tuple[float, float] | None = None
+    # Server side: the bounds of the histogram bucket each percentile fell in (the value is
+    # rounded to what that bucket allows).
+    p50_bucket: tuple[float, float | None] | None = None
+    p95_bucket: tuple[float, float | None] | None = None
+    p99_bucket: tuple[float, float | None] | None = None
 
 
 class ProcessUse(Record):
@@ -82,6 +94,19 @@ class Window(Record):
     server_requests: Count | None = None
     # How long the server kept each edge's scrape waiting (absent in runs before it was kept).
     scrape_s: list[float | None] | None = None
+    run: Count | None = None  # which fresh run of the cell (1, 2, ...)
+    # Requests each server worker (by pid) completed in the window, from its own metric file.
+    server_requests_by_worker: dict[str, Count] | None = None
+    # Seconds the sweep spent reading the metric files at each edge (no request to the server).
+    read_s: list[float | None] | None = None
+
+
+class Warmup(Record):
+    """One fresh run's warm-up: how long until the steady rule held, or that it never did."""
+
+    run: Count
+    seconds: float
+    steady: bool | None  # None: a fixed warm-up, no rule applied
 
 
 class Cell(Record):
@@ -116,6 +141,14 @@ class Cell(Record):
     rps_min: float | None = None
     rps_max: float | None = None
     rps_stdev: float | None = None
+    rps_ci95: tuple[float, float] | None = None
+    # Little's law on the cell's own data: rps x mean latency, and how far from ``users`` it
+    # may stray by chance (loadtests.analysis.littles).
+    concurrency_tolerance: float | None = None
+    warmups: list[Warmup] | None = None
+    # Requests per server worker over all windows, and max/mean of them (1.0: even).
+    server_requests_by_worker: list[Count] | None = None
+    worker_imbalance: float | None = None
     server_requests: Count | None = None
     server_statuses: dict[str, Count] | None = None
     model_rps: float | None = None
@@ -153,6 +186,7 @@ class Parameters(Record):
     repeats: Count
     restart_per_repeat: bool
     time_limit: float  # seconds
+    windows_per_run: Count | None = None
 
 
 class Machine(Record):

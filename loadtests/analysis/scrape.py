@@ -76,6 +76,18 @@ class Histogram:
             lower, below = upper, cumulative
         return lower
 
+    def bucket(self, q: float) -> tuple[float, float] | None:
+        """The bounds (seconds) of the bucket that holds quantile ``q``; None when empty."""
+        total = self.count
+        if total <= 0:
+            return None
+        lower = 0.0
+        for upper in sorted(self.buckets):
+            if self.buckets[upper] >= q * total:
+                return lower, upper
+            lower = upper
+        return lower, math.inf
+
     def percentiles_ms(self) -> dict[str, float] | None:
         if self.count <= 0:
             return None
@@ -83,6 +95,21 @@ class Histogram:
         values = {key: round(v * 1000.0, 2) for key, v in values.items() if v is not None}
         values["mean"] = round(1000.0 * self.total / self.count, 2)
         return values
+
+
+def round_to_bucket(value: float, lower: float, upper: float) -> float:
+    """``value`` rounded to the precision a bucket from ``lower`` to ``upper`` allows.
+
+    Interpolation inside a bucket assumes its requests are spread evenly, which nothing
+    measures, so the value keeps the decimal digits of the bucket's width and no more (a value
+    in a 100 ms wide bucket is a multiple of 100 ms), clamped to the bucket.
+    """
+    width = upper - lower
+    if not math.isfinite(width) or width <= 0:
+        return value
+    step = 10.0 ** math.floor(math.log10(width))
+    rounded = round(round(value / step) * step, 9)
+    return min(max(rounded, lower), upper)
 
 
 def parse(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:

@@ -1,17 +1,21 @@
 """Measured windows inside a Locust run: the sweep's clock, loaded by the locustfile.
 
 Idle unless ``--window-length`` is given (the sweep gives it; a person running the locustfile
-never needs to). Then, once every user is spawned, the run waits ``--window-warmup`` seconds,
-measures ``--window-count`` back-to-back windows of ``--window-length`` seconds, writes them to
+never needs to). Then users start staggered (the sweep's spawn rate spreads them over one
+service time, and each waits a random ``--window-jitter`` before its first request), the run
+warms up until steady (the rule of ``loadtests.analysis.steady`` on sub-windows of
+``--window-steady`` seconds, after at least ``--window-warmup`` seconds), measures
+``--window-count`` back-to-back windows of ``--window-length`` seconds, writes them to
 ``--window-out`` as JSON and stops Locust.
 
 At each window boundary the master (or the only process) tells every process to switch
-windows and scrapes ``--window-scrape`` (the app's ``/metrics``) into a file beside the JSON.
-So the app's histogram deltas and the client's counts cover the same seconds (shifted, for the
-server, by how long it kept the scrape waiting, noted per boundary), and Locust's ramp-up and
-warm-up stay out of both. Each process keeps its own requests, failures, response
-times and CPU time per window; in distributed mode the workers send theirs to the master at
-the end, so the windows are exact whatever Locust's periodic stats reports do.
+windows and, in the same instant, reads the server's metric files (``--window-metrics-dir``,
+or the directory the sweep writes into the ready flag) into a file beside the JSON
+(``metrics_files``): no request to the loaded server, so its window and the client's cover
+the same seconds. Without a directory (a host the sweep did not start) it scrapes
+``--window-scrape`` instead, beside the load. Each process keeps its own requests, failures,
+response times (to 0.1 ms: exact percentiles) and CPU time per window; in distributed mode the
+workers send theirs to the master at the end.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import time
 import urllib.parse
 import urllib.request
@@ -31,7 +36,10 @@ import gevent
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtests.analysis import stats, steady
 from loadtests.wait import wait_until
+
+from . import metrics_files
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +118,9 @@ def _add_arguments(parser):
         ("--window-out", str, "", "where to write the windows as JSON"),
         ("--window-scrape", str, "", "a /metrics URL to scrape at every window boundary"),
         ("--window-ready", str, "", "a URL that must answer 200 before any user starts"),
+        ("--window-steady", float, 0.0, "sub-window (s): warm up until steady; 0: fixed"),
+        ("--window-jitter", float, 0.0, "seconds: each user waits up to this before starting"),
+        ("--window-metrics-dir", str, "", "the server's multi-process metrics directory"),
     ):
         # Locust's own parser (not an argument group) understands include_in_web_ui.
         parser.add_argument(flag, type=kind, default=default, help=text, include_in_web_ui=False)
@@ -121,6 +132,14 @@ def _options(environment):
 
 
 _environment = None
+_metrics_dir: list[Path] = []  # from --window-metrics-dir or the ready flag's content
+
+
+def start_jitter(environment) -> float:
+    """Seconds a user waits before its first request, so users do not move in lockstep."""
+    options = _options(environment)
+    jitter = getattr(options, "window_jitter", 0.0) if options is not None else 0.0
+    return random.uniform(0.0, jitter) if jitter > 0 else 0.0
 
 
 @events.init.add_listener
@@ -153,9 +172,14 @@ def _on_test_start(environment, **_kwargs):
     if options is None or not options.window_ready or isinstance(environment.runner, WorkerRunner):
         return
     url = options.window_ready
-    if wait_until(lambda: _ready(url), READY_TIMEOUT, 0.05, sleep=gevent.sleep):
-        return
-    logger.error("%s was not ready in %g s; starting anyway", url, READY_TIMEOUT)
+    if not wait_until(lambda: _ready(url), READY_TIMEOUT, 0.05, sleep=gevent.sleep):
+        logger.error("%s was not ready in %g s; starting anyway", url, READY_TIMEOUT)
+    if options.window_metrics_dir:
+        _metrics_dir[:] = [Path(options.window_metrics_dir)]
+    elif url.startswith("file://"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            text = Path(urllib.parse.urlsplit(url).path).read_text()
+            _metrics_dir[:] = [Path(json.loads(text)["metrics_dir"])]
 
 
 def _ready(url: str) -> bool:
@@ -198,18 +222,60 @@ def _scrape(url: str, path: Path, boundary: dict) -> None:
     boundary["scrape_s"] = round(time.time() - started, 4)
 
 
+def _probe(runner) -> tuple[float, int, dict]:
+    total = runner.stats.total
+    return time.monotonic(), total.num_requests, dict(total.response_times)
+
+
+def _warm_up(runner, options) -> dict:
+    """Wait the least warm-up, then until the steady rule holds (or its cap); say how long."""
+    started = time.monotonic()
+    gevent.sleep(options.window_warmup)
+    if options.window_steady <= 0:
+        return {"warmup_s": options.window_warmup, "steady": None, "subwindows": []}
+    sub = options.window_steady
+    if isinstance(runner, MasterRunner):
+        # The master's stats arrive in the workers' reports every few seconds, too coarse
+        # for sub-windows: a fixed warm-up as long as the rule's shortest, and no verdict.
+        gevent.sleep(steady.STEADY_SUBWINDOWS * sub)
+        return {"warmup_s": round(time.monotonic() - started, 2), "steady": None, "subwindows": []}
+    samples: list[tuple[float, float | None]] = []
+    last = _probe(runner)
+    ok = False
+    while not ok and time.monotonic() - started < steady.STEADY_CAP_S:
+        gevent.sleep(sub)
+        now = _probe(runner)
+        times = {k: v - last[2].get(k, 0) for k, v in now[2].items()}
+        median = stats.quantile(Counter({k: v for k, v in times.items() if v > 0}), 0.5)
+        samples.append((round((now[1] - last[1]) / (now[0] - last[0]), 2), median))
+        last = now
+        ok = steady.is_steady(samples)
+    return {
+        "warmup_s": round(time.monotonic() - started, 2),
+        "steady": ok,
+        "subwindows": samples,
+    }
+
+
 def _control(environment, options) -> None:
     runner = environment.runner
     out = Path(options.window_out) if options.window_out else None
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
     spawned_at = time.time()
-    gevent.sleep(options.window_warmup)
+    warm = _warm_up(runner, options)
     boundaries, scrapes = [], []
     first = time.monotonic()
     for index in range(options.window_count + 1):
         gevent.sleep(max(0.0, first + index * options.window_length - time.monotonic()))
         boundary: dict = {"unix": time.time()}
+        if _metrics_dir and out is not None:
+            # The client's edge, then at once (no greenlet runs in between) the server's.
+            _broadcast_mark(runner, index if index < options.window_count else None)
+            path = out.with_name(f"{out.stem}-{index}.prom")
+            metrics_files.snapshot(_metrics_dir[0], path, boundary)
+            boundaries.append(boundary)
+            continue
         if options.window_scrape and out is not None:
             # Beside the load, not before the mark: a server that queues requests (a blocked
             # event loop, busy gunicorn threads) answers the scrape after its queue, which in
@@ -230,7 +296,9 @@ def _control(environment, options) -> None:
     total = runner.stats.total
     result = {
         "users": runner.user_count,
-        "warmup_s": options.window_warmup,
+        "warmup_s": warm["warmup_s"],
+        "steady": warm["steady"],
+        "subwindows": warm["subwindows"],
         "length_s": options.window_length,
         "count": options.window_count,
         "spawned_at": spawned_at,

@@ -32,7 +32,7 @@ def report_html(record: Results) -> str:
         "client_vs_server": figure(
             plots.client_vs_server(done),
             findings.latency_gap(cells),
-            "Client-side against server-side latency: the gap is queueing outside Django.",
+            "Client-side against server-side latency: the gap is time spent outside Django.",
         ),
         "efficiency": figure(
             plots.efficiency(done),

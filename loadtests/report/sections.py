@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadtests.analysis import findings
+from loadtests.analysis import findings, littles, stats, steady
 from loadtests.analysis.records import Cell, Results, RunMeta
 from loadtests.analysis.thresholds import (
     GENERATOR_SATURATED_PERCENT,
@@ -22,6 +22,7 @@ from .tables import (
     Table,
     _n,
     detail_rows,
+    interval_rows,
     model_rows,
     overview_rows,
     upstream_rows,
@@ -55,15 +56,62 @@ DEFINITIONS = [
         "Client and server latency",
         "Client: Locust's response times in the measured windows. Server: percentiles "
         "interpolated in the app's own `http_server_request_duration_seconds` histogram, from "
-        "the difference of two /metrics scrapes taken at the windows' edges (boundaries set just "
-        "above the scenario's service time). The gap is time outside Django: the accept queue, a "
+        "the difference of two snapshots at the windows' edges (read from the workers' metric "
+        "files; runs before schema 3 scraped /metrics) with boundaries set just above the "
+        "scenario's service time. The gap is time outside Django: the accept queue, a "
         "busy gunicorn thread, a blocked event loop, the network stack, Locust itself.",
     ),
     (
-        "Windows and spread",
-        "After spawning and a warm-up (at least one expected latency, so queues are full), the "
-        "cell's repeats are back-to-back windows of one run (or fresh runs, if the profile says "
-        "so). req/s is their mean and min-max their spread; percentiles pool every window.",
+        "Coordinated omission",
+        "Every latency here comes from a closed loop: a user waits for each answer before it "
+        "sends the next request, so while the server stalls the users send nothing, and the "
+        "requests they would have sent (and their waits) are never measured. The percentiles "
+        "are those of the requests that were sent, not what users arriving on their own "
+        "schedule would see: a stall of the server shows as a few slow requests, not as the "
+        "many that would have queued behind it. The open model (arrivals at a fixed rate) is "
+        "free of it.",
+    ),
+    (
+        "Users, warm-up and windows",
+        "Users are spawned over one service time and each waits a random part of one more "
+        "before its first request, so they do not move in lockstep; then "
+        + steady.rule_text()
+        + ". req/s is the mean of the windows, min-max their spread; percentiles pool every "
+        "window's raw response times (to 0.1 ms: exact, not Locust's rounded buckets).",
+    ),
+    (
+        "Repeats and 95% intervals",
+        "A cell's repeats (runs) are fresh server and Locust starts, in interleaved order across "
+        "the cells (A B C A B C), so a shared machine's drift falls on every cell alike. The "
+        f"intervals are percentile bootstraps ({stats.RESAMPLES} resamples) over runs, then "
+        "over windows inside each chosen run: runs carry start-up luck (how connections spread "
+        "over workers, what else the machine did), windows carry a run's own noise, and "
+        "resampling windows alone would hide the first. With 3 runs an interval knows only the "
+        "spread it saw: it is narrower than the truth more often than 5% of the time. So a "
+        "ratio between two cells is judged on the runs' mean rates with Student's t (Welch's "
+        "degrees of freedom, on the log scale), which widens as few runs demand; 'not "
+        "significant' means its interval holds 1, and cells with fewer than two runs get no "
+        "verdict.",
+    ),
+    (
+        "Little's law check",
+        "Measured concurrency = req/s x mean client latency: a closed loop can never hold more "
+        "requests in flight than it has users. The tolerance is three standard errors of that "
+        "estimate from the cell's own data, Z x users x sqrt((users/4 + n cv^2)/n^2 + cv^2/n) "
+        f"with Z = {littles.Z:g}, n the requests and cv their latencies' coefficient of "
+        "variation (each staggered user's phase at the window's edges, and the spread of "
+        "latencies); above it the cell is flagged concurrency-above-users (users in lockstep, "
+        "whose waves a window cuts unevenly, or edges that disagree). Below users, the users "
+        "spent that share of their time between requests.",
+    ),
+    (
+        "Server windows",
+        "At each window's edge the sweep reads every server worker's metric files (prometheus_"
+        "client's multi-process files, one set per process) at the instant Locust switches "
+        "windows, without asking the loaded server, so server and client count the same seconds; "
+        "the per-process files give each worker's requests. A server percentile is interpolated "
+        "inside its histogram bucket and rounded to the digits that bucket's width allows; where "
+        "the bucket is wider than 1 ms the table gives its bounds.",
     ),
     (
         "Flags",
@@ -71,7 +119,9 @@ DEFINITIONS = [
         f"passed {GENERATOR_SATURATED_PERCENT:.0f}% of a core; server-cpu-bound: the server used "
         f"over {SERVER_CPU_BOUND_PERCENT:.0f}% of its cores; upstream-busy: the upstream passed "
         f"{UPSTREAM_BUSY_PERCENT:.0f}% of its one core; workers-not-ready: not every worker "
-        "answered before the load began; error: the cell could not be measured.",
+        "answered before the load began; never-steady: a run had not settled by the steady rule's "
+        f"cap of {steady.STEADY_CAP_S:g} s; {littles.FLAG}: Little's law failed (see its check); "
+        "error: the cell could not be measured.",
     ),
 ]
 
@@ -93,9 +143,14 @@ def describe_run(meta: RunMeta) -> list[str]:
         f"Load: {params.users} closed-loop Locust users per cell, delay "
         f"{params.delay} s, fan-out {params.fanout}, gunicorn gthread "
         f"threads {params.threads}; warm-up at least {params.warmup} s, "
-        f"then {params.repeats} x {params.window} s windows "
-        f"({'a fresh server for each' if params.restart_per_repeat else 'back to back'}); "
-        f"connections: {meta.connections}; generator: "
+        + (
+            f"then until steady; {params.repeats} fresh runs per cell, interleaved, of "
+            f"{params.windows_per_run} windows of at least {params.window} s; "
+            if params.windows_per_run
+            else f"then {params.repeats} x {params.window} s windows "
+            f"({'a fresh server for each' if params.restart_per_repeat else 'back to back'}); "
+        )
+        + f"connections: {meta.connections}; generator: "
         f"{meta.generator.mode}.",
         f"Pinning: {meta.pinning}. Target: {meta.target}.",
     ]
@@ -117,6 +172,7 @@ class Sections:
     findings: list[str]
     overview: Table
     detail: Table
+    intervals: Table | None
     model: Table | None
     upstream: Table | None
     upstream_sentences: list[str]
@@ -128,12 +184,14 @@ class Sections:
 def sections(record: Results) -> Sections:
     meta, cells = record.meta, record.cells
     upstream = upstream_rows(cells)
+    intervals = interval_rows(cells)
     return Sections(
         title=f"Django async lab, {meta.run_id}",
         run=describe_run(meta),
         findings=findings.all_findings(cells),
         overview=overview_rows(cells),
         detail=detail_rows(cells),
+        intervals=intervals if intervals[1] else None,
         model=model_rows(cells) if any(c.model for c in cells) else None,
         upstream=upstream if upstream[1] else None,
         upstream_sentences=findings.upstream_check(cells),

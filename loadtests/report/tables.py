@@ -138,6 +138,75 @@ def detail_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def _ci(value, interval) -> str:
+    if value is None:
+        return "-"
+    if not interval:
+        return _n(value)
+    return f"{_n(value)} [{_n(interval[0])}-{_n(interval[1])}]"
+
+
+def _bucketed(latency: LatencyMs | None) -> str:
+    """Server percentiles with the bucket each fell in, where it is wider than 1 ms."""
+    if not latency:
+        return "-"
+    parts = []
+    for key in ("p50", "p95", "p99"):
+        value, bucket = getattr(latency, key), getattr(latency, f"{key}_bucket")
+        if value is not None and bucket and (bucket[1] is None or bucket[1] - bucket[0] > 1):
+            parts.append(f"{_n(value)} ({_n(bucket[0])}-{_n(bucket[1]) if bucket[1] else 'inf'})")
+        else:
+            parts.append(_n(value))
+    return " / ".join(parts)
+
+
+def _in_flight(cell: Cell) -> str:
+    if cell.achieved_concurrency is None or cell.concurrency_tolerance is None:
+        return "-"
+    return f"{cell.achieved_concurrency:.2f} of {cell.users} (+{cell.concurrency_tolerance:.2f})"
+
+
+def interval_rows(cells: list[Cell]) -> Table:
+    """Each cell's estimates with their 95% intervals, and the checks of its measurement."""
+    header = [
+        "scenario",
+        "server",
+        "workers",
+        "runs",
+        "req/s [95% CI]",
+        "client p50 ms [CI]",
+        "p95 [CI]",
+        "p99 [CI]",
+        "server p50/p95/p99 ms (bucket)",
+        "in flight of users (+tolerance)",
+        "warm-up s",
+        "requests per worker",
+    ]
+    rows = []
+    for cell in cells:
+        if cell.rps_ci95 is None:
+            continue
+        lat = cell.latency_ms or LatencyMs()
+        warm = [w.seconds for w in cell.warmups or []]
+        rows.append(
+            [
+                cell.scenario,
+                cell.server,
+                str(cell.workers),
+                _n(cell.repeats),
+                _ci(cell.rps, cell.rps_ci95),
+                _ci(lat.p50, lat.p50_ci95),
+                _ci(lat.p95, lat.p95_ci95),
+                _ci(lat.p99, lat.p99_ci95),
+                _bucketed(cell.server_latency_ms),
+                _in_flight(cell),
+                f"{min(warm):.1f}-{max(warm):.1f}" if warm else "-",
+                ", ".join(str(n) for n in cell.server_requests_by_worker or []) or "-",
+            ]
+        )
+    return header, rows
+
+
 def upstream_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     header = [
         "scenario",

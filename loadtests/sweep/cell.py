@@ -1,9 +1,11 @@
-"""One cell's run: a fresh server, Locust and the samplers, for each of the cell's runs.
+"""One cell's runs: a fresh server, Locust and the samplers for each, then the cell.
 
 For each run: pick a port, start Locust (which holds its users until the app answers) while the
 launcher starts a fresh server with a wiped metrics directory, sample the server's and the
-upstream's processes, let the window plugin warm up and measure (scraping ``/metrics`` at each
-edge), then stop everything. ``loadtests.analysis.assemble`` turns what it gathered into a cell.
+upstream's processes, tell Locust where the server's metric files are (in the ready flag, so
+its window plugin reads them at each window's edges without asking the server), let it warm
+up until steady and measure, then stop everything. The sweep interleaves the runs of its
+cells; ``loadtests.analysis.assemble`` turns a cell's runs into its record.
 """
 
 from __future__ import annotations
@@ -80,17 +82,30 @@ def server_env(plan: CellPlan, upstream_url: str | None) -> dict[str, str]:
 
 
 def measure(plan: CellPlan, ctx: Context, tick: Callable[[], None]) -> Cell:
-    """Run the cell's load and return the assembled cell (raises on a failed run)."""
-    cell_dir = ctx.run_dir / "cells" / plan.slug
-    cell_dir.mkdir(parents=True, exist_ok=True)
+    """Run all of the cell's runs one after another and return the cell (raises on failure)."""
     started = time.time()
-    runs = []
-    for run_index, count in enumerate(plan.runs()):
-        out = cell_dir / f"run{run_index + 1}.json"
-        if ctx.external_host:
-            runs.append(_measure_external(plan, ctx, out, count, tick))
-        else:
-            runs.append(_measure_local(plan, ctx, out, count, tick))
+    runs = [measure_run(plan, ctx, index, tick) for index in range(len(plan.runs()))]
+    return cell_of(plan, ctx, runs, started)
+
+
+def cell_dir_of(plan: CellPlan, ctx: Context) -> Path:
+    return ctx.run_dir / "cells" / plan.slug
+
+
+def measure_run(plan: CellPlan, ctx: Context, run_index: int, tick: Callable[[], None]) -> dict:
+    """One fresh run of the cell (raises on a failed run)."""
+    cell_dir = cell_dir_of(plan, ctx)
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    out = cell_dir / f"run{run_index + 1}.json"
+    count = plan.runs()[run_index]
+    if ctx.external_host:
+        return _measure_external(plan, ctx, out, count, tick)
+    return _measure_local(plan, ctx, out, count, tick)
+
+
+def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> Cell:
+    """The cell assembled from the runs measured so far."""
+    cell_dir = cell_dir_of(plan, ctx)
     cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
     cell = assemble(plan, runs, cell_dir, None if ctx.external_host else cores)
     cell.started_at, cell.ended_at = started, time.time()
@@ -106,12 +121,14 @@ def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) 
         delay=plan.delay,
         fanout=plan.fanout,
         warmup=plan.warmup_for(),
-        window=plan.window,
+        window=plan.window_for(),
         count=count,
         out=out,
         scrape_url=f"{host}/metrics",
         ready_url=ready_url,
         new_connections=plan.new_connections,
+        stagger_s=plan.service_time,
+        subwindow_s=plan.subwindow_for(),
     )
 
 
@@ -169,10 +186,18 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
             ctx.on_targets(plan.key, targets)
         ctx.settle()  # the previous cell's servers are gone before this one's load starts
         with TreeSampler(roots) as sampler:
-            ready_flag.touch()
+            _write_ready(ready_flag, server)
             windows = generator.wait(master, run, out.parent, tick)
         ctx.stop_later(stack.pop_all())
     return {"windows": windows, "sampler": sampler, "dir": out.parent, "workers": ready_workers}
+
+
+def _write_ready(flag: Path, server) -> None:
+    """The flag Locust waits for, holding the server's metrics directory (written whole)."""
+    metrics_dir = getattr(server, "metrics_dir", None) or server.extra.get("metrics_dir")
+    tmp = flag.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"metrics_dir": str(metrics_dir) if metrics_dir else None}))
+    tmp.replace(flag)
 
 
 def _measure_external(plan, ctx: Context, out: Path, count: int, tick) -> dict:

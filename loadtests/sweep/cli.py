@@ -68,7 +68,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--duration", type=float, dest="window", help="seconds per window (default: the profile's)"
     )
     parser.add_argument(
-        "--repeats", type=int, help="measured windows per cell (default: the profile's)"
+        "--repeats",
+        type=int,
+        help="fresh runs per cell (windows, with --no-restart-per-repeat) (default: the profile's)",
+    )
+    parser.add_argument(
+        "--windows-per-run",
+        type=int,
+        help="measured windows per fresh run (default: the profile's)",
     )
     parser.add_argument(
         "--restart-per-repeat",
@@ -202,7 +209,9 @@ def check_args(args: argparse.Namespace) -> list[str]:
             )
         if is_loopback(f"http://{args.master_bind_host}"):
             problems.append("--remote-workers needs --master-bind-host (an address they reach)")
-    for name in ("users", "repeats", "threads", "fanout", "distributed", "remote_workers"):
+    for name in (
+        "users", "repeats", "windows_per_run", "threads", "fanout", "distributed", "remote_workers"
+    ):  # fmt: skip
         value = getattr(args, name)
         if value is not None and value < (0 if name in ("distributed", "remote_workers") else 1):
             problems.append(f"--{name.replace('_', '-')} must be positive")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from loadtests.analysis.steady import STEADY_CAP_S
 from mysite.launcher import LOOPBACK, die_with_parent, free_port, stop_process_group
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfile.py"
@@ -65,11 +66,20 @@ class LoadRun:
     scrape_url: str = ""
     ready_url: str = ""
     new_connections: bool = False
+    # Users are spawned over this many seconds and each waits up to as long again before its
+    # first request (one service time), so they never move in lockstep.
+    stagger_s: float = 0.0
+    subwindow_s: float = 0.0  # >0: warm up until steady, by the rule on sub-windows this long
+    metrics_dir: str = ""
 
     @property
     def time_limit(self) -> float:
         """Locust's own -t: everything the run should take, with a generous margin."""
-        return 60.0 + self.warmup + self.window * self.count
+        return 60.0 + self.warmup + STEADY_CAP_S + 2 * self.stagger_s + self.window * self.count
+
+    @property
+    def spawn_rate(self) -> float:
+        return self.users / self.stagger_s if self.stagger_s > 0 else float(self.users)
 
 
 def _locust(gen: Generator) -> list[str]:
@@ -79,13 +89,19 @@ def _locust(gen: Generator) -> list[str]:
 def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
     argv = [
         *_locust(gen), "--headless", "--only-summary", "--loglevel", "INFO",
-        "-u", str(run.users), "-r", str(run.users), "-t", f"{round(run.time_limit)}s",
+        "-u", str(run.users), "-r", f"{run.spawn_rate:g}", "-t", f"{round(run.time_limit)}s",
         "--host", run.host, "--delay", f"{run.delay:g}", "--fanout", str(run.fanout),
         "--window-warmup", f"{run.warmup:g}", "--window-length", f"{run.window:g}",
         "--window-count", str(run.count), "--window-out", str(run.out),
     ]  # fmt: skip
     if run.scrape_url:
         argv += ["--window-scrape", run.scrape_url]
+    if run.stagger_s > 0:
+        argv += ["--window-jitter", f"{run.stagger_s:g}"]
+    if run.subwindow_s > 0:
+        argv += ["--window-steady", f"{run.subwindow_s:g}"]
+    if run.metrics_dir:
+        argv += ["--window-metrics-dir", run.metrics_dir]
     if run.ready_url:
         argv += ["--window-ready", run.ready_url]
     if run.new_connections:

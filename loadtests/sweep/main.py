@@ -28,7 +28,7 @@ from . import cell as cells
 from .cli import parse_args
 from .generator import Generator, GeneratorFailed
 from .plan import from_args
-from .progress import Progress
+from .progress import Progress, interleaved
 
 
 class Interrupted(BaseException):
@@ -125,6 +125,17 @@ def _still_stopping(signum, _frame):
     print(f"{name} again: still stopping every child process", file=sys.stderr, flush=True)
 
 
+def _cells(plans, ctx, runs, failed, started_at) -> list:
+    """Every cell with a run or a failure so far, in the plan's order."""
+    out = []
+    for plan in plans:
+        if plan.key in failed:
+            out.append(failed_cell(plan, failed[plan.key]))
+        elif runs[plan.key]:
+            out.append(cells.cell_of(plan, ctx, runs[plan.key], started_at[plan.key]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render_only:
@@ -183,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     record = Results(schema_version=SCHEMA_VERSION, meta=meta, cells=[])
     results.write(results_path, record)
 
-    progress = Progress(plans)
+    progress = Progress(interleaved(plans))
     previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
     status, code = "complete", 0
     try:
@@ -199,28 +210,42 @@ def main(argv: list[str] | None = None) -> int:
             )
             stack.callback(ctx.settle)  # cells stopped in the background, on any way out
             deadline = time.monotonic() + profile.time_limit
-            for index, cell_plan in enumerate(plans):
-                if time.monotonic() + cell_plan.estimate(progress.start_cost) > deadline:
-                    meta.skipped_cells = [p.key for p in plans[index:]]
+            runs: dict[str, list[dict]] = {p.key: [] for p in plans}
+            failed: dict[str, str] = {}
+            started_at: dict[str, float] = {}
+            for run_plan in progress.plans:  # interleaved: A B C A B C
+                cell_plan = run_plan.plan
+                if cell_plan.key in failed:
+                    progress.skip(run_plan)
+                    continue
+                if time.monotonic() + run_plan.estimate(progress.start_cost) > deadline:
+                    left = progress.plans[progress.done :]
+                    meta.skipped_cells = [p.key for p in plans if not runs[p.key]]
                     meta.notes.append(
-                        f"time limit of {profile.time_limit:g} s reached: "
-                        f"{len(plans) - index} cell(s) not measured"
+                        f"time limit of {profile.time_limit:g} s reached: {len(left)} run(s) "
+                        f"not measured, {len(meta.skipped_cells)} cell(s) not at all"
                     )
                     status, code = "time-limit", 1
                     break
-                progress.begin(cell_plan)
+                progress.begin(run_plan)
+                started_at.setdefault(cell_plan.key, time.time())
                 try:
-                    cell = cells.measure(cell_plan, ctx, progress.draw)
+                    runs[cell_plan.key].append(
+                        cells.measure_run(cell_plan, ctx, run_plan.index, progress.draw)
+                    )
                 except (ServerFailed, GeneratorFailed, OSError, ValueError) as error:
-                    progress.note(f"{cell_plan.key} failed: {error}")
-                    cell = failed_cell(cell_plan, str(error))
+                    progress.note(f"{run_plan.key} failed: {error}")
+                    failed[cell_plan.key] = str(error)
                     code = 1
-                progress.end(cell_plan)
+                progress.end(run_plan)
+                record.cells = _cells(plans, ctx, runs, failed, started_at)
+                results.write(results_path, record)
+            ctx.settle()
+            for cell in record.cells:
                 jobs = prometheus("cell_done", run_dir, cell)
                 if jobs:
                     cell.extensions = {"prometheus": jobs}
-                record.cells.append(cell)
-                results.write(results_path, record)
+            results.write(results_path, record)
             if (args.capacity or args.capacity_only) and not args.host:
                 mapped = capacity.run_phase(
                     profile.name, ctx, record, lambda: results.write(results_path, record),

@@ -1,12 +1,16 @@
 """Sweep profiles: which cells a sweep measures, and how long it looks at each.
 
 A profile's matrix is a list of blocks, each the product of some server kinds, worker counts
-and scenarios. ``default`` is what ``make bench`` runs within five minutes on a two-core machine
-(server starts included): sync and async views under uvicorn and gunicorn gthread at 1, 2 and 4
-workers (and the async view under gunicorn with uvicorn workers), the fan-outs against their
-sequential baseline on one worker, and the blocking anti-pattern across uvicorn's worker counts.
-``full`` is every scenario on every kind and worker count, with more users, longer windows and
-a fresh server for every repeat. ``smoke`` is the tests' short look.
+and scenarios. Every profile's repeats are fresh server starts, run in interleaved order across
+its cells (A B C A B C), so a shared machine's drift falls on every configuration alike.
+``default`` is what ``make bench`` runs in about three minutes on a two-core machine (server
+starts included), the cells that carry the headline answers: the sync and the async view under
+uvicorn and under gunicorn gthread on one worker (sync against async, and the two server
+kinds), the sync view under gthread on two workers (a worker-count comparison), and the two
+concurrent fan-out styles (asyncio.gather, a thread pool) on one uvicorn worker; the sequential
+baseline (five times slower by construction, and the slowest cell to measure) is in ``full``.
+``full`` is every scenario on every kind and worker count, with more users and longer windows.
+``smoke`` is the tests' short look.
 The command line can override any field, replace the matrix, or pick cells one by one.
 """
 
@@ -15,6 +19,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict, dataclass, replace
 
+from loadtests.analysis import steady
 from loadtests.scenarios import LOAD_DELAY_S, LOAD_FANOUT, SCENARIOS, Scenario
 from mysite.demo.params import MAX_FANOUT
 from mysite.launcher import DEFAULT_THREADS, SERVER_KINDS
@@ -36,12 +41,13 @@ class Profile:
     delay: float = LOAD_DELAY_S
     fanout: int = LOAD_FANOUT
     threads: int = DEFAULT_THREADS
-    warmup: float = 1.0  # at least; longer when requests queue (see CellPlan.warmup_for)
-    window: float = 2.0
-    repeats: int = 2
-    # False: the repeats are back-to-back windows of one run, after one warm-up.
-    # True: every repeat starts a fresh server and Locust, so the spread includes start-up luck.
-    restart_per_repeat: bool = False
+    warmup: float = 0.0  # at least; then until steady (loadtests.analysis.steady)
+    window: float = 1.0  # at least; longer for the requests a window should hold
+    repeats: int = 3
+    # True: every repeat starts a fresh server and Locust (windows_per_run windows each), so
+    # the spread includes start-up luck. False: the repeats are windows of one run.
+    restart_per_repeat: bool = True
+    windows_per_run: int = 2
     time_limit: float = 300.0  # the whole sweep stops (skipping what is left) after this
 
     def cells(self) -> list[tuple[str, int, str]]:
@@ -84,29 +90,23 @@ PROFILES: dict[str, Profile] = {
     for profile in (
         Profile(
             "default",
-            "make bench: about 5 minutes on 2 cores; two 2 s windows per cell",
+            "make bench: the headline comparisons, 3 fresh interleaved runs per cell, "
+            "about 3.5 minutes on 2 cores",
             matrix=(
-                (("uvicorn", "gunicorn-gthread"), (1, 2, 4), ("sync-api", "async-api")),
-                (("gunicorn-uvicorn",), (1, 2, 4), ("async-api",)),
-                (
-                    ("uvicorn", "gunicorn-gthread"),
-                    (1,),
-                    ("async-fanout", "thread-fanout", "sequential"),
-                ),
-                (("uvicorn",), (1, 2, 4), ("async-blocking",)),
-                (("uvicorn",), (1,), ("async-fanout-httpx",)),
+                (("uvicorn", "gunicorn-gthread"), (1,), ("sync-api", "async-api")),
+                (("gunicorn-gthread",), (2,), ("sync-api",)),
+                (("uvicorn",), (1,), ("async-fanout", "thread-fanout")),
             ),
-            time_limit=280.0,
+            time_limit=240.0,
         ),
         Profile(
             "full",
-            "every scenario, server kind and worker count; 64 users; 3 fresh 10 s runs per cell",
+            "every scenario, server kind and worker count; 64 users; 5 fresh runs per cell",
             matrix=(ALL,),
             users=64,
-            warmup=3.0,
-            window=10.0,
-            repeats=3,
-            restart_per_repeat=True,
+            warmup=1.0,
+            window=5.0,
+            repeats=5,
             time_limit=4 * 3600.0,
         ),
         Profile(
@@ -114,9 +114,8 @@ PROFILES: dict[str, Profile] = {
             "one short cell, for tests",
             matrix=((("uvicorn",), (1,), ("async-api",)),),
             users=10,
-            warmup=1.0,
-            window=2.0,
-            repeats=1,
+            window=1.0,
+            repeats=2,
             time_limit=120.0,
         ),
     )
@@ -135,16 +134,26 @@ class CellPlan:
     warmup: float
     window: float
     repeats: int
-    restart_per_repeat: bool = False
+    restart_per_repeat: bool = True
+    windows_per_run: int = 2
     new_connections: bool = True
+    copy: int = 0  # >0: the same configuration measured again, as a separate cell
 
     @property
     def key(self) -> str:
-        return f"{self.server}/{self.workers}/{self.scenario}"
+        return f"{self.server}/{self.workers}/{self.scenario}" + (
+            f"#{self.copy + 1}" if self.copy else ""
+        )
 
     @property
     def slug(self) -> str:
-        return f"{self.server}-{self.workers}w-{self.scenario}"
+        return f"{self.server}-{self.workers}w-{self.scenario}" + (
+            f"-{self.copy + 1}" if self.copy else ""
+        )
+
+    @property
+    def service_time(self) -> float:
+        return self.spec.service_time(self.delay, self.fanout)
 
     @property
     def spec(self) -> Scenario:
@@ -165,19 +174,34 @@ class CellPlan:
         )
 
     def warmup_for(self) -> float:
-        """Warm up at least one expected latency, so queues are full before measuring."""
+        """The least warm-up; the window plugin then waits until the steady rule holds."""
+        return self.warmup
+
+    def window_for(self) -> float:
+        """Long enough for WINDOW_MIN_REQUESTS a run (its windows together) at the model's rate."""
         model_rps, _ = self.model()
-        expected_latency = self.users / model_rps
-        longest = max(4 * self.warmup, 6.0)
-        return round(min(max(self.warmup, expected_latency + 1.0), longest, 15.0), 2)
+        windows = self.runs()[0]
+        return steady.window_s(self.window, model_rps * windows)
 
     def runs(self) -> list[int]:
         """Windows per Locust run."""
-        return [1] * self.repeats if self.restart_per_repeat else [self.repeats]
+        if self.restart_per_repeat:
+            return [self.windows_per_run] * self.repeats
+        return [self.repeats]
+
+    def subwindow_for(self) -> float:
+        """The steady rule's sub-window for this cell (see ``analysis.steady``)."""
+        model_rps, _ = self.model()
+        return steady.subwindow_s(self.users, model_rps)
+
+    def run_estimate(self, start_cost: float, windows: int) -> float:
+        """Seconds one run should take: start, stagger, the shortest steady warm-up, windows."""
+        warm = self.warmup + (steady.STEADY_SUBWINDOWS + 1) * self.subwindow_for()
+        return start_cost + 2 * self.service_time + warm + windows * self.window_for()
 
     def estimate(self, start_cost: float) -> float:
         """Seconds this cell should take, given what one server and Locust start costs."""
-        return sum(start_cost + self.warmup_for() + n * self.window for n in self.runs())
+        return sum(self.run_estimate(start_cost, n) for n in self.runs())
 
 
 def parse_cell(spec: str) -> tuple[str, int, str]:
@@ -208,6 +232,7 @@ def from_args(args: argparse.Namespace) -> tuple[Profile, list[CellPlan]]:
             window=args.window,
             repeats=args.repeats,
             restart_per_repeat=args.restart_per_repeat,
+            windows_per_run=args.windows_per_run,
             time_limit=args.time_limit,
         )
     )
@@ -226,10 +251,15 @@ def from_args(args: argparse.Namespace) -> tuple[Profile, list[CellPlan]]:
         "window": profile.window,
         "repeats": profile.repeats,
         "restart_per_repeat": profile.restart_per_repeat,
+        "windows_per_run": profile.windows_per_run,
         "new_connections": not args.keep_alive,
     }
-    plans = [
-        CellPlan(server=server, workers=workers, scenario=scenario, **shared)
-        for server, workers, scenario in triples
-    ]
+    seen: dict[tuple[str, int, str], int] = {}
+    plans = []
+    for triple in triples:  # a configuration named twice is measured twice, as two cells
+        copy = seen[triple] = seen.get(triple, -1) + 1
+        server, workers, scenario = triple
+        plans.append(
+            CellPlan(server=server, workers=workers, scenario=scenario, copy=copy, **shared)
+        )
     return profile, plans

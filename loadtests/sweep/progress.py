@@ -8,11 +8,36 @@ windows plus what starting a server and Locust has cost so far in this sweep.
 from __future__ import annotations
 
 import time
-from typing import TextIO
+from dataclasses import dataclass
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One fresh run of a cell: what the sweep schedules, interleaved across cells."""
+
+    plan: Any
+    index: int
+
+    def __getattr__(self, name: str):
+        return getattr(self.plan, name)
+
+    def estimate(self, start_cost: float) -> float:
+        return self.plan.run_estimate(start_cost, self.plan.runs()[self.index])
+
+    def runs(self) -> list[int]:
+        return [self.plan.runs()[self.index]]
+
+
+def interleaved(plans: list) -> list[RunPlan]:
+    """Round r holds every cell's r-th run, in the plan's order: A B C A B C."""
+    rounds = max((len(p.runs()) for p in plans), default=0)
+    return [RunPlan(p, r) for r in range(rounds) for p in plans if r < len(p.runs())]
+
 
 INITIAL_START_COST = 4.0  # seconds to start and stop a server and Locust, before any is seen
 
@@ -33,7 +58,7 @@ class Progress:
         self.bar = Bar(
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("cells {task.description}  elapsed"),
+            TextColumn("runs {task.description}  elapsed"),
             TimeElapsedColumn(),
             TextColumn("left ~{task.fields[left]}"),
             console=self.console,
@@ -58,10 +83,13 @@ class Progress:
 
     def begin(self, plan) -> None:
         self.current, self.current_started = plan, time.monotonic()
-        what = f"{plan.server} x{plan.workers} {plan.scenario} ({plan.users} users)"
+        what = (
+            f"{plan.server} x{plan.workers} {plan.scenario} ({plan.users} users), "
+            f"run {plan.index + 1}"
+        )
         self.bar.update(self.task, description=what)
         if not self.console.is_terminal:
-            cells = f"{self.done}/{len(self.plans)} cells"
+            cells = f"{self.done}/{len(self.plans)} runs"
             self.console.print(f"{cells}: {what}, left ~{clock(self.left())}", markup=False)
         self.draw()
 
@@ -73,6 +101,10 @@ class Progress:
         self.current = None
         self.bar.update(self.task, completed=self.done)
         self.draw()
+
+    def skip(self, plan) -> None:
+        self.done += 1
+        self.bar.update(self.task, completed=self.done)
 
     def draw(self) -> None:
         """Refresh the estimate of the time left (rich redraws the bar on its own)."""

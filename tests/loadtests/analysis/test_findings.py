@@ -18,7 +18,7 @@ def _pair(delay_s: float) -> list:
 def test_sync_against_async_names_the_delay_the_sweep_ran_with():
     (sentence,) = findings.sync_vs_async(_pair(0.5))
     assert "the same 0.5 s wait" in sentence
-    assert "uvicorn x1: 2.00x" in sentence
+    assert "uvicorn x1: async against sync: 2.00x" in sentence
     (sentence,) = findings.sync_vs_async(_pair(0.2))
     assert "the same 0.2 s wait" in sentence
 

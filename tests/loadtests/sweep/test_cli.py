@@ -44,10 +44,36 @@ def test_the_matrix_follows_the_command_line():
     assert [p.key for p in plans] == ["uvicorn/1/async-api", "uvicorn/2/async-api"]
 
 
-def test_the_default_profile_plans_every_kind_and_worker_count_within_its_budget():
+def test_the_default_profile_plans_the_headline_comparisons_within_its_budget():
     profile, plans = from_args(cli.parse_args([]))
-    assert {p.server for p in plans} == {"uvicorn", "gunicorn-gthread", "gunicorn-uvicorn"}
-    assert {p.workers for p in plans} == {1, 2, 4}
-    # ~4.5 s to start and stop a server and Locust on a quiet two-core machine.
-    assert sum(p.estimate(4.5) for p in plans) < PROFILES["default"].time_limit
-    assert profile.time_limit <= 300
+    keys = {(p.server, p.workers, p.scenario) for p in plans}
+    for server in ("uvicorn", "gunicorn-gthread"):  # sync against async, on both kinds
+        assert {(server, 1, "sync-api"), (server, 1, "async-api")} <= keys
+    assert ("gunicorn-gthread", 2, "sync-api") in keys, "a worker-count comparison"
+    assert {s for _, _, s in keys} >= {"async-fanout", "thread-fanout"}, "the fan-out styles"
+    assert all(p.restart_per_repeat and p.repeats >= 3 for p in plans), "fresh runs for CIs"
+    # ~3.5 s to start and stop a server and Locust on a quiet two-core machine; the closed
+    # loop keeps to about four minutes of the five.
+    assert sum(p.estimate(3.5) for p in plans) < PROFILES["default"].time_limit
+    assert profile.time_limit <= 240
+
+
+def test_a_configuration_named_twice_is_two_cells():
+    _, plans = from_args(
+        cli.parse_args(["--cell", "uvicorn:1:async-api", "--cell", "uvicorn:1:async-api"])
+    )
+    assert [p.key for p in plans] == ["uvicorn/1/async-api", "uvicorn/1/async-api#2"]
+    assert len({p.slug for p in plans}) == 2
+
+
+def test_runs_are_interleaved_across_cells():
+    from loadtests.sweep.progress import interleaved
+
+    _, plans = from_args(
+        cli.parse_args(["--cell", "uvicorn:1:async-api", "--cell", "uvicorn:1:sync-api"])
+    )
+    order = [(r.plan.scenario, r.index) for r in interleaved(plans)]
+    assert order == [
+        ("async-api", 0), ("sync-api", 0), ("async-api", 1), ("sync-api", 1),
+        ("async-api", 2), ("sync-api", 2),
+    ]  # fmt: skip

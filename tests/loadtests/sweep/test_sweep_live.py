@@ -19,7 +19,9 @@ from tests.loadtests.conftest import ROOT, run_sweep
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-SHORT = ["--warmup", "1", "--duration", "2", "--repeats", "2"]
+# One fresh run of two windows per cell: the tests of this file look at physics, not intervals
+# (tests/loadtests/sweep/test_statistics_live.py does those).
+SHORT = ["--duration", "1", "--repeats", "1"]
 
 
 def cell(record: dict, server: str, workers: int, scenario: str) -> dict:

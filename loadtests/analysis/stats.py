@@ -1,0 +1,172 @@
+"""Confidence intervals and comparisons.
+
+A cell's repeats are fresh server starts (runs), each measuring a few back-to-back windows.
+Runs differ by start-up luck (how connections spread over workers, what else the machine did);
+windows of one run differ by the run's own noise. A cell's intervals (``bootstrap``) resample
+at both levels: runs with replacement, then windows with replacement inside each chosen run
+(resampling windows alone would ignore the first and make intervals too narrow). Throughput is
+the mean of the resampled windows' rates; a percentile pools their raw timings. With three runs
+such an interval knows only the spread it saw; a comparison of two cells (``ratio``) therefore
+uses Student's t over the runs' means, which widens with few runs, for its verdict.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+CONFIDENCE = 0.95
+RESAMPLES = 1000
+SEED = 11  # a fixed seed: the same data give the same interval, run after run
+
+# A window's data as the bootstrap needs it: its rate and its response times (ms -> count).
+Runs = Sequence[Sequence[tuple[float, Counter]]]
+
+
+def quantile(times: Counter, q: float) -> float | None:
+    """Nearest-rank quantile of counted values (exact: no interpolation, no bucket)."""
+    n = sum(times.values())
+    if n == 0:
+        return None
+    rank, seen = max(1, math.ceil(q * n)), 0
+    for value, count in sorted(times.items()):
+        seen += count
+        if seen >= rank:
+            return value
+    return None
+
+
+def _resample(runs: Runs, rng: random.Random) -> list[tuple[float, Counter]]:
+    chosen = [runs[rng.randrange(len(runs))] for _ in runs]
+    return [run[rng.randrange(len(run))] for run in chosen for _ in run]
+
+
+def _interval(values: list[float]) -> tuple[float, float] | None:
+    values = sorted(v for v in values if v is not None and math.isfinite(v))
+    if not values:
+        return None
+    tail = (1 - CONFIDENCE) / 2
+    low = values[max(0, math.floor(tail * len(values)))]
+    high = values[min(len(values) - 1, math.ceil((1 - tail) * len(values)) - 1)]
+    return low, high
+
+
+def _statistic(windows, key: str) -> float | None:
+    if key == "rps":
+        return sum(rate for rate, _ in windows) / len(windows)
+    pooled: Counter = Counter()
+    for _, times in windows:
+        pooled.update(times)
+    return quantile(pooled, float(key))
+
+
+def bootstrap(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> dict:
+    """95% percentile intervals of ``keys`` ("rps", or a quantile such as "0.99") over ``runs``.
+
+    Each key's interval is [low, high]; with no data, None.
+    """
+    runs = [list(run) for run in runs if run]
+    if not runs:
+        return dict.fromkeys(keys)
+    rng = random.Random(SEED)
+    samples: dict[str, list] = {key: [] for key in keys}
+    for _ in range(resamples):
+        windows = _resample(runs, rng)
+        for key in keys:
+            samples[key].append(_statistic(windows, key))
+    return {key: _interval(values) for key, values in samples.items()}
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """a / b with its 95% interval, and whether the interval leaves 1 out."""
+
+    value: float
+    low: float
+    high: float
+
+    @property
+    def significant(self) -> bool:
+        return not self.low <= 1.0 <= self.high
+
+    def text(self) -> str:
+        verdict = "" if self.significant else ", not significant"
+        return f"{self.value:.2f}x (95% CI {self.low:.2f}-{self.high:.2f}{verdict})"
+
+
+# Student's t, two-sided 95%, by degrees of freedom (a fractional df takes the entry at or
+# below it: the wider, conservative one); beyond the table, the normal's 1.96.
+T_975 = {
+    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
+    9: 2.262, 10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042,
+}  # fmt: skip
+
+
+def t_975(df: float) -> float:
+    if df > max(T_975):
+        return 1.96
+    return T_975[max(k for k in T_975 if k <= max(1.0, df))]
+
+
+def ratio(a: Runs, b: Runs) -> Ratio | None:
+    """The ratio of two cells' mean rates with Welch's interval on the log scale.
+
+    The unit is the fresh run (its windows' mean rate): windows of one run share its start-up
+    luck. With three runs a bootstrap cannot reach beyond the runs' own range, so the verdict
+    uses Student's t with Welch's degrees of freedom, which widens the interval as few runs
+    demand. Needs two runs a side; the data cannot separate the two when 1 lies inside.
+    """
+    means_a = [sum(r for r, _ in run) / len(run) for run in a if run]
+    means_b = [sum(r for r, _ in run) / len(run) for run in b if run]
+    if min(len(means_a), len(means_b)) < 2:
+        return None
+    mean_a, mean_b = statistics.fmean(means_a), statistics.fmean(means_b)
+    if mean_a <= 0 or mean_b <= 0:
+        return None
+    # Delta method: the variance of log(mean) is var / (n mean^2).
+    va = statistics.variance(means_a) / (len(means_a) * mean_a**2)
+    vb = statistics.variance(means_b) / (len(means_b) * mean_b**2)
+    se = math.sqrt(va + vb)
+    df = (
+        (va + vb) ** 2 / (va**2 / (len(means_a) - 1) + vb**2 / (len(means_b) - 1))
+        if va + vb > 0
+        else float("inf")
+    )
+    half = t_975(df) * se
+    value = mean_a / mean_b
+    return Ratio(value, value * math.exp(-half), value * math.exp(half))
+
+
+def ratio_of_intervals(
+    a: float, a_ci: Sequence[float], b: float, b_ci: Sequence[float]
+) -> Ratio | None:
+    """a / b when only the two cells' intervals are stored (results.json keeps no raw timings).
+
+    Each interval is turned into a standard error (its half-width / 1.96) and the ratio's
+    interval follows on the log scale, where the two errors add in quadrature.
+    """
+    if not a or not b or a <= 0 or b <= 0 or None in (*a_ci, *b_ci):
+        return None
+    z = _z()
+
+    def log_se(value: float, ci: Sequence[float]) -> float:
+        low, high = max(ci[0], 1e-9), max(ci[1], 1e-9)
+        return max(abs(math.log(high / value)), abs(math.log(value / low))) / z
+
+    se = math.hypot(log_se(a, a_ci), log_se(b, b_ci))
+    value = a / b
+    return Ratio(value, value * math.exp(-z * se), value * math.exp(z * se))
+
+
+def _z() -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
+
+
+def contains(interval: Sequence[float] | None, value: float | None) -> bool:
+    return bool(interval) and value is not None and interval[0] <= value <= interval[1]
