@@ -17,6 +17,8 @@ Two ceilings per measured cell, both in requests per second:
   blocking call inside an async view, which stops the whole loop, limits it to one request at a
   time. The fan-outs also share each worker's pool of ``pool`` upstream connections (and, for
   the thread-pool fan-out, as many threads), so a worker holds at most ``pool // fanout`` of them.
+  The database paths hold one of each worker's ``db_pool`` (``DB_POOL_SIZE``) connections per
+  query, so a worker holds at most ``db_pool`` of them (under a WSGI kind, min(threads, pool)).
   The model ceiling is ``min(users, slots) / service_time``.
 """
 
@@ -31,6 +33,9 @@ SLEEP = "sleep"  # waits `delay` once
 FANOUT = "fanout"  # `fanout` upstream calls at once, waits `delay` once
 SEQUENTIAL = "sequential"  # `fanout` upstream calls one after another
 DATABASE = "database"  # one query that waits `delay` inside PostgreSQL
+
+# What a limit on the requests held at once is made of: threads or loops, or database connections.
+SLOTS, POOL = "slots", "pool"
 
 # How the view is written, which decides what it holds while it waits.
 SYNC = "sync"
@@ -48,6 +53,11 @@ class Scenario:
     title: str
     # The app's environment for this scenario (the upstream transport of the async fan-outs).
     server_env: tuple[tuple[str, str], ...] = ()
+    # Why the view cannot run under a WSGI kind ("" : it can): said, never measured as a failure.
+    asgi_only: str = ""
+
+    def applies_to(self, server: str) -> bool:
+        return not (self.asgi_only and server in WSGI_KINDS)
 
     @property
     def uses_upstream(self) -> bool:
@@ -64,19 +74,29 @@ class Scenario:
     def littles_law_rps(self, users: int, delay: float, fanout: int) -> float:
         return users / self.service_time(delay, fanout)
 
-    def slots(
-        self, server: str, workers: int, threads: int, fanout: int, pool: int
-    ) -> tuple[int | None, str]:
-        """Requests the server can hold at once (None: only the users limit it), and why."""
-        limits: list[tuple[int, str]] = []
+    def slot_limits(
+        self, server: str, workers: int, threads: int, fanout: int, pool: int, db_pool: int = 0
+    ) -> list[tuple[int, str, str]]:
+        """Each limit on the requests held at once: (requests, why, kind: SLOTS or POOL)."""
+        limits: list[tuple[int, str, str]] = []
         if server in WSGI_KINDS:
-            limits.append((workers * threads, f"{workers} worker(s) x {threads} threads"))
+            limits.append((workers * threads, f"{workers} worker(s) x {threads} threads", SLOTS))
         elif self.view == ASYNC_BLOCKING:
-            limits.append((workers, f"{workers} blocked event loop(s)"))
+            limits.append((workers, f"{workers} blocked event loop(s)", SLOTS))
         if self.wait == FANOUT:
             held = f"{workers} worker(s) x {pool} pooled connections / {fanout} calls"
-            limits.append((workers * (pool // fanout), held))
-        return min(limits) if limits else (None, "")
+            limits.append((workers * (pool // fanout), held, SLOTS))
+        if self.wait == DATABASE and db_pool:
+            held = f"{workers} worker(s) x {db_pool} pooled database connections"
+            limits.append((workers * db_pool, held, POOL))
+        return limits
+
+    def slots(
+        self, server: str, workers: int, threads: int, fanout: int, pool: int, db_pool: int = 0
+    ) -> tuple[int | None, str]:
+        """Requests the server can hold at once (None: only the users limit it), and why."""
+        limits = self.slot_limits(server, workers, threads, fanout, pool, db_pool)
+        return min((n, why) for n, why, _ in limits) if limits else (None, "")
 
     def model(
         self,
@@ -149,9 +169,14 @@ SCENARIOS: dict[str, Scenario] = {
     )
 }
 
-# The database paths (mysite/db), kept out of SCENARIOS until the sweep starts PostgreSQL for
-# them and its model knows their pool (DB_POOL_SIZE per worker). Under gunicorn gthread the
-# native path does not apply (the view answers 501).
+# The database paths (mysite/db), kept out of SCENARIOS (the closed-loop cells): the capacity
+# map starts PostgreSQL for them and its model knows their pool (DB_POOL_SIZE per worker). Under
+# a WSGI kind (gunicorn gthread, granian-wsgi) the native path does not apply (the view answers
+# 501): such configurations are skipped, with this reason.
+NATIVE_ASGI_ONLY = (
+    "django-async-backend is ASGI only: under WSGI each async view gets an event loop of its own,"
+    " which the async pool cannot serve (the view answers 501)"
+)
 DB_SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -166,6 +191,7 @@ DB_SCENARIOS: dict[str, Scenario] = {
             DATABASE,
             ASYNC,
             "django-async-backend: asyncio connections, async pool",
+            asgi_only=NATIVE_ASGI_ONLY,
         ),
     )
 }

@@ -5,7 +5,8 @@ server's CPU seconds per step (the sweep's sampler) and the scenario's concurren
 (``loadtests.scenarios``), an entry of ``results.json``'s ``capacity`` list. Two ceilings:
 
 - the concurrency model's: slots / service time (a WSGI worker's threads, a blocked event loop,
-  the fan-outs' pooled connections); none when only the CPU limits (async views under ASGI);
+  the fan-outs' pooled connections, the database paths' pooled connections: "pool-bound");
+  none when only the CPU limits (async views under ASGI);
 - the CPU's: the server's cores / its CPU-seconds per request, measured at the search's first
   (lowest) rate, in the same run.
 
@@ -19,11 +20,11 @@ import statistics
 
 from msgspec import field
 
-from loadtests.scenarios import Scenario
+from loadtests.scenarios import POOL, SLOTS, Scenario
 
 from .records import Record
 
-SLOTS, CPU = "slots", "cpu"
+CPU = "cpu"
 BOOTSTRAP_RESAMPLES = 2000
 
 
@@ -53,13 +54,14 @@ class CapacityStep(Record, kw_only=True):
     generator_lag_too_high: bool = False
     verdict: str = ""  # "held", or why the step failed
     server_cpu_s: float | None = None
+    server_threads: int | None = None  # the server's most threads (all processes) in the step
     started_at: float = 0.0
     ended_at: float = 0.0
     error_samples: list[str] = field(default_factory=list)
 
 
 class CapacityLimit(Record, kw_only=True):
-    binds: str | None  # SLOTS, CPU, or None when neither ceiling is known
+    binds: str | None  # SLOTS, POOL, CPU, or None when neither ceiling is known
     model_rps: float | None  # the concurrency model's ceiling (None: only the CPU limits)
     model: str  # its arithmetic, in words
     cpu_rps: float | None
@@ -85,18 +87,30 @@ class CapacityEntry(Record, kw_only=True):
     repeats_lambda_star_rps: list[float | None] = field(default_factory=list)
     lambda_star_ci95: list[float] | None = None
     error: str | None = None
+    db_pool_size: int = 0  # DB_POOL_SIZE per worker (the database paths), 0 otherwise
+    idle_threads: int | None = None  # the server's threads, ready, before the first step
+    skipped: str = ""  # why this configuration cannot run (then nothing was measured)
 
 
 def model_ceiling(spec: Scenario, server: str, workers: int, threads: int, delay: float,
-                  fanout: int, pool: int) -> tuple[float | None, str]:  # fmt: skip
+                  fanout: int, pool: int,
+                  db_pool: int = 0) -> tuple[float | None, str]:  # fmt: skip
     """The concurrency model's ceiling in requests/s, with its arithmetic (None: no slot limit)."""
-    slots, held = spec.slots(server, workers, threads, fanout, pool)
+    slots, held = spec.slots(server, workers, threads, fanout, pool, db_pool)
     service = spec.service_time(delay, fanout)
     if slots is None:
         return None, "no slot limit: each request waits without holding a thread or the loop"
     if service <= 0:
         return None, f"{held}, with no waiting: only the CPU limits"
     return slots / service, f"{held} / {service:g} s = {slots / service:,.0f} req/s"
+
+
+def model_kind(spec: Scenario, server: str, workers: int, threads: int, fanout: int, pool: int,
+               db_pool: int = 0) -> str:  # fmt: skip
+    """What the model's ceiling is made of: SLOTS, or POOL when database connections bind."""
+    limits = spec.slot_limits(server, workers, threads, fanout, pool, db_pool)
+    # On a tie the threads are named: the pool would not bind without them.
+    return min(limits, key=lambda limit: (limit[0], limit[2] == POOL))[2] if limits else SLOTS
 
 
 def cpu_ceiling(steps: list[CapacityStep], cores: int) -> tuple[float | None, float | None]:
@@ -129,10 +143,11 @@ def _span(step: CapacityStep) -> float:
 
 def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
                   cpu: tuple[float | None, float | None],
-                  generator_limited: bool = False) -> CapacityLimit:  # fmt: skip
+                  generator_limited: bool = False,
+                  model_binds: str = SLOTS) -> CapacityLimit:  # fmt: skip
     model_rps, model_text = model
     cpu_rps, cpu_ms = cpu
-    ceilings = {k: v for k, v in ((SLOTS, model_rps), (CPU, cpu_rps)) if v}
+    ceilings = {k: v for k, v in ((model_binds, model_rps), (CPU, cpu_rps)) if v}
     binds = min(ceilings, key=ceilings.get) if ceilings else None
     share = lambda_star / ceilings[binds] if binds and lambda_star else None
     cpu_text = (
@@ -142,8 +157,8 @@ def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
     )
     if binds is None:
         sentence = "no ceiling is known for this configuration"
-    elif binds == SLOTS:
-        sentence = f"slot-bound: {model_text}"
+    elif binds != CPU:
+        sentence = f"{'pool' if binds == POOL else 'slot'}-bound: {model_text}"
         if share is not None:
             sentence += f"; λ* reached {share:.0%} of it"
         sentence += f" (the CPU would allow {cpu_text})" if cpu_rps else ""

@@ -16,6 +16,7 @@ from loadtests.analysis.records import Results
 from loadtests.plugins.recording import LAG_LIMIT_MS
 from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 
+from . import database
 from .plots import COLORS, _plain_log, _pyplot, _svg
 from .tables import html_table, markdown_table
 
@@ -33,7 +34,8 @@ def label(entry: CapacityEntry) -> str:
         f", {entry.threads} threads" if "gthread" in entry.server or "wsgi" in entry.server else ""
     )
     variant = f", {entry.variant}" if entry.variant else ""
-    return f"{entry.server} x{entry.workers}{threads}{variant}"
+    pool = f", pool {entry.db_pool_size}" if entry.db_pool_size else ""
+    return f"{entry.server} x{entry.workers}{threads}{pool}{variant}"
 
 
 def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
@@ -67,7 +69,9 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
                 _n(e.limit.cpu_rps),
                 e.limit.binds or "-",
                 f"{e.limit.share:.0%}" if e.limit.share is not None else "-",
-                str(len(e.steps)) if not e.error else f"failed: {e.error[:80]}",
+                f"not applicable: {e.skipped[:80]}"
+                if e.skipped
+                else (str(len(e.steps)) if not e.error else f"failed: {e.error[:80]}"),
             ]
         )
     return header, body
@@ -242,7 +246,7 @@ def markdown(record: Results) -> str:
         *[f"{r}" for r in rules(record.capacity)],
         "",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + database.markdown(record)
 
 
 def html_section(record: Results) -> str:
@@ -262,4 +266,4 @@ def html_section(record: Results) -> str:
             parts.append(f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>")
     parts.append(html_table(*rows(record.capacity)))
     parts += [f"<p>{html.escape(r)}</p>" for r in rules(record.capacity)]
-    return "".join(parts)
+    return "".join(parts) + database.html_section(record)

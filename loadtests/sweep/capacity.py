@@ -6,15 +6,23 @@ with ``--arrival-rate`` and ``--capacity-slo-ms`` (``loadtests.plugins.open_mode
 the rate up and bisects by itself and writes its steps. Each step's server CPU seconds come from
 the sampler over the step's span; ``analysis.capacity`` turns the steps into λ*, its bracket and
 the limit that binds. Repeats are fresh servers; λ* gets a CI over them.
+
+The database paths need PostgreSQL: the phase starts the lab's own (``mysite.db.cluster``,
+migrated and seeded) once, when a database plan is to run, unless ``DATABASE_URL`` names
+another; each server gets its address and the plan's ``DB_POOL_SIZE``. A configuration a path
+cannot run (the native path under a WSGI kind) is recorded as skipped, with the reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
 import time
+import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
@@ -28,15 +36,31 @@ from loadtests.analysis.capacity import (
     cpu_ceiling,
 )
 from loadtests.analysis.records import Results
+from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
 
 from . import generator
-from .capacity_plan import MAX_RPS, TIME_LIMITS, VARIANT_ENV, CapacityPlan, plans_for
+from .capacity_plan import MAX_RPS, TIME_LIMITS, CapacityPlan, plans_for
 from .cell import Context, wait_for_workers
 from .generator import GeneratorFailed
 from .sampler import TreeSampler, pin_tree
 
 SEARCH_MARGIN_S = 120.0  # Locust's own time limit beyond what the steps should take
+WARM_TIMEOUT_S = 10.0
+
+
+def warm_database(url: str, plan: CapacityPlan) -> None:
+    """Open every worker's pool before the search: pools open on first use, and a first step
+    that pays for the connections fails for a reason the steady state does not have."""
+    count = 2 * plan.workers * plan.db_pool
+    target = f"{url}{plan.spec.path}?delay={plan.delay:g}"
+
+    def get(_: int) -> None:
+        with urllib.request.urlopen(target, timeout=WARM_TIMEOUT_S) as response:
+            response.read()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        list(pool.map(get, range(count)))  # an error raises: the server cannot serve the path
 
 
 def locust_argv(gen: generator.Generator, plan: CapacityPlan, host: str, out: Path) -> list[str]:
@@ -54,16 +78,19 @@ def locust_argv(gen: generator.Generator, plan: CapacityPlan, host: str, out: Pa
     ]  # fmt: skip
 
 
-def _search(plan: CapacityPlan, ctx: Context, out: Path) -> tuple[dict, TreeSampler]:
+def _search(plan: CapacityPlan, ctx: Context, out: Path,
+            db_env: dict[str, str]) -> tuple[dict, TreeSampler]:  # fmt: skip
     """One fresh server and one search; Locust's JSON and the server's CPU samples."""
     port = free_port()
     host = f"http://{LOOPBACK}:{port}"
-    env = {"MYSITE_LOG_LEVEL": "WARNING", **dict(plan.spec.server_env)}
-    env |= VARIANT_ENV.get(plan.variant, {})
+    env = {"MYSITE_LOG_LEVEL": "WARNING", **plan.server_env()}
+    env |= db_env if plan.uses_database else {}
     with serve(plan.server, plan.workers, port=port, threads=plan.threads, env=env,
                log_dir=out.parent, system_checks=False,
                ready_timeout=ctx.ready_timeout) as server:  # fmt: skip
         wait_for_workers(server.url, plan.workers)
+        if plan.uses_database:
+            warm_database(server.url, plan)
         if ctx.server_cpus:
             pin_tree(server.pid, ctx.server_cpus)
         ctx.settle()
@@ -105,19 +132,32 @@ def _steps(raw: dict, sampler: TreeSampler) -> list[CapacityStep]:
     for step in raw["steps"]:
         use = sampler.window("server", step["started_at"], step["ended_at"])
         cpu_s = use["cpu_percent"] / 100 * (step["ended_at"] - step["started_at"]) if use else None
-        steps.append(msgspec.convert(step | {"server_cpu_s": cpu_s}, CapacityStep))
+        threads = use["threads"] if use else None
+        steps.append(
+            msgspec.convert(step | {"server_cpu_s": cpu_s, "server_threads": threads}, CapacityStep)
+        )
     return steps
 
 
-def measure(plan: CapacityPlan, ctx: Context) -> CapacityEntry:
+def _idle_threads(raw: dict, sampler: TreeSampler) -> int | None:
+    """The server's threads before the first step (ready, pinned, no load yet)."""
+    first = raw["steps"][0]["started_at"] if raw["steps"] else None
+    before = [s.threads for s in sampler.samples["server"] if first and s.unix < first]
+    return min(before) if before else None
+
+
+def measure(
+    plan: CapacityPlan, ctx: Context, db_env: dict[str, str] | None = None
+) -> CapacityEntry:
     cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
     plan_dir = ctx.run_dir / "capacity" / plan.slug
     plan_dir.mkdir(parents=True, exist_ok=True)
-    searches = []
+    searches, idle = [], None
     for repeat in range(plan.repeats):
-        raw, sampler = _search(plan, ctx, plan_dir / f"search{repeat + 1}.json")
+        raw, sampler = _search(plan, ctx, plan_dir / f"search{repeat + 1}.json", db_env or {})
         steps = _steps(raw, sampler)
         searches.append((raw["search"], steps))
+        idle = _idle_threads(raw, sampler) if repeat == 0 else idle
     lambdas = [search["held"] for search, _ in searches]
     search, steps = searches[0]
     held = [x for x in lambdas if x is not None]
@@ -128,35 +168,68 @@ def measure(plan: CapacityPlan, ctx: Context) -> CapacityEntry:
         variant=plan.variant, delay_s=plan.delay, slo_p99_ms=plan.slo_p99_ms,
         lambda_star_rps=lambda_star, lambda_star_bracket=[search["held"], search["failed"]],
         limit=binding_limit(lambda_star, plan.model(), cpu_ceiling(all_steps, cores),
-                            "generator" in search["stopped_because"]),
+                            "generator" in search["stopped_because"], plan.model_binds),
         steps=steps, stopped_because=search["stopped_because"],
         min_step_requests=plan.min_requests,
         repeats_lambda_star_rps=lambdas if plan.repeats > 1 else [],
         lambda_star_ci95=bootstrap_ci95(held) if len(held) > 1 else None,
+        db_pool_size=plan.db_pool, idle_threads=idle,
     )  # fmt: skip
 
 
-def failed_entry(plan: CapacityPlan, error: str) -> CapacityEntry:
+def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityEntry:
     model, text = plan.model()
     return CapacityEntry(
         server=plan.server, workers=plan.workers, threads=plan.threads, scenario=plan.scenario,
         variant=plan.variant, delay_s=plan.delay, slo_p99_ms=plan.slo_p99_ms,
         lambda_star_rps=None, lambda_star_bracket=[None, None],
         limit=CapacityLimit(binds=None, model_rps=model, model=text, cpu_rps=None,
-                            cpu_ms_per_request=None, share=None, sentence="not measured"),
-        steps=[], error=error,
+                            cpu_ms_per_request=None, share=None,
+                            sentence=f"not applicable: {skipped}" if skipped else "not measured"),
+        steps=[], error=error or None, db_pool_size=plan.db_pool, skipped=skipped,
     )  # fmt: skip
+
+
+@contextlib.contextmanager
+def database(plans: list[CapacityPlan], root: Path | None = None):
+    """The database environment of the phase's servers: the lab's PostgreSQL, started (migrated,
+    seeded) for the block when a database plan will run, or DATABASE_URL's when it is set."""
+    if not any(p.uses_database and not p.skipped for p in plans):
+        yield {}
+    elif os.environ.get("DATABASE_URL"):
+        yield {}  # the servers inherit it
+    else:
+        with pg.running(root) as cluster:
+            pg.prepare(cluster)
+            yield {"DATABASE_URL": cluster.url()}
 
 
 def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], None],
               note: Callable[[str], None], time_limit: float | None = None,
-              match: str | None = None) -> int:  # fmt: skip
-    """Map the profile's configurations within its time limit; 1 if any failed."""
-    plans, code = [p for p in plans_for(profile) if not match or match in p.key], 0
+              match: str | None = None, db_root: Path | None = None,
+              plans: list[CapacityPlan] | None = None) -> int:  # fmt: skip
+    """Map the profile's configurations (or ``plans``) within its time limit; 1 if any failed."""
+    plans = [p for p in plans or plans_for(profile) if not match or match in p.key]
     time_limit = time_limit or TIME_LIMITS.get(profile, TIME_LIMITS["default"])
-    deadline, start_cost = time.monotonic() + time_limit, 5.0
+    deadline = time.monotonic() + time_limit
     record.capacity = []
+    with contextlib.ExitStack() as stack:
+        try:
+            db_env, db_error = stack.enter_context(database(plans, db_root)), ""
+        except pg.ClusterError as error:  # the other configurations are still mapped
+            db_env, db_error = {}, f"PostgreSQL did not start: {error}"
+        return _run_plans(plans, ctx, record, save, note, (deadline, time_limit), db_env, db_error)
+
+
+def _run_plans(plans, ctx, record, save, note, limit, db_env, db_error) -> int:
+    (deadline, time_limit), code, start_cost = limit, 0, 5.0
     for index, plan in enumerate(plans):
+        if plan.skipped or (plan.uses_database and db_error):
+            note(f"capacity {plan.key}: not mapped, {plan.skipped or db_error}")
+            record.capacity.append(failed_entry(plan, db_error, skipped=plan.skipped))
+            code = max(code, 1 if db_error and not plan.skipped else 0)
+            save()
+            continue
         if time.monotonic() + plan.estimate(start_cost) > deadline:
             left = [p.key for p in plans[index:]]
             record.meta.notes.append(
@@ -166,7 +239,7 @@ def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], No
         began = time.monotonic()
         note(f"capacity {plan.key}: searching from {plan.start_rps:g} req/s")
         try:
-            entry = measure(plan, ctx)
+            entry = measure(plan, ctx, db_env)
         except (ServerFailed, GeneratorFailed, OSError, ValueError, KeyError) as error:
             entry, code = failed_entry(plan, str(error)), 1
         note(f"capacity {plan.key}: λ* {entry.lambda_star_rps} req/s; {entry.limit.sentence} "

@@ -1,21 +1,24 @@
 """Which configurations the capacity map searches, per profile, and each search's settings.
 
 A configuration is server kind x workers x threads x scenario (x a variant of the app: metrics
-off, django-prometheus). ``default`` maps the headline comparison within about two minutes of
+off, django-prometheus). ``default`` maps the headline comparison within about three minutes of
 ``make bench``: the sync and the async view under uvicorn, gunicorn gthread and granian, and
 gthread's worker and thread counts. ``full`` maps every server kind, worker count, gthread
 thread count and scenario, with fresh repeats for a CI, and the observability variants at
-delay 0. ``smoke`` is the tests' short look.
+delay 0. Both map the database paths (``DB_SCENARIOS``) with a pool-size dimension
+(``DB_POOL_SIZE``): one size under uvicorn x1 in ``default``, ``FULL_POOL_SIZES`` on every kind
+in ``full``. ``smoke`` is the tests' short look.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from loadtests.analysis.capacity import model_ceiling
+from loadtests.analysis.capacity import model_ceiling, model_kind
 from loadtests.bench.overhead import VARIANTS
 from loadtests.plugins.search import MIN_STEP_REQUESTS, MIN_STEP_S, default_slo_ms
-from loadtests.scenarios import LOAD_FANOUT, SCENARIOS
+from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS
+from mysite.db.databases import DEFAULT_POOL_SIZE
 from mysite.launcher import DEFAULT_THREADS
 
 from .plan import UPSTREAM_POOL_SIZE
@@ -31,7 +34,11 @@ HELLO_SLO_MS = 50.0  # the observability variants' SLO (delay 0)
 # The profiles whose run maps the capacity unless told not to (smoke, make quick's, does not).
 MAPPED_BY_DEFAULT = ("default", "full")
 # Seconds the capacity phase may take, per profile (the closed-loop cells have their own).
-TIME_LIMITS = {"default": 120.0, "full": 4 * 3600.0, "smoke": 60.0}
+# The default's: 120 s for the sleeping views, and DB_TIME_S for the three database paths
+# (about 15 s each at QUICK's steps) and PostgreSQL's start, migrations and seed.
+DB_TIME_S = 60.0
+TIME_LIMITS = {"default": 120.0 + DB_TIME_S, "full": 4 * 3600.0, "smoke": 60.0}
+FULL_POOL_SIZES = (5, DEFAULT_POOL_SIZE)  # DB_POOL_SIZE per worker, the full profile's dimension
 VARIANT_ENV = {v.name: v.env for v in VARIANTS}  # the overhead benchmark's three apps
 VARIANT_LABEL = {v.name: v.label for v in VARIANTS}
 
@@ -52,11 +59,13 @@ class CapacityPlan:
     max_steps: int = 12
     fanout: int = LOAD_FANOUT
     slo_ms: float | None = None  # None: the default SLO from the service time
+    db_pool: int = 0  # DB_POOL_SIZE per worker, for the database paths (0: not one)
 
     @property
     def key(self) -> str:
         variant = f"/{self.variant}" if self.variant else ""
-        return f"{self.server}/{self.workers}x{self.threads}/{self.scenario}{variant}"
+        pool = f"/pool{self.db_pool}" if self.db_pool else ""
+        return f"{self.server}/{self.workers}x{self.threads}/{self.scenario}{pool}{variant}"
 
     @property
     def slug(self) -> str:
@@ -64,7 +73,21 @@ class CapacityPlan:
 
     @property
     def spec(self):
-        return SCENARIOS[self.scenario]
+        return SCENARIOS.get(self.scenario) or DB_SCENARIOS[self.scenario]
+
+    @property
+    def uses_database(self) -> bool:
+        return self.spec.uses_database
+
+    @property
+    def skipped(self) -> str:
+        """Why this configuration cannot run ("" : it can)."""
+        return "" if self.spec.applies_to(self.server) else self.spec.asgi_only
+
+    def server_env(self) -> dict[str, str]:
+        """The app's environment for this plan (the database's address is the phase's)."""
+        env = {**dict(self.spec.server_env), **VARIANT_ENV.get(self.variant, {})}
+        return env | ({"DB_POOL_SIZE": str(self.db_pool)} if self.db_pool else {})
 
     @property
     def slo_p99_ms(self) -> float:
@@ -72,7 +95,12 @@ class CapacityPlan:
 
     def model(self) -> tuple[float | None, str]:
         return model_ceiling(self.spec, self.server, self.workers, self.threads, self.delay,
-                             self.fanout, UPSTREAM_POOL_SIZE)  # fmt: skip
+                             self.fanout, UPSTREAM_POOL_SIZE, self.db_pool)  # fmt: skip
+
+    @property
+    def model_binds(self) -> str:
+        return model_kind(self.spec, self.server, self.workers, self.threads, self.fanout,
+                          UPSTREAM_POOL_SIZE, self.db_pool)  # fmt: skip
 
     @property
     def start_rps(self) -> float:
@@ -98,6 +126,15 @@ def _block(servers, workers, threads, scenarios, **settings) -> list[CapacityPla
     ]
 
 
+def _db_block(servers, workers, threads, pools, **settings) -> list[CapacityPlan]:
+    """The database paths at each pool size (configurations a path cannot run stay, skipped)."""
+    return [
+        replace(plan, db_pool=pool)
+        for pool in pools
+        for plan in _block(servers, workers, threads, DB_SCENARIOS, **settings)
+    ]
+
+
 HEADLINE = ("uvicorn", "gunicorn-gthread", "granian")
 QUICK = {"delay": CAPACITY_DELAY_S, "min_requests": 100, "precision": 0.15, "max_steps": 6}
 FULL = {"delay": CAPACITY_DELAY_S, "repeats": 3}
@@ -120,9 +157,12 @@ def plans_for(profile: str) -> list[CapacityPlan]:
         plans += _block(ALL_SERVERS, (1, 2, 4), (4, 8, 16), SLEEPS, **FULL)
         plans += _block(("uvicorn", "gunicorn-gthread"), (1,), (DEFAULT_THREADS,),
                         ("async-fanout", "thread-fanout", "sequential"), **FULL)  # fmt: skip
+        plans += _db_block(ALL_SERVERS, (1, 2), (DEFAULT_THREADS,), FULL_POOL_SIZES, **FULL)
         return list(dict.fromkeys(plans))
     plans = _block(HEADLINE, (1,), (DEFAULT_THREADS,), ("sync-api", "async-api"), **QUICK)
     # The worker-count and thread-count dimensions, on the kind a team tries first.
     plans += _block(("gunicorn-gthread",), (2,), (DEFAULT_THREADS,), ("sync-api",), **QUICK)
     plans += _block(("gunicorn-gthread",), (1,), (2 * DEFAULT_THREADS,), ("sync-api",), **QUICK)
+    # The three database paths, side by side on one ASGI worker (the pool binds, not the CPU).
+    plans += _db_block(("uvicorn",), (1,), (DEFAULT_THREADS,), (DEFAULT_POOL_SIZE,), **QUICK)
     return plans

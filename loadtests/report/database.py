@@ -1,0 +1,213 @@
+"""The report's database section: the three database paths side by side in the capacity map.
+
+From ``results.json``'s ``capacity`` entries of the database scenarios (``DB_SCENARIOS``) alone:
+per path and pool size, λ* (with its CI over fresh repeats where they exist), the latency at the
+highest rate that held, the limit that binds, and the server's threads there against its idle
+count; generated sentences compare the paths of one configuration ("not significant" where the
+CIs overlap, "no CI" where each path was searched once) and name what was not mapped and why.
+Every sentence is generated from the values.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from itertools import combinations
+
+from loadtests.analysis.capacity import POOL, CapacityEntry, CapacityStep
+from loadtests.analysis.records import Results
+from loadtests.scenarios import DB_SCENARIOS
+
+from .tables import html_table, markdown_table
+
+TITLE = "Database: sync ORM, async ORM and the native async backend, at capacity"
+PATH_ORDER = tuple(DB_SCENARIOS)
+# A path "reaches" its pool ceiling when λ* comes this close (Poisson arrivals queue just below).
+NEAR_CEILING = 0.8
+CI_ROUNDING = 0.1  # results.json keeps λ*'s CI to 0.1 req/s (analysis.capacity.bootstrap_ci95)
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def entries_of(record: Results) -> list[CapacityEntry]:
+    mine = [e for e in record.capacity if e.scenario in DB_SCENARIOS]
+    return sorted(mine, key=lambda e: (_config(e), PATH_ORDER.index(e.scenario)))
+
+
+def _config(e: CapacityEntry) -> tuple:
+    return (e.server, e.workers, e.threads, e.db_pool_size, e.variant)
+
+
+def _where(e: CapacityEntry) -> str:
+    threads = f", {e.threads} threads" if "gthread" in e.server or "wsgi" in e.server else ""
+    return f"{e.server} x{e.workers}{threads}, pool {e.db_pool_size}"
+
+
+def top_step(e: CapacityEntry) -> CapacityStep | None:
+    """The highest offered rate that held (the search's λ* step in its first repeat)."""
+    held = [s for s in e.steps if s.verdict == "held"]
+    return max(held, key=lambda s: s.offered_rps) if held else None
+
+
+def in_flight(step: CapacityStep) -> float | None:
+    """Requests in flight at a step, by Little's law from its rate and its median latency."""
+    p50 = step.latency_ms.send_p50 or step.latency_ms.p50
+    return step.achieved_rps * p50 / 1000.0 if p50 else None
+
+
+def threads_per_request(e: CapacityEntry) -> tuple[int | None, float | None]:
+    """(threads above idle at the top held step, those threads per request in flight)."""
+    step = top_step(e)
+    if step is None or step.server_threads is None or e.idle_threads is None:
+        return None, None
+    extra = step.server_threads - e.idle_threads
+    flight = in_flight(step)
+    return extra, (extra / flight if flight else None)
+
+
+def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
+    header = ["path", "configuration", "λ* req/s", "λ* CI95", "p50 / p99 ms at λ*",
+              "pool ceiling", "CPU ceiling", "binds", "threads idle / at λ*",
+              "in flight at λ*", "threads per request in flight"]  # fmt: skip
+    body = []
+    for e in entries:
+        if e.skipped or e.error:
+            why = f"not applicable: {e.skipped}" if e.skipped else f"failed: {e.error[:80]}"
+            body.append([e.scenario, _where(e), "-", "-", why, *["-"] * 6])
+            continue
+        step = top_step(e)
+        _, per = threads_per_request(e)
+        flight = in_flight(step) if step else None
+        ci = e.lambda_star_ci95
+        body.append([
+            e.scenario, _where(e), _n(e.lambda_star_rps, 1),
+            f"[{_n(ci[0])}, {_n(ci[1])}]" if ci else "-",
+            f"{_n(step.latency_ms.p50)} / {_n(step.latency_ms.p99)}" if step else "-",
+            _n(e.limit.model_rps), _n(e.limit.cpu_rps), e.limit.binds or "-",
+            f"{_n(e.idle_threads)} / {_n(step.server_threads if step else None)}",
+            _n(flight, 1), _n(per, 2),
+        ])  # fmt: skip
+    return header, body
+
+
+def compare(a: CapacityEntry, b: CapacityEntry) -> str:
+    """One pair of paths under one configuration, with what the data can and cannot separate."""
+    la, lb = a.lambda_star_rps, b.lambda_star_rps
+    said = f"{a.scenario} {la:,.0f} against {b.scenario} {lb:,.0f} req/s ({la / lb:.2f}x)"
+    ca, cb = a.lambda_star_ci95, b.lambda_star_ci95
+    if not (ca and cb):
+        brackets = " and ".join(_bracket(e) for e in (a, b))
+        return (
+            f"{said}: one search each, no CI, so no difference can be claimed (brackets "
+            f"[held, failed] {brackets})"
+        )
+    # Each repeat's λ* is only known to lie in [held, failed): widen each CI up by its bracket.
+    wa, wb = _width(a), _width(b)
+    intervals = (
+        f"CI95 [{ca[0]:,.0f}, {ca[1]:,.0f}] and [{cb[0]:,.0f}, {cb[1]:,.0f}], widened by their "
+        f"brackets of {wa:,.1f} and {wb:,.1f} req/s,"
+    )
+    if ca[0] <= cb[1] + wb + CI_ROUNDING and cb[0] <= ca[1] + wa + CI_ROUNDING:
+        return f"{said}: not significant ({intervals} overlap)"
+    more = a.scenario if la > lb else b.scenario
+    return f"{said}: {more} is higher ({intervals} do not overlap)"
+
+
+def _width(e: CapacityEntry) -> float:
+    held, failed = e.lambda_star_bracket
+    return failed - held if held is not None and failed is not None else 0.0
+
+
+def _bracket(e: CapacityEntry) -> str:
+    held, failed = e.lambda_star_bracket
+    return f"[{_n(held, 1)}, {_n(failed, 1)}]"
+
+
+def _cpu_sentence(where: str, mapped: list[CapacityEntry]) -> str | None:
+    costs = [(e.scenario, e.limit.cpu_ms_per_request) for e in mapped]
+    if len(costs) < 2 or any(ms is None for _, ms in costs):
+        return None
+    listed = ", ".join(f"{name} {ms:.2f} ms" for name, ms in costs)
+    return f"Server CPU per request under {where} (from the held steps): {listed}."
+
+
+def _span_text(shares: list[float]) -> str:
+    low, high = f"{shares[0]:.0%}", f"{shares[-1]:.0%}"
+    return low if low == high else f"{low} to {high}"
+
+
+def _thread_sentence(e: CapacityEntry) -> str | None:
+    step = top_step(e)
+    extra, per = threads_per_request(e)
+    if step is None or extra is None:
+        return None
+    flight = in_flight(step)
+    per_text = f", {per:.2f} per request in flight" if per is not None else ""
+    return (
+        f"{e.scenario} under {_where(e)}: at the highest rate its first search held, "
+        f"{step.offered_rps:,.0f} req/s (about "
+        f"{_n(flight, 1)} requests in flight, by Little's law from the rate and the median "
+        f"latency) the server held {step.server_threads} threads, {extra:+d} against idle "
+        f"({e.idle_threads}){per_text}."
+    )
+
+
+def sentences(entries: list[CapacityEntry]) -> list[str]:
+    said = []
+    groups: dict[tuple, list[CapacityEntry]] = defaultdict(list)
+    for e in entries:
+        if e.skipped:
+            said.append(f"{e.scenario} under {_where(e)}: not mapped, {e.skipped}.")
+        elif e.lambda_star_rps is not None:
+            said.append(f"{e.scenario} under {_where(e)}: λ* {e.lambda_star_rps:,.0f} req/s; "
+                        f"{e.limit.sentence}.")  # fmt: skip
+            groups[_config(e)].append(e)
+    said += [s for e in entries if (s := _thread_sentence(e))]
+    for mapped in groups.values():
+        where = _where(mapped[0])
+        said += [f"Under {where}: {compare(a, b)}." for a, b in combinations(mapped, 2)]
+        said += [s for s in (_cpu_sentence(where, mapped),) if s]
+        pooled = [
+            e for e in mapped if e.limit.binds == POOL and (e.limit.share or 0) >= NEAR_CEILING
+        ]
+        if len(mapped) > 1 and len(pooled) == len(mapped):
+            shares = sorted(e.limit.share for e in mapped)
+            said.append(
+                f"Under {where} every path reached {_span_text(shares)} of its "
+                f"pool ceiling ({mapped[0].limit.model}): there the pool, not the path, sets "
+                "the capacity, so DB_POOL_SIZE (with PostgreSQL's max_connections) is the "
+                "setting to size before the choice of path."
+            )
+    return said
+
+
+def rules() -> str:
+    return (
+        "Threads: the server's thread count (every process) sampled with its CPU; 'idle' before "
+        "the first step, 'at λ*' the most during the highest step that held (first search). "
+        "Requests in flight there: achieved rate x median latency from the actual send "
+        "(Little's law). A thread count does not say what each thread waits on "
+        "(tests/db/test_threads.py looks at that)."
+    )
+
+
+def markdown(record: Results) -> str:
+    entries = entries_of(record)
+    if not entries:
+        return ""
+    lines = [f"## {TITLE}", "", *[f"- {s}" for s in sentences(entries)], "",
+             markdown_table(*rows(entries)), "", rules(), ""]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def html_section(record: Results) -> str:
+    entries = entries_of(record)
+    if not entries:
+        return ""
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(entries))
+    return (
+        f"<h2>{html.escape(TITLE)}</h2><ul>{items}</ul>{html_table(*rows(entries))}"
+        f"<p>{html.escape(rules())}</p>"
+    )

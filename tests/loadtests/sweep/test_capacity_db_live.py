@@ -1,0 +1,92 @@
+"""The capacity phase on the database paths, live: the lab's PostgreSQL started once for the
+phase, each path pool-bound at DB_POOL_SIZE / delay, the server's threads recorded per step, and
+the native path under gunicorn gthread skipped with its reason (never measured as a failure).
+
+A small pool (4 connections, delay 0.1 s: 40 req/s) keeps the searches short and far below the
+CPU's ceiling on a busy machine. Pinned as the sweep pins.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from loadtests.scenarios import NATIVE_ASGI_ONLY
+from loadtests.sweep.capacity import run_phase
+from loadtests.sweep.capacity_plan import CapacityPlan
+from loadtests.sweep.cell import Context
+from loadtests.sweep.generator import Generator
+from loadtests.sweep.main import pinning
+from mysite.db import cluster as pg
+from tests.db.conftest import new_cluster_root
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+POOL, DELAY = 4, 0.1
+POOL_CEILING = POOL / DELAY  # 40 requests/s per worker
+QUICK = {"delay": DELAY, "min_requests": 80, "precision": 0.15, "max_steps": 6, "db_pool": POOL}
+PATHS = ("sync-db", "async-db", "async-db-native")
+
+
+@pytest.fixture(scope="module")
+def phase(tmp_path_factory):
+    """One capacity phase: the three paths under uvicorn x1, and native under gthread."""
+    run_dir, root = tmp_path_factory.mktemp("dbcap"), new_cluster_root()
+    generator_cpus, server_cpus, _ = pinning(True)
+    ctx = Context(run_dir=run_dir, generator=Generator(cpus=generator_cpus,
+                  env={"LOCUST_EXPORTER_PORT": "0"}), server_cpus=server_cpus)  # fmt: skip
+    plans = [CapacityPlan("uvicorn", 1, 8, path, **QUICK) for path in PATHS]
+    plans.append(CapacityPlan("gunicorn-gthread", 1, 8, "async-db-native", **QUICK))
+    record = SimpleNamespace(capacity=[], meta=SimpleNamespace(notes=[]))
+    notes: list[str] = []
+    began = time.monotonic()
+    try:
+        code = run_phase("smoke", ctx, record, lambda: None, notes.append, 300.0,
+                         db_root=root, plans=plans)  # fmt: skip
+        ctx.settle()
+        left_running = pg.is_running(pg.Cluster(root))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    entries = {(e.server, e.scenario): e for e in record.capacity}
+    return SimpleNamespace(code=code, entries=entries, notes=notes, left_running=left_running,
+                           seconds=time.monotonic() - began)  # fmt: skip
+
+
+def test_each_path_is_pool_bound_at_pool_over_delay(phase):
+    assert phase.code == 0, phase.notes
+    for path in PATHS:
+        entry = phase.entries[("uvicorn", path)]
+        assert entry.error is None, entry.error
+        assert entry.db_pool_size == POOL
+        assert entry.limit.binds == "pool", entry.limit.sentence
+        assert entry.limit.model_rps == POOL_CEILING
+        assert (
+            "pool-bound: 1 worker(s) x 4 pooled database connections / 0.1 s = 40 req/s"
+            in entry.limit.sentence
+        )
+        # At or just under pool / delay: Poisson arrivals queue before every connection is busy.
+        assert 0.6 * POOL_CEILING <= entry.lambda_star_rps <= 1.05 * POOL_CEILING, path
+        failed = entry.lambda_star_bracket[1]
+        assert failed is not None, path
+        assert failed <= 1.5 * POOL_CEILING, path
+        assert entry.limit.cpu_rps > 2 * POOL_CEILING, path  # the CPU does not bind
+        # The server's threads were sampled: before the load and in every step.
+        assert entry.idle_threads is not None
+        assert entry.idle_threads >= 1
+        assert all(s.server_threads and s.server_threads >= 1 for s in entry.steps)
+
+
+def test_native_under_gthread_is_skipped_with_its_reason(phase):
+    entry = phase.entries[("gunicorn-gthread", "async-db-native")]
+    assert entry.skipped == NATIVE_ASGI_ONLY
+    assert entry.error is None
+    assert entry.lambda_star_rps is None
+    assert not entry.steps
+    assert entry.limit.sentence.startswith("not applicable: django-async-backend is ASGI only")
+
+
+def test_the_phase_stops_its_postgresql(phase):
+    assert not phase.left_running
