@@ -90,8 +90,8 @@ PROFILES: dict[str, Profile] = {
     for profile in (
         Profile(
             "default",
-            "make bench: the headline comparisons, 3 fresh interleaved runs per cell, "
-            "about 3.5 minutes on 2 cores",
+            "make bench: the headline comparisons, 3 fresh interleaved runs per cell, then "
+            "the headline configurations' capacity",
             matrix=(
                 (("uvicorn", "gunicorn-gthread"), (1,), ("sync-api", "async-api")),
                 (("gunicorn-gthread",), (2,), ("sync-api",)),
