@@ -92,11 +92,8 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
             continue
         sync = by_key.get((server, workers, threads, variant, "sync-api"))
         if sync is not None:
-            said.append(
-                f"Under {label(e)} the async view serves "
-                f"{e.lambda_star_rps / sync.lambda_star_rps:.1f}x the sync view's λ* "
-                f"({e.lambda_star_rps:,.0f} against {sync.lambda_star_rps:,.0f} req/s)."
-            )
+            said.append(f"Under {label(e)}, λ* of the async view against the sync view: "
+                        f"{database.compare(e, sync)}.")  # fmt: skip
     said += _workers_sentences(done) + _variant_sentences(done)
     return said
 
@@ -106,11 +103,11 @@ def _workers_sentences(done: list[CapacityEntry]) -> list[str]:
     for (server, threads, scenario, _variant), series in _series(done).items():
         if len(series) < 2:
             continue
-        (w0, low), (w1, high) = series[0], series[-1]
+        few, many = series[0], series[-1]
+        names = (f"{many.workers} workers", f"{few.workers}")
         said.append(
-            f"{scenario} under {server}{f' ({threads} threads)' if threads else ''}: "
-            f"{w1} workers serve {high / low:.1f}x the λ* of {w0} "
-            f"({low:,.0f} to {high:,.0f} req/s)."
+            f"{scenario} under {server}{f' ({threads} threads)' if threads else ''}, λ* of "
+            f"{database.compare(many, few, names)}."
         )
     return said
 
@@ -150,8 +147,8 @@ def _series(done):
     series = defaultdict(list)
     for e in done:
         threads = e.threads if "gthread" in e.server or "wsgi" in e.server else 0
-        series[(e.server, threads, e.scenario, e.variant)].append((e.workers, e.lambda_star_rps))
-    return {k: sorted(v) for k, v in series.items()}
+        series[(e.server, threads, e.scenario, e.variant)].append(e)
+    return {k: sorted(v, key=lambda e: e.workers) for k, v in series.items()}
 
 
 def rules(entries: list[CapacityEntry]) -> list[str]:
@@ -220,7 +217,8 @@ def workers_figure(entries: list[CapacityEntry]) -> str | None:
         return None
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    for (server, threads, scenario, variant), points in series.items():
+    for (server, threads, scenario, variant), mapped in series.items():
+        points = [(e.workers, e.lambda_star_rps) for e in mapped]
         name = (
             f"{scenario}, {server}"
             + (f", {threads} threads" if threads else "")
@@ -228,7 +226,7 @@ def workers_figure(entries: list[CapacityEntry]) -> str | None:
         )
         ax.plot(*zip(*points, strict=True), marker="o", label=name, color=COLORS.get(server))
     ax.set(xlabel="workers", ylabel="λ*, req/s", title="λ* against worker count", ylim=(0, None))
-    ax.set_xticks(sorted({w for points in series.values() for w, _ in points}))
+    ax.set_xticks(sorted({e.workers for mapped in series.values() for e in mapped}))
     ax.legend(fontsize=6)
     return _svg(fig)
 

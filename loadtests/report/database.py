@@ -92,16 +92,20 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def compare(a: CapacityEntry, b: CapacityEntry) -> str:
-    """One pair of paths under one configuration, with what the data can and cannot separate."""
+def compare(a: CapacityEntry, b: CapacityEntry, names: tuple[str, str] | None = None) -> str:
+    """Two mapped configurations (by default named by their scenarios), with what the data can
+    and cannot separate."""
     la, lb = a.lambda_star_rps, b.lambda_star_rps
-    said = f"{a.scenario} {la:,.0f} against {b.scenario} {lb:,.0f} req/s ({la / lb:.2f}x)"
+    name_a, name_b = names or (a.scenario, b.scenario)
+    said = f"{name_a} {la:,.0f} against {name_b} {lb:,.0f} req/s ({la / lb:.2f}x)"
     ca, cb = a.lambda_star_ci95, b.lambda_star_ci95
     if not (ca and cb):
         brackets = " and ".join(_bracket(e) for e in (a, b))
+        apart = _apart(a, b)
         return (
             f"{said}: one search each, no CI, so no difference can be claimed (brackets "
-            f"[held, failed] {brackets})"
+            f"[held, failed] {brackets}{', which do not overlap' if apart else ''}; fresh "
+            "repeats, as --profile full runs, give the interval)"
         )
     # Each repeat's λ* is only known to lie in [held, failed): widen each CI up by its bracket.
     wa, wb = _width(a), _width(b)
@@ -111,8 +115,16 @@ def compare(a: CapacityEntry, b: CapacityEntry) -> str:
     )
     if ca[0] <= cb[1] + wb + CI_ROUNDING and cb[0] <= ca[1] + wa + CI_ROUNDING:
         return f"{said}: not significant ({intervals} overlap)"
-    more = a.scenario if la > lb else b.scenario
+    more = name_a if la > lb else name_b
     return f"{said}: {more} is higher ({intervals} do not overlap)"
+
+
+def _apart(a: CapacityEntry, b: CapacityEntry) -> bool:
+    """Whether the two searches' brackets [held, failed] are disjoint."""
+    (ha, fa), (hb, fb) = a.lambda_star_bracket, b.lambda_star_bracket
+    if None in (ha, fa, hb, fb):
+        return False
+    return fa <= hb or fb <= ha
 
 
 def _width(e: CapacityEntry) -> float:

@@ -60,8 +60,9 @@ def test_the_capacity_section_explains_every_lambda_star(stored_run):
     assert "| sync-api | gunicorn-gthread x1, 8 threads | 70.0 | [70.0, 80.0] |" in text
     assert "slot-bound: 1 worker(s) x 8 threads / 0.1 s = 80 req/s; λ* reached 88% of it" in text
     assert "CPU-bound at 83% of the CPU ceiling" in text  # 750 / 900
-    assert "2 workers serve 2.0x the λ* of 1 (70 to 140 req/s)" in text
-    assert "the async view serves 1.2x the sync view's λ*" in text
+    assert "λ* of 2 workers 140 against 1 70 req/s (2.00x): one search each, no CI" in text
+    assert "which do not overlap" in text  # [140, ...] against [70, ...]
+    assert "λ* of the async view against the sync view: async-api" in text
     assert (
         "django-prometheus costs 25% of the capacity with metrics off (600 against 800 req/s)"
         "; its server CPU per request is 1.20 ms against 0.80 ms" in text

@@ -108,7 +108,7 @@ def test_the_database_section_compares_the_paths(stored_run):
     assert (
         "Under uvicorn x1, pool 10: sync-db 95 against async-db 92 req/s (1.03x): one search "
         "each, no CI, so no difference can be claimed (brackets [held, failed] [95.0, 114.0] "
-        "and [92.0, 110.4])." in text
+        "and [92.0, 110.4]; fresh repeats, as --profile full runs, give the interval)." in text
     )
     assert (
         "Server CPU per request under uvicorn x1, pool 10 (from the held steps): sync-db "
