@@ -3,6 +3,7 @@ started on first use and stopped at the end; and helpers to serve the app agains
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -22,9 +23,9 @@ def new_cluster_root() -> Path:
     return Path(tempfile.mkdtemp(prefix="labpg-"))
 
 
-@pytest.fixture(scope="session")
-def postgres():
-    """The session's cluster (not the one ``make run`` keeps under var/)."""
+@contextlib.contextmanager
+def throwaway_cluster():
+    """A migrated, seeded cluster in a folder of its own, removed with it."""
     root = new_cluster_root()
     try:
         with pg.running(root) as cluster:
@@ -32,6 +33,13 @@ def postgres():
             yield cluster
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """The session's cluster (not the one ``make run`` keeps under var/)."""
+    with throwaway_cluster() as cluster:
+        yield cluster
 
 
 def db_env(cluster: pg.Cluster, **extra: str) -> dict[str, str]:

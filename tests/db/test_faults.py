@@ -2,7 +2,6 @@
 answers a JSON 503 (504 for the cancelled statement) within DB_TIMEOUT, counted by error_type,
 while the worker goes on serving the other views."""
 
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +14,7 @@ from mysite.metrics import names
 from tests.metrics.samples import scrape, total
 from tests.metrics.test_live import wait_for
 
-from .conftest import PATHS, POOLS, db_env, new_cluster_root, sleeping_queries
+from .conftest import PATHS, POOLS, db_env, sleeping_queries, throwaway_cluster
 
 pytestmark = pytest.mark.live
 
@@ -106,13 +105,8 @@ def test_a_statement_over_db_timeout_is_cancelled_inside_postgresql(pool_of_one,
 @pytest.fixture
 def own_cluster():
     """A cluster of its own, for a test that stops it."""
-    root = new_cluster_root()
-    try:
-        with pg.running(root) as cluster:
-            pg.prepare(cluster)
-            yield cluster
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_cluster() as cluster:
+        yield cluster
 
 
 def test_a_stopped_postgresql_gives_503_within_db_timeout_and_the_worker_serves_on(
