@@ -1,0 +1,303 @@
+"""The report's first section, "What this means for your Django app": the reader's questions
+answered from the run's data alone.
+
+For each question the run can answer (sync or async view, which server, how many workers, the
+fan-out style, the database path) one ``Answer``: what the data support, the evidence quoted
+beside it (ratios with their CI and verdict, λ* with its bracket, the limit that binds and its
+arithmetic) and the conditions it holds under. A question the run has no data for is left out;
+where the data cannot separate two choices the answer says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+from loadtests.analysis.capacity import CPU, POOL, SLOTS, CapacityEntry
+from loadtests.analysis.comparisons import compare, measured, rate
+from loadtests.analysis.records import Cell, Results
+
+from . import database
+from .capacity import _series, label
+
+TITLE = "What this means for your Django app"
+VIEW_SCENARIOS = ("async-api", "sync-api")
+FANOUT_SCENARIOS = ("async-fanout", "thread-fanout")
+# A cell "reached" its concurrency model's ceiling at this share: then the model set the figure.
+MODEL_BOUND = 0.9
+BOUND = {SLOTS: "slot", POOL: "pool", CPU: "CPU"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+    evidence: list[str]
+    conditions: str
+
+
+def _find(cells: list[Cell], scenario: str, server: str, workers: int) -> Cell | None:
+    return next(
+        (c for c in cells if (c.scenario, c.server, c.workers) == (scenario, server, workers)),
+        None,
+    )
+
+
+def _ratio_text(a: Cell, b: Cell, name_a: str, name_b: str) -> tuple[str, bool | None]:
+    """(evidence, significant or None when there is no interval)."""
+    r = compare(a, b)
+    figures = f"{rate(a.rps)} against {rate(b.rps)} req/s"
+    if r is None:
+        said = f"{a.rps / b.rps:.2f}x ({figures}; one run each: no CI, no verdict)"
+        return f"{name_a} against {name_b}: {said}", None
+    return f"{name_a} against {name_b}: {r.text()[:-1]}; {figures})", r.significant
+
+
+def _unseparated(verdicts: list[bool | None]) -> str:
+    """Why the data cannot separate two choices: no interval, or one that holds 1."""
+    if all(v is None for v in verdicts):
+        return "no CI (one run or one search each): the run can claim no difference"
+    if all(v is False for v in verdicts):
+        return "not significant: the CI holds 1"
+    return "not significant, or no CI"
+
+
+def _capacity_verdict(said: str) -> bool | None:
+    """database.compare's verdict: True (separated), False (not significant), None (no CI)."""
+    if "not significant" in said:
+        return False
+    return True if " is higher " in said else None
+
+
+def _closed_conditions(record: Results, cells: list[Cell]) -> str:
+    p, m = record.meta.parameters, record.meta.machine
+    where = "this one cell" if len(measured(record.cells)) == 1 else "these cells"
+    return (
+        f"{where}: {p.users} closed-loop users, a {p.delay:g} s wait per request, on this "
+        f"machine ({m.cpus_available or m.cpu_count} CPU(s))"
+    )
+
+
+def _open_conditions(record: Results, entries: list[CapacityEntry]) -> str:
+    m = record.meta.machine
+    slos = sorted({e.slo_p99_ms for e in entries})
+    delays = sorted({e.delay_s for e in entries})
+    return (
+        f"open-model arrivals, SLO p99 <= {'/'.join(f'{s:g}' for s in slos)} ms, a "
+        f"{'/'.join(f'{d:g}' for d in delays)} s wait per request, on this machine "
+        f"({m.cpus_available or m.cpu_count} CPU(s))"
+    )
+
+
+def _lam(e: CapacityEntry, bound: bool = True) -> str:
+    held, failed = e.lambda_star_bracket
+    ci = e.lambda_star_ci95
+    ci_text = f", CI95 [{ci[0]:,.0f}, {ci[1]:,.0f}]" if ci else ", one search, no CI"
+    bracket = f"bracket [{held or 0:,.0f}, {failed:,.0f})" if failed else "no failing step"
+    binds = f"; {BOUND[e.limit.binds]}-bound" if bound and e.limit.binds in BOUND else ""
+    return f"λ* {e.lambda_star_rps:,.0f} req/s ({bracket}{ci_text}{binds})"
+
+
+def _mapped(record: Results, scenarios) -> list[CapacityEntry]:
+    return [
+        e
+        for e in record.capacity
+        if e.scenario in scenarios and not e.variant and e.lambda_star_rps is not None
+    ]
+
+
+def sync_or_async(record: Results) -> Answer | None:
+    cells = measured(record.cells)
+    evidence, verdicts, model_bound = [], [], []
+    for a in cells:
+        s = _find(cells, "sync-api", a.server, a.workers) if a.scenario == "async-api" else None
+        if s is None:
+            continue
+        text, sig = _ratio_text(a, s, f"async on {a.server} x{a.workers}", "sync")
+        evidence.append(text)
+        verdicts.append(sig)
+        shares = [c.model_efficiency for c in (a, s)]
+        if all(x is not None and x >= MODEL_BOUND for x in shares):
+            model_bound.append(
+                f"on {a.server} x{a.workers} both reached {shares[0]:.0%} and {shares[1]:.0%} "
+                f"of the concurrency model's ceiling ({s.model})"
+            )
+    entries = _mapped(record, VIEW_SCENARIOS)
+    by = {(e.server, e.workers, e.threads, e.scenario): e for e in entries}
+    for e in entries:
+        sync = by.get((e.server, e.workers, e.threads, "sync-api"))
+        if e.scenario == "async-api" and sync is not None:
+            bound = "/".join(sorted({BOUND.get(x.limit.binds, "?") for x in (e, sync)}))
+            said = database.compare(e, sync)
+            verdicts.append(_capacity_verdict(said))
+            evidence.append(f"λ* under {label(e)}: {said}; "
+                            f"{bound}-bound")  # fmt: skip
+            if e.limit.binds == sync.limit.binds == SLOTS:
+                model_bound.append(f"under {label(e)} both are slot-bound ({e.limit.model})")
+    if not evidence:
+        return None
+    if any(verdicts):
+        answer = "The data separate the two view styles here; see the ratio and its CI."
+    else:
+        answer = (
+            "For a view that waits on I/O, the data cannot separate async from sync here "
+            f"({_unseparated(verdicts)}): choose by what the view calls, not for speed."
+        )
+    if model_bound:
+        answer += (
+            " An equal throughput at a fixed concurrency means the concurrency model (the "
+            "users in flight, or the server kind's slots, whichever is fewer), not the view "
+            "style, set the figure: " + "; ".join(model_bound) + "."
+        )
+    conditions = _closed_conditions(record, cells) if cells else ""
+    if entries:
+        conditions += ("; " if conditions else "") + _open_conditions(record, entries)
+    return Answer("Sync or async view?", answer, evidence, conditions)
+
+
+def which_server(record: Results) -> Answer | None:
+    entries = [e for e in _mapped(record, VIEW_SCENARIOS) if e.workers == 1]
+    if len({e.server for e in entries}) < 2:
+        return None
+    evidence = []
+    for scenario in VIEW_SCENARIOS:
+        mine = sorted((e for e in entries if e.scenario == scenario),
+                      key=lambda e: -e.lambda_star_rps)  # fmt: skip
+        evidence += [
+            f"{scenario} under {label(e)}: {_lam(e, bound=False)}: {e.limit.sentence}" for e in mine
+        ]
+    kinds = []
+    for server in dict.fromkeys(e.server for e in entries):
+        mine = [e for e in entries if e.server == server]
+        lams = sorted(
+            {f"{e.lambda_star_rps:,.0f}" for e in mine}, key=lambda x: float(x.replace(",", ""))
+        )
+        binds = "/".join(sorted({BOUND.get(e.limit.binds, "unknown") for e in mine}))
+        kinds.append(f"{label(mine[0])} λ* {' to '.join(lams)} req/s, {binds}-bound")
+    slot = [e for e in entries if e.limit.binds == SLOTS]
+    why = (
+        f"; the slot-bound kind ran out of threads ({slot[0].limit.model}) long before its CPU"
+        if slot
+        else ""
+    )
+    answer = (
+        f"At one worker: {'; '.join(kinds)}{why}. A CPU-bound kind holds until this "
+        "machine's CPU runs out; between kinds whose brackets overlap, or with one search and "
+        "no CI each, the run cannot rank them."
+    )
+    return Answer("Which server?", answer, evidence, _open_conditions(record, entries))
+
+
+def how_many_workers(record: Results) -> Answer | None:
+    evidence = []
+    for (server, threads, scenario, _v), series in _series(_mapped(record, VIEW_SCENARIOS)).items():
+        if len(series) < 2:
+            continue
+        few, many = series[0], series[-1]
+        names = (f"{many.workers} workers", f"{few.workers}")
+        evidence.append(
+            f"{scenario} under {server}{f' ({threads} threads)' if threads else ''}: "
+            f"{database.compare(many, few, names)}; slot arithmetic: "
+            + "; ".join(f"x{e.workers}: {e.limit.model}, {_lam(e)}" for e in series)
+        )
+    if not evidence:
+        return None
+    answer = (
+        "Where slots bind, capacity grows with workers x threads / service time: add workers "
+        "(or threads) until the CPU ceiling binds instead; past that, more add nothing."
+    )
+    entries = _mapped(record, VIEW_SCENARIOS)
+    return Answer("How many workers or threads?", answer, evidence,
+                  _open_conditions(record, entries))  # fmt: skip
+
+
+def fanout_style(record: Results) -> Answer | None:
+    cells = measured(record.cells)
+    evidence, verdicts = [], []
+    for a in cells:
+        t = _find(cells, "thread-fanout", a.server, a.workers)
+        if a.scenario != "async-fanout" or t is None:
+            continue
+        text, sig = _ratio_text(a, t, f"async-fanout on {a.server} x{a.workers}", "thread-fanout")
+        evidence.append(text)
+        verdicts.append(sig)
+        for c in (a, t):
+            lat = c.latency_ms
+            if lat and lat.p99 is not None:
+                ci = lat.p99_ci95
+                evidence.append(
+                    f"{c.scenario} p99 {lat.p99:,.0f} ms"
+                    + (f" (95% CI {ci[0]:,.0f}-{ci[1]:,.0f})" if ci else " (no CI)")
+                )
+    if not evidence:
+        return None
+    if any(v for v in verdicts):
+        answer = "The ratio's CI leaves 1 out: the fan-out styles differ in throughput here."
+    else:
+        answer = (
+            "The data cannot separate the two fan-out styles' throughput here "
+            f"({_unseparated(verdicts)}); compare their tail latencies."
+        )
+    return Answer(
+        "Fan out with asyncio or with threads?",
+        answer,
+        evidence,
+        _closed_conditions(record, cells) + f", fan-out {record.meta.parameters.fanout}",
+    )
+
+
+def database_path(record: Results) -> Answer | None:
+    entries = [e for e in database.entries_of(record) if e.lambda_star_rps is not None]
+    if not entries:
+        return None
+    evidence = [
+        f"{e.scenario} under {label(e)}: {_lam(e, bound=False)}: {e.limit.sentence}"
+        for e in entries
+    ]
+    evidence += [
+        database.compare(a, b)
+        for a, b in combinations(entries, 2)
+        if database._config(a) == database._config(b)
+    ]
+    pooled = [e for e in entries if e.limit.binds == POOL]
+    if pooled and len(pooled) == len(entries):
+        answer = (
+            "Every path was pool-bound: the connection pool, not the path (sync ORM, async ORM "
+            "or native async), set the capacity; size DB_POOL_SIZE (and PostgreSQL's "
+            "max_connections) first."
+        )
+    else:
+        answer = "The paths' limits differ; see each λ* and the limit that binds."
+    return Answer("Which database path?", answer, evidence, _open_conditions(record, entries))
+
+
+def one_cell(record: Results) -> Answer | None:
+    """A run of a single cell and no capacity map (the smoke profile): what that cell says."""
+    cells = measured(record.cells)
+    if len(cells) != 1 or record.capacity:
+        return None
+    (c,) = cells
+    ci = c.rps_ci95
+    evidence = [
+        f"{rate(c.rps)} req/s" + (f" (95% CI {ci[0]:,.0f}-{ci[1]:,.0f})" if ci else " (no CI)")
+    ]
+    if c.model_efficiency is not None:
+        evidence.append(f"{c.model_efficiency:.0%} of the concurrency model's ceiling ({c.model})")
+    lat = c.latency_ms
+    if lat and lat.p99 is not None:
+        p99 = lat.p99_ci95
+        evidence.append(
+            f"client p99 {lat.p99:,.0f} ms"
+            + (f" (95% CI {p99[0]:,.0f}-{p99[1]:,.0f})" if p99 else " (no CI)")
+        )
+    answer = (
+        f"This run measured one cell, {c.scenario} on {c.server} x{c.workers}: it shows what "
+        "that one configuration serves, and has nothing to compare it with, so it cannot say "
+        "which view style, server or worker count to choose (make bench measures those)."
+    )
+    return Answer("What did this run measure?", answer, evidence, _closed_conditions(record, cells))
+
+
+def answers(record: Results) -> list[Answer]:
+    found = (one_cell, sync_or_async, which_server, how_many_workers, fanout_style, database_path)
+    return [a for q in found if (a := q(record)) is not None]
