@@ -13,19 +13,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
-from loadtests.analysis.capacity import CPU, POOL, SLOTS, CapacityEntry
-from loadtests.analysis.comparisons import compare, measured, rate
-from loadtests.analysis.records import Cell, Results
+from loadtests.analysis.capacity import POOL, SLOTS
+from loadtests.analysis.comparisons import measured, rate
+from loadtests.analysis.records import Results
 
 from . import database
 from .capacity import _series, label
+from .evidence import (
+    BOUND,
+    VIEW_SCENARIOS,
+    capacity_verdict,
+    closed_conditions,
+    closed_pairs,
+    find,
+    lam,
+    mapped,
+    open_conditions,
+    ratio_text,
+    unseparated,
+)
 
 TITLE = "What this means for your Django app"
-VIEW_SCENARIOS = ("async-api", "sync-api")
 FANOUT_SCENARIOS = ("async-fanout", "thread-fanout")
 # A cell "reached" its concurrency model's ceiling at this share: then the model set the figure.
 MODEL_BOUND = 0.9
-BOUND = {SLOTS: "slot", POOL: "pool", CPU: "CPU"}
 
 
 @dataclass(frozen=True)
@@ -36,100 +47,30 @@ class Answer:
     conditions: str
 
 
-def _find(cells: list[Cell], scenario: str, server: str, workers: int) -> Cell | None:
-    return next(
-        (c for c in cells if (c.scenario, c.server, c.workers) == (scenario, server, workers)),
-        None,
-    )
-
-
-def _ratio_text(a: Cell, b: Cell, name_a: str, name_b: str) -> tuple[str, bool | None]:
-    """(evidence, significant or None when there is no interval)."""
-    r = compare(a, b)
-    figures = f"{rate(a.rps)} against {rate(b.rps)} req/s"
-    if r is None:
-        said = f"{a.rps / b.rps:.2f}x ({figures}; one run each: no CI, no verdict)"
-        return f"{name_a} against {name_b}: {said}", None
-    return f"{name_a} against {name_b}: {r.text()[:-1]}; {figures})", r.significant
-
-
-def _unseparated(verdicts: list[bool | None]) -> str:
-    """Why the data cannot separate two choices: no interval, or one that holds 1."""
-    if all(v is None for v in verdicts):
-        return "no CI (one run or one search each): the run can claim no difference"
-    if all(v is False for v in verdicts):
-        return "not significant: the CI holds 1"
-    return "not significant, or no CI"
-
-
-def _capacity_verdict(said: str) -> bool | None:
-    """database.compare's verdict: True (separated), False (not significant), None (no CI)."""
-    if "not significant" in said:
-        return False
-    return True if " is higher " in said else None
-
-
-def _closed_conditions(record: Results, cells: list[Cell]) -> str:
-    p, m = record.meta.parameters, record.meta.machine
-    where = "this one cell" if len(measured(record.cells)) == 1 else "these cells"
-    return (
-        f"{where}: {p.users} closed-loop users, a {p.delay:g} s wait per request, on this "
-        f"machine ({m.cpus_available or m.cpu_count} CPU(s))"
-    )
-
-
-def _open_conditions(record: Results, entries: list[CapacityEntry]) -> str:
-    m = record.meta.machine
-    slos = sorted({e.slo_p99_ms for e in entries})
-    delays = sorted({e.delay_s for e in entries})
-    return (
-        f"open-model arrivals, SLO p99 <= {'/'.join(f'{s:g}' for s in slos)} ms, a "
-        f"{'/'.join(f'{d:g}' for d in delays)} s wait per request, on this machine "
-        f"({m.cpus_available or m.cpu_count} CPU(s))"
-    )
-
-
-def _lam(e: CapacityEntry, bound: bool = True) -> str:
-    held, failed = e.lambda_star_bracket
-    ci = e.lambda_star_ci95
-    ci_text = f", CI95 [{ci[0]:,.0f}, {ci[1]:,.0f}]" if ci else ", one search, no CI"
-    bracket = f"bracket [{held or 0:,.0f}, {failed:,.0f})" if failed else "no failing step"
-    binds = f"; {BOUND[e.limit.binds]}-bound" if bound and e.limit.binds in BOUND else ""
-    return f"λ* {e.lambda_star_rps:,.0f} req/s ({bracket}{ci_text}{binds})"
-
-
-def _mapped(record: Results, scenarios) -> list[CapacityEntry]:
-    return [
-        e
-        for e in record.capacity
-        if e.scenario in scenarios and not e.variant and e.lambda_star_rps is not None
-    ]
-
-
 def sync_or_async(record: Results) -> Answer | None:
     cells = measured(record.cells)
     evidence, verdicts, model_bound = [], [], []
     for a in cells:
-        s = _find(cells, "sync-api", a.server, a.workers) if a.scenario == "async-api" else None
+        s = find(cells, "sync-api", a.server, a.workers) if a.scenario == "async-api" else None
         if s is None:
             continue
-        text, sig = _ratio_text(a, s, f"async on {a.server} x{a.workers}", "sync")
+        text, sig = ratio_text(a, s, f"async on {a.server} x{a.workers}", "sync")
         evidence.append(text)
         verdicts.append(sig)
         shares = [c.model_efficiency for c in (a, s)]
-        if all(x is not None and x >= MODEL_BOUND for x in shares):
+        if not sig and all(x is not None and x >= MODEL_BOUND for x in shares):
             model_bound.append(
                 f"on {a.server} x{a.workers} both reached {shares[0]:.0%} and {shares[1]:.0%} "
                 f"of the concurrency model's ceiling ({s.model})"
             )
-    entries = _mapped(record, VIEW_SCENARIOS)
+    entries = mapped(record, VIEW_SCENARIOS)
     by = {(e.server, e.workers, e.threads, e.scenario): e for e in entries}
     for e in entries:
         sync = by.get((e.server, e.workers, e.threads, "sync-api"))
         if e.scenario == "async-api" and sync is not None:
             bound = "/".join(sorted({BOUND.get(x.limit.binds, "?") for x in (e, sync)}))
             said = database.compare(e, sync)
-            verdicts.append(_capacity_verdict(said))
+            verdicts.append(capacity_verdict(said))
             evidence.append(f"λ* under {label(e)}: {said}; "
                             f"{bound}-bound")  # fmt: skip
             if e.limit.binds == sync.limit.binds == SLOTS:
@@ -141,7 +82,7 @@ def sync_or_async(record: Results) -> Answer | None:
     else:
         answer = (
             "For a view that waits on I/O, the data cannot separate async from sync here "
-            f"({_unseparated(verdicts)}): choose by what the view calls, not for speed."
+            f"({unseparated(verdicts)}): choose by what the view calls, not for speed."
         )
     if model_bound:
         answer += (
@@ -149,48 +90,61 @@ def sync_or_async(record: Results) -> Answer | None:
             "users in flight, or the server kind's slots, whichever is fewer), not the view "
             "style, set the figure: " + "; ".join(model_bound) + "."
         )
-    conditions = _closed_conditions(record, cells) if cells else ""
+    conditions = closed_conditions(record, cells) if cells else ""
     if entries:
-        conditions += ("; " if conditions else "") + _open_conditions(record, entries)
+        conditions += ("; " if conditions else "") + open_conditions(record, entries)
     return Answer("Sync or async view?", answer, evidence, conditions)
 
 
 def which_server(record: Results) -> Answer | None:
-    entries = [e for e in _mapped(record, VIEW_SCENARIOS) if e.workers == 1]
+    entries = [e for e in mapped(record, VIEW_SCENARIOS) if e.workers == 1]
+    cells = measured(record.cells)
+    closed, verdicts = closed_pairs(cells, lambda c: (c.scenario, c.workers), lambda c: c.server)
     if len({e.server for e in entries}) < 2:
+        entries = []
+    if not (entries or closed):
         return None
-    evidence = []
-    for scenario in VIEW_SCENARIOS:
-        mine = sorted((e for e in entries if e.scenario == scenario),
-                      key=lambda e: -e.lambda_star_rps)  # fmt: skip
-        evidence += [
-            f"{scenario} under {label(e)}: {_lam(e, bound=False)}: {e.limit.sentence}" for e in mine
-        ]
-    kinds = []
-    for server in dict.fromkeys(e.server for e in entries):
-        mine = [e for e in entries if e.server == server]
-        lams = sorted(
-            {f"{e.lambda_star_rps:,.0f}" for e in mine}, key=lambda x: float(x.replace(",", ""))
+    evidence, parts, conditions = list(closed), [], []
+    if closed:
+        parts.append(
+            "At a fixed number of users (closed loop) each kind reaches about its concurrency "
+            "model's ceiling, so the ratios compare the models (workers x threads for "
+            "gthread, the users for an ASGI worker)"
+            + (f" ({unseparated(verdicts)})" if not any(verdicts) else "")
+            + "."
         )
-        binds = "/".join(sorted({BOUND.get(e.limit.binds, "unknown") for e in mine}))
-        kinds.append(f"{label(mine[0])} λ* {' to '.join(lams)} req/s, {binds}-bound")
-    slot = [e for e in entries if e.limit.binds == SLOTS]
-    why = (
-        f"; the slot-bound kind ran out of threads ({slot[0].limit.model}) long before its CPU"
-        if slot
-        else ""
-    )
-    answer = (
-        f"At one worker: {'; '.join(kinds)}{why}. A CPU-bound kind holds until this "
-        "machine's CPU runs out; between kinds whose brackets overlap, or with one search and "
-        "no CI each, the run cannot rank them."
-    )
-    return Answer("Which server?", answer, evidence, _open_conditions(record, entries))
+        conditions.append(closed_conditions(record, cells))
+    if entries:
+        for scenario in VIEW_SCENARIOS:
+            mine = sorted((e for e in entries if e.scenario == scenario),
+                          key=lambda e: -e.lambda_star_rps)  # fmt: skip
+            evidence += [f"{scenario} under {label(e)}: {lam(e, bound=False)}: "
+                         f"{e.limit.sentence}" for e in mine]  # fmt: skip
+        kinds = []
+        for server in dict.fromkeys(e.server for e in entries):
+            mine = [e for e in entries if e.server == server]
+            lams = sorted({round(e.lambda_star_rps) for e in mine})
+            binds = "/".join(sorted({BOUND.get(e.limit.binds, "unknown") for e in mine}))
+            kinds.append(f"{label(mine[0])} λ* {' to '.join(f'{x:,}' for x in lams)} req/s, "
+                         f"{binds}-bound")  # fmt: skip
+        slot = [e for e in entries if e.limit.binds == SLOTS]
+        why = (
+            f"; the slot-bound kind ran out of threads ({slot[0].limit.model}) long before its CPU"
+            if slot
+            else ""
+        )
+        parts.append(
+            f"Open model, one worker: {'; '.join(kinds)}{why}. A CPU-bound kind holds until "
+            "this machine's CPU runs out; between kinds whose brackets overlap, or with one "
+            "search and no CI each, the run cannot rank them."
+        )
+        conditions.append(open_conditions(record, entries))
+    return Answer("Which server?", " ".join(parts), evidence, "; ".join(conditions))
 
 
 def how_many_workers(record: Results) -> Answer | None:
     evidence = []
-    for (server, threads, scenario, _v), series in _series(_mapped(record, VIEW_SCENARIOS)).items():
+    for (server, threads, scenario, _v), series in _series(mapped(record, VIEW_SCENARIOS)).items():
         if len(series) < 2:
             continue
         few, many = series[0], series[-1]
@@ -198,27 +152,33 @@ def how_many_workers(record: Results) -> Answer | None:
         evidence.append(
             f"{scenario} under {server}{f' ({threads} threads)' if threads else ''}: "
             f"{database.compare(many, few, names)}; slot arithmetic: "
-            + "; ".join(f"x{e.workers}: {e.limit.model}, {_lam(e)}" for e in series)
+            + "; ".join(f"x{e.workers}: {e.limit.model}, {lam(e)}" for e in series)
         )
-    if not evidence:
+    entries = mapped(record, VIEW_SCENARIOS)
+    conditions = [open_conditions(record, entries)] if evidence else []
+    cells = measured(record.cells)
+    closed, _ = closed_pairs(cells, lambda c: (c.scenario, c.server), lambda c: c.workers)
+    if closed:
+        conditions.append(closed_conditions(record, cells))
+    if not (evidence or closed):
         return None
     answer = (
         "Where slots bind, capacity grows with workers x threads / service time: add workers "
-        "(or threads) until the CPU ceiling binds instead; past that, more add nothing."
+        "(or threads) until the CPU ceiling binds instead; past that, more add nothing. At a "
+        "fixed number of users, more slots than users add nothing either."
     )
-    entries = _mapped(record, VIEW_SCENARIOS)
-    return Answer("How many workers or threads?", answer, evidence,
-                  _open_conditions(record, entries))  # fmt: skip
+    return Answer("How many workers or threads?", answer, evidence + closed,
+                  "; ".join(conditions))  # fmt: skip
 
 
 def fanout_style(record: Results) -> Answer | None:
     cells = measured(record.cells)
     evidence, verdicts = [], []
     for a in cells:
-        t = _find(cells, "thread-fanout", a.server, a.workers)
+        t = find(cells, "thread-fanout", a.server, a.workers)
         if a.scenario != "async-fanout" or t is None:
             continue
-        text, sig = _ratio_text(a, t, f"async-fanout on {a.server} x{a.workers}", "thread-fanout")
+        text, sig = ratio_text(a, t, f"async-fanout on {a.server} x{a.workers}", "thread-fanout")
         evidence.append(text)
         verdicts.append(sig)
         for c in (a, t):
@@ -236,13 +196,13 @@ def fanout_style(record: Results) -> Answer | None:
     else:
         answer = (
             "The data cannot separate the two fan-out styles' throughput here "
-            f"({_unseparated(verdicts)}); compare their tail latencies."
+            f"({unseparated(verdicts)}); compare their tail latencies."
         )
     return Answer(
         "Fan out with asyncio or with threads?",
         answer,
         evidence,
-        _closed_conditions(record, cells) + f", fan-out {record.meta.parameters.fanout}",
+        closed_conditions(record, cells) + f", fan-out {record.meta.parameters.fanout}",
     )
 
 
@@ -251,8 +211,7 @@ def database_path(record: Results) -> Answer | None:
     if not entries:
         return None
     evidence = [
-        f"{e.scenario} under {label(e)}: {_lam(e, bound=False)}: {e.limit.sentence}"
-        for e in entries
+        f"{e.scenario} under {label(e)}: {lam(e, bound=False)}: {e.limit.sentence}" for e in entries
     ]
     evidence += [
         database.compare(a, b)
@@ -268,7 +227,7 @@ def database_path(record: Results) -> Answer | None:
         )
     else:
         answer = "The paths' limits differ; see each λ* and the limit that binds."
-    return Answer("Which database path?", answer, evidence, _open_conditions(record, entries))
+    return Answer("Which database path?", answer, evidence, open_conditions(record, entries))
 
 
 def one_cell(record: Results) -> Answer | None:
@@ -295,7 +254,7 @@ def one_cell(record: Results) -> Answer | None:
         "that one configuration serves, and has nothing to compare it with, so it cannot say "
         "which view style, server or worker count to choose (make bench measures those)."
     )
-    return Answer("What did this run measure?", answer, evidence, _closed_conditions(record, cells))
+    return Answer("What did this run measure?", answer, evidence, closed_conditions(record, cells))
 
 
 def answers(record: Results) -> list[Answer]:
