@@ -78,7 +78,8 @@ def sync_or_async(record: Results) -> Answer | None:
     if not evidence:
         return None
     if any(verdicts):
-        answer = "The data separate the two view styles here; see the ratio and its CI."
+        apart = [e for e, v in zip(evidence, verdicts, strict=True) if v]
+        answer = "Here the data separate the two view styles: " + "; ".join(apart) + "."
     else:
         answer = (
             "For a view that waits on I/O, the data cannot separate async from sync here "
@@ -192,7 +193,7 @@ def fanout_style(record: Results) -> Answer | None:
     if not evidence:
         return None
     if any(v for v in verdicts):
-        answer = "The ratio's CI leaves 1 out: the fan-out styles differ in throughput here."
+        answer = "The ratio's CI leaves 1 out: the fan-out styles' throughput differs here."
     else:
         answer = (
             "The data cannot separate the two fan-out styles' throughput here "

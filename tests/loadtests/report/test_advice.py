@@ -92,3 +92,20 @@ def test_older_runs_still_render(stored_run):
     summary, _ = report.render(stored_run)
     section = _section(summary.read_text())
     assert "no CI" in section, "a run of one window set per cell claims no difference"
+
+
+def test_separated_choices_are_said_to_be(tmp_path):
+    """The same run with the sync view's every window at half its rate: now the CI leaves 1 out,
+    and the answer says so instead of "cannot separate" (so that wording is not fixed)."""
+    data = json.loads(BENCH.read_text())
+    data["capacity"] = []
+    (sync,) = [c for c in data["cells"] if c["scenario"] == "sync-api"]
+    for window in sync["windows"]:
+        window["rps"] /= 2
+    sync["rps"] /= 2
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    by = {a.question: a for a in advice.answers(results.load(tmp_path / "results.json"))}
+    views = by["Sync or async view?"].answer
+    assert "the data separate the two view styles" in views
+    assert "cannot separate" not in views
+    assert re.search(r"2\.\d\dx \(95% CI [12]\.\d\d-2\.\d\d;", views), views
