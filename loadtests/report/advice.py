@@ -20,6 +20,7 @@ from loadtests.analysis.records import Results
 from . import database
 from .capacity import _series, label
 from .evidence import (
+    BLOCKING,
     BOUND,
     VIEW_SCENARIOS,
     capacity_verdict,
@@ -258,6 +259,30 @@ def one_cell(record: Results) -> Answer | None:
     return Answer("What did this run measure?", answer, evidence, closed_conditions(record, cells))
 
 
+def blocking(record: Results) -> Answer | None:
+    """The blocking async view: what one blocked event loop per worker serves."""
+    cells = [c for c in measured(record.cells) if c.scenario == BLOCKING]
+    if not cells:
+        return None
+    evidence = []
+    for c in cells:
+        ci = f" (95% CI {c.rps_ci95[0]:,.1f}-{c.rps_ci95[1]:,.1f})" if c.rps_ci95 else " (no CI)"
+        share = f", {c.model_efficiency:.0%} of" if c.model_efficiency is not None else " against"
+        p50 = f"; client p50 {c.latency_ms.p50:,.0f} ms" if c.latency_ms else ""
+        evidence.append(f"{BLOCKING} on {c.server} x{c.workers}: {rate(c.rps)} req/s{ci}"
+                        f"{share} its model {c.model}{p50}")  # fmt: skip
+        other = find(measured(record.cells), "async-api", c.server, c.workers)
+        if other is not None:
+            evidence.append(ratio_text(other, c, "async-api", BLOCKING)[0])
+    answer = (
+        "Never call blocking code from an async view: it holds the worker's event loop, so "
+        "each worker serves one request at a time, however many users wait."
+    )
+    return Answer("What if an async view blocks?", answer, evidence,
+                  closed_conditions(record, cells))  # fmt: skip
+
+
 def answers(record: Results) -> list[Answer]:
-    found = (one_cell, sync_or_async, which_server, how_many_workers, fanout_style, database_path)
+    found = (one_cell, sync_or_async, which_server, how_many_workers, fanout_style,
+             blocking, database_path)  # fmt: skip
     return [a for q in found if (a := q(record)) is not None]

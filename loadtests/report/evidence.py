@@ -13,6 +13,7 @@ from loadtests.analysis.comparisons import label as label_cell
 from loadtests.analysis.records import Cell, Results
 
 VIEW_SCENARIOS = ("async-api", "sync-api")
+BLOCKING = "async-blocking"
 BOUND = {SLOTS: "slot", POOL: "pool", CPU: "CPU"}
 
 

@@ -109,3 +109,12 @@ def test_separated_choices_are_said_to_be(tmp_path):
     assert "the data separate the two view styles" in views
     assert "cannot separate" not in views
     assert re.search(r"2\.\d\dx \(95% CI [12]\.\d\d-2\.\d\d;", views), views
+
+
+def test_a_run_of_the_blocking_view_answers_what_blocking_costs():
+    from tests.loadtests.conftest import DATA
+
+    (a,) = advice.answers(results.load(DATA / "results-prometheus.json"))
+    assert a.question == "What if an async view blocks?"
+    assert "blocked event loop(s) / 0.2 s" in a.evidence[0], "the model's arithmetic is quoted"
+    assert re.search(r"\d+(\.\d)? req/s \(no CI\), \d+% of its model", a.evidence[0])
