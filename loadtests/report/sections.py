@@ -165,6 +165,36 @@ def problems(cells: list[Cell], meta: RunMeta) -> list[str]:
     return lines
 
 
+GAP_NOTE = "Server above client:"  # opens each note, so a reader (and a test) can find them
+
+
+def percentile_gaps(cells: list[Cell]) -> list[str]:
+    """Where a server percentile exceeds the client's (which it cannot truly do), why."""
+    said = []
+    for c in findings.measured(cells):
+        client, server = c.latency_ms, c.server_latency_ms
+        if client is None or server is None:
+            continue
+        for key in ("p50", "p95", "p99"):
+            mine, theirs = getattr(server, key), getattr(client, key)
+            if mine is None or theirs is None or mine <= theirs:
+                continue
+            bucket = getattr(server, f"{key}_bucket")
+            within = (
+                f"its histogram bucket [{_n(bucket[0])}, {_n(bucket[1])}] ms"
+                if bucket and bucket[1] is not None
+                else "a histogram bucket (this run did not store the bucket's bounds)"
+            )
+            said.append(
+                f"{GAP_NOTE} {c.scenario} on {c.server} x{c.workers}: the server's {key} "
+                f"({_n(mine)} ms) is above the client's ({_n(theirs)} ms), which every "
+                f"request's own timings rule out: the server's figure is interpolated within "
+                f"{within}, so it says only that the true {key} lies in that bucket, while the "
+                "client's is exact to 0.1 ms."
+            )
+    return said
+
+
 @dataclass(frozen=True)
 class Sections:
     title: str
@@ -172,6 +202,7 @@ class Sections:
     findings: list[str]
     overview: Table
     detail: Table
+    percentile_gaps: list[str]
     intervals: Table | None
     model: Table | None
     upstream: Table | None
@@ -191,6 +222,7 @@ def sections(record: Results) -> Sections:
         findings=findings.all_findings(cells),
         overview=overview_rows(cells),
         detail=detail_rows(cells),
+        percentile_gaps=percentile_gaps(cells),
         intervals=intervals if intervals[1] else None,
         model=model_rows(cells) if any(c.model for c in cells) else None,
         upstream=upstream if upstream[1] else None,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from loadtests.analysis.records import Results
 
-from . import capacity
+from . import advice, capacity
 from .jinja import ENV
 from .sections import sections
 
 
 def summary_markdown(record: Results) -> str:
     return ENV.get_template("summary.md.j2").render(
-        s=sections(record), capacity=capacity.markdown(record)
+        s=sections(record),
+        capacity=capacity.markdown(record),
+        advice=advice.answers(record),
+        advice_title=advice.TITLE,
     )

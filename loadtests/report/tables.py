@@ -279,7 +279,9 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
         )
 
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    # The wrapper scrolls a table wider than the page instead of the page itself.
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide">{table}</div>'
 
 
 def figure(svg: str | None, sentences: list[str], fallback: str) -> str:
@@ -290,6 +292,14 @@ def figure(svg: str | None, sentences: list[str], fallback: str) -> str:
 
 
 def inline_code(text: str) -> str:
+    """Markdown's `code` and **bold** as HTML: the sentences are written once, for both."""
     escaped = html.escape(text)
     parts = escaped.split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    return "".join(f"<code>{p}</code>" if i % 2 else _bold(p) for i, p in enumerate(parts))
+
+
+def _bold(text: str) -> str:
+    parts = text.split("**")
+    if len(parts) % 2 == 0:  # an unpaired marker: leave the text as it is
+        return text
+    return "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
