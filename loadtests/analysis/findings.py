@@ -94,6 +94,13 @@ def latency_gap(cells: list[Cell]) -> list[str]:
     gaps.sort(key=lambda g: g[0])
     median_gap = gaps[len(gaps) // 2][0]
     cell = gaps[-1][1]
+    if len(gaps) == 1:  # one cell: no "across cells"
+        return [
+            f"In {label(cell)} the client's median exceeds the server's by {median_gap:.0f} ms: "
+            f"{cell.latency_ms.p50:.0f} ms seen by Locust against "
+            f"{cell.server_latency_ms.p50:.0f} ms inside Django, time spent outside Django "
+            f"({_slots(cell)})."
+        ]
     return [
         f"Across cells the client's median exceeds the server's by {median_gap:.0f} ms at the "
         f"median cell; the widest gap is {label(cell)}: {cell.latency_ms.p50:.0f} ms seen "
@@ -158,6 +165,14 @@ def efficiency(cells: list[Cell]) -> list[str]:
         return []
     reached = [c for c in done if _reached(c)]
     below = sorted((c for c in done if not _reached(c)), key=lambda c: c.model_efficiency)
+    if len(done) == 1:  # one cell: said of that cell
+        cell = done[0]
+        verdict = "reached" if reached else "did not reach"
+        return [
+            f"{label(cell)} {verdict} {REACHED_SHARE:.0%} of the ceiling its server's "
+            f"concurrency model predicts ({cell.model_efficiency:.0%} of "
+            f"{_rps(cell.model_rps)} req/s" + (f": {shortfall(cell)})." if not reached else ").")
+        ]
     sentences = [
         f"{len(reached)} of {len(done)} cells reached {REACHED_SHARE:.0%} of the ceiling their "
         "server's concurrency model predicts (within their 95% interval, where they have one)"

@@ -26,10 +26,12 @@ def littles_law(cells: list[Cell]) -> list[str]:
         return []
     above = [c for c in checked if littles.FLAG in c.flags]
     shares = [littles.outside_share(c.users, c.achieved_concurrency) * 100 for c in checked]
-    text = (
-        f"Little's law: rps x mean latency stayed within its tolerance of the users in "
+    where = (
         f"{len(checked) - len(above)} of {len(checked)} cells"
+        if len(checked) > 1
+        else ("its one cell" if not above else "no cell")
     )
+    text = f"Little's law: rps x mean latency stayed within its tolerance of the users in {where}"
     if above:
         text += "; above it (users in lockstep, or edges that disagree): " + ", ".join(
             f"{comparisons.label(c)} {c.achieved_concurrency:.2f} for {c.users} users "
