@@ -40,6 +40,8 @@ def small_sweep(tmp_path_factory) -> Path:
         "--out", str(out), "--run-id", "small", "--servers", "uvicorn", "gunicorn-gthread",
         "--workers", "1", "2", "--scenarios", "async-fanout", "sequential",
         "--users", "10", "--fanout", "10", "--delay", "0.2", *SHORT,
+        # Eight cells need more than the default profile's closed-loop limit.
+        "--time-limit", "300",
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
