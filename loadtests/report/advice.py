@@ -18,7 +18,7 @@ from loadtests.analysis.comparisons import measured, rate
 from loadtests.analysis.records import Results
 
 from . import database
-from .capacity import _series, label
+from .capacity import _series, label, workers_comparison
 from .evidence import (
     BLOCKING,
     BOUND,
@@ -146,14 +146,11 @@ def which_server(record: Results) -> Answer | None:
 
 def how_many_workers(record: Results) -> Answer | None:
     evidence = []
-    for (server, threads, scenario, _v), series in _series(mapped(record, VIEW_SCENARIOS)).items():
+    for key, series in _series(mapped(record, VIEW_SCENARIOS)).items():
         if len(series) < 2:
             continue
-        few, many = series[0], series[-1]
-        names = (f"{many.workers} workers", f"{few.workers}")
         evidence.append(
-            f"{scenario} under {server}{f' ({threads} threads)' if threads else ''}: "
-            f"{database.compare(many, few, names)}; slot arithmetic: "
+            f"{workers_comparison(key, series)}; slot arithmetic: "
             + "; ".join(f"x{e.workers}: {e.limit.model}, {lam(e)}" for e in series)
         )
     entries = mapped(record, VIEW_SCENARIOS)

@@ -99,17 +99,22 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
 
 
 def _workers_sentences(done: list[CapacityEntry]) -> list[str]:
-    said = []
-    for (server, threads, scenario, _variant), series in _series(done).items():
-        if len(series) < 2:
-            continue
-        few, many = series[0], series[-1]
-        names = (f"{many.workers} workers", f"{few.workers}")
-        said.append(
-            f"{scenario} under {server}{f' ({threads} threads)' if threads else ''}, λ* of "
-            f"{database.compare(many, few, names)}."
-        )
-    return said
+    return [
+        workers_comparison(key, series) + "."
+        for key, series in _series(done).items()
+        if len(series) > 1
+    ]
+
+
+def workers_comparison(key: tuple, series: list[CapacityEntry]) -> str:
+    """The most workers against the fewest of one configuration, with what the data can say."""
+    server, threads, scenario, _variant = key
+    few, many = series[0], series[-1]
+    names = (f"{many.workers} workers", f"{few.workers}")
+    return (
+        f"{scenario} under {server}{f' ({threads} threads)' if threads else ''}, λ* of "
+        f"{database.compare(many, few, names)}"
+    )
 
 
 def _variant_sentences(done: list[CapacityEntry]) -> list[str]:
