@@ -234,6 +234,77 @@ class RunMeta(Record):
     prometheus: dict[str, Any] | None = None
 
 
+class InflightCost(Record, kw_only=True):
+    """What one worker process held while ``concurrency`` requests of ``path`` waited
+    ``delay_s`` at once (``loadtests.sweep.inflight``): its RSS and threads, at rest and at the
+    peak. ``threads_in_io``: threads the kernel had parked in a wait on a socket (a query's
+    wait), not on a lock or the event loop's epoll; None where ``/proc`` does not show it."""
+
+    case: str
+    server: str
+    path: str
+    concurrency: Count
+    delay_s: float
+    ok: Count = 0
+    elapsed_s: float | None = None
+    idle_rss_mib: float | None = None
+    peak_rss_mib: float | None = None
+    idle_threads: Count | None = None
+    peak_threads: Count | None = None
+    idle_threads_in_io: Count | None = None
+    peak_threads_in_io: Count | None = None
+    db_pool_size: Count | None = None  # DB_POOL_SIZE of a database path
+    # The most queries PostgreSQL was running at once (waiting in pg_sleep), sampled with the
+    # threads: what the threads in I/O are compared with.
+    peak_queries_in_flight: Count | None = None
+    limited_by: str | None = None  # why ``concurrency`` is below the wanted count
+    error: str | None = None
+
+    @property
+    def kib_per_request(self) -> float | None:
+        if self.peak_rss_mib is None or self.idle_rss_mib is None:
+            return None
+        return (self.peak_rss_mib - self.idle_rss_mib) * 1024 / self.concurrency
+
+    @property
+    def threads_per_request(self) -> float | None:
+        if self.peak_threads is None or self.idle_threads is None:
+            return None
+        return (self.peak_threads - self.idle_threads) / self.concurrency
+
+    @property
+    def in_io_per_request(self) -> float | None:
+        if self.peak_threads_in_io is None or self.idle_threads_in_io is None:
+            return None
+        return (self.peak_threads_in_io - self.idle_threads_in_io) / self.concurrency
+
+
+class SlowClientsWindow(Record):
+    """What the normal users got while ``slow_clients`` connections trickled their headers."""
+
+    slow_clients: Count
+    requests: Count
+    failures: Count
+    rps: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+
+
+class SlowClientsRun(Record, kw_only=True):
+    """One server kind's short slow-client measurement (``loadtests.sweep.slowclients``)."""
+
+    server: str
+    workers: Count
+    threads: Count
+    path: str
+    users: Count
+    seconds: float  # each window's length
+    trickle_interval_s: float
+    user_timeout_s: float
+    windows: list[SlowClientsWindow] = field(default_factory=list)
+    error: str | None = None
+
+
 class Results(Record, kw_only=True):
     """results.json: the run's one record, from which the report is rendered alone."""
 
@@ -244,6 +315,9 @@ class Results(Record, kw_only=True):
     panels: list[dict[str, Any]] | None = None
     # The capacity map (issue 12): one entry per configuration whose λ* was searched.
     capacity: list[_capacity.CapacityEntry] = field(default_factory=list)
+    # The server's life (issue 14), a phase of the full profile; absent from older runs.
+    inflight: list[InflightCost] = field(default_factory=list)
+    slow_clients: list[SlowClientsRun] = field(default_factory=list)
 
 
 # Below Results, as a module: the capacity records build on Record, and msgspec resolves the

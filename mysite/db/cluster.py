@@ -190,14 +190,18 @@ def is_running(cluster: Cluster) -> bool:
     return result.returncode == 0
 
 
-def start(cluster: Cluster, timeout: float = READY_TIMEOUT) -> bool:
+def start(
+    cluster: Cluster, timeout: float = READY_TIMEOUT, settings: dict[str, str] | None = None
+) -> bool:
     """Start the cluster (initialising it first when needed) and wait until it accepts
-    connections; create the lab's database. False when it was already running."""
+    connections; create the lab's database. False when it was already running (then
+    ``settings``, overrides of ``SERVER_SETTINGS``, are not applied)."""
     init(cluster)
     if is_running(cluster):
         wait_ready(cluster, timeout)
         return False
-    options = " ".join(f"-c {name}='{value}'" for name, value in SERVER_SETTINGS.items())
+    chosen = SERVER_SETTINGS | (settings or {})
+    options = " ".join(f"-c {name}='{value}'" for name, value in chosen.items())
     options += f" -c unix_socket_directories='{cluster.socket_dir}' -c port={PORT}"
     cluster_owner = owner()
     if not cluster.log.exists():
@@ -264,10 +268,10 @@ def _log_tail(cluster: Cluster, lines: int = 20) -> str:
 
 
 @contextlib.contextmanager
-def running(root: Path | None = None) -> Iterator[Cluster]:
+def running(root: Path | None = None, settings: dict[str, str] | None = None) -> Iterator[Cluster]:
     """A cluster for the block's duration; stopped afterwards if this block started it."""
     cluster = Cluster(root) if root is not None else lab_cluster()
-    started = start(cluster)
+    started = start(cluster, settings=settings)
     try:
         yield cluster
     finally:

@@ -1,59 +1,63 @@
-"""What an in-flight request costs: worker RSS and threads with C requests waiting 1 s each,
-for the async view and the sync view under ASGI (one worker process, measured with psutil).
+"""What an in-flight request costs: worker RSS and threads with C requests waiting 1 s each, for
+the async and sync views under ASGI and the three database paths (one worker, psutil and /proc).
 
 Found: under Django's ASGI handler every request, async view or not, runs in its own asgiref
 ``ThreadSensitiveContext``, and the sync ``request_started`` receivers (``close_old_connections``,
 ``reset_queries``) run in a thread of that context: each in-flight request holds a thread and
-about 50 KiB, whichever view it asks for. The database paths are not in the lab yet.
+about 50 KiB, whichever view it asks for. What differs between the database paths is what that
+thread does: the sync ORM and the async ORM (``sync_to_async``) wait for the query in it, on the
+database socket; the native path awaits the query on the event loop, and no thread waits.
+
+The measurement is the sweep's (``loadtests.sweep.serverlife``, a phase of ``--profile full``).
 """
 
-import resource
+from pathlib import Path
 
-import httpx
-import psutil
 import pytest
 
-from mysite.launcher import serve
-
-from .helpers import worker_processes
-from .inflight import hold
+from loadtests.sweep import inflight, serverlife
+from loadtests.sweep.cell import Context
 
 pytestmark = pytest.mark.live
 
-WANTED = 1000  # the issue's figure; fewer when the open-file limit does not allow it
-DELAY = 1.0
-CASES = [  # (label, server kind, path)
-    ("uvicorn, async view", "uvicorn", "/async/api/"),
-    ("uvicorn, sync view under ASGI", "uvicorn", "/sync/api/"),
-    ("granian, async view", "granian", "/async/api/"),
-]
+
+@pytest.fixture(scope="module")
+def wanted():
+    return inflight.open_files_allow(inflight.WANTED)
 
 
-def concurrency() -> int:
-    """As many as the open-file limit allows, up to ``WANTED`` (client and server share it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted_fds = 2 * WANTED + 512
-    if hard == resource.RLIM_INFINITY or hard >= wanted_fds:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted_fds), hard))
-        return WANTED
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return max(50, (hard - 512) // 2)
+@pytest.fixture(scope="module")
+def db_url(wanted):
+    """A PostgreSQL that takes a pool of ``wanted`` connections (a throwaway cluster)."""
+    with serverlife.database(wanted[0]) as url:
+        yield url
 
 
-@pytest.mark.parametrize(("label", "kind", "path"), CASES, ids=[c[0] for c in CASES])
-def test_what_an_in_flight_request_costs(label, kind, path, figure):
-    count = concurrency()
-    with serve(kind, workers=1) as server:
-        httpx.get(server.url + path, params={"delay": 0}, timeout=10).raise_for_status()
-        # uvicorn with one worker serves in its own process; granian always has a child.
-        workers = worker_processes(server)
-        worker = workers[0] if workers else psutil.Process(server.pid)
-        cost = hold(label, server.url, worker, path, count, DELAY, timeout=60)
-    figure(f"{label}, {count} requests waiting {DELAY:g} s", str(cost))
-    assert cost.ok == count
+@pytest.mark.parametrize("case", inflight.CASES, ids=[c.label for c in inflight.CASES])
+def test_what_an_in_flight_request_costs(case, wanted, request, tmp_path: Path, figure):
+    count, reason = wanted
+    url = request.getfixturevalue("db_url") if case.database else None
+    ctx = Context(run_dir=tmp_path, generator=None)
+    (tmp_path / "serverlife").mkdir()
+    cost = serverlife.measure_case(case, ctx, count, reason, url)
+    figure(f"{case.label}, {cost.concurrency} requests waiting {inflight.DELAY:g} s",
+           inflight.describe(cost) + (f" (limited by {cost.limited_by})" if cost.limited_by
+                                      else ""))  # fmt: skip
+    assert cost.error is None, cost.error
+    assert cost.ok == cost.concurrency
     # They waited together: far less than one after another.
-    assert cost.elapsed_s < DELAY + 15
+    assert cost.elapsed_s < inflight.DELAY + 15
     assert cost.kib_per_request < 1024
-    if kind == "uvicorn":
+    if case.server == "uvicorn":
         # Django's per-request ThreadSensitiveContext: a thread per in-flight request.
-        assert cost.peak_threads - cost.idle_threads > count / 2, cost
+        assert cost.peak_threads - cost.idle_threads > cost.concurrency / 2, cost
+    if case.database:
+        queries = cost.peak_queries_in_flight
+        assert queries > cost.concurrency / 4, cost  # the queries did wait together
+        waiting = cost.peak_threads_in_io - cost.idle_threads_in_io
+        if case.path == "/async/db_native/":
+            # Awaited on the event loop: no thread waits on a socket for a query.
+            assert waiting <= 2, cost
+        else:
+            # A thread per in-flight query (sampled apart from the queries: roughly equal).
+            assert waiting > queries / 2, cost

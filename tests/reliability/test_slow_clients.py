@@ -6,34 +6,33 @@ blocking read: a handful of slow connections hold every thread and nobody else i
 uvicorn (also under gunicorn) and granian read requests on an event loop or Rust's I/O, and
 only a complete request takes a worker's attention. Deployment advice follows (README): put a
 buffering proxy (nginx) in front of a thread-per-connection server.
+
+The measurement is the sweep's (``loadtests.sweep.slowclients``); its short form (N = 0 and one
+N > 0) is a phase of ``--profile full``.
 """
 
 import pytest
 
-from mysite.launcher import serve
-from mysite.servers import SERVER_KINDS
-
-from .slowclients import USER_TIMEOUT, measure
+from loadtests.sweep.slowclients import (
+    THREAD_PER_CONNECTION,
+    USER_TIMEOUT,
+    describe_window,
+    short_run,
+)
+from mysite.servers import DEFAULT_THREADS, SERVER_KINDS
 
 pytestmark = pytest.mark.live
 
-WORKERS = 2
-USERS = 4
-SECONDS = 2.0
 SLOW_CLIENTS = (0, 50, 200)
-# Servers that give a connection a thread while it sends its request.
-THREAD_PER_CONNECTION = {"gunicorn-gthread"}
-PATHS = dict.fromkeys(SERVER_KINDS, "/async/api/?delay=0") | {
-    "gunicorn-gthread": "/sync/api/?delay=0",
-    "granian-wsgi": "/sync/api/?delay=0",
-}
 
 
 @pytest.mark.parametrize("kind", SERVER_KINDS)
-def test_normal_users_as_slow_clients_grow(kind, figure):
-    with serve(kind, workers=WORKERS) as server:
-        windows = [measure(server.url, PATHS[kind], n, USERS, SECONDS) for n in SLOW_CLIENTS]
-    figure(f"{kind} ({WORKERS} workers), {USERS} normal users", "; ".join(map(str, windows)))
+def test_normal_users_as_slow_clients_grow(kind, tmp_path, figure):
+    run = short_run(kind, DEFAULT_THREADS, tmp_path, ready_timeout=60, counts=SLOW_CLIENTS)
+    assert run.error is None, run.error
+    windows = run.windows
+    figure(f"{kind} ({run.workers} workers), {run.users} normal users",
+           "; ".join(map(describe_window, windows)))  # fmt: skip
     calm, crowded = windows[0], windows[-1]
     assert calm.failures == 0
     assert calm.rps > 50

@@ -1,0 +1,188 @@
+"""What an in-flight request costs a worker: its memory (RSS) and threads while C requests wait.
+
+``hold`` opens C connections at once on an asyncio loop (cheap for the client), each asking for
+a view that waits ``delay`` seconds, and samples the one worker process meanwhile; the cost per
+in-flight request is the peak over the idle worker, divided by C. Besides the thread count it
+counts the threads the kernel has parked on a socket (``/proc/<pid>/task/*/wchan``): a thread
+that waits for a query, as against one parked on a lock (an idle executor thread) or the event
+loop's epoll. Used by the sweep's server-life phase and by ``tests/reliability``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psutil
+
+from loadtests.analysis.records import InflightCost
+
+SAMPLE_INTERVAL = 0.05
+IO_SAMPLE_INTERVAL = 0.25  # reading every thread's wchan costs more than a thread count
+WANTED = 1000  # requests in flight at once: the issue's figure
+DELAY = 1.0  # seconds each one waits
+FD_MARGIN = 512  # descriptors beyond the connections (the app's files, libraries, pipes)
+# Kernel wait channels that are not a wait on a socket: a lock (an idle thread) or epoll (the
+# event loop). "0": running on a CPU at that instant, not waiting at all.
+NOT_IO = ("futex", "epoll")
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str
+    server: str
+    path: str
+    database: bool = False
+
+
+CASES = (
+    Case("async view", "uvicorn", "/async/api/"),
+    Case("sync view under ASGI", "uvicorn", "/sync/api/"),
+    Case("sync ORM, sync view under ASGI", "uvicorn", "/sync/db/", database=True),
+    Case("async ORM, async view", "uvicorn", "/async/db/", database=True),
+    Case("native async backend, async view", "uvicorn", "/async/db_native/", database=True),
+    Case("async view (granian)", "granian", "/async/api/"),
+)
+
+
+def open_files_allow(wanted: int = WANTED) -> tuple[int, str | None]:
+    """Raise the open-file limit for ``wanted`` connections (a server started afterwards
+    inherits it); the count it allows, and why when that is less than ``wanted``.
+
+    Each connection is a descriptor in the client and one in the server, and a database path's
+    server holds one more per pooled connection: 2 per request covers the busiest process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted_fds = 2 * wanted + FD_MARGIN
+    if hard == resource.RLIM_INFINITY or hard >= wanted_fds:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted_fds), hard))
+        return wanted, None
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    allowed = max(50, (hard - FD_MARGIN) // 2)
+    return allowed, f"the open-file limit ({hard}) allows {allowed} connections"
+
+
+def threads_in_io(pid: int) -> int | None:
+    """Threads of ``pid`` waiting in the kernel on something other than a lock or epoll: in
+    these servers, a socket (a query's wait). None without ``/proc``."""
+    task_dir = Path(f"/proc/{pid}/task")
+    try:
+        tids = [entry.name for entry in task_dir.iterdir()]
+    except OSError:
+        return None
+    count = 0
+    for tid in tids:
+        with contextlib.suppress(OSError):
+            wchan = (task_dir / tid / "wchan").read_text()
+            count += wchan not in ("", "0") and not any(idle in wchan for idle in NOT_IO)
+    return count
+
+
+async def _request(host: str, port: int, target: str) -> int:
+    reader, writer = await asyncio.open_connection(host, port, limit=1 << 16)
+    try:
+        writer.write(
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+        )
+        await writer.drain()
+        status_line = await reader.readline()
+        await reader.read()
+        return int(status_line.split()[1]) if status_line else 0
+    except (OSError, ValueError, IndexError):
+        return 0
+    finally:
+        writer.close()
+
+
+async def _all(url: str, target: str, concurrency: int, seconds: float) -> list[int]:
+    address = urlsplit(url)
+    async with asyncio.timeout(seconds):
+        return await asyncio.gather(
+            *(_request(address.hostname, address.port, target) for _ in range(concurrency))
+        )
+
+
+class _Peaks:
+    """The worker's RSS, threads and threads in I/O, sampled in the background until stopped."""
+
+    def __init__(self, worker: psutil.Process, queries: Callable[[], int] | None) -> None:
+        self.worker, self.queries_probe = worker, queries
+        self.queries = None if queries is None else queries()
+        self.rss, self.threads = worker.memory_info().rss, worker.num_threads()
+        self.in_io = threads_in_io(worker.pid)
+        self.idle = (self.rss, self.threads, self.in_io)
+        self._done = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._sample, daemon=True),
+            threading.Thread(target=self._sample_io, daemon=True),
+        ]
+
+    def _sample(self) -> None:
+        while not self._done.wait(SAMPLE_INTERVAL):
+            with contextlib.suppress(psutil.Error):
+                self.rss = max(self.rss, self.worker.memory_info().rss)
+                self.threads = max(self.threads, self.worker.num_threads())
+
+    def _sample_io(self) -> None:
+        while not self._done.wait(IO_SAMPLE_INTERVAL):
+            if self.in_io is not None:
+                self.in_io = max(self.in_io, threads_in_io(self.worker.pid) or 0)
+            if self.queries_probe is not None:
+                with contextlib.suppress(Exception):  # a probe that fails leaves the peak
+                    self.queries = max(self.queries, self.queries_probe())
+
+    def __enter__(self) -> _Peaks:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        for thread in self._threads:
+            thread.join()
+
+
+def hold(case: Case, url: str, worker: psutil.Process, concurrency: int, delay: float = DELAY,
+         timeout: float = 60.0, queries: Callable[[], int] | None = None,
+         **extra) -> InflightCost:  # fmt: skip
+    """``concurrency`` requests of ``case.path?delay=delay`` at once; the worker sampled
+    meanwhile, and ``queries`` (the queries the database runs) with its threads in I/O.
+    ``extra``: the record's other fields (``db_pool_size``, ``limited_by``)."""
+    started = time.monotonic()
+    with _Peaks(worker, queries) as peaks:
+        statuses = asyncio.run(_all(url, f"{case.path}?delay={delay:g}", concurrency, timeout))
+    mib = 1024 * 1024
+    idle_rss, idle_threads, idle_in_io = peaks.idle
+    return InflightCost(
+        case=case.label, server=case.server, path=case.path, concurrency=concurrency,
+        delay_s=delay, ok=statuses.count(200), elapsed_s=round(time.monotonic() - started, 2),
+        idle_rss_mib=round(idle_rss / mib, 1), peak_rss_mib=round(peaks.rss / mib, 1),
+        idle_threads=idle_threads, peak_threads=peaks.threads,
+        idle_threads_in_io=idle_in_io, peak_threads_in_io=peaks.in_io,
+        peak_queries_in_flight=peaks.queries, **extra,
+    )  # fmt: skip
+
+
+def describe(cost: InflightCost) -> str:
+    """One line, for a test's figure or the progress output."""
+    if cost.error:
+        return f"{cost.case}: failed: {cost.error}"
+    in_io = (
+        f", in I/O {cost.idle_threads_in_io} -> {cost.peak_threads_in_io}"
+        if cost.peak_threads_in_io is not None
+        else ""
+    )
+    if cost.peak_queries_in_flight is not None:
+        in_io += f" (queries in flight at most {cost.peak_queries_in_flight})"
+    return (
+        f"{cost.case} ({cost.server}): {cost.ok}/{cost.concurrency} answered in "
+        f"{cost.elapsed_s:.1f} s; RSS {cost.idle_rss_mib:.0f} -> {cost.peak_rss_mib:.0f} MiB "
+        f"({cost.kib_per_request:.1f} KiB per request), threads "
+        f"{cost.idle_threads} -> {cost.peak_threads}{in_io}"
+    )
