@@ -7,7 +7,7 @@ from markupsafe import Markup
 from loadtests.analysis import findings
 from loadtests.analysis.records import Results
 
-from . import advice, capacity, plots
+from . import advice, capacity, inflight, plots, slowclients
 from .jinja import ENV
 from .panels import extension_sections
 from .sections import sections
@@ -45,6 +45,7 @@ def report_html(record: Results) -> str:
         figures={key: Markup(html) for key, html in figures.items()},
         time_series=Markup("".join(extension_sections(record))),
         capacity=Markup(capacity.html_section(record)),
+        server_life=Markup(inflight.html_section(record) + slowclients.html_section(record)),
         advice=advice.answers(record),
         advice_title=advice.TITLE,
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadtests.analysis.records import Results
 
-from . import advice, capacity
+from . import advice, capacity, inflight, slowclients
 from .jinja import ENV
 from .sections import sections
 
@@ -13,6 +13,7 @@ def summary_markdown(record: Results) -> str:
     return ENV.get_template("summary.md.j2").render(
         s=sections(record),
         capacity=capacity.markdown(record),
+        server_life=inflight.markdown(record) + slowclients.markdown(record),
         advice=advice.answers(record),
         advice_title=advice.TITLE,
     )

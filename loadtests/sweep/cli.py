@@ -13,6 +13,7 @@ from mysite.launcher import SERVER_KINDS
 from .capacity_plan import MAPPED_BY_DEFAULT
 from .cell import SERVER_READY_TIMEOUT
 from .plan import PROFILES, parse_cell
+from .serverlife import RUN_BY_DEFAULT as SERVER_LIFE_BY_DEFAULT
 
 REPORTS = Path("reports")
 
@@ -165,6 +166,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="map only the profile's configurations whose key (server/WORKERSxTHREADS/scenario"
         "[/variant]) contains TEXT",
     )
+    # The server's life (issue 14): in-flight cost and slow clients, short forms.
+    parser.add_argument(
+        "--server-life",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after the cells and the capacity map, measure what an in-flight request costs "
+        "(the views and the database paths) and what slow clients do to normal users, on "
+        "servers of its own (about 3 minutes); default: on in the "
+        f"{', '.join(SERVER_LIFE_BY_DEFAULT)} profile without --host",
+    )
+    parser.add_argument(
+        "--server-life-only",
+        action="store_true",
+        help="measure the server's life only; no closed-loop cells, no capacity map",
+    )
     parser.add_argument("--locustfile", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--render-only",
@@ -173,8 +189,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="render summary.md and report.html from DIR/results.json; run nothing",
     )
     args = parser.parse_args(argv)
+    if args.server_life is None:
+        args.server_life = args.profile in SERVER_LIFE_BY_DEFAULT and not args.host
     if args.capacity is None:
-        picked = args.cell or args.servers or args.workers or args.scenarios or args.host
+        picked = (
+            args.cell or args.servers or args.workers or args.scenarios or args.host
+            or args.server_life_only
+        )  # fmt: skip
         args.capacity = not picked and args.profile in MAPPED_BY_DEFAULT
     problems = check_args(args)
     if problems:
@@ -215,6 +236,8 @@ def check_args(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name)
         if value is not None and value < (0 if name in ("distributed", "remote_workers") else 1):
             problems.append(f"--{name.replace('_', '-')} must be positive")
+    if args.server_life_only and args.host:
+        problems.append("--server-life-only starts servers of its own: it cannot use --host")
     if not 0 < args.ready_timeout < float("inf"):
         problems.append("--ready-timeout must be positive")
     for spec in args.cell:

@@ -23,7 +23,7 @@ from loadtests.analysis.records import (
 )
 from mysite.launcher import LOOPBACK, ServerFailed, run_system_checks, server_environment
 
-from . import capacity, machine
+from . import capacity, machine, serverlife
 from . import cell as cells
 from .cli import parse_args
 from .generator import Generator, GeneratorFailed
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(str(p) for p in paths))
         return 0
     profile, plans = from_args(args)
-    if args.capacity_only:
+    if args.capacity_only or args.server_life_only:
         plans = []
     if not args.host:
         # Once for the whole sweep, not at each of its server starts: bad settings stop it here.
@@ -252,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
                     progress.note, args.capacity_time_limit, args.capacity_match,
                 )  # fmt: skip
                 code = max(code, mapped)
+            if (args.server_life or args.server_life_only) and not args.host:
+                lived = serverlife.run_phase(
+                    ctx, record, profile.threads, lambda: results.write(results_path, record),
+                    progress.note,
+                )  # fmt: skip
+                code = max(code, lived)
     except Interrupted as signal_name:
         status, code = "interrupted", 130
         progress.note(f"{signal_name}: stopped every child process; keeping what was measured")

@@ -35,6 +35,7 @@ from . import inflight, slowclients
 from .cell import Context
 from .sampler import pin_tree
 
+RUN_BY_DEFAULT = ("full",)  # profiles that run the phase unless --no-server-life
 POOL_READY_TIMEOUT = 60.0  # seconds for a worker to open its pool of ``inflight.WANTED``
 HOLD_TIMEOUT = 60.0
 
