@@ -237,8 +237,8 @@ class RunMeta(Record):
 class InflightCost(Record, kw_only=True):
     """What one worker process held while ``concurrency`` requests of ``path`` waited
     ``delay_s`` at once (``loadtests.sweep.inflight``): its RSS and threads, at rest and at the
-    peak. ``threads_in_io``: threads the kernel had parked in a wait on a socket (a query's
-    wait), not on a lock or the event loop's epoll; None where ``/proc`` does not show it."""
+    peak. ``threads_blocked``: threads the kernel held in a blocking call (a query's socket, a
+    blocking sleep), not parked on a lock or in the event loop's epoll; None without ``/proc``."""
 
     case: str
     server: str
@@ -251,11 +251,11 @@ class InflightCost(Record, kw_only=True):
     peak_rss_mib: float | None = None
     idle_threads: Count | None = None
     peak_threads: Count | None = None
-    idle_threads_in_io: Count | None = None
-    peak_threads_in_io: Count | None = None
+    idle_threads_blocked: Count | None = None
+    peak_threads_blocked: Count | None = None
     db_pool_size: Count | None = None  # DB_POOL_SIZE of a database path
     # The most queries PostgreSQL was running at once (waiting in pg_sleep), sampled with the
-    # threads: what the threads in I/O are compared with.
+    # threads: what the blocked threads are compared with.
     peak_queries_in_flight: Count | None = None
     limited_by: str | None = None  # why ``concurrency`` is below the wanted count
     error: str | None = None
@@ -273,10 +273,10 @@ class InflightCost(Record, kw_only=True):
         return (self.peak_threads - self.idle_threads) / self.concurrency
 
     @property
-    def in_io_per_request(self) -> float | None:
-        if self.peak_threads_in_io is None or self.idle_threads_in_io is None:
+    def blocked_per_request(self) -> float | None:
+        if self.peak_threads_blocked is None or self.idle_threads_blocked is None:
             return None
-        return (self.peak_threads_in_io - self.idle_threads_in_io) / self.concurrency
+        return (self.peak_threads_blocked - self.idle_threads_blocked) / self.concurrency
 
 
 class SlowClientsWindow(Record):

@@ -1,8 +1,8 @@
 """The report's section "What an in-flight request costs": from ``results.json``'s ``inflight``
 records alone (``loadtests.sweep.serverlife``), per case the worker's RSS and threads idle and at
-the peak, per request, the threads that waited on a socket against the queries PostgreSQL ran
-at once; and sentences generated from those values: whether every in-flight request held a
-thread, and which database paths hold one per in-flight query.
+the peak, per request, the threads blocked in the request's wait (against the queries
+PostgreSQL ran at once); and sentences generated from those values: whether every in-flight
+request held a thread, and which database paths hold one per in-flight query.
 """
 
 from __future__ import annotations
@@ -17,11 +17,14 @@ TITLE = "What an in-flight request costs"
 # A case "holds a thread per request" when its peak added at least this share of a thread per
 # in-flight request (threads start as requests arrive, and a sample may fall between them).
 HOLDS_SHARE = 0.5
-# A database path "waits in a thread" when its threads on a socket reach this share of the
+# A database path "waits in a thread" when its blocked threads reach this share of the
 # queries in flight; "waits in none" below NONE_SHARE (sampled at other instants than the
 # queries, so neither ratio is exact).
 WAITS_SHARE = 0.5
 NONE_SHARE = 0.05
+# Below this share of the requests as queries at once, the sentence says they did not all wait
+# together (a worker dispatching 1,000 requests takes longer than a 1 s wait).
+TOGETHER_SHARE = 0.9
 
 
 def _n(value: float | None, digits: int = 0) -> str:
@@ -35,49 +38,69 @@ def _measured(costs: list[InflightCost]) -> list[InflightCost]:
 def rows(costs: list[InflightCost]) -> Table:
     header = ["case", "server", "path", "in flight", "answered", "RSS idle → peak MiB",
               "KiB per request", "threads idle → peak", "threads per request",
-              "threads on a socket", "queries in PostgreSQL (peak)"]  # fmt: skip
+              "threads blocked", "queries in PostgreSQL (peak)"]  # fmt: skip
     body = []
     for c in costs:
         if c.error or c.peak_rss_mib is None:
             body.append([c.case, c.server, c.path, str(c.concurrency), f"failed: {c.error}",
                          *["-"] * 6])  # fmt: skip
             continue
-        in_io = (
-            f"{c.idle_threads_in_io} → {c.peak_threads_in_io}"
-            if c.peak_threads_in_io is not None
+        blocked = (
+            f"{c.idle_threads_blocked} → {c.peak_threads_blocked}"
+            if c.peak_threads_blocked is not None
             else "-"
         )
         body.append([
             c.case, c.server, c.path, str(c.concurrency),
             f"{c.ok}/{c.concurrency} in {c.elapsed_s:.1f} s",
             f"{c.idle_rss_mib:.0f} → {c.peak_rss_mib:.0f}", _n(c.kib_per_request, 1),
-            f"{c.idle_threads} → {c.peak_threads}", _n(c.threads_per_request, 2), in_io,
+            f"{c.idle_threads} → {c.peak_threads}", _n(c.threads_per_request, 2), blocked,
             _n(c.peak_queries_in_flight),
         ])  # fmt: skip
     return header, body
 
 
+def _blocked(c: InflightCost) -> str:
+    if c.peak_threads_blocked is None or c.idle_threads_blocked is None:
+        return ""
+    return f", {c.peak_threads_blocked - c.idle_threads_blocked} blocked at the peak"
+
+
+def _what_the_thread_does(views: list[InflightCost]) -> str:
+    shares = [(c, c.blocked_per_request) for c in views if c.blocked_per_request is not None]
+    blocked = [f"{c.case} ({c.server})" for c, share in shares if share >= WAITS_SHARE]
+    parked = [f"{c.case} ({c.server})" for c, share in shares if share <= NONE_SHARE]
+    if not (blocked and parked):
+        return ""
+    return (
+        f" The {', '.join(blocked)} waited in that thread (blocked in the kernel); the "
+        f"{', '.join(parked)} left it parked on a lock."
+    )
+
+
 def _views_sentence(views: list[InflightCost]) -> str | None:
-    asgi = [c for c in views if c.server == "uvicorn"]
+    asgi = views  # every case is served under ASGI (uvicorn, granian)
     if not asgi:
         return None
     holding = [c for c in asgi if c.threads_per_request >= HOLDS_SHARE]
     each = "; ".join(
-        f"{c.case}: threads {c.idle_threads} → {c.peak_threads} for {c.concurrency} requests, "
-        f"{c.kib_per_request:.0f} KiB each"
+        f"{c.case} ({c.server}): threads {c.idle_threads} → {c.peak_threads} for "
+        f"{c.concurrency} requests, "
+        f"{c.kib_per_request:.0f} KiB each{_blocked(c)}"
         for c in asgi
     )
     if len(holding) == len(asgi):
         return (
-            f"Under Django's ASGI handler (uvicorn, one worker) every in-flight request held a "
+            f"Under Django's ASGI handler (one worker) every in-flight request held a "
             f"thread, whatever its view ({each}): Django runs each request in its own asgiref "
             "ThreadSensitiveContext, and the sync receivers of request_started "
             "(close_old_connections, reset_queries) run in that context's own thread, which "
-            "lives until the response. The async view's advantage is not the memory of a "
-            "waiting request."
+            f"lives until the response.{_what_the_thread_does(asgi)} The async view's advantage "
+            "is not the memory of a waiting request."
         )
-    return f"Under uvicorn (one worker): {each}; " + (
-        f"{', '.join(c.case for c in holding)} held a thread per request, the others did not."
+    return f"Under ASGI (one worker): {each}; " + (
+        f"{', '.join(f'{c.case} ({c.server})' for c in holding)} held a thread per request, "
+        "the others did not."
         if holding
         else "no case held a thread per request."
     )
@@ -86,22 +109,28 @@ def _views_sentence(views: list[InflightCost]) -> str | None:
 def _database_sentences(paths: list[InflightCost]) -> list[str]:
     said, waiting, none = [], [], []
     for c in paths:
-        if c.peak_threads_in_io is None or not c.peak_queries_in_flight:
+        if c.peak_threads_blocked is None or not c.peak_queries_in_flight:
             continue
-        on_socket = c.peak_threads_in_io - c.idle_threads_in_io
+        on_socket = c.peak_threads_blocked - c.idle_threads_blocked
         share = on_socket / c.peak_queries_in_flight
         verdict = (
-            "a thread per in-flight query, blocked on its socket"
+            "a thread per in-flight query, blocked on the query's socket"
             if share >= WAITS_SHARE
             else "no thread waits for its query (the event loop awaits it)"
             if share <= NONE_SHARE
-            else "threads on a socket for some of its queries only"
+            else "threads blocked for some of its queries only"
         )
         (waiting if share >= WAITS_SHARE else none if share <= NONE_SHARE else []).append(c)
+        spread = (
+            f" (the {c.concurrency:,} requests did not all wait at once: they were answered "
+            f"over {c.elapsed_s:.1f} s for a {c.delay_s:g} s wait)"
+            if c.peak_queries_in_flight < TOGETHER_SHARE * c.concurrency
+            else ""
+        )
         said.append(
             f"{c.case} ({c.path}, pool {c.db_pool_size}): at most {c.peak_queries_in_flight:,} "
-            f"queries ran in PostgreSQL at once and {on_socket:,} of the worker's threads "
-            f"waited on a socket: {verdict}."
+            f"queries ran in PostgreSQL at once{spread} and {on_socket:,} of the worker's "
+            f"threads were blocked: {verdict}."
         )
     if waiting and none:
         peaks = ", ".join(f"{c.peak_threads:,}" for c in paths)
@@ -127,9 +156,10 @@ def sentences(costs: list[InflightCost]) -> list[str]:
             f"Memory per in-flight request, worker RSS at the peak over idle: {min(kib):.0f} to "
             f"{max(kib):.0f} KiB across the {len(done)} cases measured."
         )
-    said += [f"{c.case}: {c.concurrency:,} in flight, not more: {c.limited_by}." for c in costs
+    said += [f"{c.case} ({c.server}): {c.concurrency:,} in flight, not more: {c.limited_by}."
+             for c in costs
              if c.limited_by]  # fmt: skip
-    said += [f"{c.case} could not be measured: {c.error}" for c in costs if c.error]
+    said += [f"{c.case} ({c.server}) could not be measured: {c.error}" for c in costs if c.error]
     return said
 
 

@@ -3,9 +3,9 @@
 ``hold`` opens C connections at once on an asyncio loop (cheap for the client), each asking for
 a view that waits ``delay`` seconds, and samples the one worker process meanwhile; the cost per
 in-flight request is the peak over the idle worker, divided by C. Besides the thread count it
-counts the threads the kernel has parked on a socket (``/proc/<pid>/task/*/wchan``): a thread
-that waits for a query, as against one parked on a lock (an idle executor thread) or the event
-loop's epoll. Used by the sweep's server-life phase and by ``tests/reliability``.
+counts the threads blocked in the request's wait (``/proc/<pid>/task/*/wchan``): a read of a
+query's socket, a blocking sleep; as against a thread parked on a lock (an idle executor thread)
+or the event loop's epoll. Used by the sweep's server-life phase and by ``tests/reliability``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ IO_SAMPLE_INTERVAL = 0.25  # reading every thread's wchan costs more than a thre
 WANTED = 1000  # requests in flight at once: the issue's figure
 DELAY = 1.0  # seconds each one waits
 FD_MARGIN = 512  # descriptors beyond the connections (the app's files, libraries, pipes)
-# Kernel wait channels that are not a wait on a socket: a lock (an idle thread) or epoll (the
+# Kernel wait channels that are not the request's wait: a lock (an idle thread) or epoll (the
 # event loop). "0": running on a CPU at that instant, not waiting at all.
 NOT_IO = ("futex", "epoll")
 
@@ -48,7 +48,7 @@ CASES = (
     Case("sync ORM, sync view under ASGI", "uvicorn", "/sync/db/", database=True),
     Case("async ORM, async view", "uvicorn", "/async/db/", database=True),
     Case("native async backend, async view", "uvicorn", "/async/db_native/", database=True),
-    Case("async view (granian)", "granian", "/async/api/"),
+    Case("async view", "granian", "/async/api/"),
 )
 
 
@@ -68,9 +68,9 @@ def open_files_allow(wanted: int = WANTED) -> tuple[int, str | None]:
     return allowed, f"the open-file limit ({hard}) allows {allowed} connections"
 
 
-def threads_in_io(pid: int) -> int | None:
+def threads_blocked(pid: int) -> int | None:
     """Threads of ``pid`` waiting in the kernel on something other than a lock or epoll: in
-    these servers, a socket (a query's wait). None without ``/proc``."""
+    these servers, a query's socket or a blocking sleep. None without ``/proc``."""
     task_dir = Path(f"/proc/{pid}/task")
     try:
         tids = [entry.name for entry in task_dir.iterdir()]
@@ -109,14 +109,14 @@ async def _all(url: str, target: str, concurrency: int, seconds: float) -> list[
 
 
 class _Peaks:
-    """The worker's RSS, threads and threads in I/O, sampled in the background until stopped."""
+    """The worker's RSS, threads and blocked threads, sampled in the background until stopped."""
 
     def __init__(self, worker: psutil.Process, queries: Callable[[], int] | None) -> None:
         self.worker, self.queries_probe = worker, queries
         self.queries = None if queries is None else queries()
         self.rss, self.threads = worker.memory_info().rss, worker.num_threads()
-        self.in_io = threads_in_io(worker.pid)
-        self.idle = (self.rss, self.threads, self.in_io)
+        self.blocked = threads_blocked(worker.pid)
+        self.idle = (self.rss, self.threads, self.blocked)
         self._done = threading.Event()
         self._threads = [
             threading.Thread(target=self._sample, daemon=True),
@@ -131,8 +131,8 @@ class _Peaks:
 
     def _sample_io(self) -> None:
         while not self._done.wait(IO_SAMPLE_INTERVAL):
-            if self.in_io is not None:
-                self.in_io = max(self.in_io, threads_in_io(self.worker.pid) or 0)
+            if self.blocked is not None:
+                self.blocked = max(self.blocked, threads_blocked(self.worker.pid) or 0)
             if self.queries_probe is not None:
                 with contextlib.suppress(Exception):  # a probe that fails leaves the peak
                     self.queries = max(self.queries, self.queries_probe())
@@ -152,19 +152,19 @@ def hold(case: Case, url: str, worker: psutil.Process, concurrency: int, delay: 
          timeout: float = 60.0, queries: Callable[[], int] | None = None,
          **extra) -> InflightCost:  # fmt: skip
     """``concurrency`` requests of ``case.path?delay=delay`` at once; the worker sampled
-    meanwhile, and ``queries`` (the queries the database runs) with its threads in I/O.
+    meanwhile, and ``queries`` (the queries the database runs) with its blocked threads.
     ``extra``: the record's other fields (``db_pool_size``, ``limited_by``)."""
     started = time.monotonic()
     with _Peaks(worker, queries) as peaks:
         statuses = asyncio.run(_all(url, f"{case.path}?delay={delay:g}", concurrency, timeout))
     mib = 1024 * 1024
-    idle_rss, idle_threads, idle_in_io = peaks.idle
+    idle_rss, idle_threads, idle_blocked = peaks.idle
     return InflightCost(
         case=case.label, server=case.server, path=case.path, concurrency=concurrency,
         delay_s=delay, ok=statuses.count(200), elapsed_s=round(time.monotonic() - started, 2),
         idle_rss_mib=round(idle_rss / mib, 1), peak_rss_mib=round(peaks.rss / mib, 1),
         idle_threads=idle_threads, peak_threads=peaks.threads,
-        idle_threads_in_io=idle_in_io, peak_threads_in_io=peaks.in_io,
+        idle_threads_blocked=idle_blocked, peak_threads_blocked=peaks.blocked,
         peak_queries_in_flight=peaks.queries, **extra,
     )  # fmt: skip
 
@@ -173,16 +173,16 @@ def describe(cost: InflightCost) -> str:
     """One line, for a test's figure or the progress output."""
     if cost.error:
         return f"{cost.case}: failed: {cost.error}"
-    in_io = (
-        f", in I/O {cost.idle_threads_in_io} -> {cost.peak_threads_in_io}"
-        if cost.peak_threads_in_io is not None
+    blocked = (
+        f", blocked {cost.idle_threads_blocked} -> {cost.peak_threads_blocked}"
+        if cost.peak_threads_blocked is not None
         else ""
     )
     if cost.peak_queries_in_flight is not None:
-        in_io += f" (queries in flight at most {cost.peak_queries_in_flight})"
+        blocked += f" (queries in flight at most {cost.peak_queries_in_flight})"
     return (
         f"{cost.case} ({cost.server}): {cost.ok}/{cost.concurrency} answered in "
         f"{cost.elapsed_s:.1f} s; RSS {cost.idle_rss_mib:.0f} -> {cost.peak_rss_mib:.0f} MiB "
         f"({cost.kib_per_request:.1f} KiB per request), threads "
-        f"{cost.idle_threads} -> {cost.peak_threads}{in_io}"
+        f"{cost.idle_threads} -> {cost.peak_threads}{blocked}"
     )

@@ -19,8 +19,8 @@ def _cost(case: str, path: str, idle: int, peak: int, in_io: int | None, queries
     return InflightCost(
         case=case, server="uvicorn", path=path, concurrency=1000, delay_s=1.0, ok=1000,
         elapsed_s=4.5, idle_rss_mib=100.0, peak_rss_mib=170.0, idle_threads=idle,
-        peak_threads=peak, idle_threads_in_io=0 if in_io is not None else None,
-        peak_threads_in_io=in_io, peak_queries_in_flight=queries, db_pool_size=pool, **fields,
+        peak_threads=peak, idle_threads_blocked=0 if in_io is not None else None,
+        peak_threads_blocked=in_io, peak_queries_in_flight=queries, db_pool_size=pool, **fields,
     )  # fmt: skip
 
 
@@ -66,16 +66,17 @@ def test_in_flight_section_says_which_paths_hold_a_thread_per_query(stored_run):
     assert f"<h2>{inflight.TITLE}</h2>" in html
     # The views: every in-flight request held a thread (1,000 requests, ~1,000 threads).
     assert "every in-flight request held a thread, whatever its view" in text
-    assert "async view: threads 7 → 1005 for 1000 requests, 72 KiB each" in text
-    # The database paths: from the threads on a socket against the queries in PostgreSQL.
+    assert "async view (uvicorn): threads 7 → 1005 for 1000 requests, 72 KiB each, 0 " in text
+    # The database paths: from the blocked threads against the queries in PostgreSQL.
     assert (
         "async ORM, async view (/async/db/, pool 1000): at most 588 queries ran in PostgreSQL "
-        "at once and 580 of the worker's threads waited on a socket: a thread per in-flight "
-        "query, blocked on its socket." in text
+        "at once (the 1,000 requests did not all wait at once: they were answered over 4.5 s "
+        "for a 1 s wait) and 580 of the worker's threads were blocked: a thread per in-flight "
+        "query, blocked on the query's socket." in text
     )
     assert (
-        "at most 710 queries ran in PostgreSQL at once and 0 of the worker's threads waited on "
-        "a socket: no thread waits for its query (the event loop awaits it)." in text
+        "and 0 of the worker's threads were blocked: no thread waits for its query (the event "
+        "loop awaits it)." in text
     )
     assert "sync ORM, sync view under ASGI and async ORM, async view wait for the query" in text
     assert "| sync ORM, sync view under ASGI | uvicorn | /sync/db/ | 1000 |" in text
@@ -101,8 +102,8 @@ def test_in_flight_sentences_follow_the_values_not_the_labels():
     failed = InflightCost(case="async view", server="uvicorn", path="/async/api/",
                           concurrency=1000, delay_s=1.0, error="server did not start")  # fmt: skip
     said = inflight.sentences([limited, failed])
-    assert f"async ORM, async view: 292 in flight, not more: {reason}." in said
-    assert "async view could not be measured: server did not start" in said
+    assert f"async ORM, async view (uvicorn): 292 in flight, not more: {reason}." in said
+    assert "async view (uvicorn) could not be measured: server did not start" in said
     assert inflight.rows([failed])[1][0][4] == "failed: server did not start"
 
 
