@@ -18,9 +18,12 @@ TITLE = "What an in-flight request costs"
 # in-flight request (threads start as requests arrive, and a sample may fall between them).
 HOLDS_SHARE = 0.5
 # A database path "waits in a thread" when its blocked threads reach this share of the
-# queries in flight; "waits in none" below NONE_SHARE (sampled at other instants than the
-# queries, so neither ratio is exact).
-WAITS_SHARE = 0.5
+# queries in flight; "waits in none" below NONE_SHARE. Not near 1: psycopg's sync wait wakes
+# every PSYCOPG_WAIT_INTERVAL_S to check for interrupts, and a woken thread queues for the GIL
+# on a lock, so a look finds part of them parked (measured: 43-99% blocked); and the threads
+# and the queries are sampled at different instants.
+WAITS_SHARE = 0.25
+PSYCOPG_WAIT_INTERVAL_S = 0.1  # psycopg.connection._WAIT_INTERVAL
 NONE_SHARE = 0.05
 # Below this share of the requests as queries at once, the sentence says they did not all wait
 # together (a worker dispatching 1,000 requests takes longer than a 1 s wait).
@@ -171,7 +174,11 @@ def rule(costs: list[InflightCost]) -> str:
         "PostgreSQL's pg_sleep, with DB_POOL_SIZE equal to the requests); the worker's RSS and "
         "thread count sampled every 50 ms, its threads waiting in the kernel on something other "
         "than a lock or epoll (/proc wait channels) every 250 ms, with the queries PostgreSQL "
-        "was running. Per request: the peak over idle, divided by the requests."
+        "was running. Per request: the peak over idle, divided by the requests. A thread "
+        f"that waits for a query wakes every {PSYCOPG_WAIT_INTERVAL_S:g} s (psycopg checks for "
+        "interrupts) and queues for the GIL, so a look counts only part of them as blocked: a "
+        f"path holds a thread per query when at least {WAITS_SHARE:.0%} of its queries in "
+        f"flight had a blocked thread, none when under {NONE_SHARE:.0%}."
     )
 
 

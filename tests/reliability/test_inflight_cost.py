@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtests.report.inflight import WAITS_SHARE
 from loadtests.sweep import inflight, serverlife
 from loadtests.sweep.cell import Context
 
@@ -67,5 +68,6 @@ def test_what_an_in_flight_request_costs(case, wanted, request, tmp_path: Path, 
         # Awaited on the event loop: no thread is blocked for a query.
         assert blocked <= 2, cost
     else:
-        # A thread per in-flight query (sampled apart from the queries: roughly equal).
-        assert blocked > queries / 2, cost
+        # A thread per in-flight query; a look finds only part of them blocked (psycopg wakes
+        # every 0.1 s and queues for the GIL): 43-99% seen, against the native path's 0.
+        assert blocked > WAITS_SHARE * queries, cost
