@@ -20,7 +20,7 @@ HOLDS_SHARE = 0.5
 # A database path "waits in a thread" when its blocked threads reach this share of the
 # queries in flight; "waits in none" below NONE_SHARE. Not near 1: psycopg's sync wait wakes
 # every PSYCOPG_WAIT_INTERVAL_S to check for interrupts, and a woken thread queues for the GIL
-# on a lock, so a look finds part of them parked (measured: 43-99% blocked); and the threads
+# on a lock, so a look can find part of them parked (43-99% blocked at a 1 s wait); the threads
 # and the queries are sampled at different instants.
 WAITS_SHARE = 0.25
 PSYCOPG_WAIT_INTERVAL_S = 0.1  # psycopg.connection._WAIT_INTERVAL

@@ -27,7 +27,9 @@ from loadtests.analysis.records import InflightCost
 SAMPLE_INTERVAL = 0.05
 IO_SAMPLE_INTERVAL = 0.25  # reading every thread's wchan costs more than a thread count
 WANTED = 1000  # requests in flight at once: the figure
-DELAY = 1.0  # seconds each one waits
+# Seconds each one waits: long enough that all of them wait at once (one worker takes seconds
+# to take in 1,000 requests and start their queries on a busy 2-core machine).
+DELAY = 3.0
 FD_MARGIN = 512  # descriptors beyond the connections (the app's files, libraries, pipes)
 # Kernel wait channels that are not the request's wait: a lock (an idle thread) or epoll (the
 # event loop). "0": running on a CPU at that instant, not waiting at all.

@@ -38,6 +38,7 @@ from .sampler import pin_tree
 RUN_BY_DEFAULT = ("full",)  # profiles that run the phase unless --no-server-life
 POOL_READY_TIMEOUT = 60.0  # seconds for a worker to open its pool of ``inflight.WANTED``
 HOLD_TIMEOUT = 60.0
+DB_TIMEOUT_S = 30.0
 
 
 def _sql_count(url: str, query: str) -> int:
@@ -115,7 +116,9 @@ def measure_case(case: inflight.Case, ctx: Context, wanted: int, fd_reason: str 
         if allowed < count:
             count = allowed
             reason = f"PostgreSQL's max_connections allows {allowed} pooled connections"
-        env |= {"DATABASE_URL": db_url, "DB_POOL_SIZE": str(count)}
+        # DB_TIMEOUT bounds the statement too: the wait plus the time to take every request in.
+        env |= {"DATABASE_URL": db_url, "DB_POOL_SIZE": str(count),
+                "DB_TIMEOUT": f"{DB_TIMEOUT_S:g}"}  # fmt: skip
     pool = count if case.database else None
     try:
         with serve(case.server, 1, env=env, ready_timeout=ctx.ready_timeout,
