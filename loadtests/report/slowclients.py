@@ -89,6 +89,7 @@ def sentences(runs: list[SlowClientsRun]) -> list[str]:
     if held_kinds:
         kinds = ", ".join(r.server for r in held_kinds)
         slots = ", ".join(f"{r.workers * r.threads}" for r in held_kinds)
+        got = ", ".join(f"{r.windows[-1].rps:,.0f} req/s" for r in held_kinds)
         others = (
             f" {', '.join(r.server for r in free_kinds)} kept serving: only a complete "
             "request takes a worker's thread or event-loop time."
@@ -99,7 +100,7 @@ def sentences(runs: list[SlowClientsRun]) -> list[str]:
             f"Who holds a thread per connection: {kinds}. Each connection takes a thread as soon "
             "as it is readable, and the thread reads until the headers end; "
             f"{held_kinds[0].windows[-1].slow_clients} slow connections outnumber its {slots} "
-            "threads, and nobody else is served until they finish or time out." + others
+            f"threads: its normal users got {got}." + others
         )
         said.append(
             f"Deployment: put a buffering reverse proxy (nginx, whose proxy_request_buffering "
