@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
+import psycopg
 
 from loadtests.analysis.records import InflightCost, Results, SlowClientsRun
 from mysite.db import cluster as pg
@@ -42,8 +43,6 @@ DB_TIMEOUT_S = 30.0
 
 
 def _sql_count(url: str, query: str) -> int:
-    import psycopg
-
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
         return conn.execute(query).fetchone()[0]
 
@@ -111,16 +110,18 @@ def measure_case(case: inflight.Case, ctx: Context, wanted: int, fd_reason: str 
                  db_url: str | None) -> InflightCost:  # fmt: skip
     """One case on a fresh one-worker server; a failure is the record's ``error``."""
     count, reason, env = wanted, fd_reason, {"MYSITE_LOG_LEVEL": "WARNING"}
-    if case.database:
-        allowed = connections_allowed(db_url)
-        if allowed < count:
-            count = allowed
-            reason = f"PostgreSQL's max_connections allows {allowed} pooled connections"
-        # DB_TIMEOUT bounds the statement too: the wait plus the time to take every request in.
-        env |= {"DATABASE_URL": db_url, "DB_POOL_SIZE": str(count),
-                "DB_TIMEOUT": f"{DB_TIMEOUT_S:g}"}  # fmt: skip
-    pool = count if case.database else None
+    pool = None
     try:
+        if case.database:
+            allowed = connections_allowed(db_url)
+            if allowed < count:
+                count = allowed
+                reason = f"PostgreSQL's max_connections allows {allowed} pooled connections"
+            # DB_TIMEOUT bounds the statement too: the wait plus the time to take every
+            # request in.
+            pool = count
+            env |= {"DATABASE_URL": db_url, "DB_POOL_SIZE": str(count),
+                    "DB_TIMEOUT": f"{DB_TIMEOUT_S:g}"}  # fmt: skip
         with serve(case.server, 1, env=env, ready_timeout=ctx.ready_timeout,
                    log_dir=ctx.run_dir / "serverlife", system_checks=False) as server:  # fmt: skip
             worker = psutil.Process(_get(f"{server.url}/healthz")["pid"])
@@ -135,7 +136,7 @@ def measure_case(case: inflight.Case, ctx: Context, wanted: int, fd_reason: str 
                 queries=(lambda: sleeping_queries(db_url)) if case.database else None,
                 db_pool_size=pool, limited_by=reason,
             )  # fmt: skip
-    except (ServerFailed, OSError, ValueError, TimeoutError, psutil.Error) as error:
+    except (ServerFailed, OSError, ValueError, psutil.Error, psycopg.Error) as error:
         return InflightCost(
             case=case.label, server=case.server, path=case.path, concurrency=count,
             delay_s=inflight.DELAY, db_pool_size=pool, limited_by=reason,
@@ -180,10 +181,13 @@ def run_phase(ctx: Context, record: Results, threads: int, write: Callable[[], o
 
         return save
 
+    stopped = False
     try:
         inflight_costs(ctx, note, keep(record.inflight))
-    except (pg.ClusterError, OSError) as error:  # no PostgreSQL: the other cases stand
+    except (pg.ClusterError, OSError, psycopg.Error) as error:  # no PostgreSQL: the rest stand
         record.meta.notes.append(f"in-flight costs stopped: {error}")
+        note(f"in-flight costs stopped: {error}")
+        stopped = True
     slow_clients(ctx, threads, note, keep(record.slow_clients))
     failed = any(c.error for c in record.inflight) or any(r.error for r in record.slow_clients)
-    return int(failed)
+    return int(failed or stopped)
