@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from loadtests.analysis.records import Results
 
-from . import svg
+from . import agreement, svg
 from .tables import Table, figure
 
 
@@ -33,6 +33,7 @@ def extension_sections(record: Results) -> list[str]:
             groups.setdefault(p["group"], []).append(p)
     if groups:
         out += _prometheus_intro(record.meta.prometheus or {}, panels)
+    agrees = agreement.sentences(record)
     for group, members in groups.items():
         svgs = "".join(
             svg.timeseries(
@@ -48,7 +49,7 @@ def extension_sections(record: Results) -> list[str]:
         )
         out.append(
             f'<h3>{html.escape(group)}</h3><figure><div class="panels">{svgs}</div>'
-            f"<figcaption>{_group_caption(members[0])}</figcaption></figure>"
+            f"<figcaption>{_group_caption(members[0], agrees.get(group))}</figcaption></figure>"
         )
     return out
 
@@ -87,7 +88,7 @@ def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
     return out
 
 
-def _group_caption(panel: dict) -> str:
+def _group_caption(panel: dict, agrees: str | None = None) -> str:
     variables = panel.get("variables") or {}
     jobs = ", ".join(
         f"<code>{html.escape(k)}={html.escape(v)}</code>"
@@ -103,6 +104,8 @@ def _group_caption(panel: dict) -> str:
             parts[-1] += f"; rates and percentiles over {html.escape(panel['rate_interval'])}"
         parts[-1] += "."
     parts.append("x: seconds from the first measured window (before 0: the warm-up).")
+    if agrees:  # the throughput panel beside the table's req/s
+        parts.append(html.escape(agrees))
     return " ".join(parts)
 
 
@@ -132,6 +135,7 @@ def _peak_text(panel: dict) -> str:
 class PrometheusSummary:
     intro: str
     peaks: Table
+    agreement: list[str]  # each cell's throughput panel beside its table's req/s
 
 
 def prometheus_summary(record: Results) -> PrometheusSummary | None:
@@ -158,4 +162,8 @@ def prometheus_summary(record: Results) -> PrometheusSummary | None:
         f"{info.get('scrape_interval_s', 1):g} s).{cost} Their peaks inside the measured "
         "windows (a rate or percentile at a moment covers the few seconds before it):",
         peaks=(header, rows),
+        agreement=[
+            f"{group}: {text[0].lower()}{text[1:]}"
+            for group, text in agreement.sentences(record).items()
+        ],
     )
