@@ -181,11 +181,12 @@ def efficiency(cells: list[Cell]) -> list[str]:
     below = sorted((c for c in done if not _reached(c)), key=lambda c: headroom(c).share)
     if len(done) == 1:  # one cell: said of that cell
         cell = done[0]
-        verdict = "reached" if reached else "did not reach"
-        return [
-            f"{label(cell)} {verdict} {REACHED_SHARE:.0%} of its ceiling: it served "
-            f"{share_text(cell)}" + (f"; {shortfall(cell)}." if not reached else ".")
-        ]
+        verdict = (
+            f"it reached it ({REACHED_SHARE:.0%} or more, within its 95% interval where it has one)"
+            if reached
+            else f"below the {REACHED_SHARE:.0%} that counts as reaching it: {shortfall(cell)}"
+        )
+        return [f"{label(cell)} served {share_text(cell)}; {verdict}."]
     slots = sum(headroom(c).binds == SLOTS for c in done)
     sentences = [
         f"{len(reached)} of {len(done)} cells reached {REACHED_SHARE:.0%} of their ceiling "
@@ -208,9 +209,10 @@ def generator_check(cells: list[Cell]) -> list[str]:
             f"Locust passed {GENERATOR_SATURATED_PERCENT:.0f}% of a core in {', '.join(hot)}: "
             "those cells measure the load generator as much as the server."
         ]
+    which = "this cell" if len(cpus) == 1 else "any cell"
     return [
         f"The load generator never passed {max(cpus):.0f}% of a core (flagged above "
-        f"{GENERATOR_SATURATED_PERCENT:.0f}%), so it was not what limited any cell."
+        f"{GENERATOR_SATURATED_PERCENT:.0f}%), so it was not what limited {which}."
     ]
 
 

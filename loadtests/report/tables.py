@@ -273,16 +273,20 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _wrapping(text: str) -> str:
+    """Escaped text that wraps at its spaces only: 'gunicorn-gthread' stays whole."""
+    words = (html.escape(w) for w in text.split(" "))
+    return " ".join(f'<span class="nw">{w}</span>' if "-" in w else w for w in words)
+
+
 def html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    head = "".join(f"<th>{_wrapping(h)}</th>" for h in header)
 
     def cell(value) -> str:
         text = str(value)
         numeric = not text or text[0].isdigit() or text[0] in "-("
         return (
-            f"<td>{html.escape(text)}</td>"
-            if numeric
-            else f'<td class="t">{html.escape(text)}</td>'
+            f"<td>{html.escape(text)}</td>" if numeric else f'<td class="t">{_wrapping(text)}</td>'
         )
 
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)
