@@ -122,6 +122,15 @@ def _causes(panel: dict, inside, stretches) -> list[str]:
     return causes
 
 
+def table_rates(record: Results) -> dict[str, tuple[float, str]]:
+    """Each measured cell's table req/s by its panels' ``cell`` key, labelled for a legend."""
+    return {
+        cell_key(c): (c.rps, f"table: {rate(c.rps)} req/s")
+        for c in record.cells
+        if c.rps is not None
+    }
+
+
 def sentences(record: Results) -> dict[str, str]:
     """Each cell group's sentence (by the panels' ``group``), for the cells with a panel."""
     cells = {cell_key(c): c for c in record.cells}

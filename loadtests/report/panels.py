@@ -34,6 +34,7 @@ def extension_sections(record: Results) -> list[str]:
     if groups:
         out += _prometheus_intro(record.meta.prometheus or {}, panels)
     agrees = agreement.sentences(record)
+    tables = agreement.table_rates(record)
     for group, members in groups.items():
         svgs = "".join(
             svg.timeseries(
@@ -44,6 +45,10 @@ def extension_sections(record: Results) -> list[str]:
                 origin=p.get("origin"),
                 extent=p.get("range"),
                 x_label="seconds from the first measured window",
+                step=p.get("step"),
+                reference=tables.get(p.get("cell"))
+                if p.get("key") == agreement.THROUGHPUT_PANEL
+                else None,
             )
             for p in members
         )
@@ -66,7 +71,9 @@ def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
         "(<code>dashboards/panels.py</code>, the PromQL of the Grafana dashboards) evaluated "
         "through Prometheus's query API over the cell's warm-up and windows, with "
         "<code>$job</code> and <code>$locust_job</code> set to the cell's own jobs. "
-        "Grey: the measured windows. A rate or a percentile needs two samples inside its "
+        "Grey: the measured windows; dotted across them on the throughput panel, the table's "
+        "req/s for those windows (each caption says how far the panel's points lie from it, "
+        "and why). A rate or a percentile needs two samples inside its "
         "window: a server that keeps <code>/metrics</code> waiting behind a queue has fewer, "
         "and gaps.</p>"
     ]
