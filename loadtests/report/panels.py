@@ -54,7 +54,8 @@ def extension_sections(record: Results) -> list[str]:
         )
         out.append(
             f'<h3>{html.escape(group)}</h3><figure><div class="panels">{svgs}</div>'
-            f"<figcaption>{_group_caption(members[0], agrees.get(group))}</figcaption></figure>"
+            f"<figcaption>{_group_caption(members[0], agrees.get(group, []))}</figcaption>"
+            "</figure>"
         )
     return out
 
@@ -95,7 +96,7 @@ def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
     return out
 
 
-def _group_caption(panel: dict, agrees: str | None = None) -> str:
+def _group_caption(panel: dict, agrees: list[str]) -> str:
     variables = panel.get("variables") or {}
     jobs = ", ".join(
         f"<code>{html.escape(k)}={html.escape(v)}</code>"
@@ -111,8 +112,7 @@ def _group_caption(panel: dict, agrees: str | None = None) -> str:
             parts[-1] += f"; rates and percentiles over {html.escape(panel['rate_interval'])}"
         parts[-1] += "."
     parts.append("x: seconds from the first measured window (before 0: the warm-up).")
-    if agrees:  # the throughput panel beside the table's req/s
-        parts.append(html.escape(agrees))
+    parts += [html.escape(text) for text in agrees]  # the panels beside the tables' figures
     return " ".join(parts)
 
 
@@ -142,7 +142,7 @@ def _peak_text(panel: dict) -> str:
 class PrometheusSummary:
     intro: str
     peaks: Table
-    agreement: list[str]  # each cell's throughput panel beside its table's req/s
+    agreement: list[str]  # each cell's panels beside its tables' figures
 
 
 def prometheus_summary(record: Results) -> PrometheusSummary | None:
@@ -171,6 +171,7 @@ def prometheus_summary(record: Results) -> PrometheusSummary | None:
         peaks=(header, rows),
         agreement=[
             f"{group}: {text[0].lower()}{text[1:]}"
-            for group, text in agreement.sentences(record).items()
+            for group, texts in agreement.sentences(record).items()
+            for text in texts
         ],
     )

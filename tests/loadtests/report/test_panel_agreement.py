@@ -34,7 +34,7 @@ def test_every_throughput_panel_is_set_beside_its_table(tmp_path):
         differ = abs(mean / cell.rps - 1) > agreement.AGREES_WITHIN
         verdicts.append(differ)
         for where, text in texts.items():
-            (line,) = [x for x in text.splitlines() if panel["group"] in x and "averages" in x]
+            (line,) = [x for x in text.splitlines() if panel["group"] in x and "Throughput" in x]
             said = line[line.index("averages") :]
             assert f"averages {rate(mean)} req/s" in said, where
             assert f"the table's {rate(cell.rps)} req/s" in said, where
@@ -49,6 +49,7 @@ def test_every_throughput_panel_is_set_beside_its_table(tmp_path):
 def _panel(points, spans, rate_interval="4s"):
     return {
         "key": agreement.THROUGHPUT_PANEL, "cell": "uvicorn/1/async-api", "group": "g",
+        "title": "Throughput",
         "spans": spans, "step": 1.0, "rate_interval": rate_interval,
         "queries": [{"ref_id": "A", "expr": "sum(rate(locust_requests_total[4s]))",
                      "legend": "Locust (client)"}],
@@ -63,7 +64,7 @@ def test_points_wholly_inside_the_windows_are_averaged_on_their_own():
     said = agreement.sentence(_panel(ramp + steady, [[100, 105], [105, 110]]), a_cell(rps=100.0))
     assert "averages 86 req/s over its 11 point(s)" in said
     assert "14% lower" in said
-    assert "4 of them are rates over the 4 s before their moment" in said
+    assert "4 of them cover the 4 s before their moment" in said
     assert "the 7 point(s) whose 4 s lie wholly inside the windows average 100 req/s" in said
     assert "less than the 4 s" not in said, "these windows are longer than the rate's"
 
@@ -92,3 +93,19 @@ def test_the_throughput_panel_draws_the_tables_figure_and_no_line_across_a_gap()
     assert drawn.count("<polyline") == 2, "8 s without a point break the line"
     assert "table: 100 req/s" in drawn
     assert drawn.count('stroke-dasharray="2,2"') == 3, "the figure over each window, in the legend"
+
+
+def test_a_latency_panel_names_the_bucket_its_percentile_lies_in(tmp_path):
+    shutil.copy(DATA / "results-prometheus.json", tmp_path / "results.json")
+    summary, _ = report.render(tmp_path)
+    record = results.load(tmp_path / "results.json")
+    cells = {cell_key(c): c for c in record.cells}
+    lines = [x for x in summary.read_text().splitlines() if "Latency p99" in x and "averages" in x]
+    assert len(lines) == len(cells), "one sentence per cell's latency panel"
+    for panel in (p for p in record.panels if p["key"] == agreement.LATENCY_PANEL):
+        cell = cells[panel["cell"]]
+        (line,) = [x for x in lines if panel["group"] in x]
+        assert f"the table's {rate(cell.latency_ms.p99)} ms" in line
+        mean = _inside_mean(panel) * 1000
+        if abs(mean / cell.latency_ms.p99 - 1) > agreement.AGREES_WITHIN:
+            assert "interpolated within the exporter's histogram bucket" in line
