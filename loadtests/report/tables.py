@@ -10,6 +10,7 @@ from loadtests.scenarios import SCENARIOS
 from mysite.servers import WSGI_KINDS
 
 Table = tuple[list[str], list[list[str]]]  # a header and its rows, rendered by either format
+OVERVIEW_CELL = "req/s (of ceiling, binds)"  # what each cell of the overview holds
 
 
 def _n(value, digits: int = 0) -> str:
@@ -73,7 +74,10 @@ def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     header = [
         "scenario",
         "server",
-        *[f"{n} worker{'s' if n != 1 else ''}" if n else "req/s" for n in counts],
+        *[
+            f"{n} worker{'s' if n != 1 else ''}: {OVERVIEW_CELL}" if n else OVERVIEW_CELL
+            for n in counts
+        ],
     ]
     rows = []
     for scenario in _scenario_order(cells):

@@ -32,7 +32,7 @@ def test_summary_holds_the_tables_and_the_findings(stored_run):
     summary, _ = report.render(stored_run)
     text = summary.read_text()
     assert "## Findings" in text
-    assert "| scenario | server | 1 worker | 2 workers | 4 workers |" in text
+    assert "| scenario | server | 1 worker: req/s (of ceiling, binds) | 2 workers: " in text
     for scenario in ("sync-api", "async-api", "async-fanout", "sequential", "async-blocking"):
         assert f"| {scenario} |" in text
     assert "status **interrupted**" in text
