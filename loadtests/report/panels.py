@@ -167,7 +167,8 @@ def prometheus_summary(record: Results) -> PrometheusSummary | None:
         intro=f"report.html draws {len(panels)} of the dashboards' panels for {len(groups)} "
         f"cell(s), as Prometheus answered their PromQL (a scrape every "
         f"{info.get('scrape_interval_s', 1):g} s).{cost} Their peaks inside the measured "
-        "windows (a rate or percentile at a moment covers the few seconds before it):",
+        "windows (a rate or percentile at a moment covers the few seconds before it), and "
+        "below them each cell's client lines set beside the tables' figures:",
         peaks=(header, rows),
         agreement=[
             f"{group}: {text[0].lower()}{text[1:]}"
