@@ -21,6 +21,7 @@ from pathlib import Path
 import django
 
 from loadtests.analysis import results as results_file
+from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell, Results
 from loadtests.sweep import capacity_plan
 from loadtests.sweep.cli import parse_args
@@ -78,7 +79,8 @@ def _rps(cell: Cell) -> str:
     if cell.rps_ci95 is not None:
         low, high = cell.rps_ci95
         text += f" [{_number(low)}-{_number(high)}]"
-    return f"{text} ({cell.efficiency:.0%})" if cell.efficiency is not None else text
+    room = headroom(cell)
+    return f"{text} ({room.share:.0%}, {room.binds})" if room and room.share is not None else text
 
 
 def capacity_table(run: Results) -> str:
@@ -121,7 +123,8 @@ def results_table(run: Results) -> str:
         f"{measured} of {meta.planned_cells or len(run.cells)} planned cells measured, "
         f"{meta.parameters.users} users, delay {meta.parameters.delay:g} s, "
         f"fan-out {meta.parameters.fanout}. Closed loop, requests/s [95% interval over fresh "
-        "runs, where there were several] (efficiency against Little's law):"
+        "runs, where there were several] (the share of each cell's ceiling, and what sets it: "
+        "the users or the server's slots):"
     )
     rows = [
         "| scenario | server | " + " | ".join(f"{w} worker{'s' * (w > 1)}" for w in workers) + " |",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+from .headroom import headroom
 from .records import Cell
 from .stats import Ratio, ratio
 
@@ -84,7 +85,7 @@ def sync_vs_async(cells) -> list[str]:
         delays |= {cell.delay_s, sync.delay_s}
         parts.append(
             versus(cell, sync, f"{cell.server} x{cell.workers}: async", "sync")
-            + f" (the sync cell's server: {_threads(sync)}; model: {sync.model or 'n/a'})"
+            + f" (the sync cell's server: {_threads(sync)}; ceiling: {sync.model or 'n/a'})"
         )
     if not parts:
         return []
@@ -108,12 +109,13 @@ def workers(cells) -> list[str]:
             continue
         first = next(c for c in group if c.workers == counts[0])
         last = next(c for c in group if c.workers == counts[-1])
-        eff = f"{first.efficiency:.0%}" if first.efficiency is not None else "n/a"
+        room = headroom(first)
+        share = f"{room.share:.0%}" if room and room.share is not None else "n/a"
         out.append(
             "Workers: "
             + versus(last, first)
-            + f". Models: {first.model or 'n/a'} for x{first.workers}, {last.model or 'n/a'} "
-            f"for x{last.workers}; x{first.workers} ran at {eff} of its Little's-law ceiling."
+            + f". Ceilings: {first.model or 'n/a'} for x{first.workers}, {last.model or 'n/a'} "
+            f"for x{last.workers}; x{first.workers} ran at {share} of its ceiling."
         )
     return out
 
@@ -134,7 +136,7 @@ def server_kinds(cells) -> list[str]:
             out.append(
                 "Server kinds: "
                 + versus(other, first)
-                + f" (models: {other.model or 'n/a'}; {first.model or 'n/a'})."
+                + f" (ceilings: {other.model or 'n/a'}; {first.model or 'n/a'})."
             )
     return out
 

@@ -13,9 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from loadtests.analysis.records import Cell, LatencyMs
+from loadtests.scenarios import SLOTS
 from mysite.servers import WSGI_KINDS
 
 from . import comparisons, measurement
+from .headroom import BINDS, headroom
 from .thresholds import GENERATOR_SATURATED_PERCENT, REACHED_SHARE, UPSTREAM_BUSY_PERCENT
 
 
@@ -48,6 +50,17 @@ def _rps(value: float) -> str:
     return comparisons.rate(value)
 
 
+def share_text(cell: Cell) -> str:
+    """'97% of its ceiling (160 req/s, set by the users: 32 users / 0.2 s)', or ''."""
+    room = headroom(cell)
+    if room is None or room.share is None:
+        return ""
+    return (
+        f"{room.share:.0%} of its ceiling ({_rps(room.ceiling_rps)} req/s, set by "
+        f"{BINDS[room.binds]}: {room.arithmetic})"
+    )
+
+
 def throughput(cells: list[Cell]) -> list[str]:
     """Worker counts and server kinds compared, and a configuration against itself."""
     return [
@@ -75,8 +88,8 @@ def blocking(cells: list[Cell]) -> list[str]:
         delay = series[0].delay_s
         sentences.append(
             f"The blocking async view on {server} served {rates} req/s with {counts} worker(s): "
-            f"about one request per {delay:g} s per worker (the model says "
-            f"{', '.join(_rps(c.model_rps) for c in series)}: one request at a time per "
+            f"about one request per {delay:g} s per worker (its ceiling: "
+            f"{', '.join(_rps(c.model_rps) for c in series)}, one request at a time per "
             f"worker), whatever the {series[0].users} users."
         )
     return sentences
@@ -113,7 +126,7 @@ def _slots(cell: Cell) -> str:
     """What the cell's own figures say about where requests could wait."""
     if cell.model_rps and cell.service_time_s and cell.model_rps * cell.service_time_s < cell.users:
         held = round(cell.model_rps * cell.service_time_s)
-        return f"{cell.users} users for {held} request(s) the model lets the server hold at once"
+        return f"{cell.users} users for the {held} request(s) the server's slots hold at once"
     cpu = cell.server_process.cpu_percent if cell.server_process else None
     cores = cell.server_process.cores if cell.server_process else None
     if cpu is not None:
@@ -132,7 +145,7 @@ REASONS = {
 
 
 def shortfall(cell: Cell) -> str:
-    """Why a cell stayed below its model's ceiling, as far as its own numbers tell."""
+    """Why a cell stayed below its ceiling, as far as its own numbers tell."""
     why = [REASONS[f] for f in cell.flags if f in REASONS]
     client, server = cell.latency_ms or LatencyMs(), cell.server_latency_ms or LatencyMs()
     service_ms = cell.service_time_s * 1000
@@ -154,35 +167,34 @@ def shortfall(cell: Cell) -> str:
 
 
 def _reached(cell: Cell) -> bool:
-    """At the share of its model, or the upper end of its interval is: noise cannot tell."""
+    """At the share of its ceiling, or the upper end of its interval is: noise cannot tell."""
     high = cell.rps_ci95[1] if cell.rps_ci95 else cell.rps
-    return high >= REACHED_SHARE * cell.model_rps
+    return high >= REACHED_SHARE * headroom(cell).ceiling_rps
 
 
 def efficiency(cells: list[Cell]) -> list[str]:
-    done = [c for c in measured(cells) if c.model_efficiency is not None]
+    """Each cell against its ceiling (the lower of the users' and the server's slots')."""
+    done = [c for c in measured(cells) if (room := headroom(c)) and room.share is not None]
     if not done:
         return []
     reached = [c for c in done if _reached(c)]
-    below = sorted((c for c in done if not _reached(c)), key=lambda c: c.model_efficiency)
+    below = sorted((c for c in done if not _reached(c)), key=lambda c: headroom(c).share)
     if len(done) == 1:  # one cell: said of that cell
         cell = done[0]
-        verdict = "reached" if reached else "did not reach"
-        return [
-            f"{label(cell)} {verdict} {REACHED_SHARE:.0%} of the ceiling its server's "
-            f"concurrency model predicts ({cell.model_efficiency:.0%} of "
-            f"{_rps(cell.model_rps)} req/s" + (f": {shortfall(cell)})." if not reached else ").")
-        ]
+        verdict = (
+            f"it reached it ({REACHED_SHARE:.0%} or more, within its 95% interval where it has one)"
+            if reached
+            else f"below the {REACHED_SHARE:.0%} that counts as reaching it: {shortfall(cell)}"
+        )
+        return [f"{label(cell)} served {share_text(cell)}; {verdict}."]
+    slots = sum(headroom(c).binds == SLOTS for c in done)
     sentences = [
-        f"{len(reached)} of {len(done)} cells reached {REACHED_SHARE:.0%} of the ceiling their "
-        "server's concurrency model predicts (within their 95% interval, where they have one)"
+        f"{len(reached)} of {len(done)} cells reached {REACHED_SHARE:.0%} of their ceiling "
+        "(within their 95% interval, where they have one), the lower of the users' and the "
+        f"server's slots' (the slots set it in {slots} of them)"
         + (f"; the {min(5, len(below))} furthest below it follow." if below else ".")
     ]
-    sentences += [
-        f"{label(c)} reached {c.model_efficiency:.0%} of its model's "
-        f"{_rps(c.model_rps)} req/s: {shortfall(c)}."
-        for c in below[:5]
-    ]
+    sentences += [f"{label(c)} served {share_text(c)}: {shortfall(c)}." for c in below[:5]]
     return sentences
 
 
@@ -197,9 +209,10 @@ def generator_check(cells: list[Cell]) -> list[str]:
             f"Locust passed {GENERATOR_SATURATED_PERCENT:.0f}% of a core in {', '.join(hot)}: "
             "those cells measure the load generator as much as the server."
         ]
+    which = "this cell" if len(cpus) == 1 else "any cell"
     return [
         f"The load generator never passed {max(cpus):.0f}% of a core (flagged above "
-        f"{GENERATOR_SATURATED_PERCENT:.0f}%), so it was not what limited any cell."
+        f"{GENERATOR_SATURATED_PERCENT:.0f}%), so it was not what limited {which}."
     ]
 
 

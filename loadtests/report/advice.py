@@ -15,7 +15,10 @@ from itertools import combinations
 
 from loadtests.analysis.capacity import POOL, SLOTS
 from loadtests.analysis.comparisons import measured, rate
+from loadtests.analysis.findings import share_text
+from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Results
+from loadtests.analysis.thresholds import REACHED_SHARE
 
 from . import database
 from .capacity import _series, label, workers_comparison
@@ -36,8 +39,8 @@ from .evidence import (
 
 TITLE = "What this means for your Django app"
 FANOUT_SCENARIOS = ("async-fanout", "thread-fanout")
-# A cell "reached" its concurrency model's ceiling at this share: then the model set the figure.
-MODEL_BOUND = 0.9
+# A cell "reached" its ceiling at this share: then the ceiling, not the view, set the figure.
+MODEL_BOUND = REACHED_SHARE
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,11 @@ def sync_or_async(record: Results) -> Answer | None:
         text, sig = ratio_text(a, s, f"async on {a.server} x{a.workers}", "sync")
         evidence.append(text)
         verdicts.append(sig)
-        shares = [c.model_efficiency for c in (a, s)]
+        shares = [room.share if (room := headroom(c)) else None for c in (a, s)]
         if not sig and all(x is not None and x >= MODEL_BOUND for x in shares):
             model_bound.append(
                 f"on {a.server} x{a.workers} both reached {shares[0]:.0%} and {shares[1]:.0%} "
-                f"of the concurrency model's ceiling ({s.model})"
+                f"of their ceiling ({s.model})"
             )
     entries = mapped(record, VIEW_SCENARIOS)
     by = {(e.server, e.workers, e.threads, e.scenario): e for e in entries}
@@ -88,9 +91,9 @@ def sync_or_async(record: Results) -> Answer | None:
         )
     if model_bound:
         answer += (
-            " An equal throughput at a fixed concurrency means the concurrency model (the "
-            "users in flight, or the server kind's slots, whichever is fewer), not the view "
-            "style, set the figure: " + "; ".join(model_bound) + "."
+            " An equal throughput at a fixed concurrency means the ceiling (the users in "
+            "flight, or the server kind's slots, whichever is fewer), not the view style, set "
+            "the figure: " + "; ".join(model_bound) + "."
         )
     conditions = closed_conditions(record, cells) if cells else ""
     if entries:
@@ -109,11 +112,9 @@ def which_server(record: Results) -> Answer | None:
     evidence, parts, conditions = list(closed), [], []
     if closed:
         parts.append(
-            "At a fixed number of users (closed loop) each kind reaches about its concurrency "
-            "model's ceiling, so the ratios compare the models (workers x threads for "
-            "gthread, the users for an ASGI worker)"
-            + (f" ({unseparated(verdicts)})" if not any(verdicts) else "")
-            + "."
+            "At a fixed number of users (closed loop) each kind reaches about its ceiling, so "
+            "the ratios compare the ceilings (workers x threads for gthread, the users for an "
+            "ASGI worker)" + (f" ({unseparated(verdicts)})" if not any(verdicts) else "") + "."
         )
         conditions.append(closed_conditions(record, cells))
     if entries:
@@ -239,8 +240,8 @@ def one_cell(record: Results) -> Answer | None:
     evidence = [
         f"{rate(c.rps)} req/s" + (f" (95% CI {ci[0]:,.0f}-{ci[1]:,.0f})" if ci else " (no CI)")
     ]
-    if c.model_efficiency is not None:
-        evidence.append(f"{c.model_efficiency:.0%} of the concurrency model's ceiling ({c.model})")
+    if share_text(c):
+        evidence.append(share_text(c))
     lat = c.latency_ms
     if lat and lat.p99 is not None:
         p99 = lat.p99_ci95
@@ -264,10 +265,10 @@ def blocking(record: Results) -> Answer | None:
     evidence = []
     for c in cells:
         ci = f" (95% CI {c.rps_ci95[0]:,.1f}-{c.rps_ci95[1]:,.1f})" if c.rps_ci95 else " (no CI)"
-        share = f", {c.model_efficiency:.0%} of" if c.model_efficiency is not None else " against"
+        share = f", {share_text(c)}" if share_text(c) else ""
         p50 = f"; client p50 {c.latency_ms.p50:,.0f} ms" if c.latency_ms else ""
         evidence.append(f"{BLOCKING} on {c.server} x{c.workers}: {rate(c.rps)} req/s{ci}"
-                        f"{share} its model {c.model}{p50}")  # fmt: skip
+                        f"{share}{p50}")  # fmt: skip
         other = find(measured(record.cells), "async-api", c.server, c.workers)
         if other is not None:
             evidence.append(ratio_text(other, c, "async-api", BLOCKING)[0])

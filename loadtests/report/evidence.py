@@ -10,6 +10,7 @@ from collections import defaultdict
 from loadtests.analysis.capacity import CPU, POOL, SLOTS, CapacityEntry
 from loadtests.analysis.comparisons import compare, measured, rate
 from loadtests.analysis.comparisons import label as label_cell
+from loadtests.analysis.findings import share_text
 from loadtests.analysis.records import Cell, Results
 
 VIEW_SCENARIOS = ("async-api", "sync-api")
@@ -89,7 +90,7 @@ def mapped(record: Results, scenarios) -> list[CapacityEntry]:
 
 def closed_pairs(cells: list[Cell], fixed, vary) -> tuple[list[str], list[bool | None]]:
     """Cells of the view scenarios alike in ``fixed``: the others against the first by ``vary``,
-    each with its concurrency model (slot arithmetic) and the share of it reached."""
+    each with the share of its ceiling reached, what sets it and its arithmetic."""
     groups: dict[tuple, list[Cell]] = defaultdict(list)
     for c in cells:
         if c.scenario in VIEW_SCENARIOS:
@@ -101,10 +102,7 @@ def closed_pairs(cells: list[Cell], fixed, vary) -> tuple[list[str], list[bool |
             base = group[0]
             text, sig = ratio_text(other, base, label_cell(other), label_cell(base))
             models = "; ".join(
-                f"{label_cell(c)}: model {c.model}"
-                + (f", reached {c.model_efficiency:.0%}" if c.model_efficiency is not None else "")
-                for c in (base, other)
-                if c.model
+                f"{label_cell(c)}: {share_text(c)}" for c in (base, other) if share_text(c)
             )
             evidence.append(f"{text}" + (f" ({models})" if models else ""))
             verdicts.append(sig)

@@ -37,7 +37,7 @@ def report_html(record: Results) -> str:
         "efficiency": figure(
             plots.efficiency(done),
             findings.efficiency(cells) + findings.generator_check(cells),
-            "Measured throughput as a share of the Little's-law ceiling.",
+            "Measured throughput as a share of each cell's ceiling.",
         ),
     }
     return ENV.get_template("report.html.j2").render(

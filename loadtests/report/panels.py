@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from loadtests.analysis.records import Results
 
-from . import svg
+from . import agreement, svg
 from .tables import Table, figure
 
 
@@ -33,6 +33,8 @@ def extension_sections(record: Results) -> list[str]:
             groups.setdefault(p["group"], []).append(p)
     if groups:
         out += _prometheus_intro(record.meta.prometheus or {}, panels)
+    agrees = agreement.sentences(record)
+    tables = agreement.table_rates(record)
     for group, members in groups.items():
         svgs = "".join(
             svg.timeseries(
@@ -43,12 +45,17 @@ def extension_sections(record: Results) -> list[str]:
                 origin=p.get("origin"),
                 extent=p.get("range"),
                 x_label="seconds from the first measured window",
+                step=p.get("step"),
+                reference=tables.get(p.get("cell"))
+                if p.get("key") == agreement.THROUGHPUT_PANEL
+                else None,
             )
             for p in members
         )
         out.append(
             f'<h3>{html.escape(group)}</h3><figure><div class="panels">{svgs}</div>'
-            f"<figcaption>{_group_caption(members[0])}</figcaption></figure>"
+            f"<figcaption>{_group_caption(members[0], agrees.get(group, []))}</figcaption>"
+            "</figure>"
         )
     return out
 
@@ -65,7 +72,9 @@ def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
         "(<code>dashboards/panels.py</code>, the PromQL of the Grafana dashboards) evaluated "
         "through Prometheus's query API over the cell's warm-up and windows, with "
         "<code>$job</code> and <code>$locust_job</code> set to the cell's own jobs. "
-        "Grey: the measured windows. A rate or a percentile needs two samples inside its "
+        "Grey: the measured windows; dotted across them on the throughput panel, the table's "
+        "req/s for those windows (each caption says how far the panel's points lie from it, "
+        "and why). A rate or a percentile needs two samples inside its "
         "window: a server that keeps <code>/metrics</code> waiting behind a queue has fewer, "
         "and gaps.</p>"
     ]
@@ -87,7 +96,7 @@ def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
     return out
 
 
-def _group_caption(panel: dict) -> str:
+def _group_caption(panel: dict, agrees: list[str]) -> str:
     variables = panel.get("variables") or {}
     jobs = ", ".join(
         f"<code>{html.escape(k)}={html.escape(v)}</code>"
@@ -103,6 +112,7 @@ def _group_caption(panel: dict) -> str:
             parts[-1] += f"; rates and percentiles over {html.escape(panel['rate_interval'])}"
         parts[-1] += "."
     parts.append("x: seconds from the first measured window (before 0: the warm-up).")
+    parts += [html.escape(text) for text in agrees]  # the panels beside the tables' figures
     return " ".join(parts)
 
 
@@ -132,6 +142,7 @@ def _peak_text(panel: dict) -> str:
 class PrometheusSummary:
     intro: str
     peaks: Table
+    agreement: list[str]  # each cell's panels beside its tables' figures
 
 
 def prometheus_summary(record: Results) -> PrometheusSummary | None:
@@ -156,6 +167,12 @@ def prometheus_summary(record: Results) -> PrometheusSummary | None:
         intro=f"report.html draws {len(panels)} of the dashboards' panels for {len(groups)} "
         f"cell(s), as Prometheus answered their PromQL (a scrape every "
         f"{info.get('scrape_interval_s', 1):g} s).{cost} Their peaks inside the measured "
-        "windows (a rate or percentile at a moment covers the few seconds before it):",
+        "windows (a rate or percentile at a moment covers the few seconds before it), and "
+        "below them each cell's client lines set beside the tables' figures:",
         peaks=(header, rows),
+        agreement=[
+            f"{group}: {text[0].lower()}{text[1:]}"
+            for group, texts in agreement.sentences(record).items()
+            for text in texts
+        ],
     )

@@ -11,8 +11,9 @@ import io
 import math
 
 from loadtests.analysis.findings import by_series, measured
+from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
-from loadtests.scenarios import SCENARIOS
+from loadtests.scenarios import SCENARIOS, SLOTS
 
 COLORS = {
     "uvicorn": "#1f77b4",
@@ -22,6 +23,7 @@ COLORS = {
     "granian-wsgi": "#ff7f0e",
     "external": "#7f7f7f",
 }
+SLOT_HATCH = "//"  # a bar whose ceiling the server's slots set, not the users
 MARKERS = {
     "uvicorn": "o",
     "gunicorn-gthread": "s",
@@ -163,10 +165,8 @@ def throughput(cells: list[Cell]) -> str | None:
             ax.errorbar(xs, [c.rps for c in series], yerr=_spread(series), color=color,
                         marker=MARKERS.get(server, "o"), capsize=3, linewidth=1.5,
                         markersize=5)  # fmt: skip
-            ax.plot(xs, [c.model_rps for c in series], color=color, linestyle=":",
+            ax.plot(xs, [headroom(c).ceiling_rps for c in series], color=color, linestyle=":",
                     linewidth=1, alpha=0.8)  # fmt: skip
-        for value in {c.littles_law_rps for s in servers.values() for c in s}:
-            ax.axhline(value, color="#333", linestyle="--", linewidth=0.8)
         ax.set_title(scenario)
         ax.set_ylabel("req/s")
         ax.set_ylim(bottom=0)
@@ -177,14 +177,12 @@ def throughput(cells: list[Cell]) -> str | None:
                         color=COLORS.get(cell.server, "#555"), alpha=0.85)  # fmt: skip
             bars_ax.errorbar(x[id(cell)], cell.rps, yerr=_spread([cell]), color="#333",
                              capsize=2, linewidth=0.8)  # fmt: skip
-            for value, style in ((cell.littles_law_rps, "--"), (cell.model_rps, ":")):
-                bars_ax.hlines(value, x[id(cell)] - width / 2, x[id(cell)] + width / 2,
-                               color="#333", linestyle=style, linewidth=1.2)  # fmt: skip
+            bars_ax.hlines(headroom(cell).ceiling_rps, x[id(cell)] - width / 2,
+                           x[id(cell)] + width / 2, color="#333", linestyle=":",
+                           linewidth=1.2)  # fmt: skip
         bars_ax.set_ylabel("req/s")
-    extra = [
-        plt.Line2D([], [], color="#333", linestyle="--", label="Little's-law ceiling"),
-        plt.Line2D([], [], color="#333", linestyle=":", label="server model ceiling"),
-    ]
+    extra = [plt.Line2D([], [], color="#333", linestyle=":",
+                        label="ceiling (the users' or the server's slots')")]  # fmt: skip
     fig.suptitle("Throughput (req/s; whiskers: slowest and fastest window)", fontsize=10)
     _legend(plt, fig, cells, extra)
     return _svg(fig)
@@ -293,8 +291,8 @@ def client_vs_server(cells: list[Cell]) -> str | None:
 
 
 def efficiency(cells: list[Cell]) -> str | None:
-    """Measured rate over Little's ceiling; black ticks: the ceiling the server model allows."""
-    cells = [c for c in measured(cells) if c.efficiency is not None]
+    """Measured rate over each cell's ceiling; hatched: the server's slots set it, not the users."""
+    cells = [c for c in measured(cells) if (room := headroom(c)) and room.share is not None]
     if not cells:
         return None
     plt = _pyplot()
@@ -312,17 +310,19 @@ def efficiency(cells: list[Cell]) -> str | None:
     for ax in [a for a, _ in panels] + ([bars_ax] if bars_ax is not None else []):
         ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
         ax.set_ylim(0, 1.15)
-        ax.set_ylabel("req/s / Little's ceiling")
-    extra = [plt.Line2D([], [], color="black", marker="_", linestyle="", markersize=12,
-                        markeredgewidth=2, label="server model / Little")]  # fmt: skip
-    fig.suptitle("Efficiency against the Little's-law ceiling (1.0 = every user always busy)",
+        ax.set_ylabel("req/s / ceiling")
+    extra = [plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="#333", label="users bind"),
+             plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="#333", hatch=SLOT_HATCH,
+                           label="server's slots bind")]  # fmt: skip
+    fig.suptitle("Throughput as a share of each cell's ceiling (1.0 = the ceiling reached)",
                  fontsize=10)  # fmt: skip
     _legend(plt, fig, cells, extra)
     return _svg(fig)
 
 
 def _efficiency_bars(ax, xs, cells, width) -> None:
-    ax.bar(xs, [c.efficiency for c in cells], width=width * 0.9, alpha=0.85,
-           color=[COLORS.get(c.server, "#555") for c in cells])  # fmt: skip
-    ax.scatter(xs, [c.model_rps / c.littles_law_rps for c in cells], marker="_", s=160,
-               color="black", linewidths=2, zorder=3)  # fmt: skip
+    for x, cell in zip(xs, cells, strict=True):
+        room = headroom(cell)
+        ax.bar(x, room.share, width=width * 0.9, alpha=0.85, color=COLORS.get(cell.server, "#555"),
+               hatch=SLOT_HATCH if room.binds == SLOTS else None, edgecolor="#333",
+               linewidth=0.5)  # fmt: skip

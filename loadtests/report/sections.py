@@ -21,12 +21,14 @@ from .panels import PrometheusSummary, prometheus_summary
 from .tables import (
     Table,
     _n,
+    ceiling_rows,
     detail_rows,
     interval_rows,
-    model_rows,
     overview_rows,
     upstream_rows,
 )
+
+CEILING_TERM = "Ceiling, and 'of ceiling'"  # the one headroom notion the tables use
 
 DEFINITIONS = [
     (
@@ -36,21 +38,20 @@ DEFINITIONS = [
         "connection unless the run says keep-alive.",
     ),
     (
-        "Little's-law ceiling",
-        "users / service time: the most a closed loop of that many users can reach when every "
-        "request takes only its service time. The service time is `delay` for the sleep views "
-        "and for the concurrent fan-outs (their calls overlap, so a request waits one upstream "
-        "`delay`), and `fanout x delay` for the sequential baseline. efficiency = req/s / "
-        "this ceiling.",
-    ),
-    (
-        "Model ceiling",
-        "min(users, slots) / service time, where slots are the requests the server can hold "
-        "at once: workers x threads for gunicorn gthread (any view); unlimited for an ASGI "
-        "worker's async views and for its sync views (Django runs each in a thread of its own); "
-        "one per worker for the blocking async view, which stalls the event loop; and the "
-        f"per-worker pool of {UPSTREAM_POOL_SIZE} upstream connections / fanout for the "
-        "fan-outs.",
+        CEILING_TERM,
+        "The most a cell can serve when every request takes only its service time: the lower "
+        "of two ceilings, and the tables name the one that binds. The users' ceiling is users / "
+        "service time (Little's law: a closed loop of that many users sends no more); the slots' "
+        "is slots / service time, where slots are the requests the server can hold at once: "
+        "workers x threads for gunicorn gthread (any view); none for an ASGI worker's async "
+        "views and for its sync views (Django runs each in a thread of its own), so there the "
+        "users bind; one per worker for the blocking async view, which stalls the event loop; "
+        f"and the per-worker pool of {UPSTREAM_POOL_SIZE} upstream connections / fanout for the "
+        "fan-outs. The "
+        "service time is `delay` for the sleep views and for the concurrent fan-outs (their "
+        "calls overlap, so a request waits one upstream `delay`), and `fanout x delay` for the "
+        "sequential baseline. of ceiling = measured req/s / the lower ceiling; the ceilings "
+        "table gives each cell's arithmetic, with the users' ceiling beside it.",
     ),
     (
         "Client and server latency",
@@ -204,7 +205,7 @@ class Sections:
     detail: Table
     percentile_gaps: list[str]
     intervals: Table | None
-    model: Table | None
+    ceilings: Table
     upstream: Table | None
     upstream_sentences: list[str]
     prometheus: PrometheusSummary | None
@@ -224,7 +225,7 @@ def sections(record: Results) -> Sections:
         detail=detail_rows(cells),
         percentile_gaps=percentile_gaps(cells),
         intervals=intervals if intervals[1] else None,
-        model=model_rows(cells) if any(c.model for c in cells) else None,
+        ceilings=ceiling_rows(cells),
         upstream=upstream if upstream[1] else None,
         upstream_sentences=findings.upstream_check(cells),
         prometheus=prometheus_summary(record),

@@ -25,6 +25,7 @@ LEGEND_ROWS = 4  # at most, of two entries each; the rest are counted ("and N mo
 SPAN_FILL, GRID, INK = "#e6e6e6", "#dddddd", "#333333"
 DASHES = ("none", "6 3", "2 2", "8 3 2 3")
 MARKED_POINTS = 40
+GAP_STEPS = 2.5  # points further apart than this many steps: Prometheus had none between
 
 
 def unit_label(unit: str) -> tuple[str, float]:
@@ -77,15 +78,20 @@ def _style(index: int) -> tuple[str, str]:
     return PALETTE[index % len(PALETTE)], DASHES[index % len(DASHES)]
 
 
-def _runs(points: list[tuple[float, float | None]]) -> list[list[tuple[float, float]]]:
-    """Consecutive points with a value: a gap (None, NaN) breaks the line."""
+def _runs(
+    points: list[tuple[float, float | None]], step: float | None = None
+) -> list[list[tuple[float, float]]]:
+    """Consecutive points with a value: a gap (None, NaN, or more than GAP_STEPS steps without
+    a point: Prometheus had no value there) breaks the line rather than bridging it."""
     runs: list[list[tuple[float, float]]] = [[]]
     for x, y in points:
         if y is None or not math.isfinite(y):
             if runs[-1]:
                 runs.append([])
-        else:
-            runs[-1].append((x, y))
+            continue
+        if step and runs[-1] and x - runs[-1][-1][0] > GAP_STEPS * step:
+            runs.append([])
+        runs[-1].append((x, y))
     return [run for run in runs if run]
 
 
@@ -100,12 +106,16 @@ def timeseries(
     x_label: str = "seconds",
     width: int = 400,
     height: int = 250,
+    step: float | None = None,
+    reference: tuple[float, str] | None = None,
 ) -> str:
     """One panel as a self-contained SVG: title, axes with units, a legend, windows shaded.
 
     ``series`` are ``{"label", "points": [[unix, value], ...]}``; a value may be None (no data
     there). The x axis counts seconds from ``origin`` (default: the first sample) and spans
     ``extent`` (Unix times; default: the samples and spans), so that panels side by side align.
+    ``step``: the points' spacing (a longer gap breaks the line); ``reference``: a value (in the
+    panel's unit) and its label, drawn across each span, e.g. the table's figure for the windows.
     """
     axis_label, factor = unit_label(unit)
     lines = [
@@ -122,6 +132,9 @@ def timeseries(
     if extent is not None:
         xs = [edge - origin for edge in extent]
     values = [y for _, points in lines for _, y in points if y is not None and math.isfinite(y)]
+    if reference is not None:
+        reference = (reference[0] * factor, reference[1])
+        values.append(reference[0])
     x_ticks, x_step = nice_ticks(min(xs, default=0.0), max(xs, default=1.0), 6)
     x_low, x_high = min(xs, default=x_ticks[0]), max(xs, default=x_ticks[-1])
     if x_high <= x_low:
@@ -137,6 +150,8 @@ def timeseries(
         legend = [*legend[: 2 * LEGEND_ROWS - 1], (f"and {hidden} more", None, "none")]
     if spans:
         legend.append(("measured window", SPAN_FILL, "box"))
+    if spans and reference is not None:
+        legend.append((reference[1], INK, "reference"))
     left, right, top = 56, 12, 30
     plot_w = width - left - right
     plot_h = height - top - 38 - 15 * math.ceil(len(legend) / 2)
@@ -179,7 +194,7 @@ def timeseries(
         color, dash = _style(index)
         out.append(f'<g stroke="{color}" fill="{color}">{_tag("title", label)}')
         inside = [(t - origin, y) for t, y in points if x_low <= t - origin <= x_high]
-        runs = _runs(inside)
+        runs = _runs(inside, step)
         for run in runs:
             if len(run) > 1:
                 coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
@@ -190,6 +205,12 @@ def timeseries(
             for x, y in (point for run in runs for point in run):
                 out.append(_tag("circle", cx=px(x), cy=py(y), r=2.2, stroke="none"))
         out.append("</g>")
+    if reference is not None:
+        for a, b in spans:
+            x0, x1 = px(max(a - origin, x_low)), px(min(b - origin, x_high))
+            if x1 > x0:
+                out.append(_tag("line", x1=x0, x2=x1, y1=py(reference[0]), y2=py(reference[0]),
+                                stroke=INK, stroke_width=1.4, stroke_dasharray="2,2"))  # fmt: skip
     column_w = plot_w / 2
     max_chars = int(column_w / 5.6) - 4  # about 5.6 px per character at 10 px
     for index, (label, color, kind) in enumerate(legend):
@@ -197,6 +218,9 @@ def timeseries(
         if kind == "line":
             out.append(_tag("line", x1=x, x2=x + 16, y1=y - 3, y2=y - 3, stroke=color,
                             stroke_width=2, stroke_dasharray=_style(index)[1]))  # fmt: skip
+        elif kind == "reference":
+            out.append(_tag("line", x1=x, x2=x + 16, y1=y - 3, y2=y - 3, stroke=color,
+                            stroke_width=1.4, stroke_dasharray="2,2"))  # fmt: skip
         elif kind == "box":
             out.append(_tag("rect", x=x, y=y - 8, width=16, height=9, fill=color))
         text = label if len(label) <= max_chars else label[: max_chars - 1] + "\u2026"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import html
 
+from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell, LatencyMs, ProcessUse
 from loadtests.scenarios import SCENARIOS
 from mysite.servers import WSGI_KINDS
 
 Table = tuple[list[str], list[list[str]]]  # a header and its rows, rendered by either format
+OVERVIEW_CELL = "req/s (of ceiling, binds)"  # what each cell of the overview holds
 
 
 def _n(value, digits: int = 0) -> str:
@@ -54,13 +56,28 @@ def _scenario_order(cells: list[Cell]) -> list[str]:
     return [s for s in SCENARIOS if s in present] + sorted(present - set(SCENARIOS))
 
 
+def _ceiling(cell: Cell) -> str:
+    """'160 (users)': the cell's ceiling in req/s and what sets it."""
+    room = headroom(cell)
+    return "-" if room is None else f"{_n(room.ceiling_rps)} ({room.binds})"
+
+
+def _of_ceiling(cell: Cell) -> str:
+    room = headroom(cell)
+    return "-" if room is None else _pct(room.share)
+
+
 def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    """req/s (and efficiency) per scenario and server kind, one column per worker count."""
+    """req/s (and the share of its ceiling) per scenario and server kind, a column per worker
+    count."""
     counts = sorted({c.workers for c in cells})
     header = [
         "scenario",
         "server",
-        *[f"{n} worker{'s' if n != 1 else ''}" if n else "req/s" for n in counts],
+        *[
+            f"{n} worker{'s' if n != 1 else ''}: {OVERVIEW_CELL}" if n else OVERVIEW_CELL
+            for n in counts
+        ],
     ]
     rows = []
     for scenario in _scenario_order(cells):
@@ -81,7 +98,9 @@ def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
                 elif cell.rps is None:
                     row.append("error")
                 else:
-                    row.append(f"{_n(cell.rps)} ({_pct(cell.efficiency)})")
+                    room = headroom(cell)
+                    share = f"{_pct(room.share)}, {room.binds}" if room else "-"
+                    row.append(f"{_n(cell.rps)} ({share})")
             rows.append(row)
     return header, rows
 
@@ -93,10 +112,8 @@ def detail_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
         "workers",
         "users",
         "req/s (min-max)",
-        "Little ceiling",
-        "eff.",
-        "model ceiling",
-        "of model",
+        "ceiling (binds)",
+        "of ceiling",
         "client p50/p95/p99 ms",
         "server p50/p95/p99 ms",
         "requests",
@@ -120,10 +137,8 @@ def detail_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
                 str(cell.workers),
                 str(cell.users),
                 _rate(cell),
-                _n(cell.littles_law_rps),
-                _pct(cell.efficiency),
-                _n(cell.model_rps),
-                _pct(cell.model_efficiency),
+                _ceiling(cell),
+                _of_ceiling(cell),
                 _triple(cell.latency_ms),
                 _triple(cell.server_latency_ms),
                 _n(cell.requests),
@@ -239,21 +254,17 @@ def upstream_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def model_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    header = ["scenario", "server", "workers", "model ceiling", "why", "measured", "of model"]
-    rows = [
-        [
-            c.scenario,
-            c.server,
-            str(c.workers),
-            _n(c.model_rps),
-            c.model,
-            _n(c.rps),
-            _pct(c.model_efficiency),
-        ]
-        for c in cells
-        if c.model
-    ]
+def ceiling_rows(cells: list[Cell]) -> Table:
+    """Each cell's ceiling: the users' (Little's law), the one that binds and its arithmetic."""
+    header = ["scenario", "server", "workers", "users' ceiling", "ceiling (binds)", "arithmetic",
+              "measured", "of ceiling"]  # fmt: skip
+    rows = []
+    for c in cells:
+        room = headroom(c)
+        if room is None:
+            continue
+        rows.append([c.scenario, c.server, str(c.workers), _n(c.littles_law_rps), _ceiling(c),
+                     room.arithmetic, _n(c.rps), _pct(room.share)])  # fmt: skip
     return header, rows
 
 
@@ -266,16 +277,20 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _wrapping(text: str) -> str:
+    """Escaped text that wraps at its spaces only: 'gunicorn-gthread' stays whole."""
+    words = (html.escape(w) for w in text.split(" "))
+    return " ".join(f'<span class="nw">{w}</span>' if "-" in w else w for w in words)
+
+
 def html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    head = "".join(f"<th>{_wrapping(h)}</th>" for h in header)
 
     def cell(value) -> str:
         text = str(value)
         numeric = not text or text[0].isdigit() or text[0] in "-("
         return (
-            f"<td>{html.escape(text)}</td>"
-            if numeric
-            else f'<td class="t">{html.escape(text)}</td>'
+            f"<td>{html.escape(text)}</td>" if numeric else f'<td class="t">{_wrapping(text)}</td>'
         )
 
     body = "".join("<tr>" + "".join(cell(v) for v in row) + "</tr>" for row in rows)

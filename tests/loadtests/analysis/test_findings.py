@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loadtests.analysis import findings, thresholds
-from loadtests.report.sections import DEFINITIONS
+from loadtests.report.sections import CEILING_TERM, DEFINITIONS
 from loadtests.sweep.plan import UPSTREAM_POOL_SIZE
 from tests.loadtests.conftest import a_cell
 
@@ -27,7 +27,7 @@ def test_the_flags_and_the_pool_are_defined_with_the_thresholds_in_use():
     text = dict(DEFINITIONS)
     assert f"passed {thresholds.GENERATOR_SATURATED_PERCENT:.0f}% of a core" in text["Flags"]
     assert f"over {thresholds.SERVER_CPU_BOUND_PERCENT:.0f}% of its cores" in text["Flags"]
-    assert f"pool of {UPSTREAM_POOL_SIZE} upstream connections" in text["Model ceiling"]
+    assert f"pool of {UPSTREAM_POOL_SIZE} upstream connections" in text[CEILING_TERM]
 
 
 def test_a_saturated_generator_is_named_with_the_threshold_that_flagged_it():

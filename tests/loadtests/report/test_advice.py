@@ -64,7 +64,9 @@ def test_indistinguishable_choices_are_said_to_be(bench_run):
     views = by["Sync or async view?"]
     assert "cannot separate async from sync" in views.answer
     assert any("not significant" in e and "CI" in e for e in views.evidence)
-    assert "concurrency model" in views.answer, "an equal figure is put down to the model"
+    assert "the ceiling (the users in flight, or the server kind's slots" in views.answer, (
+        "an equal figure is put down to the ceiling"
+    )
     assert "slot-bound" in by["Which server?"].answer
     assert "CPU-bound" in by["Which server?"].answer
     assert "pool-bound" in by["Which database path?"].answer
@@ -116,5 +118,6 @@ def test_a_run_of_the_blocking_view_answers_what_blocking_costs():
 
     (a,) = advice.answers(results.load(DATA / "results-prometheus.json"))
     assert a.question == "What if an async view blocks?"
-    assert "blocked event loop(s) / 0.2 s" in a.evidence[0], "the model's arithmetic is quoted"
-    assert re.search(r"\d+(\.\d)? req/s \(no CI\), \d+% of its model", a.evidence[0])
+    assert "blocked event loop(s) / 0.2 s" in a.evidence[0], "the ceiling's arithmetic is quoted"
+    assert re.search(r"\d+(\.\d)? req/s \(no CI\), \d+% of its ceiling \(5\.0 req/s, set by "
+                     r"the server's slots", a.evidence[0])  # fmt: skip

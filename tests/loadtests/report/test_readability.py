@@ -1,11 +1,19 @@
-"""report.html reads as a page: no Markdown leaking, wide tables that scroll on their own, and a
-server percentile above the client's explained where it appears."""
+"""report.html reads as a page: no Markdown leaking, tables that fit a 1280 px window (and
+scroll on their own where a run's are wider), and a server percentile above the client's
+explained where it appears."""
 
+import html
+import json
 import re
 import shutil
+import subprocess
+
+import pytest
 
 from loadtests import report
 from loadtests.report.sections import GAP_NOTE
+from tests.browser import CHROMIUM_FLAGS, chromium_binary
+from tests.loadtests.conftest import DATA
 from tests.loadtests.report.test_advice import BENCH
 
 
@@ -45,3 +53,45 @@ def test_a_server_percentile_above_the_clients_is_explained(tmp_path):
         assert "thread-fanout" in note
         assert "p95" in note
         assert "interpolated within its histogram bucket [600, 800] ms" in note
+
+
+# Once the page has loaded, each table's width against its box's and the page's against the
+# window, written into the page for --dump-dom to print.
+_MEASURE = """<script>addEventListener("load", () => {
+  const out = [...document.querySelectorAll("table")].map(
+    (t) => [t.querySelector("th").textContent, t.scrollWidth, t.parentElement.clientWidth]);
+  out.push(["page", document.documentElement.scrollWidth, innerWidth]);
+  const pre = document.createElement("pre");
+  pre.id = "measured"; pre.textContent = JSON.stringify(out); document.body.append(pre);
+});</script>"""
+WINDOW_PX = 1280
+
+
+@pytest.mark.parametrize("source", [BENCH, DATA / "results.json"])
+def test_every_table_fits_a_1280_px_window(tmp_path, source):
+    """Headless Chromium lays the page out at 1280 px: no table needs its scroll bar."""
+    _, page = _render(tmp_path, source)
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
+    dom = subprocess.run(
+        [chromium_binary(), *CHROMIUM_FLAGS, f"--window-size={WINDOW_PX},900", "--dump-dom",
+         probe.as_uri()],
+        capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    measured = json.loads(html.unescape(re.search(r'<pre id="measured">(.*?)</pre>', dom)[1]))
+    assert len(measured) >= 5
+    wider = [(name, width, box) for name, width, box in measured if width > box]
+    assert not wider, f"wider than their box at {WINDOW_PX} px: {wider}"
+
+
+def test_a_one_cell_run_reads_as_one_cell_throughout(tmp_path):
+    data = json.loads(BENCH.read_text())
+    data["cells"] = [c for c in data["cells"] if c["scenario"] == "async-api"]
+    data["capacity"] = []
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    summary, _ = report.render(tmp_path)
+    findings = summary.read_text().split("## Findings")[1].split("\n## ")[0]
+    for sweep_talk in ("across cells", "any cell", "1 of 1", "cells reached", "median cell"):
+        assert sweep_talk not in findings
+    assert "async-api on uvicorn x1 served 98% of its ceiling" in findings
+    assert "not what limited this cell" in findings

@@ -32,13 +32,14 @@ def test_summary_holds_the_tables_and_the_findings(stored_run):
     summary, _ = report.render(stored_run)
     text = summary.read_text()
     assert "## Findings" in text
-    assert "| scenario | server | 1 worker | 2 workers | 4 workers |" in text
+    assert "| scenario | server | 1 worker: req/s (of ceiling, binds) | 2 workers: " in text
     for scenario in ("sync-api", "async-api", "async-fanout", "sequential", "async-blocking"):
         assert f"| {scenario} |" in text
     assert "status **interrupted**" in text
     assert "exited with 1 before it was ready" in text, "a failed cell is reported, not dropped"
     assert "never the bottleneck" in text, "the upstream check is stated"
-    assert "Little's-law ceiling" in text
+    assert "| 40 (99%, slots) |" in text, "a slot-bound cell's share of its ceiling, named"
+    assert "| 151 (94%, users) |" in text
 
 
 def test_the_page_is_self_contained(stored_run):

@@ -1,0 +1,187 @@
+"""Whether a cell's time-series panels agree with its tables, and why not where they do not.
+
+The tables' figures come from whole measured windows: req/s is their requests over their length,
+a client percentile is exact, from every response time. A panel's point is Prometheus's answer
+at a moment: ``rate(...[$__rate_interval])`` over the few seconds before it, a percentile
+interpolated within a histogram's buckets over those seconds, one point a step. So a point early
+in a run's windows reaches back into the warm-up (users still starting), a window shorter than
+the rate interval has no point that lies wholly inside it, and a point is missing where a read
+of /metrics failed. Each sentence here sets the panel's client line (its mean over the windows)
+beside the table's figure and, where they differ, says which of those its own data show.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+
+from dashboards.locust_exporter import BUCKETS
+from loadtests.analysis.comparisons import rate
+from loadtests.analysis.records import Cell, Results
+from loadtests.prometheus.panels import cell_key
+
+THROUGHPUT_PANEL = "throughput_compare"  # the dashboards' panel of Locust's and the app's req/s
+LATENCY_PANEL = "latency_compare"  # and of their latency percentile
+CLIENT_METRIC = "locust_"  # Locust's exporter: the client, whom the tables' figures count
+AGREES_WITHIN = 0.10  # panel mean and table closer than this share: they agree
+CONTIGUOUS_S = 0.5  # windows closer than this are one run's
+_QUANTILE = re.compile(r"histogram_quantile\((\d*\.\d+)")
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def seconds(duration: str | None) -> float | None:
+    """A Prometheus duration ("4s", "1m") in seconds; None when it is not one."""
+    match = _DURATION.match(duration or "")
+    return float(match[1]) * _SECONDS[match[2]] if match else None
+
+
+def runs(spans) -> list[tuple[float, float]]:
+    """The measured windows merged into each run's stretch of back-to-back windows."""
+    merged: list[list[float]] = []
+    for start, end in sorted(spans):
+        if merged and start - merged[-1][1] <= CONTIGUOUS_S:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(a, b) for a, b in merged]
+
+
+def _client_series(panel: dict) -> tuple[dict, str] | None:
+    """The panel's client line and its query."""
+    queries = {q["ref_id"]: q["expr"] for q in panel.get("queries", [])}
+    for series in panel.get("series", []):
+        expr = queries.get(series.get("ref_id"), "")
+        if CLIENT_METRIC in expr:
+            return series, expr
+    return None
+
+
+def _table_figure(panel: dict, cell: Cell, expr: str) -> tuple[float, str, str] | None:
+    """The table's figure for what the client line draws: (value in the panel's unit, its unit
+    as read, how the table came by it); None where the tables have no such figure."""
+    if panel.get("key") == THROUGHPUT_PANEL and cell.rps is not None:
+        return cell.rps, "req/s", "the mean of its whole windows"
+    quantile = _QUANTILE.search(expr)
+    if panel.get("key") != LATENCY_PANEL or not quantile or cell.latency_ms is None:
+        return None
+    value = getattr(cell.latency_ms, f"p{round(float(quantile[1]) * 100)}", None)
+    if value is None:
+        return None
+    return value / 1000.0, "ms", "exact, from every response time of its windows"
+
+
+def _number(value: float, unit: str) -> str:
+    return f"{rate(value * 1000.0)} ms" if unit == "ms" else f"{rate(value)} {unit}"
+
+
+def sentence(panel: dict, cell: Cell) -> str | None:
+    """The client line's mean inside the windows beside the table's figure, and why they differ."""
+    found, stretches = _client_series(panel), runs(panel.get("spans") or [])
+    figure = _table_figure(panel, cell, found[1]) if found else None
+    if figure is None or not stretches:
+        return None
+    series, (value, unit, how) = found[0], figure
+    name = f'The "{panel.get("title", "")}" panel\'s {series.get("label", "client")} line'
+    table = f"the table's {_number(value, unit)} ({how})"
+    inside = [
+        (t, v, a)
+        for t, v in series.get("points", [])
+        for a, b in stretches
+        if v is not None and a <= t <= b
+    ]
+    if not inside:
+        return f"{name} has no point inside the measured windows to set beside {table}."
+    values = [v for _, v, _ in inside]
+    mean = sum(values) / len(values)
+    said = (
+        f"{name} averages {_number(mean, unit)} over its {len(values)} point(s) inside the "
+        f"measured windows (peak {_number(max(values), unit)}) against {table}"
+    )
+    gap = mean / value - 1 if value else 0.0
+    if abs(gap) <= AGREES_WITHIN:
+        return f"{said}: they agree within {AGREES_WITHIN:.0%}."
+    causes = _causes(panel, inside, stretches, unit)
+    if unit == "ms":
+        causes.insert(0, _buckets(mean, value))
+    return f"{said}, {abs(gap):.0%} {'lower' if gap < 0 else 'higher'}: {'; '.join(causes)}."
+
+
+def _bucket(seconds_: float) -> str:
+    """The exporter's histogram bucket holding a value, in ms."""
+    i = bisect.bisect_left(BUCKETS, seconds_)
+    low = BUCKETS[i - 1] * 1000 if i else 0
+    return f"{low:g}-{BUCKETS[i] * 1000:g} ms" if i < len(BUCKETS) else f"above {low:g} ms"
+
+
+def _buckets(panel_value: float, table_value: float) -> str:
+    said = (
+        "the panel's percentile is interpolated within the exporter's histogram bucket "
+        f"{_bucket(panel_value)}, so it says only that the percentile lies in that bucket"
+    )
+    if _bucket(panel_value) == _bucket(table_value):
+        return f"{said}, as the table's does: they agree to the bucket's resolution"
+    return f"{said}, and the table's lies in {_bucket(table_value)}"
+
+
+def _causes(panel: dict, inside, stretches, unit: str) -> list[str]:
+    """What the panel's own data show of why its points differ from the windows' figure."""
+    width = seconds(panel.get("rate_interval"))
+    step = panel.get("step") or 1.0
+    causes = []
+    if width:
+        back = [v for t, v, start in inside if t - width < start]
+        clean = [v for t, v, start in inside if t - width >= start]
+        if back:
+            short = min(b - a for a, b in stretches)
+            causes.append(
+                f"{len(back)} of them cover the {width:g} s before their moment, which reach "
+                "back before the run's first window into its warm-up"
+                + (", while users were still starting" if unit == "req/s" else "")
+                + (
+                    f" (a run's windows last {short:.1f} s here, less than the {width:g} s a "
+                    "point covers)"
+                    if short < width
+                    else ""
+                )
+            )
+        if clean:
+            causes.append(
+                f"the {len(clean)} point(s) whose {width:g} s lie wholly inside the windows "
+                f"average {_number(sum(clean) / len(clean), unit)}"
+            )
+    expected = sum(int(b // step) - int(-(-a // step)) + 1 for a, b in stretches)
+    if expected > len(inside):
+        causes.append(
+            f"Prometheus has a value at {len(inside)} of the windows' {expected} instants "
+            "(a rate has none before a job's second sample, or where a read of /metrics failed "
+            "or came late)"
+        )
+    if not causes:
+        causes.append(
+            f"each point covers the {panel.get('rate_interval', '?')} before its moment, "
+            "extrapolated by Prometheus to that interval's edges, while the table's figure "
+            "covers whole windows"
+        )
+    return causes
+
+
+def table_rates(record: Results) -> dict[str, tuple[float, str]]:
+    """Each measured cell's table req/s by its panels' ``cell`` key, labelled for a legend."""
+    return {
+        cell_key(c): (c.rps, f"table: {rate(c.rps)} req/s")
+        for c in record.cells
+        if c.rps is not None
+    }
+
+
+def sentences(record: Results) -> dict[str, list[str]]:
+    """Each cell group's sentences (by the panels' ``group``), one per panel the tables match."""
+    cells = {cell_key(c): c for c in record.cells}
+    out: dict[str, list[str]] = {}
+    for panel in record.panels or []:
+        cell = cells.get(panel.get("cell"))
+        said = sentence(panel, cell) if cell is not None and panel.get("group") else None
+        if said:
+            out.setdefault(panel["group"], []).append(said)
+    return out
