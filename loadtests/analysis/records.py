@@ -131,6 +131,7 @@ class Cell(Record):
     error: str | None = None
     delay_s: float | None = None
     fanout: Count | None = None
+    db_pool_size: Count | None = None  # DB_POOL_SIZE per worker (the database scenarios)
     service_time_s: float | None = None
     warmup_s: float | None = None
     window_s: float | None = None
@@ -187,6 +188,7 @@ class Parameters(Record):
     restart_per_repeat: bool
     time_limit: float  # seconds
     windows_per_run: Count | None = None
+    db_pools: list[Count] | None = None  # DB_POOL_SIZE of each database cell
 
 
 class Machine(Record):

@@ -21,7 +21,7 @@ from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS
 from mysite.db.databases import DEFAULT_POOL_SIZE
 from mysite.launcher import DEFAULT_THREADS
 
-from .plan import UPSTREAM_POOL_SIZE
+from .plan import FULL_POOL_SIZES, UPSTREAM_POOL_SIZE
 
 # Half the closed-loop cells' wait: the knee comes at higher rates, so each step reaches its
 # least number of requests sooner, while the SLO (2 x 0.1 s + 20 ms) leaves room for the
@@ -38,7 +38,6 @@ MAPPED_BY_DEFAULT = ("default", "full")
 # (about 15 s each at QUICK's steps) and PostgreSQL's start, migrations and seed.
 DB_TIME_S = 50.0
 TIME_LIMITS = {"default": 90.0 + DB_TIME_S, "full": 4 * 3600.0, "smoke": 60.0}
-FULL_POOL_SIZES = (5, DEFAULT_POOL_SIZE)  # DB_POOL_SIZE per worker, the full profile's dimension
 VARIANT_ENV = {v.name: v.env for v in VARIANTS}  # the overhead benchmark's three apps
 VARIANT_LABEL = {v.name: v.label for v in VARIANTS}
 

@@ -48,6 +48,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="measure just this cell (repeatable); replaces the profile's matrix",
     )
     parser.add_argument(
+        "--db-pool-sizes",
+        dest="db_pools",
+        nargs="+",
+        type=int,
+        metavar="N",
+        help="DB_POOL_SIZE per worker of each database cell, one cell per size "
+        "(default: the profile's)",
+    )
+    parser.add_argument(
         "--users", type=int, help="concurrent Locust users per cell (default: the profile's)"
     )
     parser.add_argument(
@@ -215,6 +224,8 @@ def check_args(args: argparse.Namespace) -> list[str]:
         value = getattr(args, name)
         if value is not None and value < (0 if name in ("distributed", "remote_workers") else 1):
             problems.append(f"--{name.replace('_', '-')} must be positive")
+    if args.db_pools and min(args.db_pools) < 1:
+        problems.append("--db-pool-sizes must be positive")
     if not 0 < args.ready_timeout < float("inf"):
         problems.append("--ready-timeout must be positive")
     for spec in args.cell:

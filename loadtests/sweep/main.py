@@ -28,6 +28,7 @@ from . import cell as cells
 from .cli import parse_args
 from .generator import Generator, GeneratorFailed
 from .plan import from_args
+from .postgres import Postgres
 from .progress import Progress, interleaved
 
 
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     profile, plans = from_args(args)
     if args.capacity_only:
         plans = []
+    skipped, plans = [p for p in plans if p.skipped], [p for p in plans if not p.skipped]
     if not args.host:
         # Once for the whole sweep, not at each of its server starts: bad settings stop it here.
         run_system_checks(server_environment(Path(tempfile.gettempdir())))
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         target=args.host or f"servers started by the sweep on {LOOPBACK}",
         planned_cells=len(plans),
         skipped_cells=[],
-        notes=[],
+        notes=[f"{p.key}: not measured, {p.skipped}" for p in skipped],
     )
     prometheus("start", run_dir, meta)
     record = Results(schema_version=SCHEMA_VERSION, meta=meta, cells=[])
@@ -204,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 generator=gen,
                 server_cpus=server_cpus,
                 upstream=Upstream(stack, generator_cpus),
+                database=Postgres(stack),
                 external_host=args.host,
                 ready_timeout=args.ready_timeout,
                 on_targets=lambda cell, targets: prometheus("targets", run_dir, cell, targets),
