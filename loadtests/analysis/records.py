@@ -246,8 +246,11 @@ class Results(Record, kw_only=True):
     panels: list[dict[str, Any]] | None = None
     # The capacity map (issue 12): one entry per configuration whose λ* was searched.
     capacity: list[_capacity.CapacityEntry] = field(default_factory=list)
+    # The database paths side by side on one server, in alternating windows (issue 13).
+    db_comparison: _db_compare.DbComparison | None = None
 
 
 # Below Results, as a module: the capacity records build on Record, and msgspec resolves the
 # annotation when first used, whichever of the two modules was imported first.
 from . import capacity as _capacity  # noqa: E402
+from . import db_compare as _db_compare  # noqa: E402

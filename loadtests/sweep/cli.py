@@ -12,6 +12,7 @@ from mysite.launcher import SERVER_KINDS
 
 from .capacity_plan import MAPPED_BY_DEFAULT
 from .cell import SERVER_READY_TIMEOUT
+from .db_compare import PLANS as COMPARED_BY_DEFAULT
 from .plan import PROFILES, parse_cell
 
 REPORTS = Path("reports")
@@ -174,6 +175,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="map only the profile's configurations whose key (server/WORKERSxTHREADS/scenario"
         "[/variant]) contains TEXT",
     )
+    # The database paths side by side on one server (issue 13): loadtests.sweep.db_compare.
+    parser.add_argument(
+        "--db-compare",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after the cells, compare the three database paths on one uvicorn worker in "
+        "alternating windows (paired, with CIs); default: on when the default or full "
+        "profile's own matrix runs",
+    )
     parser.add_argument("--locustfile", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--render-only",
@@ -185,6 +195,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.capacity is None:
         picked = args.cell or args.servers or args.workers or args.scenarios or args.host
         args.capacity = not picked and args.profile in MAPPED_BY_DEFAULT
+    if args.db_compare is None:
+        picked = args.cell or args.servers or args.workers or args.scenarios or args.host
+        args.db_compare = not (picked or args.capacity_only) and args.profile in COMPARED_BY_DEFAULT
     problems = check_args(args)
     if problems:
         parser.error("; ".join(problems))

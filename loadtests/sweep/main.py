@@ -23,7 +23,7 @@ from loadtests.analysis.records import (
 )
 from mysite.launcher import LOOPBACK, ServerFailed, run_system_checks, server_environment
 
-from . import capacity, machine
+from . import capacity, db_compare, machine
 from . import cell as cells
 from .cli import parse_args
 from .generator import Generator, GeneratorFailed
@@ -249,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
                 if jobs:
                     cell.extensions = {"prometheus": jobs}
             results.write(results_path, record)
+            if args.db_compare and not args.host:
+                compared = db_compare.run_phase(
+                    profile.name, ctx, record, lambda: results.write(results_path, record),
+                    progress.note,
+                )  # fmt: skip
+                code = max(code, compared)
             if (args.capacity or args.capacity_only) and not args.host:
                 mapped = capacity.run_phase(
                     profile.name, ctx, record, lambda: results.write(results_path, record),

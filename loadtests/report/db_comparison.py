@@ -1,0 +1,133 @@
+"""The database section's comparison: the three paths on one server, paired by round.
+
+From ``results.json``'s ``db_comparison`` (``loadtests.sweep.db_compare``): per path the median
+over rounds of each window's rate, p50, p99, server CPU per request and threads held above idle;
+then each pair of paths on each metric, as a ratio (a difference for threads) with its 95%
+interval and "not significant" where the interval holds 1 (0 for a difference). Every sentence
+is generated from the values.
+"""
+
+from __future__ import annotations
+
+import html
+
+from loadtests.analysis.db_compare import (
+    DIFFERENCE,
+    METRICS,
+    THREADS,
+    Contrast,
+    DbComparison,
+    by_round,
+    median_of,
+)
+
+from .tables import html_table, markdown_table
+
+METRIC_TEXT = {
+    "rps": "throughput",
+    "p50_ms": "p50",
+    "p99_ms": "p99",
+    "server_cpu_ms_per_request": "server CPU per request",
+    THREADS: "threads held above idle",
+}
+UNIT = {"rps": "req/s", "p50_ms": "ms", "p99_ms": "ms", "server_cpu_ms_per_request": "ms"}
+
+
+def design(c: DbComparison) -> str:
+    return (
+        f"{', '.join(c.paths)} on one {c.server} worker (x{c.workers}), started once: "
+        f"{c.users} closed-loop users switch path every {c.window_s:g} s window, in "
+        f"{c.rounds} rounds whose order rotates (each path in each position alike); each window "
+        f"drops its first {c.settle_s:g} s (the previous path drains). Each request reads "
+        f"{c.rows} rows in a query that waits {c.delay_s:g} s in PostgreSQL; DB_POOL_SIZE "
+        f"{c.db_pool_size} per path is above the users, so the pool never binds; connections "
+        f"{c.connections}. Contrasts are paired by round: the geometric mean of the rounds' "
+        "ratios with Student's t interval of their logs (threads: the mean difference, t "
+        "interval); 'not significant' where the interval holds 1 (0)."
+    )
+
+
+def contrast_text(x: Contrast) -> str:
+    name = METRIC_TEXT.get(x.metric, x.metric)
+    verdict = "" if x.significant else ", not significant"
+    if x.kind == DIFFERENCE:
+        return (
+            f"{x.a} against {x.b}: {name} {x.value:+.1f} (95% CI {x.low:+.1f} to "
+            f"{x.high:+.1f}{verdict}, {x.pairs} rounds)"
+        )
+    return (
+        f"{x.a} against {x.b}: {name} {x.value:.2f}x (95% CI {x.low:.2f}-{x.high:.2f}"
+        f"{verdict}, {x.pairs} rounds)"
+    )
+
+
+def _n(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
+    header = ["path", "windows", "req/s", "p50 ms", "p99 ms", "server CPU ms / request",
+              "server CPU %", "threads above idle (min-max)", "failures"]  # fmt: skip
+    body = []
+    for path in c.paths:
+        mine = [w for w in c.windows if w.path == path]
+        threads = list(by_round(c.windows, path, THREADS).values())
+        span = f"{_n(median_of(c.windows, path, THREADS), 0)}"
+        span += f" ({min(threads)}-{max(threads)})" if threads else ""
+        body.append([
+            path, str(len(mine)), *[_n(median_of(c.windows, path, m)) for m in METRICS[:3]],
+            _n(median_of(c.windows, path, METRICS[3]), 2),
+            _n(median_of(c.windows, path, "server_cpu_percent"), 0), span,
+            str(sum(w.failures for w in mine)),
+        ])  # fmt: skip
+    return header, body
+
+
+def separated(c: DbComparison) -> list[Contrast]:
+    return [x for x in c.contrasts if x.significant]
+
+
+def sentences(c: DbComparison) -> list[str]:
+    if c.error:
+        return [f"The comparison could not be measured: {c.error}"]
+    said = [f"Design: {design(c)}"]
+    said += [contrast_text(x) + "." for x in c.contrasts]
+    failures = sum(w.failures for w in c.windows)
+    if failures:
+        said.append(f"{failures} request(s) failed during the measured windows (see the table).")
+    return said
+
+
+def headline(c: DbComparison) -> str:
+    """One generated sentence: what the data separate, and what they cannot."""
+    if c.error or not c.contrasts:
+        return "The paired comparison gave no contrast."
+    apart = separated(c)
+    same = [x for x in c.contrasts if not x.significant]
+    parts = []
+    if apart:
+        parts.append("separated: " + "; ".join(contrast_text(x) for x in apart))
+    if same:
+        listed = ", ".join(f"{x.a}/{x.b} {METRIC_TEXT.get(x.metric, x.metric)}" for x in same)
+        parts.append(f"not significant: {listed}")
+    return "; ".join(parts) + "."
+
+
+def markdown(c: DbComparison | None) -> list[str]:
+    if c is None:
+        return []
+    lines = ["### The three paths side by side (one server, paired rounds)", ""]
+    lines += [f"- {s}" for s in sentences(c)]
+    if c.windows:
+        lines += ["", markdown_table(*rows(c))]
+    return [*lines, ""]
+
+
+def html_section(c: DbComparison | None) -> str:
+    if c is None:
+        return ""
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(c))
+    table = html_table(*rows(c)) if c.windows else ""
+    return (
+        f"<h3>The three paths side by side (one server, paired rounds)</h3><ul>{items}</ul>{table}"
+    )
