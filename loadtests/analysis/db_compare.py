@@ -19,10 +19,10 @@ from msgspec import field
 from . import stats
 from .records import Count, Record, UnixSeconds
 
-# What each window measures, and what the contrasts compare (the server's threads are a count:
-# their contrast is a difference, the others ratios).
+# What each window measures, and what the contrasts compare: ratios, and for the threads waiting
+# on a socket (``sweep.io_threads``; near 0 for a path that holds none) a difference.
 METRICS = ("rps", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
-THREADS = "threads_above_idle"
+THREADS = "io_threads"
 RATIO, DIFFERENCE = "ratio", "difference"
 
 
@@ -42,6 +42,8 @@ class PairedWindow(Record):
     server_cpu_percent: float | None = None
     server_threads: Count | None = None  # the most the server held in the span
     threads_above_idle: Count | None = None
+    # Threads parked in a socket wait (a query's), mean over the span, above the idle server's.
+    io_threads: float | None = None
     errors: dict[str, Count] | None = None
 
 
@@ -75,13 +77,14 @@ class DbComparison(Record):
     paths: list[str]
     connections: str = "keep-alive"
     idle_threads: Count | None = None
+    idle_io_threads: float | None = None
     windows: list[PairedWindow] = field(default_factory=list)
     contrasts: list[Contrast] = field(default_factory=list)
     error: str | None = None
 
 
 def window_of(raw: dict, name: str, round_: int, settle: float, use: dict | None,
-              idle: int | None) -> PairedWindow:  # fmt: skip
+              idle: int | None, io: float | None = None) -> PairedWindow:  # fmt: skip
     """A paired window (of scenario ``name``) from the load's raw window (its URL path, its
     answers) and the server's use over its measured span."""
     start, end = raw["start"] + settle, raw["end"]
@@ -100,7 +103,7 @@ def window_of(raw: dict, name: str, round_: int, settle: float, use: dict | None
         server_cpu_ms_per_request=cpu_ms,
         server_cpu_percent=use["cpu_percent"] if use else None, server_threads=threads,
         threads_above_idle=threads - idle if threads is not None and idle is not None else None,
-        errors=dict(errors) or None,
+        errors=dict(errors) or None, io_threads=None if io is None else round(io, 2),
     )  # fmt: skip
 
 

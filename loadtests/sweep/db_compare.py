@@ -29,6 +29,7 @@ from mysite.launcher import DEFAULT_THREADS, ServerFailed, free_port, serve
 
 from .capacity_plan import CAPACITY_DELAY_S
 from .cell import Context, wait_for_workers
+from .io_threads import IoThreadSampler
 from .sampler import TreeSampler, pin_tree
 
 IDLE_S = 0.75  # the server's idle threads are sampled this long before the load
@@ -93,7 +94,7 @@ def measure(plan: ComparePlan, ctx: Context, db_env: dict[str, str]) -> analysis
         ctx.settle()
         spec_path.write_text(json.dumps(_spec(plan, server.url, ctx.generator.cpus)))
         argv = [sys.executable, "-m", "loadtests.sweep.paired_load", str(spec_path), str(out)]
-        with TreeSampler({"server": server.pid}) as sampler:
+        with TreeSampler({"server": server.pid}) as sampler, IoThreadSampler(server.pid) as io:
             time.sleep(IDLE_S)
             loaded = time.time()
             done = subprocess.run(argv, capture_output=True, text=True, check=False,
@@ -103,21 +104,25 @@ def measure(plan: ComparePlan, ctx: Context, db_env: dict[str, str]) -> analysis
     raw = json.loads(out.read_text())["windows"]
     before = [s.threads for s in sampler.samples["server"] if s.unix < loaded]
     idle = min(before) if before else None
+    idle_io = io.mean(0.0, loaded)
     windows = []
     for (name, round_), window in zip(plan.schedule(), raw, strict=True):
         if round_ == 0:
             continue
         span = (window["start"] + plan.settle, window["end"])
         use = sampler.window("server", *span)
-        windows.append(analysis.window_of(window, name, round_, plan.settle, use, idle))
-    return _record(plan, idle, windows)
+        busy = io.mean(*span)
+        above = busy - idle_io if busy is not None and idle_io is not None else None
+        windows.append(analysis.window_of(window, name, round_, plan.settle, use, idle, above))
+    return _record(plan, idle, windows, idle_io=idle_io)
 
 
-def _record(plan: ComparePlan, idle, windows, error: str | None = None):
+def _record(plan: ComparePlan, idle, windows, error: str | None = None, idle_io=None):
     return analysis.DbComparison(
         server=plan.server, workers=plan.workers, users=plan.users, delay_s=plan.delay,
         rows=plan.rows, db_pool_size=plan.db_pool, window_s=plan.window, settle_s=plan.settle,
         rounds=plan.rounds, paths=list(plan.paths), idle_threads=idle, windows=windows,
+        idle_io_threads=None if idle_io is None else round(idle_io, 2),
         contrasts=analysis.contrasts(windows, list(plan.paths)), error=error,
     )  # fmt: skip
 

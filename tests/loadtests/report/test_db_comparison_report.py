@@ -12,7 +12,7 @@ PATHS = ["sync-db", "async-db", "async-db-native"]
 def window(path: str, round_: int, p50: float, cpu: float, threads: int) -> PairedWindow:
     return PairedWindow(path=path, round=round_, start=0.0, end=1.0, requests=200, failures=0,
                         rps=200.0, p50_ms=p50, p99_ms=2 * p50, server_cpu_ms_per_request=cpu,
-                        threads_above_idle=threads)  # fmt: skip
+                        io_threads=threads)  # fmt: skip
 
 
 def comparison() -> DbComparison:
@@ -43,7 +43,7 @@ def test_pairing_separates_a_steady_difference_under_drift():
     p50 = find(c, "async-db", "sync-db", "p50_ms")
     assert not p50.significant
     assert p50.low < 1.0 < p50.high
-    threads = find(c, "async-db-native", "async-db", "threads_above_idle")
+    threads = find(c, "async-db-native", "async-db", "io_threads")
     assert threads.kind == "difference"
     assert threads.significant
     assert threads.high < 0
