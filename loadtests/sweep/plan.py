@@ -9,6 +9,7 @@ uvicorn and under gunicorn gthread on one worker (sync against async, and the tw
 kinds), the sync view under gthread on two workers (a worker-count comparison), and the two
 concurrent fan-out styles (asyncio.gather, a thread pool) on one uvicorn worker; the sequential
 baseline (five times slower by construction, and the slowest cell to measure) is in ``full``.
+The database paths are compared after the cells, on one server (``sweep.db_compare``), in both.
 ``full`` is every scenario on every kind and worker count, with more users and longer windows;
 the database scenarios also at each of ``FULL_POOL_SIZES`` (``DB_POOL_SIZE``, the pool is a
 dimension of theirs). A database path a server kind cannot run (the native path under WSGI) is
@@ -106,8 +107,9 @@ PROFILES: dict[str, Profile] = {
     for profile in (
         Profile(
             "default",
-            "make bench: the headline comparisons, 3 fresh interleaved runs per cell, then "
-            "the headline configurations' capacity",
+            "make bench: the headline comparisons, 3 fresh interleaved runs per cell; the three "
+            "database paths side by side on one server (paired rounds); then the headline "
+            "configurations' capacity",
             # The closed loop answers what users see at a fixed concurrency (sync against async
             # on one worker, the fan-out styles); where each configuration saturates, and the
             # server kinds and worker counts, are the capacity map's, which follows.
@@ -119,7 +121,8 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "full",
-            "every scenario, server kind and worker count; 64 users; 5 fresh runs per cell",
+            "every scenario, server kind and worker count (the database paths at each pool "
+            "size); 64 users; 5 fresh runs per cell",
             matrix=(ALL, ALL_DB),
             users=64,
             db_pools=FULL_POOL_SIZES,
