@@ -19,7 +19,7 @@ from loadtests.analysis.capacity import POOL, CapacityEntry, CapacityStep
 from loadtests.analysis.records import Results
 from loadtests.scenarios import DB_SCENARIOS
 
-from . import db_comparison
+from . import db_cells, db_comparison
 from .tables import html_table, markdown_table
 
 TITLE = "Database: sync ORM, async ORM and the native async backend"
@@ -209,10 +209,13 @@ def rules() -> str:
 
 
 def markdown(record: Results) -> str:
-    entries, compared = entries_of(record), record.db_comparison
-    if not (entries or compared):
+    entries, compared, cells = entries_of(record), record.db_comparison, db_cells.cells_of(record)
+    if not (entries or compared or cells):
         return ""
     lines = [f"## {TITLE}", "", *db_comparison.markdown(compared)]
+    if cells:
+        lines += [db_cells.TITLE, "", *[f"- {s}" for s in db_cells.sentences(cells)], "",
+                  markdown_table(*db_cells.rows(cells)), ""]  # fmt: skip
     if entries:
         lines += [CAPACITY_TITLE, "", *[f"- {s}" for s in sentences(entries)], "",
                   markdown_table(*rows(entries)), "", rules(), ""]  # fmt: skip
@@ -220,10 +223,14 @@ def markdown(record: Results) -> str:
 
 
 def html_section(record: Results) -> str:
-    entries, compared = entries_of(record), record.db_comparison
-    if not (entries or compared):
+    entries, compared, cells = entries_of(record), record.db_comparison, db_cells.cells_of(record)
+    if not (entries or compared or cells):
         return ""
     parts = [f"<h2>{html.escape(TITLE)}</h2>", db_comparison.html_section(compared)]
+    if cells:
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in db_cells.sentences(cells))
+        parts.append(f"<h3>{html.escape(db_cells.TITLE[4:])}</h3><ul>{items}</ul>"
+                     f"{html_table(*db_cells.rows(cells))}")  # fmt: skip
     if entries:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(entries))
         parts.append(f"<h3>{html.escape(CAPACITY_TITLE[4:])}</h3><ul>{items}</ul>"
