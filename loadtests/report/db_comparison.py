@@ -104,18 +104,21 @@ def sentences(c: DbComparison) -> list[str]:
 
 
 def headline(c: DbComparison) -> str:
-    """One generated sentence: what the data separate, and what they cannot."""
+    """One generated sentence: what the data separate, and what they cannot (per pair)."""
     if c.error or not c.contrasts:
         return "The paired comparison gave no contrast."
     apart = separated(c)
-    same = [x for x in c.contrasts if not x.significant]
+    same: dict[tuple[str, str], list[str]] = {}
+    for x in c.contrasts:
+        if not x.significant:
+            same.setdefault((x.a, x.b), []).append(METRIC_TEXT.get(x.metric, x.metric))
     parts = []
     if apart:
-        parts.append("separated: " + "; ".join(contrast_text(x) for x in apart))
+        parts.append("Separated: " + "; ".join(contrast_text(x) for x in apart) + ".")
     if same:
-        listed = ", ".join(f"{x.a}/{x.b} {METRIC_TEXT.get(x.metric, x.metric)}" for x in same)
-        parts.append(f"not significant: {listed}")
-    return "; ".join(parts) + "."
+        listed = "; ".join(f"{a} against {b}: {', '.join(m)}" for (a, b), m in same.items())
+        parts.append(f"Not significant (the interval holds 1, or 0): {listed}.")
+    return " ".join(parts)
 
 
 def markdown(c: DbComparison | None) -> list[str]:

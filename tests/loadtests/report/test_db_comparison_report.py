@@ -58,8 +58,11 @@ def test_sentences_say_not_significant_where_the_interval_holds_one():
     assert "not significant" not in cpu
     assert "1.30x" in cpu
     headline = db_comparison.headline(c)
-    assert headline.startswith("separated: ")
-    assert "not significant: " in headline
+    assert headline.startswith("Separated: ")
+    assert (
+        "Not significant (the interval holds 1, or 0): async-db against sync-db: throughput, p50, p99;"
+        in headline
+    )
     table = "\n".join(db_comparison.markdown(c))
     assert "\n| async-db-native | 6 |" in table
 
