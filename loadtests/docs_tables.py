@@ -157,10 +157,11 @@ def db_comparison_table(run: Results) -> str | None:
     c = run.db_comparison
     if c is None or not c.windows:
         return None
-    return (
-        f"{markdown_table(*db_comparison.rows(c))}\n\nPaired by round ({c.rounds} rounds): "
-        f"{db_comparison.headline(c)}"
-    )
+    return "\n\n".join([
+        f"Settings: {db_comparison.design(c)}", markdown_table(*db_comparison.rows(c)),
+        db_comparison.CONTRASTS_CAPTION, markdown_table(*db_comparison.contrast_rows(c)),
+        db_comparison.headline(c),
+    ])  # fmt: skip
 
 
 def _block_pattern(name: str) -> re.Pattern:

@@ -30,7 +30,10 @@ METRIC_TEXT = {
     "server_cpu_ms_per_request": "server CPU per request",
     THREADS: "threads waiting on a socket",
 }
-UNIT = {"rps": "req/s", "p50_ms": "ms", "p99_ms": "ms", "server_cpu_ms_per_request": "ms"}
+CONTRASTS_CAPTION = (
+    "Each pair of paths, paired by round: the estimate and its 95% interval; n.s.: not "
+    "significant (the interval holds 1 for a ratio, 0 for a difference)."
+)
 
 
 def design(c: DbComparison) -> str:
@@ -88,6 +91,31 @@ def rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+def contrast_rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
+    """One row per pair of paths, one column per metric: the paired estimate and its interval."""
+    metrics = [*METRICS, THREADS]
+    header = ["paths", *[f"{METRIC_TEXT[m]} ({'a - b' if m == THREADS else 'a / b'})"
+                         for m in metrics]]  # fmt: skip
+    pairs: dict[tuple[str, str], dict[str, Contrast]] = {}
+    for x in c.contrasts:
+        pairs.setdefault((x.a, x.b), {})[x.metric] = x
+    body = []
+    for (a, b), by in pairs.items():
+        row = [f"{a} / {b}"]
+        for m in metrics:
+            x = by.get(m)
+            if x is None:
+                row.append("-")
+            elif x.kind == DIFFERENCE:
+                row.append(f"{x.value:+.1f} [{x.low:+.1f}, {x.high:+.1f}]"
+                           + ("" if x.significant else " n.s."))  # fmt: skip
+            else:
+                row.append(f"{x.value:.2f}x [{x.low:.2f}, {x.high:.2f}]"
+                           + ("" if x.significant else " n.s."))  # fmt: skip
+        body.append(row)
+    return header, body
+
+
 def separated(c: DbComparison) -> list[Contrast]:
     return [x for x in c.contrasts if x.significant]
 
@@ -95,8 +123,7 @@ def separated(c: DbComparison) -> list[Contrast]:
 def sentences(c: DbComparison) -> list[str]:
     if c.error:
         return [f"The comparison could not be measured: {c.error}"]
-    said = [f"Design: {design(c)}"]
-    said += [contrast_text(x) + "." for x in c.contrasts]
+    said = [f"Design: {design(c)}", headline(c)]
     failures = sum(w.failures for w in c.windows)
     if failures:
         said.append(f"{failures} request(s) failed during the measured windows (see the table).")
@@ -127,7 +154,8 @@ def markdown(c: DbComparison | None) -> list[str]:
     lines = ["### The three paths side by side (one server, paired rounds)", ""]
     lines += [f"- {s}" for s in sentences(c)]
     if c.windows:
-        lines += ["", markdown_table(*rows(c))]
+        lines += ["", markdown_table(*rows(c)), "", CONTRASTS_CAPTION, "",
+                  markdown_table(*contrast_rows(c))]  # fmt: skip
     return [*lines, ""]
 
 
@@ -135,7 +163,12 @@ def html_section(c: DbComparison | None) -> str:
     if c is None:
         return ""
     items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(c))
-    table = html_table(*rows(c)) if c.windows else ""
+    table = (
+        f"{html_table(*rows(c))}<p>{html.escape(CONTRASTS_CAPTION)}</p>"
+        f"{html_table(*contrast_rows(c))}"
+        if c.windows
+        else ""
+    )
     return (
         f"<h3>The three paths side by side (one server, paired rounds)</h3><ul>{items}</ul>{table}"
     )

@@ -51,12 +51,17 @@ def test_pairing_separates_a_steady_difference_under_drift():
 
 def test_sentences_say_not_significant_where_the_interval_holds_one():
     c = comparison()
-    said = db_comparison.sentences(c)
-    p50 = next(s for s in said if s.startswith("async-db against sync-db: p50 "))
+    p50 = db_comparison.contrast_text(find(c, "async-db", "sync-db", "p50_ms"))
+    assert p50.startswith("async-db against sync-db: p50 ")
     assert "not significant" in p50
-    cpu = next(s for s in said if "async-db against sync-db: server CPU" in s)
+    cpu = db_comparison.contrast_text(find(c, "async-db", "sync-db", "server_cpu_ms_per_request"))
     assert "not significant" not in cpu
     assert "1.30x" in cpu
+    header, body = db_comparison.contrast_rows(c)
+    row = next(r for r in body if r[0] == "async-db / sync-db")
+    assert row[header.index("p50 (a / b)")].endswith(" n.s.")
+    assert row[header.index("server CPU per request (a / b)")].startswith("1.30x [")
+    assert not row[header.index("server CPU per request (a / b)")].endswith(" n.s.")
     headline = db_comparison.headline(c)
     assert headline.startswith("Separated: ")
     said = "Not significant (the interval holds 1, or 0): async-db against sync-db: "
