@@ -213,7 +213,8 @@ def database_path(record: Results) -> Answer | None:
     if not (entries or compared):
         return None
     if compared is not None:
-        paired = Answer("", db_comparison.headline(compared),
+        said = f"{db_comparison.meaning(compared)} {db_comparison.headline(compared)}"
+        paired = Answer("", said.strip(),
                         [db_comparison.contrast_text(x) for x in compared.contrasts],
                         compare_conditions(record, compared))  # fmt: skip
         if not entries:

@@ -148,6 +148,28 @@ def headline(c: DbComparison) -> str:
     return " ".join(parts)
 
 
+def meaning(c: DbComparison) -> str:
+    """What the contrasts mean for a team choosing a path, from which of them are separated."""
+    apart = separated(c)
+    speed = [x for x in apart if x.metric != THREADS]
+    threads = [x for x in apart if x.metric == THREADS and x.value < 0]
+    said = []
+    if not speed:
+        said.append(
+            "Throughput, latency and server CPU per request: the data cannot separate the paths "
+            "here, so the run cannot call any of them faster at this load; choose by what else "
+            "matters (the sync ORM is the simplest; the native backend needs an ASGI server)."
+        )
+    if threads:
+        fewer = sorted({x.a for x in threads})
+        said.append(
+            f"{' and '.join(fewer)} parked fewer threads on the database socket: each query in "
+            "flight on the other paths holds a thread in a blocked wait, which counts where "
+            "threads are the scarce resource (many more queries in flight than threads)."
+        )
+    return " ".join(said)
+
+
 def markdown(c: DbComparison | None) -> list[str]:
     if c is None:
         return []

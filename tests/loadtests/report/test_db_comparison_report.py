@@ -66,6 +66,9 @@ def test_sentences_say_not_significant_where_the_interval_holds_one():
     assert headline.startswith("Separated: ")
     said = "Not significant (the interval holds 1, or 0): async-db against sync-db: "
     assert said + "throughput, p50, p99" in headline
+    meaning = db_comparison.meaning(c)
+    assert "cannot separate" not in meaning  # the CPU per request is separated here
+    assert meaning.startswith("async-db-native parked fewer threads on the database socket")
     table = "\n".join(db_comparison.markdown(c))
     assert "\n| async-db-native | 6 |" in table
 
