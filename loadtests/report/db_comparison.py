@@ -10,6 +10,7 @@ is generated from the values.
 from __future__ import annotations
 
 import html
+import statistics
 
 from loadtests.analysis.db_compare import (
     DIFFERENCE,
@@ -71,10 +72,21 @@ def _n(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def per_in_flight(windows) -> float | None:
+    """Socket-waiting threads per request in flight (Little's law: rate x median latency), the
+    median over the path's windows."""
+    ratios = [
+        w.io_threads / (w.rps * w.p50_ms / 1000)
+        for w in windows
+        if w.io_threads is not None and w.rps and w.p50_ms
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
 def rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
     header = ["path", "windows", "req/s", "p50 ms", "p99 ms", "server CPU ms / request",
-              "server CPU %", "threads waiting on a socket (min-max)", "threads, most",
-              "failures"]  # fmt: skip
+              "server CPU %", "threads waiting on a socket (min-max)",
+              "per request in flight", "threads, most", "failures"]  # fmt: skip
     body = []
     for path in c.paths:
         mine = [w for w in c.windows if w.path == path]
@@ -85,7 +97,7 @@ def rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
             path, str(len(mine)), *[_n(median_of(c.windows, path, m)) for m in METRICS[:3]],
             _n(median_of(c.windows, path, METRICS[3]), 2),
             _n(median_of(c.windows, path, "server_cpu_percent"), 0), span,
-            _n(median_of(c.windows, path, "server_threads"), 0),
+            _n(per_in_flight(mine), 2), _n(median_of(c.windows, path, "server_threads"), 0),
             str(sum(w.failures for w in mine)),
         ])  # fmt: skip
     return header, body
