@@ -15,6 +15,7 @@ def plans_of(*argv: str):
 def test_a_database_scenario_and_cell_from_the_command_line():
     plans = plans_of("--scenarios", "sync-db", "--servers", "uvicorn", "--workers", "1")
     assert [p.key for p in plans] == [f"uvicorn/1/sync-db/pool{DEFAULT_POOL_SIZE}"]
+    assert [p.key for p in plans_of("--scenario", "sync-db")] == [p.key for p in plans]
     [cell] = plans_of("--cell", "uvicorn:1:async-db")
     assert cell.spec is DB_SCENARIOS["async-db"]
     assert cell.db_pool == DEFAULT_POOL_SIZE
