@@ -23,7 +23,9 @@ import django
 from loadtests.analysis import results as results_file
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell, Results
-from loadtests.sweep import capacity_plan
+from loadtests.report import db_comparison
+from loadtests.report.tables import markdown_table
+from loadtests.sweep import capacity_plan, db_compare
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.plan import PROFILES, from_args
 from loadtests.sweep.progress import INITIAL_START_COST, clock
@@ -34,7 +36,7 @@ README = ROOT / "README.md"
 METRICS_DOC = ROOT / "docs" / "METRICS.md"
 METRICS_BLOCK = "metrics"
 RUNS = Path("docs/runs")  # stored runs the README quotes (results.json only)
-PROFILES_BLOCK, RESULTS_BLOCK = "profiles", "results"
+PROFILES_BLOCK, RESULTS_BLOCK, DB_BLOCK = "profiles", "results", "db_comparison"
 
 
 def planned_seconds(profile: str) -> float:
@@ -43,12 +45,20 @@ def planned_seconds(profile: str) -> float:
     _, plans = from_args(args)
     cells = sum(plan.estimate(INITIAL_START_COST) for plan in plans)
     mapped = capacity_plan.plans_for(profile) if args.capacity else []
-    return cells + sum(plan.estimate(INITIAL_START_COST) for plan in mapped)
+    return cells + compare_seconds(profile) + sum(p.estimate(INITIAL_START_COST) for p in mapped)
+
+
+def compare_seconds(profile: str) -> float:
+    """The database comparison's planned seconds (its length is its design: no time limit)."""
+    if not parse_args(["--profile", profile]).db_compare:
+        return 0.0
+    return db_compare.PLANS[profile].estimate(INITIAL_START_COST)
 
 
 def time_limit_seconds(profile: str) -> float:
-    """When the sweep stops at the latest: the cells' limit, then the capacity map's."""
-    limit = PROFILES[profile].time_limit
+    """When the sweep stops at the latest: the cells' limit, the database comparison's planned
+    length, then the capacity map's limit."""
+    limit = PROFILES[profile].time_limit + compare_seconds(profile)
     if parse_args(["--profile", profile]).capacity:
         limit += capacity_plan.TIME_LIMITS.get(profile, capacity_plan.TIME_LIMITS["default"])
     return limit
@@ -144,6 +154,19 @@ def results_table(run: Results) -> str:
     return table
 
 
+def db_comparison_table(run: Results) -> str | None:
+    """The stored run's database comparison: its table and what it separates (None: the run
+    has none)."""
+    c = run.db_comparison
+    if c is None or not c.windows:
+        return None
+    return "\n\n".join([
+        f"Settings: {db_comparison.design(c)}", markdown_table(*db_comparison.rows(c)),
+        db_comparison.CONTRASTS_CAPTION, markdown_table(*db_comparison.contrast_rows(c)),
+        db_comparison.headline(c),
+    ])  # fmt: skip
+
+
 def _block_pattern(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(<!-- end: {name} -->)", re.S)
 
@@ -191,6 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         if run is not None:
             table = results_table(results_file.load(run / "results.json"))
             text = replace_block(text, RESULTS_BLOCK, f"From `{RUNS / run.name}`. " + table)
+            compared = db_comparison_table(results_file.load(run / "results.json"))
+            if compared is not None:  # else the block keeps what it says until a run has one
+                text = replace_block(text, DB_BLOCK, f"From `{RUNS / run.name}`. " + compared)
         README.write_text(text)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
         os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))

@@ -205,6 +205,7 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         users=plan.users,
         delay_s=plan.delay,
         fanout=plan.fanout if plan.spec.uses_upstream else None,
+        db_pool_size=plan.db_pool or None,
         service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
         warmup_s=max((w.seconds for w in warmups), default=plan.warmup_for()),
         warmups=warmups or None,
@@ -311,4 +312,5 @@ def failed_cell(plan: CellPlan, error: str) -> Cell:
         efficiency=None,
         flags=["error"],
         error=error,
+        db_pool_size=plan.db_pool or None,
     )

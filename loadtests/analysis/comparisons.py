@@ -24,7 +24,8 @@ def measured(cells) -> list[Cell]:
 
 def label(cell: Cell) -> str:
     where = cell.server if not cell.workers else f"{cell.server} x{cell.workers}"
-    return f"{cell.scenario} on {where}"
+    pool = f" (pool {cell.db_pool_size})" if cell.db_pool_size else ""
+    return f"{cell.scenario}{pool} on {where}"
 
 
 def rate(value: float) -> str:
@@ -101,9 +102,9 @@ def workers(cells) -> list[str]:
     """Each scenario and server: the most workers against the fewest."""
     series: dict[tuple[str, str], list[Cell]] = defaultdict(list)
     for cell in measured(cells):
-        series[(cell.scenario, cell.server)].append(cell)
+        series[(cell.scenario, cell.server, cell.db_pool_size or 0)].append(cell)
     out = []
-    for (_scenario, _server), group in sorted(series.items()):
+    for _, group in sorted(series.items()):
         counts = sorted({c.workers for c in group})
         if len(counts) < 2:
             continue
@@ -123,10 +124,10 @@ def workers(cells) -> list[str]:
 def server_kinds(cells) -> list[str]:
     """The same scenario and worker count under two server kinds."""
     out = []
-    groups: dict[tuple[str, int], list[Cell]] = defaultdict(list)
+    groups: dict[tuple[str, int, int], list[Cell]] = defaultdict(list)
     for cell in measured(cells):
-        groups[(cell.scenario, cell.workers)].append(cell)
-    for (_scenario, _count), group in sorted(groups.items()):
+        groups[(cell.scenario, cell.workers, cell.db_pool_size or 0)].append(cell)
+    for _, group in sorted(groups.items()):
         kinds = sorted({c.server for c in group})
         if len(kinds) < 2:
             continue
@@ -181,14 +182,33 @@ def fanouts(cells) -> list[str]:
 
 def repeated(cells) -> list[str]:
     """A configuration measured twice (two cells): what the lab's noise alone looks like."""
-    seen: dict[tuple[str, int, str], Cell] = {}
+    seen: dict[tuple[str, int, str, int], Cell] = {}
     out = []
     for cell in measured(cells):
-        key = (cell.server, cell.workers, cell.scenario)
+        key = (cell.server, cell.workers, cell.scenario, cell.db_pool_size or 0)
         if key in seen:
             out.append("The same configuration twice: " + versus(cell, seen[key]) + ".")
         else:
             seen[key] = cell
+    return out
+
+
+def pools(cells) -> list[str]:
+    """A database path at its largest pool against its smallest (same server and workers)."""
+    series: dict[tuple[str, str, int], list[Cell]] = defaultdict(list)
+    for cell in measured(cells):
+        if cell.db_pool_size:
+            series[(cell.scenario, cell.server, cell.workers)].append(cell)
+    out = []
+    for _, group in sorted(series.items()):
+        group.sort(key=lambda c: c.db_pool_size)
+        if group[0].db_pool_size == group[-1].db_pool_size:
+            continue
+        first, last = group[0], group[-1]
+        out.append(
+            "Pool sizes: " + versus(last, first)
+            + f" (models: {last.model or 'n/a'}; {first.model or 'n/a'})."
+        )  # fmt: skip
     return out
 
 
@@ -197,6 +217,7 @@ def all_comparisons(cells) -> list[str]:
         *sync_vs_async(cells),
         *workers(cells),
         *server_kinds(cells),
+        *pools(cells),
         *fanouts(cells),
         *repeated(cells),
     ]

@@ -62,10 +62,12 @@ def share_text(cell: Cell) -> str:
 
 
 def throughput(cells: list[Cell]) -> list[str]:
-    """Worker counts and server kinds compared, and a configuration against itself."""
+    """Worker counts, server kinds and pool sizes compared, and a configuration against
+    itself."""
     return [
         *comparisons.workers(cells),
         *comparisons.server_kinds(cells),
+        *comparisons.pools(cells),
         *comparisons.repeated(cells),
     ]
 

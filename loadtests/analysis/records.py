@@ -131,6 +131,7 @@ class Cell(Record):
     error: str | None = None
     delay_s: float | None = None
     fanout: Count | None = None
+    db_pool_size: Count | None = None  # DB_POOL_SIZE per worker (the database scenarios)
     service_time_s: float | None = None
     warmup_s: float | None = None
     window_s: float | None = None
@@ -187,6 +188,7 @@ class Parameters(Record):
     restart_per_repeat: bool
     time_limit: float  # seconds
     windows_per_run: Count | None = None
+    db_pools: list[Count] | None = None  # DB_POOL_SIZE of each database cell
 
 
 class Machine(Record):
@@ -318,8 +320,11 @@ class Results(Record, kw_only=True):
     # The server's life (issue 14), a phase of the full profile; absent from older runs.
     inflight: list[InflightCost] = field(default_factory=list)
     slow_clients: list[SlowClientsRun] = field(default_factory=list)
+    # The database paths side by side on one server, in alternating windows (issue 13).
+    db_comparison: _db_compare.DbComparison | None = None
 
 
 # Below Results, as a module: the capacity records build on Record, and msgspec resolves the
 # annotation when first used, whichever of the two modules was imported first.
 from . import capacity as _capacity  # noqa: E402
+from . import db_compare as _db_compare  # noqa: E402

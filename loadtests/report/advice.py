@@ -20,7 +20,7 @@ from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Results
 from loadtests.analysis.thresholds import REACHED_SHARE
 
-from . import database
+from . import database, db_comparison
 from .capacity import _series, label, workers_comparison
 from .evidence import (
     BLOCKING,
@@ -29,6 +29,7 @@ from .evidence import (
     capacity_verdict,
     closed_conditions,
     closed_pairs,
+    compare_conditions,
     find,
     lam,
     mapped,
@@ -208,8 +209,18 @@ def fanout_style(record: Results) -> Answer | None:
 
 def database_path(record: Results) -> Answer | None:
     entries = [e for e in database.entries_of(record) if e.lambda_star_rps is not None]
-    if not entries:
+    compared = record.db_comparison
+    compared = compared if compared is not None and compared.contrasts else None
+    if not (entries or compared):
         return None
+    if compared is not None:
+        said = f"{db_comparison.meaning(compared)} {db_comparison.headline(compared)}"
+        paired = Answer("", said.strip(),
+                        [db_comparison.contrast_text(x) for x in compared.contrasts],
+                        compare_conditions(record, compared))  # fmt: skip
+        if not entries:
+            return Answer("Which database path?", paired.answer, paired.evidence,
+                          paired.conditions)  # fmt: skip
     evidence = [
         f"{e.scenario} under {label(e)}: {lam(e, bound=False)}: {e.limit.sentence}" for e in entries
     ]
@@ -227,7 +238,12 @@ def database_path(record: Results) -> Answer | None:
         )
     else:
         answer = "The paths' limits differ; see each λ* and the limit that binds."
-    return Answer("Which database path?", answer, evidence, open_conditions(record, entries))
+    conditions = open_conditions(record, entries)
+    if compared is not None:
+        answer = f"{paired.answer} At capacity: {answer}"
+        evidence = paired.evidence + evidence
+        conditions = f"{paired.conditions}; {conditions}"
+    return Answer("Which database path?", answer, evidence, conditions)
 
 
 def one_cell(record: Results) -> Answer | None:

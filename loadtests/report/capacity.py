@@ -238,7 +238,7 @@ def workers_figure(entries: list[CapacityEntry]) -> str | None:
 
 def markdown(record: Results) -> str:
     if not record.capacity:
-        return ""
+        return database.markdown(record)  # the paired comparison runs without a map
     lines = [
         f"## {TITLE}",
         "",
@@ -254,7 +254,7 @@ def markdown(record: Results) -> str:
 
 def html_section(record: Results) -> str:
     if not record.capacity:
-        return ""
+        return database.html_section(record)
     items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(record.capacity))
     parts = [f"<h2>{html.escape(TITLE)}</h2>", f"<ul>{items}</ul>"]
     for svg, caption in (

@@ -1,4 +1,5 @@
-"""The report's database section: the three database paths side by side in the capacity map.
+"""The report's database section: the three database paths side by side, paired on one server
+(``db_comparison``, rendered by ``report.db_comparison``), then in the capacity map.
 
 From ``results.json``'s ``capacity`` entries of the database scenarios (``DB_SCENARIOS``) alone:
 per path and pool size, λ* (with its CI over fresh repeats where they exist), the latency at the
@@ -18,9 +19,11 @@ from loadtests.analysis.capacity import POOL, CapacityEntry, CapacityStep
 from loadtests.analysis.records import Results
 from loadtests.scenarios import DB_SCENARIOS
 
+from . import db_cells, db_comparison
 from .tables import html_table, markdown_table
 
-TITLE = "Database: sync ORM, async ORM and the native async backend, at capacity"
+TITLE = "Database: sync ORM, async ORM and the native async backend"
+CAPACITY_TITLE = "### At capacity (the capacity map's searches)"
 PATH_ORDER = tuple(DB_SCENARIOS)
 # A path "reaches" its pool ceiling when λ* comes this close (Poisson arrivals queue just below).
 NEAR_CEILING = 0.8
@@ -206,20 +209,30 @@ def rules() -> str:
 
 
 def markdown(record: Results) -> str:
-    entries = entries_of(record)
-    if not entries:
+    entries, compared, cells = entries_of(record), record.db_comparison, db_cells.cells_of(record)
+    if not (entries or compared or cells):
         return ""
-    lines = [f"## {TITLE}", "", *[f"- {s}" for s in sentences(entries)], "",
-             markdown_table(*rows(entries)), "", rules(), ""]  # fmt: skip
+    lines = [f"## {TITLE}", "", *db_comparison.markdown(compared)]
+    if cells:
+        lines += [db_cells.TITLE, "", *[f"- {s}" for s in db_cells.sentences(cells)], "",
+                  markdown_table(*db_cells.rows(cells)), ""]  # fmt: skip
+    if entries:
+        lines += [CAPACITY_TITLE, "", *[f"- {s}" for s in sentences(entries)], "",
+                  markdown_table(*rows(entries)), "", rules(), ""]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
 def html_section(record: Results) -> str:
-    entries = entries_of(record)
-    if not entries:
+    entries, compared, cells = entries_of(record), record.db_comparison, db_cells.cells_of(record)
+    if not (entries or compared or cells):
         return ""
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(entries))
-    return (
-        f"<h2>{html.escape(TITLE)}</h2><ul>{items}</ul>{html_table(*rows(entries))}"
-        f"<p>{html.escape(rules())}</p>"
-    )
+    parts = [f"<h2>{html.escape(TITLE)}</h2>", db_comparison.html_section(compared)]
+    if cells:
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in db_cells.sentences(cells))
+        parts.append(f"<h3>{html.escape(db_cells.TITLE[4:])}</h3><ul>{items}</ul>"
+                     f"{html_table(*db_cells.rows(cells))}")  # fmt: skip
+    if entries:
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(entries))
+        parts.append(f"<h3>{html.escape(CAPACITY_TITLE[4:])}</h3><ul>{items}</ul>"
+                     f"{html_table(*rows(entries))}<p>{html.escape(rules())}</p>")  # fmt: skip
+    return "".join(parts)

@@ -10,6 +10,7 @@ from collections import defaultdict
 from loadtests.analysis.capacity import CPU, POOL, SLOTS, CapacityEntry
 from loadtests.analysis.comparisons import compare, measured, rate
 from loadtests.analysis.comparisons import label as label_cell
+from loadtests.analysis.db_compare import DbComparison
 from loadtests.analysis.findings import share_text
 from loadtests.analysis.records import Cell, Results
 
@@ -57,6 +58,17 @@ def closed_conditions(record: Results, cells: list[Cell]) -> str:
     return (
         f"{where}: {p.users} closed-loop users, a {p.delay:g} s wait per request, on this "
         f"machine ({m.cpus_available or m.cpu_count} CPU(s))"
+    )
+
+
+def compare_conditions(record: Results, c: DbComparison) -> str:
+    """The database comparison's conditions (``sweep.db_compare``)."""
+    m = record.meta.machine
+    return (
+        f"one {c.server} worker serving the three paths in turn, {c.users} closed-loop users, "
+        f"a {c.delay_s:g} s query in PostgreSQL reading {c.rows} rows, DB_POOL_SIZE "
+        f"{c.db_pool_size} (not binding), {c.rounds} paired rounds, on this machine "
+        f"({m.cpus_available or m.cpu_count} CPU(s))"
     )
 
 

@@ -191,11 +191,14 @@ def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityE
 
 
 @contextlib.contextmanager
-def database(plans: list[CapacityPlan], root: Path | None = None):
+def database(plans: list[CapacityPlan], root: Path | None = None, shared=None):
     """The database environment of the phase's servers: the lab's PostgreSQL, started (migrated,
-    seeded) for the block when a database plan will run, or DATABASE_URL's when it is set."""
+    seeded) for the block when a database plan will run, or DATABASE_URL's when it is set;
+    ``shared`` (the sweep's own, ``sweep.postgres``) instead of a cluster of the phase's."""
     if not any(p.uses_database and not p.skipped for p in plans):
         yield {}
+    elif shared is not None:
+        yield shared()
     elif os.environ.get("DATABASE_URL"):
         yield {}  # the servers inherit it
     else:
@@ -215,7 +218,8 @@ def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], No
     record.capacity = []
     with contextlib.ExitStack() as stack:
         try:
-            db_env, db_error = stack.enter_context(database(plans, db_root)), ""
+            shared = ctx.database if db_root is None else None
+            db_env, db_error = stack.enter_context(database(plans, db_root, shared)), ""
         except pg.ClusterError as error:  # the other configurations are still mapped
             db_env, db_error = {}, f"PostgreSQL did not start: {error}"
         return _run_plans(plans, ctx, record, save, note, (deadline, time_limit), db_env, db_error)

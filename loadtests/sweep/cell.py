@@ -26,7 +26,8 @@ from loadtests.analysis import scrape
 from loadtests.analysis.assemble import assemble
 from loadtests.analysis.records import Cell
 from loadtests.wait import wait_until
-from mysite.launcher import LOOPBACK, free_port, serve
+from mysite.db import cluster as pg
+from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
 
 from . import generator
 from .generator import Generator, LoadRun
@@ -46,6 +47,7 @@ class Context:
     generator: Generator
     server_cpus: frozenset[int] | None = None
     upstream: Callable[[], object] | None = None  # returns a running upstream (lazily started)
+    database: Callable[[], dict[str, str]] | None = None  # the servers' database env (lazily)
     external_host: str | None = None  # measure this URL instead of starting servers
     ready_timeout: float = SERVER_READY_TIMEOUT
     on_targets: Callable[[str, dict[str, str]], object] | None = None  # servers are up
@@ -67,7 +69,9 @@ class Context:
             self.stopping.pop().join()
 
 
-def server_env(plan: CellPlan, upstream_url: str | None) -> dict[str, str]:
+def server_env(
+    plan: CellPlan, upstream_url: str | None, db_env: dict[str, str] | None = None
+) -> dict[str, str]:
     service = plan.spec.service_time(plan.delay, plan.fanout)
     times = {service, plan.delay} if plan.spec.uses_upstream else {service}
     env = {
@@ -78,7 +82,19 @@ def server_env(plan: CellPlan, upstream_url: str | None) -> dict[str, str]:
     }
     if upstream_url:
         env["UPSTREAM_URL"] = upstream_url
-    return env | dict(plan.spec.server_env)
+    if plan.db_pool:
+        env["DB_POOL_SIZE"] = str(plan.db_pool)
+    return env | (db_env or {}) | dict(plan.spec.server_env)
+
+
+def database_env(plan: CellPlan, ctx: Context) -> dict[str, str]:
+    """The database's address for a database cell's server (PostgreSQL starts on first use)."""
+    if not (plan.spec.uses_database and ctx.database):
+        return {}
+    try:
+        return ctx.database()
+    except pg.ClusterError as error:  # this cell fails; the sweep goes on with the others
+        raise ServerFailed(f"PostgreSQL did not start: {error}") from error
 
 
 def measure(plan: CellPlan, ctx: Context, tick: Callable[[], None]) -> Cell:
@@ -155,6 +171,7 @@ def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIME
 def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
     upstream = ctx.upstream() if plan.spec.uses_upstream and ctx.upstream else None
     upstream_url = f"{upstream.url}/api/" if upstream is not None else None
+    db_env = database_env(plan, ctx)
     port = free_port()
     host = f"http://{LOOPBACK}:{port}"
     ready_flag = out.with_suffix(".ready")
@@ -169,7 +186,7 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
                 plan.workers,
                 port=port,
                 threads=plan.threads,
-                env=server_env(plan, upstream_url),
+                env=server_env(plan, upstream_url, db_env),
                 log_dir=out.parent,
                 system_checks=False,  # the sweep ran them once, before its first cell
                 ready_timeout=ctx.ready_timeout,

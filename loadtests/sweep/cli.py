@@ -12,6 +12,7 @@ from mysite.launcher import SERVER_KINDS
 
 from .capacity_plan import MAPPED_BY_DEFAULT
 from .cell import SERVER_READY_TIMEOUT
+from .db_compare import PLANS as COMPARED_BY_DEFAULT
 from .plan import PROFILES, parse_cell
 from .serverlife import RUN_BY_DEFAULT as SERVER_LIFE_BY_DEFAULT
 
@@ -47,6 +48,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[],
         metavar="SERVER:WORKERS:SCENARIO",
         help="measure just this cell (repeatable); replaces the profile's matrix",
+    )
+    parser.add_argument(
+        "--db-pool-sizes",
+        dest="db_pools",
+        nargs="+",
+        type=int,
+        metavar="N",
+        help="DB_POOL_SIZE per worker of each database cell, one cell per size "
+        "(default: the profile's)",
     )
     parser.add_argument(
         "--users", type=int, help="concurrent Locust users per cell (default: the profile's)"
@@ -181,6 +191,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="measure the server's life only; no closed-loop cells, no capacity map",
     )
+    # The database paths side by side on one server (issue 13): loadtests.sweep.db_compare.
+    parser.add_argument(
+        "--db-compare",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="after the cells, compare the three database paths on one uvicorn worker in "
+        "alternating windows (paired, with CIs); default: on when the default or full "
+        "profile's own matrix runs",
+    )
     parser.add_argument("--locustfile", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--render-only",
@@ -197,6 +216,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             or args.server_life_only
         )  # fmt: skip
         args.capacity = not picked and args.profile in MAPPED_BY_DEFAULT
+    if args.db_compare is None:
+        picked = args.cell or args.servers or args.workers or args.scenarios or args.host
+        only = args.capacity_only or args.server_life_only
+        args.db_compare = not (picked or only) and args.profile in COMPARED_BY_DEFAULT
     problems = check_args(args)
     if problems:
         parser.error("; ".join(problems))
@@ -238,6 +261,8 @@ def check_args(args: argparse.Namespace) -> list[str]:
             problems.append(f"--{name.replace('_', '-')} must be positive")
     if args.server_life_only and args.host:
         problems.append("--server-life-only starts servers of its own: it cannot use --host")
+    if args.db_pools and min(args.db_pools) < 1:
+        problems.append("--db-pool-sizes must be positive")
     if not 0 < args.ready_timeout < float("inf"):
         problems.append("--ready-timeout must be positive")
     for spec in args.cell:

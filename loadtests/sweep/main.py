@@ -23,11 +23,12 @@ from loadtests.analysis.records import (
 )
 from mysite.launcher import LOOPBACK, ServerFailed, run_system_checks, server_environment
 
-from . import capacity, machine, serverlife
+from . import capacity, db_compare, machine, serverlife
 from . import cell as cells
 from .cli import parse_args
 from .generator import Generator, GeneratorFailed
 from .plan import from_args
+from .postgres import Postgres
 from .progress import Progress, interleaved
 
 
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     profile, plans = from_args(args)
     if args.capacity_only or args.server_life_only:
         plans = []
+    skipped, plans = [p for p in plans if p.skipped], [p for p in plans if not p.skipped]
     if not args.host:
         # Once for the whole sweep, not at each of its server starts: bad settings stop it here.
         run_system_checks(server_environment(Path(tempfile.gettempdir())))
@@ -188,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         target=args.host or f"servers started by the sweep on {LOOPBACK}",
         planned_cells=len(plans),
         skipped_cells=[],
-        notes=[],
+        notes=[f"{p.key}: not measured, {p.skipped}" for p in skipped],
     )
     prometheus("start", run_dir, meta)
     record = Results(schema_version=SCHEMA_VERSION, meta=meta, cells=[])
@@ -204,6 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 generator=gen,
                 server_cpus=server_cpus,
                 upstream=Upstream(stack, generator_cpus),
+                database=Postgres(stack),
                 external_host=args.host,
                 ready_timeout=args.ready_timeout,
                 on_targets=lambda cell, targets: prometheus("targets", run_dir, cell, targets),
@@ -246,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
                 if jobs:
                     cell.extensions = {"prometheus": jobs}
             results.write(results_path, record)
+            if args.db_compare and not args.host:
+                compared = db_compare.run_phase(
+                    profile.name, ctx, record, lambda: results.write(results_path, record),
+                    progress.note,
+                )  # fmt: skip
+                code = max(code, compared)
             if (args.capacity or args.capacity_only) and not args.host:
                 mapped = capacity.run_phase(
                     profile.name, ctx, record, lambda: results.write(results_path, record),

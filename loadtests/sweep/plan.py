@@ -9,7 +9,11 @@ uvicorn and under gunicorn gthread on one worker (sync against async, and the tw
 kinds), the sync view under gthread on two workers (a worker-count comparison), and the two
 concurrent fan-out styles (asyncio.gather, a thread pool) on one uvicorn worker; the sequential
 baseline (five times slower by construction, and the slowest cell to measure) is in ``full``.
-``full`` is every scenario on every kind and worker count, with more users and longer windows.
+The database paths are compared after the cells, on one server (``sweep.db_compare``), in both.
+``full`` is every scenario on every kind and worker count, with more users and longer windows;
+the database scenarios also at each of ``FULL_POOL_SIZES`` (``DB_POOL_SIZE``, the pool is a
+dimension of theirs). A database path a server kind cannot run (the native path under WSGI) is
+not measured: the sweep notes it with the scenario's reason.
 ``smoke`` is the tests' short look.
 The command line can override any field, replace the matrix, or pick cells one by one.
 """
@@ -20,7 +24,15 @@ import argparse
 from dataclasses import asdict, dataclass, replace
 
 from loadtests.analysis import steady
-from loadtests.scenarios import LOAD_DELAY_S, LOAD_FANOUT, SCENARIOS, Scenario
+from loadtests.scenarios import (
+    DB_SCENARIOS,
+    LOAD_DELAY_S,
+    LOAD_FANOUT,
+    SCENARIOS,
+    VIEW_SCENARIOS,
+    Scenario,
+)
+from mysite.db.databases import DEFAULT_POOL_SIZE
 from mysite.demo.params import MAX_FANOUT
 from mysite.launcher import DEFAULT_THREADS, SERVER_KINDS
 
@@ -28,6 +40,9 @@ from mysite.launcher import DEFAULT_THREADS, SERVER_KINDS
 # own default, the largest fan-out, so one request's calls never queue behind each other.
 UPSTREAM_POOL_SIZE = MAX_FANOUT
 EXTERNAL = "external"  # the server kind of cells measured on --host
+# DB_POOL_SIZE per worker: the full profile's pool dimension for the database scenarios (the
+# capacity map's too); a profile's database cells run at each of its ``db_pools``.
+FULL_POOL_SIZES = (5, DEFAULT_POOL_SIZE)
 
 Block = tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...]]
 
@@ -49,6 +64,7 @@ class Profile:
     restart_per_repeat: bool = True
     windows_per_run: int = 2
     time_limit: float = 300.0  # the whole sweep stops (skipping what is left) after this
+    db_pools: tuple[int, ...] = (DEFAULT_POOL_SIZE,)  # DB_POOL_SIZE of each database cell
 
     def cells(self) -> list[tuple[str, int, str]]:
         """(server, workers, scenario) in the order they run: block by block, as listed.
@@ -83,15 +99,17 @@ class Profile:
         return asdict(self)
 
 
-ALL = (SERVER_KINDS, (1, 2, 4), tuple(SCENARIOS))
+ALL = (SERVER_KINDS, (1, 2, 4), tuple(VIEW_SCENARIOS))
+ALL_DB = (SERVER_KINDS, (1, 2), tuple(DB_SCENARIOS))
 
 PROFILES: dict[str, Profile] = {
     profile.name: profile
     for profile in (
         Profile(
             "default",
-            "make bench: the headline comparisons, 3 fresh interleaved runs per cell, then "
-            "the headline configurations' capacity",
+            "make bench: the headline comparisons, 3 fresh interleaved runs per cell; the three "
+            "database paths side by side on one server (paired rounds); then the headline "
+            "configurations' capacity",
             # The closed loop answers what users see at a fixed concurrency (sync against async
             # on one worker, the fan-out styles); where each configuration saturates, and the
             # server kinds and worker counts, are the capacity map's, which follows.
@@ -103,9 +121,11 @@ PROFILES: dict[str, Profile] = {
         ),
         Profile(
             "full",
-            "every scenario, server kind and worker count; 64 users; 5 fresh runs per cell",
-            matrix=(ALL,),
+            "every scenario, server kind and worker count (the database paths at each pool "
+            "size); 64 users; 5 fresh runs per cell",
+            matrix=(ALL, ALL_DB),
             users=64,
+            db_pools=FULL_POOL_SIZES,
             warmup=1.0,
             window=5.0,
             repeats=5,
@@ -140,18 +160,28 @@ class CellPlan:
     windows_per_run: int = 2
     new_connections: bool = True
     copy: int = 0  # >0: the same configuration measured again, as a separate cell
+    db_pool: int = 0  # DB_POOL_SIZE per worker, for the database scenarios (0: not one)
 
     @property
     def key(self) -> str:
-        return f"{self.server}/{self.workers}/{self.scenario}" + (
+        pool = f"/pool{self.db_pool}" if self.db_pool else ""
+        return f"{self.server}/{self.workers}/{self.scenario}{pool}" + (
             f"#{self.copy + 1}" if self.copy else ""
         )
 
     @property
     def slug(self) -> str:
-        return f"{self.server}-{self.workers}w-{self.scenario}" + (
+        pool = f"-pool{self.db_pool}" if self.db_pool else ""
+        return f"{self.server}-{self.workers}w-{self.scenario}{pool}" + (
             f"-{self.copy + 1}" if self.copy else ""
         )
+
+    @property
+    def skipped(self) -> str:
+        """Why this cell cannot run ("" : it can): said, never measured as a failure."""
+        if self.server == EXTERNAL:
+            return ""
+        return "" if self.spec.applies_to(self.server) else self.spec.asgi_only
 
     @property
     def service_time(self) -> float:
@@ -173,6 +203,7 @@ class CellPlan:
             self.delay,
             self.fanout,
             UPSTREAM_POOL_SIZE,
+            self.db_pool,
         )
 
     def warmup_for(self) -> float:
@@ -236,6 +267,7 @@ def from_args(args: argparse.Namespace) -> tuple[Profile, list[CellPlan]]:
             restart_per_repeat=args.restart_per_repeat,
             windows_per_run=args.windows_per_run,
             time_limit=args.time_limit,
+            db_pools=tuple(args.db_pools) if args.db_pools else None,
         )
     )
     if args.host:
@@ -256,12 +288,13 @@ def from_args(args: argparse.Namespace) -> tuple[Profile, list[CellPlan]]:
         "windows_per_run": profile.windows_per_run,
         "new_connections": not args.keep_alive,
     }
-    seen: dict[tuple[str, int, str], int] = {}
+    seen: dict[tuple[str, int, str, int], int] = {}
     plans = []
-    for triple in triples:  # a configuration named twice is measured twice, as two cells
-        copy = seen[triple] = seen.get(triple, -1) + 1
-        server, workers, scenario = triple
-        plans.append(
-            CellPlan(server=server, workers=workers, scenario=scenario, copy=copy, **shared)
-        )
+    for server, workers, scenario in triples:
+        pools = profile.db_pools if SCENARIOS[scenario].uses_database else (0,)
+        for pool in pools:  # a configuration named twice is measured twice, as two cells
+            config = (server, workers, scenario, pool)
+            copy = seen[config] = seen.get(config, -1) + 1
+            plans.append(CellPlan(server=server, workers=workers, scenario=scenario,
+                                  copy=copy, db_pool=pool, **shared))  # fmt: skip
     return profile, plans

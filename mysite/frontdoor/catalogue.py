@@ -67,12 +67,10 @@ ENTRIES: dict[str, Entry] = {
     "sync-sequential": Entry(
         "the same calls one after another: the baseline", _FANOUT, ("sequential",)
     ),
-    "sync-db": Entry("sync ORM query that waits `delay` in PostgreSQL", _DB, ("sync-db",), False),
-    "async-db": Entry(
-        "the same through Django's async ORM (a thread each)", _DB, ("async-db",), False
-    ),
+    "sync-db": Entry("sync ORM query that waits `delay` in PostgreSQL", _DB, ("sync-db",)),
+    "async-db": Entry("the same through Django's async ORM (a thread each)", _DB, ("async-db",)),
     "async-db-native": Entry(
-        "the same through django-async-backend (ASGI only)", _DB, ("async-db-native",), False
+        "the same through django-async-backend (ASGI only)", _DB, ("async-db-native",)
     ),
     "healthz": Entry("200 when this worker can serve"),
     "metrics": Entry("Prometheus exposition, merged across workers"),

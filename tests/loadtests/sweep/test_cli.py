@@ -4,6 +4,7 @@ import pytest
 
 from loadtests.sweep import cli
 from loadtests.sweep.capacity_plan import TIME_LIMITS
+from loadtests.sweep.db_compare import PLANS
 from loadtests.sweep.plan import from_args
 
 
@@ -55,9 +56,13 @@ def test_the_default_profile_plans_the_headline_comparisons_within_its_budget():
     assert all(p.restart_per_repeat and p.repeats >= 3 for p in plans), "fresh runs for CIs"
     # ~3.5 s to start and stop a server and Locust on a quiet two-core machine.
     assert sum(p.estimate(3.5) for p in plans) < profile.time_limit
-    # Both phases at their time limits, and 50 s of set-up, within make bench's 5 minutes.
-    assert cli.parse_args([]).capacity
-    assert profile.time_limit + TIME_LIMITS["default"] + 50 <= 5 * 60
+    # The three phases at their time limits (the database comparison at its estimate, with
+    # 5 s per start), and 50 s of set-up, within make bench's 5 minutes.
+    args = cli.parse_args([])
+    assert args.capacity
+    assert args.db_compare
+    compare = PLANS["default"].estimate(5.0)
+    assert profile.time_limit + compare + TIME_LIMITS["default"] + 50 <= 5 * 60
 
 
 def test_a_configuration_named_twice_is_two_cells():

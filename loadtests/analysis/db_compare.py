@@ -1,0 +1,157 @@
+"""The database comparison's records: the three paths in alternating windows on one server.
+
+Pure: from the paired load's windows (``loadtests.sweep.paired_load``: each answer's path, time
+from send and arrival) and the server's samples over each window's measured span, one record per
+window, and the paths' contrasts. Round r holds one window of each path, back to back, so the
+paths of a round share the machine's state; a contrast is paired by round (``stats.paired_ratio``,
+a t interval of the rounds' log ratios), which removes the drift that separate fresh runs would
+add to the comparison.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from itertools import combinations
+
+from msgspec import field
+
+from . import stats
+from .records import Count, Record, UnixSeconds
+
+# What each window measures, and what the contrasts compare: ratios, and for the threads waiting
+# on a socket (``sweep.io_threads``; near 0 for a path that holds none) a difference.
+METRICS = ("rps", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
+THREADS = "io_threads"
+RATIO, DIFFERENCE = "ratio", "difference"
+
+
+class PairedWindow(Record):
+    """One path's window of one round, over its measured span (after the settling time)."""
+
+    path: str
+    round: Count
+    start: UnixSeconds
+    end: UnixSeconds
+    requests: Count
+    failures: Count
+    rps: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    server_cpu_ms_per_request: float | None = None
+    server_cpu_percent: float | None = None
+    server_threads: Count | None = None  # the most the server held in the span
+    threads_above_idle: Count | None = None
+    # Threads parked in a socket wait (a query's), mean over the span, above the idle server's.
+    io_threads: float | None = None
+    errors: dict[str, Count] | None = None
+
+
+class Contrast(Record):
+    """path a against path b on one metric, paired by round, with its 95% interval."""
+
+    a: str
+    b: str
+    metric: str
+    kind: str  # RATIO (a / b) or DIFFERENCE (a - b)
+    value: float
+    low: float
+    high: float
+    pairs: Count
+    significant: bool
+
+
+class DbComparison(Record):
+    """The three database paths side by side on one server (``results.json``'s
+    ``db_comparison``)."""
+
+    server: str
+    workers: Count
+    users: Count
+    delay_s: float
+    rows: Count
+    db_pool_size: Count  # per worker and path: above the users, so the pool never binds
+    window_s: float
+    settle_s: float
+    rounds: Count
+    paths: list[str]
+    connections: str = "keep-alive"
+    idle_threads: Count | None = None
+    idle_io_threads: float | None = None
+    windows: list[PairedWindow] = field(default_factory=list)
+    contrasts: list[Contrast] = field(default_factory=list)
+    error: str | None = None
+
+
+def window_of(raw: dict, name: str, round_: int, settle: float, use: dict | None,
+              idle: int | None, io: float | None = None) -> PairedWindow:  # fmt: skip
+    """A paired window (of scenario ``name``) from the load's raw window (its URL path, its
+    answers) and the server's use over its measured span."""
+    start, end = raw["start"] + settle, raw["end"]
+    mine = [a for a in raw["answers"] if a[0] == raw["path"] and a[3] >= start]
+    times = Counter(ms for _, ms, error, _ in mine if not error)
+    errors = Counter(error for _, _, error, _ in mine if error)
+    requests = len(mine)
+    cpu_ms = None
+    if use and requests:
+        cpu_ms = round(use["cpu_percent"] / 100 * (end - start) * 1000 / requests, 3)
+    threads = use["threads"] if use else None
+    return PairedWindow(
+        path=name, round=round_, start=start, end=end, requests=requests,
+        failures=sum(errors.values()), rps=round(requests / (end - start), 2),
+        p50_ms=stats.quantile(times, 0.50), p99_ms=stats.quantile(times, 0.99),
+        server_cpu_ms_per_request=cpu_ms,
+        server_cpu_percent=use["cpu_percent"] if use else None, server_threads=threads,
+        threads_above_idle=threads - idle if threads is not None and idle is not None else None,
+        errors=dict(errors) or None, io_threads=None if io is None else round(io, 2),
+    )  # fmt: skip
+
+
+def by_round(windows: list[PairedWindow], path: str, metric: str) -> dict[int, float]:
+    return {
+        w.round: getattr(w, metric)
+        for w in windows
+        if w.path == path and getattr(w, metric) is not None
+    }
+
+
+def _difference(a: list[float], b: list[float]):
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    if len(diffs) < 2:
+        return None
+    mean = statistics.fmean(diffs)
+    half = stats.t_975(len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
+    return mean, mean - half, mean + half
+
+
+def contrasts(windows: list[PairedWindow], paths: list[str]) -> list[Contrast]:
+    """Each pair of paths on each metric, over the rounds both measured."""
+    out = []
+    for (b, a), metric in ((pair, m) for pair in combinations(paths, 2) for m in METRICS):
+        out += _contrast(windows, a, b, metric, RATIO)
+    for b, a in combinations(paths, 2):
+        out += _contrast(windows, a, b, THREADS, DIFFERENCE)
+    return out
+
+
+def _contrast(windows, a: str, b: str, metric: str, kind: str) -> list[Contrast]:
+    xa, xb = by_round(windows, a, metric), by_round(windows, b, metric)
+    rounds = sorted(set(xa) & set(xb))
+    va, vb = [xa[r] for r in rounds], [xb[r] for r in rounds]
+    if kind == RATIO:
+        r = stats.paired_ratio(va, vb)
+        found = (r.value, r.low, r.high, r.significant) if r else None
+    else:
+        d = _difference(va, vb)
+        found = (*d, not d[1] <= 0 <= d[2]) if d else None
+    if found is None:
+        return []
+    value, low, high, significant = found
+    return [Contrast(a=a, b=b, metric=metric, kind=kind, value=round(value, 4),
+                     low=round(low, 4), high=round(high, 4), pairs=len(rounds),
+                     significant=significant)]  # fmt: skip
+
+
+def median_of(windows: list[PairedWindow], path: str, metric: str) -> float | None:
+    values = list(by_round(windows, path, metric).values())
+    return statistics.median(values) if values else None

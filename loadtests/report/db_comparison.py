@@ -1,0 +1,208 @@
+"""The database section's comparison: the three paths on one server, paired by round.
+
+From ``results.json``'s ``db_comparison`` (``loadtests.sweep.db_compare``): per path the median
+over rounds of each window's rate, p50, p99, server CPU per request and threads held above idle;
+then each pair of paths on each metric, as a ratio (a difference for threads) with its 95%
+interval and "not significant" where the interval holds 1 (0 for a difference). Every sentence
+is generated from the values.
+"""
+
+from __future__ import annotations
+
+import html
+import statistics
+
+from loadtests.analysis.db_compare import (
+    DIFFERENCE,
+    METRICS,
+    THREADS,
+    Contrast,
+    DbComparison,
+    by_round,
+    median_of,
+)
+
+from .tables import html_table, markdown_table
+
+METRIC_TEXT = {
+    "rps": "throughput",
+    "p50_ms": "p50",
+    "p99_ms": "p99",
+    "server_cpu_ms_per_request": "server CPU per request",
+    THREADS: "threads waiting on a socket",
+}
+CONTRASTS_CAPTION = (
+    "Each pair of paths, paired by round: the estimate and its 95% interval; n.s.: not "
+    "significant (the interval holds 1 for a ratio, 0 for a difference)."
+)
+
+
+def design(c: DbComparison) -> str:
+    return (
+        f"{', '.join(c.paths)} on one {c.server} worker (x{c.workers}), started once: "
+        f"{c.users} closed-loop users switch path every {c.window_s:g} s window, in "
+        f"{c.rounds} rounds whose order rotates (each path in each position alike); each window "
+        f"drops its first {c.settle_s:g} s (the previous path drains). Each request reads "
+        f"{c.rows} rows in a query that waits {c.delay_s:g} s in PostgreSQL; DB_POOL_SIZE "
+        f"{c.db_pool_size} per path is above the users, so the pool never binds; connections "
+        f"{c.connections}. Contrasts are paired by round: the geometric mean of the rounds' "
+        "ratios with Student's t interval of their logs (threads waiting on a socket, a "
+        "query's wait, sampled from /proc every 0.1 s, above the idle server's: the mean "
+        "difference, t interval); 'not significant' where the interval holds 1 (0). A total "
+        "thread count does not separate the paths: Django's ASGI handler parks a thread per "
+        "in-flight request for every async view."
+    )
+
+
+def contrast_text(x: Contrast) -> str:
+    name = METRIC_TEXT.get(x.metric, x.metric)
+    verdict = "" if x.significant else ", not significant"
+    if x.kind == DIFFERENCE:
+        return (
+            f"{x.a} against {x.b}: {name} {x.value:+.1f} (95% CI {x.low:+.1f} to "
+            f"{x.high:+.1f}{verdict}, {x.pairs} rounds)"
+        )
+    return (
+        f"{x.a} against {x.b}: {name} {x.value:.2f}x (95% CI {x.low:.2f}-{x.high:.2f}"
+        f"{verdict}, {x.pairs} rounds)"
+    )
+
+
+def _n(value: float | None, digits: int = 1) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def per_in_flight(windows) -> float | None:
+    """Socket-waiting threads per request in flight (Little's law: rate x median latency), the
+    median over the path's windows."""
+    ratios = [
+        w.io_threads / (w.rps * w.p50_ms / 1000)
+        for w in windows
+        if w.io_threads is not None and w.rps and w.p50_ms
+    ]
+    return statistics.median(ratios) if ratios else None
+
+
+def rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
+    header = ["path", "windows", "req/s", "p50 ms", "p99 ms", "server CPU ms / request",
+              "server CPU %", "threads waiting on a socket (min-max)",
+              "per request in flight", "threads, most", "failures"]  # fmt: skip
+    body = []
+    for path in c.paths:
+        mine = [w for w in c.windows if w.path == path]
+        threads = list(by_round(c.windows, path, THREADS).values())
+        span = f"{_n(median_of(c.windows, path, THREADS))}"
+        span += f" ({min(threads):.1f}-{max(threads):.1f})" if threads else ""
+        body.append([
+            path, str(len(mine)), *[_n(median_of(c.windows, path, m)) for m in METRICS[:3]],
+            _n(median_of(c.windows, path, METRICS[3]), 2),
+            _n(median_of(c.windows, path, "server_cpu_percent"), 0), span,
+            _n(per_in_flight(mine), 2), _n(median_of(c.windows, path, "server_threads"), 0),
+            str(sum(w.failures for w in mine)),
+        ])  # fmt: skip
+    return header, body
+
+
+def contrast_rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
+    """One row per pair of paths, one column per metric: the paired estimate and its interval."""
+    metrics = [*METRICS, THREADS]
+    header = ["paths", *[f"{METRIC_TEXT[m]} ({'a - b' if m == THREADS else 'a / b'})"
+                         for m in metrics]]  # fmt: skip
+    pairs: dict[tuple[str, str], dict[str, Contrast]] = {}
+    for x in c.contrasts:
+        pairs.setdefault((x.a, x.b), {})[x.metric] = x
+    body = []
+    for (a, b), by in pairs.items():
+        row = [f"{a} / {b}"]
+        for m in metrics:
+            x = by.get(m)
+            if x is None:
+                row.append("-")
+            elif x.kind == DIFFERENCE:
+                row.append(f"{x.value:+.1f} [{x.low:+.1f}, {x.high:+.1f}]"
+                           + ("" if x.significant else " n.s."))  # fmt: skip
+            else:
+                row.append(f"{x.value:.2f}x [{x.low:.2f}, {x.high:.2f}]"
+                           + ("" if x.significant else " n.s."))  # fmt: skip
+        body.append(row)
+    return header, body
+
+
+def separated(c: DbComparison) -> list[Contrast]:
+    return [x for x in c.contrasts if x.significant]
+
+
+def sentences(c: DbComparison) -> list[str]:
+    if c.error:
+        return [f"The comparison could not be measured: {c.error}"]
+    said = [f"Design: {design(c)}", headline(c)]
+    failures = sum(w.failures for w in c.windows)
+    if failures:
+        said.append(f"{failures} request(s) failed during the measured windows (see the table).")
+    return said
+
+
+def headline(c: DbComparison) -> str:
+    """One generated sentence: what the data separate, and what they cannot (per pair)."""
+    if c.error or not c.contrasts:
+        return "The paired comparison gave no contrast."
+    apart = separated(c)
+    same: dict[tuple[str, str], list[str]] = {}
+    for x in c.contrasts:
+        if not x.significant:
+            same.setdefault((x.a, x.b), []).append(METRIC_TEXT.get(x.metric, x.metric))
+    parts = []
+    if apart:
+        parts.append("Separated: " + "; ".join(contrast_text(x) for x in apart) + ".")
+    if same:
+        listed = "; ".join(f"{a} against {b}: {', '.join(m)}" for (a, b), m in same.items())
+        parts.append(f"Not significant (the interval holds 1, or 0): {listed}.")
+    return " ".join(parts)
+
+
+def meaning(c: DbComparison) -> str:
+    """What the contrasts mean for a team choosing a path, from which of them are separated."""
+    apart = separated(c)
+    speed = [x for x in apart if x.metric != THREADS]
+    threads = [x for x in apart if x.metric == THREADS and x.value < 0]
+    said = []
+    if not speed:
+        said.append(
+            "Throughput, latency and server CPU per request: the data cannot separate the paths "
+            "here, so the run cannot call any of them faster at this load; choose by what else "
+            "matters (the sync ORM is the simplest; the native backend needs an ASGI server)."
+        )
+    if threads:
+        fewer = sorted({x.a for x in threads})
+        said.append(
+            f"{' and '.join(fewer)} parked fewer threads on the database socket: each query in "
+            "flight on the other paths holds a thread in a blocked wait, which counts where "
+            "threads are the scarce resource (many more queries in flight than threads)."
+        )
+    return " ".join(said)
+
+
+def markdown(c: DbComparison | None) -> list[str]:
+    if c is None:
+        return []
+    lines = ["### The three paths side by side (one server, paired rounds)", ""]
+    lines += [f"- {s}" for s in sentences(c)]
+    if c.windows:
+        lines += ["", markdown_table(*rows(c)), "", CONTRASTS_CAPTION, "",
+                  markdown_table(*contrast_rows(c))]  # fmt: skip
+    return [*lines, ""]
+
+
+def html_section(c: DbComparison | None) -> str:
+    if c is None:
+        return ""
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(c))
+    table = (
+        f"{html_table(*rows(c))}<p>{html.escape(CONTRASTS_CAPTION)}</p>"
+        f"{html_table(*contrast_rows(c))}"
+        if c.windows
+        else ""
+    )
+    return (
+        f"<h3>The three paths side by side (one server, paired rounds)</h3><ul>{items}</ul>{table}"
+    )

@@ -1,0 +1,146 @@
+"""The database comparison: the three paths on ONE server, in alternating windows, paired.
+
+The three database views are served by the same server with the same settings, so the sweep
+compares them on one uvicorn worker (the one kind that runs all three), started once: a closed
+loop of ``users`` switches path every window, in rounds (A B C, B C A, C A B, ...: each path in
+each position alike), after a warm-up window per path that opens the pools. The pool
+(``DB_POOL_SIZE``) is above the users, so it never binds: what differs between the paths is
+what each request costs the server (CPU, threads) and the time it adds to the query's ``delay``,
+not a ceiling they share by construction. Each window gives its rate, p50 and p99, the server's
+CPU per request and threads held; ``analysis.db_compare`` pairs them by round. Fresh starts
+per repeat would add start-to-start noise to a comparison of one server's three routes; a
+round's windows share the machine's state, and the rounds' spread gives the interval.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from loadtests.analysis import db_compare as analysis
+from loadtests.analysis.records import Results
+from loadtests.scenarios import DB_SCENARIOS, LOAD_ROWS
+from mysite.db import cluster as pg
+from mysite.launcher import DEFAULT_THREADS, ServerFailed, free_port, serve
+
+from .capacity_plan import CAPACITY_DELAY_S
+from .cell import Context, wait_for_workers
+from .io_threads import IoThreadSampler
+from .sampler import TreeSampler, pin_tree
+
+IDLE_S = 0.75  # the server's idle threads are sampled this long before the load
+DRIVER_MARGIN_S = 30.0  # the load process's own limit beyond its schedule
+
+
+@dataclass(frozen=True)
+class ComparePlan:
+    server: str = "uvicorn"
+    workers: int = 1
+    users: int = 32
+    delay: float = CAPACITY_DELAY_S
+    rows: int = LOAD_ROWS
+    db_pool: int = 64  # per worker and path: above the users, so the pool never binds
+    rounds: int = 6
+    window: float = 1.5  # seconds per path per round
+    settle: float = 0.3  # the window's first seconds, not measured: the last path drains
+    warm: float = 1.0  # seconds per path before the first round (pools open on first use)
+    paths: tuple[str, ...] = tuple(DB_SCENARIOS)
+
+    def schedule(self) -> list[tuple[str, int]]:
+        """(path, round) of each window in order: round 0 is the warm-up."""
+        warm = [(p, 0) for p in self.paths]
+        n = len(self.paths)
+        rounds = [(self.paths[(i + r) % n], r + 1) for r in range(self.rounds) for i in range(n)]
+        return warm + rounds
+
+    def load_seconds(self) -> float:
+        return len(self.paths) * (self.warm + self.rounds * self.window)
+
+    def estimate(self, start_cost: float) -> float:
+        """Seconds the phase should take: a server start, PostgreSQL's, the load."""
+        return 2 * start_cost + IDLE_S + self.load_seconds()
+
+
+# The sweep's profiles that run it (when their own matrix runs), and its settings per profile.
+PLANS = {"default": ComparePlan(), "full": ComparePlan(rounds=12, window=3.0)}
+
+
+def _spec(plan: ComparePlan, url: str, cpus) -> dict:
+    schedule = plan.schedule()
+    windows = [plan.warm if r == 0 else plan.window for _, r in schedule]
+    return {
+        "url": url, "users": plan.users, "query": f"delay={plan.delay:g}&rows={plan.rows}",
+        "paths": [DB_SCENARIOS[p].path for p, _ in schedule], "windows_s": windows,
+        "stagger_s": plan.delay, "lead_s": 0.2, "cpus": sorted(cpus) if cpus else None,
+    }  # fmt: skip
+
+
+def measure(plan: ComparePlan, ctx: Context, db_env: dict[str, str]) -> analysis.DbComparison:
+    out_dir = ctx.run_dir / "db-comparison"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec_path, out = out_dir / "load-spec.json", out_dir / "load.json"
+    port = free_port()
+    env = {"MYSITE_LOG_LEVEL": "WARNING", "DB_POOL_SIZE": str(plan.db_pool), **db_env}
+    with serve(plan.server, plan.workers, port=port, threads=DEFAULT_THREADS, env=env,
+               log_dir=out_dir, system_checks=False,
+               ready_timeout=ctx.ready_timeout) as server:  # fmt: skip
+        wait_for_workers(server.url, plan.workers)
+        if ctx.server_cpus:
+            pin_tree(server.pid, ctx.server_cpus)
+        ctx.settle()
+        spec_path.write_text(json.dumps(_spec(plan, server.url, ctx.generator.cpus)))
+        argv = [sys.executable, "-m", "loadtests.sweep.paired_load", str(spec_path), str(out)]
+        with TreeSampler({"server": server.pid}) as sampler, IoThreadSampler(server.pid) as io:
+            time.sleep(IDLE_S)
+            loaded = time.time()
+            done = subprocess.run(argv, capture_output=True, text=True, check=False,
+                                  timeout=plan.load_seconds() + DRIVER_MARGIN_S)  # fmt: skip
+    if done.returncode != 0 or not out.exists():
+        raise ServerFailed(f"the paired load exited with {done.returncode}: {done.stderr[-800:]}")
+    raw = json.loads(out.read_text())["windows"]
+    before = [s.threads for s in sampler.samples["server"] if s.unix < loaded]
+    idle = min(before) if before else None
+    idle_io = io.mean(0.0, loaded)
+    windows = []
+    for (name, round_), window in zip(plan.schedule(), raw, strict=True):
+        if round_ == 0:
+            continue
+        span = (window["start"] + plan.settle, window["end"])
+        use = sampler.window("server", *span)
+        busy = io.mean(*span)
+        above = busy - idle_io if busy is not None and idle_io is not None else None
+        windows.append(analysis.window_of(window, name, round_, plan.settle, use, idle, above))
+    return _record(plan, idle, windows, idle_io=idle_io)
+
+
+def _record(plan: ComparePlan, idle, windows, error: str | None = None, idle_io=None):
+    return analysis.DbComparison(
+        server=plan.server, workers=plan.workers, users=plan.users, delay_s=plan.delay,
+        rows=plan.rows, db_pool_size=plan.db_pool, window_s=plan.window, settle_s=plan.settle,
+        rounds=plan.rounds, paths=list(plan.paths), idle_threads=idle, windows=windows,
+        idle_io_threads=None if idle_io is None else round(idle_io, 2),
+        contrasts=analysis.contrasts(windows, list(plan.paths)), error=error,
+    )  # fmt: skip
+
+
+def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], None],
+              note: Callable[[str], None], plan: ComparePlan | None = None) -> int:  # fmt: skip
+    """Compare the paths (the profile's plan, or ``plan``); 1 if it could not be measured."""
+    plan = plan or PLANS.get(profile, PLANS["default"])
+    note(f"database comparison: {', '.join(plan.paths)} on {plan.server} x{plan.workers}, "
+         f"{plan.rounds} rounds of {plan.window:g} s windows")  # fmt: skip
+    began = time.monotonic()
+    try:
+        db_env = ctx.database() if ctx.database else {}
+        record.db_comparison = measure(plan, ctx, db_env)
+        code = 0
+    except (pg.ClusterError, ServerFailed, OSError, ValueError, subprocess.SubprocessError) as e:
+        record.db_comparison, code = _record(plan, None, [], error=str(e)), 1
+    save()
+    note(f"database comparison: done in {time.monotonic() - began:.0f} s"
+         + (f", failed: {record.db_comparison.error}" if code else ""))  # fmt: skip
+    return code

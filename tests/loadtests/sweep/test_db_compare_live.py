@@ -1,0 +1,111 @@
+"""The database paths in the sweep, live against a PostgreSQL of the test's own: a closed-loop
+cell on a database path (PostgreSQL started on first use, the pool in the cell's model), and the
+paired comparison (the three paths on one uvicorn worker, alternating windows), then nothing
+left running. Short windows and few users keep it within a minute or two on a busy machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from loadtests.sweep import cell as cells
+from loadtests.sweep import cli
+from loadtests.sweep.cell import Context
+from loadtests.sweep.db_compare import ComparePlan, run_phase
+from loadtests.sweep.generator import Generator
+from loadtests.sweep.main import pinning
+from loadtests.sweep.plan import from_args
+from loadtests.sweep.postgres import Postgres
+from mysite.db import cluster as pg
+from tests.db.conftest import new_cluster_root
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+POOL, USERS = 4, 8
+PLAN = ComparePlan(users=USERS, db_pool=2 * USERS, rounds=3, window=1.0, settle=0.25, warm=0.5)
+PHASE_LIMIT_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    run_dir, root = tmp_path_factory.mktemp("dbsweep"), new_cluster_root()
+    generator_cpus, server_cpus, _ = pinning(True)
+    argv = ["--cell", "uvicorn:1:async-db", "--db-pool-sizes", str(POOL), "--users", str(USERS),
+            "--repeats", "1", "--windows-per-run", "1"]  # fmt: skip
+    [cell_plan] = from_args(cli.parse_args(argv))[1]
+    record = SimpleNamespace(db_comparison=None)
+    notes: list[str] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            ctx = Context(run_dir=run_dir, generator=Generator(cpus=generator_cpus,
+                          env={"LOCUST_EXPORTER_PORT": "0"}), server_cpus=server_cpus,
+                          database=Postgres(stack, root))  # fmt: skip
+            cell = cells.measure(cell_plan, ctx, lambda: None)
+            began = time.monotonic()
+            code = run_phase("default", ctx, record, lambda: None, notes.append, PLAN)
+            seconds = time.monotonic() - began
+            ctx.settle()
+            running_inside = pg.is_running(pg.Cluster(root))
+        left_running = pg.is_running(pg.Cluster(root))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return SimpleNamespace(cell=cell, plan=cell_plan, code=code, compared=record.db_comparison,
+                           notes=notes, seconds=seconds, running_inside=running_inside,
+                           left_running=left_running)  # fmt: skip
+
+
+def test_a_closed_loop_cell_runs_a_database_path_bound_by_its_pool(sweep):
+    cell = sweep.cell
+    assert cell.error is None
+    assert cell.failures == 0
+    assert cell.db_pool_size == POOL
+    ceiling = POOL / sweep.plan.delay  # 1 worker x 4 connections / 0.2 s = 20 req/s < 8 / 0.2
+    assert cell.model_rps == ceiling
+    assert "pooled database connections" in cell.model
+    assert 0.7 * ceiling <= cell.rps <= 1.05 * ceiling
+
+
+def test_the_comparison_measures_every_path_in_every_round(sweep):
+    c = sweep.compared
+    assert sweep.code == 0, (sweep.notes, c.error if c else None)
+    assert c.error is None
+    assert sorted((w.round, w.path) for w in c.windows) == sorted(
+        (r, p) for r in range(1, PLAN.rounds + 1) for p in PLAN.paths
+    )
+    little = USERS / PLAN.delay
+    for w in c.windows:
+        assert w.failures == 0, w.errors
+        assert 0.5 * little <= w.rps <= 1.05 * little, w
+        assert PLAN.delay * 1000 <= w.p50_ms <= w.p99_ms, w
+        assert w.server_cpu_ms_per_request is not None
+        assert w.server_cpu_ms_per_request > 0
+        assert w.io_threads is not None
+    # Each pair of paths on each metric, paired over the three rounds.
+    assert len(c.contrasts) == 3 * 5
+    assert all(x.pairs == PLAN.rounds for x in c.contrasts)
+    assert sweep.seconds < PHASE_LIMIT_S
+
+
+def test_the_orm_paths_park_a_thread_per_query_the_native_path_none(sweep):
+    """The sync and async ORM run each query in a thread, which waits on the database socket;
+    the native backend awaits it on the event loop. Nearly every user is in a query at any
+    time (the query's delay is most of a request), hence at least half of them."""
+    by = {(w.round, w.path): w.io_threads for w in sweep.compared.windows}
+    for r in range(1, PLAN.rounds + 1):
+        assert by[(r, "async-db")] >= USERS / 2, by
+        assert by[(r, "sync-db")] >= USERS / 2, by
+        assert by[(r, "async-db-native")] <= 1, by
+    key = ("async-db-native", "async-db", "io_threads")
+    native = next(x for x in sweep.compared.contrasts if (x.a, x.b, x.metric) == key)
+    assert native.significant
+    assert native.high < 0
+
+
+def test_postgresql_runs_while_needed_and_stops_with_the_sweep(sweep):
+    assert sweep.running_inside
+    assert not sweep.left_running
