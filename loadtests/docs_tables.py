@@ -25,7 +25,7 @@ from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell, Results
 from loadtests.report import db_comparison
 from loadtests.report.tables import markdown_table
-from loadtests.sweep import capacity_plan, db_compare
+from loadtests.sweep import capacity_plan, db_compare, serverlife
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.plan import PROFILES, from_args
 from loadtests.sweep.progress import INITIAL_START_COST, clock
@@ -45,7 +45,15 @@ def planned_seconds(profile: str) -> float:
     _, plans = from_args(args)
     cells = sum(plan.estimate(INITIAL_START_COST) for plan in plans)
     mapped = capacity_plan.plans_for(profile) if args.capacity else []
-    return cells + compare_seconds(profile) + sum(p.estimate(INITIAL_START_COST) for p in mapped)
+    mapped_s = sum(p.estimate(INITIAL_START_COST) for p in mapped)
+    return cells + compare_seconds(profile) + mapped_s + server_life_seconds(profile)
+
+
+def server_life_seconds(profile: str) -> float:
+    """The server-life phase's planned seconds (it has no time limit of its own)."""
+    if not parse_args(["--profile", profile]).server_life:
+        return 0.0
+    return serverlife.estimate(INITIAL_START_COST)
 
 
 def compare_seconds(profile: str) -> float:
@@ -56,9 +64,9 @@ def compare_seconds(profile: str) -> float:
 
 
 def time_limit_seconds(profile: str) -> float:
-    """When the sweep stops at the latest: the cells' limit, the database comparison's planned
-    length, then the capacity map's limit."""
-    limit = PROFILES[profile].time_limit + compare_seconds(profile)
+    """When the sweep stops at the latest: the cells' limit, the database comparison's and the
+    server-life phase's planned lengths, then the capacity map's limit."""
+    limit = PROFILES[profile].time_limit + compare_seconds(profile) + server_life_seconds(profile)
     if parse_args(["--profile", profile]).capacity:
         limit += capacity_plan.TIME_LIMITS.get(profile, capacity_plan.TIME_LIMITS["default"])
     return limit

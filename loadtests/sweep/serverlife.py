@@ -167,6 +167,19 @@ def slow_clients(ctx: Context, threads: int, note: Callable[[str], object],
         save(run)
 
 
+def estimate(start_cost: float) -> float:
+    """Seconds the phase should take: its cluster (a start's worth), then each case and each
+    kind at its least.
+
+    An in-flight case starts a server, holds its requests for ``DELAY`` and drains them; a
+    slow-clients kind starts a server and measures two windows, the second after the slow
+    connections' users may have given up.
+    """
+    cases = len(inflight.CASES) * (start_cost + 2 * inflight.DELAY)
+    kinds = len(SERVER_KINDS) * (start_cost + 2 * slowclients.SECONDS + slowclients.USER_TIMEOUT)
+    return start_cost + cases + kinds
+
+
 def run_phase(ctx: Context, record: Results, threads: int, write: Callable[[], object],
               note: Callable[[str], object]) -> int:  # fmt: skip
     """Both measurements into ``record`` (written after each case); 1 when one failed."""
