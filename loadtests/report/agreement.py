@@ -18,13 +18,12 @@ import re
 from dashboards.locust_exporter import BUCKETS
 from loadtests.analysis.comparisons import rate
 from loadtests.analysis.records import Cell, Results
-from loadtests.prometheus.panels import cell_key
+from loadtests.prometheus.panels import cell_key, runs
 
 THROUGHPUT_PANEL = "throughput_compare"  # the dashboards' panel of Locust's and the app's req/s
 LATENCY_PANEL = "latency_compare"  # and of their latency percentile
 CLIENT_METRIC = "locust_"  # Locust's exporter: the client, whom the tables' figures count
 AGREES_WITHIN = 0.10  # panel mean and table closer than this share: they agree
-CONTIGUOUS_S = 0.5  # windows closer than this are one run's
 _QUANTILE = re.compile(r"histogram_quantile\((\d*\.\d+)")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -34,17 +33,6 @@ def seconds(duration: str | None) -> float | None:
     """A Prometheus duration ("4s", "1m") in seconds; None when it is not one."""
     match = _DURATION.match(duration or "")
     return float(match[1]) * _SECONDS[match[2]] if match else None
-
-
-def runs(spans) -> list[tuple[float, float]]:
-    """The measured windows merged into each run's stretch of back-to-back windows."""
-    merged: list[list[float]] = []
-    for start, end in sorted(spans):
-        if merged and start - merged[-1][1] <= CONTIGUOUS_S:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(a, b) for a, b in merged]
 
 
 def _client_series(panel: dict) -> tuple[dict, str] | None:
