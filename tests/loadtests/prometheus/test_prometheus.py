@@ -366,6 +366,13 @@ def test_the_sweep_stores_the_dashboards_panels_of_every_cell(tiny_sweep):
             assert panel["series"], panel["key"]
             assert all(any(v is not None for _, v in s["points"]) for s in panel["series"])
             assert panel["spans"] == [[w["start"], w["end"]] for w in cell["windows"]]
+            # Rates over two scrapes, and no point after the run: a point at its end.
+            assert panel["rate_interval"] == seam.rate_window(
+                panel["step"], info["scrape_interval_s"]
+            )
+            (run,) = seam.runs(panel["spans"])
+            last = max(t for s in panel["series"] for t, v in s["points"] if v is not None)
+            assert abs(last - run[1]) < 0.01, (last, run)
         jobs.add(job)
         # The server's rate as Prometheus saw it, against the sweep's own count.
         server = next(s for s in mine["throughput_compare"]["series"] if s["label"] == "server")
