@@ -89,7 +89,7 @@ def sentence(panel: dict, cell: Cell) -> str | None:
     gap = mean / value - 1 if value else 0.0
     if abs(gap) <= AGREES_WITHIN:
         return f"{said}: they agree within {AGREES_WITHIN:.0%}."
-    causes = _causes(panel, inside, stretches, unit)
+    causes = _causes(panel, inside, stretches, unit, mean)
     if unit == "ms":
         causes.insert(0, _buckets(mean, value))
     return f"{said}, {abs(gap):.0%} {'lower' if gap < 0 else 'higher'}: {'; '.join(causes)}."
@@ -112,7 +112,7 @@ def _buckets(panel_value: float, table_value: float) -> str:
     return f"{said}, and the table's lies in {_bucket(table_value)}"
 
 
-def _causes(panel: dict, inside, stretches, unit: str) -> list[str]:
+def _causes(panel: dict, inside, stretches, unit: str, mean: float) -> list[str]:
     """What the panel's own data show of why its points differ from the windows' figure."""
     width = seconds(panel.get("rate_interval"))
     step = panel.get("step") or 1.0
@@ -120,6 +120,15 @@ def _causes(panel: dict, inside, stretches, unit: str) -> list[str]:
     if width:
         back = [v for t, v, start in inside if t - width < start]
         clean = [v for t, v, start in inside if t - width >= start]
+        clean_mean = sum(clean) / len(clean) if clean else None
+        if back and clean_mean is not None and abs(clean_mean / mean - 1) <= AGREES_WITHIN:
+            # The points that reach into the warm-up move the mean by less than the verdict's
+            # margin: the warm-up is not the difference, and saying so is the evidence.
+            causes.append(
+                f"not the warm-up: the {len(clean)} point(s) whose {width:g} s lie wholly inside "
+                f"the windows average {_number(clean_mean, unit)} too"
+            )
+            back = clean = []
         if back:
             short = min(b - a for a, b in stretches)
             causes.append(
@@ -136,7 +145,7 @@ def _causes(panel: dict, inside, stretches, unit: str) -> list[str]:
         if clean:
             causes.append(
                 f"the {len(clean)} point(s) whose {width:g} s lie wholly inside the windows "
-                f"average {_number(sum(clean) / len(clean), unit)}"
+                f"average {_number(clean_mean, unit)}"
             )
     expected = sum(int(b // step) - int(-(-a // step)) + 1 for a, b in stretches)
     if expected > len(inside):
