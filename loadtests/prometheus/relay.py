@@ -24,10 +24,15 @@ from mysite.launcher import LOOPBACK
 # A scrape waits this share of the scrape interval (Prometheus's scrape timeout) for the read
 # it asked for; a target slower than that (an event loop stalled by blocking calls answers
 # /metrics only after the requests queued before it) is read on in the background, one read at
-# a time, each allowed READ_TIMEOUT, and meanwhile a scrape gets the latest copy there is.
+# a time, each allowed READ_TIMEOUT, and meanwhile a scrape gets the latest copy there is (its
+# gauges only, once it has been served whole).
 ANSWER_WITHIN = 0.6
 READ_TIMEOUT = 15.0
 REMEMBERED_READS = 200
+# Families whose value holds between two reads. A counter's or histogram's copy served twice
+# would put its increase at the second scrape (a rate of 0, then a spike); left out of a copy
+# already served, its rate has no point there, as with any missing scrape.
+HOLDING_TYPES = ("gauge", "untyped")
 _SAMPLE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _HAS_JOB = re.compile(r',\s*job\s*=\s*"')
 
@@ -77,6 +82,22 @@ def with_job(exposition: str, job: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def holding_only(exposition: str) -> str:
+    """The exposition with only the samples of gauge and untyped families (and every comment).
+
+    A family's samples follow its ``# TYPE`` line (the text format keeps a family together).
+    """
+    out, kind = [], "untyped"
+    for line in exposition.splitlines():
+        if line.startswith("# HELP "):
+            kind = "untyped"  # a new family, its TYPE line next if it has one
+        elif line.startswith("# TYPE "):
+            kind = line.split()[-1]
+        if line.startswith("#") or kind in HOLDING_TYPES:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
 class ScrapeRelay:
     """Fixed scrape addresses for targets that move, read when Prometheus scrapes.
 
@@ -85,7 +106,8 @@ class ScrapeRelay:
     sample labelled ``job=label``, as soon as it is in (at most ``ANSWER_WITHIN`` of
     ``interval`` later). A target that answers slower (an event loop stalled by blocking calls
     queues its ``/metrics`` too) is read on in the background, and a scrape meanwhile gets the
-    latest copy read, so Prometheus still records it instead of failing its one-second scrape
+    latest copy read (its gauges only once it has been served whole: ``HOLDING_TYPES``), so
+    Prometheus still records it instead of failing its one-second scrape
     timeout. Without a backend, or when the last read failed, a scrape gets a 503 (the target
     is down: Prometheus ends its series there).
     """
@@ -99,7 +121,9 @@ class ScrapeRelay:
         self._read_done = threading.Condition(self._lock)
         self._closed = threading.Event()
         self._backends: dict[str, tuple[str, str, int]] = {}  # job -> url, label, generation
-        self._latest: dict[str, bytes] = {}
+        # job -> (read number, the copy, its gauges only); and the number last served whole
+        self._latest: dict[str, tuple[int, bytes, bytes]] = {}
+        self._served: dict[str, int] = {}
         self._reads: dict[str, list[tuple[float, float]]] = {job: [] for job in jobs}
         self._asked = {job: threading.Event() for job in jobs}  # a scrape wants a read
         self._generation = 0
@@ -192,7 +216,7 @@ class ScrapeRelay:
             if body is None:
                 self._latest.pop(job, None)
             else:
-                self._latest[job] = body
+                self._latest[job] = (self.reads, body, holding_only(body.decode()).encode())
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         job = request.path.split("?")[0].strip("/").removesuffix("/metrics")
@@ -205,7 +229,12 @@ class ScrapeRelay:
                     lambda: any(start >= moment for start, _ in self._reads[job][-2:]),
                     timeout=ANSWER_WITHIN * self.interval,
                 )
-            body = self._latest.get(job)
+            latest = self._latest.get(job)
+            body = None
+            if latest is not None:
+                number, whole, holding = latest
+                body = whole if self._served.get(job) != number else holding
+                self._served[job] = number
         status = 200 if body is not None else 503
         data = body if body is not None else f"nothing read from {job!r} now\n".encode()
         request.send_response(status)

@@ -127,7 +127,7 @@ class Backend(BaseHTTPRequestHandler):
 
     def do_GET(self):
         time.sleep(self.delay)
-        body = b"# TYPE hits gauge\nhits 7\n"
+        body = b"# TYPE hits gauge\nhits 7\n# HELP done Done.\n# TYPE done counter\ndone_total 3\n"
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -148,6 +148,10 @@ def backend():
     Backend.delay = 0.0
 
 
+def scraped(answer: httpx.Response) -> list:
+    return [s for f in text_string_to_metric_families(answer.text) for s in f.samples]
+
+
 def relay_scrape(relay) -> httpx.Response:
     return httpx.get(f"http://{relay.address}/django/metrics", timeout=2)
 
@@ -162,14 +166,17 @@ def test_a_scrape_reads_the_target_then_and_never_waits_long_for_a_slow_one(back
         answer = relay_scrape(relay)
         assert answer.status_code == 200, "a quick target's copy comes with the scrape itself"
         assert relay.read_started_after("django", asked - 0.001) is not None
-        (sample,) = next(iter(text_string_to_metric_families(answer.text))).samples
-        assert sample.labels == {"job": "django:cell"}
-        assert sample.timestamp is None, "Prometheus stamps it: the scrape's own time"
+        samples = {s.name: s for s in scraped(answer)}
+        assert set(samples) == {"hits", "done_total"}
+        assert samples["hits"].labels == {"job": "django:cell"}
+        assert samples["hits"].timestamp is None, "Prometheus stamps it: the scrape's own time"
         Backend.delay = 2.5  # an event loop stalled behind blocking requests
         time.sleep(0.1)
         answer = relay_scrape(relay)
         assert answer.elapsed.total_seconds() < patience + 0.4, "within the scrape timeout"
         assert answer.status_code == 200, "meanwhile the latest copy"
+        # Served again: the gauge holds, the counter is left out (no increase at this scrape).
+        assert {s.name for s in scraped(answer)} == {"hits"}
         relay.clear("django")
         assert relay_scrape(relay).status_code == 503
     finally:
