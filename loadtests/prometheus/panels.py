@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dashboards import panels as dashboard_panels
 from dashboards.prometheus_server import duration
 from loadtests.analysis.records import Cell
@@ -11,10 +13,11 @@ CONTIGUOUS_S = 0.5  # windows closer than this are one run's
 # no further than that before a point (Grafana's $__rate_interval, four, reaches twice as far:
 # into the warm-up, when a run's windows last a few seconds).
 RATE_SAMPLES = 2
+TIME_DECIMALS = 3  # results.json keeps a point's time to the millisecond
 
 
 def _time(unix: float) -> float | int:
-    return int(unix) if float(unix).is_integer() else round(unix, 3)
+    return int(unix) if float(unix).is_integer() else round(unix, TIME_DECIMALS)
 
 
 def _round(value: float | None) -> float | None:
@@ -50,6 +53,8 @@ def run_grid(
     before its servers were up) to its last window's end, on a grid with a point at that end,
     so that the last point's rate covers the run's last seconds and nothing after them."""
     first, last = run
+    # Down to a stored time: a point at the end that rounds up would lie after the run.
+    last = math.floor(last * 10**TIME_DECIMALS) / 10**TIME_DECIMALS
     earliest = max(since, first - lead)
     points = max(1, int((last - earliest) // step))
     return last - points * step, last

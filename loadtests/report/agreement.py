@@ -24,6 +24,9 @@ THROUGHPUT_PANEL = "throughput_compare"  # the dashboards' panel of Locust's and
 LATENCY_PANEL = "latency_compare"  # and of their latency percentile
 CLIENT_METRIC = "locust_"  # Locust's exporter: the client, whom the tables' figures count
 AGREES_WITHIN = 0.10  # panel mean and table closer than this share: they agree
+# A point whose range starts less than this before a run still counts as wholly inside it: a
+# point stored to the millisecond, at the end of windows that last their seconds to a few ms.
+EDGE_S = 0.01
 _QUANTILE = re.compile(r"histogram_quantile\((\d*\.\d+)")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -118,8 +121,8 @@ def _causes(panel: dict, inside, stretches, unit: str, mean: float) -> list[str]
     step = panel.get("step") or 1.0
     causes = []
     if width:
-        back = [v for t, v, start in inside if t - width < start]
-        clean = [v for t, v, start in inside if t - width >= start]
+        back = [v for t, v, start in inside if t - width < start - EDGE_S]
+        clean = [v for t, v, start in inside if t - width >= start - EDGE_S]
         clean_mean = sum(clean) / len(clean) if clean else None
         if back and clean_mean is not None and abs(clean_mean / mean - 1) <= AGREES_WITHIN:
             # The points that reach into the warm-up move the mean by less than the verdict's

@@ -48,3 +48,10 @@ def test_runs_are_merged_with_nothing_between_them():
     (query,) = merged["panels"]["p"]["queries"]
     (series,) = query["series"]
     assert [t for t, _ in series["points"]] == [101.3, 102.3, 121.0, 122.0]
+
+
+def test_the_end_point_is_stored_inside_the_run():
+    run = (1796137456.1023, 1796137458.1027)  # its end rounds up to a later millisecond
+    _, end = panels.run_grid(run, since=run[0] - 2, lead=10.0, step=1.0)
+    assert end <= run[1]
+    assert run[1] - end < 0.001
