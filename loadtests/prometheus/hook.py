@@ -51,15 +51,7 @@ from loadtests.scenarios import SCENARIOS
 from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port
 
-from .panels import (
-    cell_key,
-    merge_runs,
-    panel_definitions,
-    rate_window,
-    run_grid,
-    runs,
-    seam_panels,
-)
+from . import panels as seam
 from .relay import READ_TIMEOUT, ScrapeRelay
 
 SCRAPE_INTERVAL = 1.0
@@ -180,7 +172,7 @@ class PrometheusHook:
         """Queue the cell's panels; the background thread evaluates them after its end."""
         if self.relay is None or self.failed:
             return None
-        key = cell_key(cell)
+        key = seam.cell_key(cell)
         with self._lock:
             since = self._since.pop(key, None)
             jobs = self._jobs.pop(key, None)
@@ -264,29 +256,29 @@ class PrometheusHook:
             try:
                 self._evaluate(cell, since, jobs, spans)
             except Exception as error:
-                self.problems.append(f"Prometheus panels of {cell_key(cell)}: {error}")
+                self.problems.append(f"Prometheus panels of {seam.cell_key(cell)}: {error}")
 
     def _evaluate(self, cell: Cell, since: list[float], jobs: tuple[str, str], spans) -> None:
         """The cell's panels, each run on its own: from its warm-up to its last window's end,
         with a point at that end, so no point covers seconds of another cell's run."""
         queued = time.monotonic()
-        stretches = runs(spans)
+        stretches = seam.runs(spans)
         step = 1.0 if max(b - a for a, b in stretches) + LEAD <= 90 else 2.0
         grids = [
-            run_grid(run, max([s for s in since if s <= run[0]] or since[:1]), LEAD, step)
+            seam.run_grid(run, max([s for s in since if s <= run[0]] or since[:1]), LEAD, step)
             for run in stretches
         ]
         end = max(b for _, b in grids)
         if not self._wait_for_data_until(end):
             self.problems.append(
-                f"Prometheus had not recorded the end of {cell_key(cell)} {SCRAPE_WAIT:g} s "
+                f"Prometheus had not recorded the end of {seam.cell_key(cell)} {SCRAPE_WAIT:g} s "
                 "after it"
             )
         waited = time.monotonic()
         keys = self.panel_keys
         if SCENARIOS.get(cell.scenario) and SCENARIOS[cell.scenario].uses_upstream:
             keys += self.upstream_panel_keys
-        evaluated = merge_runs(
+        evaluated = seam.merge_runs(
             [
                 evaluate_panels(
                     self.server.url,
@@ -296,17 +288,17 @@ class PrometheusHook:
                     variables=default_variables(job=jobs[0], locust_job=jobs[1]),
                     keys=keys,
                     timeout=10.0,
-                    rate_window=rate_window(step, self.scrape_interval),
+                    rate_window=seam.rate_window(step, self.scrape_interval),
                 )
                 for start, stop in grids
             ]
         )
-        panels = seam_panels(evaluated, cell, spans)
+        panels = seam.seam_panels(evaluated, cell, spans)
         with self._lock:
             self.panels += panels
             self.timings.append(
                 {
-                    "cell": cell_key(cell),
+                    "cell": seam.cell_key(cell),
                     "wait_s": round(waited - queued, 3),
                     "query_s": round(time.monotonic() - waited, 3),
                     "panels": len(panels),
@@ -353,5 +345,5 @@ class PrometheusHook:
             "reads": self.relay.reads if self.relay else 0,
             "failed_reads": self.relay.failures if self.relay else 0,
             "read_s": round(self.relay.busy_s, 2) if self.relay else None,
-            "definitions": panel_definitions(keys),
+            "definitions": seam.panel_definitions(keys),
         }
