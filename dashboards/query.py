@@ -140,11 +140,13 @@ def evaluate_panels(
     scrape_interval: float = SCRAPE_INTERVAL,
     keys: Iterable[str] | None = None,
     timeout: float = 30.0,
+    rate_window: str | None = None,
 ) -> dict[str, Any]:
     """Every panel's queries over ``[start, end]`` (Unix seconds) every ``step`` seconds.
 
     ``variables`` fills the dashboards' variables (default: ``default_variables()``);
-    ``keys`` picks panels (default: all, in ``panels.PANELS`` order). Returns JSON-ready data::
+    ``keys`` picks panels (default: all, in ``panels.PANELS`` order); ``rate_window`` replaces
+    ``$__rate_interval`` (default: Grafana's, ``rate_interval``). Returns JSON-ready data::
 
         {"window": {"start", "end", "step", "rate_interval"},
          "variables": {...},
@@ -157,7 +159,7 @@ def evaluate_panels(
     ``PrometheusError`` when a query fails.
     """
     variables = dict(default_variables() if variables is None else variables)
-    window = rate_interval(step, scrape_interval)
+    window = rate_window or rate_interval(step, scrape_interval)
     selected = p.all_panels()
     if keys is not None:
         wanted = list(keys)

@@ -4,30 +4,28 @@
 turns it off; without the binary the sweep says so once and measures without it). It runs one
 Prometheus (free port, temporary data, a scrape every second, no rules) for the whole sweep and,
 for every measured cell, evaluates a few of the dashboards' panels (``dashboards.panels``, the
-PromQL the Grafana dashboards use, through ``dashboards.query.evaluate_panels``) over the cell's
-warm-up and windows. They land in ``results.json``'s ``panels``, one group per cell, which the
-report draws as time series.
+PromQL the Grafana dashboards use, through ``dashboards.query.evaluate_panels``) over each run's
+warm-up and windows, a point at each run's end, ``$__rate_interval`` two scrape intervals (the
+fewest that hold a rate's two samples: Grafana's four would reach into the warm-up of a run
+whose windows last a few seconds). They land in ``results.json``'s ``panels``, one group per
+cell, which the report draws as time series.
 
 Every cell's servers listen on new ports, so Prometheus scrapes the fixed addresses of a relay
-(``relay``) that reads the current cell's app, upstream and Locust exporter, each sample given
-the cell's own ``job``; a cell's panels are evaluated with ``$job`` and ``$locust_job`` set to
-its jobs, as Grafana fills in a variable.
-
-``up{job="django"}`` is the relay's own health. After each cell, a background thread waits
-until Prometheus holds what the cell's targets said up to its end (a read begun after the end,
-then a scrape), and evaluates its panels while the next cell starts.
+(``relay``) that reads the current cell's targets, each sample given the cell's own ``job``
+(``$job`` and ``$locust_job`` of its panels). ``up{job="django"}`` is the relay's own health.
+After each cell, a background thread waits until Prometheus holds what the cell's targets said
+up to its end (a read begun after the end, then a scrape), and evaluates its panels.
 
 What it costs: the sweep's thread only records targets and queues finished cells (microseconds),
 except that the first cell waits for Prometheus's first scrape (~5 s after it starts, once).
 The waiting and querying are in the background (~1 s and ~0.1 s a cell). Prometheus runs at a
-lower priority (nice 10) so that the servers and Locust come first; its CPU time is in
-``meta.prometheus``. Each target answers one ``/metrics`` a second.
+lower priority (nice 10); its CPU time is in ``meta.prometheus``. Each target answers one
+``/metrics`` a scrape.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import queue
 import shutil
 import sys
@@ -53,7 +51,7 @@ from loadtests.scenarios import SCENARIOS
 from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port
 
-from .panels import cell_key, panel_definitions, seam_panels
+from . import panels as seam
 from .relay import READ_TIMEOUT, ScrapeRelay
 
 SCRAPE_INTERVAL = 1.0
@@ -108,7 +106,7 @@ class PrometheusHook:
         self.timings: list[dict] = []
         self._stack = contextlib.ExitStack()
         self._lock = threading.Lock()
-        self._since: dict[str, float] = {}  # cell key -> when its servers were up
+        self._since: dict[str, list[float]] = {}  # cell key -> when each run's servers were up
         self._jobs: dict[str, tuple[str, str]] = {}  # cell key -> (app job, locust job)
         self._seen: dict[str, int] = {}  # cell key -> times measured (a repeated --cell)
         self._queue: queue.Queue = queue.Queue()
@@ -156,10 +154,11 @@ class PrometheusHook:
         self._ready.wait(timeout=START_WAIT)
         with self._lock:
             if cell not in self._since:
-                self._since[cell] = time.time()
+                self._since[cell] = []
                 self._seen[cell] = self._seen.get(cell, 0) + 1
                 suffix = f"#{self._seen[cell]}" if self._seen[cell] > 1 else ""
                 self._jobs[cell] = (f"{APP_JOB}:{cell}{suffix}", f"{LOCUST_JOB}:{cell}{suffix}")
+            self._since[cell].append(time.time())
             app_job, locust_job = self._jobs[cell]
         self.relay.point(APP_JOB, targets["app"], app_job)
         if "upstream" in targets:
@@ -173,12 +172,12 @@ class PrometheusHook:
         """Queue the cell's panels; the background thread evaluates them after its end."""
         if self.relay is None or self.failed:
             return None
-        key = cell_key(cell)
+        key = seam.cell_key(cell)
         with self._lock:
             since = self._since.pop(key, None)
             jobs = self._jobs.pop(key, None)
         spans = [[w.start, w.end] for w in cell.windows or []]
-        if since is None or jobs is None or not spans:
+        if not since or jobs is None or not spans:
             return None  # not measured, or not on servers the sweep started
         self._queue.put((cell, since, jobs, spans))
         return {"job": jobs[0], "locust_job": jobs[1]}
@@ -257,39 +256,49 @@ class PrometheusHook:
             try:
                 self._evaluate(cell, since, jobs, spans)
             except Exception as error:
-                self.problems.append(f"Prometheus panels of {cell_key(cell)}: {error}")
+                self.problems.append(f"Prometheus panels of {seam.cell_key(cell)}: {error}")
 
-    def _evaluate(self, cell: Cell, since: float, jobs: tuple[str, str], spans) -> None:
+    def _evaluate(self, cell: Cell, since: list[float], jobs: tuple[str, str], spans) -> None:
+        """The cell's panels, each run on its own: from its warm-up to its last window's end,
+        with a point at that end, so no point covers seconds of another cell's run."""
         queued = time.monotonic()
-        first, last = spans[0][0], max(end for _, end in spans)
-        start = max(since, first - LEAD)
-        step = 1.0 if last - start <= 90 else 2.0
-        start, end = math.floor(start / step) * step, math.ceil(last / step) * step
+        stretches = seam.runs(spans)
+        step = 1.0 if max(b - a for a, b in stretches) + LEAD <= 90 else 2.0
+        grids = [
+            seam.run_grid(run, max([s for s in since if s <= run[0]] or since[:1]), LEAD, step)
+            for run in stretches
+        ]
+        end = max(b for _, b in grids)
         if not self._wait_for_data_until(end):
             self.problems.append(
-                f"Prometheus had not recorded the end of {cell_key(cell)} {SCRAPE_WAIT:g} s "
+                f"Prometheus had not recorded the end of {seam.cell_key(cell)} {SCRAPE_WAIT:g} s "
                 "after it"
             )
         waited = time.monotonic()
         keys = self.panel_keys
         if SCENARIOS.get(cell.scenario) and SCENARIOS[cell.scenario].uses_upstream:
             keys += self.upstream_panel_keys
-        evaluated = evaluate_panels(
-            self.server.url,
-            start,
-            end,
-            step,
-            variables=default_variables(job=jobs[0], locust_job=jobs[1]),
-            scrape_interval=self.scrape_interval,
-            keys=keys,
-            timeout=10.0,
+        evaluated = seam.merge_runs(
+            [
+                evaluate_panels(
+                    self.server.url,
+                    start,
+                    stop,
+                    step,
+                    variables=default_variables(job=jobs[0], locust_job=jobs[1]),
+                    keys=keys,
+                    timeout=10.0,
+                    rate_window=seam.rate_window(step, self.scrape_interval),
+                )
+                for start, stop in grids
+            ]
         )
-        panels = seam_panels(evaluated, cell, spans)
+        panels = seam.seam_panels(evaluated, cell, spans)
         with self._lock:
             self.panels += panels
             self.timings.append(
                 {
-                    "cell": cell_key(cell),
+                    "cell": seam.cell_key(cell),
                     "wait_s": round(waited - queued, 3),
                     "query_s": round(time.monotonic() - waited, 3),
                     "panels": len(panels),
@@ -336,5 +345,5 @@ class PrometheusHook:
             "reads": self.relay.reads if self.relay else 0,
             "failed_reads": self.relay.failures if self.relay else 0,
             "read_s": round(self.relay.busy_s, 2) if self.relay else None,
-            "definitions": panel_definitions(keys),
+            "definitions": seam.panel_definitions(keys),
         }

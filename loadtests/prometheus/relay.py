@@ -1,9 +1,13 @@
 """Fixed scrape addresses for the sweep's targets, which move to new ports with every cell.
 
 Prometheus picks up a changed target only after up to ~10 s, longer than a cell's warm-up, so
-it scrapes three fixed paths of this relay instead, which reads the current cell's app, upstream
-and Locust exporter every second and serves its latest copy, every sample given the cell's own
-``job`` and the moment it was read (Prometheus keeps both: ``honor_labels``, timestamps).
+it scrapes three fixed paths of this relay instead. A scrape makes the relay read the current
+cell's app, upstream or Locust exporter at once and answer with that copy, every sample given
+the cell's own ``job`` (Prometheus keeps it: ``honor_labels``) and no timestamp: Prometheus
+stamps it with the scrape's own time, and so marks a series stale (ends its line) when a
+scrape no longer has it, because the relay points at the next cell or the target is gone.
+Prometheus applies no staleness to samples that carry a timestamp: they would hold their last
+value for five minutes, through other cells' runs.
 """
 
 from __future__ import annotations
@@ -17,11 +21,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from mysite.launcher import LOOPBACK
 
-# The relay reads each target every second, one read at a time, each allowed this long: an
-# event loop stalled by blocking calls answers /metrics only after the requests queued before.
+# A scrape waits this share of the scrape interval (Prometheus's scrape timeout) for the read
+# it asked for; a target slower than that (an event loop stalled by blocking calls answers
+# /metrics only after the requests queued before it) is read on in the background, one read at
+# a time, each allowed READ_TIMEOUT, and meanwhile a scrape gets the latest copy there is (its
+# gauges only, once it has been served whole).
+ANSWER_WITHIN = 0.6
 READ_TIMEOUT = 15.0
-MIN_GAP = 0.2  # between the end of a slow read and the next
 REMEMBERED_READS = 200
+# Families whose value holds between two reads. A counter's or histogram's copy served twice
+# would put its increase at the second scrape (a rate of 0, then a spike); left out of a copy
+# already served, its rate has no point there, as with any missing scrape.
+HOLDING_TYPES = ("gauge", "untyped")
 _SAMPLE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _HAS_JOB = re.compile(r',\s*job\s*=\s*"')
 
@@ -47,15 +58,13 @@ def _split_sample(line: str) -> tuple[str, str | None, str] | None:
     return None
 
 
-def with_job(exposition: str, job: str, timestamp_ms: int | None = None) -> str:
+def with_job(exposition: str, job: str) -> str:
     """The text exposition with ``job="..."`` on every sample that has none.
 
     Line by line, leaving HELP and TYPE as they are: a round trip through
     ``prometheus_client.parser`` would split a counter family from its ``_total`` samples
     (the text format's parser types them apart), which Prometheus refuses as a second TYPE.
-
-    With ``timestamp_ms``, samples without a timestamp get that one: the moment the target was
-    read, which Prometheus keeps (``honor_timestamps``, its default).
+    No timestamp is added: Prometheus's own, and its staleness markers, are wanted.
     """
     escaped = job.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     out = []
@@ -69,22 +78,38 @@ def with_job(exposition: str, job: str, timestamp_ms: int | None = None) -> str:
             labels = f'job="{escaped}"'
         elif not _HAS_JOB.search("," + labels):
             labels = f'job="{escaped}",{labels}'
-        if timestamp_ms is not None and len(rest.split()) == 1:
-            rest = f"{rest.rstrip()} {timestamp_ms}"
         out.append(f"{name}{{{labels}}}{rest}")
     return "\n".join(out) + "\n"
 
 
-class ScrapeRelay:
-    """Fixed scrape addresses for targets that move, read at their own pace.
+def holding_only(exposition: str) -> str:
+    """The exposition with only the samples of gauge and untyped families (and every comment).
 
-    ``point(job, url, label)``: from now on a poller reads ``url``'s ``/metrics`` every
-    ``interval`` (one read at a time, each allowed ``timeout``) and keeps the latest answer,
-    every sample labelled ``job=label`` and stamped with the moment it was read. Prometheus
-    scrapes ``/<job>/metrics`` and gets that copy at once, so a target that answers slowly
-    (an event loop stalled by blocking calls queues its ``/metrics`` too) is still recorded, at
-    the times it answered, instead of failing Prometheus's one-second scrape timeout. Without
-    a backend, or when the last read failed, a scrape gets a 503 (the target is down).
+    A family's samples follow its ``# TYPE`` line (the text format keeps a family together).
+    """
+    out, kind = [], "untyped"
+    for line in exposition.splitlines():
+        if line.startswith("# HELP "):
+            kind = "untyped"  # a new family, its TYPE line next if it has one
+        elif line.startswith("# TYPE "):
+            kind = line.split()[-1]
+        if line.startswith("#") or kind in HOLDING_TYPES:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+class ScrapeRelay:
+    """Fixed scrape addresses for targets that move, read when Prometheus scrapes.
+
+    ``point(job, url, label)``: from now on a scrape of ``/<job>/metrics`` has ``url``'s
+    ``/metrics`` read (one read at a time, each allowed ``timeout``), and gets that copy, every
+    sample labelled ``job=label``, as soon as it is in (at most ``ANSWER_WITHIN`` of
+    ``interval`` later). A target that answers slower (an event loop stalled by blocking calls
+    queues its ``/metrics`` too) is read on in the background, and a scrape meanwhile gets the
+    latest copy read (its gauges only once it has been served whole: ``HOLDING_TYPES``), so
+    Prometheus still records it instead of failing its one-second scrape
+    timeout. Without a backend, or when the last read failed, a scrape gets a 503 (the target
+    is down: Prometheus ends its series there).
     """
 
     def __init__(
@@ -93,10 +118,14 @@ class ScrapeRelay:
     ) -> None:  # fmt: skip
         self.interval, self.timeout = interval, timeout
         self._lock = threading.Lock()
+        self._read_done = threading.Condition(self._lock)
         self._closed = threading.Event()
         self._backends: dict[str, tuple[str, str, int]] = {}  # job -> url, label, generation
-        self._latest: dict[str, bytes] = {}
+        # job -> (read number, the copy, its gauges only); and the number last served whole
+        self._latest: dict[str, tuple[int, bytes, bytes]] = {}
+        self._served: dict[str, int] = {}
         self._reads: dict[str, list[tuple[float, float]]] = {job: [] for job in jobs}
+        self._asked = {job: threading.Event() for job in jobs}  # a scrape wants a read
         self._generation = 0
         self.reads = self.failures = 0
         self.busy_s = 0.0
@@ -144,13 +173,20 @@ class ScrapeRelay:
 
     def close(self) -> None:
         self._closed.set()
+        for asked in self._asked.values():
+            asked.set()
         self._server.shutdown()
         self._server.server_close()
         for thread in self._threads[1:]:
             thread.join(timeout=1.0)  # a read under way ends on its own; it is discarded
 
     def _poll(self, job: str) -> None:
-        while not self._closed.is_set():
+        asked = self._asked[job]
+        while True:
+            asked.wait()
+            if self._closed.is_set():
+                return
+            asked.clear()
             started = time.time()
             with self._lock:
                 backend = self._backends.get(job)
@@ -160,7 +196,7 @@ class ScrapeRelay:
                 reads = self._reads[job]
                 reads.append((started, time.time()))
                 del reads[:-REMEMBERED_READS]
-            self._closed.wait(max(MIN_GAP, self.interval - (time.time() - started)))
+                self._read_done.notify_all()
 
     def _read(self, job: str, url: str, label: str, generation: int, started: float) -> None:
         request = urllib.request.Request(
@@ -168,9 +204,7 @@ class ScrapeRelay:
         )
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
-                text = response.read().decode()
-            read_at = time.time()
-            body = with_job(text, label, round(read_at * 1000)).encode()
+                body = with_job(response.read().decode(), label).encode()
         except (OSError, ValueError, urllib.error.URLError):
             body = None
         with self._lock:
@@ -182,12 +216,25 @@ class ScrapeRelay:
             if body is None:
                 self._latest.pop(job, None)
             else:
-                self._latest[job] = body
+                self._latest[job] = (self.reads, body, holding_only(body.decode()).encode())
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         job = request.path.split("?")[0].strip("/").removesuffix("/metrics")
+        asked = self._asked.get(job)
         with self._lock:
-            body = self._latest.get(job)
+            if asked is not None:
+                moment = time.time()
+                asked.set()
+                self._read_done.wait_for(
+                    lambda: any(start >= moment for start, _ in self._reads[job][-2:]),
+                    timeout=ANSWER_WITHIN * self.interval,
+                )
+            latest = self._latest.get(job)
+            body = None
+            if latest is not None:
+                number, whole, holding = latest
+                body = whole if self._served.get(job) != number else holding
+                self._served[job] = number
         status = 200 if body is not None else 503
         data = body if body is not None else f"nothing read from {job!r} now\n".encode()
         request.send_response(status)

@@ -18,13 +18,15 @@ import re
 from dashboards.locust_exporter import BUCKETS
 from loadtests.analysis.comparisons import rate
 from loadtests.analysis.records import Cell, Results
-from loadtests.prometheus.panels import cell_key
+from loadtests.prometheus.panels import cell_key, runs
 
 THROUGHPUT_PANEL = "throughput_compare"  # the dashboards' panel of Locust's and the app's req/s
 LATENCY_PANEL = "latency_compare"  # and of their latency percentile
 CLIENT_METRIC = "locust_"  # Locust's exporter: the client, whom the tables' figures count
 AGREES_WITHIN = 0.10  # panel mean and table closer than this share: they agree
-CONTIGUOUS_S = 0.5  # windows closer than this are one run's
+# A point whose range starts less than this before a run still counts as wholly inside it: a
+# point stored to the millisecond, at the end of windows that last their seconds to a few ms.
+EDGE_S = 0.01
 _QUANTILE = re.compile(r"histogram_quantile\((\d*\.\d+)")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -34,17 +36,6 @@ def seconds(duration: str | None) -> float | None:
     """A Prometheus duration ("4s", "1m") in seconds; None when it is not one."""
     match = _DURATION.match(duration or "")
     return float(match[1]) * _SECONDS[match[2]] if match else None
-
-
-def runs(spans) -> list[tuple[float, float]]:
-    """The measured windows merged into each run's stretch of back-to-back windows."""
-    merged: list[list[float]] = []
-    for start, end in sorted(spans):
-        if merged and start - merged[-1][1] <= CONTIGUOUS_S:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(a, b) for a, b in merged]
 
 
 def _client_series(panel: dict) -> tuple[dict, str] | None:
@@ -101,7 +92,7 @@ def sentence(panel: dict, cell: Cell) -> str | None:
     gap = mean / value - 1 if value else 0.0
     if abs(gap) <= AGREES_WITHIN:
         return f"{said}: they agree within {AGREES_WITHIN:.0%}."
-    causes = _causes(panel, inside, stretches, unit)
+    causes = _causes(panel, inside, stretches, unit, mean)
     if unit == "ms":
         causes.insert(0, _buckets(mean, value))
     return f"{said}, {abs(gap):.0%} {'lower' if gap < 0 else 'higher'}: {'; '.join(causes)}."
@@ -124,14 +115,23 @@ def _buckets(panel_value: float, table_value: float) -> str:
     return f"{said}, and the table's lies in {_bucket(table_value)}"
 
 
-def _causes(panel: dict, inside, stretches, unit: str) -> list[str]:
+def _causes(panel: dict, inside, stretches, unit: str, mean: float) -> list[str]:
     """What the panel's own data show of why its points differ from the windows' figure."""
     width = seconds(panel.get("rate_interval"))
     step = panel.get("step") or 1.0
     causes = []
     if width:
-        back = [v for t, v, start in inside if t - width < start]
-        clean = [v for t, v, start in inside if t - width >= start]
+        back = [v for t, v, start in inside if t - width < start - EDGE_S]
+        clean = [v for t, v, start in inside if t - width >= start - EDGE_S]
+        clean_mean = sum(clean) / len(clean) if clean else None
+        if back and clean_mean is not None and abs(clean_mean / mean - 1) <= AGREES_WITHIN:
+            # The points that reach into the warm-up move the mean by less than the verdict's
+            # margin: the warm-up is not the difference, and saying so is the evidence.
+            causes.append(
+                f"not the warm-up: the {len(clean)} point(s) whose {width:g} s lie wholly inside "
+                f"the windows average {_number(clean_mean, unit)} too"
+            )
+            back = clean = []
         if back:
             short = min(b - a for a, b in stretches)
             causes.append(
@@ -148,7 +148,7 @@ def _causes(panel: dict, inside, stretches, unit: str) -> list[str]:
         if clean:
             causes.append(
                 f"the {len(clean)} point(s) whose {width:g} s lie wholly inside the windows "
-                f"average {_number(sum(clean) / len(clean), unit)}"
+                f"average {_number(clean_mean, unit)}"
             )
     expected = sum(int(b // step) - int(-(-a // step)) + 1 for a, b in stretches)
     if expected > len(inside):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from dashboards.query import rate_interval
 from loadtests.analysis.records import Results
 
 from . import agreement, svg
@@ -65,13 +66,18 @@ def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
         return []
     version = f" {info['version']}" if info.get("version") else ""
     interval = info.get("scrape_interval_s", 1)
+    window = next((p["rate_interval"] for p in panels if p.get("rate_interval")), "?")
     out = [
         f"<p>Prometheus{html.escape(version)} recorded each cell's app, upstream and Locust "
-        f"every {interval:g} s (through the sweep's relay, at the moments they answered). "
+        f"every {interval:g} s (through the sweep's relay, which reads them at each scrape). "
         "Each figure below is one of the dashboards' panels "
         "(<code>dashboards/panels.py</code>, the PromQL of the Grafana dashboards) evaluated "
-        "through Prometheus's query API over the cell's warm-up and windows, with "
-        "<code>$job</code> and <code>$locust_job</code> set to the cell's own jobs. "
+        "through Prometheus's query API over each run's warm-up and windows, a point at the "
+        "run's end, with <code>$job</code> and <code>$locust_job</code> set to the cell's own "
+        f"jobs and <code>$__rate_interval</code> {html.escape(str(window))} (Grafana's, "
+        f"{rate_interval(1.0, interval)} at one point a second, reaches back into the warm-up "
+        "of a run whose windows last a few seconds); "
+        "between two runs of a cell, other cells ran, and its lines break. "
         "Grey: the measured windows; dotted across them on the throughput panel, the table's "
         "req/s for those windows (each caption says how far the panel's points lie from it, "
         "and why). A rate or a percentile needs two samples inside its "

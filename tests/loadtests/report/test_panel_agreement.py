@@ -109,3 +109,13 @@ def test_a_latency_panel_names_the_bucket_its_percentile_lies_in(tmp_path):
         mean = _inside_mean(panel) * 1000
         if abs(mean / cell.latency_ms.p99 - 1) > agreement.AGREES_WITHIN:
             assert "interpolated within the exporter's histogram bucket" in line
+
+
+def test_points_that_reach_into_a_steady_warm_up_are_not_named_as_the_cause():
+    # Every point at 120 req/s, the first four reaching back into a warm-up that was steady.
+    points = [[t, 120.0] for t in range(100, 111)]
+    said = agreement.sentence(_panel(points, [[100, 105], [105, 110]]), a_cell(rps=100.0))
+    assert "20% higher" in said
+    assert "not the warm-up: the 7 point(s) whose 4 s lie wholly inside" in said
+    assert "average 120 req/s too" in said
+    assert "reach back before the run's first window" not in said

@@ -1,0 +1,57 @@
+"""Each run's panels cover that run only: the report's rate window and query grid (issue 15).
+
+A point of ``rate(...[$__rate_interval])`` covers the seconds before it. With Grafana's four
+scrape intervals and windows of a few seconds, every point inside a run's windows averaged in
+its warm-up (a panel at 112 req/s beside a table's 156); two intervals, and a point at the
+run's end, give a point that covers the run's windows and nothing else.
+"""
+
+from loadtests.prometheus import panels
+from loadtests.report import agreement
+
+
+def test_the_rate_window_is_two_scrapes_or_a_step():
+    assert panels.rate_window(1.0, 1.0) == "2s"
+    assert panels.rate_window(2.0, 1.0) == "2s"
+    assert panels.rate_window(4.0, 1.0) == "4s"
+    assert panels.rate_window(1.0, 0.5) == "1s"
+
+
+def test_a_runs_grid_ends_on_its_last_window_and_starts_in_its_warm_up():
+    run = (100.3, 102.3)  # two 1 s windows
+    start, end = panels.run_grid(run, since=97.9, lead=10.0, step=1.0)
+    assert end == 102.3, "a point at the run's end"
+    assert start == 98.3, "whole steps back, not before the servers were up"
+    width = agreement.seconds(panels.rate_window(1.0, 1.0))
+    assert run[0] <= end - width, "the last point covers the run's windows only"
+    start, _ = panels.run_grid(run, since=50.0, lead=4.0, step=1.0)
+    assert start == 96.3, "at most the lead before the first window"
+
+
+def _evaluated(start, end, points):
+    return {
+        "window": {"start": start, "end": end, "step": 1.0, "rate_interval": "2s"},
+        "variables": {"job": "django:c"},
+        "panels": {"p": {"title": "t", "queries": [
+            {"ref_id": "A", "expr": "e", "legend": "", "series": [
+                {"name": "GET", "labels": {}, "points": points}]}]}},
+    }  # fmt: skip
+
+
+def test_runs_are_merged_with_nothing_between_them():
+    merged = panels.merge_runs(
+        [_evaluated(98.3, 102.3, [[101.3, 1.0], [102.3, 2.0]]),
+         _evaluated(118.0, 122.0, [[121.0, 3.0], [122.0, 4.0]])]
+    )  # fmt: skip
+    assert merged["window"]["start"] == 98.3
+    assert merged["window"]["end"] == 122.0
+    (query,) = merged["panels"]["p"]["queries"]
+    (series,) = query["series"]
+    assert [t for t, _ in series["points"]] == [101.3, 102.3, 121.0, 122.0]
+
+
+def test_the_end_point_is_stored_inside_the_run():
+    run = (1796137456.1023, 1796137458.1027)  # its end rounds up to a later millisecond
+    _, end = panels.run_grid(run, since=run[0] - 2, lead=10.0, step=1.0)
+    assert end <= run[1]
+    assert run[1] - end < 0.001
