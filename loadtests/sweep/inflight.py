@@ -17,12 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
 
 from loadtests.analysis.records import InflightCost
+
+from .io_threads import in_io
 
 SAMPLE_INTERVAL = 0.05
 IO_SAMPLE_INTERVAL = 0.25  # reading every thread's wchan costs more than a thread count
@@ -31,9 +32,6 @@ WANTED = 1000  # requests in flight at once: the issue's figure
 # to take in 1,000 requests and start their queries on a busy 2-core machine).
 DELAY = 3.0
 FD_MARGIN = 512  # descriptors beyond the connections (the app's files, libraries, pipes)
-# Kernel wait channels that are not the request's wait: a lock (an idle thread) or epoll (the
-# event loop). "0": running on a CPU at that instant, not waiting at all.
-NOT_IO = ("futex", "epoll")
 
 
 @dataclass(frozen=True)
@@ -70,22 +68,6 @@ def open_files_allow(wanted: int = WANTED) -> tuple[int, str | None]:
     return allowed, f"the open-file limit ({hard}) allows {allowed} connections"
 
 
-def threads_blocked(pid: int) -> int | None:
-    """Threads of ``pid`` waiting in the kernel on something other than a lock or epoll: in
-    these servers, a query's socket or a blocking sleep. None without ``/proc``."""
-    task_dir = Path(f"/proc/{pid}/task")
-    try:
-        tids = [entry.name for entry in task_dir.iterdir()]
-    except OSError:
-        return None
-    count = 0
-    for tid in tids:
-        with contextlib.suppress(OSError):
-            wchan = (task_dir / tid / "wchan").read_text()
-            count += wchan not in ("", "0") and not any(idle in wchan for idle in NOT_IO)
-    return count
-
-
 async def _request(host: str, port: int, target: str) -> int:
     reader, writer = await asyncio.open_connection(host, port, limit=1 << 16)
     try:
@@ -117,7 +99,7 @@ class _Peaks:
         self.worker, self.queries_probe = worker, queries
         self.queries = None if queries is None else queries()
         self.rss, self.threads = worker.memory_info().rss, worker.num_threads()
-        self.blocked = threads_blocked(worker.pid)
+        self.blocked = in_io(worker.pid)
         self.idle = (self.rss, self.threads, self.blocked)
         self._done = threading.Event()
         self._threads = [
@@ -134,7 +116,7 @@ class _Peaks:
     def _sample_io(self) -> None:
         while not self._done.wait(IO_SAMPLE_INTERVAL):
             if self.blocked is not None:
-                self.blocked = max(self.blocked, threads_blocked(self.worker.pid) or 0)
+                self.blocked = max(self.blocked, in_io(self.worker.pid) or 0)
             if self.queries_probe is not None:
                 with contextlib.suppress(Exception):  # a probe that fails leaves the peak
                     self.queries = max(self.queries, self.queries_probe())

@@ -4,8 +4,9 @@ A total thread count does not tell the database paths apart: Django's ASGI handl
 thread per in-flight request for every async view, and idle executor threads linger. What does
 is where each thread waits (Linux ``/proc/<pid>/task/<tid>/wchan``): the sync and async ORM
 paths park a thread in the database socket's wait for each query in flight; the native path
-awaits it on the event loop (epoll), and its threads wait on futexes. The same reading as
-tests/db/test_threads.py, as a time series over a process tree.
+awaits it on the event loop (epoll), and its threads wait on futexes. ``in_io`` is the one
+reading of it (the in-flight cost and tests/db/test_threads.py use it too); the sampler makes
+it a time series over a process tree.
 """
 
 from __future__ import annotations
@@ -22,16 +23,20 @@ INTERVAL_S = 0.1
 IDLE_WAITS = ("futex", "epoll")  # a parked thread, an event loop: no socket wait
 
 
-def in_io(pid: int) -> int:
-    """Threads of ``pid`` the kernel holds in a wait other than a futex or epoll (a socket's)."""
-    count = 0
+def in_io(pid: int) -> int | None:
+    """Threads of ``pid`` the kernel holds in a wait other than a futex or epoll: in the lab's
+    servers, a query's socket or a blocking sleep. None without ``/proc`` (not Linux)."""
     task_dir = Path(f"/proc/{pid}/task")
-    with contextlib.suppress(OSError):
-        for task in task_dir.iterdir():
-            with contextlib.suppress(OSError):
-                wchan = (task / "wchan").read_text()
-                # "0": running on a CPU right now, not waiting at all.
-                count += wchan != "0" and not any(idle in wchan for idle in IDLE_WAITS)
+    try:
+        tasks = list(task_dir.iterdir())
+    except OSError:
+        return None
+    count = 0
+    for task in tasks:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            wchan = (task / "wchan").read_text()
+            # "0" (or nothing): running on a CPU right now, not waiting at all.
+            count += wchan not in ("", "0") and not any(idle in wchan for idle in IDLE_WAITS)
     return count
 
 
@@ -41,7 +46,7 @@ def tree_in_io(root: int) -> int:
         pids = [root, *(p.pid for p in main.children(recursive=True))]
     except psutil.Error:
         return 0
-    return sum(in_io(pid) for pid in pids)
+    return sum(in_io(pid) or 0 for pid in pids)
 
 
 class IoThreadSampler:

@@ -2,17 +2,16 @@
 each query in a thread (Django's ``sync_to_async``), which waits on the database socket; the
 native path awaits the query on the event loop, and no thread waits for it."""
 
-import contextlib
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import psutil
 import pytest
 
+from loadtests.sweep import io_threads
 from mysite.launcher import serve
 from tests.metrics.test_live import wait_for
 
@@ -52,15 +51,9 @@ class Threads:
 
 
 def threads(process: psutil.Process) -> Threads:
-    in_io = 0
-    task_dir = Path(f"/proc/{process.pid}/task")
-    tids = [entry.name for entry in task_dir.iterdir()]
-    for tid in tids:
-        with contextlib.suppress(OSError):
-            wchan = (task_dir / tid / "wchan").read_text()
-            # "0": running on a CPU right now, not waiting at all.
-            in_io += wchan != "0" and not any(idle in wchan for idle in ("futex", "epoll"))
-    return Threads(len(tids), in_io)
+    in_io = io_threads.in_io(process.pid)
+    assert in_io is not None, "no /proc: this test reads Linux's wait channels"
+    return Threads(process.num_threads(), in_io)
 
 
 def threads_in_flight(server, postgres, path: str, delay_in_postgres: bool = True):
