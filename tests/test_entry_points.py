@@ -22,6 +22,7 @@ ENTRY_POINTS = {
     "loadtests.run": "main",
     "loadtests.locust_options": "main",
     "loadtests.docs_tables": "main",
+    "loadtests.report.__main__": "main",
     "dashboards.observe": "main",
     "dashboards.build": "main",
     "mysite.launcher": "main",

@@ -81,6 +81,17 @@ def bootstrap(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> di
     return {key: _interval(values) for key, values in samples.items()}
 
 
+def ratio_digits(low: float, high: float, least: int = 2, most: int = 4) -> int:
+    """Decimals that show a ratio's interval on the side of 1 it lies: an interval that leaves 1
+    out never prints a bound of 1.00 (1.003 is not 1.00, and the verdict must be readable)."""
+    digits = least
+    while digits < most and (
+        (low > 1.0 and round(low, digits) <= 1.0) or (high < 1.0 and round(high, digits) >= 1.0)
+    ):
+        digits += 1
+    return digits
+
+
 @dataclass(frozen=True)
 class Ratio:
     """a / b with its 95% interval, and whether the interval leaves 1 out."""
@@ -95,7 +106,8 @@ class Ratio:
 
     def text(self) -> str:
         verdict = "" if self.significant else ", not significant"
-        return f"{self.value:.2f}x (95% CI {self.low:.2f}-{self.high:.2f}{verdict})"
+        d = ratio_digits(self.low, self.high)
+        return f"{self.value:.{d}f}x (95% CI {self.low:.{d}f}-{self.high:.{d}f}{verdict})"
 
 
 # Student's t, two-sided 95%, by degrees of freedom (a fractional df takes the entry at or

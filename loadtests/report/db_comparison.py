@@ -21,6 +21,7 @@ from loadtests.analysis.db_compare import (
     by_round,
     median_of,
 )
+from loadtests.analysis.stats import ratio_digits
 
 from .tables import html_table, markdown_table
 
@@ -62,8 +63,9 @@ def contrast_text(x: Contrast) -> str:
             f"{x.a} against {x.b}: {name} {x.value:+.1f} (95% CI {x.low:+.1f} to "
             f"{x.high:+.1f}{verdict}, {x.pairs} rounds)"
         )
+    d = ratio_digits(x.low, x.high)
     return (
-        f"{x.a} against {x.b}: {name} {x.value:.2f}x (95% CI {x.low:.2f}-{x.high:.2f}"
+        f"{x.a} against {x.b}: {name} {x.value:.{d}f}x (95% CI {x.low:.{d}f}-{x.high:.{d}f}"
         f"{verdict}, {x.pairs} rounds)"
     )
 
@@ -122,7 +124,8 @@ def contrast_rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
                 row.append(f"{x.value:+.1f} [{x.low:+.1f}, {x.high:+.1f}]"
                            + ("" if x.significant else " n.s."))  # fmt: skip
             else:
-                row.append(f"{x.value:.2f}x [{x.low:.2f}, {x.high:.2f}]"
+                d = ratio_digits(x.low, x.high)
+                row.append(f"{x.value:.{d}f}x [{x.low:.{d}f}, {x.high:.{d}f}]"
                            + ("" if x.significant else " n.s."))  # fmt: skip
         body.append(row)
     return header, body

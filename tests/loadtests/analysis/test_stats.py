@@ -119,3 +119,14 @@ def test_the_bucket_of_a_quantile():
     assert hist.bucket(0.5) == (0.1, 0.2)
     assert hist.bucket(0.05) == (0.0, 0.1)
     assert hist.bucket(0.99) == (0.2, 0.3)
+
+
+def test_an_interval_that_leaves_1_out_never_prints_a_bound_of_1():
+    from loadtests.analysis.stats import Ratio, ratio_digits
+
+    assert ratio_digits(0.94, 1.02) == 2  # holds 1: two decimals say it
+    assert ratio_digits(1.0014, 1.028) == 3  # 1.00 would hide that it leaves 1 out
+    assert ratio_digits(0.970, 0.9951) == 3
+    assert ratio_digits(1.00001, 1.2) == 4  # no further than four
+    assert Ratio(1.014, 1.0014, 1.028).text() == "1.014x (95% CI 1.001-1.028)"
+    assert Ratio(1.0, 0.97, 1.03).text() == "1.00x (95% CI 0.97-1.03, not significant)"
