@@ -14,6 +14,7 @@ from loadtests.scenarios import SCENARIOS
 from loadtests.sweep.generator import LOCUSTFILE
 from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port, serve
+from tests.db.conftest import db_env, throwaway_cluster
 from tests.loadtests.conftest import ROOT
 
 pytestmark = pytest.mark.live
@@ -24,8 +25,11 @@ ENV = {**os.environ, "LOCUST_EXPORTER_PORT": "0"}
 
 @pytest.fixture(scope="module")
 def app(upstream):
-    with serve("uvicorn", 1, env={"UPSTREAM_URL": f"{upstream.url}/api/"}) as running:
-        yield running
+    """One uvicorn worker with an upstream and a PostgreSQL: every scenario has what it calls."""
+    with throwaway_cluster() as cluster:
+        env = {"UPSTREAM_URL": f"{upstream.url}/api/", **db_env(cluster)}
+        with serve("uvicorn", 1, env=env) as running:
+            yield running
 
 
 def locust(*args: str) -> list[str]:
