@@ -17,7 +17,7 @@ from loadtests.analysis.capacity import POOL, SLOTS
 from loadtests.analysis.comparisons import measured, rate
 from loadtests.analysis.findings import share_text
 from loadtests.analysis.headroom import headroom
-from loadtests.analysis.records import Results
+from loadtests.analysis.records import Cell, Results
 from loadtests.analysis.thresholds import REACHED_SHARE
 
 from . import database, db_comparison
@@ -50,6 +50,17 @@ class Answer:
     answer: str
     evidence: list[str]
     conditions: str
+
+
+def _p99_text(c: Cell, label: str) -> str | None:
+    """'LABEL p99 N ms (95% CI a-b)', or None when the cell has no p99."""
+    lat = c.latency_ms
+    if not lat or lat.p99 is None:
+        return None
+    ci = lat.p99_ci95
+    return f"{label} p99 {lat.p99:,.0f} ms" + (
+        f" (95% CI {ci[0]:,.0f}-{ci[1]:,.0f})" if ci else " (no CI)"
+    )
 
 
 def sync_or_async(record: Results) -> Answer | None:
@@ -182,14 +193,7 @@ def fanout_style(record: Results) -> Answer | None:
         text, sig = ratio_text(a, t, f"async-fanout on {a.server} x{a.workers}", "thread-fanout")
         evidence.append(text)
         verdicts.append(sig)
-        for c in (a, t):
-            lat = c.latency_ms
-            if lat and lat.p99 is not None:
-                ci = lat.p99_ci95
-                evidence.append(
-                    f"{c.scenario} p99 {lat.p99:,.0f} ms"
-                    + (f" (95% CI {ci[0]:,.0f}-{ci[1]:,.0f})" if ci else " (no CI)")
-                )
+        evidence += [text for c in (a, t) if (text := _p99_text(c, c.scenario))]
     if not evidence:
         return None
     if any(v for v in verdicts):
@@ -258,13 +262,8 @@ def one_cell(record: Results) -> Answer | None:
     ]
     if share_text(c):
         evidence.append(share_text(c))
-    lat = c.latency_ms
-    if lat and lat.p99 is not None:
-        p99 = lat.p99_ci95
-        evidence.append(
-            f"client p99 {lat.p99:,.0f} ms"
-            + (f" (95% CI {p99[0]:,.0f}-{p99[1]:,.0f})" if p99 else " (no CI)")
-        )
+    if p99 := _p99_text(c, "client"):
+        evidence.append(p99)
     answer = (
         f"This run measured one cell, {c.scenario} on {c.server} x{c.workers}: it shows what "
         "that one configuration serves, and has nothing to compare it with, so it cannot say "

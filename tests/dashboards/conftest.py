@@ -14,7 +14,6 @@ import json
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +33,8 @@ from dashboards.prometheus_server import (
 from dashboards.promql import JOB_LABEL, eq, series
 from dashboards.query import PrometheusClient
 from loadtests.wait import wait_until
-from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, free_port, serve
+from tests.db.conftest import throwaway_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -88,15 +87,10 @@ class LiveRun:
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A throwaway cluster of the lab's own PostgreSQL, migrated and seeded (short path: the
-    Unix socket's must fit in 107 bytes)."""
-    root = Path(tempfile.mkdtemp(prefix="labpg-"))
-    try:
-        with pg.running(root) as cluster:
-            pg.prepare(cluster)
-            yield cluster
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    """A throwaway cluster of the lab's own PostgreSQL, migrated and seeded (the database
+    suite's own helper)."""
+    with throwaway_cluster() as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
