@@ -12,6 +12,8 @@ from collections.abc import Awaitable, Callable
 logger = logging.getLogger(__name__)
 
 Hook = Callable[[], Awaitable[None]]
+# The evidence, in the server's log, of each worker's lifespan (tests/reliability reads it).
+STARTUP_COMPLETE = "lifespan startup complete"
 SHUTDOWN_COMPLETE = "lifespan shutdown complete"
 _startup: list[Hook] = []
 _shutdown: list[Hook] = []
@@ -30,6 +32,7 @@ def on_shutdown(hook: Hook) -> None:
 async def run_startup() -> None:
     for hook in _startup:
         await hook()
+    logger.info("%s in worker %d", STARTUP_COMPLETE, os.getpid())
 
 
 async def run_shutdown() -> None:
@@ -39,7 +42,6 @@ async def run_shutdown() -> None:
             await hook()
         except Exception:
             logger.exception("shutdown hook %r failed", hook)
-    # The evidence, in the server's log, that a stop was graceful (tests/reliability reads it).
     logger.info("%s in worker %d", SHUTDOWN_COMPLETE, os.getpid())
 
 

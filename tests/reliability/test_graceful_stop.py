@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mysite.launcher import serve
-from mysite.lifespan import SHUTDOWN_COMPLETE
+from mysite.launcher import RunningProcess, serve
+from mysite.lifespan import SHUTDOWN_COMPLETE, STARTUP_COMPLETE
 from mysite.metrics import names
 from mysite.servers import SERVER_KINDS
 from mysite.shutdown import GRACEFUL_TIMEOUT, LONGEST_REQUEST, STOP_GRACE
@@ -59,9 +59,32 @@ def get(url: str) -> tuple[int | str, float]:
     return status, time.monotonic() - started
 
 
+def logged_in(log: str, event: str, pids: set[int]) -> set[int]:
+    """The workers among ``pids`` that logged ``event`` (mysite.lifespan's evidence)."""
+    return {pid for pid in pids if f"{event} in worker {pid}" in log}
+
+
+def lifespans_started(server: RunningProcess) -> set[int]:
+    """The server's workers, once every ASGI worker has run its lifespan startup.
+
+    The server answers as soon as one worker does. A uvicorn worker that gunicorn has forked but
+    that is still importing Django dies on SIGTERM at once (uvicorn-worker restores the default
+    handler until uvicorn installs its own), with no lifespan to shut down: a stop test must
+    start from workers that all serve.
+    """
+    workers = worker_pids(server)
+    if server.extra["kind"] in ASGI_KINDS:
+        wait_for(
+            lambda: logged_in(server.log_path.read_text(errors="replace"), STARTUP_COMPLETE,
+                              workers) == workers,
+            60, f"{server.extra['kind']}: lifespan startup in workers {sorted(workers)}",
+        )  # fmt: skip
+    return workers
+
+
 def sigterm_with_long_requests(kind: str, log_dir: Path) -> Stop:
     with serve(kind, workers=WORKERS, log_dir=log_dir) as server, ThreadPoolExecutor(8) as pool:
-        workers = worker_pids(server)
+        workers = lifespans_started(server)
         requests = [pool.submit(get, server.url + path) for path in paths(kind)]
         wait_for(
             lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= IN_FLIGHT,
@@ -84,7 +107,7 @@ def sigterm_with_long_requests(kind: str, log_dir: Path) -> Stop:
 
 
 def lifespan_shut_down(stop: Stop) -> set[int]:
-    return {pid for pid in stop.workers if f"{SHUTDOWN_COMPLETE} in worker {pid}" in stop.log}
+    return logged_in(stop.log, SHUTDOWN_COMPLETE, stop.workers)
 
 
 def test_sigterm_with_the_longest_requests_in_flight_on_every_kind(tmp_path, figure):
@@ -93,9 +116,7 @@ def test_sigterm_with_the_longest_requests_in_flight_on_every_kind(tmp_path, fig
             pool.map(lambda kind: sigterm_with_long_requests(kind, tmp_path / kind), SERVER_KINDS)
         )
     for stop in stops:
-        shut_down = [
-            pid for pid in stop.workers if f"{SHUTDOWN_COMPLETE} in worker {pid}" in stop.log
-        ]
+        shut_down = lifespan_shut_down(stop)
         figure(
             f"{stop.kind}: {IN_FLIGHT} requests of {LONGEST_REQUEST:g} s at SIGTERM",
             f"statuses {stop.statuses}, answered after "
@@ -109,10 +130,7 @@ def test_sigterm_with_the_longest_requests_in_flight_on_every_kind(tmp_path, fig
         assert stop.left_running == [], stop.kind
         assert stop.exit_seconds < GRACEFUL_TIMEOUT + 5, stop.kind
         if stop.kind in ASGI_KINDS:
-            shut_down = {
-                p for p in stop.workers if f"{SHUTDOWN_COMPLETE} in worker {p}" in stop.log
-            }
-            assert shut_down == stop.workers, (stop.kind, stop.log[-2000:])
+            assert lifespan_shut_down(stop) == stop.workers, (stop.kind, stop.log[-4000:])
 
 
 RELOAD_KINDS = {"gunicorn-gthread": "SyncHelloUser", "gunicorn-uvicorn": "AsyncHelloUser"}
@@ -132,7 +150,7 @@ def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
             lambda: total(scrape(server.url), names.SERVER_DURATION + "_count") > 100,
             60, "Locust's load reaching the server",
         )  # fmt: skip
-        old = worker_pids(server)
+        old = lifespans_started(server)
         long_one = pool.submit(get, server.url + "/sync/api/")
         wait_for(
             lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= 1, 10, "the long request"
@@ -149,7 +167,7 @@ def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
         )  # fmt: skip
         long_status, _ = long_one.result()
         log = server.log_path.read_text(errors="replace")
-    shut_down = {pid for pid in old if f"{SHUTDOWN_COMPLETE} in worker {pid}" in log}
+    shut_down = logged_in(log, SHUTDOWN_COMPLETE, old)
     figure(
         f"{kind}: HUP under Locust ({LOCUST_USERS} users, no wait)",
         f"{load.requests} requests, {load.failures} failed {load.failures_by_error}, the "
