@@ -3,10 +3,13 @@ stored run's results. Generated, so that they cannot drift from the code or the 
 
     python -m loadtests.docs_tables profiles                    # print the profiles table
     python -m loadtests.docs_tables results docs/runs/RUN_ID    # print a run's results table
-    python -m loadtests.docs_tables write [RUN_DIR]             # rewrite every generated block
+    python -m loadtests.docs_tables write [RUN_DIR] [--db-capacity-run DIR]
+                                                                # rewrite every generated block
 
-A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``: the profiles and
-the results in README.md, the metrics (``dashboards.metrics_doc``) in docs/METRICS.md.
+A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``: the profiles, the
+results, the database comparison and the database paths at capacity in README.md, the metrics
+(``dashboards.metrics_doc``) in docs/METRICS.md. A run's blocks say which stored run they show;
+``write`` without a run keeps each block's own.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import django
 from loadtests.analysis import results as results_file
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell, Results
-from loadtests.report import db_comparison
+from loadtests.report import database, db_comparison
 from loadtests.report.tables import markdown_table
 from loadtests.sweep import capacity_plan, db_compare, serverlife
 from loadtests.sweep.cli import parse_args
@@ -37,6 +40,7 @@ METRICS_DOC = ROOT / "docs" / "METRICS.md"
 METRICS_BLOCK = "metrics"
 RUNS = Path("docs/runs")  # stored runs the README quotes (results.json only)
 PROFILES_BLOCK, RESULTS_BLOCK, DB_BLOCK = "profiles", "results", "db_comparison"
+DB_CAPACITY_BLOCK = "db_capacity"
 
 
 def planned_seconds(profile: str) -> float:
@@ -175,6 +179,30 @@ def db_comparison_table(run: Results) -> str | None:
     ])  # fmt: skip
 
 
+def db_capacity_table(run: Results) -> str | None:
+    """The stored run's database paths at capacity: how it was run, what the report's database
+    section says of them, and its table (None: the run mapped no database path)."""
+    entries = database.entries_of(run)
+    if not entries:
+        return None
+    settings = sorted({
+        (e.delay_s, e.slo_p99_ms, max(len(e.repeats_lambda_star_rps), 1)) for e in entries
+    })  # fmt: skip
+    how = "; ".join(
+        f"a query waiting {delay:g} s in PostgreSQL, SLO p99 <= {slo:g} ms, "
+        f"{repeats} fresh search{'es' * (repeats > 1)} per configuration"
+        for delay, slo, repeats in settings
+    )
+    meta = run.meta
+    return "\n\n".join([
+        f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`): {meta.status}; "
+        f"{how}; {meta.machine.cpus_available or meta.machine.cpu_count} CPU(s), commit "
+        f"`{(meta.git.commit or 'unknown')[:10]}`.",
+        "\n".join(f"- {sentence}" for sentence in database.sentences(entries)),
+        markdown_table(*database.rows(entries)), database.rules(),
+    ])  # fmt: skip
+
+
 def _block_pattern(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(<!-- end: {name} -->)", re.S)
 
@@ -191,9 +219,9 @@ def block(text: str, name: str) -> str | None:
     return found.group(2).removesuffix("\n") if found else None
 
 
-def quoted_run(text: str) -> Path | None:
-    """The stored run whose results the README's results block shows."""
-    found = re.search(rf"{RUNS}/([\w.-]+)", block(text, RESULTS_BLOCK) or "")
+def quoted_run(text: str, name: str = RESULTS_BLOCK) -> Path | None:
+    """The stored run that the README's block ``name`` shows."""
+    found = re.search(rf"{RUNS}/([\w.-]+)", block(text, name) or "")
     return ROOT / RUNS / found.group(1) if found else None
 
 
@@ -208,6 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "run", nargs="?", type=Path, help="a run directory holding results.json (default: none)"
+    )
+    parser.add_argument(
+        "--db-capacity-run",
+        type=Path,
+        metavar="DIR",
+        help="the stored run whose database capacity map the README shows (default: the one "
+        "its block names)",
     )
     args = parser.parse_args(argv)
     if args.what == PROFILES_BLOCK:
@@ -225,6 +260,14 @@ def main(argv: list[str] | None = None) -> int:
             compared = db_comparison_table(results_file.load(run / "results.json"))
             if compared is not None:  # else the block keeps what it says until a run has one
                 text = replace_block(text, DB_BLOCK, f"From `{RUNS / run.name}`. " + compared)
+        mapped_run = args.db_capacity_run or quoted_run(text, DB_CAPACITY_BLOCK)
+        if mapped_run is not None:
+            mapped = db_capacity_table(results_file.load(mapped_run / "results.json"))
+            if mapped is None:
+                parser.error(f"{mapped_run} mapped no database path")
+            text = replace_block(
+                text, DB_CAPACITY_BLOCK, f"From `{RUNS / mapped_run.name}`. " + mapped
+            )
         README.write_text(text)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
         os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))

@@ -40,7 +40,7 @@ from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
 
 from . import generator
-from .capacity_plan import MAX_RPS, TIME_LIMITS, CapacityPlan, plans_for
+from .capacity_plan import MAX_RPS, TIME_LIMITS, CapacityPlan, matching, plans_for
 from .cell import Context, wait_for_workers
 from .generator import GeneratorFailed
 from .sampler import TreeSampler, pin_tree
@@ -212,7 +212,10 @@ def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], No
               match: str | None = None, db_root: Path | None = None,
               plans: list[CapacityPlan] | None = None) -> int:  # fmt: skip
     """Map the profile's configurations (or ``plans``) within its time limit; 1 if any failed."""
-    plans = [p for p in plans or plans_for(profile) if not match or match in p.key]
+    plans = matching(plans or plans_for(profile), match)
+    if not plans:
+        note(f"no configuration of the {profile} profile matches {match!r}: nothing to map")
+        return 0
     time_limit = time_limit or TIME_LIMITS.get(profile, TIME_LIMITS["default"])
     deadline = time.monotonic() + time_limit
     record.capacity = []

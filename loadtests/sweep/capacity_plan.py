@@ -13,6 +13,7 @@ not separate them. ``smoke`` is the tests' short look.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from loadtests.analysis.capacity import model_ceiling, model_kind
@@ -137,6 +138,11 @@ QUICK = {"delay": CAPACITY_DELAY_S, "min_requests": 100, "precision": 0.15, "max
 FULL = {"delay": CAPACITY_DELAY_S, "repeats": 3}
 ALL_SERVERS = ("uvicorn", "gunicorn-gthread", "gunicorn-uvicorn", "granian", "granian-wsgi")
 SLEEPS = ("sync-api", "async-api", "async-blocking")
+
+
+def matching(plans: list[CapacityPlan], pattern: str | None) -> list[CapacityPlan]:
+    """The plans whose key ``pattern`` (``--capacity-match``, a regular expression) finds."""
+    return [p for p in plans if not pattern or re.search(pattern, p.key)]
 
 
 def plans_for(profile: str) -> list[CapacityPlan]:

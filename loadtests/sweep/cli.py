@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 import urllib.parse
 from pathlib import Path
 
@@ -174,7 +175,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--capacity-match",
         metavar="TEXT",
         help="map only the profile's configurations whose key (server/WORKERSxTHREADS/scenario"
-        "[/variant]) contains TEXT",
+        "[/poolN][/variant]) contains TEXT, a regular expression (re.search): 'db' picks the "
+        "database paths, '^uvicorn/1x8/.*db.*/pool10$' three of them",
     )
     # The server's life (issue 14): in-flight cost and slow clients, short forms.
     parser.add_argument(
@@ -265,6 +267,11 @@ def check_args(args: argparse.Namespace) -> list[str]:
         problems.append("--db-pool-sizes must be positive")
     if not 0 < args.ready_timeout < float("inf"):
         problems.append("--ready-timeout must be positive")
+    if args.capacity_match is not None:
+        try:
+            re.compile(args.capacity_match)
+        except re.error as error:
+            problems.append(f"--capacity-match is not a regular expression: {error}")
     for spec in args.cell:
         try:
             parse_cell(spec)

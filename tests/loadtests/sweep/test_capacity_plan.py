@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from loadtests.sweep.capacity import locust_argv
-from loadtests.sweep.capacity_plan import TIME_LIMITS, plans_for
+from loadtests.sweep.capacity_plan import TIME_LIMITS, matching, plans_for
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.generator import Generator
 
@@ -67,3 +69,21 @@ def test_the_database_paths_have_a_pool_dimension_and_skip_what_cannot_run():
     assert all(p.repeats >= 3 for p in full)
     # Not a database plan: no pool in its key or its environment.
     assert "DB_POOL_SIZE" not in plans_for("default")[0].server_env()
+
+
+def test_capacity_match_is_a_regular_expression_over_the_keys():
+    full = plans_for("full")
+    assert matching(full, None) == full
+    plain = matching(full, "db")  # a plain substring still picks what it names
+    assert plain
+    assert all("db" in p.key for p in plain)
+    picked = matching(full, r"^uvicorn/1x8/.*/pool10$")
+    assert sorted(p.scenario for p in picked) == ["async-db", "async-db-native", "sync-db"]
+    assert {(p.server, p.workers, p.db_pool) for p in picked} == {("uvicorn", 1, 10)}
+    assert matching(full, "no-such-configuration") == []
+
+
+def test_a_capacity_match_that_is_no_regular_expression_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["--capacity-only", "--capacity-match", "uvicorn/(1x8"])
+    assert "--capacity-match is not a regular expression" in capsys.readouterr().err
