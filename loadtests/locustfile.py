@@ -68,6 +68,7 @@ class LabUser(FastHttpUser):
             query += f"&fanout={fanout}"
         if self.scenario.uses_database:
             query = f"delay={delay:g}&rows={scenarios.LOAD_ROWS}"
+        loadtests.plugins.window.recorder.begin()
         with self.client.get(
             f"{self.scenario.path}?{query}",
             name=self.scenario.path,

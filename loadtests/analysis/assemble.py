@@ -66,6 +66,7 @@ def _windows(plan: CellPlan, run: dict, run_number: int) -> list[dict]:
         start, end = boundaries[index]["unix"], boundaries[index + 1]["unix"]
         times: Counter = Counter()
         requests = failures = 0
+        shares = 0.0  # each request spread over the windows it spans (plugins.window)
         errors: Counter = Counter()
         generator_cpu = []
         for node in data["nodes"]:
@@ -78,6 +79,7 @@ def _windows(plan: CellPlan, run: dict, run_number: int) -> list[dict]:
                     )
                 for entry in window["entries"].values():
                     requests += entry["requests"]
+                    shares += entry.get("share", entry["requests"])
                     failures += entry["failures"]
                     times.update({float(v): c for v, c in entry["response_times_ms"]})
                     errors.update(dict(entry["errors"]))
@@ -108,7 +110,7 @@ def _windows(plan: CellPlan, run: dict, run_number: int) -> list[dict]:
                 ],
                 "requests": requests,
                 "failures": failures,
-                "rps": round(requests / (end - start), 2),
+                "rps": round(shares / (end - start), 2),
                 "latency_ms": percentiles(times),
                 "errors": errors.most_common(5),
                 "generator_cpu": generator_cpu,

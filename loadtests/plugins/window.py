@@ -14,22 +14,22 @@ or the directory the sweep writes into the ready flag) into a file beside the JS
 (``metrics_files``): no request to the loaded server, so its window and the client's cover
 the same seconds. Without a directory (a host the sweep did not start) it scrapes
 ``--window-scrape`` instead, beside the load. Each process keeps its own requests, failures,
-response times (to 0.1 ms: exact percentiles) and CPU time per window; in distributed mode the
-workers send theirs to the master at the end.
+response times (to 0.1 ms: exact percentiles) and CPU time per window, and each request's shares
+of the windows its time spans, which give the window's rate (``window_recorder``); after the last
+edge each process waits for the requests in flight there to end, and in distributed mode the
+workers then send theirs to the master.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
-import os
 import random
 import time
 import urllib.parse
 import urllib.request
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import gevent
@@ -38,71 +38,22 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests.analysis import stats, steady
 from loadtests.wait import wait_until
+from mysite.shutdown import LONGEST_REQUEST
 
 from . import metrics_files
+from .window_recorder import Recorder
 
 logger = logging.getLogger(__name__)
 
 MARK = "window_mark"
 COLLECT = "window_collect"
 REPORT = "window_report"
-REPORT_TIMEOUT = 15.0
+# The last window waits this long at most for the requests in flight at its edge (the longest
+# legitimate request, and a margin); the master waits for the workers' reports after that.
+SETTLE_TIMEOUT = LONGEST_REQUEST + 2.0
+REPORT_TIMEOUT = SETTLE_TIMEOUT + 15.0
 SCRAPE_TIMEOUT = 30.0
 READY_TIMEOUT = 60.0
-
-
-class Recorder:
-    """This process's requests, per window, and its CPU time at each boundary."""
-
-    def __init__(self) -> None:
-        self.index: int | None = None
-        self.entries: dict[int, dict[str, dict]] = defaultdict(dict)
-        self.marks: list[tuple[int | None, float, float]] = []
-
-    def mark(self, index: int | None) -> None:
-        times = os.times()
-        self.marks.append((index, time.monotonic(), times.user + times.system))
-        self.index = index
-
-    def on_request(self, name, response_time, exception=None, **_kwargs) -> None:
-        if self.index is None:
-            return
-        entry = self.entries[self.index].get(name)
-        if entry is None:
-            entry = self.entries[self.index][name] = {
-                "requests": 0,
-                "failures": 0,
-                "times": Counter(),
-                "errors": Counter(),
-            }
-        entry["requests"] += 1
-        entry["times"][round(float(response_time), 1)] += 1
-        if exception is not None:
-            entry["failures"] += 1
-            entry["errors"][str(exception)[:200]] += 1
-
-    def report(self, node: str, role: str) -> dict:
-        windows = []
-        for (index, wall, cpu), (_, next_wall, next_cpu) in itertools.pairwise(self.marks):
-            if index is None:
-                continue
-            elapsed = next_wall - wall
-            windows.append(
-                {
-                    "index": index,
-                    "cpu_percent": 100.0 * (next_cpu - cpu) / elapsed if elapsed > 0 else None,
-                    "entries": {
-                        name: {
-                            "requests": e["requests"],
-                            "failures": e["failures"],
-                            "response_times_ms": sorted(e["times"].items()),
-                            "errors": e["errors"].most_common(5),
-                        }
-                        for name, e in self.entries.get(index, {}).items()
-                    },
-                }
-            )
-        return {"node": node, "role": role, "pid": os.getpid(), "windows": windows}
 
 
 recorder = Recorder()
@@ -153,10 +104,11 @@ def _on_init(environment, **_kwargs):
     if isinstance(runner, WorkerRunner):
         runner.register_message(MARK, lambda msg, **_: recorder.mark(msg.data["index"]))
 
-        def send_report(**_kwargs):
+        def send_report():
+            _settle()
             runner.send_message(REPORT, recorder.report(runner.client_id, "worker"))
 
-        runner.register_message(COLLECT, send_report)
+        runner.register_message(COLLECT, lambda *_args, **_kwargs: gevent.spawn(send_report))
     elif isinstance(runner, MasterRunner):
         runner.register_message(REPORT, lambda msg, **_: _reports.append(msg.data))
 
@@ -202,6 +154,15 @@ def _on_spawning_complete(**_kwargs):
     gevent.spawn(_control, environment, _options(environment)).link_exception(
         lambda greenlet: logger.error("measured windows failed: %r", greenlet.exception)
     )
+
+
+def _settle() -> None:
+    """Wait until the requests in flight at the last edge have ended (their shares)."""
+    if not wait_until(recorder.settled, SETTLE_TIMEOUT, 0.01, sleep=gevent.sleep):
+        logger.warning(
+            "%d request(s) in flight at the last window's edge still open after %g s; "
+            "their shares of it are missing", recorder.open_at_end, SETTLE_TIMEOUT,
+        )  # fmt: skip
 
 
 def _broadcast_mark(runner, index: int | None) -> None:
@@ -285,6 +246,7 @@ def _control(environment, options) -> None:
         _broadcast_mark(runner, index if index < options.window_count else None)
         boundaries.append(boundary)
     gevent.joinall(scrapes, timeout=SCRAPE_TIMEOUT + 5)
+    _settle()
     role = "master" if isinstance(runner, MasterRunner) else "local"
     reports = [recorder.report(role, role)]
     expected = 0

@@ -77,7 +77,9 @@ DEFINITIONS = [
         "Users are spawned over one service time and each waits a random part of one more "
         "before its first request, so they do not move in lockstep; then "
         + steady.rule_text()
-        + ". req/s is the mean of the windows, min-max their spread; percentiles pool every "
+        + ". A window's requests are counted in shares, each spread over the windows its time "
+        "spans (users who bunch after a stall would otherwise move whole requests across an "
+        "edge); req/s is the mean of the windows, min-max their spread; percentiles pool every "
         "window's raw response times (to 0.1 ms: exact, not Locust's rounded buckets).",
     ),
     (
