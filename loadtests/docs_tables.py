@@ -25,7 +25,7 @@ import django
 
 from loadtests.analysis import results as results_file
 from loadtests.analysis.headroom import headroom
-from loadtests.analysis.records import Cell, Results
+from loadtests.analysis.records import Cell, Results, RunMeta
 from loadtests.report import database, db_comparison
 from loadtests.report.tables import markdown_table
 from loadtests.sweep import capacity_plan, db_compare, serverlife
@@ -132,11 +132,15 @@ def capacity_table(run: Results) -> str:
     return "\n".join(rows) if len(rows) > 2 else ""
 
 
+def _commit(meta: RunMeta) -> str:
+    """The run's commit, and whether its tree had changes not in it."""
+    dirty = " (uncommitted changes)" if meta.git.dirty else ""
+    return (meta.git.commit or "unknown")[:10] + dirty
+
+
 def results_table(run: Results) -> str:
     meta = run.meta
-    commit = (meta.git.commit or "unknown")[:10] + (
-        " (uncommitted changes)" if meta.git.dirty else ""
-    )
+    commit = _commit(meta)
     measured = sum(cell.measured for cell in run.cells)
     workers = sorted({cell.workers for cell in run.cells})
     head = (
@@ -197,7 +201,7 @@ def db_capacity_table(run: Results) -> str | None:
     return "\n\n".join([
         f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`): {meta.status}; "
         f"{how}; {meta.machine.cpus_available or meta.machine.cpu_count} CPU(s), commit "
-        f"`{(meta.git.commit or 'unknown')[:10]}`.",
+        f"`{_commit(meta)}`.",
         "\n".join(f"- {sentence}" for sentence in database.sentences(entries)),
         markdown_table(*database.rows(entries)), database.rules(),
     ])  # fmt: skip
