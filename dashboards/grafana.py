@@ -231,7 +231,7 @@ def _heatmap(spec: p.Panel) -> Heatmap:
         )
         .y_axis(YAxisConfig().unit(spec.unit))
         .cell_gap(1)
-        .show_tooltip()
+        .mode(TooltipDisplayMode.SINGLE)  # the tooltip's mode (Grafana 11 replaced its on/off)
         .show_legend()
     )
 
