@@ -102,7 +102,9 @@ class LockedMultiProcessCollector(MultiProcessCollector):
                 except FileNotFoundError:
                     continue  # a live gauge of a process just marked dead
                 except UNREADABLE as exc:
-                    logger.warning("skipping unreadable metric file %s: %r", entry.name, exc)
+                    logger.warning(
+                        "skipping metric file %s (unreadable or unmergeable): %r", entry.name, exc
+                    )
                     self.unreadable.append(entry.name)
                     continue
                 for metric_name, metric in part.items():

@@ -384,7 +384,7 @@ def test_a_total_beyond_the_limit_sets_aside_the_file_that_would_pass_it(
 
 
 def test_a_live_workers_unmergeable_file_is_skipped_every_scrape_and_left_alone(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, caplog
 ):
     """The collector's own guard: live files are never moved, so one holding values that
     cannot be summed is skipped, counted and logged by each scrape; the collector never raises."""
@@ -401,8 +401,9 @@ def test_a_live_workers_unmergeable_file_is_skipped_every_scrape_and_left_alone(
         mmaped.write_value(SUM_KEY, math.nan, 0.0)
         mmaped.close()
 
-        texts = [scrape_text(tmp_path, monkeypatch) for _ in range(2)]
-        direct = collect(tmp_path)
+        with caplog.at_level(logging.WARNING, logger="mysite.metrics"):
+            texts = [scrape_text(tmp_path, monkeypatch) for _ in range(2)]
+            direct = collect(tmp_path)
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -412,6 +413,7 @@ def test_a_live_workers_unmergeable_file_is_skipped_every_scrape_and_left_alone(
         assert exposed(text, expected) == expected
     assert direct == expected
     assert all((tmp_path / name).exists() for name in live)
+    assert all(f"skipping metric file {name}" in caplog.text for name in live)
 
 
 @pytest.mark.live
