@@ -21,6 +21,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -53,9 +54,29 @@ def memory_backed_dir() -> Path:
     return Path(tempfile.gettempdir())
 
 
+def runtime_parent() -> Path:
+    """Where the default metrics directory is made: ``$XDG_RUNTIME_DIR`` (the user's own runtime
+    directory, on tmpfs) when it is set and is a directory of this user's that no one else may
+    enter, else ``memory_backed_dir()``."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if os.path.isabs(runtime):
+        with contextlib.suppress(OSError):
+            info = os.lstat(runtime)  # a symbolic link is not taken
+            if (
+                stat.S_ISDIR(info.st_mode)
+                and info.st_uid == os.geteuid()
+                and not stat.S_IMODE(info.st_mode) & 0o077
+            ):
+                return Path(runtime)
+    return memory_backed_dir()
+
+
 def default_metrics_dir(port: int) -> Path:
-    """Per user and port on tmpfs: predictable, so ``ownership.claim`` checks whoever made it."""
-    return memory_backed_dir() / f"mysite-metrics-{os.geteuid()}-{port}"
+    """A new directory for one server: ``mkdtemp`` makes it ``0700`` under a random name, and
+    fails rather than take a name that exists, so no one can make it first (a predictable
+    ``mysite-metrics-<uid>-<port>`` made by another user blocked ``make run``). The server's
+    watcher removes it when the server stops (``OwnedDirectory.remove_when_released``)."""
+    return Path(tempfile.mkdtemp(prefix=f"mysite-metrics-{port}-", dir=runtime_parent()))
 
 
 def server_environment(metrics_dir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -301,8 +322,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--metrics-dir",
         type=Path,
         help="multi-process metrics directory, private to this user, wiped of metric files at "
-        "start and locked while the server runs (default: $PROMETHEUS_MULTIPROC_DIR, else "
-        "mysite-metrics-<uid>-<port> on tmpfs)",
+        "start and locked while the server runs (default: $PROMETHEUS_MULTIPROC_DIR, else a new "
+        "private directory in $XDG_RUNTIME_DIR or on tmpfs, removed when the server stops)",
     )
     parser.add_argument(
         "--no-system-checks",
@@ -313,17 +334,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.workers < 1 or args.threads < 1:
         parser.error("--workers and --threads must be at least 1")
 
-    metrics_dir = Path(
-        args.metrics_dir
-        or os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        or default_metrics_dir(args.port)
-    ).absolute()
-    # First, before anything is deleted: the directory must be this user's, private, and held
-    # by no running server. The lock stays held by the server this process becomes.
+    inherited = os.environ.get("PROMETHEUS_MULTIPROC_DIR") if not args.metrics_dir else None
+    chosen = args.metrics_dir or inherited
+    metrics_dir = Path(chosen).absolute() if chosen else default_metrics_dir(args.port)
+    # First, before anything is deleted: the directory must be this user's, private, held by no
+    # running server and written by no live process. The lock stays held by the server this
+    # process becomes.
     try:
         owned = ownership.claim(metrics_dir)
     except ownership.DirectoryRefused as refused:
-        sys.exit(f"Not starting: {refused}")
+        if not chosen:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        hint = " (PROMETHEUS_MULTIPROC_DIR names it: unset it for a directory of its own)"
+        sys.exit(f"Not starting: {refused}{hint if inherited else ''}")
+    if not chosen:
+        owned.remove_when_released()
     env = server_environment(owned.path)
     # The worker count, for the database check (max_connections must cover every worker's pools).
     env["WEB_CONCURRENCY"] = str(args.workers)

@@ -3,6 +3,7 @@
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -11,7 +12,15 @@ import time
 import psutil
 import pytest
 
-from mysite.launcher import SERVER_KINDS, ServerFailed, managed_process, server_argv
+from mysite.launcher import (
+    SERVER_KINDS,
+    ServerFailed,
+    default_metrics_dir,
+    managed_process,
+    memory_backed_dir,
+    runtime_parent,
+    server_argv,
+)
 
 
 @pytest.mark.parametrize("kind", SERVER_KINDS)
@@ -119,3 +128,37 @@ def test_the_longest_request_bound_covers_the_demo_limits():
         for flag in ("--timeout-graceful-shutdown", "--graceful-timeout", "--workers-kill-timeout"):
             if flag in argv:
                 assert float(argv[argv.index(flag) + 1]) >= GRACEFUL_TIMEOUT, (kind, flag)
+
+
+def test_the_runtime_directory_is_used_only_when_private_and_ours(tmp_path, monkeypatch):
+    private = tmp_path / "run"
+    private.mkdir(mode=0o700)
+    open_to_all = tmp_path / "open"
+    open_to_all.mkdir()
+    open_to_all.chmod(0o777)
+    link = tmp_path / "link"
+    link.symlink_to(private)
+    refused = [open_to_all, link, "relative/run", tmp_path / "missing", ""]
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(private))
+    assert runtime_parent() == private
+    for value in refused:
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(value))
+        assert runtime_parent() == memory_backed_dir(), value
+    if os.geteuid() == 0:  # another user's: only root can make one to try
+        os.chown(private, 65534, 65534)
+        monkeypatch.setenv("XDG_RUNTIME_DIR", str(private))
+        assert runtime_parent() == memory_backed_dir()
+
+
+def test_each_default_directory_is_new_private_and_unguessable(tmp_path, monkeypatch):
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    made = [default_metrics_dir(8000) for _ in range(3)]
+    assert len(set(made)) == 3
+    for directory in made:
+        info = os.lstat(directory)
+        assert directory.parent == runtime
+        assert stat.S_IMODE(info.st_mode) == 0o700
+        assert info.st_uid == os.geteuid()
+        assert directory.name.startswith("mysite-metrics-8000-")

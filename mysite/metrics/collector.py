@@ -3,6 +3,9 @@
 The compaction (``compaction.py``) rewrites the directory under the exclusive lock; a scrape
 reads under the shared one, so it sees either the dead workers' files or the archive that holds
 their values, never both and never neither.
+
+Nothing a file holds can break a scrape: a value that cannot be summed (infinite, NaN, or beyond
+``MERGEABLE_LIMIT``) makes its file unreadable, like a damaged one.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from pathlib import Path
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from .filenames import LOCK_NAME
+from .filenames import LOCK_NAME, is_collected
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,13 @@ logger = logging.getLogger(__name__)
 UNREADABLE = (
     OSError, ValueError, RuntimeError, UnicodeDecodeError, TypeError, AttributeError, struct.error,
 )  # fmt: skip
+
+# The largest magnitude a summed value (a count, a histogram's sum) may have, in a file or as a
+# total. No real one comes near it (2**1000 is about 1e301), and below it the exact sum of up to
+# 2**23 files cannot overflow a float, so neither ``math.fsum`` here nor the compaction's
+# ``Fraction`` -> ``float`` can raise. Two damaged files of 1e308 each used to make every scrape
+# fail with ``OverflowError``.
+MERGEABLE_LIMIT = 2.0**1000
 
 Values = list[tuple[str, float, float]]  # (key, value, timestamp) as MmapedDict stores them
 
@@ -53,17 +63,23 @@ def read_values(file: Path | str) -> Values:
         if not (isinstance(metric_name, str) and isinstance(name, str)):
             raise ValueError(f"malformed key {key[:80]!r}")
         dict(labels.items())  # a mapping, as the collector needs
-        if not math.isfinite(value):
-            raise ValueError(f"non-finite value for {name}")
+        check_mergeable(name, value)
         values.append((key, value, timestamp))
     return values
+
+
+def check_mergeable(name: str, value: float) -> None:
+    """Raise ``ValueError`` unless ``value`` can be summed with others (see ``MERGEABLE_LIMIT``)."""
+    if not (math.isfinite(value) and abs(value) <= MERGEABLE_LIMIT):
+        raise ValueError(f"value {value!r} of {name} cannot be merged")
 
 
 class LockedMultiProcessCollector(MultiProcessCollector):
     """prometheus_client's collector, reading under the directory's shared lock, file by file.
 
-    A file it cannot read (a worker's first file, created but not yet sized; a damaged one) is
-    skipped and logged, not a failed scrape. Counters, histograms and summaries are summed
+    A file it cannot read (a worker's first file, created but not yet sized; a damaged one; one
+    holding a value that cannot be summed) is skipped and logged, not a failed scrape. Only
+    names of ``filenames.py`` are read. Counters, histograms and summaries are summed
     exactly (``math.fsum``: the sum of the exact values, rounded once), so a total that only
     grows is never reported lower because its parts were added in another order.
     """
@@ -78,14 +94,17 @@ class LockedMultiProcessCollector(MultiProcessCollector):
             metrics: dict = {}
             self.unreadable = []
             for entry in os.scandir(self._directory):
-                if not entry.name.endswith(".db"):
+                if not is_collected(entry.name):
                     continue
                 try:
                     part = MultiProcessCollector._read_metrics([entry.path])
+                    _check_summed_values(part)
                 except FileNotFoundError:
                     continue  # a live gauge of a process just marked dead
                 except UNREADABLE as exc:
-                    logger.warning("skipping unreadable metric file %s: %r", entry.name, exc)
+                    logger.warning(
+                        "skipping metric file %s (unreadable or unmergeable): %r", entry.name, exc
+                    )
                     self.unreadable.append(entry.name)
                     continue
                 for metric_name, metric in part.items():
@@ -96,6 +115,15 @@ class LockedMultiProcessCollector(MultiProcessCollector):
                 if metric.type != "gauge":
                     _sum_samples_exactly(metric)
             return list(MultiProcessCollector._accumulate_metrics(metrics, True))
+
+
+def _check_summed_values(part: dict) -> None:
+    # Gauges are not summed exactly (prometheus_client adds them, or takes a max or min): their
+    # values never raise, and an infinite or NaN gauge is a value like any other.
+    for metric in part.values():
+        if metric.type != "gauge":
+            for sample in metric.samples:
+                check_mergeable(sample.name, sample.value)
 
 
 def _sum_samples_exactly(metric) -> None:

@@ -14,8 +14,9 @@ Safe under concurrency: compaction holds the directory's exclusive lock (``colle
 a scrape reads under the shared one.
 
 Loses nothing: a dead file is read, and checked, before it is claimed; one that cannot be read
-(empty, cut short, corrupt, no permission) is set aside under a ``.quarantined-`` name, logged,
-counted by ``metrics_files_quarantined``, and never hides the others. Sums are exact: the
+(empty, cut short, corrupt, no permission) or merged (a value infinite, NaN, or that would take
+a total beyond ``collector.MERGEABLE_LIMIT``) is set aside under a ``.quarantined-`` name,
+logged, counted by ``metrics_files_quarantined``, and never hides the others. Sums are exact: the
 archive carries the rounding forward (``_write_archives``), so no total goes down.
 
 Deletes nothing foreign: only names of ``filenames.py``; a journal that names anything else (a
@@ -45,7 +46,14 @@ from pathlib import Path
 from prometheus_client.mmap_dict import MmapedDict
 
 from . import filenames
-from .collector import UNREADABLE, LockedMultiProcessCollector, Values, directory_lock, read_values
+from .collector import (
+    MERGEABLE_LIMIT,
+    UNREADABLE,
+    LockedMultiProcessCollector,
+    Values,
+    directory_lock,
+    read_values,
+)
 from .filenames import CLAIM_MARK, JOURNAL_NAME, QUARANTINE_MARK, REJECTED_MARK, TMP_SUFFIX
 
 __all__ = ["LockedMultiProcessCollector", "compact", "compact_quietly", "directory_lock"]
@@ -63,32 +71,37 @@ def compact(path: Path | str, is_alive: Callable[[int], bool]) -> list[str]:
         return []
     with directory_lock(path, exclusive=True):
         _recover(path)
-        claimed: dict[str, Values] = {}
+        totals = _ExactTotals(path)
+        claimed: list[str] = []
         for name, pid in _dead_files(path):
             if is_alive(pid):
                 continue
-            # Read first: a file that cannot be read is set aside, and never claimed.
+            # Read and add first: a file that cannot be read, or whose values cannot be added
+            # to the totals, is set aside, and never claimed.
             try:
-                values = read_values(path / name)
+                totals.add(name, read_values(path / name))
             except UNREADABLE as exc:
                 quarantine(path, name, exc)
                 continue
             claim = f"{name}{CLAIM_MARK}{secrets.token_hex(4)}"
             os.rename(path / name, path / claim)
-            claimed[claim] = values
+            claimed.append(claim)
         # Files claimed by a round that crashed before its journal: merged again, now.
         for name in os.listdir(path):
             if filenames.CLAIMED_FILE.fullmatch(name) and name not in claimed:
                 try:
-                    claimed[name] = read_values(path / name)
+                    totals.add(name, read_values(path / name))
                 except UNREADABLE as exc:
                     quarantine(path, name, exc)
+                    continue
+                claimed.append(name)
         if not claimed:
             return []
-        staged = _write_archives(path, claimed)
-        _write_journal(path, staged, sorted(claimed))
-        _finish(path, staged, sorted(claimed))
-    merged = [name.partition(CLAIM_MARK)[0] for name in sorted(claimed)]
+        claimed.sort()
+        staged = _write_archives(path, totals)
+        _write_journal(path, staged, claimed)
+        _finish(path, staged, claimed)
+    merged = [name.partition(CLAIM_MARK)[0] for name in claimed]
     logger.info("merged %d metric file(s) of dead workers into the archives", len(merged))
     return merged
 
@@ -97,7 +110,7 @@ def compact_quietly(path: Path | str, is_alive: Callable[[int], bool]) -> list[s
     """``compact`` for the scrape path: a failure is logged, and the scrape goes on."""
     try:
         return compact(path, is_alive)
-    except UNREADABLE:
+    except (*UNREADABLE, ArithmeticError):
         logger.exception("compacting the metrics directory %s failed", path)
         return []
 
@@ -107,7 +120,9 @@ def quarantine(path: Path, name: str, reason: BaseException) -> str:
     deletes; it stays for someone to look at, and counts in ``metrics_files_quarantined``."""
     aside = f"{name}{QUARANTINE_MARK}{secrets.token_hex(4)}"
     os.rename(path / name, path / aside)
-    logger.error("set aside unreadable metric file %s as %s: %r", name, aside, reason)
+    logger.error(
+        "set aside metric file %s as %s (unreadable or unmergeable): %r", name, aside, reason
+    )
     return aside
 
 
@@ -119,8 +134,10 @@ def quarantined(path: Path | str) -> list[str]:
 
 
 def _dead_files(path: Path) -> list[tuple[str, int]]:
+    """Candidates in name order: which of two files a total cannot take both of is set aside
+    does not depend on the directory's order."""
     found = []
-    for name in os.listdir(path):
+    for name in sorted(os.listdir(path)):
         match = filenames.SUMMED_FILE.fullmatch(name)
         if match:
             found.append((name, int(match["pid"])))
@@ -185,32 +202,58 @@ def _valid_journal(journal: Path) -> dict | None:
     return record if valid else None
 
 
-def _write_archives(path: Path, claimed: dict[str, Values]) -> dict[str, str]:
+class _ExactTotals:
+    """Each type's archive total, exact (``Fraction``), as the files to merge are added.
+
+    A type's old archive is read in first, so a file is checked against the whole total it
+    would join: one that would take a total beyond ``MERGEABLE_LIMIT`` is refused (raises
+    ``ValueError``) and the totals are left as they were.
+    """
+
+    def __init__(self, path: Path):
+        self._path = path
+        self.exact: dict[str, dict[str, Fraction]] = {}
+        self.latest: dict[str, dict[str, float]] = {}
+        self.old_layers: dict[str, int] = {}
+
+    def add(self, name: str, values: Values) -> None:
+        metric_type = filenames.metric_type(name)
+        exact, latest = self._of_type(metric_type)
+        added: dict[str, Fraction] = {}
+        for key, value, _ in values:
+            total = added.get(key, exact.get(key, Fraction(0))) + Fraction(value)
+            if abs(total) > MERGEABLE_LIMIT:
+                raise ValueError(f"{name} would take a total beyond {MERGEABLE_LIMIT:g}")
+            added[key] = total
+        exact.update(added)
+        for key, _, timestamp in values:
+            latest[key] = max(latest.get(key, 0.0), timestamp)
+
+    def _of_type(self, metric_type: str) -> tuple[dict[str, Fraction], dict[str, float]]:
+        if metric_type not in self.exact:
+            self.exact[metric_type], self.latest[metric_type] = {}, {}
+            layers = _archive_layers(self._path, metric_type)
+            self.old_layers[metric_type] = len(layers)
+            for layer in layers:
+                try:
+                    self.add(layer, read_values(self._path / layer))
+                except UNREADABLE as exc:  # already unread by every scrape: keep it for a look
+                    quarantine(self._path, layer, exc)
+        return self.exact[metric_type], self.latest[metric_type]
+
+
+def _write_archives(path: Path, totals: _ExactTotals) -> dict[str, str]:
     """Write each type's new archive (old archive + claimed files) under temporary names.
 
     The sum is exact (``Fraction``): layer 0 holds it rounded once, and each ``carry`` layer
     the rounding the layers before it could not hold, so the collector's ``fsum`` over the
     layers gives back the exact total and a sum never goes down across a compaction.
     """
-    by_type: dict[str, list[Values]] = {}
-    for name, values in claimed.items():
-        by_type.setdefault(name.partition("_")[0], []).append(values)
     staged = {}
-    for metric_type, sources in sorted(by_type.items()):
-        old_layers = _archive_layers(path, metric_type)
-        for layer in old_layers:
-            try:
-                sources.append(read_values(path / layer))
-            except UNREADABLE as exc:  # already unread by every scrape: keep it for a look
-                quarantine(path, layer, exc)
-        exact: dict[str, Fraction] = {}
-        latest: dict[str, float] = {}
-        for values in sources:
-            for key, value, timestamp in values:
-                exact[key] = exact.get(key, Fraction(0)) + Fraction(value)
-                latest[key] = max(latest.get(key, 0.0), timestamp)
+    for metric_type, exact in sorted(totals.exact.items()):
+        latest = totals.latest[metric_type]
         layers = _split_into_floats(exact)
-        for number in range(max(len(layers), len(old_layers))):
+        for number in range(max(len(layers), totals.old_layers[metric_type])):
             archive = filenames.archive_name(metric_type, number)
             layer = layers[number] if number < len(layers) else {}
             tmp = path / (archive + TMP_SUFFIX)

@@ -38,9 +38,10 @@ def is_alive(pid: int) -> bool:
 
 class WriterLiveness:
     """``is_alive`` with the pid-reuse check, for the pids of one directory's files (a snapshot
-    of their change times and inodes, taken once per scrape)."""
+    of their change times and inodes, taken once per scrape). ``path`` may be an open
+    directory's descriptor."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str | int):
         self._files: dict[int, list[os.stat_result]] = {}
         for entry in os.scandir(path):
             match = WORKER_FILE.fullmatch(entry.name)
@@ -77,6 +78,16 @@ def start_time(pid: int) -> float | None:
     except (OSError, StopIteration, IndexError, ValueError):
         return None
     return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def command_line(pid: int) -> str | None:
+    """``pid``'s command line, for a message; None when ``/proc`` does not say."""
+    try:
+        raw = (PROC / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return None
+    # On one line whatever its arguments hold (a ``-c`` program's newlines).
+    return " ".join(raw.decode(errors="replace").replace("\0", " ").split()) or None
 
 
 def mapped_inodes(pid: int) -> set[tuple[int, int]] | None:

@@ -54,13 +54,13 @@ class _DirectoryHealth:
     def collect(self):
         yield GaugeMetricFamily(
             names.FILES_QUARANTINED,
-            "Dead workers' metric files set aside as unreadable (kept in the directory).",
+            "Dead workers' metric files set aside, unreadable or unmergeable (kept there).",
             value=len(compaction.quarantined(self._path)),
         )
         # Runs after the files were read: the registry collects in registration order.
         yield GaugeMetricFamily(
             names.FILES_UNREADABLE,
-            "Metric files this scrape could not read (a worker's file being created, damage).",
+            "Metric files this scrape could not read or merge (a file being created, damage).",
             value=len(self._collector.unreadable),
         )
 

@@ -1,9 +1,11 @@
 """The multi-process metrics directory belongs to one server at a time.
 
 The launcher ``claim``s the directory before any worker starts: it makes sure the directory is
-this user's, private and not a symbolic link (the default path is predictable, in a directory
-anyone can write to), takes an exclusive ``flock`` on its ``.server.lock`` and only then deletes
-the files an earlier run left (prometheus_client's and the compaction's names, nothing else).
+this user's, private and not a symbolic link (a path someone else may have made first), takes an
+exclusive ``flock`` on its ``.server.lock``, refuses while any process that wrote a file there is
+still alive (a server started by hand, a process that inherited ``PROMETHEUS_MULTIPROC_DIR``:
+prometheus_client takes no lock) and only then deletes the files an earlier run left
+(prometheus_client's and the compaction's names, nothing else).
 The lock's descriptor survives ``exec`` into the server, so the server holds the lock for its
 whole life; a second launcher pointed at the same directory finds it held and refuses, before it
 deletes anything. (Wiping a running server's files would leave its workers writing to unlinked
@@ -18,11 +20,13 @@ import contextlib
 import errno
 import fcntl
 import os
+import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from .filenames import OWNER_LOCK_NAME, is_removable
+from .filenames import OWNER_LOCK_NAME, WORKER_FILE, is_removable
+from .liveness import WriterLiveness, command_line
 
 PRIVATE_MODE = 0o700
 
@@ -45,6 +49,32 @@ class OwnedDirectory:
         with contextlib.suppress(OSError):
             os.close(self.lock_fd)
 
+    def remove_when_released(self) -> None:
+        """Delete the directory once nothing holds its lock: the server this process becomes,
+        and every worker that inherited the lock, gone (for a directory made for this server
+        alone). A watcher process does it, in a session of its own so that a signal to the
+        server's process group or terminal does not reach it; it waits in ``flock``, no polling.
+        Call it from a process with no other thread (it forks)."""
+        if os.fork():
+            return
+        status = 1
+        try:
+            os.setsid()
+            # The inherited lock descriptor would hold the lock itself: keep only stdio.
+            os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)  # stderr stays: the server's log shows a failure
+            fd = os.open(self.path / OWNER_LOCK_NAME, os.O_RDWR | os.O_NOFOLLOW)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            shutil.rmtree(self.path)
+            status = 0
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                os.write(2, f"could not remove metrics directory {self.path}: {exc!r}\n".encode())
+        finally:
+            os._exit(status)
+
 
 def claim(path: Path) -> OwnedDirectory:
     """Create or check ``path``, lock it for this server, then empty it of metric files."""
@@ -55,6 +85,11 @@ def claim(path: Path) -> OwnedDirectory:
     dir_fd = _open_checked(path)
     try:
         lock_fd = _lock(path, dir_fd)
+        try:
+            _refuse_live_writers(path, dir_fd)
+        except BaseException:
+            os.close(lock_fd)
+            raise
         removed = []
         for entry in os.scandir(dir_fd):
             if is_removable(entry.name) and not entry.is_dir(follow_symlinks=False):
@@ -111,6 +146,35 @@ def _open_checked(path: Path) -> int:
         os.close(dir_fd)
         raise
     return dir_fd
+
+
+def live_writers(dir_fd: int) -> dict[int, list[str]]:
+    """The pids named by the directory's process files that are still their writers' (pid
+    reuse told apart as the scrape does: ``liveness.WriterLiveness``), with their files."""
+    alive = WriterLiveness(dir_fd)
+    found: dict[int, list[str]] = {}
+    for entry in os.scandir(dir_fd):
+        match = WORKER_FILE.fullmatch(entry.name)
+        if match and alive(pid := int(match["pid"])):
+            found.setdefault(pid, []).append(entry.name)
+    return found
+
+
+def _refuse_live_writers(path: Path, dir_fd: int) -> None:
+    writers = live_writers(dir_fd)
+    if not writers:
+        return
+    described = "; ".join(
+        f"pid {pid} ({', '.join(sorted(files))}"
+        + (f": {command[:80]}" if (command := command_line(pid)) else "")
+        + ")"
+        for pid, files in sorted(writers.items())
+    )
+    raise DirectoryRefused(
+        f"metrics directory {path} has files that running processes are still writing: "
+        f"{described}. Refusing to wipe it (stop them: kill {' '.join(map(str, sorted(writers)))}"
+        "; or choose another directory with --metrics-dir)"
+    )
 
 
 def _lock(path: Path, dir_fd: int) -> int:

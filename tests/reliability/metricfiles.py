@@ -48,11 +48,23 @@ def process_values(seed: int) -> dict[str, dict[str, float]]:
             histogram[key] = float((seed + i + j) % 5)
         key = mmap_key("latency_seconds", "latency_seconds_sum", *labels, "Latency.")
         histogram[key] = ((seed * 7 + i) % 13) * 0.25
-    counter = {
-        mmap_key("jobs", "jobs_total", ["kind"], [kind], "Jobs."): float(seed % 3 + k) * 0.5
-        for k, kind in enumerate(("a", "b"))
-    }
+    counter = {jobs_key(kind): float(seed % 3 + k) * 0.5 for k, kind in enumerate(("a", "b"))}
     return {"counter": counter, "histogram": histogram}
+
+
+def jobs_key(kind: str) -> str:
+    """The key of ``jobs_total{kind=...}``, the counter ``process_values`` writes."""
+    return mmap_key("jobs", "jobs_total", ["kind"], [kind], "Jobs.")
+
+
+def write_counter_file(path: Path, pid: int, jobs: dict[str, float]) -> str:
+    """A counter file of ``pid`` holding ``jobs_total`` by kind; returns its name."""
+    name = f"counter_{pid}.db"
+    mmaped = MmapedDict(str(path / name))
+    for kind, value in jobs.items():
+        mmaped.write_value(jobs_key(kind), value, 0.0)
+    mmaped.close()
+    return name
 
 
 def write_process_files(path: Path, pid: int, seed: int) -> None:

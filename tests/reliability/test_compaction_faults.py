@@ -6,6 +6,8 @@ nothing foreign is deleted, and ``/metrics``'s own code path still answers.
 """
 
 import json
+import logging
+import math
 import os
 import random
 import subprocess
@@ -13,14 +15,24 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 
+from mysite.launcher import serve
 from mysite.metrics import liveness, multiprocess, names
+from mysite.metrics.collector import MERGEABLE_LIMIT
 from mysite.metrics.filenames import JOURNAL_NAME, QUARANTINED_FILE
 
-from .metricfiles import collect, impossible_pid, is_alive, write_process_files
+from .helpers import parse_exposition, total
+from .metricfiles import (
+    collect,
+    impossible_pid,
+    is_alive,
+    write_counter_file,
+    write_process_files,
+)
 
 SUM_KEY = mmap_key("latency_seconds", "latency_seconds_sum", ["http_route"], ["/r"], "Latency.")
 
@@ -288,3 +300,146 @@ def test_a_reused_pid_frees_the_dead_workers_files_but_not_a_writers(tmp_path, m
             process.kill()
             process.wait()
         writer.stdout.close()
+
+
+# --- values that cannot be merged ----------------------------------------------------------------
+
+# Dead workers' counter files holding values no sum can take, by case: the review's (two files
+# of 1e308, whose sum overflows a float), infinities and NaN.
+UNMERGEABLE = {
+    "1e308-twice": [{"a": 1e308}, {"a": 1e308}],
+    "inf": [{"a": math.inf}],
+    "minus-inf": [{"b": -math.inf}],
+    "nan": [{"a": math.nan}],
+    "huge-next-to-normal": [{"a": 1.0, "b": -1e308}],
+}
+
+
+def aside_names(directory: Path) -> list[str]:
+    """The original names of the files set aside."""
+    return sorted(
+        name.rpartition(".quarantined-")[0]
+        for name in os.listdir(directory)
+        if QUARANTINED_FILE.fullmatch(name)
+    )
+
+
+def exposed(text: str, expected: dict) -> dict:
+    """The exposition's values of the samples ``expected`` names."""
+    samples = parse_exposition(text)
+    return {key: samples.get(key) for key in expected}
+
+
+@pytest.mark.parametrize("bad", list(UNMERGEABLE.values()), ids=list(UNMERGEABLE))
+def test_values_that_cannot_be_merged_set_their_file_aside(
+    tmp_path, monkeypatch, caplog, figure, bad
+):
+    """Before: OverflowError on every scrape (1e308 twice), the files claimed and hidden, so
+    the good counters vanished too; inf and NaN were summed into the totals by the collector."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    for n in range(10):
+        write_process_files(directory, impossible_pid(n), seed=n)
+    write_counter_file(directory, impossible_pid(50), {"a": 5.0})  # the review's counter of 5
+    expected = collect(directory)
+    planted = [
+        write_counter_file(directory, impossible_pid(100 + i), jobs) for i, jobs in enumerate(bad)
+    ]
+
+    with caplog.at_level(logging.ERROR, logger="mysite.metrics"):
+        texts = [scrape_text(directory, monkeypatch) for _ in range(3)]  # every scrape answers
+
+    for text in texts:
+        assert exposed(text, expected) == expected  # the good counters, exact
+        assert sample(text, names.FILES_QUARANTINED) == len(planted)
+    assert aside_names(directory) == sorted(planted)
+    assert not [name for name in os.listdir(directory) if ".merging-" in name]
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert all(name in logged and "cannot be merged" in logged for name in planted)
+    figure("files set aside / good counters exact", f"{len(aside_names(directory))} / yes")
+
+
+def test_a_total_beyond_the_limit_sets_aside_the_file_that_would_pass_it(
+    tmp_path, monkeypatch, caplog
+):
+    """Each file's value is in range, their sum is not: the first merged, the second set aside.
+    A live worker's value next to the archive is still summed: below the limit, the sum of
+    files cannot overflow."""
+    big = MERGEABLE_LIMIT * 0.75
+    write_process_files(tmp_path, impossible_pid(0), seed=0)
+    write_counter_file(tmp_path, impossible_pid(1), {"big": big})
+    expected = {**collect(tmp_path)}
+    second = write_counter_file(tmp_path, impossible_pid(2), {"big": big})
+
+    with caplog.at_level(logging.ERROR, logger="mysite.metrics"):
+        text = scrape_text(tmp_path, monkeypatch)
+
+    assert exposed(text, expected) == expected
+    assert aside_names(tmp_path) == [second]
+    assert "would take a total beyond" in caplog.text
+    write_counter_file(tmp_path, os.getpid(), {"big": big})  # alive: read, not merged
+    text = scrape_text(tmp_path, monkeypatch)
+    assert parse_exposition(text)[("jobs_total", (("kind", "big"),))] == 2 * big
+    assert sample(text, names.FILES_UNREADABLE) == 0
+
+
+def test_a_live_workers_unmergeable_file_is_skipped_every_scrape_and_left_alone(
+    tmp_path, monkeypatch, caplog
+):
+    """The collector's own guard: live files are never moved, so one holding values that
+    cannot be summed is skipped, counted and logged by each scrape; the collector never raises."""
+    write_process_files(tmp_path, impossible_pid(1), seed=1)
+    expected = collect(tmp_path)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live = [
+            write_counter_file(tmp_path, os.getpid(), {"a": 1e308}),
+            write_counter_file(tmp_path, sleeper.pid, {"a": 1e308}),
+            f"histogram_{os.getpid()}.db",
+        ]
+        mmaped = MmapedDict(str(tmp_path / live[2]))
+        mmaped.write_value(SUM_KEY, math.nan, 0.0)
+        mmaped.close()
+
+        with caplog.at_level(logging.WARNING, logger="mysite.metrics"):
+            texts = [scrape_text(tmp_path, monkeypatch) for _ in range(2)]
+            direct = collect(tmp_path)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    for text in texts:
+        assert sample(text, names.FILES_UNREADABLE) == len(live)
+        assert sample(text, names.FILES_QUARANTINED) == 0
+        assert exposed(text, expected) == expected
+    assert direct == expected
+    assert all((tmp_path / name).exists() for name in live)
+    assert all(f"skipping metric file {name}" in caplog.text for name in live)
+
+
+@pytest.mark.live
+def test_a_real_servers_metrics_survive_huge_values_in_dead_files(figure):
+    """The review's case against a running server: two dead workers' files of 1e308 and a
+    counter of 5 planted in its metrics directory; ``/metrics`` answers every time, with the
+    server's own counts and the 5 exact, and the server logs each file it set aside."""
+    requests = 20
+    with serve("uvicorn", workers=2) as server, httpx.Client(timeout=30) as client:
+        for _ in range(requests):
+            client.get(server.url + "/async/api/", params={"delay": 0}).raise_for_status()
+        directory = server.extra["metrics_dir"]
+        huge = [write_counter_file(directory, impossible_pid(i), {"a": 1e308}) for i in (1, 2)]
+        write_counter_file(directory, impossible_pid(3), {"a": 5.0})
+        responses = [client.get(server.url + "/metrics") for _ in range(4)]
+        log = server.log_tail(400)
+    statuses = [response.status_code for response in responses]
+    samples = parse_exposition(responses[-1].text)
+    counted = total(samples, names.SERVER_DURATION + "_count", http_route="/async/api/")
+    figure("/metrics statuses with two 1e308 files planted", statuses, "all 200")
+    figure(
+        "route count / planted counter after",
+        f"{counted:g} of {requests} / {total(samples, 'jobs_total'):g} of 5",
+    )
+    assert statuses == [200] * len(responses)
+    assert counted == requests
+    assert samples[("jobs_total", (("kind", "a"),))] == 5.0
+    assert total(samples, names.FILES_QUARANTINED) == len(huge)
+    assert all(name in log for name in huge)
