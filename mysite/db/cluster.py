@@ -276,7 +276,7 @@ def init(cluster: Cluster) -> bool:
     if not cluster.admin_password_file.exists():
         _write_private(cluster.admin_password_file, cluster_owner, secrets.token_urlsafe(32) + "\n")
     if not cluster.passfile.exists():
-        # host:port:database:user:password; token_urlsafe has no ':' or '\\' to escape.
+        # host:port:database:user:password; token_urlsafe has no ':' or backslash to escape.
         line = f"*:*:*:{USER}:{secrets.token_urlsafe(32)}\n"
         _write_private(cluster.passfile, cluster_owner, line)
     if initialised:
@@ -306,7 +306,7 @@ def _write_server_config(cluster: Cluster, settings: dict[str, str]) -> None:
     chosen = settings | {
         "port": str(PORT),
         "unix_socket_directories": socket_dir,
-        "unix_socket_permissions": "0700",
+        "unix_socket_permissions": f"0{PRIVATE_DIR:o}",  # octal
         "password_encryption": AUTH_METHOD,
     }
     lines = [f"{name} = {conf_string(value)}" for name, value in chosen.items()]
