@@ -12,7 +12,7 @@ import psycopg
 from django.conf import settings
 from django.core.checks import Error, register
 
-from .databases import ALIASES, SYNC
+from .databases import ALIASES, SYNC, connection_params
 
 # Connections that are not the pools': psql, the seed command, the check itself.
 SPARE_CONNECTIONS = 5
@@ -30,14 +30,7 @@ def check_max_connections(app_configs=None, **kwargs) -> list:
     workers = int(raw_workers)
     database = settings.DATABASES[SYNC]
     try:
-        with psycopg.connect(
-            dbname=database["NAME"] or None,
-            user=database["USER"] or None,
-            password=database["PASSWORD"] or None,
-            host=database["HOST"] or None,
-            port=database["PORT"] or None,
-            connect_timeout=2,
-        ) as conn:
+        with psycopg.connect(**(connection_params(database) | {"connect_timeout": "2"})) as conn:
             row = conn.execute(
                 "SELECT current_setting('max_connections')::int"
                 " - current_setting('superuser_reserved_connections')::int"

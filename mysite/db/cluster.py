@@ -7,6 +7,15 @@ Unix socket only (no TCP port, so clusters of several checkouts never collide) a
 a read benchmark: ``fsync``, ``synchronous_commit`` and ``full_page_writes`` are off, which loses
 data only on a machine crash, and the data is re-created by migrations and the seed command.
 
+It is its user's alone. The root, the socket directory and the data are ``0700``, the socket,
+the log and the password files ``0600``; every login is SCRAM with a generated password (never
+``trust``). ``lab_admin``, the superuser ``initdb`` creates, only provisions; the app's role
+``lab`` owns its database and nothing more (no superuser, so no ``COPY ... PROGRAM``). Its
+password sits in a pgpass file that ``DATABASE_URL`` names (``passfile=``), so no URL, command
+line or log holds a secret. No path is ever re-parsed by a shell: settings go in a file in the
+data directory, and ``pg_ctl start`` gets the data directory from ``PGDATA``, not ``-D``, which
+it would paste into a ``/bin/sh -c`` command line between double quotes.
+
 Command line (``make run`` uses it)::
 
     python -m mysite.db.cluster start    # init if needed, start, migrate, seed
@@ -37,7 +46,12 @@ from urllib.parse import quote
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_ROOT = REPO / "var" / "postgres"
 DBNAME = "lab"
+# The application's role: owns DBNAME, nothing more.
 USER = "lab"
+# initdb's bootstrap superuser: creates the role and the database, and nothing connects as it
+# but this module.
+ADMIN_USER = "lab_admin"
+AUTH_METHOD = "scram-sha-256"
 # Names the socket file (.s.PGSQL.<port>); nothing listens on TCP.
 PORT = 5432
 # Every worker's pools at once: 8 workers x DB_POOL_SIZE 10 x 3 paths = 240, plus a margin for
@@ -45,7 +59,7 @@ PORT = 5432
 # server's real value, so a smaller server (DATABASE_URL) is caught at start-up.
 MAX_CONNECTIONS = 300
 READY_TIMEOUT = 30.0
-# Settings for a throwaway benchmark database, passed at every start (never baked in at init).
+# Settings for a throwaway benchmark database, written at every start (never baked in at init).
 SERVER_SETTINGS = {
     "listen_addresses": "",
     "fsync": "off",
@@ -55,6 +69,10 @@ SERVER_SETTINGS = {
     "shared_buffers": "128MB",
     "log_min_messages": "warning",
 }
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+# Written at every start and read by postgresql.conf's include; lab's settings win over initdb's.
+CONFIG_NAME = "lab.conf"
 SERVICE_USER = "postgres"
 
 
@@ -82,12 +100,36 @@ class Cluster:
     def socket(self) -> Path:
         return self.socket_dir / f".s.PGSQL.{PORT}"
 
+    @property
+    def passfile(self) -> Path:
+        """The app role's password, in libpq's pgpass format (``DATABASE_URL`` names it)."""
+        return self.root / "lab.pgpass"
+
+    @property
+    def admin_password_file(self) -> Path:
+        """The bootstrap superuser's password, alone on its line (initdb's ``--pwfile``)."""
+        return self.root / "admin.password"
+
     def conninfo(self, dbname: str = DBNAME) -> dict[str, str]:
-        return {"host": str(self.socket_dir), "port": str(PORT), "dbname": dbname, "user": USER}
+        return {
+            "host": str(self.socket_dir),
+            "port": str(PORT),
+            "dbname": dbname,
+            "user": USER,
+            "passfile": str(self.passfile),
+        }
+
+    def admin_conninfo(self, dbname: str = "postgres") -> dict[str, str]:
+        password = self.admin_password_file.read_text().strip()
+        return {**self.conninfo(dbname), "user": ADMIN_USER, "password": password}
 
     def url(self) -> str:
-        """The ``DATABASE_URL`` that points at this cluster (a Unix socket, no password)."""
-        return f"postgresql://{USER}@/{DBNAME}?host={quote(str(self.socket_dir), safe='')}"
+        """The ``DATABASE_URL`` that points at this cluster: its socket and the app role's
+        password file (the URL holds no secret)."""
+        return (
+            f"postgresql://{USER}@/{DBNAME}?host={quote(str(self.socket_dir), safe='')}"
+            f"&passfile={quote(str(self.passfile), safe='')}"
+        )
 
 
 def lab_cluster() -> Cluster:
@@ -140,45 +182,142 @@ def owner() -> Owner:
     return Owner(entry.pw_uid, entry.pw_gid, entry.pw_name)
 
 
-def _run(cluster_owner: Owner, argv: list[str], timeout: float, check: bool = True):
-    as_user = {} if cluster_owner.is_me else {"user": cluster_owner.uid, "group": cluster_owner.gid}
+def _run(
+    cluster_owner: Owner,
+    argv: list[str],
+    timeout: float,
+    check: bool = True,
+    env: dict[str, str] | None = None,
+    output: int | None = None,
+) -> subprocess.CompletedProcess:
+    """Run a server program as the cluster's owner, from an argument list (never a shell);
+    ``output``: a file descriptor for its stdout and stderr instead of capturing them."""
+    as_user = (
+        {}
+        if cluster_owner.is_me
+        else {"user": cluster_owner.uid, "group": cluster_owner.gid, "extra_groups": []}
+    )
+    streams = {"capture_output": True} if output is None else {"stdout": output, "stderr": output}
     result = subprocess.run(
-        argv, capture_output=True, text=True, timeout=timeout, check=False, cwd="/",
-        env={**os.environ, "LC_ALL": "C.UTF-8"}, **as_user,
+        argv, text=True, timeout=timeout, check=False, cwd="/",
+        env={**os.environ, "LC_ALL": "C.UTF-8", **(env or {})}, **streams, **as_user,
     )  # fmt: skip
     if check and result.returncode != 0:
         raise ClusterError(
             f"{Path(argv[0]).name} failed ({result.returncode}): "
-            f"{(result.stderr or result.stdout).strip()}"
+            f"{(result.stderr or result.stdout or '').strip()}"
         )
     return result
 
 
-def _owned_dir(path: Path, cluster_owner: Owner, mode: int) -> None:
+def _owned_dir(path: Path, cluster_owner: Owner) -> None:
     path.mkdir(parents=True, exist_ok=True)
     os.chown(path, cluster_owner.uid, cluster_owner.gid)
-    path.chmod(mode)
+    path.chmod(PRIVATE_DIR)
+
+
+def _private_fd(path: Path, cluster_owner: Owner, flags: int) -> int:
+    """Open (creating) a file of the owner's, readable by nobody else, not through a link."""
+    fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, PRIVATE_FILE)
+    try:
+        os.fchown(fd, cluster_owner.uid, cluster_owner.gid)
+        os.fchmod(fd, PRIVATE_FILE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_private(path: Path, cluster_owner: Owner, text: str) -> None:
+    fd = _private_fd(path, cluster_owner, os.O_WRONLY | os.O_TRUNC)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+
+
+def conf_string(value: str) -> str:
+    """A postgresql.conf string literal: backslashes and single quotes escaped."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _check_root(cluster: Cluster) -> None:
+    """Paths the server and libpq can take as they are (quotes, ``$`` and spaces are fine)."""
+    text = str(cluster.socket_dir)
+    if "," in text:
+        raise ClusterError(
+            f"The cluster's root {cluster.root} has a comma, which libpq reads as a list of "
+            "hosts: choose a root without one (--root)."
+        )
+    if any(ord(char) < 32 for char in text):
+        raise ClusterError(f"The cluster's root {cluster.root!r} has a control character.")
+    if len(os.fsencode(cluster.socket)) > 107:
+        raise ClusterError(
+            f"The socket path {cluster.socket} is longer than a Unix socket allows (107 bytes): "
+            "choose a shorter root (--root)."
+        )
 
 
 # --- life cycle --------------------------------------------------------------------------------
 
 
 def init(cluster: Cluster) -> bool:
-    """Create the data directory when there is none; True when it did."""
+    """Create the private folders and passwords, and the data directory when there is none;
+    True when it did."""
+    _check_root(cluster)
     cluster_owner = owner()
-    # The root must be reachable by the server's user; its parents are root's (0755).
-    _owned_dir(cluster.root, cluster_owner, 0o755)
-    _owned_dir(cluster.socket_dir, cluster_owner, 0o755)
-    if (cluster.data / "PG_VERSION").exists():
+    for folder in (cluster.root, cluster.socket_dir):
+        _owned_dir(folder, cluster_owner)
+    initialised = (cluster.data / "PG_VERSION").exists()
+    if initialised and not cluster.admin_password_file.exists():
+        raise ClusterError(
+            f"{cluster.data} was made by an older lab (trust authentication, no passwords). "
+            f"It holds only the seeded table: stop it (python -m mysite.db.cluster stop "
+            f"--root {cluster.root}), remove {cluster.data}, and start again."
+        )
+    if not cluster.admin_password_file.exists():
+        _write_private(cluster.admin_password_file, cluster_owner, secrets.token_urlsafe(32) + "\n")
+    if not cluster.passfile.exists():
+        # host:port:database:user:password; token_urlsafe has no ':' or backslash to escape.
+        line = f"*:*:*:{USER}:{secrets.token_urlsafe(32)}\n"
+        _write_private(cluster.passfile, cluster_owner, line)
+    if initialised:
         return False
-    _owned_dir(cluster.data, cluster_owner, 0o700)
+    _owned_dir(cluster.data, cluster_owner)
     _run(
         cluster_owner,
-        [str(bindir() / "initdb"), "-D", str(cluster.data), "-U", USER, "--auth=trust",
+        [str(bindir() / "initdb"), "-D", str(cluster.data), "-U", ADMIN_USER,
+         f"--pwfile={cluster.admin_password_file}", f"--auth={AUTH_METHOD}",
          "-E", "UTF8", "--locale=C", "--no-sync"],
         timeout=120,
     )  # fmt: skip
+    with (cluster.data / "postgresql.conf").open("a") as conf:
+        conf.write("\n# The lab's settings (mysite/db/cluster.py writes them at every start).\n")
+        conf.write(f"include = {conf_string(CONFIG_NAME)}\n")
     return True
+
+
+def _lab_password(cluster: Cluster) -> str:
+    return cluster.passfile.read_text().strip().rpartition(":")[2]
+
+
+def _write_server_config(cluster: Cluster, settings: dict[str, str]) -> None:
+    """The settings and the access rules, as files: nothing a shell or a command line parses."""
+    cluster_owner = owner()
+    socket_dir = '"' + str(cluster.socket_dir).replace('"', '""') + '"'  # a one-entry list
+    chosen = settings | {
+        "port": str(PORT),
+        "unix_socket_directories": socket_dir,
+        "unix_socket_permissions": f"0{PRIVATE_DIR:o}",  # octal
+        "password_encryption": AUTH_METHOD,
+    }
+    lines = [f"{name} = {conf_string(value)}" for name, value in chosen.items()]
+    _write_private(cluster.data / CONFIG_NAME, cluster_owner, "\n".join(lines) + "\n")
+    # Only the socket (no host lines), only SCRAM; the app's role only to its database.
+    hba = (
+        "# Written by mysite/db/cluster.py at every start.\n"
+        f"local  {DBNAME}  {USER}  {AUTH_METHOD}\n"
+        f"local  all  {ADMIN_USER}  {AUTH_METHOD}\n"
+    )
+    _write_private(cluster.data / "pg_hba.conf", cluster_owner, hba)
 
 
 def is_running(cluster: Cluster) -> bool:
@@ -194,27 +333,32 @@ def start(
     cluster: Cluster, timeout: float = READY_TIMEOUT, settings: dict[str, str] | None = None
 ) -> bool:
     """Start the cluster (initialising it first when needed) and wait until it accepts
-    connections; create the lab's database. False when it was already running (then
+    connections; create the app's role and database. False when it was already running (then
     ``settings``, overrides of ``SERVER_SETTINGS``, are not applied)."""
     init(cluster)
     if is_running(cluster):
         wait_ready(cluster, timeout)
         return False
-    chosen = SERVER_SETTINGS | (settings or {})
-    options = " ".join(f"-c {name}='{value}'" for name, value in chosen.items())
-    options += f" -c unix_socket_directories='{cluster.socket_dir}' -c port={PORT}"
+    _write_server_config(cluster, SERVER_SETTINGS | (settings or {}))
     cluster_owner = owner()
-    if not cluster.log.exists():
-        cluster.log.touch()
-        os.chown(cluster.log, cluster_owner.uid, cluster_owner.gid)
-    _run(
-        cluster_owner,
-        [str(bindir() / "pg_ctl"), "start", "-D", str(cluster.data), "-l", str(cluster.log),
-         "-w", "-t", str(int(timeout)), "-o", options],
-        timeout=timeout + 10,
-    )  # fmt: skip
+    # pg_ctl runs the server through /bin/sh with -D's value between double quotes, where
+    # $(...) still runs: the data directory goes in PGDATA, and the output to our own log.
+    log = _private_fd(cluster.log, cluster_owner, os.O_WRONLY | os.O_APPEND)
+    try:
+        result = _run(
+            cluster_owner,
+            [str(bindir() / "pg_ctl"), "start", "-w", "-t", str(int(timeout))],
+            timeout=timeout + 10,
+            check=False,
+            env={"PGDATA": str(cluster.data)},
+            output=log,
+        )
+    finally:
+        os.close(log)
+    if result.returncode != 0:
+        raise ClusterError(f"pg_ctl start failed ({result.returncode}):\n{_log_tail(cluster)}")
     wait_ready(cluster, timeout)
-    _create_database(cluster)
+    _provision(cluster)
     return True
 
 
@@ -239,7 +383,7 @@ def wait_ready(cluster: Cluster, timeout: float = READY_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with psycopg.connect(**cluster.conninfo("postgres"), connect_timeout=2) as conn:
+            with psycopg.connect(**cluster.admin_conninfo(), connect_timeout=2) as conn:
                 conn.execute("SELECT 1")
             return
         except psycopg.OperationalError as error:
@@ -251,14 +395,34 @@ def wait_ready(cluster: Cluster, timeout: float = READY_TIMEOUT) -> None:
         time.sleep(0.1)
 
 
-def _create_database(cluster: Cluster) -> None:
+def _provision(cluster: Cluster) -> None:
+    """The app's role (no superuser, no role or database creation) with the password of its
+    pgpass file, and its database, owned by it. Idempotent."""
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(**cluster.conninfo("postgres"), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DBNAME]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DBNAME)))
+    with psycopg.connect(**cluster.admin_conninfo(), autocommit=True) as conn:
+        # The server is sent SCRAM's verifier, never the password itself.
+        verifier = conn.pgconn.encrypt_password(
+            _lab_password(cluster).encode(), USER.encode(), AUTH_METHOD.encode()
+        ).decode()
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [USER]).fetchone()
+        conn.execute(
+            sql.SQL(
+                "{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS"
+                " PASSWORD {}"
+            ).format(
+                sql.SQL("ALTER" if exists else "CREATE"),
+                sql.Identifier(USER),
+                sql.Literal(verifier),
+            )
+        )
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DBNAME]).fetchone():
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(DBNAME), sql.Identifier(USER)
+                )
+            )
 
 
 def _log_tail(cluster: Cluster, lines: int = 20) -> str:

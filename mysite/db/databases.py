@@ -9,9 +9,11 @@ a path's wait and connection counts are its own:
   each query in a thread;
 - ``native``: django-async-backend, asyncio psycopg connections in an ``AsyncConnectionPool``.
 
-All three reach the same database. ``DB_TIMEOUT`` bounds the wait for a pooled connection (the
-pool's ``timeout``) and each statement (PostgreSQL's ``statement_timeout``, so the server itself
-cancels a statement that runs over, rather than the client only giving up on it).
+All three reach the same database, with every libpq parameter of the URL (the lab's own cluster
+names its password file, ``passfile=``, so the URL holds no secret). ``DB_TIMEOUT`` bounds the
+wait for a pooled connection (the pool's ``timeout``) and each statement (PostgreSQL's
+``statement_timeout``, so the server itself cancels a statement that runs over, rather than the
+client only giving up on it).
 
 No Django model or app is imported here: ``settings.py`` calls ``databases()``.
 """
@@ -111,3 +113,18 @@ def databases(config: DatabaseSettings) -> dict[str, dict]:
         ASYNC_ORM: entry(ASYNC_ORM, DJANGO_ENGINE),
         NATIVE: entry(NATIVE, NATIVE_ENGINE),
     }
+
+
+def connection_params(database: dict) -> dict[str, str]:
+    """libpq's keywords for a ``DATABASES`` entry, for a client outside Django's pools: the URL's
+    own parameters included (the lab's ``passfile``, a ``sslmode``), so it reaches the same
+    server as the same role."""
+    fields = {
+        "dbname": database["NAME"],
+        "user": database["USER"],
+        "password": database["PASSWORD"],
+        "host": database["HOST"],
+        "port": database["PORT"],
+    }
+    options = {name: value for name, value in database["OPTIONS"].items() if name != "pool"}
+    return {name: value for name, value in (fields | options).items() if value}

@@ -1,6 +1,7 @@
 """The lab's PostgreSQL: started, ready, stopped, leaving no process and no socket; the seed is
 idempotent; the system check compares the server's max_connections with the pools."""
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -29,13 +30,15 @@ def is_gone(pid: int) -> bool:
 
 
 def server_processes(cluster: pg.Cluster) -> list[psutil.Process]:
-    """Every PostgreSQL process of this cluster (the postmaster and its children)."""
+    """Every PostgreSQL process of this cluster: each works in its data directory (the command
+    line does not name it: pg_ctl gets it from PGDATA)."""
     found = []
-    for process in psutil.process_iter(["cmdline", "status"]):
-        cmdline = process.info["cmdline"] or []
-        if process.info["status"] != psutil.STATUS_ZOMBIE and str(cluster.data) in cmdline:
-            found.append(process)
-            found.extend(process.children(recursive=True))
+    for process in psutil.process_iter(["name", "status"]):
+        with contextlib.suppress(psutil.Error):
+            if process.info["status"] != psutil.STATUS_ZOMBIE and process.cwd() == str(
+                cluster.data
+            ):
+                found.append(process)
     return found
 
 
@@ -48,6 +51,10 @@ def test_start_and_stop_leave_no_process_and_no_socket():
             pid = postmaster_pid(cluster)
             children = psutil.Process(pid).children(recursive=True)
             assert children, "a running PostgreSQL has its background processes"
+            seen = {process.pid for process in server_processes(cluster)}
+            # The finder used below sees this cluster's processes while it runs.
+            assert pid in seen
+            assert len(seen) > 1
             assert sql(cluster, "SELECT current_setting('fsync')") == [("off",)]
             assert sql(cluster, "SHOW max_connections") == [(str(pg.MAX_CONNECTIONS),)]
             # A second start finds it running and leaves it to whoever started it.
@@ -78,6 +85,29 @@ def test_the_cluster_stops_when_its_block_fails():
         assert list(seen[0].socket_dir.iterdir()) == []
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_cluster_made_by_the_trusting_lab_is_refused_with_the_way_out():
+    """Data without the generated passwords (an older lab's, trust authentication) is not
+    started: the message says how to replace it."""
+    root = new_cluster_root()
+    try:
+        cluster = pg.Cluster(root)
+        cluster.data.mkdir(parents=True)
+        (cluster.data / "PG_VERSION").write_text("15\n")
+        with pytest.raises(pg.ClusterError, match="trust authentication") as refused:
+            pg.start(cluster)
+        assert f"remove {cluster.data}" in str(refused.value)
+        assert not cluster.passfile.exists()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("name", ["a,b", "line\nbreak"])
+def test_a_root_libpq_or_the_config_cannot_name_is_refused(name, tmp_path):
+    with pytest.raises(pg.ClusterError, match=r"comma|control character"):
+        pg.init(pg.Cluster(tmp_path / name))
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the cluster as another user")

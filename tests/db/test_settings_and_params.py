@@ -4,6 +4,7 @@ refused setting) before any connection is asked for."""
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from mysite.db import cluster as pg
 from mysite.db import databases
 from mysite.db.checks import connections_needed
 
@@ -76,6 +77,26 @@ def test_a_url_with_its_own_server_options_keeps_them():
     config = databases.DatabaseSettings("postgresql:///lab?options=-c%20work_mem%3D8MB", 1, 5)
     options = databases.databases(config)[databases.SYNC]["OPTIONS"]
     assert options["options"] == "-c work_mem=8MB -c statement_timeout=5000"
+
+
+def test_the_lab_clusters_url_names_its_password_file_and_every_client_gets_it(tmp_path):
+    """The lab's URL holds no password: it names the pgpass file, which reaches Django's
+    connections (OPTIONS) and the clients outside its pools (the system check)."""
+    cluster = pg.Cluster(tmp_path / "q'$(x)\" z")
+    assert "secret" not in cluster.url()
+    entry = databases.databases(databases.DatabaseSettings(cluster.url(), 1, 5))[databases.SYNC]
+    assert (entry["NAME"], entry["USER"], entry["PASSWORD"]) == (pg.DBNAME, pg.USER, "")
+    assert entry["HOST"] == str(cluster.socket_dir)
+    assert entry["OPTIONS"]["passfile"] == str(cluster.passfile)
+    params = databases.connection_params(entry)
+    assert params == {
+        "dbname": pg.DBNAME,
+        "user": pg.USER,
+        "host": str(cluster.socket_dir),
+        "passfile": str(cluster.passfile),
+        "options": "-c statement_timeout=5000",
+        "connect_timeout": "5",
+    }
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "two", "1.5", ""])
