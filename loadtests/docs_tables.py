@@ -1,15 +1,16 @@
-"""The README's generated tables: the sweep's profiles with their planned durations, and a
-stored run's results. Generated, so that they cannot drift from the code or the run.
+"""The documents' generated tables: the sweep's profiles with their planned durations, a stored
+run's results and database figures, the metrics. Generated, so that they cannot drift from the
+code or the run.
 
     python -m loadtests.docs_tables profiles                    # print the profiles table
     python -m loadtests.docs_tables results docs/runs/RUN_ID    # print a run's results table
     python -m loadtests.docs_tables write [RUN_DIR] [--db-capacity-run DIR]
                                                                 # rewrite every generated block
 
-A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``: the profiles, the
-results, the database comparison and the database paths at capacity in README.md, the metrics
-(``dashboards.metrics_doc``) in docs/METRICS.md. A run's blocks say which stored run they show;
-``write`` without a run keeps each block's own.
+A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``: the results in
+README.md, the profiles in docs/METHOD.md, the database comparison and the database paths at
+capacity in docs/DATABASE.md, the metrics (``dashboards.metrics_doc``) in docs/METRICS.md. A
+run's blocks say which stored run they show; ``write`` without a run keeps each block's own.
 """
 
 from __future__ import annotations
@@ -36,11 +37,21 @@ from mysite.servers import WSGI_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+METHOD_DOC = ROOT / "docs" / "METHOD.md"
+DATABASE_DOC = ROOT / "docs" / "DATABASE.md"
 METRICS_DOC = ROOT / "docs" / "METRICS.md"
 METRICS_BLOCK = "metrics"
-RUNS = Path("docs/runs")  # stored runs the README quotes (results.json only)
+RUNS = Path("docs/runs")  # stored runs the documents quote (results.json only)
 PROFILES_BLOCK, RESULTS_BLOCK, DB_BLOCK = "profiles", "results", "db_comparison"
 DB_CAPACITY_BLOCK = "db_capacity"
+# Where each generated block lives.
+DOCUMENTS = {
+    PROFILES_BLOCK: METHOD_DOC,
+    RESULTS_BLOCK: README,
+    DB_BLOCK: DATABASE_DOC,
+    DB_CAPACITY_BLOCK: DATABASE_DOC,
+    METRICS_BLOCK: METRICS_DOC,
+}
 
 
 def planned_seconds(profile: str) -> float:
@@ -223,9 +234,20 @@ def block(text: str, name: str) -> str | None:
     return found.group(2).removesuffix("\n") if found else None
 
 
-def quoted_run(text: str, name: str = RESULTS_BLOCK) -> Path | None:
-    """The stored run that the README's block ``name`` shows."""
-    found = re.search(rf"{RUNS}/([\w.-]+)", block(text, name) or "")
+def shown(name: str) -> str | None:
+    """What the generated block ``name`` holds now, in the document it lives in."""
+    return block(DOCUMENTS[name].read_text(), name)
+
+
+def rewrite(name: str, content: str) -> None:
+    """Replace the generated block ``name`` in the document it lives in."""
+    document = DOCUMENTS[name]
+    document.write_text(replace_block(document.read_text(), name, content))
+
+
+def quoted_run(name: str = RESULTS_BLOCK) -> Path | None:
+    """The stored run that the generated block ``name`` shows now."""
+    found = re.search(rf"{RUNS}/([\w.-]+)", shown(name) or "")
     return ROOT / RUNS / found.group(1) if found else None
 
 
@@ -236,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "what",
         choices=(PROFILES_BLOCK, RESULTS_BLOCK, "write"),
-        help="print one table, or rewrite README.md's blocks",
+        help="print one table, or rewrite every document's generated blocks",
     )
     parser.add_argument(
         "run", nargs="?", type=Path, help="a run directory holding results.json (default: none)"
@@ -245,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         "--db-capacity-run",
         type=Path,
         metavar="DIR",
-        help="the stored run whose database capacity map the README shows (default: the one "
-        "its block names)",
+        help="the stored run whose database capacity map docs/DATABASE.md shows (default: the "
+        "one its block names)",
     )
     args = parser.parse_args(argv)
     if args.what == PROFILES_BLOCK:
@@ -256,30 +278,26 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("results needs a run directory")
         print(results_table(results_file.load(args.run / "results.json")))
     else:
-        text = replace_block(README.read_text(), PROFILES_BLOCK, profiles_table())
-        run = args.run or quoted_run(text)
+        rewrite(PROFILES_BLOCK, profiles_table())
+        run = args.run or quoted_run(RESULTS_BLOCK)
         if run is not None:
             table = results_table(results_file.load(run / "results.json"))
-            text = replace_block(text, RESULTS_BLOCK, f"From `{RUNS / run.name}`. " + table)
+            rewrite(RESULTS_BLOCK, f"From `{RUNS / run.name}`. " + table)
             compared = db_comparison_table(results_file.load(run / "results.json"))
             if compared is not None:  # else the block keeps what it says until a run has one
-                text = replace_block(text, DB_BLOCK, f"From `{RUNS / run.name}`. " + compared)
-        mapped_run = args.db_capacity_run or quoted_run(text, DB_CAPACITY_BLOCK)
+                rewrite(DB_BLOCK, f"From `{RUNS / run.name}`. " + compared)
+        mapped_run = args.db_capacity_run or quoted_run(DB_CAPACITY_BLOCK)
         if mapped_run is not None:
             mapped = db_capacity_table(results_file.load(mapped_run / "results.json"))
             if mapped is None:
                 parser.error(f"{mapped_run} mapped no database path")
-            text = replace_block(
-                text, DB_CAPACITY_BLOCK, f"From `{RUNS / mapped_run.name}`. " + mapped
-            )
-        README.write_text(text)
+            rewrite(DB_CAPACITY_BLOCK, f"From `{RUNS / mapped_run.name}`. " + mapped)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
         os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
         django.setup()
         from dashboards.metrics_doc import metrics_table
 
-        doc = replace_block(METRICS_DOC.read_text(), METRICS_BLOCK, metrics_table())
-        METRICS_DOC.write_text(doc)
+        rewrite(METRICS_BLOCK, metrics_table())
     return 0
 
 

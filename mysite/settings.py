@@ -1,7 +1,7 @@
 """Django settings for the lab.
 
 Every environment variable the project reads is read here, once, with an explicit default
-(see the environment table in README.md). Apps read the resulting settings lazily through
+(see the environment table in docs/REFERENCE.md). Apps read the resulting settings lazily through
 their own ``conf`` modules, so ``override_settings`` works in tests.
 """
 

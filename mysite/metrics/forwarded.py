@@ -1,6 +1,6 @@
 """The client a request comes from, when proxies may stand between it and the server.
 
-The model (README, "Deployment notes"):
+The model (docs/DEPLOYMENT.md, "`/metrics` and a reverse proxy on the same host"):
 
 - A request without forwarding headers (``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``) is
   judged by the address of the connection's peer.

@@ -1,16 +1,16 @@
-"""README's database blocks, the paired comparison and the paths at capacity: generated from
-the stored runs they quote, or saying that the run predates the comparison (never figures typed by
-hand)."""
+"""docs/DATABASE.md's generated blocks, the paired comparison and the paths at capacity:
+generated from the stored runs they quote, or saying that the run predates the comparison (never
+figures typed by hand)."""
 
 from loadtests import docs_tables
 from loadtests.analysis import results as results_file
 
 
 def test_the_db_comparison_block_is_generated_or_says_why_not():
-    readme = docs_tables.README.read_text()
-    shown = docs_tables.block(readme, docs_tables.DB_BLOCK)
-    assert shown is not None, "README has no db_comparison block"
-    run = docs_tables.quoted_run(readme)
+    shown = docs_tables.shown(docs_tables.DB_BLOCK)
+    assert shown is not None, "docs/DATABASE.md has no db_comparison block"
+    run = docs_tables.quoted_run(docs_tables.DB_BLOCK)
+    assert run is not None, shown[:200]
     table = docs_tables.db_comparison_table(results_file.load(run / "results.json"))
     if table is None:
         assert shown.startswith("Not yet generated: the stored run")
@@ -20,10 +20,9 @@ def test_the_db_comparison_block_is_generated_or_says_why_not():
 
 
 def test_the_db_capacity_block_is_generated_from_the_run_it_names():
-    readme = docs_tables.README.read_text()
-    shown = docs_tables.block(readme, docs_tables.DB_CAPACITY_BLOCK)
-    assert shown is not None, "README has no db_capacity block"
-    run = docs_tables.quoted_run(readme, docs_tables.DB_CAPACITY_BLOCK)
+    shown = docs_tables.shown(docs_tables.DB_CAPACITY_BLOCK)
+    assert shown is not None, "docs/DATABASE.md has no db_capacity block"
+    run = docs_tables.quoted_run(docs_tables.DB_CAPACITY_BLOCK)
     assert run is not None, shown[:200]
     assert (run / "results.json").exists(), run
     table = docs_tables.db_capacity_table(results_file.load(run / "results.json"))

@@ -4,7 +4,7 @@ while four normal users keep going; what the normal users get as N grows.
 gunicorn's gthread worker hands each connection to a thread that reads the request with a
 blocking read: a handful of slow connections hold every thread and nobody else is served.
 uvicorn (also under gunicorn) and granian read requests on an event loop or Rust's I/O, and
-only a complete request takes a worker's attention. Deployment advice follows (README): put a
+only a complete request takes a worker's attention. Advice (docs/SERVER_LIFE.md): put a
 buffering proxy (nginx) in front of a thread-per-connection server.
 
 The measurement is the sweep's (``loadtests.sweep.slowclients``); its short form (N = 0 and one
