@@ -90,6 +90,11 @@ def run_system_checks(env: dict[str, str]) -> None:
 # --- serving from Python (tests, benchmarks) ---------------------------------------------------
 
 
+# A process that never answered holds no request: this long to exit (a worker still importing
+# the app, say) before SIGKILL, whatever the graceful stop its settings would give requests.
+NOT_READY_GRACE = 10.0
+
+
 class ServerFailed(RuntimeError):
     """A server exited or never became ready; the message ends with the tail of its log."""
 
@@ -223,11 +228,13 @@ def managed_process(
             start_new_session=True, preexec_fn=prepare_child,
         )  # fmt: skip
     running = RunningProcess(name, url, process, log_path)
+    ready = False
     try:
         wait_until_ready(running, health_path, ready_timeout)
+        ready = True
         yield running
     finally:
-        stop_process_group(process, running.stop_grace)
+        stop_process_group(process, running.stop_grace if ready else NOT_READY_GRACE)
         if owned_log_dir:
             shutil.rmtree(log_dir, ignore_errors=True)
 
@@ -280,8 +287,9 @@ _STOP_PATTERN = re.compile(r"Graceful stop: requests up to ([0-9.e+]+) s")
 
 def stop_times_for(env: dict[str, str]) -> StopTimes:
     """The graceful stop for the longest request the app allows, from the settings as the server
-    will read them: this process becomes the server, with ``env`` as its environment."""
-    os.environ.update(env)
+    will read them: this process becomes the server, with ``env`` as its environment (less the
+    metrics directory, as for the system checks: this process is none of the server's)."""
+    os.environ.update({k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"})
     from django.core.exceptions import ImproperlyConfigured
 
     try:
