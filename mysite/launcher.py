@@ -282,7 +282,7 @@ def serve(
 
 # The line the launcher prints before it becomes the server, which ``serve`` reads back.
 _STOP_ANNOUNCEMENT = "Graceful stop: requests up to {:g} s; the server waits {:g} s for them"
-_STOP_PATTERN = re.compile(r"Graceful stop: requests up to ([0-9.e+]+) s")
+_STOP_PATTERN = re.compile(re.escape(_STOP_ANNOUNCEMENT.partition("{")[0]) + r"(\S+) s")
 
 
 def stop_times_for(env: dict[str, str]) -> StopTimes:
