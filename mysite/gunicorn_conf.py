@@ -4,7 +4,7 @@ from mysite.http_limits import close_when_body as pre_request  # noqa: F401  (a 
 from mysite.launcher import memory_backed_dir
 from mysite.metrics.multiprocess import directory, mark_process_dead
 from mysite.servers import BACKLOG
-from mysite.shutdown import GRACEFUL_TIMEOUT
+from mysite.shutdown import AT_DEFAULTS
 
 # Each worker imports the app itself, after the fork, so its metric files carry its own pid.
 preload_app = False
@@ -16,8 +16,10 @@ control_socket_disable = True
 accesslog = None
 backlog = BACKLOG
 keepalive = 5
-# The launcher passes each kind its own (uvicorn workers need longer: see mysite.shutdown).
-graceful_timeout = round(GRACEFUL_TIMEOUT)
+# The launcher passes each kind its own, from the longest request the settings allow
+# (mysite.bounds; uvicorn workers need longer: see mysite.shutdown); this is for gunicorn
+# started by hand with this file, at the default settings.
+graceful_timeout = round(AT_DEFAULTS.graceful)
 # A sync view may sleep up to 10 s; the worker's heartbeat runs beside it, so this only bounds
 # a worker that is truly stuck.
 timeout = 60

@@ -2,7 +2,8 @@
 
 It decides, in one place, the server kind, the worker count, the multi-process metrics
 directory (claimed for this server and wiped before any worker starts: see
-``mysite.metrics.ownership``) and readiness.
+``mysite.metrics.ownership``), the graceful stop (from the longest request the app's settings
+allow: ``mysite.bounds``) and readiness.
 
 Command line (replaces itself with the server, so signals reach it directly)::
 
@@ -18,6 +19,7 @@ import argparse
 import contextlib
 import ctypes
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -34,7 +36,7 @@ from pathlib import Path
 
 from mysite.metrics import ownership
 from mysite.servers import DEFAULT_THREADS, SERVER_KINDS, server_argv
-from mysite.shutdown import STOP_GRACE
+from mysite.shutdown import AT_DEFAULTS, StopTimes
 
 LOOPBACK = "127.0.0.1"
 # The port `make run` serves on, and that `make locust` and `make observe` expect.
@@ -109,6 +111,11 @@ def run_system_checks(env: dict[str, str]) -> None:
 # --- serving from Python (tests, benchmarks) ---------------------------------------------------
 
 
+# A process that never answered holds no request: this long to exit (a worker still importing
+# the app, say) before SIGKILL, whatever the graceful stop its settings would give requests.
+NOT_READY_GRACE = 10.0
+
+
 class ServerFailed(RuntimeError):
     """A server exited or never became ready; the message ends with the tail of its log."""
 
@@ -120,6 +127,8 @@ class RunningProcess:
     process: subprocess.Popen
     log_path: Path
     extra: dict = field(default_factory=dict)
+    # What its stopper waits after SIGTERM before SIGKILL (a server's: what its launcher said).
+    stop_grace: float = AT_DEFAULTS.stop_grace
 
     @property
     def pid(self) -> int:
@@ -194,10 +203,11 @@ def die_with_parent() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def stop_process_group(process: subprocess.Popen, grace: float = STOP_GRACE) -> None:
+def stop_process_group(process: subprocess.Popen, grace: float = AT_DEFAULTS.stop_grace) -> None:
     """SIGTERM the whole group (server and workers), then SIGKILL what is left after ``grace``.
 
-    The default outlasts every server kind's own graceful stop (``mysite.shutdown``).
+    The default outlasts every server kind's own graceful stop at the default settings
+    (``mysite.shutdown``); ``serve`` passes what the server's own settings require.
     """
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -239,11 +249,13 @@ def managed_process(
             start_new_session=True, preexec_fn=prepare_child,
         )  # fmt: skip
     running = RunningProcess(name, url, process, log_path)
+    ready = False
     try:
         wait_until_ready(running, health_path, ready_timeout)
+        ready = True
         yield running
     finally:
-        stop_process_group(process)
+        stop_process_group(process, running.stop_grace if ready else NOT_READY_GRACE)
         if owned_log_dir:
             shutil.rmtree(log_dir, ignore_errors=True)
 
@@ -281,9 +293,40 @@ def serve(
             running.extra.update(
                 kind=kind, workers=workers, threads=threads, metrics_dir=metrics_dir
             )
+            running.stop_grace = announced_stop(running.log_path).stop_grace
             yield running
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+# --- the graceful stop -------------------------------------------------------------------------
+
+# The line the launcher prints before it becomes the server, which ``serve`` reads back.
+_STOP_ANNOUNCEMENT = "Graceful stop: requests up to {:g} s; the server waits {:g} s for them"
+_STOP_PATTERN = re.compile(re.escape(_STOP_ANNOUNCEMENT.partition("{")[0]) + r"(\S+) s")
+
+
+def stop_times_for(env: dict[str, str]) -> StopTimes:
+    """The graceful stop for the longest request the app allows, from the settings as the server
+    will read them: this process becomes the server, with ``env`` as its environment (less the
+    metrics directory, as for the system checks: this process is none of the server's)."""
+    os.environ.update({k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"})
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        from mysite import bounds
+
+        return bounds.from_settings().stop_times()
+    except (ImproperlyConfigured, ValueError) as error:
+        sys.exit(f"The app's settings are not valid: {error}")
+
+
+def announced_stop(log_path: Path) -> StopTimes:
+    """The stop times the launcher printed in the server's log (``main``)."""
+    found = _STOP_PATTERN.search(log_path.read_text(errors="replace"))
+    if found is None:
+        raise ServerFailed(f"no graceful stop announced in {log_path}")
+    return StopTimes(float(found.group(1)))
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -354,7 +397,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     env["WEB_CONCURRENCY"] = str(args.workers)
     if not args.no_system_checks:
         run_system_checks(env)
-    command = server_argv(args.server, args.workers, args.host, args.port, args.threads)
+    stop = stop_times_for(env)
+    print(_STOP_ANNOUNCEMENT.format(stop.longest_request, stop.graceful), flush=True)
+    command = server_argv(args.server, args.workers, args.host, args.port, args.threads, stop)
     print(
         f"Serving {args.server} with {args.workers} worker(s) on http://{args.host}:{args.port} "
         f"(metrics directory {owned.path})",

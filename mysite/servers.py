@@ -1,12 +1,13 @@
 """The command line of each server kind the launcher starts, with the settings they share.
 
-Every kind stops gracefully within ``mysite.shutdown``'s bounds, so the longest legitimate
-request in flight at SIGTERM still gets its answer.
+Every kind stops gracefully within the ``StopTimes`` it is given (``mysite.shutdown``, from the
+longest request the settings allow: ``mysite.bounds``), so the longest legitimate request in
+flight at SIGTERM still gets its answer.
 """
 
 import sys
 
-from mysite.shutdown import GRACEFUL_TIMEOUT, SUPERVISOR_TIMEOUT, seconds
+from mysite.shutdown import StopTimes, seconds
 
 SERVER_KINDS = ("uvicorn", "gunicorn-gthread", "gunicorn-uvicorn", "granian", "granian-wsgi")
 # The kinds that serve the WSGI app: a request holds one of a worker's threads while it waits.
@@ -19,8 +20,11 @@ WSGI_APP = "mysite.wsgi:application"
 GRANIAN_RESPAWN_INTERVAL = 0.5
 
 
-def server_argv(kind: str, workers: int, host: str, port: int, threads: int) -> list[str]:
-    """The command that serves the app as ``kind`` with ``workers`` worker processes.
+def server_argv(
+    kind: str, workers: int, host: str, port: int, threads: int, stop: StopTimes
+) -> list[str]:
+    """The command that serves the app as ``kind`` with ``workers`` worker processes, stopping
+    within ``stop``.
 
     ``threads``: the threads that run requests in a gunicorn worker, and granian's blocking
     threads for WSGI (where each request holds one); the ASGI kinds run requests on the loop.
@@ -31,14 +35,15 @@ def server_argv(kind: str, workers: int, host: str, port: int, threads: int) -> 
             "--host", host, "--port", str(port), "--workers", str(workers),
             "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
             "--no-access-log", "--backlog", str(BACKLOG),
-            "--timeout-graceful-shutdown", seconds(GRACEFUL_TIMEOUT),
+            "--timeout-graceful-shutdown", seconds(stop.graceful),
         ]  # fmt: skip
     if kind in ("gunicorn-gthread", "gunicorn-uvicorn"):
         app, worker_class, graceful = (
-            (WSGI_APP, "gthread", GRACEFUL_TIMEOUT)
+            (WSGI_APP, "gthread", stop.graceful)
             if kind == "gunicorn-gthread"
-            # The worker waits GRACEFUL_TIMEOUT itself; the master waits for its lifespan too.
-            else (ASGI_APP, "mysite.gunicorn_uvicorn.UvicornWorker", SUPERVISOR_TIMEOUT)
+            # The worker waits stop.graceful itself (mysite.gunicorn_uvicorn takes it from this
+            # figure); the master waits for its lifespan shutdown too.
+            else (ASGI_APP, "mysite.gunicorn_uvicorn.UvicornWorker", stop.supervisor)
         )
         return [
             sys.executable, "-m", "gunicorn", app, "--config", "python:mysite.gunicorn_conf",
@@ -59,6 +64,6 @@ def server_argv(kind: str, workers: int, host: str, port: int, threads: int) -> 
             "--host", host, "--port", str(port), "--workers", str(workers),
             "--backlog", str(BACKLOG), "--no-access-log", "--log-level", "warning",
             "--respawn-failed-workers", "--respawn-interval", str(GRANIAN_RESPAWN_INTERVAL),
-            "--workers-kill-timeout", seconds(GRACEFUL_TIMEOUT),
+            "--workers-kill-timeout", seconds(stop.graceful),
         ]  # fmt: skip
     raise ValueError(f"unknown server kind {kind!r}; choose one of {', '.join(SERVER_KINDS)}")

@@ -106,6 +106,10 @@ SILENCED_SYSTEM_CHECKS = [
 UPSTREAM_URL = os.environ.get("UPSTREAM_URL", "http://127.0.0.1:8000/sync/api/")
 UPSTREAM_TIMEOUT = os.environ.get("UPSTREAM_TIMEOUT", "5")
 UPSTREAM_TRANSPORT = os.environ.get("UPSTREAM_TRANSPORT", "httpx")
+# Seconds: one deadline for the whole of a fan-out request, all its calls included (the
+# sequential baseline's too). Empty: 3 x UPSTREAM_TIMEOUT (mysite.demo.conf.fanout_deadline),
+# so the baseline's default 10 calls of 1 s fit. It bounds the longest request (mysite.bounds).
+FANOUT_DEADLINE = os.environ.get("FANOUT_DEADLINE", "")
 # Connections per worker and client, and threads of the sync fan-out pool: the largest fan-out,
 # so one request's calls never queue behind each other.
 UPSTREAM_POOL_SIZE = os.environ.get("UPSTREAM_POOL_SIZE", "100")

@@ -84,7 +84,7 @@ def _refused_body(task_id: int, status: int, exc: bodies.BodyError, url: str, st
 def _failure(task_id: int, exc: BaseException, url: str, timeout: float, started: float):
     kind = _classify(exc)
     detail = (
-        f"no answer within {timeout:g} s" if kind == TIMEOUT else f"{type(exc).__name__}: {exc}"
+        f"no answer within {timeout:.3g} s" if kind == TIMEOUT else f"{type(exc).__name__}: {exc}"
     )
     result = CallResult(task_id, error=kind, detail=detail)
     _record(url, "", result, started)

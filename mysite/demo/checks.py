@@ -36,6 +36,15 @@ def check_upstream_settings(app_configs=None, **kwargs) -> list[Error]:
                 id="demo.E002",
             )
         )
+    deadline = settings.FANOUT_DEADLINE
+    if deadline not in ("", None) and not _is_positive_number(deadline):
+        errors.append(
+            Error(
+                f"FANOUT_DEADLINE={deadline!r} is not a positive number of seconds.",
+                hint="Set FANOUT_DEADLINE to e.g. 15, or leave it empty for 3 x UPSTREAM_TIMEOUT.",
+                id="demo.E006",
+            )
+        )
     if settings.UPSTREAM_TRANSPORT not in TRANSPORTS:
         errors.append(
             Error(

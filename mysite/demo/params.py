@@ -1,11 +1,20 @@
-"""Query parameters of the demo views, validated strictly: any bad value is a client error."""
+"""Query parameters of the demo views, validated strictly: any bad value is a client error.
+
+Imports no more of Django than it needs at run time: the launcher reads ``MAX_DELAY`` (through
+``mysite.bounds``) before it becomes the server, and django.http would cost it half a second.
+"""
+
+from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import TooManyFieldsSent
-from django.http import HttpRequest, QueryDict
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, QueryDict
 
 DEFAULT_DELAY = 1.0
 MAX_DELAY = 10.0

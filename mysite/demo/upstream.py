@@ -1,7 +1,10 @@
 """Calls to the upstream service: one shared, pooled client per worker, and the three fan-outs.
 
 Each call has a whole-call deadline of ``UPSTREAM_TIMEOUT`` seconds (connect, headers and body
-alike: see ``deadline.py`` for the sync client), reads at most ``UPSTREAM_MAX_BODY_BYTES``
+alike: see ``deadline.py`` for the sync client), and every fan-out, the sequential baseline
+included, answers within one whole-request deadline, ``FANOUT_DEADLINE``: a call gets at most
+what is left of it, and a call not started by then is named, not made. It reads at most
+``UPSTREAM_MAX_BODY_BYTES``
 (``bodies.py``) and never raises: it returns a ``CallResult`` that names what went wrong, and
 records its duration in ``http_client_request_duration_seconds``. ``FanoutResult`` turns the
 calls into the response. The clients keep no cookies between calls (one user's call must not
@@ -19,7 +22,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import httpx
@@ -28,8 +31,29 @@ from . import conf, deadline
 from .calls import CANCELLED, NOT_STARTED, SKIPPED, TIMEOUT, CallResult, call_async, call_sync
 from .disconnect import ClientGone
 
-# What the sync fan-out waits beyond the per-call timeout before it gives up on queued calls.
+# Kept from the request's deadline to gather the calls and write the answer: the calls end this
+# much before it (the thread-pool fan-out waits this long for its calls to hand back results).
 _DEADLINE_GRACE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class _RequestDeadline:
+    """One fan-out request's deadline: what each call may still take, in seconds."""
+
+    timeout: float  # UPSTREAM_TIMEOUT, per call
+    calls_end: float  # time.monotonic() by which every call is over
+
+    @classmethod
+    def starting_now(cls) -> Self:
+        request_deadline = conf.fanout_deadline()
+        return cls(conf.upstream_timeout(), time.monotonic() + request_deadline - _DEADLINE_GRACE)
+
+    def call_ends(self) -> float:
+        """When a call that starts now must be over: its own timeout, or the request's end."""
+        return min(time.monotonic() + self.timeout, self.calls_end)
+
+    def passed(self) -> bool:
+        return time.monotonic() >= self.calls_end
 
 
 @dataclass(slots=True)
@@ -186,10 +210,12 @@ def _timed(calls: Callable[[], list[CallResult]]) -> FanoutResult:
 
 async def fetch_concurrently(delay: float, fanout: int) -> FanoutResult:
     """All calls at once on this worker's event loop, through its shared async client."""
-    url, timeout = conf.upstream_url(), conf.upstream_timeout()
-    cap = conf.upstream_max_body_bytes()
+    url, cap = conf.upstream_url(), conf.upstream_max_body_bytes()
+    request_deadline = _RequestDeadline.starting_now()
     async with async_client() as client:
         started = time.perf_counter()
+        # The calls start together: each gets its timeout, or what is left of the request's.
+        timeout = max(request_deadline.call_ends() - time.monotonic(), 0.0)
         # A task group, so nothing runs on detached: the request's cancellation (its client
         # went away) or any unexpected error cancels every sibling call.
         async with asyncio.TaskGroup() as group:
@@ -207,13 +233,15 @@ def fetch_in_threads(
 
     With ``client_gone`` (see ``disconnect.py``), the calls stop when the client goes away.
     """
-    url, timeout = conf.upstream_url(), conf.upstream_timeout()
+    url = conf.upstream_url()
     client, executor = _get_sync_pool()
 
     def calls() -> list[CallResult]:
         # One deadline for the whole fan-out: a call that waited for a pool thread gets only
         # what is left, so no thread reads on for a response that has already been sent.
-        ends = time.monotonic() + timeout
+        request_deadline = _RequestDeadline.starting_now()
+        ends = request_deadline.call_ends()
+        timeout = max(ends - time.monotonic(), 0.0)
         stop = threading.Event()
         should_stop = stop.is_set if client_gone is not None else None
         futures = [
@@ -231,7 +259,7 @@ def fetch_in_threads(
                     CallResult(
                         task_id,
                         error=NOT_STARTED if future.cancelled() else TIMEOUT,
-                        detail=f"no answer within {timeout:g} s",
+                        detail=f"no answer within {timeout:.3g} s",
                     )
                 )
         return results
@@ -259,26 +287,27 @@ def _wait(futures, until: float, client_gone: ClientGone | None, stop: threading
 def fetch_sequentially(
     delay: float, fanout: int, client_gone: ClientGone | None = None
 ) -> FanoutResult:
-    """One call after the other: the baseline. Stops at the first timeout, so it stays bounded,
-    and (with ``client_gone``) when the client goes away."""
-    url, timeout = conf.upstream_url(), conf.upstream_timeout()
+    """One call after the other: the baseline. Stops at the first timeout, and at the request's
+    deadline (the calls not tried then are ``skipped``), so it stays bounded; with
+    ``client_gone``, also when the client goes away."""
+    url = conf.upstream_url()
     client, _ = _get_sync_pool()
 
     def calls() -> list[CallResult]:
+        request_deadline = _RequestDeadline.starting_now()
         results: list[CallResult] = []
-        timed_out = False
+        why_not = ""
         for task_id in range(fanout):
-            if timed_out:
-                results.append(
-                    CallResult(
-                        task_id, error=SKIPPED, detail="not tried: an earlier call timed out"
-                    )
-                )
+            if not why_not and request_deadline.passed():
+                why_not = f"the request's deadline of {conf.fanout_deadline():g} s passed"
+            if why_not:
+                results.append(CallResult(task_id, error=SKIPPED, detail=f"not tried: {why_not}"))
                 continue
-            result = call_sync(
-                client, url, task_id, delay, timeout, time.monotonic() + timeout, client_gone
-            )
-            timed_out = result.error in (TIMEOUT, CANCELLED)
+            ends = request_deadline.call_ends()
+            timeout = max(ends - time.monotonic(), 0.0)
+            result = call_sync(client, url, task_id, delay, timeout, ends, client_gone)
+            if result.error in (TIMEOUT, CANCELLED):
+                why_not = "an earlier call timed out"
             results.append(result)
         return results
 

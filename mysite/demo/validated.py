@@ -8,7 +8,8 @@ from collections.abc import Callable
 from inspect import iscoroutinefunction
 
 from django.http import HttpRequest, JsonResponse, QueryDict
-from django.views.decorators.http import require_safe
+
+from mysite.errors import require_safe
 
 from .params import ParameterError, query_of
 

@@ -10,7 +10,8 @@ import os
 import time
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_safe
+
+from mysite.errors import require_safe
 
 from . import conf, disconnect, params, selfcall, upstream
 from .validated import with_query

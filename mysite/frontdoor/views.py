@@ -3,7 +3,8 @@ measure it (HTML for a browser, JSON for anything that asks for it)."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.html import format_html, format_html_join
-from django.views.decorators.http import require_safe
+
+from mysite.errors import require_safe
 
 from .catalogue import Route, routes
 

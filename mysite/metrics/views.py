@@ -1,8 +1,9 @@
 """``/metrics``: this app's exposition, merged across every worker process of the server."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.http import require_safe
 from prometheus_client.exposition import choose_encoder
+
+from mysite.errors import require_safe
 
 from .access import scrape_allowed
 from .multiprocess import scrape_registry

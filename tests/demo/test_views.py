@@ -74,7 +74,19 @@ def test_bad_parameter_is_400_with_reason(client, path):
 @pytest.mark.parametrize("path", [*ALL_VIEWS, "/healthz", "/metrics"])
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
 def test_wrong_method_is_405(client, path, method):
-    assert client.generic(method, path).status_code == 405
+    response = client.generic(method, path)
+    assert response.status_code == 405
+    assert response["Content-Type"] == "application/json"
+    assert "method not allowed" in response.json()["error"]
+    assert response["Allow"] == "GET, HEAD"
+
+
+@pytest.mark.parametrize("path", ["/nope", "/sync/api", "/sync/api/x/", "/caf%C3%A9/", "/%FF/"])
+async def test_an_unknown_path_is_a_json_404_in_both_stacks(client, async_client, path):
+    for response in (client.get(path), await async_client.get(path)):
+        assert response.status_code == 404
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {"error": "no such path"}
 
 
 @pytest.mark.parametrize("path", [*ALL_VIEWS, "/healthz", "/metrics", "/nope"])

@@ -227,6 +227,47 @@ def test_a_malformed_query_is_the_contract_json_400(app, path, query):
     assert "error" in response.json()
 
 
+# --- what the app answers, and what the server answers before it ------------------------------
+
+# Request lines no server hands to the app (each refuses them itself); a UTF-8 path, which only
+# granian hands on; and an unknown path, which every server hands on.
+REQUEST_LINES = {
+    "raw byte in the path": b"GET /caf\xe9/ HTTP/1.1",
+    "raw UTF-8 in the path": b"GET /caf\xc3\xa9/ HTTP/1.1",
+    "raw byte in the query": b"GET /sync/api/?delay=0&task_id=\xff HTTP/1.1",
+    "raw byte in the method": b"G\xc9T /sync/api/ HTTP/1.1",
+    "control byte in the path": b"GET /a\x01b/ HTTP/1.1",
+    "unknown path": b"GET /nope/ HTTP/1.1",
+}
+
+
+def test_the_app_answers_json_and_the_server_refuses_what_never_reaches_it(app, figure):
+    """Whatever reaches the app is answered in the contract's JSON (an unknown path a 404, before
+    the change Django's HTML page); what the server refuses itself is a 400 in its own words,
+    never a 2xx or a 5xx, never a traceback (docs/RELIABILITY.md lists each kind's answer)."""
+    kind, server, _, _ = app
+    seen = {}
+    for case, line in REQUEST_LINES.items():
+        with connect(server) as sock:
+            sock.sendall(line + b"\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            head, _, body = read_until_closed(sock, limit=5).partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        fields = dict(
+            line.decode("latin-1").lower().split(": ", 1)
+            for line in head.split(b"\r\n")[1:]
+            if b": " in line
+        )
+        content_type = fields.get("content-type", "none")
+        seen[case] = f"{status} {content_type}"
+        assert status in (400, 404), (kind, case, head)
+        if status == 404 or content_type == "application/json":  # the app answered
+            assert content_type == "application/json", (kind, case)
+            assert b'{"error": "no such path"}' in body, (kind, case, body)
+    assert seen["unknown path"] == "404 application/json"
+    assert "Traceback" not in server.log_path.read_text(errors="replace")
+    figure(f"{kind}: request lines -> status and content type", seen)
+
+
 # --- the default upstream is the app itself -------------------------------------------------------
 
 

@@ -1,10 +1,16 @@
-"""Graceful stop on every server kind: requests as long as the longest legitimate one
-(``mysite.shutdown.LONGEST_REQUEST``: ``delay=10``) in flight at SIGTERM all get their answer,
-the lifespan shutdown runs in every ASGI worker, and nothing is left running.
+"""Graceful stop on every server kind: requests as long as the longest legitimate one in flight
+at SIGTERM all get their answer, the lifespan shutdown runs in every ASGI worker, and nothing is
+left running.
+
+The longest request is what ``mysite.bounds`` computes from the server's settings: here
+``FANOUT_DEADLINE`` is set past the old fixed 15 s wait, so the sequential fan-out (against an
+upstream too slow for all its calls) is the longest, answering at its deadline; the sleep views
+wait ``delay=10`` beside it. The launcher must hand that figure to every kind.
 
 Before: uvicorn waited 5 s, gunicorn 10 s, and uvicorn workers under gunicorn had no graceful
-timeout at all (gunicorn's SIGKILL ended them, with no lifespan shutdown). The kinds run side by
-side, so the test takes one long request's time, not five.
+timeout at all (gunicorn's SIGKILL ended them, with no lifespan shutdown); then every kind
+waited a fixed 15 s, which cut the sequential fan-out (it had no deadline of its own). The kinds
+run side by side, so the test takes one long request's time, not five.
 """
 
 import os
@@ -17,11 +23,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mysite.launcher import RunningProcess, serve
+from mysite.demo.params import MAX_DELAY
+from mysite.launcher import RunningProcess, announced_stop, serve
 from mysite.lifespan import SHUTDOWN_COMPLETE, STARTUP_COMPLETE
 from mysite.metrics import names
 from mysite.servers import SERVER_KINDS
-from mysite.shutdown import GRACEFUL_TIMEOUT, LONGEST_REQUEST, STOP_GRACE
+from mysite.shutdown import StopTimes
 
 from .helpers import locust_load, process_tree, scrape, total, wait_for, worker_pids
 
@@ -29,7 +36,14 @@ pytestmark = pytest.mark.live
 
 WORKERS = 2
 ASGI_KINDS = ("uvicorn", "gunicorn-uvicorn", "granian")
-IN_FLIGHT = 4  # per kind: two per worker on average
+IN_FLIGHT = 4  # sleep requests per kind: two per worker on average
+# The server's settings: FANOUT_DEADLINE past the old fixed wait of 15 s (its request would have
+# been cut), the rest small, so that the fan-out's deadline is the longest request.
+FANOUT_DEADLINE = 18.0
+SETTINGS = {"UPSTREAM_TIMEOUT": "1", "FANOUT_DEADLINE": f"{FANOUT_DEADLINE:g}", "DB_TIMEOUT": "1"}
+EXPECTED = StopTimes(FANOUT_DEADLINE)
+# 100 calls of 0.5 s one after another: 50 s of work, cut by the deadline.
+SEQUENTIAL = ("/sync/api_sequential/", {"delay": 0.5, "fanout": 100})
 
 
 @dataclass
@@ -37,6 +51,8 @@ class Stop:
     kind: str
     statuses: list[int | str]
     request_seconds: list[float]
+    sequential: tuple[int | str, float]
+    announced: StopTimes
     exit_seconds: float  # from SIGTERM to the master's exit
     left_running: list[str]
     workers: set[int]
@@ -49,11 +65,12 @@ def paths(kind: str) -> list[str]:
     return [views[i % len(views)] for i in range(IN_FLIGHT)]
 
 
-def get(url: str) -> tuple[int | str, float]:
+def get(url: str, params: dict | None = None) -> tuple[int | str, float]:
+    """The status (or the error's name when no answer came) and the seconds it took."""
     started = time.monotonic()
     try:
-        with httpx.Client(timeout=LONGEST_REQUEST + STOP_GRACE) as client:
-            status: int | str = client.get(url, params={"delay": LONGEST_REQUEST}).status_code
+        with httpx.Client(timeout=2 * EXPECTED.stop_grace) as client:
+            status: int | str = client.get(url, params=params or {"delay": MAX_DELAY}).status_code
     except httpx.HTTPError as exc:
         status = type(exc).__name__
     return status, time.monotonic() - started
@@ -82,27 +99,33 @@ def lifespans_started(server: RunningProcess) -> set[int]:
     return workers
 
 
-def sigterm_with_long_requests(kind: str, log_dir: Path) -> Stop:
-    with serve(kind, workers=WORKERS, log_dir=log_dir) as server, ThreadPoolExecutor(8) as pool:
+def sigterm_with_long_requests(kind: str, log_dir: Path, upstream_url: str) -> Stop:
+    env = {**SETTINGS, "UPSTREAM_URL": upstream_url}
+    with (
+        serve(kind, workers=WORKERS, log_dir=log_dir, env=env) as server,
+        ThreadPoolExecutor(8) as pool,
+    ):
         workers = lifespans_started(server)
+        sequential = pool.submit(get, server.url + SEQUENTIAL[0], SEQUENTIAL[1])
         requests = [pool.submit(get, server.url + path) for path in paths(kind)]
         wait_for(
-            lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= IN_FLIGHT,
-            30, f"{kind}: {IN_FLIGHT} long requests in flight",
+            lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= IN_FLIGHT + 1,
+            30, f"{kind}: {IN_FLIGHT + 1} long requests in flight",
         )  # fmt: skip
         tree = process_tree(server.pid)
         # What a deployment's supervisor does: SIGTERM to the server's master, not the group.
         stopped_at = time.monotonic()
         os.kill(server.pid, signal.SIGTERM)
-        server.process.wait(timeout=STOP_GRACE + 10)
+        server.process.wait(timeout=EXPECTED.stop_grace + 10)
         exit_seconds = time.monotonic() - stopped_at
         results = [request.result() for request in requests]
+        sequential_result = sequential.result()
         time.sleep(0.5)  # what outlives the master, if anything, is still there now
         left = [f"{p.pid} {p.name()}" for p in tree if p.is_running() and p.status() != "zombie"]
         log = server.log_path.read_text(errors="replace")
     return Stop(
         kind, [status for status, _ in results], [seconds for _, seconds in results],
-        exit_seconds, left, workers, log,
+        sequential_result, announced_stop(server.log_path), exit_seconds, left, workers, log,
     )  # fmt: skip
 
 
@@ -110,25 +133,38 @@ def lifespan_shut_down(stop: Stop) -> set[int]:
     return logged_in(stop.log, SHUTDOWN_COMPLETE, stop.workers)
 
 
-def test_sigterm_with_the_longest_requests_in_flight_on_every_kind(tmp_path, figure):
+def test_sigterm_with_the_longest_requests_in_flight_on_every_kind(tmp_path, upstream, figure):
+    upstream_url = upstream.url + "/api/"
     with ThreadPoolExecutor(len(SERVER_KINDS)) as pool:
         stops = list(
-            pool.map(lambda kind: sigterm_with_long_requests(kind, tmp_path / kind), SERVER_KINDS)
+            pool.map(
+                lambda kind: sigterm_with_long_requests(kind, tmp_path / kind, upstream_url),
+                SERVER_KINDS,
+            )
         )
     for stop in stops:
         shut_down = lifespan_shut_down(stop)
         figure(
-            f"{stop.kind}: {IN_FLIGHT} requests of {LONGEST_REQUEST:g} s at SIGTERM",
-            f"statuses {stop.statuses}, answered after "
+            f"{stop.kind}: the sequential fan-out (deadline {FANOUT_DEADLINE:g} s) and "
+            f"{IN_FLIGHT} requests of {MAX_DELAY:g} s at SIGTERM",
+            f"announced {stop.announced.longest_request:g} s (server waits "
+            f"{stop.announced.graceful:g} s); fan-out {stop.sequential[0]} after "
+            f"{stop.sequential[1]:.1f} s; sleeps {stop.statuses} after "
             f"{min(stop.request_seconds):.1f}-{max(stop.request_seconds):.1f} s, master exit "
             f"{stop.exit_seconds:.1f} s after SIGTERM, lifespan shutdown in "
             f"{len(shut_down)}/{len(stop.workers)} workers, left running {stop.left_running}",
-            f"all 200; exit < {GRACEFUL_TIMEOUT:g} s + 5; nothing left",
+            f"fan-out 504 at its deadline, sleeps 200; exit < {EXPECTED.graceful:g} s + 5; "
+            "nothing left",
         )
     for stop in stops:
+        assert stop.announced == EXPECTED, stop.kind
+        # The longest request got its answer: the contract's 504 at its deadline, not a cut.
+        status, seconds = stop.sequential
+        assert status == 504, (stop.kind, stop.sequential, stop.log[-2000:])
+        assert FANOUT_DEADLINE - 1 < seconds < FANOUT_DEADLINE + 5, (stop.kind, seconds)
         assert stop.statuses == [200] * IN_FLIGHT, (stop.kind, stop.statuses, stop.log[-2000:])
         assert stop.left_running == [], stop.kind
-        assert stop.exit_seconds < GRACEFUL_TIMEOUT + 5, stop.kind
+        assert stop.exit_seconds < EXPECTED.graceful + 5, stop.kind
         if stop.kind in ASGI_KINDS:
             assert lifespan_shut_down(stop) == stop.workers, (stop.kind, stop.log[-4000:])
 
@@ -151,7 +187,7 @@ def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
             60, "Locust's load reaching the server",
         )  # fmt: skip
         old = lifespans_started(server)
-        long_one = pool.submit(get, server.url + "/sync/api/")
+        long_one = pool.submit(get, server.url + "/sync/api/")  # delay=MAX_DELAY
         wait_for(
             lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= 1, 10, "the long request"
         )
@@ -171,7 +207,7 @@ def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
     figure(
         f"{kind}: HUP under Locust ({LOCUST_USERS} users, no wait)",
         f"{load.requests} requests, {load.failures} failed {load.failures_by_error}, the "
-        f"{LONGEST_REQUEST:g} s request {long_status}, workers {sorted(old)} -> {sorted(new)}, "
+        f"{MAX_DELAY:g} s request {long_status}, workers {sorted(old)} -> {sorted(new)}, "
         f"lifespan shutdown in {len(shut_down)}/{len(old)} old workers",
         "0 failed; the long request 200",
     )

@@ -134,11 +134,15 @@ def check_bounded(before: set, after: set, upstream) -> int:
     return len(after)
 
 
-def check_response(status: int, elapsed: float, request) -> None:
+def check_response(response, elapsed: float, request) -> None:
+    status = response.status_code
     # /metrics refuses a forwarded request (X-Forwarded-For, ...) from a proxy it does not trust.
     allowed = ALLOWED_STATUSES | ({403} if request[1] == "/metrics" else set())
     assert status in allowed, (status, request)
     assert elapsed < SLOWEST_ANSWER, (elapsed, request)
+    if status >= 400 and request[0] != "HEAD":  # every error the app answers is the contract's
+        assert response["Content-Type"] == "application/json", (status, request)
+        assert set(response.json()) == {"error"}, (status, request)
 
 
 def test_sync_client_any_input(quick_views, figure):
@@ -155,7 +159,7 @@ def test_sync_client_any_input(quick_views, figure):
         response = client.generic(
             method, path, body, QUERY_STRING=query, headers=headers, content_type="text/plain"
         )
-        check_response(response.status_code, time.perf_counter() - started, request)
+        check_response(response, time.perf_counter() - started, request)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
     run()
@@ -185,7 +189,7 @@ def test_async_client_any_input(quick_views, figure):
                 method, path, body, QUERY_STRING=query, headers=headers, content_type="text/plain"
             )
             response = runner.run(call)
-            check_response(response.status_code, time.perf_counter() - started, request)
+            check_response(response, time.perf_counter() - started, request)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
         try:

@@ -1,5 +1,7 @@
 """Upstream faults, live: every fan-out view answers with the right status within the timeout,
-names each failed call, keeps the others' responses, and counts every call in the metrics.
+names each failed call, keeps the others' responses, and counts every call in the metrics; and
+every fan-out, the sequential baseline included, answers within its one request deadline
+(``FANOUT_DEADLINE``), whatever its calls do.
 
 One server per fault and transport (uvicorn, 2 workers), its ``UPSTREAM_URL`` pointed at a
 closed port or at one of the upstream server's fault paths. ``UPSTREAM_TRANSPORT=aiohttp``
@@ -15,6 +17,7 @@ from mysite.launcher import free_port, serve
 from mysite.metrics import names
 
 from .helpers import scrape, total, wait_for
+from .hostile_upstream import SLOW_ANSWER, hostile_upstream
 
 pytestmark = pytest.mark.live
 
@@ -111,4 +114,62 @@ def test_fanout_views_under_upstream_fault(upstream, fault, transport, figure):
         f"{fault}/{transport}: status, slowest answer, calls counted by error_type",
         f"{status}, {slowest:.2f} s, {expected}",
         f"{status}, < {TIMEOUT + SLACK:g} s",
+    )
+
+
+# --- one deadline per request ------------------------------------------------------------------
+
+DEADLINE = 1.5  # FANOUT_DEADLINE of the server below, far under its UPSTREAM_TIMEOUT
+LONG_TIMEOUT = 5.0
+DEADLINE_SLACK = 1.5  # a loaded 2-core machine; the old answers took 7 s and 5 s
+MANY = 20  # calls of SLOW_ANSWER each: 7 s one after another
+
+
+def test_every_fanout_answers_within_its_request_deadline(figure):
+    """The issue's case, scaled down: each call answers within UPSTREAM_TIMEOUT, but the sequential
+    view made them one after another with a fresh timeout each (``delay=4.5&fanout=5``: 200
+    after 22.6 s). Here 20 calls of 0.35 s (7 s in all) and a stalling upstream (each call
+    would wait UPSTREAM_TIMEOUT, 5 s): every view answers 504 at the 1.5 s deadline, names the
+    calls it cut or never made, and keeps the answers it had."""
+    with hostile_upstream() as upstream:
+        env = {
+            "UPSTREAM_URL": upstream.url + "/api/",
+            "UPSTREAM_TIMEOUT": str(LONG_TIMEOUT),
+            "FANOUT_DEADLINE": str(DEADLINE),
+        }
+        with serve("uvicorn", workers=2, env=env) as server, httpx.Client(timeout=30) as client:
+            seen = {}
+            cases = [("slow", "/sync/api_sequential/", MANY)] + [
+                ("stall", view, FANOUT) for view in [ASYNC_VIEW, *SYNC_VIEWS]
+            ]
+            for mode, view, fanout in cases:
+                upstream.reset(mode)
+                started = time.perf_counter()
+                response = client.get(server.url + view, params={"delay": 0, "fanout": fanout})
+                elapsed = time.perf_counter() - started
+                body = response.json()
+                kinds = [error["error"] for error in body["errors"]]
+                answered = [answer for answer in body["responses"] if answer is not None]
+                seen[f"{mode} {view}"] = (
+                    f"{response.status_code} in {elapsed:.2f} s, {len(answered)} answered, "
+                    f"errors { {k: kinds.count(k) for k in sorted(set(kinds))} }"
+                )
+                where = (mode, view, body)
+                assert response.status_code == 504, where
+                assert elapsed < DEADLINE + DEADLINE_SLACK, where
+                assert set(kinds) <= {"timeout", "skipped", "not_started"}, where
+                assert len(answered) + len(kinds) == fanout, where
+                assert all(error["detail"] for error in body["errors"]), where
+                if mode == "stall":  # every stalled call was given up by then: none reads on
+                    assert upstream.connections, where
+                    assert upstream.open_connections() == 0, where
+                    last = max(c.closed for c in upstream.connections) - started
+                    assert last < DEADLINE + DEADLINE_SLACK, where
+                if mode == "slow":  # it worked until the deadline, then stopped
+                    assert 2 <= len(answered) <= DEADLINE / SLOW_ANSWER, where
+                    assert elapsed >= DEADLINE - 2 * SLOW_ANSWER, where
+    figure(
+        f"FANOUT_DEADLINE={DEADLINE:g}, UPSTREAM_TIMEOUT={LONG_TIMEOUT:g}: status, time, calls",
+        seen,
+        f"504 < {DEADLINE + DEADLINE_SLACK:g} s; calls named; answers kept",
     )
