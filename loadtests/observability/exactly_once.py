@@ -12,7 +12,11 @@ threads on new connections (so both workers serve), then what the stack exports 
   fan-out, the httpx client spans (one per upstream call);
 - ``none``: the lab's histogram, which must count nothing.
 
+With ``--database``, the three database paths too, against a throwaway PostgreSQL (OpenTelemetry
+adds the psycopg spans inside each request, by route).
+
     python -m loadtests.observability.exactly_once [--requests 200] [--servers uvicorn,...]
+        [--database]
 """
 
 from __future__ import annotations
@@ -20,17 +24,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import shutil
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.sweep.cell import wait_for_workers
+from loadtests.sweep.postgres import Postgres
 from loadtests.upstream_server import serve_upstream
 from mysite.launcher import serve
 from mysite.metrics import names
+from mysite.servers import WSGI_KINDS
 
 from .receiver import Counts
 from .stacks import STACK_NAMES, parse_stacks, prepared
@@ -38,12 +47,19 @@ from .stacks import STACK_NAMES, parse_stacks, prepared
 WORKERS = 2
 SERVERS = ("uvicorn", "gunicorn-gthread")
 FANOUT = 3
-# Each route once with no wait; the fan-out makes FANOUT upstream calls a request.
+# The routes loaded, with no wait; the fan-out makes FANOUT upstream calls a request.
 QUERIES = {
     "/async/api/": "delay=0",
     "/sync/api/": "delay=0",
     "/async/api_aggregated/": f"delay=0&fanout={FANOUT}",
 }
+# With --database: the three database paths (the native one is ASGI only, per the contract).
+DB_QUERIES = {
+    "/sync/db/": "delay=0&rows=2",
+    "/async/db/": "delay=0&rows=2",
+    "/async/db_native/": "delay=0&rows=2",
+}
+ASGI_ONLY = frozenset({"/async/db_native/"})
 CLIENT_THREADS = 8
 DEFAULT_REQUESTS = 200
 # django-prometheus's per-view latency histogram (its view label is the route's URL name).
@@ -62,12 +78,12 @@ class Figure(msgspec.Struct, frozen=True):
     route: str
     sent: int
     source: str  # what was read
-    expected: int
+    expected: int | None  # None: no exact figure to expect (reported per request)
     counted: int
 
     @property
-    def exact(self) -> bool:
-        return self.counted == self.expected
+    def exact(self) -> bool | None:
+        return None if self.expected is None else self.counted == self.expected
 
 
 def _get(url: str, accept: str = "*/*") -> bytes:
@@ -78,8 +94,26 @@ def _get(url: str, accept: str = "*/*") -> bytes:
         return response.read()
 
 
-def _send_load(base: str, requests: int) -> None:
-    urls = [f"{base}{path}?{query}" for path, query in QUERIES.items() for _ in range(requests)]
+def queries_for(server: str, database: bool) -> dict[str, str]:
+    """The routes to load under ``server`` (with the database paths when ``database``)."""
+    chosen = dict(QUERIES)
+    if database:
+        chosen |= {
+            p: q for p, q in DB_QUERIES.items() if not (p in ASGI_ONLY and server in WSGI_KINDS)
+        }
+    return chosen
+
+
+def _expected_inner(query: str, requests: int) -> int | None:
+    """Spans inside the requests to a route: one per upstream call; a query's count is the
+    database path's own (pool checks, transactions), so it is reported, not expected."""
+    if "fanout" in query:
+        return requests * FANOUT
+    return None if "rows" in query else 0
+
+
+def _send_load(base: str, queries: dict[str, str], requests: int) -> None:
+    urls = [f"{base}{path}?{query}" for path, query in queries.items() for _ in range(requests)]
     with ThreadPoolExecutor(CLIENT_THREADS) as pool:
         list(pool.map(_get, urls))  # raises on the first failed request
 
@@ -101,7 +135,9 @@ def _url_names(base: str) -> dict[str, str]:
     return {route["path"]: route["name"] for route in routes}
 
 
-def _from_metrics(stack: str, server: str, base: str, requests: int) -> list[Figure]:
+def _from_metrics(
+    stack: str, server: str, base: str, queries: dict[str, str], requests: int
+) -> list[Figure]:
     exposition = _get(f"{base}/metrics").decode()
     figure = {"stack": stack, "server": server, "workers": WORKERS, "sent": requests}
     if stack == "django-prometheus":
@@ -115,7 +151,7 @@ def _from_metrics(stack: str, server: str, base: str, requests: int) -> list[Fig
                 expected=requests,
                 counted=by_view.get(url_names[path], 0),
             )
-            for path in QUERIES
+            for path in queries
         ]
     by_route = _histogram_counts(exposition, names.SERVER_DURATION, names.ROUTE)
     expected = 0 if stack == "none" else requests
@@ -127,17 +163,20 @@ def _from_metrics(stack: str, server: str, base: str, requests: int) -> list[Fig
             expected=expected,
             counted=by_route.get(path, 0),
         )
-        for path in QUERIES
+        for path in queries
     ]
 
 
-def _from_receiver(server: str, counts: Counts, requests: int, when: str) -> list[Figure]:
+def _from_receiver(
+    server: str, counts: Counts, queries: dict[str, str], requests: int, when: str
+) -> list[Figure]:
     """The receiver's counts; OpenTelemetry's route is Django's pattern (no leading slash)."""
     figure = {"stack": "opentelemetry", "server": server, "workers": WORKERS, "sent": requests}
     histogram = counts.histogram_counts.get(OTEL_SERVER_DURATION, {})
     figures = []
-    for path in QUERIES:
+    for path, query in queries.items():
         route = path.lstrip("/")
+        inner = counts.inner_spans_by_route.get(route, {})
         figures += [
             Figure(
                 **figure,
@@ -153,48 +192,57 @@ def _from_receiver(server: str, counts: Counts, requests: int, when: str) -> lis
                 expected=requests,
                 counted=histogram.get(route, 0),
             ),
+            Figure(
+                **figure,
+                route=path,
+                source=f"receiver {when}: spans inside ({', '.join(inner) or 'none'})",
+                expected=_expected_inner(query, requests),
+                counted=sum(inner.values()),
+            ),
         ]
-    fanout = next(p for p, q in QUERIES.items() if "fanout" in q)
-    figures.append(
-        Figure(
-            **figure,
-            route=fanout,
-            source=f"receiver {when}: client spans (httpx, all routes)",
-            expected=requests * FANOUT,
-            counted=counts.span_total("CLIENT"),
-        )
-    )
     return figures
 
 
 @contextlib.contextmanager
-def _serving(stack_env: dict[str, str], server: str, upstream_url: str) -> Iterator[str]:
-    env = {**stack_env, "UPSTREAM_URL": upstream_url}
+def _serving(env: dict[str, str], server: str) -> Iterator[str]:
     with serve(server, WORKERS, env=env) as running:
         wait_for_workers(running.url, WORKERS)
         yield running.url
 
 
-def measure(stack: str, server: str, requests: int, upstream_url: str) -> list[Figure]:
-    """One stack under one server kind with 2 workers: what it counted of ``requests`` a route."""
+def measure(
+    stack: str, server: str, requests: int, app_env: dict[str, str], database: bool = False
+) -> list[Figure]:
+    """One stack under one server kind with 2 workers: what it counted of ``requests`` a route.
+
+    ``app_env``: what the app needs besides the stack (``UPSTREAM_URL``, ``DATABASE_URL``)."""
+    queries = queries_for(server, database)
     with prepared(stack) as ready:
-        with _serving(ready.env, server, upstream_url) as base:
-            _send_load(base, requests)
+        with _serving({**app_env, **ready.env}, server) as base:
+            _send_load(base, queries, requests)
             if ready.receiver_url is None:
-                return _from_metrics(stack, server, base, requests)
+                return _from_metrics(stack, server, base, queries, requests)
             # What a backend has while the load has just ended, before any worker flushed.
-            live = _from_receiver(server, ready.receiver_counts(), requests, LIVE)
+            live = _from_receiver(server, ready.receiver_counts(), queries, requests, LIVE)
         # The server has stopped: every worker flushed its spans and metrics on the way out.
-        return live + _from_receiver(server, ready.receiver_counts(), requests, FLUSHED)
+        return live + _from_receiver(server, ready.receiver_counts(), queries, requests, FLUSHED)
 
 
-def measure_all(stacks: list[str], servers: list[str], requests: int) -> list[Figure]:
-    with serve_upstream() as upstream:
+def measure_all(
+    stacks: list[str], servers: list[str], requests: int, database: bool = False
+) -> list[Figure]:
+    with contextlib.ExitStack() as running:
+        upstream = running.enter_context(serve_upstream())
+        app_env = {"UPSTREAM_URL": f"{upstream.url}/api/"}
+        if database:
+            root = Path(tempfile.mkdtemp(prefix="labpg-"))  # short: a socket path's limit
+            running.callback(shutil.rmtree, root, ignore_errors=True)
+            app_env |= Postgres(running, root)()
         return [
             figure
             for server in servers
             for stack in stacks
-            for figure in measure(stack, server, requests, f"{upstream.url}/api/")
+            for figure in measure(stack, server, requests, app_env, database)
         ]
 
 
@@ -203,10 +251,12 @@ def table(figures: list[Figure]) -> str:
         "| stack | server x workers | route | sent | what was read | expected | counted | exact |",
         "|---|---|---|---:|---|---:|---:|---|",
     ]
+    verdict = {True: "yes", False: "**no**", None: "-"}
     for f in figures:
+        expected = "-" if f.expected is None else f.expected
         lines.append(
             f"| {f.stack} | {f.server} x {f.workers} | `{f.route}` | {f.sent} | {f.source} "
-            f"| {f.expected} | {f.counted} | {'yes' if f.exact else '**no**'} |"
+            f"| {expected} | {f.counted} | {verdict[f.exact]} |"
         )
     return "\n".join(lines)
 
@@ -220,9 +270,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="per route")
     parser.add_argument("--servers", default=",".join(SERVERS), help="server kinds")
     parser.add_argument("--stacks", default=",".join(STACK_NAMES), help="stacks")
+    parser.add_argument(
+        "--database", action="store_true", help="the database paths too (a throwaway PostgreSQL)"
+    )
     args = parser.parse_args(argv)
-    figures = measure_all(parse_stacks(args.stacks), args.servers.split(","), args.requests)
-    print(table(figures))
+    stacks = parse_stacks(args.stacks)
+    print(table(measure_all(stacks, args.servers.split(","), args.requests, args.database)))
 
 
 if __name__ == "__main__":

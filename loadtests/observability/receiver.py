@@ -4,7 +4,8 @@ The ``opentelemetry`` stack's workers export to it over OTLP/HTTP (protobuf), as
 collector in production, so the export costs what it costs there. It decodes each request with
 ``opentelemetry-proto``, answers as a collector does, and keeps counts:
 
-- spans by name and kind, and server spans by ``http.route``;
+- spans by name and kind, server spans by ``http.route``, and the other spans by the route of
+  their trace's server span (an upstream call's or a query's span, by the request that made it);
 - for each histogram (``http.server.request.duration``, ``http.client.request.duration``...),
   its count by route: the latest point of each cumulative stream (one per worker and label set),
   summed across streams; delta points are added up.
@@ -69,6 +70,9 @@ class Counts(msgspec.Struct, frozen=True):
     metric_exports: int
     spans: list[SpanCount]
     server_spans_by_route: dict[str, int]
+    # route of the trace's server span -> span name -> count, for the spans that are not SERVER
+    # (a trace whose server span has not arrived counts under "")
+    inner_spans_by_route: dict[str, dict[str, int]]
     # metric name -> route ("" when the points carry none) -> requests the histogram counted
     histogram_counts: dict[str, dict[str, int]]
     data_points: int  # histogram data points received, all exports together
@@ -103,6 +107,8 @@ class Tally:
         self._metric_exports = 0
         self._spans: Counter[tuple[str, str]] = Counter()
         self._server_routes: Counter[str] = Counter()
+        self._trace_routes: dict[bytes, str] = {}  # trace id -> its server span's route
+        self._inner: Counter[tuple[bytes, str]] = Counter()  # (trace id, span name)
         # cumulative stream -> (time of its latest point, its count)
         self._cumulative: dict[tuple, tuple[int, int]] = {}
         self._delta: Counter[tuple[str, str]] = Counter()
@@ -117,7 +123,11 @@ class Tally:
                         kind = Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_")
                         self._spans[span.name, kind] += 1
                         if span.kind == Span.SpanKind.SPAN_KIND_SERVER:
-                            self._server_routes[_route(_attributes(span.attributes))] += 1
+                            route = _route(_attributes(span.attributes))
+                            self._server_routes[route] += 1
+                            self._trace_routes[span.trace_id] = route
+                        else:
+                            self._inner[span.trace_id, span.name] += 1
 
     def add_metrics(self, request: ExportMetricsServiceRequest) -> None:
         with self._lock:
@@ -152,6 +162,10 @@ class Tally:
             histograms: Counter[tuple[str, str]] = Counter(self._delta)
             for (_, _, name, route, _, _), (_, count) in self._cumulative.items():
                 histograms[name, route] += count
+            inner: dict[str, Counter[str]] = {}
+            for (trace_id, name), count in self._inner.items():
+                route = self._trace_routes.get(trace_id, NO_ROUTE)
+                inner.setdefault(route, Counter())[name] += count
             by_metric: dict[str, dict[str, int]] = {}
             for (name, route), count in sorted(histograms.items()):
                 by_metric.setdefault(name, {})[route] = count
@@ -160,6 +174,7 @@ class Tally:
                 metric_exports=self._metric_exports,
                 spans=[SpanCount(n, k, c) for (n, k), c in sorted(self._spans.items())],
                 server_spans_by_route=dict(sorted(self._server_routes.items())),
+                inner_spans_by_route={r: dict(sorted(c.items())) for r, c in sorted(inner.items())},
                 histogram_counts=by_metric,
                 data_points=self._data_points,
             )

@@ -69,6 +69,7 @@ def test_counts_spans_the_sdk_exports_by_kind_and_route(receiver):
     assert got.span_total("SERVER") == 3
     assert got.span_total("CLIENT") == 3
     assert got.server_spans_by_route == {"a/": 3}
+    assert got.inner_spans_by_route == {"a/": {"GET": 3}}  # by their request's route
 
 
 def test_counts_the_histogram_the_sdk_exports_by_route(receiver):

@@ -18,6 +18,7 @@ from loadtests.observability.receiver import counts
 from loadtests.observability.stacks import STACK_NAMES
 from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port
+from tests.db.conftest import throwaway_cluster
 from tests.loadtests.conftest import ROOT
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
@@ -29,20 +30,21 @@ def exact_after_the_load(figures):
     """The figures a backend keeps (the receiver's live ones lag by design, and vary)."""
     kept = [f for f in figures if exactly_once.LIVE not in f.source]
     assert kept
-    return [f for f in kept if not f.exact]
+    return [f for f in kept if f.exact is False]
 
 
 @pytest.mark.parametrize("stack", STACK_NAMES)
 def test_each_stack_counts_every_request_once_under_uvicorn(stack, upstream):
-    figures = exactly_once.measure(stack, "uvicorn", REQUESTS, f"{upstream.url}/api/")
+    app_env = {"UPSTREAM_URL": f"{upstream.url}/api/"}
+    figures = exactly_once.measure(stack, "uvicorn", REQUESTS, app_env)
     assert exact_after_the_load(figures) == []
     assert {f.route for f in figures} == set(exactly_once.QUERIES)
 
 
 def test_opentelemetry_flushes_from_gunicorn_gthread_workers(upstream):
     # WSGI workers have no lifespan: their spans and metrics go out from atexit.
-    upstream_url = f"{upstream.url}/api/"
-    figures = exactly_once.measure("opentelemetry", "gunicorn-gthread", REQUESTS, upstream_url)
+    app_env = {"UPSTREAM_URL": f"{upstream.url}/api/"}
+    figures = exactly_once.measure("opentelemetry", "gunicorn-gthread", REQUESTS, app_env)
     assert exact_after_the_load(figures) == []
 
 
@@ -82,3 +84,21 @@ def test_make_run_serves_under_the_stack_named(upstream):
         process.communicate(timeout=60)
     with pytest.raises(urllib.error.URLError, match="refused"):  # it stopped with make run
         counts(receiver)
+
+
+@pytest.fixture(scope="module")
+def database_url():
+    with throwaway_cluster() as cluster:
+        yield cluster.url()
+
+
+def test_opentelemetry_traces_each_database_path(upstream, database_url):
+    app_env = {"UPSTREAM_URL": f"{upstream.url}/api/", "DATABASE_URL": database_url}
+    figures = exactly_once.measure("opentelemetry", "uvicorn", 10, app_env, database=True)
+    assert exact_after_the_load(figures) == []
+    flushed = [f for f in figures if exactly_once.FLUSHED in f.source]
+    for path in exactly_once.DB_QUERIES:
+        # psycopg's spans, inside the requests of every path (sync ORM, async ORM, native).
+        inner = [f for f in flushed if f.route == path and "spans inside" in f.source]
+        assert inner
+        assert inner[0].counted >= 10, inner
