@@ -10,7 +10,9 @@ threads on new connections (so both workers serve), then what the stack exports 
 - ``opentelemetry``: the lab's OTLP receiver, after the server stopped and its workers flushed:
   server spans by route, ``http.server.request.duration``'s count by route and, for the
   fan-out, the httpx client spans (one per upstream call);
-- ``none``: the lab's histogram, which must count nothing.
+- ``none``: the lab's histogram, which must count nothing;
+- and django-prometheus once more, deployed without ``PROMETHEUS_MULTIPROC_DIR`` (its default):
+  each worker's own registry, scraped ``SCRAPES`` times.
 
 With ``--database``, the three database paths too, against a throwaway PostgreSQL (OpenTelemetry
 adds the psycopg spans inside each request, by route).
@@ -24,6 +26,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
+import secrets
 import shutil
 import tempfile
 import urllib.request
@@ -37,12 +41,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadtests.sweep.cell import wait_for_workers
 from loadtests.sweep.postgres import Postgres
 from loadtests.upstream_server import serve_upstream
-from mysite.launcher import serve
+from mysite.launcher import LOOPBACK, free_port, managed_process, serve
 from mysite.metrics import names
-from mysite.servers import WSGI_KINDS
+from mysite.servers import DEFAULT_THREADS, WSGI_KINDS, server_argv
+from mysite.shutdown import AT_DEFAULTS
 
 from .receiver import Counts
-from .stacks import STACK_NAMES, parse_stacks, prepared
+from .stacks import STACK_NAMES, parse_stacks, prepared, server_env
 
 WORKERS = 2
 SERVERS = ("uvicorn", "gunicorn-gthread")
@@ -61,6 +66,7 @@ DB_QUERIES = {
 }
 ASGI_ONLY = frozenset({"/async/db_native/"})
 CLIENT_THREADS = 8
+SCRAPES = 10  # of django-prometheus's single-process registries, each on a new connection
 DEFAULT_REQUESTS = 200
 # django-prometheus's per-view latency histogram (its view label is the route's URL name).
 DJANGO_PROMETHEUS_COUNT = "django_http_requests_latency_seconds_by_view_method"
@@ -228,6 +234,44 @@ def measure(
         return live + _from_receiver(server, ready.receiver_counts(), queries, requests, FLUSHED)
 
 
+def single_process_registries(requests: int, app_env: dict[str, str]) -> list[Figure]:
+    """django-prometheus as deployed without ``PROMETHEUS_MULTIPROC_DIR`` (its default): uvicorn
+    with 2 workers started directly, not by the lab's launcher (which always sets it), so each
+    worker keeps its own registry and a scrape answers from whichever worker takes it. What
+    ``SCRAPES`` scrapes on new connections said, per route."""
+    port = free_port()
+    argv = server_argv("uvicorn", WORKERS, LOOPBACK, port, DEFAULT_THREADS, AT_DEFAULTS)
+    env = {**os.environ, **app_env, **server_env("django-prometheus")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env["DJANGO_SECRET_KEY"] = secrets.token_urlsafe(50)  # as the launcher makes one
+    url = f"http://{LOOPBACK}:{port}"
+    with managed_process(f"django-prometheus-single-{port}", argv, url, env=env):
+        wait_for_workers(url, WORKERS)
+        _send_load(url, QUERIES, requests)
+        url_names = _url_names(url)
+        scrapes = [
+            _histogram_counts(_get(f"{url}/metrics").decode(), DJANGO_PROMETHEUS_COUNT, "view")
+            for _ in range(SCRAPES)
+        ]
+    figures = []
+    for path in QUERIES:
+        seen = sorted({scrape.get(url_names[path], 0) for scrape in scrapes})
+        figures.append(
+            Figure(
+                stack="django-prometheus",
+                server="uvicorn",
+                workers=WORKERS,
+                route=path,
+                sent=requests,
+                source=f"/metrics {DJANGO_PROMETHEUS_COUNT}_count without "
+                f"PROMETHEUS_MULTIPROC_DIR, {SCRAPES} scrapes said {seen}",
+                expected=requests,
+                counted=max(seen),
+            )
+        )
+    return figures
+
+
 def measure_all(
     stacks: list[str], servers: list[str], requests: int, database: bool = False
 ) -> list[Figure]:
@@ -238,12 +282,15 @@ def measure_all(
             root = Path(tempfile.mkdtemp(prefix="labpg-"))  # short: a socket path's limit
             running.callback(shutil.rmtree, root, ignore_errors=True)
             app_env |= Postgres(running, root)()
-        return [
+        figures = [
             figure
             for server in servers
             for stack in stacks
             for figure in measure(stack, server, requests, app_env, database)
         ]
+        if "django-prometheus" in stacks:
+            figures += single_process_registries(requests, app_env)
+        return figures
 
 
 def table(figures: list[Figure]) -> str:
