@@ -12,6 +12,9 @@ PY := $(VENV)/bin/python
 WORKERS ?= 2
 PORT ?= 8000
 HOST := 127.0.0.1
+# make run: what measures the app (loadtests.observability.stacks: none, lab, django-prometheus,
+# opentelemetry).
+INSTRUMENTATION ?= lab
 # make locust: one scenario at a time; empty is loadtests.locust_options.DEFAULT_SCENARIO.
 SCENARIO ?=
 # Debian keeps PostgreSQL's server off PATH: its binary is found by path.
@@ -55,9 +58,10 @@ format: setup ## Fix lint and formatting in place
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-run: setup ## Serve the app on http://127.0.0.1:8000 (routes at /) under uvicorn (WORKERS=2), with PostgreSQL and the upstream
+run: setup ## Serve the app on http://127.0.0.1:8000 (routes at /) under uvicorn (WORKERS=2, INSTRUMENTATION=lab), with PostgreSQL and the upstream
 	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)
-	$(WITH_POSTGRES) $(PY) -m loadtests.run --server uvicorn --workers $(WORKERS) --host $(HOST) --port $(PORT)
+	$(WITH_POSTGRES) $(PY) -m loadtests.run --server uvicorn --workers $(WORKERS) --host $(HOST) --port $(PORT) \
+	  --instrumentation $(INSTRUMENTATION)
 
 locust: setup ## Locust against `make run`, one scenario at a time (SCENARIO=name), web UI on http://127.0.0.1:8089
 	@user_class=$$($(PY) -m loadtests.locust_options $(SCENARIO)) && \

@@ -3,8 +3,10 @@
 The fan-out views call ``UPSTREAM_URL``. Left to its default that is the app's own ``/sync/api/``,
 so the app would also serve (and count in its histograms) its own internal calls; here the lab's
 light upstream (``loadtests.upstream_server``) runs beside the app and the app points at it.
-An ``UPSTREAM_URL`` already set in the environment is kept and no upstream is started. Options
-other than those below go to ``python -m mysite.launcher``; Ctrl-C stops both.
+An ``UPSTREAM_URL`` already set in the environment is kept and no upstream is started.
+``--instrumentation`` picks the stack that measures the app (``loadtests.observability.stacks``;
+``opentelemetry`` also starts the lab's OTLP receiver beside it). Options other than those below
+go to ``python -m mysite.launcher``; Ctrl-C stops them all.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from types import FrameType
 from mysite.launcher import DEFAULT_PORT as APP_PORT
 from mysite.launcher import LOOPBACK
 
+from .observability import stacks
 from .upstream_server import DEFAULT_PORT, serve_upstream
 
 STOP_TIMEOUT = 30.0  # seconds the app has to stop after SIGTERM
@@ -40,11 +43,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--upstream-port", type=int, default=DEFAULT_PORT, help="upstream port")
     parser.add_argument("--host", default=LOOPBACK, help="the app's address")
     parser.add_argument("--port", type=int, default=APP_PORT, help="the app's port")
+    parser.add_argument(
+        "--instrumentation",
+        choices=stacks.STACK_NAMES,
+        default=stacks.DEFAULT_STACK,
+        help="what measures the app",
+    )
     args, rest = parser.parse_known_args(argv)
     launcher = [sys.executable, "-m", "mysite.launcher", "--host", args.host]
     launcher += ["--port", str(args.port), *rest]
     with contextlib.ExitStack() as stack:
-        env = dict(os.environ)
+        measured = stack.enter_context(stacks.prepared(args.instrumentation))
+        env = {**os.environ, **measured.env}
+        print(f"Instrumentation: {measured.stack.label}", flush=True)
+        if measured.receiver_url:
+            print(f"OTLP receiver: {measured.receiver_url} (counts at /counts)", flush=True)
         if "UPSTREAM_URL" not in env:
             upstream = stack.enter_context(serve_upstream(port=args.upstream_port))
             env["UPSTREAM_URL"] = f"{upstream.url}/api/"

@@ -129,6 +129,13 @@ def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> C
     return cell
 
 
+def locust_artifacts(out: Path) -> Path:
+    """Where Locust's own files for the run writing ``out`` go, beside it: ``run1-locust.html``
+    (its report) and ``run1-locust_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
+    ``_exceptions.csv`` (its statistics), kept in the run directory for those who know them."""
+    return out.with_name(f"{out.stem}-locust")
+
+
 def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) -> LoadRun:
     return LoadRun(
         host=host,
@@ -145,6 +152,7 @@ def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) 
         new_connections=plan.new_connections,
         stagger_s=plan.service_time,
         subwindow_s=plan.subwindow_for(),
+        artifacts=str(locust_artifacts(out)),
     )
 
 

@@ -71,6 +71,8 @@ class LoadRun:
     stagger_s: float = 0.0
     subwindow_s: float = 0.0  # >0: warm up until steady, by the rule on sub-windows this long
     metrics_dir: str = ""
+    # Locust's own report and statistics: --html <this>.html, --csv <this> ("" : none).
+    artifacts: str = ""
 
     @property
     def time_limit(self) -> float:
@@ -106,6 +108,8 @@ def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
         argv += ["--window-ready", run.ready_url]
     if run.new_connections:
         argv.append("--new-connections")
+    if run.artifacts:
+        argv += ["--html", f"{run.artifacts}.html", "--csv", run.artifacts]
     if gen.distributed:
         argv += [
             "--master", "--master-bind-host", gen.master_bind_host,

@@ -1,0 +1,192 @@
+"""Thread hops under ASGI, per instrumentation stack: what each adds to every request.
+
+A hop is a call that crosses between the event loop and a thread through asgiref:
+``sync_to_async`` (the loop hands work to a thread and waits for it) or ``async_to_sync`` (a
+thread hands work back to the loop). Django pays them for a ``MiddlewareMixin``'s hooks
+(``process_request``, ``process_view``, ``process_response``) and for a middleware that is sync
+only, under ASGI (``mysite/security.py`` says what two of them cost an async view here). The
+lab's own middleware is async-native and adds none (tests/metrics/test_middleware.py).
+
+Counted on the real ASGI application (``mysite.asgi:application``, as every ASGI server runs it)
+in a fresh process per stack, with the stack's settings and environment: asgiref's
+``SyncToAsync.__call__`` and ``AsyncToSync.__call__`` are wrapped to count, and requests go
+through the application's own ASGI interface. Django's ASGI handler has hops of its own (and a
+sync view one more); ``none`` measures them, so each stack's figure minus ``none``'s is what the
+stack adds.
+
+    python -m loadtests.observability.hops [--requests 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+from collections import Counter
+
+import msgspec
+
+from .stacks import STACK_NAMES, prepared
+
+# An async view and a sync one, with no wait, so nothing but the stack differs.
+ROUTES = ("/async/api/", "/sync/api/")
+QUERY = b"delay=0"
+DEFAULT_REQUESTS = 20
+
+
+class RouteHops(msgspec.Struct, frozen=True):
+    route: str
+    sync_to_async: float  # per request
+    async_to_sync: float
+
+    @property
+    def total(self) -> float:
+        return self.sync_to_async + self.async_to_sync
+
+
+class StackHops(msgspec.Struct, frozen=True):
+    stack: str
+    requests: int  # per route
+    routes: list[RouteHops]
+
+    def route(self, path: str) -> RouteHops:
+        return next(r for r in self.routes if r.route == path)
+
+
+# --- in the measured process -------------------------------------------------------------------
+
+_counts: Counter[str] = Counter()
+
+
+def _count_hops() -> None:
+    from asgiref import sync
+
+    to_thread, to_loop = sync.SyncToAsync.__call__, sync.AsyncToSync.__call__
+
+    async def counted_to_thread(self, *args, **kwargs):
+        _counts["sync_to_async"] += 1
+        return await to_thread(self, *args, **kwargs)
+
+    def counted_to_loop(self, *args, **kwargs):
+        _counts["async_to_sync"] += 1
+        return to_loop(self, *args, **kwargs)
+
+    sync.SyncToAsync.__call__ = counted_to_thread
+    sync.AsyncToSync.__call__ = counted_to_loop
+
+
+async def _request(application, path: str) -> int:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": QUERY,
+        "root_path": "",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+    sent: list[dict] = []
+    request_sent = False
+
+    async def receive() -> dict:
+        nonlocal request_sent
+        if not request_sent:
+            request_sent = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()  # the client stays connected
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await application(scope, receive, send)
+    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+
+
+async def _measure(requests: int) -> list[RouteHops]:
+    from mysite.asgi import application
+
+    routes = []
+    for path in ROUTES:
+        if await _request(application, path) != 200:  # the first request warms up, uncounted
+            raise RuntimeError(f"{path} did not answer 200")
+        _counts.clear()
+        for _ in range(requests):
+            await _request(application, path)
+        routes.append(
+            RouteHops(
+                path, _counts["sync_to_async"] / requests, _counts["async_to_sync"] / requests
+            )
+        )
+    return routes
+
+
+def _main_measured(requests: int) -> None:
+    _count_hops()
+    routes = asyncio.run(_measure(requests))
+    sys.stdout.write(msgspec.json.encode(routes).decode() + "\n")
+
+
+# --- from the measuring side -------------------------------------------------------------------
+
+
+def count_hops(stack: str, requests: int = DEFAULT_REQUESTS) -> StackHops:
+    """Hops per request on each of ``ROUTES`` under ``stack`` (a fresh process)."""
+    with prepared(stack) as ready:
+        env = {**os.environ, **ready.env, "DJANGO_SECRET_KEY": "hops-" + "x" * 50}
+        argv = [sys.executable, "-m", "loadtests.observability.hops", "--measured"]
+        result = subprocess.run(
+            [*argv, "--requests", str(requests)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"counting hops under {stack} failed:\n{result.stderr[-3000:]}")
+    lines = result.stdout.strip().splitlines()
+    return StackHops(stack, requests, msgspec.json.decode(lines[-1], type=list[RouteHops]))
+
+
+def table(measured: list[StackHops]) -> str:
+    """Markdown: hops per request by stack and route, and what each stack adds to ``none``'s."""
+    baseline = next((m for m in measured if m.stack == "none"), None)
+    lines = [
+        "| stack | route | sync_to_async | async_to_sync | added to `none` |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for m in measured:
+        for r in m.routes:
+            added = r.total - baseline.route(r.route).total if baseline else float("nan")
+            lines.append(
+                f"| {m.stack} | `{r.route}` | {r.sync_to_async:g} "
+                f"| {r.async_to_sync:g} | {added:+g} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests.observability.hops",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="per route")
+    parser.add_argument("--measured", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measured:
+        _main_measured(args.requests)
+        return
+    print(table([count_hops(name, args.requests) for name in STACK_NAMES]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Thread hops under ASGI per stack: the lab's middleware adds none to what Django's handler
+pays anyway (the ``none`` stack); django-prometheus's MiddlewareMixin hooks and OpenTelemetry's
+sync-only middleware add some to every request, on the async view as on the sync one."""
+
+import pytest
+
+from loadtests.observability.hops import ROUTES, count_hops
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return count_hops("none")
+
+
+def test_the_labs_middleware_adds_no_hop(baseline):
+    lab = count_hops("lab")
+    for route in ROUTES:
+        assert lab.route(route) == baseline.route(route)
+
+
+@pytest.mark.parametrize("stack", ["django-prometheus", "opentelemetry"])
+def test_the_other_stacks_add_hops_to_every_request(baseline, stack):
+    measured = count_hops(stack)
+    for route in ROUTES:
+        assert measured.route(route).total > baseline.route(route).total, measured
