@@ -83,6 +83,13 @@ def _trace(arrivals: np.ndarray, done: np.ndarray, paced_s: float, seed: int) ->
     )
 
 
+def step_trace(server, rate: float, seconds: float, seed: int) -> StepTrace:
+    """A whole step at ``rate`` on ``server`` from an empty queue, every request answered."""
+    rng = np.random.default_rng(seed)
+    arrivals = poisson_arrivals(rate, seconds, rng)
+    return _trace(arrivals, arrivals + server.sojourn(arrivals, rng), seconds, seed)
+
+
 def run_step(search: Search, plan: StepPlan, server, seed: int) -> StepOutcome:
     rng = np.random.default_rng(seed)
     arrivals = poisson_arrivals(plan.rate, plan.longest_s, rng)
@@ -126,11 +133,11 @@ def steady_share_over(
     return float(np.mean(sojourn[len(sojourn) // 20 :] > slo_s))
 
 
-def truth_rps(server, slo_ms: float, requests: int = 2_000_000, seed: int = 12345) -> float:
-    """The highest rate whose steady-state share over ``slo_ms`` is at most 1%."""
+def truth_rps(server, slo_ms: float, requests: int = 500_000, seed: int = 12345) -> float:
+    """The highest rate whose steady-state share over ``slo_ms`` is at most 1% (to 0.1%)."""
     uniforms = np.random.default_rng(seed).random(requests)
-    low, high = 0.05 * server.ceiling_rps, server.ceiling_rps
-    for _ in range(30):
+    low, high = 0.3 * server.ceiling_rps, server.ceiling_rps
+    for _ in range(10):
         middle = (low + high) / 2
         if steady_share_over(server, middle, slo_ms / 1000.0, uniforms, seed) <= ALLOWED_SHARE:
             low = middle
