@@ -25,7 +25,8 @@ when the caller knows it, else ``--arrival-rate``), ``--capacity-calibrate`` sec
 low-rate calibration step first, ``--capacity-precision`` (the bracket's width to stop at),
 ``--capacity-growth``, ``--capacity-min-requests`` / ``--capacity-min-step`` (before a step may
 be decided), ``--capacity-step-requests`` / ``--capacity-max-step`` (how long a step runs,
-at most), ``--capacity-max-warmup``, ``--capacity-max-steps``. ``--arrival-seed`` is the base
+at most), ``--capacity-max-warmup``, ``--capacity-max-steps``, ``--capacity-edge-tests`` (each
+edge's tests, at least; more while its pooled verdict is close). ``--arrival-seed`` is the base
 seed: step ``i`` draws its arrivals from ``trace.step_seed(base, i)``. In distributed mode a
 step runs to its longest (only a local search ends a step early on a clear failure).
 
@@ -130,6 +131,7 @@ def _add_arguments(parser):
         ("--capacity-max-step", float, policy.MAX_STEP_S, "capacity search: judged s, most"),
         ("--capacity-max-warmup", float, policy.MAX_WARMUP_S, "capacity search: warm-up s"),
         ("--capacity-max-steps", int, policy.MAX_STEPS, "capacity search: steps, at most"),
+        ("--capacity-edge-tests", int, policy.TESTS_PER_EDGE, "tests of each edge, at least"),
     ):
         parser.add_argument(flag, type=kind, default=default, help=text, include_in_web_ui=False)
 
@@ -281,6 +283,7 @@ def _search(options) -> Search:
         step_requests=options.capacity_step_requests,
         max_warmup_s=options.capacity_max_warmup,
         max_steps=options.capacity_max_steps,
+        edge_tests=options.capacity_edge_tests,
         ceiling_rps=options.capacity_ceiling or None,
         calibration_s=options.capacity_calibrate,
     )

@@ -21,7 +21,8 @@ ceiling when the caller gives it, else the lowest rate that failed, else λ / ``
 then at least ``min_requests`` requests and ``min_step_s`` seconds, longer where the verdict
 is close, up to ``max_step_s``. A step fails when ``MAX_ERROR_RATIO`` of its requests or more
 failed or were dropped. A step the generator could not pace (its schedule lag or late share)
-never counts against the server: the search stops there and λ* is a lower bound.
+never counts against the server: it is run again once, and at the ``GENERATOR_STRIKES``-th such
+step the search stops there and λ* is a lower bound.
 
 λ*, its bracket and its steps come from this one search; the bracket's rates are the realised
 offered rates (arrivals / seconds) of the edges' tests, averaged.
@@ -62,6 +63,9 @@ NEAR_GROWTH = 1.25  # and when a slot ceiling does
 LONGEST_LEAST_S = 5.0  # judged seconds a step runs to, at least: a queue over its ceiling
 # by a few percent takes seconds to build up past the SLO
 MAX_STEPS = 28
+# Generator-limited steps before the search stops (the first may be the machine's passing load:
+# the rate is tried again with fresh arrivals; none counts against the server).
+GENERATOR_STRIKES = 2
 TESTS_PER_EDGE = 3  # each edge's tests, at least
 MAX_TESTS_PER_EDGE = 6  # and at most, while its pooled verdict is close
 STEP_REQUESTS = 800  # judged requests a step runs to (unless it fails clearly first)
@@ -81,13 +85,15 @@ def step_rule(
     min_requests: int = MIN_STEP_REQUESTS,
     min_step_s: float = MIN_STEP_S,
     max_step_s: float = MAX_STEP_S,
+    step_requests: int = STEP_REQUESTS,
 ) -> str:
     return (
-        f"each step discards a warm-up of {WARMUP_RELAXATIONS:g} relaxation times (at least "
-        f"{MIN_WARMUP_S:g} s and {WARMUP_SLOS:g} x the SLO, at most {MAX_WARMUP_S:g} s), then "
-        f"judges at least max({min_step_s:g} s, {min_requests} requests / rate), longer while "
-        f"the verdict is close, up to {max_step_s:g} s; each edge of the bracket is tested "
-        f"{TESTS_PER_EDGE} times with fresh arrivals"
+        f"each step lasts max({min_step_s:g} s, {min_requests} requests / rate) at least before "
+        f"it may fail, after a warm-up of {WARMUP_RELAXATIONS:g} relaxation times (at least "
+        f"{MIN_WARMUP_S:g} s and {WARMUP_SLOS:g} x the SLO, at most {MAX_WARMUP_S:g} s) that is "
+        f"not judged, and runs to max({LONGEST_LEAST_S:g} s, {step_requests} requests / rate) "
+        f"(at most {max_step_s:g} s) to hold; each edge of the bracket is tested "
+        f"{TESTS_PER_EDGE} to {MAX_TESTS_PER_EDGE} times with fresh arrivals, pooled"
     )
 
 
@@ -149,6 +155,7 @@ class Search:
     min_step_s: float = MIN_STEP_S
     max_step_s: float = MAX_STEP_S
     step_requests: int = STEP_REQUESTS
+    edge_tests: int = TESTS_PER_EDGE
     max_warmup_s: float = MAX_WARMUP_S
     max_steps: int = MAX_STEPS
     ceiling_rps: float | None = None  # the slot ceiling, when the caller knows it
@@ -160,6 +167,7 @@ class Search:
     generator_cpu_ms_per_request: float | None = None  # calibrated
     tests: dict[float, list[RateTest]] = field(default_factory=dict)
     verdicts: list[str] = field(default_factory=list)
+    generator_limited_steps: int = 0
     _calibrated: bool = False
 
     def __post_init__(self):
@@ -223,6 +231,9 @@ class Search:
         verdict = self.verdict(outcome)
         self.verdicts.append(verdict)
         if verdict == "generator lag":
+            self.generator_limited_steps += 1
+            if self.generator_limited_steps < GENERATOR_STRIKES:
+                return verdict  # not counted; the same rate again, with fresh arrivals
             j = outcome.judgement
             self.lower_bound = True
             self.stopped_because = (
@@ -315,10 +326,11 @@ class Search:
             return (held + failed) / 2.0
         for edge in (held, failed):  # confirm both edges with fresh arrivals
             tried = len(self.tests[edge])
-            if tried < TESTS_PER_EDGE or (tried < MAX_TESTS_PER_EDGE and self._close(edge)):
+            most = max(MAX_TESTS_PER_EDGE, self.edge_tests)
+            if tried < self.edge_tests or (tried < most and self._close(edge)):
                 return edge
         self.stopped_because = (
-            f"bracket within {self.precision:.0%}, both edges tested {TESTS_PER_EDGE}+ times"
+            f"bracket within {self.precision:.0%}, both edges tested {self.edge_tests}+ times"
         )
         return None
 
