@@ -41,7 +41,7 @@ The ``--arrival-out`` JSON (the seam the sweep reads)::
         few requests), "over_slo": int (judged requests over the SLO), "judged": int,
         "generator_cpu_share": float (0..1 of one core, this Locust's busiest process),
         "generator_limited": bool, "warmup_s": float (discarded at the start),
-        "verdict": str ("held", "calibration", or why it failed)}, ...],
+        "verdict": str ("held", "calibration", why it failed, or ``STOPPED``)}, ...],
      "search": {"lambda_star_rps": float|null, "bracket": [held|null, failed|null],
                 "stopped_because": str, "lower_bound": bool, "steps": int, ...}}
 
@@ -77,6 +77,7 @@ CONSTANT, POISSON = "constant", "poisson"
 DEFAULT_USER_CLASS = "AsyncApiUser"
 DEFAULT_MAX_IN_FLIGHT = 1000
 RESULT_MARGIN = 15.0
+STOPPED = "stopped by Locust before its end"  # a step's verdict when Locust's time limit cut it
 
 
 class OpenModelUser(User):
@@ -329,6 +330,8 @@ def _search_step(environment, search: Search, plan: StepPlan, index: int) -> dic
         first_check_s=plan.shortest_s,
     )
     judgement = search.judge(plan, trace)
+    if _stop_requested.is_set():  # cut short by Locust's end: a part of a step says nothing
+        return step_record(record, trace, plan.rate, judgement) | {"verdict": STOPPED}
     outcome = StepOutcome(trace.offered_rps, record.scheduled, record.error_count, judgement)
     verdict = search.record(plan, outcome)
     return step_record(record, trace, plan.rate, judgement) | {"verdict": verdict}
