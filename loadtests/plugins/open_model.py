@@ -38,7 +38,7 @@ The ``--arrival-out`` JSON (the seam the sweep reads)::
         arrivals / "duration_s"), "stationary": bool, "judgement": str (how it was judged,
         from measured values), "latency_ms": {...} (from the intended start / the send, of
         the judged part), "p99_ci95": [lo, hi] ms (order-statistic interval; null where too
-        few requests), "over_slo": int (judged requests over the SLO), "judged": int,
+        few requests), "over_slo": int (judged requests over the SLO),
         "generator_cpu_share": float (0..1 of one core, this Locust's busiest process),
         "generator_limited": bool, "warmup_s": float (discarded at the start),
         "verdict": str ("held", "calibration", why it failed, or ``STOPPED``)}, ...],
@@ -47,7 +47,9 @@ The ``--arrival-out`` JSON (the seam the sweep reads)::
 
 ``search`` (only for a capacity search) comes from this one search: λ* is its held edge, and
 the bracket's rates are the realised offered rates of the edges' tests; ``held`` / ``failed``
-repeat the bracket under their former names.
+repeat the bracket under their former names, beside ``slo_p99_ms``. No other keys: the
+calibration's service time and the generator's CPU are its step's ``latency_ms`` and
+``generator_cpu_share``.
 """
 
 from __future__ import annotations
@@ -311,7 +313,6 @@ def step_record(
         "judgement": j.text,
         "p99_ci95": list(j.p99_ci95),
         "over_slo": j.over_slo,
-        "judged": j.requests,
         "generator_limited": j.generator_limited,
         "warmup_s": round(j.warmup_s, 3),
     }

@@ -344,15 +344,10 @@ class Search:
             "stopped_because": self.stopped_because,
             "lower_bound": self.lower_bound,
             "steps": self.steps,
-            # The same edges under their former names, and what the search was told.
+            # The same edges under their former names (the out file's keys before the seam).
             "held": held_rps,
             "failed": failed_rps,
-            "target_bracket": [held, failed],
             "slo_p99_ms": self.slo_p99_ms,
-            "precision": self.precision,
-            "ceiling_rps": self.ceiling_rps,
-            "service_ms": self.service_ms,
-            "generator_cpu_ms_per_request": self.generator_cpu_ms_per_request,
         }
 
 

@@ -138,7 +138,7 @@ def test_a_capacity_search_writes_each_steps_seed_realised_rate_and_verdict(gthr
     for step in steps[1:]:
         assert step["offered_rps"] == pytest.approx(step["target_rps"], rel=0.25)
         assert step["duration_s"] > step["warmup_s"] > 0
-        assert step["over_slo"] <= step["judged"] <= step["scheduled"]
+        assert 0 <= step["over_slo"] <= step["scheduled"]
         assert "warm-up" in step["judgement"]
         assert isinstance(step["stationary"], bool)
         assert isinstance(step["generator_limited"], bool)
