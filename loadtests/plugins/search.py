@@ -9,20 +9,32 @@ Pure (no Locust, no I/O), so it can be driven by a simulated queue. A search:
    a slot ceiling's ``CEILING_START_SHARE``) up or down by ``growth`` until a rate held and a
    higher one failed;
 3. **bisects** until the failed rate is within ``precision`` of the held one;
-4. **re-tests the edges** with fresh arrivals: each edge rate needs two tests that agree (a tie
-   takes a third), so one unlucky step cannot fix λ*; a re-test that turns an edge over sends
+4. **re-tests the edges** with fresh arrivals: each edge is tested at least ``edge_tests``
+   times (``TESTS_PER_EDGE``), up to ``MAX_TESTS_PER_EDGE`` while its pooled share over the SLO
+   is too close to 1% to tell (its 95% interval holds 1%); a rate's verdict is on its tests
+   pooled (most of them stationary and without errors, and at most 1% of all their requests
+   over the SLO), so one unlucky step cannot fix λ*; a re-test that turns an edge over sends
    the search back to bisecting.
 
 Each step is judged on its steady part (``loadtests.plugins.steady``): a warm-up of
 ``WARMUP_RELAXATIONS`` relaxation times of the queue at that load is discarded (for a queue
 with ceiling C at utilisation u = λ/C, a relaxation time is about 2u / (C (1 - u)²), the
 diffusion approximation of a queue with Poisson arrivals and fixed service; C is the slot
-ceiling when the caller gives it, else the lowest rate that failed, else λ / ``RHO_UNKNOWN``);
-then at least ``min_requests`` requests and ``min_step_s`` seconds, longer where the verdict
-is close, up to ``max_step_s``. A step fails when ``MAX_ERROR_RATIO`` of its requests or more
-failed or were dropped. A step the generator could not pace (its schedule lag or late share)
-never counts against the server: it is run again once, and at the ``GENERATOR_STRIKES``-th such
-step the search stops there and λ* is a lower bound.
+ceiling when the caller gives it, else the lowest rate that failed, else λ / ``RHO_UNKNOWN``).
+It may end (failed) once ``min_requests`` requests and ``min_step_s`` seconds are judged and the
+share over the SLO is clearly above 1%; otherwise it runs to ``step_requests`` requests (and
+the ``HOLD_MARGIN`` x the requests that, none over, would prove the share within 1%), at least
+``LONGEST_LEAST_S`` and at most ``max_step_s`` seconds: a queue near its knee goes seconds
+between excursions over the SLO, so a hold needs the whole length. A step fails when
+``MAX_ERROR_RATIO`` of its requests or more failed or were dropped. A step the generator could
+not pace (its schedule lag or late share) never counts against the server: it is run again
+once, and at the ``GENERATOR_STRIKES``-th such step the search stops there and λ* is a lower
+bound.
+
+Tuned on simulated queues (``tests/loadtests/plugins/queue_sim.py``): M/D/5, M/D/8, M/D/10 and
+a CPU-bound single server, where pooling each edge's tests and holding on their point estimate
+lands 93-100% of searches within 7% of the steady-state answer; a per-step upper bound instead
+skews λ* low, a single step's point estimate high (over-SLO requests come in rare bursts).
 
 λ*, its bracket and its steps come from this one search; the bracket's rates are the realised
 offered rates (arrivals / seconds) of the edges' tests, averaged.

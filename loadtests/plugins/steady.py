@@ -8,14 +8,16 @@ for a while; so its first ``warmup_s`` seconds are discarded and the rest is jud
   judged part are not more than in its first quarter beyond their noise; and the share over the
   SLO in the second half is not worse than in the first beyond noise (two-share test);
 - **within the SLO**: the share of requests over the SLO against ``1 - QUANTILE`` (1% for a
-  p99), with a 95% interval. Requests over the SLO come in bursts (one queue build-up delays
-  several in a row), so the interval is taken on the bursts: each run of consecutive requests
-  over the SLO counts once, out of as many trials as the mean burst divides the requests into.
+  p99), with a 95% interval. Requests over the SLO come in bursts (one excursion of the queue
+  delays many in a row), so the interval is taken on the bursts: requests over the SLO less
+  than ``BURST_SLOS`` SLOs apart count once, out of as many trials as the mean burst divides
+  the requests into.
 
-A step is decided once it has ``min_requests`` judged requests and the interval lies wholly on
-one side of 1% (and, to hold, it is stationary); until then, while it may run longer, it goes
-on (a close verdict costs more requests). At its longest it is decided on the point estimate:
-it holds if stationary and at most 1% of its requests were over the SLO.
+A running step is decided early only when it clearly fails: ``min_requests`` judged and the
+interval wholly above 1% (``fails_clearly``). Otherwise it runs its whole length and holds if
+stationary and at most 1% of its requests were over the SLO (``within_share``): a queue near
+its knee goes seconds between bursts, so an early "clearly within" would be a lucky quiet
+spell. The interval still tells the search whether a rate's pooled tests are close to 1%.
 
 The generator is judged apart: a step whose schedule lag p99 passed ``LAG_LIMIT_MS`` or whose
 share of requests begun more than ``LATE_MS`` late passed ``MAX_LATE_SHARE`` was limited by the
