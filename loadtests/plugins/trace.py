@@ -14,6 +14,7 @@ NumPy's ``SeedSequence``, so no two steps or searches share a draw, and each see
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,11 +40,12 @@ def arrival_schedule(rate: float, seconds: float, rng: np.random.Generator) -> n
 class StepTrace:
     """The requests of one step (in one process or, merged, in all)."""
 
-    intended: list[float] = field(default_factory=list)  # scheduled instant
-    began: list[float] = field(default_factory=list)  # its greenlet ran (before a connection)
-    sent: list[float] = field(default_factory=list)  # it had a connection and was sent
-    done: list[float] = field(default_factory=list)  # answered (successfully or not)
-    failed: list[bool] = field(default_factory=list)  # failed, dropped, or never answered
+    # Compact arrays (8 bytes a time, 1 a flag): an open-ended run keeps every request.
+    intended: array = field(default_factory=lambda: array("d"))  # scheduled instant
+    began: array = field(default_factory=lambda: array("d"))  # its greenlet ran (pre-connection)
+    sent: array = field(default_factory=lambda: array("d"))  # it had a connection and was sent
+    done: array = field(default_factory=lambda: array("d"))  # answered (successfully or not)
+    failed: array = field(default_factory=lambda: array("b"))  # failed, dropped or unanswered
     paced_s: float = 0.0  # seconds the schedule ran (the longest, when merged)
     generator_cpu_share: float = 0.0  # CPU seconds / seconds while pacing (the busiest process)
     seed: int = 0  # this process's seed (the first process's, when merged)
@@ -68,7 +70,7 @@ class StepTrace:
             for name in ("intended", "began", "sent", "done")
         }
         return message | {
-            "failed": list(self.failed),
+            "failed": [bool(f) for f in self.failed],
             "paced_s": self.paced_s,
             "generator_cpu_share": self.generator_cpu_share,
             "seed": self.seed,
@@ -77,12 +79,12 @@ class StepTrace:
     @classmethod
     def from_message(cls, message: dict) -> StepTrace:
         times = {
-            name: [NAN if v is None else float(v) for v in message[name]]
+            name: array("d", (NAN if v is None else float(v) for v in message[name]))
             for name in ("intended", "began", "sent", "done")
         }
         return cls(
             **times,
-            failed=[bool(f) for f in message["failed"]],
+            failed=array("b", (bool(f) for f in message["failed"])),
             paced_s=message["paced_s"],
             generator_cpu_share=message["generator_cpu_share"],
             seed=message["seed"],

@@ -59,7 +59,7 @@ def test_a_trace_travels_as_a_message_and_merges():
     second.generator_cpu_share = 0.6
     back = StepTrace.from_message(second.to_message())
     assert math.isnan(back.done[0])
-    assert back.failed == [True]
+    assert list(back.failed) == [True]
     first.merge(back)
     arrays = first.arrays()
     assert arrays["intended"].tolist() == [0.25, 0.5]  # sorted by scheduled instant
