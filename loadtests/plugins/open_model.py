@@ -133,7 +133,7 @@ def _add_arguments(parser):
         ("--capacity-step-requests", int, policy.STEP_REQUESTS, "judged requests per step"),
         ("--capacity-max-step", float, policy.MAX_STEP_S, "capacity search: judged s, most"),
         ("--capacity-max-warmup", float, policy.MAX_WARMUP_S, "capacity search: warm-up s"),
-        ("--capacity-max-steps", int, policy.MAX_STEPS, "capacity search: steps, at most"),
+        ("--capacity-max-steps", int, policy.MAX_STEPS, "steps, at most, besides the calibration"),
         ("--capacity-edge-tests", int, policy.TESTS_PER_EDGE, "tests of each edge, at least"),
     ):
         parser.add_argument(flag, type=kind, default=default, help=text, include_in_web_ui=False)

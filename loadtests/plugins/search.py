@@ -312,7 +312,7 @@ class Search:
     def _next_rate(self) -> float | None:
         if self.stopped_because:
             return None
-        if self.steps >= self.max_steps:
+        if self.steps - self._calibrated >= self.max_steps:  # the calibration is extra
             self.stopped_because = f"{self.max_steps} steps (edges not all confirmed)"
             return None
         if not self.tests:

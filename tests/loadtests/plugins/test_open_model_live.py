@@ -120,7 +120,7 @@ def test_a_capacity_search_writes_each_steps_seed_realised_rate_and_verdict(gthr
         "--capacity-slo-ms",
         f"{default_slo_ms(delay):g}",
         "--capacity-max-steps",
-        "3",
+        "2",
         "--capacity-calibrate",
         "1",
         "--arrival-seed",
