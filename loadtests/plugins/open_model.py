@@ -18,6 +18,38 @@ With ``--capacity-slo-ms`` the run is a capacity search (``loadtests.plugins.sea
 by itself; ``--arrival-out`` writes every step (``loadtests.plugins.recording``) as JSON. In
 distributed mode the master splits each step's rate evenly across its workers and merges their
 HDR histograms exactly (``open_step`` / ``open_result`` messages).
+
+The capacity search (``--capacity-slo-ms``; policy in ``search``, verdicts in ``steady``):
+``--capacity-start`` (else ``CEILING_START_SHARE`` x ``--capacity-ceiling``, the slot ceiling
+when the caller knows it, else ``--arrival-rate``), ``--capacity-calibrate`` seconds of a
+low-rate calibration step first, ``--capacity-precision`` (the bracket's width to stop at),
+``--capacity-growth``, ``--capacity-min-requests`` / ``--capacity-min-step`` (before a step may
+be decided), ``--capacity-step-requests`` / ``--capacity-max-step`` (how long a step runs,
+at most), ``--capacity-max-warmup``, ``--capacity-max-steps``, ``--capacity-edge-tests`` (each
+edge's tests, at least; more while its pooled verdict is close). ``--arrival-seed`` is the base
+seed: step ``i`` draws its arrivals from ``trace.step_seed(base, i)``. In distributed mode a
+step runs to its longest (only a local search ends a step early on a clear failure).
+
+The ``--arrival-out`` JSON (the seam the sweep reads)::
+
+    {"rate", "process", "scenario", "workers",
+     "steps": [{  # recording.StepRecording.summary's keys, and:
+        "seed": int, "target_rps": float (asked for), "offered_rps": float (realised:
+        arrivals / "duration_s"), "stationary": bool, "judgement": str (how it was judged,
+        from measured values), "latency_ms": {...} (from the intended start / the send, of
+        the judged part), "p99_ci95": [lo, hi] ms (order-statistic interval; null where too
+        few requests), "over_slo": int (judged requests over the SLO),
+        "generator_cpu_share": float (0..1 of one core, this Locust's busiest process),
+        "generator_limited": bool, "warmup_s": float (discarded at the start),
+        "verdict": str ("held", "calibration", why it failed, or ``STOPPED``)}, ...],
+     "search": {"lambda_star_rps": float|null, "bracket": [held|null, failed|null],
+                "stopped_because": str, "lower_bound": bool, "steps": int, ...}}
+
+``search`` (only for a capacity search) comes from this one search: λ* is its held edge, and
+the bracket's rates are the realised offered rates of the edges' tests; ``held`` / ``failed``
+repeat the bracket under their former names, beside ``slo_p99_ms``. No other keys: the
+calibration's service time and the generator's CPU are its step's ``latency_ms`` and
+``generator_cpu_share``.
 """
 
 from __future__ import annotations
@@ -33,9 +65,12 @@ from locust.runners import MasterRunner, WorkerRunner
 
 from loadtests.wait import wait_until
 
+from . import search as policy
 from .pacer import DRAIN_TIMEOUT, Pacer
 from .recording import StepRecording
-from .search import MIN_STEP_REQUESTS, MIN_STEP_S, Search
+from .search import Search, StepOutcome, StepPlan, start_rate
+from .steady import Judgement
+from .trace import StepTrace, step_seed
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +79,7 @@ CONSTANT, POISSON = "constant", "poisson"
 DEFAULT_USER_CLASS = "AsyncApiUser"
 DEFAULT_MAX_IN_FLIGHT = 1000
 RESULT_MARGIN = 15.0
+STOPPED = "stopped by Locust before its end"  # a step's verdict when Locust's time limit cut it
 
 
 class OpenModelUser(User):
@@ -84,14 +120,21 @@ def _add_arguments(parser):
     )
     for flag, kind, default, text in (
         ("--arrival-out", str, "", "open model: write the steps as JSON here"),
-        ("--arrival-seed", int, 1, "seed of the Poisson schedule"),
+        ("--arrival-seed", int, 1, "base seed of the Poisson schedules (one per step from it)"),
         ("--capacity-slo-ms", float, 0.0, "search for the capacity under this p99 (ms)"),
         ("--capacity-max", float, 100000.0, "capacity search: highest rate tried"),
-        ("--capacity-growth", float, 2.0, "capacity search: factor between rising steps"),
-        ("--capacity-precision", float, 0.1, "capacity search: bracket width to stop at"),
-        ("--capacity-min-requests", int, MIN_STEP_REQUESTS, "capacity search: per step"),
-        ("--capacity-min-step", float, MIN_STEP_S, "capacity search: seconds per step, least"),
-        ("--capacity-max-steps", int, 12, "capacity search: steps, at most"),
+        ("--capacity-start", float, 0.0, "capacity search: first rate (0: from the ceiling)"),
+        ("--capacity-ceiling", float, 0.0, "capacity search: slot ceiling, if known (req/s)"),
+        ("--capacity-calibrate", float, policy.CALIBRATION_S, "capacity search: calibration s"),
+        ("--capacity-growth", float, 0.0, "capacity search: factor between steps (0: auto)"),
+        ("--capacity-precision", float, policy.PRECISION, "capacity search: bracket width"),
+        ("--capacity-min-requests", int, policy.MIN_STEP_REQUESTS, "before a verdict, per step"),
+        ("--capacity-min-step", float, policy.MIN_STEP_S, "capacity search: judged s, least"),
+        ("--capacity-step-requests", int, policy.STEP_REQUESTS, "judged requests per step"),
+        ("--capacity-max-step", float, policy.MAX_STEP_S, "capacity search: judged s, most"),
+        ("--capacity-max-warmup", float, policy.MAX_WARMUP_S, "capacity search: warm-up s"),
+        ("--capacity-max-steps", int, policy.MAX_STEPS, "steps, at most, besides the calibration"),
+        ("--capacity-edge-tests", int, policy.TESTS_PER_EDGE, "tests of each edge, at least"),
     ):
         parser.add_argument(flag, type=kind, default=default, help=text, include_in_web_ui=False)
 
@@ -138,7 +181,7 @@ def _on_init(environment, runner=None, **_kwargs):
     if isinstance(runner, MasterRunner):
         runner.register_message(
             RESULT,
-            lambda msg, **_: _results.setdefault(msg.data["index"], []).append(msg.data["record"]),
+            lambda msg, **_: _results.setdefault(msg.data["index"], []).append(msg.data),
         )
     classes = [c for c in environment.user_classes if c is not OpenModelUser]
     if _rate(environment) > 0:
@@ -154,18 +197,27 @@ def _on_init(environment, runner=None, **_kwargs):
 def _worker_step(runner, data: dict) -> None:
     pacer = _get_pacer(runner.environment)
     pacer.stop_event.clear()
-    record = pacer.run_step(data["rate"], data["duration"], data["seed"])
-    runner.send_message(RESULT, {"index": data["index"], "record": record.to_message()})
+    record, trace = pacer.run_step(data["rate"], data["duration"], data["seed"])
+    message = {"record": record.to_message(), "trace": trace.to_message()}
+    runner.send_message(RESULT, {"index": data["index"], **message})
 
 
-def run_step(environment, index: int, rate: float, duration: float | None) -> StepRecording:
-    """One step at ``rate`` over every process: here, or split across the master's workers."""
+def run_step(
+    environment,
+    index: int,
+    rate: float,
+    duration: float | None,
+    seed: int,
+    decide=None,
+    first_check_s: float = 0.0,
+) -> tuple[StepRecording, StepTrace]:
+    """One step at ``rate`` over every process: here, or split across the master's workers
+    (each with a seed of its own from ``seed``; a distributed step runs its whole length)."""
     runner = environment.runner
-    seed = environment.parsed_options.arrival_seed * 1000 + index
     if not isinstance(runner, MasterRunner):
         pacer = _get_pacer(environment)
         pacer.stop_event.clear()
-        return pacer.run_step(rate, duration, seed)
+        return pacer.run_step(rate, duration, seed, decide, first_check_s, policy.CHECK_EVERY_S)
     nodes = runner.clients.ready + runner.clients.spawning + runner.clients.running
     workers = max(1, len(nodes))
     for offset, client_id in enumerate(sorted(node.id for node in nodes)):
@@ -173,7 +225,7 @@ def run_step(environment, index: int, rate: float, duration: float | None) -> St
             "index": index,
             "rate": rate / workers,
             "duration": duration,
-            "seed": seed + 100 * offset,
+            "seed": step_seed(seed, index, offset + 1),
         }
         runner.send_message(STEP, message, client_id=client_id)
     limit = (duration or 10 * 86400) + DRAIN_TIMEOUT + RESULT_MARGIN
@@ -190,10 +242,11 @@ def run_step(environment, index: int, rate: float, duration: float | None) -> St
             0.05,
             sleep=gevent.sleep,
         )
-    merged = StepRecording()
+    merged, trace = StepRecording(), StepTrace(seed=seed)
     for message in _results.pop(index, []):
-        merged.merge(StepRecording.from_message(message))
-    return merged
+        merged.merge(StepRecording.from_message(message["record"]))
+        trace.merge(StepTrace.from_message(message["trace"]))
+    return merged, trace
 
 
 _stop_requested = gevent.event.Event()
@@ -218,6 +271,73 @@ def _failed(environment, error) -> None:
     environment.runner.quit()
 
 
+def _search(options) -> Search:
+    return Search(
+        slo_p99_ms=options.capacity_slo_ms,
+        start_rps=start_rate(
+            options.arrival_rate, options.capacity_start, options.capacity_ceiling
+        ),
+        max_rps=options.capacity_max,
+        growth=options.capacity_growth,
+        precision=options.capacity_precision,
+        min_requests=options.capacity_min_requests,
+        min_step_s=options.capacity_min_step,
+        max_step_s=options.capacity_max_step,
+        step_requests=options.capacity_step_requests,
+        max_warmup_s=options.capacity_max_warmup,
+        max_steps=options.capacity_max_steps,
+        edge_tests=options.capacity_edge_tests,
+        ceiling_rps=options.capacity_ceiling or None,
+        calibration_s=options.capacity_calibrate,
+    )
+
+
+def step_record(
+    record: StepRecording, trace: StepTrace, target_rps: float, judgement: Judgement | None
+) -> dict:
+    """A step as the out file holds it: the recording's summary, the seed, the realised rate,
+    and (in a search) the verdict on its steady part."""
+    step = record.summary(trace.offered_rps) | {
+        "seed": trace.seed,
+        "target_rps": round(target_rps, 3),
+        "generator_cpu_share": round(trace.generator_cpu_share, 4),
+    }
+    if judgement is None:
+        return step
+    j = judgement
+    latency = {"p50": j.p50_ms, "p95": j.p95_ms, "p99": j.p99_ms}
+    latency |= {"send_p50": j.send_p50_ms, "send_p95": j.send_p95_ms, "send_p99": j.send_p99_ms}
+    return step | {
+        "latency_ms": latency,
+        "stationary": j.stationary,
+        "judgement": j.text,
+        "p99_ci95": list(j.p99_ci95),
+        "over_slo": j.over_slo,
+        "generator_limited": j.generator_limited,
+        "warmup_s": round(j.warmup_s, 3),
+    }
+
+
+def _search_step(environment, search: Search, plan: StepPlan, index: int) -> dict:
+    seed = step_seed(environment.parsed_options.arrival_seed, index)
+    duration = plan.longest_s
+    record, trace = run_step(
+        environment,
+        index,
+        plan.rate,
+        duration,
+        seed,
+        decide=lambda so_far, now_s: search.should_stop(plan, so_far, now_s),
+        first_check_s=plan.shortest_s,
+    )
+    judgement = search.judge(plan, trace)
+    if _stop_requested.is_set():  # cut short by Locust's end: a part of a step says nothing
+        return step_record(record, trace, plan.rate, judgement) | {"verdict": STOPPED}
+    outcome = StepOutcome(trace.offered_rps, record.scheduled, record.error_count, judgement)
+    verdict = search.record(plan, outcome)
+    return step_record(record, trace, plan.rate, judgement) | {"verdict": verdict}
+
+
 def _control(environment) -> None:
     options = environment.parsed_options
     steps: list[dict] = []
@@ -230,31 +350,17 @@ def _control(environment) -> None:
     runner = environment.runner
     output["workers"] = runner.worker_count if isinstance(runner, MasterRunner) else 0
     if options.capacity_slo_ms > 0:
-        search = Search(
-            slo_p99_ms=options.capacity_slo_ms,
-            start_rps=options.arrival_rate,
-            max_rps=options.capacity_max,
-            growth=options.capacity_growth,
-            precision=options.capacity_precision,
-            min_requests=options.capacity_min_requests,
-            min_step_s=options.capacity_min_step,
-            max_steps=options.capacity_max_steps,
-        )
-        while (rate := search.next_rate()) is not None and not _stop_requested.is_set():
-            step = run_step(environment, len(steps), rate, search.step_seconds(rate)).summary(rate)
-            step["verdict"] = search.record(rate, step)
-            steps.append(step)
-            logger.info("open model: %s", _line(step))
-        output["search"] = {
-            "slo_p99_ms": search.slo_p99_ms,
-            "held": search.held,
-            "failed": search.failed,
-            "stopped_because": search.stopped_because,
-        }
+        search = _search(options)
+        while (plan := search.next_step()) is not None and not _stop_requested.is_set():
+            steps.append(_search_step(environment, search, plan, len(steps)))
+            logger.info("open model: %s", _line(steps[-1]))
+        if _stop_requested.is_set() and not search.stopped_because:
+            search.stopped_because = "Locust stopped (its time limit) before the search ended"
+        output["search"] = search.result()
     else:
-        steps.append(
-            run_step(environment, 0, options.arrival_rate, None).summary(options.arrival_rate)
-        )
+        seed = step_seed(options.arrival_seed, 0)
+        record, trace = run_step(environment, 0, options.arrival_rate, None, seed)
+        steps.append(step_record(record, trace, options.arrival_rate, None))
         logger.info("open model: %s", _line(steps[0]))
     if options.arrival_out:
         out = Path(options.arrival_out)
@@ -267,7 +373,8 @@ def _control(environment) -> None:
 
 def _line(step: dict) -> str:
     latency = step["latency_ms"]
-    return (
+    verdict = f"{step['verdict']}: " if "verdict" in step else ""
+    return verdict + (
         f"offered {step['offered_rps']:g}/s, achieved {step['achieved_rps']:g}/s, "
         f"p99 {latency['p99']} ms from the intended start ({latency['send_p99']} ms from the "
         f"send), {step['errors']} errors, {step['late']} late, {step['dropped']} dropped, "

@@ -1,24 +1,33 @@
 """The pacer: one Locust process's share of an open-model step.
 
-Arrivals come on a schedule (constant or exponential gaps); each one runs the scenario user's
-``ask()`` in a greenlet of its own, whether or not earlier ones have finished. The user's session
-reports each answer here; the pacer records it from the intended instant and from the actual
-send, and re-fires Locust's request event with the intended-start latency, so Locust's own
-statistics count the queue too.
+Arrivals come on a schedule (constant gaps, or Poisson: for a step of known length, its count
+of uniform instants, ``trace.arrival_schedule``; for an open-ended run, exponential gaps), each
+from the step's own seed; each one runs the scenario user's ``ask()`` in a greenlet of its own,
+whether or not earlier ones have finished. The user's session reports each answer here; the
+pacer records it from the intended instant and from the actual send (``recording``), keeps
+every request's instants (``trace``), and re-fires Locust's request event with the
+intended-start latency, so Locust's own statistics count the queue too.
+
+A step may end before its longest: every ``check_every_s`` the pacer asks ``decide`` (the
+search's verdict so far) whether it may stop. It measures its own process's CPU while pacing
+(``time.process_time``), so a starved generator shows as such.
 """
 
 from __future__ import annotations
 
-import random
+import itertools
 import time
+from collections.abc import Callable, Iterator
 
 import gevent
 import gevent.event
 import gevent.lock
 import gevent.pool
+import numpy as np
 from locust.event import EventHook
 
 from .recording import LATE_MS, StepRecording
+from .trace import StepTrace, arrival_schedule
 
 DRAIN_TIMEOUT = 30.0  # the longest a step waits for its requests in flight after its schedule
 DRAIN_PAUSE = 0.2  # and then a breath, so the server's queue is empty before the next step
@@ -51,58 +60,97 @@ class Pacer:
         self._current: dict = {}  # greenlet -> (intended perf_counter, record, end of schedule)
         self.name = user_class.scenario.path
 
-    def run_step(self, rate: float, duration: float | None, seed: int) -> StepRecording:
-        record, rng = StepRecording(), random.Random(seed)
+    def _schedule(self, rate: float, duration: float | None, seed: int) -> Iterator[float]:
+        """Seconds from the step's start of each arrival."""
+        rng = np.random.default_rng(seed)
+        if not self.poisson:
+            instants = (i / rate for i in itertools.count())
+            return itertools.takewhile(lambda t: duration is None or t < duration, instants)
+        if duration is not None:
+            return iter(arrival_schedule(rate, duration, rng).tolist())
+        return itertools.accumulate(rng.exponential(1.0 / rate) for _ in itertools.count())
+
+    def run_step(
+        self,
+        rate: float,
+        duration: float | None,
+        seed: int,
+        decide: Callable[[StepTrace, float], bool] | None = None,
+        first_check_s: float = 0.0,
+        check_every_s: float = 0.5,
+    ) -> tuple[StepRecording, StepTrace]:
+        record, trace = StepRecording(), StepTrace(seed=seed)
         self.schedule_end = float("inf")
         group = gevent.pool.Group()
         start = self.step_start = time.perf_counter()
+        cpu_start = time.process_time()
         end = start + duration if duration else float("inf")
         record.started_at = time.time()
-        intended = start
-        while intended < end and not self.stop_event.is_set():
+        next_check = start + first_check_s
+        for offset in self._schedule(rate, duration, seed):
+            intended = start + offset
+            if self.stop_event.is_set():
+                break
+            if decide is not None and intended >= next_check:
+                if decide(trace, time.perf_counter() - start):
+                    end = intended
+                    break
+                next_check += check_every_s
             wait = intended - time.perf_counter()
             if wait > 0 and self.stop_event.wait(wait):
                 break
             lag_ms = (time.perf_counter() - intended) * 1000.0
             record.record_lag(lag_ms)
+            index = trace.arrive(offset)
             if self.in_flight >= self.max_in_flight:
                 record.dropped += 1
+                trace.failed[index] = True
                 self._fire_dropped()
             else:
                 self.in_flight += 1
-                group.spawn(self._one, intended, record, end)
-            intended += rng.expovariate(rate) if self.poisson else 1.0 / rate
+                group.spawn(self._one, intended, record, end, trace, index)
         # A step stopped early (Locust's end) counts its answers up to the stop, not after.
         self.schedule_end = min(time.perf_counter(), end)
-        record.paced_s = self.schedule_end - start
+        record.paced_s = trace.paced_s = self.schedule_end - start
+        wall = time.perf_counter() - start
+        trace.generator_cpu_share = (time.process_time() - cpu_start) / wall if wall > 0 else 0.0
         if not group.join(timeout=DRAIN_TIMEOUT):
             unanswered = len(group)
             group.kill(block=True, timeout=5)
             record.failures += unanswered
             why = f"not answered within {DRAIN_TIMEOUT:g} s of the step's end"
             record.errors[why] += unanswered
+            for index, done in enumerate(trace.done):
+                trace.failed[index] = trace.failed[index] or done != done  # NaN: never answered
         gevent.sleep(DRAIN_PAUSE)
         record.ended_at = time.time()
-        return record
+        return record, trace
 
-    def _one(self, intended: float, record: StepRecording, end: float) -> None:
+    def _one(
+        self, intended: float, record: StepRecording, end: float, trace: StepTrace, index: int
+    ) -> None:
         me = gevent.getcurrent()
-        self._current[me] = (intended, record, end)
+        self._current[me] = (intended, record, end, trace, index)
+        trace.began[index] = time.perf_counter() - self.step_start
         try:
             with self.connections:
                 record.sent_count += 1
                 record.late += (time.perf_counter() - intended) * 1000.0 > LATE_MS
+                trace.sent[index] = time.perf_counter() - self.step_start
                 self.user.ask()
         except Exception as error:  # an arrival's failure is a measurement
             now = time.perf_counter()
             record.record((now - intended) * 1000.0, 0.0, repr(error), False)
+            trace.done[index], trace.failed[index] = now - self.step_start, True
         finally:
             self.in_flight -= 1
             self._current.pop(me, None)
 
     def _on_response(self, response_time, exception=None, **meta) -> None:
-        intended, record, end = self._current[gevent.getcurrent()]
+        intended, record, end, trace, index = self._current[gevent.getcurrent()]
         now = time.perf_counter()
+        trace.done[index] = now - self.step_start
+        trace.failed[index] = exception is not None
         total_ms = (now - intended) * 1000.0
         if record.first_answer_s is None:
             record.first_answer_s = now - self.step_start
