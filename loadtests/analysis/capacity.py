@@ -7,14 +7,22 @@ server's CPU seconds per step (the sweep's sampler) and the scenario's concurren
 - the concurrency model's: slots / service time (a WSGI worker's threads, a blocked event loop,
   the fan-outs' pooled connections, the database paths' pooled connections: "pool-bound");
   none when only the CPU limits (async views under ASGI);
-- the CPU's: the server's cores / its CPU-seconds per request, measured at the search's first
-  (lowest) rate, in the same run.
+- the CPU's: the cores the idle server leaves / its CPU-seconds per request, measured in the
+  steady part of the highest steps that held (near λ*), with a 95% interval.
 
 The lower one binds; the sentence says which, with the arithmetic and how close λ* came.
+
+Each repeat is a fresh server and a fresh search (``CapacitySearch``): its λ*, bracket and steps
+come from that one search. An entry's λ* is the mean of its repeats' λ*, with Student's t 95%
+interval over them (``combine``); the bracket's edges are the repeats' means too. A λ* above the
+CPU ceiling's interval, or above the throughput the same server reached when saturated, is a
+measurement error (``measurement_error``), never a result. Beside it, the theory
+(``theory``): M/D/c for a slot- or pool-bound configuration, the CPU ceiling for a CPU-bound one.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 
@@ -22,10 +30,16 @@ from msgspec import field
 
 from loadtests.scenarios import POOL, SLOTS, Scenario
 
+from . import queueing, stats
 from .records import Record
 
 CPU = "cpu"
 BOOTSTRAP_RESAMPLES = 2000
+# The CPU per request is taken from the held steps at or above this share of the highest held
+# rate: near λ*, where it is what binds (CPU per request falls as the rate rises, so a line
+# through every step, or the lowest step, says little about the knee).
+NEAR_KNEE = 0.7
+INSTRUMENTATION = "lab"  # the only stack the capacity map measures so far (the contract's list)
 
 
 class StepLatencyMs(Record):
@@ -39,8 +53,18 @@ class StepLatencyMs(Record):
     send_p99: float | None = None
 
 
+class StepCpu(Record, kw_only=True):
+    """The server's CPU over a step's steady part: the sampler's readings strictly inside it
+    (its warm-up and the drain left out), as cores, with the standard error of their mean."""
+
+    cores: float
+    se: float | None = None  # of the mean over the sampling intervals (None: one interval)
+    samples: int = 0  # sampling intervals inside the steady part
+    span_s: float = 0.0  # the seconds those intervals cover
+
+
 class CapacityStep(Record, kw_only=True):
-    offered_rps: float
+    offered_rps: float  # the realised arrival rate: arrivals / the step's paced seconds
     achieved_rps: float
     duration_s: float
     scheduled: int
@@ -58,6 +82,18 @@ class CapacityStep(Record, kw_only=True):
     started_at: float = 0.0
     ended_at: float = 0.0
     error_samples: list[str] = field(default_factory=list)
+    # The search plugin's judgement (loadtests.plugins.search); absent from older runs.
+    seed: int | None = None  # the step's Poisson seed
+    target_rps: float | None = None  # the rate the search asked for
+    stationary: bool | None = None  # did the step reach and hold a steady state
+    judgement: str = ""  # how the step was judged, in words
+    p99_ci95: list[float | None] | None = None  # ms, from the intended start
+    over_slo: int | None = None  # requests over the SLO
+    generator_cpu_share: float | None = None  # of one core, the busiest Locust process
+    generator_limited: bool = False  # the generator, not the server, failed the step
+    warmup_s: float = 0.0  # the step's start left out of its judgement (and its CPU)
+    repeat: int = 1  # which fresh search of the entry (1, 2, ...)
+    server_cpu: StepCpu | None = None
 
 
 class CapacityLimit(Record, kw_only=True):
@@ -68,6 +104,32 @@ class CapacityLimit(Record, kw_only=True):
     cpu_ms_per_request: float | None
     share: float | None  # lambda* / the binding ceiling
     sentence: str
+    cpu_rps_ci95: list[float] | None = None  # the CPU ceiling's 95% interval
+
+
+class CapacitySearch(Record, kw_only=True):
+    """One fresh server's search: its λ*, bracket and steps belong together."""
+
+    repeat: int
+    seed: int | None = None  # the base seed (--arrival-seed) its steps' seeds derive from
+    lambda_star_rps: float | None
+    bracket: list[float | None]  # [held, failed]
+    stopped_because: str = ""
+    lower_bound: bool = False  # the generator limited it: λ* is at least this
+    steps: int = 0
+
+
+class CapacityTheory(Record, kw_only=True):
+    """What theory says beside the measured λ*: M/D/c (slot- or pool-bound) or the CPU
+    ceiling (CPU-bound), and whether the measurement's interval agrees."""
+
+    model: str  # "M/D/c" or "cpu"
+    rps: float
+    servers: int | None = None
+    service_s: float | None = None  # the view's delay plus its measured overhead
+    overhead_ms: float | None = None
+    agrees: bool | None = None  # None: no interval to judge by
+    sentence: str = ""
 
 
 class CapacityEntry(Record, kw_only=True):
@@ -90,6 +152,25 @@ class CapacityEntry(Record, kw_only=True):
     db_pool_size: int = 0  # DB_POOL_SIZE per worker (the database paths), 0 otherwise
     idle_threads: int | None = None  # the server's threads, ready, before the first step
     skipped: str = ""  # why this configuration cannot run (then nothing was measured)
+    repeats: int = 0  # fresh searches (0: a run before the count was kept)
+    searches: list[CapacitySearch] = field(default_factory=list)
+    lower_bound: bool = False  # a search was generator-limited: λ* is at least this
+    idle_cores: float | None = None  # the server's CPU, ready and idle, before the first step
+    measurement_error: str = ""  # why λ* cannot be a result ("" : it can)
+    theory: CapacityTheory | None = None
+    instrumentation: str = ""  # the app's instrumentation stack ("" : a run before it was kept)
+
+    @property
+    def key(self) -> str:
+        """server/WORKERSxTHREADS/scenario[/poolN][/variant], as ``make capacity MATCH`` sees it."""
+        variant = f"/{self.variant}" if self.variant else ""
+        pool = f"/pool{self.db_pool_size}" if self.db_pool_size else ""
+        return f"{self.server}/{self.workers}x{self.threads}/{self.scenario}{pool}{variant}"
+
+    @property
+    def is_result(self) -> bool:
+        """A λ* the report may quote: measured, and not a measurement error."""
+        return self.lambda_star_rps is not None and not self.measurement_error and not self.error
 
 
 def model_ceiling(spec: Scenario, server: str, workers: int, threads: int, delay: float,
@@ -113,45 +194,71 @@ def model_kind(spec: Scenario, server: str, workers: int, threads: int, fanout: 
     return min(limits, key=lambda limit: (limit[0], limit[2] == POOL))[2] if limits else SLOTS
 
 
-def cpu_ceiling(steps: list[CapacityStep], cores: int) -> tuple[float | None, float | None]:
-    """(requests/s the server's CPUs allow, CPU ms per request), from the low-rate steps.
+class CpuCeiling(Record, kw_only=True):
+    rps: float
+    ms_per_request: float
+    rps_ci95: list[float] | None = None
 
-    The server's CPU use over a step is a fixed part (timers, the loop, the metrics thread) plus
-    a part per request: a straight line through the steps that held gives the CPU per request
-    (its slope) and what the cores have left for requests (cores minus the fixed part). With one
-    such step only, the fixed part is counted per request (the ceiling is then a little low).
+
+def cpu_ceiling(
+    steps: list[CapacityStep], cores: int, idle_cores: float | None = None
+) -> CpuCeiling | None:
+    """The requests/s the server's CPUs allow, with its 95% interval, from the steps near λ*.
+
+    CPU per request = (cores used in a step's steady part - the idle server's) / the step's
+    realised rate, from the held steps at or above ``NEAR_KNEE`` of the highest held rate; the
+    ceiling = (cores - idle) / it. Several such steps: Student's t over them; one: over its
+    sampling intervals. Steps without a steady-part reading (older runs) use their whole span.
     """
-    held = [s for s in steps if s.server_cpu_s and s.completed > 0 and s.verdict == "held"]
-    points = sorted(
-        {(s.completed / _span(s), s.server_cpu_s / _span(s)) for s in held if _span(s) > 0}
-    )
-    if len({rate for rate, _ in points}) >= 2:
-        slope, intercept = statistics.linear_regression(*zip(*points, strict=True))
-        if slope > 0 and cores > intercept:
-            return (cores - max(intercept, 0.0)) / slope, slope * 1000.0
-    measured = [s for s in steps if s.server_cpu_s and s.completed > 0]
-    if not measured:
-        return None, None
-    low = min(measured, key=lambda s: s.offered_rps)
-    per_request = low.server_cpu_s / low.completed
-    return (cores / per_request, per_request * 1000.0) if per_request > 0 else (None, None)
+    idle = idle_cores or 0.0
+    held = [s for s in steps if s.verdict == "held" and s.completed > 0 and _cores(s) is not None]
+    if not held:
+        return None
+    top = max(s.offered_rps for s in held)
+    near = [s for s in held if s.offered_rps >= NEAR_KNEE * top]
+    per_request = [max(_cores(s) - idle, 0.0) / s.offered_rps for s in near if s.offered_rps > 0]
+    per_request = [x for x in per_request if x > 0]
+    if not per_request:
+        return None
+    room = cores - idle
+    interval = stats.mean_ci95(per_request)
+    if interval is None:  # one step: its own sampling intervals give the spread
+        (step,) = [s for s in near if max(_cores(s) - idle, 0.0) > 0][:1]
+        cpu = step.server_cpu
+        if cpu is not None and cpu.se is not None and cpu.samples > 1:
+            half = stats.t_975(cpu.samples - 1) * cpu.se / step.offered_rps
+            interval = (per_request[0], per_request[0] - half, per_request[0] + half)
+    mean = statistics.fmean(per_request)
+    ci = None
+    if interval is not None:
+        low_ms, high_ms = interval[1], interval[2]
+        ci = [round(room / high_ms, 1), round(room / low_ms, 1) if low_ms > 0 else math.inf]
+    return CpuCeiling(rps=room / mean, ms_per_request=mean * 1000.0, rps_ci95=ci)
 
 
-def _span(step: CapacityStep) -> float:
-    return step.ended_at - step.started_at
+def _cores(step: CapacityStep) -> float | None:
+    """Cores the server used over the step: its steady part, else its whole span (old runs)."""
+    if step.server_cpu is not None:
+        return step.server_cpu.cores
+    span = step.ended_at - step.started_at
+    return step.server_cpu_s / span if step.server_cpu_s and span > 0 else None
 
 
 def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
-                  cpu: tuple[float | None, float | None],
+                  cpu: CpuCeiling | tuple[float | None, float | None] | None,
                   generator_limited: bool = False,
                   model_binds: str = SLOTS) -> CapacityLimit:  # fmt: skip
     model_rps, model_text = model
-    cpu_rps, cpu_ms = cpu
+    if isinstance(cpu, CpuCeiling):
+        cpu_rps, cpu_ms, cpu_ci = cpu.rps, cpu.ms_per_request, cpu.rps_ci95
+    else:
+        (cpu_rps, cpu_ms), cpu_ci = cpu or (None, None), None
     ceilings = {k: v for k, v in ((model_binds, model_rps), (CPU, cpu_rps)) if v}
     binds = min(ceilings, key=ceilings.get) if ceilings else None
     share = lambda_star / ceilings[binds] if binds and lambda_star else None
     cpu_text = (
         f"1 / {cpu_ms:.2f} ms of server CPU per request = {cpu_rps:,.0f} req/s"
+        + (f" (95% CI {cpu_ci[0]:,.0f}-{cpu_ci[1]:,.0f})" if cpu_ci else "")
         if cpu_rps
         else "not measured"
     )
@@ -174,6 +281,7 @@ def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
     return CapacityLimit(
         binds=binds, model_rps=_round(model_rps), model=model_text, cpu_rps=_round(cpu_rps),
         cpu_ms_per_request=_round(cpu_ms, 4), share=_round(share, 3), sentence=sentence,
+        cpu_rps_ci95=cpu_ci,
     )  # fmt: skip
 
 
@@ -181,12 +289,130 @@ def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def bootstrap_ci95(values: list[float], seed: int = 1) -> list[float] | None:
-    """A percentile bootstrap CI of the mean of fresh repeats (None with fewer than two).
+def combine(
+    searches: list[CapacitySearch],
+) -> tuple[float | None, list[float | None], list[float] | None]:
+    """(λ*, bracket, λ*'s 95% interval) of an entry from its fresh searches.
 
-    Written here, small, because the capacity map needs one for λ*; the closed-loop statistics
-    may hold the lab's shared helper.
+    λ* is the mean of the searches' λ* and its interval Student's t over them (two or more;
+    each search is known only to within its bracket, which the interval does not widen); the
+    bracket's edges are the means of the searches' edges. One search: its own λ* and bracket.
+    None when a search found no rate that held.
     """
+    lambdas = [s.lambda_star_rps for s in searches]
+    if not searches or None in lambdas:
+        first = searches[0].bracket if len(searches) == 1 else [None, None]
+        return None, first, None
+    held = [s.bracket[0] for s in searches]
+    failed = [s.bracket[1] for s in searches]
+    bracket = [
+        _round(statistics.fmean(edges), 2) if None not in edges else None
+        for edges in (held, failed)
+    ]
+    mean = statistics.fmean(lambdas)
+    interval = stats.mean_ci95(lambdas)
+    ci = [round(max(interval[1], 0.0), 1), round(interval[2], 1)] if interval else None
+    return _round(mean, 2), bracket, ci
+
+
+def saturation_rps(entry: CapacityEntry, cells: list) -> float | None:
+    """The highest throughput (its interval's upper end) the same server, workers, threads and
+    view reached in the closed-loop cells when the server, not the users, bound: a steady open
+    rate above it cannot be held."""
+    from .thresholds import REACHED_SHARE
+
+    tops = [
+        (c.rps_ci95[1] if c.rps_ci95 else c.rps)
+        for c in cells
+        if (c.server, c.workers, c.threads, c.scenario)
+        == (entry.server, entry.workers, entry.threads, entry.scenario)
+        and c.rps
+        and not c.error
+        and c.efficiency is not None
+        and c.efficiency < REACHED_SHARE  # the users did not bind: the server did
+    ]
+    return max(tops) if tops else None
+
+
+def measurement_error(entry: CapacityEntry, saturation: float | None = None) -> str:
+    """Why the entry's λ* cannot be a result ("" : it can): above the CPU ceiling's interval,
+    or above the saturation throughput."""
+    lam = entry.lambda_star_rps
+    if lam is None:
+        return ""
+    limit = entry.limit
+    cpu_high = limit.cpu_rps_ci95[1] if limit.cpu_rps_ci95 else None
+    if cpu_high is not None and lam > cpu_high:
+        return (
+            f"λ* {lam:,.0f} req/s is above the CPU ceiling's 95% interval "
+            f"({limit.cpu_rps_ci95[0]:,.0f}-{cpu_high:,.0f} req/s): no steady rate can exceed "
+            "what the CPU serves, so the steps that held did not reach steady state"
+        )
+    if saturation is not None and lam > saturation:
+        return (
+            f"λ* {lam:,.0f} req/s is above the {saturation:,.0f} req/s the same server reached "
+            "saturated by the closed-loop users: it cannot hold that rate in steady state"
+        )
+    return ""
+
+
+def overhead_ms(entry: CapacityEntry, service_s: float) -> float | None:
+    """What a request takes beyond its service time at the lowest held rate (the median from
+    the actual send, less the service time): the view's own overhead, nearly unqueued."""
+    held = [s for s in entry.steps if s.verdict == "held" and s.latency_ms.send_p50 is not None]
+    if not held:
+        return None
+    low = min(held, key=lambda s: s.offered_rps)
+    return max(low.latency_ms.send_p50 - service_s * 1000.0, 0.0)
+
+
+def theory(entry: CapacityEntry, slots: int | None, service_s: float) -> CapacityTheory | None:
+    """The theory beside λ*: M/D/c with c = ``slots`` and service = ``service_s`` + the measured
+    overhead for a slot- or pool-bound entry; the CPU ceiling for a CPU-bound one. It agrees
+    when it lies within λ*'s interval (the bracket, with one search)."""
+    lam, limit = entry.lambda_star_rps, entry.limit
+    if lam is None or limit.binds is None:
+        return None
+    interval = entry.lambda_star_ci95 or list(entry.lambda_star_bracket)
+    if limit.binds == CPU:
+        if limit.cpu_rps is None:
+            return None
+        ci = limit.cpu_rps_ci95
+        agrees = None if not ci else lam <= ci[1]
+        sentence = (
+            f"CPU ceiling {limit.cpu_rps:,.0f} req/s"
+            + (f" (95% CI {ci[0]:,.0f}-{ci[1]:,.0f})" if ci else "")
+            + f"; λ* {lam:,.0f} req/s is {lam / limit.cpu_rps:.0%} of it"
+        )
+        return CapacityTheory(model="cpu", rps=limit.cpu_rps, agrees=agrees, sentence=sentence)
+    if not slots or service_s <= 0:
+        return None
+    extra = overhead_ms(entry, service_s)
+    service = service_s + (extra or 0.0) / 1000.0
+    rps = queueing.mdc_lambda_star(slots, service, entry.slo_p99_ms)
+    low, high = interval if None not in interval else (None, None)
+    agrees = None if low is None else low <= rps <= high
+    overhead = f" + {extra:.1f} ms measured overhead" if extra is not None else ""
+    verdict = {True: "within", False: "outside", None: "no interval for"}[agrees]
+    sentence = (
+        f"M/D/{slots} with service {service_s * 1000:g} ms{overhead} and the SLO "
+        f"p99 <= {entry.slo_p99_ms:g} ms: λ* {rps:,.1f} req/s, {verdict} the measured "
+        f"{'interval' if entry.lambda_star_ci95 else 'bracket'}"
+        + (f" [{low:,.1f}, {high:,.1f}]" if low is not None else "")
+    )
+    return CapacityTheory(
+        model="M/D/c",
+        rps=round(rps, 1),
+        servers=slots,
+        service_s=round(service, 5),
+        overhead_ms=_round(extra, 2),
+        agrees=agrees,
+        sentence=sentence,
+    )
+
+
+def bootstrap_ci95(values: list[float], seed: int = 1) -> list[float] | None:
+    """A percentile bootstrap CI of the mean (kept for runs stored before ``combine``)."""
     if len(values) < 2:
         return None
     rng = random.Random(seed)
