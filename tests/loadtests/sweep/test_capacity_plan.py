@@ -31,8 +31,8 @@ def test_the_default_maps_what_the_three_headline_questions_need_with_fresh_repe
     assert ("gunicorn-gthread", 1, 16, "sync-api") in {
         (p.server, p.workers, p.threads, p.scenario) for p in plans_for("full")
     }  # threads: in the full map, for the default's budget
-    # The first two questions fit the default's budget by the plan's own estimate.
-    assert sum(p.estimate(5.0) for p in plans[:3]) <= TIME_LIMITS["default"]
+    # The first question fits the default's budget by the plan's own estimate.
+    assert sum(p.estimate(5.0) for p in plans[:2]) <= TIME_LIMITS["default"]
 
 
 def test_full_maps_every_kind_threads_and_the_observability_variants():
