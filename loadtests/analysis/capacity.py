@@ -411,6 +411,22 @@ def theory(entry: CapacityEntry, slots: int | None, service_s: float) -> Capacit
     )
 
 
+def lambda_ratio(a: CapacityEntry, b: CapacityEntry) -> tuple[stats.Ratio, float] | None:
+    """λ*(a) / λ*(b) over their fresh searches, with Welch's 95% interval on the log scale, and
+    the smallest ratio the searches could have detected (``stats.detectable_ratio``). None
+    unless each entry has two or more searches that found a λ*."""
+    values = [[x for x in e.repeats_lambda_star_rps if x is not None] for e in (a, b)]
+    if any(len(v) != len(e.repeats_lambda_star_rps) for v, e in zip(values, (a, b), strict=True)):
+        return None
+    welch = stats.welch_log_ratio(*values)
+    if welch is None:
+        return None
+    value, se, df = welch
+    half = stats.t_975(df) * se
+    ratio = stats.Ratio(value, value * math.exp(-half), value * math.exp(half))
+    return ratio, stats.detectable_ratio(se, df)
+
+
 def bootstrap_ci95(values: list[float], seed: int = 1) -> list[float] | None:
     """A percentile bootstrap CI of the mean (kept for runs stored before ``combine``)."""
     if len(values) < 2:

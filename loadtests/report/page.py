@@ -48,4 +48,5 @@ def report_html(record: Results) -> str:
         server_life=Markup(inflight.html_section(record) + slowclients.html_section(record)),
         advice=advice.answers(record),
         advice_title=advice.TITLE,
+        **capacity.headline_context(record),
     )

@@ -16,4 +16,5 @@ def summary_markdown(record: Results) -> str:
         server_life=inflight.markdown(record) + slowclients.markdown(record),
         advice=advice.answers(record),
         advice_title=advice.TITLE,
+        **capacity.headline_context(record),
     )
