@@ -115,3 +115,14 @@ def test_search_records_from_both_forms_and_the_idle_baseline():
     threads, cores = idle_use({"steps": [TODAY]}, sampler_at([0.01, 0.01, 0.5, 0.5]))
     assert cores == pytest.approx(0.01, abs=1e-6)
     assert threads == 10
+
+
+def test_a_version_3_run_reads_with_its_steps_realised_rates():
+    from loadtests.analysis import results
+    from tests.loadtests.conftest import ROOT
+
+    record = results.load(ROOT / "docs/runs/20261201-131226/results.json")
+    step = record.capacity[0].steps[0]
+    assert step.target_rps == 100.0
+    assert step.offered_rps == pytest.approx(95 / 0.996, abs=1e-3), "95 arrivals in 0.996 s"
+    assert record.capacity[0].lambda_star_rps == 600.0, "the stored λ* is left as it was"
