@@ -11,149 +11,22 @@ what observability costs), how each step was judged, latency against offered loa
 from __future__ import annotations
 
 import html
-from collections import defaultdict
-from dataclasses import dataclass
 
-from loadtests.analysis.capacity import CapacityEntry, lambda_ratio
+from loadtests.analysis.capacity import CapacityEntry
 from loadtests.analysis.records import Results
-from loadtests.analysis.stats import POWER, Ratio, ratio_digits
 from loadtests.plugins.recording import LAG_LIMIT_MS
 from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
-from mysite.launcher import DEFAULT_THREADS
 
 from . import database
-from .plots import COLORS, _plain_log, _pyplot, _svg
+from .capacity_figures import _series, label, latency_figure, workers_figure
+from .headline import lambda_text
 from .tables import html_table, markdown_table
 
-STYLE_LINES = ("-", "--", ":", "-.")
-STYLE_MARKERS = ("o", "s", "^", "D")
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
 
 
 def _n(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
-
-
-# The three questions make bench answers first, each as (question, a, b): λ*(a) / λ*(b), the
-# configurations named by their keys (``CapacityEntry.key``).
-UVICORN_1 = f"uvicorn/1x{DEFAULT_THREADS}"
-GTHREAD_1 = f"gunicorn-gthread/1x{DEFAULT_THREADS}"
-GTHREAD_2 = f"gunicorn-gthread/2x{DEFAULT_THREADS}"
-HEADLINE_QUESTIONS = (
-    ("Async or sync view, under uvicorn x 1?", f"{UVICORN_1}/async-api", f"{UVICORN_1}/sync-api"),
-    (
-        "Gunicorn gthread or uvicorn (the sync view, one worker)?",
-        f"{GTHREAD_1}/sync-api",
-        f"{UVICORN_1}/sync-api",
-    ),
-    (
-        "One worker or two (gunicorn gthread, the sync view)?",
-        f"{GTHREAD_2}/sync-api",
-        f"{GTHREAD_1}/sync-api",
-    ),
-)
-HEADLINE_TITLE = "The headline answers: capacity (λ*) with 95% intervals"
-
-
-@dataclass(frozen=True)
-class Headline:
-    """One headline question's answer, every figure from the run (the templates say it)."""
-
-    question: str
-    a: str  # the configurations' keys
-    b: str
-    a_lambda: str = ""  # "950 req/s (95% CI 900-1,000, 3 searches)"
-    b_lambda: str = ""
-    ratio: str = ""  # "1.53x (95% CI 1.40-1.68)"
-    verdict: str = ""  # "significant" / "not significant"
-    detectable: str = ""  # "14%": the smallest difference the run could have detected
-    unanswered: str = ""  # why there is no verdict ("" : answered)
-    caveats: tuple[str, ...] = ()
-
-
-def lambda_text(e: CapacityEntry) -> str:
-    """λ* with its interval, the searches behind it, and a lower bound said as one."""
-    ci = e.lambda_star_ci95
-    n = e.repeats or len(e.repeats_lambda_star_rps) or 1
-    interval = f"95% CI {ci[0]:,.0f}-{ci[1]:,.0f}, " if ci else "no interval, "
-    bound = "at least " if e.lower_bound else ""
-    searches = "search" if n == 1 else "searches"
-    return f"{bound}{e.lambda_star_rps:,.0f} req/s ({interval}{n} {searches})"
-
-
-def _ratio_text(ratio: Ratio) -> str:
-    d = ratio_digits(ratio.low, ratio.high)
-    return f"{ratio.value:.{d}f}x (95% CI {ratio.low:.{d}f}-{ratio.high:.{d}f})"
-
-
-def _answer(question: str, key_a: str, key_b: str, a, b) -> Headline:
-    missing = [k for k, e in ((key_a, a), (key_b, b)) if e is None]
-    if missing:
-        why = f"{' and '.join(missing)} not mapped in this run (a time limit, or a MATCH)"
-        return Headline(question, key_a, key_b, unanswered=why)
-    broken = [e for e in (a, b) if not e.is_result]
-    if broken:
-        why = "; ".join(
-            f"{e.key}: {e.measurement_error or e.error or 'no rate held'}" for e in broken
-        )
-        return Headline(question, key_a, key_b, unanswered=f"no λ* to compare ({why})")
-    caveats = tuple(
-        f"{e.key}'s λ* is a lower bound: the generator limited its search"
-        for e in (a, b)
-        if e.lower_bound
-    )
-    texts = {"a_lambda": lambda_text(a), "b_lambda": lambda_text(b), "caveats": caveats}
-    compared = lambda_ratio(a, b)
-    if compared is None:
-        plain = f"{a.lambda_star_rps / b.lambda_star_rps:.2f}x"
-        why = "one search each: no interval, so no verdict (REPEATS=3 or more gives one)"
-        return Headline(question, key_a, key_b, ratio=plain, unanswered=why, **texts)
-    ratio, detectable = compared
-    return Headline(
-        question,
-        key_a,
-        key_b,
-        ratio=_ratio_text(ratio),
-        verdict="significant" if ratio.significant else "not significant",
-        detectable=f"{detectable - 1:.0%}",
-        **texts,
-    )
-
-
-def headline(entries: list[CapacityEntry]) -> list[Headline]:
-    """The three questions, answered from λ*'s ratio and its Welch interval over the fresh
-    searches, or said why not. Nothing when the run mapped none of their configurations."""
-    by_key = {e.key: e for e in entries if not e.variant}
-    if not any(k in by_key for _, a, b in HEADLINE_QUESTIONS for k in (a, b)):
-        return []
-    return [_answer(q, a, b, by_key.get(a), by_key.get(b)) for q, a, b in HEADLINE_QUESTIONS]
-
-
-def headline_context(record: Results) -> dict:
-    """What the templates' headline block (``headline.*.j2``) needs."""
-    return {
-        "headline": headline(record.capacity),
-        "headline_title": HEADLINE_TITLE,
-        "headline_rule": headline_rule(),
-    }
-
-
-def headline_rule() -> str:
-    return (
-        "Each λ* is the mean of fresh searches (fresh servers, fresh arrival seeds) with "
-        "Student's t 95% interval over them; a ratio's interval is Welch's on the log scale. "
-        "'Not significant' only when the interval holds 1; beside it, the smallest difference "
-        f"the run could have detected ({POWER:.0%} power at the 5% level)."
-    )
-
-
-def label(entry: CapacityEntry) -> str:
-    threads = (
-        f", {entry.threads} threads" if "gthread" in entry.server or "wsgi" in entry.server else ""
-    )
-    variant = f", {entry.variant}" if entry.variant else ""
-    pool = f", pool {entry.db_pool_size}" if entry.db_pool_size else ""
-    return f"{entry.server} x{entry.workers}{threads}{pool}{variant}"
 
 
 def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
@@ -291,14 +164,6 @@ def _variant_sentences(done: list[CapacityEntry]) -> list[str]:
     return said
 
 
-def _series(done):
-    series = defaultdict(list)
-    for e in done:
-        threads = e.threads if "gthread" in e.server or "wsgi" in e.server else 0
-        series[(e.server, threads, e.scenario, e.variant)].append(e)
-    return {k: sorted(v, key=lambda e: e.workers) for k, v in series.items()}
-
-
 STEPS_TITLE = "How each step was judged"
 
 
@@ -374,64 +239,6 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
         "the CPU ceiling. 'DISAGREES' when it lies outside λ*'s interval (its bracket, with one "
         "search).",
     ]
-
-
-def latency_figure(entries: list[CapacityEntry]) -> str | None:
-    scenarios = list(dict.fromkeys(e.scenario for e in entries if e.steps))
-    if not scenarios:
-        return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.2), squeeze=False)
-    for ax, scenario in zip(axes[0], scenarios, strict=True):
-        mine = [e for e in entries if e.scenario == scenario and e.steps]
-        seen: dict[str, int] = defaultdict(int)  # a server's configurations: one style each
-        for e in mine:
-            points = sorted((s.offered_rps, s.latency_ms.p99) for s in e.steps if s.latency_ms.p99)
-            style = seen[e.server]
-            seen[e.server] += 1
-            ax.plot(
-                *zip(*points, strict=True),
-                marker=STYLE_MARKERS[style % len(STYLE_MARKERS)],
-                ls=STYLE_LINES[style % len(STYLE_LINES)],
-                ms=3,
-                label=label(e),
-                color=COLORS.get(e.server),
-            )
-        for slo in sorted({e.slo_p99_ms for e in mine}):
-            ax.axhline(slo, color="#555", ls="--", lw=0.8)
-            ax.annotate(
-                f"SLO {slo:g} ms", (0.01, slo), xycoords=("axes fraction", "data"), fontsize=7
-            )
-        _plain_log(ax, "xy")
-        ax.set(
-            title=scenario,
-            xlabel="offered req/s",
-            ylabel="p99 from intended start, ms",
-        )
-        ax.legend(fontsize=6)
-    return _svg(fig)
-
-
-def workers_figure(entries: list[CapacityEntry]) -> str | None:
-    # Only the configurations mapped at more than one worker count make a line.
-    lines = _series([e for e in entries if e.lambda_star_rps]).items()
-    series = {k: v for k, v in lines if len(v) > 1}
-    if not series:
-        return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    for (server, threads, scenario, variant), mapped in series.items():
-        points = [(e.workers, e.lambda_star_rps) for e in mapped]
-        name = (
-            f"{scenario}, {server}"
-            + (f", {threads} threads" if threads else "")
-            + (f", {variant}" if variant else "")
-        )
-        ax.plot(*zip(*points, strict=True), marker="o", label=name, color=COLORS.get(server))
-    ax.set(xlabel="workers", ylabel="λ*, req/s", title="λ* against worker count", ylim=(0, None))
-    ax.set_xticks(sorted({e.workers for mapped in series.values() for e in mapped}))
-    ax.legend(fontsize=6)
-    return _svg(fig)
 
 
 def markdown(record: Results) -> str:

@@ -13,12 +13,10 @@ from loadtests.analysis.capacity import (
     StepLatencyMs,
     binding_limit,
     bootstrap_ci95,
-    combine,
     cpu_ceiling,
-    measurement_error,
     model_ceiling,
-    theory,
 )
+from loadtests.analysis.lambda_star import combine, measurement_error, theory
 from loadtests.analysis.queueing import mdc_lambda_star
 from loadtests.scenarios import SCENARIOS
 

@@ -13,10 +13,10 @@ from loadtests.analysis.capacity import (
     CapacityStep,
     StepLatencyMs,
     binding_limit,
-    combine,
     model_ceiling,
 )
-from loadtests.report.capacity import headline
+from loadtests.analysis.lambda_star import combine
+from loadtests.report.headline import headline
 from loadtests.scenarios import SCENARIOS
 
 

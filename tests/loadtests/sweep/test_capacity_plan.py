@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.sweep.capacity import arrival_seed, locust_argv
+from loadtests.sweep.capacity import locust_argv
 from loadtests.sweep.capacity_plan import (
     HEADLINE_DELAY_S,
     REPEATS,
@@ -12,6 +12,7 @@ from loadtests.sweep.capacity_plan import (
     matching,
     plans_for,
 )
+from loadtests.sweep.capacity_steps import arrival_seed
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.generator import Generator
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtests.sweep.capacity import idle_use, search_record, steady_cpu, step_record
+from loadtests.sweep.capacity_steps import idle_use, search_record, steady_cpu, step_record
 from loadtests.sweep.sampler import Sample, TreeSampler
 
 T0 = 1_800_000_000.0
