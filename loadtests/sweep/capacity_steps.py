@@ -19,6 +19,7 @@ from loadtests.analysis.capacity import CapacitySearch, CapacityStep, StepCpu
 from .sampler import Sample, TreeSampler
 
 SEED_RANGE = 2**31 - 1
+TODAYS_SEED_STRIDE = 1000  # loadtests.plugins.open_model before issue 21: base x 1000 + index
 STEP_FIELDS = frozenset(f.name for f in msgspec.structs.fields(CapacityStep))
 
 
@@ -49,16 +50,21 @@ def steady_cpu(samples: list[Sample], start: float, end: float) -> StepCpu | Non
     return StepCpu(cores=round(cores, 5), se=se, samples=len(rates), span_s=round(span, 3))
 
 
-def step_record(step: dict, repeat: int, sampler: TreeSampler) -> CapacityStep:
+def step_record(
+    step: dict, repeat: int, sampler: TreeSampler, index: int = 0, base_seed: int | None = None
+) -> CapacityStep:
     """One step of the plugin's output as the entry keeps it. Today's plugin (before the
     steady-state search) has no ``target_rps``: its ``offered_rps`` is the target, and the
-    realised rate is its arrivals over its paced seconds. Keys this code does not know are
-    left out, so a newer plugin's output still reads."""
+    realised rate is its arrivals over its paced seconds; nor a ``seed``: it seeds step
+    ``index`` with ``base_seed`` x 1000 + ``index``. Keys this code does not know are left out,
+    so a newer plugin's output still reads."""
     step = {k: v for k, v in step.items() if k in STEP_FIELDS}
     if "target_rps" not in step:
         duration = step.get("duration_s") or 0.0
         realised = step["scheduled"] / duration if duration > 0 else step["offered_rps"]
         step |= {"target_rps": step["offered_rps"], "offered_rps": round(realised, 3)}
+    if "seed" not in step and base_seed is not None:
+        step["seed"] = base_seed * TODAYS_SEED_STRIDE + index
     begin = step.get("started_at", 0.0)
     steady = (begin + (step.get("warmup_s") or 0.0), begin + step.get("duration_s", 0.0))
     cpu = steady_cpu(sampler.samples.get("server", []), *steady)

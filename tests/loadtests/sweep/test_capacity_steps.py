@@ -44,10 +44,10 @@ TODAY = {
 
 
 def test_todays_plugin_output_gets_its_realised_rate_and_defaults():
-    step = step_record(TODAY, 1, sampler_at([0.01, 0.01, 0.5, 0.5, 0.5, 0.5]))
+    step = step_record(TODAY, 1, sampler_at([0.01, 0.01, 0.5, 0.5, 0.5, 0.5]), 3, 77)
+    assert step.seed == 77_003, "today's plugin seeds step 3 with base x 1000 + 3"
     assert step.target_rps == 100.0
     assert step.offered_rps == pytest.approx(105.0), "210 arrivals in 2 s, not the target"
-    assert step.seed is None
     assert step.stationary is None
     assert step.repeat == 1
     assert step.server_cpu.cores == pytest.approx(0.5, abs=1e-6), "the idle seconds left out"
@@ -68,7 +68,7 @@ def test_the_new_plugins_fields_are_kept_and_its_warm_up_left_out_of_the_cpu():
         "something_newer": 1,
     }
     # 0.9 cores in the step's first second (its warm-up), 0.5 in its second.
-    step = step_record(new, 2, sampler_at([0.01, 0.01, 0.9, 0.5, 0.5]))
+    step = step_record(new, 2, sampler_at([0.01, 0.01, 0.9, 0.5, 0.5]), 3, 77)
     assert (step.seed, step.offered_rps, step.target_rps) == (4242, 104.2, 100.0)
     assert step.stationary is True
     assert step.p99_ci95 == [27.0, None]
