@@ -217,9 +217,11 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
         f"{MAX_ERROR_RATIO:.1%} or more of its requests fail or are dropped, or when the "
         f"generator's schedule lag p99 passes {LAG_LIMIT_MS:g} ms (the search then stops: "
         "λ* is a lower bound).",
-        "The rate doubles from half the concurrency model's ceiling (or 100 req/s) until a step "
-        f"fails, then bisects; {lengths}; every step waits for its requests in flight before the "
-        "next starts.",
+        "The search runs inside Locust (loadtests.plugins.search): it raises the rate from "
+        "half the concurrency model's ceiling (or a CPU-bound guess) until a step fails, then "
+        f"narrows the bracket [held, failed] to within the plan's precision; {lengths}; every "
+        "step waits for its requests in flight before the next starts. How each step was "
+        "judged is in the steps table.",
         "Model ceiling: the server's slots / service time (threads for WSGI kinds, one per "
         "blocked loop, pooled connections / fan-out). CPU ceiling: the cores the idle server "
         "leaves (its CPU measured before the first step) / the CPU per request of the held "

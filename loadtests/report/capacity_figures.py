@@ -68,7 +68,7 @@ def latency_figure(entries: list[CapacityEntry]) -> str | None:
 
 def workers_figure(entries: list[CapacityEntry]) -> str | None:
     # Only the configurations mapped at more than one worker count make a line.
-    lines = _series([e for e in entries if e.lambda_star_rps]).items()
+    lines = _series([e for e in entries if e.is_result]).items()
     series = {k: v for k, v in lines if len(v) > 1}
     if not series:
         return None
