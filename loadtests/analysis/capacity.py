@@ -202,8 +202,8 @@ def cpu_ceiling(
 ) -> CpuCeiling | None:
     """The requests/s the server's CPUs allow, with its 95% interval, from the steps near λ*.
 
-    CPU per request = (cores used in a step's steady part - the idle server's) / the step's
-    realised rate, from the held steps at or above ``NEAR_KNEE`` of the highest held rate; the
+    CPU per request = (cores used in a step's steady part - the idle server's) / the requests it
+    answered per second, from the held steps at or above ``NEAR_KNEE`` of the highest held rate; the
     ceiling = (cores - idle) / it. Several such steps: Student's t over them; one: over its
     sampling intervals. Steps without a steady-part reading (older runs) use their whole span.
     """
@@ -213,7 +213,7 @@ def cpu_ceiling(
         return None
     top = max(s.offered_rps for s in held)
     near = [s for s in held if s.offered_rps >= NEAR_KNEE * top]
-    per_request = [max(_cores(s) - idle, 0.0) / s.offered_rps for s in near if s.offered_rps > 0]
+    per_request = [max(_cores(s) - idle, 0.0) / _served(s) for s in near if _served(s) > 0]
     per_request = [x for x in per_request if x > 0]
     if not per_request:
         return None
@@ -223,7 +223,7 @@ def cpu_ceiling(
         (step,) = [s for s in near if max(_cores(s) - idle, 0.0) > 0][:1]
         cpu = step.server_cpu
         if cpu is not None and cpu.se is not None and cpu.samples > 1:
-            half = stats.t_975(cpu.samples - 1) * cpu.se / step.offered_rps
+            half = stats.t_975(cpu.samples - 1) * cpu.se / _served(step)
             interval = (per_request[0], per_request[0] - half, per_request[0] + half)
     mean = statistics.fmean(per_request)
     ci = None
@@ -231,6 +231,12 @@ def cpu_ceiling(
         low_ms, high_ms = interval[1], interval[2]
         ci = [round(room / high_ms, 1), round(room / low_ms, 1) if low_ms > 0 else math.inf]
     return CpuCeiling(rps=room / mean, ms_per_request=mean * 1000.0, rps_ci95=ci)
+
+
+def _served(step: CapacityStep) -> float:
+    """Requests answered per second: a step that did not keep up answered fewer than arrived,
+    and its CPU per request must count those, or the ceiling would rise with the backlog."""
+    return step.achieved_rps or step.offered_rps
 
 
 def _cores(step: CapacityStep) -> float | None:

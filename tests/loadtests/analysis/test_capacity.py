@@ -162,3 +162,12 @@ def test_bootstrap_ci_of_stored_runs_needs_two_repeats():
     assert bootstrap_ci95([100.0]) is None
     low, high = bootstrap_ci95([90.0, 100.0, 110.0])
     assert 90.0 <= low <= 100.0 <= high <= 110.0
+
+
+def test_a_step_that_fell_behind_counts_its_cpu_per_answered_request():
+    # 1,200 arrivals/s, but the saturated server answered 985/s on its one core: the ceiling is
+    # what it answered, so the λ* of 1,200 its search claimed is beyond it.
+    behind = step(1200.0, 1.0)
+    behind.achieved_rps = 985.0
+    ceiling = cpu_ceiling([behind], cores=1)
+    assert ceiling.rps == pytest.approx(985.0)
