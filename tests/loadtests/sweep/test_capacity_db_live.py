@@ -40,7 +40,7 @@ def phase(tmp_path_factory):
                   env={"LOCUST_EXPORTER_PORT": "0"}), server_cpus=server_cpus)  # fmt: skip
     plans = [CapacityPlan("uvicorn", 1, 8, path, **QUICK) for path in PATHS]
     plans.append(CapacityPlan("gunicorn-gthread", 1, 8, "async-db-native", **QUICK))
-    record = SimpleNamespace(capacity=[], meta=SimpleNamespace(notes=[]))
+    record = SimpleNamespace(capacity=[], cells=[], meta=SimpleNamespace(notes=[]))
     notes: list[str] = []
     began = time.monotonic()
     try:
