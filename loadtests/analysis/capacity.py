@@ -20,7 +20,6 @@ and judges it (measurement errors, the theory beside it).
 from __future__ import annotations
 
 import math
-import random
 import statistics
 
 from msgspec import field
@@ -31,7 +30,6 @@ from . import stats
 from .records import Record
 
 CPU = "cpu"
-BOOTSTRAP_RESAMPLES = 2000
 # The CPU per request is taken from the held steps at or above this share of the highest held
 # rate: near λ*, where it is what binds (CPU per request falls as the rate rises, so a line
 # through every step, or the lowest step, says little about the knee).
@@ -290,15 +288,3 @@ def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
 
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
-
-
-def bootstrap_ci95(values: list[float], seed: int = 1) -> list[float] | None:
-    """A percentile bootstrap CI of the mean (kept for runs stored before ``combine``)."""
-    if len(values) < 2:
-        return None
-    rng = random.Random(seed)
-    means = sorted(
-        statistics.fmean(rng.choices(values, k=len(values))) for _ in range(BOOTSTRAP_RESAMPLES)
-    )
-    low, high = means[int(0.025 * len(means))], means[int(0.975 * len(means)) - 1]
-    return [round(low, 1), round(high, 1)]

@@ -12,7 +12,6 @@ from loadtests.analysis.capacity import (
     StepCpu,
     StepLatencyMs,
     binding_limit,
-    bootstrap_ci95,
     cpu_ceiling,
     model_ceiling,
 )
@@ -156,12 +155,6 @@ def test_theory_beside_a_slot_bound_lambda_star_and_its_verdict():
     cpu = theory(entry(800.0, binds_model=False, cpu_ci=[850.0, 960.0]), slots=None, service_s=0.1)
     assert cpu.model == "cpu"
     assert cpu.agrees is True
-
-
-def test_bootstrap_ci_of_stored_runs_needs_two_repeats():
-    assert bootstrap_ci95([100.0]) is None
-    low, high = bootstrap_ci95([90.0, 100.0, 110.0])
-    assert 90.0 <= low <= 100.0 <= high <= 110.0
 
 
 def test_a_step_that_fell_behind_counts_its_cpu_per_answered_request():
