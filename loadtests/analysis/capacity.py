@@ -89,6 +89,7 @@ class CapacityStep(Record, kw_only=True):
     warmup_s: float = 0.0  # the step's start left out of its judgement (and its CPU)
     repeat: int = 1  # which fresh search of the entry (1, 2, ...)
     server_cpu: StepCpu | None = None
+    database_cpu: StepCpu | None = None  # PostgreSQL's, for a database path (the lab's cluster)
 
 
 class CapacityLimit(Record, kw_only=True):
@@ -100,6 +101,8 @@ class CapacityLimit(Record, kw_only=True):
     share: float | None  # lambda* / the binding ceiling
     sentence: str
     cpu_rps_ci95: list[float] | None = None  # the CPU ceiling's 95% interval
+    # PostgreSQL's CPU per request near λ*, for a database path (its own cores, not the server's)
+    database_cpu_ms_per_request: float | None = None
 
 
 class CapacitySearch(Record, kw_only=True):
@@ -235,6 +238,16 @@ def _served(step: CapacityStep) -> float:
     """Requests answered per second: a step that did not keep up answered fewer than arrived,
     and its CPU per request must count those, or the ceiling would rise with the backlog."""
     return step.achieved_rps or step.offered_rps
+
+
+def database_cpu_ms(steps: list[CapacityStep]) -> float | None:
+    """PostgreSQL's CPU ms per answered request in the held steps near λ* (None: not sampled)."""
+    held = [s for s in steps if s.verdict == "held" and s.database_cpu and _served(s) > 0]
+    if not held:
+        return None
+    top = max(s.offered_rps for s in held)
+    near = [s for s in held if s.offered_rps >= NEAR_KNEE * top]
+    return statistics.fmean(s.database_cpu.cores / _served(s) for s in near) * 1000.0
 
 
 def _cores(step: CapacityStep) -> float | None:

@@ -24,6 +24,7 @@ import json
 import os
 import statistics
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,7 @@ from loadtests.analysis.capacity import (
     CapacityLimit,
     binding_limit,
     cpu_ceiling,
+    database_cpu_ms,
 )
 from loadtests.analysis.lambda_star import combine, measurement_error, saturation_rps, theory
 from loadtests.analysis.records import Results
@@ -84,6 +86,21 @@ def locust_argv(
     ]  # fmt: skip
 
 
+def postmaster_pid(env: dict[str, str]) -> int | None:
+    """The lab's PostgreSQL's postmaster, from the Unix-socket DATABASE_URL the servers get (its
+    data directory beside the socket's): sampled with its backends, so a database path's CPU is
+    counted. None for another database (TCP, or not this lab's)."""
+    url = env.get("DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    hosts = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("host", [])
+    if not hosts or not hosts[0].startswith("/"):
+        return None
+    pid_file = Path(hosts[0]).parent / "data" / "postmaster.pid"
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _search(plan: CapacityPlan, ctx: Context, out: Path, db_env: dict[str, str],
             seed: int) -> tuple[dict, TreeSampler]:  # fmt: skip
     """One fresh server and one search; Locust's JSON and the server's CPU samples."""
@@ -115,7 +132,10 @@ def _search(plan: CapacityPlan, ctx: Context, out: Path, db_env: dict[str, str],
                 str(generator.WORKERS_JOIN_TIMEOUT),
             ]
         log = out.with_name(f"{out.stem}-locust.log")
-        with TreeSampler({"server": server.pid}) as sampler:
+        roots = {"server": server.pid}
+        database_pid = postmaster_pid(env) if plan.uses_database else None
+        roots |= {"database": database_pid} if database_pid else {}
+        with TreeSampler(roots) as sampler:
             processes = [generator._start(argv, log, gen)]
             for index in range(gen.local_workers):
                 worker_log = out.with_name(f"{out.stem}-locust-worker{index + 1}.log")
@@ -167,6 +187,9 @@ def measure(
         repeats=len(searches), searches=searches, lower_bound=lower,
         idle_cores=None if idle is None else round(idle, 5), instrumentation=INSTRUMENTATION,
     )  # fmt: skip
+    if plan.uses_database and (ms := database_cpu_ms(steps)) is not None:
+        entry.limit.database_cpu_ms_per_request = round(ms, 4)
+        entry.limit.sentence += f"; PostgreSQL used {ms:.2f} ms of CPU per request besides"
     slots, _ = plan.slots()
     entry.theory = theory(entry, slots, plan.spec.service_time(plan.delay, plan.fanout))
     return entry

@@ -68,6 +68,7 @@ def step_record(
     begin = step.get("started_at", 0.0)
     steady = (begin + (step.get("warmup_s") or 0.0), begin + step.get("duration_s", 0.0))
     cpu = steady_cpu(sampler.samples.get("server", []), *steady)
+    db = steady_cpu(sampler.samples.get("database", []), *steady)
     use = sampler.window("server", step["started_at"], step["ended_at"])
     step |= {
         "server_cpu_s": use["cpu_percent"] / 100 * (step["ended_at"] - step["started_at"])
@@ -75,6 +76,7 @@ def step_record(
         else None,
         "server_threads": use["threads"] if use else None,
         "server_cpu": msgspec.to_builtins(cpu) if cpu else None,
+        "database_cpu": msgspec.to_builtins(db) if db else None,
         "repeat": repeat,
     }
     return msgspec.convert(step, CapacityStep)

@@ -126,3 +126,16 @@ def test_a_version_3_run_reads_with_its_steps_realised_rates():
     assert step.target_rps == 100.0
     assert step.offered_rps == pytest.approx(95 / 0.996, abs=1e-3), "95 arrivals in 0.996 s"
     assert record.capacity[0].lambda_star_rps == 600.0, "the stored λ* is left as it was"
+
+
+def test_the_lab_clusters_postmaster_is_found_from_the_servers_database_url(tmp_path):
+    from urllib.parse import quote
+
+    from loadtests.sweep.capacity import postmaster_pid
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "data" / "postmaster.pid").write_text("4242\n/var/lib/data\n")
+    url = f"postgresql://lab@/lab?host={quote(str(tmp_path / 'run'), safe='')}"
+    assert postmaster_pid({"DATABASE_URL": url}) == 4242
+    assert postmaster_pid({"DATABASE_URL": "postgresql://lab@db.example:5432/lab"}) is None
