@@ -19,7 +19,7 @@ from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 
 from . import database
 from .capacity_figures import _series, label, latency_figure, workers_figure
-from .headline import lambda_text
+from .headline import compare_lambdas, lambda_text
 from .tables import html_table, markdown_table
 
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
@@ -108,7 +108,7 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
         if sync is not None:
             said.append(
                 f"Under {label(e)}, λ* of the async view against the sync view: "
-                f"{database.compare(e, sync)}."
+                f"{compare_lambdas(e, sync)}."
             )
     said += _workers_sentences(done) + _variant_sentences(done)
     return said
@@ -129,7 +129,7 @@ def workers_comparison(key: tuple, series: list[CapacityEntry]) -> str:
     names = (f"{many.workers} workers", f"{few.workers}")
     return (
         f"{scenario} under {server}{f' ({threads} threads)' if threads else ''}, λ* of "
-        f"{database.compare(many, few, names)}"
+        f"{compare_lambdas(many, few, names)}"
     )
 
 

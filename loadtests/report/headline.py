@@ -13,6 +13,8 @@ from loadtests.analysis.records import Results
 from loadtests.analysis.stats import POWER, Ratio, ratio_digits
 from mysite.launcher import DEFAULT_THREADS
 
+from . import database
+
 # The three questions make bench answers first, each as (question, a, b): λ*(a) / λ*(b), the
 # configurations named by their keys (``CapacityEntry.key``).
 UVICORN_1 = f"uvicorn/1x{DEFAULT_THREADS}"
@@ -63,6 +65,27 @@ def lambda_text(e: CapacityEntry) -> str:
 def _ratio_text(ratio: Ratio) -> str:
     d = ratio_digits(ratio.low, ratio.high)
     return f"{ratio.value:.{d}f}x (95% CI {ratio.low:.{d}f}-{ratio.high:.{d}f})"
+
+
+def compare_lambdas(
+    a: CapacityEntry, b: CapacityEntry, names: tuple[str, str] | None = None
+) -> str:
+    """Two mapped configurations' λ* (by default named by their scenarios) as a ratio with
+    Welch's 95% interval over their searches, as the headline answers compare them; entries of
+    one search each fall back to what their brackets can say (``database.compare``)."""
+    compared = lambda_ratio(a, b)
+    if compared is None:
+        return database.compare(a, b, names)
+    ratio, detectable = compared
+    name_a, name_b = names or (a.scenario, b.scenario)
+    la, lb = a.lambda_star_rps, b.lambda_star_rps
+    said = f"{name_a} {la:,.0f} against {name_b} {lb:,.0f} req/s: {_ratio_text(ratio)}"
+    if ratio.significant:
+        return f"{said}: {name_a if la > lb else name_b} is higher"
+    return (
+        f"{said}: not significant (the interval holds 1; the searches could have detected "
+        f"a difference of {detectable - 1:.0%} or more)"
+    )
 
 
 def _answer(question: str, key_a: str, key_b: str, a, b) -> Headline:

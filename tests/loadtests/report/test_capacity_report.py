@@ -155,3 +155,9 @@ def test_the_headline_renders_at_the_top_and_a_measurement_error_is_no_result(st
     assert "| gunicorn-gthread/1x8/sync-api | measurement error (613.3) |" in text
     assert "gunicorn-gthread/1x8/sync-api: measurement error, not a result" in text
     assert "The headline answers" in page.read_text()
+    # The map's own comparisons use the same Welch interval over the searches.
+    assert (
+        "λ* of the async view against the sync view: async-api 1,000 against sync-api 620 "
+        "req/s: 1.61x (95% CI " in text
+    )
+    assert "async-api is higher." in text
