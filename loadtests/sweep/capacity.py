@@ -273,6 +273,8 @@ def _run_plans(plans, ctx, record, save, note, limit, db_env, db_error) -> int:
         except (ServerFailed, GeneratorFailed, OSError, ValueError, KeyError) as error:
             entry, code = failed_entry(plan, str(error)), 1
         entry.measurement_error = measurement_error(entry, saturation_rps(entry, record.cells))
+        if entry.measurement_error:
+            note(f"capacity {plan.key}: measurement error, not a result: {entry.measurement_error}")
         note(f"capacity {plan.key}: λ* {entry.lambda_star_rps} req/s; {entry.limit.sentence} "
              f"({time.monotonic() - began:.0f} s)")  # fmt: skip
         record.capacity.append(entry)
