@@ -25,7 +25,12 @@ SYSTEM_PACKAGES := promtool=prometheus prometheus=prometheus wrk=wrk chromium=ch
 WITH_POSTGRES = $(PY) -m mysite.db.cluster start && trap '$(PY) -m mysite.db.cluster stop' EXIT &&
 
 .PHONY: help setup system-packages test test-fast lint format run locust observe dashboards \
-        bench quick bench-overhead bench-transport bench-fanout clean
+        bench quick capacity bench-overhead bench-transport bench-fanout clean
+# make capacity: which configurations (a regular expression over server/WORKERSxTHREADS/scenario),
+# how many fresh searches each, under which instrumentation stacks.
+MATCH ?=
+REPEATS ?= 3
+INSTRUMENTATION ?= lab
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -85,6 +90,17 @@ bench: setup ## The sweep: servers x workers x scenarios -> reports/latest/
 
 quick: ## A first report in about a minute: one cell (the sweep's smoke profile) -> reports/latest/
 	@$(MAKE) --no-print-directory bench BENCH_ARGS="--profile smoke $(BENCH_ARGS)"
+
+capacity: export CAPACITY_MATCH := $(MATCH)
+capacity: export CAPACITY_REPEATS := $(REPEATS)
+capacity: export CAPACITY_INSTRUMENTATION := $(INSTRUMENTATION)
+capacity: setup ## λ* of the configurations MATCH=<regex> names, REPEATS=<n> fresh searches each -> reports/latest/
+	@[ -n "$$CAPACITY_MATCH" ] || { echo "make capacity needs MATCH=<regular expression>, e.g." \
+	  "make capacity MATCH='^gunicorn-gthread/1x8/sync-api$$' REPEATS=3"; exit 2; }
+	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)  # the sweep starts it if a database path matches
+	$(PY) -m loadtests.sweep --profile full --capacity-only --no-server-life \
+	  --capacity-match "$$CAPACITY_MATCH" --capacity-repeats "$$CAPACITY_REPEATS" \
+	  --instrumentation "$$CAPACITY_INSTRUMENTATION" $(BENCH_ARGS)
 
 bench-overhead: setup ## What the metrics middleware costs, side by side (uses wrk)
 	@scripts/ensure-system-packages wrk=wrk

@@ -186,7 +186,7 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
     warmups = measures.warmups(runs)
     if any(w.steady is False for w in warmups):
         flags.append("never-steady")
-    ci = stats.bootstrap(
+    ci = stats.run_intervals(
         [[(w["rps"], w["_times"]) for w in run] for run in per_run],
         ["rps", *(str(q) for q in scrape.QUANTILES.values())],
     )

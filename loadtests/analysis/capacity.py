@@ -7,25 +7,34 @@ server's CPU seconds per step (the sweep's sampler) and the scenario's concurren
 - the concurrency model's: slots / service time (a WSGI worker's threads, a blocked event loop,
   the fan-outs' pooled connections, the database paths' pooled connections: "pool-bound");
   none when only the CPU limits (async views under ASGI);
-- the CPU's: the server's cores / its CPU-seconds per request, measured at the search's first
-  (lowest) rate, in the same run.
+- the CPU's: the cores the idle server leaves / its CPU-seconds per request, measured in the
+  steady part of the highest steps that held (near λ*), with a 95% interval.
 
 The lower one binds; the sentence says which, with the arithmetic and how close λ* came.
+
+Each repeat is a fresh server and a fresh search (``CapacitySearch``): its λ*, bracket and steps
+come from that one search; ``lambda_star`` combines them into the entry's λ* with its interval,
+and judges it (measurement errors, the theory beside it).
 """
 
 from __future__ import annotations
 
-import random
+import math
 import statistics
 
 from msgspec import field
 
 from loadtests.scenarios import POOL, SLOTS, Scenario
 
+from . import stats
 from .records import Record
 
 CPU = "cpu"
-BOOTSTRAP_RESAMPLES = 2000
+# The CPU per request is taken from the held steps at or above this share of the highest held
+# rate: near λ*, where it is what binds (CPU per request falls as the rate rises, so a line
+# through every step, or the lowest step, says little about the knee).
+NEAR_KNEE = 0.7
+INSTRUMENTATION = "lab"  # the only stack the capacity map measures so far (the contract's list)
 
 
 class StepLatencyMs(Record):
@@ -39,8 +48,18 @@ class StepLatencyMs(Record):
     send_p99: float | None = None
 
 
+class StepCpu(Record, kw_only=True):
+    """The server's CPU over a step's steady part: the sampler's readings strictly inside it
+    (its warm-up and the drain left out), as cores, with the standard error of their mean."""
+
+    cores: float
+    se: float | None = None  # of the mean over the sampling intervals (None: one interval)
+    samples: int = 0  # sampling intervals inside the steady part
+    span_s: float = 0.0  # the seconds those intervals cover
+
+
 class CapacityStep(Record, kw_only=True):
-    offered_rps: float
+    offered_rps: float  # the realised arrival rate: arrivals / the step's paced seconds
     achieved_rps: float
     duration_s: float
     scheduled: int
@@ -58,6 +77,19 @@ class CapacityStep(Record, kw_only=True):
     started_at: float = 0.0
     ended_at: float = 0.0
     error_samples: list[str] = field(default_factory=list)
+    # The search plugin's judgement (loadtests.plugins.search); absent from older runs.
+    seed: int | None = None  # the step's Poisson seed
+    target_rps: float | None = None  # the rate the search asked for
+    stationary: bool | None = None  # did the step reach and hold a steady state
+    judgement: str = ""  # how the step was judged, in words
+    p99_ci95: list[float | None] | None = None  # ms, from the intended start
+    over_slo: int | None = None  # requests over the SLO
+    generator_cpu_share: float | None = None  # of one core, the busiest Locust process
+    generator_limited: bool = False  # the generator, not the server, failed the step
+    warmup_s: float = 0.0  # the step's start left out of its judgement (and its CPU)
+    repeat: int = 1  # which fresh search of the entry (1, 2, ...)
+    server_cpu: StepCpu | None = None
+    database_cpu: StepCpu | None = None  # PostgreSQL's, for a database path (the lab's cluster)
 
 
 class CapacityLimit(Record, kw_only=True):
@@ -68,6 +100,34 @@ class CapacityLimit(Record, kw_only=True):
     cpu_ms_per_request: float | None
     share: float | None  # lambda* / the binding ceiling
     sentence: str
+    cpu_rps_ci95: list[float] | None = None  # the CPU ceiling's 95% interval
+    # PostgreSQL's CPU per request near λ*, for a database path (its own cores, not the server's)
+    database_cpu_ms_per_request: float | None = None
+
+
+class CapacitySearch(Record, kw_only=True):
+    """One fresh server's search: its λ*, bracket and steps belong together."""
+
+    repeat: int
+    seed: int | None = None  # the base seed (--arrival-seed) its steps' seeds derive from
+    lambda_star_rps: float | None
+    bracket: list[float | None]  # [held, failed]
+    stopped_because: str = ""
+    lower_bound: bool = False  # the generator limited it: λ* is at least this
+    steps: int = 0
+
+
+class CapacityTheory(Record, kw_only=True):
+    """What theory says beside the measured λ*: M/D/c (slot- or pool-bound) or the CPU
+    ceiling (CPU-bound), and whether the measurement's interval agrees."""
+
+    model: str  # "M/D/c" or "cpu"
+    rps: float
+    servers: int | None = None
+    service_s: float | None = None  # the view's delay plus its measured overhead
+    overhead_ms: float | None = None
+    agrees: bool | None = None  # None: no interval to judge by
+    sentence: str = ""
 
 
 class CapacityEntry(Record, kw_only=True):
@@ -90,6 +150,25 @@ class CapacityEntry(Record, kw_only=True):
     db_pool_size: int = 0  # DB_POOL_SIZE per worker (the database paths), 0 otherwise
     idle_threads: int | None = None  # the server's threads, ready, before the first step
     skipped: str = ""  # why this configuration cannot run (then nothing was measured)
+    repeats: int = 0  # fresh searches (0: a run before the count was kept)
+    searches: list[CapacitySearch] = field(default_factory=list)
+    lower_bound: bool = False  # a search was generator-limited: λ* is at least this
+    idle_cores: float | None = None  # the server's CPU, ready and idle, before the first step
+    measurement_error: str = ""  # why λ* cannot be a result ("" : it can)
+    theory: CapacityTheory | None = None
+    instrumentation: str = ""  # the app's instrumentation stack ("" : a run before it was kept)
+
+    @property
+    def key(self) -> str:
+        """server/WORKERSxTHREADS/scenario[/poolN][/variant], as ``make capacity MATCH`` sees it."""
+        variant = f"/{self.variant}" if self.variant else ""
+        pool = f"/pool{self.db_pool_size}" if self.db_pool_size else ""
+        return f"{self.server}/{self.workers}x{self.threads}/{self.scenario}{pool}{variant}"
+
+    @property
+    def is_result(self) -> bool:
+        """A λ* the report may quote: measured, and not a measurement error."""
+        return self.lambda_star_rps is not None and not self.measurement_error and not self.error
 
 
 def model_ceiling(spec: Scenario, server: str, workers: int, threads: int, delay: float,
@@ -113,45 +192,87 @@ def model_kind(spec: Scenario, server: str, workers: int, threads: int, fanout: 
     return min(limits, key=lambda limit: (limit[0], limit[2] == POOL))[2] if limits else SLOTS
 
 
-def cpu_ceiling(steps: list[CapacityStep], cores: int) -> tuple[float | None, float | None]:
-    """(requests/s the server's CPUs allow, CPU ms per request), from the low-rate steps.
+class CpuCeiling(Record, kw_only=True):
+    rps: float
+    ms_per_request: float
+    rps_ci95: list[float] | None = None
 
-    The server's CPU use over a step is a fixed part (timers, the loop, the metrics thread) plus
-    a part per request: a straight line through the steps that held gives the CPU per request
-    (its slope) and what the cores have left for requests (cores minus the fixed part). With one
-    such step only, the fixed part is counted per request (the ceiling is then a little low).
+
+def cpu_ceiling(
+    steps: list[CapacityStep], cores: int, idle_cores: float | None = None
+) -> CpuCeiling | None:
+    """The requests/s the server's CPUs allow, with its 95% interval, from the steps near λ*.
+
+    CPU per request = (cores used in a step's steady part - the idle server's) / the requests it
+    answered per second, from the held steps at or above ``NEAR_KNEE`` of the highest held rate; the
+    ceiling = (cores - idle) / it. Several such steps: Student's t over them; one: over its
+    sampling intervals. Steps without a steady-part reading (older runs) use their whole span.
     """
-    held = [s for s in steps if s.server_cpu_s and s.completed > 0 and s.verdict == "held"]
-    points = sorted(
-        {(s.completed / _span(s), s.server_cpu_s / _span(s)) for s in held if _span(s) > 0}
-    )
-    if len({rate for rate, _ in points}) >= 2:
-        slope, intercept = statistics.linear_regression(*zip(*points, strict=True))
-        if slope > 0 and cores > intercept:
-            return (cores - max(intercept, 0.0)) / slope, slope * 1000.0
-    measured = [s for s in steps if s.server_cpu_s and s.completed > 0]
-    if not measured:
-        return None, None
-    low = min(measured, key=lambda s: s.offered_rps)
-    per_request = low.server_cpu_s / low.completed
-    return (cores / per_request, per_request * 1000.0) if per_request > 0 else (None, None)
+    idle = idle_cores or 0.0
+    held = [s for s in steps if s.verdict == "held" and s.completed > 0 and _cores(s) is not None]
+    if not held:
+        return None
+    top = max(s.offered_rps for s in held)
+    near = [s for s in held if s.offered_rps >= NEAR_KNEE * top]
+    per_request = [max(_cores(s) - idle, 0.0) / _served(s) for s in near if _served(s) > 0]
+    per_request = [x for x in per_request if x > 0]
+    if not per_request:
+        return None
+    room = cores - idle
+    interval = stats.mean_ci95(per_request)
+    if interval is None:  # one step: its own sampling intervals give the spread
+        (step,) = [s for s in near if max(_cores(s) - idle, 0.0) > 0][:1]
+        cpu = step.server_cpu
+        if cpu is not None and cpu.se is not None and cpu.samples > 1:
+            half = stats.t_975(cpu.samples - 1) * cpu.se / _served(step)
+            interval = (per_request[0], per_request[0] - half, per_request[0] + half)
+    mean = statistics.fmean(per_request)
+    ci = None
+    if interval is not None:
+        low_ms, high_ms = interval[1], interval[2]
+        ci = [round(room / high_ms, 1), round(room / low_ms, 1) if low_ms > 0 else math.inf]
+    return CpuCeiling(rps=room / mean, ms_per_request=mean * 1000.0, rps_ci95=ci)
 
 
-def _span(step: CapacityStep) -> float:
-    return step.ended_at - step.started_at
+def _served(step: CapacityStep) -> float:
+    """Requests answered per second: a step that did not keep up answered fewer than arrived,
+    and its CPU per request must count those, or the ceiling would rise with the backlog."""
+    return step.achieved_rps or step.offered_rps
+
+
+def database_cpu_ms(steps: list[CapacityStep]) -> float | None:
+    """PostgreSQL's CPU ms per answered request in the held steps near λ* (None: not sampled)."""
+    held = [s for s in steps if s.verdict == "held" and s.database_cpu and _served(s) > 0]
+    if not held:
+        return None
+    top = max(s.offered_rps for s in held)
+    near = [s for s in held if s.offered_rps >= NEAR_KNEE * top]
+    return statistics.fmean(s.database_cpu.cores / _served(s) for s in near) * 1000.0
+
+
+def _cores(step: CapacityStep) -> float | None:
+    """Cores the server used over the step: its steady part, else its whole span (old runs)."""
+    if step.server_cpu is not None:
+        return step.server_cpu.cores
+    span = step.ended_at - step.started_at
+    return step.server_cpu_s / span if step.server_cpu_s and span > 0 else None
 
 
 def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
-                  cpu: tuple[float | None, float | None],
+                  cpu: CpuCeiling | tuple[float | None, float | None] | None,
                   generator_limited: bool = False,
                   model_binds: str = SLOTS) -> CapacityLimit:  # fmt: skip
     model_rps, model_text = model
-    cpu_rps, cpu_ms = cpu
+    if isinstance(cpu, CpuCeiling):
+        cpu_rps, cpu_ms, cpu_ci = cpu.rps, cpu.ms_per_request, cpu.rps_ci95
+    else:
+        (cpu_rps, cpu_ms), cpu_ci = cpu or (None, None), None
     ceilings = {k: v for k, v in ((model_binds, model_rps), (CPU, cpu_rps)) if v}
     binds = min(ceilings, key=ceilings.get) if ceilings else None
     share = lambda_star / ceilings[binds] if binds and lambda_star else None
     cpu_text = (
         f"1 / {cpu_ms:.2f} ms of server CPU per request = {cpu_rps:,.0f} req/s"
+        + (f" (95% CI {cpu_ci[0]:,.0f}-{cpu_ci[1]:,.0f})" if cpu_ci else "")
         if cpu_rps
         else "not measured"
     )
@@ -174,24 +295,9 @@ def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
     return CapacityLimit(
         binds=binds, model_rps=_round(model_rps), model=model_text, cpu_rps=_round(cpu_rps),
         cpu_ms_per_request=_round(cpu_ms, 4), share=_round(share, 3), sentence=sentence,
+        cpu_rps_ci95=cpu_ci,
     )  # fmt: skip
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
-
-
-def bootstrap_ci95(values: list[float], seed: int = 1) -> list[float] | None:
-    """A percentile bootstrap CI of the mean of fresh repeats (None with fewer than two).
-
-    Written here, small, because the capacity map needs one for λ*; the closed-loop statistics
-    may hold the lab's shared helper.
-    """
-    if len(values) < 2:
-        return None
-    rng = random.Random(seed)
-    means = sorted(
-        statistics.fmean(rng.choices(values, k=len(values))) for _ in range(BOOTSTRAP_RESAMPLES)
-    )
-    low, high = means[int(0.025 * len(means))], means[int(0.975 * len(means)) - 1]
-    return [round(low, 1), round(high, 1)]

@@ -18,8 +18,9 @@ Count = int
 
 # 1: before "schema_version", the version was meta["schema"]. 3: confidence intervals, fresh
 # runs as repeats, the steady warm-up, Little's-law check, per-worker counts (all optional, so
-# a version 2 file reads as it is).
-SCHEMA_VERSION = 3
+# a version 2 file reads as it is). 4: a capacity step's offered_rps is the realised arrival rate
+# (the rate asked for is target_rps); steps, searches and entries gain optional fields.
+SCHEMA_VERSION = 4
 
 
 class Record(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -52,5 +52,21 @@ def migrate(data: dict) -> dict:
         data = {"schema_version": 1, **data, "meta": meta}
     if data["schema_version"] > SCHEMA_VERSION:
         raise ValueError(f"schema_version {data['schema_version']} is newer than this code's")
+    if data["schema_version"] < 4 and data.get("capacity"):
+        data["capacity"] = [_realised_steps(entry) for entry in data["capacity"]]
     data["schema_version"] = SCHEMA_VERSION
     return data
+
+
+def _realised_steps(entry: dict) -> dict:
+    """Version 3 stored the rate a capacity step asked for as its offered_rps: it becomes
+    target_rps, and offered_rps the realised rate (arrivals / paced seconds)."""
+    steps = []
+    for step in entry.get("steps") or []:
+        step = dict(step)
+        if "target_rps" not in step:
+            paced = step.get("duration_s") or 0.0
+            realised = step["scheduled"] / paced if paced > 0 else step["offered_rps"]
+            step |= {"target_rps": step["offered_rps"], "offered_rps": round(realised, 3)}
+        steps.append(step)
+    return {**entry, "steps": steps}

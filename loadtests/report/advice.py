@@ -37,6 +37,7 @@ from .evidence import (
     ratio_text,
     unseparated,
 )
+from .headline import compare_lambdas
 
 TITLE = "What this means for your Django app"
 FANOUT_SCENARIOS = ("async-fanout", "thread-fanout")
@@ -85,7 +86,7 @@ def sync_or_async(record: Results) -> Answer | None:
         sync = by.get((e.server, e.workers, e.threads, "sync-api"))
         if e.scenario == "async-api" and sync is not None:
             bound = "/".join(sorted({BOUND.get(x.limit.binds, "?") for x in (e, sync)}))
-            said = database.compare(e, sync)
+            said = compare_lambdas(e, sync)
             verdicts.append(capacity_verdict(said))
             evidence.append(f"λ* under {label(e)}: {said}; "
                             f"{bound}-bound")  # fmt: skip

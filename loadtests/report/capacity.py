@@ -1,15 +1,16 @@
 """The report's capacity map: λ* per configuration, the limit that binds, and two figures.
 
-From ``results.json``'s ``capacity`` list alone: a table (λ*, its bracket, the SLO, both
-ceilings and which binds), generated sentences (each configuration's limit; sync against async
-on each server kind; what more workers bought; what observability costs), latency against
-offered load per scenario (one line per configuration, the SLO marked) and λ* against workers.
+From ``results.json``'s ``capacity`` list alone: the headline answers (``headline``: three
+questions, each a ratio of λ*s with its 95% interval), a table (λ* with its interval and
+bracket, the SLO, both ceilings and which binds, the theory beside it), generated sentences
+(each configuration's limit; sync against async on each server kind; what more workers bought;
+what observability costs), how each step was judged, latency against offered load per scenario
+(one line per configuration, the SLO marked) and λ* against workers.
 """
 
 from __future__ import annotations
 
 import html
-from collections import defaultdict
 
 from loadtests.analysis.capacity import CapacityEntry
 from loadtests.analysis.records import Results
@@ -17,11 +18,10 @@ from loadtests.plugins.recording import LAG_LIMIT_MS
 from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 
 from . import database
-from .plots import COLORS, _plain_log, _pyplot, _svg
+from .capacity_figures import _series, label, latency_figure, workers_figure
+from .headline import compare_lambdas, lambda_text
 from .tables import html_table, markdown_table
 
-STYLE_LINES = ("-", "--", ":", "-.")
-STYLE_MARKERS = ("o", "s", "^", "D")
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
 
 
@@ -29,46 +29,42 @@ def _n(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
-def label(entry: CapacityEntry) -> str:
-    threads = (
-        f", {entry.threads} threads" if "gthread" in entry.server or "wsgi" in entry.server else ""
-    )
-    variant = f", {entry.variant}" if entry.variant else ""
-    pool = f", pool {entry.db_pool_size}" if entry.db_pool_size else ""
-    return f"{entry.server} x{entry.workers}{threads}{pool}{variant}"
-
-
 def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
     header = [
-        "scenario",
         "configuration",
         "λ* req/s",
         "bracket [held, failed]",
         "λ* CI95",
+        "each search's λ*",
         "SLO p99 ms",
         "model ceiling",
-        "CPU ceiling",
+        "CPU ceiling (CI95)",
         "binds",
         "λ* / binding",
+        "theory",
         "steps",
     ]
     body = []
     for e in entries:
         held, failed = e.lambda_star_bracket
+        cpu_ci = e.limit.cpu_rps_ci95
+        lam = _n(e.lambda_star_rps, 1)
+        lam = f">= {lam}" if e.lower_bound and e.lambda_star_rps is not None else lam
         body.append(
             [
-                e.scenario,
-                label(e),
-                _n(e.lambda_star_rps, 1),
+                e.key,
+                f"measurement error ({lam})" if e.measurement_error else lam,
                 f"[{_n(held, 1)}, {_n(failed, 1)}]",
                 f"[{_n(e.lambda_star_ci95[0])}, {_n(e.lambda_star_ci95[1])}]"
                 if e.lambda_star_ci95
                 else "-",
+                ", ".join(_n(x) for x in e.repeats_lambda_star_rps) or "-",
                 _n(e.slo_p99_ms),
                 _n(e.limit.model_rps),
-                _n(e.limit.cpu_rps),
+                _n(e.limit.cpu_rps) + (f" ({_n(cpu_ci[0])}-{_n(cpu_ci[1])})" if cpu_ci else ""),
                 e.limit.binds or "-",
                 f"{e.limit.share:.0%}" if e.limit.share is not None else "-",
+                _theory_cell(e),
                 f"not applicable: {e.skipped[:80]}"
                 if e.skipped
                 else (str(len(e.steps)) if not e.error else f"failed: {e.error[:80]}"),
@@ -77,14 +73,32 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+def _theory_cell(e: CapacityEntry) -> str:
+    t = e.theory
+    if t is None:
+        return "-"
+    name = f"M/D/{t.servers}" if t.model == "M/D/c" else "CPU ceiling"
+    flag = {True: "agrees", False: "DISAGREES", None: "no interval"}[t.agrees]
+    return f"{name} {_n(t.rps, 1)} ({flag})"
+
+
 def sentences(entries: list[CapacityEntry]) -> list[str]:
     """What the map shows, generated from its values."""
-    done = [e for e in entries if e.lambda_star_rps is not None]
-    said = [
-        f"{e.scenario} under {label(e)}: λ* {e.lambda_star_rps:,.0f} req/s; {e.limit.sentence}"
-        + (f" (search stopped: {e.stopped_because})" if "generator" in e.stopped_because else "")
+    errors = [e for e in entries if e.measurement_error]
+    done = [e for e in entries if e.is_result]
+    said = [f"{e.key}: measurement error, not a result: {e.measurement_error}." for e in errors]
+    said += [
+        f"{e.scenario} under {label(e)}: λ* {lambda_text(e)}; {e.limit.sentence}"
+        + (f" (search stopped: {e.stopped_because})" if e.lower_bound else "")
         + "."
         for e in done
+    ]
+    said += [
+        f"{e.key}, theory beside λ*: {e.theory.sentence}"
+        + (" (disagreement beyond the interval)" if e.theory.agrees is False else "")
+        + "."
+        for e in done
+        if e.theory is not None
     ]
     by_key = {(e.server, e.workers, e.threads, e.variant, e.scenario): e for e in done}
     for (server, workers, threads, variant, scenario), e in by_key.items():
@@ -92,8 +106,10 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
             continue
         sync = by_key.get((server, workers, threads, variant, "sync-api"))
         if sync is not None:
-            said.append(f"Under {label(e)}, λ* of the async view against the sync view: "
-                        f"{database.compare(e, sync)}.")  # fmt: skip
+            said.append(
+                f"Under {label(e)}, λ* of the async view against the sync view: "
+                f"{compare_lambdas(e, sync)}."
+            )
     said += _workers_sentences(done) + _variant_sentences(done)
     return said
 
@@ -113,7 +129,7 @@ def workers_comparison(key: tuple, series: list[CapacityEntry]) -> str:
     names = (f"{many.workers} workers", f"{few.workers}")
     return (
         f"{scenario} under {server}{f' ({threads} threads)' if threads else ''}, λ* of "
-        f"{database.compare(many, few, names)}"
+        f"{compare_lambdas(many, few, names)}"
     )
 
 
@@ -148,12 +164,47 @@ def _variant_sentences(done: list[CapacityEntry]) -> list[str]:
     return said
 
 
-def _series(done):
-    series = defaultdict(list)
-    for e in done:
-        threads = e.threads if "gthread" in e.server or "wsgi" in e.server else 0
-        series[(e.server, threads, e.scenario, e.variant)].append(e)
-    return {k: sorted(v, key=lambda e: e.workers) for k, v in series.items()}
+STEPS_TITLE = "How each step was judged"
+
+
+def step_rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
+    """Every step of every search: its seed, asked and realised rates, p99 with its interval,
+    whether it was stationary, and the verdict with the plugin's judgement."""
+    header = [
+        "configuration",
+        "search",
+        "seed",
+        "target req/s",
+        "offered req/s",
+        "p99 ms (CI95)",
+        "over SLO",
+        "stationary",
+        "warm-up s",
+        "verdict",
+    ]
+    body = []
+    for e in entries:
+        for s in e.steps:
+            ci = s.p99_ci95
+            p99 = _n(s.latency_ms.p99, 1) + (f" ({_n(ci[0], 1)}-{_n(ci[1], 1)})" if ci else "")
+            stationary = {True: "yes", False: "no", None: "-"}[s.stationary]
+            verdict = s.verdict + (f": {s.judgement}" if s.judgement else "")
+            verdict += " (generator-limited)" if s.generator_limited else ""
+            body.append(
+                [
+                    e.key,
+                    str(s.repeat),
+                    str(s.seed) if s.seed is not None else "-",
+                    _n(s.target_rps, 1),
+                    _n(s.offered_rps, 1),
+                    p99,
+                    _n(s.over_slo),
+                    stationary,
+                    _n(s.warmup_s, 1),
+                    verdict,
+                ]
+            )
+    return header, body
 
 
 def rules(entries: list[CapacityEntry]) -> list[str]:
@@ -166,74 +217,30 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
         f"{MAX_ERROR_RATIO:.1%} or more of its requests fail or are dropped, or when the "
         f"generator's schedule lag p99 passes {LAG_LIMIT_MS:g} ms (the search then stops: "
         "λ* is a lower bound).",
-        "The rate doubles from half the concurrency model's ceiling (or 100 req/s) until a step "
-        f"fails, then bisects; {lengths}; every step waits for its requests in flight before the "
-        "next starts.",
+        "The search runs inside Locust (loadtests.plugins.search): it raises the rate from "
+        "half the concurrency model's ceiling (or a CPU-bound guess) until a step fails, then "
+        f"narrows the bracket [held, failed] to within the plan's precision; {lengths}; every "
+        "step waits for its requests in flight before the next starts. How each step was "
+        "judged is in the steps table.",
         "Model ceiling: the server's slots / service time (threads for WSGI kinds, one per "
-        "blocked loop, pooled connections / fan-out). CPU ceiling: the server's cores / its "
-        "CPU-seconds per request, from a line through the held steps' CPU use (the sweep's "
-        "sampler). The lower ceiling binds. λ* CI95: a bootstrap of the mean over fresh "
-        "repeats (fresh servers); each repeat's λ* is known only to within its bracket, which "
-        "the CI does not widen.",
+        "blocked loop, pooled connections / fan-out). CPU ceiling: the cores the idle server "
+        "leaves (its CPU measured before the first step) / the CPU per request of the held "
+        "steps near λ* (at least 70% of the highest held rate), each step's CPU from the "
+        "sampler's readings inside its steady part; its 95% interval is Student's t over those "
+        "steps (over one step's sampling intervals when it is alone). The lower ceiling binds.",
+        "λ*: the mean of fresh searches (each a fresh server with a fresh arrival seed derived "
+        "from the run, the configuration and the repeat); λ* CI95: Student's t over them, each "
+        "search's λ* known only to within its bracket, which the interval does not widen; the "
+        "bracket: the means of the searches' edges. A λ* above the CPU ceiling's interval, or "
+        "above the throughput the same server reached saturated by closed-loop users, is a "
+        "measurement error, not a result. A search the generator limited gives a lower bound "
+        "(>=).",
+        "Theory: for a slot- or pool-bound configuration, M/D/c (c the slots, a fixed service "
+        "time = the view's wait + its overhead measured at the lowest held rate): the highest "
+        "steady rate whose p99 meets the SLO, computed exactly (Crommelin); for a CPU-bound one, "
+        "the CPU ceiling. 'DISAGREES' when it lies outside λ*'s interval (its bracket, with one "
+        "search).",
     ]
-
-
-def latency_figure(entries: list[CapacityEntry]) -> str | None:
-    scenarios = list(dict.fromkeys(e.scenario for e in entries if e.steps))
-    if not scenarios:
-        return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.2), squeeze=False)
-    for ax, scenario in zip(axes[0], scenarios, strict=True):
-        mine = [e for e in entries if e.scenario == scenario and e.steps]
-        seen: dict[str, int] = defaultdict(int)  # a server's configurations: one style each
-        for e in mine:
-            points = sorted((s.offered_rps, s.latency_ms.p99) for s in e.steps if s.latency_ms.p99)
-            style = seen[e.server]
-            seen[e.server] += 1
-            ax.plot(
-                *zip(*points, strict=True),
-                marker=STYLE_MARKERS[style % len(STYLE_MARKERS)],
-                ls=STYLE_LINES[style % len(STYLE_LINES)],
-                ms=3,
-                label=label(e),
-                color=COLORS.get(e.server),
-            )
-        for slo in sorted({e.slo_p99_ms for e in mine}):
-            ax.axhline(slo, color="#555", ls="--", lw=0.8)
-            ax.annotate(
-                f"SLO {slo:g} ms", (0.01, slo), xycoords=("axes fraction", "data"), fontsize=7
-            )
-        _plain_log(ax, "xy")
-        ax.set(
-            title=scenario,
-            xlabel="offered req/s",
-            ylabel="p99 from intended start, ms",
-        )
-        ax.legend(fontsize=6)
-    return _svg(fig)
-
-
-def workers_figure(entries: list[CapacityEntry]) -> str | None:
-    # Only the configurations mapped at more than one worker count make a line.
-    lines = _series([e for e in entries if e.lambda_star_rps]).items()
-    series = {k: v for k, v in lines if len(v) > 1}
-    if not series:
-        return None
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    for (server, threads, scenario, variant), mapped in series.items():
-        points = [(e.workers, e.lambda_star_rps) for e in mapped]
-        name = (
-            f"{scenario}, {server}"
-            + (f", {threads} threads" if threads else "")
-            + (f", {variant}" if variant else "")
-        )
-        ax.plot(*zip(*points, strict=True), marker="o", label=name, color=COLORS.get(server))
-    ax.set(xlabel="workers", ylabel="λ*, req/s", title="λ* against worker count", ylim=(0, None))
-    ax.set_xticks(sorted({e.workers for mapped in series.values() for e in mapped}))
-    ax.legend(fontsize=6)
-    return _svg(fig)
 
 
 def markdown(record: Results) -> str:
@@ -249,6 +256,8 @@ def markdown(record: Results) -> str:
         *[f"{r}" for r in rules(record.capacity)],
         "",
     ]
+    if any(e.steps for e in record.capacity):
+        lines += [f"### {STEPS_TITLE}", "", markdown_table(*step_rows(record.capacity)), ""]
     return "\n".join(lines) + "\n" + database.markdown(record)
 
 
@@ -269,4 +278,9 @@ def html_section(record: Results) -> str:
             parts.append(f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>")
     parts.append(html_table(*rows(record.capacity)))
     parts += [f"<p>{html.escape(r)}</p>" for r in rules(record.capacity)]
+    if any(e.steps for e in record.capacity):
+        parts.append(
+            f"<details><summary>{html.escape(STEPS_TITLE)}</summary>"
+            f"{html_table(*step_rows(record.capacity))}</details>"
+        )
     return "".join(parts) + database.html_section(record)

@@ -27,7 +27,7 @@ CAPACITY_TITLE = "### At capacity (the capacity map's searches)"
 PATH_ORDER = tuple(DB_SCENARIOS)
 # A path "reaches" its pool ceiling when λ* comes this close (Poisson arrivals queue just below).
 NEAR_CEILING = 0.8
-CI_ROUNDING = 0.1  # results.json keeps λ*'s CI to 0.1 req/s (analysis.capacity.bootstrap_ci95)
+CI_ROUNDING = 0.1  # results.json keeps λ*'s CI to 0.1 req/s (analysis.lambda_star.combine)
 
 
 def _n(value: float | None, digits: int = 0) -> str:

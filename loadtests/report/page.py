@@ -7,7 +7,7 @@ from markupsafe import Markup
 from loadtests.analysis import findings
 from loadtests.analysis.records import Results
 
-from . import advice, capacity, inflight, plots, slowclients
+from . import advice, capacity, headline, inflight, plots, slowclients
 from .jinja import ENV
 from .panels import extension_sections
 from .sections import sections
@@ -48,4 +48,5 @@ def report_html(record: Results) -> str:
         server_life=Markup(inflight.html_section(record) + slowclients.html_section(record)),
         advice=advice.answers(record),
         advice_title=advice.TITLE,
+        **headline.headline_context(record),
     )

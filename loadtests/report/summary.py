@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadtests.analysis.records import Results
 
-from . import advice, capacity, inflight, slowclients
+from . import advice, capacity, headline, inflight, slowclients
 from .jinja import ENV
 from .sections import sections
 
@@ -16,4 +16,5 @@ def summary_markdown(record: Results) -> str:
         server_life=inflight.markdown(record) + slowclients.markdown(record),
         advice=advice.answers(record),
         advice_title=advice.TITLE,
+        **headline.headline_context(record),
     )

@@ -3,9 +3,12 @@
 Per repeat: start the server (``mysite.launcher``), wait for every worker, pin it to the
 server's CPUs, sample its CPU (``sweep.sampler``), and run Locust pinned to the generator's CPU
 with ``--arrival-rate`` and ``--capacity-slo-ms`` (``loadtests.plugins.open_model``), which steps
-the rate up and bisects by itself and writes its steps. Each step's server CPU seconds come from
-the sampler over the step's span; ``analysis.capacity`` turns the steps into λ*, its bracket and
-the limit that binds. Repeats are fresh servers; λ* gets a CI over them.
+the rate up and bisects by itself and writes its steps. Each step's server CPU comes from the
+sampler's readings strictly inside the step's steady part (its warm-up and drain left out); the
+idle server's, from the readings before the first step. ``analysis.capacity`` turns the steps
+into λ*, its bracket and the limit that binds. Repeats are fresh servers with fresh seeds: the
+base seed (``--arrival-seed``) derives from the run, the configuration and the repeat
+(``arrival_seed``) and is stored with the search; λ* gets Student's t interval over them.
 
 The database paths need PostgreSQL: the phase starts the lab's own (``mysite.db.cluster``,
 migrated and seeded) once, when a database plan is to run, unless ``DATABASE_URL`` names
@@ -16,31 +19,33 @@ cannot run (the native path under a WSGI kind) is recorded as skipped, with the 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import statistics
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import msgspec
-
 from loadtests.analysis.capacity import (
+    INSTRUMENTATION,
     CapacityEntry,
     CapacityLimit,
-    CapacityStep,
     binding_limit,
-    bootstrap_ci95,
     cpu_ceiling,
+    database_cpu_ms,
 )
+from loadtests.analysis.lambda_star import combine, measurement_error, saturation_rps, theory
 from loadtests.analysis.records import Results
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
 
 from . import generator
 from .capacity_plan import MAX_RPS, TIME_LIMITS, CapacityPlan, matching, plans_for
+from .capacity_steps import arrival_seed, idle_use, search_record, step_record
 from .cell import Context, wait_for_workers
 from .generator import GeneratorFailed
 from .sampler import TreeSampler, pin_tree
@@ -63,13 +68,16 @@ def warm_database(url: str, plan: CapacityPlan) -> None:
         list(pool.map(get, range(count)))  # an error raises: the server cannot serve the path
 
 
-def locust_argv(gen: generator.Generator, plan: CapacityPlan, host: str, out: Path) -> list[str]:
+def locust_argv(
+    gen: generator.Generator, plan: CapacityPlan, host: str, out: Path, seed: int = 1
+) -> list[str]:
     limit = SEARCH_MARGIN_S + plan.max_steps * (plan.min_step_s + plan.min_requests / 10 + 5)
     return [
         *generator._locust(gen), "--headless", "--only-summary", "--loglevel", "INFO",
         "-u", "1", "-r", "1", "-t", f"{round(limit)}s", "--host", host,
         "--delay", f"{plan.delay:g}", "--fanout", str(plan.fanout),
         "--arrival-rate", f"{plan.start_rps:g}", "--arrival-out", str(out),
+        "--arrival-seed", str(seed),
         "--capacity-slo-ms", f"{plan.slo_p99_ms:g}", "--capacity-max", f"{MAX_RPS:g}",
         "--capacity-growth", f"{plan.growth:g}", "--capacity-precision", f"{plan.precision:g}",
         "--capacity-min-requests", str(plan.min_requests),
@@ -78,8 +86,23 @@ def locust_argv(gen: generator.Generator, plan: CapacityPlan, host: str, out: Pa
     ]  # fmt: skip
 
 
-def _search(plan: CapacityPlan, ctx: Context, out: Path,
-            db_env: dict[str, str]) -> tuple[dict, TreeSampler]:  # fmt: skip
+def postmaster_pid(env: dict[str, str]) -> int | None:
+    """The lab's PostgreSQL's postmaster, from the Unix-socket DATABASE_URL the servers get (its
+    data directory beside the socket's): sampled with its backends, so a database path's CPU is
+    counted. None for another database (TCP, or not this lab's)."""
+    url = env.get("DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    hosts = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query).get("host", [])
+    if not hosts or not hosts[0].startswith("/"):
+        return None
+    pid_file = Path(hosts[0]).parent / "data" / "postmaster.pid"
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _search(plan: CapacityPlan, ctx: Context, out: Path, db_env: dict[str, str],
+            seed: int) -> tuple[dict, TreeSampler]:  # fmt: skip
     """One fresh server and one search; Locust's JSON and the server's CPU samples."""
     port = free_port()
     host = f"http://{LOOPBACK}:{port}"
@@ -95,7 +118,7 @@ def _search(plan: CapacityPlan, ctx: Context, out: Path,
             pin_tree(server.pid, ctx.server_cpus)
         ctx.settle()
         gen = ctx.generator
-        argv, port = locust_argv(gen, plan, host, out), gen.master_port or free_port()
+        argv, port = locust_argv(gen, plan, host, out, seed), gen.master_port or free_port()
         if gen.distributed:  # the master splits each step's rate across its workers
             argv[-1:-1] = [
                 "--master",
@@ -109,7 +132,10 @@ def _search(plan: CapacityPlan, ctx: Context, out: Path,
                 str(generator.WORKERS_JOIN_TIMEOUT),
             ]
         log = out.with_name(f"{out.stem}-locust.log")
-        with TreeSampler({"server": server.pid}) as sampler:
+        roots = {"server": server.pid}
+        database_pid = postmaster_pid(env) if plan.uses_database else None
+        roots |= {"database": database_pid} if database_pid else {}
+        with TreeSampler(roots) as sampler:
             processes = [generator._start(argv, log, gen)]
             for index in range(gen.local_workers):
                 worker_log = out.with_name(f"{out.stem}-locust-worker{index + 1}.log")
@@ -127,54 +153,46 @@ def _search(plan: CapacityPlan, ctx: Context, out: Path,
     return json.loads(out.read_text()), sampler
 
 
-def _steps(raw: dict, sampler: TreeSampler) -> list[CapacityStep]:
-    steps = []
-    for step in raw["steps"]:
-        use = sampler.window("server", step["started_at"], step["ended_at"])
-        cpu_s = use["cpu_percent"] / 100 * (step["ended_at"] - step["started_at"]) if use else None
-        threads = use["threads"] if use else None
-        steps.append(
-            msgspec.convert(step | {"server_cpu_s": cpu_s, "server_threads": threads}, CapacityStep)
-        )
-    return steps
-
-
-def _idle_threads(raw: dict, sampler: TreeSampler) -> int | None:
-    """The server's threads before the first step (ready, pinned, no load yet)."""
-    first = raw["steps"][0]["started_at"] if raw["steps"] else None
-    before = [s.threads for s in sampler.samples["server"] if first and s.unix < first]
-    return min(before) if before else None
-
-
 def measure(
     plan: CapacityPlan, ctx: Context, db_env: dict[str, str] | None = None
 ) -> CapacityEntry:
     cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
     plan_dir = ctx.run_dir / "capacity" / plan.slug
     plan_dir.mkdir(parents=True, exist_ok=True)
-    searches, idle = [], None
-    for repeat in range(plan.repeats):
-        raw, sampler = _search(plan, ctx, plan_dir / f"search{repeat + 1}.json", db_env or {})
-        steps = _steps(raw, sampler)
-        searches.append((raw["search"], steps))
-        idle = _idle_threads(raw, sampler) if repeat == 0 else idle
-    lambdas = [search["held"] for search, _ in searches]
-    search, steps = searches[0]
-    held = [x for x in lambdas if x is not None]
-    lambda_star = statistics.median(held) if len(held) == len(lambdas) else None
-    all_steps = [s for _, repeat_steps in searches for s in repeat_steps]
-    return CapacityEntry(
+    searches, steps, idle_threads, idle_cores = [], [], None, []
+    for repeat in range(1, plan.repeats + 1):
+        seed = arrival_seed(ctx.run_dir.name, plan.key, repeat)
+        raw, sampler = _search(plan, ctx, plan_dir / f"search{repeat}.json", db_env or {}, seed)
+        steps += [
+            step_record(step, repeat, sampler, index, seed)
+            for index, step in enumerate(raw["steps"])
+        ]
+        searches.append(search_record(raw, repeat, seed))
+        threads, idle = idle_use(raw, sampler)
+        idle_threads = threads if repeat == 1 else idle_threads
+        idle_cores += [idle] if idle is not None else []
+    lambda_star, bracket, ci = combine(searches)
+    idle = statistics.fmean(idle_cores) if idle_cores else None
+    lower = any(s.lower_bound for s in searches)
+    stopped = "; ".join(dict.fromkeys(s.stopped_because for s in searches if s.stopped_because))
+    entry = CapacityEntry(
         server=plan.server, workers=plan.workers, threads=plan.threads, scenario=plan.scenario,
         variant=plan.variant, delay_s=plan.delay, slo_p99_ms=plan.slo_p99_ms,
-        lambda_star_rps=lambda_star, lambda_star_bracket=[search["held"], search["failed"]],
-        limit=binding_limit(lambda_star, plan.model(), cpu_ceiling(all_steps, cores),
-                            "generator" in search["stopped_because"], plan.model_binds),
-        steps=steps, stopped_because=search["stopped_because"],
-        min_step_requests=plan.min_requests,
-        repeats_lambda_star_rps=lambdas if plan.repeats > 1 else [],
-        lambda_star_ci95=bootstrap_ci95(held) if len(held) > 1 else None,
-        db_pool_size=plan.db_pool, idle_threads=idle,
+        lambda_star_rps=lambda_star, lambda_star_bracket=bracket,
+        limit=binding_limit(lambda_star, plan.model(), cpu_ceiling(steps, cores, idle),
+                            lower, plan.model_binds),
+        steps=steps, stopped_because=stopped, min_step_requests=plan.min_requests,
+        repeats_lambda_star_rps=[s.lambda_star_rps for s in searches],
+        lambda_star_ci95=ci, db_pool_size=plan.db_pool, idle_threads=idle_threads,
+        repeats=len(searches), searches=searches, lower_bound=lower,
+        idle_cores=None if idle is None else round(idle, 5), instrumentation=INSTRUMENTATION,
     )  # fmt: skip
+    if plan.uses_database and (ms := database_cpu_ms(steps)) is not None:
+        entry.limit.database_cpu_ms_per_request = round(ms, 4)
+        entry.limit.sentence += f"; PostgreSQL used {ms:.2f} ms of CPU per request besides"
+    slots, _ = plan.slots()
+    entry.theory = theory(entry, slots, plan.spec.service_time(plan.delay, plan.fanout))
+    return entry
 
 
 def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityEntry:
@@ -187,6 +205,7 @@ def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityE
                             cpu_ms_per_request=None, share=None,
                             sentence=f"not applicable: {skipped}" if skipped else "not measured"),
         steps=[], error=error or None, db_pool_size=plan.db_pool, skipped=skipped,
+        repeats=plan.repeats, instrumentation=INSTRUMENTATION,
     )  # fmt: skip
 
 
@@ -210,9 +229,13 @@ def database(plans: list[CapacityPlan], root: Path | None = None, shared=None):
 def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], None],
               note: Callable[[str], None], time_limit: float | None = None,
               match: str | None = None, db_root: Path | None = None,
-              plans: list[CapacityPlan] | None = None) -> int:  # fmt: skip
-    """Map the profile's configurations (or ``plans``) within its time limit; 1 if any failed."""
+              plans: list[CapacityPlan] | None = None,
+              repeats: int | None = None) -> int:  # fmt: skip
+    """Map the profile's configurations (or ``plans``) within its time limit, each with its
+    plan's fresh searches (or ``repeats``); 1 if any failed."""
     plans = matching(plans or plans_for(profile), match)
+    if repeats:
+        plans = [dataclasses.replace(p, repeats=repeats) for p in plans]
     if not plans:
         note(f"no configuration of the {profile} profile matches {match!r}: nothing to map")
         return 0
@@ -249,6 +272,9 @@ def _run_plans(plans, ctx, record, save, note, limit, db_env, db_error) -> int:
             entry = measure(plan, ctx, db_env)
         except (ServerFailed, GeneratorFailed, OSError, ValueError, KeyError) as error:
             entry, code = failed_entry(plan, str(error)), 1
+        entry.measurement_error = measurement_error(entry, saturation_rps(entry, record.cells))
+        if entry.measurement_error:
+            note(f"capacity {plan.key}: measurement error, not a result: {entry.measurement_error}")
         note(f"capacity {plan.key}: λ* {entry.lambda_star_rps} req/s; {entry.limit.sentence} "
              f"({time.monotonic() - began:.0f} s)")  # fmt: skip
         record.capacity.append(entry)

@@ -8,10 +8,11 @@ import re
 import urllib.parse
 from pathlib import Path
 
+from loadtests.analysis.capacity import INSTRUMENTATION
 from loadtests.scenarios import SCENARIOS
 from mysite.launcher import SERVER_KINDS
 
-from .capacity_plan import MAPPED_BY_DEFAULT
+from .capacity_plan import MAPPED_BY_DEFAULT, matching, plans_for
 from .cell import SERVER_READY_TIMEOUT
 from .db_compare import PLANS as COMPARED_BY_DEFAULT
 from .plan import PROFILES, parse_cell
@@ -178,6 +179,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "[/poolN][/variant]) contains TEXT, a regular expression (re.search): 'db' picks the "
         "database paths, '^uvicorn/1x8/.*db.*/pool10$' three of them",
     )
+    parser.add_argument(
+        "--capacity-repeats",
+        type=int,
+        metavar="N",
+        help="fresh searches (fresh servers, fresh seeds) per configuration mapped "
+        "(default: the profile's)",
+    )
+    parser.add_argument(
+        "--instrumentation",
+        default=INSTRUMENTATION,
+        metavar="LIST",
+        help="the app's instrumentation stacks to map under, comma-separated (the contract "
+        f"names none, lab, django-prometheus, opentelemetry; only {INSTRUMENTATION} is "
+        "measured so far) (default: %(default)s)",
+    )
     # The server's life (issue 14): in-flight cost and slow clients, short forms.
     parser.add_argument(
         "--server-life",
@@ -272,6 +288,22 @@ def check_args(args: argparse.Namespace) -> list[str]:
             re.compile(args.capacity_match)
         except re.error as error:
             problems.append(f"--capacity-match is not a regular expression: {error}")
+        else:
+            if args.capacity_only and not matching(plans_for(args.profile), args.capacity_match):
+                problems.append(
+                    f"--capacity-match {args.capacity_match!r} matches no configuration of the "
+                    f"{args.profile} profile (names are server/WORKERSxTHREADS/scenario"
+                    "[/poolN][/variant], e.g. gunicorn-gthread/1x8/sync-api)"
+                )
+    if args.capacity_repeats is not None and args.capacity_repeats < 1:
+        problems.append("--capacity-repeats must be positive")
+    stacks = [s for s in re.split(r"[,\s]+", args.instrumentation or "") if s]
+    if stacks != [INSTRUMENTATION]:
+        problems.append(
+            f"--instrumentation {args.instrumentation!r}: only {INSTRUMENTATION!r} (the lab's "
+            "own metrics) is measured so far; the other stacks (none, django-prometheus, "
+            "opentelemetry) come with a later issue"
+        )
     for spec in args.cell:
         try:
             parse_cell(spec)

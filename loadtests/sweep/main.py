@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 mapped = capacity.run_phase(
                     profile.name, ctx, record, lambda: results.write(results_path, record),
                     progress.note, args.capacity_time_limit, args.capacity_match,
+                    repeats=args.capacity_repeats,
                 )  # fmt: skip
                 code = max(code, mapped)
             if (args.server_life or args.server_life_only) and not args.host:

@@ -62,10 +62,45 @@ def test_one_disturbed_run_widens_the_ratio_instead_of_making_it_significant():
     assert stats.ratio(runs_of([[1.0, 1.0]]), b) is None, "one run: no interval"
 
 
-def test_students_t_table():
-    assert stats.t_975(2) == pytest.approx(4.303)
-    assert stats.t_975(2.7) == pytest.approx(4.303), "fractional df: the wider entry"
-    assert stats.t_975(1000) == 1.96
+# Student's t, two-sided 95% (the 0.975 quantile), from published tables (NIST/SEMATECH
+# e-Handbook, Table 1.3.6.7.2, and Abramowitz & Stegun 26.10), to the digits they give.
+T_975_TABLE = {
+    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+    10: 2.228, 11: 2.201, 12: 2.179, 15: 2.131, 20: 2.086, 25: 2.060, 30: 2.042, 31: 2.040,
+    40: 2.021, 50: 2.009, 60: 2.000, 80: 1.990, 100: 1.984, 120: 1.980, 1000: 1.962,
+    float("inf"): 1.960,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("df", "expected"), T_975_TABLE.items())
+def test_students_t_975_matches_the_table_for_every_df(df, expected):
+    assert stats.t_975(df) == pytest.approx(expected, abs=0.0006)
+
+
+def test_t_quantiles_other_than_975_and_fractional_df():
+    # One-sided quantiles from the same tables: 0.80, 0.90, 0.95, 0.995, 0.9995.
+    assert stats.t_quantile(0.80, 10) == pytest.approx(0.879, abs=0.0006)
+    assert stats.t_quantile(0.90, 5) == pytest.approx(1.476, abs=0.0006)
+    assert stats.t_quantile(0.95, 20) == pytest.approx(1.725, abs=0.0006)
+    assert stats.t_quantile(0.995, 3) == pytest.approx(5.841, abs=0.0006)
+    assert stats.t_quantile(0.9995, 1) == pytest.approx(636.619, abs=0.01)
+    assert stats.t_quantile(0.025, 4) == pytest.approx(-2.776, abs=0.0006), "symmetric"
+    assert stats.t_quantile(0.5, 7) == pytest.approx(0.0, abs=1e-9)
+    # A fractional df (Welch's) lies between its neighbours, strictly.
+    assert stats.t_975(3) < stats.t_975(2.7) < stats.t_975(2)
+    # Round trip through the cdf.
+    for df in (1.5, 4.0, 33.3, 250.0):
+        assert stats.t_cdf(stats.t_975(df), df) == pytest.approx(0.975, abs=1e-9)
+    with pytest.raises(ValueError, match="0 < p < 1"):
+        stats.t_quantile(1.0, 3)
+
+
+def test_mean_ci95_is_students_interval():
+    mean, low, high = stats.mean_ci95([90.0, 100.0, 110.0])
+    # sd 10, n 3: half-width 4.303 x 10 / sqrt(3) = 24.84.
+    assert mean == 100.0
+    assert (low, high) == (pytest.approx(75.16, abs=0.01), pytest.approx(124.84, abs=0.01))
+    assert stats.mean_ci95([1.0]) is None
 
 
 def test_ratio_of_stored_intervals():
@@ -130,3 +165,18 @@ def test_an_interval_that_leaves_1_out_never_prints_a_bound_of_1():
     assert ratio_digits(1.00001, 1.2) == 4  # no further than four
     assert Ratio(1.014, 1.0014, 1.028).text() == "1.014x (95% CI 1.001-1.028)"
     assert Ratio(1.0, 0.97, 1.03).text() == "1.00x (95% CI 0.97-1.03, not significant)"
+
+
+def test_run_intervals_cover_the_true_mean_95_percent_of_the_time_with_three_runs():
+    """3 runs x 2 windows, the spread between runs larger than inside one (the issue's case,
+    where the two-level bootstrap covered 74-89%): Student's t over the runs covers ~95%."""
+    rng = random.Random(5)
+    covered, trials = 0, 400
+    for _ in range(trials):
+        runs = []
+        for _run in range(3):
+            level = rng.gauss(100.0, 10.0)
+            runs.append([(rng.gauss(level, 2.0), Counter({10.0: 1})) for _ in range(2)])
+        low, high = stats.run_intervals(runs, ["rps"], resamples=50)["rps"]
+        covered += low <= 100.0 <= high
+    assert 0.90 <= covered / trials <= 0.99

@@ -9,11 +9,14 @@ import msgspec
 from loadtests import report
 from loadtests.analysis.capacity import (
     CapacityEntry,
+    CapacitySearch,
     CapacityStep,
     StepLatencyMs,
     binding_limit,
     model_ceiling,
 )
+from loadtests.analysis.lambda_star import combine
+from loadtests.report.headline import headline
 from loadtests.scenarios import SCENARIOS
 
 
@@ -24,6 +27,10 @@ def _step(rate: float, p99: float, verdict: str) -> CapacityStep:
         latency_ms=StepLatencyMs(p50=p99 / 2, p95=p99 * 0.9, p99=p99, send_p99=p99),
         generator_lag_p99_ms=1.0, verdict=verdict, server_cpu_s=0.1,
     )  # fmt: skip
+
+
+def search(repeat: int, held: float, failed: float) -> CapacitySearch:
+    return CapacitySearch(repeat=repeat, seed=repeat, lambda_star_rps=held, bracket=[held, failed])
 
 
 def _entry(server: str, workers: int, scenario: str, held: float, failed: float,
@@ -57,7 +64,7 @@ def test_the_capacity_section_explains_every_lambda_star(stored_run):
     summary, page = report.render(stored_run)
     text = summary.read_text()
     assert "## Capacity" in text
-    assert "| sync-api | gunicorn-gthread x1, 8 threads | 70.0 | [70.0, 80.0] |" in text
+    assert "| gunicorn-gthread/1x8/sync-api | 70.0 | [70.0, 80.0] | - | - | 220 |" in text
     assert "slot-bound: 1 worker(s) x 8 threads / 0.1 s = 80 req/s; λ* reached 88% of it" in text
     assert "CPU-bound at 83% of the CPU ceiling" in text  # 750 / 900
     assert "λ* of 2 workers 140 against 1 70 req/s (2.00x): one search each, no CI" in text
@@ -68,6 +75,89 @@ def test_the_capacity_section_explains_every_lambda_star(stored_run):
         "; its server CPU per request is 1.20 ms against 0.80 ms" in text
     )
     assert "each step lasts max(1 s, 100 requests / rate)" in text
+    assert "### How each step was judged" in text
+    # Made-up entries of one search each: the headline says so, and gives no verdict.
+    assert "## The headline answers: capacity (λ*) with 95% intervals" in text
+    assert "1.25x, no verdict: one search each: no interval" in text
     html = page.read_text()
     assert html.count("<svg") == figures_before + 2  # latency against load; λ* against workers
     assert "SLO 220 ms" in html
+
+
+def _searched(
+    server: str, workers: int, scenario: str, lambdas: list[float], error: str = ""
+) -> CapacityEntry:
+    """An entry of fresh searches with the given λ*s (mean, Student's t interval)."""
+    searches = [search(i + 1, x, x * 1.04) for i, x in enumerate(lambdas)]
+    lam, bracket, ci = combine(searches)
+    base = _entry(server, workers, scenario, lam, bracket[1])
+    return msgspec.structs.replace(
+        base,
+        lambda_star_bracket=bracket,
+        lambda_star_ci95=ci,
+        repeats=len(lambdas),
+        repeats_lambda_star_rps=lambdas,
+        searches=searches,
+        measurement_error=error,
+    )
+
+
+def test_the_headline_answers_significant_not_significant_and_unanswered():
+    entries = [
+        _searched("uvicorn", 1, "async-api", [950.0, 1000.0, 1050.0]),
+        _searched("uvicorn", 1, "sync-api", [600.0, 620.0, 640.0]),
+        _searched("gunicorn-gthread", 1, "sync-api", [590.0, 640.0, 610.0]),
+        _searched(
+            "gunicorn-gthread",
+            2,
+            "sync-api",
+            [1300.0, 1200.0, 1250.0],
+            error="λ* 1,250 req/s is above the CPU ceiling's 95% interval",
+        ),
+    ]
+    first, second, third = headline(entries)
+    assert first.verdict == "significant"
+    assert first.ratio.startswith("1.61x (95% CI ")
+    assert "1,000 req/s (95% CI 876-1,124, 3 searches)" in first.a_lambda
+    assert second.verdict == "not significant"  # 613 against 620: the interval holds 1
+    low, high = (float(x) for x in second.ratio.split("CI ")[1].rstrip(")").split("-"))
+    assert low < 1.0 < high
+    # The smallest detectable difference, from the same standard error: wider than the
+    # interval's half-width (80% power needs t_.975 + t_.80 standard errors).
+    assert float(second.detectable.rstrip("%")) / 100 > high - 1.0
+    assert third.unanswered.startswith("no λ* to compare (gunicorn-gthread/2x8/sync-api: λ* 1,250")
+    assert headline([_entry("granian", 1, "sync-api", 700.0, 750.0)]) == []
+
+
+def test_the_headline_renders_at_the_top_and_a_measurement_error_is_no_result(stored_run):
+    path = stored_run / "results.json"
+    data = json.loads(path.read_text())
+    entries = [
+        _searched("uvicorn", 1, "async-api", [950.0, 1000.0, 1050.0]),
+        _searched("uvicorn", 1, "sync-api", [600.0, 620.0, 640.0]),
+        _searched(
+            "gunicorn-gthread",
+            1,
+            "sync-api",
+            [590.0, 640.0, 610.0],
+            error="λ* 613 req/s is above the 500 req/s the same server reached saturated",
+        ),
+    ]
+    data["capacity"] = [msgspec.to_builtins(e) for e in entries]
+    path.write_text(json.dumps(data))
+    summary, page = report.render(stored_run)
+    text = summary.read_text()
+    assert text.index("## The headline answers") < text.index("## What this means")
+    assert "**Async or sync view, under uvicorn x 1?** `uvicorn/1x8/async-api` against" in text
+    assert ", significant (the run could have detected a difference of" in text
+    assert "not answered: no λ* to compare (gunicorn-gthread/1x8/sync-api: λ* 613" in text
+    assert "not answered: gunicorn-gthread/2x8/sync-api not mapped in this run" in text
+    assert "| gunicorn-gthread/1x8/sync-api | measurement error (613.3) |" in text
+    assert "gunicorn-gthread/1x8/sync-api: measurement error, not a result" in text
+    assert "The headline answers" in page.read_text()
+    # The map's own comparisons use the same Welch interval over the searches.
+    assert (
+        "λ* of the async view against the sync view: async-api 1,000 against sync-api 620 "
+        "req/s: 1.61x (95% CI " in text
+    )
+    assert "async-api is higher." in text

@@ -40,7 +40,7 @@ def phase(tmp_path_factory):
                   env={"LOCUST_EXPORTER_PORT": "0"}), server_cpus=server_cpus)  # fmt: skip
     plans = [CapacityPlan("uvicorn", 1, 8, path, **QUICK) for path in PATHS]
     plans.append(CapacityPlan("gunicorn-gthread", 1, 8, "async-db-native", **QUICK))
-    record = SimpleNamespace(capacity=[], meta=SimpleNamespace(notes=[]))
+    record = SimpleNamespace(capacity=[], cells=[], meta=SimpleNamespace(notes=[]))
     notes: list[str] = []
     began = time.monotonic()
     try:
@@ -77,6 +77,10 @@ def test_each_path_is_pool_bound_at_pool_over_delay(phase):
         assert entry.idle_threads is not None
         assert entry.idle_threads >= 1
         assert all(s.server_threads and s.server_threads >= 1 for s in entry.steps)
+        # PostgreSQL's CPU is counted beside the server's.
+        assert any(s.database_cpu is not None for s in entry.steps), path
+        assert entry.limit.database_cpu_ms_per_request is not None, path
+        assert "PostgreSQL used" in entry.limit.sentence
 
 
 def test_native_under_gthread_is_skipped_with_its_reason(phase):

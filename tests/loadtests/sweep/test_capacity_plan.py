@@ -5,22 +5,35 @@ from __future__ import annotations
 import pytest
 
 from loadtests.sweep.capacity import locust_argv
-from loadtests.sweep.capacity_plan import TIME_LIMITS, matching, plans_for
+from loadtests.sweep.capacity_plan import (
+    HEADLINE_DELAY_S,
+    REPEATS,
+    TIME_LIMITS,
+    matching,
+    plans_for,
+)
+from loadtests.sweep.capacity_steps import arrival_seed
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.generator import Generator
 
 
-def test_the_default_maps_the_headline_comparison_and_the_worker_dimension():
+def test_the_default_maps_what_the_three_headline_questions_need_with_fresh_repeats():
     plans = plans_for("default")
-    keys = {(p.server, p.workers, p.threads, p.scenario) for p in plans}
-    for server in ("uvicorn", "gunicorn-gthread", "granian"):
-        for scenario in ("sync-api", "async-api"):
-            assert (server, 1, 8, scenario) in keys
-    assert ("gunicorn-gthread", 2, 8, "sync-api") in keys  # workers
+    keys = [p.key for p in plans]
+    assert keys == [
+        "uvicorn/1x8/async-api",  # async against sync under uvicorn x 1
+        "uvicorn/1x8/sync-api",
+        "gunicorn-gthread/1x8/sync-api",  # gthread against uvicorn
+        "gunicorn-gthread/2x8/sync-api",  # one worker against two
+    ]
+    assert all(p.repeats == REPEATS >= 3 for p in plans), "a 95% interval needs fresh repeats"
+    assert all(p.precision == 0.05 and p.min_requests >= 300 for p in plans)
+    assert all(p.delay == HEADLINE_DELAY_S for p in plans)
     assert ("gunicorn-gthread", 1, 16, "sync-api") in {
         (p.server, p.workers, p.threads, p.scenario) for p in plans_for("full")
     }  # threads: in the full map, for the default's budget
-    assert sum(p.estimate(5.0) for p in plans) <= TIME_LIMITS["default"] * 1.1
+    # The first question fits the default's budget by the plan's own estimate.
+    assert sum(p.estimate(5.0) for p in plans[:2]) <= TIME_LIMITS["default"]
 
 
 def test_full_maps_every_kind_threads_and_the_observability_variants():
@@ -45,14 +58,29 @@ def test_capacity_only_and_the_search_arguments():
     assert parse_args(["--cell", "uvicorn:1:async-api", "--capacity"]).capacity
     assert not parse_args(["--profile", "smoke"]).capacity, "make quick stays quick"
     assert parse_args(["--profile", "smoke", "--capacity-only"]).capacity_only
-    plan = plans_for("default")[1]  # gunicorn gthread: starts at half its slot ceiling
+    plan = plans_for("default")[2]  # gunicorn gthread: starts at half its slot ceiling
     plan_out = "search1.json"
-    argv = locust_argv(Generator(), plan, "http://127.0.0.1:1", plan_out)
+    argv = locust_argv(Generator(), plan, "http://127.0.0.1:1", plan_out, seed=12345)
     assert argv[argv.index("--arrival-rate") + 1] == f"{plan.start_rps:g}"
-    assert plan.start_rps == 40.0  # 8 threads / 0.1 s / 2
-    assert argv[argv.index("--capacity-slo-ms") + 1] == "220"
+    assert plan.start_rps == 200.0  # 8 threads / 0.02 s / 2
+    assert argv[argv.index("--capacity-slo-ms") + 1] == "60"
+    assert argv[argv.index("--arrival-seed") + 1] == "12345"
+    assert argv[argv.index("--capacity-precision") + 1] == "0.05"
     assert argv[-1] == "SyncApiUser"
     assert plan_out in argv
+
+
+def test_each_search_gets_a_fresh_seed_from_the_run_the_configuration_and_the_repeat():
+    seeds = {
+        arrival_seed(run, key, repeat)
+        for run in ("20261206-100000", "20261206-100001")
+        for key in ("gunicorn-gthread/1x8/sync-api", "uvicorn/1x8/async-api")
+        for repeat in (1, 2, 3)
+    }
+    assert len(seeds) == 12, "no two searches share their arrivals"
+    again = arrival_seed("20261206-100000", "uvicorn/1x8/async-api", 2)
+    assert again == arrival_seed("20261206-100000", "uvicorn/1x8/async-api", 2), "recorded"
+    assert all(1 <= seed < 2**31 for seed in seeds)
 
 
 def test_the_database_paths_have_a_pool_dimension_and_skip_what_cannot_run():
