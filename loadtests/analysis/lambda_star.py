@@ -18,6 +18,9 @@ from . import queueing, stats
 from .capacity import CPU, CapacityEntry, CapacitySearch, CapacityTheory, _round
 from .thresholds import REACHED_SHARE
 
+# Fresh searches per configuration for λ*'s interval: Student's t then has 2 degrees of freedom.
+REPEATS = 3
+
 
 def combine(
     searches: list[CapacitySearch],

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loadtests.analysis.capacity import CapacityEntry
-from loadtests.analysis.lambda_star import lambda_ratio
-from loadtests.analysis.records import Results
+from loadtests.analysis.lambda_star import REPEATS, lambda_ratio
+from loadtests.analysis.results import Results
 from loadtests.analysis.stats import POWER, Ratio, ratio_digits
 from mysite.launcher import DEFAULT_THREADS
 
@@ -91,7 +91,10 @@ def compare_lambdas(
 def _answer(question: str, key_a: str, key_b: str, a, b) -> Headline:
     missing = [k for k, e in ((key_a, a), (key_b, b)) if e is None]
     if missing:
-        why = f"{' and '.join(missing)} not mapped in this run (a time limit, or a MATCH)"
+        why = (
+            f"{' and '.join(missing)} not mapped in this run (a time limit, or a MATCH): "
+            f"make capacity MATCH='^({key_a}|{key_b})$' REPEATS={REPEATS} maps them"
+        )
         return Headline(question, key_a, key_b, unanswered=why)
     broken = [e for e in (a, b) if not e.is_result]
     if broken:
@@ -108,7 +111,10 @@ def _answer(question: str, key_a: str, key_b: str, a, b) -> Headline:
     compared = lambda_ratio(a, b)
     if compared is None:
         plain = f"{a.lambda_star_rps / b.lambda_star_rps:.2f}x"
-        why = "one search each: no interval, so no verdict (REPEATS=3 or more gives one)"
+        why = (
+            "one search each: no interval, so no verdict "
+            f"(make capacity MATCH='^({key_a}|{key_b})$' REPEATS={REPEATS} gives one)"
+        )
         return Headline(question, key_a, key_b, ratio=plain, unanswered=why, **texts)
     ratio, detectable = compared
     return Headline(

@@ -39,7 +39,8 @@ from loadtests.analysis.capacity import (
     database_cpu_ms,
 )
 from loadtests.analysis.lambda_star import combine, measurement_error, saturation_rps, theory
-from loadtests.analysis.records import Results
+from loadtests.analysis.results import Results
+from loadtests.plugins.search import CALIBRATION_S, MAX_STEP_S, MAX_WARMUP_S
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
 
@@ -71,13 +72,16 @@ def warm_database(url: str, plan: CapacityPlan) -> None:
 def locust_argv(
     gen: generator.Generator, plan: CapacityPlan, host: str, out: Path, seed: int = 1
 ) -> list[str]:
-    limit = SEARCH_MARGIN_S + plan.max_steps * (plan.min_step_s + plan.min_requests / 10 + 5)
+    # Locust's own limit, past any search the step budget allows: each step a warm-up and
+    # its longest judged part.
+    limit = SEARCH_MARGIN_S + CALIBRATION_S + plan.max_steps * (MAX_WARMUP_S + MAX_STEP_S)
+    ceiling = ["--capacity-ceiling", f"{plan.slot_ceiling:g}"] if plan.slot_ceiling else []
     return [
         *generator._locust(gen), "--headless", "--only-summary", "--loglevel", "INFO",
         "-u", "1", "-r", "1", "-t", f"{round(limit)}s", "--host", host,
         "--delay", f"{plan.delay:g}", "--fanout", str(plan.fanout),
         "--arrival-rate", f"{plan.start_rps:g}", "--arrival-out", str(out),
-        "--arrival-seed", str(seed),
+        "--arrival-seed", str(seed), *ceiling,
         "--capacity-slo-ms", f"{plan.slo_p99_ms:g}", "--capacity-max", f"{MAX_RPS:g}",
         "--capacity-growth", f"{plan.growth:g}", "--capacity-precision", f"{plan.precision:g}",
         "--capacity-min-requests", str(plan.min_requests),

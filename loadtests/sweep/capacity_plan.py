@@ -1,11 +1,12 @@
 """Which configurations the capacity map searches, per profile, and each search's settings.
 
 A configuration is server kind x workers x threads x scenario (x a variant of the app: metrics
-off, django-prometheus). ``default`` maps what the report's three headline questions need, each
-with ``REPEATS`` fresh searches for a 95% interval (``HEADLINE_PLANS``): the async against the
-sync view under uvicorn x 1, gunicorn gthread against uvicorn (the sync view), one gthread worker
-against two; at a short service time (``HEADLINE_DELAY_S``), which buys each step its samples
-within the default's time. ``full`` maps every server kind, worker count, gthread
+off, django-prometheus). ``default`` maps the configurations of the report's three headline
+questions (``HEADLINE_PLANS``: the async against the sync view under uvicorn x 1, gunicorn
+gthread against uvicorn (the sync view), one gthread worker against two), one search each, as
+far as its time limit goes, at a short service time (``HEADLINE_DELAY_S``), which buys each step
+its samples; ``make capacity`` maps a question's pair with ``REPEATS`` fresh searches each for
+its 95% interval. ``full`` maps every server kind, worker count, gthread
 thread count and scenario, with fresh repeats for a CI, and the observability variants at
 delay 0; it maps the database paths (``DB_SCENARIOS``) on every kind at each of
 ``FULL_POOL_SIZES`` (``DB_POOL_SIZE``). ``default`` leaves them to the database comparison
@@ -19,8 +20,18 @@ import re
 from dataclasses import dataclass, replace
 
 from loadtests.analysis.capacity import model_ceiling, model_kind
+from loadtests.analysis.lambda_star import REPEATS
 from loadtests.bench.overhead import VARIANTS
-from loadtests.plugins.search import MIN_STEP_REQUESTS, MIN_STEP_S, default_slo_ms
+from loadtests.plugins.search import (
+    CALIBRATION_S,
+    LONGEST_LEAST_S,
+    MAX_STEPS,
+    MIN_STEP_REQUESTS,
+    MIN_STEP_S,
+    MIN_WARMUP_S,
+    WARMUP_SLOS,
+    default_slo_ms,
+)
 from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS
 from mysite.launcher import DEFAULT_THREADS
 
@@ -33,7 +44,6 @@ CAPACITY_DELAY_S = 0.1
 # The default's: a fifth of that, so a step near the knee gets its 300 requests in about a
 # second (SLO 2 x 20 ms + 20 ms = 60 ms); --profile full maps at CAPACITY_DELAY_S.
 HEADLINE_DELAY_S = 0.02
-REPEATS = 3  # fresh searches per configuration: Student's t has 2 degrees of freedom
 # A deciding step's least number of requests: below about 300 no order statistic is a 95%
 # upper bound on p99.
 STEP_REQUESTS = 300
@@ -52,7 +62,9 @@ MAPPED_BY_DEFAULT = ("default", "full")
 # all fit; a configuration that would not is left out, and the report names the question it
 # leaves unanswered.
 TIME_LIMITS = {"default": 95.0, "full": 4 * 3600.0, "smoke": 60.0}
-STEPS_EXPECTED = 6  # steps a search takes, for the time estimate (near the knee from the start)
+# Steps a search takes, for the time estimate: bracketing and bisecting near the knee, then
+# each edge's re-tests (measured on simulated queues: 9-14 steps at the lab's rates).
+STEPS_EXPECTED = 10
 VARIANT_ENV = {v.name: v.env for v in VARIANTS}  # the overhead benchmark's three apps
 VARIANT_LABEL = {v.name: v.label for v in VARIANTS}
 
@@ -68,9 +80,9 @@ class CapacityPlan:
     repeats: int = 1
     min_requests: int = MIN_STEP_REQUESTS
     min_step_s: float = MIN_STEP_S
-    growth: float = 2.0
+    growth: float = 0.0  # 0: the search's own (small near a known slot ceiling, else doubling)
     precision: float = 0.1
-    max_steps: int = 12
+    max_steps: int = MAX_STEPS
     fanout: int = LOAD_FANOUT
     slo_ms: float | None = None  # None: the default SLO from the service time
     db_pool: int = 0  # DB_POOL_SIZE per worker, for the database paths (0: not one)
@@ -127,13 +139,19 @@ class CapacityPlan:
         ceiling, _ = self.model()
         return round(ceiling / 2, 1) if ceiling else UNBOUNDED_START_RPS
 
+    @property
+    def slot_ceiling(self) -> float | None:
+        """The concurrency model's ceiling, which the search starts near (None: only the CPU)."""
+        ceiling, _ = self.model()
+        return ceiling
+
     def estimate(self, start_cost: float) -> float:
-        """Seconds the search should take: starts, and its steps at their least length."""
-        rate, seconds = self.start_rps, 0.0
-        for _ in range(min(self.max_steps, STEPS_EXPECTED)):
-            seconds += max(self.min_step_s, self.min_requests / rate) + 0.5
-            rate *= 1.1
-        return self.repeats * (start_cost + seconds)
+        """Seconds the searches should take: starts, a calibration, and ``STEPS_EXPECTED`` steps
+        near the knee, each a warm-up and at least ``LONGEST_LEAST_S`` judged seconds."""
+        rate = self.slot_ceiling or self.start_rps
+        warmup = max(MIN_WARMUP_S, WARMUP_SLOS * self.slo_p99_ms / 1000.0)
+        step = warmup + max(LONGEST_LEAST_S, self.min_requests / rate) + 0.5
+        return self.repeats * (start_cost + CALIBRATION_S + STEPS_EXPECTED * step)
 
 
 def _block(servers, workers, threads, scenarios, **settings) -> list[CapacityPlan]:
@@ -188,16 +206,26 @@ def plans_for(profile: str) -> list[CapacityPlan]:
         plans += _db_block(ALL_SERVERS, (1, 2), (DEFAULT_THREADS,), FULL_POOL_SIZES, **FULL)
         return list(dict.fromkeys(plans))
     return [
-        CapacityPlan(server=s, workers=w, threads=DEFAULT_THREADS, scenario=c, **QUICK)
+        CapacityPlan(
+            server=s,
+            workers=w,
+            threads=DEFAULT_THREADS,
+            scenario=c,
+            **QUICK | {"repeats": DEFAULT_REPEATS},
+        )
         for s, w, c in HEADLINE_PLANS
     ]
 
 
-# The default's configurations, in the order the three headline questions need them: a time
-# limit that cuts the tail leaves the earlier questions answered.
+# The default's configurations, one search each, most telling first: a steady-state search
+# takes about a minute here (STEPS_EXPECTED steps of a warm-up and LONGEST_LEAST_S judged
+# seconds), so the default's budget maps the first, the one slot-bound configuration, whose
+# λ* the report checks against M/D/c. The headline questions' intervals need REPEATS fresh
+# searches of each pair: ``make capacity`` (the report names the command for each question).
 HEADLINE_PLANS = (
-    ("uvicorn", 1, "async-api"),
-    ("uvicorn", 1, "sync-api"),
     ("gunicorn-gthread", 1, "sync-api"),
+    ("uvicorn", 1, "sync-api"),
+    ("uvicorn", 1, "async-api"),
     ("gunicorn-gthread", 2, "sync-api"),
 )
+DEFAULT_REPEATS = 1

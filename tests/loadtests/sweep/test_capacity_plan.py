@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from loadtests.analysis.lambda_star import REPEATS
+from loadtests.plugins.search import LONGEST_LEAST_S
 from loadtests.sweep.capacity import locust_argv
 from loadtests.sweep.capacity_plan import (
+    DEFAULT_REPEATS,
     HEADLINE_DELAY_S,
-    REPEATS,
+    STEPS_EXPECTED,
     TIME_LIMITS,
     matching,
     plans_for,
@@ -17,23 +22,34 @@ from loadtests.sweep.cli import parse_args
 from loadtests.sweep.generator import Generator
 
 
-def test_the_default_maps_what_the_three_headline_questions_need_with_fresh_repeats():
+def test_the_default_maps_the_headline_configurations_as_far_as_its_time_goes():
     plans = plans_for("default")
     keys = [p.key for p in plans]
     assert keys == [
+        "gunicorn-gthread/1x8/sync-api",  # slot-bound: its λ* is checked against M/D/c
+        "uvicorn/1x8/sync-api",  # gthread against uvicorn
         "uvicorn/1x8/async-api",  # async against sync under uvicorn x 1
-        "uvicorn/1x8/sync-api",
-        "gunicorn-gthread/1x8/sync-api",  # gthread against uvicorn
         "gunicorn-gthread/2x8/sync-api",  # one worker against two
     ]
-    assert all(p.repeats == REPEATS >= 3 for p in plans), "a 95% interval needs fresh repeats"
+    assert all(p.repeats == DEFAULT_REPEATS for p in plans)
     assert all(p.precision == 0.05 and p.min_requests >= 300 for p in plans)
     assert all(p.delay == HEADLINE_DELAY_S for p in plans)
     assert ("gunicorn-gthread", 1, 16, "sync-api") in {
         (p.server, p.workers, p.threads, p.scenario) for p in plans_for("full")
     }  # threads: in the full map, for the default's budget
-    # The first question fits the default's budget by the plan's own estimate.
-    assert sum(p.estimate(5.0) for p in plans[:2]) <= TIME_LIMITS["default"]
+    # The first configuration fits the default's budget by the plan's own estimate; a 95%
+    # interval needs REPEATS fresh searches, which make capacity gives a question's pair.
+    assert plans[0].estimate(5.0) <= TIME_LIMITS["default"]
+    assert REPEATS >= 3
+    assert replace(plans[0], repeats=REPEATS).estimate(5.0) > TIME_LIMITS["default"]
+
+
+def test_a_search_is_estimated_from_its_steps_warm_up_and_judged_seconds():
+    plan = plans_for("default")[0]
+    one = plan.estimate(0.0)
+    assert one >= STEPS_EXPECTED * LONGEST_LEAST_S  # each step judges that long, at least
+    assert replace(plan, repeats=3).estimate(0.0) == pytest.approx(3 * one)
+    assert plan.estimate(5.0) == pytest.approx(one + 5.0)
 
 
 def test_full_maps_every_kind_threads_and_the_observability_variants():
@@ -58,7 +74,7 @@ def test_capacity_only_and_the_search_arguments():
     assert parse_args(["--cell", "uvicorn:1:async-api", "--capacity"]).capacity
     assert not parse_args(["--profile", "smoke"]).capacity, "make quick stays quick"
     assert parse_args(["--profile", "smoke", "--capacity-only"]).capacity_only
-    plan = plans_for("default")[2]  # gunicorn gthread: starts at half its slot ceiling
+    plan = plans_for("default")[0]  # gunicorn gthread: the search starts near its slot ceiling
     plan_out = "search1.json"
     argv = locust_argv(Generator(), plan, "http://127.0.0.1:1", plan_out, seed=12345)
     assert argv[argv.index("--arrival-rate") + 1] == f"{plan.start_rps:g}"
@@ -66,6 +82,10 @@ def test_capacity_only_and_the_search_arguments():
     assert argv[argv.index("--capacity-slo-ms") + 1] == "60"
     assert argv[argv.index("--arrival-seed") + 1] == "12345"
     assert argv[argv.index("--capacity-precision") + 1] == "0.05"
+    assert argv[argv.index("--capacity-ceiling") + 1] == "400"  # 8 threads / 0.02 s
+    assert argv[argv.index("--capacity-growth") + 1] == "0", "the search's own steps near it"
+    uvicorn = plans_for("default")[1]
+    assert "--capacity-ceiling" not in locust_argv(Generator(), uvicorn, "http://x", plan_out)
     assert argv[-1] == "SyncApiUser"
     assert plan_out in argv
 
