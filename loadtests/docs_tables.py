@@ -26,7 +26,8 @@ import django
 
 from loadtests.analysis import results as results_file
 from loadtests.analysis.headroom import headroom
-from loadtests.analysis.records import Cell, Results, RunMeta
+from loadtests.analysis.records import Cell, RunMeta
+from loadtests.analysis.results import Results
 from loadtests.report import database, db_comparison
 from loadtests.report.tables import markdown_table
 from loadtests.sweep import capacity_plan, db_compare, serverlife

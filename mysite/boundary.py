@@ -13,11 +13,9 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 
-from mysite.http_limits import BODY_REFUSED, carries_body
+from mysite.http_limits import BAD_HOST, BODY_REFUSED, carries_body
 
 security_logger = logging.getLogger("django.security.DisallowedHost")
-
-BAD_HOST = "the Host header names a host this service does not serve"
 
 
 def body_refused() -> JsonResponse:

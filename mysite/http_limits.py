@@ -28,6 +28,7 @@ MAX_HEADER_FIELDS = 100
 MAX_HEADER_FIELD_SIZE = 8190
 
 BODY_REFUSED = "requests to this service carry no body"
+BAD_HOST = "the Host header names a host this service does not serve"
 
 WEBSOCKET_REFUSED = "this service speaks plain HTTP only: WebSocket is not served"
 # The extension that lets an app answer a handshake with its own HTTP response (ASGI spec 2.4).
@@ -112,7 +113,7 @@ async def refuse_websocket(scope, receive, send) -> None:
     message = await receive()
     if message["type"] != "websocket.connect":  # the client left before the handshake ended
         return
-    status, reason = (403, WEBSOCKET_REFUSED) if host_allowed(scope) else (400, _bad_host())
+    status, reason = (403, WEBSOCKET_REFUSED) if host_allowed(scope) else (400, BAD_HOST)
     if HTTP_RESPONSE_EXTENSION in scope.get("extensions", {}):
         body = json.dumps({"error": reason}).encode()
         await send(
@@ -123,12 +124,6 @@ async def refuse_websocket(scope, receive, send) -> None:
         await send({"type": "websocket.close", "code": POLICY_VIOLATION})
         status = CLOSED_HANDSHAKE_STATUS
     _count(status, time.perf_counter() - started)
-
-
-def _bad_host() -> str:
-    from mysite.boundary import BAD_HOST  # which imports this module
-
-    return BAD_HOST
 
 
 def _count(status: int, seconds: float) -> None:

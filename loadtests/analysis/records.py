@@ -306,26 +306,3 @@ class SlowClientsRun(Record, kw_only=True):
     user_timeout_s: float
     windows: list[SlowClientsWindow] = field(default_factory=list)
     error: str | None = None
-
-
-class Results(Record, kw_only=True):
-    """results.json: the run's one record, from which the report is rendered alone."""
-
-    schema_version: int
-    meta: RunMeta
-    cells: list[Cell]
-    # Time-series panels, one group per cell (``loadtests.prometheus.panels``).
-    panels: list[dict[str, Any]] | None = None
-    # The capacity map (issue 12): one entry per configuration whose λ* was searched.
-    capacity: list[_capacity.CapacityEntry] = field(default_factory=list)
-    # The server's life (issue 14), a phase of the full profile; absent from older runs.
-    inflight: list[InflightCost] = field(default_factory=list)
-    slow_clients: list[SlowClientsRun] = field(default_factory=list)
-    # The database paths side by side on one server, in alternating windows (issue 13).
-    db_comparison: _db_compare.DbComparison | None = None
-
-
-# Below Results, as a module: the capacity records build on Record, and msgspec resolves the
-# annotation when first used, whichever of the two modules was imported first.
-from . import capacity as _capacity  # noqa: E402
-from . import db_compare as _db_compare  # noqa: E402

@@ -1,7 +1,8 @@
 """``results.json``: the sweep's one record, written again (atomically) after every cell.
 
-Its shape is ``records.Results``; every write and every read is validated against it, and a
-file from an older schema is migrated on read, so a report can be rebuilt from any run.
+Its shape is ``Results``, the run's one record, built from the records below it (``records``,
+``capacity``, ``db_compare``); every write and every read is validated against it, and a file
+from an older schema is migrated on read, so a report can be rebuilt from any run.
 """
 
 from __future__ import annotations
@@ -12,8 +13,35 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from msgspec import field
 
-from .records import SCHEMA_VERSION, Results
+from .capacity import CapacityEntry
+from .db_compare import DbComparison
+from .records import (
+    SCHEMA_VERSION,
+    Cell,
+    InflightCost,
+    Record,
+    RunMeta,
+    SlowClientsRun,
+)
+
+
+class Results(Record, kw_only=True):
+    """results.json: the run's one record, from which the report is rendered alone."""
+
+    schema_version: int
+    meta: RunMeta
+    cells: list[Cell]
+    # Time-series panels, one group per cell (``loadtests.prometheus.panels``).
+    panels: list[dict[str, Any]] | None = None
+    # The capacity map (issue 12): one entry per configuration whose λ* was searched.
+    capacity: list[CapacityEntry] = field(default_factory=list)
+    # The server's life (issue 14), a phase of the full profile; absent from older runs.
+    inflight: list[InflightCost] = field(default_factory=list)
+    slow_clients: list[SlowClientsRun] = field(default_factory=list)
+    # The database paths side by side on one server, in alternating windows (issue 13).
+    db_comparison: DbComparison | None = None
 
 
 def write(path: Path, results: Results) -> None:

@@ -164,9 +164,10 @@ def _get_pacer(environment) -> Pacer:
 
 
 def _lab_classes(environment) -> dict[str, type]:
-    import loadtests.locustfile as lab  # the scenarios' user classes
-
-    return {n: c for n, c in vars(lab).items() if isinstance(c, type) and hasattr(c, "scenario")}
+    """The locustfile's scenario user classes, as Locust loaded them (every class the file
+    defines, whichever it was asked to run): no import of the locustfile, which imports this."""
+    available = environment.available_user_classes or {}
+    return {n: c for n, c in available.items() if hasattr(c, "scenario")}
 
 
 @events.init.add_listener

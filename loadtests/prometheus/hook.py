@@ -46,7 +46,8 @@ from dashboards.prometheus_server import (
     run_prometheus,
 )
 from dashboards.query import PrometheusClient, default_variables, evaluate_panels
-from loadtests.analysis.records import Cell, Results, RunMeta
+from loadtests.analysis.records import Cell, RunMeta
+from loadtests.analysis.results import Results
 from loadtests.scenarios import SCENARIOS
 from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port

@@ -17,7 +17,8 @@ from loadtests.analysis.capacity import POOL, SLOTS
 from loadtests.analysis.comparisons import measured, rate
 from loadtests.analysis.findings import share_text
 from loadtests.analysis.headroom import headroom
-from loadtests.analysis.records import Cell, Results
+from loadtests.analysis.records import Cell
+from loadtests.analysis.results import Results
 from loadtests.analysis.thresholds import REACHED_SHARE
 
 from . import database, db_comparison

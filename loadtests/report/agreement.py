@@ -17,7 +17,8 @@ import re
 
 from dashboards.locust_exporter import BUCKETS
 from loadtests.analysis.comparisons import rate
-from loadtests.analysis.records import Cell, Results
+from loadtests.analysis.records import Cell
+from loadtests.analysis.results import Results
 from loadtests.prometheus.panels import cell_key, runs
 
 THROUGHPUT_PANEL = "throughput_compare"  # the dashboards' panel of Locust's and the app's req/s

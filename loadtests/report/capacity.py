@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 
 from loadtests.analysis.capacity import CapacityEntry
-from loadtests.analysis.records import Results
+from loadtests.analysis.results import Results
 from loadtests.plugins.recording import LAG_LIMIT_MS
 from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 

@@ -16,7 +16,7 @@ from collections import defaultdict
 from itertools import combinations
 
 from loadtests.analysis.capacity import POOL, CapacityEntry, CapacityStep
-from loadtests.analysis.records import Results
+from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS
 
 from . import db_cells, db_comparison

@@ -8,7 +8,8 @@ from collections import defaultdict
 from itertools import combinations
 
 from loadtests.analysis.comparisons import measured, versus
-from loadtests.analysis.records import Cell, Results
+from loadtests.analysis.records import Cell
+from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS
 
 TITLE = "### Closed loop (the database paths' cells)"

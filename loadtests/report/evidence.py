@@ -12,7 +12,8 @@ from loadtests.analysis.comparisons import compare, measured, rate
 from loadtests.analysis.comparisons import label as label_cell
 from loadtests.analysis.db_compare import DbComparison
 from loadtests.analysis.findings import share_text
-from loadtests.analysis.records import Cell, Results
+from loadtests.analysis.records import Cell
+from loadtests.analysis.results import Results
 
 VIEW_SCENARIOS = ("async-api", "sync-api")
 BLOCKING = "async-blocking"

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 
-from loadtests.analysis.records import InflightCost, Results
+from loadtests.analysis.records import InflightCost
+from loadtests.analysis.results import Results
 
 from .tables import Table, html_table, markdown_table
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from loadtests.analysis import findings
-from loadtests.analysis.records import Results
+from loadtests.analysis.results import Results
 
 from . import advice, capacity, headline, inflight, plots, slowclients
 from .jinja import ENV

@@ -6,7 +6,7 @@ import html
 from dataclasses import dataclass
 
 from dashboards.query import rate_interval
-from loadtests.analysis.records import Results
+from loadtests.analysis.results import Results
 
 from . import agreement, svg
 from .tables import Table, figure

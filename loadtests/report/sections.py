@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from loadtests.analysis import findings, littles, stats, steady
-from loadtests.analysis.records import Cell, Results, RunMeta
+from loadtests.analysis.records import Cell, RunMeta
+from loadtests.analysis.results import Results
 from loadtests.analysis.thresholds import (
     GENERATOR_SATURATED_PERCENT,
     SERVER_CPU_BOUND_PERCENT,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import html
 
-from loadtests.analysis.records import Results, SlowClientsRun, SlowClientsWindow
+from loadtests.analysis.records import SlowClientsRun, SlowClientsWindow
+from loadtests.analysis.results import Results
 from loadtests.sweep.slowclients import READS_REQUESTS, THREAD_PER_CONNECTION
 
 from .tables import Table, html_table, markdown_table

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from loadtests.analysis.records import Results
+from loadtests.analysis.results import Results
 
 from . import advice, capacity, headline, inflight, slowclients
 from .jinja import ENV

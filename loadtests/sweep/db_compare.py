@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from loadtests.analysis import db_compare as analysis
-from loadtests.analysis.records import Results
+from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS, LOAD_ROWS
 from mysite.db import cluster as pg
 from mysite.launcher import DEFAULT_THREADS, ServerFailed, free_port, serve

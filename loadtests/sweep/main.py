@@ -14,13 +14,8 @@ from pathlib import Path
 from loadtests import report
 from loadtests.analysis import results
 from loadtests.analysis.assemble import failed_cell
-from loadtests.analysis.records import (
-    SCHEMA_VERSION,
-    GeneratorMode,
-    Parameters,
-    Results,
-    RunMeta,
-)
+from loadtests.analysis.records import SCHEMA_VERSION, GeneratorMode, Parameters, RunMeta
+from loadtests.analysis.results import Results
 from mysite.launcher import LOOPBACK, ServerFailed, run_system_checks, server_environment
 
 from . import capacity, db_compare, machine, serverlife

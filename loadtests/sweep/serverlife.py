@@ -27,7 +27,8 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from loadtests.analysis.records import InflightCost, Results, SlowClientsRun
+from loadtests.analysis.records import InflightCost, SlowClientsRun
+from loadtests.analysis.results import Results
 from mysite.db import cluster as pg
 from mysite.db.checks import SPARE_CONNECTIONS
 from mysite.launcher import SERVER_KINDS, ServerFailed, serve

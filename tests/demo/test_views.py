@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from mysite.boundary import BAD_HOST, BODY_REFUSED
+from mysite.http_limits import BAD_HOST, BODY_REFUSED
 
 SYNC_HELLO = "/sync/api/"
 ASYNC_HELLO = ["/async/api/", "/async/blocking/"]

@@ -15,8 +15,7 @@ import time
 import httpx
 import pytest
 
-from mysite.boundary import BAD_HOST
-from mysite.http_limits import BODY_REFUSED
+from mysite.http_limits import BAD_HOST, BODY_REFUSED
 from mysite.launcher import free_port, serve
 from mysite.metrics import names
 from mysite.servers import SERVER_KINDS

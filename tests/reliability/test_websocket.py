@@ -19,8 +19,8 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from mysite.boundary import BAD_HOST
 from mysite.http_limits import (
+    BAD_HOST,
     CLOSED_HANDSHAKE_STATUS,
     HTTP_RESPONSE_EXTENSION,
     POLICY_VIOLATION,
