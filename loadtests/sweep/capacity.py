@@ -40,7 +40,7 @@ from loadtests.analysis.capacity import (
 )
 from loadtests.analysis.lambda_star import combine, measurement_error, saturation_rps, theory
 from loadtests.analysis.results import Results
-from loadtests.plugins.search import CALIBRATION_S, MAX_STEP_S, MAX_WARMUP_S
+from loadtests.plugins.search import MAX_STEP_S, MAX_WARMUP_S
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
 
@@ -74,7 +74,7 @@ def locust_argv(
 ) -> list[str]:
     # Locust's own limit, past any search the step budget allows: each step a warm-up and
     # its longest judged part.
-    limit = SEARCH_MARGIN_S + CALIBRATION_S + plan.max_steps * (MAX_WARMUP_S + MAX_STEP_S)
+    limit = SEARCH_MARGIN_S + plan.calibrate_s + plan.max_steps * (MAX_WARMUP_S + MAX_STEP_S)
     ceiling = ["--capacity-ceiling", f"{plan.slot_ceiling:g}"] if plan.slot_ceiling else []
     return [
         *generator._locust(gen), "--headless", "--only-summary", "--loglevel", "INFO",
@@ -86,6 +86,7 @@ def locust_argv(
         "--capacity-growth", f"{plan.growth:g}", "--capacity-precision", f"{plan.precision:g}",
         "--capacity-min-requests", str(plan.min_requests),
         "--capacity-min-step", f"{plan.min_step_s:g}", "--capacity-max-steps", str(plan.max_steps),
+        "--capacity-edge-tests", str(plan.edge_tests), "--capacity-calibrate", f"{plan.calibrate_s:g}",
         plan.spec.user_class,
     ]  # fmt: skip
 

@@ -29,6 +29,7 @@ from loadtests.plugins.search import (
     MIN_STEP_REQUESTS,
     MIN_STEP_S,
     MIN_WARMUP_S,
+    TESTS_PER_EDGE,
     WARMUP_SLOS,
     default_slo_ms,
 )
@@ -83,6 +84,8 @@ class CapacityPlan:
     growth: float = 0.0  # 0: the search's own (small near a known slot ceiling, else doubling)
     precision: float = 0.1
     max_steps: int = MAX_STEPS
+    edge_tests: int = TESTS_PER_EDGE  # tests of each bracket edge, at least
+    calibrate_s: float = CALIBRATION_S  # a low-rate calibration step first (0: none)
     fanout: int = LOAD_FANOUT
     slo_ms: float | None = None  # None: the default SLO from the service time
     db_pool: int = 0  # DB_POOL_SIZE per worker, for the database paths (0: not one)
@@ -151,7 +154,7 @@ class CapacityPlan:
         rate = self.slot_ceiling or self.start_rps
         warmup = max(MIN_WARMUP_S, WARMUP_SLOS * self.slo_p99_ms / 1000.0)
         step = warmup + max(LONGEST_LEAST_S, self.min_requests / rate) + 0.5
-        return self.repeats * (start_cost + CALIBRATION_S + STEPS_EXPECTED * step)
+        return self.repeats * (start_cost + self.calibrate_s + STEPS_EXPECTED * step)
 
 
 def _block(servers, workers, threads, scenarios, **settings) -> list[CapacityPlan]:
