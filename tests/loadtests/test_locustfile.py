@@ -27,7 +27,8 @@ ENV = {**os.environ, "LOCUST_EXPORTER_PORT": "0"}
 def app(upstream, postgres):
     """One uvicorn worker with an upstream and a PostgreSQL: every scenario has what it calls."""
     env = {"UPSTREAM_URL": f"{upstream.url}/api/", **db_env(postgres)}
-    with serve("uvicorn", 1, env=env) as running:
+    # No Django checks before each start: tests/demo/test_checks.py tests them.
+    with serve("uvicorn", 1, env=env, system_checks=False) as running:
         yield running
 
 

@@ -58,7 +58,8 @@ def stop_at_once(server) -> None:
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_counts_are_exact_with_two_workers_and_a_killed_one(kind, figure):
-    with serve(kind, workers=2) as server:
+    # No Django checks before each start: tests/demo/test_checks.py tests them.
+    with serve(kind, workers=2, system_checks=False) as server:
         for route in KINDS[kind]:
             assert fire(server.url + route, REQUESTS) == [200] * REQUESTS
         scrapes = [scrape(server.url) for _ in range(SCRAPES)]

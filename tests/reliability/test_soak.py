@@ -53,8 +53,9 @@ def snapshot(server) -> dict[int, tuple[float, int]]:
 def test_soak_at_saturation(scenario, upstream, tmp_path, figure):
     kind, user_classes, users, thread_bound = SCENARIOS[scenario]
     env = {"UPSTREAM_URL": upstream.url + "/api/", "UPSTREAM_TIMEOUT": "5"}
+    # No Django checks before each start: tests/demo/test_checks.py tests them.
     with (
-        serve(kind, workers=2, env=env) as server,
+        serve(kind, workers=2, env=env, system_checks=False) as server,
         locust_load(server.url, user_classes, users, tmp_path) as load,
     ):
         deadline = time.monotonic() + WARM_UP_SECONDS

@@ -74,7 +74,8 @@ def test_kill_9_a_worker_under_locust_load(kind, tmp_path, figure):
     def in_flight():
         return total(scrape(server.url), names.SERVER_ACTIVE) > 0
 
-    with serve(kind, workers=WORKERS) as server:
+    # No Django checks before each start: tests/demo/test_checks.py tests them.
+    with serve(kind, workers=WORKERS, system_checks=False) as server:
         with (
             httpx.Client(timeout=10) as client,
             locust_load(server.url, user_class, USERS, tmp_path) as load,
@@ -146,7 +147,10 @@ def test_many_restarts_keep_the_metrics_directory_bounded(figure):
     rounds, per_round = 6, 10
     served = 0
     file_counts, scrape_times = [], []
-    with serve("uvicorn", workers=WORKERS) as server, httpx.Client(timeout=10) as client:
+    with (
+        serve("uvicorn", workers=WORKERS, system_checks=False) as server,
+        httpx.Client(timeout=10) as client,
+    ):
         metrics_dir = server.extra["metrics_dir"]
         previous = scrape(server.url)
         for round_number in range(rounds):
