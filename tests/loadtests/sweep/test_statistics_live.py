@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from loadtests.analysis.records import SCHEMA_VERSION
 from tests.loadtests import results_json
 from tests.loadtests.conftest import run_sweep
 
@@ -108,4 +109,4 @@ def test_a_configuration_against_itself_is_not_significant(sweep):
     assert "Server and client counted the same windows" in summary
     assert "Coordinated omission" in summary
     record = json.loads((sweep / "results.json").read_text())
-    assert record["schema_version"] == 3
+    assert record["schema_version"] == SCHEMA_VERSION
