@@ -50,7 +50,7 @@ system-packages: ## Install Prometheus, wrk, Chromium and PostgreSQL (Debian pac
 test: setup system-packages ## The whole test suite (what CI runs)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 test-fast: setup ## The tests that start no server
 	$(PY) -m pytest -m "not live"

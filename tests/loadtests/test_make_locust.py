@@ -51,7 +51,9 @@ def test_the_custom_options_show_their_defaults(capsys):
 
 @pytest.fixture(scope="module")
 def app(upstream):
-    with serve("uvicorn", 1, env={"UPSTREAM_URL": f"{upstream.url}/api/"}) as running:
+    # No Django checks before each start: tests/demo/test_checks.py tests them.
+    env = {"UPSTREAM_URL": f"{upstream.url}/api/"}
+    with serve("uvicorn", 1, env=env, system_checks=False) as running:
         yield running
 
 

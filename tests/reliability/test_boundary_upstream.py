@@ -49,7 +49,11 @@ def app(request, hostile):
         "HTTP_PROXY": hostile.url, "HTTPS_PROXY": hostile.url, "ALL_PROXY": hostile.url,
         "http_proxy": hostile.url, "NO_PROXY": "", "no_proxy": "",
     }  # fmt: skip
-    with serve("uvicorn", workers=2, env=env) as server, httpx.Client(timeout=60) as client:
+    # No Django checks before each start: tests/demo/test_checks.py tests them.
+    with (
+        serve("uvicorn", workers=2, env=env, system_checks=False) as server,
+        httpx.Client(timeout=60) as client,
+    ):
         views = [ASYNC_VIEW] if request.param == "aiohttp" else [ASYNC_VIEW, THREAD_VIEW]
         yield server, client, request.param, views
 
@@ -171,7 +175,7 @@ def test_a_client_that_goes_away_stops_the_async_calls(app, hostile, figure):
 @pytest.fixture(scope="module")
 def gthread_app(hostile):
     env = {"UPSTREAM_URL": hostile.url + "/api/", "UPSTREAM_TIMEOUT": str(TIMEOUT)}
-    with serve("gunicorn-gthread", workers=1, threads=4, env=env) as server:
+    with serve("gunicorn-gthread", workers=1, threads=4, env=env, system_checks=False) as server:
         yield server
 
 

@@ -254,6 +254,8 @@ INTERRUPTIONS = {
             "16",
             "--time-limit",
             "1200",
+            # Nothing of this case is Prometheus's: without it the sweep starts and ends sooner.
+            "--no-prometheus",
         ),
         presses=2,
         during=0,
@@ -378,6 +380,7 @@ def test_a_server_that_never_becomes_ready_fails_its_cell_and_the_sweep_goes_on(
         "--out", str(out), "--run-id", "never", "--ready-timeout", str(ready_timeout),
         "--cell", "gunicorn-gthread:1:sync-api", "--cell", "gunicorn-uvicorn:1:async-api",
         "--cell", "uvicorn:1:async-api", "--repeats", "1", *SHORT,
+        "--no-prometheus",  # nothing here is Prometheus's ("once" runs one beside the sweep)
     ]  # fmt: skip
     env = sweep_env(DJANGO_SETTINGS_MODULE="tests.reliability.never_ready_settings")
     started = time.monotonic()
@@ -431,12 +434,17 @@ def test_a_server_that_never_becomes_ready_fails_its_cell_and_the_sweep_goes_on(
     hanging = [s for s in watch.seen.values() if "gthread" in s.cmdline]
     assert len(hanging) >= 2, "its master and worker were seen"
     lifetime = max(s.last for s in hanging) - min(s.first for s in hanging)
+    # First seen as the launcher, before it became gunicorn: its own start counts too (25.1
+    # to 26.4 s in all on a quiet machine, 30.2 and 31.7 s on a loaded one: 3.3 s under the
+    # old bound of 35 s). One left running to the sweep's end would live about the whole
+    # sweep (48 s on the loaded machine).
+    slack = 15
     figure(
         "hanging server, first seen to last seen",
         f"{lifetime:.1f} s",
-        f"< {ready_timeout} s (ready timeout) + 10 s (the launcher's grace) + 10 s",
+        f"< {ready_timeout} s (ready timeout) + 10 s (the launcher's grace) + {slack} s",
     )
-    assert lifetime < ready_timeout + 10 + 10
+    assert lifetime < ready_timeout + 10 + slack
     assert_everything_gone(watch, figure, exited_at)
     assert not [d for d in watch.metrics_dirs if Path(d).exists()], "metrics dirs removed"
     assert not holders([str(run_dir), *watch.metrics_dirs])

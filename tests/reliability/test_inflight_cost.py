@@ -9,8 +9,12 @@ thread does: the sync ORM and the async ORM (``sync_to_async``) wait for the que
 database socket; the native path awaits the query on the event loop, and no thread waits.
 
 The measurement is the sweep's (``loadtests.sweep.serverlife``, a phase of ``--profile full``).
+``make test`` holds ``IN_FLIGHT`` requests per case, enough to show a thread per request and
+who blocks one; ``RELIABILITY_IN_FLIGHT=1000`` (``inflight.WANTED``, the issue's figure) gives
+the table that docs/RELIABILITY.md quotes.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -21,15 +25,26 @@ from loadtests.sweep.cell import Context
 
 pytestmark = pytest.mark.live
 
+IN_FLIGHT = int(os.environ.get("RELIABILITY_IN_FLIGHT", "200"))
+
 
 @pytest.fixture(scope="module")
 def wanted():
-    return inflight.open_files_allow(inflight.WANTED)
+    return inflight.open_files_allow(IN_FLIGHT)
 
 
 @pytest.fixture(scope="module")
-def db_url(wanted):
-    """A PostgreSQL that takes a pool of ``wanted`` connections (a throwaway cluster)."""
+def db_url(wanted, request):
+    """A PostgreSQL that takes a pool of ``wanted`` connections: the session's when its
+    max_connections allow it and no client holds any (the measurement counts them all), else a
+    throwaway cluster sized for them, as the sweep's phase starts."""
+    shared = request.getfixturevalue("postgres").url()
+    if (
+        serverlife.connections_allowed(shared) >= wanted[0]
+        and serverlife.client_connections(shared) == 0
+    ):
+        yield shared
+        return
     with serverlife.database(wanted[0]) as url:
         yield url
 

@@ -1,6 +1,7 @@
 """The server-life phase, live and small: ``python -m loadtests.sweep --profile full
---server-life-only`` in this process, with 100 requests in flight instead of 1,000, three of
-its cases (a view and two database paths) and two server kinds for the slow clients; then the
+--server-life-only`` in this process, with 100 requests in flight instead of 1,000, two of
+its cases (the async ORM and the native path: the contrast the report draws; every case is
+tests/reliability/test_inflight_cost.py's) and two server kinds for the slow clients; then the
 records in results.json and the report's two sections, generated from them.
 
 What it shows at this size as at full size: the async ORM blocks a thread per in-flight query
@@ -28,7 +29,7 @@ from tests.loadtests.results_json import load
 pytestmark = pytest.mark.live
 
 IN_FLIGHT = 100
-CASES = [c for c in inflight.CASES if c.path in ("/async/api/", "/async/db/", "/async/db_native/")
+CASES = [c for c in inflight.CASES if c.path in ("/async/db/", "/async/db_native/")
          and c.server == "uvicorn"]  # fmt: skip
 KINDS = ("uvicorn", "gunicorn-gthread")
 
