@@ -86,7 +86,8 @@ def locust_argv(
         "--capacity-growth", f"{plan.growth:g}", "--capacity-precision", f"{plan.precision:g}",
         "--capacity-min-requests", str(plan.min_requests),
         "--capacity-min-step", f"{plan.min_step_s:g}", "--capacity-max-steps", str(plan.max_steps),
-        "--capacity-edge-tests", str(plan.edge_tests), "--capacity-calibrate", f"{plan.calibrate_s:g}",
+        "--capacity-edge-tests", str(plan.edge_tests),
+        "--capacity-calibrate", f"{plan.calibrate_s:g}",
         plan.spec.user_class,
     ]  # fmt: skip
 
