@@ -130,6 +130,14 @@ class CapacityTheory(Record, kw_only=True):
     sentence: str = ""
 
 
+def configuration_key(
+    server: str, workers: int, threads: int, scenario: str, db_pool: int = 0, variant: str = ""
+) -> str:
+    """A configuration's name: server/WORKERSxTHREADS/scenario[/poolN][/variant]."""
+    pool = f"/pool{db_pool}" if db_pool else ""
+    return f"{server}/{workers}x{threads}/{scenario}{pool}" + (f"/{variant}" if variant else "")
+
+
 class CapacityEntry(Record, kw_only=True):
     server: str
     workers: int
@@ -161,9 +169,9 @@ class CapacityEntry(Record, kw_only=True):
     @property
     def key(self) -> str:
         """server/WORKERSxTHREADS/scenario[/poolN][/variant], as ``make capacity MATCH`` sees it."""
-        variant = f"/{self.variant}" if self.variant else ""
-        pool = f"/pool{self.db_pool_size}" if self.db_pool_size else ""
-        return f"{self.server}/{self.workers}x{self.threads}/{self.scenario}{pool}{variant}"
+        return configuration_key(
+            self.server, self.workers, self.threads, self.scenario, self.db_pool_size, self.variant
+        )
 
     @property
     def is_result(self) -> bool:

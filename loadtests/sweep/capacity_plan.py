@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from loadtests.analysis.capacity import model_ceiling, model_kind
+from loadtests.analysis.capacity import configuration_key, model_ceiling, model_kind
 from loadtests.analysis.lambda_star import REPEATS
 from loadtests.bench.overhead import VARIANTS
 from loadtests.plugins.search import (
@@ -92,9 +92,9 @@ class CapacityPlan:
 
     @property
     def key(self) -> str:
-        variant = f"/{self.variant}" if self.variant else ""
-        pool = f"/pool{self.db_pool}" if self.db_pool else ""
-        return f"{self.server}/{self.workers}x{self.threads}/{self.scenario}{pool}{variant}"
+        return configuration_key(
+            self.server, self.workers, self.threads, self.scenario, self.db_pool, self.variant
+        )
 
     @property
     def slug(self) -> str:
