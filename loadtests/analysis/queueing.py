@@ -129,8 +129,9 @@ def mdc_lambda_star(servers: int, service_s: float, slo_p99_ms: float) -> float:
     ``servers`` slots each holding a request ``service_s``: M/D/c. 0 when even one request
     alone misses it (the service time is over the SLO)."""
     if servers < 1 or service_s <= 0:
-        raise ValueError(f"M/D/c needs servers >= 1 and a service time > 0, not {servers}, "
-                         f"{service_s}")  # fmt: skip
+        raise ValueError(
+            f"M/D/c needs servers >= 1 and a service time > 0, not {servers}, {service_s}"
+        )
     wait_s = slo_p99_ms / 1000.0 - service_s
     if wait_s < 0:
         return 0.0

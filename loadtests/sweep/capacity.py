@@ -107,8 +107,9 @@ def postmaster_pid(env: dict[str, str]) -> int | None:
         return None
 
 
-def _search(plan: CapacityPlan, ctx: Context, out: Path, db_env: dict[str, str],
-            seed: int) -> tuple[dict, TreeSampler]:  # fmt: skip
+def _search(
+    plan: CapacityPlan, ctx: Context, out: Path, db_env: dict[str, str], seed: int
+) -> tuple[dict, TreeSampler]:
     """One fresh server and one search; Locust's JSON and the server's CPU samples."""
     port = free_port()
     host = f"http://{LOOPBACK}:{port}"
@@ -232,11 +233,18 @@ def database(plans: list[CapacityPlan], root: Path | None = None, shared=None):
             yield {"DATABASE_URL": cluster.url()}
 
 
-def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], None],
-              note: Callable[[str], None], time_limit: float | None = None,
-              match: str | None = None, db_root: Path | None = None,
-              plans: list[CapacityPlan] | None = None,
-              repeats: int | None = None) -> int:  # fmt: skip
+def run_phase(
+    profile: str,
+    ctx: Context,
+    record: Results,
+    save: Callable[[], None],
+    note: Callable[[str], None],
+    time_limit: float | None = None,
+    match: str | None = None,
+    db_root: Path | None = None,
+    plans: list[CapacityPlan] | None = None,
+    repeats: int | None = None,
+) -> int:
     """Map the profile's configurations (or ``plans``) within its time limit, each with its
     plan's fresh searches (or ``repeats``); 1 if any failed."""
     plans = matching(plans or plans_for(profile), match)

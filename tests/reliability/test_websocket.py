@@ -59,9 +59,12 @@ def handshake(url: str, host: str, path: str = "/async/api/") -> tuple[int, dict
 
 def unmatched(samples, status: int) -> float:
     return total(
-        samples, names.SERVER_DURATION + "_count", http_route=names.UNMATCHED_ROUTE,
-        http_request_method="GET", http_response_status_code=str(status),
-    )  # fmt: skip
+        samples,
+        names.SERVER_DURATION + "_count",
+        http_route=names.UNMATCHED_ROUTE,
+        http_request_method="GET",
+        http_response_status_code=str(status),
+    )
 
 
 def refuse_on(kind: str) -> dict:
@@ -139,9 +142,12 @@ async def run_edge(scope: dict, messages: list[dict]) -> list[dict]:
 
 def websocket_scope(host: bytes, extensions: dict | None = None) -> dict:
     return {
-        "type": "websocket", "path": "/ws/", "headers": [(b"host", host)],
-        "server": ("127.0.0.1", 8000), "extensions": extensions or {},
-    }  # fmt: skip
+        "type": "websocket",
+        "path": "/ws/",
+        "headers": [(b"host", host)],
+        "server": ("127.0.0.1", 8000),
+        "extensions": extensions or {},
+    }
 
 
 @pytest.mark.parametrize("host", [b"127.0.0.1:8000", b"evil.example"])
@@ -149,10 +155,17 @@ async def test_without_the_response_extension_the_handshake_is_closed_and_counte
     def count() -> float:
         from mysite.metrics.instruments import server_duration
 
-        labels = {"http_route": names.UNMATCHED_ROUTE, "http_request_method": "GET",
-                  "http_response_status_code": str(CLOSED_HANDSHAKE_STATUS)}  # fmt: skip
-        sample = [s for m in server_duration.collect() for s in m.samples
-                  if s.name.endswith("_count") and s.labels == labels]  # fmt: skip
+        labels = {
+            "http_route": names.UNMATCHED_ROUTE,
+            "http_request_method": "GET",
+            "http_response_status_code": str(CLOSED_HANDSHAKE_STATUS),
+        }
+        sample = [
+            s
+            for m in server_duration.collect()
+            for s in m.samples
+            if s.name.endswith("_count") and s.labels == labels
+        ]
         return sample[0].value if sample else 0.0
 
     before = count()
@@ -166,8 +179,9 @@ async def test_with_the_extension_the_answer_is_the_json_refusal():
     scope = websocket_scope(b"localhost", {HTTP_RESPONSE_EXTENSION: {}})
     sent = await run_edge(scope, [{"type": "websocket.connect"}])
     assert [m["type"] for m in sent] == [
-        "websocket.http.response.start", "websocket.http.response.body",
-    ]  # fmt: skip
+        "websocket.http.response.start",
+        "websocket.http.response.body",
+    ]
     assert sent[0]["status"] == 403
     assert json.loads(sent[1]["body"]) == {"error": WEBSOCKET_REFUSED}
 

@@ -93,10 +93,13 @@ def test_kill_9_a_worker_under_locust_load(kind, tmp_path, figure):
                 scrapes.append(scrape(server.url))
                 # Load keeps flowing after the restart, on both workers.
                 wait_for(
-                    lambda: total(scrape(server.url), names.SERVER_DURATION + "_count")
-                    > total(scrapes[-1], names.SERVER_DURATION + "_count") + 50,
-                    30, "requests served after the restart",
-                )  # fmt: skip
+                    lambda: (
+                        total(scrape(server.url), names.SERVER_DURATION + "_count")
+                        > total(scrapes[-1], names.SERVER_DURATION + "_count") + 50
+                    ),
+                    30,
+                    "requests served after the restart",
+                )
                 scrapes.append(scrape(server.url))
             after_restart = [
                 client.get(server.url + route, params={"delay": 0}).status_code for _ in range(20)
@@ -105,8 +108,9 @@ def test_kill_9_a_worker_under_locust_load(kind, tmp_path, figure):
         # Locust has stopped: nothing is in flight any more, whoever was killed.
         samples = wait_for(
             lambda: (s := scrape(server.url)) and total(s, names.SERVER_ACTIVE) == 0 and s,
-            10, "the active-requests gauge back at 0",
-        )  # fmt: skip
+            10,
+            "the active-requests gauge back at 0",
+        )
         leftover = [
             name
             for name in metric_files(server.extra["metrics_dir"])
