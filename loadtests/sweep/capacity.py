@@ -86,6 +86,7 @@ def locust_argv(
         "--capacity-growth", f"{plan.growth:g}", "--capacity-precision", f"{plan.precision:g}",
         "--capacity-min-requests", str(plan.min_requests),
         "--capacity-min-step", f"{plan.min_step_s:g}", "--capacity-max-steps", str(plan.max_steps),
+        "--capacity-step-requests", str(plan.step_requests),
         "--capacity-edge-tests", str(plan.edge_tests),
         "--capacity-calibrate", f"{plan.calibrate_s:g}",
         plan.spec.user_class,

@@ -29,6 +29,8 @@ from loadtests.plugins.search import (
     MIN_STEP_REQUESTS,
     MIN_STEP_S,
     MIN_WARMUP_S,
+    PRECISION,
+    STEP_REQUESTS,
     TESTS_PER_EDGE,
     WARMUP_SLOS,
     default_slo_ms,
@@ -45,10 +47,6 @@ CAPACITY_DELAY_S = 0.1
 # The default's: a fifth of that, so a step near the knee gets its 300 requests in about a
 # second (SLO 2 x 20 ms + 20 ms = 60 ms); --profile full maps at CAPACITY_DELAY_S.
 HEADLINE_DELAY_S = 0.02
-# A deciding step's least number of requests: below about 300 no order statistic is a 95%
-# upper bound on p99.
-STEP_REQUESTS = 300
-PRECISION = 0.05  # the bracket [held, failed] narrows to within 5%
 # Where a search starts: half the concurrency model's ceiling, or this when only the CPU limits
 # (about half what one core of this lab's machine serves of the sleep views).
 UNBOUNDED_START_RPS = 400.0
@@ -85,6 +83,7 @@ class CapacityPlan:
     precision: float = 0.1
     max_steps: int = MAX_STEPS
     edge_tests: int = TESTS_PER_EDGE  # tests of each bracket edge, at least
+    step_requests: int = STEP_REQUESTS  # judged requests a step that holds runs to
     calibrate_s: float = CALIBRATION_S  # a low-rate calibration step first (0: none)
     fanout: int = LOAD_FANOUT
     slo_ms: float | None = None  # None: the default SLO from the service time
@@ -153,7 +152,7 @@ class CapacityPlan:
         near the knee, each a warm-up and at least ``LONGEST_LEAST_S`` judged seconds."""
         rate = self.slot_ceiling or self.start_rps
         warmup = max(MIN_WARMUP_S, WARMUP_SLOS * self.slo_p99_ms / 1000.0)
-        step = warmup + max(LONGEST_LEAST_S, self.min_requests / rate) + 0.5
+        step = warmup + max(LONGEST_LEAST_S, self.step_requests / rate) + 0.5
         return self.repeats * (start_cost + self.calibrate_s + STEPS_EXPECTED * step)
 
 
@@ -177,7 +176,7 @@ def _db_block(servers, workers, threads, pools, **settings) -> list[CapacityPlan
 
 
 HEADLINE = ("uvicorn", "gunicorn-gthread", "granian")
-SEARCH = {"min_requests": STEP_REQUESTS, "precision": PRECISION, "repeats": REPEATS}
+SEARCH = {"min_requests": MIN_STEP_REQUESTS, "precision": PRECISION, "repeats": REPEATS}
 QUICK = {"delay": HEADLINE_DELAY_S, **SEARCH}
 FULL = {"delay": CAPACITY_DELAY_S, **SEARCH}
 ALL_SERVERS = ("uvicorn", "gunicorn-gthread", "gunicorn-uvicorn", "granian", "granian-wsgi")

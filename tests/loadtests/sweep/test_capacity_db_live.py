@@ -2,8 +2,10 @@
 phase, each path pool-bound at DB_POOL_SIZE / delay, the server's threads recorded per step, and
 the native path under gunicorn gthread skipped with its reason (never measured as a failure).
 
-A small pool (4 connections, delay 0.1 s: 40 req/s) keeps the searches short and far below the
-CPU's ceiling on a busy machine. Pinned as the sweep pins.
+A small pool and a short wait (2 connections, delay 0.02 s: 100 req/s) keep the searches short
+(a step that holds runs to its judged requests: at 50 req/s, 300 take 6 s) and below the CPU's
+ceiling on a busy machine; each edge is tested once, with no calibration: the tests' fast path.
+Pinned as the sweep pins.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from loadtests.analysis.queueing import mdc_lambda_star
 from loadtests.scenarios import NATIVE_ASGI_ONLY
 from loadtests.sweep.capacity import run_phase
 from loadtests.sweep.capacity_plan import CapacityPlan
@@ -25,9 +28,18 @@ from tests.db.conftest import new_cluster_root
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
-POOL, DELAY = 4, 0.1
-POOL_CEILING = POOL / DELAY  # 40 requests/s per worker
-QUICK = {"delay": DELAY, "min_requests": 80, "precision": 0.15, "max_steps": 6, "db_pool": POOL}
+POOL, DELAY = 2, 0.02
+POOL_CEILING = POOL / DELAY  # 100 requests/s per worker
+QUICK = {
+    "delay": DELAY,
+    "min_requests": 100,
+    "step_requests": 300,
+    "precision": 0.1,
+    "max_steps": 12,
+    "edge_tests": 1,
+    "calibrate_s": 0.0,
+    "db_pool": POOL,
+}
 PATHS = ("sync-db", "async-db", "async-db-native")
 
 
@@ -64,15 +76,18 @@ def test_each_path_is_pool_bound_at_pool_over_delay(phase):
         assert entry.limit.binds == "pool", entry.limit.sentence
         assert entry.limit.model_rps == POOL_CEILING
         assert (
-            "pool-bound: 1 worker(s) x 4 pooled database connections / 0.1 s = 40 req/s"
+            "pool-bound: 1 worker(s) x 2 pooled database connections / 0.02 s = 100 req/s"
             in entry.limit.sentence
         )
-        # At or just under pool / delay: Poisson arrivals queue before every connection is busy.
-        assert 0.6 * POOL_CEILING <= entry.lambda_star_rps <= 1.05 * POOL_CEILING, path
+        # Where M/D/c puts it: Poisson arrivals queue before every connection is busy.
+        assert entry.theory.model == "M/D/c"
+        assert entry.theory.servers == POOL
+        truth = mdc_lambda_star(POOL, entry.theory.service_s, entry.slo_p99_ms)
+        assert 0.75 * truth <= entry.lambda_star_rps <= 1.2 * truth, path
         failed = entry.lambda_star_bracket[1]
         assert failed is not None, path
         assert failed <= 1.5 * POOL_CEILING, path
-        assert entry.limit.cpu_rps > 2 * POOL_CEILING, path  # the CPU does not bind
+        assert entry.limit.cpu_rps > POOL_CEILING, path  # the CPU does not bind
         # The server's threads were sampled: before the load and in every step.
         assert entry.idle_threads is not None
         assert entry.idle_threads >= 1

@@ -25,6 +25,7 @@ SLOT_CEILING = THREADS / DELAY  # 200 requests/s
 QUICK = {
     "delay": DELAY,
     "min_requests": 100,
+    "step_requests": 300,
     "precision": 0.1,
     "max_steps": 14,
     "edge_tests": 1,
