@@ -26,10 +26,21 @@ ROOT = Path(__file__).resolve().parents[3]
 def test_ctrl_c_in_the_comparison_stops_the_load_the_server_and_postgresql(tmp_path):
     if pg.is_running(pg.lab_cluster()):
         pytest.skip("the lab's own PostgreSQL is running already (make run?): not the sweep's")
-    argv = [sys.executable, "-m", "loadtests.sweep", "--out", str(tmp_path), "--run-id", "cut",
-            # One configuration, mapped after the comparison: the Ctrl-C comes before it.
-            "--capacity-only", "--capacity-match", "^gunicorn-gthread/1x8/sync-api$",
-            "--db-compare", "--no-prometheus"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "loadtests.sweep",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "cut",
+        # One configuration, mapped after the comparison: the Ctrl-C comes before it.
+        "--capacity-only",
+        "--capacity-match",
+        "^gunicorn-gthread/1x8/sync-api$",
+        "--db-compare",
+        "--no-prometheus",
+    ]
     sweep = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)  # fmt: skip
     spec = tmp_path / "cut" / "db-comparison" / "load-spec.json"
