@@ -7,15 +7,11 @@ body is refused earlier still, in ``mysite.http_limits``, before Django reads it
 nothing reads it before this middleware, so refusing here stores nothing either.
 """
 
-import logging
-
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, JsonResponse
 
-from mysite.http_limits import BAD_HOST, BODY_REFUSED, carries_body
-
-security_logger = logging.getLogger("django.security.DisallowedHost")
+from mysite.http_limits import BAD_HOST, BODY_REFUSED, carries_body, security_logger
 
 
 def body_refused() -> JsonResponse:
