@@ -48,9 +48,30 @@ DEFAULT_PORT = 9646
 # buckets so that both sides of a dashboard read alike, without the sub-millisecond and the
 # 1.01/1.025/1.05 s bounds that lie below the resolution of Locust's response-time table.
 BUCKETS = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
-    1.0, 1.1, 1.25, 1.5, 2.5, 5.0, 7.5, 10.0, 15.0, 20.0, 30.0, 60.0,
-)  # fmt: skip
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.1,
+    1.25,
+    1.5,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    60.0,
+)
 
 logger = logging.getLogger(__name__)
 

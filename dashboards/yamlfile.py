@@ -26,6 +26,10 @@ _Dumper.add_representer(str, _string)
 def dump(document: object) -> str:
     """``document`` as YAML text ending with a newline."""
     return yaml.dump(
-        document, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=1_000_000,
+        document,
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=1_000_000,
         allow_unicode=True,
-    )  # fmt: skip
+    )

@@ -188,11 +188,15 @@ def db_comparison_table(run: Results) -> str | None:
     c = run.db_comparison
     if c is None or not c.windows:
         return None
-    return "\n\n".join([
-        f"Settings: {db_comparison.design(c)}", markdown_table(*db_comparison.rows(c)),
-        db_comparison.CONTRASTS_CAPTION, markdown_table(*db_comparison.contrast_rows(c)),
-        db_comparison.headline(c),
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            f"Settings: {db_comparison.design(c)}",
+            markdown_table(*db_comparison.rows(c)),
+            db_comparison.CONTRASTS_CAPTION,
+            markdown_table(*db_comparison.contrast_rows(c)),
+            db_comparison.headline(c),
+        ]
+    )
 
 
 def db_capacity_table(run: Results) -> str | None:
@@ -201,22 +205,25 @@ def db_capacity_table(run: Results) -> str | None:
     entries = database.entries_of(run)
     if not entries:
         return None
-    settings = sorted({
-        (e.delay_s, e.slo_p99_ms, max(len(e.repeats_lambda_star_rps), 1)) for e in entries
-    })  # fmt: skip
+    settings = sorted(
+        {(e.delay_s, e.slo_p99_ms, max(len(e.repeats_lambda_star_rps), 1)) for e in entries}
+    )
     how = "; ".join(
         f"a query waiting {delay:g} s in PostgreSQL, SLO p99 <= {slo:g} ms, "
         f"{repeats} fresh search{'es' * (repeats > 1)} per configuration"
         for delay, slo, repeats in settings
     )
     meta = run.meta
-    return "\n\n".join([
-        f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`): {meta.status}; "
-        f"{how}; {meta.machine.cpus_available or meta.machine.cpu_count} CPU(s), commit "
-        f"`{_commit(meta)}`.",
-        "\n".join(f"- {sentence}" for sentence in database.sentences(entries)),
-        markdown_table(*database.rows(entries)), database.rules(),
-    ])  # fmt: skip
+    return "\n\n".join(
+        [
+            f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`): {meta.status}; "
+            f"{how}; {meta.machine.cpus_available or meta.machine.cpu_count} CPU(s), commit "
+            f"`{_commit(meta)}`.",
+            "\n".join(f"- {sentence}" for sentence in database.sentences(entries)),
+            markdown_table(*database.rows(entries)),
+            database.rules(),
+        ]
+    )
 
 
 def _block_pattern(name: str) -> re.Pattern:

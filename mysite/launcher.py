@@ -102,8 +102,11 @@ def run_system_checks(env: dict[str, str]) -> None:
     checks_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
     result = subprocess.run(
         [sys.executable, "-m", "django", "check", "--fail-level", "ERROR"],
-        env=checks_env, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        env=checks_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if result.returncode != 0:
         sys.exit(f"The app's settings are not valid:\n{result.stderr.strip()}")
 
@@ -245,9 +248,14 @@ def managed_process(
 
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            list(argv), env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=prepare_child,
-        )  # fmt: skip
+            list(argv),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=prepare_child,
+        )
     running = RunningProcess(name, url, process, log_path)
     ready = False
     try:
@@ -280,16 +288,32 @@ def serve(
     port = port or free_port()
     metrics_dir = Path(tempfile.mkdtemp(prefix="mysite-metrics-", dir=memory_backed_dir()))
     argv = [
-        sys.executable, "-m", "mysite.launcher", "--server", kind, "--workers", str(workers),
-        "--threads", str(threads), "--port", str(port), "--metrics-dir", str(metrics_dir),
+        sys.executable,
+        "-m",
+        "mysite.launcher",
+        "--server",
+        kind,
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--port",
+        str(port),
+        "--metrics-dir",
+        str(metrics_dir),
         *([] if system_checks else ["--no-system-checks"]),
-    ]  # fmt: skip
+    ]
     full_env = {**os.environ, **(env or {})}
     try:
         with managed_process(
-            f"{kind}-{workers}w-{port}", argv, f"http://{LOOPBACK}:{port}", env=full_env,
-            ready_timeout=ready_timeout, cpus=cpus, log_dir=log_dir,
-        ) as running:  # fmt: skip
+            f"{kind}-{workers}w-{port}",
+            argv,
+            f"http://{LOOPBACK}:{port}",
+            env=full_env,
+            ready_timeout=ready_timeout,
+            cpus=cpus,
+            log_dir=log_dir,
+        ) as running:
             running.extra.update(
                 kind=kind, workers=workers, threads=threads, metrics_dir=metrics_dir
             )

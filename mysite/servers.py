@@ -31,12 +31,28 @@ def server_argv(
     """
     if kind == "uvicorn":
         return [
-            sys.executable, "-m", "uvicorn", ASGI_APP,
-            "--host", host, "--port", str(port), "--workers", str(workers),
-            "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
-            "--no-access-log", "--backlog", str(BACKLOG),
-            "--timeout-graceful-shutdown", seconds(stop.graceful),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "uvicorn",
+            ASGI_APP,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--lifespan",
+            "on",
+            "--no-access-log",
+            "--backlog",
+            str(BACKLOG),
+            "--timeout-graceful-shutdown",
+            seconds(stop.graceful),
+        ]
     if kind in ("gunicorn-gthread", "gunicorn-uvicorn"):
         app, worker_class, graceful = (
             (WSGI_APP, "gthread", stop.graceful)
@@ -46,11 +62,23 @@ def server_argv(
             else (ASGI_APP, "mysite.gunicorn_uvicorn.UvicornWorker", stop.supervisor)
         )
         return [
-            sys.executable, "-m", "gunicorn", app, "--config", "python:mysite.gunicorn_conf",
-            "--bind", f"{host}:{port}", "--workers", str(workers),
-            "--worker-class", worker_class, "--threads", str(threads),
-            "--graceful-timeout", seconds(graceful),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "gunicorn",
+            app,
+            "--config",
+            "python:mysite.gunicorn_conf",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            worker_class,
+            "--threads",
+            str(threads),
+            "--graceful-timeout",
+            seconds(graceful),
+        ]
     if kind in ("granian", "granian-wsgi"):
         if kind == "granian":
             interface = ["--interface", "asgi", "--loop", "uvloop", ASGI_APP]
@@ -60,10 +88,25 @@ def server_argv(
             # tests/reliability/test_slow_clients.py); its default (backlog / workers) does not.
             interface = ["--interface", "wsgi", "--blocking-threads", str(threads), WSGI_APP]
         return [
-            sys.executable, "-m", "granian", *interface,
-            "--host", host, "--port", str(port), "--workers", str(workers),
-            "--backlog", str(BACKLOG), "--no-access-log", "--log-level", "warning",
-            "--respawn-failed-workers", "--respawn-interval", str(GRANIAN_RESPAWN_INTERVAL),
-            "--workers-kill-timeout", seconds(stop.graceful),
-        ]  # fmt: skip
+            sys.executable,
+            "-m",
+            "granian",
+            *interface,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--backlog",
+            str(BACKLOG),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--respawn-failed-workers",
+            "--respawn-interval",
+            str(GRANIAN_RESPAWN_INTERVAL),
+            "--workers-kill-timeout",
+            seconds(stop.graceful),
+        ]
     raise ValueError(f"unknown server kind {kind!r}; choose one of {', '.join(SERVER_KINDS)}")

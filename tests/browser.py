@@ -209,9 +209,15 @@ def check_page(path: str | Path, timeout: float = 30.0, chromium: str | None = N
         "os.execv(sys.argv[1], sys.argv[1:])"
     )
     argv = [
-        sys.executable, "-c", trampoline, binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-        "--remote-debugging-pipe", "about:blank",
-    ]  # fmt: skip
+        sys.executable,
+        "-c",
+        trampoline,
+        binary,
+        *CHROMIUM_FLAGS,
+        f"--user-data-dir={profile}",
+        "--remote-debugging-pipe",
+        "about:blank",
+    ]
     process = None
     log_path = Path(profile) / "chromium.log"
     try:

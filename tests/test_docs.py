@@ -37,8 +37,11 @@ EXTENSIONS = (".py", ".md", ".yml", ".yaml", ".json", ".toml", ".conf", ".html",
 def tracked() -> list[str]:
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [line for line in out.splitlines() if (ROOT / line).exists()]
 
 

@@ -20,9 +20,13 @@ def test_make_quick_gives_a_first_report_in_about_a_minute(tmp_path):
     args = f"BENCH_ARGS=--out {tmp_path} --run-id quick"
     started = time.monotonic()
     done = subprocess.run(
-        ["make", "-s", "quick", args], cwd=ROOT, capture_output=True, text=True,
-        timeout=BOUND_S + 60, check=False,
-    )  # fmt: skip
+        ["make", "-s", "quick", args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=BOUND_S + 60,
+        check=False,
+    )
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert elapsed < BOUND_S, f"make quick took {elapsed:.0f} s"

@@ -179,9 +179,16 @@ class CapacityEntry(Record, kw_only=True):
         return self.lambda_star_rps is not None and not self.measurement_error and not self.error
 
 
-def model_ceiling(spec: Scenario, server: str, workers: int, threads: int, delay: float,
-                  fanout: int, pool: int,
-                  db_pool: int = 0) -> tuple[float | None, str]:  # fmt: skip
+def model_ceiling(
+    spec: Scenario,
+    server: str,
+    workers: int,
+    threads: int,
+    delay: float,
+    fanout: int,
+    pool: int,
+    db_pool: int = 0,
+) -> tuple[float | None, str]:
     """The concurrency model's ceiling in requests/s, with its arithmetic (None: no slot limit)."""
     slots, held = spec.slots(server, workers, threads, fanout, pool, db_pool)
     service = spec.service_time(delay, fanout)
@@ -192,8 +199,15 @@ def model_ceiling(spec: Scenario, server: str, workers: int, threads: int, delay
     return slots / service, f"{held} / {service:g} s = {slots / service:,.0f} req/s"
 
 
-def model_kind(spec: Scenario, server: str, workers: int, threads: int, fanout: int, pool: int,
-               db_pool: int = 0) -> str:  # fmt: skip
+def model_kind(
+    spec: Scenario,
+    server: str,
+    workers: int,
+    threads: int,
+    fanout: int,
+    pool: int,
+    db_pool: int = 0,
+) -> str:
     """What the model's ceiling is made of: SLOTS, or POOL when database connections bind."""
     limits = spec.slot_limits(server, workers, threads, fanout, pool, db_pool)
     # On a tie the threads are named: the pool would not bind without them.
@@ -266,10 +280,13 @@ def _cores(step: CapacityStep) -> float | None:
     return step.server_cpu_s / span if step.server_cpu_s and span > 0 else None
 
 
-def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
-                  cpu: CpuCeiling | tuple[float | None, float | None] | None,
-                  generator_limited: bool = False,
-                  model_binds: str = SLOTS) -> CapacityLimit:  # fmt: skip
+def binding_limit(
+    lambda_star: float | None,
+    model: tuple[float | None, str],
+    cpu: CpuCeiling | tuple[float | None, float | None] | None,
+    generator_limited: bool = False,
+    model_binds: str = SLOTS,
+) -> CapacityLimit:
     model_rps, model_text = model
     if isinstance(cpu, CpuCeiling):
         cpu_rps, cpu_ms, cpu_ci = cpu.rps, cpu.ms_per_request, cpu.rps_ci95
@@ -301,10 +318,15 @@ def binding_limit(lambda_star: float | None, model: tuple[float | None, str],
         lower = f"the {binds} ceiling is the lower" if binds else "no ceiling is known"
         sentence = f"generator-limited: λ* is a lower bound; {lower} ({sentence})"
     return CapacityLimit(
-        binds=binds, model_rps=_round(model_rps), model=model_text, cpu_rps=_round(cpu_rps),
-        cpu_ms_per_request=_round(cpu_ms, 4), share=_round(share, 3), sentence=sentence,
+        binds=binds,
+        model_rps=_round(model_rps),
+        model=model_text,
+        cpu_rps=_round(cpu_rps),
+        cpu_ms_per_request=_round(cpu_ms, 4),
+        share=_round(share, 3),
+        sentence=sentence,
         cpu_rps_ci95=cpu_ci,
-    )  # fmt: skip
+    )
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:

@@ -206,9 +206,10 @@ def pools(cells) -> list[str]:
             continue
         first, last = group[0], group[-1]
         out.append(
-            "Pool sizes: " + versus(last, first)
+            "Pool sizes: "
+            + versus(last, first)
             + f" (models: {last.model or 'n/a'}; {first.model or 'n/a'})."
-        )  # fmt: skip
+        )
     return out
 
 

@@ -83,8 +83,15 @@ class DbComparison(Record):
     error: str | None = None
 
 
-def window_of(raw: dict, name: str, round_: int, settle: float, use: dict | None,
-              idle: int | None, io: float | None = None) -> PairedWindow:  # fmt: skip
+def window_of(
+    raw: dict,
+    name: str,
+    round_: int,
+    settle: float,
+    use: dict | None,
+    idle: int | None,
+    io: float | None = None,
+) -> PairedWindow:
     """A paired window (of scenario ``name``) from the load's raw window (its URL path, its
     answers) and the server's use over its measured span."""
     start, end = raw["start"] + settle, raw["end"]
@@ -97,14 +104,22 @@ def window_of(raw: dict, name: str, round_: int, settle: float, use: dict | None
         cpu_ms = round(use["cpu_percent"] / 100 * (end - start) * 1000 / requests, 3)
     threads = use["threads"] if use else None
     return PairedWindow(
-        path=name, round=round_, start=start, end=end, requests=requests,
-        failures=sum(errors.values()), rps=round(requests / (end - start), 2),
-        p50_ms=stats.quantile(times, 0.50), p99_ms=stats.quantile(times, 0.99),
+        path=name,
+        round=round_,
+        start=start,
+        end=end,
+        requests=requests,
+        failures=sum(errors.values()),
+        rps=round(requests / (end - start), 2),
+        p50_ms=stats.quantile(times, 0.50),
+        p99_ms=stats.quantile(times, 0.99),
         server_cpu_ms_per_request=cpu_ms,
-        server_cpu_percent=use["cpu_percent"] if use else None, server_threads=threads,
+        server_cpu_percent=use["cpu_percent"] if use else None,
+        server_threads=threads,
         threads_above_idle=threads - idle if threads is not None and idle is not None else None,
-        errors=dict(errors) or None, io_threads=None if io is None else round(io, 2),
-    )  # fmt: skip
+        errors=dict(errors) or None,
+        io_threads=None if io is None else round(io, 2),
+    )
 
 
 def by_round(windows: list[PairedWindow], path: str, metric: str) -> dict[int, float]:
@@ -147,9 +162,19 @@ def _contrast(windows, a: str, b: str, metric: str, kind: str) -> list[Contrast]
     if found is None:
         return []
     value, low, high, significant = found
-    return [Contrast(a=a, b=b, metric=metric, kind=kind, value=round(value, 4),
-                     low=round(low, 4), high=round(high, 4), pairs=len(rounds),
-                     significant=significant)]  # fmt: skip
+    return [
+        Contrast(
+            a=a,
+            b=b,
+            metric=metric,
+            kind=kind,
+            value=round(value, 4),
+            low=round(low, 4),
+            high=round(high, 4),
+            pairs=len(rounds),
+            significant=significant,
+        )
+    ]
 
 
 def median_of(windows: list[PairedWindow], path: str, metric: str) -> float | None:

@@ -160,9 +160,35 @@ def buckets_for(*service_times: float) -> list[float]:
     """
     small = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]
     factors = [
-        0.95, 1.0, 1.0025, 1.005, 1.01, 1.015, 1.02, 1.03, 1.05, 1.075, 1.1, 1.15, 1.2, 1.3,
-        1.5, 1.75, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 20, 30, 50, 100,
-    ]  # fmt: skip
+        0.95,
+        1.0,
+        1.0025,
+        1.005,
+        1.01,
+        1.015,
+        1.02,
+        1.03,
+        1.05,
+        1.075,
+        1.1,
+        1.15,
+        1.2,
+        1.3,
+        1.5,
+        1.75,
+        2,
+        2.5,
+        3,
+        4,
+        5,
+        7.5,
+        10,
+        15,
+        20,
+        30,
+        50,
+        100,
+    ]
     values = {round(b, 6) for b in small if b < 0.9 * min(service_times)}
     for service_time in service_times:
         values |= {round(service_time * f, 6) for f in factors if service_time * f <= 300}

@@ -97,9 +97,12 @@ def run_wrk(wrk: str, url: str, seconds: int, connections: int, cpus: set[int] |
     argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", url]
     cpu_before, started = _children_cpu(), time.perf_counter()
     result = subprocess.run(
-        argv, capture_output=True, text=True, check=True,
+        argv,
+        capture_output=True,
+        text=True,
+        check=True,
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-    )  # fmt: skip
+    )
     wall = time.perf_counter() - started
     out = result.stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
@@ -175,9 +178,13 @@ def measure(args: argparse.Namespace) -> dict:
 def middleware_cpu(cpus: set[int] | None) -> dict[str, float]:
     """The middleware's own CPU per request (``bench.middleware_cpu``), on the servers' CPU."""
     result = subprocess.run(
-        [sys.executable, "-m", "loadtests.bench.middleware_cpu"], capture_output=True, text=True,
-        check=True, cwd=ROOT, preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-    )  # fmt: skip
+        [sys.executable, "-m", "loadtests.bench.middleware_cpu"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+    )
     return json.loads(result.stdout)
 
 

@@ -161,8 +161,10 @@ def _settle() -> None:
     if not wait_until(recorder.settled, SETTLE_TIMEOUT, 0.01, sleep=gevent.sleep):
         logger.warning(
             "%d request(s) in flight at the last window's edge still open after %g s; "
-            "their shares of it are missing", recorder.open_at_end, SETTLE_TIMEOUT,
-        )  # fmt: skip
+            "their shares of it are missing",
+            recorder.open_at_end,
+            SETTLE_TIMEOUT,
+        )
 
 
 def _broadcast_mark(runner, index: int | None) -> None:

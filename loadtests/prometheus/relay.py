@@ -113,9 +113,12 @@ class ScrapeRelay:
     """
 
     def __init__(
-        self, jobs: tuple[str, ...], host: str = LOOPBACK, interval: float = 1.0,
+        self,
+        jobs: tuple[str, ...],
+        host: str = LOOPBACK,
+        interval: float = 1.0,
         timeout: float = READ_TIMEOUT,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.interval, self.timeout = interval, timeout
         self._lock = threading.Lock()
         self._read_done = threading.Condition(self._lock)

@@ -89,8 +89,7 @@ def sync_or_async(record: Results) -> Answer | None:
             bound = "/".join(sorted({BOUND.get(x.limit.binds, "?") for x in (e, sync)}))
             said = compare_lambdas(e, sync)
             verdicts.append(capacity_verdict(said))
-            evidence.append(f"λ* under {label(e)}: {said}; "
-                            f"{bound}-bound")  # fmt: skip
+            evidence.append(f"λ* under {label(e)}: {said}; {bound}-bound")
             if e.limit.binds == sync.limit.binds == SLOTS:
                 model_bound.append(f"under {label(e)} both are slot-bound ({e.limit.model})")
     if not evidence:
@@ -133,17 +132,21 @@ def which_server(record: Results) -> Answer | None:
         conditions.append(closed_conditions(record, cells))
     if entries:
         for scenario in VIEW_SCENARIOS:
-            mine = sorted((e for e in entries if e.scenario == scenario),
-                          key=lambda e: -e.lambda_star_rps)  # fmt: skip
-            evidence += [f"{scenario} under {label(e)}: {lam(e, bound=False)}: "
-                         f"{e.limit.sentence}" for e in mine]  # fmt: skip
+            mine = sorted(
+                (e for e in entries if e.scenario == scenario), key=lambda e: -e.lambda_star_rps
+            )
+            evidence += [
+                f"{scenario} under {label(e)}: {lam(e, bound=False)}: {e.limit.sentence}"
+                for e in mine
+            ]
         kinds = []
         for server in dict.fromkeys(e.server for e in entries):
             mine = [e for e in entries if e.server == server]
             lams = sorted({round(e.lambda_star_rps) for e in mine})
             binds = "/".join(sorted({BOUND.get(e.limit.binds, "unknown") for e in mine}))
-            kinds.append(f"{label(mine[0])} λ* {' to '.join(f'{x:,}' for x in lams)} req/s, "
-                         f"{binds}-bound")  # fmt: skip
+            kinds.append(
+                f"{label(mine[0])} λ* {' to '.join(f'{x:,}' for x in lams)} req/s, {binds}-bound"
+            )
         slot = [e for e in entries if e.limit.binds == SLOTS]
         why = (
             f"; the slot-bound kind ran out of threads ({slot[0].limit.model}) long before its CPU"
@@ -181,8 +184,7 @@ def how_many_workers(record: Results) -> Answer | None:
         "(or threads) until the CPU ceiling binds instead; past that, more add nothing. At a "
         "fixed number of users, more slots than users add nothing either."
     )
-    return Answer("How many workers or threads?", answer, evidence + closed,
-                  "; ".join(conditions))  # fmt: skip
+    return Answer("How many workers or threads?", answer, evidence + closed, "; ".join(conditions))
 
 
 def fanout_style(record: Results) -> Answer | None:
@@ -221,12 +223,14 @@ def database_path(record: Results) -> Answer | None:
         return None
     if compared is not None:
         said = f"{db_comparison.meaning(compared)} {db_comparison.headline(compared)}"
-        paired = Answer("", said.strip(),
-                        [db_comparison.contrast_text(x) for x in compared.contrasts],
-                        compare_conditions(record, compared))  # fmt: skip
+        paired = Answer(
+            "",
+            said.strip(),
+            [db_comparison.contrast_text(x) for x in compared.contrasts],
+            compare_conditions(record, compared),
+        )
         if not entries:
-            return Answer("Which database path?", paired.answer, paired.evidence,
-                          paired.conditions)  # fmt: skip
+            return Answer("Which database path?", paired.answer, paired.evidence, paired.conditions)
     evidence = [
         f"{e.scenario} under {label(e)}: {lam(e, bound=False)}: {e.limit.sentence}" for e in entries
     ]
@@ -284,8 +288,9 @@ def blocking(record: Results) -> Answer | None:
         ci = f" (95% CI {c.rps_ci95[0]:,.1f}-{c.rps_ci95[1]:,.1f})" if c.rps_ci95 else " (no CI)"
         share = f", {share_text(c)}" if share_text(c) else ""
         p50 = f"; client p50 {c.latency_ms.p50:,.0f} ms" if c.latency_ms else ""
-        evidence.append(f"{BLOCKING} on {c.server} x{c.workers}: {rate(c.rps)} req/s{ci}"
-                        f"{share}{p50}")  # fmt: skip
+        evidence.append(
+            f"{BLOCKING} on {c.server} x{c.workers}: {rate(c.rps)} req/s{ci}{share}{p50}"
+        )
         other = find(measured(record.cells), "async-api", c.server, c.workers)
         if other is not None:
             evidence.append(ratio_text(other, c, "async-api", BLOCKING)[0])
@@ -293,11 +298,19 @@ def blocking(record: Results) -> Answer | None:
         "Never call blocking code from an async view: it holds the worker's event loop, so "
         "each worker serves one request at a time, however many users wait."
     )
-    return Answer("What if an async view blocks?", answer, evidence,
-                  closed_conditions(record, cells))  # fmt: skip
+    return Answer(
+        "What if an async view blocks?", answer, evidence, closed_conditions(record, cells)
+    )
 
 
 def answers(record: Results) -> list[Answer]:
-    found = (one_cell, sync_or_async, which_server, how_many_workers, fanout_style,
-             blocking, database_path)  # fmt: skip
+    found = (
+        one_cell,
+        sync_or_async,
+        which_server,
+        how_many_workers,
+        fanout_style,
+        blocking,
+        database_path,
+    )
     return [a for q in found if (a := q(record)) is not None]

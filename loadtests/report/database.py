@@ -71,9 +71,19 @@ def threads_per_request(e: CapacityEntry) -> tuple[int | None, float | None]:
 
 
 def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
-    header = ["path", "configuration", "λ* req/s", "λ* CI95", "p50 / p99 ms at λ*",
-              "pool ceiling", "CPU ceiling", "binds", "threads idle / at λ*",
-              "in flight at λ*", "threads per request in flight"]  # fmt: skip
+    header = [
+        "path",
+        "configuration",
+        "λ* req/s",
+        "λ* CI95",
+        "p50 / p99 ms at λ*",
+        "pool ceiling",
+        "CPU ceiling",
+        "binds",
+        "threads idle / at λ*",
+        "in flight at λ*",
+        "threads per request in flight",
+    ]
     body = []
     for e in entries:
         if e.skipped or e.error:
@@ -84,14 +94,21 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
         _, per = threads_per_request(e)
         flight = in_flight(step) if step else None
         ci = e.lambda_star_ci95
-        body.append([
-            e.scenario, _where(e), _n(e.lambda_star_rps, 1),
-            f"[{_n(ci[0])}, {_n(ci[1])}]" if ci else "-",
-            f"{_n(step.latency_ms.p50)} / {_n(step.latency_ms.p99)}" if step else "-",
-            _n(e.limit.model_rps), _n(e.limit.cpu_rps), e.limit.binds or "-",
-            f"{_n(e.idle_threads)} / {_n(step.server_threads if step else None)}",
-            _n(flight, 1), _n(per, 2),
-        ])  # fmt: skip
+        body.append(
+            [
+                e.scenario,
+                _where(e),
+                _n(e.lambda_star_rps, 1),
+                f"[{_n(ci[0])}, {_n(ci[1])}]" if ci else "-",
+                f"{_n(step.latency_ms.p50)} / {_n(step.latency_ms.p99)}" if step else "-",
+                _n(e.limit.model_rps),
+                _n(e.limit.cpu_rps),
+                e.limit.binds or "-",
+                f"{_n(e.idle_threads)} / {_n(step.server_threads if step else None)}",
+                _n(flight, 1),
+                _n(per, 2),
+            ]
+        )
     return header, body
 
 
@@ -176,8 +193,10 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
         if e.skipped:
             said.append(f"{e.scenario} under {_where(e)}: not mapped, {e.skipped}.")
         elif e.lambda_star_rps is not None:
-            said.append(f"{e.scenario} under {_where(e)}: λ* {e.lambda_star_rps:,.0f} req/s; "
-                        f"{e.limit.sentence}.")  # fmt: skip
+            said.append(
+                f"{e.scenario} under {_where(e)}: λ* {e.lambda_star_rps:,.0f} req/s; "
+                f"{e.limit.sentence}."
+            )
             groups[_config(e)].append(e)
     said += [s for e in entries if (s := _thread_sentence(e))]
     for mapped in groups.values():
@@ -214,11 +233,25 @@ def markdown(record: Results) -> str:
         return ""
     lines = [f"## {TITLE}", "", *db_comparison.markdown(compared)]
     if cells:
-        lines += [db_cells.TITLE, "", *[f"- {s}" for s in db_cells.sentences(cells)], "",
-                  markdown_table(*db_cells.rows(cells)), ""]  # fmt: skip
+        lines += [
+            db_cells.TITLE,
+            "",
+            *[f"- {s}" for s in db_cells.sentences(cells)],
+            "",
+            markdown_table(*db_cells.rows(cells)),
+            "",
+        ]
     if entries:
-        lines += [CAPACITY_TITLE, "", *[f"- {s}" for s in sentences(entries)], "",
-                  markdown_table(*rows(entries)), "", rules(), ""]  # fmt: skip
+        lines += [
+            CAPACITY_TITLE,
+            "",
+            *[f"- {s}" for s in sentences(entries)],
+            "",
+            markdown_table(*rows(entries)),
+            "",
+            rules(),
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -229,10 +262,14 @@ def html_section(record: Results) -> str:
     parts = [f"<h2>{html.escape(TITLE)}</h2>", db_comparison.html_section(compared)]
     if cells:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in db_cells.sentences(cells))
-        parts.append(f"<h3>{html.escape(db_cells.TITLE[4:])}</h3><ul>{items}</ul>"
-                     f"{html_table(*db_cells.rows(cells))}")  # fmt: skip
+        parts.append(
+            f"<h3>{html.escape(db_cells.TITLE[4:])}</h3><ul>{items}</ul>"
+            f"{html_table(*db_cells.rows(cells))}"
+        )
     if entries:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(entries))
-        parts.append(f"<h3>{html.escape(CAPACITY_TITLE[4:])}</h3><ul>{items}</ul>"
-                     f"{html_table(*rows(entries))}<p>{html.escape(rules())}</p>")  # fmt: skip
+        parts.append(
+            f"<h3>{html.escape(CAPACITY_TITLE[4:])}</h3><ul>{items}</ul>"
+            f"{html_table(*rows(entries))}<p>{html.escape(rules())}</p>"
+        )
     return "".join(parts)

@@ -18,8 +18,9 @@ PATH_ORDER = tuple(DB_SCENARIOS)
 
 def cells_of(record: Results) -> list[Cell]:
     mine = [c for c in measured(record.cells) if c.scenario in DB_SCENARIOS]
-    return sorted(mine, key=lambda c: (c.server, c.workers, c.db_pool_size or 0,
-                                       PATH_ORDER.index(c.scenario)))  # fmt: skip
+    return sorted(
+        mine, key=lambda c: (c.server, c.workers, c.db_pool_size or 0, PATH_ORDER.index(c.scenario))
+    )
 
 
 def _n(value: float | None, digits: int = 0) -> str:
@@ -27,20 +28,42 @@ def _n(value: float | None, digits: int = 0) -> str:
 
 
 def rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    header = ["path", "server", "workers", "pool", "users", "req/s", "95% CI", "model ceiling",
-              "of model", "p50 / p99 ms", "server CPU %", "failures"]  # fmt: skip
+    header = [
+        "path",
+        "server",
+        "workers",
+        "pool",
+        "users",
+        "req/s",
+        "95% CI",
+        "model ceiling",
+        "of model",
+        "p50 / p99 ms",
+        "server CPU %",
+        "failures",
+    ]
     body = []
     for c in cells:
         ci = f"{_n(c.rps_ci95[0], 1)}-{_n(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-"
         lat = c.latency_ms
         share = f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"
         cpu = c.server_process.cpu_percent if c.server_process else None
-        body.append([
-            c.scenario, c.server, str(c.workers), _n(c.db_pool_size), str(c.users),
-            _n(c.rps, 1), ci, _n(c.model_rps, 1), share,
-            f"{_n(lat.p50 if lat else None)} / {_n(lat.p99 if lat else None)}",
-            _n(cpu), str(c.failures),
-        ])  # fmt: skip
+        body.append(
+            [
+                c.scenario,
+                c.server,
+                str(c.workers),
+                _n(c.db_pool_size),
+                str(c.users),
+                _n(c.rps, 1),
+                ci,
+                _n(c.model_rps, 1),
+                share,
+                f"{_n(lat.p50 if lat else None)} / {_n(lat.p99 if lat else None)}",
+                _n(cpu),
+                str(c.failures),
+            ]
+        )
     return header, body
 
 

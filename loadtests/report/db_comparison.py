@@ -86,30 +86,48 @@ def per_in_flight(windows) -> float | None:
 
 
 def rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
-    header = ["path", "windows", "req/s", "p50 ms", "p99 ms", "server CPU ms / request",
-              "server CPU %", "threads waiting on a socket (min-max)",
-              "per request in flight", "threads, most", "failures"]  # fmt: skip
+    header = [
+        "path",
+        "windows",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "server CPU ms / request",
+        "server CPU %",
+        "threads waiting on a socket (min-max)",
+        "per request in flight",
+        "threads, most",
+        "failures",
+    ]
     body = []
     for path in c.paths:
         mine = [w for w in c.windows if w.path == path]
         threads = list(by_round(c.windows, path, THREADS).values())
         span = f"{_n(median_of(c.windows, path, THREADS))}"
         span += f" ({min(threads):.1f}-{max(threads):.1f})" if threads else ""
-        body.append([
-            path, str(len(mine)), *[_n(median_of(c.windows, path, m)) for m in METRICS[:3]],
-            _n(median_of(c.windows, path, METRICS[3]), 2),
-            _n(median_of(c.windows, path, "server_cpu_percent"), 0), span,
-            _n(per_in_flight(mine), 2), _n(median_of(c.windows, path, "server_threads"), 0),
-            str(sum(w.failures for w in mine)),
-        ])  # fmt: skip
+        body.append(
+            [
+                path,
+                str(len(mine)),
+                *[_n(median_of(c.windows, path, m)) for m in METRICS[:3]],
+                _n(median_of(c.windows, path, METRICS[3]), 2),
+                _n(median_of(c.windows, path, "server_cpu_percent"), 0),
+                span,
+                _n(per_in_flight(mine), 2),
+                _n(median_of(c.windows, path, "server_threads"), 0),
+                str(sum(w.failures for w in mine)),
+            ]
+        )
     return header, body
 
 
 def contrast_rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
     """One row per pair of paths, one column per metric: the paired estimate and its interval."""
     metrics = [*METRICS, THREADS]
-    header = ["paths", *[f"{METRIC_TEXT[m]} ({'a - b' if m == THREADS else 'a / b'})"
-                         for m in metrics]]  # fmt: skip
+    header = [
+        "paths",
+        *[f"{METRIC_TEXT[m]} ({'a - b' if m == THREADS else 'a / b'})" for m in metrics],
+    ]
     pairs: dict[tuple[str, str], dict[str, Contrast]] = {}
     for x in c.contrasts:
         pairs.setdefault((x.a, x.b), {})[x.metric] = x
@@ -121,12 +139,16 @@ def contrast_rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
             if x is None:
                 row.append("-")
             elif x.kind == DIFFERENCE:
-                row.append(f"{x.value:+.1f} [{x.low:+.1f}, {x.high:+.1f}]"
-                           + ("" if x.significant else " n.s."))  # fmt: skip
+                row.append(
+                    f"{x.value:+.1f} [{x.low:+.1f}, {x.high:+.1f}]"
+                    + ("" if x.significant else " n.s.")
+                )
             else:
                 d = ratio_digits(x.low, x.high)
-                row.append(f"{x.value:.{d}f}x [{x.low:.{d}f}, {x.high:.{d}f}]"
-                           + ("" if x.significant else " n.s."))  # fmt: skip
+                row.append(
+                    f"{x.value:.{d}f}x [{x.low:.{d}f}, {x.high:.{d}f}]"
+                    + ("" if x.significant else " n.s.")
+                )
         body.append(row)
     return header, body
 
@@ -191,8 +213,14 @@ def markdown(c: DbComparison | None) -> list[str]:
     lines = ["### The three paths side by side (one server, paired rounds)", ""]
     lines += [f"- {s}" for s in sentences(c)]
     if c.windows:
-        lines += ["", markdown_table(*rows(c)), "", CONTRASTS_CAPTION, "",
-                  markdown_table(*contrast_rows(c))]  # fmt: skip
+        lines += [
+            "",
+            markdown_table(*rows(c)),
+            "",
+            CONTRASTS_CAPTION,
+            "",
+            markdown_table(*contrast_rows(c)),
+        ]
     return [*lines, ""]
 
 

@@ -40,27 +40,46 @@ def _measured(costs: list[InflightCost]) -> list[InflightCost]:
 
 
 def rows(costs: list[InflightCost]) -> Table:
-    header = ["case", "server", "path", "in flight", "answered", "RSS idle → peak MiB",
-              "KiB per request", "threads idle → peak", "threads per request",
-              "threads blocked", "queries in PostgreSQL (peak)"]  # fmt: skip
+    header = [
+        "case",
+        "server",
+        "path",
+        "in flight",
+        "answered",
+        "RSS idle → peak MiB",
+        "KiB per request",
+        "threads idle → peak",
+        "threads per request",
+        "threads blocked",
+        "queries in PostgreSQL (peak)",
+    ]
     body = []
     for c in costs:
         if c.error or c.peak_rss_mib is None:
-            body.append([c.case, c.server, c.path, str(c.concurrency), f"failed: {c.error}",
-                         *["-"] * 6])  # fmt: skip
+            body.append(
+                [c.case, c.server, c.path, str(c.concurrency), f"failed: {c.error}", *["-"] * 6]
+            )
             continue
         blocked = (
             f"{c.idle_threads_blocked} → {c.peak_threads_blocked}"
             if c.peak_threads_blocked is not None
             else "-"
         )
-        body.append([
-            c.case, c.server, c.path, str(c.concurrency),
-            f"{c.ok}/{c.concurrency} in {c.elapsed_s:.1f} s",
-            f"{c.idle_rss_mib:.0f} → {c.peak_rss_mib:.0f}", _n(c.kib_per_request, 1),
-            f"{c.idle_threads} → {c.peak_threads}", _n(c.threads_per_request, 2), blocked,
-            _n(c.peak_queries_in_flight),
-        ])  # fmt: skip
+        body.append(
+            [
+                c.case,
+                c.server,
+                c.path,
+                str(c.concurrency),
+                f"{c.ok}/{c.concurrency} in {c.elapsed_s:.1f} s",
+                f"{c.idle_rss_mib:.0f} → {c.peak_rss_mib:.0f}",
+                _n(c.kib_per_request, 1),
+                f"{c.idle_threads} → {c.peak_threads}",
+                _n(c.threads_per_request, 2),
+                blocked,
+                _n(c.peak_queries_in_flight),
+            ]
+        )
     return header, body
 
 
@@ -160,9 +179,11 @@ def sentences(costs: list[InflightCost]) -> list[str]:
             f"Memory per in-flight request, worker RSS at the peak over idle: {min(kib):.0f} to "
             f"{max(kib):.0f} KiB across the {len(done)} cases measured."
         )
-    said += [f"{c.case} ({c.server}): {c.concurrency:,} in flight, not more: {c.limited_by}."
-             for c in costs
-             if c.limited_by]  # fmt: skip
+    said += [
+        f"{c.case} ({c.server}): {c.concurrency:,} in flight, not more: {c.limited_by}."
+        for c in costs
+        if c.limited_by
+    ]
     said += [f"{c.case} ({c.server}) could not be measured: {c.error}" for c in costs if c.error]
     return said
 
@@ -186,8 +207,16 @@ def rule(costs: list[InflightCost]) -> str:
 def markdown(record: Results) -> str:
     if not record.inflight:
         return ""
-    lines = [f"## {TITLE}", "", *[f"- {s}" for s in sentences(record.inflight)], "",
-             markdown_table(*rows(record.inflight)), "", rule(record.inflight), ""]  # fmt: skip
+    lines = [
+        f"## {TITLE}",
+        "",
+        *[f"- {s}" for s in sentences(record.inflight)],
+        "",
+        markdown_table(*rows(record.inflight)),
+        "",
+        rule(record.inflight),
+        "",
+    ]
     return "\n".join(lines) + "\n"
 
 

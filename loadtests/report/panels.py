@@ -97,8 +97,9 @@ def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
             + "</dd>"
             for key, d in definitions.items()
         )
-        out.append(f"<details><summary>The panels and their PromQL</summary><dl>{items}</dl>"
-                   "</details>")  # fmt: skip
+        out.append(
+            f"<details><summary>The panels and their PromQL</summary><dl>{items}</dl></details>"
+        )
     return out
 
 

@@ -144,8 +144,14 @@ def _legend(plt, fig, cells, extra=()) -> None:
         for k in COLORS
         if any(c.server == k for c in cells)
     ]
-    fig.legend(handles=[*handles, *extra], loc="lower center", ncol=len(handles) + len(extra),
-               fontsize=8, frameon=False, bbox_to_anchor=(0.5, -0.02))  # fmt: skip
+    fig.legend(
+        handles=[*handles, *extra],
+        loc="lower center",
+        ncol=len(handles) + len(extra),
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.02),
+    )
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
 
 
@@ -162,27 +168,54 @@ def throughput(cells: list[Cell]) -> str | None:
         for server, series in servers.items():
             xs = [x_of[c.workers] + offset[server] for c in series]
             color = COLORS.get(server, "#555")
-            ax.errorbar(xs, [c.rps for c in series], yerr=_spread(series), color=color,
-                        marker=MARKERS.get(server, "o"), capsize=3, linewidth=1.5,
-                        markersize=5)  # fmt: skip
-            ax.plot(xs, [headroom(c).ceiling_rps for c in series], color=color, linestyle=":",
-                    linewidth=1, alpha=0.8)  # fmt: skip
+            ax.errorbar(
+                xs,
+                [c.rps for c in series],
+                yerr=_spread(series),
+                color=color,
+                marker=MARKERS.get(server, "o"),
+                capsize=3,
+                linewidth=1.5,
+                markersize=5,
+            )
+            ax.plot(
+                xs,
+                [headroom(c).ceiling_rps for c in series],
+                color=color,
+                linestyle=":",
+                linewidth=1,
+                alpha=0.8,
+            )
         ax.set_title(scenario)
         ax.set_ylabel("req/s")
         ax.set_ylim(bottom=0)
     if bars_ax is not None:
         x, width = _bar_positions(bars_ax, single)
         for cell in single:
-            bars_ax.bar(x[id(cell)], cell.rps, width=width * 0.9,
-                        color=COLORS.get(cell.server, "#555"), alpha=0.85)  # fmt: skip
-            bars_ax.errorbar(x[id(cell)], cell.rps, yerr=_spread([cell]), color="#333",
-                             capsize=2, linewidth=0.8)  # fmt: skip
-            bars_ax.hlines(headroom(cell).ceiling_rps, x[id(cell)] - width / 2,
-                           x[id(cell)] + width / 2, color="#333", linestyle=":",
-                           linewidth=1.2)  # fmt: skip
+            bars_ax.bar(
+                x[id(cell)],
+                cell.rps,
+                width=width * 0.9,
+                color=COLORS.get(cell.server, "#555"),
+                alpha=0.85,
+            )
+            bars_ax.errorbar(
+                x[id(cell)], cell.rps, yerr=_spread([cell]), color="#333", capsize=2, linewidth=0.8
+            )
+            bars_ax.hlines(
+                headroom(cell).ceiling_rps,
+                x[id(cell)] - width / 2,
+                x[id(cell)] + width / 2,
+                color="#333",
+                linestyle=":",
+                linewidth=1.2,
+            )
         bars_ax.set_ylabel("req/s")
-    extra = [plt.Line2D([], [], color="#333", linestyle=":",
-                        label="ceiling (the users' or the server's slots')")]  # fmt: skip
+    extra = [
+        plt.Line2D(
+            [], [], color="#333", linestyle=":", label="ceiling (the users' or the server's slots')"
+        )
+    ]
     fig.suptitle("Throughput (req/s; whiskers: slowest and fastest window)", fontsize=10)
     _legend(plt, fig, cells, extra)
     return _svg(fig)
@@ -208,9 +241,15 @@ def latency(cells: list[Cell]) -> str | None:
         for server, series in servers.items():
             xs = [x_of[c.workers] + offset[server] for c in series]
             for key, style, alpha in styles:
-                ax.plot(xs, [getattr(c.latency_ms, key) for c in series], linestyle=style,
-                        color=COLORS.get(server, "#555"), alpha=alpha,
-                        marker=MARKERS.get(server, "o"), markersize=4)  # fmt: skip
+                ax.plot(
+                    xs,
+                    [getattr(c.latency_ms, key) for c in series],
+                    linestyle=style,
+                    color=COLORS.get(server, "#555"),
+                    alpha=alpha,
+                    marker=MARKERS.get(server, "o"),
+                    markersize=4,
+                )
         ax.axhline(_service_ms(servers), color="#333", linestyle="-.", linewidth=0.8)
         _plain_log(ax)
         ax.set_title(scenario)
@@ -219,13 +258,24 @@ def latency(cells: list[Cell]) -> str | None:
         x, width = _bar_positions(bars_ax, single)
         for cell in single:
             lat = cell.latency_ms
-            bars_ax.bar(x[id(cell)], lat.p50, width=width * 0.9,
-                        color=COLORS.get(cell.server, "#555"), alpha=0.85)  # fmt: skip
+            bars_ax.bar(
+                x[id(cell)],
+                lat.p50,
+                width=width * 0.9,
+                color=COLORS.get(cell.server, "#555"),
+                alpha=0.85,
+            )
             for key, marker in (("p95", "_"), ("p99", "x")):
-                bars_ax.scatter(x[id(cell)], getattr(lat, key), marker=marker, color="#333",
-                                s=30, zorder=3)  # fmt: skip
-            bars_ax.hlines(cell.service_time_s * 1000, x[id(cell)] - width / 2,
-                           x[id(cell)] + width / 2, color="#333", linestyle="-.")  # fmt: skip
+                bars_ax.scatter(
+                    x[id(cell)], getattr(lat, key), marker=marker, color="#333", s=30, zorder=3
+                )
+            bars_ax.hlines(
+                cell.service_time_s * 1000,
+                x[id(cell)] - width / 2,
+                x[id(cell)] + width / 2,
+                color="#333",
+                linestyle="-.",
+            )
         _plain_log(bars_ax)
         bars_ax.set_ylabel("client latency, ms (bar: p50)")
     extra = [
@@ -234,8 +284,9 @@ def latency(cells: list[Cell]) -> str | None:
         plt.Line2D([], [], color="#555", linestyle=":", label="p99"),
         plt.Line2D([], [], color="#333", linestyle="-.", label="service time"),
     ]
-    fig.suptitle("Client latency (Locust), log scale; bars: p50, ticks: p95, crosses: p99",
-                 fontsize=10)  # fmt: skip
+    fig.suptitle(
+        "Client latency (Locust), log scale; bars: p50, ticks: p95, crosses: p99", fontsize=10
+    )
     _legend(plt, fig, cells, extra)
     return _svg(fig)
 
@@ -264,9 +315,15 @@ def client_vs_server(cells: list[Cell]) -> str | None:
             if not x or not y:
                 continue
             values += [x, y]
-            ax.scatter(x, y, color=cmap(scenarios.index(cell.scenario) % 10),
-                       marker=MARKERS.get(cell.server, "o"), s=30, alpha=0.85,
-                       edgecolors="none")  # fmt: skip
+            ax.scatter(
+                x,
+                y,
+                color=cmap(scenarios.index(cell.scenario) % 10),
+                marker=MARKERS.get(cell.server, "o"),
+                s=30,
+                alpha=0.85,
+                edgecolors="none",
+            )
         if values:
             low, high = min(values) * 0.8, max(values) * 1.25
             ax.plot([low, high], [low, high], color="#333", linewidth=0.8, linestyle="--")
@@ -284,8 +341,14 @@ def client_vs_server(cells: list[Cell]) -> str | None:
         for k, m in MARKERS.items()
         if any(c.server == k for c in points)
     ]
-    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, -0.08))  # fmt: skip
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        ncol=5,
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.08),
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return _svg(fig)
 
@@ -311,11 +374,21 @@ def efficiency(cells: list[Cell]) -> str | None:
         ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
         ax.set_ylim(0, 1.15)
         ax.set_ylabel("req/s / ceiling")
-    extra = [plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="#333", label="users bind"),
-             plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="#333", hatch=SLOT_HATCH,
-                           label="server's slots bind")]  # fmt: skip
-    fig.suptitle("Throughput as a share of each cell's ceiling (1.0 = the ceiling reached)",
-                 fontsize=10)  # fmt: skip
+    extra = [
+        plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="#333", label="users bind"),
+        plt.Rectangle(
+            (0, 0),
+            1,
+            1,
+            facecolor="white",
+            edgecolor="#333",
+            hatch=SLOT_HATCH,
+            label="server's slots bind",
+        ),
+    ]
+    fig.suptitle(
+        "Throughput as a share of each cell's ceiling (1.0 = the ceiling reached)", fontsize=10
+    )
     _legend(plt, fig, cells, extra)
     return _svg(fig)
 
@@ -323,6 +396,13 @@ def efficiency(cells: list[Cell]) -> str | None:
 def _efficiency_bars(ax, xs, cells, width) -> None:
     for x, cell in zip(xs, cells, strict=True):
         room = headroom(cell)
-        ax.bar(x, room.share, width=width * 0.9, alpha=0.85, color=COLORS.get(cell.server, "#555"),
-               hatch=SLOT_HATCH if room.binds == SLOTS else None, edgecolor="#333",
-               linewidth=0.5)  # fmt: skip
+        ax.bar(
+            x,
+            room.share,
+            width=width * 0.9,
+            alpha=0.85,
+            color=COLORS.get(cell.server, "#555"),
+            hatch=SLOT_HATCH if room.binds == SLOTS else None,
+            edgecolor="#333",
+            linewidth=0.5,
+        )

@@ -46,8 +46,11 @@ def held(run: SlowClientsRun) -> bool | None:
 
 
 def _slots(run: SlowClientsRun) -> str:
-    return f"{run.workers} workers x {run.threads} threads" if run.server in THREAD_PER_CONNECTION \
-        else f"{run.workers} workers"  # fmt: skip
+    return (
+        f"{run.workers} workers x {run.threads} threads"
+        if run.server in THREAD_PER_CONNECTION
+        else f"{run.workers} workers"
+    )
 
 
 def rows(runs: list[SlowClientsRun]) -> Table:
@@ -60,8 +63,9 @@ def rows(runs: list[SlowClientsRun]) -> Table:
         if r.error:
             cells[-1:] = [f"failed: {r.error[:80]}"]
         verdict = held(r)
-        body.append([r.server, _slots(r), *cells,
-                     "-" if verdict is None else "yes" if verdict else "no"])  # fmt: skip
+        body.append(
+            [r.server, _slots(r), *cells, "-" if verdict is None else "yes" if verdict else "no"]
+        )
     return header, body
 
 
@@ -132,8 +136,16 @@ def markdown(record: Results) -> str:
     if not record.slow_clients:
         return ""
     runs = record.slow_clients
-    lines = [f"## {TITLE}", "", *[f"- {s}" for s in sentences(runs)], "",
-             markdown_table(*rows(runs)), "", rule(runs), ""]  # fmt: skip
+    lines = [
+        f"## {TITLE}",
+        "",
+        *[f"- {s}" for s in sentences(runs)],
+        "",
+        markdown_table(*rows(runs)),
+        "",
+        rule(runs),
+        "",
+    ]
     return "\n".join(lines) + "\n"
 
 

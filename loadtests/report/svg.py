@@ -9,9 +9,17 @@ import math
 # to render, where a matplotlib figure each would weigh ~50 kB and a quarter of a second.
 
 PALETTE = (
-    "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-)  # fmt: skip
+    "#1f77b4",
+    "#d62728",
+    "#2ca02c",
+    "#ff7f0e",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
 # Grafana's unit ids (the dashboards' panels use them) as a reader wants them: label, factor.
 UNITS = {
     "s": ("ms", 1000.0),
@@ -186,9 +194,13 @@ def timeseries(
         _tag("path", d=f"M{left},{top}V{bottom:.1f}H{left + plot_w}", fill="none", stroke=INK)
     )
     out.append(
-        _tag("text", axis_label, transform=f"translate(12,{top + plot_h / 2:.1f}) rotate(-90)",
-             text_anchor="middle")
-    )  # fmt: skip
+        _tag(
+            "text",
+            axis_label,
+            transform=f"translate(12,{top + plot_h / 2:.1f}) rotate(-90)",
+            text_anchor="middle",
+        )
+    )
     out.append(_tag("text", x_label, x=left + plot_w / 2, y=bottom + 28, text_anchor="middle"))
     for index, (label, points) in enumerate(lines):
         color, dash = _style(index)
@@ -198,8 +210,15 @@ def timeseries(
         for run in runs:
             if len(run) > 1:
                 coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in run)
-                out.append(_tag("polyline", points=coords, fill="none", stroke_width=1.6,
-                                stroke_dasharray=dash))  # fmt: skip
+                out.append(
+                    _tag(
+                        "polyline",
+                        points=coords,
+                        fill="none",
+                        stroke_width=1.6,
+                        stroke_dasharray=dash,
+                    )
+                )
         # Few samples (a short cell): each is marked, so two points do not pass for a trend.
         if sum(len(run) for run in runs) <= MARKED_POINTS:
             for x, y in (point for run in runs for point in run):
@@ -209,30 +228,69 @@ def timeseries(
         for a, b in spans:
             x0, x1 = px(max(a - origin, x_low)), px(min(b - origin, x_high))
             if x1 > x0:
-                out.append(_tag("line", x1=x0, x2=x1, y1=py(reference[0]), y2=py(reference[0]),
-                                stroke=INK, stroke_width=1.4, stroke_dasharray="2,2"))  # fmt: skip
+                out.append(
+                    _tag(
+                        "line",
+                        x1=x0,
+                        x2=x1,
+                        y1=py(reference[0]),
+                        y2=py(reference[0]),
+                        stroke=INK,
+                        stroke_width=1.4,
+                        stroke_dasharray="2,2",
+                    )
+                )
     column_w = plot_w / 2
     max_chars = int(column_w / 5.6) - 4  # about 5.6 px per character at 10 px
     for index, (label, color, kind) in enumerate(legend):
         x, y = left + (index % 2) * column_w, bottom + 44 + (index // 2) * 15
         if kind == "line":
-            out.append(_tag("line", x1=x, x2=x + 16, y1=y - 3, y2=y - 3, stroke=color,
-                            stroke_width=2, stroke_dasharray=_style(index)[1]))  # fmt: skip
+            out.append(
+                _tag(
+                    "line",
+                    x1=x,
+                    x2=x + 16,
+                    y1=y - 3,
+                    y2=y - 3,
+                    stroke=color,
+                    stroke_width=2,
+                    stroke_dasharray=_style(index)[1],
+                )
+            )
         elif kind == "reference":
-            out.append(_tag("line", x1=x, x2=x + 16, y1=y - 3, y2=y - 3, stroke=color,
-                            stroke_width=1.4, stroke_dasharray="2,2"))  # fmt: skip
+            out.append(
+                _tag(
+                    "line",
+                    x1=x,
+                    x2=x + 16,
+                    y1=y - 3,
+                    y2=y - 3,
+                    stroke=color,
+                    stroke_width=1.4,
+                    stroke_dasharray="2,2",
+                )
+            )
         elif kind == "box":
             out.append(_tag("rect", x=x, y=y - 8, width=16, height=9, fill=color))
         text = label if len(label) <= max_chars else label[: max_chars - 1] + "\u2026"
         out.append(_tag("text", text, x=x + 20, y=y))
     if not values:
-        out.append(_tag("text", "no data", x=left + plot_w / 2, y=top + plot_h / 2,
-                        text_anchor="middle", fill="#777"))  # fmt: skip
+        out.append(
+            _tag(
+                "text",
+                "no data",
+                x=left + plot_w / 2,
+                y=top + plot_h / 2,
+                text_anchor="middle",
+                fill="#777",
+            )
+        )
     out.append("</svg>")
     return "".join(out)
 
 
 def panel(title: str, unit: str, series: list[dict], spans: list[tuple[float, float]]) -> str:
     """An extension's time series (see hooks), the measured windows shaded behind it."""
-    return timeseries(title, unit, series, spans, x_label="seconds since the first sample",
-                      width=820, height=260)  # fmt: skip
+    return timeseries(
+        title, unit, series, spans, x_label="seconds since the first sample", width=820, height=260
+    )

@@ -256,15 +256,33 @@ def upstream_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
 
 def ceiling_rows(cells: list[Cell]) -> Table:
     """Each cell's ceiling: the users' (Little's law), the one that binds and its arithmetic."""
-    header = ["scenario", "server", "workers", "users' ceiling", "ceiling (binds)", "arithmetic",
-              "measured", "of ceiling"]  # fmt: skip
+    header = [
+        "scenario",
+        "server",
+        "workers",
+        "users' ceiling",
+        "ceiling (binds)",
+        "arithmetic",
+        "measured",
+        "of ceiling",
+    ]
     rows = []
     for c in cells:
         room = headroom(c)
         if room is None:
             continue
-        rows.append([c.scenario, c.server, str(c.workers), _n(c.littles_law_rps), _ceiling(c),
-                     room.arithmetic, _n(c.rps), _pct(room.share)])  # fmt: skip
+        rows.append(
+            [
+                c.scenario,
+                c.server,
+                str(c.workers),
+                _n(c.littles_law_rps),
+                _ceiling(c),
+                room.arithmetic,
+                _n(c.rps),
+                _pct(room.share),
+            ]
+        )
     return header, rows
 
 

@@ -77,20 +77,52 @@ def locust_argv(
     limit = SEARCH_MARGIN_S + plan.calibrate_s + plan.max_steps * (MAX_WARMUP_S + MAX_STEP_S)
     ceiling = ["--capacity-ceiling", f"{plan.slot_ceiling:g}"] if plan.slot_ceiling else []
     return [
-        *generator._locust(gen), "--headless", "--only-summary", "--loglevel", "INFO",
-        "-u", "1", "-r", "1", "-t", f"{round(limit)}s", "--host", host,
-        "--delay", f"{plan.delay:g}", "--fanout", str(plan.fanout),
-        "--arrival-rate", f"{plan.start_rps:g}", "--arrival-out", str(out),
-        "--arrival-seed", str(seed), *ceiling,
-        "--capacity-slo-ms", f"{plan.slo_p99_ms:g}", "--capacity-max", f"{MAX_RPS:g}",
-        "--capacity-growth", f"{plan.growth:g}", "--capacity-precision", f"{plan.precision:g}",
-        "--capacity-min-requests", str(plan.min_requests),
-        "--capacity-min-step", f"{plan.min_step_s:g}", "--capacity-max-steps", str(plan.max_steps),
-        "--capacity-step-requests", str(plan.step_requests),
-        "--capacity-edge-tests", str(plan.edge_tests),
-        "--capacity-calibrate", f"{plan.calibrate_s:g}",
+        *generator._locust(gen),
+        "--headless",
+        "--only-summary",
+        "--loglevel",
+        "INFO",
+        "-u",
+        "1",
+        "-r",
+        "1",
+        "-t",
+        f"{round(limit)}s",
+        "--host",
+        host,
+        "--delay",
+        f"{plan.delay:g}",
+        "--fanout",
+        str(plan.fanout),
+        "--arrival-rate",
+        f"{plan.start_rps:g}",
+        "--arrival-out",
+        str(out),
+        "--arrival-seed",
+        str(seed),
+        *ceiling,
+        "--capacity-slo-ms",
+        f"{plan.slo_p99_ms:g}",
+        "--capacity-max",
+        f"{MAX_RPS:g}",
+        "--capacity-growth",
+        f"{plan.growth:g}",
+        "--capacity-precision",
+        f"{plan.precision:g}",
+        "--capacity-min-requests",
+        str(plan.min_requests),
+        "--capacity-min-step",
+        f"{plan.min_step_s:g}",
+        "--capacity-max-steps",
+        str(plan.max_steps),
+        "--capacity-step-requests",
+        str(plan.step_requests),
+        "--capacity-edge-tests",
+        str(plan.edge_tests),
+        "--capacity-calibrate",
+        f"{plan.calibrate_s:g}",
         plan.spec.user_class,
-    ]  # fmt: skip
+    ]
 
 
 def postmaster_pid(env: dict[str, str]) -> int | None:
@@ -116,9 +148,16 @@ def _search(
     host = f"http://{LOOPBACK}:{port}"
     env = {"MYSITE_LOG_LEVEL": "WARNING", **plan.server_env()}
     env |= db_env if plan.uses_database else {}
-    with serve(plan.server, plan.workers, port=port, threads=plan.threads, env=env,
-               log_dir=out.parent, system_checks=False,
-               ready_timeout=ctx.ready_timeout) as server:  # fmt: skip
+    with serve(
+        plan.server,
+        plan.workers,
+        port=port,
+        threads=plan.threads,
+        env=env,
+        log_dir=out.parent,
+        system_checks=False,
+        ready_timeout=ctx.ready_timeout,
+    ) as server:
         wait_for_workers(server.url, plan.workers)
         if plan.uses_database:
             warm_database(server.url, plan)
@@ -184,17 +223,31 @@ def measure(
     lower = any(s.lower_bound for s in searches)
     stopped = "; ".join(dict.fromkeys(s.stopped_because for s in searches if s.stopped_because))
     entry = CapacityEntry(
-        server=plan.server, workers=plan.workers, threads=plan.threads, scenario=plan.scenario,
-        variant=plan.variant, delay_s=plan.delay, slo_p99_ms=plan.slo_p99_ms,
-        lambda_star_rps=lambda_star, lambda_star_bracket=bracket,
-        limit=binding_limit(lambda_star, plan.model(), cpu_ceiling(steps, cores, idle),
-                            lower, plan.model_binds),
-        steps=steps, stopped_because=stopped, min_step_requests=plan.min_requests,
+        server=plan.server,
+        workers=plan.workers,
+        threads=plan.threads,
+        scenario=plan.scenario,
+        variant=plan.variant,
+        delay_s=plan.delay,
+        slo_p99_ms=plan.slo_p99_ms,
+        lambda_star_rps=lambda_star,
+        lambda_star_bracket=bracket,
+        limit=binding_limit(
+            lambda_star, plan.model(), cpu_ceiling(steps, cores, idle), lower, plan.model_binds
+        ),
+        steps=steps,
+        stopped_because=stopped,
+        min_step_requests=plan.min_requests,
         repeats_lambda_star_rps=[s.lambda_star_rps for s in searches],
-        lambda_star_ci95=ci, db_pool_size=plan.db_pool, idle_threads=idle_threads,
-        repeats=len(searches), searches=searches, lower_bound=lower,
-        idle_cores=None if idle is None else round(idle, 5), instrumentation=INSTRUMENTATION,
-    )  # fmt: skip
+        lambda_star_ci95=ci,
+        db_pool_size=plan.db_pool,
+        idle_threads=idle_threads,
+        repeats=len(searches),
+        searches=searches,
+        lower_bound=lower,
+        idle_cores=None if idle is None else round(idle, 5),
+        instrumentation=INSTRUMENTATION,
+    )
     if plan.uses_database and (ms := database_cpu_ms(steps)) is not None:
         entry.limit.database_cpu_ms_per_request = round(ms, 4)
         entry.limit.sentence += f"; PostgreSQL used {ms:.2f} ms of CPU per request besides"
@@ -206,15 +259,31 @@ def measure(
 def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityEntry:
     model, text = plan.model()
     return CapacityEntry(
-        server=plan.server, workers=plan.workers, threads=plan.threads, scenario=plan.scenario,
-        variant=plan.variant, delay_s=plan.delay, slo_p99_ms=plan.slo_p99_ms,
-        lambda_star_rps=None, lambda_star_bracket=[None, None],
-        limit=CapacityLimit(binds=None, model_rps=model, model=text, cpu_rps=None,
-                            cpu_ms_per_request=None, share=None,
-                            sentence=f"not applicable: {skipped}" if skipped else "not measured"),
-        steps=[], error=error or None, db_pool_size=plan.db_pool, skipped=skipped,
-        repeats=plan.repeats, instrumentation=INSTRUMENTATION,
-    )  # fmt: skip
+        server=plan.server,
+        workers=plan.workers,
+        threads=plan.threads,
+        scenario=plan.scenario,
+        variant=plan.variant,
+        delay_s=plan.delay,
+        slo_p99_ms=plan.slo_p99_ms,
+        lambda_star_rps=None,
+        lambda_star_bracket=[None, None],
+        limit=CapacityLimit(
+            binds=None,
+            model_rps=model,
+            model=text,
+            cpu_rps=None,
+            cpu_ms_per_request=None,
+            share=None,
+            sentence=f"not applicable: {skipped}" if skipped else "not measured",
+        ),
+        steps=[],
+        error=error or None,
+        db_pool_size=plan.db_pool,
+        skipped=skipped,
+        repeats=plan.repeats,
+        instrumentation=INSTRUMENTATION,
+    )
 
 
 @contextlib.contextmanager
@@ -290,8 +359,10 @@ def _run_plans(plans, ctx, record, save, note, limit, db_env, db_error) -> int:
         entry.measurement_error = measurement_error(entry, saturation_rps(entry, record.cells))
         if entry.measurement_error:
             note(f"capacity {plan.key}: measurement error, not a result: {entry.measurement_error}")
-        note(f"capacity {plan.key}: λ* {entry.lambda_star_rps} req/s; {entry.limit.sentence} "
-             f"({time.monotonic() - began:.0f} s)")  # fmt: skip
+        note(
+            f"capacity {plan.key}: λ* {entry.lambda_star_rps} req/s; {entry.limit.sentence} "
+            f"({time.monotonic() - began:.0f} s)"
+        )
         record.capacity.append(entry)
         save()
     return code

@@ -122,8 +122,16 @@ class CapacityPlan:
         return self.slo_ms or default_slo_ms(self.spec.service_time(self.delay, self.fanout))
 
     def model(self) -> tuple[float | None, str]:
-        return model_ceiling(self.spec, self.server, self.workers, self.threads, self.delay,
-                             self.fanout, UPSTREAM_POOL_SIZE, self.db_pool)  # fmt: skip
+        return model_ceiling(
+            self.spec,
+            self.server,
+            self.workers,
+            self.threads,
+            self.delay,
+            self.fanout,
+            UPSTREAM_POOL_SIZE,
+            self.db_pool,
+        )
 
     def slots(self) -> tuple[int | None, str]:
         """The requests the server holds at once (the M/D/c's c), and why."""
@@ -133,8 +141,15 @@ class CapacityPlan:
 
     @property
     def model_binds(self) -> str:
-        return model_kind(self.spec, self.server, self.workers, self.threads, self.fanout,
-                          UPSTREAM_POOL_SIZE, self.db_pool)  # fmt: skip
+        return model_kind(
+            self.spec,
+            self.server,
+            self.workers,
+            self.threads,
+            self.fanout,
+            UPSTREAM_POOL_SIZE,
+            self.db_pool,
+        )
 
     @property
     def start_rps(self) -> float:
@@ -200,11 +215,22 @@ def plans_for(profile: str) -> list[CapacityPlan]:
         # an SLO above a busy machine's scheduling jitter (the default would be 20 ms).
         hello = FULL | {"delay": 0.0, "slo_ms": HELLO_SLO_MS}
         for variant in VARIANT_ENV:
-            plans += _block(("uvicorn",), (1,), (DEFAULT_THREADS,), ("sync-api", "async-api"),
-                            **hello, variant=variant)  # fmt: skip
+            plans += _block(
+                ("uvicorn",),
+                (1,),
+                (DEFAULT_THREADS,),
+                ("sync-api", "async-api"),
+                **hello,
+                variant=variant,
+            )
         plans += _block(ALL_SERVERS, (1, 2, 4), (4, 8, 16), SLEEPS, **FULL)
-        plans += _block(("uvicorn", "gunicorn-gthread"), (1,), (DEFAULT_THREADS,),
-                        ("async-fanout", "thread-fanout", "sequential"), **FULL)  # fmt: skip
+        plans += _block(
+            ("uvicorn", "gunicorn-gthread"),
+            (1,),
+            (DEFAULT_THREADS,),
+            ("async-fanout", "thread-fanout", "sequential"),
+            **FULL,
+        )
         plans += _db_block(ALL_SERVERS, (1, 2), (DEFAULT_THREADS,), FULL_POOL_SIZES, **FULL)
         return list(dict.fromkeys(plans))
     return [

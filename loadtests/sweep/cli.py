@@ -230,9 +230,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.server_life = args.profile in SERVER_LIFE_BY_DEFAULT and not args.host
     if args.capacity is None:
         picked = (
-            args.cell or args.servers or args.workers or args.scenarios or args.host
+            args.cell
+            or args.servers
+            or args.workers
+            or args.scenarios
+            or args.host
             or args.server_life_only
-        )  # fmt: skip
+        )
         args.capacity = not picked and args.profile in MAPPED_BY_DEFAULT
     if args.db_compare is None:
         picked = args.cell or args.servers or args.workers or args.scenarios or args.host
@@ -272,8 +276,14 @@ def check_args(args: argparse.Namespace) -> list[str]:
         if is_loopback(f"http://{args.master_bind_host}"):
             problems.append("--remote-workers needs --master-bind-host (an address they reach)")
     for name in (
-        "users", "repeats", "windows_per_run", "threads", "fanout", "distributed", "remote_workers"
-    ):  # fmt: skip
+        "users",
+        "repeats",
+        "windows_per_run",
+        "threads",
+        "fanout",
+        "distributed",
+        "remote_workers",
+    ):
         value = getattr(args, name)
         if value is not None and value < (0 if name in ("distributed", "remote_workers") else 1):
             problems.append(f"--{name.replace('_', '-')} must be positive")

@@ -73,10 +73,15 @@ def _spec(plan: ComparePlan, url: str, cpus) -> dict:
     schedule = plan.schedule()
     windows = [plan.warm if r == 0 else plan.window for _, r in schedule]
     return {
-        "url": url, "users": plan.users, "query": f"delay={plan.delay:g}&rows={plan.rows}",
-        "paths": [DB_SCENARIOS[p].path for p, _ in schedule], "windows_s": windows,
-        "stagger_s": plan.delay, "lead_s": 0.2, "cpus": sorted(cpus) if cpus else None,
-    }  # fmt: skip
+        "url": url,
+        "users": plan.users,
+        "query": f"delay={plan.delay:g}&rows={plan.rows}",
+        "paths": [DB_SCENARIOS[p].path for p, _ in schedule],
+        "windows_s": windows,
+        "stagger_s": plan.delay,
+        "lead_s": 0.2,
+        "cpus": sorted(cpus) if cpus else None,
+    }
 
 
 def measure(plan: ComparePlan, ctx: Context, db_env: dict[str, str]) -> analysis.DbComparison:
@@ -85,9 +90,16 @@ def measure(plan: ComparePlan, ctx: Context, db_env: dict[str, str]) -> analysis
     spec_path, out = out_dir / "load-spec.json", out_dir / "load.json"
     port = free_port()
     env = {"MYSITE_LOG_LEVEL": "WARNING", "DB_POOL_SIZE": str(plan.db_pool), **db_env}
-    with serve(plan.server, plan.workers, port=port, threads=DEFAULT_THREADS, env=env,
-               log_dir=out_dir, system_checks=False,
-               ready_timeout=ctx.ready_timeout) as server:  # fmt: skip
+    with serve(
+        plan.server,
+        plan.workers,
+        port=port,
+        threads=DEFAULT_THREADS,
+        env=env,
+        log_dir=out_dir,
+        system_checks=False,
+        ready_timeout=ctx.ready_timeout,
+    ) as server:
         wait_for_workers(server.url, plan.workers)
         if ctx.server_cpus:
             pin_tree(server.pid, ctx.server_cpus)
@@ -97,8 +109,13 @@ def measure(plan: ComparePlan, ctx: Context, db_env: dict[str, str]) -> analysis
         with TreeSampler({"server": server.pid}) as sampler, IoThreadSampler(server.pid) as io:
             time.sleep(IDLE_S)
             loaded = time.time()
-            done = subprocess.run(argv, capture_output=True, text=True, check=False,
-                                  timeout=plan.load_seconds() + DRIVER_MARGIN_S)  # fmt: skip
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=plan.load_seconds() + DRIVER_MARGIN_S,
+            )
     if done.returncode != 0 or not out.exists():
         raise ServerFailed(f"the paired load exited with {done.returncode}: {done.stderr[-800:]}")
     raw = json.loads(out.read_text())["windows"]
@@ -119,20 +136,38 @@ def measure(plan: ComparePlan, ctx: Context, db_env: dict[str, str]) -> analysis
 
 def _record(plan: ComparePlan, idle, windows, error: str | None = None, idle_io=None):
     return analysis.DbComparison(
-        server=plan.server, workers=plan.workers, users=plan.users, delay_s=plan.delay,
-        rows=plan.rows, db_pool_size=plan.db_pool, window_s=plan.window, settle_s=plan.settle,
-        rounds=plan.rounds, paths=list(plan.paths), idle_threads=idle, windows=windows,
+        server=plan.server,
+        workers=plan.workers,
+        users=plan.users,
+        delay_s=plan.delay,
+        rows=plan.rows,
+        db_pool_size=plan.db_pool,
+        window_s=plan.window,
+        settle_s=plan.settle,
+        rounds=plan.rounds,
+        paths=list(plan.paths),
+        idle_threads=idle,
+        windows=windows,
         idle_io_threads=None if idle_io is None else round(idle_io, 2),
-        contrasts=analysis.contrasts(windows, list(plan.paths)), error=error,
-    )  # fmt: skip
+        contrasts=analysis.contrasts(windows, list(plan.paths)),
+        error=error,
+    )
 
 
-def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], None],
-              note: Callable[[str], None], plan: ComparePlan | None = None) -> int:  # fmt: skip
+def run_phase(
+    profile: str,
+    ctx: Context,
+    record: Results,
+    save: Callable[[], None],
+    note: Callable[[str], None],
+    plan: ComparePlan | None = None,
+) -> int:
     """Compare the paths (the profile's plan, or ``plan``); 1 if it could not be measured."""
     plan = plan or PLANS.get(profile, PLANS["default"])
-    note(f"database comparison: {', '.join(plan.paths)} on {plan.server} x{plan.workers}, "
-         f"{plan.rounds} rounds of {plan.window:g} s windows")  # fmt: skip
+    note(
+        f"database comparison: {', '.join(plan.paths)} on {plan.server} x{plan.workers}, "
+        f"{plan.rounds} rounds of {plan.window:g} s windows"
+    )
     began = time.monotonic()
     try:
         db_env = ctx.database() if ctx.database else {}
@@ -141,6 +176,8 @@ def run_phase(profile: str, ctx: Context, record: Results, save: Callable[[], No
     except (pg.ClusterError, ServerFailed, OSError, ValueError, subprocess.SubprocessError) as e:
         record.db_comparison, code = _record(plan, None, [], error=str(e)), 1
     save()
-    note(f"database comparison: done in {time.monotonic() - began:.0f} s"
-         + (f", failed: {record.db_comparison.error}" if code else ""))  # fmt: skip
+    note(
+        f"database comparison: done in {time.monotonic() - began:.0f} s"
+        + (f", failed: {record.db_comparison.error}" if code else "")
+    )
     return code

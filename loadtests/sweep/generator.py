@@ -90,12 +90,32 @@ def _locust(gen: Generator) -> list[str]:
 
 def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
     argv = [
-        *_locust(gen), "--headless", "--only-summary", "--loglevel", "INFO",
-        "-u", str(run.users), "-r", f"{run.spawn_rate:g}", "-t", f"{round(run.time_limit)}s",
-        "--host", run.host, "--delay", f"{run.delay:g}", "--fanout", str(run.fanout),
-        "--window-warmup", f"{run.warmup:g}", "--window-length", f"{run.window:g}",
-        "--window-count", str(run.count), "--window-out", str(run.out),
-    ]  # fmt: skip
+        *_locust(gen),
+        "--headless",
+        "--only-summary",
+        "--loglevel",
+        "INFO",
+        "-u",
+        str(run.users),
+        "-r",
+        f"{run.spawn_rate:g}",
+        "-t",
+        f"{round(run.time_limit)}s",
+        "--host",
+        run.host,
+        "--delay",
+        f"{run.delay:g}",
+        "--fanout",
+        str(run.fanout),
+        "--window-warmup",
+        f"{run.warmup:g}",
+        "--window-length",
+        f"{run.window:g}",
+        "--window-count",
+        str(run.count),
+        "--window-out",
+        str(run.out),
+    ]
     if run.scrape_url:
         argv += ["--window-scrape", run.scrape_url]
     if run.stagger_s > 0:
@@ -112,19 +132,30 @@ def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
         argv += ["--html", f"{run.artifacts}.html", "--csv", run.artifacts]
     if gen.distributed:
         argv += [
-            "--master", "--master-bind-host", gen.master_bind_host,
-            "--master-bind-port", str(port),
-            "--expect-workers", str(gen.local_workers + gen.remote_workers),
-            "--expect-workers-max-wait", str(WORKERS_JOIN_TIMEOUT),
-        ]  # fmt: skip
+            "--master",
+            "--master-bind-host",
+            gen.master_bind_host,
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            str(gen.local_workers + gen.remote_workers),
+            "--expect-workers-max-wait",
+            str(WORKERS_JOIN_TIMEOUT),
+        ]
     return [*argv, run.user_class]
 
 
 def worker_argv(gen: Generator, port: int) -> list[str]:
     return [
-        *_locust(gen), "--worker", "--master-host", LOOPBACK, "--master-port", str(port),
-        "--loglevel", "INFO",
-    ]  # fmt: skip
+        *_locust(gen),
+        "--worker",
+        "--master-host",
+        LOOPBACK,
+        "--master-port",
+        str(port),
+        "--loglevel",
+        "INFO",
+    ]
 
 
 def _start(argv: list[str], log_path: Path, gen: Generator) -> subprocess.Popen:
@@ -138,9 +169,14 @@ def _start(argv: list[str], log_path: Path, gen: Generator) -> subprocess.Popen:
 
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, **gen.env}, start_new_session=True, preexec_fn=prepare_child,
-        )  # fmt: skip
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **gen.env},
+            start_new_session=True,
+            preexec_fn=prepare_child,
+        )
 
 
 @contextlib.contextmanager

@@ -132,9 +132,16 @@ class _Peaks:
             thread.join()
 
 
-def hold(case: Case, url: str, worker: psutil.Process, concurrency: int, delay: float = DELAY,
-         timeout: float = 60.0, queries: Callable[[], int] | None = None,
-         **extra) -> InflightCost:  # fmt: skip
+def hold(
+    case: Case,
+    url: str,
+    worker: psutil.Process,
+    concurrency: int,
+    delay: float = DELAY,
+    timeout: float = 60.0,
+    queries: Callable[[], int] | None = None,
+    **extra,
+) -> InflightCost:
     """``concurrency`` requests of ``case.path?delay=delay`` at once; the worker sampled
     meanwhile, and ``queries`` (the queries the database runs) with its blocked threads.
     ``extra``: the record's other fields (``db_pool_size``, ``limited_by``)."""
@@ -144,13 +151,22 @@ def hold(case: Case, url: str, worker: psutil.Process, concurrency: int, delay: 
     mib = 1024 * 1024
     idle_rss, idle_threads, idle_blocked = peaks.idle
     return InflightCost(
-        case=case.label, server=case.server, path=case.path, concurrency=concurrency,
-        delay_s=delay, ok=statuses.count(200), elapsed_s=round(time.monotonic() - started, 2),
-        idle_rss_mib=round(idle_rss / mib, 1), peak_rss_mib=round(peaks.rss / mib, 1),
-        idle_threads=idle_threads, peak_threads=peaks.threads,
-        idle_threads_blocked=idle_blocked, peak_threads_blocked=peaks.blocked,
-        peak_queries_in_flight=peaks.queries, **extra,
-    )  # fmt: skip
+        case=case.label,
+        server=case.server,
+        path=case.path,
+        concurrency=concurrency,
+        delay_s=delay,
+        ok=statuses.count(200),
+        elapsed_s=round(time.monotonic() - started, 2),
+        idle_rss_mib=round(idle_rss / mib, 1),
+        peak_rss_mib=round(peaks.rss / mib, 1),
+        idle_threads=idle_threads,
+        peak_threads=peaks.threads,
+        idle_threads_blocked=idle_blocked,
+        peak_threads_blocked=peaks.blocked,
+        peak_queries_in_flight=peaks.queries,
+        **extra,
+    )
 
 
 def describe(cost: InflightCost) -> str:

@@ -246,22 +246,33 @@ def main(argv: list[str] | None = None) -> int:
             results.write(results_path, record)
             if args.db_compare and not args.host:
                 compared = db_compare.run_phase(
-                    profile.name, ctx, record, lambda: results.write(results_path, record),
+                    profile.name,
+                    ctx,
+                    record,
+                    lambda: results.write(results_path, record),
                     progress.note,
-                )  # fmt: skip
+                )
                 code = max(code, compared)
             if (args.capacity or args.capacity_only) and not args.host:
                 mapped = capacity.run_phase(
-                    profile.name, ctx, record, lambda: results.write(results_path, record),
-                    progress.note, args.capacity_time_limit, args.capacity_match,
+                    profile.name,
+                    ctx,
+                    record,
+                    lambda: results.write(results_path, record),
+                    progress.note,
+                    args.capacity_time_limit,
+                    args.capacity_match,
                     repeats=args.capacity_repeats,
-                )  # fmt: skip
+                )
                 code = max(code, mapped)
             if (args.server_life or args.server_life_only) and not args.host:
                 lived = serverlife.run_phase(
-                    ctx, record, profile.threads, lambda: results.write(results_path, record),
+                    ctx,
+                    record,
+                    profile.threads,
+                    lambda: results.write(results_path, record),
                     progress.note,
-                )  # fmt: skip
+                )
                 code = max(code, lived)
     except Interrupted as signal_name:
         status, code = "interrupted", 130

@@ -298,6 +298,14 @@ def from_args(args: argparse.Namespace) -> tuple[Profile, list[CellPlan]]:
         for pool in pools:  # a configuration named twice is measured twice, as two cells
             config = (server, workers, scenario, pool)
             copy = seen[config] = seen.get(config, -1) + 1
-            plans.append(CellPlan(server=server, workers=workers, scenario=scenario,
-                                  copy=copy, db_pool=pool, **shared))  # fmt: skip
+            plans.append(
+                CellPlan(
+                    server=server,
+                    workers=workers,
+                    scenario=scenario,
+                    copy=copy,
+                    db_pool=pool,
+                    **shared,
+                )
+            )
     return profile, plans

@@ -107,8 +107,9 @@ def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.2)
 
 
-def measure_case(case: inflight.Case, ctx: Context, wanted: int, fd_reason: str | None,
-                 db_url: str | None) -> InflightCost:  # fmt: skip
+def measure_case(
+    case: inflight.Case, ctx: Context, wanted: int, fd_reason: str | None, db_url: str | None
+) -> InflightCost:
     """One case on a fresh one-worker server; a failure is the record's ``error``."""
     count, reason, env = wanted, fd_reason, {"MYSITE_LOG_LEVEL": "WARNING"}
     pool = None
@@ -121,32 +122,56 @@ def measure_case(case: inflight.Case, ctx: Context, wanted: int, fd_reason: str 
             # DB_TIMEOUT bounds the statement too: the wait plus the time to take every
             # request in.
             pool = count
-            env |= {"DATABASE_URL": db_url, "DB_POOL_SIZE": str(count),
-                    "DB_TIMEOUT": f"{DB_TIMEOUT_S:g}"}  # fmt: skip
-        with serve(case.server, 1, env=env, ready_timeout=ctx.ready_timeout,
-                   log_dir=ctx.run_dir / "serverlife", system_checks=False) as server:  # fmt: skip
+            env |= {
+                "DATABASE_URL": db_url,
+                "DB_POOL_SIZE": str(count),
+                "DB_TIMEOUT": f"{DB_TIMEOUT_S:g}",
+            }
+        with serve(
+            case.server,
+            1,
+            env=env,
+            ready_timeout=ctx.ready_timeout,
+            log_dir=ctx.run_dir / "serverlife",
+            system_checks=False,
+        ) as server:
             worker = psutil.Process(_get(f"{server.url}/healthz")["pid"])
             _get(f"{server.url}{case.path}?delay=0")  # the view's first use (and its pool)
             if case.database:
-                _wait(lambda: client_connections(db_url) >= count, POOL_READY_TIMEOUT,
-                      f"the worker's pool of {count} connections")  # fmt: skip
+                _wait(
+                    lambda: client_connections(db_url) >= count,
+                    POOL_READY_TIMEOUT,
+                    f"the worker's pool of {count} connections",
+                )
             if ctx.server_cpus:
                 pin_tree(server.pid, ctx.server_cpus)
             return inflight.hold(
-                case, server.url, worker, count, inflight.DELAY, HOLD_TIMEOUT,
+                case,
+                server.url,
+                worker,
+                count,
+                inflight.DELAY,
+                HOLD_TIMEOUT,
                 queries=(lambda: sleeping_queries(db_url)) if case.database else None,
-                db_pool_size=pool, limited_by=reason,
-            )  # fmt: skip
+                db_pool_size=pool,
+                limited_by=reason,
+            )
     except (ServerFailed, OSError, ValueError, psutil.Error, psycopg.Error) as error:
         return InflightCost(
-            case=case.label, server=case.server, path=case.path, concurrency=count,
-            delay_s=inflight.DELAY, db_pool_size=pool, limited_by=reason,
+            case=case.label,
+            server=case.server,
+            path=case.path,
+            concurrency=count,
+            delay_s=inflight.DELAY,
+            db_pool_size=pool,
+            limited_by=reason,
             error=str(error) or type(error).__name__,
-        )  # fmt: skip
+        )
 
 
-def inflight_costs(ctx: Context, note: Callable[[str], object],
-                   save: Callable[[InflightCost], object]) -> None:  # fmt: skip
+def inflight_costs(
+    ctx: Context, note: Callable[[str], object], save: Callable[[InflightCost], object]
+) -> None:
     wanted, fd_reason = inflight.open_files_allow(inflight.WANTED)
     # The views without a database first: a PostgreSQL that cannot start takes only its cases.
     for case in [c for c in inflight.CASES if not c.database]:
@@ -160,8 +185,12 @@ def inflight_costs(ctx: Context, note: Callable[[str], object],
             save(cost)
 
 
-def slow_clients(ctx: Context, threads: int, note: Callable[[str], object],
-                 save: Callable[[SlowClientsRun], object]) -> None:  # fmt: skip
+def slow_clients(
+    ctx: Context,
+    threads: int,
+    note: Callable[[str], object],
+    save: Callable[[SlowClientsRun], object],
+) -> None:
     for kind in SERVER_KINDS:
         run = slowclients.short_run(kind, threads, ctx.run_dir / "serverlife", ctx.ready_timeout)
         note(f"slow clients: {slowclients.describe(run)}")
@@ -181,8 +210,13 @@ def estimate(start_cost: float) -> float:
     return start_cost + cases + kinds
 
 
-def run_phase(ctx: Context, record: Results, threads: int, write: Callable[[], object],
-              note: Callable[[str], object]) -> int:  # fmt: skip
+def run_phase(
+    ctx: Context,
+    record: Results,
+    threads: int,
+    write: Callable[[], object],
+    note: Callable[[str], object],
+) -> int:
     """Both measurements into ``record`` (written after each case); 1 when one failed."""
     ctx.settle()  # the cells' servers are stopped: each case has the machine to itself
     (ctx.run_dir / "serverlife").mkdir(exist_ok=True)

@@ -127,8 +127,9 @@ def normal_users(url: str, path: str, users: int, seconds: float) -> tuple[list[
     return [lat for lats, _ in results for lat in lats], sum(f for _, f in results)
 
 
-def measure(url: str, path: str, slow_clients: int, users: int = USERS,
-            seconds: float = SECONDS) -> SlowClientsWindow:  # fmt: skip
+def measure(
+    url: str, path: str, slow_clients: int, users: int = USERS, seconds: float = SECONDS
+) -> SlowClientsWindow:
     with trickling(url, slow_clients):
         time.sleep(TRICKLE_INTERVAL * 2)  # every slow connection accepted and being read
         latencies, failures = normal_users(url, path, users, seconds)
@@ -143,18 +144,35 @@ def measure(url: str, path: str, slow_clients: int, users: int = USERS,
     )
 
 
-def short_run(kind: str, threads: int, log_dir: Path, ready_timeout: float,
-              counts: tuple[int, ...] = (0, SHORT_SLOW_CLIENTS)) -> SlowClientsRun:  # fmt: skip
+def short_run(
+    kind: str,
+    threads: int,
+    log_dir: Path,
+    ready_timeout: float,
+    counts: tuple[int, ...] = (0, SHORT_SLOW_CLIENTS),
+) -> SlowClientsRun:
     """``kind`` with ``WORKERS`` workers: one window per slow-client count; a server that
     fails is the record's ``error``."""
     run = SlowClientsRun(
-        server=kind, workers=WORKERS, threads=threads, path=PATHS[kind], users=USERS,
-        seconds=SECONDS, trickle_interval_s=TRICKLE_INTERVAL, user_timeout_s=USER_TIMEOUT,
-    )  # fmt: skip
+        server=kind,
+        workers=WORKERS,
+        threads=threads,
+        path=PATHS[kind],
+        users=USERS,
+        seconds=SECONDS,
+        trickle_interval_s=TRICKLE_INTERVAL,
+        user_timeout_s=USER_TIMEOUT,
+    )
     try:
-        with serve(kind, WORKERS, threads=threads, env={"MYSITE_LOG_LEVEL": "WARNING"},
-                   ready_timeout=ready_timeout, log_dir=log_dir,
-                   system_checks=False) as server:  # fmt: skip
+        with serve(
+            kind,
+            WORKERS,
+            threads=threads,
+            env={"MYSITE_LOG_LEVEL": "WARNING"},
+            ready_timeout=ready_timeout,
+            log_dir=log_dir,
+            system_checks=False,
+        ) as server:
             run.windows = [measure(server.url, PATHS[kind], n) for n in counts]
     except (ServerFailed, OSError) as error:
         run.error = str(error) or type(error).__name__

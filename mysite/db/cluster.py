@@ -199,9 +199,15 @@ def _run(
     )
     streams = {"capture_output": True} if output is None else {"stdout": output, "stderr": output}
     result = subprocess.run(
-        argv, text=True, timeout=timeout, check=False, cwd="/",
-        env={**os.environ, "LC_ALL": "C.UTF-8", **(env or {})}, **streams, **as_user,
-    )  # fmt: skip
+        argv,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd="/",
+        env={**os.environ, "LC_ALL": "C.UTF-8", **(env or {})},
+        **streams,
+        **as_user,
+    )
     if check and result.returncode != 0:
         raise ClusterError(
             f"{Path(argv[0]).name} failed ({result.returncode}): "
@@ -284,11 +290,21 @@ def init(cluster: Cluster) -> bool:
     _owned_dir(cluster.data, cluster_owner)
     _run(
         cluster_owner,
-        [str(bindir() / "initdb"), "-D", str(cluster.data), "-U", ADMIN_USER,
-         f"--pwfile={cluster.admin_password_file}", f"--auth={AUTH_METHOD}",
-         "-E", "UTF8", "--locale=C", "--no-sync"],
+        [
+            str(bindir() / "initdb"),
+            "-D",
+            str(cluster.data),
+            "-U",
+            ADMIN_USER,
+            f"--pwfile={cluster.admin_password_file}",
+            f"--auth={AUTH_METHOD}",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
         timeout=120,
-    )  # fmt: skip
+    )
     with (cluster.data / "postgresql.conf").open("a") as conf:
         conf.write("\n# The lab's settings (mysite/db/cluster.py writes them at every start).\n")
         conf.write(f"include = {conf_string(CONFIG_NAME)}\n")
@@ -368,9 +384,11 @@ def stop(cluster: Cluster, timeout: float = 30.0) -> bool:
         return False
     pg_ctl = str(bindir() / "pg_ctl")
     result = _run(
-        owner(), [pg_ctl, "stop", "-D", str(cluster.data), "-m", "fast", "-w",
-                  "-t", str(int(timeout))], timeout + 10, check=False,
-    )  # fmt: skip
+        owner(),
+        [pg_ctl, "stop", "-D", str(cluster.data), "-m", "fast", "-w", "-t", str(int(timeout))],
+        timeout + 10,
+        check=False,
+    )
     if result.returncode != 0 and is_running(cluster):
         _run(owner(), [pg_ctl, "stop", "-D", str(cluster.data), "-m", "immediate", "-w"], 30)
     return True
@@ -454,9 +472,14 @@ def prepare(cluster: Cluster) -> None:
     env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     for command in (["migrate", "--no-input", "-v", "0"], ["seed_items"]):
         result = subprocess.run(
-            [sys.executable, "-m", "django", *command], env=env, cwd=REPO,
-            capture_output=True, text=True, check=False, timeout=300,
-        )  # fmt: skip
+            [sys.executable, "-m", "django", *command],
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=300,
+        )
         if result.returncode != 0:
             raise ClusterError(f"{command[0]} failed:\n{result.stderr.strip()}")
 

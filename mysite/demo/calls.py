@@ -143,10 +143,13 @@ def call_sync(
         with (
             deadline.bounded_by(ends, should_stop),
             client.stream(
-                "GET", url, params=query, headers=bodies.IDENTITY,
+                "GET",
+                url,
+                params=query,
+                headers=bodies.IDENTITY,
                 timeout=max(ends - time.monotonic(), 0.001),
             ) as response,
-        ):  # fmt: skip
+        ):
             status = response.status_code
             if status < 400:
                 body = bodies.read_sync(response, conf.upstream_max_body_bytes())

@@ -30,8 +30,14 @@ logger = logging.getLogger(__name__)
 # What reading a damaged file can raise: mmap of an empty file, a length past the end, bytes
 # that are not UTF-8 or JSON, a key of the wrong shape, a record cut short, no permission.
 UNREADABLE = (
-    OSError, ValueError, RuntimeError, UnicodeDecodeError, TypeError, AttributeError, struct.error,
-)  # fmt: skip
+    OSError,
+    ValueError,
+    RuntimeError,
+    UnicodeDecodeError,
+    TypeError,
+    AttributeError,
+    struct.error,
+)
 
 # The largest magnitude a summed value (a count, a histogram's sum) may have, in a file or as a
 # total. No real one comes near it (2**1000 is about 1e301), and below it the exact sum of up to

@@ -10,12 +10,34 @@ from django.core.exceptions import ImproperlyConfigured
 # second, the lab's default delay, so percentiles there are not smeared across (1, 2.5]; and
 # coarser ones above 10 s, where the sequential fan-out baseline lands.
 DEFAULT_BUCKETS = (
-    0.0005, 0.001, 0.0025,
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75,
-    1.0, 1.01, 1.025, 1.05, 1.1, 1.25, 1.5,
-    2.5, 5.0, 7.5, 10.0,
-    15.0, 20.0, 30.0, 60.0,
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    1.01,
+    1.025,
+    1.05,
+    1.1,
+    1.25,
+    1.5,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    15.0,
+    20.0,
+    30.0,
+    60.0,
+)
 
 # Requests to these paths are neither timed nor counted: scrapes and health checks would
 # otherwise dominate the per-route rates of an idle server.

@@ -16,9 +16,17 @@ import re
 SUMMED_TYPES = ("counter", "histogram", "summary")
 # prometheus_client's ``Gauge._MULTIPROC_MODES``.
 GAUGE_MODES = (
-    "all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent",
+    "all",
+    "liveall",
+    "min",
+    "livemin",
+    "max",
+    "livemax",
+    "sum",
+    "livesum",
+    "mostrecent",
     "livemostrecent",
-)  # fmt: skip
+)
 
 _SUMMED = "|".join(SUMMED_TYPES)
 _GAUGE = "gauge_(?:{})".format("|".join(GAUGE_MODES))
@@ -74,7 +82,11 @@ def is_removable(name: str) -> bool:
     return name in (JOURNAL_NAME, JOURNAL_NAME + TMP_SUFFIX) or any(
         pattern.fullmatch(name)
         for pattern in (
-            WORKER_FILE, ARCHIVE_FILE, CLAIMED_FILE, QUARANTINED_FILE, STAGED_ARCHIVE_FILE,
+            WORKER_FILE,
+            ARCHIVE_FILE,
+            CLAIMED_FILE,
+            QUARANTINED_FILE,
+            STAGED_ARCHIVE_FILE,
             REJECTED_JOURNAL_FILE,
         )
-    )  # fmt: skip
+    )

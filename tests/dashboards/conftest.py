@@ -112,10 +112,22 @@ def live_run(prometheus_binary, upstream, postgres, tmp_path_factory) -> LiveRun
         with run_prometheus(targets, log_dir=logs) as prometheus:
             start = time.time()
             argv = locust_argv(
-                "-u", "10", "-r", "10", "-t", f"{LOCUST_RUN_SECONDS}s", "--host", app.url,
-                "--exporter-port", str(exporter), "--only-summary", "--exit-code-on-error", "0",
-                "--json-file", str(logs / "locust-stats"),
-            )  # fmt: skip
+                "-u",
+                "10",
+                "-r",
+                "10",
+                "-t",
+                f"{LOCUST_RUN_SECONDS}s",
+                "--host",
+                app.url,
+                "--exporter-port",
+                str(exporter),
+                "--only-summary",
+                "--exit-code-on-error",
+                "0",
+                "--json-file",
+                str(logs / "locust-stats"),
+            )
             log = logs / "locust.log"
             result = run_locust(argv, log, timeout=LOCUST_RUN_SECONDS + 60)
             end = time.time()

@@ -35,8 +35,11 @@ def test_rebuild_is_byte_identical():
 def test_check_mode_passes_on_the_committed_files():
     result = subprocess.run(
         [sys.executable, "-m", "dashboards.build", "--check"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -101,8 +104,11 @@ def test_red_dashboard_repeats_a_row_per_route():
 def test_load_test_dashboard_puts_locust_beside_the_server():
     dashboard = committed_dashboards()["load-test"]
     assert {v["name"] for v in dashboard["templating"]["list"]} == {
-        "datasource", "job", "locust_job", "route",
-    }  # fmt: skip
+        "datasource",
+        "job",
+        "locust_job",
+        "route",
+    }
     comparisons, *pairs = grafana.load_test().sections
     for make in comparisons.panels:
         assert make().variables >= {promql.JOB, promql.LOCUST_JOB}

@@ -88,10 +88,18 @@ def test_every_route_is_measured(live_run):
             for s in client.query_range(expr, live_run.start, live_run.end, STEP)
         }
     assert {
-        "/sync/api/", "/async/api/", "/async/blocking/", "/async/api_aggregated/",
-        "/async/aggregate_sync_view/", "/sync/api_aggregated/", "/sync/api_sequential/",
-        "/sync/db/", "/async/db/", "/async/db_native/", n.UNMATCHED_ROUTE,
-    } <= routes  # fmt: skip
+        "/sync/api/",
+        "/async/api/",
+        "/async/blocking/",
+        "/async/api_aggregated/",
+        "/async/aggregate_sync_view/",
+        "/sync/api_aggregated/",
+        "/sync/api_sequential/",
+        "/sync/db/",
+        "/async/db/",
+        "/async/db_native/",
+        n.UNMATCHED_ROUTE,
+    } <= routes
 
 
 @pytest.mark.parametrize("record", rules.RECORDED)

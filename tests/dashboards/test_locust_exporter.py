@@ -122,19 +122,42 @@ def test_distributed_mode_serves_on_the_master_only(live_run, tmp_path):
     )
     master = subprocess.Popen(
         locust_argv(
-            "--master", "--master-bind-host", LOOPBACK, "--master-bind-port", str(bind_port),
-            "--expect-workers", "1", "-u", "4", "-r", "4", "-t", "5s",
-            "--exporter-port", str(master_port), *common,
+            "--master",
+            "--master-bind-host",
+            LOOPBACK,
+            "--master-bind-port",
+            str(bind_port),
+            "--expect-workers",
+            "1",
+            "-u",
+            "4",
+            "-r",
+            "4",
+            "-t",
+            "5s",
+            "--exporter-port",
+            str(master_port),
+            *common,
         ),
-        cwd=ROOT, stdout=master_log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=master_log,
+        stderr=subprocess.STDOUT,
+    )
     worker = subprocess.Popen(
         locust_argv(
-            "--worker", "--master-host", LOOPBACK, "--master-port", str(bind_port),
-            "--exporter-port", str(worker_port), *common,
+            "--worker",
+            "--master-host",
+            LOOPBACK,
+            "--master-port",
+            str(bind_port),
+            "--exporter-port",
+            str(worker_port),
+            *common,
         ),
-        cwd=ROOT, stdout=worker_log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
     try:
 
         def counted() -> float:

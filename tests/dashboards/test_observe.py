@@ -26,9 +26,13 @@ def test_a_down_target_comes_with_how_to_bring_it_up(prometheus_binary, tmp_path
     argv += ["--app", app, "--upstream", upstream, "--locust", locust]
     argv += ["--data-dir", str(tmp_path / "prometheus")]
     process = subprocess.Popen(
-        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True)
     reader.start()

@@ -118,8 +118,11 @@ def test_under_root_the_cluster_runs_as_the_postgres_user(postgres):
 
 def test_the_seed_is_idempotent_and_puts_edited_rows_back(postgres):
     sql(postgres, "UPDATE lab_item SET value = -1 WHERE id = 1 RETURNING id")
-    sql(postgres, "INSERT INTO lab_item (id, name, value) VALUES (%s, 'extra', 0) RETURNING id",
-        [SEED_ROWS + 1])  # fmt: skip
+    sql(
+        postgres,
+        "INSERT INTO lab_item (id, name, value) VALUES (%s, 'extra', 0) RETURNING id",
+        [SEED_ROWS + 1],
+    )
     pg.prepare(postgres)
     pg.prepare(postgres)
     assert sql(postgres, "SELECT count(*) FROM lab_item") == [(SEED_ROWS,)]
@@ -139,9 +142,13 @@ def run_check(postgres, workers: int, pool_size: int) -> subprocess.CompletedPro
         "DB_POOL_SIZE": str(pool_size),
     }
     return subprocess.run(
-        [sys.executable, "-m", "django", "check", "--fail-level", "ERROR"], env=env,
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "django", "check", "--fail-level", "ERROR"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_system_check_refuses_pools_that_max_connections_cannot_cover(postgres):

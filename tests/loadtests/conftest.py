@@ -29,10 +29,20 @@ def stored_run(tmp_path: Path) -> Path:
 def a_cell(**fields) -> Cell:
     """A measured-looking cell with the given fields, the rest plausible."""
     base = {
-        "server": "uvicorn", "workers": 1, "scenario": "async-api", "threads": 8, "users": 8,
-        "requests": 10, "failures": 0, "rps": 5.0, "latency_ms": None, "server_latency_ms": None,
-        "littles_law_rps": 40.0, "efficiency": 0.125, "flags": [],
-    }  # fmt: skip
+        "server": "uvicorn",
+        "workers": 1,
+        "scenario": "async-api",
+        "threads": 8,
+        "users": 8,
+        "requests": 10,
+        "failures": 0,
+        "rps": 5.0,
+        "latency_ms": None,
+        "server_latency_ms": None,
+        "littles_law_rps": 40.0,
+        "efficiency": 0.125,
+        "flags": [],
+    }
     return msgspec.convert(base | fields, Cell)
 
 

@@ -48,9 +48,20 @@ def test_every_scenario_headless_with_zero_failures(app, tmp_path):
     users = str(len(classes))
     stats = tmp_path / "stats"
     done = run_headless(
-        app, stats, "-u", users, "-r", users, "-t", "4s", "--delay", "0.05", "--fanout", "3",
+        app,
+        stats,
+        "-u",
+        users,
+        "-r",
+        users,
+        "-t",
+        "4s",
+        "--delay",
+        "0.05",
+        "--fanout",
+        "3",
         *classes,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     entries = {e["name"]: e for e in json.loads(stats.with_suffix(".json").read_text())}
     for scenario in SCENARIOS.values():

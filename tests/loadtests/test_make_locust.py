@@ -77,9 +77,16 @@ def stop(process: subprocess.Popen) -> None:
 def test_a_headless_run_of_the_defaults_runs_one_scenario(app, tmp_path: Path):
     stats = tmp_path / "stats"
     process = make_locust(
-        app, "--headless", "-t", "4s", "--only-summary", "--json-file", str(stats),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        app,
+        "--headless",
+        "-t",
+        "4s",
+        "--only-summary",
+        "--json-file",
+        str(stats),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         out, _ = process.communicate(timeout=90)
     finally:
@@ -96,9 +103,13 @@ def test_a_headless_run_of_the_defaults_runs_one_scenario(app, tmp_path: Path):
 def test_the_web_ui_of_the_defaults_runs_one_scenario_with_the_sweeps_users(app):
     port = free_port()
     process = make_locust(
-        app, "--web-port", str(port), "--autostart",
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        app,
+        "--web-port",
+        str(port),
+        "--autostart",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://{LOOPBACK}:{port}"
 
     def stats_when_all_users_run() -> dict | None:

@@ -77,8 +77,14 @@ def test_token_is_compared_in_constant_time(monkeypatch):
 @pytest.mark.parametrize(("address", "allowed"), [("::1", True), ("10.1.2.3", False)])
 def test_asgi_client_address_is_held_to_the_same_rules(address, allowed):
     # Under ASGI, REMOTE_ADDR comes from the scope's client, as the server fills it in.
-    scope = {"type": "http", "method": "GET", "path": "/metrics", "query_string": b"",
-             "headers": [], "client": (address, 4321)}  # fmt: skip
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/metrics",
+        "query_string": b"",
+        "headers": [],
+        "client": (address, 4321),
+    }
     assert access.scrape_allowed(ASGIRequest(scope, io.BytesIO())) is allowed
 
 

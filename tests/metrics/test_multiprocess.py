@@ -31,14 +31,22 @@ def test_drops_live_gauges_of_dead_processes_only(tmp_path):
     dead, me = exited_pid(), os.getpid()
     touch(
         tmp_path,
-        f"gauge_livesum_{dead}.db", f"gauge_liveall_{dead}.db", f"histogram_{dead}.db",
-        f"counter_{dead}.db", f"gauge_all_{dead}.db", f"gauge_livesum_{me}.db",
-    )  # fmt: skip
+        f"gauge_livesum_{dead}.db",
+        f"gauge_liveall_{dead}.db",
+        f"histogram_{dead}.db",
+        f"counter_{dead}.db",
+        f"gauge_all_{dead}.db",
+        f"gauge_livesum_{me}.db",
+    )
     assert multiprocess.forget_dead_processes(tmp_path) == [dead]
     assert sorted(os.listdir(tmp_path)) == sorted(
-        [f"histogram_{dead}.db", f"counter_{dead}.db", f"gauge_all_{dead}.db",
-         f"gauge_livesum_{me}.db"]
-    )  # fmt: skip
+        [
+            f"histogram_{dead}.db",
+            f"counter_{dead}.db",
+            f"gauge_all_{dead}.db",
+            f"gauge_livesum_{me}.db",
+        ]
+    )
 
 
 def test_a_zombie_counts_as_dead(tmp_path):

@@ -18,10 +18,19 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 def test_quick_run_prints_a_table_and_writes_json(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "loadtests.bench.overhead", "--quick",
-         "--output-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "loadtests.bench.overhead",
+            "--quick",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     [written] = tmp_path.glob("*.json")
     report = json.loads(written.read_text())

@@ -169,16 +169,37 @@ def locust_load(
     """
     csv_prefix = out_dir / f"locust-{user_classes.replace(' ', '-')}"
     argv = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), *user_classes.split(),
-        "--headless", "--host", host, "--users", str(users), "--spawn-rate", str(users),
-        "--run-time", run_time, "--csv", str(csv_prefix), "--only-summary",
-        "--loglevel", "WARNING", "--stop-timeout", "2",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        *user_classes.split(),
+        "--headless",
+        "--host",
+        host,
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(users),
+        "--run-time",
+        run_time,
+        "--csv",
+        str(csv_prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        "2",
+    ]
     log = open(f"{csv_prefix}.log", "wb")  # noqa: SIM115  (closed below)
     process = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         start_new_session=True,
-    )  # fmt: skip
+    )
     run = LocustRun(process, csv_prefix)
     try:
         yield run

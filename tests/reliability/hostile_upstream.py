@@ -78,9 +78,7 @@ class HostileUpstream:
                 target = lines[0].split(" ")[1]
                 if target.startswith("http://"):
                     self.proxied.append(target)
-                headers = dict(
-                    line.split(": ", 1) for line in lines[1:] if ": " in line
-                )  # fmt: skip
+                headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
                 keep_alive = await self.answer(connection, target, headers, reader, writer)
                 connection.closed = time.monotonic()
                 if not keep_alive:

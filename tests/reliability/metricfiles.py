@@ -42,9 +42,12 @@ def process_values(seed: int) -> dict[str, dict[str, float]]:
         labels = (["http_route"], [route])
         for j, le in enumerate(BUCKETS):
             key = mmap_key(
-                "latency_seconds", "latency_seconds_bucket", [*labels[0], "le"],
-                [*labels[1], le], "Latency.",
-            )  # fmt: skip
+                "latency_seconds",
+                "latency_seconds_bucket",
+                [*labels[0], "le"],
+                [*labels[1], le],
+                "Latency.",
+            )
             histogram[key] = float((seed + i + j) % 5)
         key = mmap_key("latency_seconds", "latency_seconds_sum", *labels, "Latency.")
         histogram[key] = ((seed * 7 + i) % 13) * 0.25
@@ -125,5 +128,14 @@ def scraper(path: str, expected_final: dict, stop, barrier, results) -> None:
         excesses += sum(1 for key, value in current.items() if value > expected_final.get(key, 0))
         previous = current
         time.sleep(0.001)
-    results.put(("scraper", {"scrapes": scrapes, "errors": errors[:3], "decreases": decreases,
-                             "excesses": excesses}))  # fmt: skip
+    results.put(
+        (
+            "scraper",
+            {
+                "scrapes": scrapes,
+                "errors": errors[:3],
+                "decreases": decreases,
+                "excesses": excesses,
+            },
+        )
+    )

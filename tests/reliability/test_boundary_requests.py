@@ -44,9 +44,11 @@ def app(request):
 
 def unmatched_400s(server) -> float:
     return total(
-        scrape(server.url), names.SERVER_DURATION + "_count",
-        http_route=names.UNMATCHED_ROUTE, http_response_status_code="400",
-    )  # fmt: skip
+        scrape(server.url),
+        names.SERVER_DURATION + "_count",
+        http_route=names.UNMATCHED_ROUTE,
+        http_response_status_code="400",
+    )
 
 
 # --- hosts ---------------------------------------------------------------------------------------

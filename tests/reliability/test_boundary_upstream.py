@@ -46,9 +46,13 @@ def app(request, hostile):
         "UPSTREAM_TIMEOUT": str(TIMEOUT),
         "UPSTREAM_TRANSPORT": request.param,
         # An environment proxy that a loopback call must never go through.
-        "HTTP_PROXY": hostile.url, "HTTPS_PROXY": hostile.url, "ALL_PROXY": hostile.url,
-        "http_proxy": hostile.url, "NO_PROXY": "", "no_proxy": "",
-    }  # fmt: skip
+        "HTTP_PROXY": hostile.url,
+        "HTTPS_PROXY": hostile.url,
+        "ALL_PROXY": hostile.url,
+        "http_proxy": hostile.url,
+        "NO_PROXY": "",
+        "no_proxy": "",
+    }
     # No Django checks before each start: tests/demo/test_checks.py tests them.
     with (
         serve("uvicorn", workers=2, env=env, system_checks=False) as server,
@@ -95,8 +99,9 @@ def test_a_big_body_is_abandoned_at_the_cap(app, hostile, mode, figure):
     assert rss_after - rss_before < 100, (rss_before, rss_after)
     wait_for(
         lambda: client_calls(server, "body_too_large") - counted_before == calls,
-        5, f"{calls} calls counted as body_too_large",
-    )  # fmt: skip
+        5,
+        f"{calls} calls counted as body_too_large",
+    )
     figure(
         f"{transport} {mode}: worker RSS before/after {calls} calls to 50 MB bodies; "
         "most bytes sent on one connection",
@@ -144,7 +149,7 @@ def test_a_dripping_or_stalled_body_ends_at_the_deadline(app, hostile, mode, fig
             lambda: hostile.open_connections() == 0,
             TIMEOUT + SLACK - (time.monotonic() - started),
             f"{view}: every upstream connection closed by the deadline",
-        )  # fmt: skip
+        )
         last_close = max(c.closed for c in hostile.connections) - started
         answers[view] = f"504 in {elapsed:.2f} s, last upstream read ended at {last_close:.2f} s"
     figure(f"{transport} {mode}", answers, f"< {TIMEOUT + SLACK:g} s each")

@@ -197,9 +197,10 @@ def test_the_sum_does_not_drop_by_an_ulp_whatever_order_files_are_read(tmp_path,
         # The directory order that showed it: the live worker's file first, the 1.0 last.
         order = [os.getpid(), workers[1].pid, workers[0].pid, 0]
         monkeypatch.setattr(
-            prometheus_multiprocess.glob, "glob",
+            prometheus_multiprocess.glob,
+            "glob",
             lambda pattern: sorted(real_glob(pattern), key=lambda f: order.index(pid_of(f))),
-        )  # fmt: skip
+        )
         before = scrape_text(tmp_path, monkeypatch)  # all alive: nothing merged
     finally:
         for worker in workers:
@@ -242,9 +243,13 @@ def test_liveness_without_proc_keeps_live_workers(tmp_path, monkeypatch):
 
     assert collect(directory) == expected
     assert sorted(n for n in os.listdir(directory) if n.endswith(".db")) == sorted(
-        ["counter_archive.db", "histogram_archive.db", f"counter_{os.getpid()}.db",
-         f"histogram_{os.getpid()}.db"]
-    )  # fmt: skip
+        [
+            "counter_archive.db",
+            "histogram_archive.db",
+            f"counter_{os.getpid()}.db",
+            f"histogram_{os.getpid()}.db",
+        ]
+    )
     assert multiprocess.is_alive(os.getpid())
     assert not multiprocess.is_alive(impossible_pid(1))
 

@@ -92,10 +92,13 @@ def lifespans_started(server: RunningProcess) -> set[int]:
     workers = worker_pids(server)
     if server.extra["kind"] in ASGI_KINDS:
         wait_for(
-            lambda: logged_in(server.log_path.read_text(errors="replace"), STARTUP_COMPLETE,
-                              workers) == workers,
-            60, f"{server.extra['kind']}: lifespan startup in workers {sorted(workers)}",
-        )  # fmt: skip
+            lambda: (
+                logged_in(server.log_path.read_text(errors="replace"), STARTUP_COMPLETE, workers)
+                == workers
+            ),
+            60,
+            f"{server.extra['kind']}: lifespan startup in workers {sorted(workers)}",
+        )
     return workers
 
 
@@ -110,8 +113,9 @@ def sigterm_with_long_requests(kind: str, log_dir: Path, upstream_url: str) -> S
         requests = [pool.submit(get, server.url + path) for path in paths(kind)]
         wait_for(
             lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= IN_FLIGHT + 1,
-            30, f"{kind}: {IN_FLIGHT + 1} long requests in flight",
-        )  # fmt: skip
+            30,
+            f"{kind}: {IN_FLIGHT + 1} long requests in flight",
+        )
         tree = process_tree(server.pid)
         # What a deployment's supervisor does: SIGTERM to the server's master, not the group.
         stopped_at = time.monotonic()
@@ -124,9 +128,16 @@ def sigterm_with_long_requests(kind: str, log_dir: Path, upstream_url: str) -> S
         left = [f"{p.pid} {p.name()}" for p in tree if p.is_running() and p.status() != "zombie"]
         log = server.log_path.read_text(errors="replace")
     return Stop(
-        kind, [status for status, _ in results], [seconds for _, seconds in results],
-        sequential_result, announced_stop(server.log_path), exit_seconds, left, workers, log,
-    )  # fmt: skip
+        kind,
+        [status for status, _ in results],
+        [seconds for _, seconds in results],
+        sequential_result,
+        announced_stop(server.log_path),
+        exit_seconds,
+        left,
+        workers,
+        log,
+    )
 
 
 def lifespan_shut_down(stop: Stop) -> set[int]:
@@ -184,8 +195,9 @@ def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
     ):
         wait_for(
             lambda: total(scrape(server.url), names.SERVER_DURATION + "_count") > 100,
-            60, "Locust's load reaching the server",
-        )  # fmt: skip
+            60,
+            "Locust's load reaching the server",
+        )
         old = lifespans_started(server)
         long_one = pool.submit(get, server.url + "/sync/api/")  # delay=MAX_DELAY
         wait_for(
@@ -193,14 +205,20 @@ def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
         )
         os.kill(server.pid, signal.SIGHUP)
         new = wait_for(
-            lambda: (pids := worker_pids(server)) and not pids & old and len(pids) == WORKERS
-            and pids, 30, f"{kind}: the old workers replaced",
-        )  # fmt: skip
+            lambda: (
+                (pids := worker_pids(server)) and not pids & old and len(pids) == WORKERS and pids
+            ),
+            30,
+            f"{kind}: the old workers replaced",
+        )
         served_after = total(scrape(server.url), names.SERVER_DURATION + "_count")
         wait_for(
-            lambda: total(scrape(server.url), names.SERVER_DURATION + "_count")
-            > served_after + 100, 30, "Locust served by the new workers",
-        )  # fmt: skip
+            lambda: (
+                total(scrape(server.url), names.SERVER_DURATION + "_count") > served_after + 100
+            ),
+            30,
+            "Locust served by the new workers",
+        )
         long_status, _ = long_one.result()
         log = server.log_path.read_text(errors="replace")
     shut_down = logged_in(log, SHUTDOWN_COMPLETE, old)

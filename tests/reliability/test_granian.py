@@ -72,8 +72,9 @@ def test_counts_are_exact_with_two_workers_and_a_killed_one(kind, figure):
         }
         figure(
             f"{kind}, 2 workers: {REQUESTS} requests per route, counted by {SCRAPES} scrapes",
-            counted, f"each {REQUESTS}",
-        )  # fmt: skip
+            counted,
+            f"each {REQUESTS}",
+        )
         figure(f"{kind}: workers that wrote a histogram file", len(served_by))
         assert counted == [[REQUESTS] * len(KINDS[kind])] * SCRAPES
         if kind != KILL_UNDER:
@@ -85,11 +86,18 @@ def test_counts_are_exact_with_two_workers_and_a_killed_one(kind, figure):
             lambda: len(worker_pids(server) - {victim}) == 2, 30, "granian respawning the worker"
         )
         after_kill = wait_for(
-            lambda: (s := scrape(server.url))
-            and not [n for n in metric_files(server.extra["metrics_dir"]) if "live" in n
-                     and n.endswith(f"_{victim}.db")] and s,
-            30, "the killed worker's live gauges forgotten",
-        )  # fmt: skip
+            lambda: (
+                (s := scrape(server.url))
+                and not [
+                    n
+                    for n in metric_files(server.extra["metrics_dir"])
+                    if "live" in n and n.endswith(f"_{victim}.db")
+                ]
+                and s
+            ),
+            30,
+            "the killed worker's live gauges forgotten",
+        )
         assert fire(server.url + KINDS[kind][0], 20) == [200] * 20
         final = scrape(server.url)
         stop_at_once(server)

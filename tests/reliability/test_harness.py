@@ -174,9 +174,13 @@ def running_sweep(args: list[str], out: Path, env: dict[str, str], watches: list
     with open(stdout, "w") as so, open(stderr, "w") as se:
         process = subprocess.Popen(
             [sys.executable, "-m", "loadtests.sweep", *args],
-            cwd=ROOT, env=env, stdout=so, stderr=se, stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+            stdout=so,
+            stderr=se,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
-        )  # fmt: skip
+        )
     watch = TreeWatch(process.pid)
     watches.append(watch)
     try:
@@ -311,11 +315,16 @@ def test_ctrl_c_mid_sweep_stops_every_process_and_keeps_what_was_measured(
             # Again, once the sweep is stopping the server (which then logs the SIGTERM).
             cell_dir = run_dir / "cells" / case.slug(case.during)
             wait_for(
-                lambda: any("Handling signal: term" in log.read_text() for log in
-                            cell_dir.glob("gunicorn-*.log")) or process.poll() is not None,
+                lambda: (
+                    any(
+                        "Handling signal: term" in log.read_text()
+                        for log in cell_dir.glob("gunicorn-*.log")
+                    )
+                    or process.poll() is not None
+                ),
                 20,
                 "the sweep stopping the server",
-            )  # fmt: skip
+            )
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGINT)
         code = process.wait(timeout=120)
@@ -377,11 +386,23 @@ def test_a_server_that_never_becomes_ready_fails_its_cell_and_the_sweep_goes_on(
     run_dir = out / "never"
     ready_timeout = 15
     args = [
-        "--out", str(out), "--run-id", "never", "--ready-timeout", str(ready_timeout),
-        "--cell", "gunicorn-gthread:1:sync-api", "--cell", "gunicorn-uvicorn:1:async-api",
-        "--cell", "uvicorn:1:async-api", "--repeats", "1", *SHORT,
+        "--out",
+        str(out),
+        "--run-id",
+        "never",
+        "--ready-timeout",
+        str(ready_timeout),
+        "--cell",
+        "gunicorn-gthread:1:sync-api",
+        "--cell",
+        "gunicorn-uvicorn:1:async-api",
+        "--cell",
+        "uvicorn:1:async-api",
+        "--repeats",
+        "1",
+        *SHORT,
         "--no-prometheus",  # nothing here is Prometheus's ("once" runs one beside the sweep)
-    ]  # fmt: skip
+    ]
     env = sweep_env(DJANGO_SETTINGS_MODULE="tests.reliability.never_ready_settings")
     started = time.monotonic()
     with running_sweep(args, tmp_path, env, watches) as (process, watch, stdout, stderr):
@@ -511,8 +532,13 @@ def test_a_remote_host_is_refused_before_any_connection(url, audited, tmp_path, 
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "loadtests.sweep", "--host", url, "--out", str(out)],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     elapsed = time.monotonic() - started
     events = log.read_text().splitlines() if log.exists() else []
     figure("refused in", f"{elapsed:.2f} s, exit {done.returncode}, {len(events)} events", "< 20 s")

@@ -59,9 +59,10 @@ def test_what_an_in_flight_request_costs(case, wanted, request, tmp_path: Path, 
     ctx = Context(run_dir=tmp_path, generator=None)
     (tmp_path / "serverlife").mkdir()
     cost = serverlife.measure_case(case, ctx, count, reason, url)
-    figure(f"{case.label}, {cost.concurrency} requests waiting {inflight.DELAY:g} s",
-           inflight.describe(cost) + (f" (limited by {cost.limited_by})" if cost.limited_by
-                                      else ""))  # fmt: skip
+    figure(
+        f"{case.label}, {cost.concurrency} requests waiting {inflight.DELAY:g} s",
+        inflight.describe(cost) + (f" (limited by {cost.limited_by})" if cost.limited_by else ""),
+    )
     assert cost.error is None, cost.error
     assert cost.ok == cost.concurrency
     # They waited together: far less than one after another.

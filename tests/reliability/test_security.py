@@ -101,9 +101,14 @@ def run_python(args: list[str], env: dict[str, str]) -> subprocess.CompletedProc
         "HOME": os.environ.get("HOME", "/"),
     }
     return subprocess.run(
-        [sys.executable, *args], env={**base, "DJANGO_SETTINGS_MODULE": "mysite.settings", **env},
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+        [sys.executable, *args],
+        env={**base, "DJANGO_SETTINGS_MODULE": "mysite.settings", **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 SHOW_DEBUG = [

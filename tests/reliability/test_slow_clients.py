@@ -38,8 +38,10 @@ def test_normal_users_as_slow_clients_grow(kind, tmp_path, figure):
     run = short_run(kind, DEFAULT_THREADS, tmp_path, ready_timeout=60, counts=counts)
     assert run.error is None, run.error
     windows = run.windows
-    figure(f"{kind} ({run.workers} workers), {run.users} normal users",
-           "; ".join(map(describe_window, windows)))  # fmt: skip
+    figure(
+        f"{kind} ({run.workers} workers), {run.users} normal users",
+        "; ".join(map(describe_window, windows)),
+    )
     calm, crowded = windows
     assert calm.failures == 0
     assert calm.rps > 50

@@ -82,8 +82,9 @@ def test_kill_9_a_worker_under_locust_load(kind, tmp_path, figure):
         ):
             wait_for(
                 lambda: total(scrape(server.url), names.SERVER_DURATION + "_count") > 100,
-                60, "Locust's load reaching the server",
-            )  # fmt: skip
+                60,
+                "Locust's load reaching the server",
+            )
             scrapes = [scrape(server.url)]
             restarts = []
             victims = sorted(worker_pids(server))  # each original worker, one after the other

@@ -6,12 +6,27 @@ from loadtests.report.tables import detail_rows, overview_rows
 from loadtests.scenarios import SLOTS
 from tests.loadtests.conftest import a_cell
 
-THREADS = {"server": "gunicorn-gthread", "users": 32, "rps": 39.0, "littles_law_rps": 160.0,
-           "efficiency": 0.244, "model_rps": 40.0, "model_efficiency": 0.975,
-           "model": "1 worker(s) x 8 threads / 0.2 s", "service_time_s": 0.2}  # fmt: skip
-USERS_BOUND = {"users": 32, "rps": 120.0, "littles_law_rps": 160.0, "efficiency": 0.75,
-               "model_rps": 160.0, "model_efficiency": 0.75, "model": "32 users / 0.2 s",
-               "service_time_s": 0.2}  # fmt: skip
+THREADS = {
+    "server": "gunicorn-gthread",
+    "users": 32,
+    "rps": 39.0,
+    "littles_law_rps": 160.0,
+    "efficiency": 0.244,
+    "model_rps": 40.0,
+    "model_efficiency": 0.975,
+    "model": "1 worker(s) x 8 threads / 0.2 s",
+    "service_time_s": 0.2,
+}
+USERS_BOUND = {
+    "users": 32,
+    "rps": 120.0,
+    "littles_law_rps": 160.0,
+    "efficiency": 0.75,
+    "model_rps": 160.0,
+    "model_efficiency": 0.75,
+    "model": "32 users / 0.2 s",
+    "service_time_s": 0.2,
+}
 
 
 def test_the_lower_ceiling_is_the_one_and_its_limit_is_named():
@@ -24,7 +39,11 @@ def test_the_lower_ceiling_is_the_one_and_its_limit_is_named():
 def test_a_run_without_a_model_falls_back_to_the_users_ceiling():
     old = headroom(a_cell(rps=30.0, littles_law_rps=40.0, efficiency=0.75, service_time_s=0.2))
     assert (old.ceiling_rps, old.binds, old.share, old.arithmetic) == (
-        40.0, USERS, 0.75, "8 users / 0.2 s")  # fmt: skip
+        40.0,
+        USERS,
+        0.75,
+        "8 users / 0.2 s",
+    )
     assert headroom(a_cell(rps=None, efficiency=None, error="exited")) is None
 
 

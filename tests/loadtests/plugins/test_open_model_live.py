@@ -39,10 +39,25 @@ def locust(
     app, out, seconds: float, *args: str, role: tuple[str, ...] = (), delay: float = DELAY
 ) -> list[str]:
     return [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--only-summary",
-        "--host", app.url, "-t", f"{seconds:g}s", "--delay", f"{delay:g}",
-        "--arrival-out", str(out), *role, *args, "SyncApiUser",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--only-summary",
+        "--host",
+        app.url,
+        "-t",
+        f"{seconds:g}s",
+        "--delay",
+        f"{delay:g}",
+        "--arrival-out",
+        str(out),
+        *role,
+        *args,
+        "SyncApiUser",
+    ]
 
 
 def pin_generator() -> None:
@@ -90,8 +105,14 @@ def test_over_capacity_the_queue_shows_from_the_intended_start_not_from_the_send
     """1.5 x the slot ceiling: the backlog grows with time, so a longer step has a higher
     intended-start p99; requests wait for one of the client's connections, so the latency from
     the actual send stays bounded by those connections / the ceiling."""
-    args = ("--arrival-rate", f"{1.5 * CEILING:g}", "--arrival-process", "constant",
-            "--connections", str(4 * THREADS))  # fmt: skip
+    args = (
+        "--arrival-rate",
+        f"{1.5 * CEILING:g}",
+        "--arrival-process",
+        "constant",
+        "--connections",
+        str(4 * THREADS),
+    )
     short = run_open(gthread, tmp_path, "short", 2, *args)
     long = run_open(gthread, tmp_path, "long", 6, *args)
     assert long["latency_ms"]["p99"] > 1.8 * short["latency_ms"]["p99"]
@@ -155,12 +176,32 @@ def test_a_capacity_search_writes_each_steps_seed_realised_rate_and_verdict(gthr
 
 def test_two_locust_workers_split_the_rate_and_their_histograms_merge(gthread, tmp_path):
     port, out, rate, seconds = free_port(), tmp_path / "dist.json", 20.0, 4
-    worker = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--worker",
-              "--master-port", str(port)]  # fmt: skip
-    master = locust(gthread, out, seconds, "--arrival-rate", f"{rate:g}", role=(
-        "--master", "--master-bind-port", str(port), "--expect-workers", "2",
-        "--expect-workers-max-wait", "30",
-    ))  # fmt: skip
+    worker = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--worker",
+        "--master-port",
+        str(port),
+    ]
+    master = locust(
+        gthread,
+        out,
+        seconds,
+        "--arrival-rate",
+        f"{rate:g}",
+        role=(
+            "--master",
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            "2",
+            "--expect-workers-max-wait",
+            "30",
+        ),
+    )
     workers = [
         subprocess.Popen(
             worker,
@@ -173,8 +214,9 @@ def test_two_locust_workers_split_the_rate_and_their_histograms_merge(gthread, t
         for _ in range(2)
     ]
     try:
-        done = subprocess.run(master, cwd=ROOT, env=ENV, capture_output=True, text=True,
-                              timeout=90, check=False)  # fmt: skip
+        done = subprocess.run(
+            master, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=90, check=False
+        )
     finally:
         for process in workers:
             try:
@@ -201,12 +243,33 @@ def test_the_web_ui_runs_the_open_model_and_starts_it_again(gthread):
     from mysite.launcher import LOOPBACK
 
     port = free_port()
-    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--host", gthread.url,
-            "--web-host", LOOPBACK, "--web-port", str(port), "--arrival-rate", "20",
-            "--delay", f"{DELAY:g}", "SyncApiUser"]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--host",
+        gthread.url,
+        "--web-host",
+        LOOPBACK,
+        "--web-port",
+        str(port),
+        "--arrival-rate",
+        "20",
+        "--delay",
+        f"{DELAY:g}",
+        "SyncApiUser",
+    ]
     ui = f"http://{LOOPBACK}:{port}"
-    process = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
 
     def get(path: str) -> dict | None:
         try:

@@ -93,8 +93,12 @@ def test_the_last_window_waits_for_the_requests_in_flight_at_its_edge():
     assert recorder.settled()
     (window,) = recorder.report("local", "local")["windows"]
     assert window["entries"][NAME] == {
-        "requests": 0, "share": 0.5, "failures": 0, "response_times_ms": [], "errors": [],
-    }  # fmt: skip
+        "requests": 0,
+        "share": 0.5,
+        "failures": 0,
+        "response_times_ms": [],
+        "errors": [],
+    }
 
 
 def test_a_request_with_no_duration_counts_whole_where_it_ends():

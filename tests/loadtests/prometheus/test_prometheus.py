@@ -43,9 +43,22 @@ from tests.loadtests.conftest import DATA, a_cell, run_sweep
 
 STORED = DATA / "results-prometheus.json"
 TINY = [
-    "--servers", "uvicorn", "--workers", "1", "--scenarios", "async-api", "async-fanout",
-    "--users", "10", "--warmup", "1", "--duration", "3", "--repeats", "1",
-]  # fmt: skip
+    "--servers",
+    "uvicorn",
+    "--workers",
+    "1",
+    "--scenarios",
+    "async-api",
+    "async-fanout",
+    "--users",
+    "10",
+    "--warmup",
+    "1",
+    "--duration",
+    "3",
+    "--repeats",
+    "1",
+]
 
 
 def prometheus_panels(record: dict) -> list[dict]:
@@ -245,7 +258,7 @@ def test_evaluated_panels_become_one_group_per_cell():
                 "queries": [{"ref_id": "A", "expr": "e", "legend": "", "series": []}],
             },
         },
-    }  # fmt: skip
+    }
     cell = a_cell(workers=2)
     (panel,) = seam.seam_panels(evaluated, cell, [[102.5, 104.5]])
     assert panel["cell"] == "uvicorn/2/async-api"
@@ -282,7 +295,7 @@ def test_a_time_series_is_plain_svg_with_its_title_unit_and_legend():
 @pytest.mark.parametrize(
     ("low", "high", "ticks"),
     [(0, 47, [0, 10, 20, 30, 40, 50]), (0, 1.05, [0, 0.25, 0.5, 0.75, 1, 1.25]), (-2.2, 3.1, None)],
-)  # fmt: skip
+)
 def test_ticks_are_round_and_cover_the_range(low, high, ticks):
     found, step = svg.nice_ticks(low, high, 5)
     if ticks is not None:

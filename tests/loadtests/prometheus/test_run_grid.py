@@ -32,17 +32,29 @@ def _evaluated(start, end, points):
     return {
         "window": {"start": start, "end": end, "step": 1.0, "rate_interval": "2s"},
         "variables": {"job": "django:c"},
-        "panels": {"p": {"title": "t", "queries": [
-            {"ref_id": "A", "expr": "e", "legend": "", "series": [
-                {"name": "GET", "labels": {}, "points": points}]}]}},
-    }  # fmt: skip
+        "panels": {
+            "p": {
+                "title": "t",
+                "queries": [
+                    {
+                        "ref_id": "A",
+                        "expr": "e",
+                        "legend": "",
+                        "series": [{"name": "GET", "labels": {}, "points": points}],
+                    }
+                ],
+            }
+        },
+    }
 
 
 def test_runs_are_merged_with_nothing_between_them():
     merged = panels.merge_runs(
-        [_evaluated(98.3, 102.3, [[101.3, 1.0], [102.3, 2.0]]),
-         _evaluated(118.0, 122.0, [[121.0, 3.0], [122.0, 4.0]])]
-    )  # fmt: skip
+        [
+            _evaluated(98.3, 102.3, [[101.3, 1.0], [102.3, 2.0]]),
+            _evaluated(118.0, 122.0, [[121.0, 3.0], [122.0, 4.0]]),
+        ]
+    )
     assert merged["window"]["start"] == 98.3
     assert merged["window"]["end"] == 122.0
     (query,) = merged["panels"]["p"]["queries"]

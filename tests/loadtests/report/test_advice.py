@@ -119,5 +119,8 @@ def test_a_run_of_the_blocking_view_answers_what_blocking_costs():
     (a,) = advice.answers(results.load(DATA / "results-prometheus.json"))
     assert a.question == "What if an async view blocks?"
     assert "blocked event loop(s) / 0.2 s" in a.evidence[0], "the ceiling's arithmetic is quoted"
-    assert re.search(r"\d+(\.\d)? req/s \(no CI\), \d+% of its ceiling \(5\.0 req/s, set by "
-                     r"the server's slots", a.evidence[0])  # fmt: skip
+    assert re.search(
+        r"\d+(\.\d)? req/s \(no CI\), \d+% of its ceiling \(5\.0 req/s, set by "
+        r"the server's slots",
+        a.evidence[0],
+    )

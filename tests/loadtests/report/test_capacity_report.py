@@ -22,28 +22,54 @@ from loadtests.scenarios import SCENARIOS
 
 def _step(rate: float, p99: float, verdict: str) -> CapacityStep:
     return CapacityStep(
-        offered_rps=rate, achieved_rps=rate, duration_s=2.0, scheduled=int(2 * rate),
-        sent=int(2 * rate), completed=int(2 * rate), errors=0, late=0, dropped=0,
+        offered_rps=rate,
+        achieved_rps=rate,
+        duration_s=2.0,
+        scheduled=int(2 * rate),
+        sent=int(2 * rate),
+        completed=int(2 * rate),
+        errors=0,
+        late=0,
+        dropped=0,
         latency_ms=StepLatencyMs(p50=p99 / 2, p95=p99 * 0.9, p99=p99, send_p99=p99),
-        generator_lag_p99_ms=1.0, verdict=verdict, server_cpu_s=0.1,
-    )  # fmt: skip
+        generator_lag_p99_ms=1.0,
+        verdict=verdict,
+        server_cpu_s=0.1,
+    )
 
 
 def search(repeat: int, held: float, failed: float) -> CapacitySearch:
     return CapacitySearch(repeat=repeat, seed=repeat, lambda_star_rps=held, bracket=[held, failed])
 
 
-def _entry(server: str, workers: int, scenario: str, held: float, failed: float,
-           variant: str = "", cpu_ms: float = 1.1) -> CapacityEntry:  # fmt: skip
+def _entry(
+    server: str,
+    workers: int,
+    scenario: str,
+    held: float,
+    failed: float,
+    variant: str = "",
+    cpu_ms: float = 1.1,
+) -> CapacityEntry:
     model = model_ceiling(SCENARIOS[scenario], server, workers, 8, 0.1, 5, 100)
     return CapacityEntry(
-        server=server, workers=workers, threads=8, scenario=scenario, delay_s=0.1,
-        slo_p99_ms=220.0, lambda_star_rps=held, lambda_star_bracket=[held, failed],
-        limit=binding_limit(held, model, (1000.0 / cpu_ms, cpu_ms)), variant=variant,
-        steps=[_step(held / 2, 110.0, "held"), _step(held, 150.0, "held"),
-               _step(failed, 900.0, "p99 over the SLO")],
+        server=server,
+        workers=workers,
+        threads=8,
+        scenario=scenario,
+        delay_s=0.1,
+        slo_p99_ms=220.0,
+        lambda_star_rps=held,
+        lambda_star_bracket=[held, failed],
+        limit=binding_limit(held, model, (1000.0 / cpu_ms, cpu_ms)),
+        variant=variant,
+        steps=[
+            _step(held / 2, 110.0, "held"),
+            _step(held, 150.0, "held"),
+            _step(failed, 900.0, "p99 over the SLO"),
+        ],
         min_step_requests=100,
-    )  # fmt: skip
+    )
 
 
 def test_the_capacity_section_explains_every_lambda_star(stored_run):

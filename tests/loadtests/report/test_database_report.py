@@ -21,50 +21,88 @@ from loadtests.scenarios import DB_SCENARIOS, NATIVE_ASGI_ONLY
 
 def _step(rate: float, p50: float, threads: int, verdict: str = "held") -> CapacityStep:
     return CapacityStep(
-        offered_rps=rate, achieved_rps=rate, duration_s=2.0, scheduled=int(2 * rate),
-        sent=int(2 * rate), completed=int(2 * rate), errors=0, late=0, dropped=0,
+        offered_rps=rate,
+        achieved_rps=rate,
+        duration_s=2.0,
+        scheduled=int(2 * rate),
+        sent=int(2 * rate),
+        completed=int(2 * rate),
+        errors=0,
+        late=0,
+        dropped=0,
         latency_ms=StepLatencyMs(p50=p50, p95=p50 * 1.5, p99=p50 * 2, send_p50=p50),
-        generator_lag_p99_ms=1.0, verdict=verdict, server_cpu_s=0.1, server_threads=threads,
-    )  # fmt: skip
+        generator_lag_p99_ms=1.0,
+        verdict=verdict,
+        server_cpu_s=0.1,
+        server_threads=threads,
+    )
 
 
-def _entry(scenario: str, pool: int, held: float, top_threads: int,
-           ci: list[float] | None = None, server: str = "uvicorn") -> CapacityEntry:  # fmt: skip
+def _entry(
+    scenario: str,
+    pool: int,
+    held: float,
+    top_threads: int,
+    ci: list[float] | None = None,
+    server: str = "uvicorn",
+) -> CapacityEntry:
     spec = DB_SCENARIOS[scenario]
     model = model_ceiling(spec, server, 1, 8, 0.1, 5, 100, pool)
     kind = model_kind(spec, server, 1, 8, 5, 100, pool)
     return CapacityEntry(
-        server=server, workers=1, threads=8, scenario=scenario, delay_s=0.1, slo_p99_ms=220.0,
-        lambda_star_rps=held, lambda_star_bracket=[held, held * 1.2],
+        server=server,
+        workers=1,
+        threads=8,
+        scenario=scenario,
+        delay_s=0.1,
+        slo_p99_ms=220.0,
+        lambda_star_rps=held,
+        lambda_star_bracket=[held, held * 1.2],
         limit=binding_limit(held, model, (500.0, 2.0), model_binds=kind),
-        steps=[_step(held / 2, 100.0, 9), _step(held, 100.0, top_threads),
-               _step(held * 1.2, 900.0, top_threads, "p99 over the SLO")],
-        min_step_requests=100, db_pool_size=pool, idle_threads=4, lambda_star_ci95=ci,
+        steps=[
+            _step(held / 2, 100.0, 9),
+            _step(held, 100.0, top_threads),
+            _step(held * 1.2, 900.0, top_threads, "p99 over the SLO"),
+        ],
+        min_step_requests=100,
+        db_pool_size=pool,
+        idle_threads=4,
+        lambda_star_ci95=ci,
         repeats_lambda_star_rps=[held, held, held] if ci else [],
-    )  # fmt: skip
+    )
 
 
 def test_pool_ceiling_arithmetic():
     sync = DB_SCENARIOS["sync-db"]
     # ASGI: workers x pool; the threads do not limit (the pool binds).
     assert model_ceiling(sync, "uvicorn", 2, 8, 0.1, 5, 100, 10) == (
-        200.0, "2 worker(s) x 10 pooled database connections / 0.1 s = 200 req/s")  # fmt: skip
+        200.0,
+        "2 worker(s) x 10 pooled database connections / 0.1 s = 200 req/s",
+    )
     assert model_kind(sync, "uvicorn", 2, 8, 5, 100, 10) == "pool"
     # WSGI: min(threads, pool) per worker.
     assert model_ceiling(sync, "gunicorn-gthread", 2, 8, 0.1, 5, 100, 5)[0] == 100.0
     assert model_kind(sync, "gunicorn-gthread", 2, 8, 5, 100, 5) == "pool"
     assert model_ceiling(sync, "gunicorn-gthread", 2, 4, 0.1, 5, 100, 10)[0] == 80.0
     assert model_kind(sync, "gunicorn-gthread", 2, 4, 5, 100, 10) == "slots"
-    limit = binding_limit(190.0, model_ceiling(sync, "uvicorn", 2, 8, 0.1, 5, 100, 10),
-                          (800.0, 1.25), model_binds="pool")  # fmt: skip
+    limit = binding_limit(
+        190.0,
+        model_ceiling(sync, "uvicorn", 2, 8, 0.1, 5, 100, 10),
+        (800.0, 1.25),
+        model_binds="pool",
+    )
     assert limit.binds == "pool"
     assert limit.sentence.startswith(
         "pool-bound: 2 worker(s) x 10 pooled database connections / 0.1 s = 200 req/s;"
         " λ* reached 95% of it"
     )
     # The CPU binds when it is lower than the pool's ceiling.
-    cpu = binding_limit(90.0, model_ceiling(sync, "uvicorn", 2, 8, 0.1, 5, 100, 10),
-                        (100.0, 10.0), model_binds="pool")  # fmt: skip
+    cpu = binding_limit(
+        90.0,
+        model_ceiling(sync, "uvicorn", 2, 8, 0.1, 5, 100, 10),
+        (100.0, 10.0),
+        model_binds="pool",
+    )
     assert cpu.binds == "cpu"
 
 
@@ -82,13 +120,27 @@ def test_the_database_section_compares_the_paths(stored_run):
         _entry("async-db-native", 10, 90.0, 14),
     ]
     skipped = CapacityEntry(
-        server="gunicorn-gthread", workers=1, threads=8, scenario="async-db-native",
-        delay_s=0.1, slo_p99_ms=220.0, lambda_star_rps=None, lambda_star_bracket=[None, None],
-        limit=CapacityLimit(binds=None, model_rps=50.0, model="", cpu_rps=None,
-                            cpu_ms_per_request=None, share=None,
-                            sentence=f"not applicable: {NATIVE_ASGI_ONLY}"),
-        steps=[], db_pool_size=5, skipped=NATIVE_ASGI_ONLY,
-    )  # fmt: skip
+        server="gunicorn-gthread",
+        workers=1,
+        threads=8,
+        scenario="async-db-native",
+        delay_s=0.1,
+        slo_p99_ms=220.0,
+        lambda_star_rps=None,
+        lambda_star_bracket=[None, None],
+        limit=CapacityLimit(
+            binds=None,
+            model_rps=50.0,
+            model="",
+            cpu_rps=None,
+            cpu_ms_per_request=None,
+            share=None,
+            sentence=f"not applicable: {NATIVE_ASGI_ONLY}",
+        ),
+        steps=[],
+        db_pool_size=5,
+        skipped=NATIVE_ASGI_ONLY,
+    )
     data["capacity"] = [msgspec.to_builtins(e) for e in [*entries, skipped]]
     path.write_text(json.dumps(data))
     summary, page = report.render(stored_run)

@@ -10,9 +10,19 @@ PATHS = ["sync-db", "async-db", "async-db-native"]
 
 
 def window(path: str, round_: int, p50: float, cpu: float, threads: int) -> PairedWindow:
-    return PairedWindow(path=path, round=round_, start=0.0, end=1.0, requests=200, failures=0,
-                        rps=200.0, p50_ms=p50, p99_ms=2 * p50, server_cpu_ms_per_request=cpu,
-                        io_threads=threads)  # fmt: skip
+    return PairedWindow(
+        path=path,
+        round=round_,
+        start=0.0,
+        end=1.0,
+        requests=200,
+        failures=0,
+        rps=200.0,
+        p50_ms=p50,
+        p99_ms=2 * p50,
+        server_cpu_ms_per_request=cpu,
+        io_threads=threads,
+    )
 
 
 def comparison() -> DbComparison:
@@ -23,10 +33,20 @@ def comparison() -> DbComparison:
         windows.append(window("sync-db", r, 110 * d, 2.0 * d, 30 + r % 2))
         windows.append(window("async-db", r, 110 * d * w, 2.6 * d, 31 - r % 2))  # CPU +30%
         windows.append(window("async-db-native", r, 110 * d / w, 1.5 * d, 0))
-    return DbComparison(server="uvicorn", workers=1, users=32, delay_s=0.1, rows=10,
-                        db_pool_size=64, window_s=1.5, settle_s=0.3, rounds=len(drift),
-                        paths=PATHS, windows=windows,
-                        contrasts=contrasts(windows, PATHS))  # fmt: skip
+    return DbComparison(
+        server="uvicorn",
+        workers=1,
+        users=32,
+        delay_s=0.1,
+        rows=10,
+        db_pool_size=64,
+        window_s=1.5,
+        settle_s=0.3,
+        rounds=len(drift),
+        paths=PATHS,
+        windows=windows,
+        contrasts=contrasts(windows, PATHS),
+    )
 
 
 def find(c: DbComparison, a: str, b: str, metric: str):

@@ -48,13 +48,22 @@ def test_every_throughput_panel_is_set_beside_its_table(tmp_path):
 
 def _panel(points, spans, rate_interval="4s"):
     return {
-        "key": agreement.THROUGHPUT_PANEL, "cell": "uvicorn/1/async-api", "group": "g",
+        "key": agreement.THROUGHPUT_PANEL,
+        "cell": "uvicorn/1/async-api",
+        "group": "g",
         "title": "Throughput",
-        "spans": spans, "step": 1.0, "rate_interval": rate_interval,
-        "queries": [{"ref_id": "A", "expr": "sum(rate(locust_requests_total[4s]))",
-                     "legend": "Locust (client)"}],
+        "spans": spans,
+        "step": 1.0,
+        "rate_interval": rate_interval,
+        "queries": [
+            {
+                "ref_id": "A",
+                "expr": "sum(rate(locust_requests_total[4s]))",
+                "legend": "Locust (client)",
+            }
+        ],
         "series": [{"label": "Locust (client)", "ref_id": "A", "points": points}],
-    }  # fmt: skip
+    }
 
 
 def test_points_wholly_inside_the_windows_are_averaged_on_their_own():
@@ -87,9 +96,14 @@ def test_the_throughput_panel_draws_the_tables_figure_and_no_line_across_a_gap()
     from loadtests.report import svg
 
     points = [[t, 100.0] for t in (100, 101, 102, 110, 111)]
-    drawn = svg.timeseries("t", "reqps", [{"label": "Locust (client)", "points": points}],
-                           [(100, 102), (110, 112)], step=1.0,
-                           reference=(100.0, "table: 100 req/s"))  # fmt: skip
+    drawn = svg.timeseries(
+        "t",
+        "reqps",
+        [{"label": "Locust (client)", "points": points}],
+        [(100, 102), (110, 112)],
+        step=1.0,
+        reference=(100.0, "table: 100 req/s"),
+    )
     assert drawn.count("<polyline") == 2, "8 s without a point break the line"
     assert "table: 100 req/s" in drawn
     assert drawn.count('stroke-dasharray="2,2"') == 3, "the figure over each window, in the legend"

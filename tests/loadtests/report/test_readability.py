@@ -74,10 +74,18 @@ def test_every_table_fits_a_1280_px_window(tmp_path, source):
     probe = tmp_path / "probe.html"
     probe.write_text(page.read_text().replace("</body>", _MEASURE + "</body>"))
     dom = subprocess.run(
-        [chromium_binary(), *CHROMIUM_FLAGS, f"--window-size={WINDOW_PX},900", "--dump-dom",
-         probe.as_uri()],
-        capture_output=True, text=True, timeout=60, check=True,
-    ).stdout  # fmt: skip
+        [
+            chromium_binary(),
+            *CHROMIUM_FLAGS,
+            f"--window-size={WINDOW_PX},900",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     measured = json.loads(html.unescape(re.search(r'<pre id="measured">(.*?)</pre>', dom)[1]))
     assert len(measured) >= 5
     wider = [(name, width, box) for name, width, box in measured if width > box]

@@ -74,8 +74,9 @@ def test_a_stored_run_renders_the_summary_the_old_code_rendered(tmp_path, name):
     summary, _ = report.render(tmp_path)
     # New since: the first section (test_advice.py) and the notes on a server percentile above
     # the client's (test_readability.py); the rest is unchanged.
-    old = re.sub(rf"^## {re.escape(advice.TITLE)}\n.*?(?=^Run `)", "", summary.read_text(),
-                 flags=re.S | re.M)  # fmt: skip
+    old = re.sub(
+        rf"^## {re.escape(advice.TITLE)}\n.*?(?=^Run `)", "", summary.read_text(), flags=re.S | re.M
+    )
     old = re.sub(rf"^{re.escape(GAP_NOTE)} .*\n\n", "", old, flags=re.M)
     assert old == (data / "golden" / f"{name}.summary.md").read_text()
 

@@ -14,14 +14,34 @@ from loadtests.report import inflight, slowclients
 from loadtests.sweep.slowclients import READS_REQUESTS, THREAD_PER_CONNECTION
 
 
-def _cost(case: str, path: str, idle: int, peak: int, in_io: int | None, queries: int | None,
-          pool: int | None = None, **fields) -> InflightCost:  # fmt: skip
+def _cost(
+    case: str,
+    path: str,
+    idle: int,
+    peak: int,
+    in_io: int | None,
+    queries: int | None,
+    pool: int | None = None,
+    **fields,
+) -> InflightCost:
     return InflightCost(
-        case=case, server="uvicorn", path=path, concurrency=1000, delay_s=1.0, ok=1000,
-        elapsed_s=4.5, idle_rss_mib=100.0, peak_rss_mib=170.0, idle_threads=idle,
-        peak_threads=peak, idle_threads_blocked=0 if in_io is not None else None,
-        peak_threads_blocked=in_io, peak_queries_in_flight=queries, db_pool_size=pool, **fields,
-    )  # fmt: skip
+        case=case,
+        server="uvicorn",
+        path=path,
+        concurrency=1000,
+        delay_s=1.0,
+        ok=1000,
+        elapsed_s=4.5,
+        idle_rss_mib=100.0,
+        peak_rss_mib=170.0,
+        idle_threads=idle,
+        peak_threads=peak,
+        idle_threads_blocked=0 if in_io is not None else None,
+        peak_threads_blocked=in_io,
+        peak_queries_in_flight=queries,
+        db_pool_size=pool,
+        **fields,
+    )
 
 
 COSTS = [
@@ -34,13 +54,28 @@ COSTS = [
 
 
 def _window(n: int, rps: float, p99: float | None, failures: int = 0) -> SlowClientsWindow:
-    return SlowClientsWindow(slow_clients=n, requests=int(rps * 2), failures=failures, rps=rps,
-                             p50_ms=p99 and p99 / 2, p99_ms=p99)  # fmt: skip
+    return SlowClientsWindow(
+        slow_clients=n,
+        requests=int(rps * 2),
+        failures=failures,
+        rps=rps,
+        p50_ms=p99 and p99 / 2,
+        p99_ms=p99,
+    )
 
 
 def _run(kind: str, windows: list[SlowClientsWindow]) -> SlowClientsRun:
-    return SlowClientsRun(server=kind, workers=2, threads=8, path="/x", users=4, seconds=2.0,
-                          trickle_interval_s=0.5, user_timeout_s=3.0, windows=windows)  # fmt: skip
+    return SlowClientsRun(
+        server=kind,
+        workers=2,
+        threads=8,
+        path="/x",
+        users=4,
+        seconds=2.0,
+        trickle_interval_s=0.5,
+        user_timeout_s=3.0,
+        windows=windows,
+    )
 
 
 RUNS = [
@@ -99,8 +134,14 @@ def test_in_flight_sentences_follow_the_values_not_the_labels():
         concurrency=292,
         limited_by=reason,
     )
-    failed = InflightCost(case="async view", server="uvicorn", path="/async/api/",
-                          concurrency=1000, delay_s=1.0, error="server did not start")  # fmt: skip
+    failed = InflightCost(
+        case="async view",
+        server="uvicorn",
+        path="/async/api/",
+        concurrency=1000,
+        delay_s=1.0,
+        error="server did not start",
+    )
     said = inflight.sentences([limited, failed])
     assert f"async ORM, async view (uvicorn): 292 in flight, not more: {reason}." in said
     assert "async view (uvicorn) could not be measured: server did not start" in said
@@ -124,8 +165,10 @@ def test_slow_clients_section_names_who_holds_a_thread_per_connection(stored_run
     assert "uvicorn, granian kept serving" in text
     assert "Deployment: put a buffering reverse proxy (nginx" in text
     assert "in front of gunicorn-gthread" in text
-    assert "| gunicorn-gthread | 2 workers x 8 threads | 1,325 req/s, p99 8 ms | 0 req/s, no " \
-        "answer, 4 failed | yes |" in text  # fmt: skip
+    assert (
+        "| gunicorn-gthread | 2 workers x 8 threads | 1,325 req/s, p99 8 ms | 0 req/s, no "
+        "answer, 4 failed | yes |" in text
+    )
     assert "| uvicorn | 2 workers | 1,205 req/s, p99 7 ms | 1,239 req/s, p99 6 ms | no |" in text
 
 

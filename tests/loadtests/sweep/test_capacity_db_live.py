@@ -48,23 +48,32 @@ def phase(tmp_path_factory):
     """One capacity phase: the three paths under uvicorn x1, and native under gthread."""
     run_dir, root = tmp_path_factory.mktemp("dbcap"), new_cluster_root()
     generator_cpus, server_cpus, _ = pinning(True)
-    ctx = Context(run_dir=run_dir, generator=Generator(cpus=generator_cpus,
-                  env={"LOCUST_EXPORTER_PORT": "0"}), server_cpus=server_cpus)  # fmt: skip
+    ctx = Context(
+        run_dir=run_dir,
+        generator=Generator(cpus=generator_cpus, env={"LOCUST_EXPORTER_PORT": "0"}),
+        server_cpus=server_cpus,
+    )
     plans = [CapacityPlan("uvicorn", 1, 8, path, **QUICK) for path in PATHS]
     plans.append(CapacityPlan("gunicorn-gthread", 1, 8, "async-db-native", **QUICK))
     record = SimpleNamespace(capacity=[], cells=[], meta=SimpleNamespace(notes=[]))
     notes: list[str] = []
     began = time.monotonic()
     try:
-        code = run_phase("smoke", ctx, record, lambda: None, notes.append, 300.0,
-                         db_root=root, plans=plans)  # fmt: skip
+        code = run_phase(
+            "smoke", ctx, record, lambda: None, notes.append, 300.0, db_root=root, plans=plans
+        )
         ctx.settle()
         left_running = pg.is_running(pg.Cluster(root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
     entries = {(e.server, e.scenario): e for e in record.capacity}
-    return SimpleNamespace(code=code, entries=entries, notes=notes, left_running=left_running,
-                           seconds=time.monotonic() - began)  # fmt: skip
+    return SimpleNamespace(
+        code=code,
+        entries=entries,
+        notes=notes,
+        left_running=left_running,
+        seconds=time.monotonic() - began,
+    )
 
 
 def test_each_path_is_pool_bound_at_pool_over_delay(phase):

@@ -37,8 +37,11 @@ QUICK = {
 def ctx(tmp_path_factory):
     generator_cpus, server_cpus, _ = pinning(True)
     run_dir = tmp_path_factory.mktemp("capacity")
-    context = Context(run_dir=run_dir, generator=Generator(cpus=generator_cpus,
-                      env={"LOCUST_EXPORTER_PORT": "0"}), server_cpus=server_cpus)  # fmt: skip
+    context = Context(
+        run_dir=run_dir,
+        generator=Generator(cpus=generator_cpus, env={"LOCUST_EXPORTER_PORT": "0"}),
+        server_cpus=server_cpus,
+    )
     yield context
     context.settle()
 

@@ -55,8 +55,12 @@ def test_a_search_is_estimated_from_its_steps_warm_up_and_judged_seconds():
 def test_full_maps_every_kind_threads_and_the_observability_variants():
     plans = plans_for("full")
     assert {p.server for p in plans} == {
-        "uvicorn", "gunicorn-gthread", "gunicorn-uvicorn", "granian", "granian-wsgi"
-    }  # fmt: skip
+        "uvicorn",
+        "gunicorn-gthread",
+        "gunicorn-uvicorn",
+        "granian",
+        "granian-wsgi",
+    }
     assert {p.threads for p in plans if p.server == "gunicorn-gthread"} == {4, 8, 16}
     assert {p.variant for p in plans} == {"", "off", "this", "django-prometheus"}
     assert all(p.delay == 0 for p in plans if p.variant)

@@ -82,6 +82,10 @@ def test_runs_are_interleaved_across_cells():
     )
     order = [(r.plan.scenario, r.index) for r in interleaved(plans)]
     assert order == [
-        ("async-api", 0), ("sync-api", 0), ("async-api", 1), ("sync-api", 1),
-        ("async-api", 2), ("sync-api", 2),
-    ]  # fmt: skip
+        ("async-api", 0),
+        ("sync-api", 0),
+        ("async-api", 1),
+        ("sync-api", 1),
+        ("async-api", 2),
+        ("sync-api", 2),
+    ]

@@ -35,16 +35,29 @@ PHASE_LIMIT_S = 120.0
 def sweep(tmp_path_factory):
     run_dir, root = tmp_path_factory.mktemp("dbsweep"), new_cluster_root()
     generator_cpus, server_cpus, _ = pinning(True)
-    argv = ["--cell", "uvicorn:1:async-db", "--db-pool-sizes", str(POOL), "--users", str(USERS),
-            "--repeats", "1", "--windows-per-run", "1"]  # fmt: skip
+    argv = [
+        "--cell",
+        "uvicorn:1:async-db",
+        "--db-pool-sizes",
+        str(POOL),
+        "--users",
+        str(USERS),
+        "--repeats",
+        "1",
+        "--windows-per-run",
+        "1",
+    ]
     [cell_plan] = from_args(cli.parse_args(argv))[1]
     record = SimpleNamespace(db_comparison=None)
     notes: list[str] = []
     try:
         with contextlib.ExitStack() as stack:
-            ctx = Context(run_dir=run_dir, generator=Generator(cpus=generator_cpus,
-                          env={"LOCUST_EXPORTER_PORT": "0"}), server_cpus=server_cpus,
-                          database=Postgres(stack, root))  # fmt: skip
+            ctx = Context(
+                run_dir=run_dir,
+                generator=Generator(cpus=generator_cpus, env={"LOCUST_EXPORTER_PORT": "0"}),
+                server_cpus=server_cpus,
+                database=Postgres(stack, root),
+            )
             cell = cells.measure(cell_plan, ctx, lambda: None)
             began = time.monotonic()
             code = run_phase("default", ctx, record, lambda: None, notes.append, PLAN)
@@ -54,9 +67,16 @@ def sweep(tmp_path_factory):
         left_running = pg.is_running(pg.Cluster(root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    return SimpleNamespace(cell=cell, plan=cell_plan, code=code, compared=record.db_comparison,
-                           notes=notes, seconds=seconds, running_inside=running_inside,
-                           left_running=left_running)  # fmt: skip
+    return SimpleNamespace(
+        cell=cell,
+        plan=cell_plan,
+        code=code,
+        compared=record.db_comparison,
+        notes=notes,
+        seconds=seconds,
+        running_inside=running_inside,
+        left_running=left_running,
+    )
 
 
 def test_a_closed_loop_cell_runs_a_database_path_bound_by_its_pool(sweep):

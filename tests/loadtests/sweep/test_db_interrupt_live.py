@@ -41,8 +41,9 @@ def test_ctrl_c_in_the_comparison_stops_the_load_the_server_and_postgresql(tmp_p
         "--db-compare",
         "--no-prometheus",
     ]
-    sweep = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)  # fmt: skip
+    sweep = subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     spec = tmp_path / "cut" / "db-comparison" / "load-spec.json"
     try:
         wait_until(spec.exists, 150, 0.2)  # PostgreSQL and the server are up

@@ -29,8 +29,11 @@ from tests.loadtests.results_json import load
 pytestmark = pytest.mark.live
 
 IN_FLIGHT = 100
-CASES = [c for c in inflight.CASES if c.path in ("/async/db/", "/async/db_native/")
-         and c.server == "uvicorn"]  # fmt: skip
+CASES = [
+    c
+    for c in inflight.CASES
+    if c.path in ("/async/db/", "/async/db_native/") and c.server == "uvicorn"
+]
 KINDS = ("uvicorn", "gunicorn-gthread")
 
 
@@ -54,8 +57,18 @@ def run(tmp_path_factory):
         # The session's own children (fixtures of other modules) are not the run's to stop.
         before = {p.pid for p in psutil.Process().children(recursive=True)}
         began = time.monotonic()
-        code = main.main(["--profile", "full", "--server-life-only", "--no-prometheus",
-                          "--out", str(out), "--run-id", "life"])  # fmt: skip
+        code = main.main(
+            [
+                "--profile",
+                "full",
+                "--server-life-only",
+                "--no-prometheus",
+                "--out",
+                str(out),
+                "--run-id",
+                "life",
+            ]
+        )
         seconds = time.monotonic() - began
     return {"dir": out / "life", "code": code, "seconds": seconds, "urls": urls, "before": before}
 

@@ -29,10 +29,21 @@ def sweep(tmp_path_factory):
     """
     out = tmp_path_factory.mktemp("reports")
     done = run_sweep(
-        "--out", str(out), "--run-id", "stats", "--no-prometheus",
-        "--cell", CELL, "--cell", CELL, "--users", str(USERS), "--repeats", "3",
+        "--out",
+        str(out),
+        "--run-id",
+        "stats",
+        "--no-prometheus",
+        "--cell",
+        CELL,
+        "--cell",
+        CELL,
+        "--users",
+        str(USERS),
+        "--repeats",
+        "3",
         timeout=280,
-    )  # fmt: skip
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out / "stats"
 

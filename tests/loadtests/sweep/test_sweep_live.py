@@ -42,11 +42,24 @@ def small_sweep(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reports")
     cells = [arg for cell in CELLS for arg in ("--cell", cell)]
     done = run_sweep(
-        "--out", str(out), "--run-id", "small", *cells, "--threads", str(THREADS),
-        "--users", "10", "--fanout", "10", "--delay", str(DELAY), *SHORT,
+        "--out",
+        str(out),
+        "--run-id",
+        "small",
+        *cells,
+        "--threads",
+        str(THREADS),
+        "--users",
+        "10",
+        "--fanout",
+        "10",
+        "--delay",
+        str(DELAY),
+        *SHORT,
         # Room above the default profile's closed-loop limit on a busy machine.
-        "--time-limit", "300",
-    )  # fmt: skip
+        "--time-limit",
+        "300",
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
 
@@ -102,9 +115,18 @@ def test_gthread_never_beats_its_threads(small_sweep):
 @pytest.mark.timeout(200)
 def test_distributed_locust_with_two_local_workers(tmp_path):
     done = run_sweep(
-        "--out", str(tmp_path), "--run-id", "dist", "--distributed", "2",
-        "--cell", "uvicorn:1:async-api", "--users", "8", *SHORT,
-    )  # fmt: skip
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "dist",
+        "--distributed",
+        "2",
+        "--cell",
+        "uvicorn:1:async-api",
+        "--users",
+        "8",
+        *SHORT,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record = results_json.load(tmp_path / "dist" / "results.json")
     assert record["meta"]["generator"]["mode"] == "distributed"
