@@ -267,6 +267,11 @@ def locust_cpu() -> Panel:
 
 # --- side by side ------------------------------------------------------------------------------
 
+# The client's line of both panels below (the side the load test's own tables count), and the
+# latency panel's percentile.
+CLIENT_LEGEND = "Locust (client)"
+COMPARED_QUANTILE = QUANTILES[-1]
+
 
 def throughput_compare() -> Panel:
     return Panel(
@@ -276,21 +281,21 @@ def throughput_compare() -> Panel:
         "Locust only calls routes of this job.",
         "reqps",
         (
-            Query(sum_by((), rate(locust_series(lx.REQUESTS))), "Locust (client)", "A"),
+            Query(sum_by((), rate(locust_series(lx.REQUESTS))), CLIENT_LEGEND, "A"),
             Query(sum_by((), rate(server_series("_count"))), "server", "B"),
         ),
     )
 
 
 def latency_compare() -> Panel:
-    q = QUANTILES[-1]
+    q = COMPARED_QUANTILE
     return Panel(
         "latency_compare",
         f"Latency {percent(q)}: Locust vs. server",
         "The gap between the two is time spent outside the app: network, queues, Locust.",
         "s",
         (
-            Query(quantile(q, locust_series(lx.RESPONSE_TIME + "_bucket")), "Locust (client)", "A"),
+            Query(quantile(q, locust_series(lx.RESPONSE_TIME + "_bucket")), CLIENT_LEGEND, "A"),
             Query(quantile(q, server_series("_bucket")), "server", "B"),
         ),
     )

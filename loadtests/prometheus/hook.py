@@ -13,8 +13,9 @@ cell, which the report draws as time series.
 Every cell's servers listen on new ports, so Prometheus scrapes the fixed addresses of a relay
 (``relay``) that reads the current cell's targets, each sample given the cell's own ``job``
 (``$job`` and ``$locust_job`` of its panels). ``up{job="django"}`` is the relay's own health.
-After each cell, a background thread waits until Prometheus holds what the cell's targets said
-up to its end (a read begun after the end, then a scrape), and evaluates its panels.
+One background thread starts Prometheus and, after each cell, waits until Prometheus holds what
+the cell's targets said up to its end (a read begun after the end, then a scrape), and
+evaluates its panels.
 
 What it costs: the sweep's thread only records targets and queues finished cells (microseconds),
 except that the first cell waits for Prometheus's first scrape (~5 s after it starts, once).
@@ -28,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import shutil
+import statistics
 import sys
 import threading
 import time
@@ -70,19 +72,16 @@ NICE = 10
 JOBS = (APP_JOB, UPSTREAM_JOB, LOCUST_JOB)
 
 
-def _wait_for_scrape_after(
-    url: str, moment: float, timeout: float, abort: threading.Event | None = None
-) -> bool:
+def _wait_for_scrape_after(url: str, moment: float, timeout: float, abort: threading.Event) -> bool:
     """Until the Prometheus at ``url`` holds a scrape of the app's address after ``moment``."""
     expr = f'max(timestamp(up{{job="{APP_JOB}"}}))'
-
-    def scraped(client: PrometheusClient) -> bool:
-        latest = client.query(expr)
-        return bool(latest) and float(latest[0]["value"][1]) > moment
-
     with PrometheusClient(url, timeout=5.0) as client:
-        stop = abort.is_set if abort else lambda: False
-        return bool(wait_until(lambda: scraped(client), timeout, stop=stop))
+
+        def scraped() -> bool:
+            latest = client.query(expr)
+            return bool(latest) and float(latest[0]["value"][1]) > moment
+
+        return bool(wait_until(scraped, timeout, stop=abort.is_set))
 
 
 class PrometheusHook:
@@ -90,31 +89,22 @@ class PrometheusHook:
 
     name = "prometheus"
 
-    def __init__(
-        self,
-        scrape_interval: float = SCRAPE_INTERVAL,
-        panel_keys: tuple[str, ...] = PANEL_KEYS,
-        upstream_panel_keys: tuple[str, ...] = UPSTREAM_PANEL_KEYS,
-    ) -> None:
+    def __init__(self) -> None:
         self.binary = shutil.which("prometheus")
-        self.scrape_interval = scrape_interval
-        self.panel_keys, self.upstream_panel_keys = panel_keys, upstream_panel_keys
         self.exporter_port: int | None = None
         self.relay: ScrapeRelay | None = None
         self.server: PrometheusServer | None = None  # set once it has scraped
         self.panels: list[dict] = []
         self.problems: list[str] = []
-        self.timings: list[dict] = []
-        self._stack = contextlib.ExitStack()
+        self.timings: list[tuple[float, float]] = []  # per cell: seconds waited, querying
         self._lock = threading.Lock()
-        self._since: dict[str, list[float]] = {}  # cell key -> when each run's servers were up
-        self._jobs: dict[str, tuple[str, str]] = {}  # cell key -> (app job, locust job)
+        # cell key -> its (app job, locust job) and when each of its runs' servers were up
+        self._cells: dict[str, tuple[tuple[str, str], list[float]]] = {}
         self._seen: dict[str, int] = {}  # cell key -> times measured (a repeated --cell)
         self._queue: queue.Queue = queue.Queue()
         self._ready = threading.Event()  # Prometheus scrapes, or failed to start
-        self._abort = threading.Event()  # stop waiting for a first scrape
-        self._stop = threading.Event()  # stop Prometheus
-        self._threads: list[threading.Thread] = []
+        self._abort = threading.Event()  # stop waiting: draw what Prometheus holds
+        self._thread: threading.Thread | None = None
         self._info: dict = {}
 
     @property
@@ -138,14 +128,12 @@ class PrometheusHook:
             meta.notes.append(message)
             meta.prometheus = {"status": "missing"}
             return
-        self.relay = self._stack.enter_context(
-            contextlib.closing(ScrapeRelay(JOBS, interval=self.scrape_interval))
+        self.relay = ScrapeRelay(JOBS, interval=SCRAPE_INTERVAL)
+        self._thread = threading.Thread(
+            target=self._run, args=(run_dir,), name="prometheus", daemon=True
         )
-        for target, name in ((self._evaluate_all, "panels"), (self._run_prometheus, "prometheus")):
-            thread = threading.Thread(target=target, args=(run_dir,), name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        meta.prometheus = {"status": "starting", "scrape_interval_s": self.scrape_interval}
+        self._thread.start()
+        meta.prometheus = {"status": "starting", "scrape_interval_s": SCRAPE_INTERVAL}
 
     def targets(self, run_dir: Path, cell: str, targets: dict[str, str]) -> None:
         """Point the relay at this cell's servers (every run of it, with fresh ports)."""
@@ -154,13 +142,13 @@ class PrometheusHook:
         # Only the first cell waits: Prometheus scrapes nothing until ~5 s after it starts.
         self._ready.wait(timeout=START_WAIT)
         with self._lock:
-            if cell not in self._since:
-                self._since[cell] = []
+            if cell not in self._cells:
                 self._seen[cell] = self._seen.get(cell, 0) + 1
                 suffix = f"#{self._seen[cell]}" if self._seen[cell] > 1 else ""
-                self._jobs[cell] = (f"{APP_JOB}:{cell}{suffix}", f"{LOCUST_JOB}:{cell}{suffix}")
-            self._since[cell].append(time.time())
-            app_job, locust_job = self._jobs[cell]
+                jobs = (f"{APP_JOB}:{cell}{suffix}", f"{LOCUST_JOB}:{cell}{suffix}")
+                self._cells[cell] = (jobs, [])
+            (app_job, locust_job), since = self._cells[cell]
+            since.append(time.time())
         self.relay.point(APP_JOB, targets["app"], app_job)
         if "upstream" in targets:
             self.relay.point(UPSTREAM_JOB, targets["upstream"], f"{UPSTREAM_JOB}:{cell}")
@@ -173,12 +161,10 @@ class PrometheusHook:
         """Queue the cell's panels; the background thread evaluates them after its end."""
         if self.relay is None or self.failed:
             return None
-        key = seam.cell_key(cell)
         with self._lock:
-            since = self._since.pop(key, None)
-            jobs = self._jobs.pop(key, None)
+            jobs, since = self._cells.pop(seam.cell_key(cell), (None, []))
         spans = [[w.start, w.end] for w in cell.windows or []]
-        if not since or jobs is None or not spans:
+        if not since or not spans:
             return None  # not measured, or not on servers the sweep started
         self._queue.put((cell, since, jobs, spans))
         return {"job": jobs[0], "locust_job": jobs[1]}
@@ -191,23 +177,21 @@ class PrometheusHook:
             # Quick: draw what Prometheus holds now, without waiting for a last read.
             self._abort.set()
         self._queue.put(None)
-        evaluator, runner = self._threads
-        evaluator.join(timeout=START_WAIT + READ_TIMEOUT + SCRAPE_WAIT)
-        self._abort.set()
-        self._stop.set()
-        runner.join(timeout=START_WAIT + 30)
-        self._stack.close()
+        self._thread.join(timeout=START_WAIT + READ_TIMEOUT + SCRAPE_WAIT)
+        self._abort.set()  # what is still queued is drawn without waiting
+        self._thread.join(timeout=START_WAIT + 30)
+        self.relay.close()
         results.meta.prometheus = self._meta("failed" if self.server is None else "done")
         results.meta.notes.extend(self.problems)
         return self.panels
 
-    # --- the background threads ------------------------------------------------------------
+    # --- the background thread -------------------------------------------------------------
 
-    def _run_prometheus(self, run_dir: Path) -> None:
-        """Prometheus for the whole sweep, from a thread that lives as long as it does.
+    def _run(self, run_dir: Path) -> None:
+        """Prometheus for the whole sweep, and every cell's panels as the cell ends.
 
         The launcher asks Linux to stop a child when the thread that started it ends
-        (``PR_SET_PDEATHSIG``), so this thread starts it, waits for ``finish``, and stops it.
+        (``PR_SET_PDEATHSIG``), so this one thread starts it, evaluates, and stops it.
         """
         started = time.monotonic()
         targets = [
@@ -217,7 +201,7 @@ class PrometheusHook:
         try:
             with run_prometheus(
                 targets,
-                scrape_interval=self.scrape_interval,
+                scrape_interval=SCRAPE_INTERVAL,
                 rules=False,
                 ready_timeout=30.0,
                 log_dir=run_dir,
@@ -239,7 +223,13 @@ class PrometheusHook:
                 self._info["startup_s"] = round(time.monotonic() - started, 2)
                 self.server = server
                 self._ready.set()
-                self._stop.wait()
+                while (item := self._queue.get()) is not None:
+                    try:
+                        self._evaluate(*item)
+                    except Exception as error:
+                        self.problems.append(
+                            f"Prometheus panels of {seam.cell_key(item[0])}: {error}"
+                        )
                 with contextlib.suppress(psutil.Error):
                     times = process.cpu_times()
                     self._info["cpu_s"] = round(times.user + times.system, 2)
@@ -247,17 +237,6 @@ class PrometheusHook:
             self.problems.append(f"No time-series panels: Prometheus did not start: {error}")
         finally:
             self._ready.set()
-
-    def _evaluate_all(self, run_dir: Path) -> None:
-        self._ready.wait()
-        while (item := self._queue.get()) is not None:
-            if self.server is None:
-                continue
-            cell, since, jobs, spans = item
-            try:
-                self._evaluate(cell, since, jobs, spans)
-            except Exception as error:
-                self.problems.append(f"Prometheus panels of {seam.cell_key(cell)}: {error}")
 
     def _evaluate(self, cell: Cell, since: list[float], jobs: tuple[str, str], spans) -> None:
         """The cell's panels, each run on its own: from its warm-up to its last window's end,
@@ -269,42 +248,32 @@ class PrometheusHook:
             seam.run_grid(run, max([s for s in since if s <= run[0]] or since[:1]), LEAD, step)
             for run in stretches
         ]
-        end = max(b for _, b in grids)
-        if not self._wait_for_data_until(end):
+        if not self._wait_for_data_until(max(b for _, b in grids)):
             self.problems.append(
                 f"Prometheus had not recorded the end of {seam.cell_key(cell)} {SCRAPE_WAIT:g} s "
                 "after it"
             )
         waited = time.monotonic()
-        keys = self.panel_keys
+        keys = PANEL_KEYS
         if SCENARIOS.get(cell.scenario) and SCENARIOS[cell.scenario].uses_upstream:
-            keys += self.upstream_panel_keys
-        evaluated = seam.merge_runs(
-            [
-                evaluate_panels(
-                    self.server.url,
-                    start,
-                    stop,
-                    step,
-                    variables=default_variables(job=jobs[0], locust_job=jobs[1]),
-                    keys=keys,
-                    timeout=10.0,
-                    rate_window=seam.rate_window(step, self.scrape_interval),
-                )
-                for start, stop in grids
-            ]
-        )
-        panels = seam.seam_panels(evaluated, cell, spans)
+            keys += UPSTREAM_PANEL_KEYS
+        evaluations = [
+            evaluate_panels(
+                self.server.url,
+                start,
+                stop,
+                step,
+                variables=default_variables(job=jobs[0], locust_job=jobs[1]),
+                keys=keys,
+                timeout=10.0,
+                rate_window=seam.rate_window(step, SCRAPE_INTERVAL),
+            )
+            for start, stop in grids
+        ]
+        panels = seam.seam_panels(evaluations, cell, spans)
         with self._lock:
             self.panels += panels
-            self.timings.append(
-                {
-                    "cell": seam.cell_key(cell),
-                    "wait_s": round(waited - queued, 3),
-                    "query_s": round(time.monotonic() - waited, 3),
-                    "panels": len(panels),
-                }
-            )
+            self.timings.append((waited - queued, time.monotonic() - waited))
 
     def _wait_for_data_until(self, moment: float) -> bool:
         """Until Prometheus holds everything the cell's targets said up to ``moment``.
@@ -328,23 +297,17 @@ class PrometheusHook:
         return scraped or self._abort.is_set()
 
     def _meta(self, status: str) -> dict:
-        keys = [*self.panel_keys, *self.upstream_panel_keys]
-        timings = list(self.timings)
-
-        def mean(field: str) -> float | None:
-            values = [t[field] for t in timings]
-            return round(sum(values) / len(values), 3) if values else None
-
+        waits, queries = zip(*self.timings, strict=True) if self.timings else ((), ())
         return {
             "status": status,
             **self._info,
-            "scrape_interval_s": self.scrape_interval,
-            "cells": len(timings),
+            "scrape_interval_s": SCRAPE_INTERVAL,
+            "cells": len(self.timings),
             "panels": len(self.panels),
-            "wait_s_per_cell": mean("wait_s"),
-            "query_s_per_cell": mean("query_s"),
-            "reads": self.relay.reads if self.relay else 0,
-            "failed_reads": self.relay.failures if self.relay else 0,
-            "read_s": round(self.relay.busy_s, 2) if self.relay else None,
-            "definitions": seam.panel_definitions(keys),
+            "wait_s_per_cell": round(statistics.fmean(waits), 3) if waits else None,
+            "query_s_per_cell": round(statistics.fmean(queries), 3) if queries else None,
+            "reads": self.relay.reads,
+            "failed_reads": self.relay.failures,
+            "read_s": round(self.relay.busy_s, 2),
+            "definitions": seam.panel_definitions([*PANEL_KEYS, *UPSTREAM_PANEL_KEYS]),
         }

@@ -1,4 +1,4 @@
-"""A cell's Prometheus panels: the dashboards' PromQL, evaluated over the cell, as report panels."""
+"""A cell's Prometheus panels: the dashboards' PromQL, evaluated over each run, as report panels."""
 
 from __future__ import annotations
 
@@ -14,15 +14,6 @@ CONTIGUOUS_S = 0.5  # windows closer than this are one run's
 # into the warm-up, when a run's windows last a few seconds).
 RATE_SAMPLES = 2
 TIME_DECIMALS = 3  # results.json keeps a point's time to the millisecond
-
-
-def _time(unix: float) -> float | int:
-    return int(unix) if float(unix).is_integer() else round(unix, TIME_DECIMALS)
-
-
-def _round(value: float | None) -> float | None:
-    """Six significant digits: more than any of these measurements holds."""
-    return None if value is None else float(f"{value:.6g}")
 
 
 def cell_key(cell: Cell) -> str:
@@ -60,28 +51,11 @@ def run_grid(
     return last - points * step, last
 
 
-def merge_runs(evaluations: list[dict]) -> dict:
-    """Each run's ``evaluate_panels`` answer as one: a series's points run after run (the
-    seconds between runs, other cells' runs, have none), the window spanning them all."""
-    first = evaluations[0]
-    merged = {**first, "window": {**first["window"], "end": evaluations[-1]["window"]["end"]}}
-    panels: dict = {}
-    for evaluated in evaluations:
-        for key, panel in evaluated["panels"].items():
-            into = panels.setdefault(key, {**panel, "queries": []})
-            for query in panel["queries"]:
-                found = next((q for q in into["queries"] if q["ref_id"] == query["ref_id"]), None)
-                if found is None:
-                    found = {**query, "series": []}
-                    into["queries"].append(found)
-                for series in query["series"]:
-                    same = next((s for s in found["series"] if s["name"] == series["name"]), None)
-                    if same is None:
-                        found["series"].append({**series, "points": list(series["points"])})
-                    else:
-                        same["points"] += series["points"]
-    merged["panels"] = panels
-    return merged
+def _point(t: float, v: float | None) -> list:
+    """A point as stored: time to the millisecond, value to six significant digits (more
+    than any of these measurements holds)."""
+    stored_t = int(t) if float(t).is_integer() else round(t, TIME_DECIMALS)
+    return [stored_t, None if v is None else float(f"{v:.6g}")]
 
 
 def cell_title(cell: Cell) -> str:
@@ -89,25 +63,30 @@ def cell_title(cell: Cell) -> str:
     return f"{cell.scenario} on {cell.server}, {workers} worker{'s' if workers != 1 else ''}"
 
 
-def seam_panels(evaluated: dict, cell: Cell, spans: list[list[float]]) -> list[dict]:
-    """``evaluate_panels``' answer as results.json's ``panels``, one group per cell.
+def seam_panels(evaluations: list[dict], cell: Cell, spans: list[list[float]]) -> list[dict]:
+    """Each run's ``evaluate_panels`` answer as results.json's ``panels``, one group per cell.
 
-    Each panel keeps its queries exactly as they were sent; a series without a single value,
+    A series's points run after run (the seconds between runs, other cells' runs, have none);
+    each panel keeps its queries exactly as they were sent; a series without a single value,
     and a panel without a series, are left out.
     """
-    window = evaluated["window"]
+    first, window = evaluations[0], evaluations[0]["window"]
     out = []
-    for key, panel in evaluated["panels"].items():
-        series = [
-            {
-                "label": s["name"],
-                "ref_id": query["ref_id"],
-                "points": [[_time(t), _round(v)] for t, v in s["points"]],
-            }
-            for query in panel["queries"]
-            for s in query["series"]
-            if any(v is not None for _, v in s["points"])
-        ]
+    for key, panel in first["panels"].items():
+        refs = [q["ref_id"] for q in panel["queries"]]
+        lines: dict[tuple[str, str], dict] = {}
+        for evaluated in evaluations:
+            for query in evaluated["panels"][key]["queries"]:
+                for s in query["series"]:
+                    line = lines.setdefault(
+                        (query["ref_id"], s["name"]),
+                        {"label": s["name"], "ref_id": query["ref_id"], "points": []},
+                    )
+                    line["points"] += [_point(t, v) for t, v in s["points"]]
+        series = sorted(
+            (s for s in lines.values() if any(v is not None for _, v in s["points"])),
+            key=lambda s: refs.index(s["ref_id"]),
+        )
         if not series:
             continue
         out.append(
@@ -122,10 +101,10 @@ def seam_panels(evaluated: dict, cell: Cell, spans: list[list[float]]) -> list[d
                 "cell": cell_key(cell),
                 "spans": spans,
                 "origin": spans[0][0],
-                "variables": evaluated["variables"],
+                "variables": first["variables"],
                 "step": window["step"],
                 "rate_interval": window["rate_interval"],
-                "range": [window["start"], window["end"]],
+                "range": [window["start"], evaluations[-1]["window"]["end"]],
                 "queries": [
                     {"ref_id": q["ref_id"], "expr": q["expr"], "legend": q["legend"]}
                     for q in panel["queries"]

@@ -33,29 +33,10 @@ REMEMBERED_READS = 200
 # would put its increase at the second scrape (a rate of 0, then a spike); left out of a copy
 # already served, its rate has no point there, as with any missing scrape.
 HOLDING_TYPES = ("gauge", "untyped")
-_SAMPLE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+# A sample line: its metric name, the text inside its braces (quoted values may hold a brace),
+# and the rest (value and timestamp).
+_SAMPLE = re.compile(r'([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{((?:[^"}]|"(?:[^"\\]|\\.)*")*)\})?(.*)')
 _HAS_JOB = re.compile(r',\s*job\s*=\s*"')
-
-
-def _split_sample(line: str) -> tuple[str, str | None, str] | None:
-    """A sample line's metric name, the text inside its braces (None: no braces), the rest."""
-    name = _SAMPLE.match(line)
-    if name is None:
-        return None
-    at = name.end()
-    if not line.startswith("{", at):
-        return name.group(), None, line[at:]
-    index, quoted = at + 1, False
-    while index < len(line):
-        char = line[index]
-        if quoted and char == "\\":
-            index += 1
-        elif char == '"':
-            quoted = not quoted
-        elif char == "}" and not quoted:
-            return name.group(), line[at + 1 : index], line[index + 1 :]
-        index += 1
-    return None
 
 
 def with_job(exposition: str, job: str) -> str:
@@ -69,12 +50,12 @@ def with_job(exposition: str, job: str) -> str:
     escaped = job.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     out = []
     for line in exposition.splitlines():
-        parts = None if line.startswith("#") else _split_sample(line)
-        if parts is None:
+        sample = None if line.startswith("#") else _SAMPLE.fullmatch(line)
+        if sample is None:
             out.append(line)
             continue
-        name, labels, rest = parts
-        if labels is None or not labels.strip():
+        name, labels, rest = sample.groups()
+        if not (labels or "").strip():
             labels = f'job="{escaped}"'
         elif not _HAS_JOB.search("," + labels):
             labels = f'job="{escaped}",{labels}'

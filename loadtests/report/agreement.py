@@ -15,20 +15,20 @@ from __future__ import annotations
 import bisect
 import re
 
+from dashboards import panels as dashboard_panels
 from dashboards.locust_exporter import BUCKETS
 from loadtests.analysis.comparisons import rate
 from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.prometheus.panels import cell_key, runs
 
-THROUGHPUT_PANEL = "throughput_compare"  # the dashboards' panel of Locust's and the app's req/s
-LATENCY_PANEL = "latency_compare"  # and of their latency percentile
-CLIENT_METRIC = "locust_"  # Locust's exporter: the client, whom the tables' figures count
+# The dashboards' side-by-side panels of Locust's and the app's req/s, and latency percentile.
+THROUGHPUT_PANEL = dashboard_panels.throughput_compare().key
+LATENCY_PANEL = dashboard_panels.latency_compare().key
 AGREES_WITHIN = 0.10  # panel mean and table closer than this share: they agree
 # A point whose range starts less than this before a run still counts as wholly inside it: a
 # point stored to the millisecond, at the end of windows that last their seconds to a few ms.
 EDGE_S = 0.01
-_QUANTILE = re.compile(r"histogram_quantile\((\d*\.\d+)")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -39,26 +39,14 @@ def seconds(duration: str | None) -> float | None:
     return float(match[1]) * _SECONDS[match[2]] if match else None
 
 
-def _client_series(panel: dict) -> tuple[dict, str] | None:
-    """The panel's client line and its query."""
-    queries = {q["ref_id"]: q["expr"] for q in panel.get("queries", [])}
-    for series in panel.get("series", []):
-        expr = queries.get(series.get("ref_id"), "")
-        if CLIENT_METRIC in expr:
-            return series, expr
-    return None
-
-
-def _table_figure(panel: dict, cell: Cell, expr: str) -> tuple[float, str, str] | None:
+def _table_figure(panel: dict, cell: Cell) -> tuple[float, str, str] | None:
     """The table's figure for what the client line draws: (value in the panel's unit, its unit
     as read, how the table came by it); None where the tables have no such figure."""
     if panel.get("key") == THROUGHPUT_PANEL and cell.rps is not None:
         return cell.rps, "req/s", "the mean of its whole windows"
-    quantile = _QUANTILE.search(expr)
-    if panel.get("key") != LATENCY_PANEL or not quantile or cell.latency_ms is None:
-        return None
-    value = getattr(cell.latency_ms, f"p{round(float(quantile[1]) * 100)}", None)
-    if value is None:
+    percentile = f"p{round(dashboard_panels.COMPARED_QUANTILE * 100)}"
+    value = getattr(cell.latency_ms, percentile, None)
+    if panel.get("key") != LATENCY_PANEL or value is None:
         return None
     return value / 1000.0, "ms", "exact, from every response time of its windows"
 
@@ -69,16 +57,18 @@ def _number(value: float, unit: str) -> str:
 
 def sentence(panel: dict, cell: Cell) -> str | None:
     """The client line's mean inside the windows beside the table's figure, and why they differ."""
-    found, stretches = _client_series(panel), runs(panel.get("spans") or [])
-    figure = _table_figure(panel, cell, found[1]) if found else None
-    if figure is None or not stretches:
+    client = [
+        s for s in panel.get("series", []) if s.get("label") == dashboard_panels.CLIENT_LEGEND
+    ]
+    figure, stretches = _table_figure(panel, cell), runs(panel.get("spans") or [])
+    if not client or figure is None or not stretches:
         return None
-    series, (value, unit, how) = found[0], figure
-    name = f'The "{panel.get("title", "")}" panel\'s {series.get("label", "client")} line'
+    value, unit, how = figure
+    name = f'The "{panel.get("title", "")}" panel\'s {client[0]["label"]} line'
     table = f"the table's {_number(value, unit)} ({how})"
     inside = [
         (t, v, a)
-        for t, v in series.get("points", [])
+        for t, v in client[0].get("points", [])
         for a, b in stretches
         if v is not None and a <= t <= b
     ]

@@ -260,7 +260,7 @@ def test_evaluated_panels_become_one_group_per_cell():
         },
     }
     cell = a_cell(workers=2)
-    (panel,) = seam.seam_panels(evaluated, cell, [[102.5, 104.5]])
+    (panel,) = seam.seam_panels([evaluated], cell, [[102.5, 104.5]])
     assert panel["cell"] == "uvicorn/2/async-api"
     assert panel["group"] == "async-api on uvicorn, 2 workers"
     assert panel["series"] == [

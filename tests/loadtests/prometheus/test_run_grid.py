@@ -8,6 +8,7 @@ run's end, give a point that covers the run's windows and nothing else.
 
 from loadtests.prometheus import panels
 from loadtests.report import agreement
+from tests.loadtests.conftest import a_cell
 
 
 def test_the_rate_window_is_two_scrapes_or_a_step():
@@ -35,6 +36,8 @@ def _evaluated(start, end, points):
         "panels": {
             "p": {
                 "title": "t",
+                "description": "d",
+                "unit": "short",
                 "queries": [
                     {
                         "ref_id": "A",
@@ -49,17 +52,17 @@ def _evaluated(start, end, points):
 
 
 def test_runs_are_merged_with_nothing_between_them():
-    merged = panels.merge_runs(
+    (panel,) = panels.seam_panels(
         [
             _evaluated(98.3, 102.3, [[101.3, 1.0], [102.3, 2.0]]),
             _evaluated(118.0, 122.0, [[121.0, 3.0], [122.0, 4.0]]),
-        ]
+        ],
+        a_cell(),
+        [[99.3, 102.3], [119.0, 122.0]],
     )
-    assert merged["window"]["start"] == 98.3
-    assert merged["window"]["end"] == 122.0
-    (query,) = merged["panels"]["p"]["queries"]
-    (series,) = query["series"]
-    assert [t for t, _ in series["points"]] == [101.3, 102.3, 121.0, 122.0]
+    assert panel["range"] == [98.3, 122.0]
+    (series,) = panel["series"]
+    assert [t for t, _ in series["points"]] == [101.3, 102.3, 121, 122]
 
 
 def test_the_end_point_is_stored_inside_the_run():
