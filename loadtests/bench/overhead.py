@@ -36,6 +36,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from loadtests.observability.stacks import stack
+from loadtests.sweep.machine import git_state
 from loadtests.sweep.sampler import tree_cpu_seconds
 from mysite.launcher import serve
 
@@ -56,19 +58,17 @@ class Variant:
     env: dict[str, str]
 
 
-_APP = {"DJANGO_SETTINGS_MODULE": "mysite.settings", "DJANGO_DEBUG": "false"}
+def _variant(name: str, label: str, stack_name: str) -> Variant:
+    """A variant of the app: an instrumentation stack (``observability.stacks``), as served."""
+    instrumented = stack(stack_name)
+    env = {"DJANGO_SETTINGS_MODULE": instrumented.settings, "DJANGO_DEBUG": "false"}
+    return Variant(name, label, {**env, **instrumented.env})
+
+
 VARIANTS = (
-    Variant(BASELINE, "metrics off", {**_APP, "METRICS_ENABLED": "false"}),
-    Variant("this", "this middleware", {**_APP, "METRICS_ENABLED": "true"}),
-    Variant(
-        "django-prometheus",
-        "django-prometheus",
-        {
-            **_APP,
-            "DJANGO_SETTINGS_MODULE": "loadtests.bench.settings_django_prometheus",
-            "METRICS_ENABLED": "false",
-        },
-    ),
+    _variant(BASELINE, "metrics off", "none"),
+    _variant("this", "this middleware", "lab"),
+    _variant("django-prometheus", "django-prometheus", "django-prometheus"),
 )
 
 
@@ -194,16 +194,13 @@ def _meta(started: float, wrk: str, wrk_cpus, server_cpus) -> dict:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[package] = importlib.metadata.version(package)
     wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False, cwd=ROOT
-    )
     return {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
         "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "python": platform.python_version(),
         "versions": versions,
         "wrk": (wrk_version.stdout or wrk_version.stderr).split("[")[0].strip(),
-        "git_commit": commit.stdout.strip() or None,
+        "git_commit": git_state().commit,
         "cpu_count": os.cpu_count(),
         "wrk_cpus": sorted(wrk_cpus) if wrk_cpus else None,
         "server_cpus": sorted(server_cpus) if server_cpus else None,

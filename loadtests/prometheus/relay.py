@@ -12,12 +12,15 @@ value for five minutes, through other cells' runs.
 
 from __future__ import annotations
 
+import collections
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
+from concurrent import futures
+from concurrent.futures import Future, ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
 
 from mysite.launcher import LOOPBACK
 
@@ -102,19 +105,17 @@ class ScrapeRelay:
     ) -> None:
         self.interval, self.timeout = interval, timeout
         self._lock = threading.Lock()
-        self._read_done = threading.Condition(self._lock)
-        self._closed = threading.Event()
-        self._backends: dict[str, tuple[str, str, int]] = {}  # job -> url, label, generation
+        self._backends: dict[str, tuple[str, str]] = {}  # job -> url, label
         # job -> (read number, the copy, its gauges only); and the number last served whole
         self._latest: dict[str, tuple[int, bytes, bytes]] = {}
         self._served: dict[str, int] = {}
-        self._reads: dict[str, list[tuple[float, float]]] = {job: [] for job in jobs}
-        self._asked = {job: threading.Event() for job in jobs}  # a scrape wants a read
-        self._generation = 0
+        self._reads = {job: collections.deque(maxlen=REMEMBERED_READS) for job in jobs}
+        self._readers = {job: ThreadPoolExecutor(1, f"relay-{job}") for job in jobs}
+        self._pending: dict[str, Future] = {}  # job -> its read under way, or the last one
         self.reads = self.failures = 0
         self.busy_s = 0.0
         # No proxy: the backends are on loopback, whatever the environment says.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._http = httpx.Client(timeout=timeout, trust_env=False)
         relay = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,22 +128,12 @@ class ScrapeRelay:
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self.address = f"{host}:{self._server.server_address[1]}"
-        self._threads = [
-            threading.Thread(target=self._server.serve_forever, name="relay", daemon=True),
-            *(
-                threading.Thread(target=self._poll, args=(job,), name=f"relay-{job}", daemon=True)
-                for job in jobs
-            ),
-        ]
-        for thread in self._threads:
-            thread.start()
+        threading.Thread(target=self._server.serve_forever, name="relay", daemon=True).start()
 
     def point(self, job: str, url: str, label: str) -> None:
         with self._lock:
-            current = self._backends.get(job)
-            if current is None or current[:2] != (url.rstrip("/"), label):
-                self._generation += 1
-                self._backends[job] = (url.rstrip("/"), label, self._generation)
+            if self._backends.get(job) != (url.rstrip("/"), label):
+                self._backends[job] = (url.rstrip("/"), label)
                 self._latest.pop(job, None)
 
     def clear(self, job: str) -> None:
@@ -156,46 +147,33 @@ class ScrapeRelay:
             return next((end for start, end in self._reads[job] if start > moment), None)
 
     def close(self) -> None:
-        self._closed.set()
-        for asked in self._asked.values():
-            asked.set()
         self._server.shutdown()
         self._server.server_close()
-        for thread in self._threads[1:]:
-            thread.join(timeout=1.0)  # a read under way ends on its own; it is discarded
+        for reader in self._readers.values():  # a read under way ends on its own, discarded
+            reader.shutdown(wait=False, cancel_futures=True)
+        self._http.close()
 
-    def _poll(self, job: str) -> None:
-        asked = self._asked[job]
-        while True:
-            asked.wait()
-            if self._closed.is_set():
-                return
-            asked.clear()
-            started = time.time()
-            with self._lock:
-                backend = self._backends.get(job)
-            if backend is not None:
-                self._read(job, *backend, started)
-            with self._lock:
-                reads = self._reads[job]
-                reads.append((started, time.time()))
-                del reads[:-REMEMBERED_READS]
-                self._read_done.notify_all()
-
-    def _read(self, job: str, url: str, label: str, generation: int, started: float) -> None:
-        request = urllib.request.Request(
-            url + "/metrics", headers={"Accept": "text/plain;version=0.0.4"}
-        )
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                body = with_job(response.read().decode(), label).encode()
-        except (OSError, ValueError, urllib.error.URLError):
-            body = None
+    def _read(self, job: str) -> None:
+        started = time.time()
         with self._lock:
+            backend = self._backends.get(job)
+        body = None
+        if backend is not None:
+            try:
+                response = self._http.get(
+                    backend[0] + "/metrics", headers={"Accept": "text/plain;version=0.0.4"}
+                )
+                body = with_job(response.raise_for_status().text, backend[1]).encode()
+            except (httpx.HTTPError, ValueError):
+                pass
+        with self._lock:
+            self._reads[job].append((started, time.time()))
+            if backend is None:
+                return
             self.reads += 1
             self.failures += body is None
             self.busy_s += time.time() - started
-            if self._backends.get(job, (None, None, None))[2] != generation:
+            if self._backends.get(job) != backend:
                 return  # pointed elsewhere meanwhile: this read is the previous target's
             if body is None:
                 self._latest.pop(job, None)
@@ -204,15 +182,13 @@ class ScrapeRelay:
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         job = request.path.split("?")[0].strip("/").removesuffix("/metrics")
-        asked = self._asked.get(job)
+        if job in self._readers:
+            with self._lock:
+                pending = self._pending.get(job)
+                if pending is None or pending.done():
+                    pending = self._pending[job] = self._readers[job].submit(self._read, job)
+            futures.wait([pending], timeout=ANSWER_WITHIN * self.interval)
         with self._lock:
-            if asked is not None:
-                moment = time.time()
-                asked.set()
-                self._read_done.wait_for(
-                    lambda: any(start >= moment for start, _ in self._reads[job][-2:]),
-                    timeout=ANSWER_WITHIN * self.interval,
-                )
             latest = self._latest.get(job)
             body = None
             if latest is not None:
