@@ -1,14 +1,57 @@
-"""Each run's panels cover that run only: the report's rate window and query grid (issue 15).
-
-A point of ``rate(...[$__rate_interval])`` covers the seconds before it. With Grafana's four
-scrape intervals and windows of a few seconds, every point inside a run's windows averaged in
-its warm-up (a panel at 112 req/s beside a table's 156); two intervals, and a point at the
-run's end, give a point that covers the run's windows and nothing else.
+"""A cell's Prometheus panels (``loadtests.prometheus.panels``): the dashboards' answers as
+results.json's ``panels``, one group per cell, each run's panels covering that run only
+(issue 15). A point of ``rate(...[$__rate_interval])`` covers the seconds before it. With
+Grafana's four scrape intervals and windows of a few seconds, every point inside a run's windows
+averaged in its warm-up (a panel at 112 req/s beside a table's 156); two intervals, and a point
+at the run's end, give a point that covers the run's windows and nothing else.
 """
 
 from loadtests.prometheus import panels
 from loadtests.report import agreement
 from tests.loadtests.conftest import a_cell
+
+
+def test_evaluated_panels_become_one_group_per_cell():
+    evaluated = {
+        "window": {"start": 100.0, "end": 110.0, "step": 1.0, "rate_interval": "4s"},
+        "variables": {"job": "django:c", "locust_job": "locust:c", "route": ".*"},
+        "panels": {
+            "active_requests": {
+                "title": "Requests in flight",
+                "description": "d",
+                "unit": "short",
+                "kind": "timeseries",
+                "queries": [
+                    {
+                        "ref_id": "A",
+                        "expr": "e",
+                        "legend": "{{m}}",
+                        "series": [
+                            {"name": "GET", "points": [[100, 1.2345678], [101, None]]},
+                            {"name": "POST", "points": [[100, None]]},
+                        ],
+                    }
+                ],
+            },
+            "loop_lag_max": {
+                "title": "t",
+                "description": "d",
+                "unit": "s",
+                "kind": "timeseries",
+                "queries": [{"ref_id": "A", "expr": "e", "legend": "", "series": []}],
+            },
+        },
+    }
+    cell = a_cell(workers=2)
+    (panel,) = panels.seam_panels([evaluated], cell, [[102.5, 104.5]])
+    assert panel["cell"] == "uvicorn/2/async-api"
+    assert panel["group"] == "async-api on uvicorn, 2 workers"
+    assert panel["series"] == [
+        {"label": "GET", "ref_id": "A", "points": [[100, 1.23457], [101, None]]}
+    ]
+    assert panel["spans"] == [[102.5, 104.5]]
+    assert panel["origin"] == 102.5
+    assert panel["queries"] == [{"ref_id": "A", "expr": "e", "legend": "{{m}}"}]
 
 
 def test_the_rate_window_is_two_scrapes_or_a_step():
