@@ -13,23 +13,20 @@ cell, which the report draws as time series.
 Every cell's servers listen on new ports, so Prometheus scrapes the fixed addresses of a relay
 (``relay``) that reads the current cell's targets, each sample given the cell's own ``job``
 (``$job`` and ``$locust_job`` of its panels). ``up{job="django"}`` is the relay's own health.
-One background thread starts Prometheus and, after each cell, waits until Prometheus holds what
-the cell's targets said up to its end (a read begun after the end, then a scrape), and
-evaluates its panels.
+At the sweep's end, the hook waits until Prometheus holds what the last cell's targets said up
+to its end (a read begun after the end, then a scrape), and evaluates every cell's panels.
 
-What it costs: the sweep's thread only records targets and queues finished cells (microseconds),
-except that the first cell waits for Prometheus's first scrape (~5 s after it starts, once).
-The waiting and querying are in the background (~1 s and ~0.1 s a cell). Prometheus runs at a
-lower priority (nice 10); its CPU time is in ``meta.prometheus``. Each target answers one
-``/metrics`` a scrape.
+What it costs: the sweep's thread only records targets and finished cells (microseconds) while
+it measures, except that the first cell waits for Prometheus's first scrape (~5 s after it
+starts, in the background, once); at the end, one wait (~1 s) and ~0.1 s of queries a cell.
+Prometheus runs at a lower priority (nice 10); its CPU time is in ``meta.prometheus``. Each
+target answers one ``/metrics`` a scrape.
 """
 
 from __future__ import annotations
 
 import contextlib
-import queue
 import shutil
-import statistics
 import sys
 import threading
 import time
@@ -55,7 +52,7 @@ from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port
 
 from . import panels as seam
-from .relay import READ_TIMEOUT, ScrapeRelay
+from .relay import ScrapeRelay
 
 SCRAPE_INTERVAL = 1.0
 # The panels drawn for every cell, and for the cells that call the upstream. A handful: each
@@ -94,16 +91,15 @@ class PrometheusHook:
         self.exporter_port: int | None = None
         self.relay: ScrapeRelay | None = None
         self.server: PrometheusServer | None = None  # set once it has scraped
-        self.panels: list[dict] = []
         self.problems: list[str] = []
-        self.timings: list[tuple[float, float]] = []  # per cell: seconds waited, querying
         self._lock = threading.Lock()
         # cell key -> its (app job, locust job) and when each of its runs' servers were up
         self._cells: dict[str, tuple[tuple[str, str], list[float]]] = {}
         self._seen: dict[str, int] = {}  # cell key -> times measured (a repeated --cell)
-        self._queue: queue.Queue = queue.Queue()
+        self._done: list[tuple[Cell, list[float], tuple[str, str], list]] = []
         self._ready = threading.Event()  # Prometheus scrapes, or failed to start
         self._abort = threading.Event()  # stop waiting: draw what Prometheus holds
+        self._stop = threading.Event()  # stop Prometheus
         self._thread: threading.Thread | None = None
         self._info: dict = {}
 
@@ -158,7 +154,7 @@ class PrometheusHook:
             self.relay.point(LOCUST_JOB, f"http://{LOOPBACK}:{self.exporter_port}", locust_job)
 
     def cell_done(self, run_dir: Path, cell: Cell) -> dict[str, str] | None:
-        """Queue the cell's panels; the background thread evaluates them after its end."""
+        """Note the cell, whose panels ``finish`` evaluates; its jobs, for results.json."""
         if self.relay is None or self.failed:
             return None
         with self._lock:
@@ -166,32 +162,49 @@ class PrometheusHook:
         spans = [[w.start, w.end] for w in cell.windows or []]
         if not since or not spans:
             return None  # not measured, or not on servers the sweep started
-        self._queue.put((cell, since, jobs, spans))
+        self._done.append((cell, since, jobs, spans))
         return {"job": jobs[0], "locust_job": jobs[1]}
 
     def finish(self, run_dir: Path, results: Results) -> list[dict] | None:
-        """Evaluate what is queued, stop Prometheus and the relay, hand the panels over."""
+        """Evaluate every cell's panels, stop Prometheus and the relay, hand the panels over."""
         if self.relay is None:
             return None
         if results.meta.status in ("interrupted", "failed"):
             # Quick: draw what Prometheus holds now, without waiting for a last read.
             self._abort.set()
-        self._queue.put(None)
-        self._thread.join(timeout=START_WAIT + READ_TIMEOUT + SCRAPE_WAIT)
-        self._abort.set()  # what is still queued is drawn without waiting
+        self._ready.wait(timeout=START_WAIT)
+        panels, started = [], time.monotonic()
+        if self.server is not None and self._done:
+            ends = [seam.runs(spans)[-1][1] for *_, spans in self._done]
+            if not self._wait_for_data_until(max(ends)):
+                self.problems.append(
+                    f"Prometheus had not recorded the sweep's end {SCRAPE_WAIT:g} s after it"
+                )
+            waited = time.monotonic()
+            for cell, since, jobs, spans in self._done:
+                try:
+                    panels += self._evaluate(cell, since, jobs, spans)
+                except Exception as error:
+                    self.problems.append(f"Prometheus panels of {seam.cell_key(cell)}: {error}")
+            self._info |= {
+                "wait_s": round(waited - started, 3),
+                "query_s": round(time.monotonic() - waited, 3),
+            }
+        self._abort.set()
+        self._stop.set()
         self._thread.join(timeout=START_WAIT + 30)
         self.relay.close()
-        results.meta.prometheus = self._meta("failed" if self.server is None else "done")
+        results.meta.prometheus = self._meta("failed" if self.server is None else "done", panels)
         results.meta.notes.extend(self.problems)
-        return self.panels
+        return panels
 
-    # --- the background thread -------------------------------------------------------------
+    # --- Prometheus, and the panels ----------------------------------------------------------
 
     def _run(self, run_dir: Path) -> None:
-        """Prometheus for the whole sweep, and every cell's panels as the cell ends.
+        """Prometheus for the whole sweep, from a thread that lives as long as it does.
 
         The launcher asks Linux to stop a child when the thread that started it ends
-        (``PR_SET_PDEATHSIG``), so this one thread starts it, evaluates, and stops it.
+        (``PR_SET_PDEATHSIG``), so this thread starts it, waits for ``finish``, and stops it.
         """
         started = time.monotonic()
         targets = [
@@ -223,13 +236,7 @@ class PrometheusHook:
                 self._info["startup_s"] = round(time.monotonic() - started, 2)
                 self.server = server
                 self._ready.set()
-                while (item := self._queue.get()) is not None:
-                    try:
-                        self._evaluate(*item)
-                    except Exception as error:
-                        self.problems.append(
-                            f"Prometheus panels of {seam.cell_key(item[0])}: {error}"
-                        )
+                self._stop.wait()
                 with contextlib.suppress(psutil.Error):
                     times = process.cpu_times()
                     self._info["cpu_s"] = round(times.user + times.system, 2)
@@ -238,42 +245,29 @@ class PrometheusHook:
         finally:
             self._ready.set()
 
-    def _evaluate(self, cell: Cell, since: list[float], jobs: tuple[str, str], spans) -> None:
+    def _evaluate(self, cell: Cell, since: list[float], jobs: tuple[str, str], spans) -> list:
         """The cell's panels, each run on its own: from its warm-up to its last window's end,
         with a point at that end, so no point covers seconds of another cell's run."""
-        queued = time.monotonic()
         stretches = seam.runs(spans)
         step = 1.0 if max(b - a for a, b in stretches) + LEAD <= 90 else 2.0
-        grids = [
-            seam.run_grid(run, max([s for s in since if s <= run[0]] or since[:1]), LEAD, step)
-            for run in stretches
-        ]
-        if not self._wait_for_data_until(max(b for _, b in grids)):
-            self.problems.append(
-                f"Prometheus had not recorded the end of {seam.cell_key(cell)} {SCRAPE_WAIT:g} s "
-                "after it"
-            )
-        waited = time.monotonic()
         keys = PANEL_KEYS
         if SCENARIOS.get(cell.scenario) and SCENARIOS[cell.scenario].uses_upstream:
             keys += UPSTREAM_PANEL_KEYS
         evaluations = [
             evaluate_panels(
                 self.server.url,
-                start,
-                stop,
+                *seam.run_grid(
+                    run, max([s for s in since if s <= run[0]] or since[:1]), LEAD, step
+                ),
                 step,
                 variables=default_variables(job=jobs[0], locust_job=jobs[1]),
                 keys=keys,
                 timeout=10.0,
                 rate_window=seam.rate_window(step, SCRAPE_INTERVAL),
             )
-            for start, stop in grids
+            for run in stretches
         ]
-        panels = seam.seam_panels(evaluations, cell, spans)
-        with self._lock:
-            self.panels += panels
-            self.timings.append((waited - queued, time.monotonic() - waited))
+        return seam.seam_panels(evaluations, cell, spans)
 
     def _wait_for_data_until(self, moment: float) -> bool:
         """Until Prometheus holds everything the cell's targets said up to ``moment``.
@@ -296,16 +290,13 @@ class PrometheusHook:
         scraped = _wait_for_scrape_after(self.server.url, max(ends), SCRAPE_WAIT, self._abort)
         return scraped or self._abort.is_set()
 
-    def _meta(self, status: str) -> dict:
-        waits, queries = zip(*self.timings, strict=True) if self.timings else ((), ())
+    def _meta(self, status: str, panels: list[dict]) -> dict:
         return {
             "status": status,
             **self._info,
             "scrape_interval_s": SCRAPE_INTERVAL,
-            "cells": len(self.timings),
-            "panels": len(self.panels),
-            "wait_s_per_cell": round(statistics.fmean(waits), 3) if waits else None,
-            "query_s_per_cell": round(statistics.fmean(queries), 3) if queries else None,
+            "cells": len(self._done),
+            "panels": len(panels),
             "reads": self.relay.reads,
             "failed_reads": self.relay.failures,
             "read_s": round(self.relay.busy_s, 2),
