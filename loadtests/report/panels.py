@@ -24,18 +24,16 @@ def extension_sections(record: Results) -> list[str]:
         return []
     spans = [(w.start, w.end) for c in record.cells for w in c.windows or []]
     out = ["<h2>Time series</h2>"]
-    for p in panels:
-        if not p.get("group"):
-            drawn = svg.panel(p.get("title", ""), p.get("unit", ""), p.get("series", []), spans)
-            out.append(figure(drawn, [p.get("caption", "")], p.get("title", "")))
     groups: dict[str, list[dict]] = {}
     for p in panels:
         if p.get("group"):
             groups.setdefault(p["group"], []).append(p)
+        else:
+            drawn = svg.panel(p.get("title", ""), p.get("unit", ""), p.get("series", []), spans)
+            out.append(figure(drawn, [p.get("caption", "")], p.get("title", "")))
     if groups:
         out += _prometheus_intro(record.meta.prometheus or {}, panels)
-    agrees = agreement.sentences(record)
-    tables = agreement.table_rates(record)
+    agrees, tables = agreement.sentences(record), agreement.table_rates(record)
     for group, members in groups.items():
         svgs = "".join(
             svg.timeseries(
