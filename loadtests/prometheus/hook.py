@@ -16,11 +16,13 @@ Every cell's servers listen on new ports, so Prometheus scrapes the fixed addres
 At the sweep's end, the hook waits until Prometheus holds what the last cell's targets said up
 to its end (a read begun after the end, then a scrape), and evaluates every cell's panels.
 
-What it costs: the sweep's thread only records targets and finished cells (microseconds) while
-it measures, except that the first cell waits for Prometheus's first scrape (~5 s after it
-starts, in the background, once); at the end, one wait (~1 s) and ~0.1 s of queries a cell.
-Prometheus runs at a lower priority (nice 10); its CPU time is in ``meta.prometheus``. Each
-target answers one ``/metrics`` a scrape.
+No thread of its own: Prometheus is started from the sweep's thread, which outlives it (the
+launcher asks Linux to stop a child when the thread that started it ends, ``PR_SET_PDEATHSIG``).
+What it costs: ready in ~0.2 s; the first cell waits for Prometheus's first scrape (~5 s after
+it starts, once); while the sweep measures, the hook only records targets and finished cells
+(microseconds); at the end, one wait (~1 s) and ~0.1 s of queries a cell. Prometheus runs at a
+lower priority (nice 10); its CPU time is in ``meta.prometheus``. Each target answers one
+``/metrics`` a scrape.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -61,15 +62,14 @@ PANEL_KEYS = ("throughput_compare", "latency_compare", "active_requests", "loop_
 UPSTREAM_PANEL_KEYS = ("upstream_latency",)
 # Seconds of warm-up shown before a cell's first window, at most.
 LEAD = 10.0
-SCRAPE_WAIT = 10.0  # the longest wait for a scrape after a cell's end
+SCRAPE_WAIT = 10.0  # the longest wait for a scrape after the sweep's end
 FIRST_SCRAPE_WAIT = 15.0  # and for Prometheus's first scrape
-START_WAIT = 30.0 + FIRST_SCRAPE_WAIT  # the longest the first cell waits for Prometheus
 NICE = 10
 
 JOBS = (APP_JOB, UPSTREAM_JOB, LOCUST_JOB)
 
 
-def _wait_for_scrape_after(url: str, moment: float, timeout: float, abort: threading.Event) -> bool:
+def _wait_for_scrape_after(url: str, moment: float, timeout: float) -> bool:
     """Until the Prometheus at ``url`` holds a scrape of the app's address after ``moment``."""
     expr = f'max(timestamp(up{{job="{APP_JOB}"}}))'
     with PrometheusClient(url, timeout=5.0) as client:
@@ -78,7 +78,7 @@ def _wait_for_scrape_after(url: str, moment: float, timeout: float, abort: threa
             latest = client.query(expr)
             return bool(latest) and float(latest[0]["value"][1]) > moment
 
-        return bool(wait_until(scraped, timeout, stop=abort.is_set))
+        return bool(wait_until(scraped, timeout))
 
 
 class PrometheusHook:
@@ -90,24 +90,15 @@ class PrometheusHook:
         self.binary = shutil.which("prometheus")
         self.exporter_port: int | None = None
         self.relay: ScrapeRelay | None = None
-        self.server: PrometheusServer | None = None  # set once it has scraped
+        self.server: PrometheusServer | None = None  # None: not started, or failed to
         self.problems: list[str] = []
-        self._lock = threading.Lock()
+        self._stack = contextlib.ExitStack()
         # cell key -> its (app job, locust job) and when each of its runs' servers were up
         self._cells: dict[str, tuple[tuple[str, str], list[float]]] = {}
         self._seen: dict[str, int] = {}  # cell key -> times measured (a repeated --cell)
         self._done: list[tuple[Cell, list[float], tuple[str, str], list]] = []
-        self._ready = threading.Event()  # Prometheus scrapes, or failed to start
-        self._abort = threading.Event()  # stop waiting: draw what Prometheus holds
-        self._stop = threading.Event()  # stop Prometheus
-        self._thread: threading.Thread | None = None
+        self._started = 0.0
         self._info: dict = {}
-
-    @property
-    def failed(self) -> bool:
-        return self._ready.is_set() and self.server is None
-
-    # --- the sweep's calls -----------------------------------------------------------------
 
     def locust_env(self) -> dict[str, str]:
         """Locust's exporter on a free port, for the whole sweep: the relay reads it."""
@@ -117,34 +108,58 @@ class PrometheusHook:
         return {"LOCUST_EXPORTER_PORT": str(self.exporter_port)}
 
     def start(self, run_dir: Path, meta: RunMeta) -> None:
-        """Start the relay and, in the background, Prometheus; returns at once."""
+        """Start the relay and Prometheus (without waiting for its first scrape)."""
         if not self.binary:
             message = f"No time-series panels: {INSTALL_HINT}"
             print(message, file=sys.stderr, flush=True)
             meta.notes.append(message)
             meta.prometheus = {"status": "missing"}
             return
-        self.relay = ScrapeRelay(JOBS, interval=SCRAPE_INTERVAL)
-        self._thread = threading.Thread(
-            target=self._run, args=(run_dir,), name="prometheus", daemon=True
-        )
-        self._thread.start()
+        self._started = time.monotonic()
         meta.prometheus = {"status": "starting", "scrape_interval_s": SCRAPE_INTERVAL}
+        self.relay = ScrapeRelay(JOBS, interval=SCRAPE_INTERVAL)
+        self._stack.callback(self.relay.close)
+        targets = [
+            ScrapeTarget(job, self.relay.address, f"/{job}/metrics", honor_labels=True)
+            for job in JOBS
+        ]
+        try:
+            self.server = self._stack.enter_context(
+                run_prometheus(
+                    targets,
+                    scrape_interval=SCRAPE_INTERVAL,
+                    rules=False,
+                    ready_timeout=30.0,
+                    log_dir=run_dir,
+                )
+            )
+        except Exception as error:
+            self.problems.append(f"No time-series panels: Prometheus did not start: {error}")
+            return
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(self.server.process.pid).nice(NICE)
+        with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+            info = httpx.get(f"{self.server.url}/api/v1/status/buildinfo", timeout=5).json()
+            self._info["version"] = info["data"]["version"]
 
     def targets(self, run_dir: Path, cell: str, targets: dict[str, str]) -> None:
         """Point the relay at this cell's servers (every run of it, with fresh ports)."""
-        if self.relay is None or self.failed:
+        if self.server is None:
             return
-        # Only the first cell waits: Prometheus scrapes nothing until ~5 s after it starts.
-        self._ready.wait(timeout=START_WAIT)
-        with self._lock:
-            if cell not in self._cells:
-                self._seen[cell] = self._seen.get(cell, 0) + 1
-                suffix = f"#{self._seen[cell]}" if self._seen[cell] > 1 else ""
-                jobs = (f"{APP_JOB}:{cell}{suffix}", f"{LOCUST_JOB}:{cell}{suffix}")
-                self._cells[cell] = (jobs, [])
-            (app_job, locust_job), since = self._cells[cell]
-            since.append(time.time())
+        if "startup_s" not in self._info:
+            # Only the first cell waits: Prometheus applies its targets at its scrape
+            # manager's first reload, ~5 s after it starts, and scrapes nothing before.
+            if not _wait_for_scrape_after(self.server.url, 0.0, FIRST_SCRAPE_WAIT):
+                self.problems.append(
+                    f"Prometheus scraped nothing in the {FIRST_SCRAPE_WAIT:g} s after it started"
+                )
+            self._info["startup_s"] = round(time.monotonic() - self._started, 2)
+        if cell not in self._cells:
+            self._seen[cell] = self._seen.get(cell, 0) + 1
+            suffix = f"#{self._seen[cell]}" if self._seen[cell] > 1 else ""
+            self._cells[cell] = ((f"{APP_JOB}:{cell}{suffix}", f"{LOCUST_JOB}:{cell}{suffix}"), [])
+        (app_job, locust_job), since = self._cells[cell]
+        since.append(time.time())
         self.relay.point(APP_JOB, targets["app"], app_job)
         if "upstream" in targets:
             self.relay.point(UPSTREAM_JOB, targets["upstream"], f"{UPSTREAM_JOB}:{cell}")
@@ -155,12 +170,9 @@ class PrometheusHook:
 
     def cell_done(self, run_dir: Path, cell: Cell) -> dict[str, str] | None:
         """Note the cell, whose panels ``finish`` evaluates; its jobs, for results.json."""
-        if self.relay is None or self.failed:
-            return None
-        with self._lock:
-            jobs, since = self._cells.pop(seam.cell_key(cell), (None, []))
+        jobs, since = self._cells.pop(seam.cell_key(cell), (None, []))
         spans = [[w.start, w.end] for w in cell.windows or []]
-        if not since or not spans:
+        if self.server is None or not since or not spans:
             return None  # not measured, or not on servers the sweep started
         self._done.append((cell, since, jobs, spans))
         return {"job": jobs[0], "locust_job": jobs[1]}
@@ -169,14 +181,13 @@ class PrometheusHook:
         """Evaluate every cell's panels, stop Prometheus and the relay, hand the panels over."""
         if self.relay is None:
             return None
-        if results.meta.status in ("interrupted", "failed"):
-            # Quick: draw what Prometheus holds now, without waiting for a last read.
-            self._abort.set()
-        self._ready.wait(timeout=START_WAIT)
-        panels, started = [], time.monotonic()
-        if self.server is not None and self._done:
+        panels: list[dict] = []
+        if self.server is not None:
+            started = time.monotonic()
+            # Interrupted or failed: quick, what Prometheus holds now, without a last read.
+            quick = results.meta.status in ("interrupted", "failed")
             ends = [seam.runs(spans)[-1][1] for *_, spans in self._done]
-            if not self._wait_for_data_until(max(ends)):
+            if ends and not quick and not self._wait_for_data_until(max(ends)):
                 self.problems.append(
                     f"Prometheus had not recorded the sweep's end {SCRAPE_WAIT:g} s after it"
                 )
@@ -186,64 +197,25 @@ class PrometheusHook:
                     panels += self._evaluate(cell, since, jobs, spans)
                 except Exception as error:
                     self.problems.append(f"Prometheus panels of {seam.cell_key(cell)}: {error}")
-            self._info |= {
-                "wait_s": round(waited - started, 3),
-                "query_s": round(time.monotonic() - waited, 3),
-            }
-        self._abort.set()
-        self._stop.set()
-        self._thread.join(timeout=START_WAIT + 30)
-        self.relay.close()
-        results.meta.prometheus = self._meta("failed" if self.server is None else "done", panels)
+            self._info["wait_s"] = round(waited - started, 3)
+            self._info["query_s"] = round(time.monotonic() - waited, 3)
+            with contextlib.suppress(psutil.Error):
+                times = psutil.Process(self.server.process.pid).cpu_times()
+                self._info["cpu_s"] = round(times.user + times.system, 2)
+        self._stack.close()
+        results.meta.prometheus = {
+            "status": "failed" if self.server is None else "done",
+            **self._info,
+            "scrape_interval_s": SCRAPE_INTERVAL,
+            "cells": len(self._done),
+            "panels": len(panels),
+            "reads": self.relay.reads,
+            "failed_reads": self.relay.failures,
+            "read_s": round(self.relay.busy_s, 2),
+            "definitions": seam.panel_definitions([*PANEL_KEYS, *UPSTREAM_PANEL_KEYS]),
+        }
         results.meta.notes.extend(self.problems)
         return panels
-
-    # --- Prometheus, and the panels ----------------------------------------------------------
-
-    def _run(self, run_dir: Path) -> None:
-        """Prometheus for the whole sweep, from a thread that lives as long as it does.
-
-        The launcher asks Linux to stop a child when the thread that started it ends
-        (``PR_SET_PDEATHSIG``), so this thread starts it, waits for ``finish``, and stops it.
-        """
-        started = time.monotonic()
-        targets = [
-            ScrapeTarget(job, self.relay.address, f"/{job}/metrics", honor_labels=True)
-            for job in JOBS
-        ]
-        try:
-            with run_prometheus(
-                targets,
-                scrape_interval=SCRAPE_INTERVAL,
-                rules=False,
-                ready_timeout=30.0,
-                log_dir=run_dir,
-            ) as server:
-                process = psutil.Process(server.process.pid)
-                with contextlib.suppress(psutil.Error):
-                    process.nice(NICE)
-                with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-                    info = httpx.get(f"{server.url}/api/v1/status/buildinfo", timeout=5).json()
-                    self._info["version"] = info["data"]["version"]
-                # Prometheus applies its targets at its scrape manager's first reload, ~5 s
-                # after it starts; the first cell's load waits for that (see ``targets``).
-                scraped = _wait_for_scrape_after(server.url, 0.0, FIRST_SCRAPE_WAIT, self._abort)
-                if not scraped and not self._abort.is_set():
-                    self.problems.append(
-                        f"Prometheus scraped nothing in the {FIRST_SCRAPE_WAIT:g} s after it "
-                        "started"
-                    )
-                self._info["startup_s"] = round(time.monotonic() - started, 2)
-                self.server = server
-                self._ready.set()
-                self._stop.wait()
-                with contextlib.suppress(psutil.Error):
-                    times = process.cpu_times()
-                    self._info["cpu_s"] = round(times.user + times.system, 2)
-        except Exception as error:
-            self.problems.append(f"No time-series panels: Prometheus did not start: {error}")
-        finally:
-            self._ready.set()
 
     def _evaluate(self, cell: Cell, since: list[float], jobs: tuple[str, str], spans) -> list:
         """The cell's panels, each run on its own: from its warm-up to its last window's end,
@@ -270,35 +242,20 @@ class PrometheusHook:
         return seam.seam_panels(evaluations, cell, spans)
 
     def _wait_for_data_until(self, moment: float) -> bool:
-        """Until Prometheus holds everything the cell's targets said up to ``moment``.
+        """Until Prometheus holds everything the targets said up to ``moment``.
 
         That is: the relay has read the app and Locust again, starting after ``moment`` (so no
         slower read of theirs is still under way), and Prometheus has scraped it since.
         """
         deadline = time.monotonic() + self.relay.timeout + SCRAPE_WAIT
-        ends = []
-        for job in (APP_JOB, LOCUST_JOB):
-            end = wait_until(
+        ends = [
+            wait_until(
                 lambda job=job: self.relay.read_started_after(job, moment),
                 deadline - time.monotonic(),
                 0.05,
-                stop=self._abort.is_set,
             )
-            if end is None:
-                return self._abort.is_set()
-            ends.append(end)
-        scraped = _wait_for_scrape_after(self.server.url, max(ends), SCRAPE_WAIT, self._abort)
-        return scraped or self._abort.is_set()
-
-    def _meta(self, status: str, panels: list[dict]) -> dict:
-        return {
-            "status": status,
-            **self._info,
-            "scrape_interval_s": SCRAPE_INTERVAL,
-            "cells": len(self._done),
-            "panels": len(panels),
-            "reads": self.relay.reads,
-            "failed_reads": self.relay.failures,
-            "read_s": round(self.relay.busy_s, 2),
-            "definitions": seam.panel_definitions([*PANEL_KEYS, *UPSTREAM_PANEL_KEYS]),
-        }
+            for job in (APP_JOB, LOCUST_JOB)
+        ]
+        if None in ends:
+            return False
+        return _wait_for_scrape_after(self.server.url, max(ends), SCRAPE_WAIT)
