@@ -45,7 +45,12 @@ from dashboards.prometheus_server import (
     ScrapeTarget,
     run_prometheus,
 )
-from dashboards.query import PrometheusClient, default_variables, evaluate_panels
+from dashboards.query import (
+    PrometheusClient,
+    PrometheusError,
+    default_variables,
+    evaluate_panels,
+)
 from loadtests.analysis.records import Cell, RunMeta
 from loadtests.analysis.results import Results
 from loadtests.scenarios import SCENARIOS
@@ -75,16 +80,16 @@ def _wait_for_scrape_after(url: str, moment: float, timeout: float) -> bool:
     with PrometheusClient(url, timeout=5.0) as client:
 
         def scraped() -> bool:
-            latest = client.query(expr)
-            return bool(latest) and float(latest[0]["value"][1]) > moment
+            with contextlib.suppress(PrometheusError):  # not up yet, or gone: not scraped
+                latest = client.query(expr)
+                return bool(latest) and float(latest[0]["value"][1]) > moment
+            return False
 
         return bool(wait_until(scraped, timeout))
 
 
 class PrometheusHook:
     """A Prometheus beside the sweep, and the panels of every cell."""
-
-    name = "prometheus"
 
     def __init__(self) -> None:
         self.binary = shutil.which("prometheus")
