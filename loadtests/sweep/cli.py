@@ -1,15 +1,5 @@
-"""The sweep's commands, built on one configuration object, ``Config``.
-
-    python -m loadtests.sweep [run] [OPTIONS]       # cells, then the profile's phases (make bench)
-    python -m loadtests.sweep capacity [OPTIONS]    # the capacity map alone (make capacity)
-    python -m loadtests.sweep server-life [OPTIONS] # in-flight cost and slow clients alone
-    python -m loadtests.sweep render DIR            # rebuild a report, run nothing
-
-Every option is a field of ``Config``; ``SECTIONS`` says which commands take it, under which
-heading, with which help, and each command's parser is built from that, so its ``--help`` lists
-only its own options. A command line without a command runs; the mode flags of old
-(``--capacity-only``, ``--server-life-only``, ``--render-only DIR``) still name their command.
-"""
+"""The sweep's commands (run, capacity, server-life, render) on one configuration, ``Config``:
+``SECTIONS`` says which commands take each field, under which heading, with which help."""
 
 from __future__ import annotations
 
@@ -104,15 +94,47 @@ class Config:
 
     def problems(self) -> list[str]:
         """What is wrong with these options, each in words; empty when they may run."""
-        problems = _host_problems(self)
+        problems = []
+        if self.host and urllib.parse.urlsplit(self.host).scheme not in ("http", "https"):
+            problems.append("--host must be an http(s) URL")
+        elif self.host and not is_loopback(self.host) and not self.allow_remote_host:
+            problems.append(
+                f"--host {self.host} is not loopback; add --allow-remote-host to load it"
+            )
+        if self.remote_workers and not self.host:
+            problems.append(
+                "--remote-workers needs --host: workers on other hosts cannot reach "
+                "servers this sweep starts on loopback"
+            )
+        if self.remote_workers and is_loopback(f"http://{self.master_bind_host}"):
+            problems.append("--remote-workers needs --master-bind-host (an address they reach)")
         if not 0 < self.ready_timeout < float("inf"):
             problems.append("--ready-timeout must be positive")
-        problems += _capacity_problems(self)
         for spec in self.cell:
             try:
                 parse_cell(spec)
             except ValueError as error:
                 problems.append(str(error))
+        if self.capacity_match is not None:
+            try:
+                re.compile(self.capacity_match)
+            except re.error as error:
+                problems.append(f"--capacity-match is not a regular expression: {error}")
+            else:
+                if self.command == CAPACITY and not matching(
+                    plans_for(self.profile), self.capacity_match
+                ):
+                    problems.append(
+                        f"--capacity-match {self.capacity_match!r} matches no configuration of "
+                        f"the {self.profile} profile (names are server/WORKERSxTHREADS/scenario"
+                        "[/poolN][/variant], e.g. gunicorn-gthread/1x8/sync-api)"
+                    )
+        if [s for s in re.split(r"[,\s]+", self.instrumentation or "") if s] != [INSTRUMENTATION]:
+            problems.append(
+                f"--instrumentation {self.instrumentation!r}: only {INSTRUMENTATION!r} (the "
+                "lab's own metrics) is measured so far; the other stacks (none, "
+                "django-prometheus, opentelemetry) come with a later issue"
+            )
         return problems
 
 
@@ -124,50 +146,6 @@ def is_loopback(url: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _host_problems(config: Config) -> list[str]:
-    problems = []
-    if config.host:
-        if urllib.parse.urlsplit(config.host).scheme not in ("http", "https"):
-            problems.append("--host must be an http(s) URL")
-        elif not is_loopback(config.host) and not config.allow_remote_host:
-            problems.append(
-                f"--host {config.host} is not loopback; add --allow-remote-host to load it"
-            )
-    if config.remote_workers:
-        if not config.host:
-            problems.append(
-                "--remote-workers needs --host: workers on other hosts cannot reach "
-                "servers this sweep starts on loopback"
-            )
-        if is_loopback(f"http://{config.master_bind_host}"):
-            problems.append("--remote-workers needs --master-bind-host (an address they reach)")
-    return problems
-
-
-def _capacity_problems(config: Config) -> list[str]:
-    problems, match = [], config.capacity_match
-    if match is not None:
-        try:
-            re.compile(match)
-        except re.error as error:
-            problems.append(f"--capacity-match is not a regular expression: {error}")
-        else:
-            if config.command == CAPACITY and not matching(plans_for(config.profile), match):
-                problems.append(
-                    f"--capacity-match {match!r} matches no configuration of the "
-                    f"{config.profile} profile (names are server/WORKERSxTHREADS/scenario"
-                    "[/poolN][/variant], e.g. gunicorn-gthread/1x8/sync-api)"
-                )
-    stacks = [s for s in re.split(r"[,\s]+", config.instrumentation or "") if s]
-    if stacks != [INSTRUMENTATION]:
-        problems.append(
-            f"--instrumentation {config.instrumentation!r}: only {INSTRUMENTATION!r} (the lab's "
-            "own metrics) is measured so far; the other stacks (none, django-prometheus, "
-            "opentelemetry) come with a later issue"
-        )
-    return problems
 
 
 MEASURING = (RUN, CAPACITY, SERVER_LIFE)
@@ -257,7 +235,10 @@ SECTIONS: dict[tuple[str, tuple[str, ...]], dict[str, str | tuple[str, dict]]] =
     ("the run", (RENDER,)): {"run_dir": ("a run directory", {"flag": "run_dir", "metavar": "DIR"})},
 }
 HINTS = typing.get_type_hints(Config)
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(Config)}
+DEFAULTS = {  # as the fields declare them (the phases' None: left to the command and profile)
+    f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+    for f in dataclasses.fields(Config)
+}
 
 
 def _argparse_kw(name: str, extra: dict) -> dict:
@@ -285,11 +266,9 @@ def _whole(low: int) -> typing.Callable[[str], int]:
 
 
 def _help(help: str, default) -> str:
-    if help == argparse.SUPPRESS or "(default" in help or default in (None, dataclasses.MISSING):
+    if help == argparse.SUPPRESS or "(default" in help or default in (None, []):
         return help
-    shown = (
-        {True: "on", False: "off"}.get(default, default) if isinstance(default, bool) else default
-    )
+    shown = ("on" if default else "off") if isinstance(default, bool) else default
     return f"{help} (default: {shown})"
 
 
@@ -318,8 +297,7 @@ def parser() -> argparse.ArgumentParser:
                 flag = kw.pop("flag", f"--{name.replace('_', '-')}")
                 kw |= {"dest": name} if flag.startswith("-") else {}
                 help = _help(help, DEFAULTS[name])
-                default = [] if name == "cell" else DEFAULTS[name]
-                group.add_argument(flag, **kw, help=help, default=default)
+                group.add_argument(flag, **kw, help=help, default=DEFAULTS[name])
     return top
 
 

@@ -25,23 +25,18 @@ class RunHooks(Protocol):
 
     def locust_env(self) -> dict[str, str]:
         """Environment for every Locust the sweep starts."""
-        ...
 
     def start(self, run_dir: Path, meta: RunMeta) -> None:
         """The run begins (its directory exists, results.json not yet written)."""
-        ...
 
     def targets(self, run_dir: Path, cell: str, targets: dict[str, str]) -> None:
         """A run of ``cell`` has its servers up, at these URLs (``app``, maybe ``upstream``)."""
-        ...
 
     def cell_done(self, run_dir: Path, cell: Cell) -> dict[str, str] | None:
         """The cell is measured and assembled; what it returns goes in its extensions."""
-        ...
 
     def finish(self, run_dir: Path, results: Results) -> list[dict] | None:
         """The run ended (any way); the panels it returns go into the report."""
-        ...
 
 
 class Guarded:

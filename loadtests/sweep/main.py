@@ -144,32 +144,23 @@ def run_phases(config: Config, profile: Profile, ctx, record: Results, save, not
     """The phases after the cells that the configuration asks for; 1 if one failed."""
     if config.host:  # each starts servers of its own
         return 0
-    code = 0
+    shared, code = (ctx, record, save, note), 0
     if config.db_compare:
-        code = max(code, db_compare.run_phase(profile.name, ctx, record, save, note))
+        code = db_compare.run_phase(profile.name, *shared)
     if config.capacity:
-        code = max(
-            code,
-            capacity.run_phase(
-                profile.name,
-                ctx,
-                record,
-                save,
-                note,
-                config.capacity_time_limit,
-                config.capacity_match,
-                repeats=config.capacity_repeats,
-            ),
+        limit, match = config.capacity_time_limit, config.capacity_match
+        mapped = capacity.run_phase(
+            profile.name, *shared, limit, match, repeats=config.capacity_repeats
         )
+        code = max(code, mapped)
     if config.server_life:
         code = max(code, serverlife.run_phase(ctx, record, profile.threads, save, note))
     return code
 
 
 def run_meta(config: Config, argv, profile: Profile, gen: Generator, pinned: str, plans) -> RunMeta:
-    run_id = config.run_id or time.strftime("%Y%m%d-%H%M%S")
     return RunMeta(
-        run_id=run_id,
+        run_id=config.run_id or time.strftime("%Y%m%d-%H%M%S"),
         profile=profile.name,
         parameters=Parameters(**profile.as_dict()),
         connections="keep-alive" if config.keep_alive else "new per request",

@@ -8,6 +8,7 @@ Locust has cost so far in this sweep.
 
 from __future__ import annotations
 
+import statistics
 import time
 from dataclasses import dataclass
 from typing import TextIO
@@ -67,16 +68,15 @@ class Progress:
 
     @property
     def start_cost(self) -> float:
-        if not self.start_costs:
-            return INITIAL_START_COST
-        return sum(self.start_costs) / len(self.start_costs)
+        return statistics.fmean(self.start_costs) if self.start_costs else INITIAL_START_COST
 
     def left(self) -> float:
-        remaining = sum(p.estimate(self.start_cost) for p in self.plans[self.done + 1 :])
+        """Seconds left: every run not done, less what the current one has spent."""
+        left = sum(p.estimate(self.start_cost) for p in self.plans[self.done :])
         if self.current is not None:
-            planned = self.current.estimate(self.start_cost)
-            remaining += max(0.0, planned - (time.monotonic() - self.current_started))
-        return remaining
+            spent = time.monotonic() - self.current_started
+            left -= min(spent, self.current.estimate(self.start_cost))
+        return left
 
     def begin(self, run: RunPlan) -> None:
         self.current, self.current_started = run, time.monotonic()
