@@ -80,23 +80,6 @@ def test_a_configuration_named_twice_is_two_cells():
     assert len({p.slug for p in plans}) == 2
 
 
-def test_runs_are_interleaved_across_cells():
-    from loadtests.sweep.progress import interleaved
-
-    _, plans = from_args(
-        cli.parse_args(["--cell", "uvicorn:1:async-api", "--cell", "uvicorn:1:sync-api"])
-    )
-    order = [(r.plan.scenario, r.index) for r in interleaved(plans)]
-    assert order == [
-        ("async-api", 0),
-        ("sync-api", 0),
-        ("async-api", 1),
-        ("sync-api", 1),
-        ("async-api", 2),
-        ("sync-api", 2),
-    ]
-
-
 # --- the commands -----------------------------------------------------------------------------
 
 
