@@ -246,8 +246,9 @@ def _argparse_kw(name: str, extra: dict) -> dict:
     kind = HINTS[name]
     if isinstance(kind, types.UnionType):  # X | None
         kind = typing.get_args(kind)[0]
-    if kind is bool:
-        return {"action": argparse.BooleanOptionalAction} | extra
+    if kind is bool:  # a flag when off by default, else --X / --no-X
+        toggle = "store_true" if DEFAULTS[name] is False else argparse.BooleanOptionalAction
+        return {"action": toggle} | extra
     nargs = "+" if typing.get_origin(kind) is list else None
     kind = typing.get_args(kind)[0] if nargs else kind
     metavar = {int: "N", float: "S"}.get(kind, "KIND" if nargs and "choices" in extra else None)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtests import docs_tables
 from loadtests.sweep import cli
 from loadtests.sweep.capacity_plan import TIME_LIMITS
 from loadtests.sweep.db_compare import PLANS
@@ -119,6 +120,13 @@ def test_every_option_is_a_field_of_the_configuration_and_some_command_s():
     fields = {f.name for f in dataclasses.fields(cli.Config)} - {"command"}
     named = [name for options in cli.SECTIONS.values() for name in options]
     assert sorted(named) == sorted(fields), "each field once, under one heading"
+
+
+def test_the_reference_lists_the_commands_as_the_parser_has_them():
+    shown = docs_tables.shown(docs_tables.COMMANDS_BLOCK)
+    assert shown == docs_tables.commands_table()
+    assert "| `python -m loadtests.sweep capacity` |" in shown
+    assert "`--capacity-match`" in shown.splitlines()[3]
 
 
 def test_a_command_refuses_the_options_it_does_not_take(capsys):
