@@ -98,7 +98,7 @@ capacity: setup ## λ* of the configurations MATCH=<regex> names, REPEATS=<n> fr
 	@[ -n "$$CAPACITY_MATCH" ] || { echo "make capacity needs MATCH=<regular expression>, e.g." \
 	  "make capacity MATCH='^gunicorn-gthread/1x8/sync-api$$' REPEATS=3"; exit 2; }
 	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)  # the sweep starts it if a database path matches
-	$(PY) -m loadtests.sweep --profile full --capacity-only --no-server-life \
+	$(PY) -m loadtests.sweep capacity --profile full \
 	  --capacity-match "$$CAPACITY_MATCH" --capacity-repeats "$$CAPACITY_REPEATS" \
 	  --instrumentation "$$CAPACITY_INSTRUMENTATION" $(BENCH_ARGS)
 

@@ -9,8 +9,9 @@ code or the run.
 
 A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``: the results in
 README.md, the profiles in docs/METHOD.md, the database comparison and the database paths at
-capacity in docs/DATABASE.md, the metrics (``dashboards.metrics_doc``) in docs/METRICS.md. A
-run's blocks say which stored run they show; ``write`` without a run keeps each block's own.
+capacity in docs/DATABASE.md, the metrics (``dashboards.metrics_doc``) in docs/METRICS.md, the
+sweep's commands in docs/REFERENCE.md. A run's blocks say which stored run they show; ``write``
+without a run keeps each block's own.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from loadtests.analysis.results import Results
 from loadtests.report import database, db_comparison
 from loadtests.report.tables import markdown_table
 from loadtests.sweep import capacity_plan, db_compare, serverlife
-from loadtests.sweep.cli import parse_args
+from loadtests.sweep.cli import parse_args, parser
 from loadtests.sweep.plan import PROFILES, from_args
 from loadtests.sweep.progress import INITIAL_START_COST, clock
 from mysite.servers import WSGI_KINDS
@@ -45,6 +46,7 @@ METRICS_BLOCK = "metrics"
 RUNS = Path("docs/runs")  # stored runs the documents quote (results.json only)
 PROFILES_BLOCK, RESULTS_BLOCK, DB_BLOCK = "profiles", "results", "db_comparison"
 DB_CAPACITY_BLOCK = "db_capacity"
+COMMANDS_BLOCK, REFERENCE_DOC = "sweep_commands", ROOT / "docs" / "REFERENCE.md"
 # Where each generated block lives.
 DOCUMENTS = {
     PROFILES_BLOCK: METHOD_DOC,
@@ -52,6 +54,7 @@ DOCUMENTS = {
     DB_BLOCK: DATABASE_DOC,
     DB_CAPACITY_BLOCK: DATABASE_DOC,
     METRICS_BLOCK: METRICS_DOC,
+    COMMANDS_BLOCK: REFERENCE_DOC,
 }
 
 
@@ -86,6 +89,17 @@ def time_limit_seconds(profile: str) -> float:
     if parse_args(["--profile", profile]).capacity:
         limit += capacity_plan.TIME_LIMITS.get(profile, capacity_plan.TIME_LIMITS["default"])
     return limit
+
+
+def commands_table() -> str:
+    """The sweep's commands, what each does and its options, as its parser has them."""
+    rows = ["| command | what it does | its options |", "|---|---|---|"]
+    commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in commands.choices.items():
+        shown = [a for a in sub._actions if a.help != argparse.SUPPRESS and a.dest != "help"]
+        options = ", ".join(f"`{'/'.join(a.option_strings) or a.metavar}`" for a in shown)
+        rows.append(f"| `python -m loadtests.sweep {name}` | {sub.description} | {options} |")
+    return "\n".join(rows)
 
 
 def profiles_table() -> str:
@@ -287,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         print(results_table(results_file.load(args.run / "results.json")))
     else:
         rewrite(PROFILES_BLOCK, profiles_table())
+        rewrite(COMMANDS_BLOCK, commands_table())
         run = args.run or quoted_run(RESULTS_BLOCK)
         if run is not None:
             table = results_table(results_file.load(run / "results.json"))

@@ -64,6 +64,8 @@ def problems_of(parser: argparse.ArgumentParser) -> list[str]:
     formatter = parser._get_formatter()
     found = []
     for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):  # each command's own options
+            found += [p for sub in action.choices.values() for p in problems_of(sub)]
         if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
             continue
         name = "/".join(action.option_strings) or action.dest

@@ -1,10 +1,15 @@
-"""The sweep's command line: its options, and the checks that refuse a bad one before any load."""
+"""The sweep's commands (run, capacity, server-life, render) on one configuration, ``Config``:
+``SECTIONS`` says which commands take each field, under which heading, with which help."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import re
+import sys
+import types
+import typing
 import urllib.parse
 from pathlib import Path
 
@@ -18,234 +23,119 @@ from .db_compare import PLANS as COMPARED_BY_DEFAULT
 from .plan import PROFILES, parse_cell
 from .serverlife import RUN_BY_DEFAULT as SERVER_LIFE_BY_DEFAULT
 
-REPORTS = Path("reports")
+RUN, CAPACITY, SERVER_LIFE, RENDER = "run", "capacity", "server-life", "render"
+COMMANDS = {
+    RUN: "the profile's cells (server kinds x worker counts x scenarios, closed loop), then its "
+    "phases: the database paths side by side, the capacity map, the server's life (make bench)",
+    CAPACITY: "the capacity map alone: each configuration's λ*, the highest arrival rate held "
+    "within the SLO, by open-model searches (make capacity)",
+    SERVER_LIFE: "the server's life alone: what an in-flight request costs, and what slow "
+    "clients do to normal users, on servers of its own",
+    RENDER: "summary.md and report.html from DIR/results.json; runs nothing",
+}
+OLD_SPELLINGS = {"--capacity-only": CAPACITY, "--server-life-only": SERVER_LIFE}
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests.sweep",
-        description="Sweep server kinds x worker counts x scenarios with Locust; write a report.",
-        epilog="Results: reports/<run-id>/{results.json,summary.md,report.html}; "
-        "reports/latest points at the newest run.",
-    )
-    parser.add_argument(
-        "--profile",
-        choices=sorted(PROFILES),
-        default="default",
-        help="; ".join(f"{p.name}: {p.description}" for p in PROFILES.values())
-        + " (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--servers", nargs="+", choices=SERVER_KINDS, help="server kinds (default: the profile's)"
-    )
-    parser.add_argument(
-        "--workers", nargs="+", type=int, help="worker counts (default: the profile's)"
-    )
-    parser.add_argument(
-        "--scenarios", nargs="+", choices=list(SCENARIOS), help="scenarios (default: the profile's)"
-    )
-    parser.add_argument(
-        "--cell",
-        action="append",
-        default=[],
-        metavar="SERVER:WORKERS:SCENARIO",
-        help="measure just this cell (repeatable); replaces the profile's matrix",
-    )
-    parser.add_argument(
-        "--db-pool-sizes",
-        dest="db_pools",
-        nargs="+",
-        type=int,
-        metavar="N",
-        help="DB_POOL_SIZE per worker of each database cell, one cell per size "
-        "(default: the profile's)",
-    )
-    parser.add_argument(
-        "--users", type=int, help="concurrent Locust users per cell (default: the profile's)"
-    )
-    parser.add_argument(
-        "--delay",
-        type=float,
-        help="seconds each view or upstream call waits (default: the profile's)",
-    )
-    parser.add_argument(
-        "--fanout", type=int, help="upstream calls per fan-out request (default: the profile's)"
-    )
-    parser.add_argument(
-        "--threads", type=int, help="threads per gunicorn gthread worker (default: the profile's)"
-    )
-    parser.add_argument(
-        "--warmup", type=float, help="least seconds of warm-up per run (default: the profile's)"
-    )
-    parser.add_argument(
-        "--duration", type=float, dest="window", help="seconds per window (default: the profile's)"
-    )
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        help="fresh runs per cell (windows, with --no-restart-per-repeat) (default: the profile's)",
-    )
-    parser.add_argument(
-        "--windows-per-run",
-        type=int,
-        help="measured windows per fresh run (default: the profile's)",
-    )
-    parser.add_argument(
-        "--restart-per-repeat",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="a fresh server and Locust for every repeat (default: per profile)",
-    )
-    parser.add_argument(
-        "--keep-alive",
-        action="store_true",
-        help="users keep their connection (default: a new one per request, so the kernel "
-        "spreads requests over the workers)",
-    )
-    parser.add_argument(
-        "--time-limit",
-        type=float,
-        help="stop the sweep after this many seconds (default: the profile's)",
-    )
-    parser.add_argument(
-        "--ready-timeout",
-        type=float,
-        default=SERVER_READY_TIMEOUT,
-        help="seconds a started server has to answer /healthz before its cell fails "
-        "(default: %(default)g)",
-    )
-    parser.add_argument(
-        "--out", type=Path, default=REPORTS, help="reports directory (default: %(default)s)"
-    )
-    parser.add_argument("--run-id", help="name of the run's directory (default: the time)")
-    parser.add_argument(
-        "--host", help="measure this already running app instead of starting servers"
-    )
-    parser.add_argument(
-        "--allow-remote-host",
-        action="store_true",
-        help="allow --host to name a host other than loopback",
-    )
-    parser.add_argument(
-        "--distributed",
-        type=int,
-        default=0,
-        metavar="N",
-        help="run Locust as a master with N local worker processes",
-    )
-    parser.add_argument(
-        "--remote-workers",
-        type=int,
-        default=0,
-        metavar="M",
-        help="also wait for M Locust workers from other hosts (needs --master-bind-host, --host)",
-    )
-    parser.add_argument(
-        "--master-bind-host",
-        default="127.0.0.1",
-        help="address the Locust master listens on (default: %(default)s)",
-    )
-    parser.add_argument("--master-port", type=int, help="default: a free port (5557 if remote)")
-    parser.add_argument(
-        "--pin",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="pin Locust and the upstream to the first CPU, the server to the others (default: on)",
-    )
-    parser.add_argument(
-        "--prometheus",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run a Prometheus beside the sweep and add the dashboards' panels of every cell "
-        "to the report (default: on when a prometheus binary is installed)",
-    )
-    # The capacity map (issue 12): open-model searches for each configuration's λ*.
-    parser.add_argument(
-        "--capacity",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="after the cells, map the profile's configurations' capacity (open-model "
-        "searches); default: on when the default or full profile's own matrix runs (no "
-        "--cell, --servers, --workers, --scenarios or --host)",
-    )
-    parser.add_argument(
-        "--capacity-only", action="store_true", help="map the capacity only; no closed-loop cells"
-    )
-    parser.add_argument("--capacity-time-limit", type=float, help="seconds for the capacity map")
-    parser.add_argument(
-        "--capacity-match",
-        metavar="TEXT",
-        help="map only the profile's configurations whose key (server/WORKERSxTHREADS/scenario"
-        "[/poolN][/variant]) contains TEXT, a regular expression (re.search): 'db' picks the "
-        "database paths, '^uvicorn/1x8/.*db.*/pool10$' three of them",
-    )
-    parser.add_argument(
-        "--capacity-repeats",
-        type=int,
-        metavar="N",
-        help="fresh searches (fresh servers, fresh seeds) per configuration mapped "
-        "(default: the profile's)",
-    )
-    parser.add_argument(
-        "--instrumentation",
-        default=INSTRUMENTATION,
-        metavar="LIST",
-        help="the app's instrumentation stacks to map under, comma-separated (the contract "
-        f"names none, lab, django-prometheus, opentelemetry; only {INSTRUMENTATION} is "
-        "measured so far) (default: %(default)s)",
-    )
-    # The server's life (issue 14): in-flight cost and slow clients, short forms.
-    parser.add_argument(
-        "--server-life",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="after the cells and the capacity map, measure what an in-flight request costs "
-        "(the views and the database paths) and what slow clients do to normal users, on "
-        "servers of its own (about 3 minutes); default: on in the "
-        f"{', '.join(SERVER_LIFE_BY_DEFAULT)} profile without --host",
-    )
-    parser.add_argument(
-        "--server-life-only",
-        action="store_true",
-        help="measure the server's life only; no closed-loop cells, no capacity map",
-    )
-    # The database paths side by side on one server (issue 13): loadtests.sweep.db_compare.
-    parser.add_argument(
-        "--db-compare",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="after the cells, compare the three database paths on one uvicorn worker in "
-        "alternating windows (paired, with CIs); default: on when the default or full "
-        "profile's own matrix runs",
-    )
-    parser.add_argument("--locustfile", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--render-only",
-        type=Path,
-        metavar="DIR",
-        help="render summary.md and report.html from DIR/results.json; run nothing",
-    )
-    args = parser.parse_args(argv)
-    if args.server_life is None:
-        args.server_life = args.profile in SERVER_LIFE_BY_DEFAULT and not args.host
-    if args.capacity is None:
-        picked = (
-            args.cell
-            or args.servers
-            or args.workers
-            or args.scenarios
-            or args.host
-            or args.server_life_only
-        )
-        args.capacity = not picked and args.profile in MAPPED_BY_DEFAULT
-    if args.db_compare is None:
-        picked = args.cell or args.servers or args.workers or args.scenarios or args.host
-        only = args.capacity_only or args.server_life_only
-        args.db_compare = not (picked or only) and args.profile in COMPARED_BY_DEFAULT
-    problems = check_args(args)
-    if problems:
-        parser.error("; ".join(problems))
-    return args
+@dataclasses.dataclass
+class Config:
+    """What one sweep does: the command and every option, typed; None: the profile's."""
+
+    command: str = RUN
+    profile: str = "default"
+    servers: list[str] | None = None
+    workers: list[int] | None = None
+    scenarios: list[str] | None = None
+    cell: list[str] = dataclasses.field(default_factory=list)
+    db_pools: list[int] | None = None
+    host: str | None = None
+    allow_remote_host: bool = False
+    users: int | None = None
+    delay: float | None = None
+    fanout: int | None = None
+    warmup: float | None = None
+    window: float | None = None
+    repeats: int | None = None
+    windows_per_run: int | None = None
+    restart_per_repeat: bool | None = None
+    keep_alive: bool = False
+    time_limit: float | None = None
+    threads: int | None = None
+    db_compare: bool | None = None  # the phases, when None: as the command and profile say
+    capacity: bool | None = None
+    server_life: bool | None = None
+    capacity_match: str | None = None
+    capacity_repeats: int | None = None
+    capacity_time_limit: float | None = None
+    instrumentation: str = INSTRUMENTATION
+    distributed: int = 0
+    remote_workers: int = 0
+    master_bind_host: str = "127.0.0.1"
+    master_port: int | None = None
+    pin: bool = True
+    prometheus: bool = True
+    ready_timeout: float = SERVER_READY_TIMEOUT
+    locustfile: Path | None = None
+    out: Path = Path("reports")
+    run_id: str | None = None
+    run_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        """The phases left to the profile: the database comparison and the capacity map when
+        the profile's own matrix runs, the server's life unless --host."""
+        picked = bool(self.cell or self.servers or self.workers or self.scenarios or self.host)
+        own = self.command == RUN and not picked
+        if self.capacity is None:
+            self.capacity = self.command == CAPACITY or (own and self.profile in MAPPED_BY_DEFAULT)
+        if self.db_compare is None:
+            self.db_compare = own and self.profile in COMPARED_BY_DEFAULT
+        if self.server_life is None:
+            by_profile = self.command == RUN and self.profile in SERVER_LIFE_BY_DEFAULT
+            self.server_life = self.command == SERVER_LIFE or (by_profile and not self.host)
+
+    def problems(self) -> list[str]:
+        """What is wrong with these options, each in words; empty when they may run."""
+        problems = []
+        if self.host and urllib.parse.urlsplit(self.host).scheme not in ("http", "https"):
+            problems.append("--host must be an http(s) URL")
+        elif self.host and not is_loopback(self.host) and not self.allow_remote_host:
+            problems.append(
+                f"--host {self.host} is not loopback; add --allow-remote-host to load it"
+            )
+        if self.remote_workers and not self.host:
+            problems.append(
+                "--remote-workers needs --host: workers on other hosts cannot reach "
+                "servers this sweep starts on loopback"
+            )
+        if self.remote_workers and is_loopback(f"http://{self.master_bind_host}"):
+            problems.append("--remote-workers needs --master-bind-host (an address they reach)")
+        if not 0 < self.ready_timeout < float("inf"):
+            problems.append("--ready-timeout must be positive")
+        for spec in self.cell:
+            try:
+                parse_cell(spec)
+            except ValueError as error:
+                problems.append(str(error))
+        if self.capacity_match is not None:
+            try:
+                re.compile(self.capacity_match)
+            except re.error as error:
+                problems.append(f"--capacity-match is not a regular expression: {error}")
+            else:
+                if self.command == CAPACITY and not matching(
+                    plans_for(self.profile), self.capacity_match
+                ):
+                    problems.append(
+                        f"--capacity-match {self.capacity_match!r} matches no configuration of "
+                        f"the {self.profile} profile (names are server/WORKERSxTHREADS/scenario"
+                        "[/poolN][/variant], e.g. gunicorn-gthread/1x8/sync-api)"
+                    )
+        if [s for s in re.split(r"[,\s]+", self.instrumentation or "") if s] != [INSTRUMENTATION]:
+            problems.append(
+                f"--instrumentation {self.instrumentation!r}: only {INSTRUMENTATION!r} (the "
+                "lab's own metrics) is measured so far; the other stacks (none, "
+                "django-prometheus, opentelemetry) come with a later issue"
+            )
+        return problems
 
 
 def is_loopback(url: str) -> bool:
@@ -258,65 +148,180 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-def check_args(args: argparse.Namespace) -> list[str]:
-    problems = []
-    if args.host:
-        if urllib.parse.urlsplit(args.host).scheme not in ("http", "https"):
-            problems.append("--host must be an http(s) URL")
-        elif not is_loopback(args.host) and not args.allow_remote_host:
-            problems.append(
-                f"--host {args.host} is not loopback; add --allow-remote-host to load it"
-            )
-    if args.remote_workers:
-        if not args.host:
-            problems.append(
-                "--remote-workers needs --host: workers on other hosts cannot reach "
-                "servers this sweep starts on loopback"
-            )
-        if is_loopback(f"http://{args.master_bind_host}"):
-            problems.append("--remote-workers needs --master-bind-host (an address they reach)")
-    for name in (
-        "users",
-        "repeats",
-        "windows_per_run",
-        "threads",
-        "fanout",
-        "distributed",
-        "remote_workers",
-    ):
-        value = getattr(args, name)
-        if value is not None and value < (0 if name in ("distributed", "remote_workers") else 1):
-            problems.append(f"--{name.replace('_', '-')} must be positive")
-    if args.server_life_only and args.host:
-        problems.append("--server-life-only starts servers of its own: it cannot use --host")
-    if args.db_pools and min(args.db_pools) < 1:
-        problems.append("--db-pool-sizes must be positive")
-    if not 0 < args.ready_timeout < float("inf"):
-        problems.append("--ready-timeout must be positive")
-    if args.capacity_match is not None:
-        try:
-            re.compile(args.capacity_match)
-        except re.error as error:
-            problems.append(f"--capacity-match is not a regular expression: {error}")
-        else:
-            if args.capacity_only and not matching(plans_for(args.profile), args.capacity_match):
-                problems.append(
-                    f"--capacity-match {args.capacity_match!r} matches no configuration of the "
-                    f"{args.profile} profile (names are server/WORKERSxTHREADS/scenario"
-                    "[/poolN][/variant], e.g. gunicorn-gthread/1x8/sync-api)"
-                )
-    if args.capacity_repeats is not None and args.capacity_repeats < 1:
-        problems.append("--capacity-repeats must be positive")
-    stacks = [s for s in re.split(r"[,\s]+", args.instrumentation or "") if s]
-    if stacks != [INSTRUMENTATION]:
-        problems.append(
-            f"--instrumentation {args.instrumentation!r}: only {INSTRUMENTATION!r} (the lab's "
-            "own metrics) is measured so far; the other stacks (none, django-prometheus, "
-            "opentelemetry) come with a later issue"
-        )
-    for spec in args.cell:
-        try:
-            parse_cell(spec)
-        except ValueError as error:
-            problems.append(str(error))
-    return problems
+MEASURING = (RUN, CAPACITY, SERVER_LIFE)
+_PICKED = "--cell, --servers, --workers, --scenarios or --host"
+# Each command's options, under their headings: Config's field -> its help, or its help and
+# what argparse needs beyond what the field's type says.
+SECTIONS: dict[tuple[str, tuple[str, ...]], dict[str, str | tuple[str, dict]]] = {
+    ("what to measure", MEASURING): {
+        "profile": (
+            "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()),
+            {"choices": sorted(PROFILES)},
+        ),
+    },
+    ("the cells (default: the profile's matrix)", (RUN,)): {
+        "servers": (f"server kinds: {', '.join(SERVER_KINDS)}", {"choices": SERVER_KINDS}),
+        "workers": "worker counts",
+        "scenarios": (f"scenarios: {', '.join(SCENARIOS)}", {"choices": list(SCENARIOS)}),
+        "cell": (
+            "measure just this cell (repeatable) instead of the matrix",
+            {"action": "append", "nargs": None, "metavar": "SERVER:WORKERS:SCENARIO"},
+        ),
+        "db_pools": (
+            "DB_POOL_SIZE per worker of each database cell, one cell per size",
+            {"flag": "--db-pool-sizes"},
+        ),
+        "host": ("measure this running app instead of starting servers", {"metavar": "URL"}),
+        "allow_remote_host": "allow --host to name a host other than loopback",
+    },
+    ("the load and the servers (default: the profile's)", (RUN,)): {
+        "users": "concurrent Locust users",
+        "delay": "seconds each view or upstream call waits",
+        "fanout": "upstream calls per fan-out request",
+        "warmup": "least seconds of warm-up per run",
+        "window": ("seconds per window", {"flag": "--duration"}),
+        "repeats": "fresh runs per cell (windows, with --no-restart-per-repeat)",
+        "windows_per_run": "measured windows per fresh run",
+        "restart_per_repeat": "a fresh server and Locust for every repeat",
+        "keep_alive": "users keep their connection (off: a new one per request, so the kernel "
+        "spreads requests over the workers)",
+        "time_limit": "stop measuring cells after this many seconds",
+        "threads": ("threads per gunicorn gthread worker", {"commands": (RUN, SERVER_LIFE)}),
+    },
+    ("phases after the cells", (RUN, CAPACITY)): {
+        "capacity": (
+            "map the profile's configurations' capacity (open-model searches for λ*) (default: "
+            f"on in the {', '.join(MAPPED_BY_DEFAULT)} profile, unless {_PICKED})",
+            {"commands": (RUN,)},
+        ),
+        "db_compare": "compare the three database paths on one uvicorn worker in alternating "
+        "windows (paired, with CIs) (default: on when run measures the "
+        f"{', '.join(COMPARED_BY_DEFAULT)} profile's own matrix)",
+        "server_life": "measure what an in-flight request costs and what slow clients do, on "
+        f"servers of its own, about 3 minutes (default: on in the "
+        f"{', '.join(SERVER_LIFE_BY_DEFAULT)} profile without --host)",
+    },
+    ("the capacity map (default: the profile's)", (RUN, CAPACITY)): {
+        "capacity_match": (
+            "map only the configurations whose key (server/WORKERSxTHREADS/scenario[/poolN]"
+            "[/variant]) contains TEXT, a regular expression: 'db' picks the database paths",
+            {"metavar": "TEXT"},
+        ),
+        "capacity_repeats": "fresh searches per configuration mapped",
+        "capacity_time_limit": "seconds for the capacity map",
+        "instrumentation": (
+            "the app's instrumentation stacks, comma-separated (the contract names none, lab, "
+            f"django-prometheus, opentelemetry; only {INSTRUMENTATION} is measured so far)",
+            {"metavar": "LIST"},
+        ),
+    },
+    ("Locust, the servers and Prometheus", MEASURING): {
+        "distributed": "run Locust as a master with N local worker processes",
+        "pin": "pin Locust and the upstream to the first CPU, the server to the others",
+        "prometheus": "run a Prometheus beside the sweep and add the dashboards' panels of every "
+        "cell to the report (when a prometheus binary is installed)",
+        "ready_timeout": "seconds a started server has to answer /healthz before its cell fails",
+        "locustfile": argparse.SUPPRESS,
+    },
+    ("Locust workers on other hosts", (RUN,)): {
+        "remote_workers": "also wait for N Locust workers from other hosts (needs --host)",
+        "master_bind_host": ("address the Locust master listens on", {"metavar": "ADDRESS"}),
+        "master_port": "the Locust master's port (default: a free one, 5557 if remote)",
+    },
+    ("output", MEASURING): {
+        "out": ("reports directory", {"metavar": "DIR"}),
+        "run_id": ("name of the run's directory (default: the time)", {"metavar": "NAME"}),
+    },
+    ("the run", (RENDER,)): {"run_dir": ("a run directory", {"flag": "run_dir", "metavar": "DIR"})},
+}
+HINTS = typing.get_type_hints(Config)
+DEFAULTS = {  # as the fields declare them (the phases' None: left to the command and profile)
+    f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
+    for f in dataclasses.fields(Config)
+}
+
+
+def _argparse_kw(name: str, extra: dict) -> dict:
+    """What argparse needs for the field: from its type, then ``extra``."""
+    kind = HINTS[name]
+    if isinstance(kind, types.UnionType):  # X | None
+        kind = typing.get_args(kind)[0]
+    if kind is bool:  # a flag when off by default, else --X / --no-X
+        toggle = "store_true" if DEFAULTS[name] is False else argparse.BooleanOptionalAction
+        return {"action": toggle} | extra
+    nargs = "+" if typing.get_origin(kind) is list else None
+    kind = typing.get_args(kind)[0] if nargs else kind
+    metavar = {int: "N", float: "S"}.get(kind, "KIND" if nargs and "choices" in extra else None)
+    if kind is int:  # a count: at least 1, or at least 0 where 0 is the default
+        kind = _whole(0 if DEFAULTS[name] == 0 else 1)
+    return {"type": kind, "nargs": nargs, "metavar": metavar} | extra
+
+
+def _whole(low: int) -> typing.Callable[[str], int]:
+    def whole(text: str) -> int:
+        if int(text) < low:
+            raise argparse.ArgumentTypeError("must be positive" if low else "must not be negative")
+        return int(text)
+
+    return whole
+
+
+def _help(help: str, default) -> str:
+    if help == argparse.SUPPRESS or "(default" in help or default in (None, []):
+        return help
+    shown = ("on" if default else "off") if isinstance(default, bool) else default
+    return f"{help} (default: {shown})"
+
+
+def parser() -> argparse.ArgumentParser:
+    """``python -m loadtests.sweep COMMAND``, each command with its own options from ``Config``."""
+    top = argparse.ArgumentParser(
+        prog="python -m loadtests.sweep",
+        description="Measure Django's servers with Locust and write a report; without a "
+        "command, run.",
+        epilog="Results: reports/<run-id>/{results.json,summary.md,report.html}; reports/latest "
+        "points at the newest run. Each command's options: python -m loadtests.sweep COMMAND -h",
+    )
+    commands = top.add_subparsers(
+        dest="command", metavar="COMMAND", required=True, help="what to do (default: run)"
+    )
+    for command, summary in COMMANDS.items():
+        sub = commands.add_parser(command, help=summary, description=summary)
+        for (heading, takers), fields in SECTIONS.items():
+            group = None
+            for name, spec in fields.items():
+                help, extra = (spec, {}) if isinstance(spec, str) else spec
+                kw = _argparse_kw(name, extra)
+                if command not in kw.pop("commands", takers):
+                    continue
+                group = group or sub.add_argument_group(heading)
+                flag = kw.pop("flag", f"--{name.replace('_', '-')}")
+                kw |= {"dest": name} if flag.startswith("-") else {}
+                help = _help(help, DEFAULTS[name])
+                group.add_argument(flag, **kw, help=help, default=DEFAULTS[name])
+    return top
+
+
+def with_command(argv: list[str]) -> list[str]:
+    """The command line with its command first: an old mode flag becomes its command, and a
+    command line without one runs."""
+    for index, arg in enumerate(argv):
+        flag, _, value = arg.partition("=")
+        if flag in OLD_SPELLINGS:
+            return [OLD_SPELLINGS[flag], *argv[:index], *argv[index + 1 :]]
+        if flag == "--render-only":
+            return [RENDER, *([value] if value else []), *argv[:index], *argv[index + 1 :]]
+    if argv and (argv[0] in COMMANDS or argv[0] in ("-h", "--help")):
+        return argv
+    return [RUN, *argv]
+
+
+def parse_args(argv: list[str] | None) -> Config:
+    """The configuration the command line asks for (exits with the reasons if it is refused)."""
+    top = parser()
+    args = vars(top.parse_args(with_command(list(sys.argv[1:] if argv is None else argv))))
+    config = Config(**args)
+    problems = config.problems()
+    if problems:
+        top.error("; ".join(problems))
+    return config

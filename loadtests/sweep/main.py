@@ -1,8 +1,14 @@
-"""The sweep's run: cells one after another, results.json after each, the report at the end."""
+"""The sweep's run: the cells' runs one after another, then the phases, then the report.
+
+Nothing is analysed while the load runs: the progress counts runs, each run's raw files are
+written as it ends, and the cells are assembled (their statistics computed) once, after the
+last run, or after Ctrl-C, a time limit or a failure, from every run measured so far.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -20,9 +26,10 @@ from mysite.launcher import LOOPBACK, ServerFailed, run_system_checks, server_en
 
 from . import capacity, db_compare, machine, serverlife
 from . import cell as cells
-from .cli import parse_args
+from .cli import RENDER, RUN, Config, parse_args
 from .generator import Generator, GeneratorFailed
-from .plan import from_args
+from .hooks import beside
+from .plan import Profile, from_args
 from .postgres import Postgres
 from .progress import Progress, interleaved
 
@@ -30,8 +37,7 @@ from .progress import Progress, interleaved
 class Interrupted(BaseException):
     """Ctrl-C or SIGTERM: stop the children, keep what was measured.
 
-    Not an ``Exception``: the Prometheus hook's or a cell's ``except Exception`` must not
-    swallow it.
+    Not an ``Exception``: a hook's or a cell's ``except Exception`` must not swallow it.
     """
 
 
@@ -66,35 +72,6 @@ class Upstream:
         return self.running
 
 
-class Beside:
-    """The Prometheus beside the sweep, if on: when it fails it is noted and turned off, and the
-    measurement goes on without it."""
-
-    def __init__(self, on: bool) -> None:
-        self.hook = None
-        if on:
-            from loadtests.prometheus.hook import PrometheusHook
-
-            self.hook = PrometheusHook()
-        self.errors: list[str] = []
-
-    def __call__(self, method: str, *args, default=None):
-        if self.hook is None:
-            return default
-        try:
-            return getattr(self.hook, method)(*args)
-        except Exception as error:
-            self.errors.append(f"prometheus.{method}: {error!r}")
-            print(traceback.format_exc(), file=sys.stderr, flush=True)
-            self.hook = None
-            return default
-
-
-def beside(args) -> Beside:
-    """The Prometheus, unless turned off or measuring a host the sweep did not start."""
-    return Beside(args.prometheus and not args.host)
-
-
 def link_latest(out: Path, run_dir: Path) -> None:
     latest = out / "latest"
     tmp = out / f".latest-{os.getpid()}"
@@ -121,56 +98,74 @@ def _still_stopping(signum, _frame):
     print(f"{name} again: still stopping every child process", file=sys.stderr, flush=True)
 
 
-def _cells(plans, ctx, runs, failed, started_at) -> list:
-    """Every cell with a run or a failure so far, in the plan's order."""
-    out = []
-    for plan in plans:
-        if plan.key in failed:
-            out.append(failed_cell(plan, failed[plan.key]))
-        elif runs[plan.key]:
-            out.append(cells.cell_of(plan, ctx, runs[plan.key], started_at[plan.key]))
-    return out
+def measure_cells(plans, profile: Profile, ctx, record: Results, progress: Progress) -> int:
+    """Every cell's runs, interleaved (A B C A B C), within the profile's time limit; the cells
+    are assembled from the runs measured when it ends, whichever way it ends."""
+    runs: dict[str, list[dict]] = {p.key: [] for p in plans}
+    failed: dict[str, str] = {}
+    started_at: dict[str, float] = {}
+    deadline, code = time.monotonic() + profile.time_limit, 0
+    try:
+        for run_plan in progress.plans:
+            key = run_plan.plan.key
+            if key in failed:
+                progress.skip(run_plan)
+                continue
+            if time.monotonic() + run_plan.estimate(progress.start_cost) > deadline:
+                left = progress.plans[progress.done :]
+                record.meta.skipped_cells = [p.key for p in plans if not runs[p.key]]
+                record.meta.notes.append(
+                    f"time limit of {profile.time_limit:g} s reached: {len(left)} run(s) "
+                    f"not measured, {len(record.meta.skipped_cells)} cell(s) not at all"
+                )
+                record.meta.status = "time-limit"
+                return 1
+            progress.begin(run_plan)
+            started_at.setdefault(key, time.time())
+            try:
+                run = cells.measure_run(run_plan.plan, ctx, run_plan.index, progress.draw)
+                runs[key].append(run)
+            except (ServerFailed, GeneratorFailed, OSError, ValueError) as error:
+                progress.note(f"{key} failed: {error}")
+                failed[key], code = str(error), 1
+            progress.end(run_plan)
+        return code
+    finally:
+        record.cells = [
+            failed_cell(plan, failed[plan.key])
+            if plan.key in failed
+            else cells.cell_of(plan, ctx, runs[plan.key], started_at[plan.key])
+            for plan in plans
+            if plan.key in failed or runs[plan.key]
+        ]
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.render_only:
-        paths = report.render(args.render_only)
-        print("\n".join(str(p) for p in paths))
+def run_phases(config: Config, profile: Profile, ctx, record: Results, save, note) -> int:
+    """The phases after the cells that the configuration asks for; 1 if one failed."""
+    if config.host:  # each starts servers of its own
         return 0
-    profile, plans = from_args(args)
-    if args.capacity_only or args.server_life_only:
-        plans = []
-    skipped, plans = [p for p in plans if p.skipped], [p for p in plans if not p.skipped]
-    if not args.host:
-        # Once for the whole sweep, not at each of its server starts: bad settings stop it here.
-        run_system_checks(server_environment(Path(tempfile.gettempdir())))
-    run_id = args.run_id or time.strftime("%Y%m%d-%H%M%S")
-    run_dir = args.out / run_id
-    run_dir.mkdir(parents=True, exist_ok=False)
-    link_latest(args.out, run_dir)
-    results_path = run_dir / "results.json"
+    shared, code = (ctx, record, save, note), 0
+    if config.db_compare:
+        code = db_compare.run_phase(profile.name, *shared)
+    if config.capacity:
+        limit, match = config.capacity_time_limit, config.capacity_match
+        mapped = capacity.run_phase(
+            profile.name, *shared, limit, match, repeats=config.capacity_repeats
+        )
+        code = max(code, mapped)
+    if config.server_life:
+        code = max(code, serverlife.run_phase(ctx, record, profile.threads, save, note))
+    return code
 
-    prometheus = beside(args)
-    generator_cpus, server_cpus, pinned = pinning(args.pin and not args.host)
-    gen = Generator(
-        locustfile=args.locustfile or Generator.locustfile,
-        local_workers=args.distributed,
-        remote_workers=args.remote_workers,
-        master_bind_host=args.master_bind_host,
-        master_port=args.master_port or (5557 if args.remote_workers else None),
-        cpus=generator_cpus,
-        # The Locust exporter stays off unless the Prometheus reads it.
-        env={"LOCUST_EXPORTER_PORT": "0", **prometheus("locust_env", default={})},
-    )
-    started = time.time()
-    meta = RunMeta(
-        run_id=run_id,
+
+def run_meta(config: Config, argv, profile: Profile, gen: Generator, pinned: str, plans) -> RunMeta:
+    return RunMeta(
+        run_id=config.run_id or time.strftime("%Y%m%d-%H%M%S"),
         profile=profile.name,
         parameters=Parameters(**profile.as_dict()),
-        connections="keep-alive" if args.keep_alive else "new per request",
+        connections="keep-alive" if config.keep_alive else "new per request",
         command=" ".join(["python -m loadtests.sweep", *(argv or sys.argv[1:])]),
-        started_at=machine.now_iso(started),
+        started_at=machine.now_iso(),
         ended_at=None,
         status="running",
         machine=machine.machine(),
@@ -182,18 +177,49 @@ def main(argv: list[str] | None = None) -> int:
             local_workers=gen.local_workers,
             remote_workers=gen.remote_workers,
         ),
-        target=args.host or f"servers started by the sweep on {LOOPBACK}",
-        planned_cells=len(plans),
+        target=config.host or f"servers started by the sweep on {LOOPBACK}",
+        planned_cells=len([p for p in plans if not p.skipped]),
         skipped_cells=[],
-        notes=[f"{p.key}: not measured, {p.skipped}" for p in skipped],
+        notes=[f"{p.key}: not measured, {p.skipped}" for p in plans if p.skipped],
     )
-    prometheus("start", run_dir, meta)
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    if config.command == RENDER:
+        print("\n".join(str(p) for p in report.render(config.run_dir)))
+        return 0
+    profile, plans = from_args(config)
+    plans = plans if config.command == RUN else []
+    if not config.host:
+        # Once for the whole sweep, not at each of its server starts: bad settings stop it here.
+        run_system_checks(server_environment(Path(tempfile.gettempdir())))
+    hooks = beside(config)
+    generator_cpus, server_cpus, pinned = pinning(config.pin and not config.host)
+    gen = Generator(
+        locustfile=config.locustfile or Generator.locustfile,
+        local_workers=config.distributed,
+        remote_workers=config.remote_workers,
+        master_bind_host=config.master_bind_host,
+        master_port=config.master_port or (5557 if config.remote_workers else None),
+        cpus=generator_cpus,
+        # The Locust exporter stays off unless a hook reads it.
+        env={"LOCUST_EXPORTER_PORT": "0", **hooks.locust_env()},
+    )
+    meta = run_meta(config, argv, profile, gen, pinned, plans)
+    started = time.time()
+    plans = [p for p in plans if not p.skipped]
+    run_dir = config.out / meta.run_id
+    run_dir.mkdir(parents=True, exist_ok=False)
+    link_latest(config.out, run_dir)
+    hooks.start(run_dir, meta)
     record = Results(schema_version=SCHEMA_VERSION, meta=meta, cells=[])
-    results.write(results_path, record)
+    save = functools.partial(results.write, run_dir / "results.json", record)
+    save()
 
     progress = Progress(interleaved(plans))
     previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
-    status, code = "complete", 0
+    code = 0
     try:
         with contextlib.ExitStack() as stack:
             ctx = cells.Context(
@@ -202,83 +228,24 @@ def main(argv: list[str] | None = None) -> int:
                 server_cpus=server_cpus,
                 upstream=Upstream(stack, generator_cpus),
                 database=Postgres(stack),
-                external_host=args.host,
-                ready_timeout=args.ready_timeout,
-                on_targets=lambda cell, targets: prometheus("targets", run_dir, cell, targets),
+                external_host=config.host,
+                ready_timeout=config.ready_timeout,
+                on_targets=functools.partial(hooks.targets, run_dir),
             )
             stack.callback(ctx.settle)  # cells stopped in the background, on any way out
-            deadline = time.monotonic() + profile.time_limit
-            runs: dict[str, list[dict]] = {p.key: [] for p in plans}
-            failed: dict[str, str] = {}
-            started_at: dict[str, float] = {}
-            for run_plan in progress.plans:  # interleaved: A B C A B C
-                cell_plan = run_plan.plan
-                if cell_plan.key in failed:
-                    progress.skip(run_plan)
-                    continue
-                if time.monotonic() + run_plan.estimate(progress.start_cost) > deadline:
-                    left = progress.plans[progress.done :]
-                    meta.skipped_cells = [p.key for p in plans if not runs[p.key]]
-                    meta.notes.append(
-                        f"time limit of {profile.time_limit:g} s reached: {len(left)} run(s) "
-                        f"not measured, {len(meta.skipped_cells)} cell(s) not at all"
-                    )
-                    status, code = "time-limit", 1
-                    break
-                progress.begin(run_plan)
-                started_at.setdefault(cell_plan.key, time.time())
-                try:
-                    runs[cell_plan.key].append(
-                        cells.measure_run(cell_plan, ctx, run_plan.index, progress.draw)
-                    )
-                except (ServerFailed, GeneratorFailed, OSError, ValueError) as error:
-                    progress.note(f"{run_plan.key} failed: {error}")
-                    failed[cell_plan.key] = str(error)
-                    code = 1
-                progress.end(run_plan)
-                record.cells = _cells(plans, ctx, runs, failed, started_at)
-                results.write(results_path, record)
+            code = measure_cells(plans, profile, ctx, record, progress)
             ctx.settle()
             for cell in record.cells:
-                jobs = prometheus("cell_done", run_dir, cell)
+                jobs = hooks.cell_done(run_dir, cell)
                 if jobs:
                     cell.extensions = {"prometheus": jobs}
-            results.write(results_path, record)
-            if args.db_compare and not args.host:
-                compared = db_compare.run_phase(
-                    profile.name,
-                    ctx,
-                    record,
-                    lambda: results.write(results_path, record),
-                    progress.note,
-                )
-                code = max(code, compared)
-            if (args.capacity or args.capacity_only) and not args.host:
-                mapped = capacity.run_phase(
-                    profile.name,
-                    ctx,
-                    record,
-                    lambda: results.write(results_path, record),
-                    progress.note,
-                    args.capacity_time_limit,
-                    args.capacity_match,
-                    repeats=args.capacity_repeats,
-                )
-                code = max(code, mapped)
-            if (args.server_life or args.server_life_only) and not args.host:
-                lived = serverlife.run_phase(
-                    ctx,
-                    record,
-                    profile.threads,
-                    lambda: results.write(results_path, record),
-                    progress.note,
-                )
-                code = max(code, lived)
+            save()
+            code = max(code, run_phases(config, profile, ctx, record, save, progress.note))
     except Interrupted as signal_name:
-        status, code = "interrupted", 130
+        meta.status, code = "interrupted", 130
         progress.note(f"{signal_name}: stopped every child process; keeping what was measured")
     except Exception as error:
-        status, code = "failed", 1
+        meta.status, code = "failed", 1
         meta.notes.append(f"the sweep failed: {error!r}")
         progress.note(traceback.format_exc())
         progress.note("stopped every child process; keeping what was measured")
@@ -286,14 +253,15 @@ def main(argv: list[str] | None = None) -> int:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         progress.close()
-        meta.status = status if code != 1 or status != "complete" else "complete-with-errors"
+        if meta.status == "running":
+            meta.status = "complete-with-errors" if code == 1 else "complete"
         meta.ended_at = machine.now_iso()
         meta.duration_s = round(time.time() - started, 1)
-        panels = prometheus("finish", run_dir, record)
+        panels = hooks.finish(run_dir, record)
         if panels:
             record.panels = [*(record.panels or []), *panels]
-        meta.notes += [f"hook failed: {e}" for e in prometheus.errors]
-        results.write(results_path, record)
+        meta.notes += [f"hook failed: {e}" for e in hooks.errors]
+        save()
         paths = report.render(run_dir)
     print((run_dir / "summary.md").read_text())
     print(f"Report: {paths[-1]}  ({meta.duration_s:.0f} s, status {meta.status})")

@@ -10,7 +10,7 @@ import pytest
 from loadtests.sweep.cli import parse_args
 from tests.loadtests.conftest import ROOT
 
-CAPACITY = ["--profile", "full", "--capacity-only", "--no-server-life"]
+CAPACITY = ["capacity", "--profile", "full"]
 
 
 def make(*args: str) -> subprocess.CompletedProcess:
@@ -36,7 +36,8 @@ def test_the_options_make_capacity_passes():
             "lab",
         ]
     )
-    assert args.capacity_only
+    assert args.command == "capacity"
+    assert args.capacity
     assert args.capacity_repeats == 3
     assert not args.server_life
     assert not args.db_compare

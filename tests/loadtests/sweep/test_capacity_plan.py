@@ -70,14 +70,14 @@ def test_full_maps_every_kind_threads_and_the_observability_variants():
 
 def test_capacity_only_and_the_search_arguments():
     args = parse_args(["--capacity-only", "--capacity-time-limit", "30"])
-    assert args.capacity_only
+    assert args.command == "capacity"
     assert args.capacity_time_limit == 30
     assert not parse_args(["--no-capacity"]).capacity
     assert parse_args([]).capacity, "make bench maps the default profile's capacity"
     assert not parse_args(["--cell", "uvicorn:1:async-api"]).capacity, "a picked cell only"
     assert parse_args(["--cell", "uvicorn:1:async-api", "--capacity"]).capacity
     assert not parse_args(["--profile", "smoke"]).capacity, "make quick stays quick"
-    assert parse_args(["--profile", "smoke", "--capacity-only"]).capacity_only
+    assert parse_args(["--profile", "smoke", "--capacity-only"]).capacity
     plan = plans_for("default")[0]  # gunicorn gthread: the search starts near its slot ceiling
     plan_out = "search1.json"
     argv = locust_argv(Generator(), plan, "http://127.0.0.1:1", plan_out, seed=12345)

@@ -1,11 +1,18 @@
-"""The sweep's command line: safety first, then which cells it plans and how long they take."""
+"""The sweep's command line: safety first, which cells it plans and how long they take, then its
+commands, their help, and the phases each runs."""
+
+import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 
+from loadtests import docs_tables
 from loadtests.sweep import cli
 from loadtests.sweep.capacity_plan import TIME_LIMITS
 from loadtests.sweep.db_compare import PLANS
 from loadtests.sweep.plan import from_args
+from loadtests.sweep.serverlife import RUN_BY_DEFAULT
 
 
 def test_a_remote_host_is_refused_without_the_flag(capsys):
@@ -74,18 +81,108 @@ def test_a_configuration_named_twice_is_two_cells():
     assert len({p.slug for p in plans}) == 2
 
 
-def test_runs_are_interleaved_across_cells():
-    from loadtests.sweep.progress import interleaved
+# --- the commands -----------------------------------------------------------------------------
 
-    _, plans = from_args(
-        cli.parse_args(["--cell", "uvicorn:1:async-api", "--cell", "uvicorn:1:sync-api"])
-    )
-    order = [(r.plan.scenario, r.index) for r in interleaved(plans)]
-    assert order == [
-        ("async-api", 0),
-        ("sync-api", 0),
-        ("async-api", 1),
-        ("sync-api", 1),
-        ("async-api", 2),
-        ("sync-api", 2),
-    ]
+
+def test_a_command_line_without_a_command_runs_and_the_old_mode_flags_name_their_command():
+    assert cli.parse_args([]).command == "run"
+    assert cli.parse_args(["--profile", "smoke"]).command == "run"
+    assert cli.parse_args(["--capacity-only"]).command == "capacity"
+    assert cli.parse_args(["--profile", "full", "--server-life-only"]).command == "server-life"
+    for argv in (
+        ["--render-only", "reports/x"],
+        ["--render-only=reports/x"],
+        ["render", "reports/x"],
+    ):
+        config = cli.parse_args(argv)
+        assert (config.command, config.run_dir) == ("render", Path("reports/x"))
+
+
+def options_in_help(command: str, capsys) -> set[str]:
+    with pytest.raises(SystemExit) as exit:
+        cli.parse_args([command, "--help"])
+    assert exit.value.code == 0
+    return set(re.findall(r"^  (-[\w-]+)", capsys.readouterr().out, re.MULTILINE))
+
+
+def test_each_command_s_help_lists_only_its_own_options(capsys):
+    shown = {command: options_in_help(command, capsys) for command in cli.COMMANDS}
+    assert {"--cell", "--users", "--host", "--capacity-match", "--capacity"} <= shown["run"]
+    assert "--capacity-match" in shown["capacity"]
+    assert not {"--cell", "--users", "--host", "--capacity"} & shown["capacity"]
+    assert "--threads" in shown["server-life"]
+    assert not {"--cell", "--host", "--capacity-match"} & shown["server-life"]
+    assert shown["render"] == {"-h"}
+    assert "--locustfile" not in shown["run"], "a test's option, hidden"
+
+
+def test_every_option_is_a_field_of_the_configuration_and_some_command_s():
+    fields = {f.name for f in dataclasses.fields(cli.Config)} - {"command"}
+    named = [name for options in cli.SECTIONS.values() for name in options]
+    assert sorted(named) == sorted(fields), "each field once, under one heading"
+
+
+def test_the_reference_lists_the_commands_as_the_parser_has_them():
+    shown = docs_tables.shown(docs_tables.COMMANDS_BLOCK)
+    assert shown == docs_tables.commands_table()
+    assert "| `python -m loadtests.sweep capacity` |" in shown
+    assert "`--capacity-match`" in shown.splitlines()[3]
+
+
+def test_a_command_refuses_the_options_it_does_not_take(capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(["server-life", "--host", "http://127.0.0.1:8000"])
+    assert "unrecognized arguments: --host" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--server-life-only", "--host", "http://127.0.0.1:8000"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--users", "0"], "argument --users: must be positive"),
+        (["--db-pool-sizes", "10", "0"], "argument --db-pool-sizes: must be positive"),
+        (["--distributed", "-1"], "argument --distributed: must not be negative"),
+        (["--ready-timeout", "0"], "--ready-timeout must be positive"),
+        (["--ready-timeout", "inf"], "--ready-timeout must be positive"),
+    ],
+)
+def test_counts_and_timeouts_out_of_range_are_refused(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        cli.parse_args(argv)
+    assert message in capsys.readouterr().err
+    assert cli.parse_args(["--distributed", "0"]).distributed == 0
+
+
+# --- the phases each command runs -------------------------------------------------------------
+
+
+def test_the_capacity_command_maps_and_adds_only_the_phases_named():
+    config = cli.parse_args(["capacity", "--profile", "full"])
+    assert (config.capacity, config.db_compare, config.server_life) == (True, False, False)
+    config = cli.parse_args(["capacity", "--db-compare", "--server-life"])
+    assert (config.capacity, config.db_compare, config.server_life) == (True, True, True)
+
+
+def test_the_server_life_command_measures_nothing_else():
+    config = cli.parse_args(["server-life", "--profile", "full"])
+    assert (config.capacity, config.db_compare, config.server_life) == (False, False, True)
+
+
+def test_the_configuration_built_in_code_resolves_its_phases_as_the_command_line_does():
+    assert cli.Config(profile="full").server_life
+    assert not cli.Config(profile="full", host="http://127.0.0.1:8000").server_life
+    assert not cli.Config(cell=["uvicorn:1:async-api"]).capacity
+
+
+def test_server_life_is_on_by_default_in_the_full_profile_only():
+    assert RUN_BY_DEFAULT == ("full",)
+    assert cli.parse_args(["--profile", "full"]).server_life is True
+    assert cli.parse_args([]).server_life is False
+    assert cli.parse_args(["--profile", "smoke"]).server_life is False
+    assert cli.parse_args(["--profile", "full", "--no-server-life"]).server_life is False
+    assert cli.parse_args(["--server-life"]).server_life is True
+    # Against a running app the sweep starts no server of its own.
+    full_host = ["--profile", "full", "--host", "http://127.0.0.1:8000"]
+    assert cli.parse_args(full_host).server_life is False
+    assert cli.parse_args(["--profile", "full", "--server-life-only"]).capacity is False

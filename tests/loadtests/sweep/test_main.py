@@ -1,0 +1,98 @@
+"""The sweep's run loop (``loadtests.sweep.main.measure_cells``), without servers: the runs are
+interleaved, nothing is analysed while they run, and every way out (the end, Ctrl-C, the time
+limit, a failed run) keeps what was measured. The live sweep tests run the same loop for real
+(test_sweep_live.py, test_db_interrupt_live.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from types import SimpleNamespace
+
+import pytest
+
+from loadtests.sweep import cli, main
+from loadtests.sweep.plan import from_args
+from loadtests.sweep.progress import INITIAL_START_COST, Progress, interleaved
+from mysite.launcher import ServerFailed
+
+CELLS = ["--cell", "uvicorn:1:async-api", "--cell", "uvicorn:1:sync-api"]
+
+
+class Loop:
+    """measure_cells with the measurement and the analysis replaced by a log of the calls."""
+
+    def __init__(self, monkeypatch, fail=None, time_limit=1e9, run_s=0.0) -> None:
+        profile, self.plans = from_args(cli.parse_args(CELLS))
+        self.profile = dataclasses.replace(profile, time_limit=time_limit)
+        self.log: list[tuple] = []
+        self.clock, self.run_s, self.fail = 0.0, run_s, fail or (lambda scenario, index: None)
+        monkeypatch.setattr(main.cells, "measure_run", self.measure_run)
+        monkeypatch.setattr(main.cells, "cell_of", self.cell_of)
+        monkeypatch.setattr(main.time, "monotonic", lambda: self.clock)
+        meta = SimpleNamespace(notes=[], skipped_cells=[], status="running")
+        self.record = SimpleNamespace(meta=meta, cells=[])
+
+    def measure_run(self, plan, ctx, index, tick):
+        self.log.append(("run", plan.scenario, index))
+        self.clock += self.run_s
+        error = self.fail(plan.scenario, index)
+        if error:
+            raise error
+        return {"run": index}
+
+    def cell_of(self, plan, ctx, runs, started):
+        self.log.append(("analyse", plan.scenario, len(runs)))
+        return plan.scenario
+
+    def __call__(self) -> int:
+        progress = Progress(interleaved(self.plans), stream=io.StringIO())
+        return main.measure_cells(self.plans, self.profile, None, self.record, progress)
+
+
+def test_runs_are_interleaved_and_each_cell_is_analysed_once_after_the_last_run(monkeypatch):
+    loop = Loop(monkeypatch)
+    assert loop() == 0
+    runs = [("run", s, i) for i in range(3) for s in ("async-api", "sync-api")]
+    assert loop.log == [*runs, ("analyse", "async-api", 3), ("analyse", "sync-api", 3)]
+    assert loop.record.cells == ["async-api", "sync-api"]
+
+
+def test_ctrl_c_keeps_the_cells_of_every_run_measured_so_far(monkeypatch):
+    def interrupt_at_the_fourth(scenario, index):
+        return main.Interrupted("SIGINT") if (scenario, index) == ("sync-api", 1) else None
+
+    loop = Loop(monkeypatch, fail=interrupt_at_the_fourth)
+    with pytest.raises(main.Interrupted):
+        loop()
+    assert loop.log[-2:] == [("analyse", "async-api", 2), ("analyse", "sync-api", 1)]
+    assert loop.record.cells == ["async-api", "sync-api"]
+
+
+def test_the_time_limit_stops_before_a_run_that_would_pass_it(monkeypatch):
+    estimate = interleaved(Loop(monkeypatch).plans)[0].estimate(INITIAL_START_COST)
+    # Room for two runs and a half (each takes 100 s, the start included): the third is not
+    # started.
+    loop = Loop(monkeypatch, time_limit=2.5 * 100.0, run_s=100.0)
+    assert estimate < 100.0
+    assert loop() == 1
+    assert [e for e in loop.log if e[0] == "run"] == [
+        ("run", "async-api", 0),
+        ("run", "sync-api", 0),
+    ]
+    assert loop.record.meta.status == "time-limit"
+    assert "time limit of 250 s reached: 4 run(s) not measured" in loop.record.meta.notes[0]
+    assert loop.record.cells == ["async-api", "sync-api"]
+
+
+def test_a_failed_run_fails_its_cell_and_the_others_go_on(monkeypatch):
+    def server_fails(scenario, index):
+        return ServerFailed("no /healthz") if scenario == "async-api" and index == 1 else None
+
+    loop = Loop(monkeypatch, fail=server_fails)
+    assert loop() == 1
+    assert ("run", "async-api", 2) not in loop.log, "a failed cell's later runs are skipped"
+    assert ("analyse", "sync-api", 3) in loop.log
+    failed = loop.record.cells[0]
+    assert (failed.scenario, failed.requests) == ("async-api", 0)
+    assert "no /healthz" in str(failed)
