@@ -20,7 +20,7 @@ from loadtests.prometheus import panels as seam
 from loadtests.report import panels as report_panels
 from loadtests.scenarios import SCENARIOS
 from loadtests.sweep import cli
-from loadtests.sweep.main import Beside, beside
+from loadtests.sweep.hooks import Guarded, beside
 from tests.loadtests import results_json
 from tests.loadtests.conftest import DATA, a_cell, run_sweep
 from tests.loadtests.report.test_panels import (
@@ -51,16 +51,16 @@ TINY = [
 
 def test_without_prometheus_the_sweep_says_so_once_and_goes_on(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(prometheus_hook.shutil, "which", lambda name: None)
-    hook = Beside(True)
-    assert hook("locust_env") == {}, "the Locust exporter stays off"
+    hook = Guarded(prometheus_hook.PrometheusHook())
+    assert hook.locust_env() == {}, "the Locust exporter stays off"
     record = results.load(STORED)
     meta = record.meta
     meta.notes, meta.prometheus = [], None
-    hook("start", tmp_path, meta)
-    hook("targets", tmp_path, "uvicorn/1/async-api", {"app": "http://127.0.0.1:9"})
+    hook.start(tmp_path, meta)
+    hook.targets(tmp_path, "uvicorn/1/async-api", {"app": "http://127.0.0.1:9"})
     cell = a_cell(windows=[])
-    assert hook("cell_done", tmp_path, cell) is None
-    assert hook("finish", tmp_path, record) is None
+    assert hook.cell_done(tmp_path, cell) is None
+    assert hook.finish(tmp_path, record) is None
     assert hook.errors == []
     said = capsys.readouterr().err.strip().splitlines()
     assert len(said) == 1, said
