@@ -1,4 +1,4 @@
-"""A small project written as a user would, after Django's tutorial: the lab measures it unchanged."""
+"""A small project written as a user would: the lab measures it unchanged."""
 
 from pathlib import Path
 

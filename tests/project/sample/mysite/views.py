@@ -9,7 +9,7 @@ from .models import Article
 class ArticleForm(forms.ModelForm):
     class Meta:
         model = Article
-        fields = ["title", "body"]
+        fields = ("title", "body")
 
 
 def article_list(request):
