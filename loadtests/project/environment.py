@@ -86,13 +86,18 @@ def build(project: Project, directory: Path | None = None) -> Environment:
     _run_uv([*uv, "venv", "--quiet", "--clear", "--python", inputs["python"], str(env.venv)])
     pins = [f"{name}=={version}" for name, version in inputs["lab"].items()]
     requirements = ["-r", str(project.requirements), *pins]
-    _run_uv([*uv, "pip", "install", "--quiet", "--python", str(env.python), *requirements])
+    # From the project's directory, as its users install it: relative paths in its
+    # requirements are its own.
+    _run_uv(
+        [*uv, "pip", "install", "--quiet", "--python", str(env.python), *requirements],
+        cwd=project.root,
+    )
     record.write_text(json.dumps(inputs, indent=2))
     return env
 
 
-def _run_uv(argv: list[str]) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
+def _run_uv(argv: list[str], cwd: Path | None = None) -> None:
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-ERROR_TAIL:])
         raise EnvironmentFailed(f"the project's requirements could not be installed:\n{tail}")

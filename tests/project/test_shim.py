@@ -1,0 +1,60 @@
+import json
+import subprocess
+
+import pytest
+
+from loadtests.project.discover import SQLITE_ENGINE
+from loadtests.project.shim import METRICS_MIDDLEWARE
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_probe_describes_the_sample_as_django_sees_it(prepared_sample):
+    described = prepared_sample.description
+    assert described.asgi_application == "mysite.asgi:application"
+    # Named by its setting; the ASGI one by the layout startproject writes.
+    assert described.wsgi_application == "mysite.wsgi:application"
+    assert described.databases == {"default": SQLITE_ENGINE}
+    facts = {r["name"]: r for r in described.routes}
+    assert facts["article-detail"]["pattern"] == "/articles/<int:pk>/"
+    assert facts["article-detail"]["parameters"] == {"pk": "int"}
+    assert facts["dashboard"]["login"] is True
+    assert facts["article-new"]["login"] is False
+    assert facts["article-new"]["csrf"] is True
+
+
+def test_the_shim_runs_the_projects_settings_measured_on_a_migrated_copy(prepared_sample):
+    shim = prepared_sample.shim
+    script = (
+        "import django, json; django.setup(); from django.conf import settings as s;"
+        "from mysite.models import Article;"
+        "print(json.dumps([s.DEBUG, s.ALLOWED_HOSTS, s.MIDDLEWARE[0], s.MIDDLEWARE[1:],"
+        " str(s.DATABASES['default']['NAME']), s.SECRET_KEY, Article.objects.count()]))"
+    )
+    answer = subprocess.run(
+        [str(shim.environment.python), "-c", script],
+        cwd=shim.project.root,
+        env=shim.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    debug, hosts, first, rest, database, secret, articles = json.loads(answer)
+    assert debug is False
+    assert set(hosts) == {"127.0.0.1", "localhost", "[::1]"}
+    assert first == METRICS_MIDDLEWARE
+    # The project's own middleware follow, in its order; its secret key is its own.
+    assert rest[-1] == "django.contrib.messages.middleware.MessageMiddleware"
+    assert secret == "sample-project-not-secret"
+    assert database == str(shim.databases["default"])
+    assert shim.databases["default"].parent == shim.environment.directory
+    assert articles == 3  # the fixture the user named
+
+
+def test_a_parameter_takes_its_value_from_the_copys_rows_and_says_so(prepared_sample):
+    routes = {r.label: r for r in prepared_sample.routes}
+    detail = routes["article-detail"]
+    assert detail.path == "/articles/1/"
+    assert detail.values_from == {"pk": "mysite.Article.pk of its first row"}
+    assert routes["dashboard"].skip == "needs a login"
+    assert [r.skip for r in routes.values()].count(None) == 3
