@@ -58,7 +58,9 @@ def describe_route(route: routes.Route) -> str:
     where = "; ".join(
         f"{name}={route.values[name]} from {source}" for name, source in route.values_from.items()
     )
-    status = f"skipped: {route.skip}" if route.skip else f"expects {route.status}"
+    status = (
+        f"skipped: {route.skip}" if route.skip else f"expects {route.status}, weight {route.weight}"
+    )
     parts = [f"{route.method:6} {route.pattern:32} {route.label:24} {status}"]
     if where:
         parts.append(f"    values: {where}")

@@ -27,6 +27,9 @@ LAB_PACKAGES = ("uvicorn", "uvloop", "httptools", "gunicorn", "granian", "promet
 INPUTS_FILE = "inputs.json"
 # The lines of uv's error kept in the message of a failed install.
 ERROR_TAIL = 20
+# The interpreter the lab's own venv was made from: the project's venv gets the same Python, and
+# uv lives there (the Makefile installs it as ``python3 -m uv``).
+BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
 
 
 class EnvironmentFailed(ProjectError):
@@ -57,12 +60,10 @@ def lab_versions() -> dict[str, str]:
 
 
 def uv_command() -> list[str]:
-    """uv as the Makefile runs it (``python3 -m uv``, in the interpreter the lab's venv was made
-    from), else a ``uv`` on the path."""
-    base = getattr(sys, "_base_executable", sys.executable)
-    probe = subprocess.run([base, "-m", "uv", "--version"], capture_output=True, check=False)
+    """uv as the Makefile runs it, else a ``uv`` on the path."""
+    probe = subprocess.run([BASE_PYTHON, "-m", "uv", "--version"], capture_output=True, check=False)
     if probe.returncode == 0:
-        return [base, "-m", "uv"]
+        return [BASE_PYTHON, "-m", "uv"]
     if found := shutil.which("uv"):
         return [found]
     raise ProjectError("uv is needed to build the project's environment: run `make setup`")
@@ -72,7 +73,7 @@ def build(project: Project, directory: Path | None = None) -> Environment:
     """The project's environment, built or re-used; ``EnvironmentFailed`` says why not."""
     env = Environment(directory or environment_dir(project))
     inputs = {
-        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "python": sys.version,
         "requirements": project.requirements.read_text(),
         "requirements_name": project.requirements.name,
         "lab": lab_versions(),
@@ -83,7 +84,7 @@ def build(project: Project, directory: Path | None = None) -> Environment:
     record.unlink(missing_ok=True)
     env.directory.mkdir(parents=True, exist_ok=True)
     uv = uv_command()
-    _run_uv([*uv, "venv", "--quiet", "--clear", "--python", inputs["python"], str(env.venv)])
+    _run_uv([*uv, "venv", "--quiet", "--clear", "--python", BASE_PYTHON, str(env.venv)])
     pins = [f"{name}=={version}" for name, version in inputs["lab"].items()]
     requirements = ["-r", str(project.requirements), *pins]
     # From the project's directory, as its users install it: relative paths in its

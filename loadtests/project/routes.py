@@ -19,12 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from mysite.errors import SAFE_METHODS
+
 from .discover import Description
 
 DEFAULT_STATUS = 200
 DEFAULT_WEIGHT = 1
-SAFE_METHODS = frozenset({"GET", "HEAD"})
-METHODS = SAFE_METHODS | {"POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+METHODS = frozenset({*SAFE_METHODS, "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 RESERVED = ("status", "weight")
 PLACEHOLDER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 # Where a parameter's value came from, as --list-routes says it.

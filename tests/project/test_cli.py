@@ -12,7 +12,15 @@ def test_list_routes_shows_each_route_its_values_source_and_skips(capsys, prepar
     assert f"environment: {prepared_sample.shim.environment.directory}" in out
     assert "database: a copy: default -> " in out
     lines = [line.split() for line in out.splitlines()]
-    assert ["GET", "/articles/<int:pk>/", "article-detail", "expects", "200"] in lines
+    assert [
+        "GET",
+        "/articles/<int:pk>/",
+        "article-detail",
+        "expects",
+        "200,",
+        "weight",
+        "1",
+    ] in lines
     assert "values: pk=1 from mysite.Article.pk of its first row" in out
     assert ["GET", "/dashboard/", "dashboard", "skipped:", "needs", "a", "login"] in lines
 
