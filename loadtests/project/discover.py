@@ -44,6 +44,7 @@ class Description:
     root_urlconf: str
     databases: dict[str, str]  # alias -> engine
     login_url: str
+    staticfiles: bool  # django.contrib.staticfiles installed
     routes: list[dict]
 
     @property
@@ -129,5 +130,6 @@ def describe(python: Path, project: Project) -> Description:
         root_urlconf=answer["root_urlconf"],
         databases=answer["databases"],
         login_url=answer["login_url"],
+        staticfiles=answer["staticfiles"],
         routes=answer["routes"],
     )

@@ -20,7 +20,8 @@ from .discover import Project, ProjectError
 
 PROJECTS_DIR = REPO / "var" / "projects"
 # What the lab serves and measures with, installed at the versions the lab's uv.lock gave it
-# (uvloop and httptools: the loop and parser the lab runs uvicorn and granian with).
+# (uvloop and httptools: the loop and parser the lab runs uvicorn and granian with), over any
+# version the project's requirements pin.
 LAB_PACKAGES = ("uvicorn", "uvloop", "httptools", "gunicorn", "granian", "prometheus-client")
 # The file that records what the environment was built from; written last, so a build that
 # failed half-way is never taken for a finished one.
@@ -85,8 +86,12 @@ def build(project: Project, directory: Path | None = None) -> Environment:
     env.directory.mkdir(parents=True, exist_ok=True)
     uv = uv_command()
     _run_uv([*uv, "venv", "--quiet", "--clear", "--python", BASE_PYTHON, str(env.venv)])
-    pins = [f"{name}=={version}" for name, version in inputs["lab"].items()]
-    requirements = ["-r", str(project.requirements), *pins]
+    # The lab's versions override any the project pins (for its own deployment, say): the
+    # servers measured are the lab's, whatever the project runs in production.
+    overrides = env.directory / "overrides.txt"
+    overrides.write_text("".join(f"{n}=={v}\n" for n, v in inputs["lab"].items()))
+    requirements = ["-r", str(project.requirements), "--override", str(overrides)]
+    requirements += [f"{name}=={version}" for name, version in inputs["lab"].items()]
     # From the project's directory, as its users install it: relative paths in its
     # requirements are its own.
     _run_uv(

@@ -52,7 +52,7 @@ def preflight(
                 checked.append(Checked(route, None))
                 continue
             response = request(client, route)
-            reason = _not_loadable(response, login_url)
+            reason = _not_loadable(route, response, login_url)
             if response.status_code != route.status and reason:
                 checked.append(Checked(replace(route, skip=reason), response.status_code))
                 continue
@@ -65,9 +65,12 @@ def preflight(
     return checked
 
 
-def _not_loadable(response: httpx.Response, login_url: str) -> str | None:
-    location = response.headers.get("location", "")
-    if response.is_redirect and httpx.URL(location).path == httpx.URL(login_url).path:
+def _not_loadable(route: Route, response: httpx.Response, login_url: str) -> str | None:
+    location = httpx.URL(response.headers.get("location", ""))
+    # Django's redirect_to_login (login_required, the admin) sends the page back as ``next``.
+    if response.is_redirect and (
+        location.path == httpx.URL(login_url).path or location.params.get("next") == route.path
+    ):
         return f"needs a login (redirected to {location})"
     if response.status_code == 403 and b"CSRF" in response.content:
         return "needs a CSRF token"

@@ -52,7 +52,24 @@ def view_model(callback):
     return models[0] if len(models) == 1 else None
 
 
+def is_admin_view(callback):
+    """The admin's views check the user themselves (``AdminSite.admin_view``): each is marked
+    with its site or model admin, or wraps a method of one."""
+    from django.apps import apps
+
+    if not apps.is_installed("django.contrib.admin"):
+        return False
+    from django.contrib.admin import AdminSite, ModelAdmin
+
+    if hasattr(callback, "admin_site") or hasattr(callback, "model_admin"):
+        return True
+    owner = getattr(getattr(callback, "__wrapped__", None), "__self__", None)
+    return isinstance(owner, AdminSite | ModelAdmin)
+
+
 def needs_login(callback, settings):
+    if is_admin_view(callback):
+        return True
     view_class = getattr(callback, "view_class", None)
     if view_class is not None and any(c.__name__ == "AccessMixin" for c in view_class.__mro__):
         return True
@@ -60,6 +77,20 @@ def needs_login(callback, settings):
         return getattr(callback, "login_required", True)
     # user_passes_test (login_required's base) marks the view it wraps with ``login_url``.
     return hasattr(callback, "login_url")
+
+
+def view_attribute(callback, name):
+    """A class-based view's attribute as ``as_view(**initkwargs)`` set it, else the class's."""
+    return callback.view_initkwargs.get(name, getattr(callback.view_class, name))
+
+
+def redirect_status(callback):
+    from django.views.generic import RedirectView
+
+    view_class = getattr(callback, "view_class", None)
+    if view_class is None or not issubclass(view_class, RedirectView):
+        return None
+    return 301 if view_attribute(callback, "permanent") else 302
 
 
 def walk(patterns, prefix, converters, settings):
@@ -84,6 +115,7 @@ def walk(patterns, prefix, converters, settings):
             yield from walk(entry.url_patterns, route, found, settings)
             continue
         callback = entry.callback
+        view_class = getattr(callback, "view_class", None)
         yield {
             "pattern": "/" + route,
             "name": entry.name,
@@ -92,10 +124,16 @@ def walk(patterns, prefix, converters, settings):
             "csrf": CSRF_MIDDLEWARE in settings.MIDDLEWARE
             and not getattr(callback, "csrf_exempt", False),
             "login": bool(needs_login(callback, settings)),
+            # A class-based view says which methods it answers and, for a redirect, with what.
+            "methods": [m.upper() for m in view_attribute(callback, "http_method_names")]
+            if view_class
+            else None,
+            "status": redirect_status(callback),
         }
 
 
 def describe():
+    from django.apps import apps
     from django.conf import settings
     from django.urls import get_resolver
 
@@ -106,6 +144,7 @@ def describe():
         "wsgi_application": application(settings, "WSGI_APPLICATION", "wsgi"),
         "databases": {alias: db["ENGINE"] for alias, db in settings.DATABASES.items()},
         "login_url": str(settings.LOGIN_URL),
+        "staticfiles": apps.is_installed("django.contrib.staticfiles"),
         "routes": list(walk(get_resolver().url_patterns, "", {}, settings)),
     }
 

@@ -133,12 +133,19 @@ def read(path: Path) -> list[Route]:
 
 
 def discovered(description: Description) -> list[Route]:
-    """Every ``GET`` route of the URLconf; a regular-expression pattern is left to the file."""
-    return [
-        Route("GET", entry["pattern"], name=entry["name"])
-        for entry in description.routes
-        if entry["pattern"] is not None
-    ]
+    """Every route of the URLconf as a ``GET`` expecting 200 (a redirect view: its redirect); a
+    view that does not answer GET is skipped, a regular-expression pattern left to the file."""
+    routes = []
+    for entry in description.routes:
+        if entry["pattern"] is None:
+            continue
+        methods = entry.get("methods")
+        skip = None
+        if methods is not None and "GET" not in methods:
+            skip = f"answers only {', '.join(methods)}: name it in a routes file"
+        status = entry.get("status") or DEFAULT_STATUS
+        routes.append(Route("GET", entry["pattern"], status=status, name=entry["name"], skip=skip))
+    return routes
 
 
 def with_url_facts(routes: Iterable[Route], description: Description) -> list[Route]:

@@ -69,6 +69,7 @@ DESCRIPTION = Description(
     root_urlconf="mysite.urls",
     databases={"default": "django.db.backends.sqlite3"},
     login_url="/login/",
+    staticfiles=False,
     routes=[
         {"pattern": "/", "name": "home", "parameters": {}, "csrf": True, "login": False},
         {"pattern": "/a/<int:pk>/", "name": "a", "parameters": {"pk": "int"}, "csrf": True},
