@@ -101,7 +101,12 @@ def walk(patterns, prefix, converters, settings):
     names = {type(converter): name for name, converter in get_converters().items()}
     for entry in patterns:
         if not isinstance(entry.pattern, RoutePattern):
-            yield {"pattern": None, "regex": prefix + str(entry.pattern)}
+            # A regular expression has no path to build: left to the routes file.
+            yield {
+                "pattern": None,
+                "regex": prefix + str(entry.pattern),
+                "name": getattr(entry, "name", None),
+            }
             continue
         route = prefix + str(entry.pattern)
         found = {

@@ -15,12 +15,18 @@ def test_the_probe_describes_the_sample_as_django_sees_it(prepared_sample):
     # Named by its setting; the ASGI one by the layout startproject writes.
     assert described.wsgi_application == "mysite.wsgi:application"
     assert described.databases == {"default": SQLITE_ENGINE}
-    facts = {r["name"]: r for r in described.routes}
-    assert facts["article-detail"]["pattern"] == "/articles/<int:pk>/"
-    assert facts["article-detail"]["parameters"] == {"pk": "int"}
-    assert facts["dashboard"]["login"] is True
-    assert facts["article-new"]["login"] is False
-    assert facts["article-new"]["csrf"] is True
+    facts = {r["pattern"]: r for r in described.routes if r["pattern"]}
+    assert facts["/articles/<int:pk>/"]["name"] == "article-detail"
+    assert facts["/articles/<int:pk>/"]["parameters"] == {"pk": "int"}
+    assert facts["/dashboard/"]["login"] is True
+    assert facts["/articles/new/"]["login"] is False
+    assert facts["/articles/new/"]["csrf"] is True
+    assert facts["/home/"]["status"] == 301  # RedirectView.as_view(permanent=True)
+    assert facts["/logout/"]["methods"] == ["POST", "OPTIONS"]
+    admin = [r for r in described.routes if r["pattern"] and r["pattern"].startswith("/admin/")]
+    # The admin's own, all but its login page.
+    assert {r["pattern"] for r in admin if not r["login"]} == {"/admin/login/"}
+    assert described.staticfiles is True
 
 
 def test_the_shim_runs_the_projects_settings_measured_on_a_migrated_copy(prepared_sample):
@@ -52,9 +58,16 @@ def test_the_shim_runs_the_projects_settings_measured_on_a_migrated_copy(prepare
 
 
 def test_a_parameter_takes_its_value_from_the_copys_rows_and_says_so(prepared_sample):
-    routes = {r.label: r for r in prepared_sample.routes}
-    detail = routes["article-detail"]
+    routes = {r.pattern: r for r in prepared_sample.routes}
+    detail = routes["/articles/<int:pk>/"]
     assert detail.path == "/articles/1/"
     assert detail.values_from == {"pk": "mysite.Article.pk of its first row"}
-    assert routes["dashboard"].skip == "needs a login"
-    assert [r.skip for r in routes.values()].count(None) == 3
+    assert routes["/dashboard/"].skip == "needs a login"
+    assert routes["/logout/"].skip == "answers only POST, OPTIONS: name it in a routes file"
+    own = [r for r in routes.values() if not r.pattern.startswith("/admin/")]
+    assert [r.label for r in own if r.skip is None] == [
+        "article-list",
+        "article-detail",
+        "article-new",
+        "home",
+    ]
