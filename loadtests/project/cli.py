@@ -107,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         print(f"environment: {prepared.shim.environment.directory}")
         copies = ", ".join(f"{a} -> {p}" for a, p in prepared.shim.databases.items())
-        print(f"database: {'a copy: ' + copies if copies else 'the project' + chr(39) + 's own'}")
+        print("database:", f"a copy: {copies}" if copies else "the project's own")
         for route in prepared.routes:
             print(describe_route(route))
         if args.list_routes:
@@ -125,11 +125,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 count_check(running.url, checked, COUNT_CHECK_REQUESTS)
             answered = sum(c.route.skip is None for c in checked)
             print(
-                f"{kind} ({args.workers} workers): {answered} routes answered as expected;"
-                " /metrics counted each request once"
+                f"{kind} ({args.workers} workers): {answered} routes answered as expected,"
+                f" {len(checked) - answered} skipped; /metrics counted each request once"
             )
+            # Skipped by what they answered (the listing above names the others).
             for c in checked:
-                if c.route.skip:
+                if c.route.skip and c.status is not None:
                     print(f"    skipped {c.route.method} {c.route.pattern}: {c.route.skip}")
     except ProjectError as exc:
         sys.exit(f"python -m loadtests.project: {exc}")

@@ -27,14 +27,20 @@ def test_a_route_answering_another_status_stops_with_the_answer(sample_url):
 
 def test_login_and_csrf_routes_are_skipped_with_the_reason(sample_url):
     # Found by their answers, for a view whose needs the probe could not see.
-    login, csrf = preflight(
+    login, admin, csrf = preflight(
         sample_url,
-        [Route("GET", "/dashboard/"), Route("POST", "/articles/new/", extra={"title": "x"})],
+        [
+            Route("GET", "/dashboard/"),
+            Route("GET", "/admin/"),
+            Route("POST", "/articles/new/", extra={"title": "x"}),
+        ],
         "/login/",
         own_database=False,
     )
     assert login.status == 302
     assert login.route.skip == "needs a login (redirected to /login/?next=/dashboard/)"
+    # The admin's own login page, not LOGIN_URL: known by the page it sends back as next.
+    assert admin.route.skip == "needs a login (redirected to /admin/login/?next=/admin/)"
     assert (csrf.status, csrf.route.skip) == (403, "needs a CSRF token")
 
 

@@ -75,6 +75,8 @@ DESCRIPTION = Description(
         {"pattern": "/a/<int:pk>/", "name": "a", "parameters": {"pk": "int"}, "csrf": True},
         {"pattern": "/new/", "name": "new", "parameters": {}, "csrf": True, "login": False},
         {"pattern": "/me/", "name": None, "parameters": {}, "csrf": True, "login": True},
+        {"pattern": "/old/", "name": "old", "parameters": {}, "methods": ["GET"], "status": 301},
+        {"pattern": "/bye/", "name": "bye", "parameters": {}, "methods": ["POST", "OPTIONS"]},
         {"pattern": None, "regex": "^old/$"},
     ],
 )
@@ -87,9 +89,20 @@ def test_discovery_lists_every_route_pattern_as_get_with_its_url_name():
         ("GET", "/a/<int:pk>/", "a"),
         ("GET", "/new/", "new"),
         ("GET", "/me/", "/me/"),
+        ("GET", "/old/", "old"),
+        ("GET", "/bye/", "bye"),
     ]
+    # A redirect view expects its redirect; the others 200.
+    assert [r.status for r in routes] == [200, 200, 200, 200, 301, 200]
     # A login is a skip, with its reason; a CSRF token matters only to a data-changing request.
-    assert [r.skip for r in routes] == [None, None, None, "needs a login"]
+    assert [r.skip for r in routes] == [
+        None,
+        None,
+        None,
+        "needs a login",
+        None,
+        "answers only POST, OPTIONS: name it in a routes file",
+    ]
 
 
 def test_a_data_changing_route_of_a_csrf_protected_view_is_skipped_with_the_reason():
