@@ -119,7 +119,7 @@ def run_probe(
     if result.returncode != 0:
         tail = "\n".join(result.stderr.strip().splitlines()[-15:])
         raise ProjectError(f"Django could not load the project ({settings_module}):\n{tail}")
-    return json.loads(result.stdout)
+    return json.loads(result.stdout.splitlines()[-1])
 
 
 def describe(python: Path, project: Project) -> Description:

@@ -93,7 +93,10 @@ def redirect_status(callback):
     return 301 if view_attribute(callback, "permanent") else 302
 
 
-def walk(patterns, prefix, converters, settings):
+def url_patterns(patterns, prefix="", converters=None):
+    """``(pattern, entry, converters)`` for every view of the URLconf, includes followed; the
+    pattern as the metrics label it (``/articles/<int:pk>/``), None for a regular expression
+    (it has no path to build: left to the routes file)."""
     from django.urls import URLResolver
     from django.urls.converters import get_converters
     from django.urls.resolvers import RoutePattern
@@ -101,40 +104,39 @@ def walk(patterns, prefix, converters, settings):
     names = {type(converter): name for name, converter in get_converters().items()}
     for entry in patterns:
         if not isinstance(entry.pattern, RoutePattern):
-            # A regular expression has no path to build: left to the routes file.
-            yield {
-                "pattern": None,
-                "regex": prefix + str(entry.pattern),
-                "name": getattr(entry, "name", None),
-            }
+            yield None, entry, {}
             continue
         route = prefix + str(entry.pattern)
         found = {
-            **converters,
+            **(converters or {}),
             **{
                 name: names.get(type(c), type(c).__name__)
                 for name, c in entry.pattern.converters.items()
             },
         }
         if isinstance(entry, URLResolver):
-            yield from walk(entry.url_patterns, route, found, settings)
-            continue
-        callback = entry.callback
-        view_class = getattr(callback, "view_class", None)
-        yield {
-            "pattern": "/" + route,
-            "name": entry.name,
-            "view": f"{callback.__module__}.{callback.__qualname__}",
-            "parameters": found,
-            "csrf": CSRF_MIDDLEWARE in settings.MIDDLEWARE
-            and not getattr(callback, "csrf_exempt", False),
-            "login": bool(needs_login(callback, settings)),
-            # A class-based view says which methods it answers and, for a redirect, with what.
-            "methods": [m.upper() for m in view_attribute(callback, "http_method_names")]
-            if view_class
-            else None,
-            "status": redirect_status(callback),
-        }
+            yield from url_patterns(entry.url_patterns, route, found)
+        else:
+            yield "/" + route, entry, found
+
+
+def route_facts(pattern, entry, converters, settings):
+    if pattern is None:
+        return {"pattern": None, "regex": str(entry.pattern), "name": getattr(entry, "name", None)}
+    callback = entry.callback
+    return {
+        "pattern": pattern,
+        "name": entry.name,
+        "parameters": converters,
+        "csrf": CSRF_MIDDLEWARE in settings.MIDDLEWARE
+        and not getattr(callback, "csrf_exempt", False),
+        "login": bool(needs_login(callback, settings)),
+        # A class-based view says which methods it answers and, for a redirect, with what.
+        "methods": [m.upper() for m in view_attribute(callback, "http_method_names")]
+        if hasattr(callback, "view_class")
+        else None,
+        "status": redirect_status(callback),
+    }
 
 
 def describe():
@@ -143,14 +145,15 @@ def describe():
     from django.urls import get_resolver
 
     return {
-        "settings": os.environ["DJANGO_SETTINGS_MODULE"],
         "root_urlconf": settings.ROOT_URLCONF,
         "asgi_application": application(settings, "ASGI_APPLICATION", "asgi"),
         "wsgi_application": application(settings, "WSGI_APPLICATION", "wsgi"),
         "databases": {alias: db["ENGINE"] for alias, db in settings.DATABASES.items()},
         "login_url": str(settings.LOGIN_URL),
         "staticfiles": apps.is_installed("django.contrib.staticfiles"),
-        "routes": list(walk(get_resolver().url_patterns, "", {}, settings)),
+        "routes": [
+            route_facts(*found, settings) for found in url_patterns(get_resolver().url_patterns)
+        ],
     }
 
 
@@ -159,9 +162,11 @@ def values(wanted):
     value from the first row (by primary key) of the view's model, or why there is none."""
     from django.urls import get_resolver
 
-    callbacks = {}
-    for entry in get_resolver().url_patterns:
-        _collect(entry, "", callbacks)
+    callbacks = {
+        pattern: entry.callback
+        for pattern, entry, _ in url_patterns(get_resolver().url_patterns)
+        if pattern is not None
+    }
     answers = {}
     for item in wanted:
         callback = callbacks.get(item["pattern"])
@@ -186,21 +191,11 @@ def values(wanted):
     return answers
 
 
-def _collect(entry, prefix, callbacks):
-    from django.urls import URLResolver
-
-    route = prefix + str(entry.pattern)
-    if isinstance(entry, URLResolver):
-        for child in entry.url_patterns:
-            _collect(child, route, callbacks)
-    else:
-        callbacks["/" + route] = entry.callback
-
-
 if __name__ == "__main__":
     import django
 
     django.setup()
     mode = sys.argv[1]
     answer = describe() if mode == "describe" else values(json.load(sys.stdin))
+    # The last line: whatever the project's own modules print on import comes before it.
     print(json.dumps(answer))
