@@ -52,9 +52,7 @@ class Shim:
         return project_environment(self.project, SETTINGS)
 
 
-def settings_source(
-    project: Project, description: Description, copies: dict[str, Path], static_root: Path | None
-) -> str:
+def settings_source(project: Project, copies: dict[str, Path], static_root: Path | None) -> str:
     databases = "".join(
         f"DATABASES[{alias!r}] = {{**DATABASES[{alias!r}], 'NAME': {str(path)!r}}}\n"
         for alias, path in copies.items()
@@ -150,7 +148,7 @@ def install(
         shutil.copy2(LAB_SOURCE / name, target / name)
     (target / "__init__.py").write_text('"""The lab\'s package in a project it measures."""\n')
     static_root = environment.directory / "static" if description.staticfiles else None
-    (target / "settings.py").write_text(settings_source(project, description, copies, static_root))
+    (target / "settings.py").write_text(settings_source(project, copies, static_root))
     (target / "urls.py").write_text(urls_source(description))
     (target / "asgi.py").write_text(asgi_source(description))
     shim = Shim(environment, project, copies)

@@ -1,14 +1,29 @@
+import ast
 import json
 import subprocess
 
 import pytest
 
 from loadtests.project.discover import SQLITE_ENGINE
-from loadtests.project.shim import METRICS_MIDDLEWARE
-
-pytestmark = pytest.mark.slow
+from loadtests.project.shim import LAB_SOURCE, METRICS_MIDDLEWARE, PARENT_MODULES
 
 
+def test_the_metrics_app_reaches_outside_itself_only_for_the_modules_the_shim_copies():
+    # What lets it serve as django_async_lab.metrics where the project's own package is mysite.
+    outside = set()
+    for path in (LAB_SOURCE / "metrics").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                outside |= {a.name for a in node.names if a.name.split(".")[0] == "mysite"}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                outside |= {node.module} if node.module.split(".")[0] == "mysite" else set()
+            elif isinstance(node, ast.ImportFrom) and node.level == 2:
+                outside |= {f"..{node.module or a.name}" for a in node.names}
+    assert outside <= {f"..{name.removesuffix('.py')}" for name in PARENT_MODULES}
+    assert outside  # the check reads the imports it means to
+
+
+@pytest.mark.slow
 def test_the_probe_describes_the_sample_as_django_sees_it(prepared_sample):
     described = prepared_sample.description
     assert described.asgi_application == "mysite.asgi:application"
@@ -29,6 +44,7 @@ def test_the_probe_describes_the_sample_as_django_sees_it(prepared_sample):
     assert described.staticfiles is True
 
 
+@pytest.mark.slow
 def test_the_shim_runs_the_projects_settings_measured_on_a_migrated_copy(prepared_sample):
     shim = prepared_sample.shim
     script = (
@@ -57,6 +73,7 @@ def test_the_shim_runs_the_projects_settings_measured_on_a_migrated_copy(prepare
     assert articles == 3  # the fixture the user named
 
 
+@pytest.mark.slow
 def test_a_parameter_takes_its_value_from_the_copys_rows_and_says_so(prepared_sample):
     routes = {r.pattern: r for r in prepared_sample.routes}
     detail = routes["/articles/<int:pk>/"]
