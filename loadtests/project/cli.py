@@ -38,11 +38,10 @@ def prepare(
     requirements: Path | None = None,
     routes_file: Path | None = None,
     fixtures: tuple[str, ...] = (),
-    env_dir: Path | None = None,
 ) -> Prepared:
     """Everything up to serving: environment, description, shim and copy, routes with values."""
     project = discover(root, settings, requirements)
-    built = environment.build(project, env_dir)
+    built = environment.build(project)
     description = describe(built.python, project)
     installed = shim.install(built, project, description, fixtures)
     found = routes.read(routes_file) if routes_file else routes.discovered(description)
@@ -68,8 +67,8 @@ def describe_route(route: routes.Route) -> str:
 
 
 def count_check(base_url: str, checked: list[Checked], repeats: int) -> None:
-    """``repeats`` more requests to each route that answered; ``/metrics`` must count them all
-    (and the pre-flight's), once each, whatever worker served them."""
+    """``repeats`` more requests to each loadable route; ``/metrics`` must count them all, and
+    every request of the pre-flight, once each, whatever worker served them."""
     answered = [c.route for c in checked if c.status is not None]
 
     def one(route: routes.Route) -> None:

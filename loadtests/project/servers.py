@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from mysite import gunicorn_conf
 from mysite.launcher import (
     LOOPBACK,
     RunningProcess,
@@ -21,7 +22,7 @@ from mysite.launcher import (
     managed_process,
     memory_backed_dir,
 )
-from mysite.servers import BACKLOG, DEFAULT_THREADS, GRANIAN_RESPAWN_INTERVAL
+from mysite.servers import BACKLOG, DEFAULT_THREADS, GRANIAN_RESPAWN_INTERVAL, WSGI_KINDS
 from mysite.shutdown import AT_DEFAULTS, seconds
 
 from .discover import ProjectError
@@ -37,7 +38,7 @@ def server_argv(
 ) -> list[str]:
     python_m = (str(python), "-m")
     common = ["--workers", str(workers), "--backlog", str(BACKLOG)]
-    if kind in ("gunicorn-gthread", "granian-wsgi") and wsgi_app is None:
+    if kind in WSGI_KINDS and wsgi_app is None:
         raise ProjectError(f"{kind} serves a WSGI application and the project has none")
     if kind == "uvicorn":
         return [
@@ -50,9 +51,13 @@ def server_argv(
         return [
             *(*python_m, "gunicorn", wsgi_app, "--bind", f"{LOOPBACK}:{port}"),
             *common,
-            *("--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "5"),
-            *("--worker-tmp-dir", str(memory_backed_dir()), "--no-control-socket"),
-            *("--graceful-timeout", seconds(AT_DEFAULTS.graceful), "--timeout", "60"),
+            *("--worker-class", "gthread", "--threads", str(threads)),
+            # The lab's own gunicorn settings, given on the command line: its config module
+            # imports mysite, which in the project's environment is the project's (or nothing).
+            *("--keep-alive", str(gunicorn_conf.keepalive), "--no-control-socket"),
+            *("--worker-tmp-dir", gunicorn_conf.worker_tmp_dir),
+            *("--graceful-timeout", seconds(AT_DEFAULTS.graceful)),
+            *("--timeout", str(gunicorn_conf.timeout)),
         ]
     if kind in ("granian", "granian-wsgi"):
         interface = (
