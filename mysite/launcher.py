@@ -234,6 +234,7 @@ def managed_process(
     ready_timeout: float = 60.0,
     cpus: set[int] | None = None,
     log_dir: Path | None = None,
+    cwd: Path | None = None,
 ) -> Iterator[RunningProcess]:
     """Run ``argv`` in its own process group until the block ends; yield once it is healthy."""
     owned_log_dir = log_dir is None
@@ -250,6 +251,7 @@ def managed_process(
         process = subprocess.Popen(
             list(argv),
             env=env,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -3,8 +3,8 @@
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client.exposition import choose_encoder
 
-from mysite.errors import require_safe
-
+# Relative, as every import of this package: it also serves under another top-level name.
+from ..errors import require_safe
 from .access import scrape_allowed
 from .multiprocess import scrape_registry
 

@@ -1,0 +1,94 @@
+"""Before any load: each route requested on the live server, its answer checked.
+
+A route that answers anything but its expected status stops the run with the answer it got. A
+route that cannot be loaded as it is (it needs a login or a CSRF token, or it would change the
+project's own database) is skipped with the reason: that is the route's nature, not a failure
+of the server.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, replace
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from mysite.metrics import names
+
+from .discover import ProjectError
+from .routes import Route
+
+# How much of a wrong answer's body the error shows.
+BODY_SHOWN = 500
+TIMEOUT = 30.0
+
+
+class PreflightFailed(ProjectError):
+    """A route answered something other than its expected status; the message shows it."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    route: Route
+    status: int | None  # None: not requested (skipped)
+
+
+def request(client: httpx.Client, route: Route) -> httpx.Response:
+    data = {"params": route.extra} if not route.changes_data else {"data": route.extra}
+    return client.request(route.method, route.path, headers=route.headers, **data)
+
+
+def preflight(
+    base_url: str, routes: list[Route], login_url: str, own_database: bool
+) -> list[Checked]:
+    """Request each route once; the routes with what they answered, skipped ones with why."""
+    checked = []
+    with httpx.Client(base_url=base_url, timeout=TIMEOUT) as client:
+        for route in routes:
+            if route.changes_data and own_database and not route.skip:
+                route = replace(route, skip="changes data: only a copy of the database may")
+            if route.skip:
+                checked.append(Checked(route, None))
+                continue
+            response = request(client, route)
+            reason = _not_loadable(route, response, login_url)
+            if response.status_code != route.status and reason:
+                checked.append(Checked(replace(route, skip=reason), response.status_code))
+                continue
+            if response.status_code != route.status:
+                raise PreflightFailed(
+                    f"{route.method} {route.path} ({route.label}) answered "
+                    f"{response.status_code}, expected {route.status}:\n" + _shown(response)
+                )
+            checked.append(Checked(route, response.status_code))
+    return checked
+
+
+def _not_loadable(route: Route, response: httpx.Response, login_url: str) -> str | None:
+    location = httpx.URL(response.headers.get("location", ""))
+    # Django's redirect_to_login (login_required, the admin) sends the page back as ``next``.
+    if response.is_redirect and (
+        location.path == httpx.URL(login_url).path or location.params.get("next") == route.path
+    ):
+        return f"needs a login (redirected to {location})"
+    if response.status_code == 403 and b"CSRF" in response.content:
+        return "needs a CSRF token"
+    return None
+
+
+def _shown(response: httpx.Response) -> str:
+    head = "".join(f"{k}: {v}\n" for k, v in response.headers.items() if k.lower() == "location")
+    return head + response.text[:BODY_SHOWN]
+
+
+def served_counts(base_url: str) -> Counter[tuple[str, str]]:
+    """Requests the server counted, by (route, method), from its ``/metrics`` (all workers)."""
+    text = httpx.get(f"{base_url}/metrics", timeout=TIMEOUT).raise_for_status().text
+    counts: Counter[tuple[str, str]] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == names.SERVER_DURATION + "_count":
+                key = (sample.labels[names.ROUTE], sample.labels[names.METHOD])
+                counts[key] += int(sample.value)
+    return counts
