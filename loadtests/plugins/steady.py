@@ -31,8 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from loadtests.model.latency import quantile_ranks
+
 from .recording import LAG_LIMIT_MS, LATE_MS
-from .tail import quantile_ranks, two_share_z, wilson_interval
+from .tail import two_share_z, wilson_interval
 from .trace import StepTrace
 
 QUANTILE = 0.99  # the SLO's percentile

@@ -1,11 +1,9 @@
-"""The statistics of a step's tail: a share's confidence bound and a quantile's interval.
+"""The statistics of a step's tail: a share's confidence bound, and two shares compared.
 
 Pure (stdlib only). A step's verdict on a p99 SLO is a test on the share of its requests over
 the SLO: the share's 95% interval (Wilson's score interval, good at the small shares a p99
 concerns) says whether that share is clearly within 1%, clearly over it, or too close to tell.
-A quantile's 95% interval comes from order statistics: the ranks between which the true
-quantile lies with 95% probability, whatever the distribution (normal approximation to the
-binomial count of samples below it).
+A quantile's own interval is the latency's (``loadtests.model.latency.quantile_ranks``).
 """
 
 from __future__ import annotations
@@ -34,20 +32,6 @@ def wilson_interval(
         z / (1 + z * z / trials) * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials**2))
     )
     return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def quantile_ranks(
-    count: int, quantile: float, confidence: float = CONFIDENCE
-) -> tuple[int | None, int | None]:
-    """1-based ranks of the sorted sample that bound ``quantile`` with ``confidence``; None where
-    the sample is too small to give that bound (a p99's upper bound needs n of about 300)."""
-    if count <= 0:
-        return None, None
-    z = _z(confidence)
-    spread = z * math.sqrt(count * quantile * (1 - quantile))
-    low = math.floor(count * quantile - spread)
-    high = math.ceil(count * quantile + spread) + 1
-    return (low if low >= 1 else None), (high if high <= count else None)
 
 
 def two_share_z(over_a: float, count_a: float, over_b: float, count_b: float) -> float:
