@@ -7,18 +7,18 @@ to distrust.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import Counter
 from pathlib import Path
 
+from loadtests.model.latency import Latency
+from loadtests.model.windows import Boundary
 from loadtests.sweep.plan import CellPlan
 
 from . import littles, measures, scrape, stats
 from .records import (
     Cell,
     GeneratorUse,
-    LatencyMs,
     NodeCpu,
     ProcessUse,
     UpstreamUse,
@@ -31,58 +31,20 @@ from .thresholds import (
 )
 
 
-def percentiles(times: Counter) -> LatencyMs | None:
-    """Nearest-rank percentiles, mean and max of response times in ms."""
-    n = sum(times.values())
-    if n == 0:
+def _scrape_families(run_dir: Path, boundary: Boundary) -> dict | None:
+    if not boundary.scrape_file:
         return None
-    ordered = sorted(times.items())
-    result: dict[str, float] = {}
-    for key, q in scrape.QUANTILES.items():
-        rank, seen = max(1, math.ceil(q * n)), 0
-        for value, count in ordered:
-            seen += count
-            if seen >= rank:
-                result[key] = value
-                break
-    result["mean"] = round(sum(v * c for v, c in ordered) / n, 2)
-    result["max"] = ordered[-1][0]
-    return LatencyMs(**result)
-
-
-def _scrape_families(run_dir: Path, boundary: dict) -> dict | None:
-    name = boundary.get("scrape_file")
-    if not name:
-        return None
-    return scrape.parse((run_dir / name).read_text())
+    return scrape.parse((run_dir / boundary.scrape_file).read_text())
 
 
 def _windows(plan: CellPlan, run: dict, run_number: int) -> list[dict]:
     data, sampler = run["windows"], run["sampler"]
-    boundaries = data["boundaries"]
+    boundaries = data.boundaries
     families = [_scrape_families(run["dir"], b) for b in boundaries]
     out = []
-    for index in range(data["count"]):
-        start, end = boundaries[index]["unix"], boundaries[index + 1]["unix"]
-        times: Counter = Counter()
-        requests = failures = 0
-        shares = 0.0  # each request spread over the windows it spans (plugins.window)
-        errors: Counter = Counter()
-        generator_cpu = []
-        for node in data["nodes"]:
-            for window in node["windows"]:
-                if window["index"] != index:
-                    continue
-                if window.get("cpu_percent") is not None:
-                    generator_cpu.append(
-                        {"node": node["node"], "cpu_percent": round(window["cpu_percent"], 1)}
-                    )
-                for entry in window["entries"].values():
-                    requests += entry["requests"]
-                    shares += entry.get("share", entry["requests"])
-                    failures += entry["failures"]
-                    times.update({float(v): c for v, c in entry["response_times_ms"]})
-                    errors.update(dict(entry["errors"]))
+    for index in range(data.count):
+        start, end = boundaries[index].unix, boundaries[index + 1].unix
+        entry, cpu = data.pooled(index)
         server_hist = upstream_hist = None
         if families[index] is not None and families[index + 1] is not None:
             server_hist = scrape.route_histogram(
@@ -96,27 +58,24 @@ def _windows(plan: CellPlan, run: dict, run_number: int) -> list[dict]:
                 "run": run_number,
                 "by_worker": measures.by_worker(plan, boundaries[index], boundaries[index + 1]),
                 "read_s": (
-                    [boundaries[index].get("read_s"), boundaries[index + 1].get("read_s")]
-                    if "read_s" in boundaries[index]
+                    [boundaries[index].read_s, boundaries[index + 1].read_s]
+                    if boundaries[index].read_s is not None
                     else None
                 ),
                 "start": start,
                 "end": end,
                 "duration_s": round(end - start, 3),
                 # How long the server kept each edge's scrape waiting (its queue, roughly).
-                "scrape_s": [
-                    boundaries[index].get("scrape_s"),
-                    boundaries[index + 1].get("scrape_s"),
-                ],
-                "requests": requests,
-                "failures": failures,
-                "rps": round(shares / (end - start), 2),
-                "latency_ms": percentiles(times),
-                "errors": errors.most_common(5),
-                "generator_cpu": generator_cpu,
+                "scrape_s": [boundaries[index].scrape_s, boundaries[index + 1].scrape_s],
+                "requests": entry.requests,
+                "failures": entry.failures,
+                "rps": round(entry.share / (end - start), 2),
+                "latency_ms": entry.latency.summary(),
+                "errors": entry.top_errors(),
+                "generator_cpu": [NodeCpu(node=n, cpu_percent=round(c, 1)) for n, c in cpu],
                 "server_process": sampler.window("server", start, end) if sampler else None,
                 "upstream_process": sampler.window("upstream", start, end) if sampler else None,
-                "_times": times,
+                "_times": entry.latency,
                 "_server_hist": server_hist,
                 "_upstream_hist": upstream_hist,
             }
@@ -143,19 +102,15 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
     """The cell for results.json: pooled percentiles, mean rates with their spread, ceilings."""
     per_run = [_windows(plan, run, number) for number, run in enumerate(runs, 1)]
     windows = [w for run in per_run for w in run]
-    times: Counter = Counter()
-    for w in windows:
-        times.update(w["_times"])
+    times = Latency.merged(w["_times"] for w in windows)
     server_hist = _sum_hist(w["_server_hist"] for w in windows)
     upstream_hist = _sum_hist(w["_upstream_hist"] for w in windows)
     rates = [w["rps"] for w in windows]
     rps = round(statistics.fmean(rates), 2) if rates else 0.0
-    latency = percentiles(times)
+    latency = times.summary()
     ceiling = plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout)
     model_rps, model_text = plan.model()
-    generator_cpu = max(
-        (g["cpu_percent"] for w in windows for g in w["generator_cpu"]), default=None
-    )
+    generator_cpu = max((g.cpu_percent for w in windows for g in w["generator_cpu"]), default=None)
     server_cpu = _mean((w["server_process"] or {}).get("cpu_percent") for w in windows)
     upstream_cpu = _mean((w["upstream_process"] or {}).get("cpu_percent") for w in windows)
 
@@ -194,7 +149,7 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         for key, q in scrape.QUANTILES.items():
             setattr(latency, f"{key}_ci95", ci[str(q)])
     concurrency = littles.concurrency(rps, latency.mean if latency else None)
-    tolerance = littles.tolerance(plan.users, requests, measures.cv(times)) if requests else None
+    tolerance = littles.tolerance(plan.users, requests, times.cv()) if requests else None
     law = littles.flag(plan.users, concurrency, tolerance) if tolerance is not None else None
     if law:
         flags.append(law)
@@ -211,7 +166,7 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
         warmup_s=max((w.seconds for w in warmups), default=plan.warmup_for()),
         warmups=warmups or None,
-        window_s=plan.window_for(),
+        window_s=runs[0]["windows"].length_s if runs else None,
         repeats=len(runs),
         restart_per_repeat=plan.restart_per_repeat,
         connections="new per request" if plan.new_connections else "keep-alive",
@@ -282,7 +237,7 @@ def _window(w: dict) -> Window:
         rps=w["rps"],
         latency_ms=w["latency_ms"],
         errors=w["errors"],
-        generator_cpu=[NodeCpu(**g) for g in w["generator_cpu"]],
+        generator_cpu=w["generator_cpu"],
         server_process=_process(w["server_process"]),
         upstream_process=_process(w["upstream_process"]),
         server_latency_ms=measures.latency(w["_server_hist"]),
@@ -294,7 +249,7 @@ def _window(w: dict) -> Window:
 
 
 def _generator_processes(runs: list[dict]) -> int:
-    return max((len(run["windows"]["nodes"]) for run in runs), default=0)
+    return max((len(run["windows"].nodes) for run in runs), default=0)
 
 
 def failed_cell(plan: CellPlan, error: str) -> Cell:

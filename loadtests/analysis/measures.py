@@ -6,17 +6,18 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from loadtests.model.windows import Boundary
 from loadtests.sweep.plan import CellPlan
 
 from . import scrape
 from .records import LatencyMs, Warmup
 
 
-def by_worker(plan: CellPlan, first: dict, last: dict) -> dict[str, int] | None:
+def by_worker(plan: CellPlan, first: Boundary, last: Boundary) -> dict[str, int] | None:
     """Requests each worker (pid) completed between two reads of its metric file."""
-    if "per_process" not in first or "per_process" not in last:
+    if first.per_process is None or last.per_process is None:
         return None
-    before, after = first["per_process"], last["per_process"]
+    before, after = first.per_process, last.per_process
     return {
         pid: round(counts.get(plan.spec.path, 0) - before.get(pid, {}).get(plan.spec.path, 0))
         for pid, counts in after.items()
@@ -45,19 +46,9 @@ def rounded(interval):
     return (round(interval[0], 2), round(interval[1], 2)) if interval else None
 
 
-def cv(times: Counter) -> float:
-    """Coefficient of variation of counted response times."""
-    n = sum(times.values())
-    if n < 2:
-        return 0.0
-    mean = sum(v * c for v, c in times.items()) / n
-    var = sum(c * (v - mean) ** 2 for v, c in times.items()) / (n - 1)
-    return math.sqrt(var) / mean if mean > 0 else 0.0
-
-
 def warmups(runs: list[dict]) -> list[Warmup]:
     return [
-        Warmup(run=n, seconds=run["windows"]["warmup_s"], steady=run["windows"].get("steady"))
+        Warmup(run=n, seconds=run["windows"].warmup_s, steady=run["windows"].steady)
         for n, run in enumerate(runs, 1)
     ]
 

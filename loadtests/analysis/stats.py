@@ -15,33 +15,21 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
+
+from loadtests.model.latency import Latency
 
 CONFIDENCE = 0.95
 RESAMPLES = 1000
 SEED = 11  # a fixed seed: the same data give the same interval, run after run
 
-# A window's data as the bootstrap needs it: its rate and its response times (ms -> count).
-Runs = Sequence[Sequence[tuple[float, Counter]]]
+# A window's data as the bootstrap needs it: its rate and its response times.
+Runs = Sequence[Sequence[tuple[float, Latency]]]
 
 
-def quantile(times: Counter, q: float) -> float | None:
-    """Nearest-rank quantile of counted values (exact: no interpolation, no bucket)."""
-    n = sum(times.values())
-    if n == 0:
-        return None
-    rank, seen = max(1, math.ceil(q * n)), 0
-    for value, count in sorted(times.items()):
-        seen += count
-        if seen >= rank:
-            return value
-    return None
-
-
-def _resample(runs: Runs, rng: random.Random) -> list[tuple[float, Counter]]:
+def _resample(runs: Runs, rng: random.Random) -> list[tuple[float, Latency]]:
     chosen = [runs[rng.randrange(len(runs))] for _ in runs]
     return [run[rng.randrange(len(run))] for run in chosen for _ in run]
 
@@ -59,10 +47,7 @@ def _interval(values: list[float]) -> tuple[float, float] | None:
 def _statistic(windows, key: str) -> float | None:
     if key == "rps":
         return sum(rate for rate, _ in windows) / len(windows)
-    pooled: Counter = Counter()
-    for _, times in windows:
-        pooled.update(times)
-    return quantile(pooled, float(key))
+    return Latency.merged(times for _, times in windows).quantile(float(key))
 
 
 def bootstrap(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> dict:

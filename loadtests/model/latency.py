@@ -94,9 +94,9 @@ class Latency(Record):
             total.merge(part)
         return total
 
-    def record(self, ms: float) -> None:
+    def record(self, ms: float, count: int = 1) -> None:
         key = bucket_us(ms)
-        self.counts[key] = self.counts.get(key, 0) + 1
+        self.counts[key] = self.counts.get(key, 0) + count
 
     def merge(self, other: Latency) -> Latency:
         for key, count in other.counts.items():

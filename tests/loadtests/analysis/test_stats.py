@@ -2,20 +2,20 @@
 rounding: synthetic data with known answers."""
 
 import random
-from collections import Counter
 
 import pytest
 
 from loadtests.analysis import littles, stats, steady
 from loadtests.analysis.scrape import Histogram, round_to_bucket
+from loadtests.model.latency import Latency
 
 
 def runs_of(rates_per_run, times=None):
-    return [[(rate, Counter(times or {})) for rate in run] for run in rates_per_run]
+    return [[(rate, Latency.of(times or ())) for rate in run] for run in rates_per_run]
 
 
 def test_bootstrap_of_identical_windows_is_a_point():
-    runs = runs_of([[100.0, 100.0], [100.0, 100.0], [100.0, 100.0]], {200.0: 50})
+    runs = runs_of([[100.0, 100.0], [100.0, 100.0], [100.0, 100.0]], [200.0] * 50)
     ci = stats.bootstrap(runs, ["rps", "0.5"])
     assert ci["rps"] == (100.0, 100.0)
     assert ci["0.5"] == (200.0, 200.0)
@@ -197,7 +197,7 @@ def test_run_intervals_cover_the_true_mean_95_percent_of_the_time_with_three_run
         runs = []
         for _run in range(3):
             level = rng.gauss(100.0, 10.0)
-            runs.append([(rng.gauss(level, 2.0), Counter({10.0: 1})) for _ in range(2)])
+            runs.append([(rng.gauss(level, 2.0), Latency.of([10.0])) for _ in range(2)])
         low, high = stats.run_intervals(runs, ["rps"], resamples=50)["rps"]
         covered += low <= 100.0 <= high
     assert 0.90 <= covered / trials <= 0.99
