@@ -85,7 +85,7 @@ class WindowsFile(Record):
     boundaries: list[Boundary]
     nodes: list[NodeReport]
     run_totals: RunTotals
-    missing_reports: int = 0  # workers whose report never came
+    missing_reports: int  # workers whose report never came
 
     def pooled(self, index: int) -> tuple[Entry, list[tuple[str, float]]]:
         """Window ``index`` over every process and name, and each process's CPU in it."""

@@ -55,6 +55,7 @@ def _run(rng: random.Random, all_ms: list[float]) -> WindowsFile:
         boundaries=[Boundary(unix=1000.0 + i * LENGTH_S) for i in range(WINDOWS + 1)],
         nodes=[msgspec.convert(msgspec.to_builtins(r), type(r)) for r in reports],  # as sent
         run_totals=RunTotals(requests=len(all_ms), failures=0),
+        missing_reports=0,
     )
     return msgspec.json.decode(msgspec.json.encode(written), type=WindowsFile)  # as read
 
