@@ -11,9 +11,9 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
+from loadtests.model.experiment import Experiment
 from loadtests.model.latency import Latency
 from loadtests.model.windows import Boundary
-from loadtests.sweep.plan import CellPlan
 
 from . import littles, measures, scrape, stats
 from .records import (
@@ -37,7 +37,7 @@ def _scrape_families(run_dir: Path, boundary: Boundary) -> dict | None:
     return scrape.parse((run_dir / boundary.scrape_file).read_text())
 
 
-def _windows(plan: CellPlan, run: dict, run_number: int) -> list[dict]:
+def _windows(plan: Experiment, run: dict, run_number: int) -> list[dict]:
     data, sampler = run["windows"], run["sampler"]
     boundaries = data.boundaries
     families = [_scrape_families(run["dir"], b) for b in boundaries]
@@ -98,7 +98,7 @@ def _sum_hist(hists):
     return total
 
 
-def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
+def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
     """The cell for results.json: pooled percentiles, mean rates with their spread, ceilings."""
     per_run = [_windows(plan, run, number) for number, run in enumerate(runs, 1)]
     windows = [w for run in per_run for w in run]
@@ -164,7 +164,7 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         fanout=plan.fanout if plan.spec.uses_upstream else None,
         db_pool_size=plan.db_pool or None,
         service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
-        warmup_s=max((w.seconds for w in warmups), default=plan.warmup_for()),
+        warmup_s=max((w.seconds for w in warmups), default=plan.warmup),
         warmups=warmups or None,
         window_s=runs[0]["windows"].length_s if runs else None,
         repeats=len(runs),
@@ -252,7 +252,7 @@ def _generator_processes(runs: list[dict]) -> int:
     return max((len(run["windows"].nodes) for run in runs), default=0)
 
 
-def failed_cell(plan: CellPlan, error: str) -> Cell:
+def failed_cell(plan: Experiment, error: str) -> Cell:
     """A cell that could not be measured: it still appears, with the reason."""
     return Cell(
         server=plan.server,

@@ -6,14 +6,14 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+from loadtests.model.experiment import Experiment
 from loadtests.model.windows import Boundary
-from loadtests.sweep.plan import CellPlan
 
 from . import scrape
 from .records import LatencyMs, Warmup
 
 
-def by_worker(plan: CellPlan, first: Boundary, last: Boundary) -> dict[str, int] | None:
+def by_worker(plan: Experiment, first: Boundary, last: Boundary) -> dict[str, int] | None:
     """Requests each worker (pid) completed between two reads of its metric file."""
     if first.per_process is None or last.per_process is None:
         return None

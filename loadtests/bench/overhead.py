@@ -33,43 +33,19 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from loadtests.model.experiment import BASELINE, VARIANTS
 from loadtests.sweep.sampler import tree_cpu_seconds
 from mysite.launcher import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINTS = {"sync": "/sync/api/?delay=0", "async": "/async/api/?delay=0"}
-BASELINE = "off"
 TARGET_COST = 0.03  # the issue's budget: at most 3% of throughput
 # wrk on one core above this share of it may be what limits the rate, not the server.
 SATURATED_CPU = 0.9
 # A server below this share of its core was held back by other load on the machine.
 STARVED_CPU = 0.8
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    label: str
-    env: dict[str, str]
-
-
-_APP = {"DJANGO_SETTINGS_MODULE": "mysite.settings", "DJANGO_DEBUG": "false"}
-VARIANTS = (
-    Variant(BASELINE, "metrics off", {**_APP, "METRICS_ENABLED": "false"}),
-    Variant("this", "this middleware", {**_APP, "METRICS_ENABLED": "true"}),
-    Variant(
-        "django-prometheus",
-        "django-prometheus",
-        {
-            **_APP,
-            "DJANGO_SETTINGS_MODULE": "loadtests.bench.settings_django_prometheus",
-            "METRICS_ENABLED": "false",
-        },
-    ),
-)
 
 
 # --- measure -------------------------------------------------------------------------------

@@ -12,15 +12,9 @@ from collections import Counter
 
 from msgspec import field
 
+from loadtests.analysis.thresholds import LAG_LIMIT_MS
 from loadtests.model.latency import Latency, LatencyMs
 from loadtests.model.record import Record
-
-# A step whose generator lag p99 passes this did not start its requests when it meant to:
-# its figures measure the generator as much as the server.
-LAG_LIMIT_MS = 20.0
-# A request that starts later than this after its intended instant is counted as late (it
-# still runs, and its latency still counts from the intended instant).
-LATE_MS = 10.0
 
 COUNTS = ("scheduled", "sent_count", "completed", "in_window", "failures", "late", "dropped")
 

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from loadtests.analysis.thresholds import LAG_LIMIT_MS, LATE_MS
 from loadtests.model.latency import quantile_ranks
 
-from .recording import LAG_LIMIT_MS, LATE_MS
 from .tail import two_share_z, wilson_interval
 from .trace import StepTrace
 

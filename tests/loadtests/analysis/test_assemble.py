@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from loadtests.analysis.assemble import assemble
+from loadtests.model.experiment import Experiment
 from loadtests.model.latency import QUANTILES, bucket_us
 from loadtests.model.windows import Boundary, RunTotals, WindowsFile
 from loadtests.plugins.window_recorder import Recorder
-from loadtests.sweep.plan import CellPlan
 
 NAME = "/async/api/"
 WINDOWS, LENGTH_S = 2, 5.0
@@ -66,7 +66,7 @@ def test_a_cell_s_latency_is_every_request_s_nearest_rank_percentile(tmp_path):
         {"windows": _run(rng, all_ms), "sampler": None, "dir": tmp_path, "workers": 1}
         for _ in range(2)
     ]
-    plan = CellPlan("uvicorn", 1, "async-api", 8, 0.05, 0, 1, 0.0, LENGTH_S, 2)
+    plan = Experiment("uvicorn", 1, "async-api", 8, 0.05, 0, 1, 0.0, LENGTH_S, 2)
     cell = assemble(plan, runs, tmp_path / "cells" / plan.slug, cores=2)
     bucketed = np.array([bucket_us(ms) for ms in all_ms]) / 1000.0
     for key, q in QUANTILES.items():
