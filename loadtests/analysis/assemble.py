@@ -7,12 +7,14 @@ to distrust.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 from loadtests.model.experiment import Experiment
-from loadtests.model.latency import Latency
+from loadtests.model.latency import QUANTILES, Latency
 from loadtests.model.windows import Boundary
 
 from . import littles, measures, scrape, stats
@@ -37,49 +39,52 @@ def _scrape_families(run_dir: Path, boundary: Boundary) -> dict | None:
     return scrape.parse((run_dir / boundary.scrape_file).read_text())
 
 
-def _windows(plan: Experiment, run: dict, run_number: int) -> list[dict]:
+class Measured(NamedTuple):
+    """A window's record, with what the cell pools from it: its latency and server histograms."""
+
+    window: Window
+    times: Latency
+    server: scrape.Histogram | None
+    upstream: scrape.Histogram | None
+
+
+def _windows(plan: Experiment, run: dict, run_number: int) -> list[Measured]:
     data, sampler = run["windows"], run["sampler"]
-    boundaries = data.boundaries
-    families = [_scrape_families(run["dir"], b) for b in boundaries]
+    edges = data.boundaries
+    families = [_scrape_families(run["dir"], b) for b in edges]
     out = []
-    for index in range(data.count):
-        start, end = boundaries[index].unix, boundaries[index + 1].unix
+    for index, (first, last) in enumerate(itertools.pairwise(edges)):
+        start, end = first.unix, last.unix
         entry, cpu = data.pooled(index)
-        server_hist = upstream_hist = None
+        server = upstream = None
         if families[index] is not None and families[index + 1] is not None:
-            server_hist = scrape.route_histogram(
+            server = scrape.route_histogram(
                 families[index + 1], plan.spec.path
             ) - scrape.route_histogram(families[index], plan.spec.path)
-            upstream_hist = scrape.upstream_histogram(
-                families[index + 1]
-            ) - scrape.upstream_histogram(families[index])
-        out.append(
-            {
-                "run": run_number,
-                "by_worker": measures.by_worker(plan, boundaries[index], boundaries[index + 1]),
-                "read_s": (
-                    [boundaries[index].read_s, boundaries[index + 1].read_s]
-                    if boundaries[index].read_s is not None
-                    else None
-                ),
-                "start": start,
-                "end": end,
-                "duration_s": round(end - start, 3),
-                # How long the server kept each edge's scrape waiting (its queue, roughly).
-                "scrape_s": [boundaries[index].scrape_s, boundaries[index + 1].scrape_s],
-                "requests": entry.requests,
-                "failures": entry.failures,
-                "rps": round(entry.share / (end - start), 2),
-                "latency_ms": entry.latency.summary(),
-                "errors": entry.top_errors(),
-                "generator_cpu": [NodeCpu(node=n, cpu_percent=round(c, 1)) for n, c in cpu],
-                "server_process": sampler.window("server", start, end) if sampler else None,
-                "upstream_process": sampler.window("upstream", start, end) if sampler else None,
-                "_times": entry.latency,
-                "_server_hist": server_hist,
-                "_upstream_hist": upstream_hist,
-            }
+            upstream = scrape.upstream_histogram(families[index + 1]) - scrape.upstream_histogram(
+                families[index]
+            )
+        window = Window(
+            run=run_number,
+            server_requests_by_worker=measures.by_worker(plan, first, last),
+            read_s=[first.read_s, last.read_s] if first.read_s is not None else None,
+            start=start,
+            end=end,
+            duration_s=round(end - start, 3),
+            # How long the server kept each edge's scrape waiting (its queue, roughly).
+            scrape_s=[first.scrape_s, last.scrape_s],
+            requests=entry.requests,
+            failures=entry.failures,
+            rps=round(entry.share / (end - start), 2),
+            latency_ms=entry.latency.summary(),
+            errors=entry.top_errors(),
+            generator_cpu=[NodeCpu(node=n, cpu_percent=round(c, 1)) for n, c in cpu],
+            server_process=_process(sampler.window("server", start, end) if sampler else None),
+            upstream_process=_process(sampler.window("upstream", start, end) if sampler else None),
+            server_latency_ms=measures.latency(server),
+            server_requests=round(server.count) if server else None,
         )
+        out.append(Measured(window, entry.latency, server, upstream))
     return out
 
 
@@ -101,27 +106,28 @@ def _sum_hist(hists):
 def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
     """The cell for results.json: pooled percentiles, mean rates with their spread, ceilings."""
     per_run = [_windows(plan, run, number) for number, run in enumerate(runs, 1)]
-    windows = [w for run in per_run for w in run]
-    times = Latency.merged(w["_times"] for w in windows)
-    server_hist = _sum_hist(w["_server_hist"] for w in windows)
-    upstream_hist = _sum_hist(w["_upstream_hist"] for w in windows)
-    rates = [w["rps"] for w in windows]
+    measured = [m for run in per_run for m in run]
+    windows = [m.window for m in measured]
+    times = Latency.merged(m.times for m in measured)
+    server_hist = _sum_hist(m.server for m in measured)
+    upstream_hist = _sum_hist(m.upstream for m in measured)
+    rates = [w.rps for w in windows]
     rps = round(statistics.fmean(rates), 2) if rates else 0.0
     latency = times.summary()
     ceiling = plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout)
     model_rps, model_text = plan.model()
-    generator_cpu = max((g.cpu_percent for w in windows for g in w["generator_cpu"]), default=None)
-    server_cpu = _mean((w["server_process"] or {}).get("cpu_percent") for w in windows)
-    upstream_cpu = _mean((w["upstream_process"] or {}).get("cpu_percent") for w in windows)
+    generator_cpu = max((g.cpu_percent for w in windows for g in w.generator_cpu), default=None)
+    server_cpu = _mean(w.server_process and w.server_process.cpu_percent for w in windows)
+    upstream_cpu = _mean(w.upstream_process and w.upstream_process.cpu_percent for w in windows)
 
-    def peak(key, field):
-        return max(((w[key] or {}).get(field) or 0 for w in windows), default=None) or None
+    def peak(field):
+        return max((getattr(w.server_process, field, 0) or 0 for w in windows), default=0) or None
 
-    requests = sum(w["requests"] for w in windows)
-    failures = sum(w["failures"] for w in windows)
+    requests = sum(w.requests for w in windows)
+    failures = sum(w.failures for w in windows)
     errors: Counter = Counter()
     for w in windows:
-        errors.update(dict(w["errors"]))
+        errors.update(dict(w.errors))
     flags = []
     if failures:
         flags.append("failures")
@@ -142,11 +148,11 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
     if any(w.steady is False for w in warmups):
         flags.append("never-steady")
     ci = stats.run_intervals(
-        [[(w["rps"], w["_times"]) for w in run] for run in per_run],
-        ["rps", *(str(q) for q in scrape.QUANTILES.values())],
+        [[(m.window.rps, m.times) for m in run] for run in per_run],
+        ["rps", *(str(q) for q in QUANTILES.values())],
     )
     if latency is not None:
-        for key, q in scrape.QUANTILES.items():
+        for key, q in QUANTILES.items():
             setattr(latency, f"{key}_ci95", ci[str(q)])
     concurrency = littles.concurrency(rps, latency.mean if latency else None)
     tolerance = littles.tolerance(plan.users, requests, times.cv()) if requests else None
@@ -196,9 +202,9 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         server_process=ProcessUse(
             cores=cores,
             cpu_percent=server_cpu,
-            rss_mb=peak("server_process", "rss_mb"),
-            threads=peak("server_process", "threads"),
-            processes=peak("server_process", "processes"),
+            rss_mb=peak("rss_mb"),
+            threads=peak("threads"),
+            processes=peak("processes"),
         ),
         generator=GeneratorUse(cpu_percent=generator_cpu, processes=_generator_processes(runs)),
         upstream=(
@@ -213,7 +219,7 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         ),
         errors=errors.most_common(5),
         flags=flags,
-        windows=[_window(w) for w in windows],
+        windows=windows,
         dir=str(cell_dir.relative_to(cell_dir.parent.parent)),
     )
 
@@ -224,28 +230,6 @@ def _statuses(hist: scrape.Histogram | None) -> dict[str, int] | None:
 
 def _process(use: dict | None) -> ProcessUse | None:
     return ProcessUse(**use) if use else None
-
-
-def _window(w: dict) -> Window:
-    return Window(
-        start=w["start"],
-        end=w["end"],
-        duration_s=w["duration_s"],
-        scrape_s=w["scrape_s"],
-        requests=w["requests"],
-        failures=w["failures"],
-        rps=w["rps"],
-        latency_ms=w["latency_ms"],
-        errors=w["errors"],
-        generator_cpu=w["generator_cpu"],
-        server_process=_process(w["server_process"]),
-        upstream_process=_process(w["upstream_process"]),
-        server_latency_ms=measures.latency(w["_server_hist"]),
-        server_requests=round(w["_server_hist"].count) if w["_server_hist"] else None,
-        run=w["run"],
-        server_requests_by_worker=w["by_worker"],
-        read_s=w["read_s"],
-    )
 
 
 def _generator_processes(runs: list[dict]) -> int:

@@ -7,10 +7,11 @@ import math
 from collections import Counter
 
 from loadtests.model.experiment import Experiment
+from loadtests.model.latency import QUANTILES
 from loadtests.model.windows import Boundary
 
 from . import scrape
-from .records import LatencyMs, Warmup
+from .records import LatencyMs, Warmup, Window
 
 
 def by_worker(plan: Experiment, first: Boundary, last: Boundary) -> dict[str, int] | None:
@@ -29,7 +30,7 @@ def latency(hist: scrape.Histogram | None) -> LatencyMs | None:
     percentiles = hist.percentiles_ms() if hist else None
     if not percentiles:
         return None
-    for key, q in scrape.QUANTILES.items():
+    for key, q in QUANTILES.items():
         bounds = hist.bucket(q)
         if key not in percentiles or bounds is None:
             continue
@@ -53,13 +54,13 @@ def warmups(runs: list[dict]) -> list[Warmup]:
     ]
 
 
-def sum_by_worker(windows: list[dict], workers: int) -> tuple[list[int] | None, float | None]:
+def sum_by_worker(windows: list[Window], workers: int) -> tuple[list[int] | None, float | None]:
     """Requests per worker rank (busiest first, summed over runs: each run has its own pids;
     a worker that served none is a 0) and the mean over runs of busiest / mean worker."""
     runs: dict[int, Counter] = {}
     for w in windows:
-        if w["by_worker"] is not None:
-            runs.setdefault(w["run"], Counter()).update(w["by_worker"])
+        if w.server_requests_by_worker is not None:
+            runs.setdefault(w.run, Counter()).update(w.server_requests_by_worker)
     if not runs:
         return None, None
     ranked, ratios = [0] * workers, []

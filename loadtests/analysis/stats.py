@@ -280,32 +280,3 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> Ratio | None:
     mean = statistics.fmean(logs)
     half = t_975(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
     return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half))
-
-
-def ratio_of_intervals(
-    a: float, a_ci: Sequence[float], b: float, b_ci: Sequence[float]
-) -> Ratio | None:
-    """a / b when only the two cells' intervals are stored (results.json keeps no raw timings).
-
-    Each interval is turned into a standard error (its half-width / 1.96) and the ratio's
-    interval follows on the log scale, where the two errors add in quadrature.
-    """
-    if not a or not b or a <= 0 or b <= 0 or None in (*a_ci, *b_ci):
-        return None
-    z = _z()
-
-    def log_se(value: float, ci: Sequence[float]) -> float:
-        low, high = max(ci[0], 1e-9), max(ci[1], 1e-9)
-        return max(abs(math.log(high / value)), abs(math.log(value / low))) / z
-
-    se = math.hypot(log_se(a, a_ci), log_se(b, b_ci))
-    value = a / b
-    return Ratio(value, value * math.exp(-z * se), value * math.exp(z * se))
-
-
-def _z() -> float:
-    return NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
-
-
-def contains(interval: Sequence[float] | None, value: float | None) -> bool:
-    return bool(interval) and value is not None and interval[0] <= value <= interval[1]

@@ -124,13 +124,6 @@ def test_mean_ci95_is_students_interval():
     assert stats.mean_ci95([1.0]) is None
 
 
-def test_ratio_of_stored_intervals():
-    assert not stats.ratio_of_intervals(100, (95, 105), 101, (96, 106)).significant
-    r = stats.ratio_of_intervals(200, (195, 205), 100, (98, 102))
-    assert r.significant
-    assert r.low < 2 < r.high
-
-
 def test_steady_rule():
     assert not steady.is_steady([(100, 200), (100, 200)]), "too few sub-windows"
     assert steady.is_steady([(10, 900), (100, 200), (102, 201), (98, 199)])
