@@ -1,13 +1,15 @@
 """From a cell's windows, scrapes and process samples to the cell that results.json holds.
 
 Pure: it reads what the runs gathered (window files, scrape files, samples) and computes pooled
-percentiles, mean rates with their spread, the ceilings, and the flags that say which number
-to distrust.
+percentiles, mean rates with their spread, the ceilings, the server's percentiles at their
+buckets' precision, per-worker request counts, the runs' warm-ups, and the flags that say which
+number to distrust.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -17,13 +19,15 @@ from loadtests.model.experiment import Experiment
 from loadtests.model.latency import QUANTILES, Latency
 from loadtests.model.windows import Boundary
 
-from . import littles, measures, scrape, stats
+from . import littles, scrape, stats
 from .records import (
     Cell,
     GeneratorUse,
+    LatencyMs,
     NodeCpu,
     ProcessUse,
     UpstreamUse,
+    Warmup,
     Window,
 )
 from .thresholds import (
@@ -66,7 +70,7 @@ def _windows(plan: Experiment, run: dict, run_number: int) -> list[Measured]:
             )
         window = Window(
             run=run_number,
-            server_requests_by_worker=measures.by_worker(plan, first, last),
+            server_requests_by_worker=_by_worker(plan, first, last),
             read_s=[first.read_s, last.read_s] if first.read_s is not None else None,
             start=start,
             end=end,
@@ -81,7 +85,7 @@ def _windows(plan: Experiment, run: dict, run_number: int) -> list[Measured]:
             generator_cpu=[NodeCpu(node=n, cpu_percent=round(c, 1)) for n, c in cpu],
             server_process=_process(sampler.window("server", start, end) if sampler else None),
             upstream_process=_process(sampler.window("upstream", start, end) if sampler else None),
-            server_latency_ms=measures.latency(server),
+            server_latency_ms=_server_latency(server),
             server_requests=round(server.count) if server else None,
         )
         out.append(Measured(window, entry.latency, server, upstream))
@@ -144,7 +148,7 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
     workers_ready = min((run["workers"] for run in runs if "workers" in run), default=None)
     if workers_ready is not None and workers_ready < plan.workers:
         flags.append("workers-not-ready")
-    warmups = measures.warmups(runs)
+    warmups = _warmups(runs)
     if any(w.steady is False for w in warmups):
         flags.append("never-steady")
     ci = stats.run_intervals(
@@ -159,7 +163,7 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
     law = littles.flag(plan.users, concurrency, tolerance) if tolerance is not None else None
     if law:
         flags.append(law)
-    by_worker, imbalance = measures.sum_by_worker(windows, plan.workers)
+    by_worker, imbalance = _sum_by_worker(windows, plan.workers)
     return Cell(
         server=plan.server,
         workers=plan.workers,
@@ -183,12 +187,12 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         rps_min=min(rates, default=None),
         rps_max=max(rates, default=None),
         rps_stdev=round(statistics.stdev(rates), 2) if len(rates) > 1 else None,
-        rps_ci95=measures.rounded(ci["rps"]),
+        rps_ci95=_rounded(ci["rps"]),
         concurrency_tolerance=round(tolerance, 2) if tolerance is not None else None,
         server_requests_by_worker=by_worker,
         worker_imbalance=imbalance,
         latency_ms=latency,
-        server_latency_ms=measures.latency(server_hist),
+        server_latency_ms=_server_latency(server_hist),
         server_requests=round(server_hist.count) if server_hist else None,
         server_statuses=_statuses(server_hist),
         littles_law_rps=round(ceiling, 2),
@@ -211,7 +215,7 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
             UpstreamUse(
                 cpu_percent=upstream_cpu,
                 calls=round(upstream_hist.count) if upstream_hist else None,
-                call_latency_ms=measures.latency(upstream_hist),
+                call_latency_ms=_server_latency(upstream_hist),
                 call_statuses=_statuses(upstream_hist),
             )
             if plan.spec.uses_upstream
@@ -255,3 +259,62 @@ def failed_cell(plan: Experiment, error: str) -> Cell:
         error=error,
         db_pool_size=plan.db_pool or None,
     )
+
+
+def _by_worker(plan: Experiment, first: Boundary, last: Boundary) -> dict[str, int] | None:
+    """Requests each worker (pid) completed between two reads of its metric file."""
+    if first.per_process is None or last.per_process is None:
+        return None
+    before, after = first.per_process, last.per_process
+    return {
+        pid: round(counts.get(plan.spec.path, 0) - before.get(pid, {}).get(plan.spec.path, 0))
+        for pid, counts in after.items()
+    }
+
+
+def _server_latency(hist: scrape.Histogram | None) -> LatencyMs | None:
+    """Server percentiles, each rounded to what its bucket allows, with the bucket's bounds."""
+    percentiles = hist.percentiles_ms() if hist else None
+    if not percentiles:
+        return None
+    for key, q in QUANTILES.items():
+        bounds = hist.bucket(q)
+        if key not in percentiles or bounds is None:
+            continue
+        low, high = (b * 1000.0 for b in bounds)
+        percentiles[key] = round(scrape.round_to_bucket(percentiles[key], low, high), 3)
+        percentiles[f"{key}_bucket"] = (
+            round(low, 3),
+            round(high, 3) if math.isfinite(high) else None,
+        )
+    return LatencyMs(**percentiles)
+
+
+def _rounded(interval):
+    return (round(interval[0], 2), round(interval[1], 2)) if interval else None
+
+
+def _warmups(runs: list[dict]) -> list[Warmup]:
+    return [
+        Warmup(run=n, seconds=run["windows"].warmup_s, steady=run["windows"].steady)
+        for n, run in enumerate(runs, 1)
+    ]
+
+
+def _sum_by_worker(windows: list[Window], workers: int) -> tuple[list[int] | None, float | None]:
+    """Requests per worker rank (busiest first, summed over runs: each run has its own pids;
+    a worker that served none is a 0) and the mean over runs of busiest / mean worker."""
+    runs: dict[int, Counter] = {}
+    for w in windows:
+        if w.server_requests_by_worker is not None:
+            runs.setdefault(w.run, Counter()).update(w.server_requests_by_worker)
+    if not runs:
+        return None, None
+    ranked, ratios = [0] * workers, []
+    for counts in runs.values():
+        values = sorted(counts.values(), reverse=True)
+        values += [0] * max(0, workers - len(values))
+        ranked = [a + b for a, b in zip(ranked, values, strict=False)] + ranked[len(values) :]
+        if sum(values):
+            ratios.append(max(values) / (sum(values) / len(values)))
+    return ranked, (round(sum(ratios) / len(ratios), 3) if ratios else None)

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from loadtests.analysis.stats import two_share_z, wilson_interval
 from loadtests.analysis.thresholds import LAG_LIMIT_MS, LATE_MS
 from loadtests.model.latency import quantile_ranks
 
-from .tail import two_share_z, wilson_interval
 from .trace import StepTrace
 
 QUANTILE = 0.99  # the SLO's percentile
