@@ -33,6 +33,14 @@ def test_a_bucket_is_never_wider_than_a_tenth_of_a_ms_nor_three_significant_digi
     assert bucket_us(-1.0) == 0
 
 
+def test_a_latency_recorded_one_by_one_is_the_same_as_one_built_at_once():
+    values = _sample(8, 3000)
+    one_by_one = Latency()
+    for ms in values:
+        one_by_one.record(float(ms))
+    assert one_by_one == Latency.of(values) == Latency.of(iter(values.tolist()))
+
+
 def test_merging_workers_gives_the_latency_of_all_their_requests_exactly():
     values = _sample(2, 30_000)
     parts = [Latency.of(chunk) for chunk in np.array_split(values, 7)]
