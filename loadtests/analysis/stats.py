@@ -19,9 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-from loadtests.model.latency import Latency
+from loadtests.model.latency import CONFIDENCE, Latency
 
-CONFIDENCE = 0.95
 RESAMPLES = 1000
 SEED = 11  # a fixed seed: the same data give the same interval, run after run
 
