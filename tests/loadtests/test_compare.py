@@ -152,3 +152,8 @@ def test_the_command_dispatches_and_says_its_exit_codes():
     )
     assert bad.returncode == 2
     assert "nowhere" in bad.stderr
+
+
+def test_the_documented_exit_code_is_the_codes():
+    text = " ".join((ROOT / "docs" / "YOUR_APP.md").read_text().split())
+    assert f"the command exits {compare.SLOWER} when a configuration's rate" in text
