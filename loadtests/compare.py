@@ -61,14 +61,17 @@ class Comparison:
     rows: list[Row]
     only_a: list[str]
     only_b: list[str]
+    # Configurations compared although their load differed: "KEY: users 32 -> 64".
+    setup_differs: list[str]
 
 
 def _cell_key(cell: Cell) -> str:
     key = "closed loop " + configuration_key(
         cell.server, cell.workers, cell.threads, cell.scenario, cell.db_pool_size or 0
     )
-    route = getattr(cell, "route", None)  # a project's cells name their route
-    return f"{key} {route}" if route else key
+    # A project's cells name their route; cells may name their instrumentation stack.
+    route, stack = getattr(cell, "route", None), getattr(cell, "instrumentation", None)
+    return key + (f" {route}" if route else "") + (f" [{stack}]" if stack else "")
 
 
 def _entry_key(entry: CapacityEntry) -> str:
@@ -127,11 +130,24 @@ def entry_repeats(entry: CapacityEntry, cores: int) -> Repeats:
     return out
 
 
-def configurations(run: Results) -> dict[str, Repeats]:
+# The load a configuration ran under: compared all the same, but said when it differs.
+CELL_SETUP = ("users", "delay_s", "fanout")
+ENTRY_SETUP = ("delay_s", "slo_p99_ms")
+
+
+def configurations(run: Results) -> dict[str, tuple[Repeats, dict]]:
+    """Each configuration's repeats, and the load it ran under."""
     cores = run.meta.machine.cpus_available or run.meta.machine.cpu_count or 1
-    out = {_cell_key(c): cell_repeats(c) for c in run.cells if c.measured}
-    out |= {_entry_key(e): entry_repeats(e, cores) for e in run.capacity if e.is_result}
-    return out
+    out = {
+        _cell_key(c): (cell_repeats(c), {f: getattr(c, f) for f in CELL_SETUP})
+        for c in run.cells
+        if c.measured
+    }
+    return out | {
+        _entry_key(e): (entry_repeats(e, cores), {f: getattr(e, f) for f in ENTRY_SETUP})
+        for e in run.capacity
+        if e.is_result
+    }
 
 
 def row(configuration: str, measure: str, a: list[float], b: list[float]) -> Row:
@@ -146,16 +162,22 @@ def row(configuration: str, measure: str, a: list[float], b: list[float]) -> Row
 
 def compare(a: Results, b: Results) -> Comparison:
     configs_a, configs_b = configurations(a), configurations(b)
+    both = [key for key in configs_a if key in configs_b]
     rows = [
-        row(key, measure, values, configs_b[key][measure])
-        for key, measures in configs_a.items()
-        if key in configs_b
-        for measure, values in measures.items()
-        if measure in configs_b[key]
+        row(key, measure, values, configs_b[key][0][measure])
+        for key in both
+        for measure, values in configs_a[key][0].items()
+        if measure in configs_b[key][0]
     ]
+    differs = []
+    for key in both:
+        (_, setup_a), (_, setup_b) = configs_a[key], configs_b[key]
+        changed = [f"{f} {setup_a[f]} -> {setup_b[f]}" for f in setup_a if setup_a[f] != setup_b[f]]
+        if changed:
+            differs.append(f"{key}: {', '.join(changed)}")
     only_a = [key for key in configs_a if key not in configs_b]
     only_b = [key for key in configs_b if key not in configs_a]
-    return Comparison(rows, only_a, only_b)
+    return Comparison(rows, only_a, only_b, differs)
 
 
 def _number(value: float | None) -> str:
@@ -180,6 +202,13 @@ def table(comparison: Comparison, percent: float | None = None) -> str:
         lines.append("  ".join(str(v).ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
     for side, keys in (("A", comparison.only_a), ("B", comparison.only_b)):
         lines += [f"only in {side}: {key}" for key in keys]
+    lines += [f"load differs: {text}" for text in comparison.setup_differs]
+    unjudged = [r for r in comparison.rows if r.low is None and r.measure in SLOWER_WHEN]
+    if percent is not None and unjudged:
+        lines.append(
+            f"--fail-if-slower cannot judge {len(unjudged)} measure(s) with no interval "
+            "(one repeat on a side)"
+        )
     return "\n".join(lines)
 
 

@@ -127,12 +127,23 @@ def test_configurations_in_one_run_only_are_listed(capsys, tmp_path):
     assert "only in B: closed loop uvicorn/1x8/thread-fanout" in out.splitlines()
 
 
+def test_a_configuration_under_another_load_is_compared_and_said(capsys, tmp_path):
+    data = json.loads((CLOSED_LOOP / "results.json").read_text())
+    data["cells"][0]["users"] *= 2
+    (tmp_path / "more.json").write_text(json.dumps(data))
+    _, out = run(capsys, CLOSED_LOOP, tmp_path / "more.json")
+    assert "load differs: closed loop uvicorn/1x8/sync-api: users 32 -> 64" in out.splitlines()
+    assert run(capsys, CLOSED_LOOP, CLOSED_LOOP)[1].count("load differs") == 0
+
+
 def test_an_old_schema_compares_without_intervals(capsys):
     code, found, _ = rows(capsys, OLD, OLD, "--fail-if-slower", "0")
     measured = list(found.values())
     assert code == 0
     assert measured
     assert {r["verdict"] for r in measured} == {"no interval"}
+    out = run(capsys, OLD, OLD, "--fail-if-slower", "0")[1]
+    assert "--fail-if-slower cannot judge" in out.splitlines()[-1]
 
 
 def test_the_command_dispatches_and_says_its_exit_codes():
