@@ -1,20 +1,25 @@
 """From a cell's windows, scrapes and process samples to the cell that results.json holds.
 
 Pure: it reads what the runs gathered (window files, scrape files, samples) and computes pooled
-percentiles, mean rates with their spread, the ceilings, and the flags that say which number
-to distrust.
+percentiles, mean rates with their spread, the ceilings, the server's percentiles at their
+buckets' precision, per-worker request counts, the runs' warm-ups, and the flags that say which
+number to distrust.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
-from loadtests.sweep.plan import CellPlan
+from loadtests.model.experiment import Experiment
+from loadtests.model.latency import QUANTILES, Latency
+from loadtests.model.windows import Boundary
 
-from . import littles, measures, scrape, stats
+from . import littles, scrape, stats
 from .records import (
     Cell,
     GeneratorUse,
@@ -22,6 +27,7 @@ from .records import (
     NodeCpu,
     ProcessUse,
     UpstreamUse,
+    Warmup,
     Window,
 )
 from .thresholds import (
@@ -31,96 +37,58 @@ from .thresholds import (
 )
 
 
-def percentiles(times: Counter) -> LatencyMs | None:
-    """Nearest-rank percentiles, mean and max of response times in ms."""
-    n = sum(times.values())
-    if n == 0:
+def _scrape_families(run_dir: Path, boundary: Boundary) -> dict | None:
+    if not boundary.scrape_file:
         return None
-    ordered = sorted(times.items())
-    result: dict[str, float] = {}
-    for key, q in scrape.QUANTILES.items():
-        rank, seen = max(1, math.ceil(q * n)), 0
-        for value, count in ordered:
-            seen += count
-            if seen >= rank:
-                result[key] = value
-                break
-    result["mean"] = round(sum(v * c for v, c in ordered) / n, 2)
-    result["max"] = ordered[-1][0]
-    return LatencyMs(**result)
+    return scrape.parse((run_dir / boundary.scrape_file).read_text())
 
 
-def _scrape_families(run_dir: Path, boundary: dict) -> dict | None:
-    name = boundary.get("scrape_file")
-    if not name:
-        return None
-    return scrape.parse((run_dir / name).read_text())
+class Measured(NamedTuple):
+    """A window's record, with what the cell pools from it: its latency and server histograms."""
+
+    window: Window
+    times: Latency
+    server: scrape.Histogram | None
+    upstream: scrape.Histogram | None
 
 
-def _windows(plan: CellPlan, run: dict, run_number: int) -> list[dict]:
+def _windows(plan: Experiment, run: dict, run_number: int) -> list[Measured]:
     data, sampler = run["windows"], run["sampler"]
-    boundaries = data["boundaries"]
-    families = [_scrape_families(run["dir"], b) for b in boundaries]
+    edges = data.boundaries
+    families = [_scrape_families(run["dir"], b) for b in edges]
     out = []
-    for index in range(data["count"]):
-        start, end = boundaries[index]["unix"], boundaries[index + 1]["unix"]
-        times: Counter = Counter()
-        requests = failures = 0
-        shares = 0.0  # each request spread over the windows it spans (plugins.window)
-        errors: Counter = Counter()
-        generator_cpu = []
-        for node in data["nodes"]:
-            for window in node["windows"]:
-                if window["index"] != index:
-                    continue
-                if window.get("cpu_percent") is not None:
-                    generator_cpu.append(
-                        {"node": node["node"], "cpu_percent": round(window["cpu_percent"], 1)}
-                    )
-                for entry in window["entries"].values():
-                    requests += entry["requests"]
-                    shares += entry.get("share", entry["requests"])
-                    failures += entry["failures"]
-                    times.update({float(v): c for v, c in entry["response_times_ms"]})
-                    errors.update(dict(entry["errors"]))
-        server_hist = upstream_hist = None
+    for index, (first, last) in enumerate(itertools.pairwise(edges)):
+        start, end = first.unix, last.unix
+        entry, cpu = data.pooled(index)
+        server = upstream = None
         if families[index] is not None and families[index + 1] is not None:
-            server_hist = scrape.route_histogram(
+            server = scrape.route_histogram(
                 families[index + 1], plan.spec.path
             ) - scrape.route_histogram(families[index], plan.spec.path)
-            upstream_hist = scrape.upstream_histogram(
-                families[index + 1]
-            ) - scrape.upstream_histogram(families[index])
-        out.append(
-            {
-                "run": run_number,
-                "by_worker": measures.by_worker(plan, boundaries[index], boundaries[index + 1]),
-                "read_s": (
-                    [boundaries[index].get("read_s"), boundaries[index + 1].get("read_s")]
-                    if "read_s" in boundaries[index]
-                    else None
-                ),
-                "start": start,
-                "end": end,
-                "duration_s": round(end - start, 3),
-                # How long the server kept each edge's scrape waiting (its queue, roughly).
-                "scrape_s": [
-                    boundaries[index].get("scrape_s"),
-                    boundaries[index + 1].get("scrape_s"),
-                ],
-                "requests": requests,
-                "failures": failures,
-                "rps": round(shares / (end - start), 2),
-                "latency_ms": percentiles(times),
-                "errors": errors.most_common(5),
-                "generator_cpu": generator_cpu,
-                "server_process": sampler.window("server", start, end) if sampler else None,
-                "upstream_process": sampler.window("upstream", start, end) if sampler else None,
-                "_times": times,
-                "_server_hist": server_hist,
-                "_upstream_hist": upstream_hist,
-            }
+            upstream = scrape.upstream_histogram(families[index + 1]) - scrape.upstream_histogram(
+                families[index]
+            )
+        window = Window(
+            run=run_number,
+            server_requests_by_worker=_by_worker(plan, first, last),
+            read_s=[first.read_s, last.read_s] if first.read_s is not None else None,
+            start=start,
+            end=end,
+            duration_s=round(end - start, 3),
+            # How long the server kept each edge's scrape waiting (its queue, roughly).
+            scrape_s=[first.scrape_s, last.scrape_s],
+            requests=entry.requests,
+            failures=entry.failures,
+            rps=round(entry.share / (end - start), 2),
+            latency_ms=entry.latency.summary(),
+            errors=entry.top_errors(),
+            generator_cpu=[NodeCpu(node=n, cpu_percent=round(c, 1)) for n, c in cpu],
+            server_process=_process(sampler.window("server", start, end) if sampler else None),
+            upstream_process=_process(sampler.window("upstream", start, end) if sampler else None),
+            server_latency_ms=_server_latency(server),
+            server_requests=round(server.count) if server else None,
         )
+        out.append(Measured(window, entry.latency, server, upstream))
     return out
 
 
@@ -139,34 +107,31 @@ def _sum_hist(hists):
     return total
 
 
-def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
+def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
     """The cell for results.json: pooled percentiles, mean rates with their spread, ceilings."""
     per_run = [_windows(plan, run, number) for number, run in enumerate(runs, 1)]
-    windows = [w for run in per_run for w in run]
-    times: Counter = Counter()
-    for w in windows:
-        times.update(w["_times"])
-    server_hist = _sum_hist(w["_server_hist"] for w in windows)
-    upstream_hist = _sum_hist(w["_upstream_hist"] for w in windows)
-    rates = [w["rps"] for w in windows]
+    measured = [m for run in per_run for m in run]
+    windows = [m.window for m in measured]
+    times = Latency.merged(m.times for m in measured)
+    server_hist = _sum_hist(m.server for m in measured)
+    upstream_hist = _sum_hist(m.upstream for m in measured)
+    rates = [w.rps for w in windows]
     rps = round(statistics.fmean(rates), 2) if rates else 0.0
-    latency = percentiles(times)
+    latency = times.summary()
     ceiling = plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout)
     model_rps, model_text = plan.model()
-    generator_cpu = max(
-        (g["cpu_percent"] for w in windows for g in w["generator_cpu"]), default=None
-    )
-    server_cpu = _mean((w["server_process"] or {}).get("cpu_percent") for w in windows)
-    upstream_cpu = _mean((w["upstream_process"] or {}).get("cpu_percent") for w in windows)
+    generator_cpu = max((g.cpu_percent for w in windows for g in w.generator_cpu), default=None)
+    server_cpu = _mean(w.server_process and w.server_process.cpu_percent for w in windows)
+    upstream_cpu = _mean(w.upstream_process and w.upstream_process.cpu_percent for w in windows)
 
-    def peak(key, field):
-        return max(((w[key] or {}).get(field) or 0 for w in windows), default=None) or None
+    def peak(field):
+        return max((getattr(w.server_process, field, 0) or 0 for w in windows), default=0) or None
 
-    requests = sum(w["requests"] for w in windows)
-    failures = sum(w["failures"] for w in windows)
+    requests = sum(w.requests for w in windows)
+    failures = sum(w.failures for w in windows)
     errors: Counter = Counter()
     for w in windows:
-        errors.update(dict(w["errors"]))
+        errors.update(dict(w.errors))
     flags = []
     if failures:
         flags.append("failures")
@@ -183,22 +148,22 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
     workers_ready = min((run["workers"] for run in runs if "workers" in run), default=None)
     if workers_ready is not None and workers_ready < plan.workers:
         flags.append("workers-not-ready")
-    warmups = measures.warmups(runs)
+    warmups = _warmups(runs)
     if any(w.steady is False for w in warmups):
         flags.append("never-steady")
     ci = stats.run_intervals(
-        [[(w["rps"], w["_times"]) for w in run] for run in per_run],
-        ["rps", *(str(q) for q in scrape.QUANTILES.values())],
+        [[(m.window.rps, m.times) for m in run] for run in per_run],
+        ["rps", *(str(q) for q in QUANTILES.values())],
     )
     if latency is not None:
-        for key, q in scrape.QUANTILES.items():
+        for key, q in QUANTILES.items():
             setattr(latency, f"{key}_ci95", ci[str(q)])
     concurrency = littles.concurrency(rps, latency.mean if latency else None)
-    tolerance = littles.tolerance(plan.users, requests, measures.cv(times)) if requests else None
+    tolerance = littles.tolerance(plan.users, requests, times.cv()) if requests else None
     law = littles.flag(plan.users, concurrency, tolerance) if tolerance is not None else None
     if law:
         flags.append(law)
-    by_worker, imbalance = measures.sum_by_worker(windows, plan.workers)
+    by_worker, imbalance = _sum_by_worker(windows, plan.workers)
     return Cell(
         server=plan.server,
         workers=plan.workers,
@@ -209,9 +174,9 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         fanout=plan.fanout if plan.spec.uses_upstream else None,
         db_pool_size=plan.db_pool or None,
         service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
-        warmup_s=max((w.seconds for w in warmups), default=plan.warmup_for()),
+        warmup_s=max((w.seconds for w in warmups), default=plan.warmup),
         warmups=warmups or None,
-        window_s=plan.window_for(),
+        window_s=runs[0]["windows"].length_s if runs else None,
         repeats=len(runs),
         restart_per_repeat=plan.restart_per_repeat,
         connections="new per request" if plan.new_connections else "keep-alive",
@@ -222,12 +187,12 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         rps_min=min(rates, default=None),
         rps_max=max(rates, default=None),
         rps_stdev=round(statistics.stdev(rates), 2) if len(rates) > 1 else None,
-        rps_ci95=measures.rounded(ci["rps"]),
+        rps_ci95=_rounded(ci["rps"]),
         concurrency_tolerance=round(tolerance, 2) if tolerance is not None else None,
         server_requests_by_worker=by_worker,
         worker_imbalance=imbalance,
         latency_ms=latency,
-        server_latency_ms=measures.latency(server_hist),
+        server_latency_ms=_server_latency(server_hist),
         server_requests=round(server_hist.count) if server_hist else None,
         server_statuses=_statuses(server_hist),
         littles_law_rps=round(ceiling, 2),
@@ -241,16 +206,16 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         server_process=ProcessUse(
             cores=cores,
             cpu_percent=server_cpu,
-            rss_mb=peak("server_process", "rss_mb"),
-            threads=peak("server_process", "threads"),
-            processes=peak("server_process", "processes"),
+            rss_mb=peak("rss_mb"),
+            threads=peak("threads"),
+            processes=peak("processes"),
         ),
         generator=GeneratorUse(cpu_percent=generator_cpu, processes=_generator_processes(runs)),
         upstream=(
             UpstreamUse(
                 cpu_percent=upstream_cpu,
                 calls=round(upstream_hist.count) if upstream_hist else None,
-                call_latency_ms=measures.latency(upstream_hist),
+                call_latency_ms=_server_latency(upstream_hist),
                 call_statuses=_statuses(upstream_hist),
             )
             if plan.spec.uses_upstream
@@ -258,7 +223,7 @@ def assemble(plan: CellPlan, runs: list[dict], cell_dir: Path, cores: int | None
         ),
         errors=errors.most_common(5),
         flags=flags,
-        windows=[_window(w) for w in windows],
+        windows=windows,
         dir=str(cell_dir.relative_to(cell_dir.parent.parent)),
     )
 
@@ -271,33 +236,11 @@ def _process(use: dict | None) -> ProcessUse | None:
     return ProcessUse(**use) if use else None
 
 
-def _window(w: dict) -> Window:
-    return Window(
-        start=w["start"],
-        end=w["end"],
-        duration_s=w["duration_s"],
-        scrape_s=w["scrape_s"],
-        requests=w["requests"],
-        failures=w["failures"],
-        rps=w["rps"],
-        latency_ms=w["latency_ms"],
-        errors=w["errors"],
-        generator_cpu=[NodeCpu(**g) for g in w["generator_cpu"]],
-        server_process=_process(w["server_process"]),
-        upstream_process=_process(w["upstream_process"]),
-        server_latency_ms=measures.latency(w["_server_hist"]),
-        server_requests=round(w["_server_hist"].count) if w["_server_hist"] else None,
-        run=w["run"],
-        server_requests_by_worker=w["by_worker"],
-        read_s=w["read_s"],
-    )
-
-
 def _generator_processes(runs: list[dict]) -> int:
-    return max((len(run["windows"]["nodes"]) for run in runs), default=0)
+    return max((len(run["windows"].nodes) for run in runs), default=0)
 
 
-def failed_cell(plan: CellPlan, error: str) -> Cell:
+def failed_cell(plan: Experiment, error: str) -> Cell:
     """A cell that could not be measured: it still appears, with the reason."""
     return Cell(
         server=plan.server,
@@ -316,3 +259,62 @@ def failed_cell(plan: CellPlan, error: str) -> Cell:
         error=error,
         db_pool_size=plan.db_pool or None,
     )
+
+
+def _by_worker(plan: Experiment, first: Boundary, last: Boundary) -> dict[str, int] | None:
+    """Requests each worker (pid) completed between two reads of its metric file."""
+    if first.per_process is None or last.per_process is None:
+        return None
+    before, after = first.per_process, last.per_process
+    return {
+        pid: round(counts.get(plan.spec.path, 0) - before.get(pid, {}).get(plan.spec.path, 0))
+        for pid, counts in after.items()
+    }
+
+
+def _server_latency(hist: scrape.Histogram | None) -> LatencyMs | None:
+    """Server percentiles, each rounded to what its bucket allows, with the bucket's bounds."""
+    percentiles = hist.percentiles_ms() if hist else None
+    if not percentiles:
+        return None
+    for key, q in QUANTILES.items():
+        bounds = hist.bucket(q)
+        if key not in percentiles or bounds is None:
+            continue
+        low, high = (b * 1000.0 for b in bounds)
+        percentiles[key] = round(scrape.round_to_bucket(percentiles[key], low, high), 3)
+        percentiles[f"{key}_bucket"] = (
+            round(low, 3),
+            round(high, 3) if math.isfinite(high) else None,
+        )
+    return LatencyMs(**percentiles)
+
+
+def _rounded(interval):
+    return (round(interval[0], 2), round(interval[1], 2)) if interval else None
+
+
+def _warmups(runs: list[dict]) -> list[Warmup]:
+    return [
+        Warmup(run=n, seconds=run["windows"].warmup_s, steady=run["windows"].steady)
+        for n, run in enumerate(runs, 1)
+    ]
+
+
+def _sum_by_worker(windows: list[Window], workers: int) -> tuple[list[int] | None, float | None]:
+    """Requests per worker rank (busiest first, summed over runs: each run has its own pids;
+    a worker that served none is a 0) and the mean over runs of busiest / mean worker."""
+    runs: dict[int, Counter] = {}
+    for w in windows:
+        if w.server_requests_by_worker is not None:
+            runs.setdefault(w.run, Counter()).update(w.server_requests_by_worker)
+    if not runs:
+        return None, None
+    ranked, ratios = [0] * workers, []
+    for counts in runs.values():
+        values = sorted(counts.values(), reverse=True)
+        values += [0] * max(0, workers - len(values))
+        ranked = [a + b for a, b in zip(ranked, values, strict=False)] + ranked[len(values) :]
+        if sum(values):
+            ratios.append(max(values) / (sum(values) / len(values)))
+    return ranked, (round(sum(ratios) / len(ratios), 3) if ratios else None)

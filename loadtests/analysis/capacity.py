@@ -24,6 +24,7 @@ import statistics
 
 from msgspec import field
 
+from loadtests.model.latency import LatencyMs
 from loadtests.scenarios import POOL, SLOTS, Scenario
 
 from . import stats
@@ -35,17 +36,6 @@ CPU = "cpu"
 # through every step, or the lowest step, says little about the knee).
 NEAR_KNEE = 0.7
 INSTRUMENTATION = "lab"  # the only stack the capacity map measures so far (the contract's list)
-
-
-class StepLatencyMs(Record):
-    """Percentiles from the intended start (p50, p95, p99) and from the actual send (send_)."""
-
-    p50: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    send_p50: float | None = None
-    send_p95: float | None = None
-    send_p99: float | None = None
 
 
 class StepCpu(Record, kw_only=True):
@@ -68,7 +58,8 @@ class CapacityStep(Record, kw_only=True):
     errors: int  # failed, unanswered, or dropped (never started)
     late: int  # started more than LATE_MS after their intended instant
     dropped: int
-    latency_ms: StepLatencyMs
+    latency_ms: LatencyMs  # from the intended start
+    send_latency_ms: LatencyMs | None = None  # from the actual send
     generator_lag_p99_ms: float
     generator_lag_too_high: bool = False
     verdict: str = ""  # "held", or why the step failed

@@ -9,7 +9,9 @@ compares, and any evidence it offers.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
+
+from loadtests.model.latency import Latency
 
 from .headroom import headroom
 from .records import Cell
@@ -32,11 +34,11 @@ def rate(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
 
 
-def runs_of(cell: Cell) -> list[list[tuple[float, Counter]]]:
+def runs_of(cell: Cell) -> list[list[tuple[float, Latency]]]:
     """The cell's window rates grouped by fresh run (one group for an old file)."""
-    runs: dict[int, list[tuple[float, Counter]]] = defaultdict(list)
+    runs: dict[int, list[tuple[float, Latency]]] = defaultdict(list)
     for w in cell.windows or []:
-        runs[w.run or 1].append((w.rps, Counter()))
+        runs[w.run or 1].append((w.rps, Latency()))
     return list(runs.values())
 
 

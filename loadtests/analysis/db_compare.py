@@ -16,6 +16,8 @@ from itertools import combinations
 
 from msgspec import field
 
+from loadtests.model.latency import Latency
+
 from . import stats
 from .records import Count, Record, UnixSeconds
 
@@ -96,7 +98,7 @@ def window_of(
     answers) and the server's use over its measured span."""
     start, end = raw["start"] + settle, raw["end"]
     mine = [a for a in raw["answers"] if a[0] == raw["path"] and a[3] >= start]
-    times = Counter(ms for _, ms, error, _ in mine if not error)
+    times = Latency.of(ms for _, ms, error, _ in mine if not error)
     errors = Counter(error for _, _, error, _ in mine if error)
     requests = len(mine)
     cpu_ms = None
@@ -111,8 +113,8 @@ def window_of(
         requests=requests,
         failures=sum(errors.values()),
         rps=round(requests / (end - start), 2),
-        p50_ms=stats.quantile(times, 0.50),
-        p99_ms=stats.quantile(times, 0.99),
+        p50_ms=times.quantile(0.50),
+        p99_ms=times.quantile(0.99),
         server_cpu_ms_per_request=cpu_ms,
         server_cpu_percent=use["cpu_percent"] if use else None,
         server_threads=threads,

@@ -90,11 +90,12 @@ def measurement_error(entry: CapacityEntry, saturation: float | None = None) -> 
 def overhead_ms(entry: CapacityEntry, service_s: float) -> float | None:
     """What a request takes beyond its service time at the lowest held rate (the median from
     the actual send, less the service time): the view's own overhead, nearly unqueued."""
-    held = [s for s in entry.steps if s.verdict == "held" and s.latency_ms.send_p50 is not None]
+    held = [s for s in entry.steps if s.verdict == "held" and s.send_latency_ms]
+    held = [s for s in held if s.send_latency_ms.p50 is not None]
     if not held:
         return None
     low = min(held, key=lambda s: s.offered_rps)
-    return max(low.latency_ms.send_p50 - service_s * 1000.0, 0.0)
+    return max(low.send_latency_ms.p50 - service_s * 1000.0, 0.0)
 
 
 def theory(entry: CapacityEntry, slots: int | None, service_s: float) -> CapacityTheory | None:

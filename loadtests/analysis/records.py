@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from msgspec import Struct, field
+from msgspec import field
+
+from loadtests.model.latency import LatencyMs
+from loadtests.model.record import Record
 
 # Units that a field name does not say.
 UnixSeconds = float  # seconds since the epoch
@@ -20,34 +23,9 @@ Count = int
 # runs as repeats, the steady warm-up, Little's-law check, per-worker counts (all optional, so
 # a version 2 file reads as it is). 4: a capacity step's offered_rps is the realised arrival rate
 # (the rate asked for is target_rps); steps, searches and entries gain optional fields.
-SCHEMA_VERSION = 4
-
-
-class Record(Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """A record of results.json: a misspelt or unknown key is an error, not silently dropped.
-
-    A field left at its default (None, mostly) is not written: a failed cell holds the plan's
-    fields and its error, not forty nulls.
-    """
-
-
-class LatencyMs(Record):
-    """Percentiles of one set of response times, in milliseconds (None: no data at that level)."""
-
-    p50: float | None = None
-    p95: float | None = None
-    p99: float | None = None
-    mean: float | None = None
-    max: float | None = None
-    # Client side: 95% bootstrap intervals (loadtests.analysis.stats) of each percentile.
-    p50_ci95: tuple[float, float] | None = None
-    p95_ci95: tuple[float, float] | None = None
-    p99_ci95: tuple[float, float] | None = None
-    # Server side: the bounds of the histogram bucket each percentile fell in (the value is
-    # rounded to what that bucket allows).
-    p50_bucket: tuple[float, float | None] | None = None
-    p95_bucket: tuple[float, float | None] | None = None
-    p99_bucket: tuple[float, float | None] | None = None
+# 5: a capacity step's latency from the send is its own record (send_latency_ms), not send_p*
+# keys beside the intended start's.
+SCHEMA_VERSION = 5
 
 
 class ProcessUse(Record):

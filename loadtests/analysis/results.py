@@ -82,6 +82,8 @@ def migrate(data: dict) -> dict:
         raise ValueError(f"schema_version {data['schema_version']} is newer than this code's")
     if data["schema_version"] < 4 and data.get("capacity"):
         data["capacity"] = [_realised_steps(entry) for entry in data["capacity"]]
+    if data["schema_version"] < 5 and data.get("capacity"):
+        data["capacity"] = [_send_latency(entry) for entry in data["capacity"]]
     data["schema_version"] = SCHEMA_VERSION
     return data
 
@@ -97,4 +99,16 @@ def _realised_steps(entry: dict) -> dict:
             realised = step["scheduled"] / paced if paced > 0 else step["offered_rps"]
             step |= {"target_rps": step["offered_rps"], "offered_rps": round(realised, 3)}
         steps.append(step)
+    return {**entry, "steps": steps}
+
+
+def _send_latency(entry: dict) -> dict:
+    """Version 4 kept a step's percentiles from the send as send_p50.. inside latency_ms: they
+    become send_latency_ms, the same record as the intended start's."""
+    steps = []
+    for step in entry.get("steps") or []:
+        latency = step.get("latency_ms") or {}
+        send = {k.removeprefix("send_"): v for k, v in latency.items() if k.startswith("send_")}
+        own = {k: v for k, v in latency.items() if not k.startswith("send_")}
+        steps.append({**step, "latency_ms": own} | ({"send_latency_ms": send} if send else {}))
     return {**entry, "steps": steps}

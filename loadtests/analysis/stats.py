@@ -15,33 +15,20 @@ from __future__ import annotations
 import math
 import random
 import statistics
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
-CONFIDENCE = 0.95
+from loadtests.model.latency import CONFIDENCE, Latency
+
 RESAMPLES = 1000
 SEED = 11  # a fixed seed: the same data give the same interval, run after run
 
-# A window's data as the bootstrap needs it: its rate and its response times (ms -> count).
-Runs = Sequence[Sequence[tuple[float, Counter]]]
+# A window's data as the bootstrap needs it: its rate and its response times.
+Runs = Sequence[Sequence[tuple[float, Latency]]]
 
 
-def quantile(times: Counter, q: float) -> float | None:
-    """Nearest-rank quantile of counted values (exact: no interpolation, no bucket)."""
-    n = sum(times.values())
-    if n == 0:
-        return None
-    rank, seen = max(1, math.ceil(q * n)), 0
-    for value, count in sorted(times.items()):
-        seen += count
-        if seen >= rank:
-            return value
-    return None
-
-
-def _resample(runs: Runs, rng: random.Random) -> list[tuple[float, Counter]]:
+def _resample(runs: Runs, rng: random.Random) -> list[tuple[float, Latency]]:
     chosen = [runs[rng.randrange(len(runs))] for _ in runs]
     return [run[rng.randrange(len(run))] for run in chosen for _ in run]
 
@@ -59,10 +46,7 @@ def _interval(values: list[float]) -> tuple[float, float] | None:
 def _statistic(windows, key: str) -> float | None:
     if key == "rps":
         return sum(rate for rate, _ in windows) / len(windows)
-    pooled: Counter = Counter()
-    for _, times in windows:
-        pooled.update(times)
-    return quantile(pooled, float(key))
+    return Latency.merged(times for _, times in windows).quantile(float(key))
 
 
 def bootstrap(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> dict:
@@ -297,30 +281,44 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> Ratio | None:
     return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half))
 
 
-def ratio_of_intervals(
-    a: float, a_ci: Sequence[float], b: float, b_ci: Sequence[float]
-) -> Ratio | None:
-    """a / b when only the two cells' intervals are stored (results.json keeps no raw timings).
-
-    Each interval is turned into a standard error (its half-width / 1.96) and the ratio's
-    interval follows on the log scale, where the two errors add in quadrature.
-    """
-    if not a or not b or a <= 0 or b <= 0 or None in (*a_ci, *b_ci):
-        return None
-    z = _z()
-
-    def log_se(value: float, ci: Sequence[float]) -> float:
-        low, high = max(ci[0], 1e-9), max(ci[1], 1e-9)
-        return max(abs(math.log(high / value)), abs(math.log(value / low))) / z
-
-    se = math.hypot(log_se(a, a_ci), log_se(b, b_ci))
-    value = a / b
-    return Ratio(value, value * math.exp(-z * se), value * math.exp(z * se))
+# A step's tail (the open model's verdict on a p99 SLO is a test on the share of its requests
+# over the SLO): the share's 95% interval (Wilson's score interval, good at the small shares a
+# p99 concerns) says whether it is clearly within 1%, clearly over it, or too close to tell.
 
 
-def _z() -> float:
-    return NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
+def _z(confidence: float = CONFIDENCE) -> float:
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
-def contains(interval: Sequence[float] | None, value: float | None) -> bool:
-    return bool(interval) and value is not None and interval[0] <= value <= interval[1]
+def wilson_interval(
+    successes: float, trials: float, confidence: float = CONFIDENCE
+) -> tuple[float, float]:
+    """The share's two-sided interval; ``successes`` and ``trials`` may be effective (fractional)
+    counts, as after dividing by a design effect."""
+    if trials <= 0:
+        return 0.0, 1.0
+    z = _z(confidence)
+    share = successes / trials
+    centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = (
+        z / (1 + z * z / trials) * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials**2))
+    )
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def two_share_z(over_a: float, count_a: float, over_b: float, count_b: float) -> float:
+    """How many standard errors the share b exceeds the share a by (pooled two-proportion test);
+    0 when either is empty or neither has any."""
+    if count_a <= 0 or count_b <= 0:
+        return 0.0
+    pooled = (over_a + over_b) / (count_a + count_b)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / count_a + 1 / count_b))
+    if spread == 0:
+        return 0.0
+    return (over_b / count_b - over_a / count_a) / spread
+
+
+def requests_to_bound(share: float, confidence: float = CONFIDENCE) -> int:
+    """The fewest requests whose interval, with none of them over, lies within ``share``."""
+    z = _z(confidence)
+    return math.ceil(z * z * (1 - share) / share)

@@ -10,3 +10,9 @@ SERVER_CPU_BOUND_PERCENT = 85.0  # of each core the server may use
 UPSTREAM_BUSY_PERCENT = 50.0
 # A cell at this share of a ceiling has reached it, given the windows' noise.
 REACHED_SHARE = 0.9
+# An open-model step whose generator lag p99 passes this did not start its requests when it
+# meant to: its figures measure the generator as much as the server.
+LAG_LIMIT_MS = 20.0
+# A request that starts later than this after its intended instant is counted as late (it
+# still runs, and its latency still counts from the intended instant).
+LATE_MS = 10.0

@@ -33,43 +33,20 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from loadtests.observability.stacks import stack
+from loadtests.model.experiment import BASELINE, VARIANTS
 from loadtests.sweep.machine import git_state
 from loadtests.sweep.sampler import tree_cpu_seconds
 from mysite.launcher import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINTS = {"sync": "/sync/api/?delay=0", "async": "/async/api/?delay=0"}
-BASELINE = "off"
 TARGET_COST = 0.03  # the issue's budget: at most 3% of throughput
 # wrk on one core above this share of it may be what limits the rate, not the server.
 SATURATED_CPU = 0.9
 # A server below this share of its core was held back by other load on the machine.
 STARVED_CPU = 0.8
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    label: str
-    env: dict[str, str]
-
-
-def _variant(name: str, label: str, stack_name: str) -> Variant:
-    """A variant of the app: an instrumentation stack (``observability.stacks``), as served."""
-    instrumented = stack(stack_name)
-    env = {"DJANGO_SETTINGS_MODULE": instrumented.settings, "DJANGO_DEBUG": "false"}
-    return Variant(name, label, {**env, **instrumented.env})
-
-
-VARIANTS = (
-    _variant(BASELINE, "metrics off", "none"),
-    _variant("this", "this middleware", "lab"),
-    _variant("django-prometheus", "django-prometheus", "django-prometheus"),
-)
 
 
 # --- measure -------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ The scenario is the one user class named on the command line (default ``AsyncApi
 With ``--capacity-slo-ms`` the run is a capacity search (``loadtests.plugins.search``) and ends
 by itself; ``--arrival-out`` writes every step (``loadtests.plugins.recording``) as JSON. In
 distributed mode the master splits each step's rate evenly across its workers and merges their
-HDR histograms exactly (``open_step`` / ``open_result`` messages).
+latencies exactly (``open_step`` / ``open_result`` messages).
 
 The capacity search (``--capacity-slo-ms``; policy in ``search``, verdicts in ``steady``):
 ``--capacity-start`` (else ``CEILING_START_SHARE`` x ``--capacity-ceiling``, the slot ceiling
@@ -36,9 +36,10 @@ The ``--arrival-out`` JSON (the seam the sweep reads)::
      "steps": [{  # recording.StepRecording.summary's keys, and:
         "seed": int, "target_rps": float (asked for), "offered_rps": float (realised:
         arrivals / "duration_s"), "stationary": bool, "judgement": str (how it was judged,
-        from measured values), "latency_ms": {...} (from the intended start / the send, of
-        the judged part), "p99_ci95": [lo, hi] ms (order-statistic interval; null where too
-        few requests), "over_slo": int (judged requests over the SLO),
+        from measured values), "latency_ms" / "send_latency_ms": {p50, p95, p99} (from the
+        intended start / the send, of the judged part), "p99_ci95": [lo, hi] ms
+        (order-statistic interval; null where too few requests), "over_slo": int (judged
+        requests over the SLO),
         "generator_cpu_share": float (0..1 of one core, this Locust's busiest process),
         "generator_limited": bool, "warmup_s": float (discarded at the start),
         "verdict": str ("held", "calibration", why it failed, or ``STOPPED``)}, ...],
@@ -54,15 +55,16 @@ calibration's service time and the generator's CPU are its step's ``latency_ms``
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 import gevent
 import gevent.event
+import msgspec
 from locust import User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtests.model.latency import LatencyMs
 from loadtests.wait import wait_until
 
 from . import search as policy
@@ -199,7 +201,7 @@ def _worker_step(runner, data: dict) -> None:
     pacer = _get_pacer(runner.environment)
     pacer.stop_event.clear()
     record, trace = pacer.run_step(data["rate"], data["duration"], data["seed"])
-    message = {"record": record.to_message(), "trace": trace.to_message()}
+    message = {"record": msgspec.to_builtins(record), "trace": trace.to_message()}
     runner.send_message(RESULT, {"index": data["index"], **message})
 
 
@@ -245,7 +247,7 @@ def run_step(
         )
     merged, trace = StepRecording(), StepTrace(seed=seed)
     for message in _results.pop(index, []):
-        merged.merge(StepRecording.from_message(message["record"]))
+        merged.merge(msgspec.convert(message["record"], StepRecording))
         trace.merge(StepTrace.from_message(message["trace"]))
     return merged, trace
 
@@ -306,10 +308,9 @@ def step_record(
     if judgement is None:
         return step
     j = judgement
-    latency = {"p50": j.p50_ms, "p95": j.p95_ms, "p99": j.p99_ms}
-    latency |= {"send_p50": j.send_p50_ms, "send_p95": j.send_p95_ms, "send_p99": j.send_p99_ms}
     return step | {
-        "latency_ms": latency,
+        "latency_ms": LatencyMs(p50=j.p50_ms, p95=j.p95_ms, p99=j.p99_ms),
+        "send_latency_ms": LatencyMs(p50=j.send_p50_ms, p95=j.send_p95_ms, p99=j.send_p99_ms),
         "stationary": j.stationary,
         "judgement": j.text,
         "p99_ci95": list(j.p99_ci95),
@@ -366,18 +367,18 @@ def _control(environment) -> None:
     if options.arrival_out:
         out = Path(options.arrival_out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".tmp").write_text(json.dumps(output))
+        out.with_suffix(".tmp").write_bytes(msgspec.json.encode(output))
         out.with_suffix(".tmp").replace(out)
     if options.capacity_slo_ms > 0:
         runner.quit()
 
 
 def _line(step: dict) -> str:
-    latency = step["latency_ms"]
     verdict = f"{step['verdict']}: " if "verdict" in step else ""
     return verdict + (
         f"offered {step['offered_rps']:g}/s, achieved {step['achieved_rps']:g}/s, "
-        f"p99 {latency['p99']} ms from the intended start ({latency['send_p99']} ms from the "
+        f"p99 {step['latency_ms'].p99} ms from the intended start "
+        f"({step['send_latency_ms'].p99} ms from the "
         f"send), {step['errors']} errors, {step['late']} late, {step['dropped']} dropped, "
         f"generator lag p99 {step['generator_lag_p99_ms']} ms"
     )

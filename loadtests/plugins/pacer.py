@@ -26,7 +26,9 @@ import gevent.pool
 import numpy as np
 from locust.event import EventHook
 
-from .recording import LATE_MS, StepRecording
+from loadtests.analysis.thresholds import LATE_MS
+
+from .recording import StepRecording
 from .trace import StepTrace, arrival_schedule
 
 DRAIN_TIMEOUT = 30.0  # the longest a step waits for its requests in flight after its schedule

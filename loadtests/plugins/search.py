@@ -46,8 +46,9 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
+from loadtests.analysis.stats import requests_to_bound, wilson_interval
+
 from .steady import ALLOWED_SHARE, Judgement, fails_clearly, judge, within_share
-from .tail import requests_to_bound, wilson_interval
 from .trace import StepTrace
 
 # A step fails when this share of its requests or more failed or were never started.

@@ -31,8 +31,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .recording import LAG_LIMIT_MS, LATE_MS
-from .tail import quantile_ranks, two_share_z, wilson_interval
+from loadtests.analysis.stats import two_share_z, wilson_interval
+from loadtests.analysis.thresholds import LAG_LIMIT_MS, LATE_MS
+from loadtests.model.latency import Latency, quantile_ranks
+
 from .trace import StepTrace
 
 QUANTILE = 0.99  # the SLO's percentile
@@ -73,13 +75,9 @@ class Judgement:
     text: str
 
 
-def _ms(value: float) -> float | None:
-    return round(float(value) * 1000.0, 3) if math.isfinite(value) else None
-
-
-def _quantile(ordered: np.ndarray, share: float) -> float:
-    """The value at rank ceil(share x n) of ``ordered`` (the sample's own percentile)."""
-    return float(ordered[max(1, math.ceil(share * len(ordered))) - 1]) if len(ordered) else math.nan
+def _latency(seconds: np.ndarray) -> Latency:
+    """The answered ones' latency (the unanswered are beyond its highest rank)."""
+    return Latency.of(seconds[np.isfinite(seconds)] * 1000.0)
 
 
 def _in_flight(intended: np.ndarray, done: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -169,17 +167,15 @@ def judge(
     decided = final or (n >= min_requests and within is False)
     held = final and stationary and within_share(k, n)
 
-    ordered = np.sort(np.where(np.isfinite(latency[judged]), latency[judged], math.inf))
-    rank_low, rank_high = quantile_ranks(n, QUANTILE)
-    p99_ci = (
-        _ms(ordered[rank_low - 1]) if rank_low else None,
-        _ms(ordered[rank_high - 1]) if rank_high else None,
-    )
-    send = np.sort((done - a["sent"])[judged & np.isfinite(done - a["sent"])])
+    # Nearest-rank over every judged request, the unanswered as the slowest (no figure).
+    answered = _latency(latency[judged])
+    rank = {q: max(1, math.ceil(q * n)) for q in (0.50, 0.95, QUANTILE)}
+    p99_ci = tuple(answered.value_at_rank(r) if r else None for r in quantile_ranks(n, QUANTILE))
+    send = _latency((done - a["sent"])[judged])
 
     lag = (a["began"] - intended)[np.isfinite(a["began"])]
     late_share = float(np.mean(lag > LATE_MS / 1000.0)) if len(lag) else 0.0
-    lag_p99_ms = _ms(_quantile(np.sort(lag), QUANTILE)) or 0.0  # None (no lag measured): 0
+    lag_p99_ms = _latency(lag).quantile(QUANTILE) or 0.0  # None (no lag measured): 0
     limited = lag_p99_ms > LAG_LIMIT_MS or late_share > MAX_LATE_SHARE
 
     text = (
@@ -205,13 +201,13 @@ def judge(
         stationary=stationary,
         decided=decided,
         held=held,
-        p50_ms=_ms(_quantile(ordered, 0.50)),
-        p95_ms=_ms(_quantile(ordered, 0.95)),
-        p99_ms=_ms(_quantile(ordered, QUANTILE)),
+        p50_ms=answered.value_at_rank(rank[0.50]),
+        p95_ms=answered.value_at_rank(rank[0.95]),
+        p99_ms=answered.value_at_rank(rank[QUANTILE]),
         p99_ci95=p99_ci,
-        send_p50_ms=_ms(_quantile(send, 0.50)),
-        send_p95_ms=_ms(_quantile(send, 0.95)),
-        send_p99_ms=_ms(_quantile(send, QUANTILE)),
+        send_p50_ms=send.quantile(0.50),
+        send_p95_ms=send.quantile(0.95),
+        send_p99_ms=send.quantile(QUANTILE),
         generator_limited=limited,
         late_share=late_share,
         lag_p99_ms=lag_p99_ms,

@@ -6,7 +6,7 @@ service time, and each waits a random ``--window-jitter`` before its first reque
 warms up until steady (the rule of ``loadtests.analysis.steady`` on sub-windows of
 ``--window-steady`` seconds, after at least ``--window-warmup`` seconds), measures
 ``--window-count`` back-to-back windows of ``--window-length`` seconds, writes them to
-``--window-out`` as JSON and stops Locust.
+``--window-out`` as JSON (a ``loadtests.model.windows.WindowsFile``) and stops Locust.
 
 At each window boundary the master (or the only process) tells every process to switch
 windows and, in the same instant, reads the server's metric files (``--window-metrics-dir``,
@@ -14,10 +14,10 @@ or the directory the sweep writes into the ready flag) into a file beside the JS
 (``metrics_files``): no request to the loaded server, so its window and the client's cover
 the same seconds. Without a directory (a host the sweep did not start) it scrapes
 ``--window-scrape`` instead, beside the load. Each process keeps its own requests, failures,
-response times (to 0.1 ms: exact percentiles) and CPU time per window, and each request's shares
-of the windows its time spans, which give the window's rate (``window_recorder``); after the last
-edge each process waits for the requests in flight there to end, and in distributed mode the
-workers then send theirs to the master.
+response times (a ``loadtests.model.latency.Latency``, merged exactly) and CPU time per window,
+and each request's shares of the windows its time spans, which give the window's rate
+(``window_recorder``); after the last edge each process waits for the requests in flight there
+to end, and in distributed mode the workers then send theirs to the master.
 """
 
 from __future__ import annotations
@@ -29,14 +29,16 @@ import random
 import time
 import urllib.parse
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 import gevent
+import msgspec
 from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.analysis import stats, steady
+from loadtests.analysis import steady
+from loadtests.model.latency import Latency
+from loadtests.model.windows import Boundary, NodeReport, RunTotals, WindowsFile
 from loadtests.wait import wait_until
 from mysite.shutdown import LONGEST_REQUEST
 
@@ -57,7 +59,7 @@ READY_TIMEOUT = 60.0
 
 
 recorder = Recorder()
-_reports: list[dict] = []
+_reports: list[NodeReport] = []
 
 
 @events.init_command_line_parser.add_listener
@@ -106,11 +108,14 @@ def _on_init(environment, **_kwargs):
 
         def send_report():
             _settle()
-            runner.send_message(REPORT, recorder.report(runner.client_id, "worker"))
+            report = recorder.report(runner.client_id, "worker")
+            runner.send_message(REPORT, msgspec.to_builtins(report))
 
         runner.register_message(COLLECT, lambda *_args, **_kwargs: gevent.spawn(send_report))
     elif isinstance(runner, MasterRunner):
-        runner.register_message(REPORT, lambda msg, **_: _reports.append(msg.data))
+        runner.register_message(
+            REPORT, lambda msg, **_: _reports.append(msgspec.convert(msg.data, NodeReport))
+        )
 
 
 @events.test_start.add_listener
@@ -208,8 +213,11 @@ def _warm_up(runner, options) -> dict:
     while not ok and time.monotonic() - started < steady.STEADY_CAP_S:
         gevent.sleep(sub)
         now = _probe(runner)
-        times = {k: v - last[2].get(k, 0) for k, v in now[2].items()}
-        median = stats.quantile(Counter({k: v for k, v in times.items() if v > 0}), 0.5)
+        times = Latency()
+        for ms, count in now[2].items():
+            if count > last[2].get(ms, 0):
+                times.record(ms, count - last[2].get(ms, 0))
+        median = times.quantile(0.5)
         samples.append((round((now[1] - last[1]) / (now[0] - last[0]), 2), median))
         last = now
         ok = steady.is_steady(samples)
@@ -258,22 +266,22 @@ def _control(environment, options) -> None:
         wait_until(lambda: len(_reports) >= expected, REPORT_TIMEOUT, 0.05, sleep=gevent.sleep)
         reports += _reports
     total = runner.stats.total
-    result = {
-        "users": runner.user_count,
-        "warmup_s": warm["warmup_s"],
-        "steady": warm["steady"],
-        "subwindows": warm["subwindows"],
-        "length_s": options.window_length,
-        "count": options.window_count,
-        "spawned_at": spawned_at,
-        "boundaries": boundaries,
-        "nodes": reports,
-        "missing_reports": max(0, expected - len(_reports)),
-        "run_totals": {"requests": total.num_requests, "failures": total.num_failures},
-    }
+    result = WindowsFile(
+        users=runner.user_count,
+        warmup_s=warm["warmup_s"],
+        steady=warm["steady"],
+        subwindows=warm["subwindows"],
+        length_s=options.window_length,
+        count=options.window_count,
+        spawned_at=spawned_at,
+        boundaries=[msgspec.convert(b, Boundary) for b in boundaries],
+        nodes=reports,
+        missing_reports=max(0, expected - len(_reports)),
+        run_totals=RunTotals(requests=total.num_requests, failures=total.num_failures),
+    )
     if out is not None:
         tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result))
+        tmp.write_bytes(msgspec.json.encode(result))
         tmp.replace(out)
     logger.info("measured %d window(s); stopping", options.window_count)
     runner.quit()

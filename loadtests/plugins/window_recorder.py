@@ -1,6 +1,7 @@
 """One Locust process's requests per measured window (``plugins.window`` keeps one of these):
 whole requests where they end, their shares where they spent their time, and the process's CPU
-time at each edge. No Locust here, so it can be tested on its own clock."""
+time at each edge, as the model's ``NodeReport``. No Locust here, so it can be tested on its own
+clock."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
+
+from loadtests.model.windows import Entry, NodeReport, NodeWindow
 
 
 class Recorder:
@@ -26,7 +29,7 @@ class Recorder:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.index: int | None = None
-        self.entries: dict[int, dict[str, dict]] = defaultdict(dict)
+        self.entries: dict[int, dict[str, Entry]] = defaultdict(dict)
         self.shares: dict[int, Counter] = defaultdict(Counter)
         self.marks: list[tuple[int | None, float, float]] = []
         self.in_flight = 0  # requests begun (``begin``) and not yet ended
@@ -69,49 +72,31 @@ class Recorder:
         self._share(name, started, ended)
         if self.index is None:
             return
-        entry = self.entries[self.index].get(name)
-        if entry is None:
-            entry = self.entries[self.index][name] = {
-                "requests": 0,
-                "failures": 0,
-                "times": Counter(),
-                "errors": Counter(),
-            }
-        entry["requests"] += 1
-        entry["times"][round(float(response_time), 1)] += 1
+        entry = self.entries[self.index].setdefault(name, Entry())
+        entry.requests += 1
+        entry.latency.record(float(response_time))
         if exception is not None:
-            entry["failures"] += 1
-            entry["errors"][str(exception)[:200]] += 1
+            entry.failures += 1
+            error = str(exception)[:200]
+            entry.errors[error] = entry.errors.get(error, 0) + 1
 
-    def report(self, node: str, role: str) -> dict:
+    def report(self, node: str, role: str) -> NodeReport:
         windows = []
         for (index, wall, cpu), (_, next_wall, next_cpu) in itertools.pairwise(self.marks):
             if index is None:
                 continue
             elapsed = next_wall - wall
-            windows.append(
-                {
-                    "index": index,
-                    "cpu_percent": 100.0 * (next_cpu - cpu) / elapsed if elapsed > 0 else None,
-                    "entries": {
-                        name: {
-                            "requests": e["requests"],
-                            "share": round(self.shares[index][name], 3),
-                            "failures": e["failures"],
-                            "response_times_ms": sorted(e["times"].items()),
-                            "errors": e["errors"].most_common(5),
-                        }
-                        for name, e in self._entries(index).items()
-                    },
-                }
-            )
-        return {"node": node, "role": role, "pid": os.getpid(), "windows": windows}
-
-    def _entries(self, index: int) -> dict[str, dict]:
-        """The window's entries, with an empty one for a name that only has shares there (a
-        request longer than the window)."""
-        empty = {"requests": 0, "failures": 0, "times": Counter(), "errors": Counter()}
-        found = dict(self.entries.get(index, {}))
-        for name in self.shares[index]:
-            found.setdefault(name, empty)
-        return found
+            entries = {}
+            # A name with shares only (a request longer than the window) has an empty entry.
+            for name in {**self.entries.get(index, {}), **self.shares[index]}:
+                entry = self.entries.get(index, {}).get(name) or Entry()
+                entries[name] = Entry(
+                    requests=entry.requests,
+                    share=round(self.shares[index][name], 3),
+                    failures=entry.failures,
+                    latency=entry.latency,
+                    errors=dict(entry.top_errors()),
+                )
+            cpu_percent = 100.0 * (next_cpu - cpu) / elapsed if elapsed > 0 else None
+            windows.append(NodeWindow(index=index, cpu_percent=cpu_percent, entries=entries))
+        return NodeReport(node=str(node), role=role, pid=os.getpid(), windows=windows)

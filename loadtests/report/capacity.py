@@ -14,7 +14,7 @@ import html
 
 from loadtests.analysis.capacity import CapacityEntry
 from loadtests.analysis.results import Results
-from loadtests.plugins.recording import LAG_LIMIT_MS
+from loadtests.analysis.thresholds import LAG_LIMIT_MS
 from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 
 from . import database
@@ -134,7 +134,7 @@ def workers_comparison(key: tuple, series: list[CapacityEntry]) -> str:
 
 
 def _variant_sentences(done: list[CapacityEntry]) -> list[str]:
-    from loadtests.bench.overhead import BASELINE, VARIANTS
+    from loadtests.model.experiment import BASELINE, VARIANTS
 
     labels = {v.name: v.label for v in VARIANTS}
 

@@ -56,7 +56,7 @@ def top_step(e: CapacityEntry) -> CapacityStep | None:
 
 def in_flight(step: CapacityStep) -> float | None:
     """Requests in flight at a step, by Little's law from its rate and its median latency."""
-    p50 = step.latency_ms.send_p50 or step.latency_ms.p50
+    p50 = (step.send_latency_ms and step.send_latency_ms.p50) or step.latency_ms.p50
     return step.achieved_rps * p50 / 1000.0 if p50 else None
 
 

@@ -16,7 +16,7 @@ from loadtests.analysis.thresholds import (
     SERVER_CPU_BOUND_PERCENT,
     UPSTREAM_BUSY_PERCENT,
 )
-from loadtests.sweep.plan import UPSTREAM_POOL_SIZE
+from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 
 from .panels import PrometheusSummary, prometheus_summary
 from .tables import (

@@ -11,7 +11,7 @@ import html
 
 from loadtests.analysis.records import SlowClientsRun, SlowClientsWindow
 from loadtests.analysis.results import Results
-from loadtests.sweep.slowclients import READS_REQUESTS, THREAD_PER_CONNECTION
+from loadtests.model.experiment import READS_REQUESTS, THREAD_PER_CONNECTION
 
 from .tables import Table, html_table, markdown_table
 

@@ -210,10 +210,7 @@ def measure(
     for repeat in range(1, plan.repeats + 1):
         seed = arrival_seed(ctx.run_dir.name, plan.key, repeat)
         raw, sampler = _search(plan, ctx, plan_dir / f"search{repeat}.json", db_env or {}, seed)
-        steps += [
-            step_record(step, repeat, sampler, index, seed)
-            for index, step in enumerate(raw["steps"])
-        ]
+        steps += [step_record(step, repeat, sampler) for step in raw["steps"]]
         searches.append(search_record(raw, repeat, seed))
         threads, idle = idle_use(raw, sampler)
         idle_threads = threads if repeat == 1 else idle_threads

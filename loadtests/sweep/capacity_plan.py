@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from loadtests.analysis.capacity import configuration_key, model_ceiling, model_kind
 from loadtests.analysis.lambda_star import REPEATS
-from loadtests.bench.overhead import VARIANTS
+from loadtests.model.experiment import UPSTREAM_POOL_SIZE, VARIANTS
 from loadtests.plugins.search import (
     CALIBRATION_S,
     LONGEST_LEAST_S,
@@ -38,7 +38,7 @@ from loadtests.plugins.search import (
 from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS
 from mysite.launcher import DEFAULT_THREADS
 
-from .plan import FULL_POOL_SIZES, UPSTREAM_POOL_SIZE
+from .plan import FULL_POOL_SIZES
 
 # Half the closed-loop cells' wait: the knee comes at higher rates, so each step reaches its
 # least number of requests sooner, while the SLO (2 x 0.1 s + 20 ms) leaves room for the

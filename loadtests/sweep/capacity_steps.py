@@ -1,9 +1,9 @@
 """A capacity search's output read into the entry's records: each step with its server CPU over
 its steady part, the search's outcome, the idle server, and the search's fresh seed.
 
-Reads both forms of the plugin's output: today's (``offered_rps`` is the target; the search
-says ``held`` and ``failed``) and the steady-state search's (``target_rps``, the realised
-``offered_rps``, ``stationary``, ...; ``search.lambda_star_rps``, ``bracket``, ``lower_bound``).
+The plugin's output is read right after the same code wrote it (``loadtests.plugins.open_model``:
+each step's ``target_rps``, realised ``offered_rps``, seed and verdict; the search's
+``lambda_star_rps``, ``bracket``, ``lower_bound``); stored runs keep only results.json.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from loadtests.analysis.capacity import CapacitySearch, CapacityStep, StepCpu
 from .sampler import Sample, TreeSampler
 
 SEED_RANGE = 2**31 - 1
-TODAYS_SEED_STRIDE = 1000  # loadtests.plugins.open_model before issue 21: base x 1000 + index
 STEP_FIELDS = frozenset(f.name for f in msgspec.structs.fields(CapacityStep))
 
 
@@ -50,21 +49,10 @@ def steady_cpu(samples: list[Sample], start: float, end: float) -> StepCpu | Non
     return StepCpu(cores=round(cores, 5), se=se, samples=len(rates), span_s=round(span, 3))
 
 
-def step_record(
-    step: dict, repeat: int, sampler: TreeSampler, index: int = 0, base_seed: int | None = None
-) -> CapacityStep:
-    """One step of the plugin's output as the entry keeps it. Today's plugin (before the
-    steady-state search) has no ``target_rps``: its ``offered_rps`` is the target, and the
-    realised rate is its arrivals over its paced seconds; nor a ``seed``: it seeds step
-    ``index`` with ``base_seed`` x 1000 + ``index``. Keys this code does not know are left out,
-    so a newer plugin's output still reads."""
+def step_record(step: dict, repeat: int, sampler: TreeSampler) -> CapacityStep:
+    """One step of the plugin's output as the entry keeps it, with the server's CPU. Keys this
+    code does not know are left out, so a newer plugin's output still reads."""
     step = {k: v for k, v in step.items() if k in STEP_FIELDS}
-    if "target_rps" not in step:
-        duration = step.get("duration_s") or 0.0
-        realised = step["scheduled"] / duration if duration > 0 else step["offered_rps"]
-        step |= {"target_rps": step["offered_rps"], "offered_rps": round(realised, 3)}
-    if "seed" not in step and base_seed is not None:
-        step["seed"] = base_seed * TODAYS_SEED_STRIDE + index
     begin = step.get("started_at", 0.0)
     steady = (begin + (step.get("warmup_s") or 0.0), begin + step.get("duration_s", 0.0))
     cpu = steady_cpu(sampler.samples.get("server", []), *steady)
@@ -83,25 +71,16 @@ def step_record(
 
 
 def search_record(raw: dict, repeat: int, seed: int) -> CapacitySearch:
-    """The search's outcome: the plugin's ``search`` object, in its new form (λ*, bracket,
-    lower bound) or today's (held, failed)."""
+    """The search's outcome: the plugin's ``search`` object (λ*, bracket, lower bound)."""
     found = raw.get("search") or {}
-    stopped = found.get("stopped_because", "")
-    if "bracket" in found:
-        lam, bracket = found.get("lambda_star_rps"), list(found["bracket"])
-        lower = bool(found.get("lower_bound"))
-    else:
-        lam, bracket = found.get("held"), [found.get("held"), found.get("failed")]
-        lower = "generator" in stopped
-    steps = found.get("steps", len(raw.get("steps", [])))
     return CapacitySearch(
         repeat=repeat,
         seed=seed,
-        lambda_star_rps=lam,
-        bracket=bracket,
-        stopped_because=stopped,
-        lower_bound=lower,
-        steps=steps,
+        lambda_star_rps=found.get("lambda_star_rps"),
+        bracket=list(found.get("bracket") or [None, None]),
+        stopped_because=found.get("stopped_because", ""),
+        lower_bound=bool(found.get("lower_bound")),
+        steps=found.get("steps", len(raw.get("steps", []))),
     )
 
 

@@ -25,13 +25,14 @@ import msgspec
 from loadtests.analysis import scrape
 from loadtests.analysis.assemble import assemble
 from loadtests.analysis.records import Cell
+from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 from loadtests.wait import wait_until
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
 
 from . import generator
 from .generator import Generator, LoadRun
-from .plan import UPSTREAM_POOL_SIZE, CellPlan
+from .plan import CellPlan
 from .sampler import TreeSampler, pin_tree
 
 UPSTREAM_TIMEOUT = 10.0

@@ -13,7 +13,6 @@ started here; ``remote_workers`` more are expected to join from other hosts with
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -22,7 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import msgspec
+
 from loadtests.analysis.steady import STEADY_CAP_S
+from loadtests.model.windows import WindowsFile
 from mysite.launcher import LOOPBACK, die_with_parent, free_port, stop_process_group
 
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfile.py"
@@ -198,7 +200,9 @@ def started(gen: Generator, run: LoadRun, log_dir: Path):
             stop_process_group(process, grace=5)
 
 
-def wait(master: subprocess.Popen, run: LoadRun, log_dir: Path, tick: Callable[[], None]) -> dict:
+def wait(
+    master: subprocess.Popen, run: LoadRun, log_dir: Path, tick: Callable[[], None]
+) -> WindowsFile:
     """Wait for the run to end (calling ``tick`` now and then); return its windows."""
     deadline = time.monotonic() + run.time_limit + 15
     while master.poll() is None:
@@ -210,4 +214,4 @@ def wait(master: subprocess.Popen, run: LoadRun, log_dir: Path, tick: Callable[[
         log = log_dir / f"{run.out.stem}-locust.log"
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise GeneratorFailed(f"Locust exited with {master.returncode} and no windows:\n{tail}")
-    return json.loads(run.out.read_text())
+    return msgspec.json.decode(run.out.read_bytes(), type=WindowsFile)

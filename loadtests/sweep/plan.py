@@ -24,22 +24,17 @@ import argparse
 from dataclasses import asdict, dataclass, replace
 
 from loadtests.analysis import steady
+from loadtests.model.experiment import EXTERNAL, Experiment
 from loadtests.scenarios import (
     DB_SCENARIOS,
     LOAD_DELAY_S,
     LOAD_FANOUT,
     SCENARIOS,
     VIEW_SCENARIOS,
-    Scenario,
 )
 from mysite.db.databases import DEFAULT_POOL_SIZE
-from mysite.demo.params import MAX_FANOUT
 from mysite.launcher import DEFAULT_THREADS, SERVER_KINDS
 
-# Connections (and sync fan-out threads) per worker that the sweep gives each server: the app's
-# own default, the largest fan-out, so one request's calls never queue behind each other.
-UPSTREAM_POOL_SIZE = MAX_FANOUT
-EXTERNAL = "external"  # the server kind of cells measured on --host
 # DB_POOL_SIZE per worker: the full profile's pool dimension for the database scenarios (the
 # capacity map's too); a profile's database cells run at each of its ``db_pools``.
 FULL_POOL_SIZES = (5, DEFAULT_POOL_SIZE)
@@ -148,66 +143,8 @@ PROFILES: dict[str, Profile] = {
 
 
 @dataclass(frozen=True)
-class CellPlan:
-    server: str
-    workers: int
-    scenario: str
-    users: int
-    delay: float
-    fanout: int
-    threads: int
-    warmup: float
-    window: float
-    repeats: int
-    restart_per_repeat: bool = True
-    windows_per_run: int = 2
-    new_connections: bool = True
-    copy: int = 0  # >0: the same configuration measured again, as a separate cell
-    db_pool: int = 0  # DB_POOL_SIZE per worker, for the database scenarios (0: not one)
-
-    @property
-    def key(self) -> str:
-        pool = f"/pool{self.db_pool}" if self.db_pool else ""
-        return f"{self.server}/{self.workers}/{self.scenario}{pool}" + (
-            f"#{self.copy + 1}" if self.copy else ""
-        )
-
-    @property
-    def slug(self) -> str:
-        pool = f"-pool{self.db_pool}" if self.db_pool else ""
-        return f"{self.server}-{self.workers}w-{self.scenario}{pool}" + (
-            f"-{self.copy + 1}" if self.copy else ""
-        )
-
-    @property
-    def skipped(self) -> str:
-        """Why this cell cannot run ("" : it can): said, never measured as a failure."""
-        if self.server == EXTERNAL:
-            return ""
-        return "" if self.spec.applies_to(self.server) else self.spec.asgi_only
-
-    @property
-    def service_time(self) -> float:
-        return self.spec.service_time(self.delay, self.fanout)
-
-    @property
-    def spec(self) -> Scenario:
-        return SCENARIOS[self.scenario]
-
-    def model(self) -> tuple[float, str]:
-        if self.server == EXTERNAL:
-            rps = self.spec.littles_law_rps(self.users, self.delay, self.fanout)
-            return rps, "Little's law only: the server is not the sweep's"
-        return self.spec.model(
-            self.server,
-            self.workers,
-            self.threads,
-            self.users,
-            self.delay,
-            self.fanout,
-            UPSTREAM_POOL_SIZE,
-            self.db_pool,
-        )
+class CellPlan(Experiment):
+    """An experiment as the sweep runs it: its warm-up, windows per run and time."""
 
     def warmup_for(self) -> float:
         """The least warm-up; the window plugin then waits until the steady rule holds."""

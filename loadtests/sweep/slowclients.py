@@ -32,17 +32,6 @@ WORKERS = 2
 USERS = 4  # normal users, each in a closed loop with a new connection per request
 SECONDS = 2.0  # each window
 SHORT_SLOW_CLIENTS = 50  # the short form's one N > 0: above any kind's threads at 2 workers
-# Servers that give a connection a thread while it sends its request (gunicorn's gthread
-# worker reads the request with a blocking read in the thread that will serve it).
-THREAD_PER_CONNECTION = frozenset({"gunicorn-gthread"})
-# Where each kind reads a request until its headers end; the report's explanation.
-READS_REQUESTS = {
-    "uvicorn": "on its event loop (asyncio), and only a complete request reaches Django",
-    "gunicorn-gthread": "in one of its threads, with a blocking read, until the headers end",
-    "gunicorn-uvicorn": "on uvicorn's event loop in each gunicorn worker",
-    "granian": "in Rust's asynchronous I/O, and only a complete request reaches Python",
-    "granian-wsgi": "in Rust's asynchronous I/O; only a complete request takes a blocking thread",
-}
 # A WSGI kind serves the sync view; the ASGI kinds the async one.
 PATHS = {
     "uvicorn": "/async/api/?delay=0",

@@ -1,4 +1,5 @@
-"""The house's shape: which top-level package may import which, and no import cycle anywhere.
+"""The house's shape: which package, and which part of ``loadtests``, may import which, and no
+import cycle anywhere.
 
 Read from the source (every ``import``, at any depth in a module), so an import hidden inside a
 function counts as much as one at the top. Modules are cut by concept, not by size: there is no
@@ -127,3 +128,75 @@ def test_no_module_imports_itself_through_others():
 def test_the_cycle_check_finds_a_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert _cycles(graph) == [["a", "b", "c"]]
+
+
+# loadtests' parts (its sub-packages and top-level modules), each with the parts it may import,
+# bottom first: the model at the bottom (only the scenarios, plain workload definitions, below
+# it); the Locust plugins and the analysis above it; planning and running (the sweep, the
+# benchmarks, the observability comparison, Prometheus beside a run) above them; the report
+# reads the model and the analysis; the commands on top.
+PARTS = {
+    "scenarios": set(),
+    "wait": set(),
+    "upstream_server": set(),
+    "model": {"scenarios"},
+    "analysis": {"model", "scenarios"},
+    "plugins": {"model", "analysis", "wait"},
+    "locust_options": {"scenarios"},
+    "locustfile": {"plugins", "locust_options", "scenarios"},
+    "prometheus": {"model", "analysis", "scenarios", "wait"},
+    # The sweep plans and runs; its command (``sweep.main``) renders the report after a run.
+    "sweep": {
+        *("model", "analysis", "plugins", "prometheus", "scenarios", "wait", "upstream_server"),
+        "report",
+    },
+    "bench": {"model", "sweep", "upstream_server"},  # the sweep's CPU sampler
+    "observability": {"model", "sweep", "upstream_server"},  # the sweep's server start
+    "report": {"model", "analysis", "scenarios"},
+    "run": {"observability", "upstream_server"},
+    "docs_tables": {"analysis", "report", "sweep"},
+}
+# Modules above the report's parts that it reads, and why it must.
+REPORT_ALSO = {
+    "loadtests.plugins.search": "it quotes the capacity search's rules from the constants it runs",
+    "loadtests.prometheus.panels": "it lines the stored panels up with the cells, keyed as they",
+}
+
+
+def _part(module: str) -> str:
+    return module.split(".")[1]
+
+
+def _loadtests_imports() -> dict[str, set[str]]:
+    known = _module_names()
+    return {
+        name: {m for m in _imported_modules(name, path, known) if m.startswith("loadtests.")}
+        for name, path in known.items()
+        if name.startswith("loadtests.")
+    }
+
+
+def test_every_part_of_loadtests_has_its_place():
+    parts = {_part(name) for name in _loadtests_imports() if name != "loadtests"}
+    assert parts == set(PARTS)
+
+
+def test_a_part_of_loadtests_imports_only_the_parts_below_it():
+    wrong = {
+        f"{name} -> {other}"
+        for name, imported in _loadtests_imports().items()
+        if name != "loadtests"
+        for other in imported
+        if _part(other) != _part(name)
+        and _part(other) not in PARTS[_part(name)]
+        and not (_part(name) == "report" and other in REPORT_ALSO)
+    }
+    assert wrong == set()
+
+
+def test_the_parts_form_no_cycle_and_the_report_s_exceptions_are_used():
+    assert _cycles(PARTS) == []
+    read = set().union(
+        *(m for n, m in _loadtests_imports().items() if n.startswith("loadtests.report"))
+    )
+    assert set(REPORT_ALSO) <= read

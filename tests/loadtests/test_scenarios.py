@@ -2,9 +2,9 @@
 
 import pytest
 
+from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 from loadtests.scenarios import SCENARIOS
 from loadtests.sweep.generator import LOCUSTFILE
-from loadtests.sweep.plan import UPSTREAM_POOL_SIZE
 
 
 def model(name, server, workers, users=32, delay=0.2, fanout=5, threads=8):

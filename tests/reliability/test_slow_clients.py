@@ -13,9 +13,9 @@ N > 0) is a phase of ``--profile full``.
 
 import pytest
 
+from loadtests.model.experiment import THREAD_PER_CONNECTION
 from loadtests.sweep.slowclients import (
     SHORT_SLOW_CLIENTS,
-    THREAD_PER_CONNECTION,
     USER_TIMEOUT,
     describe_window,
     short_run,

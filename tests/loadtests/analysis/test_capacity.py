@@ -10,13 +10,13 @@ from loadtests.analysis.capacity import (
     CapacitySearch,
     CapacityStep,
     StepCpu,
-    StepLatencyMs,
     binding_limit,
     cpu_ceiling,
     model_ceiling,
 )
 from loadtests.analysis.lambda_star import combine, measurement_error, theory
 from loadtests.analysis.queueing import mdc_lambda_star
+from loadtests.model.latency import LatencyMs
 from loadtests.scenarios import SCENARIOS
 
 
@@ -38,7 +38,8 @@ def step(
         errors=0,
         late=0,
         dropped=0,
-        latency_ms=StepLatencyMs(p99=10.0, send_p50=send_p50),
+        latency_ms=LatencyMs(p99=10.0),
+        send_latency_ms=LatencyMs(p50=send_p50),
         generator_lag_p99_ms=1.0,
         verdict=verdict,
         server_cpu=StepCpu(cores=cores, se=se, samples=samples, span_s=2.0),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from loadtests.analysis import findings, thresholds
+from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 from loadtests.report.sections import CEILING_TERM, DEFINITIONS
-from loadtests.sweep.plan import UPSTREAM_POOL_SIZE
 from tests.loadtests.conftest import a_cell
 
 

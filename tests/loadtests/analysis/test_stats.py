@@ -2,20 +2,21 @@
 rounding: synthetic data with known answers."""
 
 import random
-from collections import Counter
 
+import numpy as np
 import pytest
 
 from loadtests.analysis import littles, stats, steady
 from loadtests.analysis.scrape import Histogram, round_to_bucket
+from loadtests.model.latency import Latency
 
 
 def runs_of(rates_per_run, times=None):
-    return [[(rate, Counter(times or {})) for rate in run] for run in rates_per_run]
+    return [[(rate, Latency.of(times or ())) for rate in run] for run in rates_per_run]
 
 
 def test_bootstrap_of_identical_windows_is_a_point():
-    runs = runs_of([[100.0, 100.0], [100.0, 100.0], [100.0, 100.0]], {200.0: 50})
+    runs = runs_of([[100.0, 100.0], [100.0, 100.0], [100.0, 100.0]], [200.0] * 50)
     ci = stats.bootstrap(runs, ["rps", "0.5"])
     assert ci["rps"] == (100.0, 100.0)
     assert ci["0.5"] == (200.0, 200.0)
@@ -124,13 +125,6 @@ def test_mean_ci95_is_students_interval():
     assert stats.mean_ci95([1.0]) is None
 
 
-def test_ratio_of_stored_intervals():
-    assert not stats.ratio_of_intervals(100, (95, 105), 101, (96, 106)).significant
-    r = stats.ratio_of_intervals(200, (195, 205), 100, (98, 102))
-    assert r.significant
-    assert r.low < 2 < r.high
-
-
 def test_steady_rule():
     assert not steady.is_steady([(100, 200), (100, 200)]), "too few sub-windows"
     assert steady.is_steady([(10, 900), (100, 200), (102, 201), (98, 199)])
@@ -197,7 +191,38 @@ def test_run_intervals_cover_the_true_mean_95_percent_of_the_time_with_three_run
         runs = []
         for _run in range(3):
             level = rng.gauss(100.0, 10.0)
-            runs.append([(rng.gauss(level, 2.0), Counter({10.0: 1})) for _ in range(2)])
+            runs.append([(rng.gauss(level, 2.0), Latency.of([10.0])) for _ in range(2)])
         low, high = stats.run_intervals(runs, ["rps"], resamples=50)["rps"]
         covered += low <= 100.0 <= high
     assert 0.90 <= covered / trials <= 0.99
+
+
+def test_wilson_interval_of_a_share():
+    low, high = stats.wilson_interval(10, 1000)
+    assert low < 0.01 < high  # 1% observed: 1% is inside
+    assert stats.wilson_interval(25, 1000)[0] > 0.01  # 2.5% of 1000: clearly over 1%
+    assert stats.wilson_interval(0, 1000)[1] < 0.01  # none of 1000: clearly within 1%
+    assert stats.wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_wilson_interval_covers_the_true_share_about_95_percent_of_the_time():
+    rng = np.random.default_rng(1)
+    share, n = 0.01, 2000
+    covered = [
+        low <= share <= high
+        for low, high in (stats.wilson_interval(k, n) for k in rng.binomial(n, share, 2000))
+    ]
+    assert 0.92 <= np.mean(covered) <= 0.98
+
+
+def test_none_over_in_enough_requests_proves_a_share_within_one_percent():
+    n = stats.requests_to_bound(0.01)
+    assert stats.wilson_interval(0, n)[1] <= 0.01 < stats.wilson_interval(0, n - 5)[1]
+    assert 300 <= n <= 400  # the "about 300 requests" a p99's bound needs
+
+
+def test_two_shares_compared_in_standard_errors():
+    assert stats.two_share_z(5, 500, 40, 500) > 4
+    assert stats.two_share_z(40, 500, 5, 500) < -4
+    assert stats.two_share_z(0, 500, 0, 500) == 0.0
+    assert stats.two_share_z(1, 0, 1, 10) == 0.0

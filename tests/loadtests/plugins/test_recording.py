@@ -1,29 +1,29 @@
-"""HDR records of an open-model step: two workers merge to the exact combined percentiles."""
+"""An open-model step's records: two workers merge to the exact combined percentiles."""
 
 from __future__ import annotations
 
 import random
 
-from hdrh.histogram import HdrHistogram
+import msgspec
 
-from loadtests.plugins.recording import (
-    HIGHEST_US,
-    LOWEST_US,
-    SIGNIFICANT_DIGITS,
-    StepRecording,
-)
+from loadtests.model.latency import Latency
+from loadtests.plugins.recording import StepRecording
 
 
-def _worker(rng: random.Random, count: int, scale_ms: float) -> tuple[StepRecording, list[int]]:
+def _worker(rng: random.Random, count: int, scale_ms: float) -> tuple[StepRecording, list[float]]:
     record, values = StepRecording(), []
     for _ in range(count):
         ms = rng.expovariate(1.0 / scale_ms)
         record.record_lag(rng.random())
         record.record(ms, ms * 0.5, None, True)
-        values.append(max(LOWEST_US, round(ms * 1000)))
+        values.append(ms)
     record.sent_count = count
     record.paced_s = 2.0
     return record, values
+
+
+def _as_the_master_gets_it(record: StepRecording) -> StepRecording:
+    return msgspec.msgpack.decode(msgspec.msgpack.encode(record), type=StepRecording)
 
 
 def test_two_workers_merge_to_the_percentiles_of_all_their_requests():
@@ -33,19 +33,17 @@ def test_two_workers_merge_to_the_percentiles_of_all_their_requests():
     slow, slow_values = _worker(rng, 1000, 300.0)
     merged = StepRecording()
     for part in (fast, slow):
-        merged.merge(StepRecording.from_message(part.to_message()))  # as the master gets them
-    together = HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
-    for value in fast_values + slow_values:
-        together.record_value(value)
+        merged.merge(_as_the_master_gets_it(part))
+    together = Latency.of(fast_values + slow_values)
     summary = merged.summary(3000.0)
-    for p in (50, 95, 99):
-        assert summary["latency_ms"][f"p{p}"] == together.get_value_at_percentile(p) / 1000.0
-    exact_p99 = sorted(fast_values + slow_values)[int(0.99 * 6000) - 1] / 1000.0
-    assert abs(summary["latency_ms"]["p99"] - exact_p99) <= exact_p99 * 10**-SIGNIFICANT_DIGITS * 2
-    mean_of_p99s = (
-        fast.summary(1.0)["latency_ms"]["p99"] + slow.summary(1.0)["latency_ms"]["p99"]
-    ) / 2
-    assert abs(summary["latency_ms"]["p99"] - mean_of_p99s) > 50
+    for q in (0.50, 0.95, 0.99):
+        assert getattr(summary["latency_ms"], f"p{round(q * 100)}") == together.quantile(q)
+    exact_p99 = sorted(fast_values + slow_values)[int(0.99 * 6000) - 1]
+    assert abs(summary["latency_ms"].p99 - exact_p99) <= exact_p99 * 1e-3  # 3 digits
+    mean_of_p99s = (fast.summary(1.0)["latency_ms"].p99 + slow.summary(1.0)["latency_ms"].p99) / 2
+    assert abs(summary["latency_ms"].p99 - mean_of_p99s) > 50
+    sent = Latency.of(v * 0.5 for v in fast_values + slow_values)
+    assert summary["send_latency_ms"].p50 == sent.quantile(0.5)
     assert summary["completed"] == summary["sent"] == 6000
     assert summary["achieved_rps"] == 3000.0
 
@@ -56,7 +54,11 @@ def test_counts_and_errors_add_up_and_dropped_requests_count_as_errors():
     a.dropped = 2
     b.record(12.0, 11.0, None, True)
     b.late = 1
-    a.merge(StepRecording.from_message(b.to_message()))
+    a.merge(_as_the_master_gets_it(b))
     summary = a.summary(10.0)
     assert (summary["completed"], summary["errors"], summary["late"]) == (2, 3, 1)
     assert summary["error_samples"] == ["status 500"]
+    back = _as_the_master_gets_it(a)
+    assert back == a
+    back.errors["timeout"] += 1  # read back, its errors still count (the pacer's way)
+    assert back.errors == {"status 500": 1, "timeout": 1}

@@ -13,6 +13,7 @@ import statistics
 import numpy as np
 import pytest
 
+from loadtests.analysis.stats import requests_to_bound
 from loadtests.plugins.search import (
     CALIBRATION_SHARE,
     CEILING_START_SHARE,
@@ -25,7 +26,6 @@ from loadtests.plugins.search import (
     start_rate,
 )
 from loadtests.plugins.steady import judge
-from loadtests.plugins.tail import requests_to_bound
 from loadtests.plugins.trace import StepTrace
 from tests.loadtests.plugins.queue_sim import CpuServer, SlotServer, run_search, truth_rps
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from loadtests.plugins.recording import LAG_LIMIT_MS
+from loadtests.analysis.thresholds import LAG_LIMIT_MS
 from loadtests.plugins.search import Search, relaxation_s
 from loadtests.plugins.steady import ALLOWED_SHARE, fails_clearly, judge
 from loadtests.plugins.trace import StepTrace

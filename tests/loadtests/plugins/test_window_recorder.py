@@ -7,6 +7,7 @@ import heapq
 
 import pytest
 
+from loadtests.model.windows import Entry
 from loadtests.plugins.window_recorder import Recorder
 
 # A window that is no whole number of latencies, as in a real run.
@@ -49,10 +50,10 @@ def closed_loop(phases: list[float], first_edge: float) -> Recorder:
 
 def rates(recorder: Recorder) -> tuple[list[float], list[float]]:
     """(by shares, by whole requests where they end) per window, in requests/s."""
-    windows = recorder.report("local", "local")["windows"]
+    windows = recorder.report("local", "local").windows
     return (
-        [w["entries"][NAME]["share"] / WINDOW_S for w in windows],
-        [w["entries"][NAME]["requests"] / WINDOW_S for w in windows],
+        [w.entries[NAME].share / WINDOW_S for w in windows],
+        [w.entries[NAME].requests / WINDOW_S for w in windows],
     )
 
 
@@ -91,14 +92,8 @@ def test_the_last_window_waits_for_the_requests_in_flight_at_its_edge():
     clock.now = 1.5
     recorder.on_request(NAME, 1000.0)  # began at 0.5: half of it in the window
     assert recorder.settled()
-    (window,) = recorder.report("local", "local")["windows"]
-    assert window["entries"][NAME] == {
-        "requests": 0,
-        "share": 0.5,
-        "failures": 0,
-        "response_times_ms": [],
-        "errors": [],
-    }
+    (window,) = recorder.report("local", "local").windows
+    assert window.entries[NAME] == Entry(share=0.5)
 
 
 def test_a_request_with_no_duration_counts_whole_where_it_ends():
@@ -109,6 +104,6 @@ def test_a_request_with_no_duration_counts_whole_where_it_ends():
     recorder.on_request(NAME, 0.0)
     clock.now = 1.0
     recorder.mark(None)
-    (window,) = recorder.report("local", "local")["windows"]
-    assert window["entries"][NAME]["share"] == 1.0
-    assert window["entries"][NAME]["requests"] == 1
+    (window,) = recorder.report("local", "local").windows
+    assert window.entries[NAME].share == 1.0
+    assert window.entries[NAME].requests == 1

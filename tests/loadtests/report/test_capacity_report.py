@@ -11,11 +11,11 @@ from loadtests.analysis.capacity import (
     CapacityEntry,
     CapacitySearch,
     CapacityStep,
-    StepLatencyMs,
     binding_limit,
     model_ceiling,
 )
 from loadtests.analysis.lambda_star import combine
+from loadtests.model.latency import LatencyMs
 from loadtests.report.headline import headline
 from loadtests.scenarios import SCENARIOS
 
@@ -31,7 +31,8 @@ def _step(rate: float, p99: float, verdict: str) -> CapacityStep:
         errors=0,
         late=0,
         dropped=0,
-        latency_ms=StepLatencyMs(p50=p99 / 2, p95=p99 * 0.9, p99=p99, send_p99=p99),
+        latency_ms=LatencyMs(p50=p99 / 2, p95=p99 * 0.9, p99=p99),
+        send_latency_ms=LatencyMs(p99=p99),
         generator_lag_p99_ms=1.0,
         verdict=verdict,
         server_cpu_s=0.1,

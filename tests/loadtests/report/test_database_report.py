@@ -11,11 +11,11 @@ from loadtests.analysis.capacity import (
     CapacityEntry,
     CapacityLimit,
     CapacityStep,
-    StepLatencyMs,
     binding_limit,
     model_ceiling,
     model_kind,
 )
+from loadtests.model.latency import LatencyMs
 from loadtests.scenarios import DB_SCENARIOS, NATIVE_ASGI_ONLY
 
 
@@ -30,7 +30,8 @@ def _step(rate: float, p50: float, threads: int, verdict: str = "held") -> Capac
         errors=0,
         late=0,
         dropped=0,
-        latency_ms=StepLatencyMs(p50=p50, p95=p50 * 1.5, p99=p50 * 2, send_p50=p50),
+        latency_ms=LatencyMs(p50=p50, p95=p50 * 1.5, p99=p50 * 2),
+        send_latency_ms=LatencyMs(p50=p50),
         generator_lag_p99_ms=1.0,
         verdict=verdict,
         server_cpu_s=0.1,

@@ -10,8 +10,8 @@ import msgspec
 
 from loadtests import report
 from loadtests.analysis.records import InflightCost, SlowClientsRun, SlowClientsWindow
+from loadtests.model.experiment import READS_REQUESTS, THREAD_PER_CONNECTION
 from loadtests.report import inflight, slowclients
-from loadtests.sweep.slowclients import READS_REQUESTS, THREAD_PER_CONNECTION
 
 
 def _cost(

@@ -1,5 +1,5 @@
-"""The plugin's output read into the entry's records: today's form and the steady-state search's,
-the CPU of a step's steady part, the idle server (made-up samples, no server)."""
+"""The plugin's output read into the entry's records: its steps and search, the CPU of a step's
+steady part, the idle server (made-up samples, no server)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,10 @@ def sampler_at(cores_by_second: list[float], interval: float = 0.25) -> TreeSamp
     return sampler
 
 
-TODAY = {
-    "offered_rps": 100.0,
+STEP = {
+    "seed": 4242,
+    "target_rps": 100.0,
+    "offered_rps": 104.2,
     "achieved_rps": 98.9,
     "duration_s": 2.0,
     "scheduled": 210,
@@ -33,7 +35,8 @@ TODAY = {
     "errors": 0,
     "late": 0,
     "dropped": 0,
-    "latency_ms": {"p50": 21.0, "p95": 25.0, "p99": 30.0, "send_p50": 20.5, "send_p99": 29.0},
+    "latency_ms": {"p50": 21.0, "p95": 25.0, "p99": 30.0},
+    "send_latency_ms": {"p50": 20.5, "p99": 29.0},
     "generator_lag_p99_ms": 1.0,
     "generator_lag_too_high": False,
     "verdict": "held",
@@ -43,21 +46,8 @@ TODAY = {
 }
 
 
-def test_todays_plugin_output_gets_its_realised_rate_and_defaults():
-    step = step_record(TODAY, 1, sampler_at([0.01, 0.01, 0.5, 0.5, 0.5, 0.5]), 3, 77)
-    assert step.seed == 77_003, "today's plugin seeds step 3 with base x 1000 + 3"
-    assert step.target_rps == 100.0
-    assert step.offered_rps == pytest.approx(105.0), "210 arrivals in 2 s, not the target"
-    assert step.stationary is None
-    assert step.repeat == 1
-    assert step.server_cpu.cores == pytest.approx(0.5, abs=1e-6), "the idle seconds left out"
-
-
-def test_the_new_plugins_fields_are_kept_and_its_warm_up_left_out_of_the_cpu():
-    new = TODAY | {
-        "seed": 4242,
-        "target_rps": 100.0,
-        "offered_rps": 104.2,
+def test_the_plugins_fields_are_kept_and_its_warm_up_left_out_of_the_cpu():
+    new = STEP | {
         "stationary": True,
         "judgement": "p99 within the SLO and stationary",
         "p99_ci95": [27.0, None],
@@ -68,7 +58,7 @@ def test_the_new_plugins_fields_are_kept_and_its_warm_up_left_out_of_the_cpu():
         "something_newer": 1,
     }
     # 0.9 cores in the step's first second (its warm-up), 0.5 in its second.
-    step = step_record(new, 2, sampler_at([0.01, 0.01, 0.9, 0.5, 0.5]), 3, 77)
+    step = step_record(new, 2, sampler_at([0.01, 0.01, 0.9, 0.5, 0.5]))
     assert (step.seed, step.offered_rps, step.target_rps) == (4242, 104.2, 100.0)
     assert step.stationary is True
     assert step.p99_ci95 == [27.0, None]
@@ -85,17 +75,7 @@ def test_steady_cpu_uses_only_readings_inside_the_span():
     assert steady_cpu(sampler.samples["server"], T0 + 1.01, T0 + 1.2) is None
 
 
-def test_search_records_from_both_forms_and_the_idle_baseline():
-    old = search_record(
-        {
-            "search": {"held": 65.0, "failed": 70.0, "stopped_because": "6 steps"},
-            "steps": [TODAY] * 6,
-        },
-        1,
-        99,
-    )
-    assert (old.lambda_star_rps, old.bracket, old.steps, old.seed) == (65.0, [65.0, 70.0], 6, 99)
-    assert not old.lower_bound
+def test_the_search_record_and_the_idle_baseline():
     new = search_record(
         {
             "search": {
@@ -112,7 +92,8 @@ def test_search_records_from_both_forms_and_the_idle_baseline():
     )
     assert new.lower_bound
     assert new.bracket == [206.0, None]
-    threads, cores = idle_use({"steps": [TODAY]}, sampler_at([0.01, 0.01, 0.5, 0.5]))
+    assert (new.lambda_star_rps, new.steps, new.seed, new.repeat) == (206.0, 7, 7, 2)
+    threads, cores = idle_use({"steps": [STEP]}, sampler_at([0.01, 0.01, 0.5, 0.5]))
     assert cores == pytest.approx(0.01, abs=1e-6)
     assert threads == 10
 
