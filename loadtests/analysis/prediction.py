@@ -9,7 +9,9 @@ ceiling in requests/s is the lowest of:
   ``async_to_sync`` inside that thread): workers x threads / S;
 - the database pool, when the route holds one of a worker's ``pool`` connections for S:
   workers x pool / S;
-- the CPU: cores / CPU per request, under every kind.
+- the CPU: cores / CPU per request, under every kind;
+- under an ASGI kind, for an async view that makes a blocking call (``ASYNC_BLOCKING``), the
+  event loops it stops: workers / S.
 
 Under an ASGI kind an async view waits on the event loop and holds nothing: only the CPU (and a
 pool) bound it. A sync view under ASGI is no different in this model, and that is Django's
@@ -31,13 +33,13 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from loadtests.scenarios import ASYNC, SCENARIOS, SYNC
+from loadtests.scenarios import ASYNC, ASYNC_BLOCKING, SCENARIOS, SYNC
 from mysite.servers import SERVER_KINDS, WSGI_KINDS
 
 from .capacity import CPU, CapacityEntry
 from .results import Results
 
-THREADS, POOL_BOUND = "threads", "pool"  # the other bounds beside capacity's CPU
+THREADS, LOOPS, POOL_BOUND = "threads", "loops", "pool"  # the bounds beside capacity's CPU
 
 
 @dataclass(frozen=True)
@@ -57,21 +59,24 @@ class Prediction:
     server: str
     workers: int
     threads: int
-    view: str  # SYNC or ASYNC
+    view: str  # SYNC, ASYNC or ASYNC_BLOCKING
     rps: float
-    binds: str  # THREADS, POOL_BOUND or CPU
+    binds: str  # THREADS, LOOPS, POOL_BOUND or CPU
     arithmetic: str
 
 
 def predict(
     cost: RouteCost, server: str, workers: int, threads: int, cores: float, view: str
 ) -> Prediction:
-    """The ceiling of ``view`` (SYNC or ASYNC) served by ``server``, with its arithmetic."""
+    """The ceiling of ``view`` served by ``server``, with its arithmetic. ``view``: SYNC, ASYNC,
+    or ASYNC_BLOCKING (an async view making a blocking call, which stops its worker's loop)."""
     s = cost.service_s
     bounds = [(cores / cost.cpu_s, CPU, f"{cores:g} cores / {cost.cpu_s * 1000:.2f} ms CPU")]
     if server in WSGI_KINDS:
         held = f"{workers} x {threads} threads / {s * 1000:.0f} ms"
         bounds.append((workers * threads / s, THREADS, held))
+    elif view == ASYNC_BLOCKING:
+        bounds.append((workers / s, LOOPS, f"{workers} blocked loop(s) / {s * 1000:.0f} ms"))
     if cost.pool:
         held = f"{workers} x {cost.pool} connections / {s * 1000:.0f} ms"
         bounds.append((workers * cost.pool / s, POOL_BOUND, held))
@@ -82,7 +87,8 @@ def predict(
 def predict_all(
     cost: RouteCost, view: str, workers: int, threads: int, cores: float, kinds=SERVER_KINDS
 ) -> list[tuple[Prediction, Prediction]]:
-    """Each kind's (as written, if async) ceilings: the second differs only under ASGI."""
+    """Each kind's (as written, if async) ceilings, side by side. They differ only for a view
+    that blocks its event loop: a sync view's threads bind under WSGI as an async view's would."""
     return [
         (
             predict(cost, kind, workers, threads, cores, view),

@@ -9,7 +9,16 @@ import pytest
 
 from loadtests.__main__ import STORED_RUNS, stored_checks
 from loadtests.analysis import prediction
-from loadtests.analysis.prediction import ASYNC, CPU, POOL_BOUND, SYNC, THREADS, RouteCost
+from loadtests.analysis.prediction import (
+    ASYNC,
+    ASYNC_BLOCKING,
+    CPU,
+    LOOPS,
+    POOL_BOUND,
+    SYNC,
+    THREADS,
+    RouteCost,
+)
 from loadtests.analysis.results import load
 from loadtests.scenarios import SCENARIOS
 
@@ -28,6 +37,15 @@ def test_under_asgi_only_the_cpu_binds_a_sync_view_as_an_async_one():
     for view in (SYNC, ASYNC):
         p = prediction.predict(COST, "uvicorn", 2, 8, cores=2, view=view)
         assert (p.rps, p.binds) == (pytest.approx(1000), CPU)
+
+
+def test_an_async_view_that_blocks_is_bound_by_its_workers_loops_and_gains_from_async():
+    p = prediction.predict(COST, "granian", 2, 8, cores=2, view=ASYNC_BLOCKING)
+    assert (p.rps, p.binds) == (pytest.approx(20), LOOPS)
+    pairs = prediction.predict_all(COST, ASYNC_BLOCKING, workers=2, threads=8, cores=2)
+    gains = {as_is.server: if_async.rps / as_is.rps for as_is, if_async in pairs}
+    assert gains["uvicorn"] == pytest.approx(50)
+    assert gains["gunicorn-gthread"] == pytest.approx(1.0)
 
 
 def test_the_cpu_binds_a_wsgi_server_when_it_is_lower_and_a_pool_when_lower_still():
