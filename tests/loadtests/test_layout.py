@@ -155,6 +155,9 @@ PARTS = {
     "report": {"model", "analysis", "scenarios"},
     "run": {"observability", "upstream_server"},
     "docs_tables": {"analysis", "report", "sweep"},
+    "compare": {"analysis"},
+    "__main__": {"compare", "analysis"},  # python -m loadtests: compare, prediction
+    "project": set(),  # a project's serving and checking: the app's launcher, no other part
 }
 # Modules above the report's parts that it reads, and why it must.
 REPORT_ALSO = {
