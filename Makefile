@@ -86,7 +86,7 @@ bench: setup ## The sweep: servers x workers x scenarios -> reports/latest/
 	@scripts/ensure-system-packages prometheus=prometheus \
 	  || echo "Going on without Prometheus: the report will have no time-series panels."
 	@scripts/ensure-system-packages $(POSTGRES_PACKAGE)
-	$(WITH_POSTGRES) $(PY) -m loadtests.sweep $(BENCH_ARGS)
+	$(WITH_POSTGRES) $(PY) -m loadtests.sweep $(if $(APP),--app $(APP))$(if $(ROUTES), --routes $(ROUTES)) $(BENCH_ARGS)
 
 quick: ## A first report in about a minute: one cell (the sweep's smoke profile) -> reports/latest/
 	@$(MAKE) --no-print-directory bench BENCH_ARGS="--profile smoke $(BENCH_ARGS)"

@@ -20,6 +20,8 @@ kinds and worker counts, through the measured windows of ``loadtests.plugins.win
 """
 
 import itertools
+import os
+import urllib.parse
 
 import gevent
 from locust import FastHttpUser, constant, events, tag, task
@@ -205,4 +207,45 @@ class AsyncDbNativeUser(LabUser):
     @tag("async-db-native", "async", "database")
     @task
     def async_db_native(self):
+        self.ask()
+
+
+class RouteUser(LabUser):
+    """A route of a project of the user's (``make bench APP=...``): its method, path, headers,
+    query or form body and expected status from ``LAB_ROUTE``; absent from Locust's classes
+    when that is unset. Redirects are not followed: a redirect is the answer expected of it."""
+
+    scenario = scenarios.RouteLoad.from_env(os.environ)
+    abstract = scenario is None
+
+    def ask(self) -> None:
+        route = self.scenario
+        query = f"?{urllib.parse.urlencode(route.query)}" if route.query else ""
+        headers = dict(route.headers)
+        body = None
+        if route.form:
+            body = urllib.parse.urlencode(route.form)
+            headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
+        if self.params()[2]:
+            headers["Connection"] = "close"
+        loadtests.plugins.window.recorder.begin()
+        with self.client.request(
+            route.method,
+            f"{route.path}{query}",
+            name=route.path,
+            headers=headers or None,
+            data=body,
+            allow_redirects=False,
+            catch_response=True,
+        ) as response:
+            if response.status_code != route.status:
+                response.failure(
+                    f"status {response.status_code}, expected {route.status}: "
+                    f"{(response.text or '')[:120]}"
+                )
+            else:
+                response.success()
+
+    @task
+    def route(self):
         self.ask()

@@ -24,6 +24,9 @@ Two ceilings per measured cell, both in requests per second:
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mysite.servers import WSGI_KINDS
@@ -205,3 +208,36 @@ LOAD_DELAY_S = 0.2
 LOAD_FANOUT = 5
 # Rows each database request reads (the app's own default is mysite.db.params.DEFAULT_ROWS).
 LOAD_ROWS = 10
+
+
+# A route of a project of the user's (``make bench APP=...``): what Locust's route user asks
+# for, handed to its process as JSON in this environment variable (its workers inherit it).
+ROUTE_ENV = "LAB_ROUTE"
+ROUTE_USER_CLASS = "RouteUser"
+
+
+@dataclass(frozen=True)
+class RouteLoad:
+    """One request of a project's route, as the load asks for it again and again."""
+
+    method: str
+    path: str  # the concrete path (parameters filled)
+    label: str  # its URL name, else its pattern
+    status: int = 200  # the answer each request must give
+    headers: tuple[tuple[str, str], ...] = ()
+    query: tuple[tuple[str, str], ...] = ()  # GET and HEAD
+    form: tuple[tuple[str, str], ...] = ()  # a data-changing method's form-encoded body
+    user_class: str = ROUTE_USER_CLASS
+
+    def to_env(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RouteLoad | None:
+        """The route named in ``environ`` (None: none is)."""
+        text = environ.get(ROUTE_ENV)
+        if not text:
+            return None
+        fields = json.loads(text)
+        pairs = ("headers", "query", "form")
+        return cls(**{k: tuple(map(tuple, v)) if k in pairs else v for k, v in fields.items()})

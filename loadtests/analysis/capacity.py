@@ -108,6 +108,21 @@ class CapacitySearch(Record, kw_only=True):
     steps: int = 0
 
 
+class RoutePrediction(Record, kw_only=True):
+    """A project's route: what ``analysis.prediction`` says beside its measured λ*, from its
+    service time S and CPU per request, as its view is written and if it were async."""
+
+    view: str  # as written: "sync" or "async"
+    service_ms: float  # S, the pre-flight's median under this kind
+    cpu_ms: float  # CPU per request near λ*, the search's
+    as_written_rps: float
+    as_written_binds: str
+    as_written: str  # the arithmetic
+    if_async_rps: float
+    if_async_binds: str
+    if_async: str
+
+
 class CapacityTheory(Record, kw_only=True):
     """What theory says beside the measured λ*: M/D/c (slot- or pool-bound) or the CPU
     ceiling (CPU-bound), and whether the measurement's interval agrees."""
@@ -156,6 +171,8 @@ class CapacityEntry(Record, kw_only=True):
     measurement_error: str = ""  # why λ* cannot be a result ("" : it can)
     theory: CapacityTheory | None = None
     instrumentation: str = ""  # the app's instrumentation stack ("" : a run before it was kept)
+    route: str | None = None  # a project of the user's: the route's URL name, else its path
+    prediction: RoutePrediction | None = None  # beside a project's route's λ*
 
     @property
     def key(self) -> str:

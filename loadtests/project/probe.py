@@ -120,6 +120,12 @@ def url_patterns(patterns, prefix="", converters=None):
             yield "/" + route, entry, found
 
 
+def is_async_view(callback):
+    from asgiref.sync import iscoroutinefunction
+
+    return iscoroutinefunction(callback)
+
+
 def route_facts(pattern, entry, converters, settings):
     if pattern is None:
         return {"pattern": None, "regex": str(entry.pattern), "name": getattr(entry, "name", None)}
@@ -136,6 +142,8 @@ def route_facts(pattern, entry, converters, settings):
         if hasattr(callback, "view_class")
         else None,
         "status": redirect_status(callback),
+        # Django marks an async view (a function's, or as_view() of a class's) a coroutine.
+        "is_async": is_async_view(callback),
     }
 
 

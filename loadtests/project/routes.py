@@ -48,6 +48,7 @@ class Route:
     name: str | None = None  # the URL name, when the URLconf gives one
     values_from: dict[str, str] = field(default_factory=dict)  # parameter -> where its value came
     skip: str | None = None  # why the lab will not load it (a CSRF token, a login), else None
+    is_async: bool = False  # its view is async (the prediction's "as written")
 
     @property
     def parameters(self) -> list[str]:
@@ -160,7 +161,14 @@ def with_url_facts(routes: Iterable[Route], description: Description) -> list[Ro
             skip = "needs a login"
         elif entry.get("csrf") and route.changes_data:
             skip = "needs a CSRF token"
-        result.append(replace(route, name=route.name or entry.get("name"), skip=route.skip or skip))
+        result.append(
+            replace(
+                route,
+                name=route.name or entry.get("name"),
+                skip=route.skip or skip,
+                is_async=bool(entry.get("is_async")),
+            )
+        )
     return result
 
 

@@ -201,15 +201,18 @@ def _search(
 
 
 def measure(
-    plan: CapacityPlan, ctx: Context, db_env: dict[str, str] | None = None
+    plan: CapacityPlan, ctx: Context, db_env: dict[str, str] | None = None, search=None
 ) -> CapacityEntry:
+    """λ* of ``plan`` from its fresh searches, each ``search(plan, ctx, out, db_env, seed)``
+    (default: the lab's own server, ``_search``)."""
     cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
     plan_dir = ctx.run_dir / "capacity" / plan.slug
     plan_dir.mkdir(parents=True, exist_ok=True)
     searches, steps, idle_threads, idle_cores = [], [], None, []
     for repeat in range(1, plan.repeats + 1):
         seed = arrival_seed(ctx.run_dir.name, plan.key, repeat)
-        raw, sampler = _search(plan, ctx, plan_dir / f"search{repeat}.json", db_env or {}, seed)
+        out = plan_dir / f"search{repeat}.json"
+        raw, sampler = (search or _search)(plan, ctx, out, db_env or {}, seed)
         steps += [step_record(step, repeat, sampler) for step in raw["steps"]]
         searches.append(search_record(raw, repeat, seed))
         threads, idle = idle_use(raw, sampler)
@@ -244,6 +247,7 @@ def measure(
         lower_bound=lower,
         idle_cores=None if idle is None else round(idle, 5),
         instrumentation=INSTRUMENTATION,
+        route=plan.route,
     )
     if plan.uses_database and (ms := database_cpu_ms(steps)) is not None:
         entry.limit.database_cpu_ms_per_request = round(ms, 4)
@@ -280,6 +284,7 @@ def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityE
         skipped=skipped,
         repeats=plan.repeats,
         instrumentation=INSTRUMENTATION,
+        route=plan.route,
     )
 
 
@@ -311,6 +316,7 @@ def run_phase(
     db_root: Path | None = None,
     plans: list[CapacityPlan] | None = None,
     repeats: int | None = None,
+    search=None,
 ) -> int:
     """Map the profile's configurations (or ``plans``) within its time limit, each with its
     plan's fresh searches (or ``repeats``); 1 if any failed."""
@@ -329,10 +335,11 @@ def run_phase(
             db_env, db_error = stack.enter_context(database(plans, db_root, shared)), ""
         except pg.ClusterError as error:  # the other configurations are still mapped
             db_env, db_error = {}, f"PostgreSQL did not start: {error}"
-        return _run_plans(plans, ctx, record, save, note, (deadline, time_limit), db_env, db_error)
+        limit = (deadline, time_limit)
+        return _run_plans(plans, ctx, record, save, note, limit, db_env, db_error, search)
 
 
-def _run_plans(plans, ctx, record, save, note, limit, db_env, db_error) -> int:
+def _run_plans(plans, ctx, record, save, note, limit, db_env, db_error, search=None) -> int:
     (deadline, time_limit), code, start_cost = limit, 0, 5.0
     for index, plan in enumerate(plans):
         if plan.skipped or (plan.uses_database and db_error):
@@ -350,7 +357,7 @@ def _run_plans(plans, ctx, record, save, note, limit, db_env, db_error) -> int:
         began = time.monotonic()
         note(f"capacity {plan.key}: searching from {plan.start_rps:g} req/s")
         try:
-            entry = measure(plan, ctx, db_env)
+            entry = measure(plan, ctx, db_env, search)
         except (ServerFailed, GeneratorFailed, OSError, ValueError, KeyError) as error:
             entry, code = failed_entry(plan, str(error)), 1
         entry.measurement_error = measurement_error(entry, saturation_rps(entry, record.cells))

@@ -88,6 +88,7 @@ class CapacityPlan:
     fanout: int = LOAD_FANOUT
     slo_ms: float | None = None  # None: the default SLO from the service time
     db_pool: int = 0  # DB_POOL_SIZE per worker, for the database paths (0: not one)
+    route: str | None = None  # a project of the user's: its route's URL name, else its path
 
     @property
     def key(self) -> str:

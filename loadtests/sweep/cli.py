@@ -14,6 +14,7 @@ import urllib.parse
 from pathlib import Path
 
 from loadtests.analysis.capacity import INSTRUMENTATION
+from loadtests.project.servers import PROJECT_KINDS
 from loadtests.scenarios import SCENARIOS
 from mysite.launcher import SERVER_KINDS
 
@@ -75,13 +76,21 @@ class Config:
     prometheus: bool = True
     ready_timeout: float = SERVER_READY_TIMEOUT
     locustfile: Path | None = None
+    app: Path | None = None  # a Django project of the user's: its routes measured instead
+    routes: Path | None = None
+    fixture: list[str] = dataclasses.field(default_factory=list)
+    slo_ms: float | None = None
     out: Path = Path("reports")
     run_id: str | None = None
     run_dir: Path | None = None
 
     def __post_init__(self) -> None:
         """The phases left to the profile: the database comparison and the capacity map when
-        the profile's own matrix runs, the server's life unless --host."""
+        the profile's own matrix runs, the server's life unless --host; with --app, only the
+        capacity map, of the project's routes."""
+        if self.app is not None:
+            self.capacity = True if self.capacity is None else self.capacity
+            self.db_compare, self.server_life = bool(self.db_compare), bool(self.server_life)
         picked = bool(self.cell or self.servers or self.workers or self.scenarios or self.host)
         own = self.command == RUN and not picked
         if self.capacity is None:
@@ -108,6 +117,7 @@ class Config:
             )
         if self.remote_workers and is_loopback(f"http://{self.master_bind_host}"):
             problems.append("--remote-workers needs --master-bind-host (an address they reach)")
+        problems += self.project_problems()
         if not 0 < self.ready_timeout < float("inf"):
             problems.append("--ready-timeout must be positive")
         for spec in self.cell:
@@ -134,6 +144,25 @@ class Config:
                 f"--instrumentation {self.instrumentation!r}: only {INSTRUMENTATION!r} (the "
                 "lab's own metrics) is measured so far; the other stacks (none, "
                 "django-prometheus, opentelemetry) come with a later issue"
+            )
+        return problems
+
+    def project_problems(self) -> list[str]:
+        """What --app, --routes and --fixture cannot do together with the other options."""
+        if self.app is None:
+            named = [f for f in ("routes", "fixture", "slo_ms") if getattr(self, f)]
+            return [f"--{f.replace('_', '-')} needs --app" for f in named]
+        problems = [] if self.app.is_dir() else [f"--app {self.app}: not a directory"]
+        if self.routes is not None and not self.routes.is_file():
+            problems.append(f"--routes {self.routes}: not a file")
+        other = sorted(set(self.servers or ()) - set(PROJECT_KINDS))
+        if other:
+            problems.append(
+                f"--app: a project is served by {', '.join(PROJECT_KINDS)}, not {', '.join(other)}"
+            )
+        if self.host or self.cell or self.scenarios:
+            problems.append(
+                "--app measures the project's routes: not with --host, --cell, --scenarios"
             )
         return problems
 
@@ -213,6 +242,23 @@ SECTIONS: dict[tuple[str, tuple[str, ...]], dict[str, str | tuple[str, dict]]] =
             "the app's instrumentation stacks, comma-separated (the contract names none, lab, "
             f"django-prometheus, opentelemetry; only {INSTRUMENTATION} is measured so far)",
             {"metavar": "LIST"},
+        ),
+    },
+    ("a Django project of yours (docs/YOUR_APP.md): its routes' capacity map", (RUN,)): {
+        "app": (
+            "measure this Django project (its directory) instead of the lab's views, under "
+            f"{', '.join(PROJECT_KINDS)} (--servers picks among them; --workers, default 1)",
+            {"metavar": "DIR"},
+        ),
+        "routes": ("its routes file (default: discovered from its URLconf)", {"metavar": "FILE"}),
+        "fixture": (
+            "a fixture loaded into the copy of its database (repeatable)",
+            {"action": "append", "nargs": None, "metavar": "NAME"},
+        ),
+        "slo_ms": (
+            "the p99 objective of every route, in ms (default: 2 x its service time + 20 ms, at "
+            "least 100 ms)",
+            {"metavar": "MS"},
         ),
     },
     ("Locust, the servers and Prometheus", MEASURING): {

@@ -24,7 +24,7 @@ from loadtests.analysis.records import SCHEMA_VERSION, GeneratorMode, Parameters
 from loadtests.analysis.results import Results
 from mysite.launcher import LOOPBACK, ServerFailed, run_system_checks, server_environment
 
-from . import capacity, db_compare, machine, serverlife
+from . import capacity, db_compare, machine, project_capacity, serverlife
 from . import cell as cells
 from .cli import RENDER, RUN, Config, parse_args
 from .generator import Generator, GeneratorFailed
@@ -147,7 +147,9 @@ def run_phases(config: Config, profile: Profile, ctx, record: Results, save, not
     shared, code = (ctx, record, save, note), 0
     if config.db_compare:
         code = db_compare.run_phase(profile.name, *shared)
-    if config.capacity:
+    if config.capacity and config.app:
+        code = max(code, project_capacity.run_phase(config, *shared))
+    elif config.capacity:
         limit, match = config.capacity_time_limit, config.capacity_match
         mapped = capacity.run_phase(
             profile.name, *shared, limit, match, repeats=config.capacity_repeats
@@ -190,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(str(p) for p in report.render(config.run_dir)))
         return 0
     profile, plans = from_args(config)
-    plans = plans if config.command == RUN else []
-    if not config.host:
+    plans = plans if config.command == RUN and not config.app else []
+    if not config.host and not config.app:
         # Once for the whole sweep, not at each of its server starts: bad settings stop it here.
         run_system_checks(server_environment(Path(tempfile.gettempdir())))
     hooks = beside(config)
