@@ -17,7 +17,7 @@ from loadtests.analysis.results import Results
 from loadtests.analysis.thresholds import LAG_LIMIT_MS
 from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 
-from . import database
+from . import database, routes
 from .capacity_figures import _series, label, latency_figure, workers_figure
 from .headline import compare_lambdas, lambda_text
 from .tables import html_table, markdown_table
@@ -258,7 +258,7 @@ def markdown(record: Results) -> str:
     ]
     if any(e.steps for e in record.capacity):
         lines += [f"### {STEPS_TITLE}", "", markdown_table(*step_rows(record.capacity)), ""]
-    return "\n".join(lines) + "\n" + database.markdown(record)
+    return "\n".join(lines) + "\n" + routes.markdown(record) + database.markdown(record)
 
 
 def html_section(record: Results) -> str:
@@ -283,4 +283,4 @@ def html_section(record: Results) -> str:
             f"<details><summary>{html.escape(STEPS_TITLE)}</summary>"
             f"{html_table(*step_rows(record.capacity))}</details>"
         )
-    return "".join(parts) + database.html_section(record)
+    return "".join(parts) + routes.html_section(record) + database.html_section(record)

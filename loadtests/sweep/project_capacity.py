@@ -138,10 +138,13 @@ class RoutePlan(CapacityPlan):
 
     @property
     def start_rps(self) -> float:
-        """Half the lower of the threads' ceiling and what the workers serve one at a time
-        (S is at least the CPU per request, so the CPU's ceiling is at least that)."""
+        """A quarter of the lower of the threads' ceiling and what the workers serve one at a
+        time (S is at least the CPU per request, so the CPU's ceiling is at least that, on
+        cores of their own): a first step far past the knee of a server sharing its cores
+        fills a queue that the generator, too, falls behind on, and the search doubles from
+        here until a step fails."""
         threads, _ = self.model()
-        return round(min(threads or math.inf, self.workers / self.spec.service_s) / 2, 1)
+        return round(min(threads or math.inf, self.workers / self.spec.service_s) / 4, 1)
 
 
 def route_load(route: Route) -> RouteLoad:

@@ -1,0 +1,61 @@
+"""``python -m loadtests.sweep --app`` (what ``make bench APP=`` runs) on the sample, end to end
+with a tiny plan: one route, one kind, one worker, the smoke profile's short search. The map's
+entry is named by the route's URL name, its λ* found (or flagged a lower bound by the search),
+the prediction beside it, and the report names the route."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from loadtests.analysis.results import load
+from tests.loadtests.conftest import ROOT
+
+from .conftest import SAMPLE, SAMPLE_FIXTURE
+
+pytestmark = [pytest.mark.live, pytest.mark.slow]
+RUN_TIMEOUT_S = 600  # a loaded two-core machine: the run itself takes about 40 s there
+
+
+def test_the_sweep_maps_a_project_route_by_its_url_name(prepared_sample, tmp_path):
+    routes = tmp_path / "routes"
+    routes.write_text("GET /articles/<int:pk>/  pk=2\n")
+    argv = [sys.executable, "-m", "loadtests.sweep", "--app", str(SAMPLE)]
+    argv += ["--routes", str(routes), "--fixture", SAMPLE_FIXTURE, "--profile", "smoke"]
+    argv += ["--servers", "uvicorn", "--workers", "1", "--no-prometheus"]
+    argv += ["--out", str(tmp_path / "reports"), "--run-id", "app"]
+    done = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_dir = tmp_path / "reports" / "app"
+    record = load(run_dir / "results.json")
+    assert record.cells == []
+    [entry] = record.capacity
+    assert (entry.route, entry.scenario, entry.server, entry.workers) == (
+        "article-detail",
+        "article-detail",
+        "uvicorn",
+        1,
+    )
+    assert entry.error is None
+    assert entry.steps
+    # λ* is a rate that held, or the search says why it has none: the generator could not go on.
+    if entry.lambda_star_rps is None:
+        assert entry.lower_bound
+        assert "generator" in entry.stopped_because
+    else:
+        assert 0 < entry.lambda_star_rps < float("inf")
+        held, _failed = entry.lambda_star_bracket
+        assert held == pytest.approx(entry.lambda_star_rps)
+        assert entry.prediction is not None
+        assert entry.prediction.service_ms > 0
+        assert entry.prediction.view == "sync"
+    assert entry.limit.sentence
+    summary = (run_dir / "summary.md").read_text()
+    assert "uvicorn/1x8/article-detail" in summary
+    assert "| article-detail | uvicorn | 1 x 8 |" in summary
+    assert "article-detail" in (run_dir / "report.html").read_text()
+    raw = json.loads((run_dir / "results.json").read_text())
+    assert raw["capacity"][0]["route"] == "article-detail"
