@@ -145,10 +145,11 @@ PARTS = {
     "locust_options": {"scenarios"},
     "locustfile": {"plugins", "locust_options", "scenarios"},
     "prometheus": {"model", "analysis", "scenarios", "wait"},
-    # The sweep plans and runs; its command (``sweep.main``) renders the report after a run.
+    # The sweep plans and runs; its command (``sweep.main``) renders the report after a run;
+    # it serves a project of the user's (``--app``) through ``project``.
     "sweep": {
         *("model", "analysis", "plugins", "prometheus", "scenarios", "wait", "upstream_server"),
-        "report",
+        *("report", "project"),
     },
     "bench": {"model", "sweep", "upstream_server"},  # the sweep's CPU sampler
     "observability": {"model", "sweep", "upstream_server"},  # the sweep's server start
