@@ -73,7 +73,7 @@ DESCRIPTION = Description(
     routes=[
         {"pattern": "/", "name": "home", "parameters": {}, "csrf": True, "login": False},
         {"pattern": "/a/<int:pk>/", "name": "a", "parameters": {"pk": "int"}, "csrf": True},
-        {"pattern": "/new/", "name": "new", "parameters": {}, "csrf": True, "login": False},
+        {"pattern": "/new/", "name": "new", "parameters": {}, "csrf": True, "is_async": True},
         {"pattern": "/me/", "name": None, "parameters": {}, "csrf": True, "login": True},
         {"pattern": "/old/", "name": "old", "parameters": {}, "methods": ["GET"], "status": 301},
         {"pattern": "/bye/", "name": "bye", "parameters": {}, "methods": ["POST", "OPTIONS"]},
@@ -103,6 +103,11 @@ def test_discovery_lists_every_route_pattern_as_get_with_its_url_name():
         None,
         "answers only POST, OPTIONS: name it in a routes file",
     ]
+
+
+def test_a_route_of_an_async_view_says_so_for_the_prediction():
+    routes = with_url_facts(discovered(DESCRIPTION) + parse("GET /new/ q=1"), DESCRIPTION)
+    assert [r.pattern for r in routes if r.is_async] == ["/new/", "/new/"]
 
 
 def test_a_data_changing_route_of_a_csrf_protected_view_is_skipped_with_the_reason():
