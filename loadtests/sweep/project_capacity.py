@@ -34,7 +34,7 @@ import psutil
 from loadtests.analysis.capacity import RoutePrediction
 from loadtests.analysis.prediction import RouteCost, predict, server_cores
 from loadtests.analysis.results import Results
-from loadtests.plugins.search import default_slo_ms
+from loadtests.plugins.search import LONGEST_LEAST_S, MIN_WARMUP_S, WARMUP_SLOS, default_slo_ms
 from loadtests.project.cli import Prepared, prepare
 from loadtests.project.discover import ProjectError
 from loadtests.project.preflight import TIMEOUT, preflight, request
@@ -46,7 +46,7 @@ from mysite.launcher import DEFAULT_THREADS
 from mysite.servers import WSGI_KINDS
 
 from . import capacity, generator
-from .capacity_plan import QUICK, CapacityPlan
+from .capacity_plan import QUICK, STEPS_EXPECTED, CapacityPlan
 from .cell import Context
 from .generator import GeneratorFailed
 from .sampler import TreeSampler, pin_tree
@@ -145,6 +145,14 @@ class RoutePlan(CapacityPlan):
         here until a step fails."""
         threads, _ = self.model()
         return round(min(threads or math.inf, self.workers / self.spec.service_s) / 4, 1)
+
+    def estimate(self, start_cost: float) -> float:
+        """As the lab's plans estimate theirs, near what the workers serve one at a time (the
+        knee's order of magnitude when the CPU binds) instead of the start, a quarter of it."""
+        rate = self.workers / self.spec.service_s
+        warmup = max(MIN_WARMUP_S, WARMUP_SLOS * self.slo_p99_ms / 1000.0)
+        step = warmup + max(LONGEST_LEAST_S, self.step_requests / rate) + 0.5
+        return self.repeats * (start_cost + self.calibrate_s + STEPS_EXPECTED * step)
 
 
 def route_load(route: Route) -> RouteLoad:

@@ -133,3 +133,9 @@ def test_make_bench_passes_app_and_routes_to_the_sweep():
     plain = [line for line in make_n().splitlines() if "loadtests.sweep" in line]
     assert plain
     assert "--app" not in plain[-1]
+
+
+def test_a_search_is_estimated_near_the_workers_one_at_a_time_rate():
+    # 1 / 5 ms = 200 req/s: 800 requests a step take 4 s, so each step its least 5 s judged.
+    (plan,) = route_plans(measured([LIST]), ["gunicorn-gthread"], (1,), 8, {"delay": 0.0})
+    assert plan.estimate(5.0) == pytest.approx(5.0 + 2.0 + 10 * (0.5 + 5.0 + 0.5))
