@@ -18,6 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from loadtests.model.latency import QUANTILES
 from mysite.metrics import names
 
+# METRICS_BUCKETS' bounds as multiples of a service time: fine just above it, coarse further out.
+BELOW_AND_JUST_ABOVE = (0.95, 1.0, 1.0025, 1.005, 1.01, 1.015, 1.02, 1.03, 1.05, 1.075, 1.1)
+FURTHER_OUT = (1.15, 1.2, 1.3, 1.5, 1.75, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 20, 30, 50, 100)
+
 
 @dataclass
 class Histogram:
@@ -31,30 +35,21 @@ class Histogram:
     def count(self) -> float:
         return self.buckets.get(math.inf, 0.0)
 
-    def __sub__(self, earlier: Histogram) -> Histogram:
-        statuses = set(self.count_by_status) | set(earlier.count_by_status)
+    def _combine(self, other: Histogram, sign: float) -> Histogram:
+        def merged(a: dict, b: dict) -> dict:
+            return {k: a.get(k, 0.0) + sign * b.get(k, 0.0) for k in {**a, **b}}
+
         return Histogram(
-            {le: n - earlier.buckets.get(le, 0.0) for le, n in self.buckets.items()},
-            self.total - earlier.total,
-            {
-                s: self.count_by_status.get(s, 0.0) - earlier.count_by_status.get(s, 0.0)
-                for s in statuses
-            },
+            merged(self.buckets, other.buckets),
+            self.total + sign * other.total,
+            merged(self.count_by_status, other.count_by_status),
         )
 
+    def __sub__(self, earlier: Histogram) -> Histogram:
+        return self._combine(earlier, -1.0)
+
     def __add__(self, other: Histogram) -> Histogram:
-        statuses = set(self.count_by_status) | set(other.count_by_status)
-        return Histogram(
-            {
-                le: self.buckets.get(le, 0.0) + other.buckets.get(le, 0.0)
-                for le in set(self.buckets) | set(other.buckets)
-            },
-            self.total + other.total,
-            {
-                s: self.count_by_status.get(s, 0.0) + other.count_by_status.get(s, 0.0)
-                for s in statuses
-            },
-        )
+        return self._combine(other, 1.0)
 
     def quantile(self, q: float) -> float | None:
         """``histogram_quantile(q, ...)`` in seconds; None when the histogram is empty."""
@@ -158,36 +153,7 @@ def buckets_for(*service_times: float) -> list[float]:
     service time and the upstream call's ``delay``, which the client histogram records.
     """
     small = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]
-    factors = [
-        0.95,
-        1.0,
-        1.0025,
-        1.005,
-        1.01,
-        1.015,
-        1.02,
-        1.03,
-        1.05,
-        1.075,
-        1.1,
-        1.15,
-        1.2,
-        1.3,
-        1.5,
-        1.75,
-        2,
-        2.5,
-        3,
-        4,
-        5,
-        7.5,
-        10,
-        15,
-        20,
-        30,
-        50,
-        100,
-    ]
+    factors = [*BELOW_AND_JUST_ABOVE, *FURTHER_OUT]
     values = {round(b, 6) for b in small if b < 0.9 * min(service_times)}
     for service_time in service_times:
         values |= {round(service_time * f, 6) for f in factors if service_time * f <= 300}

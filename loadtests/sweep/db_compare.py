@@ -29,8 +29,7 @@ from mysite.launcher import DEFAULT_THREADS, ServerFailed, free_port, serve
 
 from .capacity_plan import CAPACITY_DELAY_S
 from .cell import Context, wait_for_workers
-from .io_threads import IoThreadSampler
-from .sampler import TreeSampler, pin_tree
+from .sampler import IoThreadSampler, TreeSampler, pin_tree
 
 IDLE_S = 0.75  # the server's idle threads are sampled this long before the load
 DRIVER_MARGIN_S = 30.0  # the load process's own limit beyond its schedule

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,10 +22,10 @@ import psutil
 
 from loadtests.analysis.records import InflightCost
 
-from .io_threads import in_io
+from .sampler import Background, in_io
 
 SAMPLE_INTERVAL = 0.05
-IO_SAMPLE_INTERVAL = 0.25  # reading every thread's wchan costs more than a thread count
+IO_EVERY = 5  # samples: reading every thread's wchan costs more than a thread count
 WANTED = 1000  # requests in flight at once: the issue's figure
 # Seconds each one waits: long enough that all of them wait at once (one worker takes seconds
 # to take in 1,000 requests and start their queries on a busy 2-core machine).
@@ -92,44 +91,31 @@ async def _all(url: str, target: str, concurrency: int, seconds: float) -> list[
         )
 
 
-class _Peaks:
-    """The worker's RSS, threads and blocked threads, sampled in the background until stopped."""
+class _Peaks(Background):
+    """The worker's RSS, threads and blocked threads (and the database's queries), at their
+    peaks; the waits read every ``IO_EVERY`` samples, as they cost more than a thread count."""
+
+    interval = SAMPLE_INTERVAL
 
     def __init__(self, worker: psutil.Process, queries: Callable[[], int] | None) -> None:
-        self.worker, self.queries_probe = worker, queries
+        self.worker, self.queries_probe, self.samples = worker, queries, 0
         self.queries = None if queries is None else queries()
         self.rss, self.threads = worker.memory_info().rss, worker.num_threads()
         self.blocked = in_io(worker.pid)
         self.idle = (self.rss, self.threads, self.blocked)
-        self._done = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._sample, daemon=True),
-            threading.Thread(target=self._sample_io, daemon=True),
-        ]
 
-    def _sample(self) -> None:
-        while not self._done.wait(SAMPLE_INTERVAL):
-            with contextlib.suppress(psutil.Error):
-                self.rss = max(self.rss, self.worker.memory_info().rss)
-                self.threads = max(self.threads, self.worker.num_threads())
-
-    def _sample_io(self) -> None:
-        while not self._done.wait(IO_SAMPLE_INTERVAL):
-            if self.blocked is not None:
-                self.blocked = max(self.blocked, in_io(self.worker.pid) or 0)
-            if self.queries_probe is not None:
-                with contextlib.suppress(Exception):  # a probe that fails leaves the peak
-                    self.queries = max(self.queries, self.queries_probe())
-
-    def __enter__(self) -> _Peaks:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        for thread in self._threads:
-            thread.join()
+    def sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            self.rss = max(self.rss, self.worker.memory_info().rss)
+            self.threads = max(self.threads, self.worker.num_threads())
+        self.samples += 1
+        if self.samples % IO_EVERY:
+            return
+        if self.blocked is not None:
+            self.blocked = max(self.blocked, in_io(self.worker.pid) or 0)
+        if self.queries_probe is not None:
+            with contextlib.suppress(Exception):  # a probe that fails leaves the peak
+                self.queries = max(self.queries, self.queries_probe())
 
 
 def hold(

@@ -1,9 +1,17 @@
-"""CPU, memory and threads of the processes a cell runs, sampled in the background (psutil).
+"""Process trees sampled in the background (psutil): CPU, memory, threads, and threads in I/O.
 
 Each named root (the server's master process, the upstream) is followed with all its children.
 CPU is kept as cumulative seconds per process, so a window's CPU share is the difference of two
 interpolated readings divided by its length, whatever the sampling phase; a worker that exits
 keeps the CPU seconds it had used.
+
+A total thread count does not tell the database paths apart: Django's ASGI handler parks a
+thread per in-flight request for every async view, and idle executor threads linger. What does
+is where each thread waits (Linux ``/proc/<pid>/task/<tid>/wchan``): the sync and async ORM
+paths park a thread in the database socket's wait for each query in flight; the native path
+awaits it on the event loop (epoll), and its threads wait on futexes. ``in_io`` is that reading
+(the in-flight cost and tests/db/test_threads.py use it too); ``IoThreadSampler`` makes it a
+time series over a process tree.
 """
 
 from __future__ import annotations
@@ -14,10 +22,49 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
 INTERVAL = 0.25
+IO_INTERVAL = 0.1
+IDLE_WAITS = ("futex", "epoll")  # a parked thread, an event loop: no socket wait
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    """The process and its children (raises ``psutil.Error`` when it is gone)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
+
+
+class Background:
+    """``sample()`` now, every ``interval`` seconds in a thread, and once more at ``stop()``;
+    usable as ``with``."""
+
+    interval = INTERVAL
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def stop(self) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self.sample()
+
+    def sample(self) -> None:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
@@ -29,60 +76,33 @@ class Sample:
     processes: int
 
 
-class TreeSampler:
-    """Samples process trees every ``interval`` seconds until ``stop()``; usable as ``with``."""
+class TreeSampler(Background):
+    """Samples process trees (``roots``: name -> pid) every ``interval`` seconds."""
 
     def __init__(self, roots: dict[str, int], interval: float = INTERVAL) -> None:
-        self.roots = roots
-        self.interval = interval
+        self.roots, self.interval = roots, interval
         self.samples: dict[str, list[Sample]] = {name: [] for name in roots}
         self._cpu_by_pid: dict[str, dict[int, float]] = {name: {} for name in roots}
         self._processes: dict[int, psutil.Process] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
 
-    def __enter__(self) -> TreeSampler:
-        self.sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if not self._stop.is_set():
-            self._stop.set()
-            if self._thread.is_alive():
-                self._thread.join(timeout=5)
-            self.sample()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.sample()
-
-    def _process(self, pid: int) -> psutil.Process:
+    def _process(self, process: psutil.Process) -> psutil.Process:
         # One Process object per pid, so psutil can tell a reused pid from the same process.
-        process = self._processes.get(pid)
-        if process is None:
-            process = self._processes[pid] = psutil.Process(pid)
-        return process
+        return self._processes.setdefault(process.pid, process)
 
     def sample(self) -> None:
         for name, pid in self.roots.items():
             try:
-                root = self._process(pid)
-                tree = [root, *root.children(recursive=True)]
+                processes = [self._process(p) for p in tree(pid)]
             except psutil.Error:
                 continue
             cpu_by_pid = self._cpu_by_pid[name]
             rss = threads = alive = 0
-            for process in tree:
-                with contextlib.suppress(psutil.Error):
-                    with process.oneshot():
-                        cpu = process.cpu_times()
-                        cpu_by_pid[process.pid] = cpu.user + cpu.system
-                        rss += process.memory_info().rss
-                        threads += process.num_threads()
+            for process in processes:
+                with contextlib.suppress(psutil.Error), process.oneshot():
+                    cpu = process.cpu_times()
+                    cpu_by_pid[process.pid] = cpu.user + cpu.system
+                    rss += process.memory_info().rss
+                    threads += process.num_threads()
                     alive += 1
             self.samples[name].append(
                 Sample(time.time(), sum(cpu_by_pid.values()), rss, threads, alive)
@@ -94,7 +114,8 @@ class TreeSampler:
         if len(samples) < 2 or end <= start:
             return None
         cpu_s = _interpolate(samples, end) - _interpolate(samples, start)
-        inside = [s for s in samples if start <= s.unix <= end] or [_nearest(samples, end)]
+        nearest = min(samples, key=lambda s: abs(s.unix - end))
+        inside = [s for s in samples if start <= s.unix <= end] or [nearest]
         return {
             "cpu_percent": round(100.0 * cpu_s / (end - start), 1),
             "rss_mb": round(max(s.rss for s in inside) / 2**20, 1),
@@ -104,27 +125,58 @@ class TreeSampler:
 
 
 def _interpolate(samples: list[Sample], unix: float) -> float:
-    times = [s.unix for s in samples]
-    i = bisect.bisect_left(times, unix)
-    if i <= 0:
-        return samples[0].cpu_s
-    if i >= len(samples):
-        return samples[-1].cpu_s
+    i = bisect.bisect_left([s.unix for s in samples], unix)
+    if i <= 0 or i >= len(samples):
+        return samples[min(i, len(samples) - 1)].cpu_s
     before, after = samples[i - 1], samples[i]
     span = after.unix - before.unix
     share = (unix - before.unix) / span if span > 0 else 1.0
     return before.cpu_s + share * (after.cpu_s - before.cpu_s)
 
 
-def _nearest(samples: list[Sample], unix: float) -> Sample:
-    return min(samples, key=lambda s: abs(s.unix - unix))
+def in_io(pid: int) -> int | None:
+    """Threads of ``pid`` the kernel holds in a wait other than a futex or epoll: in the lab's
+    servers, a query's socket or a blocking sleep. None without ``/proc`` (not Linux)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    count = 0
+    for task in tasks:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            wchan = (task / "wchan").read_text()
+            # "0" (or nothing): running on a CPU right now, not waiting at all.
+            count += wchan not in ("", "0") and not any(idle in wchan for idle in IDLE_WAITS)
+    return count
+
+
+class IoThreadSampler(Background):
+    """``with IoThreadSampler(pid) as s:`` samples the tree's socket-waiting threads."""
+
+    def __init__(self, root: int, interval: float = IO_INTERVAL) -> None:
+        self.root, self.interval = root, interval
+        self.times: list[float] = []
+        self.counts: list[int] = []
+
+    def sample(self) -> None:
+        try:
+            pids = [p.pid for p in tree(self.root)]
+        except psutil.Error:
+            pids = []
+        self.counts.append(sum(in_io(pid) or 0 for pid in pids))
+        self.times.append(time.time())
+
+    def mean(self, start: float, end: float) -> float | None:
+        """The mean count of the samples taken in [start, end] (None: none was)."""
+        low, high = bisect.bisect_left(self.times, start), bisect.bisect_right(self.times, end)
+        inside = self.counts[low:high]
+        return sum(inside) / len(inside) if inside else None
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) used so far by a process and its living children."""
-    root = psutil.Process(pid)
     total = 0.0
-    for process in [root, *root.children(recursive=True)]:
+    for process in tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             cpu = process.cpu_times()
             total += cpu.user + cpu.system
@@ -139,15 +191,11 @@ def pin_tree(pid: int, cpus: frozenset[int] | set[int]) -> int:
     inherit it from the thread that starts them.
     """
     pinned = 0
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for process in tree:
-        with contextlib.suppress(psutil.Error):
-            for thread in process.threads():
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(thread.id, cpus)
-                    pinned += 1
+    with contextlib.suppress(psutil.Error):
+        for process in tree(pid):
+            with contextlib.suppress(psutil.Error):
+                for thread in process.threads():
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(thread.id, cpus)
+                        pinned += 1
     return pinned
