@@ -15,7 +15,16 @@ import psutil
 
 from loadtests.analysis.records import GitState, Machine
 
-PACKAGES = "django locust uvicorn gunicorn uvicorn-worker httpx aiohttp uvloop".split()
+PACKAGES = (
+    "django",
+    "locust",
+    "uvicorn",
+    "gunicorn",
+    "uvicorn-worker",
+    "httpx",
+    "aiohttp",
+    "uvloop",
+)
 
 
 def now_iso(unix: float | None = None) -> str:
