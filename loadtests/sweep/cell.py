@@ -69,6 +69,24 @@ class Context:
         while self.stopping:
             self.stopping.pop().join()
 
+    @contextlib.contextmanager
+    def server(self, kind: str, workers: int, log_dir: Path, env: dict[str, str], **options):
+        """A fresh server, every worker answering (their pids in ``extra["pids"]``), pinned to
+        the server's CPUs once booted (on every CPU); stopped at the block's end."""
+        with serve(
+            kind,
+            workers,
+            env=env,
+            log_dir=log_dir,
+            system_checks=False,  # the sweep ran them once, before its first server
+            ready_timeout=self.ready_timeout,
+            **options,
+        ) as server:
+            server.extra["pids"] = wait_for_workers(server.url, workers)
+            if self.server_cpus:
+                pin_tree(server.pid, self.server_cpus)
+            yield server
+
 
 def server_env(
     plan: CellPlan, upstream_url: str | None, db_env: dict[str, str] | None = None
@@ -98,13 +116,6 @@ def database_env(plan: CellPlan, ctx: Context) -> dict[str, str]:
         raise ServerFailed(f"PostgreSQL did not start: {error}") from error
 
 
-def measure(plan: CellPlan, ctx: Context, tick: Callable[[], None]) -> Cell:
-    """Run all of the cell's runs one after another and return the cell (raises on failure)."""
-    started = time.time()
-    runs = [measure_run(plan, ctx, index, tick) for index in range(len(plan.runs()))]
-    return cell_of(plan, ctx, runs, started)
-
-
 def cell_dir_of(plan: CellPlan, ctx: Context) -> Path:
     return ctx.run_dir / "cells" / plan.slug
 
@@ -130,13 +141,6 @@ def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> C
     return cell
 
 
-def locust_artifacts(out: Path) -> Path:
-    """Where Locust's own files for the run writing ``out`` go, beside it: ``run1-locust.html``
-    (its report) and ``run1-locust_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
-    ``_exceptions.csv`` (its statistics), kept in the run directory for those who know them."""
-    return out.with_name(f"{out.stem}-locust")
-
-
 def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) -> LoadRun:
     return LoadRun(
         host=host,
@@ -153,12 +157,15 @@ def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) 
         new_connections=plan.new_connections,
         stagger_s=plan.service_time,
         subwindow_s=plan.subwindow_for(),
-        artifacts=str(locust_artifacts(out)),
+        # Locust's own report and statistics (``run1-locust.html``, ``run1-locust_stats.csv``...),
+        # beside the run's windows, for those who know them.
+        artifacts=str(out.with_name(f"{out.stem}-locust")),
     )
 
 
-def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIMEOUT) -> int:
-    """Ask /healthz (a new connection each time) until ``workers`` distinct pids answered.
+def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIMEOUT) -> set[int]:
+    """Ask /healthz (a new connection each time) until ``workers`` distinct pids answered;
+    the pids that did.
 
     The launcher is ready when one worker answers; the others may still be importing Django,
     and a load that started then would find fewer workers than the cell says.
@@ -174,7 +181,7 @@ def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIME
         return len(seen) >= workers
 
     wait_until(all_answered, timeout, interval=0)
-    return len(seen)
+    return seen
 
 
 def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
@@ -190,21 +197,15 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
     with contextlib.ExitStack() as stack:
         master = stack.enter_context(generator.started(ctx.generator, run, out.parent))
         server = stack.enter_context(
-            serve(
+            ctx.server(
                 plan.server,
                 plan.workers,
+                out.parent,
+                server_env(plan, upstream_url, db_env),
                 port=port,
                 threads=plan.threads,
-                env=server_env(plan, upstream_url, db_env),
-                log_dir=out.parent,
-                system_checks=False,  # the sweep ran them once, before its first cell
-                ready_timeout=ctx.ready_timeout,
             )
         )
-        # The server boots on every CPU, then is pinned to its own for the measurement.
-        ready_workers = wait_for_workers(server.url, plan.workers)
-        if ctx.server_cpus:
-            pin_tree(server.pid, ctx.server_cpus)
         roots, targets = {"server": server.pid}, {"app": server.url}
         if upstream is not None:
             roots["upstream"], targets["upstream"] = upstream.pid, upstream.url
@@ -215,7 +216,8 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
             _write_ready(ready_flag, server)
             windows = generator.wait(master, run, out.parent, tick)
         ctx.stop_later(stack.pop_all())
-    return {"windows": windows, "sampler": sampler, "dir": out.parent, "workers": ready_workers}
+    workers = len(server.extra["pids"])
+    return {"windows": windows, "sampler": sampler, "dir": out.parent, "workers": workers}
 
 
 def _write_ready(flag: Path, server) -> None:

@@ -25,11 +25,13 @@ from loadtests.analysis import db_compare as analysis
 from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS, LOAD_ROWS
 from mysite.db import cluster as pg
-from mysite.launcher import DEFAULT_THREADS, ServerFailed, free_port, serve
+from mysite.launcher import DEFAULT_THREADS, ServerFailed
 
+from . import phase
 from .capacity_plan import CAPACITY_DELAY_S
-from .cell import Context, wait_for_workers
-from .sampler import IoThreadSampler, TreeSampler, pin_tree
+from .cell import Context
+from .phase import Experiment
+from .sampler import IoThreadSampler, TreeSampler
 
 IDLE_S = 0.75  # the server's idle threads are sampled this long before the load
 DRIVER_MARGIN_S = 30.0  # the load process's own limit beyond its schedule
@@ -83,38 +85,29 @@ def _spec(plan: ComparePlan, url: str, cpus) -> dict:
     }
 
 
-def measure(plan: ComparePlan, ctx: Context, db_env: dict[str, str]) -> analysis.DbComparison:
+def measure(plan: ComparePlan, ctx: Context) -> analysis.DbComparison:
+    """The paths compared (a failure is the record's ``error``)."""
+    try:
+        return _compare(plan, ctx)
+    except (pg.ClusterError, ServerFailed, OSError, ValueError, subprocess.SubprocessError) as e:
+        return _record(plan, None, [], error=str(e))
+
+
+def _compare(plan: ComparePlan, ctx: Context) -> analysis.DbComparison:
     out_dir = ctx.run_dir / "db-comparison"
     out_dir.mkdir(parents=True, exist_ok=True)
     spec_path, out = out_dir / "load-spec.json", out_dir / "load.json"
-    port = free_port()
-    env = {"MYSITE_LOG_LEVEL": "WARNING", "DB_POOL_SIZE": str(plan.db_pool), **db_env}
-    with serve(
-        plan.server,
-        plan.workers,
-        port=port,
-        threads=DEFAULT_THREADS,
-        env=env,
-        log_dir=out_dir,
-        system_checks=False,
-        ready_timeout=ctx.ready_timeout,
-    ) as server:
-        wait_for_workers(server.url, plan.workers)
-        if ctx.server_cpus:
-            pin_tree(server.pid, ctx.server_cpus)
+    env = {"MYSITE_LOG_LEVEL": "WARNING", "DB_POOL_SIZE": str(plan.db_pool)}
+    env |= ctx.database() if ctx.database else {}
+    with ctx.server(plan.server, plan.workers, out_dir, env, threads=DEFAULT_THREADS) as server:
         ctx.settle()
         spec_path.write_text(json.dumps(_spec(plan, server.url, ctx.generator.cpus)))
         argv = [sys.executable, "-m", "loadtests.sweep.paired_load", str(spec_path), str(out)]
         with TreeSampler({"server": server.pid}) as sampler, IoThreadSampler(server.pid) as io:
             time.sleep(IDLE_S)
             loaded = time.time()
-            done = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=plan.load_seconds() + DRIVER_MARGIN_S,
-            )
+            limit = plan.load_seconds() + DRIVER_MARGIN_S
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
     if done.returncode != 0 or not out.exists():
         raise ServerFailed(f"the paired load exited with {done.returncode}: {done.stderr[-800:]}")
     raw = json.loads(out.read_text())["windows"]
@@ -153,6 +146,12 @@ def _record(plan: ComparePlan, idle, windows, error: str | None = None, idle_io=
     )
 
 
+def describe(compared: analysis.DbComparison) -> str:
+    if compared.error:
+        return f"failed: {compared.error}"
+    return f"{len(compared.windows)} windows, {len(compared.contrasts)} contrasts"
+
+
 def run_phase(
     profile: str,
     ctx: Context,
@@ -167,16 +166,9 @@ def run_phase(
         f"database comparison: {', '.join(plan.paths)} on {plan.server} x{plan.workers}, "
         f"{plan.rounds} rounds of {plan.window:g} s windows"
     )
-    began = time.monotonic()
-    try:
-        db_env = ctx.database() if ctx.database else {}
-        record.db_comparison = measure(plan, ctx, db_env)
-        code = 0
-    except (pg.ClusterError, ServerFailed, OSError, ValueError, subprocess.SubprocessError) as e:
-        record.db_comparison, code = _record(plan, None, [], error=str(e)), 1
-    save()
-    note(
-        f"database comparison: done in {time.monotonic() - began:.0f} s"
-        + (f", failed: {record.db_comparison.error}" if code else "")
-    )
-    return code
+
+    def keep(compared: analysis.DbComparison) -> None:
+        record.db_comparison = compared
+
+    compare = Experiment("database comparison", lambda: measure(plan, ctx), keep, describe)
+    return phase.run([compare], save, note)

@@ -155,6 +155,22 @@ def hold(
     )
 
 
+def failed(
+    case: Case, count: int, error: str, pool: int | None = None, reason: str | None = None
+) -> InflightCost:
+    """The record of a case that could not be measured."""
+    return InflightCost(
+        case=case.label,
+        server=case.server,
+        path=case.path,
+        concurrency=count,
+        delay_s=DELAY,
+        db_pool_size=pool,
+        limited_by=reason,
+        error=error,
+    )
+
+
 def describe(cost: InflightCost) -> str:
     """One line, for a test's figure or the progress output."""
     if cost.error:
