@@ -132,15 +132,6 @@ def by_round(windows: list[PairedWindow], path: str, metric: str) -> dict[int, f
     }
 
 
-def _difference(a: list[float], b: list[float]):
-    diffs = [x - y for x, y in zip(a, b, strict=True)]
-    if len(diffs) < 2:
-        return None
-    mean = statistics.fmean(diffs)
-    half = stats.t_975(len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
-    return mean, mean - half, mean + half
-
-
 def contrasts(windows: list[PairedWindow], paths: list[str]) -> list[Contrast]:
     """Each pair of paths on each metric, over the rounds both measured."""
     out = []
@@ -159,7 +150,7 @@ def _contrast(windows, a: str, b: str, metric: str, kind: str) -> list[Contrast]
         r = stats.paired_ratio(va, vb)
         found = (r.value, r.low, r.high, r.significant) if r else None
     else:
-        d = _difference(va, vb)
+        d = stats.mean_ci95([x - y for x, y in zip(va, vb, strict=True)])
         found = (*d, not d[1] <= 0 <= d[2]) if d else None
     if found is None:
         return []

@@ -31,7 +31,7 @@ from . import phase
 from .capacity_plan import CAPACITY_DELAY_S
 from .cell import Context
 from .phase import Experiment
-from .sampler import IoThreadSampler, TreeSampler
+from .sampler import IO_INTERVAL, TreeSampler
 
 IDLE_S = 0.75  # the server's idle threads are sampled this long before the load
 DRIVER_MARGIN_S = 30.0  # the load process's own limit beyond its schedule
@@ -103,7 +103,7 @@ def _compare(plan: ComparePlan, ctx: Context) -> analysis.DbComparison:
         ctx.settle()
         spec_path.write_text(json.dumps(_spec(plan, server.url, ctx.generator.cpus)))
         argv = [sys.executable, "-m", "loadtests.sweep.paired_load", str(spec_path), str(out)]
-        with TreeSampler({"server": server.pid}) as sampler, IoThreadSampler(server.pid) as io:
+        with TreeSampler({"server": server.pid}, IO_INTERVAL, io=True) as sampler:
             time.sleep(IDLE_S)
             loaded = time.time()
             limit = plan.load_seconds() + DRIVER_MARGIN_S
@@ -113,14 +113,14 @@ def _compare(plan: ComparePlan, ctx: Context) -> analysis.DbComparison:
     raw = json.loads(out.read_text())["windows"]
     before = [s.threads for s in sampler.samples["server"] if s.unix < loaded]
     idle = min(before) if before else None
-    idle_io = io.mean(0.0, loaded)
+    idle_io = sampler.mean_io("server", 0.0, loaded)
     windows = []
     for (name, round_), window in zip(plan.schedule(), raw, strict=True):
         if round_ == 0:
             continue
         span = (window["start"] + plan.settle, window["end"])
         use = sampler.window("server", *span)
-        busy = io.mean(*span)
+        busy = sampler.mean_io("server", *span)
         above = busy - idle_io if busy is not None and idle_io is not None else None
         windows.append(analysis.window_of(window, name, round_, plan.settle, use, idle, above))
     return _record(plan, idle, windows, idle_io=idle_io)

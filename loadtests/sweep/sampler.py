@@ -10,8 +10,8 @@ thread per in-flight request for every async view, and idle executor threads lin
 is where each thread waits (Linux ``/proc/<pid>/task/<tid>/wchan``): the sync and async ORM
 paths park a thread in the database socket's wait for each query in flight; the native path
 awaits it on the event loop (epoll), and its threads wait on futexes. ``in_io`` is that reading
-(the in-flight cost and tests/db/test_threads.py use it too); ``IoThreadSampler`` makes it a
-time series over a process tree.
+(the in-flight cost and tests/db/test_threads.py use it too); ``TreeSampler(..., io=True)``
+makes it a time series over a process tree.
 """
 
 from __future__ import annotations
@@ -74,13 +74,15 @@ class Sample:
     rss: int
     threads: int
     processes: int
+    in_io: int | None = None  # threads in a socket wait (``in_io``), when asked for
 
 
 class TreeSampler(Background):
-    """Samples process trees (``roots``: name -> pid) every ``interval`` seconds."""
+    """Samples process trees (``roots``: name -> pid) every ``interval`` seconds, with their
+    threads in a socket wait when ``io`` (a read per thread: dearer than a count)."""
 
-    def __init__(self, roots: dict[str, int], interval: float = INTERVAL) -> None:
-        self.roots, self.interval = roots, interval
+    def __init__(self, roots: dict[str, int], interval: float = INTERVAL, io: bool = False):
+        self.roots, self.interval, self.io = roots, interval, io
         self.samples: dict[str, list[Sample]] = {name: [] for name in roots}
         self._cpu_by_pid: dict[str, dict[int, float]] = {name: {} for name in roots}
         self._processes: dict[int, psutil.Process] = {}
@@ -104,9 +106,9 @@ class TreeSampler(Background):
                     rss += process.memory_info().rss
                     threads += process.num_threads()
                     alive += 1
-            self.samples[name].append(
-                Sample(time.time(), sum(cpu_by_pid.values()), rss, threads, alive)
-            )
+            io = sum(in_io(p.pid) or 0 for p in processes) if self.io else None
+            cpu_s = sum(cpu_by_pid.values())
+            self.samples[name].append(Sample(time.time(), cpu_s, rss, threads, alive, io))
 
     def window(self, name: str, start: float, end: float) -> dict | None:
         """CPU (% of one core), peak RSS (MB), threads and processes of ``name`` in a window."""
@@ -122,6 +124,12 @@ class TreeSampler(Background):
             "threads": max(s.threads for s in inside),
             "processes": max(s.processes for s in inside),
         }
+
+    def mean_io(self, name: str, start: float, end: float) -> float | None:
+        """The mean count of threads in a socket wait over the samples in [start, end]."""
+        inside = [s.in_io for s in self.samples[name] if start <= s.unix <= end]
+        inside = [n for n in inside if n is not None]
+        return sum(inside) / len(inside) if inside else None
 
 
 def _interpolate(samples: list[Sample], unix: float) -> float:
@@ -148,29 +156,6 @@ def in_io(pid: int) -> int | None:
             # "0" (or nothing): running on a CPU right now, not waiting at all.
             count += wchan not in ("", "0") and not any(idle in wchan for idle in IDLE_WAITS)
     return count
-
-
-class IoThreadSampler(Background):
-    """``with IoThreadSampler(pid) as s:`` samples the tree's socket-waiting threads."""
-
-    def __init__(self, root: int, interval: float = IO_INTERVAL) -> None:
-        self.root, self.interval = root, interval
-        self.times: list[float] = []
-        self.counts: list[int] = []
-
-    def sample(self) -> None:
-        try:
-            pids = [p.pid for p in tree(self.root)]
-        except psutil.Error:
-            pids = []
-        self.counts.append(sum(in_io(pid) or 0 for pid in pids))
-        self.times.append(time.time())
-
-    def mean(self, start: float, end: float) -> float | None:
-        """The mean count of the samples taken in [start, end] (None: none was)."""
-        low, high = bisect.bisect_left(self.times, start), bisect.bisect_right(self.times, end)
-        inside = self.counts[low:high]
-        return sum(inside) / len(inside) if inside else None
 
 
 def tree_cpu_seconds(pid: int) -> float:
