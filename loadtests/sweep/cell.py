@@ -126,9 +126,12 @@ def measure_run(plan: CellPlan, ctx: Context, run_index: int, tick: Callable[[],
     cell_dir.mkdir(parents=True, exist_ok=True)
     out = cell_dir / f"run{run_index + 1}.json"
     count = plan.runs()[run_index]
-    if ctx.external_host:
-        return _measure_external(plan, ctx, out, count, tick)
-    return _measure_local(plan, ctx, out, count, tick)
+    if not ctx.external_host:
+        return _measure_local(plan, ctx, out, count, tick)
+    run = _load_run(plan, ctx.external_host.rstrip("/"), out, count, ready_url="")
+    with generator.started(ctx.generator, run, cell_dir) as master:
+        windows = generator.wait(master, run, cell_dir, tick)
+    return {"windows": windows, "sampler": None, "dir": cell_dir}
 
 
 def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> Cell:
@@ -152,7 +155,6 @@ def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) 
         window=plan.window_for(),
         count=count,
         out=out,
-        scrape_url=f"{host}/metrics",
         ready_url=ready_url,
         new_connections=plan.new_connections,
         stagger_s=plan.service_time,
@@ -226,10 +228,3 @@ def _write_ready(flag: Path, server) -> None:
     tmp = flag.with_suffix(".tmp")
     tmp.write_text(json.dumps({"metrics_dir": str(metrics_dir) if metrics_dir else None}))
     tmp.replace(flag)
-
-
-def _measure_external(plan, ctx: Context, out: Path, count: int, tick) -> dict:
-    run = _load_run(plan, ctx.external_host.rstrip("/"), out, count, ready_url="")
-    with generator.started(ctx.generator, run, out.parent) as master:
-        windows = generator.wait(master, run, out.parent, tick)
-    return {"windows": windows, "sampler": None, "dir": out.parent}

@@ -65,14 +65,12 @@ class LoadRun:
     window: float
     count: int
     out: Path
-    scrape_url: str = ""
     ready_url: str = ""
     new_connections: bool = False
     # Users are spawned over this many seconds and each waits up to as long again before its
     # first request (one service time), so they never move in lockstep.
     stagger_s: float = 0.0
     subwindow_s: float = 0.0  # >0: warm up until steady, by the rule on sub-windows this long
-    metrics_dir: str = ""
     # Locust's own report and statistics: --html <this>.html, --csv <this> ("" : none).
     artifacts: str = ""
 
@@ -118,10 +116,9 @@ def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
         "--window-length": f"{run.window:g}",
         "--window-count": str(run.count),
         "--window-out": str(run.out),
-        "--window-scrape": run.scrape_url,
+        "--window-scrape": f"{run.host}/metrics",
         "--window-jitter": run.stagger_s,
         "--window-steady": run.subwindow_s,
-        "--window-metrics-dir": run.metrics_dir,
         "--window-ready": run.ready_url,
         "--new-connections": run.new_connections,
         "--html": artifacts and f"{artifacts}.html",
