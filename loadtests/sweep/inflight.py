@@ -1,11 +1,12 @@
 """What an in-flight request costs a worker: its memory (RSS) and threads while C requests wait.
 
-``hold`` opens C connections at once on an asyncio loop (cheap for the client), each asking for
-a view that waits ``delay`` seconds, and samples the one worker process meanwhile; the cost per
-in-flight request is the peak over the idle worker, divided by C. Besides the thread count it
-counts the threads blocked in the request's wait (``/proc/<pid>/task/*/wchan``): a read of a
-query's socket, a blocking sleep; as against a thread parked on a lock (an idle executor thread)
-or the event loop's epoll. Used by the sweep's server-life phase and by ``tests/reliability``.
+``hold`` opens C connections at once (aiohttp on an asyncio loop: cheap for the client), each
+asking for a view that waits ``delay`` seconds, and samples the one worker process meanwhile; the
+cost per in-flight request is the peak over the idle worker, divided by C. Besides the thread
+count it counts the threads blocked in the request's wait (``/proc/<pid>/task/*/wchan``): a read
+of a query's socket, a blocking sleep; as against a thread parked on a lock (an idle executor
+thread) or the event loop's epoll. Used by the sweep's server-life phase and by
+``tests/reliability``.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+import aiohttp
 import psutil
 
 from loadtests.analysis.records import InflightCost
@@ -67,28 +68,21 @@ def open_files_allow(wanted: int = WANTED) -> tuple[int, str | None]:
     return allowed, f"the open-file limit ({hard}) allows {allowed} connections"
 
 
-async def _request(host: str, port: int, target: str) -> int:
-    reader, writer = await asyncio.open_connection(host, port, limit=1 << 16)
-    try:
-        writer.write(
-            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
-        )
-        await writer.drain()
-        status_line = await reader.readline()
-        await reader.read()
-        return int(status_line.split()[1]) if status_line else 0
-    except (OSError, ValueError, IndexError):
+async def _all(url: str, concurrency: int, seconds: float) -> list[int]:
+    """Each request's status (0: no answer), each on its own connection, all sent at once."""
+
+    async def status(session: aiohttp.ClientSession) -> int:
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            async with session.get(url) as response:
+                await response.read()
+                return response.status
         return 0
-    finally:
-        writer.close()
 
-
-async def _all(url: str, target: str, concurrency: int, seconds: float) -> list[int]:
-    address = urlsplit(url)
-    async with asyncio.timeout(seconds):
-        return await asyncio.gather(
-            *(_request(address.hostname, address.port, target) for _ in range(concurrency))
-        )
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async with asyncio.timeout(seconds):
+            return await asyncio.gather(*(status(session) for _ in range(concurrency)))
 
 
 class _Peaks(Background):
@@ -133,7 +127,7 @@ def hold(
     ``extra``: the record's other fields (``db_pool_size``, ``limited_by``)."""
     started = time.monotonic()
     with _Peaks(worker, queries) as peaks:
-        statuses = asyncio.run(_all(url, f"{case.path}?delay={delay:g}", concurrency, timeout))
+        statuses = asyncio.run(_all(f"{url}{case.path}?delay={delay:g}", concurrency, timeout))
     mib = 1024 * 1024
     idle_rss, idle_threads, idle_blocked = peaks.idle
     return InflightCost(
