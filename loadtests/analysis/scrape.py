@@ -51,36 +51,35 @@ class Histogram:
     def __add__(self, other: Histogram) -> Histogram:
         return self._combine(other, 1.0)
 
-    def quantile(self, q: float) -> float | None:
-        """``histogram_quantile(q, ...)`` in seconds; None when the histogram is empty."""
-        bounds = sorted(self.buckets)
-        total = self.count
-        if not bounds or total <= 0:
-            return None
-        rank = q * total
-        lower, below = 0.0, 0.0
-        for upper in bounds:
-            cumulative = self.buckets[upper]
-            if cumulative >= rank:
-                if math.isinf(upper):
-                    return lower  # beyond the last finite bound: the best that is known
-                if cumulative == below:
-                    return upper
-                return lower + (upper - lower) * (rank - below) / (cumulative - below)
-            lower, below = upper, cumulative
-        return lower
-
-    def bucket(self, q: float) -> tuple[float, float] | None:
-        """The bounds (seconds) of the bucket that holds quantile ``q``; None when empty."""
+    def _holding(self, q: float) -> tuple[float, float, float, float] | None:
+        """(lower bound, count below it, upper bound, count up to it) of the bucket holding
+        quantile ``q``; None when the histogram is empty."""
         total = self.count
         if total <= 0:
             return None
-        lower = 0.0
+        lower = below = 0.0
         for upper in sorted(self.buckets):
             if self.buckets[upper] >= q * total:
-                return lower, upper
-            lower = upper
-        return lower, math.inf
+                return lower, below, upper, self.buckets[upper]
+            lower, below = upper, self.buckets[upper]
+        return lower, below, math.inf, total
+
+    def quantile(self, q: float) -> float | None:
+        """``histogram_quantile(q, ...)`` in seconds; None when the histogram is empty."""
+        found = self._holding(q)
+        if found is None:
+            return None
+        lower, below, upper, cumulative = found
+        if math.isinf(upper):
+            return lower  # beyond the last finite bound: the best that is known
+        if cumulative == below:
+            return upper
+        return lower + (upper - lower) * (q * self.count - below) / (cumulative - below)
+
+    def bucket(self, q: float) -> tuple[float, float] | None:
+        """The bounds (seconds) of the bucket that holds quantile ``q``; None when empty."""
+        found = self._holding(q)
+        return None if found is None else (found[0], found[2])
 
     def percentiles_ms(self) -> dict[str, float] | None:
         if self.count <= 0:
