@@ -22,7 +22,7 @@ from . import stats
 from .records import Count, Record, UnixSeconds
 
 # What each window measures, and what the contrasts compare: ratios, and for the threads waiting
-# on a socket (``sweep.io_threads``; near 0 for a path that holds none) a difference.
+# on a socket (``sweep.sampler.in_io``; near 0 for a path that holds none) a difference.
 METRICS = ("rps", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
 THREADS = "io_threads"
 RATIO, DIFFERENCE = "ratio", "difference"
