@@ -1,11 +1,12 @@
 """The database comparison's records: the three paths in alternating windows on one server.
 
-Pure: from the paired load's windows (``loadtests.sweep.paired_load``: each answer's path, time
-from send and arrival) and the server's samples over each window's measured span, one record per
-window, and the paths' contrasts. Round r holds one window of each path, back to back, so the
-paths of a round share the machine's state; a contrast is paired by round (``stats.paired_ratio``,
-a t interval of the rounds' log ratios), which removes the drift that separate fresh runs would
-add to the comparison.
+Pure: from the phase's raw files (``read``: its plan and schedule, the paired load's windows from
+``loadtests.sweep.paired_load`` with each answer's path, time from send and arrival, and the
+server's samples), one record per window over its measured span, and the paths' contrasts.
+Round r holds one window of each path, back to back, so the paths of a round share the
+machine's state; a contrast is paired by round (``stats.paired_ratio``, a t interval of the
+rounds' log ratios), which removes the drift that separate fresh runs would add to the
+comparison.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from itertools import combinations
+from pathlib import Path
 
+import msgspec
 from msgspec import field
 
 from loadtests.model.latency import Latency
 
-from . import stats
+from . import stats, usage
 from .records import Count, Record, UnixSeconds
 
 # What each window measures, and what the contrasts compare: ratios, and for the threads waiting
@@ -26,6 +29,8 @@ from .records import Count, Record, UnixSeconds
 METRICS = ("rps", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
 THREADS = "io_threads"
 RATIO, DIFFERENCE = "ratio", "difference"
+# The phase's raw files: the plan and schedule with the load's spec, its windows, the samples.
+SPEC, LOAD, SAMPLES = "load-spec.json", "load.json", "samples.json"
 
 
 class PairedWindow(Record):
@@ -83,6 +88,33 @@ class DbComparison(Record):
     windows: list[PairedWindow] = field(default_factory=list)
     contrasts: list[Contrast] = field(default_factory=list)
     error: str | None = None
+
+
+def read(out_dir: Path) -> DbComparison:
+    """The comparison from the phase's raw files in ``out_dir``."""
+    spec = msgspec.json.decode((out_dir / SPEC).read_bytes())
+    raw = msgspec.json.decode((out_dir / LOAD).read_bytes())["windows"]
+    server = usage.read(out_dir / SAMPLES)["server"]
+    plan, settle = spec["plan"], spec["plan"]["settle_s"]
+    loaded = raw[0]["start"] if raw else float("inf")  # before it, the server was idle
+    idle = min((s.threads for s in server if s.unix < loaded), default=None)
+    idle_io = usage.mean_io(server, 0.0, loaded)
+    windows = []
+    for (name, round_), window in zip(spec["schedule"], raw, strict=True):
+        if round_ == 0:
+            continue  # the warm-up
+        span = (window["start"] + settle, window["end"])
+        busy = usage.mean_io(server, *span)
+        above = busy - idle_io if busy is not None and idle_io is not None else None
+        use = usage.window(server, *span)
+        windows.append(window_of(window, name, round_, settle, use, idle, above))
+    return DbComparison(
+        **plan,
+        idle_threads=idle,
+        windows=windows,
+        idle_io_threads=None if idle_io is None else round(idle_io, 2),
+        contrasts=contrasts(windows, plan["paths"]),
+    )
 
 
 def window_of(

@@ -20,8 +20,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from loadtests.analysis import db_compare as analysis
+from loadtests.analysis import usage
 from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS, LOAD_ROWS
 from mysite.db import cluster as pg
@@ -70,33 +72,52 @@ class ComparePlan:
 PLANS = {"default": ComparePlan(), "full": ComparePlan(rounds=12, window=3.0)}
 
 
+def _fields(plan: ComparePlan) -> dict:
+    """The comparison record's fields that the plan sets."""
+    return {
+        "server": plan.server,
+        "workers": plan.workers,
+        "users": plan.users,
+        "delay_s": plan.delay,
+        "rows": plan.rows,
+        "db_pool_size": plan.db_pool,
+        "window_s": plan.window,
+        "settle_s": plan.settle,
+        "rounds": plan.rounds,
+        "paths": list(plan.paths),
+    }
+
+
 def _spec(plan: ComparePlan, url: str, cpus) -> dict:
+    """The paired load's spec, with what the analysis reads besides its windows."""
     schedule = plan.schedule()
-    windows = [plan.warm if r == 0 else plan.window for _, r in schedule]
     return {
         "url": url,
         "users": plan.users,
         "query": f"delay={plan.delay:g}&rows={plan.rows}",
         "paths": [DB_SCENARIOS[p].path for p, _ in schedule],
-        "windows_s": windows,
+        "windows_s": [plan.warm if r == 0 else plan.window for _, r in schedule],
         "stagger_s": plan.delay,
         "lead_s": 0.2,
         "cpus": sorted(cpus) if cpus else None,
+        "plan": _fields(plan),
+        "schedule": schedule,
     }
 
 
 def measure(plan: ComparePlan, ctx: Context) -> analysis.DbComparison:
     """The paths compared (a failure is the record's ``error``)."""
     try:
-        return _compare(plan, ctx)
+        return analysis.read(_run(plan, ctx))
     except (pg.ClusterError, ServerFailed, OSError, ValueError, subprocess.SubprocessError) as e:
-        return _record(plan, None, [], error=str(e))
+        return analysis.DbComparison(**_fields(plan), error=str(e))
 
 
-def _compare(plan: ComparePlan, ctx: Context) -> analysis.DbComparison:
+def _run(plan: ComparePlan, ctx: Context) -> Path:
+    """Run the paired load on a fresh server; the directory of its raw files."""
     out_dir = ctx.run_dir / "db-comparison"
     out_dir.mkdir(parents=True, exist_ok=True)
-    spec_path, out = out_dir / "load-spec.json", out_dir / "load.json"
+    spec_path, out = out_dir / analysis.SPEC, out_dir / analysis.LOAD
     env = {"MYSITE_LOG_LEVEL": "WARNING", "DB_POOL_SIZE": str(plan.db_pool)}
     env |= ctx.database() if ctx.database else {}
     with ctx.server(plan.server, plan.workers, out_dir, env, threads=DEFAULT_THREADS) as server:
@@ -105,45 +126,12 @@ def _compare(plan: ComparePlan, ctx: Context) -> analysis.DbComparison:
         argv = [sys.executable, "-m", "loadtests.sweep.paired_load", str(spec_path), str(out)]
         with TreeSampler({"server": server.pid}, IO_INTERVAL, io=True) as sampler:
             time.sleep(IDLE_S)
-            loaded = time.time()
             limit = plan.load_seconds() + DRIVER_MARGIN_S
             done = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
     if done.returncode != 0 or not out.exists():
         raise ServerFailed(f"the paired load exited with {done.returncode}: {done.stderr[-800:]}")
-    raw = json.loads(out.read_text())["windows"]
-    before = [s.threads for s in sampler.samples["server"] if s.unix < loaded]
-    idle = min(before) if before else None
-    idle_io = sampler.mean_io("server", 0.0, loaded)
-    windows = []
-    for (name, round_), window in zip(plan.schedule(), raw, strict=True):
-        if round_ == 0:
-            continue
-        span = (window["start"] + plan.settle, window["end"])
-        use = sampler.window("server", *span)
-        busy = sampler.mean_io("server", *span)
-        above = busy - idle_io if busy is not None and idle_io is not None else None
-        windows.append(analysis.window_of(window, name, round_, plan.settle, use, idle, above))
-    return _record(plan, idle, windows, idle_io=idle_io)
-
-
-def _record(plan: ComparePlan, idle, windows, error: str | None = None, idle_io=None):
-    return analysis.DbComparison(
-        server=plan.server,
-        workers=plan.workers,
-        users=plan.users,
-        delay_s=plan.delay,
-        rows=plan.rows,
-        db_pool_size=plan.db_pool,
-        window_s=plan.window,
-        settle_s=plan.settle,
-        rounds=plan.rounds,
-        paths=list(plan.paths),
-        idle_threads=idle,
-        windows=windows,
-        idle_io_threads=None if idle_io is None else round(idle_io, 2),
-        contrasts=analysis.contrasts(windows, list(plan.paths)),
-        error=error,
-    )
+    usage.write(out_dir / analysis.SAMPLES, sampler.samples)
+    return out_dir
 
 
 def describe(compared: analysis.DbComparison) -> str:

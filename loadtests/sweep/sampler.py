@@ -1,9 +1,8 @@
 """Process trees sampled in the background (psutil): CPU, memory, threads, and threads in I/O.
 
 Each named root (the server's master process, the upstream) is followed with all its children.
-CPU is kept as cumulative seconds per process, so a window's CPU share is the difference of two
-interpolated readings divided by its length, whatever the sampling phase; a worker that exits
-keeps the CPU seconds it had used.
+CPU is kept as cumulative seconds per process (a worker that exits keeps the CPU seconds it had
+used); ``analysis.usage`` reads a window's use from the samples.
 
 A total thread count does not tell the database paths apart: Django's ASGI handler parks a
 thread per in-flight request for every async view, and idle executor threads linger. What does
@@ -16,15 +15,16 @@ makes it a time series over a process tree.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from loadtests.analysis import usage
+from loadtests.analysis.usage import Sample
 
 INTERVAL = 0.25
 IO_INTERVAL = 0.1
@@ -67,16 +67,6 @@ class Background:
         raise NotImplementedError
 
 
-@dataclass(frozen=True)
-class Sample:
-    unix: float
-    cpu_s: float
-    rss: int
-    threads: int
-    processes: int
-    in_io: int | None = None  # threads in a socket wait (``in_io``), when asked for
-
-
 class TreeSampler(Background):
     """Samples process trees (``roots``: name -> pid) every ``interval`` seconds, with their
     threads in a socket wait when ``io`` (a read per thread: dearer than a count)."""
@@ -112,34 +102,7 @@ class TreeSampler(Background):
 
     def window(self, name: str, start: float, end: float) -> dict | None:
         """CPU (% of one core), peak RSS (MB), threads and processes of ``name`` in a window."""
-        samples = self.samples.get(name) or []
-        if len(samples) < 2 or end <= start:
-            return None
-        cpu_s = _interpolate(samples, end) - _interpolate(samples, start)
-        nearest = min(samples, key=lambda s: abs(s.unix - end))
-        inside = [s for s in samples if start <= s.unix <= end] or [nearest]
-        return {
-            "cpu_percent": round(100.0 * cpu_s / (end - start), 1),
-            "rss_mb": round(max(s.rss for s in inside) / 2**20, 1),
-            "threads": max(s.threads for s in inside),
-            "processes": max(s.processes for s in inside),
-        }
-
-    def mean_io(self, name: str, start: float, end: float) -> float | None:
-        """The mean count of threads in a socket wait over the samples in [start, end]."""
-        inside = [s.in_io for s in self.samples[name] if start <= s.unix <= end]
-        inside = [n for n in inside if n is not None]
-        return sum(inside) / len(inside) if inside else None
-
-
-def _interpolate(samples: list[Sample], unix: float) -> float:
-    i = bisect.bisect_left([s.unix for s in samples], unix)
-    if i <= 0 or i >= len(samples):
-        return samples[min(i, len(samples) - 1)].cpu_s
-    before, after = samples[i - 1], samples[i]
-    span = after.unix - before.unix
-    share = (unix - before.unix) / span if span > 0 else 1.0
-    return before.cpu_s + share * (after.cpu_s - before.cpu_s)
+        return usage.window(self.samples.get(name) or [], start, end)
 
 
 def in_io(pid: int) -> int | None:
