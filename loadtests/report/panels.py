@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from dashboards.query import rate_interval
 from loadtests.analysis.results import Results
 
-from . import agreement, svg
+from . import agreement, plots
 from .tables import Table, figure
 
 
@@ -26,7 +26,7 @@ def extension_sections(record: Results) -> list[str]:
     out = ["<h2>Time series</h2>"]
     for p in panels:
         if not p.get("group"):
-            drawn = svg.panel(p.get("title", ""), p.get("unit", ""), p.get("series", []), spans)
+            drawn = plots.panel(p.get("title", ""), p.get("unit", ""), p.get("series", []), spans)
             out.append(figure(drawn, [p.get("caption", "")], p.get("title", "")))
     groups: dict[str, list[dict]] = {}
     for p in panels:
@@ -38,7 +38,7 @@ def extension_sections(record: Results) -> list[str]:
     tables = agreement.table_rates(record)
     for group, members in groups.items():
         svgs = "".join(
-            svg.timeseries(
+            plots.timeseries(
                 p.get("title", ""),
                 p.get("unit", ""),
                 p.get("series", []),
@@ -139,7 +139,7 @@ def _peak_text(panel: dict) -> str:
     value = peak_in_windows(panel)
     if value is None:
         return "-"
-    label, factor = svg.unit_label(panel.get("unit", ""))
+    label, factor = plots.unit_label(panel.get("unit", ""))
     value *= factor
     number = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
     return f"{number} {label}".strip()
