@@ -15,7 +15,6 @@ from itertools import combinations
 
 from loadtests.analysis.capacity import POOL, SLOTS
 from loadtests.analysis.comparisons import measured, rate
-from loadtests.analysis.findings import share_text
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
@@ -38,6 +37,7 @@ from .evidence import (
     ratio_text,
     unseparated,
 )
+from .findings import share_text
 from .headline import compare_lambdas
 
 TITLE = "What this means for your Django app"

@@ -7,10 +7,12 @@ from __future__ import annotations
 from collections import defaultdict
 from itertools import combinations
 
-from loadtests.analysis.comparisons import measured, versus
+from loadtests.analysis.comparisons import measured
 from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS
+
+from .findings import versus
 
 TITLE = "### Closed loop (the database paths' cells)"
 PATH_ORDER = tuple(DB_SCENARIOS)

@@ -11,9 +11,10 @@ from loadtests.analysis.capacity import CPU, POOL, SLOTS, CapacityEntry
 from loadtests.analysis.comparisons import compare, measured, rate
 from loadtests.analysis.comparisons import label as label_cell
 from loadtests.analysis.db_compare import DbComparison
-from loadtests.analysis.findings import share_text
 from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
+
+from .findings import share_text
 
 VIEW_SCENARIOS = ("async-api", "sync-api")
 BLOCKING = "async-blocking"

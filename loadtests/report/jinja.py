@@ -1,9 +1,11 @@
-"""The templates' environment: strict, and escaping only in HTML."""
+"""The templates' environment: strict, and escaping only in HTML; and the sentences' macros."""
 
 from __future__ import annotations
 
 import jinja2
 from markupsafe import Markup
+
+from loadtests.analysis.comparisons import label, rate
 
 from .tables import html_table, inline_code, markdown_table
 
@@ -20,4 +22,22 @@ ENV.filters |= {
     # Escaped where they are built: the template takes them as they are.
     "html_table": lambda table: Markup(html_table(*table)),
     "inline_code": lambda text: Markup(inline_code(text)),
+    "fmt": format,  # {{ x|fmt(",.0f") }}: Python's format spec
+    "rate": rate,
+    "label": label,
 }
+
+
+class Sentences:
+    """A template's macros as functions returning plain one-line text: ``say.blocking(...)``.
+
+    A macro's line breaks and indentation collapse to one space, so prose wraps in its file; the
+    Python that calls it holds only the rule that chooses it, and the values it quotes.
+    """
+
+    def __init__(self, template: str) -> None:
+        self._module = ENV.get_template(template).module
+
+    def __getattr__(self, name: str):
+        macro = getattr(self._module, name)
+        return lambda *args, **values: " ".join(str(macro(*args, **values)).split())

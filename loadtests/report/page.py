@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from loadtests.analysis import findings
+from loadtests.analysis.comparisons import measured
 from loadtests.analysis.results import Results
 
-from . import advice, capacity, headline, inflight, plots, slowclients
+from . import advice, capacity, findings, headline, inflight, plots, slowclients
 from .jinja import ENV
 from .panels import extension_sections
 from .sections import sections
@@ -16,7 +16,7 @@ from .tables import figure
 
 def report_html(record: Results) -> str:
     cells = record.cells
-    done = findings.measured(cells)
+    done = measured(cells)
     # Each plot, with the findings it illustrates as its caption (or a fallback sentence).
     figures = {
         "throughput": figure(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 
-from loadtests.analysis.findings import by_series, measured
+from loadtests.analysis.comparisons import by_series, measured
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
 from loadtests.scenarios import SCENARIOS, SLOTS

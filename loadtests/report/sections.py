@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadtests.analysis import findings, littles, stats, steady
+from loadtests.analysis import littles, stats, steady
+from loadtests.analysis.comparisons import measured
 from loadtests.analysis.records import Cell, RunMeta
 from loadtests.analysis.results import Results
 from loadtests.analysis.thresholds import (
@@ -18,6 +19,7 @@ from loadtests.analysis.thresholds import (
 )
 from loadtests.sweep.plan import UPSTREAM_POOL_SIZE
 
+from . import findings
 from .panels import PrometheusSummary, prometheus_summary
 from .tables import (
     Table,
@@ -177,7 +179,7 @@ GAP_NOTE = "Server above client:"  # opens each note, so a reader (and a test) c
 def percentile_gaps(cells: list[Cell]) -> list[str]:
     """Where a server percentile exceeds the client's (which it cannot truly do), why."""
     said = []
-    for c in findings.measured(cells):
+    for c in measured(cells):
         client, server = c.latency_ms, c.server_latency_ms
         if client is None or server is None:
             continue
