@@ -7,7 +7,7 @@ from markupsafe import Markup
 
 from loadtests.analysis.comparisons import label, rate
 
-from .tables import html_table, inline_code, markdown_table
+from .tables import _n, html_table, inline_code, markdown_table
 
 ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("loadtests.report"),
@@ -24,6 +24,7 @@ ENV.filters |= {
     "inline_code": lambda text: Markup(inline_code(text)),
     "fmt": format,  # {{ x|fmt(",.0f") }}: Python's format spec
     "rate": rate,
+    "n": _n,
     "label": label,
 }
 
@@ -31,13 +32,22 @@ ENV.filters |= {
 class Sentences:
     """A template's macros as functions returning plain one-line text: ``say.blocking(...)``.
 
-    A macro's line breaks and indentation collapse to one space, so prose wraps in its file; the
-    Python that calls it holds only the rule that chooses it, and the values it quotes.
+    A macro's lines are stripped and joined by one space, so prose wraps in its file (the values
+    it quotes keep their own spacing); the Python that calls it holds only the rule that chooses
+    it, and the values.
     """
 
     def __init__(self, template: str) -> None:
-        self._module = ENV.get_template(template).module
+        self._name = template
 
     def __getattr__(self, name: str):
-        macro = getattr(self._module, name)
-        return lambda *args, **values: " ".join(str(macro(*args, **values)).split())
+        macro = getattr(ENV.get_template(self._name).module, name)
+        return lambda *args, **values: one_line(macro(*args, **values))
+
+    def module(self, **values):
+        """The template's top-level variables (``{% set %}``), given these values."""
+        return ENV.get_template(self._name).make_module(values)
+
+
+def one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
