@@ -20,7 +20,10 @@ from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS
 
 from . import db_cells, db_comparison
+from .jinja import Sentences
 from .tables import html_table, markdown_table
+
+say_capacity = Sentences("capacity.j2")
 
 TITLE = "Database: sync ORM, async ORM and the native async backend"
 CAPACITY_TITLE = "### At capacity (the capacity map's searches)"
@@ -115,28 +118,15 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
 def compare(a: CapacityEntry, b: CapacityEntry, names: tuple[str, str] | None = None) -> str:
     """Two mapped configurations (by default named by their scenarios), with what the data can
     and cannot separate."""
-    la, lb = a.lambda_star_rps, b.lambda_star_rps
     name_a, name_b = names or (a.scenario, b.scenario)
-    said = f"{name_a} {la:,.0f} against {name_b} {lb:,.0f} req/s ({la / lb:.2f}x)"
     ca, cb = a.lambda_star_ci95, b.lambda_star_ci95
     if not (ca and cb):
-        brackets = " and ".join(_bracket(e) for e in (a, b))
-        apart = _apart(a, b)
-        return (
-            f"{said}: one search each, no CI, so no difference can be claimed (brackets "
-            f"[held, failed] {brackets}{', which do not overlap' if apart else ''}; fresh "
-            "repeats, as --profile full runs, give the interval)"
-        )
+        return say_capacity.searches(name_a, name_b, a, b, _apart(a, b), None, None)
     # Each repeat's λ* is only known to lie in [held, failed): widen each CI up by its bracket.
     wa, wb = _width(a), _width(b)
-    intervals = (
-        f"CI95 [{ca[0]:,.0f}, {ca[1]:,.0f}] and [{cb[0]:,.0f}, {cb[1]:,.0f}], widened by their "
-        f"brackets of {wa:,.1f} and {wb:,.1f} req/s,"
-    )
-    if ca[0] <= cb[1] + wb + CI_ROUNDING and cb[0] <= ca[1] + wa + CI_ROUNDING:
-        return f"{said}: not significant ({intervals} overlap)"
-    more = name_a if la > lb else name_b
-    return f"{said}: {more} is higher ({intervals} do not overlap)"
+    overlap = ca[0] <= cb[1] + wb + CI_ROUNDING and cb[0] <= ca[1] + wa + CI_ROUNDING
+    higher = None if overlap else name_a if a.lambda_star_rps > b.lambda_star_rps else name_b
+    return say_capacity.searches(name_a, name_b, a, b, False, higher, (wa, wb))
 
 
 def _apart(a: CapacityEntry, b: CapacityEntry) -> bool:
@@ -150,11 +140,6 @@ def _apart(a: CapacityEntry, b: CapacityEntry) -> bool:
 def _width(e: CapacityEntry) -> float:
     held, failed = e.lambda_star_bracket
     return failed - held if held is not None and failed is not None else 0.0
-
-
-def _bracket(e: CapacityEntry) -> str:
-    held, failed = e.lambda_star_bracket
-    return f"[{_n(held, 1)}, {_n(failed, 1)}]"
 
 
 def _cpu_sentence(where: str, mapped: list[CapacityEntry]) -> str | None:

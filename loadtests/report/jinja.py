@@ -7,7 +7,7 @@ from markupsafe import Markup
 
 from loadtests.analysis.comparisons import label, rate
 
-from .tables import _n, html_table, inline_code, markdown_table
+from .tables import _n, html_table, inline_code, markdown_table, number
 
 ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("loadtests.report"),
@@ -25,6 +25,7 @@ ENV.filters |= {
     "fmt": format,  # {{ x|fmt(",.0f") }}: Python's format spec
     "rate": rate,
     "n": _n,
+    "number": number,
     "label": label,
 }
 

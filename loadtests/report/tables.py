@@ -13,6 +13,11 @@ Table = tuple[list[str], list[list[str]]]  # a header and its rows, rendered by 
 OVERVIEW_CELL = "req/s (of ceiling, binds)"  # what each cell of the overview holds
 
 
+def number(value: float | None, digits: int = 0) -> str:
+    """A figure with thousands separators and these decimals, or '-' where there is none."""
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
 def _n(value, digits: int = 0) -> str:
     if value is None:
         return "-"
