@@ -23,7 +23,7 @@ from . import db_cells, db_comparison
 from .jinja import Sentences
 from .tables import html_table, markdown_table
 
-say_capacity = Sentences("capacity.j2")
+say, say_capacity = Sentences("database.j2"), Sentences("capacity.j2")
 
 TITLE = "Database: sync ORM, async ORM and the native async backend"
 CAPACITY_TITLE = "### At capacity (the capacity map's searches)"
@@ -142,33 +142,12 @@ def _width(e: CapacityEntry) -> float:
     return failed - held if held is not None and failed is not None else 0.0
 
 
-def _cpu_sentence(where: str, mapped: list[CapacityEntry]) -> str | None:
-    costs = [(e.scenario, e.limit.cpu_ms_per_request) for e in mapped]
-    if len(costs) < 2 or any(ms is None for _, ms in costs):
-        return None
-    listed = ", ".join(f"{name} {ms:.2f} ms" for name, ms in costs)
-    return f"Server CPU per request under {where} (from the held steps): {listed}."
-
-
-def _span_text(shares: list[float]) -> str:
-    low, high = f"{shares[0]:.0%}", f"{shares[-1]:.0%}"
-    return low if low == high else f"{low} to {high}"
-
-
 def _thread_sentence(e: CapacityEntry) -> str | None:
     step = top_step(e)
     extra, per = threads_per_request(e)
     if step is None or extra is None:
         return None
-    flight = in_flight(step)
-    per_text = f", {per:.2f} per request in flight" if per is not None else ""
-    return (
-        f"{e.scenario} under {_where(e)}: at the highest rate its first search held, "
-        f"{step.offered_rps:,.0f} req/s (about "
-        f"{_n(flight, 1)} requests in flight, by Little's law from the rate and the median "
-        f"latency) the server held {step.server_threads} threads, {extra:+d} against idle "
-        f"({e.idle_threads}){per_text}."
-    )
+    return say.threads(e, _where(e), step, extra, in_flight(step), per)
 
 
 def sentences(entries: list[CapacityEntry]) -> list[str]:
@@ -176,40 +155,27 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
     groups: dict[tuple, list[CapacityEntry]] = defaultdict(list)
     for e in entries:
         if e.skipped:
-            said.append(f"{e.scenario} under {_where(e)}: not mapped, {e.skipped}.")
+            said.append(say.not_mapped(e, _where(e)))
         elif e.lambda_star_rps is not None:
-            said.append(
-                f"{e.scenario} under {_where(e)}: λ* {e.lambda_star_rps:,.0f} req/s; "
-                f"{e.limit.sentence}."
-            )
+            said.append(say.mapped(e, _where(e)))
             groups[_config(e)].append(e)
     said += [s for e in entries if (s := _thread_sentence(e))]
     for mapped in groups.values():
         where = _where(mapped[0])
-        said += [f"Under {where}: {compare(a, b)}." for a, b in combinations(mapped, 2)]
-        said += [s for s in (_cpu_sentence(where, mapped),) if s]
+        said += [say.compared(where, compare(a, b)) for a, b in combinations(mapped, 2)]
+        if len(mapped) > 1 and all(e.limit.cpu_ms_per_request is not None for e in mapped):
+            said.append(say.cpu(where, mapped))
         pooled = [
             e for e in mapped if e.limit.binds == POOL and (e.limit.share or 0) >= NEAR_CEILING
         ]
         if len(mapped) > 1 and len(pooled) == len(mapped):
             shares = sorted(e.limit.share for e in mapped)
-            said.append(
-                f"Under {where} every path reached {_span_text(shares)} of its "
-                f"pool ceiling ({mapped[0].limit.model}): there the pool, not the path, sets "
-                "the capacity, so DB_POOL_SIZE (with PostgreSQL's max_connections) is the "
-                "setting to size before the choice of path."
-            )
+            said.append(say.pool_bound(where, shares, mapped[0].limit.model))
     return said
 
 
 def rules() -> str:
-    return (
-        "Threads: the server's thread count (every process) sampled with its CPU; 'idle' before "
-        "the first step, 'at λ*' the most during the highest step that held (first search). "
-        "Requests in flight there: achieved rate x median latency from the actual send "
-        "(Little's law). A thread count does not say what each thread waits on "
-        "(tests/db/test_threads.py looks at that)."
-    )
+    return say.rules()
 
 
 def markdown(record: Results) -> str:

@@ -75,5 +75,5 @@ def sentences(cells: list[Cell]) -> list[str]:
         groups[(c.server, c.workers, c.db_pool_size)].append(c)
     said = []
     for group in groups.values():
-        said += [f"{versus(b, a)}." for a, b in combinations(group, 2)]
+        said += [versus(b, a) + "." for a, b in combinations(group, 2)]
     return said

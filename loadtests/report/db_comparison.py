@@ -23,6 +23,7 @@ from loadtests.analysis.db_compare import (
 )
 from loadtests.analysis.stats import ratio_digits
 
+from .jinja import Sentences
 from .tables import html_table, markdown_table
 
 METRIC_TEXT = {
@@ -32,42 +33,18 @@ METRIC_TEXT = {
     "server_cpu_ms_per_request": "server CPU per request",
     THREADS: "threads waiting on a socket",
 }
-CONTRASTS_CAPTION = (
-    "Each pair of paths, paired by round: the estimate and its 95% interval; n.s.: not "
-    "significant (the interval holds 1 for a ratio, 0 for a difference)."
-)
+say = Sentences("database.j2")
+CONTRASTS_CAPTION = say.contrasts_caption()
 
 
 def design(c: DbComparison) -> str:
-    return (
-        f"{', '.join(c.paths)} on one {c.server} worker (x{c.workers}), started once: "
-        f"{c.users} closed-loop users switch path every {c.window_s:g} s window, in "
-        f"{c.rounds} rounds whose order rotates (each path in each position alike); each window "
-        f"drops its first {c.settle_s:g} s (the previous path drains). Each request reads "
-        f"{c.rows} rows in a query that waits {c.delay_s:g} s in PostgreSQL; DB_POOL_SIZE "
-        f"{c.db_pool_size} per path is above the users, so the pool never binds; connections "
-        f"{c.connections}. Contrasts are paired by round: the geometric mean of the rounds' "
-        "ratios with Student's t interval of their logs (threads waiting on a socket, a "
-        "query's wait, sampled from /proc every 0.1 s, above the idle server's: the mean "
-        "difference, t interval); 'not significant' where the interval holds 1 (0). A total "
-        "thread count does not separate the paths: Django's ASGI handler parks a thread per "
-        "in-flight request for every async view."
-    )
+    return say.design(c)
 
 
 def contrast_text(x: Contrast) -> str:
     name = METRIC_TEXT.get(x.metric, x.metric)
-    verdict = "" if x.significant else ", not significant"
-    if x.kind == DIFFERENCE:
-        return (
-            f"{x.a} against {x.b}: {name} {x.value:+.1f} (95% CI {x.low:+.1f} to "
-            f"{x.high:+.1f}{verdict}, {x.pairs} rounds)"
-        )
-    d = ratio_digits(x.low, x.high)
-    return (
-        f"{x.a} against {x.b}: {name} {x.value:.{d}f}x (95% CI {x.low:.{d}f}-{x.high:.{d}f}"
-        f"{verdict}, {x.pairs} rounds)"
-    )
+    digits = None if x.kind == DIFFERENCE else ratio_digits(x.low, x.high)
+    return say.contrast(x, name, digits)
 
 
 def _n(value: float | None, digits: int = 1) -> str:
@@ -159,52 +136,32 @@ def separated(c: DbComparison) -> list[Contrast]:
 
 def sentences(c: DbComparison) -> list[str]:
     if c.error:
-        return [f"The comparison could not be measured: {c.error}"]
-    said = [f"Design: {design(c)}", headline(c)]
+        return [say.not_measured(c.error)]
     failures = sum(w.failures for w in c.windows)
-    if failures:
-        said.append(f"{failures} request(s) failed during the measured windows (see the table).")
-    return said
+    return [
+        say.design_sentence(design(c)),
+        headline(c),
+        *([say.failures(failures)] * bool(failures)),
+    ]
 
 
 def headline(c: DbComparison) -> str:
     """One generated sentence: what the data separate, and what they cannot (per pair)."""
     if c.error or not c.contrasts:
-        return "The paired comparison gave no contrast."
-    apart = separated(c)
+        return say.no_contrast()
     same: dict[tuple[str, str], list[str]] = {}
     for x in c.contrasts:
         if not x.significant:
             same.setdefault((x.a, x.b), []).append(METRIC_TEXT.get(x.metric, x.metric))
-    parts = []
-    if apart:
-        parts.append("Separated: " + "; ".join(contrast_text(x) for x in apart) + ".")
-    if same:
-        listed = "; ".join(f"{a} against {b}: {', '.join(m)}" for (a, b), m in same.items())
-        parts.append(f"Not significant (the interval holds 1, or 0): {listed}.")
-    return " ".join(parts)
+    return say.headline([contrast_text(x) for x in separated(c)], same)
 
 
 def meaning(c: DbComparison) -> str:
     """What the contrasts mean for a team choosing a path, from which of them are separated."""
     apart = separated(c)
     speed = [x for x in apart if x.metric != THREADS]
-    threads = [x for x in apart if x.metric == THREADS and x.value < 0]
-    said = []
-    if not speed:
-        said.append(
-            "Throughput, latency and server CPU per request: the data cannot separate the paths "
-            "here, so the run cannot call any of them faster at this load; choose by what else "
-            "matters (the sync ORM is the simplest; the native backend needs an ASGI server)."
-        )
-    if threads:
-        fewer = sorted({x.a for x in threads})
-        said.append(
-            f"{' and '.join(fewer)} parked fewer threads on the database socket: each query in "
-            "flight on the other paths holds a thread in a blocked wait, which counts where "
-            "threads are the scarce resource (many more queries in flight than threads)."
-        )
-    return " ".join(said)
+    fewer = sorted({x.a for x in apart if x.metric == THREADS and x.value < 0})
+    return say.meaning(speed, fewer)
 
 
 def markdown(c: DbComparison | None) -> list[str]:
