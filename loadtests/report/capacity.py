@@ -21,14 +21,10 @@ from . import database
 from .capacity_figures import _series, label, latency_figure, workers_figure
 from .headline import compare_lambdas, lambda_text
 from .jinja import Sentences
-from .tables import html_table, markdown_table
+from .tables import html_table, markdown_table, number
 
 say = Sentences("capacity.j2")
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
-
-
-def _n(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
@@ -50,20 +46,21 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
     for e in entries:
         held, failed = e.lambda_star_bracket
         cpu_ci = e.limit.cpu_rps_ci95
-        lam = _n(e.lambda_star_rps, 1)
+        lam = number(e.lambda_star_rps, 1)
         lam = f">= {lam}" if e.lower_bound and e.lambda_star_rps is not None else lam
         body.append(
             [
                 e.key,
                 f"measurement error ({lam})" if e.measurement_error else lam,
-                f"[{_n(held, 1)}, {_n(failed, 1)}]",
-                f"[{_n(e.lambda_star_ci95[0])}, {_n(e.lambda_star_ci95[1])}]"
+                f"[{number(held, 1)}, {number(failed, 1)}]",
+                f"[{number(e.lambda_star_ci95[0])}, {number(e.lambda_star_ci95[1])}]"
                 if e.lambda_star_ci95
                 else "-",
-                ", ".join(_n(x) for x in e.repeats_lambda_star_rps) or "-",
-                _n(e.slo_p99_ms),
-                _n(e.limit.model_rps),
-                _n(e.limit.cpu_rps) + (f" ({_n(cpu_ci[0])}-{_n(cpu_ci[1])})" if cpu_ci else ""),
+                ", ".join(number(x) for x in e.repeats_lambda_star_rps) or "-",
+                number(e.slo_p99_ms),
+                number(e.limit.model_rps),
+                number(e.limit.cpu_rps)
+                + (f" ({number(cpu_ci[0])}-{number(cpu_ci[1])})" if cpu_ci else ""),
                 e.limit.binds or "-",
                 f"{e.limit.share:.0%}" if e.limit.share is not None else "-",
                 _theory_cell(e),
@@ -81,7 +78,7 @@ def _theory_cell(e: CapacityEntry) -> str:
         return "-"
     name = f"M/D/{t.servers}" if t.model == "M/D/c" else "CPU ceiling"
     flag = {True: "agrees", False: "DISAGREES", None: "no interval"}[t.agrees]
-    return f"{name} {_n(t.rps, 1)} ({flag})"
+    return f"{name} {number(t.rps, 1)} ({flag})"
 
 
 def sentences(entries: list[CapacityEntry]) -> list[str]:
@@ -147,7 +144,9 @@ def step_rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]
     for e in entries:
         for s in e.steps:
             ci = s.p99_ci95
-            p99 = _n(s.latency_ms.p99, 1) + (f" ({_n(ci[0], 1)}-{_n(ci[1], 1)})" if ci else "")
+            p99 = number(s.latency_ms.p99, 1) + (
+                f" ({number(ci[0], 1)}-{number(ci[1], 1)})" if ci else ""
+            )
             stationary = {True: "yes", False: "no", None: "-"}[s.stationary]
             verdict = s.verdict + (f": {s.judgement}" if s.judgement else "")
             verdict += " (generator-limited)" if s.generator_limited else ""
@@ -156,12 +155,12 @@ def step_rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]
                     e.key,
                     str(s.repeat),
                     str(s.seed) if s.seed is not None else "-",
-                    _n(s.target_rps, 1),
-                    _n(s.offered_rps, 1),
+                    number(s.target_rps, 1),
+                    number(s.offered_rps, 1),
                     p99,
-                    _n(s.over_slo),
+                    number(s.over_slo),
                     stationary,
-                    _n(s.warmup_s, 1),
+                    number(s.warmup_s, 1),
                     verdict,
                 ]
             )

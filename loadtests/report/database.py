@@ -21,7 +21,7 @@ from loadtests.scenarios import DB_SCENARIOS
 
 from . import db_cells, db_comparison
 from .jinja import Sentences
-from .tables import html_table, markdown_table
+from .tables import html_table, markdown_table, number
 
 say, say_capacity = Sentences("database.j2"), Sentences("capacity.j2")
 
@@ -31,10 +31,6 @@ PATH_ORDER = tuple(DB_SCENARIOS)
 # A path "reaches" its pool ceiling when λ* comes this close (Poisson arrivals queue just below).
 NEAR_CEILING = 0.8
 CI_ROUNDING = 0.1  # results.json keeps λ*'s CI to 0.1 req/s (analysis.lambda_star.combine)
-
-
-def _n(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def entries_of(record: Results) -> list[CapacityEntry]:
@@ -101,15 +97,15 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
             [
                 e.scenario,
                 _where(e),
-                _n(e.lambda_star_rps, 1),
-                f"[{_n(ci[0])}, {_n(ci[1])}]" if ci else "-",
-                f"{_n(step.latency_ms.p50)} / {_n(step.latency_ms.p99)}" if step else "-",
-                _n(e.limit.model_rps),
-                _n(e.limit.cpu_rps),
+                number(e.lambda_star_rps, 1),
+                f"[{number(ci[0])}, {number(ci[1])}]" if ci else "-",
+                f"{number(step.latency_ms.p50)} / {number(step.latency_ms.p99)}" if step else "-",
+                number(e.limit.model_rps),
+                number(e.limit.cpu_rps),
                 e.limit.binds or "-",
-                f"{_n(e.idle_threads)} / {_n(step.server_threads if step else None)}",
-                _n(flight, 1),
-                _n(per, 2),
+                f"{number(e.idle_threads)} / {number(step.server_threads if step else None)}",
+                number(flight, 1),
+                number(per, 2),
             ]
         )
     return header, body

@@ -13,6 +13,7 @@ from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS
 
 from .findings import versus
+from .tables import number
 
 TITLE = "### Closed loop (the database paths' cells)"
 PATH_ORDER = tuple(DB_SCENARIOS)
@@ -23,10 +24,6 @@ def cells_of(record: Results) -> list[Cell]:
     return sorted(
         mine, key=lambda c: (c.server, c.workers, c.db_pool_size or 0, PATH_ORDER.index(c.scenario))
     )
-
-
-def _n(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
@@ -46,7 +43,7 @@ def rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     ]
     body = []
     for c in cells:
-        ci = f"{_n(c.rps_ci95[0], 1)}-{_n(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-"
+        ci = f"{number(c.rps_ci95[0], 1)}-{number(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-"
         lat = c.latency_ms
         share = f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"
         cpu = c.server_process.cpu_percent if c.server_process else None
@@ -55,14 +52,14 @@ def rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
                 c.scenario,
                 c.server,
                 str(c.workers),
-                _n(c.db_pool_size),
+                number(c.db_pool_size),
                 str(c.users),
-                _n(c.rps, 1),
+                number(c.rps, 1),
                 ci,
-                _n(c.model_rps, 1),
+                number(c.model_rps, 1),
                 share,
-                f"{_n(lat.p50 if lat else None)} / {_n(lat.p99 if lat else None)}",
-                _n(cpu),
+                f"{number(lat.p50 if lat else None)} / {number(lat.p99 if lat else None)}",
+                number(cpu),
                 str(c.failures),
             ]
         )

@@ -24,7 +24,7 @@ from loadtests.analysis.db_compare import (
 from loadtests.analysis.stats import ratio_digits
 
 from .jinja import Sentences
-from .tables import html_table, markdown_table
+from .tables import html_table, markdown_table, number
 
 METRIC_TEXT = {
     "rps": "throughput",
@@ -45,10 +45,6 @@ def contrast_text(x: Contrast) -> str:
     name = METRIC_TEXT.get(x.metric, x.metric)
     digits = None if x.kind == DIFFERENCE else ratio_digits(x.low, x.high)
     return say.contrast(x, name, digits)
-
-
-def _n(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def per_in_flight(windows) -> float | None:
@@ -80,18 +76,18 @@ def rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
     for path in c.paths:
         mine = [w for w in c.windows if w.path == path]
         threads = list(by_round(c.windows, path, THREADS).values())
-        span = f"{_n(median_of(c.windows, path, THREADS))}"
+        span = number(median_of(c.windows, path, THREADS), 1)
         span += f" ({min(threads):.1f}-{max(threads):.1f})" if threads else ""
         body.append(
             [
                 path,
                 str(len(mine)),
-                *[_n(median_of(c.windows, path, m)) for m in METRICS[:3]],
-                _n(median_of(c.windows, path, METRICS[3]), 2),
-                _n(median_of(c.windows, path, "server_cpu_percent"), 0),
+                *[number(median_of(c.windows, path, m), 1) for m in METRICS[:3]],
+                number(median_of(c.windows, path, METRICS[3]), 2),
+                number(median_of(c.windows, path, "server_cpu_percent"), 0),
                 span,
-                _n(per_in_flight(mine), 2),
-                _n(median_of(c.windows, path, "server_threads"), 0),
+                number(per_in_flight(mine), 2),
+                number(median_of(c.windows, path, "server_threads"), 0),
                 str(sum(w.failures for w in mine)),
             ]
         )

@@ -13,7 +13,7 @@ from loadtests.analysis.records import InflightCost
 from loadtests.analysis.results import Results
 
 from .jinja import Sentences
-from .tables import Table, html_table, markdown_table
+from .tables import Table, html_table, markdown_table, number
 
 say = Sentences("serverlife.j2")
 
@@ -32,10 +32,6 @@ NONE_SHARE = 0.05
 # Below this share of the requests as queries at once, the sentence says they did not all wait
 # together (a worker dispatching 1,000 requests takes longer than a 1 s wait).
 TOGETHER_SHARE = 0.9
-
-
-def _n(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def _measured(costs: list[InflightCost]) -> list[InflightCost]:
@@ -76,11 +72,11 @@ def rows(costs: list[InflightCost]) -> Table:
                 str(c.concurrency),
                 f"{c.ok}/{c.concurrency} in {c.elapsed_s:.1f} s",
                 f"{c.idle_rss_mib:.0f} → {c.peak_rss_mib:.0f}",
-                _n(c.kib_per_request, 1),
+                number(c.kib_per_request, 1),
                 f"{c.idle_threads} → {c.peak_threads}",
-                _n(c.threads_per_request, 2),
+                number(c.threads_per_request, 2),
                 blocked,
-                _n(c.peak_queries_in_flight),
+                number(c.peak_queries_in_flight),
             ]
         )
     return header, body
