@@ -7,13 +7,11 @@ request held a thread, and which database paths hold one per in-flight query.
 
 from __future__ import annotations
 
-import html
-
 from loadtests.analysis.records import InflightCost
 from loadtests.analysis.results import Results
 
 from .jinja import Sentences
-from .tables import Table, html_table, markdown_table, number
+from .tables import Part, Table, number
 
 say = Sentences("serverlife.j2")
 
@@ -129,27 +127,6 @@ def rule(costs: list[InflightCost]) -> str:
     return say.inflight_rule(delays, PSYCOPG_WAIT_INTERVAL_S, WAITS_SHARE, NONE_SHARE)
 
 
-def markdown(record: Results) -> str:
-    if not record.inflight:
-        return ""
-    lines = [
-        f"## {TITLE}",
-        "",
-        *[f"- {s}" for s in sentences(record.inflight)],
-        "",
-        markdown_table(*rows(record.inflight)),
-        "",
-        rule(record.inflight),
-        "",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def html_section(record: Results) -> str:
-    if not record.inflight:
-        return ""
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(record.inflight))
-    return (
-        f"<h2>{html.escape(TITLE)}</h2><ul>{items}</ul>{html_table(*rows(record.inflight))}"
-        f"<p>{html.escape(rule(record.inflight))}</p>"
-    )
+def part(record: Results) -> Part | None:
+    runs = record.inflight
+    return Part(TITLE, sentences(runs), rows(runs), rule(runs)) if runs else None

@@ -13,6 +13,8 @@ from .panels import extension_sections
 from .sections import sections
 from .tables import figure
 
+_part = ENV.get_template("parts.html.j2").module.part
+
 
 def report_html(record: Results) -> str:
     cells = record.cells
@@ -45,7 +47,9 @@ def report_html(record: Results) -> str:
         figures={key: Markup(html) for key, html in figures.items()},
         time_series=Markup("".join(extension_sections(record))),
         capacity=Markup(capacity.html_section(record)),
-        server_life=Markup(inflight.html_section(record) + slowclients.html_section(record)),
+        server_life=Markup(
+            "".join(_part(p) for p in (inflight.part(record), slowclients.part(record)) if p)
+        ),
         advice=advice.answers(record),
         advice_title=advice.TITLE,
         **headline.headline_context(record),

@@ -7,14 +7,12 @@ thread per connection), and the deployment advice that follows.
 
 from __future__ import annotations
 
-import html
-
 from loadtests.analysis.records import SlowClientsRun, SlowClientsWindow
 from loadtests.analysis.results import Results
 from loadtests.sweep.slowclients import READS_REQUESTS, THREAD_PER_CONNECTION
 
 from .jinja import Sentences
-from .tables import Table, html_table, markdown_table
+from .tables import Part, Table
 
 say = Sentences("serverlife.j2")
 
@@ -85,29 +83,6 @@ def rule(runs: list[SlowClientsRun]) -> str:
     return say.slow_rule(runs[0])
 
 
-def markdown(record: Results) -> str:
-    if not record.slow_clients:
-        return ""
+def part(record: Results) -> Part | None:
     runs = record.slow_clients
-    lines = [
-        f"## {TITLE}",
-        "",
-        *[f"- {s}" for s in sentences(runs)],
-        "",
-        markdown_table(*rows(runs)),
-        "",
-        rule(runs),
-        "",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def html_section(record: Results) -> str:
-    if not record.slow_clients:
-        return ""
-    runs = record.slow_clients
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(runs))
-    return (
-        f"<h2>{html.escape(TITLE)}</h2><ul>{items}</ul>{html_table(*rows(runs))}"
-        f"<p>{html.escape(rule(runs))}</p>"
-    )
+    return Part(TITLE, sentences(runs), rows(runs), rule(runs)) if runs else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import NamedTuple
 
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell, LatencyMs, ProcessUse
@@ -10,6 +11,17 @@ from loadtests.scenarios import SCENARIOS
 from mysite.servers import WSGI_KINDS
 
 Table = tuple[list[str], list[list[str]]]  # a header and its rows, rendered by either format
+
+
+class Part(NamedTuple):
+    """A section of sentences, one table and the rule it was measured by (templates/parts.*)."""
+
+    title: str
+    said: list[str]
+    table: Table
+    rule: str
+
+
 OVERVIEW_CELL = "req/s (of ceiling, binds)"  # what each cell of the overview holds
 
 
