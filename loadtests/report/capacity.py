@@ -10,7 +10,7 @@ what observability costs), how each step was judged, latency against offered loa
 
 from __future__ import annotations
 
-import html
+from markupsafe import Markup
 
 from loadtests.analysis.capacity import CapacityEntry
 from loadtests.analysis.results import Results
@@ -20,8 +20,8 @@ from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 from . import database
 from .capacity_figures import _series, label, latency_figure, workers_figure
 from .headline import compare_lambdas, lambda_text
-from .jinja import Sentences
-from .tables import html_table, markdown_table, number
+from .jinja import ENV, Sentences
+from .tables import number
 
 say = Sentences("capacity.j2")
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
@@ -178,40 +178,29 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
     ]
 
 
+def _layout(record: Results, template: str, figures: list) -> str:
+    entries = record.capacity
+    steps = step_rows(entries) if any(e.steps for e in entries) else None
+    layout = ENV.get_template(template).module.capacity
+    said = (TITLE, sentences(entries), rows(entries), rules(entries), STEPS_TITLE, steps)
+    return str(layout(*said, *figures))
+
+
 def markdown(record: Results) -> str:
     if not record.capacity:
         return database.markdown(record)  # the paired comparison runs without a map
-    lines = [
-        f"## {TITLE}",
-        "",
-        *[f"- {s}" for s in sentences(record.capacity)],
-        "",
-        markdown_table(*rows(record.capacity)),
-        "",
-        *[f"{r}" for r in rules(record.capacity)],
-        "",
-    ]
-    if any(e.steps for e in record.capacity):
-        lines += [f"### {STEPS_TITLE}", "", markdown_table(*step_rows(record.capacity)), ""]
-    return "\n".join(lines) + "\n" + database.markdown(record)
+    return _layout(record, "parts.md.j2", []) + database.markdown(record)
 
 
 def html_section(record: Results) -> str:
     if not record.capacity:
         return database.html_section(record)
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(record.capacity))
-    parts = [f"<h2>{html.escape(TITLE)}</h2>", f"<ul>{items}</ul>"]
-    for svg, caption in (
-        (latency_figure(record.capacity), say.figure_latency()),
-        (workers_figure(record.capacity), say.figure_workers()),
-    ):
-        if svg:
-            parts.append(f"<figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>")
-    parts.append(html_table(*rows(record.capacity)))
-    parts += [f"<p>{html.escape(r)}</p>" for r in rules(record.capacity)]
-    if any(e.steps for e in record.capacity):
-        parts.append(
-            f"<details><summary>{html.escape(STEPS_TITLE)}</summary>"
-            f"{html_table(*step_rows(record.capacity))}</details>"
+    figures = [
+        (Markup(svg), caption)
+        for svg, caption in (
+            (latency_figure(record.capacity), say.figure_latency()),
+            (workers_figure(record.capacity), say.figure_workers()),
         )
-    return "".join(parts) + database.html_section(record)
+        if svg
+    ]
+    return _layout(record, "parts.html.j2", [figures]) + database.html_section(record)

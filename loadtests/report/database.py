@@ -11,7 +11,6 @@ Every sentence is generated from the values.
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from itertools import combinations
 
@@ -20,13 +19,13 @@ from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS
 
 from . import db_cells, db_comparison
-from .jinja import Sentences
-from .tables import html_table, markdown_table, number
+from .jinja import ENV, Sentences
+from .tables import Part, number
 
 say, say_capacity = Sentences("database.j2"), Sentences("capacity.j2")
 
 TITLE = "Database: sync ORM, async ORM and the native async backend"
-CAPACITY_TITLE = "### At capacity (the capacity map's searches)"
+CAPACITY_TITLE = "At capacity (the capacity map's searches)"
 PATH_ORDER = tuple(DB_SCENARIOS)
 # A path "reaches" its pool ceiling when λ* comes this close (Poisson arrivals queue just below).
 NEAR_CEILING = 0.8
@@ -174,49 +173,27 @@ def rules() -> str:
     return say.rules()
 
 
-def markdown(record: Results) -> str:
-    entries, compared, cells = entries_of(record), record.db_comparison, db_cells.cells_of(record)
+def _layout(record: Results, template: str) -> str:
+    entries, cells = entries_of(record), db_cells.cells_of(record)
+    compared = db_comparison.section(record.db_comparison)
     if not (entries or compared or cells):
         return ""
-    lines = [f"## {TITLE}", "", *db_comparison.markdown(compared)]
-    if cells:
-        lines += [
-            db_cells.TITLE,
-            "",
-            *[f"- {s}" for s in db_cells.sentences(cells)],
-            "",
-            markdown_table(*db_cells.rows(cells)),
-            "",
-        ]
-    if entries:
-        lines += [
-            CAPACITY_TITLE,
-            "",
-            *[f"- {s}" for s in sentences(entries)],
-            "",
-            markdown_table(*rows(entries)),
-            "",
-            rules(),
-            "",
-        ]
-    return "\n".join(lines) + "\n"
+    layout = ENV.get_template(template).module.database
+    return str(
+        layout(
+            TITLE,
+            compared,
+            Part(db_cells.TITLE, db_cells.sentences(cells), db_cells.rows(cells), "")
+            if cells
+            else None,
+            Part(CAPACITY_TITLE, sentences(entries), rows(entries), rules()) if entries else None,
+        )
+    )
+
+
+def markdown(record: Results) -> str:
+    return _layout(record, "parts.md.j2")
 
 
 def html_section(record: Results) -> str:
-    entries, compared, cells = entries_of(record), record.db_comparison, db_cells.cells_of(record)
-    if not (entries or compared or cells):
-        return ""
-    parts = [f"<h2>{html.escape(TITLE)}</h2>", db_comparison.html_section(compared)]
-    if cells:
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in db_cells.sentences(cells))
-        parts.append(
-            f"<h3>{html.escape(db_cells.TITLE[4:])}</h3><ul>{items}</ul>"
-            f"{html_table(*db_cells.rows(cells))}"
-        )
-    if entries:
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(entries))
-        parts.append(
-            f"<h3>{html.escape(CAPACITY_TITLE[4:])}</h3><ul>{items}</ul>"
-            f"{html_table(*rows(entries))}<p>{html.escape(rules())}</p>"
-        )
-    return "".join(parts)
+    return _layout(record, "parts.html.j2")

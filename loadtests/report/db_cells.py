@@ -15,7 +15,7 @@ from loadtests.scenarios import DB_SCENARIOS
 from .findings import versus
 from .tables import number
 
-TITLE = "### Closed loop (the database paths' cells)"
+TITLE = "Closed loop (the database paths' cells)"
 PATH_ORDER = tuple(DB_SCENARIOS)
 
 

@@ -9,8 +9,8 @@ is generated from the values.
 
 from __future__ import annotations
 
-import html
 import statistics
+from typing import NamedTuple
 
 from loadtests.analysis.db_compare import (
     DIFFERENCE,
@@ -24,7 +24,7 @@ from loadtests.analysis.db_compare import (
 from loadtests.analysis.stats import ratio_digits
 
 from .jinja import Sentences
-from .tables import html_table, markdown_table, number
+from .tables import Table, number
 
 METRIC_TEXT = {
     "rps": "throughput",
@@ -35,6 +35,7 @@ METRIC_TEXT = {
 }
 say = Sentences("database.j2")
 CONTRASTS_CAPTION = say.contrasts_caption()
+TITLE = "The three paths side by side (one server, paired rounds)"
 
 
 def design(c: DbComparison) -> str:
@@ -160,33 +161,18 @@ def meaning(c: DbComparison) -> str:
     return say.meaning(speed, fewer)
 
 
-def markdown(c: DbComparison | None) -> list[str]:
-    if c is None:
-        return []
-    lines = ["### The three paths side by side (one server, paired rounds)", ""]
-    lines += [f"- {s}" for s in sentences(c)]
-    if c.windows:
-        lines += [
-            "",
-            markdown_table(*rows(c)),
-            "",
-            CONTRASTS_CAPTION,
-            "",
-            markdown_table(*contrast_rows(c)),
-        ]
-    return [*lines, ""]
+class Section(NamedTuple):
+    """The paired comparison as the templates lay it out (``parts.*.j2``'s ``database``)."""
+
+    title: str
+    said: list[str]
+    table: Table | None  # the paths' medians, and beside them the contrasts
+    caption: str
+    contrasts: Table | None
 
 
-def html_section(c: DbComparison | None) -> str:
+def section(c: DbComparison | None) -> Section | None:
     if c is None:
-        return ""
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(c))
-    table = (
-        f"{html_table(*rows(c))}<p>{html.escape(CONTRASTS_CAPTION)}</p>"
-        f"{html_table(*contrast_rows(c))}"
-        if c.windows
-        else ""
-    )
-    return (
-        f"<h3>The three paths side by side (one server, paired rounds)</h3><ul>{items}</ul>{table}"
-    )
+        return None
+    tables = (rows(c), contrast_rows(c)) if c.windows else (None, None)
+    return Section(TITLE, sentences(c), tables[0], CONTRASTS_CAPTION, tables[1])
