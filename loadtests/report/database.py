@@ -1,5 +1,7 @@
 """The report's database section: the three database paths side by side, paired on one server
-(``db_comparison``, rendered by ``report.db_comparison``), then in the capacity map.
+(``db_comparison``, rendered by ``report.db_comparison``), then their closed-loop cells
+(``--scenarios sync-db``, ``--profile full``: per path, server, workers and pool size, compared
+where they share the rest by Welch's interval over fresh runs), then in the capacity map.
 
 From ``results.json``'s ``capacity`` entries of the database scenarios (``DB_SCENARIOS``) alone:
 per path and pool size, λ* (with its CI over fresh repeats where they exist), the latency at the
@@ -15,16 +17,20 @@ from collections import defaultdict
 from itertools import combinations
 
 from loadtests.analysis.capacity import POOL, CapacityEntry, CapacityStep
+from loadtests.analysis.comparisons import measured
+from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS
 
-from . import db_cells, db_comparison
+from . import db_comparison
+from .findings import versus
 from .jinja import ENV, Sentences
 from .tables import Part, number
 
 say, say_capacity = Sentences("database.j2"), Sentences("capacity.j2")
 
 TITLE = "Database: sync ORM, async ORM and the native async backend"
+CELLS_TITLE = "Closed loop (the database paths' cells)"
 CAPACITY_TITLE = "At capacity (the capacity map's searches)"
 PATH_ORDER = tuple(DB_SCENARIOS)
 # A path "reaches" its pool ceiling when λ* comes this close (Poisson arrivals queue just below).
@@ -50,6 +56,69 @@ def top_step(e: CapacityEntry) -> CapacityStep | None:
     """The highest offered rate that held (the search's λ* step in its first repeat)."""
     held = [s for s in e.steps if s.verdict == "held"]
     return max(held, key=lambda s: s.offered_rps) if held else None
+
+
+# --- the closed loop: the database paths' cells, compared where they share the rest
+
+
+def cells_of(record: Results) -> list[Cell]:
+    mine = [c for c in measured(record.cells) if c.scenario in DB_SCENARIOS]
+    return sorted(
+        mine, key=lambda c: (c.server, c.workers, c.db_pool_size or 0, PATH_ORDER.index(c.scenario))
+    )
+
+
+def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "path",
+        "server",
+        "workers",
+        "pool",
+        "users",
+        "req/s",
+        "95% CI",
+        "model ceiling",
+        "of model",
+        "p50 / p99 ms",
+        "server CPU %",
+        "failures",
+    ]
+    body = []
+    for c in cells:
+        ci = f"{number(c.rps_ci95[0], 1)}-{number(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-"
+        lat = c.latency_ms
+        share = f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"
+        cpu = c.server_process.cpu_percent if c.server_process else None
+        body.append(
+            [
+                c.scenario,
+                c.server,
+                str(c.workers),
+                number(c.db_pool_size),
+                str(c.users),
+                number(c.rps, 1),
+                ci,
+                number(c.model_rps, 1),
+                share,
+                f"{number(lat.p50 if lat else None)} / {number(lat.p99 if lat else None)}",
+                number(cpu),
+                str(c.failures),
+            ]
+        )
+    return header, body
+
+
+def cell_sentences(cells: list[Cell]) -> list[str]:
+    groups: dict[tuple, list[Cell]] = defaultdict(list)
+    for c in cells:
+        groups[(c.server, c.workers, c.db_pool_size)].append(c)
+    said = []
+    for group in groups.values():
+        said += [versus(b, a) + "." for a, b in combinations(group, 2)]
+    return said
+
+
+# --- at capacity: the paths' searches
 
 
 def in_flight(step: CapacityStep) -> float | None:
@@ -174,7 +243,7 @@ def rules() -> str:
 
 
 def _layout(record: Results, template: str) -> str:
-    entries, cells = entries_of(record), db_cells.cells_of(record)
+    entries, cells = entries_of(record), cells_of(record)
     compared = db_comparison.section(record.db_comparison)
     if not (entries or compared or cells):
         return ""
@@ -183,9 +252,7 @@ def _layout(record: Results, template: str) -> str:
         layout(
             TITLE,
             compared,
-            Part(db_cells.TITLE, db_cells.sentences(cells), db_cells.rows(cells), "")
-            if cells
-            else None,
+            Part(CELLS_TITLE, cell_sentences(cells), cell_rows(cells), "") if cells else None,
             Part(CAPACITY_TITLE, sentences(entries), rows(entries), rules()) if entries else None,
         )
     )
