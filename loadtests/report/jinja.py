@@ -22,12 +22,19 @@ ENV.filters |= {
     # Escaped where they are built: the template takes them as they are.
     "html_table": lambda table: Markup(html_table(*table)),
     "inline_code": lambda text: Markup(inline_code(text)),
-    "fmt": format,  # {{ x|fmt(",.0f") }}: Python's format spec
+    "fmt": lambda value, spec: format(_defined(value), spec),  # {{ x|fmt(",.0f") }}
     "rate": rate,
     "n": _n,
     "number": number,
     "label": label,
 }
+
+
+def _defined(value):
+    """The value, or UndefinedError where a template was not given it (no figure goes blank)."""
+    if isinstance(value, jinja2.Undefined):
+        str(value)  # StrictUndefined raises
+    return value
 
 
 class Sentences:
