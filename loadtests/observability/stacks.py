@@ -102,6 +102,7 @@ class PreparedStack:
     stack: Stack
     env: dict[str, str]
     receiver_url: str | None = None
+    receiver_pid: int | None = None  # to pin it away from the server it receives from
 
     def receiver_counts(self) -> Counts:
         if self.receiver_url is None:
@@ -131,4 +132,4 @@ def prepared(name: str, receiver_port: int | None = None) -> Iterator[PreparedSt
         yield PreparedStack(chosen, server_env(name))
         return
     with serve_receiver(receiver_port) as receiver:
-        yield PreparedStack(chosen, server_env(name, receiver.url), receiver.url)
+        yield PreparedStack(chosen, server_env(name, receiver.url), receiver.url, receiver.pid)

@@ -26,6 +26,7 @@ from loadtests.analysis import scrape
 from loadtests.analysis.assemble import assemble
 from loadtests.analysis.records import Cell
 from loadtests.model.experiment import UPSTREAM_POOL_SIZE
+from loadtests.observability.stacks import DEFAULT_STACK
 from loadtests.wait import wait_until
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
@@ -140,6 +141,8 @@ def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> C
     cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
     cell = assemble(plan, runs, cell_dir, None if ctx.external_host else cores)
     cell.started_at, cell.ended_at = started, time.time()
+    cell.instrumentation = DEFAULT_STACK  # the closed-loop cells measure the app as shipped
+    cell.locust_files = sorted(p.name for p in cell_dir.glob("*-locust*.*") if p.suffix != ".log")
     (cell_dir / "cell.json").write_bytes(msgspec.json.format(msgspec.json.encode(cell)))
     return cell
 
