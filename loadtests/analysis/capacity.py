@@ -157,6 +157,7 @@ class CapacityEntry(Record, kw_only=True):
     # The app's instrumentation stack (loadtests.observability.stacks); schema 6 migrates older
     # runs' to the stack they ran (their variants: off is none, this is lab).
     instrumentation: str = ""
+    thread_hops: float | None = None  # per request under ASGI (loadtests.observability.hops)
 
     @property
     def key(self) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import subprocess
 import sys
@@ -154,6 +155,15 @@ def count_hops(stack: str, requests: int = DEFAULT_REQUESTS) -> StackHops:
         raise RuntimeError(f"counting hops under {stack} failed:\n{result.stderr[-3000:]}")
     lines = result.stdout.strip().splitlines()
     return StackHops(stack, requests, msgspec.json.decode(lines[-1], type=list[RouteHops]))
+
+
+_counted = functools.cache(count_hops)  # once per stack and process: the counts do not vary
+
+
+def hops_per_request(stack: str, path: str) -> float | None:
+    """What a request to ``path`` pays in hops under ``stack`` (a capacity phase asks for each
+    entry); None for a route ``ROUTES`` does not hold."""
+    return _counted(stack).route(path).total if path in ROUTES else None
 
 
 def table(measured: list[StackHops]) -> str:

@@ -39,10 +39,12 @@ from loadtests.analysis.capacity import (
 )
 from loadtests.analysis.lambda_star import combine, measurement_error, saturation_rps, theory
 from loadtests.analysis.results import Results
+from loadtests.observability.hops import hops_per_request
 from loadtests.observability.stacks import prepared
 from loadtests.plugins.search import MAX_STEP_S, MAX_WARMUP_S
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
+from mysite.servers import WSGI_KINDS
 
 from . import generator
 from .capacity_plan import (
@@ -263,6 +265,8 @@ def measure(
         idle_cores=None if idle is None else round(idle, 5),
         instrumentation=plan.instrumentation,
     )
+    if plan.server not in WSGI_KINDS:  # the hops the stack's middleware makes Django pay
+        entry.thread_hops = hops_per_request(plan.instrumentation, plan.spec.path)
     if plan.uses_database and (ms := database_cpu_ms(steps)) is not None:
         entry.limit.database_cpu_ms_per_request = round(ms, 4)
         entry.limit.sentence += f"; PostgreSQL used {ms:.2f} ms of CPU per request besides"

@@ -25,3 +25,10 @@ def test_the_other_stacks_add_hops_to_every_request(baseline, stack):
     measured = count_hops(stack)
     for route in ROUTES:
         assert measured.route(route).total > baseline.route(route).total, measured
+
+
+def test_a_capacity_entry_gets_its_routes_total_and_none_for_a_route_not_counted(baseline):
+    from loadtests.observability.hops import hops_per_request
+
+    assert hops_per_request("none", "/sync/api/") == baseline.route("/sync/api/").total
+    assert hops_per_request("none", "/async/api_aggregated/") is None
