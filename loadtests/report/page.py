@@ -7,7 +7,7 @@ from markupsafe import Markup
 from loadtests.analysis.comparisons import measured
 from loadtests.analysis.results import Results
 
-from . import advice, capacity, findings, headline, inflight, plots, slowclients
+from . import advice, capacity, findings, headline, inflight, observability, plots, slowclients
 from .jinja import ENV
 from .panels import extension_sections
 from .sections import sections
@@ -42,4 +42,5 @@ def report_html(record: Results) -> str:
         advice=advice.answers(record),
         advice_title=advice.TITLE,
         **headline.headline_context(record),
+        **observability.context(record),
     )

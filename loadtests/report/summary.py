@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from loadtests.analysis.results import Results
 
-from . import advice, capacity, headline, inflight, slowclients
+from . import advice, capacity, headline, inflight, observability, slowclients
 from .jinja import ENV
 from .sections import sections
 
@@ -21,4 +21,5 @@ def summary_markdown(record: Results) -> str:
         advice=advice.answers(record),
         advice_title=advice.TITLE,
         **headline.headline_context(record),
+        **observability.context(record),
     )
