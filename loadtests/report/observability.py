@@ -79,6 +79,9 @@ def ratio_text(e: CapacityEntry, base: CapacityEntry | None) -> tuple[str, str]:
         return "-", "no λ* to compare"
     if e is base:
         return "1", "baseline"
+    if e.lower_bound or base.lower_bound:  # a ratio of lower bounds bounds nothing
+        plain = f"{e.lambda_star_rps / base.lambda_star_rps:.2f}x"
+        return plain, "no verdict: a λ* is a lower bound (the generator limited its search)"
     compared = lambda_ratio(e, base)
     if compared is None:
         plain = f"{e.lambda_star_rps / base.lambda_star_rps:.2f}x"
@@ -87,6 +90,12 @@ def ratio_text(e: CapacityEntry, base: CapacityEntry | None) -> tuple[str, str]:
     if ratio.significant:
         return ratio.text(), "significant"
     return ratio.text(), f"not significant (detectable: {detectable - 1:.0%})"
+
+
+def _why_none(e: CapacityEntry) -> str:
+    if e.lambda_star_rps is None and not e.error:
+        return "no rate held" + (" (the generator limited the search)" if e.lower_bound else "")
+    return e.measurement_error or e.error or "-"
 
 
 def rows(entries: list[CapacityEntry]) -> Table | None:
@@ -110,7 +119,7 @@ def rows(entries: list[CapacityEntry]) -> Table | None:
             if e is None:
                 continue
             ratio, verdict = ratio_text(e, base)
-            lam = lambda_text(e) if e.is_result else (e.measurement_error or e.error or "-")
+            lam = lambda_text(e) if e.is_result else _why_none(e)
             hops = "-" if e.thread_hops is None else f"{e.thread_hops:g}"
             table.append([key, name, lam, ratio, verdict, cpu_text(e), hops])
     return header, table

@@ -9,6 +9,7 @@ import msgspec
 
 from loadtests import report
 from loadtests.observability.stacks import STACK_NAMES
+from loadtests.report import observability
 from tests.loadtests.conftest import STORED_RESULTS
 from tests.loadtests.report.test_capacity_report import _searched
 
@@ -69,3 +70,18 @@ def test_a_run_of_one_stack_has_no_such_section(tmp_path):
     shutil.copy(STORED_RESULTS, run_dir / "results.json")
     summary, _ = report.render(run_dir)
     assert "instrumentation stack costs" not in summary.read_text()
+
+
+def test_a_lower_bound_or_a_search_that_held_nothing_gets_no_verdict():
+    none = _under("none", [1000.0, 1020.0, 990.0], 0.9)
+    bound = msgspec.structs.replace(_under("lab", [900.0, 950.0, 920.0], 0.95), lower_bound=True)
+    empty = msgspec.structs.replace(
+        _under("opentelemetry", [700.0], 1.4), lambda_star_rps=None, lower_bound=True
+    )
+    _, (_, lab, otel) = observability.rows([none, bound, empty])
+    assert lab[1] == "lab"
+    assert lab[3:5] == [
+        "0.92x",
+        "no verdict: a λ* is a lower bound (the generator limited its search)",
+    ]
+    assert otel[2:5] == ["no rate held (the generator limited the search)", "-", "no λ* to compare"]
