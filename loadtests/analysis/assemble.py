@@ -83,8 +83,8 @@ def _windows(plan: Experiment, run: dict, run_number: int) -> list[Measured]:
             latency_ms=entry.latency.summary(),
             errors=entry.top_errors(),
             generator_cpu=[NodeCpu(node=n, cpu_percent=round(c, 1)) for n, c in cpu],
-            server_process=_process(sampler.window("server", start, end) if sampler else None),
-            upstream_process=_process(sampler.window("upstream", start, end) if sampler else None),
+            server_process=_process(sampler, "server", start, end),
+            upstream_process=_process(sampler, "upstream", start, end),
             server_latency_ms=_server_latency(server),
             server_requests=round(server.count) if server else None,
         )
@@ -99,12 +99,7 @@ def _mean(values):
 
 def _sum_hist(hists):
     hists = [h for h in hists if h is not None]
-    if not hists:
-        return None
-    total = hists[0]
-    for h in hists[1:]:
-        total = total + h
-    return total
+    return sum(hists[1:], hists[0]) if hists else None
 
 
 def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
@@ -132,25 +127,22 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
     errors: Counter = Counter()
     for w in windows:
         errors.update(dict(w.errors))
-    flags = []
-    if failures:
-        flags.append("failures")
-    if generator_cpu is not None and generator_cpu > GENERATOR_SATURATED_PERCENT:
-        flags.append("generator-saturated")
-    if server_cpu is not None and cores and server_cpu > SERVER_CPU_BOUND_PERCENT * cores:
-        flags.append("server-cpu-bound")
-    if upstream_cpu is not None and upstream_cpu > UPSTREAM_BUSY_PERCENT:
-        flags.append("upstream-busy")
-    if server_hist is None:
-        flags.append("no-server-histogram")
-    if requests == 0:
-        flags.append("no-requests")
     workers_ready = min((run["workers"] for run in runs if "workers" in run), default=None)
-    if workers_ready is not None and workers_ready < plan.workers:
-        flags.append("workers-not-ready")
-    warmups = _warmups(runs)
-    if any(w.steady is False for w in warmups):
-        flags.append("never-steady")
+    warmups = [
+        Warmup(run=n, seconds=run["windows"].warmup_s, steady=run["windows"].steady)
+        for n, run in enumerate(runs, 1)
+    ]
+    raised = {
+        "failures": failures,
+        "generator-saturated": (generator_cpu or 0) > GENERATOR_SATURATED_PERCENT,
+        "server-cpu-bound": bool(cores) and (server_cpu or 0) > SERVER_CPU_BOUND_PERCENT * cores,
+        "upstream-busy": (upstream_cpu or 0) > UPSTREAM_BUSY_PERCENT,
+        "no-server-histogram": server_hist is None,
+        "no-requests": requests == 0,
+        "workers-not-ready": workers_ready is not None and workers_ready < plan.workers,
+        "never-steady": any(w.steady is False for w in warmups),
+    }
+    flags = [flag for flag, on in raised.items() if on]
     ci = stats.run_intervals(
         [[(m.window.rps, m.times) for m in run] for run in per_run],
         ["rps", *(str(q) for q in QUANTILES.values())],
@@ -187,7 +179,7 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         rps_min=min(rates, default=None),
         rps_max=max(rates, default=None),
         rps_stdev=round(statistics.stdev(rates), 2) if len(rates) > 1 else None,
-        rps_ci95=_rounded(ci["rps"]),
+        rps_ci95=ci["rps"] and (round(ci["rps"][0], 2), round(ci["rps"][1], 2)),
         concurrency_tolerance=round(tolerance, 2) if tolerance is not None else None,
         server_requests_by_worker=by_worker,
         worker_imbalance=imbalance,
@@ -210,7 +202,10 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
             threads=peak("threads"),
             processes=peak("processes"),
         ),
-        generator=GeneratorUse(cpu_percent=generator_cpu, processes=_generator_processes(runs)),
+        generator=GeneratorUse(
+            cpu_percent=generator_cpu,
+            processes=max((len(run["windows"].nodes) for run in runs), default=0),
+        ),
         upstream=(
             UpstreamUse(
                 cpu_percent=upstream_cpu,
@@ -232,12 +227,9 @@ def _statuses(hist: scrape.Histogram | None) -> dict[str, int] | None:
     return {k: round(v) for k, v in hist.count_by_status.items() if v} if hist else None
 
 
-def _process(use: dict | None) -> ProcessUse | None:
+def _process(sampler, tree: str, start: float, end: float) -> ProcessUse | None:
+    use = sampler.window(tree, start, end) if sampler else None
     return ProcessUse(**use) if use else None
-
-
-def _generator_processes(runs: list[dict]) -> int:
-    return max((len(run["windows"].nodes) for run in runs), default=0)
 
 
 def failed_cell(plan: Experiment, error: str) -> Cell:
@@ -288,17 +280,6 @@ def _server_latency(hist: scrape.Histogram | None) -> LatencyMs | None:
             round(high, 3) if math.isfinite(high) else None,
         )
     return LatencyMs(**percentiles)
-
-
-def _rounded(interval):
-    return (round(interval[0], 2), round(interval[1], 2)) if interval else None
-
-
-def _warmups(runs: list[dict]) -> list[Warmup]:
-    return [
-        Warmup(run=n, seconds=run["windows"].warmup_s, steady=run["windows"].steady)
-        for n, run in enumerate(runs, 1)
-    ]
 
 
 def _sum_by_worker(windows: list[Window], workers: int) -> tuple[list[int] | None, float | None]:

@@ -1,6 +1,6 @@
 """Cells found, grouped and compared: a ratio of throughputs with its 95% interval.
 
-The interval comes from ``stats.ratio`` over each cell's fresh runs (its windows grouped by
+The interval comes from ``stats.ratio_of_means`` over each cell's fresh runs (its windows grouped by
 ``run``): Welch's t on the runs' mean rates. When the interval holds 1 the report says "not
 significant": the data cannot separate the two, and no threshold is needed. A cell of an old
 results.json (windows of one run) gets no interval.
@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from loadtests.model.latency import Latency
-
 from .records import Cell
-from .stats import Ratio, ratio
+from .stats import Ratio, ratio_of_means
 
 MIN_RUNS = 2
 
@@ -53,18 +51,19 @@ def by_series(cells: Iterable[Cell]) -> dict[tuple[str, str], list[Cell]]:
     return {k: sorted(v, key=lambda c: c.workers) for k, v in series.items()}
 
 
-def runs_of(cell: Cell) -> list[list[tuple[float, Latency]]]:
-    """The cell's window rates grouped by fresh run (one group for an old file)."""
-    runs: dict[int, list[tuple[float, Latency]]] = defaultdict(list)
+def run_means(cell: Cell) -> list[float]:
+    """The mean rate of each fresh run's windows (one run for an old file): windows of one run
+    share its start-up luck, so the run is the unit a comparison counts."""
+    runs: dict[int, list[float]] = defaultdict(list)
     for w in cell.windows or []:
-        runs[w.run or 1].append((w.rps, Latency()))
-    return list(runs.values())
+        runs[w.run or 1].append(w.rps)
+    return [sum(rates) / len(rates) for rates in runs.values()]
 
 
 def compare(a: Cell, b: Cell) -> Ratio | None:
     """None unless both cells have at least MIN_RUNS fresh runs: windows of a single run share
     its start-up luck, and an interval from them alone would claim more than they know."""
-    runs_a, runs_b = runs_of(a), runs_of(b)
-    if min(len(runs_a), len(runs_b)) < MIN_RUNS:
+    means_a, means_b = run_means(a), run_means(b)
+    if min(len(means_a), len(means_b)) < MIN_RUNS:
         return None
-    return ratio(runs_a, runs_b)
+    return ratio_of_means(means_a, means_b)
