@@ -166,40 +166,36 @@ def by_round(windows: list[PairedWindow], path: str, metric: str) -> dict[int, f
 
 def contrasts(windows: list[PairedWindow], paths: list[str]) -> list[Contrast]:
     """Each pair of paths on each metric, over the rounds both measured."""
-    out = []
-    for (b, a), metric in ((pair, m) for pair in combinations(paths, 2) for m in METRICS):
-        out += _contrast(windows, a, b, metric, RATIO)
-    for b, a in combinations(paths, 2):
-        out += _contrast(windows, a, b, THREADS, DIFFERENCE)
-    return out
+    pairs = [(a, b) for b, a in combinations(paths, 2)]
+    wanted = [(*pair, metric, RATIO) for pair in pairs for metric in METRICS]
+    wanted += [(*pair, THREADS, DIFFERENCE) for pair in pairs]
+    return [found for args in wanted if (found := _contrast(windows, *args))]
 
 
-def _contrast(windows, a: str, b: str, metric: str, kind: str) -> list[Contrast]:
+def _contrast(windows, a: str, b: str, metric: str, kind: str) -> Contrast | None:
     xa, xb = by_round(windows, a, metric), by_round(windows, b, metric)
     rounds = sorted(set(xa) & set(xb))
     va, vb = [xa[r] for r in rounds], [xb[r] for r in rounds]
     if kind == RATIO:
-        r = stats.paired_ratio(va, vb)
-        found = (r.value, r.low, r.high, r.significant) if r else None
+        ratio = stats.paired_ratio(va, vb)
+        found = ratio and (ratio.value, ratio.low, ratio.high)
     else:
-        d = stats.mean_ci95([x - y for x, y in zip(va, vb, strict=True)])
-        found = (*d, not d[1] <= 0 <= d[2]) if d else None
-    if found is None:
-        return []
-    value, low, high, significant = found
-    return [
-        Contrast(
-            a=a,
-            b=b,
-            metric=metric,
-            kind=kind,
-            value=round(value, 4),
-            low=round(low, 4),
-            high=round(high, 4),
-            pairs=len(rounds),
-            significant=significant,
-        )
-    ]
+        found = stats.mean_ci95([x - y for x, y in zip(va, vb, strict=True)])
+    if not found:
+        return None
+    value, low, high = (round(x, 4) for x in found)
+    no_effect = 1.0 if kind == RATIO else 0.0
+    return Contrast(
+        a=a,
+        b=b,
+        metric=metric,
+        kind=kind,
+        value=value,
+        low=low,
+        high=high,
+        pairs=len(rounds),
+        significant=not found[1] <= no_effect <= found[2],
+    )
 
 
 def median_of(windows: list[PairedWindow], path: str, metric: str) -> float | None:
