@@ -53,3 +53,24 @@ def test_buckets_resolve_the_service_time(service):
     assert service in buckets
     above = [b for b in buckets if service < b <= 1.1 * service]
     assert len(above) >= 5, "fine steps just above the service time"
+
+
+@pytest.mark.parametrize(
+    ("value", "lower", "upper", "expected"),
+    [
+        (0.1234, 0.1, 0.2, 0.1),
+        (0.1734, 0.1, 0.2, 0.2),
+        (0.2011, 0.2, 0.201, 0.201),
+        (0.20041, 0.2, 0.201, 0.2),
+        (1.5, 1.0, float("inf"), 1.5),
+    ],
+)
+def test_a_percentile_keeps_the_digits_its_bucket_allows(value, lower, upper, expected):
+    assert scrape.round_to_bucket(value, lower, upper) == pytest.approx(expected)
+
+
+def test_the_bucket_of_a_quantile():
+    hist = scrape.Histogram({0.1: 10, 0.2: 90, 0.3: 100, float("inf"): 100})
+    assert hist.bucket(0.5) == (0.1, 0.2)
+    assert hist.bucket(0.05) == (0.0, 0.1)
+    assert hist.bucket(0.99) == (0.2, 0.3)
