@@ -157,14 +157,9 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         flags.append(law)
     by_worker, imbalance = _sum_by_worker(windows, plan.workers)
     return Cell(
-        server=plan.server,
-        workers=plan.workers,
-        scenario=plan.scenario,
-        threads=plan.threads,
-        users=plan.users,
+        **_planned(plan),
         delay_s=plan.delay,
         fanout=plan.fanout if plan.spec.uses_upstream else None,
-        db_pool_size=plan.db_pool or None,
         service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
         warmup_s=max((w.seconds for w in warmups), default=plan.warmup),
         warmups=warmups or None,
@@ -187,7 +182,6 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         server_latency_ms=_server_latency(server_hist),
         server_requests=round(server_hist.count) if server_hist else None,
         server_statuses=_statuses(server_hist),
-        littles_law_rps=round(ceiling, 2),
         efficiency=round(rps / ceiling, 3) if ceiling else None,
         model_rps=round(model_rps, 2),
         model=model_text,
@@ -232,24 +226,31 @@ def _process(sampler, tree: str, start: float, end: float) -> ProcessUse | None:
     return ProcessUse(**use) if use else None
 
 
+def _planned(plan: Experiment) -> dict:
+    """A cell's fields that the plan alone sets."""
+    return {
+        "server": plan.server,
+        "workers": plan.workers,
+        "scenario": plan.scenario,
+        "threads": plan.threads,
+        "users": plan.users,
+        "db_pool_size": plan.db_pool or None,
+        "littles_law_rps": round(plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout), 2),
+    }
+
+
 def failed_cell(plan: Experiment, error: str) -> Cell:
     """A cell that could not be measured: it still appears, with the reason."""
     return Cell(
-        server=plan.server,
-        workers=plan.workers,
-        scenario=plan.scenario,
-        users=plan.users,
-        threads=plan.threads,
+        **_planned(plan),
         requests=0,
         failures=0,
         rps=None,
         latency_ms=None,
         server_latency_ms=None,
-        littles_law_rps=round(plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout), 2),
         efficiency=None,
         flags=["error"],
         error=error,
-        db_pool_size=plan.db_pool or None,
     )
 
 

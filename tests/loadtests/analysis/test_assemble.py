@@ -10,7 +10,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from loadtests.analysis.assemble import assemble
+from loadtests.analysis.assemble import assemble, failed_cell
 from loadtests.model.experiment import Experiment
 from loadtests.model.latency import QUANTILES, bucket_us
 from loadtests.model.windows import Boundary, RunTotals, WindowsFile
@@ -83,3 +83,18 @@ def test_a_cell_s_latency_is_every_request_s_nearest_rank_percentile(tmp_path):
     # By shares: a request that began before an edge counts partly in the window before it.
     assert all(w.rps == pytest.approx(400 / LENGTH_S, rel=0.02) for w in cell.windows)
     assert {g.node for w in cell.windows for g in w.generator_cpu} == {"a", "b"}
+    # No scrape files, one worker ready of the plan's one: what the flags say and no more.
+    assert cell.flags == ["failures", "no-server-histogram"]
+
+
+def test_a_cell_that_could_not_be_measured_keeps_the_plan_and_the_reason():
+    plan = Experiment("gunicorn", 2, "sync-api", 8, 0.05, 0, 4, 0.0, LENGTH_S, 2)
+    cell = failed_cell(plan, "the server never answered")
+    assert (cell.server, cell.workers, cell.threads, cell.users) == ("gunicorn", 2, 4, 8)
+    assert (cell.error, cell.flags, cell.rps, cell.measured) == (
+        "the server never answered",
+        ["error"],
+        None,
+        False,
+    )
+    assert cell.littles_law_rps == round(plan.spec.littles_law_rps(8, 0.05, 0), 2)
