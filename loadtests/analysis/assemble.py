@@ -9,7 +9,6 @@ number to distrust.
 from __future__ import annotations
 
 import itertools
-import math
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,6 @@ from . import littles, scrape, stats
 from .records import (
     Cell,
     GeneratorUse,
-    LatencyMs,
     NodeCpu,
     ProcessUse,
     UpstreamUse,
@@ -85,7 +83,7 @@ def _windows(plan: Experiment, run: dict, run_number: int) -> list[Measured]:
             generator_cpu=[NodeCpu(node=n, cpu_percent=round(c, 1)) for n, c in cpu],
             server_process=_process(sampler, "server", start, end),
             upstream_process=_process(sampler, "upstream", start, end),
-            server_latency_ms=_server_latency(server),
+            server_latency_ms=server and server.latency_ms(),
             server_requests=round(server.count) if server else None,
         )
         out.append(Measured(window, entry.latency, server, upstream))
@@ -179,7 +177,7 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         server_requests_by_worker=by_worker,
         worker_imbalance=imbalance,
         latency_ms=latency,
-        server_latency_ms=_server_latency(server_hist),
+        server_latency_ms=server_hist and server_hist.latency_ms(),
         server_requests=round(server_hist.count) if server_hist else None,
         server_statuses=_statuses(server_hist),
         efficiency=round(rps / ceiling, 3) if ceiling else None,
@@ -204,7 +202,7 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
             UpstreamUse(
                 cpu_percent=upstream_cpu,
                 calls=round(upstream_hist.count) if upstream_hist else None,
-                call_latency_ms=_server_latency(upstream_hist),
+                call_latency_ms=upstream_hist and upstream_hist.latency_ms(),
                 call_statuses=_statuses(upstream_hist),
             )
             if plan.spec.uses_upstream
@@ -263,24 +261,6 @@ def _by_worker(plan: Experiment, first: Boundary, last: Boundary) -> dict[str, i
         pid: round(counts.get(plan.spec.path, 0) - before.get(pid, {}).get(plan.spec.path, 0))
         for pid, counts in after.items()
     }
-
-
-def _server_latency(hist: scrape.Histogram | None) -> LatencyMs | None:
-    """Server percentiles, each rounded to what its bucket allows, with the bucket's bounds."""
-    percentiles = hist.percentiles_ms() if hist else None
-    if not percentiles:
-        return None
-    for key, q in QUANTILES.items():
-        bounds = hist.bucket(q)
-        if key not in percentiles or bounds is None:
-            continue
-        low, high = (b * 1000.0 for b in bounds)
-        percentiles[key] = round(scrape.round_to_bucket(percentiles[key], low, high), 3)
-        percentiles[f"{key}_bucket"] = (
-            round(low, 3),
-            round(high, 3) if math.isfinite(high) else None,
-        )
-    return LatencyMs(**percentiles)
 
 
 def _sum_by_worker(windows: list[Window], workers: int) -> tuple[list[int] | None, float | None]:
