@@ -18,7 +18,7 @@ MIN_RUNS = 2
 
 
 def measured(cells: Iterable[Cell]) -> list[Cell]:
-    return [c for c in cells if c.rps is not None and not c.error]
+    return [c for c in cells if c.measured]
 
 
 def label(cell: Cell) -> str:
@@ -33,14 +33,8 @@ def rate(value: float) -> str:
 
 def find(cells: Iterable[Cell], scenario: str, server: str, workers: int) -> Cell | None:
     """The measured cell of this scenario, server kind and worker count, if any."""
-    return next(
-        (
-            c
-            for c in measured(cells)
-            if (c.scenario, c.server, c.workers) == (scenario, server, workers)
-        ),
-        None,
-    )
+    wanted = (scenario, server, workers)
+    return next((c for c in measured(cells) if (c.scenario, c.server, c.workers) == wanted), None)
 
 
 def by_series(cells: Iterable[Cell]) -> dict[tuple[str, str], list[Cell]]:
