@@ -99,15 +99,11 @@ def read(out_dir: Path) -> DbComparison:
     loaded = raw[0]["start"] if raw else float("inf")  # before it, the server was idle
     idle = min((s.threads for s in server if s.unix < loaded), default=None)
     idle_io = usage.mean_io(server, 0.0, loaded)
-    windows = []
-    for (name, round_), window in zip(spec["schedule"], raw, strict=True):
-        if round_ == 0:
-            continue  # the warm-up
-        span = (window["start"] + settle, window["end"])
-        busy = usage.mean_io(server, *span)
-        above = busy - idle_io if busy is not None and idle_io is not None else None
-        use = usage.window(server, *span)
-        windows.append(window_of(window, name, round_, settle, use, idle, above))
+    windows = [
+        window_of(window, name, round_, settle, server, idle, idle_io)
+        for (name, round_), window in zip(spec["schedule"], raw, strict=True)
+        if round_ > 0  # round 0 is the warm-up
+    ]
     return DbComparison(
         **plan,
         idle_threads=idle,
@@ -122,13 +118,14 @@ def window_of(
     name: str,
     round_: int,
     settle: float,
-    use: dict | None,
+    server: list[usage.Sample],
     idle: int | None,
-    io: float | None = None,
+    idle_io: float | None,
 ) -> PairedWindow:
     """A paired window (of scenario ``name``) from the load's raw window (its URL path, its
-    answers) and the server's use over its measured span."""
+    answers) and the server's samples over its measured span (``idle``: the idle server's)."""
     start, end = raw["start"] + settle, raw["end"]
+    use, io = usage.window(server, start, end), usage.mean_io(server, start, end)
     mine = [a for a in raw["answers"] if a[0] == raw["path"] and a[3] >= start]
     times = Latency.of(ms for _, ms, error, _ in mine if not error)
     errors = Counter(error for _, _, error, _ in mine if error)
@@ -152,7 +149,7 @@ def window_of(
         server_threads=threads,
         threads_above_idle=threads - idle if threads is not None and idle is not None else None,
         errors=dict(errors) or None,
-        io_threads=None if io is None else round(io, 2),
+        io_threads=None if io is None or idle_io is None else round(io - idle_io, 2),
     )
 
 
