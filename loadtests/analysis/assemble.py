@@ -272,11 +272,8 @@ def _sum_by_worker(windows: list[Window], workers: int) -> tuple[list[int] | Non
             runs.setdefault(w.run, Counter()).update(w.server_requests_by_worker)
     if not runs:
         return None, None
-    ranked, ratios = [0] * workers, []
-    for counts in runs.values():
-        values = sorted(counts.values(), reverse=True)
-        values += [0] * max(0, workers - len(values))
-        ranked = [a + b for a, b in zip(ranked, values, strict=False)] + ranked[len(values) :]
-        if sum(values):
-            ratios.append(max(values) / (sum(values) / len(values)))
-    return ranked, (round(sum(ratios) / len(ratios), 3) if ratios else None)
+    # Each run's counts, busiest first, with a 0 for each worker that served none.
+    ranked = [sorted(c.values(), reverse=True) + [0] * (workers - len(c)) for c in runs.values()]
+    ratios = [max(values) / (sum(values) / len(values)) for values in ranked if sum(values)]
+    totals = [sum(values[rank] for values in ranked) for rank in range(workers)]
+    return totals, (round(sum(ratios) / len(ratios), 3) if ratios else None)
