@@ -10,7 +10,8 @@ import msgspec
 import numpy as np
 import pytest
 
-from loadtests.analysis.assemble import assemble, failed_cell
+from loadtests.analysis.assemble import _sum_by_worker, assemble, failed_cell
+from loadtests.analysis.records import Window
 from loadtests.model.experiment import Experiment
 from loadtests.model.latency import QUANTILES, bucket_us
 from loadtests.model.windows import Boundary, RunTotals, WindowsFile
@@ -98,3 +99,13 @@ def test_a_cell_that_could_not_be_measured_keeps_the_plan_and_the_reason():
         False,
     )
     assert cell.littles_law_rps == round(plan.spec.littles_law_rps(8, 0.05, 0), 2)
+
+
+def test_requests_per_worker_rank_are_summed_over_runs_with_the_mean_imbalance():
+    def window(run, by_worker):
+        return Window(0, 1, 1, 0, 0, 0, None, [], [], run=run, server_requests_by_worker=by_worker)
+
+    # Run 1: pids a and b; run 2 (fresh pids): c served all, the other worker none.
+    windows = [window(1, {"a": 20, "b": 10}), window(1, {"a": 10}), window(2, {"c": 20})]
+    assert _sum_by_worker(windows, workers=2) == ([50, 10], round((30 / 20 + 20 / 10) / 2, 3))
+    assert _sum_by_worker([window(1, None)], workers=2) == (None, None)
