@@ -35,10 +35,12 @@ from .thresholds import (
 )
 
 
-def _scrape_families(run_dir: Path, boundary: Boundary) -> dict | None:
+def _histograms(run_dir: Path, boundary: Boundary, route: str) -> tuple | None:
+    """The route's and the upstream calls' cumulative histograms at an edge (None: no scrape)."""
     if not boundary.scrape_file:
         return None
-    return scrape.parse((run_dir / boundary.scrape_file).read_text())
+    families = scrape.parse((run_dir / boundary.scrape_file).read_text())
+    return scrape.route_histogram(families, route), scrape.upstream_histogram(families)
 
 
 class Measured(NamedTuple):
@@ -53,19 +55,15 @@ class Measured(NamedTuple):
 def _windows(plan: Experiment, run: dict, run_number: int) -> list[Measured]:
     data, sampler = run["windows"], run["sampler"]
     edges = data.boundaries
-    families = [_scrape_families(run["dir"], b) for b in edges]
+    histograms = [_histograms(run["dir"], b, plan.spec.path) for b in edges]
     out = []
     for index, (first, last) in enumerate(itertools.pairwise(edges)):
         start, end = first.unix, last.unix
         entry, cpu = data.pooled(index)
-        server = upstream = None
-        if families[index] is not None and families[index + 1] is not None:
-            server = scrape.route_histogram(
-                families[index + 1], plan.spec.path
-            ) - scrape.route_histogram(families[index], plan.spec.path)
-            upstream = scrape.upstream_histogram(families[index + 1]) - scrape.upstream_histogram(
-                families[index]
-            )
+        before, after = histograms[index], histograms[index + 1]
+        server, upstream = (None, None)
+        if before is not None and after is not None:
+            server, upstream = after[0] - before[0], after[1] - before[1]
         window = Window(
             run=run_number,
             server_requests_by_worker=_by_worker(plan, first, last),

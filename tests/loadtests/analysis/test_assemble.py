@@ -4,6 +4,7 @@ to the nearest-rank percentiles of every request (to the latency's buckets)."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import msgspec
@@ -16,6 +17,7 @@ from loadtests.model.experiment import Experiment
 from loadtests.model.latency import QUANTILES, bucket_us
 from loadtests.model.windows import Boundary, RunTotals, WindowsFile
 from loadtests.plugins.window_recorder import Recorder
+from tests.loadtests.analysis.test_scrape import exposition
 
 NAME = "/async/api/"
 WINDOWS, LENGTH_S = 2, 5.0
@@ -109,3 +111,21 @@ def test_requests_per_worker_rank_are_summed_over_runs_with_the_mean_imbalance()
     windows = [window(1, {"a": 20, "b": 10}), window(1, {"a": 10}), window(2, {"c": 20})]
     assert _sum_by_worker(windows, workers=2) == ([50, 10], round((30 / 20 + 20 / 10) / 2, 3))
     assert _sum_by_worker([window(1, None)], workers=2) == (None, None)
+
+
+def test_a_cell_s_server_side_is_the_difference_of_the_scrapes_at_its_windows_edges(tmp_path):
+    rng, all_ms, bounds = random.Random(2), [], []
+    windows = _run(rng, all_ms)
+    for index, boundary in enumerate(windows.boundaries):
+        done = 300 * index  # requests the route had served by this edge, all in (50, 100] ms
+        (tmp_path / f"{index}.txt").write_text(
+            exposition({0.05: 0, 0.1: done, math.inf: done}, 0.08 * done, route=NAME)
+        )
+        bounds.append(msgspec.structs.replace(boundary, scrape_file=f"{index}.txt"))
+    run = {"windows": msgspec.structs.replace(windows, boundaries=bounds), "dir": tmp_path}
+    plan = Experiment("uvicorn", 1, "async-api", 8, 0.05, 0, 1, 0.0, LENGTH_S, 2)
+    cell = assemble(plan, [run | {"sampler": None}], tmp_path / "cells" / plan.slug, cores=2)
+    assert [w.server_requests for w in cell.windows] == [300] * WINDOWS
+    assert cell.server_requests == 300 * WINDOWS
+    assert (cell.server_latency_ms.mean, cell.server_latency_ms.p50_bucket) == (80.0, (50.0, 100.0))
+    assert "no-server-histogram" not in cell.flags
