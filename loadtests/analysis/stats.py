@@ -28,11 +28,6 @@ SEED = 11  # a fixed seed: the same data give the same interval, run after run
 Runs = Sequence[Sequence[tuple[float, Latency]]]
 
 
-def _resample(runs: Runs, rng: random.Random) -> list[tuple[float, Latency]]:
-    chosen = [runs[rng.randrange(len(runs))] for _ in runs]
-    return [run[rng.randrange(len(run))] for run in chosen for _ in run]
-
-
 def _interval(values: list[float]) -> tuple[float, float] | None:
     values = sorted(v for v in values if v is not None and math.isfinite(v))
     if not values:
@@ -43,10 +38,16 @@ def _interval(values: list[float]) -> tuple[float, float] | None:
     return low, high
 
 
-def _statistic(windows, key: str) -> float | None:
-    if key == "rps":
-        return sum(rate for rate, _ in windows) / len(windows)
-    return Latency.merged(times for _, times in windows).quantile(float(key))
+def _statistics(windows, keys: Sequence[str]) -> list[float | None]:
+    """Each key's statistic of ``windows``: their mean rate, or a quantile of their pooled times
+    (merged once for every quantile)."""
+    times = Latency.merged(times for _, times in windows) if set(keys) - {"rps"} else None
+    return [
+        sum(rate for rate, _ in windows) / len(windows)
+        if key == "rps"
+        else times.quantile(float(key))
+        for key in keys
+    ]
 
 
 def bootstrap(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> dict:
@@ -58,12 +59,13 @@ def bootstrap(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> di
     if not runs:
         return dict.fromkeys(keys)
     rng = random.Random(SEED)
-    samples: dict[str, list] = {key: [] for key in keys}
-    for _ in range(resamples):
-        windows = _resample(runs, rng)
-        for key in keys:
-            samples[key].append(_statistic(windows, key))
-    return {key: _interval(values) for key, values in samples.items()}
+    samples: list[list] = [[] for _ in keys]
+    for _ in range(resamples):  # runs with replacement, then windows of each chosen run
+        chosen = [runs[rng.randrange(len(runs))] for _ in runs]
+        windows = [run[rng.randrange(len(run))] for run in chosen for _ in run]
+        for column, value in zip(samples, _statistics(windows, keys), strict=True):
+            column.append(value)
+    return {key: _interval(values) for key, values in zip(keys, samples, strict=True)}
 
 
 def run_intervals(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> dict:
@@ -79,12 +81,14 @@ def run_intervals(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -
     out = bootstrap(runs, keys, resamples)
     if len(runs) < 2:
         return out
-    for key in keys:
-        t = mean_ci95([x for run in runs if (x := _statistic(run, key)) is not None])
+    per_run = [_statistics(run, keys) for run in runs]
+    pooled = _statistics([w for run in runs for w in run], keys)
+    for index, key in enumerate(keys):
+        t = mean_ci95([x[index] for x in per_run if x[index] is not None])
         if t is None or key == "rps":
             out[key] = out[key] if t is None else t[1:]
             continue
-        centre, half = _statistic([w for run in runs for w in run], key), (t[2] - t[1]) / 2
+        centre, half = pooled[index], (t[2] - t[1]) / 2
         booted = out[key] or (math.inf, -math.inf)
         out[key] = (min(centre - half, booted[0]), max(centre + half, booted[1]))
     return out
