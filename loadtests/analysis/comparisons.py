@@ -1,6 +1,6 @@
 """Cells found, grouped and compared: a ratio of throughputs with its 95% interval.
 
-The interval comes from ``stats.ratio`` over each cell's fresh runs (its windows grouped by
+The interval comes from ``stats.ratio_of_means`` over each cell's fresh runs (its windows grouped by
 ``run``): Welch's t on the runs' mean rates. When the interval holds 1 the report says "not
 significant": the data cannot separate the two, and no threshold is needed. A cell of an old
 results.json (windows of one run) gets no interval.
@@ -11,16 +11,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from loadtests.model.latency import Latency
-
 from .records import Cell
-from .stats import Ratio, ratio
+from .stats import Ratio, ratio_of_means
 
 MIN_RUNS = 2
 
 
 def measured(cells: Iterable[Cell]) -> list[Cell]:
-    return [c for c in cells if c.rps is not None and not c.error]
+    return [c for c in cells if c.measured]
 
 
 def label(cell: Cell) -> str:
@@ -35,14 +33,8 @@ def rate(value: float) -> str:
 
 def find(cells: Iterable[Cell], scenario: str, server: str, workers: int) -> Cell | None:
     """The measured cell of this scenario, server kind and worker count, if any."""
-    return next(
-        (
-            c
-            for c in measured(cells)
-            if (c.scenario, c.server, c.workers) == (scenario, server, workers)
-        ),
-        None,
-    )
+    wanted = (scenario, server, workers)
+    return next((c for c in measured(cells) if (c.scenario, c.server, c.workers) == wanted), None)
 
 
 def by_series(cells: Iterable[Cell]) -> dict[tuple[str, str], list[Cell]]:
@@ -53,18 +45,19 @@ def by_series(cells: Iterable[Cell]) -> dict[tuple[str, str], list[Cell]]:
     return {k: sorted(v, key=lambda c: c.workers) for k, v in series.items()}
 
 
-def runs_of(cell: Cell) -> list[list[tuple[float, Latency]]]:
-    """The cell's window rates grouped by fresh run (one group for an old file)."""
-    runs: dict[int, list[tuple[float, Latency]]] = defaultdict(list)
+def run_means(cell: Cell) -> list[float]:
+    """The mean rate of each fresh run's windows (one run for an old file): windows of one run
+    share its start-up luck, so the run is the unit a comparison counts."""
+    runs: dict[int, list[float]] = defaultdict(list)
     for w in cell.windows or []:
-        runs[w.run or 1].append((w.rps, Latency()))
-    return list(runs.values())
+        runs[w.run or 1].append(w.rps)
+    return [sum(rates) / len(rates) for rates in runs.values()]
 
 
 def compare(a: Cell, b: Cell) -> Ratio | None:
     """None unless both cells have at least MIN_RUNS fresh runs: windows of a single run share
     its start-up luck, and an interval from them alone would claim more than they know."""
-    runs_a, runs_b = runs_of(a), runs_of(b)
-    if min(len(runs_a), len(runs_b)) < MIN_RUNS:
+    means_a, means_b = run_means(a), run_means(b)
+    if min(len(means_a), len(means_b)) < MIN_RUNS:
         return None
-    return ratio(runs_a, runs_b)
+    return ratio_of_means(means_a, means_b)

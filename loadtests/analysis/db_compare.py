@@ -99,15 +99,11 @@ def read(out_dir: Path) -> DbComparison:
     loaded = raw[0]["start"] if raw else float("inf")  # before it, the server was idle
     idle = min((s.threads for s in server if s.unix < loaded), default=None)
     idle_io = usage.mean_io(server, 0.0, loaded)
-    windows = []
-    for (name, round_), window in zip(spec["schedule"], raw, strict=True):
-        if round_ == 0:
-            continue  # the warm-up
-        span = (window["start"] + settle, window["end"])
-        busy = usage.mean_io(server, *span)
-        above = busy - idle_io if busy is not None and idle_io is not None else None
-        use = usage.window(server, *span)
-        windows.append(window_of(window, name, round_, settle, use, idle, above))
+    windows = [
+        window_of(window, name, round_, settle, server, idle, idle_io)
+        for (name, round_), window in zip(spec["schedule"], raw, strict=True)
+        if round_ > 0  # round 0 is the warm-up
+    ]
     return DbComparison(
         **plan,
         idle_threads=idle,
@@ -122,13 +118,14 @@ def window_of(
     name: str,
     round_: int,
     settle: float,
-    use: dict | None,
+    server: list[usage.Sample],
     idle: int | None,
-    io: float | None = None,
+    idle_io: float | None,
 ) -> PairedWindow:
     """A paired window (of scenario ``name``) from the load's raw window (its URL path, its
-    answers) and the server's use over its measured span."""
+    answers) and the server's samples over its measured span (``idle``: the idle server's)."""
     start, end = raw["start"] + settle, raw["end"]
+    use, io = usage.window(server, start, end), usage.mean_io(server, start, end)
     mine = [a for a in raw["answers"] if a[0] == raw["path"] and a[3] >= start]
     times = Latency.of(ms for _, ms, error, _ in mine if not error)
     errors = Counter(error for _, _, error, _ in mine if error)
@@ -152,7 +149,7 @@ def window_of(
         server_threads=threads,
         threads_above_idle=threads - idle if threads is not None and idle is not None else None,
         errors=dict(errors) or None,
-        io_threads=None if io is None else round(io, 2),
+        io_threads=None if io is None or idle_io is None else round(io - idle_io, 2),
     )
 
 
@@ -166,40 +163,36 @@ def by_round(windows: list[PairedWindow], path: str, metric: str) -> dict[int, f
 
 def contrasts(windows: list[PairedWindow], paths: list[str]) -> list[Contrast]:
     """Each pair of paths on each metric, over the rounds both measured."""
-    out = []
-    for (b, a), metric in ((pair, m) for pair in combinations(paths, 2) for m in METRICS):
-        out += _contrast(windows, a, b, metric, RATIO)
-    for b, a in combinations(paths, 2):
-        out += _contrast(windows, a, b, THREADS, DIFFERENCE)
-    return out
+    pairs = [(a, b) for b, a in combinations(paths, 2)]
+    wanted = [(*pair, metric, RATIO) for pair in pairs for metric in METRICS]
+    wanted += [(*pair, THREADS, DIFFERENCE) for pair in pairs]
+    return [found for args in wanted if (found := _contrast(windows, *args))]
 
 
-def _contrast(windows, a: str, b: str, metric: str, kind: str) -> list[Contrast]:
+def _contrast(windows, a: str, b: str, metric: str, kind: str) -> Contrast | None:
     xa, xb = by_round(windows, a, metric), by_round(windows, b, metric)
     rounds = sorted(set(xa) & set(xb))
     va, vb = [xa[r] for r in rounds], [xb[r] for r in rounds]
     if kind == RATIO:
-        r = stats.paired_ratio(va, vb)
-        found = (r.value, r.low, r.high, r.significant) if r else None
+        ratio = stats.paired_ratio(va, vb)
+        found = ratio and (ratio.value, ratio.low, ratio.high)
     else:
-        d = stats.mean_ci95([x - y for x, y in zip(va, vb, strict=True)])
-        found = (*d, not d[1] <= 0 <= d[2]) if d else None
-    if found is None:
-        return []
-    value, low, high, significant = found
-    return [
-        Contrast(
-            a=a,
-            b=b,
-            metric=metric,
-            kind=kind,
-            value=round(value, 4),
-            low=round(low, 4),
-            high=round(high, 4),
-            pairs=len(rounds),
-            significant=significant,
-        )
-    ]
+        found = stats.mean_ci95([x - y for x, y in zip(va, vb, strict=True)])
+    if not found:
+        return None
+    value, low, high = (round(x, 4) for x in found)
+    no_effect = 1.0 if kind == RATIO else 0.0
+    return Contrast(
+        a=a,
+        b=b,
+        metric=metric,
+        kind=kind,
+        value=value,
+        low=low,
+        high=high,
+        pairs=len(rounds),
+        significant=not found[1] <= no_effect <= found[2],
+    )
 
 
 def median_of(windows: list[PairedWindow], path: str, metric: str) -> float | None:

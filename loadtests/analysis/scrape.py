@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtests.model.latency import QUANTILES
+from loadtests.model.latency import QUANTILES, LatencyMs
 from mysite.metrics import names
 
 # METRICS_BUCKETS' bounds as multiples of a service time: fine just above it, coarse further out.
@@ -81,13 +81,19 @@ class Histogram:
         found = self._holding(q)
         return None if found is None else (found[0], found[2])
 
-    def percentiles_ms(self) -> dict[str, float] | None:
+    def latency_ms(self) -> LatencyMs | None:
+        """Percentiles (ms), each rounded to what its bucket allows, with the bucket's bounds."""
         if self.count <= 0:
             return None
-        values = {key: self.quantile(q) for key, q in QUANTILES.items()}
-        values = {key: round(v * 1000.0, 2) for key, v in values.items() if v is not None}
-        values["mean"] = round(1000.0 * self.total / self.count, 2)
-        return values
+        figures = {"mean": round(1000.0 * self.total / self.count, 2)}
+        for key, q in QUANTILES.items():
+            low, high = (bound * 1000.0 for bound in self.bucket(q))
+            figures[key] = round(round_to_bucket(round(self.quantile(q) * 1000.0, 2), low, high), 3)
+            figures[f"{key}_bucket"] = (
+                round(low, 3),
+                round(high, 3) if math.isfinite(high) else None,
+            )
+        return LatencyMs(**figures)
 
 
 def round_to_bucket(value: float, lower: float, upper: float) -> float:
