@@ -29,7 +29,9 @@ from collections import Counter
 
 import msgspec
 
-from .stacks import STACK_NAMES, prepared
+from loadtests.model.experiment import STACK_NAMES
+
+from .stacks import prepared
 
 # An async view and a sync one, with no wait, so nothing but the stack differs.
 ROUTES = ("/async/api/", "/sync/api/")

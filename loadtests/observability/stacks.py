@@ -28,6 +28,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from loadtests.model.experiment import DEFAULT_STACK, STACK_NAMES
+
 from .receiver import Counts, counts, serve_receiver
 
 APP_SETTINGS = "mysite.settings"
@@ -75,8 +77,7 @@ STACKS = {
         ),
     )
 }
-STACK_NAMES = tuple(STACKS)
-DEFAULT_STACK = "lab"
+assert tuple(STACKS) == STACK_NAMES, "one stack for each name the experiments use"
 
 
 def stack(name: str) -> Stack:

@@ -16,7 +16,7 @@ from loadtests.analysis.capacity import CapacityEntry, configuration_key
 from loadtests.analysis.lambda_star import lambda_ratio
 from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
-from loadtests.observability.stacks import STACK_NAMES
+from loadtests.model.experiment import STACK_NAMES
 
 from .headline import lambda_text
 from .tables import Table

@@ -23,8 +23,7 @@ from dataclasses import dataclass, replace
 
 from loadtests.analysis.capacity import configuration_key, model_ceiling, model_kind
 from loadtests.analysis.lambda_star import REPEATS
-from loadtests.model.experiment import UPSTREAM_POOL_SIZE
-from loadtests.observability.stacks import DEFAULT_STACK, STACK_NAMES
+from loadtests.model.experiment import DEFAULT_STACK, STACK_NAMES, UPSTREAM_POOL_SIZE
 from loadtests.plugins.search import (
     CALIBRATION_S,
     LONGEST_LEAST_S,

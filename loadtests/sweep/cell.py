@@ -25,8 +25,7 @@ import msgspec
 from loadtests.analysis import scrape
 from loadtests.analysis.assemble import assemble
 from loadtests.analysis.records import Cell
-from loadtests.model.experiment import UPSTREAM_POOL_SIZE
-from loadtests.observability.stacks import DEFAULT_STACK
+from loadtests.model.experiment import DEFAULT_STACK, UPSTREAM_POOL_SIZE
 from loadtests.wait import wait_until
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve

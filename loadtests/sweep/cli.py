@@ -13,7 +13,8 @@ import typing
 import urllib.parse
 from pathlib import Path
 
-from loadtests.observability.stacks import STACK_NAMES, parse_stacks
+from loadtests.model.experiment import STACK_NAMES
+from loadtests.observability.stacks import parse_stacks
 from loadtests.scenarios import SCENARIOS
 from mysite.launcher import SERVER_KINDS
 

@@ -148,14 +148,15 @@ PARTS = {
     # The sweep plans and runs; its command (``sweep.main``) renders the report after a run.
     "sweep": {
         *("model", "analysis", "plugins", "prometheus", "scenarios", "wait", "upstream_server"),
-        "report",
+        *("observability", "report"),
     },
-    "bench": {"model", "sweep", "upstream_server"},  # the sweep's CPU sampler
-    "observability": {"model", "sweep", "upstream_server"},  # the sweep's server start
+    # Measurements beside the sweep: its CPU sampler and server start, the stacks they compare.
+    "bench": {"model", "sweep", "observability", "upstream_server"},
+    "observability": {"model", "upstream_server"},  # the stacks, as a server runs them
     "report": {"model", "analysis", "scenarios"},
     "run": {"observability", "upstream_server"},
     "docs_tables": {"analysis", "report", "sweep"},
-    "compare": {"analysis"},
+    "compare": {"model", "analysis"},
     "__main__": {"compare", "analysis"},  # python -m loadtests: compare, prediction
     "project": set(),  # a project's serving and checking: the app's launcher, no other part
 }
