@@ -17,8 +17,10 @@ import pytest
 
 from loadtests.wait import wait_until
 from mysite.db import cluster as pg
+from tests.conftest import LAB_POSTGRES
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+# It watches the lab's own PostgreSQL start and stop.
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.xdist_group(LAB_POSTGRES)]
 ROOT = Path(__file__).resolve().parents[3]
 
 
