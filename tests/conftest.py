@@ -1,11 +1,11 @@
 """Shared fixtures, the figures tests measure, and how ``pytest -n`` (pytest-xdist) shares the
 suite out. Each area's tests live in their own folder with their own conftest.
 
-Under ``-n N --dist loadgroup`` every test module is one unit of work, so a module's fixtures
-(a server, a sweep) start once, on one worker. Tests of several modules that touch one thing
-only one may touch at a time name a group (``@pytest.mark.xdist_group(LAB_POSTGRES)``): a group
-is a unit too. Units marked ``slow`` are handed out first, so the longest do not start last.
-Session fixtures (the upstream, PostgreSQL) start once per worker that uses them.
+Under ``-n N`` every test module is one unit of work, so a module's fixtures (a server, a sweep)
+start once, on one worker; modules that touch one thing only one may touch at a time share a
+unit (``SHARED_UNITS``). Units holding a test marked ``slow`` are handed out first, so the
+longest do not start last. Session fixtures (the upstream, PostgreSQL) start once per worker
+that uses them.
 """
 
 from __future__ import annotations
@@ -14,17 +14,38 @@ import json
 import os
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from loadtests.upstream_server import serve_upstream
 from tests.db.conftest import throwaway_cluster
 
-# The lab's own PostgreSQL (var/postgres/ of the checkout), which `make bench` and the sweep
-# start when DATABASE_URL is unset: the tests that start or watch it run one at a time.
-LAB_POSTGRES = "lab-postgres"
-GROUP_MARK = "xdist_group"
+# Modules run one after another, on one worker, by unit:
+SHARED_UNITS = {
+    # The lab's own PostgreSQL (var/postgres/ of the checkout), which `make bench` and the sweep
+    # start when DATABASE_URL is unset: one test starts it, the other watches it start and stop.
+    "tests/test_quick_start.py": "lab-postgres",
+    "tests/loadtests/sweep/test_db_interrupt_live.py": "lab-postgres",
+    # The capacity searches pin Locust to the first CPU and the server to the others, as the
+    # sweep does, and judge latency against M/D/c: two at once would share the pinned CPUs.
+    "tests/loadtests/sweep/test_capacity_live.py": "pinned-capacity",
+    "tests/loadtests/sweep/test_capacity_db_live.py": "pinned-capacity",
+}
 # The figures' sections in the terminal summary, by the folder of the test that measured them.
 FIGURE_SECTIONS = {"db": "database figures", "reliability": "reliability figures"}
 FIGURE_PROPERTY = "figure"
+
+
+class ModuleScheduling(LoadScopeScheduling):
+    """xdist's ``loadscope`` with a module, or a shared unit of modules, as the scope."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.partition("::")[0]
+        return SHARED_UNITS.get(module, module)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -42,12 +63,9 @@ def postgres():
         yield cluster
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.get_closest_marker(GROUP_MARK) is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.partition("::")[0]))
-    # Stable: the same order on every worker, as xdist requires.
+    # The slow tests first (xdist hands the units out in this order). Stable, so every worker
+    # collects the same order, as xdist requires.
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

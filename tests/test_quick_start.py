@@ -9,14 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LAB_POSTGRES
-
 ROOT = Path(__file__).resolve().parents[1]
 # "About a minute" in the README; twice that for a busy 2-core machine. It took 29 s here.
 BOUND_S = 120
 
-# `make bench` starts the lab's own PostgreSQL.
-pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.xdist_group(LAB_POSTGRES)]
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 
 def test_make_quick_gives_a_first_report_in_about_a_minute(tmp_path):

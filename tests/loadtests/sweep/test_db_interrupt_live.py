@@ -17,10 +17,8 @@ import pytest
 
 from loadtests.wait import wait_until
 from mysite.db import cluster as pg
-from tests.conftest import LAB_POSTGRES
 
-# It watches the lab's own PostgreSQL start and stop.
-pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.xdist_group(LAB_POSTGRES)]
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
 
 
