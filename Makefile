@@ -51,10 +51,11 @@ system-packages: ## Install Prometheus, wrk, Chromium and PostgreSQL (Debian pac
 # four workers keep two cores busy (docs/TESTING.md).
 TEST_WORKERS ?= 4
 
-test: setup system-packages ## The whole test suite (what CI runs), TEST_WORKERS=4 at a time
+test: setup system-packages ## The whole test suite (what CI runs): TEST_WORKERS=4 at a time, then the quiet ones alone
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -n $(TEST_WORKERS) --durations=25
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not quiet" --durations=25
+	$(PY) -m pytest -m quiet --durations=10
 
 test-fast: setup ## The tests that start no server
 	$(PY) -m pytest -m "not live"

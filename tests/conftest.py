@@ -25,12 +25,6 @@ SHARED_UNITS = {
     # start when DATABASE_URL is unset: one test starts it, the other watches it start and stop.
     "tests/test_quick_start.py": "lab-postgres",
     "tests/loadtests/sweep/test_db_interrupt_live.py": "lab-postgres",
-    # The open model's tests pin Locust to the first CPU and the server to the others, as the
-    # sweep does, and judge latency against M/D/c or the service time: two at once shared the
-    # pinned CPUs and failed (λ* without a held step, a 2 s and a 6 s step with one p99).
-    "tests/loadtests/sweep/test_capacity_live.py": "pinned-open-model",
-    "tests/loadtests/sweep/test_capacity_db_live.py": "pinned-open-model",
-    "tests/loadtests/plugins/test_open_model_live.py": "pinned-open-model",
 }
 # The figures' sections in the terminal summary, by the folder of the test that measured them.
 FIGURE_SECTIONS = {"db": "database figures", "reliability": "reliability figures"}

@@ -55,7 +55,7 @@ def test_every_scenario_headless_with_zero_failures(app, tmp_path):
         "-r",
         users,
         "-t",
-        "4s",
+        "10s",  # every class spawned, each with time for a request on a busy machine
         "--delay",
         "0.05",
         "--fanout",

@@ -19,7 +19,7 @@ from loadtests.sweep.generator import Generator
 from loadtests.sweep.main import pinning
 from tests.loadtests.conftest import STORED_RESULTS
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.quiet]
 
 THREADS, DELAY = 4, 0.05
 SLOT_CEILING = THREADS / DELAY  # 80 requests/s: a rate any loaded machine's Locust keeps

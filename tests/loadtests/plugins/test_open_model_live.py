@@ -18,7 +18,7 @@ from loadtests.sweep.sampler import pin_tree
 from mysite.launcher import free_port, serve
 from tests.loadtests.conftest import ROOT
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.quiet]
 
 ENV = {**os.environ, "LOCUST_EXPORTER_PORT": "0"}
 THREADS, DELAY = 4, 0.1

@@ -12,7 +12,7 @@ from loadtests.analysis.records import SCHEMA_VERSION
 from tests.loadtests import results_json
 from tests.loadtests.conftest import run_sweep
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.quiet]
 
 USERS = 16
 CELL = "uvicorn:2:sync-api"
