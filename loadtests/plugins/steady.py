@@ -33,9 +33,9 @@ import numpy as np
 
 from loadtests.analysis.stats import two_share_z, wilson_interval
 from loadtests.analysis.thresholds import LAG_LIMIT_MS, LATE_MS
-from loadtests.model.latency import Latency, quantile_ranks
+from loadtests.model.latency import quantile_ranks
 
-from .trace import StepTrace
+from .trace import StepTrace, latency_of
 
 QUANTILE = 0.99  # the SLO's percentile
 ALLOWED_SHARE = 1.0 - QUANTILE  # of requests over the SLO
@@ -73,11 +73,6 @@ class Judgement:
     lag_p99_ms: float
     generator_cpu_share: float
     text: str
-
-
-def _latency(seconds: np.ndarray) -> Latency:
-    """The answered ones' latency (the unanswered are beyond its highest rank)."""
-    return Latency.of(seconds[np.isfinite(seconds)] * 1000.0)
 
 
 def _in_flight(intended: np.ndarray, done: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -168,14 +163,14 @@ def judge(
     held = final and stationary and within_share(k, n)
 
     # Nearest-rank over every judged request, the unanswered as the slowest (no figure).
-    answered = _latency(latency[judged])
+    answered = latency_of(latency[judged])
     rank = {q: max(1, math.ceil(q * n)) for q in (0.50, 0.95, QUANTILE)}
     p99_ci = tuple(answered.value_at_rank(r) if r else None for r in quantile_ranks(n, QUANTILE))
-    send = _latency((done - a["sent"])[judged])
+    send = latency_of((done - a["sent"])[judged])
 
     lag = (a["began"] - intended)[np.isfinite(a["began"])]
     late_share = float(np.mean(lag > LATE_MS / 1000.0)) if len(lag) else 0.0
-    lag_p99_ms = _latency(lag).quantile(QUANTILE) or 0.0  # None (no lag measured): 0
+    lag_p99_ms = latency_of(lag).quantile(QUANTILE) or 0.0  # None (no lag measured): 0
     limited = lag_p99_ms > LAG_LIMIT_MS or late_share > MAX_LATE_SHARE
 
     text = (
