@@ -64,7 +64,6 @@ import msgspec
 from locust import User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.model.latency import LatencyMs
 from loadtests.wait import wait_until
 
 from . import search as policy
@@ -275,8 +274,8 @@ def step_record(trace: StepTrace, target_rps: float, judgement: Judgement | None
         return step
     j = judgement
     return step | {
-        "latency_ms": LatencyMs(p50=j.p50_ms, p95=j.p95_ms, p99=j.p99_ms),
-        "send_latency_ms": LatencyMs(p50=j.send_p50_ms, p95=j.send_p95_ms, p99=j.send_p99_ms),
+        "latency_ms": j.latency,
+        "send_latency_ms": j.send_latency,
         "stationary": j.stationary,
         "judgement": j.text,
         "p99_ci95": list(j.p99_ci95),

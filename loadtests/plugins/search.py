@@ -235,7 +235,7 @@ class Search:
         if plan.calibration:
             self._calibrated = True
             judgement = outcome.judgement
-            self.service_ms = judgement.p50_ms
+            self.service_ms = judgement.latency.p50
             if judgement.generator_cpu_share > 0 and outcome.offered_rps > 0:
                 per_request = judgement.generator_cpu_share / outcome.offered_rps
                 self.generator_cpu_ms_per_request = round(per_request * 1000.0, 4)

@@ -33,9 +33,9 @@ import numpy as np
 
 from loadtests.analysis.stats import two_share_z, wilson_interval
 from loadtests.analysis.thresholds import LAG_LIMIT_MS, LATE_MS
-from loadtests.model.latency import quantile_ranks
+from loadtests.model.latency import QUANTILES, LatencyMs, quantile_ranks
 
-from .trace import StepTrace, latency_of
+from .trace import StepTrace, latency_of, percentiles
 
 QUANTILE = 0.99  # the SLO's percentile
 ALLOWED_SHARE = 1.0 - QUANTILE  # of requests over the SLO
@@ -61,13 +61,9 @@ class Judgement:
     stationary: bool
     decided: bool
     held: bool
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
+    latency: LatencyMs  # from the intended start, the unanswered as the slowest
     p99_ci95: tuple[float | None, float | None]
-    send_p50_ms: float | None
-    send_p95_ms: float | None
-    send_p99_ms: float | None
+    send_latency: LatencyMs  # from the send, of the answered
     generator_limited: bool
     late_share: float
     lag_p99_ms: float
@@ -164,9 +160,7 @@ def judge(
 
     # Nearest-rank over every judged request, the unanswered as the slowest (no figure).
     answered = latency_of(latency[judged])
-    rank = {q: max(1, math.ceil(q * n)) for q in (0.50, 0.95, QUANTILE)}
     p99_ci = tuple(answered.value_at_rank(r) if r else None for r in quantile_ranks(n, QUANTILE))
-    send = latency_of((done - a["sent"])[judged])
 
     lag = (a["began"] - intended)[np.isfinite(a["began"])]
     late_share = float(np.mean(lag > LATE_MS / 1000.0)) if len(lag) else 0.0
@@ -196,13 +190,11 @@ def judge(
         stationary=stationary,
         decided=decided,
         held=held,
-        p50_ms=answered.value_at_rank(rank[0.50]),
-        p95_ms=answered.value_at_rank(rank[0.95]),
-        p99_ms=answered.value_at_rank(rank[QUANTILE]),
+        latency=LatencyMs(
+            **{k: answered.value_at_rank(max(1, math.ceil(q * n))) for k, q in QUANTILES.items()}
+        ),
         p99_ci95=p99_ci,
-        send_p50_ms=send.quantile(0.50),
-        send_p95_ms=send.quantile(0.95),
-        send_p99_ms=send.quantile(QUANTILE),
+        send_latency=percentiles((done - a["sent"])[judged]),
         generator_limited=limited,
         late_share=late_share,
         lag_p99_ms=lag_p99_ms,

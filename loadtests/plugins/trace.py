@@ -127,8 +127,8 @@ class StepTrace:
             "errors": int(np.count_nonzero(a["failed"])),  # failed, unanswered or dropped
             "late": int(np.count_nonzero(a["sent"] - a["intended"] > LATE_MS / 1000.0)),
             "dropped": int(np.count_nonzero(dropped)),
-            "latency_ms": _percentiles(a["done"] - a["intended"]),
-            "send_latency_ms": _percentiles(a["done"] - a["sent"]),
+            "latency_ms": percentiles(a["done"] - a["intended"]),
+            "send_latency_ms": percentiles(a["done"] - a["sent"]),
             "generator_lag_p99_ms": lag,
             "generator_lag_too_high": lag > LAG_LIMIT_MS,
             "started_at": self.started_at,
@@ -147,6 +147,6 @@ def latency_of(seconds: np.ndarray) -> Latency:
     return Latency.of(seconds[np.isfinite(seconds)] * 1000.0)
 
 
-def _percentiles(seconds: np.ndarray) -> LatencyMs:
+def percentiles(seconds: np.ndarray) -> LatencyMs:
     latency = latency_of(seconds)
     return LatencyMs(**{key: latency.quantile(q) for key, q in QUANTILES.items()})
