@@ -305,15 +305,14 @@ def _search_step(environment, search: Search, plan: StepPlan, index: int) -> dic
 
 def _control(environment) -> None:
     options = environment.parsed_options
-    steps: list[dict] = []
+    runner, steps = environment.runner, []
     output = {
         "rate": options.arrival_rate,
         "process": options.arrival_process,
         "scenario": options.arrival_user,
         "steps": steps,
+        "workers": runner.worker_count if isinstance(runner, MasterRunner) else 0,
     }
-    runner = environment.runner
-    output["workers"] = runner.worker_count if isinstance(runner, MasterRunner) else 0
     if options.capacity_slo_ms > 0:
         search = _search(options)
         while (plan := search.next_step()) is not None and not _stop_requested.is_set():
@@ -352,13 +351,11 @@ def _on_test_stop(environment, **_kwargs):
     """A plain ``--arrival-rate`` run ends with Locust: stop pacing, keep what was measured."""
     if _rate(environment) <= 0:
         return
-    if isinstance(environment.runner, WorkerRunner):
-        if _pacer is not None:
-            _pacer.stop_event.set()
-        return
-    _stop_requested.set()
     if _pacer is not None:
         _pacer.stop_event.set()
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    _stop_requested.set()
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(STOP)
     # Wait for the controller's last step, unless the controller itself is stopping Locust.
