@@ -52,12 +52,9 @@ class Judgement:
     """One step's verdict on its steady part, with the measured values it rests on."""
 
     warmup_s: float
-    judged_s: float  # seconds of arrivals judged (after the warm-up)
     requests: int  # judged requests (their outcome known)
     over_slo: int
     bursts: int  # runs of consecutive requests over the SLO
-    share_ci95: tuple[float, float]
-    within_slo: bool | None  # None: too close to tell
     stationary: bool
     decided: bool
     held: bool
@@ -181,12 +178,9 @@ def judge(
     )
     return Judgement(
         warmup_s=warmup_s,
-        judged_s=max(last_s - warmup_s, 0.0),
         requests=n,
         over_slo=k,
         bursts=bursts,
-        share_ci95=(low, high),
-        within_slo=within,
         stationary=stationary,
         decided=decided,
         held=held,
