@@ -49,7 +49,6 @@ class Pacer:
         self.user.client.request_event = hook = EventHook()
         hook.add_listener(self._on_response)
         self.max_in_flight, self.poisson = max_in_flight, poisson
-        self.in_flight = 0
         # Requests beyond this many wait for a connection here (the client's own queue, which
         # the intended-start latency counts and the actual-send latency does not).
         self.connections = gevent.lock.BoundedSemaphore(min(connections, max_in_flight))
@@ -78,7 +77,7 @@ class Pacer:
         check_every_s: float = 0.5,
     ) -> StepTrace:
         trace = StepTrace(seed=seed, started_at=time.time())
-        group = gevent.pool.Group()
+        group = gevent.pool.Pool(self.max_in_flight)  # the requests in flight
         start = self.step_start = time.perf_counter()
         cpu_start = time.process_time()
         next_check, stop_at = start + first_check_s, duration or float("inf")
@@ -95,11 +94,10 @@ class Pacer:
             if wait > 0 and self.stop_event.wait(wait):
                 break
             index = trace.arrive(offset)
-            if self.in_flight >= self.max_in_flight:
+            if group.full():
                 trace.failed[index] = True  # dropped: never began
                 self._fire_dropped()
             else:
-                self.in_flight += 1
                 group.spawn(self._one, trace, index)
         # A step stopped early (Locust's end) counts its answers up to the stop, not after.
         trace.paced_s = min(time.perf_counter() - start, stop_at)
@@ -130,7 +128,6 @@ class Pacer:
             trace.done[index] = self._now()
             trace.fail(index, repr(error))
         finally:
-            self.in_flight -= 1
             self._current.pop(me, None)
 
     def _on_response(self, response_time, exception=None, **meta) -> None:
