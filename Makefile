@@ -47,10 +47,15 @@ setup: $(VENV)/.synced ## Create the virtual environment from uv.lock
 system-packages: ## Install Prometheus, wrk, Chromium and PostgreSQL (Debian packages) when missing
 	@scripts/ensure-system-packages $(SYSTEM_PACKAGES)
 
-test: setup system-packages ## The whole test suite (what CI runs)
+# The suite mostly waits on servers, PostgreSQL and Locust (about half a core when run serially):
+# four workers keep two cores busy (docs/TESTING.md).
+TEST_WORKERS ?= 4
+
+test: setup system-packages ## The whole test suite (what CI runs): TEST_WORKERS=4 at a time, then the quiet ones alone
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest --durations=25
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not quiet" --durations=25
+	$(PY) -m pytest -m quiet --durations=10
 
 test-fast: setup ## The tests that start no server
 	$(PY) -m pytest -m "not live"

@@ -26,6 +26,7 @@ from loadtests.analysis.capacity import CapacityEntry, configuration_key, cpu_ce
 from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.analysis.stats import Ratio, ratio_of_means
+from loadtests.model.experiment import DEFAULT_STACK
 
 # Exit codes (said in --help): a configuration got significantly slower; argparse's own is 2.
 SLOWER = 1
@@ -69,14 +70,18 @@ def _cell_key(cell: Cell) -> str:
     key = "closed loop " + configuration_key(
         cell.server, cell.workers, cell.threads, cell.scenario, cell.db_pool_size or 0
     )
-    # A project's cells name their route; cells may name their instrumentation stack.
-    route, stack = getattr(cell, "route", None), getattr(cell, "instrumentation", None)
-    return key + (f" {route}" if route else "") + (f" [{stack}]" if stack else "")
+    # A project's cells name their route.
+    route = getattr(cell, "route", None)
+    return key + (f" {route}" if route else "") + _stack(cell.instrumentation)
 
 
 def _entry_key(entry: CapacityEntry) -> str:
-    stack = f" [{entry.instrumentation}]" if entry.instrumentation else ""
-    return f"capacity {entry.key}{stack}"
+    return f"capacity {entry.key}{_stack(entry.instrumentation)}"
+
+
+def _stack(instrumentation: str | None) -> str:
+    """A stack other than the lab's own middleware, as the capacity map names it."""
+    return f" [{instrumentation}]" if instrumentation not in (None, "", DEFAULT_STACK) else ""
 
 
 def cell_repeats(cell: Cell) -> Repeats:

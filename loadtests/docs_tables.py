@@ -39,22 +39,17 @@ from mysite.servers import WSGI_KINDS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-METHOD_DOC = ROOT / "docs" / "METHOD.md"
-DATABASE_DOC = ROOT / "docs" / "DATABASE.md"
-METRICS_DOC = ROOT / "docs" / "METRICS.md"
-METRICS_BLOCK = "metrics"
 RUNS = Path("docs/runs")  # stored runs the documents quote (results.json only)
 PROFILES_BLOCK, RESULTS_BLOCK, DB_BLOCK = "profiles", "results", "db_comparison"
-DB_CAPACITY_BLOCK = "db_capacity"
-COMMANDS_BLOCK, REFERENCE_DOC = "sweep_commands", ROOT / "docs" / "REFERENCE.md"
+DB_CAPACITY_BLOCK, METRICS_BLOCK, COMMANDS_BLOCK = "db_capacity", "metrics", "sweep_commands"
 # Where each generated block lives.
 DOCUMENTS = {
-    PROFILES_BLOCK: METHOD_DOC,
+    PROFILES_BLOCK: ROOT / "docs" / "METHOD.md",
     RESULTS_BLOCK: README,
-    DB_BLOCK: DATABASE_DOC,
-    DB_CAPACITY_BLOCK: DATABASE_DOC,
-    METRICS_BLOCK: METRICS_DOC,
-    COMMANDS_BLOCK: REFERENCE_DOC,
+    DB_BLOCK: ROOT / "docs" / "DATABASE.md",
+    DB_CAPACITY_BLOCK: ROOT / "docs" / "DATABASE.md",
+    METRICS_BLOCK: ROOT / "docs" / "METRICS.md",
+    COMMANDS_BLOCK: ROOT / "docs" / "REFERENCE.md",
 }
 
 
@@ -65,27 +60,21 @@ def planned_seconds(profile: str) -> float:
     cells = sum(plan.estimate(INITIAL_START_COST) for plan in plans)
     mapped = capacity_plan.plans_for(profile) if args.capacity else []
     mapped_s = sum(p.estimate(INITIAL_START_COST) for p in mapped)
-    return cells + compare_seconds(profile) + mapped_s + server_life_seconds(profile)
+    return cells + mapped_s + fixed_seconds(profile)
 
 
-def server_life_seconds(profile: str) -> float:
-    """The server-life phase's planned seconds (it has no time limit of its own)."""
-    if not parse_args(["--profile", profile]).server_life:
-        return 0.0
-    return serverlife.estimate(INITIAL_START_COST)
-
-
-def compare_seconds(profile: str) -> float:
-    """The database comparison's planned seconds (its length is its design: no time limit)."""
-    if not parse_args(["--profile", profile]).db_compare:
-        return 0.0
-    return db_compare.PLANS[profile].estimate(INITIAL_START_COST)
+def fixed_seconds(profile: str) -> float:
+    """The planned seconds of the phases whose length is their design (no time limit of their
+    own): the database comparison and the server's life."""
+    args = parse_args(["--profile", profile])
+    compare = db_compare.PLANS[profile].estimate(INITIAL_START_COST) if args.db_compare else 0.0
+    return compare + (serverlife.estimate(INITIAL_START_COST) if args.server_life else 0.0)
 
 
 def time_limit_seconds(profile: str) -> float:
     """When the sweep stops at the latest: the cells' limit, the database comparison's and the
     server-life phase's planned lengths, then the capacity map's limit."""
-    limit = PROFILES[profile].time_limit + compare_seconds(profile) + server_life_seconds(profile)
+    limit = PROFILES[profile].time_limit + fixed_seconds(profile)
     if parse_args(["--profile", profile]).capacity:
         limit += capacity_plan.TIME_LIMITS.get(profile, capacity_plan.TIME_LIMITS["default"])
     return limit
@@ -103,14 +92,16 @@ def commands_table() -> str:
 
 
 def profiles_table() -> str:
-    rows = ["| profile | command | what it measures | cells | planned | stops at |", "|---|" * 1]
-    rows[1] = "|---|---|---|---|---|---|"
+    rows = [
+        "| profile | command | what it measures | cells | planned | stops at |",
+        "|---" * 6 + "|",
+    ]
     for name, profile in PROFILES.items():
-        command = "make bench" if name == "default" else f'make bench BENCH_ARGS="--profile {name}"'
-        command = "make quick" if name == "smoke" else command
-        cells = len(profile.cells())
+        command = {"default": "make bench", "smoke": "make quick"}.get(
+            name, f'make bench BENCH_ARGS="--profile {name}"'
+        )
         rows.append(
-            f"| `{name}` | `{command}` | {profile.description} | {cells} | "
+            f"| `{name}` | `{command}` | {profile.description} | {len(profile.cells())} | "
             f"{clock(planned_seconds(name))} | {clock(time_limit_seconds(name))} |"
         )
     return "\n".join(rows)
@@ -244,13 +235,6 @@ def _block_pattern(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(<!-- end: {name} -->)", re.S)
 
 
-def replace_block(text: str, name: str, content: str) -> str:
-    pattern = _block_pattern(name)
-    if not pattern.search(text):
-        raise ValueError(f"no generated block {name!r}")
-    return pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(3), text)
-
-
 def block(text: str, name: str) -> str | None:
     found = _block_pattern(name).search(text)
     return found.group(2).removesuffix("\n") if found else None
@@ -263,8 +247,10 @@ def shown(name: str) -> str | None:
 
 def rewrite(name: str, content: str) -> None:
     """Replace the generated block ``name`` in the document it lives in."""
-    document = DOCUMENTS[name]
-    document.write_text(replace_block(document.read_text(), name, content))
+    document, pattern = DOCUMENTS[name], _block_pattern(name)
+    if not pattern.search(text := document.read_text()):
+        raise ValueError(f"no generated block {name!r} in {document}")
+    document.write_text(pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(3), text))
 
 
 def quoted_run(name: str = RESULTS_BLOCK) -> Path | None:
@@ -304,9 +290,9 @@ def main(argv: list[str] | None = None) -> int:
         rewrite(COMMANDS_BLOCK, commands_table())
         run = args.run or quoted_run(RESULTS_BLOCK)
         if run is not None:
-            table = results_table(results_file.load(run / "results.json"))
-            rewrite(RESULTS_BLOCK, f"From `{RUNS / run.name}`. " + table)
-            compared = db_comparison_table(results_file.load(run / "results.json"))
+            quoted = results_file.load(run / "results.json")
+            rewrite(RESULTS_BLOCK, f"From `{RUNS / run.name}`. " + results_table(quoted))
+            compared = db_comparison_table(quoted)
             if compared is not None:  # else the block keeps what it says until a run has one
                 rewrite(DB_BLOCK, f"From `{RUNS / run.name}`. " + compared)
         mapped_run = args.db_capacity_run or quoted_run(DB_CAPACITY_BLOCK)

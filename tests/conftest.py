@@ -1,9 +1,47 @@
-"""Shared fixtures. Each area's tests live in their own folder with their own conftest."""
+"""Shared fixtures, the figures tests measure, and how ``pytest -n`` (pytest-xdist) shares the
+suite out. Each area's tests live in their own folder with their own conftest.
+
+Under ``-n N`` every test module is one unit of work, so a module's fixtures (a server, a sweep)
+start once, on one worker; modules that touch one thing only one may touch at a time share a
+unit (``SHARED_UNITS``). Units holding a test marked ``slow`` are handed out first, so the
+longest do not start last. Session fixtures (the upstream, PostgreSQL) start once per worker
+that uses them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
 from loadtests.upstream_server import serve_upstream
 from tests.db.conftest import throwaway_cluster
+
+# Modules run one after another, on one worker, by unit:
+SHARED_UNITS = {
+    # The lab's own PostgreSQL (var/postgres/ of the checkout), which `make bench` and the sweep
+    # start when DATABASE_URL is unset: one test starts it, the other watches it start and stop.
+    "tests/test_quick_start.py": "lab-postgres",
+    "tests/loadtests/sweep/test_db_interrupt_live.py": "lab-postgres",
+}
+# The figures' sections in the terminal summary, by the folder of the test that measured them.
+FIGURE_SECTIONS = {"db": "database figures", "reliability": "reliability figures"}
+FIGURE_PROPERTY = "figure"
+
+
+class ModuleScheduling(LoadScopeScheduling):
+    """xdist's ``loadscope`` with a module, or a shared unit of modules, as the scope."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        module = nodeid.partition("::")[0]
+        return SHARED_UNITS.get(module, module)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    return ModuleScheduling(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +54,53 @@ def upstream():
 @pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL cluster, migrated and seeded, shared by the tests of a session
-    (starting one costs 10-20 s on a busy machine). A folder's conftest may define its own."""
+    (of a worker, under ``-n``; starting one costs 10-20 s on a busy machine)."""
     with throwaway_cluster() as cluster:
         yield cluster
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The slow tests first (xdist hands the units out in this order). Stable, so every worker
+    # collects the same order, as xdist requires.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+# --- figures ------------------------------------------------------------------------------------
+# A test records what it measured with ``figure(name, value, bound)``. The record travels in the
+# test's report (under -n, from the worker that ran it), so the summary lists every figure of
+# the run; docs/RELIABILITY.md quotes them, and ``RELIABILITY_FIGURES=path`` writes the
+# reliability suite's as JSON.
+
+# (section, figure): what each test measured, in the order the reports came.
+_FIGURES: list[tuple[str, dict[str, str]]] = []
+
+
+@pytest.fixture
+def figure(request):
+    def record(name: str, value, bound: str = "") -> None:
+        test = request.node.nodeid.rpartition("/")[2]
+        row = {"test": test, "figure": name, "value": str(value), "bound": bound}
+        request.node.user_properties.append((FIGURE_PROPERTY, row))
+
+    return record
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "teardown":  # the teardown's report carries every figure of the test
+        return
+    folder = report.nodeid.split("/")[1] if report.nodeid.count("/") > 1 else ""
+    section = FIGURE_SECTIONS.get(folder, "figures")
+    _FIGURES.extend((section, row) for key, row in report.user_properties if key == FIGURE_PROPERTY)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    for section in dict.fromkeys(section for section, _ in _FIGURES):
+        terminalreporter.section(section)
+        for row in (row for of, row in _FIGURES if of == section):
+            bound = f"   (bound: {row['bound']})" if row["bound"] else ""
+            terminalreporter.write_line(f"{row['test']}: {row['figure']} = {row['value']}{bound}")
+    path = os.environ.get("RELIABILITY_FIGURES")
+    if path:
+        rows = [row for of, row in _FIGURES if of == FIGURE_SECTIONS["reliability"]]
+        with open(path, "w") as out:
+            json.dump(rows, out, indent=1)

@@ -9,7 +9,6 @@ number to distrust.
 from __future__ import annotations
 
 import itertools
-import math
 import statistics
 from collections import Counter
 from pathlib import Path
@@ -23,7 +22,6 @@ from . import littles, scrape, stats
 from .records import (
     Cell,
     GeneratorUse,
-    LatencyMs,
     NodeCpu,
     ProcessUse,
     UpstreamUse,
@@ -37,10 +35,12 @@ from .thresholds import (
 )
 
 
-def _scrape_families(run_dir: Path, boundary: Boundary) -> dict | None:
+def _histograms(run_dir: Path, boundary: Boundary, route: str) -> tuple | None:
+    """The route's and the upstream calls' cumulative histograms at an edge (None: no scrape)."""
     if not boundary.scrape_file:
         return None
-    return scrape.parse((run_dir / boundary.scrape_file).read_text())
+    families = scrape.parse((run_dir / boundary.scrape_file).read_text())
+    return scrape.route_histogram(families, route), scrape.upstream_histogram(families)
 
 
 class Measured(NamedTuple):
@@ -55,19 +55,15 @@ class Measured(NamedTuple):
 def _windows(plan: Experiment, run: dict, run_number: int) -> list[Measured]:
     data, sampler = run["windows"], run["sampler"]
     edges = data.boundaries
-    families = [_scrape_families(run["dir"], b) for b in edges]
+    histograms = [_histograms(run["dir"], b, plan.spec.path) for b in edges]
     out = []
     for index, (first, last) in enumerate(itertools.pairwise(edges)):
         start, end = first.unix, last.unix
         entry, cpu = data.pooled(index)
-        server = upstream = None
-        if families[index] is not None and families[index + 1] is not None:
-            server = scrape.route_histogram(
-                families[index + 1], plan.spec.path
-            ) - scrape.route_histogram(families[index], plan.spec.path)
-            upstream = scrape.upstream_histogram(families[index + 1]) - scrape.upstream_histogram(
-                families[index]
-            )
+        before, after = histograms[index], histograms[index + 1]
+        server, upstream = (None, None)
+        if before is not None and after is not None:
+            server, upstream = after[0] - before[0], after[1] - before[1]
         window = Window(
             run=run_number,
             server_requests_by_worker=_by_worker(plan, first, last),
@@ -83,9 +79,9 @@ def _windows(plan: Experiment, run: dict, run_number: int) -> list[Measured]:
             latency_ms=entry.latency.summary(),
             errors=entry.top_errors(),
             generator_cpu=[NodeCpu(node=n, cpu_percent=round(c, 1)) for n, c in cpu],
-            server_process=_process(sampler.window("server", start, end) if sampler else None),
-            upstream_process=_process(sampler.window("upstream", start, end) if sampler else None),
-            server_latency_ms=_server_latency(server),
+            server_process=_process(sampler, "server", start, end),
+            upstream_process=_process(sampler, "upstream", start, end),
+            server_latency_ms=server and server.latency_ms(),
             server_requests=round(server.count) if server else None,
         )
         out.append(Measured(window, entry.latency, server, upstream))
@@ -99,12 +95,7 @@ def _mean(values):
 
 def _sum_hist(hists):
     hists = [h for h in hists if h is not None]
-    if not hists:
-        return None
-    total = hists[0]
-    for h in hists[1:]:
-        total = total + h
-    return total
+    return sum(hists[1:], hists[0]) if hists else None
 
 
 def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | None) -> Cell:
@@ -132,25 +123,22 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
     errors: Counter = Counter()
     for w in windows:
         errors.update(dict(w.errors))
-    flags = []
-    if failures:
-        flags.append("failures")
-    if generator_cpu is not None and generator_cpu > GENERATOR_SATURATED_PERCENT:
-        flags.append("generator-saturated")
-    if server_cpu is not None and cores and server_cpu > SERVER_CPU_BOUND_PERCENT * cores:
-        flags.append("server-cpu-bound")
-    if upstream_cpu is not None and upstream_cpu > UPSTREAM_BUSY_PERCENT:
-        flags.append("upstream-busy")
-    if server_hist is None:
-        flags.append("no-server-histogram")
-    if requests == 0:
-        flags.append("no-requests")
     workers_ready = min((run["workers"] for run in runs if "workers" in run), default=None)
-    if workers_ready is not None and workers_ready < plan.workers:
-        flags.append("workers-not-ready")
-    warmups = _warmups(runs)
-    if any(w.steady is False for w in warmups):
-        flags.append("never-steady")
+    warmups = [
+        Warmup(run=n, seconds=run["windows"].warmup_s, steady=run["windows"].steady)
+        for n, run in enumerate(runs, 1)
+    ]
+    raised = {
+        "failures": failures,
+        "generator-saturated": (generator_cpu or 0) > GENERATOR_SATURATED_PERCENT,
+        "server-cpu-bound": bool(cores) and (server_cpu or 0) > SERVER_CPU_BOUND_PERCENT * cores,
+        "upstream-busy": (upstream_cpu or 0) > UPSTREAM_BUSY_PERCENT,
+        "no-server-histogram": server_hist is None,
+        "no-requests": requests == 0,
+        "workers-not-ready": workers_ready is not None and workers_ready < plan.workers,
+        "never-steady": any(w.steady is False for w in warmups),
+    }
+    flags = [flag for flag, on in raised.items() if on]
     ci = stats.run_intervals(
         [[(m.window.rps, m.times) for m in run] for run in per_run],
         ["rps", *(str(q) for q in QUANTILES.values())],
@@ -165,14 +153,9 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         flags.append(law)
     by_worker, imbalance = _sum_by_worker(windows, plan.workers)
     return Cell(
-        server=plan.server,
-        workers=plan.workers,
-        scenario=plan.scenario,
-        threads=plan.threads,
-        users=plan.users,
+        **_planned(plan),
         delay_s=plan.delay,
         fanout=plan.fanout if plan.spec.uses_upstream else None,
-        db_pool_size=plan.db_pool or None,
         service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
         warmup_s=max((w.seconds for w in warmups), default=plan.warmup),
         warmups=warmups or None,
@@ -187,15 +170,14 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         rps_min=min(rates, default=None),
         rps_max=max(rates, default=None),
         rps_stdev=round(statistics.stdev(rates), 2) if len(rates) > 1 else None,
-        rps_ci95=_rounded(ci["rps"]),
+        rps_ci95=ci["rps"] and (round(ci["rps"][0], 2), round(ci["rps"][1], 2)),
         concurrency_tolerance=round(tolerance, 2) if tolerance is not None else None,
         server_requests_by_worker=by_worker,
         worker_imbalance=imbalance,
         latency_ms=latency,
-        server_latency_ms=_server_latency(server_hist),
+        server_latency_ms=server_hist and server_hist.latency_ms(),
         server_requests=round(server_hist.count) if server_hist else None,
         server_statuses=_statuses(server_hist),
-        littles_law_rps=round(ceiling, 2),
         efficiency=round(rps / ceiling, 3) if ceiling else None,
         model_rps=round(model_rps, 2),
         model=model_text,
@@ -210,12 +192,15 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
             threads=peak("threads"),
             processes=peak("processes"),
         ),
-        generator=GeneratorUse(cpu_percent=generator_cpu, processes=_generator_processes(runs)),
+        generator=GeneratorUse(
+            cpu_percent=generator_cpu,
+            processes=max((len(run["windows"].nodes) for run in runs), default=0),
+        ),
         upstream=(
             UpstreamUse(
                 cpu_percent=upstream_cpu,
                 calls=round(upstream_hist.count) if upstream_hist else None,
-                call_latency_ms=_server_latency(upstream_hist),
+                call_latency_ms=upstream_hist and upstream_hist.latency_ms(),
                 call_statuses=_statuses(upstream_hist),
             )
             if plan.spec.uses_upstream
@@ -232,32 +217,36 @@ def _statuses(hist: scrape.Histogram | None) -> dict[str, int] | None:
     return {k: round(v) for k, v in hist.count_by_status.items() if v} if hist else None
 
 
-def _process(use: dict | None) -> ProcessUse | None:
+def _process(sampler, tree: str, start: float, end: float) -> ProcessUse | None:
+    use = sampler.window(tree, start, end) if sampler else None
     return ProcessUse(**use) if use else None
 
 
-def _generator_processes(runs: list[dict]) -> int:
-    return max((len(run["windows"].nodes) for run in runs), default=0)
+def _planned(plan: Experiment) -> dict:
+    """A cell's fields that the plan alone sets."""
+    return {
+        "server": plan.server,
+        "workers": plan.workers,
+        "scenario": plan.scenario,
+        "threads": plan.threads,
+        "users": plan.users,
+        "db_pool_size": plan.db_pool or None,
+        "littles_law_rps": round(plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout), 2),
+    }
 
 
 def failed_cell(plan: Experiment, error: str) -> Cell:
     """A cell that could not be measured: it still appears, with the reason."""
     return Cell(
-        server=plan.server,
-        workers=plan.workers,
-        scenario=plan.scenario,
-        users=plan.users,
-        threads=plan.threads,
+        **_planned(plan),
         requests=0,
         failures=0,
         rps=None,
         latency_ms=None,
         server_latency_ms=None,
-        littles_law_rps=round(plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout), 2),
         efficiency=None,
         flags=["error"],
         error=error,
-        db_pool_size=plan.db_pool or None,
     )
 
 
@@ -272,35 +261,6 @@ def _by_worker(plan: Experiment, first: Boundary, last: Boundary) -> dict[str, i
     }
 
 
-def _server_latency(hist: scrape.Histogram | None) -> LatencyMs | None:
-    """Server percentiles, each rounded to what its bucket allows, with the bucket's bounds."""
-    percentiles = hist.percentiles_ms() if hist else None
-    if not percentiles:
-        return None
-    for key, q in QUANTILES.items():
-        bounds = hist.bucket(q)
-        if key not in percentiles or bounds is None:
-            continue
-        low, high = (b * 1000.0 for b in bounds)
-        percentiles[key] = round(scrape.round_to_bucket(percentiles[key], low, high), 3)
-        percentiles[f"{key}_bucket"] = (
-            round(low, 3),
-            round(high, 3) if math.isfinite(high) else None,
-        )
-    return LatencyMs(**percentiles)
-
-
-def _rounded(interval):
-    return (round(interval[0], 2), round(interval[1], 2)) if interval else None
-
-
-def _warmups(runs: list[dict]) -> list[Warmup]:
-    return [
-        Warmup(run=n, seconds=run["windows"].warmup_s, steady=run["windows"].steady)
-        for n, run in enumerate(runs, 1)
-    ]
-
-
 def _sum_by_worker(windows: list[Window], workers: int) -> tuple[list[int] | None, float | None]:
     """Requests per worker rank (busiest first, summed over runs: each run has its own pids;
     a worker that served none is a 0) and the mean over runs of busiest / mean worker."""
@@ -310,11 +270,8 @@ def _sum_by_worker(windows: list[Window], workers: int) -> tuple[list[int] | Non
             runs.setdefault(w.run, Counter()).update(w.server_requests_by_worker)
     if not runs:
         return None, None
-    ranked, ratios = [0] * workers, []
-    for counts in runs.values():
-        values = sorted(counts.values(), reverse=True)
-        values += [0] * max(0, workers - len(values))
-        ranked = [a + b for a, b in zip(ranked, values, strict=False)] + ranked[len(values) :]
-        if sum(values):
-            ratios.append(max(values) / (sum(values) / len(values)))
-    return ranked, (round(sum(ratios) / len(ratios), 3) if ratios else None)
+    # Each run's counts, busiest first, with a 0 for each worker that served none.
+    ranked = [sorted(c.values(), reverse=True) + [0] * (workers - len(c)) for c in runs.values()]
+    ratios = [max(values) / (sum(values) / len(values)) for values in ranked if sum(values)]
+    totals = [sum(values[rank] for values in ranked) for rank in range(workers)]
+    return totals, (round(sum(ratios) / len(ratios), 3) if ratios else None)

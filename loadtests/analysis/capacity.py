@@ -35,7 +35,6 @@ CPU = "cpu"
 # rate: near λ*, where it is what binds (CPU per request falls as the rate rises, so a line
 # through every step, or the lowest step, says little about the knee).
 NEAR_KNEE = 0.7
-INSTRUMENTATION = "lab"  # the only stack the capacity map measures so far (the contract's list)
 
 
 class StepCpu(Record, kw_only=True):
@@ -170,7 +169,10 @@ class CapacityEntry(Record, kw_only=True):
     idle_cores: float | None = None  # the server's CPU, ready and idle, before the first step
     measurement_error: str = ""  # why λ* cannot be a result ("" : it can)
     theory: CapacityTheory | None = None
-    instrumentation: str = ""  # the app's instrumentation stack ("" : a run before it was kept)
+    # The app's instrumentation stack (loadtests.observability.stacks); schema 6 migrates older
+    # runs' to the stack they ran (their variants: off is none, this is lab).
+    instrumentation: str = ""
+    thread_hops: float | None = None  # per request under ASGI (loadtests.observability.hops)
     route: str | None = None  # a project of the user's: the route's URL name, else its path
     prediction: RoutePrediction | None = None  # beside a project's route's λ*
 

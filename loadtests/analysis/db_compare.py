@@ -1,11 +1,12 @@
 """The database comparison's records: the three paths in alternating windows on one server.
 
-Pure: from the paired load's windows (``loadtests.sweep.paired_load``: each answer's path, time
-from send and arrival) and the server's samples over each window's measured span, one record per
-window, and the paths' contrasts. Round r holds one window of each path, back to back, so the
-paths of a round share the machine's state; a contrast is paired by round (``stats.paired_ratio``,
-a t interval of the rounds' log ratios), which removes the drift that separate fresh runs would
-add to the comparison.
+Pure: from the phase's raw files (``read``: its plan and schedule, the paired load's windows from
+``loadtests.sweep.paired_load`` with each answer's path, time from send and arrival, and the
+server's samples), one record per window over its measured span, and the paths' contrasts.
+Round r holds one window of each path, back to back, so the paths of a round share the
+machine's state; a contrast is paired by round (``stats.paired_ratio``, a t interval of the
+rounds' log ratios), which removes the drift that separate fresh runs would add to the
+comparison.
 """
 
 from __future__ import annotations
@@ -13,19 +14,23 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from itertools import combinations
+from pathlib import Path
 
+import msgspec
 from msgspec import field
 
 from loadtests.model.latency import Latency
 
-from . import stats
+from . import stats, usage
 from .records import Count, Record, UnixSeconds
 
 # What each window measures, and what the contrasts compare: ratios, and for the threads waiting
-# on a socket (``sweep.io_threads``; near 0 for a path that holds none) a difference.
+# on a socket (``sweep.sampler.in_io``; near 0 for a path that holds none) a difference.
 METRICS = ("rps", "p50_ms", "p99_ms", "server_cpu_ms_per_request")
 THREADS = "io_threads"
 RATIO, DIFFERENCE = "ratio", "difference"
+# The phase's raw files: the plan and schedule with the load's spec, its windows, the samples.
+SPEC, LOAD, SAMPLES = "load-spec.json", "load.json", "samples.json"
 
 
 class PairedWindow(Record):
@@ -85,18 +90,42 @@ class DbComparison(Record):
     error: str | None = None
 
 
+def read(out_dir: Path) -> DbComparison:
+    """The comparison from the phase's raw files in ``out_dir``."""
+    spec = msgspec.json.decode((out_dir / SPEC).read_bytes())
+    raw = msgspec.json.decode((out_dir / LOAD).read_bytes())["windows"]
+    server = usage.read(out_dir / SAMPLES)["server"]
+    plan, settle = spec["plan"], spec["plan"]["settle_s"]
+    loaded = raw[0]["start"] if raw else float("inf")  # before it, the server was idle
+    idle = min((s.threads for s in server if s.unix < loaded), default=None)
+    idle_io = usage.mean_io(server, 0.0, loaded)
+    windows = [
+        window_of(window, name, round_, settle, server, idle, idle_io)
+        for (name, round_), window in zip(spec["schedule"], raw, strict=True)
+        if round_ > 0  # round 0 is the warm-up
+    ]
+    return DbComparison(
+        **plan,
+        idle_threads=idle,
+        windows=windows,
+        idle_io_threads=None if idle_io is None else round(idle_io, 2),
+        contrasts=contrasts(windows, plan["paths"]),
+    )
+
+
 def window_of(
     raw: dict,
     name: str,
     round_: int,
     settle: float,
-    use: dict | None,
+    server: list[usage.Sample],
     idle: int | None,
-    io: float | None = None,
+    idle_io: float | None,
 ) -> PairedWindow:
     """A paired window (of scenario ``name``) from the load's raw window (its URL path, its
-    answers) and the server's use over its measured span."""
+    answers) and the server's samples over its measured span (``idle``: the idle server's)."""
     start, end = raw["start"] + settle, raw["end"]
+    use, io = usage.window(server, start, end), usage.mean_io(server, start, end)
     mine = [a for a in raw["answers"] if a[0] == raw["path"] and a[3] >= start]
     times = Latency.of(ms for _, ms, error, _ in mine if not error)
     errors = Counter(error for _, _, error, _ in mine if error)
@@ -120,7 +149,7 @@ def window_of(
         server_threads=threads,
         threads_above_idle=threads - idle if threads is not None and idle is not None else None,
         errors=dict(errors) or None,
-        io_threads=None if io is None else round(io, 2),
+        io_threads=None if io is None or idle_io is None else round(io - idle_io, 2),
     )
 
 
@@ -132,51 +161,38 @@ def by_round(windows: list[PairedWindow], path: str, metric: str) -> dict[int, f
     }
 
 
-def _difference(a: list[float], b: list[float]):
-    diffs = [x - y for x, y in zip(a, b, strict=True)]
-    if len(diffs) < 2:
-        return None
-    mean = statistics.fmean(diffs)
-    half = stats.t_975(len(diffs) - 1) * statistics.stdev(diffs) / len(diffs) ** 0.5
-    return mean, mean - half, mean + half
-
-
 def contrasts(windows: list[PairedWindow], paths: list[str]) -> list[Contrast]:
     """Each pair of paths on each metric, over the rounds both measured."""
-    out = []
-    for (b, a), metric in ((pair, m) for pair in combinations(paths, 2) for m in METRICS):
-        out += _contrast(windows, a, b, metric, RATIO)
-    for b, a in combinations(paths, 2):
-        out += _contrast(windows, a, b, THREADS, DIFFERENCE)
-    return out
+    pairs = [(a, b) for b, a in combinations(paths, 2)]
+    wanted = [(*pair, metric, RATIO) for pair in pairs for metric in METRICS]
+    wanted += [(*pair, THREADS, DIFFERENCE) for pair in pairs]
+    return [found for args in wanted if (found := _contrast(windows, *args))]
 
 
-def _contrast(windows, a: str, b: str, metric: str, kind: str) -> list[Contrast]:
+def _contrast(windows, a: str, b: str, metric: str, kind: str) -> Contrast | None:
     xa, xb = by_round(windows, a, metric), by_round(windows, b, metric)
     rounds = sorted(set(xa) & set(xb))
     va, vb = [xa[r] for r in rounds], [xb[r] for r in rounds]
     if kind == RATIO:
-        r = stats.paired_ratio(va, vb)
-        found = (r.value, r.low, r.high, r.significant) if r else None
+        ratio = stats.paired_ratio(va, vb)
+        found = ratio and (ratio.value, ratio.low, ratio.high)
     else:
-        d = _difference(va, vb)
-        found = (*d, not d[1] <= 0 <= d[2]) if d else None
-    if found is None:
-        return []
-    value, low, high, significant = found
-    return [
-        Contrast(
-            a=a,
-            b=b,
-            metric=metric,
-            kind=kind,
-            value=round(value, 4),
-            low=round(low, 4),
-            high=round(high, 4),
-            pairs=len(rounds),
-            significant=significant,
-        )
-    ]
+        found = stats.mean_ci95([x - y for x, y in zip(va, vb, strict=True)])
+    if not found:
+        return None
+    value, low, high = (round(x, 4) for x in found)
+    no_effect = 1.0 if kind == RATIO else 0.0
+    return Contrast(
+        a=a,
+        b=b,
+        metric=metric,
+        kind=kind,
+        value=value,
+        low=low,
+        high=high,
+        pairs=len(rounds),
+        significant=not found[1] <= no_effect <= found[2],
+    )
 
 
 def median_of(windows: list[PairedWindow], path: str, metric: str) -> float | None:

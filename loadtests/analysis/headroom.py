@@ -33,15 +33,13 @@ def headroom(cell: Cell) -> Headroom | None:
     if cell.model_rps:
         # Below the users' ceiling only when the slots are fewer than the users.
         binds = SLOTS if cell.model_rps < cell.littles_law_rps * (1 - 1e-6) else USERS
-        share = cell.model_efficiency
-        if share is None and cell.rps is not None:
-            share = cell.rps / cell.model_rps
-        return Headroom(cell.model_rps, binds, cell.model or "", share)
-    if not cell.littles_law_rps or cell.rps is None:
+        ceiling, arithmetic, share = cell.model_rps, cell.model or "", cell.model_efficiency
+    elif cell.littles_law_rps and cell.rps is not None:
+        service = cell.service_time_s
+        arithmetic = f"{cell.users} users / {service:g} s" if service else f"{cell.users} users"
+        binds, ceiling, share = USERS, cell.littles_law_rps, cell.efficiency
+    else:
         return None  # no model stored and nothing measured: which limit binds is not known
-    service = cell.service_time_s
-    arithmetic = f"{cell.users} users / {service:g} s" if service else f"{cell.users} users"
-    share = cell.efficiency
     if share is None and cell.rps is not None:
-        share = cell.rps / cell.littles_law_rps
-    return Headroom(cell.littles_law_rps, USERS, arithmetic, share)
+        share = cell.rps / ceiling
+    return Headroom(ceiling, binds, arithmetic, share)

@@ -59,13 +59,13 @@ def _poisson_cdf(mean: float, n: int) -> float:
 
 def _tail_root(servers: int, arrivals_per_service: float) -> float:
     """The root z > 1 of z^c = exp(λD (z - 1)), by bisection on c log z - λD (z - 1)."""
-    low, high = 1.0, 2.0
+    high = 2.0
 
     def gap(z: float) -> float:
         return servers * math.log(z) - arrivals_per_service * (z - 1.0)
 
     while gap(high) > 0:
-        low, high = high, 2.0 * high
+        high *= 2.0
     # Just above 1 the gap is positive (c > λD): the root lies where it turns negative.
     low = 1.0 + 1e-12
     for _ in range(200):
@@ -110,18 +110,6 @@ def mdc_wait_cdf(servers: int, service_s: float, rate: float, wait_s: float) -> 
     mean = rate * (service_s - u)
     room = (int(k) + 1) * servers - 1
     return sum(mass * _poisson_cdf(mean, room - max(n - servers, 0)) for n, mass in enumerate(p))
-
-
-def mdc_p99_ms(servers: int, service_s: float, rate: float) -> float:
-    """The p99 response time (wait + service), in ms, by bisection on the waiting time's cdf."""
-    low, high = 0.0, service_s
-    while mdc_wait_cdf(servers, service_s, rate, high) < P99:
-        low, high = high, 2.0 * high
-    while high - low > 1e-6 * service_s:
-        middle = (low + high) / 2.0
-        below = mdc_wait_cdf(servers, service_s, rate, middle) < P99
-        low, high = (middle, high) if below else (low, middle)
-    return (high + service_s) * 1000.0
 
 
 def mdc_lambda_star(servers: int, service_s: float, slo_p99_ms: float) -> float:

@@ -24,8 +24,9 @@ Count = int
 # a version 2 file reads as it is). 4: a capacity step's offered_rps is the realised arrival rate
 # (the rate asked for is target_rps); steps, searches and entries gain optional fields.
 # 5: a capacity step's latency from the send is its own record (send_latency_ms), not send_p*
-# keys beside the intended start's.
-SCHEMA_VERSION = 5
+# keys beside the intended start's. 6: every cell and capacity entry names its instrumentation
+# stack; a cell lists Locust's own files.
+SCHEMA_VERSION = 6
 
 
 class ProcessUse(Record):
@@ -145,6 +146,9 @@ class Cell(Record):
     ended_at: UnixSeconds | None = None
     # The Prometheus jobs that scraped this cell, when a Prometheus ran beside the sweep.
     extensions: dict[str, dict[str, str]] | None = None
+    instrumentation: str | None = None  # the app's stack (loadtests.observability.stacks)
+    # Locust's own report and statistics of each run (--html, --csv), relative to ``dir``.
+    locust_files: list[str] | None = None
 
     @property
     def measured(self) -> bool:

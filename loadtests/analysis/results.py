@@ -84,8 +84,21 @@ def migrate(data: dict) -> dict:
         data["capacity"] = [_realised_steps(entry) for entry in data["capacity"]]
     if data["schema_version"] < 5 and data.get("capacity"):
         data["capacity"] = [_send_latency(entry) for entry in data["capacity"]]
+    if data["schema_version"] < 6:
+        data["cells"] = [{"instrumentation": "lab", **cell} for cell in data.get("cells") or []]
+        data["capacity"] = [_stack(entry) for entry in data.get("capacity") or []]
     data["schema_version"] = SCHEMA_VERSION
     return data
+
+
+# Before schema 6 the cells ran the app as shipped (the lab's stack) and a capacity entry said
+# what differed from it as its variant, in the overhead benchmark's names.
+VARIANT_STACKS = {"": "lab", "this": "lab", "off": "none", "django-prometheus": "django-prometheus"}
+
+
+def _stack(entry: dict) -> dict:
+    stack = entry.get("instrumentation") or VARIANT_STACKS[entry.get("variant", "")]
+    return {**entry, "instrumentation": stack}
 
 
 def _realised_steps(entry: dict) -> dict:

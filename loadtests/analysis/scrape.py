@@ -15,8 +15,12 @@ from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from loadtests.model.latency import QUANTILES
+from loadtests.model.latency import QUANTILES, LatencyMs
 from mysite.metrics import names
+
+# METRICS_BUCKETS' bounds as multiples of a service time: fine just above it, coarse further out.
+BELOW_AND_JUST_ABOVE = (0.95, 1.0, 1.0025, 1.005, 1.01, 1.015, 1.02, 1.03, 1.05, 1.075, 1.1)
+FURTHER_OUT = (1.15, 1.2, 1.3, 1.5, 1.75, 2, 2.5, 3, 4, 5, 7.5, 10, 15, 20, 30, 50, 100)
 
 
 @dataclass
@@ -31,69 +35,65 @@ class Histogram:
     def count(self) -> float:
         return self.buckets.get(math.inf, 0.0)
 
-    def __sub__(self, earlier: Histogram) -> Histogram:
-        statuses = set(self.count_by_status) | set(earlier.count_by_status)
+    def _combine(self, other: Histogram, sign: float) -> Histogram:
+        def merged(a: dict, b: dict) -> dict:
+            return {k: a.get(k, 0.0) + sign * b.get(k, 0.0) for k in {**a, **b}}
+
         return Histogram(
-            {le: n - earlier.buckets.get(le, 0.0) for le, n in self.buckets.items()},
-            self.total - earlier.total,
-            {
-                s: self.count_by_status.get(s, 0.0) - earlier.count_by_status.get(s, 0.0)
-                for s in statuses
-            },
+            merged(self.buckets, other.buckets),
+            self.total + sign * other.total,
+            merged(self.count_by_status, other.count_by_status),
         )
+
+    def __sub__(self, earlier: Histogram) -> Histogram:
+        return self._combine(earlier, -1.0)
 
     def __add__(self, other: Histogram) -> Histogram:
-        statuses = set(self.count_by_status) | set(other.count_by_status)
-        return Histogram(
-            {
-                le: self.buckets.get(le, 0.0) + other.buckets.get(le, 0.0)
-                for le in set(self.buckets) | set(other.buckets)
-            },
-            self.total + other.total,
-            {
-                s: self.count_by_status.get(s, 0.0) + other.count_by_status.get(s, 0.0)
-                for s in statuses
-            },
-        )
+        return self._combine(other, 1.0)
 
-    def quantile(self, q: float) -> float | None:
-        """``histogram_quantile(q, ...)`` in seconds; None when the histogram is empty."""
-        bounds = sorted(self.buckets)
-        total = self.count
-        if not bounds or total <= 0:
-            return None
-        rank = q * total
-        lower, below = 0.0, 0.0
-        for upper in bounds:
-            cumulative = self.buckets[upper]
-            if cumulative >= rank:
-                if math.isinf(upper):
-                    return lower  # beyond the last finite bound: the best that is known
-                if cumulative == below:
-                    return upper
-                return lower + (upper - lower) * (rank - below) / (cumulative - below)
-            lower, below = upper, cumulative
-        return lower
-
-    def bucket(self, q: float) -> tuple[float, float] | None:
-        """The bounds (seconds) of the bucket that holds quantile ``q``; None when empty."""
+    def _holding(self, q: float) -> tuple[float, float, float, float] | None:
+        """(lower bound, count below it, upper bound, count up to it) of the bucket holding
+        quantile ``q``; None when the histogram is empty."""
         total = self.count
         if total <= 0:
             return None
-        lower = 0.0
+        lower = below = 0.0
         for upper in sorted(self.buckets):
             if self.buckets[upper] >= q * total:
-                return lower, upper
-            lower = upper
-        return lower, math.inf
+                return lower, below, upper, self.buckets[upper]
+            lower, below = upper, self.buckets[upper]
+        return lower, below, math.inf, total
 
-    def percentiles_ms(self) -> dict[str, float] | None:
+    def quantile(self, q: float) -> float | None:
+        """``histogram_quantile(q, ...)`` in seconds; None when the histogram is empty."""
+        found = self._holding(q)
+        if found is None:
+            return None
+        lower, below, upper, cumulative = found
+        if math.isinf(upper):
+            return lower  # beyond the last finite bound: the best that is known
+        if cumulative == below:
+            return upper
+        return lower + (upper - lower) * (q * self.count - below) / (cumulative - below)
+
+    def bucket(self, q: float) -> tuple[float, float] | None:
+        """The bounds (seconds) of the bucket that holds quantile ``q``; None when empty."""
+        found = self._holding(q)
+        return None if found is None else (found[0], found[2])
+
+    def latency_ms(self) -> LatencyMs | None:
+        """Percentiles (ms), each rounded to what its bucket allows, with the bucket's bounds."""
         if self.count <= 0:
             return None
-        values = {key: self.quantile(q) for key, q in QUANTILES.items()}
-        values = {key: round(v * 1000.0, 2) for key, v in values.items() if v is not None}
-        values["mean"] = round(1000.0 * self.total / self.count, 2)
-        return values
+        figures = {"mean": round(1000.0 * self.total / self.count, 2)}
+        for key, q in QUANTILES.items():
+            low, high = (bound * 1000.0 for bound in self.bucket(q))
+            figures[key] = round(round_to_bucket(round(self.quantile(q) * 1000.0, 2), low, high), 3)
+            figures[f"{key}_bucket"] = (
+                round(low, 3),
+                round(high, 3) if math.isfinite(high) else None,
+            )
+        return LatencyMs(**figures)
 
 
 def round_to_bucket(value: float, lower: float, upper: float) -> float:
@@ -158,36 +158,7 @@ def buckets_for(*service_times: float) -> list[float]:
     service time and the upstream call's ``delay``, which the client histogram records.
     """
     small = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0]
-    factors = [
-        0.95,
-        1.0,
-        1.0025,
-        1.005,
-        1.01,
-        1.015,
-        1.02,
-        1.03,
-        1.05,
-        1.075,
-        1.1,
-        1.15,
-        1.2,
-        1.3,
-        1.5,
-        1.75,
-        2,
-        2.5,
-        3,
-        4,
-        5,
-        7.5,
-        10,
-        15,
-        20,
-        30,
-        50,
-        100,
-    ]
+    factors = [*BELOW_AND_JUST_ABOVE, *FURTHER_OUT]
     values = {round(b, 6) for b in small if b < 0.9 * min(service_times)}
     for service_time in service_times:
         values |= {round(service_time * f, 6) for f in factors if service_time * f <= 300}

@@ -6,8 +6,8 @@ windows of one run differ by the run's own noise. A cell's intervals (``bootstra
 at both levels: runs with replacement, then windows with replacement inside each chosen run
 (resampling windows alone would ignore the first and make intervals too narrow). Throughput is
 the mean of the resampled windows' rates; a percentile pools their raw timings. With three runs
-such an interval knows only the spread it saw; a comparison of two cells (``ratio``) therefore
-uses Student's t over the runs' means, which widens with few runs, for its verdict.
+such an interval knows only the spread it saw; a comparison of two cells (``ratio_of_means``)
+therefore uses Student's t over the runs' means, which widens with few runs, for its verdict.
 """
 
 from __future__ import annotations
@@ -28,11 +28,6 @@ SEED = 11  # a fixed seed: the same data give the same interval, run after run
 Runs = Sequence[Sequence[tuple[float, Latency]]]
 
 
-def _resample(runs: Runs, rng: random.Random) -> list[tuple[float, Latency]]:
-    chosen = [runs[rng.randrange(len(runs))] for _ in runs]
-    return [run[rng.randrange(len(run))] for run in chosen for _ in run]
-
-
 def _interval(values: list[float]) -> tuple[float, float] | None:
     values = sorted(v for v in values if v is not None and math.isfinite(v))
     if not values:
@@ -43,10 +38,16 @@ def _interval(values: list[float]) -> tuple[float, float] | None:
     return low, high
 
 
-def _statistic(windows, key: str) -> float | None:
-    if key == "rps":
-        return sum(rate for rate, _ in windows) / len(windows)
-    return Latency.merged(times for _, times in windows).quantile(float(key))
+def _statistics(windows, keys: Sequence[str]) -> list[float | None]:
+    """Each key's statistic of ``windows``: their mean rate, or a quantile of their pooled times
+    (merged once for every quantile)."""
+    times = Latency.merged(times for _, times in windows) if set(keys) - {"rps"} else None
+    return [
+        sum(rate for rate, _ in windows) / len(windows)
+        if key == "rps"
+        else times.quantile(float(key))
+        for key in keys
+    ]
 
 
 def bootstrap(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> dict:
@@ -58,12 +59,13 @@ def bootstrap(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> di
     if not runs:
         return dict.fromkeys(keys)
     rng = random.Random(SEED)
-    samples: dict[str, list] = {key: [] for key in keys}
-    for _ in range(resamples):
-        windows = _resample(runs, rng)
-        for key in keys:
-            samples[key].append(_statistic(windows, key))
-    return {key: _interval(values) for key, values in samples.items()}
+    samples: list[list] = [[] for _ in keys]
+    for _ in range(resamples):  # runs with replacement, then windows of each chosen run
+        chosen = [runs[rng.randrange(len(runs))] for _ in runs]
+        windows = [run[rng.randrange(len(run))] for run in chosen for _ in run]
+        for column, value in zip(samples, _statistics(windows, keys), strict=True):
+            column.append(value)
+    return {key: _interval(values) for key, values in zip(keys, samples, strict=True)}
 
 
 def run_intervals(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -> dict:
@@ -76,26 +78,19 @@ def run_intervals(runs: Runs, keys: Sequence[str], resamples: int = RESAMPLES) -
     windows is left: it knows that run's noise, not the start-up luck between runs.
     """
     runs = [list(run) for run in runs if run]
-    booted = bootstrap(runs, keys, resamples)
+    out = bootstrap(runs, keys, resamples)
     if len(runs) < 2:
-        return booted
-    out = {}
-    for key in keys:
-        per_run = [_statistic(run, key) for run in runs]
-        per_run = [x for x in per_run if x is not None]
-        interval = mean_ci95(per_run)
-        if interval is None:
-            out[key] = booted[key]
+        return out
+    per_run = [_statistics(run, keys) for run in runs]
+    pooled = _statistics([w for run in runs for w in run], keys)
+    for index, key in enumerate(keys):
+        t = mean_ci95([x[index] for x in per_run if x[index] is not None])
+        if t is None or key == "rps":
+            out[key] = out[key] if t is None else t[1:]
             continue
-        if key == "rps":
-            out[key] = (interval[1], interval[2])
-            continue
-        pooled = _statistic([w for run in runs for w in run], key)
-        half = (interval[2] - interval[1]) / 2
-        low, high = pooled - half, pooled + half
-        if booted[key] is not None:
-            low, high = min(low, booted[key][0]), max(high, booted[key][1])
-        out[key] = (low, high)
+        centre, half = pooled[index], (t[2] - t[1]) / 2
+        booted = out[key] or (math.inf, -math.inf)
+        out[key] = (min(centre - half, booted[0]), max(centre + half, booted[1]))
     return out
 
 
@@ -241,19 +236,6 @@ def detectable_ratio(se: float, df: float) -> float:
     return math.exp((t_975(df) + t_quantile(POWER, df)) * se)
 
 
-def ratio(a: Runs, b: Runs) -> Ratio | None:
-    """The ratio of two cells' mean rates with Welch's interval on the log scale.
-
-    The unit is the fresh run (its windows' mean rate): windows of one run share its start-up
-    luck. With three runs a bootstrap cannot reach beyond the runs' own range, so the verdict
-    uses Student's t with Welch's degrees of freedom, which widens the interval as few runs
-    demand. Needs two runs a side; the data cannot separate the two when 1 lies inside.
-    """
-    means_a = [sum(r for r, _ in run) / len(run) for run in a if run]
-    means_b = [sum(r for r, _ in run) / len(run) for run in b if run]
-    return ratio_of_means(means_a, means_b)
-
-
 def ratio_of_means(a: Sequence[float], b: Sequence[float]) -> Ratio | None:
     """mean(a) / mean(b) of independent values (fresh runs, fresh searches), with Welch's
     interval on the log scale."""
@@ -274,11 +256,8 @@ def paired_ratio(a: Sequence[float], b: Sequence[float]) -> Ratio | None:
     their own range. Needs two pairs with both values positive.
     """
     logs = [math.log(x / y) for x, y in zip(a, b, strict=True) if x and y and x > 0 and y > 0]
-    if len(logs) < 2:
-        return None
-    mean = statistics.fmean(logs)
-    half = t_975(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return Ratio(math.exp(mean), math.exp(mean - half), math.exp(mean + half))
+    t = mean_ci95(logs)
+    return Ratio(*(math.exp(x) for x in t)) if t else None
 
 
 # A step's tail (the open model's verdict on a p99 SLO is a test on the share of its requests

@@ -17,6 +17,11 @@ from mysite.demo.params import MAX_FANOUT
 # Connections (and sync fan-out threads) per worker that the sweep gives each server: the app's
 # own default, the largest fan-out, so one request's calls never queue behind each other.
 UPSTREAM_POOL_SIZE = MAX_FANOUT
+# What measures the app (each configuration's instrumentation): the names of
+# loadtests.observability.stacks, which says what each one runs; "lab", the lab's own middleware,
+# unless a run names others.
+STACK_NAMES = ("none", "lab", "django-prometheus", "opentelemetry")
+DEFAULT_STACK = "lab"
 EXTERNAL = "external"  # the server kind of cells measured on --host
 # Servers that give a connection a thread while it sends its request (gunicorn's gthread
 # worker reads the request with a blocking read in the thread that will serve it).

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import subprocess
 import sys
@@ -28,7 +29,9 @@ from collections import Counter
 
 import msgspec
 
-from .stacks import STACK_NAMES, prepared
+from loadtests.model.experiment import STACK_NAMES
+
+from .stacks import prepared
 
 # An async view and a sync one, with no wait, so nothing but the stack differs.
 ROUTES = ("/async/api/", "/sync/api/")
@@ -154,6 +157,15 @@ def count_hops(stack: str, requests: int = DEFAULT_REQUESTS) -> StackHops:
         raise RuntimeError(f"counting hops under {stack} failed:\n{result.stderr[-3000:]}")
     lines = result.stdout.strip().splitlines()
     return StackHops(stack, requests, msgspec.json.decode(lines[-1], type=list[RouteHops]))
+
+
+_counted = functools.cache(count_hops)  # once per stack and process: the counts do not vary
+
+
+def hops_per_request(stack: str, path: str) -> float | None:
+    """What a request to ``path`` pays in hops under ``stack`` (a capacity phase asks for each
+    entry); None for a route ``ROUTES`` does not hold."""
+    return _counted(stack).route(path).total if path in ROUTES else None
 
 
 def table(measured: list[StackHops]) -> str:

@@ -28,6 +28,8 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from loadtests.model.experiment import DEFAULT_STACK, STACK_NAMES
+
 from .receiver import Counts, counts, serve_receiver
 
 APP_SETTINGS = "mysite.settings"
@@ -75,8 +77,7 @@ STACKS = {
         ),
     )
 }
-STACK_NAMES = tuple(STACKS)
-DEFAULT_STACK = "lab"
+assert tuple(STACKS) == STACK_NAMES, "one stack for each name the experiments use"
 
 
 def stack(name: str) -> Stack:
@@ -102,6 +103,7 @@ class PreparedStack:
     stack: Stack
     env: dict[str, str]
     receiver_url: str | None = None
+    receiver_pid: int | None = None  # to pin it away from the server it receives from
 
     def receiver_counts(self) -> Counts:
         if self.receiver_url is None:
@@ -131,4 +133,4 @@ def prepared(name: str, receiver_port: int | None = None) -> Iterator[PreparedSt
         yield PreparedStack(chosen, server_env(name))
         return
     with serve_receiver(receiver_port) as receiver:
-        yield PreparedStack(chosen, server_env(name, receiver.url), receiver.url)
+        yield PreparedStack(chosen, server_env(name, receiver.url), receiver.url, receiver.pid)

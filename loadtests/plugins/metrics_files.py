@@ -24,19 +24,10 @@ from mysite.metrics import names
 _PER_PROCESS = re.compile(r"histogram_(\d+)\.db$")
 
 
-class _Merged:
-    """A collector over a fixed list of files (a registry needs something with ``collect``)."""
-
-    def __init__(self, files: list[str]) -> None:
-        self.files = files
-
-    def collect(self):
-        return MultiProcessCollector.merge(self.files, accumulate=True)
-
-
-def _route_counts(files: list[str]) -> dict[str, float]:
+def _route_counts(path: Path) -> dict[str, float]:
+    """One worker's requests per route, from its own histogram file."""
     counts: dict[str, float] = {}
-    for metric in MultiProcessCollector.merge(files, accumulate=True):
+    for metric in MultiProcessCollector.merge([str(path)], accumulate=True):
         for sample in metric.samples:
             if sample.name == names.SERVER_DURATION + "_count":
                 route = sample.labels.get(names.ROUTE, "")
@@ -55,17 +46,15 @@ def snapshot(directory: Path, out: Path, boundary: dict) -> None:
             for path in Path(directory).glob("*.db"):
                 shutil.copyfile(path, Path(copy) / path.name)
             boundary["read_s"] = round(time.monotonic() - started, 4)
-            _write(sorted(str(p) for p in Path(copy).glob("*.db")), out, boundary)
+            registry = CollectorRegistry(auto_describe=False)
+            MultiProcessCollector(registry, path=copy)
+            out.write_bytes(generate_latest(registry))
+            boundary["scrape_file"] = out.name
+            boundary["per_process"] = {
+                match.group(1): _route_counts(path)
+                for path in sorted(Path(copy).glob("*.db"))
+                if (match := _PER_PROCESS.search(path.name))
+            }
     except (OSError, ValueError) as error:
         boundary["scrape_error"] = f"{type(error).__name__}: {error}"
         boundary.setdefault("read_s", round(time.monotonic() - started, 4))
-
-
-def _write(files: list[str], out: Path, boundary: dict) -> None:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Merged(files))
-    out.write_bytes(generate_latest(registry))
-    boundary["scrape_file"] = out.name
-    boundary["per_process"] = {
-        match.group(1): _route_counts([f]) for f in files if (match := _PER_PROCESS.search(f))
-    }

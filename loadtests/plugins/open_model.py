@@ -15,7 +15,7 @@ The scenario is the one user class named on the command line (default ``AsyncApi
         --arrival-rate 50 --delay 0.2 SyncApiUser
 
 With ``--capacity-slo-ms`` the run is a capacity search (``loadtests.plugins.search``) and ends
-by itself; ``--arrival-out`` writes every step (``loadtests.plugins.recording``) as JSON. In
+by itself; ``--arrival-out`` writes every step (``loadtests.plugins.trace``) as JSON. In
 distributed mode the master splits each step's rate evenly across its workers and merges their
 latencies exactly (``open_step`` / ``open_result`` messages).
 
@@ -33,7 +33,7 @@ step runs to its longest (only a local search ends a step early on a clear failu
 The ``--arrival-out`` JSON (the seam the sweep reads)::
 
     {"rate", "process", "scenario", "workers",
-     "steps": [{  # recording.StepRecording.summary's keys, and:
+     "steps": [{  # trace.StepTrace.summary's keys, and:
         "seed": int, "target_rps": float (asked for), "offered_rps": float (realised:
         arrivals / "duration_s"), "stationary": bool, "judgement": str (how it was judged,
         from measured values), "latency_ms" / "send_latency_ms": {p50, p95, p99} (from the
@@ -64,12 +64,10 @@ import msgspec
 from locust import User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.model.latency import LatencyMs
 from loadtests.wait import wait_until
 
 from . import search as policy
 from .pacer import DRAIN_TIMEOUT, Pacer
-from .recording import StepRecording
 from .search import Search, StepOutcome, StepPlan, start_rate
 from .steady import Judgement
 from .trace import StepTrace, step_seed
@@ -82,6 +80,24 @@ DEFAULT_USER_CLASS = "AsyncApiUser"
 DEFAULT_MAX_IN_FLIGHT = 1000
 RESULT_MARGIN = 15.0
 STOPPED = "stopped by Locust before its end"  # a step's verdict when Locust's time limit cut it
+
+# The search's options: flag, the ``Search`` field it sets (None: used otherwise), type, default.
+SEARCH_OPTIONS = (
+    ("--capacity-slo-ms", "slo_p99_ms", float, 0.0, "search for the capacity under this p99 (ms)"),
+    ("--capacity-max", "max_rps", float, 100000.0, "capacity search: highest rate tried"),
+    ("--capacity-start", None, float, 0.0, "capacity search: first rate (0: from the ceiling)"),
+    ("--capacity-ceiling", None, float, 0.0, "capacity search: slot ceiling, if known (req/s)"),
+    ("--capacity-calibrate", "calibration_s", float, policy.CALIBRATION_S, "calibration s"),
+    ("--capacity-growth", "growth", float, 0.0, "capacity search: factor between steps (0: auto)"),
+    ("--capacity-precision", "precision", float, policy.PRECISION, "bracket width to stop at"),
+    ("--capacity-min-requests", "min_requests", int, policy.MIN_STEP_REQUESTS, "before a verdict"),
+    ("--capacity-min-step", "min_step_s", float, policy.MIN_STEP_S, "judged s per step, least"),
+    ("--capacity-step-requests", "step_requests", int, policy.STEP_REQUESTS, "judged per step"),
+    ("--capacity-max-step", "max_step_s", float, policy.MAX_STEP_S, "judged s per step, most"),
+    ("--capacity-max-warmup", "max_warmup_s", float, policy.MAX_WARMUP_S, "warm-up s, most"),
+    ("--capacity-max-steps", "max_steps", int, policy.MAX_STEPS, "steps besides the calibration"),
+    ("--capacity-edge-tests", "edge_tests", int, policy.TESTS_PER_EDGE, "tests of each edge"),
+)
 
 
 class OpenModelUser(User):
@@ -108,35 +124,12 @@ def _add_arguments(parser):
         default=POISSON,
         help="inter-arrival times: constant, or exponential (Poisson arrivals)",
     )
-    parser.add_argument(
-        "--connections",
-        type=int,
-        default=DEFAULT_MAX_IN_FLIGHT,
-        help="open model: connections per Locust process (requests beyond wait for one)",
-    )
-    parser.add_argument(
-        "--max-in-flight",
-        type=int,
-        default=DEFAULT_MAX_IN_FLIGHT,
-        help="open model: requests in flight per Locust process, at most",
-    )
     for flag, kind, default, text in (
+        ("--connections", int, DEFAULT_MAX_IN_FLIGHT, "open model: connections per process"),
+        ("--max-in-flight", int, DEFAULT_MAX_IN_FLIGHT, "open model: in flight per process, most"),
         ("--arrival-out", str, "", "open model: write the steps as JSON here"),
         ("--arrival-seed", int, 1, "base seed of the Poisson schedules (one per step from it)"),
-        ("--capacity-slo-ms", float, 0.0, "search for the capacity under this p99 (ms)"),
-        ("--capacity-max", float, 100000.0, "capacity search: highest rate tried"),
-        ("--capacity-start", float, 0.0, "capacity search: first rate (0: from the ceiling)"),
-        ("--capacity-ceiling", float, 0.0, "capacity search: slot ceiling, if known (req/s)"),
-        ("--capacity-calibrate", float, policy.CALIBRATION_S, "capacity search: calibration s"),
-        ("--capacity-growth", float, 0.0, "capacity search: factor between steps (0: auto)"),
-        ("--capacity-precision", float, policy.PRECISION, "capacity search: bracket width"),
-        ("--capacity-min-requests", int, policy.MIN_STEP_REQUESTS, "before a verdict, per step"),
-        ("--capacity-min-step", float, policy.MIN_STEP_S, "capacity search: judged s, least"),
-        ("--capacity-step-requests", int, policy.STEP_REQUESTS, "judged requests per step"),
-        ("--capacity-max-step", float, policy.MAX_STEP_S, "capacity search: judged s, most"),
-        ("--capacity-max-warmup", float, policy.MAX_WARMUP_S, "capacity search: warm-up s"),
-        ("--capacity-max-steps", int, policy.MAX_STEPS, "steps, at most, besides the calibration"),
-        ("--capacity-edge-tests", int, policy.TESTS_PER_EDGE, "tests of each edge, at least"),
+        *((flag, kind, default, text) for flag, _, kind, default, text in SEARCH_OPTIONS),
     ):
         parser.add_argument(flag, type=kind, default=default, help=text, include_in_web_ui=False)
 
@@ -148,28 +141,23 @@ def _rate(environment) -> float:
 
 _pacer: Pacer | None = None
 _env: list = [None]  # the environment, from init (spawning_complete does not pass it)
-_chosen: dict[str, type] = {}
-_results: dict[int, list[dict]] = {}
+_results: dict[int, list[StepTrace]] = {}
+_stop_requested = gevent.event.Event()
+_controller: list[gevent.Greenlet] = []
 
 
 def _get_pacer(environment) -> Pacer:
     global _pacer
     if _pacer is None:
         options = environment.parsed_options
-        name = _chosen.get("name") or getattr(options, "arrival_user", "") or DEFAULT_USER_CLASS
-        user_class = _lab_classes(environment)[name]
+        # The locustfile's scenario classes, as Locust loaded them (no import of the
+        # locustfile, which imports this); the master names the one to run for its workers.
+        user_class = environment.available_user_classes[
+            getattr(options, "arrival_user", DEFAULT_USER_CLASS)
+        ]
         poisson = options.arrival_process == POISSON
-        _pacer = Pacer(
-            environment, user_class, options.max_in_flight, poisson, int(options.connections)
-        )
+        _pacer = Pacer(environment, user_class, options.max_in_flight, poisson, options.connections)
     return _pacer
-
-
-def _lab_classes(environment) -> dict[str, type]:
-    """The locustfile's scenario user classes, as Locust loaded them (every class the file
-    defines, whichever it was asked to run): no import of the locustfile, which imports this."""
-    available = environment.available_user_classes or {}
-    return {n: c for n, c in available.items() if hasattr(c, "scenario")}
 
 
 @events.init.add_listener
@@ -184,15 +172,19 @@ def _on_init(environment, runner=None, **_kwargs):
     if isinstance(runner, MasterRunner):
         runner.register_message(
             RESULT,
-            lambda msg, **_: _results.setdefault(msg.data["index"], []).append(msg.data),
+            lambda msg, **_: _results.setdefault(msg.data["index"], []).append(
+                StepTrace.from_message(msg.data["trace"])
+            ),
         )
     classes = [c for c in environment.user_classes if c is not OpenModelUser]
     if _rate(environment) > 0:
         # The open model: the pacer asks for the named scenario's path; Locust runs one idler.
         named = [c.__name__ for c in classes if hasattr(c, "scenario")]
-        _chosen["name"] = named[0] if len(named) == 1 else DEFAULT_USER_CLASS
         environment.user_classes = [OpenModelUser]
-        environment.parsed_options.arrival_user = _chosen["name"]  # travels to the workers
+        # Travels to the workers with the options.
+        environment.parsed_options.arrival_user = (
+            named[0] if len(named) == 1 else DEFAULT_USER_CLASS
+        )
     elif classes:
         environment.user_classes = classes
 
@@ -200,9 +192,8 @@ def _on_init(environment, runner=None, **_kwargs):
 def _worker_step(runner, data: dict) -> None:
     pacer = _get_pacer(runner.environment)
     pacer.stop_event.clear()
-    record, trace = pacer.run_step(data["rate"], data["duration"], data["seed"])
-    message = {"record": msgspec.to_builtins(record), "trace": trace.to_message()}
-    runner.send_message(RESULT, {"index": data["index"], **message})
+    trace = pacer.run_step(data["rate"], data["duration"], data["seed"])
+    runner.send_message(RESULT, {"index": data["index"], "trace": trace.to_message()})
 
 
 def run_step(
@@ -213,7 +204,7 @@ def run_step(
     seed: int,
     decide=None,
     first_check_s: float = 0.0,
-) -> tuple[StepRecording, StepTrace]:
+) -> StepTrace:
     """One step at ``rate`` over every process: here, or split across the master's workers
     (each with a seed of its own from ``seed``; a distributed step runs its whole length)."""
     runner = environment.runner
@@ -221,39 +212,26 @@ def run_step(
         pacer = _get_pacer(environment)
         pacer.stop_event.clear()
         return pacer.run_step(rate, duration, seed, decide, first_check_s, policy.CHECK_EVERY_S)
-    nodes = runner.clients.ready + runner.clients.spawning + runner.clients.running
-    workers = max(1, len(nodes))
-    for offset, client_id in enumerate(sorted(node.id for node in nodes)):
-        message = {
-            "index": index,
-            "rate": rate / workers,
-            "duration": duration,
-            "seed": step_seed(seed, index, offset + 1),
-        }
-        runner.send_message(STEP, message, client_id=client_id)
-    limit = (duration or 10 * 86400) + DRAIN_TIMEOUT + RESULT_MARGIN
-    wait_until(
-        lambda: len(_results.get(index, [])) >= workers or _stop_requested.is_set(),
-        limit,
-        0.05,
-        sleep=gevent.sleep,
+    nodes = sorted(
+        n.id for n in runner.clients.ready + runner.clients.spawning + runner.clients.running
     )
+    workers = max(1, len(nodes))
+    for offset, client_id in enumerate(nodes):
+        message = {"index": index, "rate": rate / workers, "duration": duration}
+        message["seed"] = step_seed(seed, index, offset + 1)
+        runner.send_message(STEP, message, client_id=client_id)
+
+    def arrived() -> bool:
+        return len(_results.get(index, [])) >= workers
+
+    limit = (duration or 10 * 86400) + DRAIN_TIMEOUT + RESULT_MARGIN
+    wait_until(lambda: arrived() or _stop_requested.is_set(), limit, 0.05, sleep=gevent.sleep)
     if _stop_requested.is_set():
-        wait_until(
-            lambda: len(_results.get(index, [])) >= workers,
-            DRAIN_TIMEOUT + RESULT_MARGIN,
-            0.05,
-            sleep=gevent.sleep,
-        )
-    merged, trace = StepRecording(), StepTrace(seed=seed)
-    for message in _results.pop(index, []):
-        merged.merge(msgspec.convert(message["record"], StepRecording))
-        trace.merge(StepTrace.from_message(message["trace"]))
-    return merged, trace
-
-
-_stop_requested = gevent.event.Event()
-_controller: list[gevent.Greenlet] = []
+        wait_until(arrived, DRAIN_TIMEOUT + RESULT_MARGIN, 0.05, sleep=gevent.sleep)
+    merged = StepTrace(seed=seed)
+    for trace in _results.pop(index, []):
+        merged.merge(trace)
+    return merged
 
 
 @events.spawning_complete.add_listener
@@ -275,32 +253,19 @@ def _failed(environment, error) -> None:
 
 
 def _search(options) -> Search:
-    return Search(
-        slo_p99_ms=options.capacity_slo_ms,
-        start_rps=start_rate(
-            options.arrival_rate, options.capacity_start, options.capacity_ceiling
-        ),
-        max_rps=options.capacity_max,
-        growth=options.capacity_growth,
-        precision=options.capacity_precision,
-        min_requests=options.capacity_min_requests,
-        min_step_s=options.capacity_min_step,
-        max_step_s=options.capacity_max_step,
-        step_requests=options.capacity_step_requests,
-        max_warmup_s=options.capacity_max_warmup,
-        max_steps=options.capacity_max_steps,
-        edge_tests=options.capacity_edge_tests,
-        ceiling_rps=options.capacity_ceiling or None,
-        calibration_s=options.capacity_calibrate,
-    )
+    fields = {
+        field: getattr(options, flag[2:].replace("-", "_"))
+        for flag, field, *_ in SEARCH_OPTIONS
+        if field
+    }
+    start = start_rate(options.arrival_rate, options.capacity_start, options.capacity_ceiling)
+    return Search(**fields, start_rps=start, ceiling_rps=options.capacity_ceiling or None)
 
 
-def step_record(
-    record: StepRecording, trace: StepTrace, target_rps: float, judgement: Judgement | None
-) -> dict:
-    """A step as the out file holds it: the recording's summary, the seed, the realised rate,
+def step_record(trace: StepTrace, target_rps: float, judgement: Judgement | None) -> dict:
+    """A step as the out file holds it: the trace's summary, the seed, the realised rate,
     and (in a search) the verdict on its steady part."""
-    step = record.summary(trace.offered_rps) | {
+    step = trace.summary() | {
         "seed": trace.seed,
         "target_rps": round(target_rps, 3),
         "generator_cpu_share": round(trace.generator_cpu_share, 4),
@@ -309,8 +274,8 @@ def step_record(
         return step
     j = judgement
     return step | {
-        "latency_ms": LatencyMs(p50=j.p50_ms, p95=j.p95_ms, p99=j.p99_ms),
-        "send_latency_ms": LatencyMs(p50=j.send_p50_ms, p95=j.send_p95_ms, p99=j.send_p99_ms),
+        "latency_ms": j.latency,
+        "send_latency_ms": j.send_latency,
         "stationary": j.stationary,
         "judgement": j.text,
         "p99_ci95": list(j.p99_ci95),
@@ -321,36 +286,33 @@ def step_record(
 
 
 def _search_step(environment, search: Search, plan: StepPlan, index: int) -> dict:
-    seed = step_seed(environment.parsed_options.arrival_seed, index)
-    duration = plan.longest_s
-    record, trace = run_step(
+    trace = run_step(
         environment,
         index,
         plan.rate,
-        duration,
-        seed,
+        plan.longest_s,
+        step_seed(environment.parsed_options.arrival_seed, index),
         decide=lambda so_far, now_s: search.should_stop(plan, so_far, now_s),
         first_check_s=plan.shortest_s,
     )
     judgement = search.judge(plan, trace)
     if _stop_requested.is_set():  # cut short by Locust's end: a part of a step says nothing
-        return step_record(record, trace, plan.rate, judgement) | {"verdict": STOPPED}
-    outcome = StepOutcome(trace.offered_rps, record.scheduled, record.error_count, judgement)
-    verdict = search.record(plan, outcome)
-    return step_record(record, trace, plan.rate, judgement) | {"verdict": verdict}
+        return step_record(trace, plan.rate, judgement) | {"verdict": STOPPED}
+    errors = sum(trace.failed)  # failed, unanswered or dropped
+    outcome = StepOutcome(trace.offered_rps, len(trace.intended), errors, judgement)
+    return step_record(trace, plan.rate, judgement) | {"verdict": search.record(plan, outcome)}
 
 
 def _control(environment) -> None:
     options = environment.parsed_options
-    steps: list[dict] = []
+    runner, steps = environment.runner, []
     output = {
         "rate": options.arrival_rate,
         "process": options.arrival_process,
-        "scenario": _chosen.get("name"),
+        "scenario": options.arrival_user,
         "steps": steps,
+        "workers": runner.worker_count if isinstance(runner, MasterRunner) else 0,
     }
-    runner = environment.runner
-    output["workers"] = runner.worker_count if isinstance(runner, MasterRunner) else 0
     if options.capacity_slo_ms > 0:
         search = _search(options)
         while (plan := search.next_step()) is not None and not _stop_requested.is_set():
@@ -361,8 +323,8 @@ def _control(environment) -> None:
         output["search"] = search.result()
     else:
         seed = step_seed(options.arrival_seed, 0)
-        record, trace = run_step(environment, 0, options.arrival_rate, None, seed)
-        steps.append(step_record(record, trace, options.arrival_rate, None))
+        trace = run_step(environment, 0, options.arrival_rate, None, seed)
+        steps.append(step_record(trace, options.arrival_rate, None))
         logger.info("open model: %s", _line(steps[0]))
     if options.arrival_out:
         out = Path(options.arrival_out)
@@ -389,13 +351,11 @@ def _on_test_stop(environment, **_kwargs):
     """A plain ``--arrival-rate`` run ends with Locust: stop pacing, keep what was measured."""
     if _rate(environment) <= 0:
         return
-    if isinstance(environment.runner, WorkerRunner):
-        if _pacer is not None:
-            _pacer.stop_event.set()
-        return
-    _stop_requested.set()
     if _pacer is not None:
         _pacer.stop_event.set()
+    if isinstance(environment.runner, WorkerRunner):
+        return
+    _stop_requested.set()
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(STOP)
     # Wait for the controller's last step, unless the controller itself is stopping Locust.

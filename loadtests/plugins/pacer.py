@@ -4,8 +4,8 @@ Arrivals come on a schedule (constant gaps, or Poisson: for a step of known leng
 of uniform instants, ``trace.arrival_schedule``; for an open-ended run, exponential gaps), each
 from the step's own seed; each one runs the scenario user's ``ask()`` in a greenlet of its own,
 whether or not earlier ones have finished. The user's session reports each answer here; the
-pacer records it from the intended instant and from the actual send (``recording``), keeps
-every request's instants (``trace``), and re-fires Locust's request event with the
+pacer keeps every request's instants (``trace``: the step's latencies from the intended instant
+and from the actual send come from them), and re-fires Locust's request event with the
 intended-start latency, so Locust's own statistics count the queue too.
 
 A step may end before its longest: every ``check_every_s`` the pacer asks ``decide`` (the
@@ -26,9 +26,6 @@ import gevent.pool
 import numpy as np
 from locust.event import EventHook
 
-from loadtests.analysis.thresholds import LATE_MS
-
-from .recording import StepRecording
 from .trace import StepTrace, arrival_schedule
 
 DRAIN_TIMEOUT = 30.0  # the longest a step waits for its requests in flight after its schedule
@@ -52,14 +49,12 @@ class Pacer:
         self.user.client.request_event = hook = EventHook()
         hook.add_listener(self._on_response)
         self.max_in_flight, self.poisson = max_in_flight, poisson
-        self.in_flight = 0
         # Requests beyond this many wait for a connection here (the client's own queue, which
         # the intended-start latency counts and the actual-send latency does not).
         self.connections = gevent.lock.BoundedSemaphore(min(connections, max_in_flight))
         self.stop_event = gevent.event.Event()
-        self.schedule_end = float("inf")
         self.step_start = 0.0
-        self._current: dict = {}  # greenlet -> (intended perf_counter, record, end of schedule)
+        self._current: dict = {}  # greenlet -> (its trace, its index in it)
         self.name = user_class.scenario.path
 
     def _schedule(self, rate: float, duration: float | None, seed: int) -> Iterator[float]:
@@ -80,86 +75,68 @@ class Pacer:
         decide: Callable[[StepTrace, float], bool] | None = None,
         first_check_s: float = 0.0,
         check_every_s: float = 0.5,
-    ) -> tuple[StepRecording, StepTrace]:
-        record, trace = StepRecording(), StepTrace(seed=seed)
-        self.schedule_end = float("inf")
-        group = gevent.pool.Group()
+    ) -> StepTrace:
+        trace = StepTrace(seed=seed, started_at=time.time())
+        group = gevent.pool.Pool(self.max_in_flight)  # the requests in flight
         start = self.step_start = time.perf_counter()
         cpu_start = time.process_time()
-        end = start + duration if duration else float("inf")
-        record.started_at = time.time()
-        next_check = start + first_check_s
+        next_check, stop_at = start + first_check_s, duration or float("inf")
         for offset in self._schedule(rate, duration, seed):
             intended = start + offset
             if self.stop_event.is_set():
                 break
             if decide is not None and intended >= next_check:
                 if decide(trace, time.perf_counter() - start):
-                    end = intended
+                    stop_at = offset
                     break
                 next_check += check_every_s
             wait = intended - time.perf_counter()
             if wait > 0 and self.stop_event.wait(wait):
                 break
-            lag_ms = (time.perf_counter() - intended) * 1000.0
-            record.record_lag(lag_ms)
             index = trace.arrive(offset)
-            if self.in_flight >= self.max_in_flight:
-                record.dropped += 1
-                trace.failed[index] = True
+            if group.full():
+                trace.failed[index] = True  # dropped: never began
                 self._fire_dropped()
             else:
-                self.in_flight += 1
-                group.spawn(self._one, intended, record, end, trace, index)
+                group.spawn(self._one, trace, index)
         # A step stopped early (Locust's end) counts its answers up to the stop, not after.
-        self.schedule_end = min(time.perf_counter(), end)
-        record.paced_s = trace.paced_s = self.schedule_end - start
+        trace.paced_s = min(time.perf_counter() - start, stop_at)
         wall = time.perf_counter() - start
         trace.generator_cpu_share = (time.process_time() - cpu_start) / wall if wall > 0 else 0.0
         if not group.join(timeout=DRAIN_TIMEOUT):
-            unanswered = len(group)
             group.kill(block=True, timeout=5)
-            record.failures += unanswered
             why = f"not answered within {DRAIN_TIMEOUT:g} s of the step's end"
-            record.errors[why] += unanswered
             for index, done in enumerate(trace.done):
-                trace.failed[index] = trace.failed[index] or done != done  # NaN: never answered
+                if done != done and not trace.failed[index]:  # NaN: never answered
+                    trace.fail(index, why)
         gevent.sleep(DRAIN_PAUSE)
-        record.ended_at = time.time()
-        return record, trace
+        trace.ended_at = time.time()
+        return trace
 
-    def _one(
-        self, intended: float, record: StepRecording, end: float, trace: StepTrace, index: int
-    ) -> None:
+    def _now(self) -> float:
+        return time.perf_counter() - self.step_start
+
+    def _one(self, trace: StepTrace, index: int) -> None:
         me = gevent.getcurrent()
-        self._current[me] = (intended, record, end, trace, index)
-        trace.began[index] = time.perf_counter() - self.step_start
+        self._current[me] = (trace, index)
+        trace.began[index] = self._now()
         try:
             with self.connections:
-                record.sent_count += 1
-                record.late += (time.perf_counter() - intended) * 1000.0 > LATE_MS
-                trace.sent[index] = time.perf_counter() - self.step_start
+                trace.sent[index] = self._now()
                 self.user.ask()
         except Exception as error:  # an arrival's failure is a measurement
-            now = time.perf_counter()
-            record.record((now - intended) * 1000.0, 0.0, repr(error), False)
-            trace.done[index], trace.failed[index] = now - self.step_start, True
+            trace.done[index] = self._now()
+            trace.fail(index, repr(error))
         finally:
-            self.in_flight -= 1
             self._current.pop(me, None)
 
     def _on_response(self, response_time, exception=None, **meta) -> None:
-        intended, record, end, trace, index = self._current[gevent.getcurrent()]
-        now = time.perf_counter()
-        trace.done[index] = now - self.step_start
-        trace.failed[index] = exception is not None
-        total_ms = (now - intended) * 1000.0
-        if record.first_answer_s is None:
-            record.first_answer_s = now - self.step_start
-        error = None if exception is None else str(exception)
-        record.record(total_ms, float(response_time), error, now <= min(end, self.schedule_end))
-        meta |= {"response_time": total_ms, "exception": exception}
-        self.environment.events.request.fire(**meta)
+        trace, index = self._current[gevent.getcurrent()]
+        trace.done[index] = self._now()
+        if exception is not None:
+            trace.fail(index, str(exception))
+        total_ms = (trace.done[index] - trace.intended[index]) * 1000.0
+        self.environment.events.request.fire(**meta, response_time=total_ms, exception=exception)
 
     def _fire_dropped(self) -> None:
         self.environment.events.request.fire(

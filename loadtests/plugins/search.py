@@ -3,7 +3,7 @@
 Pure (no Locust, no I/O), so it can be driven by a simulated queue. A search:
 
 1. **calibrates** (``calibration_s`` > 0): a short step at ``CALIBRATION_SHARE`` of the start
-   rate measures the service time and the generator's CPU per request; the search's rises then
+   rate measures the generator's CPU per request (and shows the service time); rises then
    never jump past the rate the generator can pace with ``GENERATOR_MAX_SHARE`` of a core;
 2. **brackets**: from ``start_rps`` (where the model says the knee is, when the caller knows:
    a slot ceiling's ``CEILING_START_SHARE``) up or down by ``growth`` until a rate held and a
@@ -176,12 +176,9 @@ class Search:
     steps: int = 0
     stopped_because: str = ""
     lower_bound: bool = False
-    service_ms: float | None = None  # calibrated
     generator_cpu_ms_per_request: float | None = None  # calibrated
     tests: dict[float, list[RateTest]] = field(default_factory=dict)
     verdicts: list[str] = field(default_factory=list)
-    generator_limited_steps: int = 0
-    _calibrated: bool = False
 
     def __post_init__(self):
         if not self.growth:
@@ -232,22 +229,16 @@ class Search:
 
     def record(self, plan: StepPlan, outcome: StepOutcome) -> str:
         self.steps += 1
-        if plan.calibration:
-            self._calibrated = True
-            judgement = outcome.judgement
-            self.service_ms = judgement.p50_ms
-            if judgement.generator_cpu_share > 0 and outcome.offered_rps > 0:
-                per_request = judgement.generator_cpu_share / outcome.offered_rps
-                self.generator_cpu_ms_per_request = round(per_request * 1000.0, 4)
-            self.verdicts.append("calibration")
-            return "calibration"
-        verdict = self.verdict(outcome)
+        j = outcome.judgement
+        verdict = "calibration" if plan.calibration else self.verdict(outcome)
         self.verdicts.append(verdict)
-        if verdict == "generator lag":
-            self.generator_limited_steps += 1
-            if self.generator_limited_steps < GENERATOR_STRIKES:
+        if plan.calibration:
+            if j.generator_cpu_share > 0 and outcome.offered_rps > 0:
+                per_request = j.generator_cpu_share / outcome.offered_rps
+                self.generator_cpu_ms_per_request = round(per_request * 1000.0, 4)
+        elif verdict == "generator lag":
+            if self.verdicts.count(verdict) < GENERATOR_STRIKES:
                 return verdict  # not counted; the same rate again, with fresh arrivals
-            j = outcome.judgement
             self.lower_bound = True
             self.stopped_because = (
                 f"the generator could not keep its schedule at {outcome.offered_rps:.1f}/s "
@@ -255,7 +246,6 @@ class Search:
                 f"{j.generator_cpu_share:.0%} of a core): lambda* is a lower bound"
             )
         else:
-            j = outcome.judgement
             sound = verdict in ("held", "p99 over the SLO")  # stationary, without errors
             test = RateTest(outcome.offered_rps, j.requests, j.over_slo, j.bursts, sound)
             self.tests.setdefault(plan.rate, []).append(test)
@@ -287,6 +277,10 @@ class Search:
         low_fail = min(failed) if failed else None
         held = [r for r, v in decided.items() if v and (low_fail is None or r < low_fail)]
         return (max(held) if held else None), low_fail
+
+    @property
+    def _calibrated(self) -> bool:
+        return "calibration" in self.verdicts
 
     def _lowest_failed(self) -> float | None:
         return self._edges()[1] if self.tests else None

@@ -33,9 +33,9 @@ import numpy as np
 
 from loadtests.analysis.stats import two_share_z, wilson_interval
 from loadtests.analysis.thresholds import LAG_LIMIT_MS, LATE_MS
-from loadtests.model.latency import Latency, quantile_ranks
+from loadtests.model.latency import QUANTILES, LatencyMs, quantile_ranks
 
-from .trace import StepTrace
+from .trace import StepTrace, latency_of, percentiles
 
 QUANTILE = 0.99  # the SLO's percentile
 ALLOWED_SHARE = 1.0 - QUANTILE  # of requests over the SLO
@@ -52,32 +52,20 @@ class Judgement:
     """One step's verdict on its steady part, with the measured values it rests on."""
 
     warmup_s: float
-    judged_s: float  # seconds of arrivals judged (after the warm-up)
     requests: int  # judged requests (their outcome known)
     over_slo: int
     bursts: int  # runs of consecutive requests over the SLO
-    share_ci95: tuple[float, float]
-    within_slo: bool | None  # None: too close to tell
     stationary: bool
     decided: bool
     held: bool
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
+    latency: LatencyMs  # from the intended start, the unanswered as the slowest
     p99_ci95: tuple[float | None, float | None]
-    send_p50_ms: float | None
-    send_p95_ms: float | None
-    send_p99_ms: float | None
+    send_latency: LatencyMs  # from the send, of the answered
     generator_limited: bool
     late_share: float
     lag_p99_ms: float
     generator_cpu_share: float
     text: str
-
-
-def _latency(seconds: np.ndarray) -> Latency:
-    """The answered ones' latency (the unanswered are beyond its highest rank)."""
-    return Latency.of(seconds[np.isfinite(seconds)] * 1000.0)
 
 
 def _in_flight(intended: np.ndarray, done: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -168,14 +156,12 @@ def judge(
     held = final and stationary and within_share(k, n)
 
     # Nearest-rank over every judged request, the unanswered as the slowest (no figure).
-    answered = _latency(latency[judged])
-    rank = {q: max(1, math.ceil(q * n)) for q in (0.50, 0.95, QUANTILE)}
+    answered = latency_of(latency[judged])
     p99_ci = tuple(answered.value_at_rank(r) if r else None for r in quantile_ranks(n, QUANTILE))
-    send = _latency((done - a["sent"])[judged])
 
     lag = (a["began"] - intended)[np.isfinite(a["began"])]
     late_share = float(np.mean(lag > LATE_MS / 1000.0)) if len(lag) else 0.0
-    lag_p99_ms = _latency(lag).quantile(QUANTILE) or 0.0  # None (no lag measured): 0
+    lag_p99_ms = latency_of(lag).quantile(QUANTILE) or 0.0  # None (no lag measured): 0
     limited = lag_p99_ms > LAG_LIMIT_MS or late_share > MAX_LATE_SHARE
 
     text = (
@@ -192,22 +178,17 @@ def judge(
     )
     return Judgement(
         warmup_s=warmup_s,
-        judged_s=max(last_s - warmup_s, 0.0),
         requests=n,
         over_slo=k,
         bursts=bursts,
-        share_ci95=(low, high),
-        within_slo=within,
         stationary=stationary,
         decided=decided,
         held=held,
-        p50_ms=answered.value_at_rank(rank[0.50]),
-        p95_ms=answered.value_at_rank(rank[0.95]),
-        p99_ms=answered.value_at_rank(rank[QUANTILE]),
+        latency=LatencyMs(
+            **{k: answered.value_at_rank(max(1, math.ceil(q * n))) for k, q in QUANTILES.items()}
+        ),
         p99_ci95=p99_ci,
-        send_p50_ms=send.quantile(0.50),
-        send_p95_ms=send.quantile(0.95),
-        send_p99_ms=send.quantile(QUANTILE),
+        send_latency=percentiles((done - a["sent"])[judged]),
         generator_limited=limited,
         late_share=late_share,
         lag_p99_ms=lag_p99_ms,

@@ -29,6 +29,7 @@ import random
 import time
 import urllib.parse
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import gevent
@@ -91,8 +92,7 @@ _metrics_dir: list[Path] = []  # from --window-metrics-dir or the ready flag's c
 def start_jitter(environment) -> float:
     """Seconds a user waits before its first request, so users do not move in lockstep."""
     options = _options(environment)
-    jitter = getattr(options, "window_jitter", 0.0) if options is not None else 0.0
-    return random.uniform(0.0, jitter) if jitter > 0 else 0.0
+    return random.uniform(0.0, options.window_jitter) if options is not None else 0.0
 
 
 @events.init.add_listener
@@ -214,11 +214,9 @@ def _warm_up(runner, options) -> dict:
         gevent.sleep(sub)
         now = _probe(runner)
         times = Latency()
-        for ms, count in now[2].items():
-            if count > last[2].get(ms, 0):
-                times.record(ms, count - last[2].get(ms, 0))
-        median = times.quantile(0.5)
-        samples.append((round((now[1] - last[1]) / (now[0] - last[0]), 2), median))
+        for ms, count in (Counter(now[2]) - Counter(last[2])).items():  # this sub-window's
+            times.record(ms, count)
+        samples.append((round((now[1] - last[1]) / (now[0] - last[0]), 2), times.quantile(0.5)))
         last = now
         ok = steady.is_steady(samples)
     return {

@@ -11,6 +11,8 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
+import msgspec
+
 from loadtests.model.windows import Entry, NodeReport, NodeWindow
 
 
@@ -90,13 +92,8 @@ class Recorder:
             # A name with shares only (a request longer than the window) has an empty entry.
             for name in {**self.entries.get(index, {}), **self.shares[index]}:
                 entry = self.entries.get(index, {}).get(name) or Entry()
-                entries[name] = Entry(
-                    requests=entry.requests,
-                    share=round(self.shares[index][name], 3),
-                    failures=entry.failures,
-                    latency=entry.latency,
-                    errors=dict(entry.top_errors()),
-                )
+                share, errors = round(self.shares[index][name], 3), dict(entry.top_errors())
+                entries[name] = msgspec.structs.replace(entry, share=share, errors=errors)
             cpu_percent = 100.0 * (next_cpu - cpu) / elapsed if elapsed > 0 else None
             windows.append(NodeWindow(index=index, cpu_percent=cpu_percent, entries=entries))
         return NodeReport(node=str(node), role=role, pid=os.getpid(), windows=windows)

@@ -5,17 +5,19 @@ For each question the run can answer (sync or async view, which server, how many
 fan-out style, the database path) one ``Answer``: what the data support, the evidence quoted
 beside it (ratios with their CI and verdict, λ* with its bracket, the limit that binds and its
 arithmetic) and the conditions it holds under. A question the run has no data for is left out;
-where the data cannot separate two choices the answer says so.
+where the data cannot separate two choices the answer says so. The rules that choose each
+sentence are here; the sentences are ``templates/advice.j2``'s.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from itertools import combinations
 
-from loadtests.analysis.capacity import POOL, SLOTS
-from loadtests.analysis.comparisons import measured, rate
-from loadtests.analysis.findings import share_text
+from loadtests.analysis.capacity import CPU, POOL, SLOTS, CapacityEntry
+from loadtests.analysis.comparisons import compare, find, measured
+from loadtests.analysis.comparisons import label as label_cell
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
@@ -23,25 +25,15 @@ from loadtests.analysis.thresholds import REACHED_SHARE
 
 from . import database, db_comparison
 from .capacity import _series, label, workers_comparison
-from .evidence import (
-    BLOCKING,
-    BOUND,
-    VIEW_SCENARIOS,
-    capacity_verdict,
-    closed_conditions,
-    closed_pairs,
-    compare_conditions,
-    find,
-    lam,
-    mapped,
-    open_conditions,
-    ratio_text,
-    unseparated,
-)
+from .findings import share_text
 from .headline import compare_lambdas
+from .jinja import Sentences
 
+say = Sentences("advice.j2")
 TITLE = "What this means for your Django app"
-FANOUT_SCENARIOS = ("async-fanout", "thread-fanout")
+VIEW_SCENARIOS = ("async-api", "sync-api")
+BLOCKING = "async-blocking"
+BOUND = {SLOTS: "slot", POOL: "pool", CPU: "CPU"}
 # A cell "reached" its ceiling at this share: then the ceiling, not the view, set the figure.
 MODEL_BOUND = REACHED_SHARE
 
@@ -54,15 +46,70 @@ class Answer:
     conditions: str
 
 
-def _p99_text(c: Cell, label: str) -> str | None:
-    """'LABEL p99 N ms (95% CI a-b)', or None when the cell has no p99."""
-    lat = c.latency_ms
-    if not lat or lat.p99 is None:
-        return None
-    ci = lat.p99_ci95
-    return f"{label} p99 {lat.p99:,.0f} ms" + (
-        f" (95% CI {ci[0]:,.0f}-{ci[1]:,.0f})" if ci else " (no CI)"
-    )
+def ratio_text(a: Cell, b: Cell, name_a: str, name_b: str) -> tuple[str, bool | None]:
+    """(evidence, significant or None when there is no interval)."""
+    r = compare(a, b)
+    said = say.ratio(name_a, name_b, a.rps, b.rps, r.text()[:-1] if r else None)
+    return said, r.significant if r else None
+
+
+def capacity_verdict(said: str) -> bool | None:
+    """database.compare's verdict: True (separated), False (not significant), None (no CI)."""
+    if "not significant" in said:
+        return False
+    return True if " is higher " in said else None
+
+
+def _cpus(record: Results) -> int:
+    m = record.meta.machine
+    return m.cpus_available or m.cpu_count
+
+
+def closed_conditions(record: Results) -> str:
+    one = len(measured(record.cells)) == 1
+    return say.closed_conditions(one, record.meta.parameters, _cpus(record))
+
+
+def open_conditions(record: Results, entries: list[CapacityEntry]) -> str:
+    slos, delays = sorted({e.slo_p99_ms for e in entries}), sorted({e.delay_s for e in entries})
+    return say.open_conditions(slos, delays, _cpus(record))
+
+
+def lam(e: CapacityEntry, bound: bool = True) -> str:
+    return say.lam(e, bound, BOUND.get(e.limit.binds))
+
+
+def mapped(record: Results, scenarios) -> list[CapacityEntry]:
+    return [
+        e
+        for e in record.capacity
+        if e.scenario in scenarios and not e.variant and e.lambda_star_rps is not None
+    ]
+
+
+def _each_mapped(entries: list[CapacityEntry]) -> list[str]:
+    return [
+        say.mapped(e.scenario, label(e), lam(e, bound=False), e.limit.sentence) for e in entries
+    ]
+
+
+def closed_pairs(cells: list[Cell], fixed, vary) -> tuple[list[str], list[bool | None]]:
+    """Cells of the view scenarios alike in ``fixed``: the others against the first by ``vary``,
+    each with the share of its ceiling reached, what sets it and its arithmetic."""
+    groups: dict[tuple, list[Cell]] = defaultdict(list)
+    for c in cells:
+        if c.scenario in VIEW_SCENARIOS:
+            groups[fixed(c)].append(c)
+    evidence, verdicts = [], []
+    for group in groups.values():
+        group.sort(key=vary)
+        for other in group[1:] if len({vary(c) for c in group}) > 1 else []:
+            base = group[0]
+            text, sig = ratio_text(other, base, label_cell(other), label_cell(base))
+            models = [f"{label_cell(c)}: {share_text(c)}" for c in (base, other) if share_text(c)]
+            evidence.append(say.with_models(text, models))
+            verdicts.append(sig)
+    return evidence, verdicts
 
 
 def sync_or_async(record: Results) -> Answer | None:
@@ -77,10 +124,7 @@ def sync_or_async(record: Results) -> Answer | None:
         verdicts.append(sig)
         shares = [room.share if (room := headroom(c)) else None for c in (a, s)]
         if not sig and all(x is not None and x >= MODEL_BOUND for x in shares):
-            model_bound.append(
-                f"on {a.server} x{a.workers} both reached {shares[0]:.0%} and {shares[1]:.0%} "
-                f"of their ceiling ({s.model})"
-            )
+            model_bound.append(say.both_reached(a, shares, s.model))
     entries = mapped(record, VIEW_SCENARIOS)
     by = {(e.server, e.workers, e.threads, e.scenario): e for e in entries}
     for e in entries:
@@ -89,29 +133,16 @@ def sync_or_async(record: Results) -> Answer | None:
             bound = "/".join(sorted({BOUND.get(x.limit.binds, "?") for x in (e, sync)}))
             said = compare_lambdas(e, sync)
             verdicts.append(capacity_verdict(said))
-            evidence.append(f"λ* under {label(e)}: {said}; {bound}-bound")
+            evidence.append(say.lambdas_under(label(e), said, bound))
             if e.limit.binds == sync.limit.binds == SLOTS:
-                model_bound.append(f"under {label(e)} both are slot-bound ({e.limit.model})")
+                model_bound.append(say.both_slot_bound(label(e), e.limit.model))
     if not evidence:
         return None
-    if any(verdicts):
-        apart = [e for e, v in zip(evidence, verdicts, strict=True) if v]
-        answer = "Here the data separate the two view styles: " + "; ".join(apart) + "."
-    else:
-        answer = (
-            "For a view that waits on I/O, the data cannot separate async from sync here "
-            f"({unseparated(verdicts)}): choose by what the view calls, not for speed."
-        )
-    if model_bound:
-        answer += (
-            " An equal throughput at a fixed concurrency means the ceiling (the users in "
-            "flight, or the server kind's slots, whichever is fewer), not the view style, set "
-            "the figure: " + "; ".join(model_bound) + "."
-        )
-    conditions = closed_conditions(record, cells) if cells else ""
-    if entries:
-        conditions += ("; " if conditions else "") + open_conditions(record, entries)
-    return Answer("Sync or async view?", answer, evidence, conditions)
+    apart = [e for e, v in zip(evidence, verdicts, strict=True) if v]
+    answer = say.sync_or_async(apart, say.unseparated(verdicts), model_bound)
+    conditions = [closed_conditions(record)] if cells else []
+    conditions += [open_conditions(record, entries)] if entries else []
+    return Answer("Sync or async view?", answer, evidence, "; ".join(conditions))
 
 
 def which_server(record: Results) -> Answer | None:
@@ -124,66 +155,39 @@ def which_server(record: Results) -> Answer | None:
         return None
     evidence, parts, conditions = list(closed), [], []
     if closed:
-        parts.append(
-            "At a fixed number of users (closed loop) each kind reaches about its ceiling, so "
-            "the ratios compare the ceilings (workers x threads for gthread, the users for an "
-            "ASGI worker)" + (f" ({unseparated(verdicts)})" if not any(verdicts) else "") + "."
-        )
-        conditions.append(closed_conditions(record, cells))
+        parts.append(say.closed_servers(None if any(verdicts) else say.unseparated(verdicts)))
+        conditions.append(closed_conditions(record))
     if entries:
         for scenario in VIEW_SCENARIOS:
-            mine = sorted(
-                (e for e in entries if e.scenario == scenario), key=lambda e: -e.lambda_star_rps
-            )
-            evidence += [
-                f"{scenario} under {label(e)}: {lam(e, bound=False)}: {e.limit.sentence}"
-                for e in mine
-            ]
+            mine = [e for e in entries if e.scenario == scenario]
+            evidence += _each_mapped(sorted(mine, key=lambda e: -e.lambda_star_rps))
         kinds = []
         for server in dict.fromkeys(e.server for e in entries):
             mine = [e for e in entries if e.server == server]
             lams = sorted({round(e.lambda_star_rps) for e in mine})
             binds = "/".join(sorted({BOUND.get(e.limit.binds, "unknown") for e in mine}))
-            kinds.append(
-                f"{label(mine[0])} λ* {' to '.join(f'{x:,}' for x in lams)} req/s, {binds}-bound"
-            )
-        slot = [e for e in entries if e.limit.binds == SLOTS]
-        why = (
-            f"; the slot-bound kind ran out of threads ({slot[0].limit.model}) long before its CPU"
-            if slot
-            else ""
-        )
-        parts.append(
-            f"Open model, one worker: {'; '.join(kinds)}{why}. A CPU-bound kind holds until "
-            "this machine's CPU runs out; between kinds whose brackets overlap, or with one "
-            "search and no CI each, the run cannot rank them."
-        )
+            kinds.append(say.server_kind(label(mine[0]), lams, binds))
+        slot = [e.limit.model for e in entries if e.limit.binds == SLOTS]
+        parts.append(say.open_servers(kinds, slot[0] if slot else None))
         conditions.append(open_conditions(record, entries))
     return Answer("Which server?", " ".join(parts), evidence, "; ".join(conditions))
 
 
 def how_many_workers(record: Results) -> Answer | None:
-    evidence = []
-    for key, series in _series(mapped(record, VIEW_SCENARIOS)).items():
-        if len(series) < 2:
-            continue
-        evidence.append(
-            f"{workers_comparison(key, series)}; slot arithmetic: "
-            + "; ".join(f"x{e.workers}: {e.limit.model}, {lam(e)}" for e in series)
-        )
+    evidence = [
+        say.worker_steps(workers_comparison(key, series), series, [lam(e) for e in series])
+        for key, series in _series(mapped(record, VIEW_SCENARIOS)).items()
+        if len(series) >= 2
+    ]
     entries = mapped(record, VIEW_SCENARIOS)
     conditions = [open_conditions(record, entries)] if evidence else []
     cells = measured(record.cells)
     closed, _ = closed_pairs(cells, lambda c: (c.scenario, c.server), lambda c: c.workers)
     if closed:
-        conditions.append(closed_conditions(record, cells))
+        conditions.append(closed_conditions(record))
     if not (evidence or closed):
         return None
-    answer = (
-        "Where slots bind, capacity grows with workers x threads / service time: add workers "
-        "(or threads) until the CPU ceiling binds instead; past that, more add nothing. At a "
-        "fixed number of users, more slots than users add nothing either."
-    )
+    answer = say.how_many_workers()
     return Answer("How many workers or threads?", answer, evidence + closed, "; ".join(conditions))
 
 
@@ -197,22 +201,16 @@ def fanout_style(record: Results) -> Answer | None:
         text, sig = ratio_text(a, t, f"async-fanout on {a.server} x{a.workers}", "thread-fanout")
         evidence.append(text)
         verdicts.append(sig)
-        evidence += [text for c in (a, t) if (text := _p99_text(c, c.scenario))]
+        evidence += [say.p99(c.latency_ms, c.scenario) for c in (a, t) if _has_p99(c)]
     if not evidence:
         return None
-    if any(v for v in verdicts):
-        answer = "The ratio's CI leaves 1 out: the fan-out styles' throughput differs here."
-    else:
-        answer = (
-            "The data cannot separate the two fan-out styles' throughput here "
-            f"({unseparated(verdicts)}); compare their tail latencies."
-        )
-    return Answer(
-        "Fan out with asyncio or with threads?",
-        answer,
-        evidence,
-        closed_conditions(record, cells) + f", fan-out {record.meta.parameters.fanout}",
-    )
+    answer = say.fanout_style(any(verdicts), say.unseparated(verdicts))
+    conditions = say.fanout_conditions(closed_conditions(record), record.meta.parameters.fanout)
+    return Answer("Fan out with asyncio or with threads?", answer, evidence, conditions)
+
+
+def _has_p99(c: Cell) -> bool:
+    return bool(c.latency_ms) and c.latency_ms.p99 is not None
 
 
 def database_path(record: Results) -> Answer | None:
@@ -221,39 +219,23 @@ def database_path(record: Results) -> Answer | None:
     compared = compared if compared is not None and compared.contrasts else None
     if not (entries or compared):
         return None
+    evidence, conditions, paired = [], [], None
     if compared is not None:
-        said = f"{db_comparison.meaning(compared)} {db_comparison.headline(compared)}"
-        paired = Answer(
-            "",
-            said.strip(),
-            [db_comparison.contrast_text(x) for x in compared.contrasts],
-            compare_conditions(record, compared),
-        )
+        paired = f"{db_comparison.meaning(compared)} {db_comparison.headline(compared)}".strip()
+        evidence = [db_comparison.contrast_text(x) for x in compared.contrasts]
+        conditions = [say.compare_conditions(compared, _cpus(record))]
         if not entries:
-            return Answer("Which database path?", paired.answer, paired.evidence, paired.conditions)
-    evidence = [
-        f"{e.scenario} under {label(e)}: {lam(e, bound=False)}: {e.limit.sentence}" for e in entries
-    ]
+            return Answer("Which database path?", paired, evidence, conditions[0])
+    evidence += _each_mapped(entries)
     evidence += [
         database.compare(a, b)
         for a, b in combinations(entries, 2)
         if database._config(a) == database._config(b)
     ]
     pooled = [e for e in entries if e.limit.binds == POOL]
-    if pooled and len(pooled) == len(entries):
-        answer = (
-            "Every path was pool-bound: the connection pool, not the path (sync ORM, async ORM "
-            "or native async), set the capacity; size DB_POOL_SIZE (and PostgreSQL's "
-            "max_connections) first."
-        )
-    else:
-        answer = "The paths' limits differ; see each λ* and the limit that binds."
-    conditions = open_conditions(record, entries)
-    if compared is not None:
-        answer = f"{paired.answer} At capacity: {answer}"
-        evidence = paired.evidence + evidence
-        conditions = f"{paired.conditions}; {conditions}"
-    return Answer("Which database path?", answer, evidence, conditions)
+    answer = say.database_path(paired, pooled and len(pooled) == len(entries))
+    conditions.append(open_conditions(record, entries))
+    return Answer("Which database path?", answer, evidence, "; ".join(conditions))
 
 
 def one_cell(record: Results) -> Answer | None:
@@ -262,20 +244,11 @@ def one_cell(record: Results) -> Answer | None:
     if len(cells) != 1 or record.capacity:
         return None
     (c,) = cells
-    ci = c.rps_ci95
-    evidence = [
-        f"{rate(c.rps)} req/s" + (f" (95% CI {ci[0]:,.0f}-{ci[1]:,.0f})" if ci else " (no CI)")
-    ]
-    if share_text(c):
-        evidence.append(share_text(c))
-    if p99 := _p99_text(c, "client"):
-        evidence.append(p99)
-    answer = (
-        f"This run measured one cell, {c.scenario} on {c.server} x{c.workers}: it shows what "
-        "that one configuration serves, and has nothing to compare it with, so it cannot say "
-        "which view style, server or worker count to choose (make bench measures those)."
+    evidence = [say.one_rate(c), *([share_text(c)] if share_text(c) else [])]
+    evidence += [say.p99(c.latency_ms, "client")] if _has_p99(c) else []
+    return Answer(
+        "What did this run measure?", say.one_cell(c), evidence, closed_conditions(record)
     )
-    return Answer("What did this run measure?", answer, evidence, closed_conditions(record, cells))
 
 
 def blocking(record: Results) -> Answer | None:
@@ -285,22 +258,12 @@ def blocking(record: Results) -> Answer | None:
         return None
     evidence = []
     for c in cells:
-        ci = f" (95% CI {c.rps_ci95[0]:,.1f}-{c.rps_ci95[1]:,.1f})" if c.rps_ci95 else " (no CI)"
-        share = f", {share_text(c)}" if share_text(c) else ""
-        p50 = f"; client p50 {c.latency_ms.p50:,.0f} ms" if c.latency_ms else ""
-        evidence.append(
-            f"{BLOCKING} on {c.server} x{c.workers}: {rate(c.rps)} req/s{ci}{share}{p50}"
-        )
-        other = find(measured(record.cells), "async-api", c.server, c.workers)
+        evidence.append(say.blocking_rate(c, BLOCKING, share_text(c)))
+        other = find(record.cells, "async-api", c.server, c.workers)
         if other is not None:
             evidence.append(ratio_text(other, c, "async-api", BLOCKING)[0])
-    answer = (
-        "Never call blocking code from an async view: it holds the worker's event loop, so "
-        "each worker serves one request at a time, however many users wait."
-    )
-    return Answer(
-        "What if an async view blocks?", answer, evidence, closed_conditions(record, cells)
-    )
+    conditions = closed_conditions(record)
+    return Answer("What if an async view blocks?", say.blocking(), evidence, conditions)
 
 
 def answers(record: Results) -> list[Answer]:

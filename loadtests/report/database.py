@@ -1,5 +1,7 @@
 """The report's database section: the three database paths side by side, paired on one server
-(``db_comparison``, rendered by ``report.db_comparison``), then in the capacity map.
+(``db_comparison``, rendered by ``report.db_comparison``), then their closed-loop cells
+(``--scenarios sync-db``, ``--profile full``: per path, server, workers and pool size, compared
+where they share the rest by Welch's interval over fresh runs), then in the capacity map.
 
 From ``results.json``'s ``capacity`` entries of the database scenarios (``DB_SCENARIOS``) alone:
 per path and pool size, λ* (with its CI over fresh repeats where they exist), the latency at the
@@ -11,27 +13,29 @@ Every sentence is generated from the values.
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from itertools import combinations
 
 from loadtests.analysis.capacity import POOL, CapacityEntry, CapacityStep
+from loadtests.analysis.comparisons import measured
+from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS
 
-from . import db_cells, db_comparison
-from .tables import html_table, markdown_table
+from . import db_comparison
+from .findings import versus
+from .jinja import ENV, Sentences
+from .tables import Part, number
+
+say, say_capacity = Sentences("database.j2"), Sentences("capacity.j2")
 
 TITLE = "Database: sync ORM, async ORM and the native async backend"
-CAPACITY_TITLE = "### At capacity (the capacity map's searches)"
+CELLS_TITLE = "Closed loop (the database paths' cells)"
+CAPACITY_TITLE = "At capacity (the capacity map's searches)"
 PATH_ORDER = tuple(DB_SCENARIOS)
 # A path "reaches" its pool ceiling when λ* comes this close (Poisson arrivals queue just below).
 NEAR_CEILING = 0.8
 CI_ROUNDING = 0.1  # results.json keeps λ*'s CI to 0.1 req/s (analysis.lambda_star.combine)
-
-
-def _n(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def entries_of(record: Results) -> list[CapacityEntry]:
@@ -52,6 +56,69 @@ def top_step(e: CapacityEntry) -> CapacityStep | None:
     """The highest offered rate that held (the search's λ* step in its first repeat)."""
     held = [s for s in e.steps if s.verdict == "held"]
     return max(held, key=lambda s: s.offered_rps) if held else None
+
+
+# --- the closed loop: the database paths' cells, compared where they share the rest
+
+
+def cells_of(record: Results) -> list[Cell]:
+    mine = [c for c in measured(record.cells) if c.scenario in DB_SCENARIOS]
+    return sorted(
+        mine, key=lambda c: (c.server, c.workers, c.db_pool_size or 0, PATH_ORDER.index(c.scenario))
+    )
+
+
+def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+    header = [
+        "path",
+        "server",
+        "workers",
+        "pool",
+        "users",
+        "req/s",
+        "95% CI",
+        "model ceiling",
+        "of model",
+        "p50 / p99 ms",
+        "server CPU %",
+        "failures",
+    ]
+    body = []
+    for c in cells:
+        ci = f"{number(c.rps_ci95[0], 1)}-{number(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-"
+        lat = c.latency_ms
+        share = f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"
+        cpu = c.server_process.cpu_percent if c.server_process else None
+        body.append(
+            [
+                c.scenario,
+                c.server,
+                str(c.workers),
+                number(c.db_pool_size),
+                str(c.users),
+                number(c.rps, 1),
+                ci,
+                number(c.model_rps, 1),
+                share,
+                f"{number(lat.p50 if lat else None)} / {number(lat.p99 if lat else None)}",
+                number(cpu),
+                str(c.failures),
+            ]
+        )
+    return header, body
+
+
+def cell_sentences(cells: list[Cell]) -> list[str]:
+    groups: dict[tuple, list[Cell]] = defaultdict(list)
+    for c in cells:
+        groups[(c.server, c.workers, c.db_pool_size)].append(c)
+    said = []
+    for group in groups.values():
+        said += [versus(b, a) + "." for a, b in combinations(group, 2)]
+    return said
+
+
+# --- at capacity: the paths' searches
 
 
 def in_flight(step: CapacityStep) -> float | None:
@@ -98,15 +165,15 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
             [
                 e.scenario,
                 _where(e),
-                _n(e.lambda_star_rps, 1),
-                f"[{_n(ci[0])}, {_n(ci[1])}]" if ci else "-",
-                f"{_n(step.latency_ms.p50)} / {_n(step.latency_ms.p99)}" if step else "-",
-                _n(e.limit.model_rps),
-                _n(e.limit.cpu_rps),
+                number(e.lambda_star_rps, 1),
+                f"[{number(ci[0])}, {number(ci[1])}]" if ci else "-",
+                f"{number(step.latency_ms.p50)} / {number(step.latency_ms.p99)}" if step else "-",
+                number(e.limit.model_rps),
+                number(e.limit.cpu_rps),
                 e.limit.binds or "-",
-                f"{_n(e.idle_threads)} / {_n(step.server_threads if step else None)}",
-                _n(flight, 1),
-                _n(per, 2),
+                f"{number(e.idle_threads)} / {number(step.server_threads if step else None)}",
+                number(flight, 1),
+                number(per, 2),
             ]
         )
     return header, body
@@ -115,28 +182,15 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
 def compare(a: CapacityEntry, b: CapacityEntry, names: tuple[str, str] | None = None) -> str:
     """Two mapped configurations (by default named by their scenarios), with what the data can
     and cannot separate."""
-    la, lb = a.lambda_star_rps, b.lambda_star_rps
     name_a, name_b = names or (a.scenario, b.scenario)
-    said = f"{name_a} {la:,.0f} against {name_b} {lb:,.0f} req/s ({la / lb:.2f}x)"
     ca, cb = a.lambda_star_ci95, b.lambda_star_ci95
     if not (ca and cb):
-        brackets = " and ".join(_bracket(e) for e in (a, b))
-        apart = _apart(a, b)
-        return (
-            f"{said}: one search each, no CI, so no difference can be claimed (brackets "
-            f"[held, failed] {brackets}{', which do not overlap' if apart else ''}; fresh "
-            "repeats, as --profile full runs, give the interval)"
-        )
+        return say_capacity.searches(name_a, name_b, a, b, _apart(a, b), None, None)
     # Each repeat's λ* is only known to lie in [held, failed): widen each CI up by its bracket.
     wa, wb = _width(a), _width(b)
-    intervals = (
-        f"CI95 [{ca[0]:,.0f}, {ca[1]:,.0f}] and [{cb[0]:,.0f}, {cb[1]:,.0f}], widened by their "
-        f"brackets of {wa:,.1f} and {wb:,.1f} req/s,"
-    )
-    if ca[0] <= cb[1] + wb + CI_ROUNDING and cb[0] <= ca[1] + wa + CI_ROUNDING:
-        return f"{said}: not significant ({intervals} overlap)"
-    more = name_a if la > lb else name_b
-    return f"{said}: {more} is higher ({intervals} do not overlap)"
+    overlap = ca[0] <= cb[1] + wb + CI_ROUNDING and cb[0] <= ca[1] + wa + CI_ROUNDING
+    higher = None if overlap else name_a if a.lambda_star_rps > b.lambda_star_rps else name_b
+    return say_capacity.searches(name_a, name_b, a, b, False, higher, (wa, wb))
 
 
 def _apart(a: CapacityEntry, b: CapacityEntry) -> bool:
@@ -152,38 +206,12 @@ def _width(e: CapacityEntry) -> float:
     return failed - held if held is not None and failed is not None else 0.0
 
 
-def _bracket(e: CapacityEntry) -> str:
-    held, failed = e.lambda_star_bracket
-    return f"[{_n(held, 1)}, {_n(failed, 1)}]"
-
-
-def _cpu_sentence(where: str, mapped: list[CapacityEntry]) -> str | None:
-    costs = [(e.scenario, e.limit.cpu_ms_per_request) for e in mapped]
-    if len(costs) < 2 or any(ms is None for _, ms in costs):
-        return None
-    listed = ", ".join(f"{name} {ms:.2f} ms" for name, ms in costs)
-    return f"Server CPU per request under {where} (from the held steps): {listed}."
-
-
-def _span_text(shares: list[float]) -> str:
-    low, high = f"{shares[0]:.0%}", f"{shares[-1]:.0%}"
-    return low if low == high else f"{low} to {high}"
-
-
 def _thread_sentence(e: CapacityEntry) -> str | None:
     step = top_step(e)
     extra, per = threads_per_request(e)
     if step is None or extra is None:
         return None
-    flight = in_flight(step)
-    per_text = f", {per:.2f} per request in flight" if per is not None else ""
-    return (
-        f"{e.scenario} under {_where(e)}: at the highest rate its first search held, "
-        f"{step.offered_rps:,.0f} req/s (about "
-        f"{_n(flight, 1)} requests in flight, by Little's law from the rate and the median "
-        f"latency) the server held {step.server_threads} threads, {extra:+d} against idle "
-        f"({e.idle_threads}){per_text}."
-    )
+    return say.threads(e, _where(e), step, extra, in_flight(step), per)
 
 
 def sentences(entries: list[CapacityEntry]) -> list[str]:
@@ -191,85 +219,48 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
     groups: dict[tuple, list[CapacityEntry]] = defaultdict(list)
     for e in entries:
         if e.skipped:
-            said.append(f"{e.scenario} under {_where(e)}: not mapped, {e.skipped}.")
+            said.append(say.not_mapped(e, _where(e)))
         elif e.lambda_star_rps is not None:
-            said.append(
-                f"{e.scenario} under {_where(e)}: λ* {e.lambda_star_rps:,.0f} req/s; "
-                f"{e.limit.sentence}."
-            )
+            said.append(say.mapped(e, _where(e)))
             groups[_config(e)].append(e)
     said += [s for e in entries if (s := _thread_sentence(e))]
     for mapped in groups.values():
         where = _where(mapped[0])
-        said += [f"Under {where}: {compare(a, b)}." for a, b in combinations(mapped, 2)]
-        said += [s for s in (_cpu_sentence(where, mapped),) if s]
+        said += [say.compared(where, compare(a, b)) for a, b in combinations(mapped, 2)]
+        if len(mapped) > 1 and all(e.limit.cpu_ms_per_request is not None for e in mapped):
+            said.append(say.cpu(where, mapped))
         pooled = [
             e for e in mapped if e.limit.binds == POOL and (e.limit.share or 0) >= NEAR_CEILING
         ]
         if len(mapped) > 1 and len(pooled) == len(mapped):
             shares = sorted(e.limit.share for e in mapped)
-            said.append(
-                f"Under {where} every path reached {_span_text(shares)} of its "
-                f"pool ceiling ({mapped[0].limit.model}): there the pool, not the path, sets "
-                "the capacity, so DB_POOL_SIZE (with PostgreSQL's max_connections) is the "
-                "setting to size before the choice of path."
-            )
+            said.append(say.pool_bound(where, shares, mapped[0].limit.model))
     return said
 
 
 def rules() -> str:
-    return (
-        "Threads: the server's thread count (every process) sampled with its CPU; 'idle' before "
-        "the first step, 'at λ*' the most during the highest step that held (first search). "
-        "Requests in flight there: achieved rate x median latency from the actual send "
-        "(Little's law). A thread count does not say what each thread waits on "
-        "(tests/db/test_threads.py looks at that)."
+    return say.rules()
+
+
+def _layout(record: Results, template: str) -> str:
+    entries, cells = entries_of(record), cells_of(record)
+    compared = db_comparison.section(record.db_comparison)
+    if not (entries or compared or cells):
+        return ""
+    layout = ENV.get_template(template).module.database
+    return str(
+        layout(
+            TITLE,
+            compared,
+            Part(CELLS_TITLE, cell_sentences(cells), cell_rows(cells), "") if cells else None,
+            Part(CAPACITY_TITLE, sentences(entries), rows(entries), rules()) if entries else None,
+        )
     )
 
 
 def markdown(record: Results) -> str:
-    entries, compared, cells = entries_of(record), record.db_comparison, db_cells.cells_of(record)
-    if not (entries or compared or cells):
-        return ""
-    lines = [f"## {TITLE}", "", *db_comparison.markdown(compared)]
-    if cells:
-        lines += [
-            db_cells.TITLE,
-            "",
-            *[f"- {s}" for s in db_cells.sentences(cells)],
-            "",
-            markdown_table(*db_cells.rows(cells)),
-            "",
-        ]
-    if entries:
-        lines += [
-            CAPACITY_TITLE,
-            "",
-            *[f"- {s}" for s in sentences(entries)],
-            "",
-            markdown_table(*rows(entries)),
-            "",
-            rules(),
-            "",
-        ]
-    return "\n".join(lines) + "\n"
+    return _layout(record, "parts.md.j2")
 
 
 def html_section(record: Results) -> str:
-    entries, compared, cells = entries_of(record), record.db_comparison, db_cells.cells_of(record)
-    if not (entries or compared or cells):
-        return ""
-    parts = [f"<h2>{html.escape(TITLE)}</h2>", db_comparison.html_section(compared)]
-    if cells:
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in db_cells.sentences(cells))
-        parts.append(
-            f"<h3>{html.escape(db_cells.TITLE[4:])}</h3><ul>{items}</ul>"
-            f"{html_table(*db_cells.rows(cells))}"
-        )
-    if entries:
-        items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(entries))
-        parts.append(
-            f"<h3>{html.escape(CAPACITY_TITLE[4:])}</h3><ul>{items}</ul>"
-            f"{html_table(*rows(entries))}<p>{html.escape(rules())}</p>"
-        )
-    return "".join(parts)
+    return _layout(record, "parts.html.j2")

@@ -9,8 +9,8 @@ is generated from the values.
 
 from __future__ import annotations
 
-import html
 import statistics
+from typing import NamedTuple
 
 from loadtests.analysis.db_compare import (
     DIFFERENCE,
@@ -23,7 +23,8 @@ from loadtests.analysis.db_compare import (
 )
 from loadtests.analysis.stats import ratio_digits
 
-from .tables import html_table, markdown_table
+from .jinja import Sentences
+from .tables import Table, number
 
 METRIC_TEXT = {
     "rps": "throughput",
@@ -32,46 +33,19 @@ METRIC_TEXT = {
     "server_cpu_ms_per_request": "server CPU per request",
     THREADS: "threads waiting on a socket",
 }
-CONTRASTS_CAPTION = (
-    "Each pair of paths, paired by round: the estimate and its 95% interval; n.s.: not "
-    "significant (the interval holds 1 for a ratio, 0 for a difference)."
-)
+say = Sentences("database.j2")
+CONTRASTS_CAPTION = say.contrasts_caption()
+TITLE = "The three paths side by side (one server, paired rounds)"
 
 
 def design(c: DbComparison) -> str:
-    return (
-        f"{', '.join(c.paths)} on one {c.server} worker (x{c.workers}), started once: "
-        f"{c.users} closed-loop users switch path every {c.window_s:g} s window, in "
-        f"{c.rounds} rounds whose order rotates (each path in each position alike); each window "
-        f"drops its first {c.settle_s:g} s (the previous path drains). Each request reads "
-        f"{c.rows} rows in a query that waits {c.delay_s:g} s in PostgreSQL; DB_POOL_SIZE "
-        f"{c.db_pool_size} per path is above the users, so the pool never binds; connections "
-        f"{c.connections}. Contrasts are paired by round: the geometric mean of the rounds' "
-        "ratios with Student's t interval of their logs (threads waiting on a socket, a "
-        "query's wait, sampled from /proc every 0.1 s, above the idle server's: the mean "
-        "difference, t interval); 'not significant' where the interval holds 1 (0). A total "
-        "thread count does not separate the paths: Django's ASGI handler parks a thread per "
-        "in-flight request for every async view."
-    )
+    return say.design(c)
 
 
 def contrast_text(x: Contrast) -> str:
     name = METRIC_TEXT.get(x.metric, x.metric)
-    verdict = "" if x.significant else ", not significant"
-    if x.kind == DIFFERENCE:
-        return (
-            f"{x.a} against {x.b}: {name} {x.value:+.1f} (95% CI {x.low:+.1f} to "
-            f"{x.high:+.1f}{verdict}, {x.pairs} rounds)"
-        )
-    d = ratio_digits(x.low, x.high)
-    return (
-        f"{x.a} against {x.b}: {name} {x.value:.{d}f}x (95% CI {x.low:.{d}f}-{x.high:.{d}f}"
-        f"{verdict}, {x.pairs} rounds)"
-    )
-
-
-def _n(value: float | None, digits: int = 1) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
+    digits = None if x.kind == DIFFERENCE else ratio_digits(x.low, x.high)
+    return say.contrast(x, name, digits)
 
 
 def per_in_flight(windows) -> float | None:
@@ -103,18 +77,18 @@ def rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
     for path in c.paths:
         mine = [w for w in c.windows if w.path == path]
         threads = list(by_round(c.windows, path, THREADS).values())
-        span = f"{_n(median_of(c.windows, path, THREADS))}"
+        span = number(median_of(c.windows, path, THREADS), 1)
         span += f" ({min(threads):.1f}-{max(threads):.1f})" if threads else ""
         body.append(
             [
                 path,
                 str(len(mine)),
-                *[_n(median_of(c.windows, path, m)) for m in METRICS[:3]],
-                _n(median_of(c.windows, path, METRICS[3]), 2),
-                _n(median_of(c.windows, path, "server_cpu_percent"), 0),
+                *[number(median_of(c.windows, path, m), 1) for m in METRICS[:3]],
+                number(median_of(c.windows, path, METRICS[3]), 2),
+                number(median_of(c.windows, path, "server_cpu_percent"), 0),
                 span,
-                _n(per_in_flight(mine), 2),
-                _n(median_of(c.windows, path, "server_threads"), 0),
+                number(per_in_flight(mine), 2),
+                number(median_of(c.windows, path, "server_threads"), 0),
                 str(sum(w.failures for w in mine)),
             ]
         )
@@ -159,81 +133,46 @@ def separated(c: DbComparison) -> list[Contrast]:
 
 def sentences(c: DbComparison) -> list[str]:
     if c.error:
-        return [f"The comparison could not be measured: {c.error}"]
-    said = [f"Design: {design(c)}", headline(c)]
+        return [say.not_measured(c.error)]
     failures = sum(w.failures for w in c.windows)
-    if failures:
-        said.append(f"{failures} request(s) failed during the measured windows (see the table).")
-    return said
+    return [
+        say.design_sentence(design(c)),
+        headline(c),
+        *([say.failures(failures)] * bool(failures)),
+    ]
 
 
 def headline(c: DbComparison) -> str:
     """One generated sentence: what the data separate, and what they cannot (per pair)."""
     if c.error or not c.contrasts:
-        return "The paired comparison gave no contrast."
-    apart = separated(c)
+        return say.no_contrast()
     same: dict[tuple[str, str], list[str]] = {}
     for x in c.contrasts:
         if not x.significant:
             same.setdefault((x.a, x.b), []).append(METRIC_TEXT.get(x.metric, x.metric))
-    parts = []
-    if apart:
-        parts.append("Separated: " + "; ".join(contrast_text(x) for x in apart) + ".")
-    if same:
-        listed = "; ".join(f"{a} against {b}: {', '.join(m)}" for (a, b), m in same.items())
-        parts.append(f"Not significant (the interval holds 1, or 0): {listed}.")
-    return " ".join(parts)
+    return say.headline([contrast_text(x) for x in separated(c)], same)
 
 
 def meaning(c: DbComparison) -> str:
     """What the contrasts mean for a team choosing a path, from which of them are separated."""
     apart = separated(c)
     speed = [x for x in apart if x.metric != THREADS]
-    threads = [x for x in apart if x.metric == THREADS and x.value < 0]
-    said = []
-    if not speed:
-        said.append(
-            "Throughput, latency and server CPU per request: the data cannot separate the paths "
-            "here, so the run cannot call any of them faster at this load; choose by what else "
-            "matters (the sync ORM is the simplest; the native backend needs an ASGI server)."
-        )
-    if threads:
-        fewer = sorted({x.a for x in threads})
-        said.append(
-            f"{' and '.join(fewer)} parked fewer threads on the database socket: each query in "
-            "flight on the other paths holds a thread in a blocked wait, which counts where "
-            "threads are the scarce resource (many more queries in flight than threads)."
-        )
-    return " ".join(said)
+    fewer = sorted({x.a for x in apart if x.metric == THREADS and x.value < 0})
+    return say.meaning(speed, fewer)
 
 
-def markdown(c: DbComparison | None) -> list[str]:
+class Section(NamedTuple):
+    """The paired comparison as the templates lay it out (``parts.*.j2``'s ``database``)."""
+
+    title: str
+    said: list[str]
+    table: Table | None  # the paths' medians, and beside them the contrasts
+    caption: str
+    contrasts: Table | None
+
+
+def section(c: DbComparison | None) -> Section | None:
     if c is None:
-        return []
-    lines = ["### The three paths side by side (one server, paired rounds)", ""]
-    lines += [f"- {s}" for s in sentences(c)]
-    if c.windows:
-        lines += [
-            "",
-            markdown_table(*rows(c)),
-            "",
-            CONTRASTS_CAPTION,
-            "",
-            markdown_table(*contrast_rows(c)),
-        ]
-    return [*lines, ""]
-
-
-def html_section(c: DbComparison | None) -> str:
-    if c is None:
-        return ""
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(c))
-    table = (
-        f"{html_table(*rows(c))}<p>{html.escape(CONTRASTS_CAPTION)}</p>"
-        f"{html_table(*contrast_rows(c))}"
-        if c.windows
-        else ""
-    )
-    return (
-        f"<h3>The three paths side by side (one server, paired rounds)</h3><ul>{items}</ul>{table}"
-    )
+        return None
+    tables = (rows(c), contrast_rows(c)) if c.windows else (None, None)
+    return Section(TITLE, sentences(c), tables[0], CONTRASTS_CAPTION, tables[1])

@@ -14,6 +14,9 @@ from loadtests.analysis.stats import POWER, Ratio, ratio_digits
 from mysite.launcher import DEFAULT_THREADS
 
 from . import database
+from .jinja import Sentences
+
+say = Sentences("capacity.j2")
 
 # The three questions make bench answers first, each as (question, a, b): λ*(a) / λ*(b), the
 # configurations named by their keys (``CapacityEntry.key``).
@@ -54,17 +57,11 @@ class Headline:
 
 def lambda_text(e: CapacityEntry) -> str:
     """λ* with its interval, the searches behind it, and a lower bound said as one."""
-    ci = e.lambda_star_ci95
-    n = e.repeats or len(e.repeats_lambda_star_rps) or 1
-    interval = f"95% CI {ci[0]:,.0f}-{ci[1]:,.0f}, " if ci else "no interval, "
-    bound = "at least " if e.lower_bound else ""
-    searches = "search" if n == 1 else "searches"
-    return f"{bound}{e.lambda_star_rps:,.0f} req/s ({interval}{n} {searches})"
+    return say.lambda_text(e, e.repeats or len(e.repeats_lambda_star_rps) or 1)
 
 
 def _ratio_text(ratio: Ratio) -> str:
-    d = ratio_digits(ratio.low, ratio.high)
-    return f"{ratio.value:.{d}f}x (95% CI {ratio.low:.{d}f}-{ratio.high:.{d}f})"
+    return say.ratio(ratio, ratio_digits(ratio.low, ratio.high))
 
 
 def compare_lambdas(
@@ -78,43 +75,26 @@ def compare_lambdas(
         return database.compare(a, b, names)
     ratio, detectable = compared
     name_a, name_b = names or (a.scenario, b.scenario)
-    la, lb = a.lambda_star_rps, b.lambda_star_rps
-    said = f"{name_a} {la:,.0f} against {name_b} {lb:,.0f} req/s: {_ratio_text(ratio)}"
-    if ratio.significant:
-        return f"{said}: {name_a if la > lb else name_b} is higher"
-    return (
-        f"{said}: not significant (the interval holds 1; the searches could have detected "
-        f"a difference of {detectable - 1:.0%} or more)"
+    higher = (
+        (name_a if a.lambda_star_rps > b.lambda_star_rps else name_b) if ratio.significant else None
     )
+    return say.lambdas(name_a, name_b, a, b, _ratio_text(ratio), higher, detectable - 1)
 
 
 def _answer(question: str, key_a: str, key_b: str, a, b) -> Headline:
     missing = [k for k, e in ((key_a, a), (key_b, b)) if e is None]
     if missing:
-        why = (
-            f"{' and '.join(missing)} not mapped in this run (a time limit, or a MATCH): "
-            f"make capacity MATCH='^({key_a}|{key_b})$' REPEATS={REPEATS} maps them"
-        )
+        why = say.not_mapped(missing, key_a, key_b, REPEATS)
         return Headline(question, key_a, key_b, unanswered=why)
     broken = [e for e in (a, b) if not e.is_result]
     if broken:
-        why = "; ".join(
-            f"{e.key}: {e.measurement_error or e.error or 'no rate held'}" for e in broken
-        )
-        return Headline(question, key_a, key_b, unanswered=f"no λ* to compare ({why})")
-    caveats = tuple(
-        f"{e.key}'s λ* is a lower bound: the generator limited its search"
-        for e in (a, b)
-        if e.lower_bound
-    )
+        return Headline(question, key_a, key_b, unanswered=say.no_lambda(broken))
+    caveats = tuple(say.lower_bound(e) for e in (a, b) if e.lower_bound)
     texts = {"a_lambda": lambda_text(a), "b_lambda": lambda_text(b), "caveats": caveats}
     compared = lambda_ratio(a, b)
     if compared is None:
         plain = f"{a.lambda_star_rps / b.lambda_star_rps:.2f}x"
-        why = (
-            "one search each: no interval, so no verdict "
-            f"(make capacity MATCH='^({key_a}|{key_b})$' REPEATS={REPEATS} gives one)"
-        )
+        why = say.one_search(key_a, key_b, REPEATS)
         return Headline(question, key_a, key_b, ratio=plain, unanswered=why, **texts)
     ratio, detectable = compared
     return Headline(
@@ -147,9 +127,4 @@ def headline_context(record: Results) -> dict:
 
 
 def headline_rule() -> str:
-    return (
-        "Each λ* is the mean of fresh searches (fresh servers, fresh arrival seeds) with "
-        "Student's t 95% interval over them; a ratio's interval is Welch's on the log scale. "
-        "'Not significant' only when the interval holds 1; beside it, the smallest difference "
-        f"the run could have detected ({POWER:.0%} power at the 5% level)."
-    )
+    return say.headline_rule(POWER)

@@ -7,12 +7,13 @@ request held a thread, and which database paths hold one per in-flight query.
 
 from __future__ import annotations
 
-import html
-
 from loadtests.analysis.records import InflightCost
 from loadtests.analysis.results import Results
 
-from .tables import Table, html_table, markdown_table
+from .jinja import Sentences
+from .tables import Part, Table, number
+
+say = Sentences("serverlife.j2")
 
 TITLE = "What an in-flight request costs"
 # A case "holds a thread per request" when its peak added at least this share of a thread per
@@ -29,10 +30,6 @@ NONE_SHARE = 0.05
 # Below this share of the requests as queries at once, the sentence says they did not all wait
 # together (a worker dispatching 1,000 requests takes longer than a 1 s wait).
 TOGETHER_SHARE = 0.9
-
-
-def _n(value: float | None, digits: int = 0) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def _measured(costs: list[InflightCost]) -> list[InflightCost]:
@@ -73,59 +70,27 @@ def rows(costs: list[InflightCost]) -> Table:
                 str(c.concurrency),
                 f"{c.ok}/{c.concurrency} in {c.elapsed_s:.1f} s",
                 f"{c.idle_rss_mib:.0f} → {c.peak_rss_mib:.0f}",
-                _n(c.kib_per_request, 1),
+                number(c.kib_per_request, 1),
                 f"{c.idle_threads} → {c.peak_threads}",
-                _n(c.threads_per_request, 2),
+                number(c.threads_per_request, 2),
                 blocked,
-                _n(c.peak_queries_in_flight),
+                number(c.peak_queries_in_flight),
             ]
         )
     return header, body
 
 
-def _blocked(c: InflightCost) -> str:
-    if c.peak_threads_blocked is None or c.idle_threads_blocked is None:
-        return ""
-    return f", {c.peak_threads_blocked - c.idle_threads_blocked} blocked at the peak"
-
-
-def _what_the_thread_does(views: list[InflightCost]) -> str:
-    shares = [(c, c.blocked_per_request) for c in views if c.blocked_per_request is not None]
-    blocked = [f"{c.case} ({c.server})" for c, share in shares if share >= WAITS_SHARE]
-    parked = [f"{c.case} ({c.server})" for c, share in shares if share <= NONE_SHARE]
-    if not (blocked and parked):
-        return ""
-    return (
-        f" The {', '.join(blocked)} waited in that thread (blocked in the kernel); the "
-        f"{', '.join(parked)} left it parked on a lock."
-    )
-
-
 def _views_sentence(views: list[InflightCost]) -> str | None:
-    asgi = views  # every case is served under ASGI (uvicorn, granian)
-    if not asgi:
+    if not views:  # every case is served under ASGI (uvicorn, granian)
         return None
-    holding = [c for c in asgi if c.threads_per_request >= HOLDS_SHARE]
-    each = "; ".join(
-        f"{c.case} ({c.server}): threads {c.idle_threads} → {c.peak_threads} for "
-        f"{c.concurrency} requests, "
-        f"{c.kib_per_request:.0f} KiB each{_blocked(c)}"
-        for c in asgi
-    )
-    if len(holding) == len(asgi):
-        return (
-            f"Under Django's ASGI handler (one worker) every in-flight request held a "
-            f"thread, whatever its view ({each}): Django runs each request in its own asgiref "
-            "ThreadSensitiveContext, and the sync receivers of request_started "
-            "(close_old_connections, reset_queries) run in that context's own thread, which "
-            f"lives until the response.{_what_the_thread_does(asgi)} The async view's advantage "
-            "is not the memory of a waiting request."
-        )
-    return f"Under ASGI (one worker): {each}; " + (
-        f"{', '.join(f'{c.case} ({c.server})' for c in holding)} held a thread per request, "
-        "the others did not."
-        if holding
-        else "no case held a thread per request."
+    holding = [c for c in views if c.threads_per_request >= HOLDS_SHARE]
+    shares = [(c, c.blocked_per_request) for c in views if c.blocked_per_request is not None]
+    return say.views(
+        [say.view_cost(c) for c in views],
+        len(holding) == len(views),
+        holding,
+        blocked=[c for c, share in shares if share >= WAITS_SHARE],
+        parked=[c for c, share in shares if share <= NONE_SHARE],
     )
 
 
@@ -136,35 +101,13 @@ def _database_sentences(paths: list[InflightCost]) -> list[str]:
             continue
         on_socket = c.peak_threads_blocked - c.idle_threads_blocked
         share = on_socket / c.peak_queries_in_flight
-        verdict = (
-            "a thread per in-flight query, blocked on the query's socket"
-            if share >= WAITS_SHARE
-            else "no thread waits for its query (the event loop awaits it)"
-            if share <= NONE_SHARE
-            else "threads blocked for some of its queries only"
-        )
         (waiting if share >= WAITS_SHARE else none if share <= NONE_SHARE else []).append(c)
-        spread = (
-            f" (the {c.concurrency:,} requests did not all wait at once: they were answered "
-            f"over {c.elapsed_s:.1f} s for a {c.delay_s:g} s wait)"
-            if c.peak_queries_in_flight < TOGETHER_SHARE * c.concurrency
-            else ""
-        )
+        together = c.peak_queries_in_flight >= TOGETHER_SHARE * c.concurrency
         said.append(
-            f"{c.case} ({c.path}, pool {c.db_pool_size}): at most {c.peak_queries_in_flight:,} "
-            f"queries ran in PostgreSQL at once{spread} and {on_socket:,} of the worker's "
-            f"threads were blocked: {verdict}."
+            say.query_wait(c, on_socket, share >= WAITS_SHARE, share <= NONE_SHARE, together)
         )
     if waiting and none:
-        peaks = ", ".join(f"{c.peak_threads:,}" for c in paths)
-        said.append(
-            f"So the paths do not differ in threads held ({peaks} at "
-            f"the peak: Django's handler holds one per request) but in what the thread does: "
-            f"{' and '.join(c.case for c in waiting)} wait for the query in it, "
-            f"{' and '.join(c.case for c in none)} leaves it parked and awaits the query on the "
-            "event loop. Every database path holds a pooled connection, and so a PostgreSQL "
-            "server process, per in-flight query: DB_POOL_SIZE bounds the queries in flight."
-        )
+        said.append(say.paths_differ(paths, waiting, none))
     return said
 
 
@@ -174,57 +117,16 @@ def sentences(costs: list[InflightCost]) -> list[str]:
     paths = [c for c in done if c.db_pool_size is not None]
     said = [s for s in [_views_sentence(views)] if s] + _database_sentences(paths)
     if done:
-        kib = [c.kib_per_request for c in done]
-        said.append(
-            f"Memory per in-flight request, worker RSS at the peak over idle: {min(kib):.0f} to "
-            f"{max(kib):.0f} KiB across the {len(done)} cases measured."
-        )
-    said += [
-        f"{c.case} ({c.server}): {c.concurrency:,} in flight, not more: {c.limited_by}."
-        for c in costs
-        if c.limited_by
-    ]
-    said += [f"{c.case} ({c.server}) could not be measured: {c.error}" for c in costs if c.error]
-    return said
+        said.append(say.memory([c.kib_per_request for c in done]))
+    said += [say.limited(c) for c in costs if c.limited_by]
+    return said + [say.case_failed(c) for c in costs if c.error]
 
 
 def rule(costs: list[InflightCost]) -> str:
     delays = sorted({c.delay_s for c in costs})
-    return (
-        "One worker per case, a fresh server; that many requests opened at once, each waiting "
-        f"{' or '.join(f'{d:g}' for d in delays)} s in the view (the database paths: in "
-        "PostgreSQL's pg_sleep, with DB_POOL_SIZE equal to the requests); the worker's RSS and "
-        "thread count sampled every 50 ms, its threads waiting in the kernel on something other "
-        "than a lock or epoll (/proc wait channels) every 250 ms, with the queries PostgreSQL "
-        "was running. Per request: the peak over idle, divided by the requests. A thread "
-        f"that waits for a query wakes every {PSYCOPG_WAIT_INTERVAL_S:g} s (psycopg checks for "
-        "interrupts) and queues for the GIL, so a look counts only part of them as blocked: a "
-        f"path holds a thread per query when at least {WAITS_SHARE:.0%} of its queries in "
-        f"flight had a blocked thread, none when under {NONE_SHARE:.0%}."
-    )
+    return say.inflight_rule(delays, PSYCOPG_WAIT_INTERVAL_S, WAITS_SHARE, NONE_SHARE)
 
 
-def markdown(record: Results) -> str:
-    if not record.inflight:
-        return ""
-    lines = [
-        f"## {TITLE}",
-        "",
-        *[f"- {s}" for s in sentences(record.inflight)],
-        "",
-        markdown_table(*rows(record.inflight)),
-        "",
-        rule(record.inflight),
-        "",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def html_section(record: Results) -> str:
-    if not record.inflight:
-        return ""
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in sentences(record.inflight))
-    return (
-        f"<h2>{html.escape(TITLE)}</h2><ul>{items}</ul>{html_table(*rows(record.inflight))}"
-        f"<p>{html.escape(rule(record.inflight))}</p>"
-    )
+def part(record: Results) -> Part | None:
+    runs = record.inflight
+    return Part(TITLE, sentences(runs), rows(runs), rule(runs)) if runs else None

@@ -4,49 +4,43 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
-from loadtests.analysis import findings
+from loadtests.analysis.comparisons import measured
 from loadtests.analysis.results import Results
 
-from . import advice, capacity, headline, inflight, plots, slowclients
+from . import advice, capacity, findings, headline, inflight, observability, plots, slowclients
 from .jinja import ENV
 from .panels import extension_sections
 from .sections import sections
-from .tables import figure
+
+_part = ENV.get_template("parts.html.j2").module.part
 
 
 def report_html(record: Results) -> str:
     cells = record.cells
-    done = findings.measured(cells)
-    # Each plot, with the findings it illustrates as its caption (or a fallback sentence).
+    done = measured(cells)
+    # Each plot, with the findings it illustrates as its caption (the template has a fallback).
     figures = {
-        "throughput": figure(
+        "throughput": (
             plots.throughput(done),
             findings.throughput(cells) + findings.blocking(cells),
-            "Requests per second for each scenario, server kind and worker count.",
         ),
-        "latency": figure(
-            plots.latency(done),
-            findings.sync_vs_async(cells) + findings.fanout(cells),
-            "Client-side latency percentiles.",
-        ),
-        "client_vs_server": figure(
-            plots.client_vs_server(done),
-            findings.latency_gap(cells),
-            "Client-side against server-side latency: the gap is time spent outside Django.",
-        ),
-        "efficiency": figure(
+        "latency": (plots.latency(done), findings.sync_vs_async(cells) + findings.fanout(cells)),
+        "client_vs_server": (plots.client_vs_server(done), findings.latency_gap(cells)),
+        "efficiency": (
             plots.efficiency(done),
             findings.efficiency(cells) + findings.generator_check(cells),
-            "Measured throughput as a share of each cell's ceiling.",
         ),
     }
     return ENV.get_template("report.html.j2").render(
         s=sections(record),
-        figures={key: Markup(html) for key, html in figures.items()},
+        figures={key: (svg and Markup(svg), said) for key, (svg, said) in figures.items()},
         time_series=Markup("".join(extension_sections(record))),
         capacity=Markup(capacity.html_section(record)),
-        server_life=Markup(inflight.html_section(record) + slowclients.html_section(record)),
+        server_life=Markup(
+            "".join(_part(p) for p in (inflight.part(record), slowclients.part(record)) if p)
+        ),
         advice=advice.answers(record),
         advice_title=advice.TITLE,
         **headline.headline_context(record),
+        **observability.context(record),
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from dashboards.query import rate_interval
 from loadtests.analysis.results import Results
 
-from . import agreement, svg
+from . import agreement, plots
 from .tables import Table, figure
 
 
@@ -29,14 +29,14 @@ def extension_sections(record: Results) -> list[str]:
         if p.get("group"):
             groups.setdefault(p["group"], []).append(p)
         else:
-            drawn = svg.panel(p.get("title", ""), p.get("unit", ""), p.get("series", []), spans)
+            drawn = plots.panel(p.get("title", ""), p.get("unit", ""), p.get("series", []), spans)
             out.append(figure(drawn, [p.get("caption", "")], p.get("title", "")))
     if groups:
         out += _prometheus_intro(record.meta.prometheus or {}, panels)
     agrees, tables = agreement.sentences(record), agreement.table_rates(record)
     for group, members in groups.items():
         svgs = "".join(
-            svg.timeseries(
+            plots.timeseries(
                 p.get("title", ""),
                 p.get("unit", ""),
                 p.get("series", []),
@@ -137,7 +137,7 @@ def _peak_text(panel: dict) -> str:
     value = peak_in_windows(panel)
     if value is None:
         return "-"
-    label, factor = svg.unit_label(panel.get("unit", ""))
+    label, factor = plots.unit_label(panel.get("unit", ""))
     value *= factor
     number = f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
     return f"{number} {label}".strip()

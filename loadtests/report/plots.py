@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import math
 
-from loadtests.analysis.findings import by_series, measured
+from loadtests.analysis.comparisons import by_series, measured
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
 from loadtests.scenarios import SCENARIOS, SLOTS
@@ -406,3 +406,150 @@ def _efficiency_bars(ax, xs, cells, width) -> None:
             edgecolor="#333",
             linewidth=0.5,
         )
+
+
+# --- Prometheus panels: time series, the cells' measured windows shaded ----------------------
+
+# Grafana's unit ids (the dashboards' panels use them) as a reader wants them: label, factor.
+UNITS = {
+    "s": ("ms", 1000.0),
+    "ms": ("ms", 1.0),
+    "percentunit": ("%", 100.0),
+    "percent": ("%", 1.0),
+    "reqps": ("req/s", 1.0),
+    "short": ("", 1.0),
+}
+PALETTE = (*tuple(COLORS.values())[:4], "#8c564b", "#e377c2", "#bcbd22", "#17becf")
+DASHES = ("-", (0, (6, 3)), (0, (2, 2)), (0, (8, 3, 2, 3)))  # lines that coincide both show
+SPAN_FILL, INK = "#e6e6e6", "#333333"
+LEGEND_ENTRIES = 8  # at most; the rest are counted ("and N more")
+LEGEND_CHARS = 40
+MARKED_POINTS = 40  # a short cell's points are each marked: two points do not pass for a trend
+GAP_STEPS = 2.5  # points further apart than this many steps: Prometheus had none between
+
+
+def unit_label(unit: str) -> tuple[str, float]:
+    """How a panel's unit reads on an axis, and the factor its values are multiplied by."""
+    return UNITS.get(unit, (unit, 1.0))
+
+
+def _runs(points, step: float | None) -> list[list[tuple[float, float]]]:
+    """Consecutive points with a value: a gap (None, NaN, or more than GAP_STEPS steps without
+    a point: Prometheus had no value there) breaks the line rather than bridging it."""
+    runs: list[list[tuple[float, float]]] = [[]]
+    for x, y in points:
+        if y is None or not math.isfinite(y):
+            runs.append([])
+        elif step and runs[-1] and x - runs[-1][-1][0] > GAP_STEPS * step:
+            runs.append([(x, y)])
+        else:
+            runs[-1].append((x, y))
+    return [run for run in runs if run]
+
+
+def timeseries(
+    title: str,
+    unit: str,
+    series: list[dict],
+    spans: list[tuple[float, float]] = (),
+    *,
+    origin: float | None = None,
+    extent: tuple[float, float] | None = None,
+    x_label: str = "seconds",
+    width: float = 4.0,
+    step: float | None = None,
+    reference: tuple[float, str] | None = None,
+) -> str:
+    """One panel as SVG: title, axes with units, a legend, the measured windows shaded.
+
+    ``series`` are ``{"label", "points": [[unix, value], ...]}``; a value may be None (no data
+    there). The x axis counts seconds from ``origin`` (default: the first sample) and spans
+    ``extent`` (Unix times; default: the samples and spans), so that panels side by side align.
+    ``step``: the points' spacing (a longer gap breaks the line); ``reference``: a value (in the
+    panel's unit) and its label, drawn across each span, e.g. the table's figure for the windows.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    axis_label, factor = unit_label(unit)
+    lines = [
+        (
+            s.get("label") or "(no label)",
+            [(float(t), None if v is None else float(v) * factor) for t, v in s.get("points", [])],
+        )
+        for s in series
+    ]
+    times = [t for _, points in lines for t, _ in points]
+    if origin is None:
+        origin = min(times, default=min((a for a, _ in spans), default=0.0))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(width, 2.5))
+    for a, b in spans:
+        ax.axvspan(a - origin, b - origin, color=SPAN_FILL, linewidth=0, zorder=0)
+    for index, (_, points) in enumerate(lines):
+        runs = _runs([(t - origin, y) for t, y in points], step)
+        few = sum(map(len, runs)) <= MARKED_POINTS
+        for number, run in enumerate(runs):
+            ax.plot(
+                *zip(*run, strict=True),
+                color=PALETTE[index % len(PALETTE)],
+                linestyle=DASHES[index % len(DASHES)],
+                linewidth=1.2,
+                marker="o" if few else None,
+                markersize=2.5,
+                gid=f"run-{index}-{number}",
+            )
+    if reference is not None:
+        for number, (a, b) in enumerate(spans):
+            ax.hlines(
+                reference[0] * factor,
+                a - origin,
+                b - origin,
+                color=INK,
+                linestyle=(0, (2, 2)),
+                linewidth=1.2,
+                gid=f"reference-{number}",
+            )
+    if extent is not None:
+        ax.set_xlim(extent[0] - origin, extent[1] - origin)
+    values = [y for _, points in lines for _, y in points if y is not None and math.isfinite(y)]
+    if reference is not None:
+        values.append(reference[0] * factor)
+    if not values:
+        ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center", color="#777")
+    ax.set_ylim(min([0.0, *values]), max([0.0, *values]) * 1.05 or 1.0)
+    ax.yaxis.set_major_locator(MaxNLocator(5, steps=[1, 2, 2.5, 5, 10]))
+    ax.set_title(title, loc="left", fontsize=10, fontweight="bold")
+    ax.set_ylabel(axis_label)
+    ax.set_xlabel(x_label)
+    entries = [
+        (plt.Line2D([], [], color=PALETTE[i % len(PALETTE)], linestyle=DASHES[i % len(DASHES)]), x)
+        for i, (x, _) in enumerate(lines)
+    ]
+    if len(entries) > LEGEND_ENTRIES:  # the series past the first few counted, not named
+        hidden = len(entries) - (LEGEND_ENTRIES - 1)
+        entries[LEGEND_ENTRIES - 1 :] = [(plt.Line2D([], [], linestyle=""), f"and {hidden} more")]
+    if spans:
+        entries.append((plt.Rectangle((0, 0), 1, 1, color=SPAN_FILL), "measured window"))
+    if spans and reference is not None:
+        entries.append((plt.Line2D([], [], color=INK, linestyle=(0, (2, 2))), reference[1]))
+    if entries:
+        handles, labels = zip(*entries, strict=True)
+        ax.legend(
+            handles,
+            [x if len(x) <= LEGEND_CHARS else x[: LEGEND_CHARS - 1] + "\u2026" for x in labels],
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.25),
+            ncol=2,
+            fontsize=8,
+            frameon=False,
+        )
+    # On one line, marked as a time series: a panel sits inline beside its group's others.
+    drawn = " ".join(line.strip() for line in _svg(fig).splitlines())
+    return drawn.replace("<svg ", '<svg class="ts" ', 1)
+
+
+def panel(title: str, unit: str, series: list[dict], spans: list[tuple[float, float]]) -> str:
+    """An extension's time series (see hooks), the measured windows shaded behind it."""
+    return timeseries(
+        title, unit, series, spans, x_label="seconds since the first sample", width=8.2
+    )

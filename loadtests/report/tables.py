@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from typing import NamedTuple
 
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell, LatencyMs, ProcessUse
@@ -10,7 +11,23 @@ from loadtests.scenarios import SCENARIOS
 from mysite.servers import WSGI_KINDS
 
 Table = tuple[list[str], list[list[str]]]  # a header and its rows, rendered by either format
+
+
+class Part(NamedTuple):
+    """A section of sentences, one table and the rule it was measured by (templates/parts.*)."""
+
+    title: str
+    said: list[str]
+    table: Table
+    rule: str
+
+
 OVERVIEW_CELL = "req/s (of ceiling, binds)"  # what each cell of the overview holds
+
+
+def number(value: float | None, digits: int = 0) -> str:
+    """A figure with thousands separators and these decimals, or '-' where there is none."""
+    return "-" if value is None else f"{value:,.{digits}f}"
 
 
 def _n(value, digits: int = 0) -> str:

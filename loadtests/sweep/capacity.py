@@ -31,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from loadtests.analysis.capacity import (
-    INSTRUMENTATION,
     CapacityEntry,
     CapacityLimit,
     binding_limit,
@@ -40,12 +39,22 @@ from loadtests.analysis.capacity import (
 )
 from loadtests.analysis.lambda_star import combine, measurement_error, saturation_rps, theory
 from loadtests.analysis.results import Results
+from loadtests.observability.hops import hops_per_request
+from loadtests.observability.stacks import prepared
 from loadtests.plugins.search import MAX_STEP_S, MAX_WARMUP_S
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
+from mysite.servers import WSGI_KINDS
 
 from . import generator
-from .capacity_plan import MAX_RPS, TIME_LIMITS, CapacityPlan, matching, plans_for
+from .capacity_plan import (
+    MAX_RPS,
+    TIME_LIMITS,
+    CapacityPlan,
+    matching,
+    plans_for,
+    under_stacks,
+)
 from .capacity_steps import arrival_seed, idle_use, search_record, step_record
 from .cell import Context, wait_for_workers
 from .generator import GeneratorFailed
@@ -143,11 +152,25 @@ def postmaster_pid(env: dict[str, str]) -> int | None:
 def _search(
     plan: CapacityPlan, ctx: Context, out: Path, db_env: dict[str, str], seed: int
 ) -> tuple[dict, TreeSampler]:
-    """One fresh server and one search; Locust's JSON and the server's CPU samples."""
+    """One fresh server (and a fresh OTLP receiver, when its stack exports) and one search;
+    Locust's JSON and the server's CPU samples."""
+    with prepared(plan.instrumentation) as stack:
+        if stack.receiver_pid and ctx.generator.cpus:  # a collector runs off the server's cores
+            pin_tree(stack.receiver_pid, ctx.generator.cpus)
+        env = {"MYSITE_LOG_LEVEL": "WARNING", **plan.server_env(), **stack.env}
+        env |= db_env if plan.uses_database else {}
+        sampler, processes, log = _serve_and_search(plan, ctx, out, env, seed)
+    if not out.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise GeneratorFailed(f"Locust exited with {processes[0].returncode}, no steps:\n{tail}")
+    return json.loads(out.read_text()), sampler
+
+
+def _serve_and_search(
+    plan: CapacityPlan, ctx: Context, out: Path, env: dict[str, str], seed: int
+) -> tuple[TreeSampler, list, Path]:
     port = free_port()
     host = f"http://{LOOPBACK}:{port}"
-    env = {"MYSITE_LOG_LEVEL": "WARNING", **plan.server_env()}
-    env |= db_env if plan.uses_database else {}
     with serve(
         plan.server,
         plan.workers,
@@ -194,10 +217,7 @@ def _search(
             finally:
                 for process in reversed(processes):
                     generator.stop_process_group(process, grace=5)
-    if not out.exists():
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise GeneratorFailed(f"Locust exited with {processes[0].returncode}, no steps:\n{tail}")
-    return json.loads(out.read_text()), sampler
+    return sampler, processes, log
 
 
 def measure(
@@ -246,9 +266,12 @@ def measure(
         searches=searches,
         lower_bound=lower,
         idle_cores=None if idle is None else round(idle, 5),
-        instrumentation=INSTRUMENTATION,
+        instrumentation=plan.instrumentation,
         route=plan.route,
     )
+    # The hops the stack's middleware makes Django pay, counted on the lab's own views.
+    if plan.server not in WSGI_KINDS and plan.route is None:
+        entry.thread_hops = hops_per_request(plan.instrumentation, plan.spec.path)
     if plan.uses_database and (ms := database_cpu_ms(steps)) is not None:
         entry.limit.database_cpu_ms_per_request = round(ms, 4)
         entry.limit.sentence += f"; PostgreSQL used {ms:.2f} ms of CPU per request besides"
@@ -283,7 +306,7 @@ def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityE
         db_pool_size=plan.db_pool,
         skipped=skipped,
         repeats=plan.repeats,
-        instrumentation=INSTRUMENTATION,
+        instrumentation=plan.instrumentation,
         route=plan.route,
     )
 
@@ -316,11 +339,14 @@ def run_phase(
     db_root: Path | None = None,
     plans: list[CapacityPlan] | None = None,
     repeats: int | None = None,
+    stacks: list[str] | None = None,
     search=None,
 ) -> int:
     """Map the profile's configurations (or ``plans``) within its time limit, each with its
-    plan's fresh searches (or ``repeats``); 1 if any failed."""
+    plan's fresh searches (or ``repeats``), under each stack of ``stacks`` (None: the plans'
+    own); 1 if any failed."""
     plans = matching(plans or plans_for(profile), match)
+    plans = under_stacks(plans, stacks) if stacks else plans
     if repeats:
         plans = [dataclasses.replace(p, repeats=repeats) for p in plans]
     if not plans:

@@ -1,14 +1,16 @@
 """Which configurations the capacity map searches, per profile, and each search's settings.
 
-A configuration is server kind x workers x threads x scenario (x a variant of the app: metrics
-off, django-prometheus). ``default`` maps the configurations of the report's three headline
+A configuration is server kind x workers x threads x scenario, under an instrumentation stack
+(``loadtests.observability.stacks``: none, lab, django-prometheus, opentelemetry; ``lab``, the
+app as shipped, unless named). ``default`` maps the configurations of the report's three headline
 questions (``HEADLINE_PLANS``: the async against the sync view under uvicorn x 1, gunicorn
 gthread against uvicorn (the sync view), one gthread worker against two), one search each, as
 far as its time limit goes, at a short service time (``HEADLINE_DELAY_S``), which buys each step
 its samples; ``make capacity`` maps a question's pair with ``REPEATS`` fresh searches each for
 its 95% interval. ``full`` maps every server kind, worker count, gthread
-thread count and scenario, with fresh repeats for a CI, and the observability variants at
-delay 0; it maps the database paths (``DB_SCENARIOS``) on every kind at each of
+thread count and scenario, with fresh repeats for a CI, and what each stack costs
+(``STACK_PLANS``: the sync and async views under uvicorn x 1 and gthread x 1, and the async
+fan-out, under every stack); it maps the database paths (``DB_SCENARIOS``) on every kind at each of
 ``FULL_POOL_SIZES`` (``DB_POOL_SIZE``). ``default`` leaves them to the database comparison
 (``sweep.db_compare``): one search each, pool-bound at the same ceiling by construction, could
 not separate them. ``smoke`` is the tests' short look.
@@ -21,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from loadtests.analysis.capacity import configuration_key, model_ceiling, model_kind
 from loadtests.analysis.lambda_star import REPEATS
-from loadtests.model.experiment import UPSTREAM_POOL_SIZE, VARIANTS
+from loadtests.model.experiment import DEFAULT_STACK, STACK_NAMES, UPSTREAM_POOL_SIZE
 from loadtests.plugins.search import (
     CALIBRATION_S,
     LONGEST_LEAST_S,
@@ -51,7 +53,6 @@ HEADLINE_DELAY_S = 0.02
 # (about half what one core of this lab's machine serves of the sleep views).
 UNBOUNDED_START_RPS = 400.0
 MAX_RPS = 20000.0
-HELLO_SLO_MS = 50.0  # the observability variants' SLO (delay 0)
 # The profiles whose run maps the capacity unless told not to (smoke, make quick's, does not).
 MAPPED_BY_DEFAULT = ("default", "full")
 # Seconds the capacity phase may take, per profile (the closed-loop cells and the database
@@ -64,8 +65,6 @@ TIME_LIMITS = {"default": 95.0, "full": 4 * 3600.0, "smoke": 60.0}
 # Steps a search takes, for the time estimate: bracketing and bisecting near the knee, then
 # each edge's re-tests (measured on simulated queues: 9-14 steps at the lab's rates).
 STEPS_EXPECTED = 10
-VARIANT_ENV = {v.name: v.env for v in VARIANTS}  # the overhead benchmark's three apps
-VARIANT_LABEL = {v.name: v.label for v in VARIANTS}
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class CapacityPlan:
     threads: int
     scenario: str
     delay: float
-    variant: str = ""  # "" : the app as shipped; else a name of loadtests.bench.overhead
+    instrumentation: str = DEFAULT_STACK  # a name of loadtests.observability.stacks
     repeats: int = 1
     min_requests: int = MIN_STEP_REQUESTS
     min_step_s: float = MIN_STEP_S
@@ -89,6 +88,18 @@ class CapacityPlan:
     slo_ms: float | None = None  # None: the default SLO from the service time
     db_pool: int = 0  # DB_POOL_SIZE per worker, for the database paths (0: not one)
     route: str | None = None  # a project of the user's: its route's URL name, else its path
+
+    @property
+    def variant(self) -> str:
+        """What the key adds for the stack: its name, unless it is the app as shipped."""
+        return "" if self.instrumentation == DEFAULT_STACK else self.instrumentation
+
+    @property
+    def base_key(self) -> str:
+        """The configuration's name without its stack (what ``MATCH`` selects)."""
+        return configuration_key(
+            self.server, self.workers, self.threads, self.scenario, self.db_pool
+        )
 
     @property
     def key(self) -> str:
@@ -114,8 +125,9 @@ class CapacityPlan:
         return "" if self.spec.applies_to(self.server) else self.spec.asgi_only
 
     def server_env(self) -> dict[str, str]:
-        """The app's environment for this plan (the database's address is the phase's)."""
-        env = {**dict(self.spec.server_env), **VARIANT_ENV.get(self.variant, {})}
+        """The app's environment for this plan (the database's address and the stack's
+        environment are the phase's: ``stacks.prepared``)."""
+        env = dict(self.spec.server_env)
         return env | ({"DB_POOL_SIZE": str(self.db_pool)} if self.db_pool else {})
 
     @property
@@ -197,11 +209,27 @@ QUICK = {"delay": HEADLINE_DELAY_S, **SEARCH}
 FULL = {"delay": CAPACITY_DELAY_S, **SEARCH}
 ALL_SERVERS = ("uvicorn", "gunicorn-gthread", "gunicorn-uvicorn", "granian", "granian-wsgi")
 SLEEPS = ("sync-api", "async-api", "async-blocking")
+# What each instrumentation stack costs at capacity (issue 23): the sync and async views under
+# one uvicorn and one gthread worker, and the async fan-out (a client span per upstream call).
+STACK_PLANS = (
+    ("uvicorn", "gunicorn-gthread"),
+    (1,),
+    (DEFAULT_THREADS,),
+    ("sync-api", "async-api", "async-fanout"),
+)
 
 
 def matching(plans: list[CapacityPlan], pattern: str | None) -> list[CapacityPlan]:
-    """The plans whose key ``pattern`` (``--capacity-match``, a regular expression) finds."""
-    return [p for p in plans if not pattern or re.search(pattern, p.key)]
+    """The plans whose name without its stack (``base_key``) ``pattern`` (``--capacity-match``,
+    a regular expression) finds: ``INSTRUMENTATION`` picks the stacks."""
+    return [p for p in plans if not pattern or re.search(pattern, p.base_key)]
+
+
+def under_stacks(plans: list[CapacityPlan], stacks: list[str]) -> list[CapacityPlan]:
+    """Each configuration of ``plans`` once under each stack named, in that order (``make
+    capacity INSTRUMENTATION=none,lab``: the stacks of one configuration side by side)."""
+    bases = dict.fromkeys(replace(p, instrumentation=DEFAULT_STACK) for p in plans)
+    return [replace(base, instrumentation=name) for base in bases for name in stacks]
 
 
 def plans_for(profile: str) -> list[CapacityPlan]:
@@ -212,18 +240,7 @@ def plans_for(profile: str) -> list[CapacityPlan]:
         )
     if profile == "full":
         plans = _block(HEADLINE, (1,), (DEFAULT_THREADS,), ("sync-api", "async-api"), **FULL)
-        # What observability costs at capacity: the hello-world views (delay 0), each app, with
-        # an SLO above a busy machine's scheduling jitter (the default would be 20 ms).
-        hello = FULL | {"delay": 0.0, "slo_ms": HELLO_SLO_MS}
-        for variant in VARIANT_ENV:
-            plans += _block(
-                ("uvicorn",),
-                (1,),
-                (DEFAULT_THREADS,),
-                ("sync-api", "async-api"),
-                **hello,
-                variant=variant,
-            )
+        plans += under_stacks(_block(*STACK_PLANS, **FULL), list(STACK_NAMES))
         plans += _block(ALL_SERVERS, (1, 2, 4), (4, 8, 16), SLEEPS, **FULL)
         plans += _block(
             ("uvicorn", "gunicorn-gthread"),

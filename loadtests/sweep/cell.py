@@ -25,7 +25,7 @@ import msgspec
 from loadtests.analysis import scrape
 from loadtests.analysis.assemble import assemble
 from loadtests.analysis.records import Cell
-from loadtests.model.experiment import UPSTREAM_POOL_SIZE
+from loadtests.model.experiment import DEFAULT_STACK, UPSTREAM_POOL_SIZE
 from loadtests.wait import wait_until
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
@@ -69,6 +69,24 @@ class Context:
         while self.stopping:
             self.stopping.pop().join()
 
+    @contextlib.contextmanager
+    def server(self, kind: str, workers: int, log_dir: Path, env: dict[str, str], **options):
+        """A fresh server, every worker answering (their pids in ``extra["pids"]``), pinned to
+        the server's CPUs once booted (on every CPU); stopped at the block's end."""
+        with serve(
+            kind,
+            workers,
+            env=env,
+            log_dir=log_dir,
+            system_checks=False,  # the sweep ran them once, before its first server
+            ready_timeout=self.ready_timeout,
+            **options,
+        ) as server:
+            server.extra["pids"] = wait_for_workers(server.url, workers)
+            if self.server_cpus:
+                pin_tree(server.pid, self.server_cpus)
+            yield server
+
 
 def server_env(
     plan: CellPlan, upstream_url: str | None, db_env: dict[str, str] | None = None
@@ -98,13 +116,6 @@ def database_env(plan: CellPlan, ctx: Context) -> dict[str, str]:
         raise ServerFailed(f"PostgreSQL did not start: {error}") from error
 
 
-def measure(plan: CellPlan, ctx: Context, tick: Callable[[], None]) -> Cell:
-    """Run all of the cell's runs one after another and return the cell (raises on failure)."""
-    started = time.time()
-    runs = [measure_run(plan, ctx, index, tick) for index in range(len(plan.runs()))]
-    return cell_of(plan, ctx, runs, started)
-
-
 def cell_dir_of(plan: CellPlan, ctx: Context) -> Path:
     return ctx.run_dir / "cells" / plan.slug
 
@@ -115,9 +126,12 @@ def measure_run(plan: CellPlan, ctx: Context, run_index: int, tick: Callable[[],
     cell_dir.mkdir(parents=True, exist_ok=True)
     out = cell_dir / f"run{run_index + 1}.json"
     count = plan.runs()[run_index]
-    if ctx.external_host:
-        return _measure_external(plan, ctx, out, count, tick)
-    return _measure_local(plan, ctx, out, count, tick)
+    if not ctx.external_host:
+        return _measure_local(plan, ctx, out, count, tick)
+    run = _load_run(plan, ctx.external_host.rstrip("/"), out, count, ready_url="")
+    with generator.started(ctx.generator, run, cell_dir) as master:
+        windows = generator.wait(master, run, cell_dir, tick)
+    return {"windows": windows, "sampler": None, "dir": cell_dir}
 
 
 def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> Cell:
@@ -126,15 +140,10 @@ def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> C
     cores = len(ctx.server_cpus) if ctx.server_cpus else len(os.sched_getaffinity(0))
     cell = assemble(plan, runs, cell_dir, None if ctx.external_host else cores)
     cell.started_at, cell.ended_at = started, time.time()
+    cell.instrumentation = DEFAULT_STACK  # the closed-loop cells measure the app as shipped
+    cell.locust_files = sorted(p.name for p in cell_dir.glob("*-locust*.*") if p.suffix != ".log")
     (cell_dir / "cell.json").write_bytes(msgspec.json.format(msgspec.json.encode(cell)))
     return cell
-
-
-def locust_artifacts(out: Path) -> Path:
-    """Where Locust's own files for the run writing ``out`` go, beside it: ``run1-locust.html``
-    (its report) and ``run1-locust_stats.csv``, ``_stats_history.csv``, ``_failures.csv``,
-    ``_exceptions.csv`` (its statistics), kept in the run directory for those who know them."""
-    return out.with_name(f"{out.stem}-locust")
 
 
 def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) -> LoadRun:
@@ -148,17 +157,19 @@ def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) 
         window=plan.window_for(),
         count=count,
         out=out,
-        scrape_url=f"{host}/metrics",
         ready_url=ready_url,
         new_connections=plan.new_connections,
         stagger_s=plan.service_time,
         subwindow_s=plan.subwindow_for(),
-        artifacts=str(locust_artifacts(out)),
+        # Locust's own report and statistics (``run1-locust.html``, ``run1-locust_stats.csv``...),
+        # beside the run's windows, for those who know them.
+        artifacts=str(out.with_name(f"{out.stem}-locust")),
     )
 
 
-def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIMEOUT) -> int:
-    """Ask /healthz (a new connection each time) until ``workers`` distinct pids answered.
+def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIMEOUT) -> set[int]:
+    """Ask /healthz (a new connection each time) until ``workers`` distinct pids answered;
+    the pids that did.
 
     The launcher is ready when one worker answers; the others may still be importing Django,
     and a load that started then would find fewer workers than the cell says.
@@ -174,7 +185,7 @@ def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIME
         return len(seen) >= workers
 
     wait_until(all_answered, timeout, interval=0)
-    return len(seen)
+    return seen
 
 
 def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
@@ -190,21 +201,15 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
     with contextlib.ExitStack() as stack:
         master = stack.enter_context(generator.started(ctx.generator, run, out.parent))
         server = stack.enter_context(
-            serve(
+            ctx.server(
                 plan.server,
                 plan.workers,
+                out.parent,
+                server_env(plan, upstream_url, db_env),
                 port=port,
                 threads=plan.threads,
-                env=server_env(plan, upstream_url, db_env),
-                log_dir=out.parent,
-                system_checks=False,  # the sweep ran them once, before its first cell
-                ready_timeout=ctx.ready_timeout,
             )
         )
-        # The server boots on every CPU, then is pinned to its own for the measurement.
-        ready_workers = wait_for_workers(server.url, plan.workers)
-        if ctx.server_cpus:
-            pin_tree(server.pid, ctx.server_cpus)
         roots, targets = {"server": server.pid}, {"app": server.url}
         if upstream is not None:
             roots["upstream"], targets["upstream"] = upstream.pid, upstream.url
@@ -215,7 +220,8 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
             _write_ready(ready_flag, server)
             windows = generator.wait(master, run, out.parent, tick)
         ctx.stop_later(stack.pop_all())
-    return {"windows": windows, "sampler": sampler, "dir": out.parent, "workers": ready_workers}
+    workers = len(server.extra["pids"])
+    return {"windows": windows, "sampler": sampler, "dir": out.parent, "workers": workers}
 
 
 def _write_ready(flag: Path, server) -> None:
@@ -224,10 +230,3 @@ def _write_ready(flag: Path, server) -> None:
     tmp = flag.with_suffix(".tmp")
     tmp.write_text(json.dumps({"metrics_dir": str(metrics_dir) if metrics_dir else None}))
     tmp.replace(flag)
-
-
-def _measure_external(plan, ctx: Context, out: Path, count: int, tick) -> dict:
-    run = _load_run(plan, ctx.external_host.rstrip("/"), out, count, ready_url="")
-    with generator.started(ctx.generator, run, out.parent) as master:
-        windows = generator.wait(master, run, out.parent, tick)
-    return {"windows": windows, "sampler": None, "dir": out.parent}

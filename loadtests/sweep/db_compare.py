@@ -20,17 +20,20 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from loadtests.analysis import db_compare as analysis
+from loadtests.analysis import usage
 from loadtests.analysis.results import Results
 from loadtests.scenarios import DB_SCENARIOS, LOAD_ROWS
 from mysite.db import cluster as pg
-from mysite.launcher import DEFAULT_THREADS, ServerFailed, free_port, serve
+from mysite.launcher import DEFAULT_THREADS, ServerFailed
 
+from . import phase
 from .capacity_plan import CAPACITY_DELAY_S
-from .cell import Context, wait_for_workers
-from .io_threads import IoThreadSampler
-from .sampler import TreeSampler, pin_tree
+from .cell import Context
+from .phase import Experiment
+from .sampler import IO_INTERVAL, TreeSampler
 
 IDLE_S = 0.75  # the server's idle threads are sampled this long before the load
 DRIVER_MARGIN_S = 30.0  # the load process's own limit beyond its schedule
@@ -69,89 +72,72 @@ class ComparePlan:
 PLANS = {"default": ComparePlan(), "full": ComparePlan(rounds=12, window=3.0)}
 
 
+def _fields(plan: ComparePlan) -> dict:
+    """The comparison record's fields that the plan sets."""
+    return {
+        "server": plan.server,
+        "workers": plan.workers,
+        "users": plan.users,
+        "delay_s": plan.delay,
+        "rows": plan.rows,
+        "db_pool_size": plan.db_pool,
+        "window_s": plan.window,
+        "settle_s": plan.settle,
+        "rounds": plan.rounds,
+        "paths": list(plan.paths),
+    }
+
+
 def _spec(plan: ComparePlan, url: str, cpus) -> dict:
+    """The paired load's spec, with what the analysis reads besides its windows."""
     schedule = plan.schedule()
-    windows = [plan.warm if r == 0 else plan.window for _, r in schedule]
     return {
         "url": url,
         "users": plan.users,
         "query": f"delay={plan.delay:g}&rows={plan.rows}",
         "paths": [DB_SCENARIOS[p].path for p, _ in schedule],
-        "windows_s": windows,
+        "windows_s": [plan.warm if r == 0 else plan.window for _, r in schedule],
         "stagger_s": plan.delay,
         "lead_s": 0.2,
         "cpus": sorted(cpus) if cpus else None,
+        "plan": _fields(plan),
+        "schedule": schedule,
     }
 
 
-def measure(plan: ComparePlan, ctx: Context, db_env: dict[str, str]) -> analysis.DbComparison:
+def measure(plan: ComparePlan, ctx: Context) -> analysis.DbComparison:
+    """The paths compared (a failure is the record's ``error``)."""
+    try:
+        return analysis.read(_run(plan, ctx))
+    except (pg.ClusterError, ServerFailed, OSError, ValueError, subprocess.SubprocessError) as e:
+        return analysis.DbComparison(**_fields(plan), error=str(e))
+
+
+def _run(plan: ComparePlan, ctx: Context) -> Path:
+    """Run the paired load on a fresh server; the directory of its raw files."""
     out_dir = ctx.run_dir / "db-comparison"
     out_dir.mkdir(parents=True, exist_ok=True)
-    spec_path, out = out_dir / "load-spec.json", out_dir / "load.json"
-    port = free_port()
-    env = {"MYSITE_LOG_LEVEL": "WARNING", "DB_POOL_SIZE": str(plan.db_pool), **db_env}
-    with serve(
-        plan.server,
-        plan.workers,
-        port=port,
-        threads=DEFAULT_THREADS,
-        env=env,
-        log_dir=out_dir,
-        system_checks=False,
-        ready_timeout=ctx.ready_timeout,
-    ) as server:
-        wait_for_workers(server.url, plan.workers)
-        if ctx.server_cpus:
-            pin_tree(server.pid, ctx.server_cpus)
+    spec_path, out = out_dir / analysis.SPEC, out_dir / analysis.LOAD
+    env = {"MYSITE_LOG_LEVEL": "WARNING", "DB_POOL_SIZE": str(plan.db_pool)}
+    env |= ctx.database() if ctx.database else {}
+    with ctx.server(plan.server, plan.workers, out_dir, env, threads=DEFAULT_THREADS) as server:
         ctx.settle()
         spec_path.write_text(json.dumps(_spec(plan, server.url, ctx.generator.cpus)))
         argv = [sys.executable, "-m", "loadtests.sweep.paired_load", str(spec_path), str(out)]
-        with TreeSampler({"server": server.pid}) as sampler, IoThreadSampler(server.pid) as io:
+        with TreeSampler({"server": server.pid}, IO_INTERVAL, io=True) as sampler:
             time.sleep(IDLE_S)
-            loaded = time.time()
-            done = subprocess.run(
-                argv,
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=plan.load_seconds() + DRIVER_MARGIN_S,
-            )
+            limit = plan.load_seconds() + DRIVER_MARGIN_S
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
     if done.returncode != 0 or not out.exists():
         raise ServerFailed(f"the paired load exited with {done.returncode}: {done.stderr[-800:]}")
-    raw = json.loads(out.read_text())["windows"]
-    before = [s.threads for s in sampler.samples["server"] if s.unix < loaded]
-    idle = min(before) if before else None
-    idle_io = io.mean(0.0, loaded)
-    windows = []
-    for (name, round_), window in zip(plan.schedule(), raw, strict=True):
-        if round_ == 0:
-            continue
-        span = (window["start"] + plan.settle, window["end"])
-        use = sampler.window("server", *span)
-        busy = io.mean(*span)
-        above = busy - idle_io if busy is not None and idle_io is not None else None
-        windows.append(analysis.window_of(window, name, round_, plan.settle, use, idle, above))
-    return _record(plan, idle, windows, idle_io=idle_io)
+    usage.write(out_dir / analysis.SAMPLES, sampler.samples)
+    return out_dir
 
 
-def _record(plan: ComparePlan, idle, windows, error: str | None = None, idle_io=None):
-    return analysis.DbComparison(
-        server=plan.server,
-        workers=plan.workers,
-        users=plan.users,
-        delay_s=plan.delay,
-        rows=plan.rows,
-        db_pool_size=plan.db_pool,
-        window_s=plan.window,
-        settle_s=plan.settle,
-        rounds=plan.rounds,
-        paths=list(plan.paths),
-        idle_threads=idle,
-        windows=windows,
-        idle_io_threads=None if idle_io is None else round(idle_io, 2),
-        contrasts=analysis.contrasts(windows, list(plan.paths)),
-        error=error,
-    )
+def describe(compared: analysis.DbComparison) -> str:
+    if compared.error:
+        return f"failed: {compared.error}"
+    return f"{len(compared.windows)} windows, {len(compared.contrasts)} contrasts"
 
 
 def run_phase(
@@ -168,16 +154,9 @@ def run_phase(
         f"database comparison: {', '.join(plan.paths)} on {plan.server} x{plan.workers}, "
         f"{plan.rounds} rounds of {plan.window:g} s windows"
     )
-    began = time.monotonic()
-    try:
-        db_env = ctx.database() if ctx.database else {}
-        record.db_comparison = measure(plan, ctx, db_env)
-        code = 0
-    except (pg.ClusterError, ServerFailed, OSError, ValueError, subprocess.SubprocessError) as e:
-        record.db_comparison, code = _record(plan, None, [], error=str(e)), 1
-    save()
-    note(
-        f"database comparison: done in {time.monotonic() - began:.0f} s"
-        + (f", failed: {record.db_comparison.error}" if code else "")
-    )
-    return code
+
+    def keep(compared: analysis.DbComparison) -> None:
+        record.db_comparison = compared
+
+    compare = Experiment("database comparison", lambda: measure(plan, ctx), keep, describe)
+    return phase.run([compare], save, note)

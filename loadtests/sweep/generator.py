@@ -65,14 +65,12 @@ class LoadRun:
     window: float
     count: int
     out: Path
-    scrape_url: str = ""
     ready_url: str = ""
     new_connections: bool = False
     # Users are spawned over this many seconds and each waits up to as long again before its
     # first request (one service time), so they never move in lockstep.
     stagger_s: float = 0.0
     subwindow_s: float = 0.0  # >0: warm up until steady, by the rule on sub-windows this long
-    metrics_dir: str = ""
     # Locust's own report and statistics: --html <this>.html, --csv <this> ("" : none).
     artifacts: str = ""
 
@@ -90,74 +88,53 @@ def _locust(gen: Generator) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", str(gen.locustfile)]
 
 
+def _options(options: dict[str, object]) -> list[str]:
+    """``--flag value`` for each option with a value, ``--flag`` for each one set to True."""
+    argv: list[str] = []
+    for flag, value in options.items():
+        if value is True:
+            argv.append(flag)
+        elif value not in (None, False, "", 0):
+            argv += [flag, value if isinstance(value, str) else f"{value:g}"]
+    return argv
+
+
 def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
-    argv = [
-        *_locust(gen),
-        "--headless",
-        "--only-summary",
-        "--loglevel",
-        "INFO",
-        "-u",
-        str(run.users),
-        "-r",
-        f"{run.spawn_rate:g}",
-        "-t",
-        f"{round(run.time_limit)}s",
-        "--host",
-        run.host,
-        "--delay",
-        f"{run.delay:g}",
-        "--fanout",
-        str(run.fanout),
-        "--window-warmup",
-        f"{run.warmup:g}",
-        "--window-length",
-        f"{run.window:g}",
-        "--window-count",
-        str(run.count),
-        "--window-out",
-        str(run.out),
-    ]
-    if run.scrape_url:
-        argv += ["--window-scrape", run.scrape_url]
-    if run.stagger_s > 0:
-        argv += ["--window-jitter", f"{run.stagger_s:g}"]
-    if run.subwindow_s > 0:
-        argv += ["--window-steady", f"{run.subwindow_s:g}"]
-    if run.metrics_dir:
-        argv += ["--window-metrics-dir", run.metrics_dir]
-    if run.ready_url:
-        argv += ["--window-ready", run.ready_url]
-    if run.new_connections:
-        argv.append("--new-connections")
-    if run.artifacts:
-        argv += ["--html", f"{run.artifacts}.html", "--csv", run.artifacts]
-    if gen.distributed:
-        argv += [
-            "--master",
-            "--master-bind-host",
-            gen.master_bind_host,
-            "--master-bind-port",
-            str(port),
-            "--expect-workers",
-            str(gen.local_workers + gen.remote_workers),
-            "--expect-workers-max-wait",
-            str(WORKERS_JOIN_TIMEOUT),
-        ]
-    return [*argv, run.user_class]
+    workers = gen.local_workers + gen.remote_workers
+    artifacts = run.artifacts or None
+    options = {
+        "--headless": True,
+        "--only-summary": True,
+        "--loglevel": "INFO",
+        "-u": str(run.users),
+        "-r": f"{run.spawn_rate:g}",
+        "-t": f"{round(run.time_limit)}s",
+        "--host": run.host,
+        "--delay": f"{run.delay:g}",
+        "--fanout": str(run.fanout),
+        "--window-warmup": f"{run.warmup:g}",
+        "--window-length": f"{run.window:g}",
+        "--window-count": str(run.count),
+        "--window-out": str(run.out),
+        "--window-scrape": f"{run.host}/metrics",
+        "--window-jitter": run.stagger_s,
+        "--window-steady": run.subwindow_s,
+        "--window-ready": run.ready_url,
+        "--new-connections": run.new_connections,
+        "--html": artifacts and f"{artifacts}.html",
+        "--csv": artifacts,
+        "--master": gen.distributed,
+        "--master-bind-host": gen.distributed and gen.master_bind_host,
+        "--master-bind-port": gen.distributed and str(port),
+        "--expect-workers": gen.distributed and str(workers),
+        "--expect-workers-max-wait": gen.distributed and str(WORKERS_JOIN_TIMEOUT),
+    }
+    return [*_locust(gen), *_options(options), run.user_class]
 
 
 def worker_argv(gen: Generator, port: int) -> list[str]:
-    return [
-        *_locust(gen),
-        "--worker",
-        "--master-host",
-        LOOPBACK,
-        "--master-port",
-        str(port),
-        "--loglevel",
-        "INFO",
-    ]
+    options = {"--worker": True, "--master-host": LOOPBACK, "--master-port": str(port)}
+    return [*_locust(gen), *_options(options), "--loglevel", "INFO"]
 
 
 def _start(argv: list[str], log_path: Path, gen: Generator) -> subprocess.Popen:

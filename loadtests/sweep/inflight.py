@@ -1,11 +1,12 @@
 """What an in-flight request costs a worker: its memory (RSS) and threads while C requests wait.
 
-``hold`` opens C connections at once on an asyncio loop (cheap for the client), each asking for
-a view that waits ``delay`` seconds, and samples the one worker process meanwhile; the cost per
-in-flight request is the peak over the idle worker, divided by C. Besides the thread count it
-counts the threads blocked in the request's wait (``/proc/<pid>/task/*/wchan``): a read of a
-query's socket, a blocking sleep; as against a thread parked on a lock (an idle executor thread)
-or the event loop's epoll. Used by the sweep's server-life phase and by ``tests/reliability``.
+``hold`` opens C connections at once (aiohttp on an asyncio loop: cheap for the client), each
+asking for a view that waits ``delay`` seconds, and samples the one worker process meanwhile; the
+cost per in-flight request is the peak over the idle worker, divided by C. Besides the thread
+count it counts the threads blocked in the request's wait (``/proc/<pid>/task/*/wchan``): a read
+of a query's socket, a blocking sleep; as against a thread parked on a lock (an idle executor
+thread) or the event loop's epoll. Used by the sweep's server-life phase and by
+``tests/reliability``.
 """
 
 from __future__ import annotations
@@ -13,20 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
+import aiohttp
 import psutil
 
 from loadtests.analysis.records import InflightCost
 
-from .io_threads import in_io
+from .sampler import Background, in_io
 
 SAMPLE_INTERVAL = 0.05
-IO_SAMPLE_INTERVAL = 0.25  # reading every thread's wchan costs more than a thread count
+IO_EVERY = 5  # samples: reading every thread's wchan costs more than a thread count
 WANTED = 1000  # requests in flight at once: the issue's figure
 # Seconds each one waits: long enough that all of them wait at once (one worker takes seconds
 # to take in 1,000 requests and start their queries on a busy 2-core machine).
@@ -68,68 +68,48 @@ def open_files_allow(wanted: int = WANTED) -> tuple[int, str | None]:
     return allowed, f"the open-file limit ({hard}) allows {allowed} connections"
 
 
-async def _request(host: str, port: int, target: str) -> int:
-    reader, writer = await asyncio.open_connection(host, port, limit=1 << 16)
-    try:
-        writer.write(
-            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
-        )
-        await writer.drain()
-        status_line = await reader.readline()
-        await reader.read()
-        return int(status_line.split()[1]) if status_line else 0
-    except (OSError, ValueError, IndexError):
+async def _all(url: str, concurrency: int, seconds: float) -> list[int]:
+    """Each request's status (0: no answer), each on its own connection, all sent at once."""
+
+    async def status(session: aiohttp.ClientSession) -> int:
+        with contextlib.suppress(aiohttp.ClientError, OSError):
+            async with session.get(url) as response:
+                await response.read()
+                return response.status
         return 0
-    finally:
-        writer.close()
+
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    timeout = aiohttp.ClientTimeout(total=None)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        async with asyncio.timeout(seconds):
+            return await asyncio.gather(*(status(session) for _ in range(concurrency)))
 
 
-async def _all(url: str, target: str, concurrency: int, seconds: float) -> list[int]:
-    address = urlsplit(url)
-    async with asyncio.timeout(seconds):
-        return await asyncio.gather(
-            *(_request(address.hostname, address.port, target) for _ in range(concurrency))
-        )
+class _Peaks(Background):
+    """The worker's RSS, threads and blocked threads (and the database's queries), at their
+    peaks; the waits read every ``IO_EVERY`` samples, as they cost more than a thread count."""
 
-
-class _Peaks:
-    """The worker's RSS, threads and blocked threads, sampled in the background until stopped."""
+    interval = SAMPLE_INTERVAL
 
     def __init__(self, worker: psutil.Process, queries: Callable[[], int] | None) -> None:
-        self.worker, self.queries_probe = worker, queries
+        self.worker, self.queries_probe, self.samples = worker, queries, 0
         self.queries = None if queries is None else queries()
         self.rss, self.threads = worker.memory_info().rss, worker.num_threads()
         self.blocked = in_io(worker.pid)
         self.idle = (self.rss, self.threads, self.blocked)
-        self._done = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._sample, daemon=True),
-            threading.Thread(target=self._sample_io, daemon=True),
-        ]
 
-    def _sample(self) -> None:
-        while not self._done.wait(SAMPLE_INTERVAL):
-            with contextlib.suppress(psutil.Error):
-                self.rss = max(self.rss, self.worker.memory_info().rss)
-                self.threads = max(self.threads, self.worker.num_threads())
-
-    def _sample_io(self) -> None:
-        while not self._done.wait(IO_SAMPLE_INTERVAL):
-            if self.blocked is not None:
-                self.blocked = max(self.blocked, in_io(self.worker.pid) or 0)
-            if self.queries_probe is not None:
-                with contextlib.suppress(Exception):  # a probe that fails leaves the peak
-                    self.queries = max(self.queries, self.queries_probe())
-
-    def __enter__(self) -> _Peaks:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        for thread in self._threads:
-            thread.join()
+    def sample(self) -> None:
+        with contextlib.suppress(psutil.Error):
+            self.rss = max(self.rss, self.worker.memory_info().rss)
+            self.threads = max(self.threads, self.worker.num_threads())
+        self.samples += 1
+        if self.samples % IO_EVERY:
+            return
+        if self.blocked is not None:
+            self.blocked = max(self.blocked, in_io(self.worker.pid) or 0)
+        if self.queries_probe is not None:
+            with contextlib.suppress(Exception):  # a probe that fails leaves the peak
+                self.queries = max(self.queries, self.queries_probe())
 
 
 def hold(
@@ -147,7 +127,7 @@ def hold(
     ``extra``: the record's other fields (``db_pool_size``, ``limited_by``)."""
     started = time.monotonic()
     with _Peaks(worker, queries) as peaks:
-        statuses = asyncio.run(_all(url, f"{case.path}?delay={delay:g}", concurrency, timeout))
+        statuses = asyncio.run(_all(f"{url}{case.path}?delay={delay:g}", concurrency, timeout))
     mib = 1024 * 1024
     idle_rss, idle_threads, idle_blocked = peaks.idle
     return InflightCost(
@@ -166,6 +146,22 @@ def hold(
         peak_threads_blocked=peaks.blocked,
         peak_queries_in_flight=peaks.queries,
         **extra,
+    )
+
+
+def failed(
+    case: Case, count: int, error: str, pool: int | None = None, reason: str | None = None
+) -> InflightCost:
+    """The record of a case that could not be measured."""
+    return InflightCost(
+        case=case.label,
+        server=case.server,
+        path=case.path,
+        concurrency=count,
+        delay_s=DELAY,
+        db_pool_size=pool,
+        limited_by=reason,
+        error=error,
     )
 
 

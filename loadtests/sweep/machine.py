@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from loadtests.analysis.records import GitState, Machine
 
 PACKAGES = (
@@ -48,20 +50,12 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _memory_gb() -> float | None:
-    with contextlib.suppress(ImportError, OSError):
-        import psutil
-
-        return round(psutil.virtual_memory().total / 2**30, 1)
-    return None
-
-
 def machine() -> Machine:
     return Machine(
         cpu_model=_cpu_model(),
         cpu_count=os.cpu_count(),
         cpus_available=len(os.sched_getaffinity(0)),
-        memory_gb=_memory_gb(),
+        memory_gb=round(psutil.virtual_memory().total / 2**30, 1),
         platform=platform.platform(),
         python=sys.version.split()[0],
     )

@@ -152,7 +152,12 @@ def run_phases(config: Config, profile: Profile, ctx, record: Results, save, not
     elif config.capacity:
         limit, match = config.capacity_time_limit, config.capacity_match
         mapped = capacity.run_phase(
-            profile.name, *shared, limit, match, repeats=config.capacity_repeats
+            profile.name,
+            *shared,
+            limit,
+            match,
+            repeats=config.capacity_repeats,
+            stacks=config.stacks,
         )
         code = max(code, mapped)
     if config.server_life:

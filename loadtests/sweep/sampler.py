@@ -1,47 +1,51 @@
-"""CPU, memory and threads of the processes a cell runs, sampled in the background (psutil).
+"""Process trees sampled in the background (psutil): CPU, memory, threads, and threads in I/O.
 
 Each named root (the server's master process, the upstream) is followed with all its children.
-CPU is kept as cumulative seconds per process, so a window's CPU share is the difference of two
-interpolated readings divided by its length, whatever the sampling phase; a worker that exits
-keeps the CPU seconds it had used.
+CPU is kept as cumulative seconds per process (a worker that exits keeps the CPU seconds it had
+used); ``analysis.usage`` reads a window's use from the samples.
+
+A total thread count does not tell the database paths apart: Django's ASGI handler parks a
+thread per in-flight request for every async view, and idle executor threads linger. What does
+is where each thread waits (Linux ``/proc/<pid>/task/<tid>/wchan``): the sync and async ORM
+paths park a thread in the database socket's wait for each query in flight; the native path
+awaits it on the event loop (epoll), and its threads wait on futexes. ``in_io`` is that reading
+(the in-flight cost and tests/db/test_threads.py use it too); ``TreeSampler(..., io=True)``
+makes it a time series over a process tree.
 """
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import os
 import threading
 import time
-from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
+from loadtests.analysis import usage
+from loadtests.analysis.usage import Sample
+
 INTERVAL = 0.25
+IO_INTERVAL = 0.1
+IDLE_WAITS = ("futex", "epoll")  # a parked thread, an event loop: no socket wait
 
 
-@dataclass(frozen=True)
-class Sample:
-    unix: float
-    cpu_s: float
-    rss: int
-    threads: int
-    processes: int
+def tree(pid: int) -> list[psutil.Process]:
+    """The process and its children (raises ``psutil.Error`` when it is gone)."""
+    root = psutil.Process(pid)
+    return [root, *root.children(recursive=True)]
 
 
-class TreeSampler:
-    """Samples process trees every ``interval`` seconds until ``stop()``; usable as ``with``."""
+class Background:
+    """``sample()`` now, every ``interval`` seconds in a thread, and once more at ``stop()``;
+    usable as ``with``."""
 
-    def __init__(self, roots: dict[str, int], interval: float = INTERVAL) -> None:
-        self.roots = roots
-        self.interval = interval
-        self.samples: dict[str, list[Sample]] = {name: [] for name in roots}
-        self._cpu_by_pid: dict[str, dict[int, float]] = {name: {} for name in roots}
-        self._processes: dict[int, psutil.Process] = {}
+    interval = INTERVAL
+
+    def __enter__(self):
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tree-sampler", daemon=True)
-
-    def __enter__(self) -> TreeSampler:
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
         self.sample()
         self._thread.start()
         return self
@@ -49,82 +53,78 @@ class TreeSampler:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def stop(self) -> None:
-        if not self._stop.is_set():
-            self._stop.set()
-            if self._thread.is_alive():
-                self._thread.join(timeout=5)
-            self.sample()
-
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
 
-    def _process(self, pid: int) -> psutil.Process:
+    def stop(self) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join(timeout=5)
+            self.sample()
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+
+class TreeSampler(Background):
+    """Samples process trees (``roots``: name -> pid) every ``interval`` seconds, with their
+    threads in a socket wait when ``io`` (a read per thread: dearer than a count)."""
+
+    def __init__(self, roots: dict[str, int], interval: float = INTERVAL, io: bool = False):
+        self.roots, self.interval, self.io = roots, interval, io
+        self.samples: dict[str, list[Sample]] = {name: [] for name in roots}
+        self._cpu_by_pid: dict[str, dict[int, float]] = {name: {} for name in roots}
+        self._processes: dict[int, psutil.Process] = {}
+
+    def _process(self, process: psutil.Process) -> psutil.Process:
         # One Process object per pid, so psutil can tell a reused pid from the same process.
-        process = self._processes.get(pid)
-        if process is None:
-            process = self._processes[pid] = psutil.Process(pid)
-        return process
+        return self._processes.setdefault(process.pid, process)
 
     def sample(self) -> None:
         for name, pid in self.roots.items():
             try:
-                root = self._process(pid)
-                tree = [root, *root.children(recursive=True)]
+                processes = [self._process(p) for p in tree(pid)]
             except psutil.Error:
                 continue
             cpu_by_pid = self._cpu_by_pid[name]
             rss = threads = alive = 0
-            for process in tree:
-                with contextlib.suppress(psutil.Error):
-                    with process.oneshot():
-                        cpu = process.cpu_times()
-                        cpu_by_pid[process.pid] = cpu.user + cpu.system
-                        rss += process.memory_info().rss
-                        threads += process.num_threads()
+            for process in processes:
+                with contextlib.suppress(psutil.Error), process.oneshot():
+                    cpu = process.cpu_times()
+                    cpu_by_pid[process.pid] = cpu.user + cpu.system
+                    rss += process.memory_info().rss
+                    threads += process.num_threads()
                     alive += 1
-            self.samples[name].append(
-                Sample(time.time(), sum(cpu_by_pid.values()), rss, threads, alive)
-            )
+            io = sum(in_io(p.pid) or 0 for p in processes) if self.io else None
+            cpu_s = sum(cpu_by_pid.values())
+            self.samples[name].append(Sample(time.time(), cpu_s, rss, threads, alive, io))
 
     def window(self, name: str, start: float, end: float) -> dict | None:
         """CPU (% of one core), peak RSS (MB), threads and processes of ``name`` in a window."""
-        samples = self.samples.get(name) or []
-        if len(samples) < 2 or end <= start:
-            return None
-        cpu_s = _interpolate(samples, end) - _interpolate(samples, start)
-        inside = [s for s in samples if start <= s.unix <= end] or [_nearest(samples, end)]
-        return {
-            "cpu_percent": round(100.0 * cpu_s / (end - start), 1),
-            "rss_mb": round(max(s.rss for s in inside) / 2**20, 1),
-            "threads": max(s.threads for s in inside),
-            "processes": max(s.processes for s in inside),
-        }
+        return usage.window(self.samples.get(name) or [], start, end)
 
 
-def _interpolate(samples: list[Sample], unix: float) -> float:
-    times = [s.unix for s in samples]
-    i = bisect.bisect_left(times, unix)
-    if i <= 0:
-        return samples[0].cpu_s
-    if i >= len(samples):
-        return samples[-1].cpu_s
-    before, after = samples[i - 1], samples[i]
-    span = after.unix - before.unix
-    share = (unix - before.unix) / span if span > 0 else 1.0
-    return before.cpu_s + share * (after.cpu_s - before.cpu_s)
-
-
-def _nearest(samples: list[Sample], unix: float) -> Sample:
-    return min(samples, key=lambda s: abs(s.unix - unix))
+def in_io(pid: int) -> int | None:
+    """Threads of ``pid`` the kernel holds in a wait other than a futex or epoll: in the lab's
+    servers, a query's socket or a blocking sleep. None without ``/proc`` (not Linux)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    count = 0
+    for task in tasks:
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            wchan = (task / "wchan").read_text()
+            # "0" (or nothing): running on a CPU right now, not waiting at all.
+            count += wchan not in ("", "0") and not any(idle in wchan for idle in IDLE_WAITS)
+    return count
 
 
 def tree_cpu_seconds(pid: int) -> float:
     """CPU seconds (user + system) used so far by a process and its living children."""
-    root = psutil.Process(pid)
     total = 0.0
-    for process in [root, *root.children(recursive=True)]:
+    for process in tree(pid):
         with contextlib.suppress(psutil.NoSuchProcess):
             cpu = process.cpu_times()
             total += cpu.user + cpu.system
@@ -139,15 +139,11 @@ def pin_tree(pid: int, cpus: frozenset[int] | set[int]) -> int:
     inherit it from the thread that starts them.
     """
     pinned = 0
-    try:
-        root = psutil.Process(pid)
-        tree = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for process in tree:
-        with contextlib.suppress(psutil.Error):
-            for thread in process.threads():
-                with contextlib.suppress(OSError):
-                    os.sched_setaffinity(thread.id, cpus)
-                    pinned += 1
+    with contextlib.suppress(psutil.Error):
+        for process in tree(pid):
+            with contextlib.suppress(psutil.Error):
+                for thread in process.threads():
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(thread.id, cpus)
+                        pinned += 1
     return pinned

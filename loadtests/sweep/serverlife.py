@@ -15,11 +15,10 @@ Slow clients: every server kind, ``slowclients.measure`` at no slow connection a
 from __future__ import annotations
 
 import contextlib
-import json
+import functools
 import os
 import shutil
 import tempfile
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,15 +26,16 @@ from pathlib import Path
 import psutil
 import psycopg
 
-from loadtests.analysis.records import InflightCost, SlowClientsRun
+from loadtests.analysis.records import InflightCost
 from loadtests.analysis.results import Results
+from loadtests.wait import wait_until
 from mysite.db import cluster as pg
 from mysite.db.checks import SPARE_CONNECTIONS
-from mysite.launcher import SERVER_KINDS, ServerFailed, serve
+from mysite.launcher import SERVER_KINDS, ServerFailed
 
-from . import inflight, slowclients
+from . import inflight, phase, slowclients
 from .cell import Context
-from .sampler import pin_tree
+from .phase import Experiment
 
 RUN_BY_DEFAULT = ("full",)  # profiles that run the phase unless --no-server-life
 POOL_READY_TIMEOUT = 60.0  # seconds for a worker to open its pool of ``inflight.WANTED``
@@ -94,19 +94,6 @@ def database(wanted: int) -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _get(url: str, timeout: float = 30.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        return json.load(response)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not within {timeout:g} s: {what}")
-        time.sleep(0.2)
-
-
 def measure_case(
     case: inflight.Case, ctx: Context, wanted: int, fd_reason: str | None, db_url: str | None
 ) -> InflightCost:
@@ -122,33 +109,20 @@ def measure_case(
             # DB_TIMEOUT bounds the statement too: the wait plus the time to take every
             # request in.
             pool = count
-            env |= {
-                "DATABASE_URL": db_url,
-                "DB_POOL_SIZE": str(count),
-                "DB_TIMEOUT": f"{DB_TIMEOUT_S:g}",
-            }
-        with serve(
-            case.server,
-            1,
-            env=env,
-            ready_timeout=ctx.ready_timeout,
-            log_dir=ctx.run_dir / "serverlife",
-            system_checks=False,
-        ) as server:
-            worker = psutil.Process(_get(f"{server.url}/healthz")["pid"])
-            _get(f"{server.url}{case.path}?delay=0")  # the view's first use (and its pool)
-            if case.database:
-                _wait(
-                    lambda: client_connections(db_url) >= count,
-                    POOL_READY_TIMEOUT,
-                    f"the worker's pool of {count} connections",
-                )
-            if ctx.server_cpus:
-                pin_tree(server.pid, ctx.server_cpus)
+            env |= {"DATABASE_URL": db_url, "DB_POOL_SIZE": str(count)}
+            env["DB_TIMEOUT"] = f"{DB_TIMEOUT_S:g}"
+        with ctx.server(case.server, 1, ctx.run_dir / "serverlife", env) as server:
+            [pid] = server.extra["pids"]
+            with urllib.request.urlopen(f"{server.url}{case.path}?delay=0", timeout=30):
+                pass  # the view's first use (and its pool)
+            if case.database and not wait_until(
+                lambda: client_connections(db_url) >= count, POOL_READY_TIMEOUT, 0.2
+            ):
+                raise TimeoutError(f"the worker's pool of {count} connections not ready")
             return inflight.hold(
                 case,
                 server.url,
-                worker,
+                psutil.Process(pid),
                 count,
                 inflight.DELAY,
                 HOLD_TIMEOUT,
@@ -157,44 +131,34 @@ def measure_case(
                 limited_by=reason,
             )
     except (ServerFailed, OSError, ValueError, psutil.Error, psycopg.Error) as error:
-        return InflightCost(
-            case=case.label,
-            server=case.server,
-            path=case.path,
-            concurrency=count,
-            delay_s=inflight.DELAY,
-            db_pool_size=pool,
-            limited_by=reason,
-            error=str(error) or type(error).__name__,
-        )
+        return inflight.failed(case, count, str(error) or type(error).__name__, pool, reason)
 
 
-def inflight_costs(
-    ctx: Context, note: Callable[[str], object], save: Callable[[InflightCost], object]
-) -> None:
+def experiments(ctx: Context, record: Results, threads: int) -> Iterator[Experiment]:
+    """Each in-flight case, then each server kind's slow clients."""
     wanted, fd_reason = inflight.open_files_allow(inflight.WANTED)
+
+    def case(c: inflight.Case, url: str | None) -> Experiment:
+        measure = functools.partial(measure_case, c, ctx, wanted, fd_reason, url)
+        return Experiment("in flight", measure, record.inflight.append, inflight.describe)
+
     # The views without a database first: a PostgreSQL that cannot start takes only its cases.
-    for case in [c for c in inflight.CASES if not c.database]:
-        cost = measure_case(case, ctx, wanted, fd_reason, None)
-        note(f"in flight: {inflight.describe(cost)}")
-        save(cost)
-    with database(wanted) as db_url:
-        for case in [c for c in inflight.CASES if c.database]:
-            cost = measure_case(case, ctx, wanted, fd_reason, db_url)
-            note(f"in flight: {inflight.describe(cost)}")
-            save(cost)
-
-
-def slow_clients(
-    ctx: Context,
-    threads: int,
-    note: Callable[[str], object],
-    save: Callable[[SlowClientsRun], object],
-) -> None:
+    yield from (case(c, None) for c in inflight.CASES if not c.database)
+    waiting = [c for c in inflight.CASES if c.database]
+    try:
+        with database(wanted) as url:
+            while waiting:
+                yield case(waiting.pop(0), url)
+    except (pg.ClusterError, OSError, psycopg.Error) as error:  # no PostgreSQL: the rest stand
+        why = f"PostgreSQL did not start: {error}"
+        for c in waiting:
+            failed = functools.partial(inflight.failed, c, wanted, why, None, fd_reason)
+            yield Experiment("in flight", failed, record.inflight.append, inflight.describe)
     for kind in SERVER_KINDS:
-        run = slowclients.short_run(kind, threads, ctx.run_dir / "serverlife", ctx.ready_timeout)
-        note(f"slow clients: {slowclients.describe(run)}")
-        save(run)
+        measure = functools.partial(
+            slowclients.short_run, kind, threads, ctx.run_dir / "serverlife", ctx.ready_timeout
+        )
+        yield Experiment("slow clients", measure, record.slow_clients.append, slowclients.describe)
 
 
 def estimate(start_cost: float) -> float:
@@ -221,21 +185,4 @@ def run_phase(
     ctx.settle()  # the cells' servers are stopped: each case has the machine to itself
     (ctx.run_dir / "serverlife").mkdir(exist_ok=True)
     note("server life: what an in-flight request costs, and slow clients")
-
-    def keep(into: list):
-        def save(item) -> None:
-            into.append(item)
-            write()
-
-        return save
-
-    stopped = False
-    try:
-        inflight_costs(ctx, note, keep(record.inflight))
-    except (pg.ClusterError, OSError, psycopg.Error) as error:  # no PostgreSQL: the rest stand
-        record.meta.notes.append(f"in-flight costs stopped: {error}")
-        note(f"in-flight costs stopped: {error}")
-        stopped = True
-    slow_clients(ctx, threads, note, keep(record.slow_clients))
-    failed = any(c.error for c in record.inflight) or any(r.error for r in record.slow_clients)
-    return int(failed or stopped)
+    return phase.run(experiments(ctx, record, threads), write, note)

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from loadtests.analysis.records import SlowClientsRun, SlowClientsWindow
 from mysite.launcher import ServerFailed, serve
+from mysite.servers import WSGI_KINDS
 
 TRICKLE_INTERVAL = 0.5
 USER_TIMEOUT = 3.0  # a normal user gives up after this long
@@ -32,14 +33,12 @@ WORKERS = 2
 USERS = 4  # normal users, each in a closed loop with a new connection per request
 SECONDS = 2.0  # each window
 SHORT_SLOW_CLIENTS = 50  # the short form's one N > 0: above any kind's threads at 2 workers
-# A WSGI kind serves the sync view; the ASGI kinds the async one.
-PATHS = {
-    "uvicorn": "/async/api/?delay=0",
-    "gunicorn-gthread": "/sync/api/?delay=0",
-    "gunicorn-uvicorn": "/async/api/?delay=0",
-    "granian": "/async/api/?delay=0",
-    "granian-wsgi": "/sync/api/?delay=0",
-}
+
+
+def path_for(kind: str) -> str:
+    """The view a kind's normal users ask for: a WSGI kind's is the sync one, an ASGI kind's the
+    async one."""
+    return "/sync/api/?delay=0" if kind in WSGI_KINDS else "/async/api/?delay=0"
 
 
 def describe_window(window: SlowClientsWindow) -> str:
@@ -146,7 +145,7 @@ def short_run(
         server=kind,
         workers=WORKERS,
         threads=threads,
-        path=PATHS[kind],
+        path=path_for(kind),
         users=USERS,
         seconds=SECONDS,
         trickle_interval_s=TRICKLE_INTERVAL,
@@ -162,7 +161,7 @@ def short_run(
             log_dir=log_dir,
             system_checks=False,
         ) as server:
-            run.windows = [measure(server.url, PATHS[kind], n) for n in counts]
+            run.windows = [measure(server.url, run.path, n) for n in counts]
     except (ServerFailed, OSError) as error:
         run.error = str(error) or type(error).__name__
     return run

@@ -1,9 +1,9 @@
 """Fixtures of the dashboards' tests: the binaries, and one live stack shared by the live tests.
 
 The live stack is the app under uvicorn with two workers, its upstream answering every other
-call with a 503, a throwaway PostgreSQL for the database views (the lab's own, about 10 s to
-start, migrate and seed), a throwaway Prometheus scraping both and the Locust exporter every
-second, and one short headless Locust run of ``locustfile.py`` (every route) with the exporter.
+call with a 503, the session's throwaway PostgreSQL for the database views (tests/conftest.py),
+a throwaway Prometheus scraping both and the Locust exporter every second, and one short
+headless Locust run of ``locustfile.py`` (every route) with the exporter.
 Nothing here is skipped: ``make test`` installs Prometheus and Chromium, and without them these
 tests fail saying what to install.
 """
@@ -34,7 +34,6 @@ from dashboards.promql import JOB_LABEL, eq, series
 from dashboards.query import PrometheusClient
 from loadtests.wait import wait_until
 from mysite.launcher import LOOPBACK, free_port, serve
-from tests.db.conftest import throwaway_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -83,14 +82,6 @@ class LiveRun:
 
     def client(self) -> PrometheusClient:
         return PrometheusClient(self.prometheus.url)
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    """A throwaway cluster of the lab's own PostgreSQL, migrated and seeded (the database
-    suite's own helper)."""
-    with throwaway_cluster() as cluster:
-        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
-"""The database suite's PostgreSQL: one throwaway cluster for the session, migrated and seeded,
-started on first use and stopped at the end; and helpers to serve the app against it."""
+"""The database suite's helpers: a throwaway cluster, migrated and seeded, in a folder of its own
+(the session's ``postgres`` fixture, tests/conftest.py, is one), and helpers to serve the app
+against it."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import psycopg
-import pytest
 
 from mysite.db import cluster as pg
 
@@ -35,13 +35,6 @@ def throwaway_cluster():
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgres():
-    """The session's cluster (not the one ``make run`` keeps under var/)."""
-    with throwaway_cluster() as cluster:
-        yield cluster
-
-
 def db_env(cluster: pg.Cluster, **extra: str) -> dict[str, str]:
     return {"DATABASE_URL": cluster.url(), **extra}
 
@@ -59,24 +52,3 @@ def sleeping_queries(cluster: pg.Cluster) -> int:
         " AND wait_event = 'PgSleep' AND query LIKE %s",
         ["%lab_item%"],
     )[0][0]
-
-
-_FIGURES: list[str] = []
-
-
-@pytest.fixture
-def figure(request):
-    """Record what a test measured; the terminal summary lists it (docs/RELIABILITY.md)."""
-
-    def record(name: str, value, bound: str = "") -> None:
-        test = request.node.nodeid.rpartition("/")[2]
-        _FIGURES.append(f"{test}: {name} = {value}" + (f"   (bound: {bound})" if bound else ""))
-
-    return record
-
-
-def pytest_terminal_summary(terminalreporter):
-    if _FIGURES:
-        terminalreporter.section("database figures")
-        for line in _FIGURES:
-            terminalreporter.write_line(line)

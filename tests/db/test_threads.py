@@ -11,7 +11,7 @@ import httpx
 import psutil
 import pytest
 
-from loadtests.sweep import io_threads
+from loadtests.sweep import sampler
 from mysite.launcher import serve
 from tests.metrics.test_live import wait_for
 
@@ -51,7 +51,7 @@ class Threads:
 
 
 def threads(process: psutil.Process) -> Threads:
-    in_io = io_threads.in_io(process.pid)
+    in_io = sampler.in_io(process.pid)
     assert in_io is not None, "no /proc: this test reads Linux's wait channels"
     return Threads(process.num_threads(), in_io)
 

@@ -149,14 +149,15 @@ PARTS = {
     # it serves a project of the user's (``--app``) through ``project``.
     "sweep": {
         *("model", "analysis", "plugins", "prometheus", "scenarios", "wait", "upstream_server"),
-        *("report", "project"),
+        *("observability", "report", "project"),
     },
-    "bench": {"model", "sweep", "upstream_server"},  # the sweep's CPU sampler
-    "observability": {"model", "sweep", "upstream_server"},  # the sweep's server start
+    # Measurements beside the sweep: its CPU sampler and server start, the stacks they compare.
+    "bench": {"model", "sweep", "observability", "upstream_server"},
+    "observability": {"model", "upstream_server"},  # the stacks, as a server runs them
     "report": {"model", "analysis", "scenarios"},
     "run": {"observability", "upstream_server"},
     "docs_tables": {"analysis", "report", "sweep"},
-    "compare": {"analysis"},
+    "compare": {"model", "analysis"},
     "__main__": {"compare", "analysis"},  # python -m loadtests: compare, prediction
     "project": set(),  # a project's serving and checking: the app's launcher, no other part
 }

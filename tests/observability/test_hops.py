@@ -4,7 +4,7 @@ sync-only middleware add some to every request, on the async view as on the sync
 
 import pytest
 
-from loadtests.observability.hops import ROUTES, count_hops
+from loadtests.observability.hops import ROUTES, count_hops, hops_per_request
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -25,3 +25,8 @@ def test_the_other_stacks_add_hops_to_every_request(baseline, stack):
     measured = count_hops(stack)
     for route in ROUTES:
         assert measured.route(route).total > baseline.route(route).total, measured
+
+
+def test_a_capacity_entry_gets_its_routes_total_and_none_for_a_route_not_counted(baseline):
+    assert hops_per_request("none", "/sync/api/") == baseline.route("/sync/api/").total
+    assert hops_per_request("none", "/async/api_aggregated/") is None

@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from loadtests.observability import exactly_once
+from loadtests.bench import exactly_once
 from loadtests.observability.receiver import counts
 from loadtests.observability.stacks import STACK_NAMES
 from loadtests.wait import wait_until

@@ -1,7 +1,7 @@
 """One headroom notion per cell: the share of the lower ceiling, with the limit that sets it."""
 
-from loadtests.analysis import findings
 from loadtests.analysis.headroom import USERS, headroom
+from loadtests.report import findings
 from loadtests.report.tables import detail_rows, overview_rows
 from loadtests.scenarios import SLOTS
 from tests.loadtests.conftest import a_cell

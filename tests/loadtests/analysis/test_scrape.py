@@ -31,13 +31,13 @@ def test_window_delta_and_interpolated_percentiles():
     # 50 requests in (0.1, 0.2], 50 in (0.2, 0.4]: the median sits at 0.2 s.
     assert window.quantile(0.5) == pytest.approx(0.2)
     assert window.quantile(0.75) == pytest.approx(0.3)
-    assert window.percentiles_ms()["mean"] == pytest.approx(250.0)
+    assert window.latency_ms().mean == pytest.approx(250.0)
 
 
 def test_other_routes_are_left_out_and_an_empty_window_has_no_percentiles():
     families = scrape.parse(exposition({0.1: 3, math.inf: 3}, 0.1, route="/async/api/"))
     assert scrape.route_histogram(families, ROUTE).count == 0
-    assert scrape.route_histogram(families, ROUTE).percentiles_ms() is None
+    assert scrape.route_histogram(families, ROUTE).latency_ms() is None
 
 
 def test_beyond_the_last_bound_gives_the_last_bound():
@@ -53,3 +53,32 @@ def test_buckets_resolve_the_service_time(service):
     assert service in buckets
     above = [b for b in buckets if service < b <= 1.1 * service]
     assert len(above) >= 5, "fine steps just above the service time"
+
+
+@pytest.mark.parametrize(
+    ("value", "lower", "upper", "expected"),
+    [
+        (0.1234, 0.1, 0.2, 0.1),
+        (0.1734, 0.1, 0.2, 0.2),
+        (0.2011, 0.2, 0.201, 0.201),
+        (0.20041, 0.2, 0.201, 0.2),
+        (1.5, 1.0, float("inf"), 1.5),
+    ],
+)
+def test_a_percentile_keeps_the_digits_its_bucket_allows(value, lower, upper, expected):
+    assert scrape.round_to_bucket(value, lower, upper) == pytest.approx(expected)
+
+
+def test_the_bucket_of_a_quantile():
+    hist = scrape.Histogram({0.1: 10, 0.2: 90, 0.3: 100, float("inf"): 100})
+    assert hist.bucket(0.5) == (0.1, 0.2)
+    assert hist.bucket(0.05) == (0.0, 0.1)
+    assert hist.bucket(0.99) == (0.2, 0.3)
+
+
+def test_server_percentiles_keep_their_bucket_s_precision_and_bounds():
+    hist = scrape.Histogram({0.1: 10, 0.2: 90, 0.3: 100, float("inf"): 100}, total=15.0)
+    latency = hist.latency_ms()
+    assert (latency.p50, latency.p50_bucket) == (200.0, (100.0, 200.0))  # 150 ms: to 100 ms
+    assert latency.p99_bucket == (200.0, 300.0)
+    assert latency.mean == 150.0

@@ -18,7 +18,7 @@ from loadtests.sweep.sampler import pin_tree
 from mysite.launcher import free_port, serve
 from tests.loadtests.conftest import ROOT
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.quiet]
 
 ENV = {**os.environ, "LOCUST_EXPORTER_PORT": "0"}
 THREADS, DELAY = 4, 0.1
@@ -123,6 +123,17 @@ def test_over_capacity_the_queue_shows_from_the_intended_start_not_from_the_send
     assert long["late"] > long["scheduled"] / 4  # many started late; none skipped silently
     assert long["sent"] + long["dropped"] == long["scheduled"]
     assert long["achieved_rps"] == pytest.approx(CEILING, rel=0.25)
+
+
+def test_arrivals_beyond_the_bound_in_flight_are_dropped_and_counted_as_errors(gthread, tmp_path):
+    """Twice the ceiling with at most 2 requests in flight: most arrivals find the bound
+    reached; each is dropped (never sent), counted among the errors, and nothing is lost."""
+    args = ("--arrival-rate", f"{2 * CEILING:g}", "--max-in-flight", "2")
+    step = run_open(gthread, tmp_path, "bounded", 2, *args, "--exit-code-on-error", "0")
+    assert step["dropped"] > step["scheduled"] / 4
+    assert step["sent"] + step["dropped"] == step["scheduled"]
+    assert step["errors"] >= step["dropped"]
+    assert step["achieved_rps"] <= 2 / DELAY * 1.5  # two at a time, one service time each
 
 
 def test_a_capacity_search_writes_each_steps_seed_realised_rate_and_verdict(gthread, tmp_path):

@@ -29,7 +29,7 @@ def test_well_under_the_knee_a_step_is_stationary_and_holds():
     assert j.requests > 1000
     assert j.warmup_s > 0
     low, high = j.p99_ci95
-    assert low <= j.p99_ms <= high
+    assert low <= j.latency.p99 <= high
     assert "not growing" in j.text
     assert "keep up" in j.text
 
@@ -101,7 +101,7 @@ def test_schedule_lag_and_the_late_share_decide_generator_limited():
     assert late.late_share == pytest.approx(0.05, abs=0.005)
     assert late.lag_p99_ms > LAG_LIMIT_MS
     # The latency from the send knows nothing of it: the server answered in 100 ms.
-    assert late.send_p99_ms == pytest.approx(100.0, abs=1.0)
+    assert late.send_latency.p99 == pytest.approx(100.0, abs=1.0)
     assert late.generator_cpu_share == pytest.approx(0.97)
     punctual = judge(generator_trace(0.005, 20), SLO_MS, 1.0, 300)
     assert not punctual.generator_limited

@@ -92,23 +92,6 @@ def test_a_panel_that_agrees_says_so():
     assert json.dumps(agreement.runs([[0, 1], [1, 2], [5, 6]])) == "[[0, 2], [5, 6]]"
 
 
-def test_the_throughput_panel_draws_the_tables_figure_and_no_line_across_a_gap():
-    from loadtests.report import svg
-
-    points = [[t, 100.0] for t in (100, 101, 102, 110, 111)]
-    drawn = svg.timeseries(
-        "t",
-        "reqps",
-        [{"label": "Locust (client)", "points": points}],
-        [(100, 102), (110, 112)],
-        step=1.0,
-        reference=(100.0, "table: 100 req/s"),
-    )
-    assert drawn.count("<polyline") == 2, "8 s without a point break the line"
-    assert "table: 100 req/s" in drawn
-    assert drawn.count('stroke-dasharray="2,2"') == 3, "the figure over each window, in the legend"
-
-
 def test_a_latency_panel_names_the_bucket_its_percentile_lies_in(tmp_path):
     shutil.copy(DATA / "results-prometheus.json", tmp_path / "results.json")
     summary, _ = report.render(tmp_path)

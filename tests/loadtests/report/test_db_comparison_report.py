@@ -5,6 +5,7 @@ significant' rounds whose ratios straddle 1."""
 from loadtests.analysis import stats
 from loadtests.analysis.db_compare import DbComparison, PairedWindow, contrasts
 from loadtests.report import db_comparison
+from loadtests.report.tables import markdown_table
 
 PATHS = ["sync-db", "async-db", "async-db-native"]
 
@@ -89,7 +90,7 @@ def test_sentences_say_not_significant_where_the_interval_holds_one():
     meaning = db_comparison.meaning(c)
     assert "cannot separate" not in meaning  # the CPU per request is separated here
     assert meaning.startswith("async-db-native parked fewer threads on the database socket")
-    table = "\n".join(db_comparison.markdown(c))
+    table = markdown_table(*db_comparison.rows(c))
     assert "\n| async-db-native | 6 |" in table
 
 

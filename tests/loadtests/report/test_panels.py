@@ -7,7 +7,6 @@ test`` installs Prometheus and Chromium.
 
 from __future__ import annotations
 
-import math
 import shutil
 from pathlib import Path
 
@@ -16,7 +15,6 @@ import pytest
 from dashboards import panels as dashboard_panels
 from dashboards.query import substitute
 from loadtests import report
-from loadtests.report import svg
 from tests.browser import check_page
 from tests.loadtests import results_json
 from tests.loadtests.conftest import DATA
@@ -45,38 +43,6 @@ def assert_page_loads(page: Path, panels: int) -> None:
     check = check_page(page, timeout=60)
     assert check.ok, check.summary()
     assert len(check.svgs) >= panels + 4, "the four plots and every panel"
-
-
-def test_a_time_series_is_plain_svg_with_its_title_unit_and_legend():
-    series = [
-        {"label": "server", "points": [[10, 0.2], [11, 0.25], [12, None], [13, 0.3], [14, 0.31]]},
-        {"label": "Locust (client)", "points": [[10, 0.21]]},
-    ]
-    drawn = svg.timeseries("Latency p99", "s", series, [(10.5, 13.5)], origin=10.5)
-    assert drawn.startswith("<svg")
-    assert drawn.endswith("</svg>")
-    assert ">ms<" in drawn, "seconds are drawn as milliseconds"
-    for text in ("Latency p99", "server", "Locust (client)", "measured window"):
-        assert text in drawn
-    assert drawn.count("<polyline") == 2, "a gap breaks the line"
-    assert "<script" not in drawn
-    empty = svg.timeseries("Nothing", "reqps", [], [])
-    assert "no data" in empty
-    assert ">req/s<" in empty
-
-
-@pytest.mark.parametrize(
-    ("low", "high", "ticks"),
-    [(0, 47, [0, 10, 20, 30, 40, 50]), (0, 1.05, [0, 0.25, 0.5, 0.75, 1, 1.25]), (-2.2, 3.1, None)],
-)
-def test_ticks_are_round_and_cover_the_range(low, high, ticks):
-    found, step = svg.nice_ticks(low, high, 5)
-    if ticks is not None:
-        assert found == ticks
-    assert found[0] <= low
-    assert found[-1] >= high
-    mantissa = step / 10 ** math.floor(math.log10(step) + 1e-9)
-    assert round(mantissa, 6) in (1, 2, 2.5, 5)
 
 
 # --- a stored sweep with panels: the report alone ------------------------------

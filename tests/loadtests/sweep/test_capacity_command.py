@@ -33,11 +33,12 @@ def test_the_options_make_capacity_passes():
             "--capacity-repeats",
             "3",
             "--instrumentation",
-            "lab",
+            "none,lab,django-prometheus,opentelemetry",
         ]
     )
     assert args.command == "capacity"
     assert args.capacity
+    assert args.stacks == ["none", "lab", "django-prometheus", "opentelemetry"]
     assert args.capacity_repeats == 3
     assert not args.server_life
     assert not args.db_compare
@@ -50,10 +51,9 @@ def test_the_options_make_capacity_passes():
         (["--capacity-match", "^no-such-server/"], "matches no configuration of the full profile"),
         (["--capacity-match", "gthread", "--capacity-repeats", "0"], "must be positive"),
         (
-            ["--capacity-match", "gthread", "--instrumentation", "opentelemetry"],
-            "only 'lab' (the lab's own metrics) is measured so far",
+            ["--capacity-match", "gthread", "--instrumentation", "lab,jaeger"],
+            "--instrumentation: unknown instrumentation 'jaeger'; choose from none, lab",
         ),
-        (["--capacity-match", "gthread", "--instrumentation", "lab,none"], "only 'lab'"),
     ],
 )
 def test_bad_arguments_are_refused_with_a_reason(options, message, capsys):
@@ -62,13 +62,13 @@ def test_bad_arguments_are_refused_with_a_reason(options, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_make_capacity_needs_a_match_and_refuses_another_instrumentation():
+def test_make_capacity_needs_a_match_and_refuses_an_unknown_instrumentation():
     missing = make("capacity")
     assert missing.returncode != 0
     assert "make capacity needs MATCH=<regular expression>" in missing.stdout + missing.stderr
-    other = make("capacity", "MATCH=^uvicorn/1x8/async-api$", "INSTRUMENTATION=django-prometheus")
+    other = make("capacity", "MATCH=^uvicorn/1x8/async-api$", "INSTRUMENTATION=lab,jaeger")
     assert other.returncode != 0
-    assert "only 'lab'" in other.stderr
+    assert "unknown instrumentation 'jaeger'" in other.stderr
     bad = make("capacity", "MATCH=uvicorn/(1x8", "REPEATS=2")
     assert bad.returncode != 0
     assert "--capacity-match is not a regular expression" in bad.stderr

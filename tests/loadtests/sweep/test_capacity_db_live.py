@@ -26,7 +26,7 @@ from loadtests.sweep.main import pinning
 from mysite.db import cluster as pg
 from tests.db.conftest import new_cluster_root
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.quiet]
 
 POOL, DELAY = 2, 0.02
 POOL_CEILING = POOL / DELAY  # 100 requests/s per worker

@@ -17,7 +17,7 @@ from loadtests.sweep.cell import Context
 from loadtests.sweep.generator import Generator
 from loadtests.sweep.main import pinning
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.quiet]
 
 THREADS, DELAY = 4, 0.02
 SLOT_CEILING = THREADS / DELAY  # 200 requests/s

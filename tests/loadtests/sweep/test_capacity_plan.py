@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from loadtests.analysis.lambda_star import REPEATS
+from loadtests.observability.stacks import DEFAULT_STACK, STACK_NAMES
 from loadtests.plugins.search import LONGEST_LEAST_S
 from loadtests.sweep.capacity import locust_argv
 from loadtests.sweep.capacity_plan import (
@@ -16,6 +17,7 @@ from loadtests.sweep.capacity_plan import (
     TIME_LIMITS,
     matching,
     plans_for,
+    under_stacks,
 )
 from loadtests.sweep.capacity_steps import arrival_seed
 from loadtests.sweep.cli import parse_args
@@ -52,7 +54,7 @@ def test_a_search_is_estimated_from_its_steps_warm_up_and_judged_seconds():
     assert plan.estimate(5.0) == pytest.approx(one + 5.0)
 
 
-def test_full_maps_every_kind_threads_and_the_observability_variants():
+def test_full_maps_every_kind_threads_and_what_each_stack_costs():
     plans = plans_for("full")
     assert {p.server for p in plans} == {
         "uvicorn",
@@ -62,8 +64,16 @@ def test_full_maps_every_kind_threads_and_the_observability_variants():
         "granian-wsgi",
     }
     assert {p.threads for p in plans if p.server == "gunicorn-gthread"} == {4, 8, 16}
-    assert {p.variant for p in plans} == {"", "off", "this", "django-prometheus"}
-    assert all(p.delay == 0 for p in plans if p.variant)
+    assert {p.instrumentation for p in plans} == set(STACK_NAMES)
+    costed = {p.base_key for p in plans if p.instrumentation == "opentelemetry"}
+    assert costed == {
+        f"{server}/1x8/{scenario}"
+        for server in ("uvicorn", "gunicorn-gthread")
+        for scenario in ("sync-api", "async-api", "async-fanout")
+    }
+    for key in costed:  # each under every stack, the stack's name in the key unless lab
+        stacks = {p.key for p in plans if p.base_key == key}
+        assert stacks == {key, *(f"{key}/{s}" for s in STACK_NAMES if s != DEFAULT_STACK)}
     assert all(p.repeats >= 3 for p in plans)
     assert len(plans) == len(set(plans))
 
@@ -139,3 +149,20 @@ def test_a_capacity_match_that_is_no_regular_expression_is_refused(capsys):
     with pytest.raises(SystemExit):
         parse_args(["--capacity-only", "--capacity-match", "uvicorn/(1x8"])
     assert "--capacity-match is not a regular expression" in capsys.readouterr().err
+
+
+def test_instrumentation_maps_each_matched_configuration_under_each_stack_named():
+    """``make capacity MATCH=... INSTRUMENTATION=none,opentelemetry``: MATCH picks the
+    configurations by their name without a stack; each is mapped under each stack, side by side,
+    whatever stacks the profile listed it under."""
+    matched = matching(plans_for("full"), "^uvicorn/1x8/(sync|async)-api$")
+    plans = under_stacks(matched, ["none", "opentelemetry"])
+    assert [p.key for p in plans] == [
+        "uvicorn/1x8/sync-api/none",
+        "uvicorn/1x8/sync-api/opentelemetry",
+        "uvicorn/1x8/async-api/none",
+        "uvicorn/1x8/async-api/opentelemetry",
+    ]
+    assert {p.base_key for p in plans} == {"uvicorn/1x8/sync-api", "uvicorn/1x8/async-api"}
+    assert parse_args(["--instrumentation", "none, lab,none"]).stacks == ["none", "lab"]
+    assert parse_args([]).stacks is None, "the profile's own stacks"

@@ -58,7 +58,8 @@ def sweep(tmp_path_factory):
                 server_cpus=server_cpus,
                 database=Postgres(stack, root),
             )
-            cell = cells.measure(cell_plan, ctx, lambda: None)
+            run = cells.measure_run(cell_plan, ctx, 0, lambda: None)
+            cell = cells.cell_of(cell_plan, ctx, [run], time.time())
             began = time.monotonic()
             code = run_phase("default", ctx, record, lambda: None, notes.append, PLAN)
             seconds = time.monotonic() - began

@@ -1,5 +1,6 @@
 """Each closed-loop run keeps Locust's own report (``--html``) and statistics (``--csv``) in its
-cell's directory, beside the lab's window file (issue 23 item 4)."""
+cell's directory, beside the lab's window file, named in results.json and linked from the
+report (issue 23 item 4)."""
 
 from __future__ import annotations
 
@@ -41,3 +42,9 @@ def test_a_closed_loop_run_keeps_locusts_html_and_csv(tmp_path):
     total = next(row for row in rows if row["Name"] == "Aggregated")
     assert int(total["Request Count"]) > 0
     assert (cell_dir / "run1-locust_failures.csv").exists()
+    # results.json names them, and the report links each (relative to the run directory).
+    assert only["instrumentation"] == "lab"
+    assert {"run1-locust.html", "run1-locust_stats.csv"} <= set(only["locust_files"])
+    assert all((cell_dir / name).is_file() for name in only["locust_files"])
+    summary = (tmp_path / "artifacts" / "summary.md").read_text()
+    assert f"[run1-locust.html]({only['dir']}/run1-locust.html)" in summary

@@ -12,7 +12,7 @@ from loadtests.analysis.records import SCHEMA_VERSION
 from tests.loadtests import results_json
 from tests.loadtests.conftest import run_sweep
 
-pytestmark = [pytest.mark.live, pytest.mark.slow]
+pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.quiet]
 
 USERS = 16
 CELL = "uvicorn:2:sync-api"
@@ -42,6 +42,10 @@ def sweep(tmp_path_factory):
         str(USERS),
         "--repeats",
         "3",
+        # Room above the default profile's 120 s limit on a busy machine: it stopped there
+        # once, with three other test workers beside it.
+        "--time-limit",
+        "240",
         timeout=280,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -84,9 +88,11 @@ def test_server_and_client_count_the_same_windows(sweep):
             assert abs(server - client) <= USERS, (client, server)
             assert sum(window["server_requests_by_worker"].values()) == server
             assert all(0 <= s < 1.0 for s in window["read_s"]), "read the files, quickly"
-        # Back to back, a request read late moves to the next window: the cell's sum agrees.
+        # Back to back, a request read late moves to the next window: the cell's sum agrees, but
+        # for the last edge's requests in flight (at most the users, as at any edge; a bound of
+        # 4 failed once with three other test workers beside it).
         client = sum(w["requests"] for w in cell["windows"])
-        assert abs(cell["server_requests"] - client) <= max(4, 0.02 * client)
+        assert abs(cell["server_requests"] - client) <= max(USERS, 0.02 * client)
         if cell["workers"] == 2:
             assert len(cell["server_requests_by_worker"]) == 2
             assert cell["worker_imbalance"] >= 1.0

@@ -17,7 +17,7 @@ threads on new connections (so both workers serve), then what the stack exports 
 With ``--database``, the three database paths too, against a throwaway PostgreSQL (OpenTelemetry
 adds the psycopg spans inside each request, by route).
 
-    python -m loadtests.observability.exactly_once [--requests 200] [--servers uvicorn,...]
+    python -m loadtests.bench.exactly_once [--requests 200] [--servers uvicorn,...]
         [--database]
 """
 
@@ -38,6 +38,9 @@ from pathlib import Path
 import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
+from loadtests.model.experiment import STACK_NAMES
+from loadtests.observability.receiver import Counts
+from loadtests.observability.stacks import parse_stacks, prepared, server_env
 from loadtests.sweep.cell import wait_for_workers
 from loadtests.sweep.postgres import Postgres
 from loadtests.upstream_server import serve_upstream
@@ -45,9 +48,6 @@ from mysite.launcher import LOOPBACK, free_port, managed_process, serve
 from mysite.metrics import names
 from mysite.servers import DEFAULT_THREADS, WSGI_KINDS, server_argv
 from mysite.shutdown import AT_DEFAULTS
-
-from .receiver import Counts
-from .stacks import STACK_NAMES, parse_stacks, prepared, server_env
 
 WORKERS = 2
 SERVERS = ("uvicorn", "gunicorn-gthread")
@@ -310,7 +310,7 @@ def table(figures: list[Figure]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests.observability.exactly_once",
+        prog="python -m loadtests.bench.exactly_once",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from loadtests.analysis import findings, thresholds
+from loadtests.analysis import thresholds
+from loadtests.analysis.comparisons import label
 from loadtests.model.experiment import UPSTREAM_POOL_SIZE
+from loadtests.report import findings
 from loadtests.report.sections import CEILING_TERM, DEFINITIONS
 from tests.loadtests.conftest import a_cell
 
@@ -34,4 +36,4 @@ def test_a_saturated_generator_is_named_with_the_threshold_that_flagged_it():
     hot = a_cell(flags=["generator-saturated"], generator={"cpu_percent": 97.0, "processes": 1})
     (sentence,) = findings.generator_check([hot])
     assert f"passed {thresholds.GENERATOR_SATURATED_PERCENT:.0f}% of a core" in sentence
-    assert findings.label(hot) in sentence
+    assert label(hot) in sentence

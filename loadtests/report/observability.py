@@ -1,0 +1,169 @@
+"""What each instrumentation stack costs at capacity, and Locust's own files of each cell.
+
+From ``results.json`` alone: the capacity entries of one configuration under several stacks
+(``make capacity INSTRUMENTATION=none,lab,...``) side by side, each with its λ* and interval, its
+ratio to ``none`` with Welch's interval over their searches (``lambda_star.lambda_ratio``: "not
+significant" when it holds 1), the server's CPU per request near λ* with its interval, and the
+thread hops the stack makes a request pay under ASGI. And a link to Locust's ``--html`` report
+and ``--csv`` files of every closed-loop run. The templates ``observability.*.j2`` lay it out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from loadtests.analysis.capacity import CapacityEntry, configuration_key
+from loadtests.analysis.lambda_star import lambda_ratio
+from loadtests.analysis.records import Cell
+from loadtests.analysis.results import Results
+from loadtests.model.experiment import STACK_NAMES
+
+from .headline import lambda_text
+from .tables import Table
+
+TITLE = "What each instrumentation stack costs at capacity"
+LOCUST_TITLE = "Locust's own reports of each closed-loop run"
+BASELINE = "none"  # the ratio's denominator: the app with no instrumentation
+
+
+@dataclass(frozen=True)
+class Link:
+    text: str
+    href: str  # relative to the run directory
+
+
+@dataclass(frozen=True)
+class LocustFiles:
+    cell: str
+    links: tuple[Link, ...]
+
+
+@dataclass(frozen=True)
+class ObservabilityCost:
+    table: Table | None  # None: no configuration was mapped under two stacks
+    sentences: list[str]
+    locust: list[LocustFiles]
+
+
+def _base(e: CapacityEntry) -> str:
+    return configuration_key(e.server, e.workers, e.threads, e.scenario, e.db_pool_size)
+
+
+def _by_configuration(entries: list[CapacityEntry]) -> dict[str, dict[str, CapacityEntry]]:
+    """Configurations mapped under two stacks or more: {base key: {stack: entry}}."""
+    grouped: dict[str, dict[str, CapacityEntry]] = {}
+    for e in entries:
+        if e.instrumentation in STACK_NAMES:
+            grouped.setdefault(_base(e), {})[e.instrumentation] = e
+    return {key: stacks for key, stacks in grouped.items() if len(stacks) > 1}
+
+
+def cpu_text(e: CapacityEntry) -> str:
+    """The server's CPU ms per request near λ*, with the interval its ceiling's implies."""
+    limit = e.limit
+    ms = limit.cpu_ms_per_request
+    if ms is None:
+        return "-"
+    ci = limit.cpu_rps_ci95
+    if not ci or not limit.cpu_rps or ci[0] <= 0:
+        return f"{ms:.2f}"
+    # ceiling = room / ms: the ceiling's interval, turned over, is the CPU per request's.
+    return f"{ms:.2f} ({ms * limit.cpu_rps / ci[1]:.2f}-{ms * limit.cpu_rps / ci[0]:.2f})"
+
+
+def ratio_text(e: CapacityEntry, base: CapacityEntry | None) -> tuple[str, str]:
+    """(λ*(e) / λ*(base) with its 95% interval, the verdict) or why there is none."""
+    if base is None:
+        return "-", f"no {BASELINE} entry"
+    if not (e.is_result and base.is_result):
+        return "-", "no λ* to compare"
+    if e is base:
+        return "1", "baseline"
+    if e.lower_bound or base.lower_bound:  # a ratio of lower bounds bounds nothing
+        plain = f"{e.lambda_star_rps / base.lambda_star_rps:.2f}x"
+        return plain, "no verdict: a λ* is a lower bound (the generator limited its search)"
+    compared = lambda_ratio(e, base)
+    if compared is None:
+        plain = f"{e.lambda_star_rps / base.lambda_star_rps:.2f}x"
+        return plain, "one search each: no interval"
+    ratio, detectable = compared
+    if ratio.significant:
+        return ratio.text(), "significant"
+    return ratio.text(), f"not significant (detectable: {detectable - 1:.0%})"
+
+
+def _why_none(e: CapacityEntry) -> str:
+    if e.lambda_star_rps is None and not e.error:
+        return "no rate held" + (" (the generator limited the search)" if e.lower_bound else "")
+    return e.measurement_error or e.error or "-"
+
+
+def rows(entries: list[CapacityEntry]) -> Table | None:
+    grouped = _by_configuration(entries)
+    if not grouped:
+        return None
+    header = [
+        "configuration",
+        "stack",
+        "λ* req/s",
+        f"ratio to {BASELINE}",
+        "verdict",
+        "server CPU ms/request (95% CI)",
+        "thread hops/request (ASGI)",
+    ]
+    table = []
+    for key, stacks in grouped.items():
+        base = stacks.get(BASELINE)
+        for name in STACK_NAMES:
+            e = stacks.get(name)
+            if e is None:
+                continue
+            ratio, verdict = ratio_text(e, base)
+            lam = lambda_text(e) if e.is_result else _why_none(e)
+            hops = "-" if e.thread_hops is None else f"{e.thread_hops:g}"
+            table.append([key, name, lam, ratio, verdict, cpu_text(e), hops])
+    return header, table
+
+
+def sentences(entries: list[CapacityEntry]) -> list[str]:
+    """What the table rests on, said once."""
+    if not _by_configuration(entries):
+        return []
+    return [
+        f"Each configuration's stacks were mapped one after another, each a fresh server; the "
+        f"ratio is λ* under the stack over λ* under {BASELINE} (no instrumentation), with "
+        "Welch's 95% interval on the log scale over their searches.",
+        "CPU per request is the server's, near λ* (the held steps at 70% of the highest held "
+        "rate or more), less the idle server's: compare it across stacks at a similar λ*, "
+        "since it falls as the rate rises.",
+        "Thread hops are counted on the ASGI application once per stack (loadtests."
+        "observability.hops); a WSGI server's entry has none to count.",
+    ]
+
+
+def locust_files(cells: list[Cell]) -> list[LocustFiles]:
+    """Each cell's Locust reports, linked relative to the run directory."""
+    said = []
+    for c in cells:
+        if not c.locust_files or not c.dir:
+            continue
+        links = tuple(Link(name, f"{c.dir}/{name}") for name in c.locust_files)
+        said.append(LocustFiles(f"{c.server} x{c.workers} {c.scenario}", links))
+    return said
+
+
+def cost(record: Results) -> ObservabilityCost:
+    return ObservabilityCost(
+        table=rows(record.capacity),
+        sentences=sentences(record.capacity),
+        locust=locust_files(record.cells),
+    )
+
+
+def context(record: Results) -> dict:
+    """What the templates need: ``observability`` and its titles."""
+    return {
+        "observability": cost(record),
+        "observability_title": TITLE,
+        "locust_title": LOCUST_TITLE,
+    }
