@@ -42,7 +42,7 @@ from loadtests.project.routes import Route
 from loadtests.project.servers import PROJECT_KINDS, serve
 from loadtests.scenarios import ASYNC, ROUTE_ENV, SLOTS, SYNC, RouteLoad
 from loadtests.wait import wait_until
-from mysite.launcher import DEFAULT_THREADS
+from mysite.launcher import DEFAULT_THREADS, ServerFailed
 from mysite.servers import WSGI_KINDS
 
 from . import capacity, generator
@@ -240,13 +240,18 @@ def route_plans(
     return plans
 
 
-def wait_for_processes(pid: int, workers: int, timeout: float = WORKERS_TIMEOUT_S) -> None:
-    """Until the server's process tree holds ``workers`` worker processes (uvicorn serves one
-    worker in its own process): readiness means one worker answered, not all."""
+def wait_for_processes(pid: int, workers: int, timeout: float = WORKERS_TIMEOUT_S) -> int:
+    """Until the server's process tree holds ``workers`` processes besides its first (uvicorn
+    serves one worker in its own process): readiness means one worker answered, not all. The
+    count; ``ServerFailed`` when they do not come."""
     if workers == 1:
-        return
+        return 1
     root = psutil.Process(pid)
-    wait_until(lambda: len(root.children(recursive=True)) >= workers, timeout, interval=0.1)
+    found = wait_until(lambda: len(root.children(recursive=True)) >= workers, timeout, 0.1)
+    if not found:
+        have = len(root.children(recursive=True))
+        raise ServerFailed(f"{have} of {workers} worker processes after {timeout:g} s")
+    return len(root.children(recursive=True))
 
 
 def route_search(

@@ -10,6 +10,9 @@ import sys
 import pytest
 
 from loadtests.analysis.results import load
+from loadtests.project.servers import serve
+from loadtests.sweep.project_capacity import wait_for_processes
+from mysite.launcher import ServerFailed
 from tests.loadtests.conftest import ROOT
 
 from .conftest import SAMPLE, SAMPLE_FIXTURE
@@ -59,3 +62,12 @@ def test_the_sweep_maps_a_project_route_by_its_url_name(prepared_sample, tmp_pat
     assert "article-detail" in (run_dir / "report.html").read_text()
     raw = json.loads((run_dir / "results.json").read_text())
     assert raw["capacity"][0]["route"] == "article-detail"
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "gunicorn-gthread"])
+def test_a_search_waits_for_every_worker_process(prepared_sample, kind):
+    wsgi_app = prepared_sample.description.wsgi_application
+    with serve(prepared_sample.shim, wsgi_app, kind, workers=2) as running:
+        assert wait_for_processes(running.pid, 2) >= 2
+        with pytest.raises(ServerFailed, match="of 9 worker processes"):
+            wait_for_processes(running.pid, 9, timeout=0.5)
