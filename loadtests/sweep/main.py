@@ -166,6 +166,8 @@ def run_phases(config: Config, profile: Profile, ctx, record: Results, save, not
 
 
 def run_meta(config: Config, argv, profile: Profile, gen: Generator, pinned: str, plans) -> RunMeta:
+    target = f"servers started by the sweep on {LOOPBACK}"
+    target = f"the Django project {config.app}: {target}" if config.app else target
     return RunMeta(
         run_id=config.run_id or time.strftime("%Y%m%d-%H%M%S"),
         profile=profile.name,
@@ -184,7 +186,7 @@ def run_meta(config: Config, argv, profile: Profile, gen: Generator, pinned: str
             local_workers=gen.local_workers,
             remote_workers=gen.remote_workers,
         ),
-        target=config.host or f"servers started by the sweep on {LOOPBACK}",
+        target=config.host or target,
         planned_cells=len([p for p in plans if not p.skipped]),
         skipped_cells=[],
         notes=[f"{p.key}: not measured, {p.skipped}" for p in plans if p.skipped],

@@ -35,6 +35,7 @@ def test_the_sweep_maps_a_project_route_by_its_url_name(prepared_sample, tmp_pat
     run_dir = tmp_path / "reports" / "app"
     record = load(run_dir / "results.json")
     assert record.cells == []
+    assert record.meta.target.startswith(f"the Django project {SAMPLE}")
     [entry] = record.capacity
     assert (entry.route, entry.scenario, entry.server, entry.workers) == (
         "article-detail",
