@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from loadtests.analysis.capacity import RoutePrediction
+from loadtests.analysis.capacity import CapacityEntry, RoutePrediction
 from loadtests.analysis.prediction import RouteCost, predict, server_cores
 from loadtests.analysis.results import Results
 from loadtests.plugins.search import LONGEST_LEAST_S, MIN_WARMUP_S, WARMUP_SLOS, default_slo_ms
@@ -52,8 +52,9 @@ from .generator import GeneratorFailed
 from .sampler import TreeSampler, pin_tree
 
 SERVICE_SAMPLES = 20  # sequential requests per route and kind whose median is S
-# Worker counts and seconds for the map, per profile: the default's is bounded (each search
-# takes about half a minute here, a server start per kind besides); full maps 1 and 2 workers.
+# Worker counts and seconds for the map, per profile: the default's is bounded (a search took
+# one to three minutes on a busy two-core machine; what does not fit is named in the notes);
+# full maps 1 and 2 workers.
 WORKERS = {"default": (1,), "smoke": (1,), "full": (1, 2)}
 TIME_LIMITS = {"default": 300.0, "smoke": 90.0, "full": 4 * 3600.0}
 # The smoke profile's shorter search (the tests'): fewer, shorter steps, one test per edge.
@@ -286,7 +287,7 @@ def route_search(
     return json.loads(out.read_text()), sampler
 
 
-def predicted(entry, spec: RouteSpec, run: Results) -> RoutePrediction | None:
+def predicted(entry: CapacityEntry, spec: RouteSpec, run: Results) -> RoutePrediction | None:
     """The prediction beside a measured entry: from S (the pre-flight's) and the CPU per
     request near λ* (the search's), as the view is written and if it were async."""
     cpu_ms = entry.limit.cpu_ms_per_request
@@ -311,7 +312,8 @@ def predicted(entry, spec: RouteSpec, run: Results) -> RoutePrediction | None:
 
 
 def run_phase(config, ctx: Context, record: Results, save, note) -> int:
-    """The project's capacity map; 1 if a search failed (a wrong pre-flight answer raises)."""
+    """The project's capacity map; 1 if a search failed, or if the project could not be served
+    or a route answered wrongly before any load (the run's notes say which, with the answer)."""
     kinds = list(config.servers or PROJECT_KINDS)
     workers = tuple(config.workers or WORKERS.get(config.profile, WORKERS["default"]))
     threads = config.threads or DEFAULT_THREADS

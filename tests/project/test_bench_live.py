@@ -72,3 +72,19 @@ def test_a_search_waits_for_every_worker_process(prepared_sample, kind):
         assert wait_for_processes(running.pid, 2) >= 2
         with pytest.raises(ServerFailed, match="of 9 worker processes"):
             wait_for_processes(running.pid, 9, timeout=0.5)
+
+
+def test_a_wrong_answer_before_any_load_stops_the_run_with_it(prepared_sample, tmp_path):
+    routes = tmp_path / "routes"
+    routes.write_text("GET /  status=404\n")
+    argv = [sys.executable, "-m", "loadtests.sweep", "--app", str(SAMPLE), "--routes", str(routes)]
+    argv += ["--fixture", SAMPLE_FIXTURE, "--servers", "uvicorn", "--no-prometheus"]
+    argv += ["--out", str(tmp_path / "reports"), "--run-id", "wrong"]
+    done = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
+    )
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    record = load(tmp_path / "reports" / "wrong" / "results.json")
+    assert record.capacity == []
+    [said] = [n for n in record.meta.notes if "was not measured" in n]
+    assert "GET / (article-list) answered 200, expected 404" in said
