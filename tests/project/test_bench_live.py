@@ -4,8 +4,10 @@ entry is named by the route's URL name, its λ* found (or flagged a lower bound 
 the prediction beside it, and the report names the route."""
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -21,10 +23,21 @@ pytestmark = [pytest.mark.live, pytest.mark.slow]
 RUN_TIMEOUT_S = 600  # a loaded two-core machine: the run itself takes about 40 s there
 
 
-def test_the_sweep_maps_a_project_route_by_its_url_name(prepared_sample, tmp_path):
+def own_sample(name: str) -> Path:
+    """The sample copied to a place of this test's own (fixed, so its environment is cached
+    across sessions): a run makes the project's database copy afresh, and another test serving
+    the sample's copy at the same time (pytest-xdist) would see it vanish."""
+    root = ROOT / "var" / "bench-samples" / name / "sample"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(SAMPLE, root, ignore=shutil.ignore_patterns("*.sqlite3", "__pycache__"))
+    return root
+
+
+def test_the_sweep_maps_a_project_route_by_its_url_name(tmp_path):
+    sample = own_sample("maps")
     routes = tmp_path / "routes"
     routes.write_text("GET /articles/<int:pk>/  pk=2\n")
-    argv = [sys.executable, "-m", "loadtests.sweep", "--app", str(SAMPLE)]
+    argv = [sys.executable, "-m", "loadtests.sweep", "--app", str(sample)]
     argv += ["--routes", str(routes), "--fixture", SAMPLE_FIXTURE, "--profile", "smoke"]
     argv += ["--servers", "uvicorn", "--workers", "1", "--no-prometheus"]
     argv += ["--out", str(tmp_path / "reports"), "--run-id", "app"]
@@ -35,7 +48,7 @@ def test_the_sweep_maps_a_project_route_by_its_url_name(prepared_sample, tmp_pat
     run_dir = tmp_path / "reports" / "app"
     record = load(run_dir / "results.json")
     assert record.cells == []
-    assert record.meta.target.startswith(f"the Django project {SAMPLE}")
+    assert record.meta.target.startswith(f"the Django project {sample}")
     [entry] = record.capacity
     assert (entry.route, entry.scenario, entry.server, entry.workers) == (
         "article-detail",
@@ -74,10 +87,11 @@ def test_a_search_waits_for_every_worker_process(prepared_sample, kind):
             wait_for_processes(running.pid, 9, timeout=0.5)
 
 
-def test_a_wrong_answer_before_any_load_stops_the_run_with_it(prepared_sample, tmp_path):
+def test_a_wrong_answer_before_any_load_stops_the_run_with_it(tmp_path):
+    sample = own_sample("wrong")
     routes = tmp_path / "routes"
     routes.write_text("GET /  status=404\n")
-    argv = [sys.executable, "-m", "loadtests.sweep", "--app", str(SAMPLE), "--routes", str(routes)]
+    argv = [sys.executable, "-m", "loadtests.sweep", "--app", str(sample), "--routes", str(routes)]
     argv += ["--fixture", SAMPLE_FIXTURE, "--servers", "uvicorn", "--no-prometheus"]
     argv += ["--out", str(tmp_path / "reports"), "--run-id", "wrong"]
     done = subprocess.run(
