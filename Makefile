@@ -112,10 +112,10 @@ bench-overhead: setup ## What the metrics middleware costs, side by side (uses w
 	$(PY) -m loadtests.bench.overhead $(OVERHEAD_ARGS)
 
 bench-transport: setup ## App CPU per upstream call: httpx's transport against aiohttp's
-	$(PY) -m loadtests.bench.transport_cpu $(TRANSPORT_ARGS)
+	$(PY) -m loadtests.bench.timings transport $(TRANSPORT_ARGS)
 
 bench-fanout: setup ## Ten upstream calls of 1 s: concurrent (async, threads) against sequential
-	$(PY) -m loadtests.bench.fanout_timings $(FANOUT_ARGS)
+	$(PY) -m loadtests.bench.timings fanout $(FANOUT_ARGS)
 
 clean: ## Remove generated files (environment, reports, Prometheus and PostgreSQL data)
 	@[ ! -x $(PY) ] || $(PY) -m mysite.db.cluster stop

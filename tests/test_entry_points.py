@@ -16,8 +16,7 @@ import pytest
 ENTRY_POINTS = {
     "loadtests.sweep.cli": "parse_args",
     "loadtests.bench.overhead": "main",
-    "loadtests.bench.fanout_timings": "main",
-    "loadtests.bench.transport_cpu": "main",
+    "loadtests.bench.timings": "main",
     "loadtests.upstream_server": "main",
     "loadtests.run": "main",
     "loadtests.locust_options": "main",

@@ -31,7 +31,6 @@ import secrets
 import shutil
 import tempfile
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -144,32 +143,18 @@ def _url_names(base: str) -> dict[str, str]:
 def _from_metrics(
     stack: str, server: str, base: str, queries: dict[str, str], requests: int
 ) -> list[Figure]:
-    exposition = _get(f"{base}/metrics").decode()
-    figure = {"stack": stack, "server": server, "workers": WORKERS, "sent": requests}
+    """The ``/metrics`` histogram's count per route: django-prometheus's by view name (the
+    route's URL name), the lab's by ``http_route``; ``none`` must count nothing."""
     if stack == "django-prometheus":
-        by_view = _histogram_counts(exposition, DJANGO_PROMETHEUS_COUNT, "view")
-        url_names = _url_names(base)
-        return [
-            Figure(
-                **figure,
-                route=path,
-                source=f"/metrics {DJANGO_PROMETHEUS_COUNT}_count",
-                expected=requests,
-                counted=by_view.get(url_names[path], 0),
-            )
-            for path in queries
-        ]
-    by_route = _histogram_counts(exposition, names.SERVER_DURATION, names.ROUTE)
+        family, label, keys = DJANGO_PROMETHEUS_COUNT, "view", _url_names(base)
+    else:
+        family, label, keys = names.SERVER_DURATION, names.ROUTE, {p: p for p in queries}
+    counted = _histogram_counts(_get(f"{base}/metrics").decode(), family, label)
     expected = 0 if stack == "none" else requests
+    source = f"/metrics {family}_count"
     return [
-        Figure(
-            **figure,
-            route=path,
-            source=f"/metrics {names.SERVER_DURATION}_count",
-            expected=expected,
-            counted=by_route.get(path, 0),
-        )
-        for path in queries
+        Figure(stack, server, WORKERS, p, requests, source, expected, counted.get(keys[p], 0))
+        for p in queries
     ]
 
 
@@ -177,43 +162,25 @@ def _from_receiver(
     server: str, counts: Counts, queries: dict[str, str], requests: int, when: str
 ) -> list[Figure]:
     """The receiver's counts; OpenTelemetry's route is Django's pattern (no leading slash)."""
-    figure = {"stack": "opentelemetry", "server": server, "workers": WORKERS, "sent": requests}
     histogram = counts.histogram_counts.get(OTEL_SERVER_DURATION, {})
     figures = []
     for path, query in queries.items():
         route = path.lstrip("/")
         inner = counts.inner_spans_by_route.get(route, {})
-        figures += [
-            Figure(
-                **figure,
-                route=path,
-                source=f"receiver {when}: server spans",
-                expected=requests,
-                counted=counts.server_spans_by_route.get(route, 0),
+        for source, expected, counted in (
+            ("server spans", requests, counts.server_spans_by_route.get(route, 0)),
+            (f"{OTEL_SERVER_DURATION} count", requests, histogram.get(route, 0)),
+            (
+                f"spans inside ({', '.join(inner) or 'none'})",
+                _expected_inner(query, requests),
+                sum(inner.values()),
             ),
-            Figure(
-                **figure,
-                route=path,
-                source=f"receiver {when}: {OTEL_SERVER_DURATION} count",
-                expected=requests,
-                counted=histogram.get(route, 0),
-            ),
-            Figure(
-                **figure,
-                route=path,
-                source=f"receiver {when}: spans inside ({', '.join(inner) or 'none'})",
-                expected=_expected_inner(query, requests),
-                counted=sum(inner.values()),
-            ),
-        ]
+        ):
+            source = f"receiver {when}: {source}"
+            figures.append(
+                Figure("opentelemetry", server, WORKERS, path, requests, source, expected, counted)
+            )
     return figures
-
-
-@contextlib.contextmanager
-def _serving(env: dict[str, str], server: str) -> Iterator[str]:
-    with serve(server, WORKERS, env=env) as running:
-        wait_for_workers(running.url, WORKERS)
-        yield running.url
 
 
 def measure(
@@ -224,7 +191,9 @@ def measure(
     ``app_env``: what the app needs besides the stack (``UPSTREAM_URL``, ``DATABASE_URL``)."""
     queries = queries_for(server, database)
     with prepared(stack) as ready:
-        with _serving({**app_env, **ready.env}, server) as base:
+        with serve(server, WORKERS, env={**app_env, **ready.env}) as running:
+            base = running.url
+            wait_for_workers(base, WORKERS)
             _send_load(base, queries, requests)
             if ready.receiver_url is None:
                 return _from_metrics(stack, server, base, queries, requests)
@@ -256,17 +225,13 @@ def single_process_registries(requests: int, app_env: dict[str, str]) -> list[Fi
     figures = []
     for path in QUERIES:
         seen = sorted({scrape.get(url_names[path], 0) for scrape in scrapes})
+        source = (
+            f"/metrics {DJANGO_PROMETHEUS_COUNT}_count without "
+            f"PROMETHEUS_MULTIPROC_DIR, {SCRAPES} scrapes said {seen}"
+        )
         figures.append(
             Figure(
-                stack="django-prometheus",
-                server="uvicorn",
-                workers=WORKERS,
-                route=path,
-                sent=requests,
-                source=f"/metrics {DJANGO_PROMETHEUS_COUNT}_count without "
-                f"PROMETHEUS_MULTIPROC_DIR, {SCRAPES} scrapes said {seen}",
-                expected=requests,
-                counted=max(seen),
+                "django-prometheus", "uvicorn", WORKERS, path, requests, source, requests, max(seen)
             )
         )
     return figures

@@ -37,6 +37,7 @@ from .stacks import prepared
 ROUTES = ("/async/api/", "/sync/api/")
 QUERY = b"delay=0"
 DEFAULT_REQUESTS = 20
+REQUEST_TIMEOUT = 30  # seconds, for one request in process
 
 
 class RouteHops(msgspec.Struct, frozen=True):
@@ -81,36 +82,30 @@ def _count_hops() -> None:
 
 
 async def _request(application, path: str) -> int:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "query_string": QUERY,
-        "root_path": "",
-        "headers": [(b"host", b"127.0.0.1")],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
-    sent: list[dict] = []
-    request_sent = False
+    """One GET through the application's ASGI interface, as a server sends it; its status."""
+    from asgiref.testing import ApplicationCommunicator
 
-    async def receive() -> dict:
-        nonlocal request_sent
-        if not request_sent:
-            request_sent = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-        await asyncio.Event().wait()  # the client stays connected
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict) -> None:
-        sent.append(message)
-
-    await application(scope, receive, send)
-    return next(m["status"] for m in sent if m["type"] == "http.response.start")
+    client = ApplicationCommunicator(
+        application,
+        {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": QUERY,
+            "root_path": "",
+            "headers": [(b"host", b"127.0.0.1")],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 8000),
+        },
+    )
+    await client.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await client.receive_output(REQUEST_TIMEOUT)
+    await client.wait(REQUEST_TIMEOUT)  # the response sent, the application returns
+    return start["status"]
 
 
 async def _measure(requests: int) -> list[RouteHops]:

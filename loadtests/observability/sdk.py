@@ -7,7 +7,8 @@ Traces and metrics, both exported over OTLP/HTTP (protobuf) with the SDK's batch
 instrumentations feed them. Endpoint, sampler and semantic conventions come from the environment
 the stack sets (``loadtests.observability.stacks.OTEL_ENV``), as the SDK reads it.
 
-When: at the app's import in each worker (``apps.OpenTelemetryConfig.ready``), after the server
+When: at the app's import in each worker (``OpenTelemetryConfig.ready``, the Django app that
+``settings_opentelemetry`` installs), after the server
 forked or spawned it: the batch processors' threads do not survive a fork, and no server the lab
 starts imports the app before forking (gunicorn runs with ``preload_app = False``). When the
 worker stops, ``shutdown`` flushes what is queued (the last spans, one last collection of the
@@ -17,10 +18,12 @@ by re-raising SIGTERM, which skips ``atexit``; and from ``atexit`` for the WSGI 
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import socket
 
+from django.apps import AppConfig
 from opentelemetry import metrics, trace
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -32,6 +35,8 @@ from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from mysite import lifespan
 
 _started_in: int | None = None  # the pid that started it
 _providers: list[TracerProvider | MeterProvider] = []
@@ -69,3 +74,21 @@ def shutdown() -> None:
     """Export what is queued and stop the exporters' threads (once; later calls do nothing)."""
     while _providers:
         _providers.pop().shutdown()
+
+
+async def flush() -> None:
+    """The worker stops: its last spans and metrics go out (blocking calls, off the loop)."""
+    await asyncio.to_thread(shutdown)
+
+
+class OpenTelemetryConfig(AppConfig):
+    name = "loadtests.observability"
+    label = "lab_opentelemetry"
+    verbose_name = "OpenTelemetry, as the lab's opentelemetry stack runs it"
+
+    def ready(self) -> None:
+        # Django calls ready() once a process has its apps, before a handler reads MIDDLEWARE:
+        # in a server, in each worker after the fork. The launcher's system-check process
+        # starts it too, briefly; it serves no request, so it exports no span.
+        start()
+        lifespan.on_shutdown(flush)

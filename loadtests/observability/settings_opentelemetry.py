@@ -8,7 +8,7 @@ imports OpenTelemetry: this module, on the measuring side, turns it on.
 from mysite.settings import *  # noqa: F403
 from mysite.settings import INSTALLED_APPS, MIDDLEWARE
 
-INSTALLED_APPS = [*INSTALLED_APPS, "loadtests.observability.apps.OpenTelemetryConfig"]
+INSTALLED_APPS = [*INSTALLED_APPS, "loadtests.observability.sdk.OpenTelemetryConfig"]
 # Ours is taken out whatever METRICS_ENABLED says, so only one library measures; the SDK's
-# start (apps.OpenTelemetryConfig.ready) puts OpenTelemetry's middleware first.
+# start (sdk.OpenTelemetryConfig.ready) puts OpenTelemetry's middleware first.
 MIDDLEWARE = [name for name in MIDDLEWARE if not name.startswith("mysite.metrics.")]

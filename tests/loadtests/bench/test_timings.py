@@ -1,5 +1,5 @@
-"""The small benchmark scripts run end to end and print their tables (figures are not judged
-here: they belong in benchmarks and closing notes, not in timed unit tests)."""
+"""``loadtests.bench.timings``'s two commands run end to end and print their tables (figures
+are not judged here: they belong in benchmarks and closing notes, not in timed unit tests)."""
 
 import subprocess
 import sys
@@ -17,9 +17,9 @@ def run(*argv: str) -> str:
     return result.stdout
 
 
-def test_fanout_timings_prints_a_row_per_view():
+def test_fanout_prints_a_row_per_view():
     out = run(
-        "loadtests.bench.fanout_timings", "--delay", "0.05", "--fanout", "3", "--repeats", "1"
+        "loadtests.bench.timings", "fanout", "--delay", "0.05", "--fanout", "3", "--repeats", "1"
     )
     rows = [line for line in out.splitlines() if line.startswith("| `/")]
     assert [row.split("`")[1] for row in rows] == [
@@ -29,8 +29,10 @@ def test_fanout_timings_prints_a_row_per_view():
     ]
 
 
-def test_transport_cpu_prints_both_transports_and_their_ratio():
-    out = run("loadtests.bench.transport_cpu", "--calls", "40", "--fanout", "20", "--rounds", "1")
+def test_transport_prints_both_transports_and_their_ratio():
+    out = run(
+        "loadtests.bench.timings", "transport", "--calls", "40", "--fanout", "20", "--rounds", "1"
+    )
     assert "| httpx |" in out
     assert "| aiohttp |" in out
     ratio = float(out.split("CPU ratio: ")[1].split("x")[0])
