@@ -24,6 +24,7 @@ import json
 import math
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,13 +200,38 @@ def preflights(
                 if c.route.skip is None:
                     s = service_time(running.url, c.route)
                     found[kind, c.route.method + " " + c.route.pattern] = (c.route, s)
-        skipped = [c.route for c in checked if c.route.skip]
+        skipped = [c for c in checked if c.route.skip]
+        reasons = Counter(c.route.skip.split(" (")[0] for c in skipped)
         note(
             f"pre-flight under {kind}: {len(checked) - len(skipped)} route(s) answered as "
-            f"expected, {len(skipped)} skipped"
-            + "".join(f"\n    {r.method} {r.pattern}: {r.skip}" for r in skipped if r.skip)
+            f"expected, {len(skipped)} skipped ("
+            + ", ".join(f"{n}: {why}" for why, n in reasons.most_common())
+            + ")"
+            # Those skipped by what they answered, by name (python -m loadtests.project
+            # --list-routes names the others).
+            + "".join(
+                f"\n    {c.route.method} {c.route.pattern}: {c.route.skip}"
+                for c in skipped
+                if c.status is not None
+            )
         )
     return found
+
+
+def route_names(routes: dict[str, Route]) -> dict[str, str]:
+    """Each route's name in the map: its URL name (its pattern when it has none); when two
+    routes share it (Django lets two patterns have one name), their patterns, and when those
+    too are one, their methods before them."""
+    labels = Counter(route.label for route in routes.values())
+    patterns = Counter(route.pattern for route in routes.values())
+    return {
+        key: route.label
+        if labels[route.label] == 1
+        else route.pattern
+        if patterns[route.pattern] == 1
+        else f"{route.method} {route.pattern}"
+        for key, route in routes.items()
+    }
 
 
 def route_plans(
@@ -218,6 +244,7 @@ def route_plans(
     """One plan per loadable route x kind x worker count: the heaviest route first, each route
     under every kind before the next (a time limit cuts whole routes, last first)."""
     routes = {key: route for (_, key), (route, _) in measured.items()}
+    names = route_names(routes)
     order = sorted(routes, key=lambda key: -routes[key].weight)
     plans = []
     for key in order:
@@ -232,8 +259,8 @@ def route_plans(
                         server=kind,
                         workers=count,
                         threads=threads if kind in WSGI_KINDS else DEFAULT_THREADS,
-                        scenario=route.label,
-                        route=route.label,
+                        scenario=names[key],
+                        route=names[key],
                         route_spec=spec,
                         **settings,
                     )

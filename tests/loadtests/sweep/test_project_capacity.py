@@ -139,3 +139,18 @@ def test_a_search_is_estimated_near_the_workers_one_at_a_time_rate():
     # 1 / 5 ms = 200 req/s: 800 requests a step take 4 s, so each step its least 5 s judged.
     (plan,) = route_plans(measured([LIST]), ["gunicorn-gthread"], (1,), 8, {"delay": 0.0})
     assert plan.estimate(5.0) == pytest.approx(5.0 + 2.0 + 10 * (0.5 + 5.0 + 0.5))
+
+
+def test_routes_that_share_a_url_name_are_told_apart_by_their_patterns():
+    # The admin's login page and django.contrib.auth's are both "login" (the admin's in its
+    # namespace): mdn's locallibrary has both.
+    one = Route("GET", "/admin/login/", name="login")
+    other = Route("GET", "/accounts/login/", name="login")
+    post = Route("POST", "/accounts/login/", name="login")
+    plans = route_plans(measured([one, other, post, LIST]), ["uvicorn"], (1,), 8, {"delay": 0.0})
+    assert [p.route for p in plans] == [
+        "article-list",
+        "/admin/login/",
+        "GET /accounts/login/",
+        "POST /accounts/login/",
+    ]
