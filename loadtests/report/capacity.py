@@ -3,9 +3,9 @@
 From ``results.json``'s ``capacity`` list alone: the headline answers (``headline``: three
 questions, each a ratio of λ*s with its 95% interval), a table (λ* with its interval and
 bracket, the SLO, both ceilings and which binds, the theory beside it), generated sentences
-(each configuration's limit; sync against async on each server kind; what more workers bought;
-what observability costs), how each step was judged, latency against offered load per scenario
-(one line per configuration, the SLO marked) and λ* against workers.
+(each configuration's limit; sync against async on each server kind; what more workers bought),
+how each step was judged, latency against offered load per scenario (one line per
+configuration, the SLO marked) and λ* against workers. What a stack costs is observability's.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
         for key, series in _series(done).items()
         if len(series) > 1
     ]
-    return said + _variant_sentences(done)
+    return said
 
 
 def workers_comparison(key: tuple, series: list[CapacityEntry]) -> str:
@@ -106,20 +106,6 @@ def workers_comparison(key: tuple, series: list[CapacityEntry]) -> str:
     few, many = series[0], series[-1]
     compared = compare_lambdas(many, few, (f"{many.workers} workers", f"{few.workers}"))
     return say.workers(scenario, server, threads, compared)
-
-
-def _variant_sentences(done: list[CapacityEntry]) -> list[str]:
-    from loadtests.model.experiment import BASELINE, VARIANTS
-
-    labels = {v.name: v.label for v in VARIANTS}
-    base = {(e.server, e.workers, e.scenario): e for e in done if e.variant == BASELINE}
-    return [
-        say.variant(e, off, labels[e.variant])
-        for e in done
-        if e.variant
-        and e.variant != BASELINE
-        and (off := base.get((e.server, e.workers, e.scenario))) is not None
-    ]
 
 
 STEPS_TITLE = "How each step was judged"
