@@ -13,7 +13,9 @@ import math
 from loadtests.analysis.comparisons import by_series, measured
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
-from loadtests.scenarios import SCENARIOS, SLOTS
+from loadtests.scenarios import SLOTS
+
+from .tables import scenario_order
 
 COLORS = {
     "uvicorn": "#1f77b4",
@@ -61,11 +63,6 @@ def _svg(fig) -> str:
     return text[text.index("<svg") :]  # drop the XML prolog and doctype
 
 
-def _scenarios(cells) -> list[str]:
-    present = {c.scenario for c in measured(cells)}
-    return [s for s in SCENARIOS if s in present] + sorted(present - set(SCENARIOS))
-
-
 def _grid(plt, count: int, width: float = 3.3, height: float = 2.6):
     columns = min(3, count)
     rows = math.ceil(count / columns)
@@ -82,7 +79,7 @@ def _split(cells):
     """
     series = by_series(cells)
     multi, single = [], []
-    for scenario in _scenarios(cells):
+    for scenario in scenario_order(cells):
         servers = {srv: s for (scn, srv), s in series.items() if scn == scenario}
         if len({c.workers for s in servers.values() for c in s}) > 1:
             multi.append((scenario, servers))
@@ -113,7 +110,7 @@ def _offsets(servers) -> dict[str, float]:
 
 def _bar_positions(ax, cells) -> dict[int, float]:
     """x of each cell's bar in a panel grouped by scenario, a bar per server kind; by id."""
-    scenarios = _scenarios(cells)
+    scenarios = scenario_order(cells)
     servers = [k for k in COLORS if any(c.server == k for c in cells)]
     width = 0.8 / max(1, len(servers))
     x = {}
@@ -306,7 +303,7 @@ def client_vs_server(cells: list[Cell]) -> str | None:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
-    scenarios = _scenarios(points)
+    scenarios = scenario_order(points)
     cmap = plt.get_cmap("tab10")
     for ax, key in zip(axes, ("p50", "p99"), strict=True):
         values = []

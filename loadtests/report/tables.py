@@ -68,7 +68,8 @@ def _where(cell: Cell) -> str:
 # --- tables -----------------------------------------------------------------------------------
 
 
-def _scenario_order(cells: list[Cell]) -> list[str]:
+def scenario_order(cells: list[Cell]) -> list[str]:
+    """The scenarios present, in the lab's order, then any other by name."""
     present = {c.scenario for c in cells}
     return [s for s in SCENARIOS if s in present] + sorted(present - set(SCENARIOS))
 
@@ -97,7 +98,7 @@ def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
         ],
     ]
     rows = []
-    for scenario in _scenario_order(cells):
+    for scenario in scenario_order(cells):
         servers = dict.fromkeys(c.server for c in cells if c.scenario == scenario)
         for server in servers:
             row = [scenario, server]
@@ -144,7 +145,7 @@ def detail_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     rows = []
     for cell in sorted(
         cells,
-        key=lambda c: (_scenario_order(cells).index(c.scenario), c.server, c.workers),
+        key=lambda c: (scenario_order(cells).index(c.scenario), c.server, c.workers),
     ):
         server = cell.server_process or ProcessUse()
         rows.append(
