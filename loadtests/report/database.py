@@ -25,7 +25,7 @@ from loadtests.scenarios import DB_SCENARIOS
 from . import db_comparison
 from .findings import versus
 from .jinja import ENV, Sentences
-from .tables import Part, number
+from .tables import Part, Table, number, table
 
 say, say_capacity = Sentences("database.j2"), Sentences("capacity.j2")
 
@@ -68,44 +68,31 @@ def cells_of(record: Results) -> list[Cell]:
     )
 
 
-def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "path",
-        "server",
-        "workers",
-        "pool",
-        "users",
-        "req/s",
+def _p50_p99(lat) -> str:
+    return f"{number(lat.p50 if lat else None)} / {number(lat.p99 if lat else None)}"
+
+
+CELLS = (
+    ("path", lambda c: c.scenario),
+    ("server", lambda c: c.server),
+    ("workers", lambda c: str(c.workers)),
+    ("pool", lambda c: number(c.db_pool_size)),
+    ("users", lambda c: str(c.users)),
+    ("req/s", lambda c: number(c.rps, 1)),
+    (
         "95% CI",
-        "model ceiling",
-        "of model",
-        "p50 / p99 ms",
-        "server CPU %",
-        "failures",
-    ]
-    body = []
-    for c in cells:
-        ci = f"{number(c.rps_ci95[0], 1)}-{number(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-"
-        lat = c.latency_ms
-        share = f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"
-        cpu = c.server_process.cpu_percent if c.server_process else None
-        body.append(
-            [
-                c.scenario,
-                c.server,
-                str(c.workers),
-                number(c.db_pool_size),
-                str(c.users),
-                number(c.rps, 1),
-                ci,
-                number(c.model_rps, 1),
-                share,
-                f"{number(lat.p50 if lat else None)} / {number(lat.p99 if lat else None)}",
-                number(cpu),
-                str(c.failures),
-            ]
-        )
-    return header, body
+        lambda c: f"{number(c.rps_ci95[0], 1)}-{number(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-",
+    ),
+    ("model ceiling", lambda c: number(c.model_rps, 1)),
+    ("of model", lambda c: f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"),
+    ("p50 / p99 ms", lambda c: _p50_p99(c.latency_ms)),
+    ("server CPU %", lambda c: number(c.server_process.cpu_percent if c.server_process else None)),
+    ("failures", lambda c: str(c.failures)),
+)
+
+
+def cell_rows(cells: list[Cell]) -> Table:
+    return table(CELLS, cells)
 
 
 def cell_sentences(cells: list[Cell]) -> list[str]:
@@ -137,7 +124,7 @@ def threads_per_request(e: CapacityEntry) -> tuple[int | None, float | None]:
     return extra, (extra / flight if flight else None)
 
 
-def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
+def rows(entries: list[CapacityEntry]) -> Table:
     header = [
         "path",
         "configuration",
@@ -167,7 +154,7 @@ def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
                 _where(e),
                 number(e.lambda_star_rps, 1),
                 f"[{number(ci[0])}, {number(ci[1])}]" if ci else "-",
-                f"{number(step.latency_ms.p50)} / {number(step.latency_ms.p99)}" if step else "-",
+                _p50_p99(step.latency_ms) if step else "-",
                 number(e.limit.model_rps),
                 number(e.limit.cpu_rps),
                 e.limit.binds or "-",
