@@ -124,46 +124,48 @@ def threads_per_request(e: CapacityEntry) -> tuple[int | None, float | None]:
     return extra, (extra / flight if flight else None)
 
 
-def rows(entries: list[CapacityEntry]) -> Table:
-    header = [
-        "path",
-        "configuration",
-        "λ* req/s",
-        "λ* CI95",
-        "p50 / p99 ms at λ*",
-        "pool ceiling",
-        "CPU ceiling",
-        "binds",
+def _mapped(read):
+    """A column that an entry not mapped (not applicable, or failed) leaves at '-'."""
+    return lambda e: "-" if e.skipped or e.error else read(e)
+
+
+def _latency_or_why(e: CapacityEntry) -> str:
+    if e.skipped or e.error:
+        return f"not applicable: {e.skipped}" if e.skipped else f"failed: {e.error[:80]}"
+    step = top_step(e)
+    return _p50_p99(step.latency_ms) if step else "-"
+
+
+def _at_top(e: CapacityEntry, read, digits: int = 0) -> str:
+    step = top_step(e)
+    return number(read(step) if step else None, digits)
+
+
+def _ci(e: CapacityEntry) -> str:
+    ci = e.lambda_star_ci95
+    return f"[{number(ci[0])}, {number(ci[1])}]" if ci else "-"
+
+
+PATHS = (
+    ("path", lambda e: e.scenario),
+    ("configuration", _where),
+    ("λ* req/s", _mapped(lambda e: number(e.lambda_star_rps, 1))),
+    ("λ* CI95", _mapped(_ci)),
+    ("p50 / p99 ms at λ*", _latency_or_why),
+    ("pool ceiling", _mapped(lambda e: number(e.limit.model_rps))),
+    ("CPU ceiling", _mapped(lambda e: number(e.limit.cpu_rps))),
+    ("binds", _mapped(lambda e: e.limit.binds or "-")),
+    (
         "threads idle / at λ*",
-        "in flight at λ*",
-        "threads per request in flight",
-    ]
-    body = []
-    for e in entries:
-        if e.skipped or e.error:
-            why = f"not applicable: {e.skipped}" if e.skipped else f"failed: {e.error[:80]}"
-            body.append([e.scenario, _where(e), "-", "-", why, *["-"] * 6])
-            continue
-        step = top_step(e)
-        _, per = threads_per_request(e)
-        flight = in_flight(step) if step else None
-        ci = e.lambda_star_ci95
-        body.append(
-            [
-                e.scenario,
-                _where(e),
-                number(e.lambda_star_rps, 1),
-                f"[{number(ci[0])}, {number(ci[1])}]" if ci else "-",
-                _p50_p99(step.latency_ms) if step else "-",
-                number(e.limit.model_rps),
-                number(e.limit.cpu_rps),
-                e.limit.binds or "-",
-                f"{number(e.idle_threads)} / {number(step.server_threads if step else None)}",
-                number(flight, 1),
-                number(per, 2),
-            ]
-        )
-    return header, body
+        _mapped(lambda e: f"{number(e.idle_threads)} / {_at_top(e, lambda s: s.server_threads)}"),
+    ),
+    ("in flight at λ*", _mapped(lambda e: _at_top(e, in_flight, 1))),
+    ("threads per request in flight", _mapped(lambda e: number(threads_per_request(e)[1], 2))),
+)
+
+
+def rows(entries: list[CapacityEntry]) -> Table:
+    return table(PATHS, entries)
 
 
 def compare(a: CapacityEntry, b: CapacityEntry, names: tuple[str, str] | None = None) -> str:
