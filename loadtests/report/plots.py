@@ -541,10 +541,3 @@ def timeseries(
     # On one line, marked as a time series: a panel sits inline beside its group's others.
     drawn = " ".join(line.strip() for line in _svg(fig).splitlines())
     return drawn.replace("<svg ", '<svg class="ts" ', 1)
-
-
-def panel(title: str, unit: str, series: list[dict], spans: list[tuple[float, float]]) -> str:
-    """An extension's time series (see hooks), the measured windows shaded behind it."""
-    return timeseries(
-        title, unit, series, spans, x_label="seconds since the first sample", width=8.2
-    )
