@@ -149,28 +149,25 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
 
 
 def _layout(record: Results, template: str, figures: list) -> str:
+    """The map, if any, then the database section (the paired comparison runs without a map)."""
     entries = record.capacity
+    if not entries:
+        return database.section(record, template)
     steps = step_rows(entries) if any(e.steps for e in entries) else None
     layout = ENV.get_template(template).module.capacity
     said = (TITLE, sentences(entries), rows(entries), rules(entries), STEPS_TITLE, steps)
-    return str(layout(*said, *figures))
+    return str(layout(*said, *figures)) + database.section(record, template)
 
 
 def markdown(record: Results) -> str:
-    if not record.capacity:
-        return database.markdown(record)  # the paired comparison runs without a map
-    return _layout(record, "parts.md.j2", []) + database.markdown(record)
+    return _layout(record, "parts.md.j2", [])
 
 
 def html_section(record: Results) -> str:
-    if not record.capacity:
-        return database.html_section(record)
+    drawn = ((latency_figure, say.figure_latency), (workers_figure, say.figure_workers))
     figures = [
-        (Markup(svg), caption)
-        for svg, caption in (
-            (latency_figure(record.capacity), say.figure_latency()),
-            (workers_figure(record.capacity), say.figure_workers()),
-        )
-        if svg
+        (Markup(svg), caption())
+        for draw, caption in drawn
+        if record.capacity and (svg := draw(record.capacity))
     ]
-    return _layout(record, "parts.html.j2", [figures]) + database.html_section(record)
+    return _layout(record, "parts.html.j2", [figures])

@@ -231,7 +231,8 @@ def rules() -> str:
     return say.rules()
 
 
-def _layout(record: Results, template: str) -> str:
+def section(record: Results, template: str) -> str:
+    """The section through ``template``'s layout (parts.md.j2 or parts.html.j2), or ''."""
     entries, cells = entries_of(record), cells_of(record)
     compared = db_comparison.section(record.db_comparison)
     if not (entries or compared or cells):
@@ -245,11 +246,3 @@ def _layout(record: Results, template: str) -> str:
             Part(CAPACITY_TITLE, sentences(entries), rows(entries), rules()) if entries else None,
         )
     )
-
-
-def markdown(record: Results) -> str:
-    return _layout(record, "parts.md.j2")
-
-
-def html_section(record: Results) -> str:
-    return _layout(record, "parts.html.j2")
