@@ -3,9 +3,9 @@
 From ``results.json``'s ``capacity`` list alone: the headline answers (``headline``: three
 questions, each a ratio of λ*s with its 95% interval), a table (λ* with its interval and
 bracket, the SLO, both ceilings and which binds, the theory beside it), generated sentences
-(each configuration's limit; sync against async on each server kind; what more workers bought;
-what observability costs), how each step was judged, latency against offered load per scenario
-(one line per configuration, the SLO marked) and λ* against workers.
+(each configuration's limit; sync against async on each server kind; what more workers bought),
+how each step was judged, latency against offered load per scenario (one line per
+configuration, the SLO marked) and λ* against workers. What a stack costs is observability's.
 """
 
 from __future__ import annotations
@@ -21,55 +21,51 @@ from . import database, routes
 from .capacity_figures import _series, label, latency_figure, workers_figure
 from .headline import compare_lambdas, lambda_text
 from .jinja import ENV, Sentences
-from .tables import number
+from .tables import Table, number, table
 
 say = Sentences("capacity.j2")
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
 
 
-def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "configuration",
-        "λ* req/s",
-        "bracket [held, failed]",
-        "λ* CI95",
-        "each search's λ*",
-        "SLO p99 ms",
-        "model ceiling",
-        "CPU ceiling (CI95)",
-        "binds",
-        "λ* / binding",
-        "theory",
-        "steps",
-    ]
-    body = []
-    for e in entries:
-        held, failed = e.lambda_star_bracket
-        cpu_ci = e.limit.cpu_rps_ci95
-        lam = number(e.lambda_star_rps, 1)
-        lam = f">= {lam}" if e.lower_bound and e.lambda_star_rps is not None else lam
-        body.append(
-            [
-                e.key,
-                f"measurement error ({lam})" if e.measurement_error else lam,
-                f"[{number(held, 1)}, {number(failed, 1)}]",
-                f"[{number(e.lambda_star_ci95[0])}, {number(e.lambda_star_ci95[1])}]"
-                if e.lambda_star_ci95
-                else "-",
-                ", ".join(number(x) for x in e.repeats_lambda_star_rps) or "-",
-                number(e.slo_p99_ms),
-                number(e.limit.model_rps),
-                number(e.limit.cpu_rps)
-                + (f" ({number(cpu_ci[0])}-{number(cpu_ci[1])})" if cpu_ci else ""),
-                e.limit.binds or "-",
-                f"{e.limit.share:.0%}" if e.limit.share is not None else "-",
-                _theory_cell(e),
-                f"not applicable: {e.skipped[:80]}"
-                if e.skipped
-                else (str(len(e.steps)) if not e.error else f"failed: {e.error[:80]}"),
-            ]
-        )
-    return header, body
+def _lambda(e: CapacityEntry) -> str:
+    lam = number(e.lambda_star_rps, 1)
+    lam = f">= {lam}" if e.lower_bound and e.lambda_star_rps is not None else lam
+    return f"measurement error ({lam})" if e.measurement_error else lam
+
+
+def _interval(pair, digits: int = 0, form: str = "[{}, {}]") -> str:
+    return form.format(number(pair[0], digits), number(pair[1], digits)) if pair else "-"
+
+
+def _cpu(e: CapacityEntry) -> str:
+    ci = e.limit.cpu_rps_ci95
+    return number(e.limit.cpu_rps) + (_interval(ci, form=" ({}-{})") if ci else "")
+
+
+def _steps(e: CapacityEntry) -> str:
+    if e.skipped:
+        return f"not applicable: {e.skipped[:80]}"
+    return f"failed: {e.error[:80]}" if e.error else str(len(e.steps))
+
+
+MAP = (
+    ("configuration", lambda e: e.key),
+    ("λ* req/s", _lambda),
+    ("bracket [held, failed]", lambda e: _interval(e.lambda_star_bracket, 1)),
+    ("λ* CI95", lambda e: _interval(e.lambda_star_ci95)),
+    ("each search's λ*", lambda e: ", ".join(map(number, e.repeats_lambda_star_rps)) or "-"),
+    ("SLO p99 ms", lambda e: number(e.slo_p99_ms)),
+    ("model ceiling", lambda e: number(e.limit.model_rps)),
+    ("CPU ceiling (CI95)", _cpu),
+    ("binds", lambda e: e.limit.binds or "-"),
+    ("λ* / binding", lambda e: f"{e.limit.share:.0%}" if e.limit.share is not None else "-"),
+    ("theory", lambda e: _theory_cell(e)),
+    ("steps", _steps),
+)
+
+
+def rows(entries: list[CapacityEntry]) -> Table:
+    return table(MAP, entries)
 
 
 def _theory_cell(e: CapacityEntry) -> str:
@@ -97,7 +93,7 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
         for key, series in _series(done).items()
         if len(series) > 1
     ]
-    return said + _variant_sentences(done)
+    return said
 
 
 def workers_comparison(key: tuple, series: list[CapacityEntry]) -> str:
@@ -108,63 +104,37 @@ def workers_comparison(key: tuple, series: list[CapacityEntry]) -> str:
     return say.workers(scenario, server, threads, compared)
 
 
-def _variant_sentences(done: list[CapacityEntry]) -> list[str]:
-    from loadtests.model.experiment import BASELINE, VARIANTS
-
-    labels = {v.name: v.label for v in VARIANTS}
-    base = {(e.server, e.workers, e.scenario): e for e in done if e.variant == BASELINE}
-    return [
-        say.variant(e, off, labels[e.variant])
-        for e in done
-        if e.variant
-        and e.variant != BASELINE
-        and (off := base.get((e.server, e.workers, e.scenario))) is not None
-    ]
-
-
 STEPS_TITLE = "How each step was judged"
 
 
-def step_rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
+def step_rows(entries: list[CapacityEntry]) -> Table:
     """Every step of every search: its seed, asked and realised rates, p99 with its interval,
     whether it was stationary, and the verdict with the plugin's judgement."""
-    header = [
-        "configuration",
-        "search",
-        "seed",
-        "target req/s",
-        "offered req/s",
-        "p99 ms (CI95)",
-        "over SLO",
-        "stationary",
-        "warm-up s",
-        "verdict",
-    ]
-    body = []
-    for e in entries:
-        for s in e.steps:
-            ci = s.p99_ci95
-            p99 = number(s.latency_ms.p99, 1) + (
-                f" ({number(ci[0], 1)}-{number(ci[1], 1)})" if ci else ""
-            )
-            stationary = {True: "yes", False: "no", None: "-"}[s.stationary]
-            verdict = s.verdict + (f": {s.judgement}" if s.judgement else "")
-            verdict += " (generator-limited)" if s.generator_limited else ""
-            body.append(
-                [
-                    e.key,
-                    str(s.repeat),
-                    str(s.seed) if s.seed is not None else "-",
-                    number(s.target_rps, 1),
-                    number(s.offered_rps, 1),
-                    p99,
-                    number(s.over_slo),
-                    stationary,
-                    number(s.warmup_s, 1),
-                    verdict,
-                ]
-            )
-    return header, body
+    return table(STEPS, ((e, s) for e in entries for s in e.steps))
+
+
+def _p99(step) -> str:
+    ci = step.p99_ci95
+    return number(step.latency_ms.p99, 1) + (_interval(ci, 1, " ({}-{})") if ci else "")
+
+
+def _verdict(step) -> str:
+    judged = step.verdict + (f": {step.judgement}" if step.judgement else "")
+    return judged + (" (generator-limited)" if step.generator_limited else "")
+
+
+STEPS = (  # over (entry, step) pairs
+    ("configuration", lambda es: es[0].key),
+    ("search", lambda es: str(es[1].repeat)),
+    ("seed", lambda es: str(es[1].seed) if es[1].seed is not None else "-"),
+    ("target req/s", lambda es: number(es[1].target_rps, 1)),
+    ("offered req/s", lambda es: number(es[1].offered_rps, 1)),
+    ("p99 ms (CI95)", lambda es: _p99(es[1])),
+    ("over SLO", lambda es: number(es[1].over_slo)),
+    ("stationary", lambda es: {True: "yes", False: "no", None: "-"}[es[1].stationary]),
+    ("warm-up s", lambda es: number(es[1].warmup_s, 1)),
+    ("verdict", lambda es: _verdict(es[1])),
+)
 
 
 def rules(entries: list[CapacityEntry]) -> list[str]:
@@ -179,32 +149,26 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
 
 
 def _layout(record: Results, template: str, figures: list) -> str:
+    """The map, if any, then the database section (the paired comparison runs without a map)."""
     entries = record.capacity
+    if not entries:
+        return database.section(record, template)
     steps = step_rows(entries) if any(e.steps for e in entries) else None
     layout = ENV.get_template(template).module.capacity
     said = (TITLE, sentences(entries), rows(entries), rules(entries), STEPS_TITLE, steps)
-    return str(layout(*said, *figures))
+    mine = routes.section(record, template)  # a project's routes, beside the prediction
+    return str(layout(*said, *figures)) + mine + database.section(record, template)
 
 
 def markdown(record: Results) -> str:
-    if not record.capacity:
-        return database.markdown(record)  # the paired comparison runs without a map
-    return _layout(record, "parts.md.j2", []) + routes.markdown(record) + database.markdown(record)
+    return _layout(record, "parts.md.j2", [])
 
 
 def html_section(record: Results) -> str:
-    if not record.capacity:
-        return database.html_section(record)
+    drawn = ((latency_figure, say.figure_latency), (workers_figure, say.figure_workers))
     figures = [
-        (Markup(svg), caption)
-        for svg, caption in (
-            (latency_figure(record.capacity), say.figure_latency()),
-            (workers_figure(record.capacity), say.figure_workers()),
-        )
-        if svg
+        (Markup(svg), caption())
+        for draw, caption in drawn
+        if record.capacity and (svg := draw(record.capacity))
     ]
-    return (
-        _layout(record, "parts.html.j2", [figures])
-        + routes.html_section(record)
-        + database.html_section(record)
-    )
+    return _layout(record, "parts.html.j2", [figures])

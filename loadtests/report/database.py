@@ -25,7 +25,7 @@ from loadtests.scenarios import DB_SCENARIOS
 from . import db_comparison
 from .findings import versus
 from .jinja import ENV, Sentences
-from .tables import Part, number
+from .tables import Part, Table, number, table
 
 say, say_capacity = Sentences("database.j2"), Sentences("capacity.j2")
 
@@ -68,44 +68,31 @@ def cells_of(record: Results) -> list[Cell]:
     )
 
 
-def cell_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "path",
-        "server",
-        "workers",
-        "pool",
-        "users",
-        "req/s",
+def _p50_p99(lat) -> str:
+    return f"{number(lat.p50 if lat else None)} / {number(lat.p99 if lat else None)}"
+
+
+CELLS = (
+    ("path", lambda c: c.scenario),
+    ("server", lambda c: c.server),
+    ("workers", lambda c: str(c.workers)),
+    ("pool", lambda c: number(c.db_pool_size)),
+    ("users", lambda c: str(c.users)),
+    ("req/s", lambda c: number(c.rps, 1)),
+    (
         "95% CI",
-        "model ceiling",
-        "of model",
-        "p50 / p99 ms",
-        "server CPU %",
-        "failures",
-    ]
-    body = []
-    for c in cells:
-        ci = f"{number(c.rps_ci95[0], 1)}-{number(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-"
-        lat = c.latency_ms
-        share = f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"
-        cpu = c.server_process.cpu_percent if c.server_process else None
-        body.append(
-            [
-                c.scenario,
-                c.server,
-                str(c.workers),
-                number(c.db_pool_size),
-                str(c.users),
-                number(c.rps, 1),
-                ci,
-                number(c.model_rps, 1),
-                share,
-                f"{number(lat.p50 if lat else None)} / {number(lat.p99 if lat else None)}",
-                number(cpu),
-                str(c.failures),
-            ]
-        )
-    return header, body
+        lambda c: f"{number(c.rps_ci95[0], 1)}-{number(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-",
+    ),
+    ("model ceiling", lambda c: number(c.model_rps, 1)),
+    ("of model", lambda c: f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"),
+    ("p50 / p99 ms", lambda c: _p50_p99(c.latency_ms)),
+    ("server CPU %", lambda c: number(c.server_process.cpu_percent if c.server_process else None)),
+    ("failures", lambda c: str(c.failures)),
+)
+
+
+def cell_rows(cells: list[Cell]) -> Table:
+    return table(CELLS, cells)
 
 
 def cell_sentences(cells: list[Cell]) -> list[str]:
@@ -137,46 +124,48 @@ def threads_per_request(e: CapacityEntry) -> tuple[int | None, float | None]:
     return extra, (extra / flight if flight else None)
 
 
-def rows(entries: list[CapacityEntry]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "path",
-        "configuration",
-        "λ* req/s",
-        "λ* CI95",
-        "p50 / p99 ms at λ*",
-        "pool ceiling",
-        "CPU ceiling",
-        "binds",
+def _mapped(read):
+    """A column that an entry not mapped (not applicable, or failed) leaves at '-'."""
+    return lambda e: "-" if e.skipped or e.error else read(e)
+
+
+def _latency_or_why(e: CapacityEntry) -> str:
+    if e.skipped or e.error:
+        return f"not applicable: {e.skipped}" if e.skipped else f"failed: {e.error[:80]}"
+    step = top_step(e)
+    return _p50_p99(step.latency_ms) if step else "-"
+
+
+def _at_top(e: CapacityEntry, read, digits: int = 0) -> str:
+    step = top_step(e)
+    return number(read(step) if step else None, digits)
+
+
+def _ci(e: CapacityEntry) -> str:
+    ci = e.lambda_star_ci95
+    return f"[{number(ci[0])}, {number(ci[1])}]" if ci else "-"
+
+
+PATHS = (
+    ("path", lambda e: e.scenario),
+    ("configuration", _where),
+    ("λ* req/s", _mapped(lambda e: number(e.lambda_star_rps, 1))),
+    ("λ* CI95", _mapped(_ci)),
+    ("p50 / p99 ms at λ*", _latency_or_why),
+    ("pool ceiling", _mapped(lambda e: number(e.limit.model_rps))),
+    ("CPU ceiling", _mapped(lambda e: number(e.limit.cpu_rps))),
+    ("binds", _mapped(lambda e: e.limit.binds or "-")),
+    (
         "threads idle / at λ*",
-        "in flight at λ*",
-        "threads per request in flight",
-    ]
-    body = []
-    for e in entries:
-        if e.skipped or e.error:
-            why = f"not applicable: {e.skipped}" if e.skipped else f"failed: {e.error[:80]}"
-            body.append([e.scenario, _where(e), "-", "-", why, *["-"] * 6])
-            continue
-        step = top_step(e)
-        _, per = threads_per_request(e)
-        flight = in_flight(step) if step else None
-        ci = e.lambda_star_ci95
-        body.append(
-            [
-                e.scenario,
-                _where(e),
-                number(e.lambda_star_rps, 1),
-                f"[{number(ci[0])}, {number(ci[1])}]" if ci else "-",
-                f"{number(step.latency_ms.p50)} / {number(step.latency_ms.p99)}" if step else "-",
-                number(e.limit.model_rps),
-                number(e.limit.cpu_rps),
-                e.limit.binds or "-",
-                f"{number(e.idle_threads)} / {number(step.server_threads if step else None)}",
-                number(flight, 1),
-                number(per, 2),
-            ]
-        )
-    return header, body
+        _mapped(lambda e: f"{number(e.idle_threads)} / {_at_top(e, lambda s: s.server_threads)}"),
+    ),
+    ("in flight at λ*", _mapped(lambda e: _at_top(e, in_flight, 1))),
+    ("threads per request in flight", _mapped(lambda e: number(threads_per_request(e)[1], 2))),
+)
+
+
+def rows(entries: list[CapacityEntry]) -> Table:
+    return table(PATHS, entries)
 
 
 def compare(a: CapacityEntry, b: CapacityEntry, names: tuple[str, str] | None = None) -> str:
@@ -242,7 +231,8 @@ def rules() -> str:
     return say.rules()
 
 
-def _layout(record: Results, template: str) -> str:
+def section(record: Results, template: str) -> str:
+    """The section through ``template``'s layout (parts.md.j2 or parts.html.j2), or ''."""
     entries, cells = entries_of(record), cells_of(record)
     compared = db_comparison.section(record.db_comparison)
     if not (entries or compared or cells):
@@ -256,11 +246,3 @@ def _layout(record: Results, template: str) -> str:
             Part(CAPACITY_TITLE, sentences(entries), rows(entries), rules()) if entries else None,
         )
     )
-
-
-def markdown(record: Results) -> str:
-    return _layout(record, "parts.md.j2")
-
-
-def html_section(record: Results) -> str:
-    return _layout(record, "parts.html.j2")

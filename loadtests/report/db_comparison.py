@@ -24,7 +24,7 @@ from loadtests.analysis.db_compare import (
 from loadtests.analysis.stats import ratio_digits
 
 from .jinja import Sentences
-from .tables import Table, number
+from .tables import Table, number, table
 
 METRIC_TEXT = {
     "rps": "throughput",
@@ -59,40 +59,33 @@ def per_in_flight(windows) -> float | None:
     return statistics.median(ratios) if ratios else None
 
 
-def rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "path",
-        "windows",
-        "req/s",
-        "p50 ms",
-        "p99 ms",
-        "server CPU ms / request",
-        "server CPU %",
-        "threads waiting on a socket (min-max)",
-        "per request in flight",
-        "threads, most",
-        "failures",
-    ]
-    body = []
-    for path in c.paths:
-        mine = [w for w in c.windows if w.path == path]
-        threads = list(by_round(c.windows, path, THREADS).values())
-        span = number(median_of(c.windows, path, THREADS), 1)
-        span += f" ({min(threads):.1f}-{max(threads):.1f})" if threads else ""
-        body.append(
-            [
-                path,
-                str(len(mine)),
-                *[number(median_of(c.windows, path, m), 1) for m in METRICS[:3]],
-                number(median_of(c.windows, path, METRICS[3]), 2),
-                number(median_of(c.windows, path, "server_cpu_percent"), 0),
-                span,
-                number(per_in_flight(mine), 2),
-                number(median_of(c.windows, path, "server_threads"), 0),
-                str(sum(w.failures for w in mine)),
-            ]
-        )
-    return header, body
+def _threads_span(c: DbComparison, path: str) -> str:
+    threads = list(by_round(c.windows, path, THREADS).values())
+    span = number(median_of(c.windows, path, THREADS), 1)
+    return span + (f" ({min(threads):.1f}-{max(threads):.1f})" if threads else "")
+
+
+def rows(c: DbComparison) -> Table:
+    def median(metric: str, digits: int):
+        return lambda path: number(median_of(c.windows, path, metric), digits)
+
+    def mine(path: str) -> list:
+        return [w for w in c.windows if w.path == path]
+
+    columns = (
+        ("path", str),
+        ("windows", lambda path: str(len(mine(path)))),
+        ("req/s", median(METRICS[0], 1)),
+        ("p50 ms", median(METRICS[1], 1)),
+        ("p99 ms", median(METRICS[2], 1)),
+        ("server CPU ms / request", median(METRICS[3], 2)),
+        ("server CPU %", median("server_cpu_percent", 0)),
+        ("threads waiting on a socket (min-max)", lambda path: _threads_span(c, path)),
+        ("per request in flight", lambda path: number(per_in_flight(mine(path)), 2)),
+        ("threads, most", median("server_threads", 0)),
+        ("failures", lambda path: str(sum(w.failures for w in mine(path)))),
+    )
+    return table(columns, c.paths)
 
 
 def contrast_rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:

@@ -9,7 +9,7 @@ server and client counts, the workers' shares) quote the figures they judge by.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from itertools import groupby
 
 from loadtests.analysis import littles
 from loadtests.analysis.comparisons import MIN_RUNS, by_series, compare, find, label, measured
@@ -45,6 +45,11 @@ def share_text(cell: Cell) -> str:
     return say.share(room.share, room.ceiling_rps, BINDS[room.binds], room.arithmetic)
 
 
+def _grouped(cells: list[Cell], key) -> list[list[Cell]]:
+    """The cells by key, in the keys' order (each group in the cells' order)."""
+    return [list(group) for _, group in groupby(sorted(cells, key=key), key)]
+
+
 def sync_vs_async(cells: list[Cell]) -> list[str]:
     """The async and the sync view, per server kind and worker count."""
     parts, delays = [], set()
@@ -64,11 +69,8 @@ def sync_vs_async(cells: list[Cell]) -> list[str]:
 
 def workers(cells: list[Cell]) -> list[str]:
     """Each scenario and server: the most workers against the fewest."""
-    series: dict[tuple[str, str, int], list[Cell]] = defaultdict(list)
-    for cell in measured(cells):
-        series[(cell.scenario, cell.server, cell.db_pool_size or 0)].append(cell)
     out = []
-    for _, group in sorted(series.items()):
+    for group in _grouped(measured(cells), lambda c: (c.scenario, c.server, c.db_pool_size or 0)):
         counts = sorted({c.workers for c in group})
         if len(counts) < 2:
             continue
@@ -83,10 +85,7 @@ def workers(cells: list[Cell]) -> list[str]:
 def server_kinds(cells: list[Cell]) -> list[str]:
     """The same scenario and worker count under two server kinds."""
     out = []
-    groups: dict[tuple[str, int, int], list[Cell]] = defaultdict(list)
-    for cell in measured(cells):
-        groups[(cell.scenario, cell.workers, cell.db_pool_size or 0)].append(cell)
-    for _, group in sorted(groups.items()):
+    for group in _grouped(measured(cells), lambda c: (c.scenario, c.workers, c.db_pool_size or 0)):
         kinds = sorted({c.server for c in group})
         first = next(c for c in group if c.server == kinds[0])
         for kind in kinds[1:]:
@@ -97,12 +96,9 @@ def server_kinds(cells: list[Cell]) -> list[str]:
 
 def pools(cells: list[Cell]) -> list[str]:
     """A database path at its largest pool against its smallest (same server and workers)."""
-    series: dict[tuple[str, str, int], list[Cell]] = defaultdict(list)
-    for cell in measured(cells):
-        if cell.db_pool_size:
-            series[(cell.scenario, cell.server, cell.workers)].append(cell)
+    pooled = [c for c in measured(cells) if c.db_pool_size]
     out = []
-    for _, group in sorted(series.items()):
+    for group in _grouped(pooled, lambda c: (c.scenario, c.server, c.workers)):
         group.sort(key=lambda c: c.db_pool_size)
         first, last = group[0], group[-1]
         if first.db_pool_size != last.db_pool_size:

@@ -11,7 +11,7 @@ from loadtests.analysis.records import InflightCost
 from loadtests.analysis.results import Results
 
 from .jinja import Sentences
-from .tables import Part, Table, number
+from .tables import Part, Table, number, table
 
 say = Sentences("serverlife.j2")
 
@@ -33,51 +33,51 @@ TOGETHER_SHARE = 0.9
 
 
 def _measured(costs: list[InflightCost]) -> list[InflightCost]:
-    return [c for c in costs if not c.error and c.peak_rss_mib is not None]
+    return [c for c in costs if not _failed(c)]
+
+
+def _failed(c: InflightCost) -> bool:
+    return bool(c.error) or c.peak_rss_mib is None
+
+
+def _measured_only(read):
+    """A column that a failed case leaves at '-'."""
+    return lambda c: "-" if _failed(c) else read(c)
+
+
+def _blocked(c: InflightCost) -> str:
+    if c.peak_threads_blocked is None:
+        return "-"
+    return f"{c.idle_threads_blocked} → {c.peak_threads_blocked}"
+
+
+COLUMNS = (
+    ("case", lambda c: c.case),
+    ("server", lambda c: c.server),
+    ("path", lambda c: c.path),
+    ("in flight", lambda c: str(c.concurrency)),
+    (
+        "answered",
+        lambda c: (
+            f"failed: {c.error}" if _failed(c) else f"{c.ok}/{c.concurrency} in {c.elapsed_s:.1f} s"
+        ),
+    ),
+    *[
+        (header, _measured_only(read))
+        for header, read in (
+            ("RSS idle → peak MiB", lambda c: f"{c.idle_rss_mib:.0f} → {c.peak_rss_mib:.0f}"),
+            ("KiB per request", lambda c: number(c.kib_per_request, 1)),
+            ("threads idle → peak", lambda c: f"{c.idle_threads} → {c.peak_threads}"),
+            ("threads per request", lambda c: number(c.threads_per_request, 2)),
+            ("threads blocked", _blocked),
+            ("queries in PostgreSQL (peak)", lambda c: number(c.peak_queries_in_flight)),
+        )
+    ],
+)
 
 
 def rows(costs: list[InflightCost]) -> Table:
-    header = [
-        "case",
-        "server",
-        "path",
-        "in flight",
-        "answered",
-        "RSS idle → peak MiB",
-        "KiB per request",
-        "threads idle → peak",
-        "threads per request",
-        "threads blocked",
-        "queries in PostgreSQL (peak)",
-    ]
-    body = []
-    for c in costs:
-        if c.error or c.peak_rss_mib is None:
-            body.append(
-                [c.case, c.server, c.path, str(c.concurrency), f"failed: {c.error}", *["-"] * 6]
-            )
-            continue
-        blocked = (
-            f"{c.idle_threads_blocked} → {c.peak_threads_blocked}"
-            if c.peak_threads_blocked is not None
-            else "-"
-        )
-        body.append(
-            [
-                c.case,
-                c.server,
-                c.path,
-                str(c.concurrency),
-                f"{c.ok}/{c.concurrency} in {c.elapsed_s:.1f} s",
-                f"{c.idle_rss_mib:.0f} → {c.peak_rss_mib:.0f}",
-                number(c.kib_per_request, 1),
-                f"{c.idle_threads} → {c.peak_threads}",
-                number(c.threads_per_request, 2),
-                blocked,
-                number(c.peak_queries_in_flight),
-            ]
-        )
-    return header, body
+    return table(COLUMNS, costs)
 
 
 def _views_sentence(views: list[InflightCost]) -> str | None:

@@ -29,7 +29,9 @@ def extension_sections(record: Results) -> list[str]:
         if p.get("group"):
             groups.setdefault(p["group"], []).append(p)
         else:
-            drawn = plots.panel(p.get("title", ""), p.get("unit", ""), p.get("series", []), spans)
+            title, unit, series = p.get("title", ""), p.get("unit", ""), p.get("series", [])
+            x_label = "seconds since the first sample"  # an extension's, over every window
+            drawn = plots.timeseries(title, unit, series, spans, x_label=x_label, width=8.2)
             out.append(figure(drawn, [p.get("caption", "")], p.get("title", "")))
     if groups:
         out += _prometheus_intro(record.meta.prometheus or {}, panels)

@@ -13,7 +13,9 @@ import math
 from loadtests.analysis.comparisons import by_series, measured
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
-from loadtests.scenarios import SCENARIOS, SLOTS
+from loadtests.scenarios import SLOTS
+
+from .tables import scenario_order
 
 COLORS = {
     "uvicorn": "#1f77b4",
@@ -61,11 +63,6 @@ def _svg(fig) -> str:
     return text[text.index("<svg") :]  # drop the XML prolog and doctype
 
 
-def _scenarios(cells) -> list[str]:
-    present = {c.scenario for c in measured(cells)}
-    return [s for s in SCENARIOS if s in present] + sorted(present - set(SCENARIOS))
-
-
 def _grid(plt, count: int, width: float = 3.3, height: float = 2.6):
     columns = min(3, count)
     rows = math.ceil(count / columns)
@@ -82,7 +79,7 @@ def _split(cells):
     """
     series = by_series(cells)
     multi, single = [], []
-    for scenario in _scenarios(cells):
+    for scenario in scenario_order(cells):
         servers = {srv: s for (scn, srv), s in series.items() if scn == scenario}
         if len({c.workers for s in servers.values() for c in s}) > 1:
             multi.append((scenario, servers))
@@ -91,10 +88,21 @@ def _split(cells):
     return multi, single
 
 
-def _figure(plt, cells):
+def _panelled(cells, title: str, extra, lines, bars) -> str:
+    """The grid's figures' frame: a line panel per scenario measured at several worker counts
+    (``lines(ax, servers, x_of)``), one panel of bars for the rest (``bars(ax, cells, x, width)``),
+    a title and a legend of the server kinds and ``extra(plt)``."""
+    plt = _pyplot()
     multi, single = _split(cells)
     fig, axes = _grid(plt, len(multi) + (1 if single else 0))
-    return fig, list(zip(axes, multi, strict=False)), (axes[-1] if single else None), single
+    for ax, (scenario, servers) in zip(axes, multi, strict=False):
+        lines(ax, servers, _workers_axis(ax, servers))
+        ax.set_title(scenario)
+    if single:
+        bars(axes[-1], single, *_bar_positions(axes[-1], single))
+    fig.suptitle(title, fontsize=10)
+    _legend(plt, fig, cells, extra(plt))
+    return _svg(fig)
 
 
 def _workers_axis(ax, servers: dict) -> dict[int, int]:
@@ -113,7 +121,7 @@ def _offsets(servers) -> dict[str, float]:
 
 def _bar_positions(ax, cells) -> dict[int, float]:
     """x of each cell's bar in a panel grouped by scenario, a bar per server kind; by id."""
-    scenarios = _scenarios(cells)
+    scenarios = scenario_order(cells)
     servers = [k for k in COLORS if any(c.server == k for c in cells)]
     width = 0.8 / max(1, len(servers))
     x = {}
@@ -160,10 +168,8 @@ def throughput(cells: list[Cell]) -> str | None:
     cells = measured(cells)
     if not cells:
         return None
-    plt = _pyplot()
-    fig, panels, bars_ax, single = _figure(plt, cells)
-    for ax, (scenario, servers) in panels:
-        x_of = _workers_axis(ax, servers)
+
+    def lines(ax, servers, x_of):
         offset = _offsets(servers)
         for server, series in servers.items():
             xs = [x_of[c.workers] + offset[server] for c in series]
@@ -186,23 +192,22 @@ def throughput(cells: list[Cell]) -> str | None:
                 linewidth=1,
                 alpha=0.8,
             )
-        ax.set_title(scenario)
         ax.set_ylabel("req/s")
         ax.set_ylim(bottom=0)
-    if bars_ax is not None:
-        x, width = _bar_positions(bars_ax, single)
+
+    def bars(ax, single, x, width):
         for cell in single:
-            bars_ax.bar(
+            ax.bar(
                 x[id(cell)],
                 cell.rps,
                 width=width * 0.9,
                 color=COLORS.get(cell.server, "#555"),
                 alpha=0.85,
             )
-            bars_ax.errorbar(
+            ax.errorbar(
                 x[id(cell)], cell.rps, yerr=_spread([cell]), color="#333", capsize=2, linewidth=0.8
             )
-            bars_ax.hlines(
+            ax.hlines(
                 headroom(cell).ceiling_rps,
                 x[id(cell)] - width / 2,
                 x[id(cell)] + width / 2,
@@ -210,15 +215,14 @@ def throughput(cells: list[Cell]) -> str | None:
                 linestyle=":",
                 linewidth=1.2,
             )
-        bars_ax.set_ylabel("req/s")
-    extra = [
-        plt.Line2D(
-            [], [], color="#333", linestyle=":", label="ceiling (the users' or the server's slots')"
-        )
-    ]
-    fig.suptitle("Throughput (req/s; whiskers: slowest and fastest window)", fontsize=10)
-    _legend(plt, fig, cells, extra)
-    return _svg(fig)
+        ax.set_ylabel("req/s")
+
+    def extra(plt):
+        ceiling = "ceiling (the users' or the server's slots')"
+        return [plt.Line2D([], [], color="#333", linestyle=":", label=ceiling)]
+
+    title = "Throughput (req/s; whiskers: slowest and fastest window)"
+    return _panelled(cells, title, extra, lines, bars)
 
 
 def _spread(series):
@@ -232,11 +236,9 @@ def latency(cells: list[Cell]) -> str | None:
     cells = [c for c in measured(cells) if c.latency_ms]
     if not cells:
         return None
-    plt = _pyplot()
-    fig, panels, bars_ax, single = _figure(plt, cells)
     styles = (("p50", "-", 1.0), ("p95", "--", 0.6), ("p99", ":", 0.6))
-    for ax, (scenario, servers) in panels:
-        x_of = _workers_axis(ax, servers)
+
+    def lines(ax, servers, x_of):
         offset = _offsets(servers)
         for server, series in servers.items():
             xs = [x_of[c.workers] + offset[server] for c in series]
@@ -252,13 +254,12 @@ def latency(cells: list[Cell]) -> str | None:
                 )
         ax.axhline(_service_ms(servers), color="#333", linestyle="-.", linewidth=0.8)
         _plain_log(ax)
-        ax.set_title(scenario)
         ax.set_ylabel("client latency, ms")
-    if bars_ax is not None:
-        x, width = _bar_positions(bars_ax, single)
+
+    def bars(ax, single, x, width):
         for cell in single:
             lat = cell.latency_ms
-            bars_ax.bar(
+            ax.bar(
                 x[id(cell)],
                 lat.p50,
                 width=width * 0.9,
@@ -266,29 +267,29 @@ def latency(cells: list[Cell]) -> str | None:
                 alpha=0.85,
             )
             for key, marker in (("p95", "_"), ("p99", "x")):
-                bars_ax.scatter(
+                ax.scatter(
                     x[id(cell)], getattr(lat, key), marker=marker, color="#333", s=30, zorder=3
                 )
-            bars_ax.hlines(
+            ax.hlines(
                 cell.service_time_s * 1000,
                 x[id(cell)] - width / 2,
                 x[id(cell)] + width / 2,
                 color="#333",
                 linestyle="-.",
             )
-        _plain_log(bars_ax)
-        bars_ax.set_ylabel("client latency, ms (bar: p50)")
-    extra = [
-        plt.Line2D([], [], color="#555", linestyle="-", label="p50"),
-        plt.Line2D([], [], color="#555", linestyle="--", label="p95"),
-        plt.Line2D([], [], color="#555", linestyle=":", label="p99"),
-        plt.Line2D([], [], color="#333", linestyle="-.", label="service time"),
-    ]
-    fig.suptitle(
-        "Client latency (Locust), log scale; bars: p50, ticks: p95, crosses: p99", fontsize=10
-    )
-    _legend(plt, fig, cells, extra)
-    return _svg(fig)
+        _plain_log(ax)
+        ax.set_ylabel("client latency, ms (bar: p50)")
+
+    def extra(plt):
+        return [
+            plt.Line2D([], [], color="#555", linestyle="-", label="p50"),
+            plt.Line2D([], [], color="#555", linestyle="--", label="p95"),
+            plt.Line2D([], [], color="#555", linestyle=":", label="p99"),
+            plt.Line2D([], [], color="#333", linestyle="-.", label="service time"),
+        ]
+
+    title = "Client latency (Locust), log scale; bars: p50, ticks: p95, crosses: p99"
+    return _panelled(cells, title, extra, lines, bars)
 
 
 def _service_ms(servers: dict) -> float:
@@ -306,7 +307,7 @@ def client_vs_server(cells: list[Cell]) -> str | None:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.4))
-    scenarios = _scenarios(points)
+    scenarios = scenario_order(points)
     cmap = plt.get_cmap("tab10")
     for ax, key in zip(axes, ("p50", "p99"), strict=True):
         values = []
@@ -358,39 +359,27 @@ def efficiency(cells: list[Cell]) -> str | None:
     cells = [c for c in measured(cells) if (room := headroom(c)) and room.share is not None]
     if not cells:
         return None
-    plt = _pyplot()
-    fig, panels, bars_ax, single = _figure(plt, cells)
-    for ax, (scenario, servers) in panels:
-        x_of = _workers_axis(ax, servers)
+
+    def lines(ax, servers, x_of):
         width = 0.8 / max(1, len(servers))
         for i, series in enumerate(servers.values()):
             xs = [x_of[c.workers] - 0.4 + width * (i + 0.5) for c in series]
             _efficiency_bars(ax, xs, series, width)
-        ax.set_title(scenario)
-    if bars_ax is not None:
-        x, width = _bar_positions(bars_ax, single)
-        _efficiency_bars(bars_ax, [x[id(c)] for c in single], single, width)
-    for ax in [a for a, _ in panels] + ([bars_ax] if bars_ax is not None else []):
-        ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
-        ax.set_ylim(0, 1.15)
-        ax.set_ylabel("req/s / ceiling")
-    extra = [
-        plt.Rectangle((0, 0), 1, 1, facecolor="white", edgecolor="#333", label="users bind"),
-        plt.Rectangle(
-            (0, 0),
-            1,
-            1,
-            facecolor="white",
-            edgecolor="#333",
-            hatch=SLOT_HATCH,
-            label="server's slots bind",
-        ),
-    ]
-    fig.suptitle(
-        "Throughput as a share of each cell's ceiling (1.0 = the ceiling reached)", fontsize=10
-    )
-    _legend(plt, fig, cells, extra)
-    return _svg(fig)
+        _share_axis(ax)
+
+    def bars(ax, single, x, width):
+        _efficiency_bars(ax, [x[id(c)] for c in single], single, width)
+        _share_axis(ax)
+
+    def extra(plt):
+        box = {"facecolor": "white", "edgecolor": "#333"}
+        return [
+            plt.Rectangle((0, 0), 1, 1, **box, label="users bind"),
+            plt.Rectangle((0, 0), 1, 1, **box, hatch=SLOT_HATCH, label="server's slots bind"),
+        ]
+
+    title = "Throughput as a share of each cell's ceiling (1.0 = the ceiling reached)"
+    return _panelled(cells, title, extra, lines, bars)
 
 
 def _efficiency_bars(ax, xs, cells, width) -> None:
@@ -406,6 +395,12 @@ def _efficiency_bars(ax, xs, cells, width) -> None:
             edgecolor="#333",
             linewidth=0.5,
         )
+
+
+def _share_axis(ax) -> None:
+    ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("req/s / ceiling")
 
 
 # --- Prometheus panels: time series, the cells' measured windows shaded ----------------------
@@ -546,10 +541,3 @@ def timeseries(
     # On one line, marked as a time series: a panel sits inline beside its group's others.
     drawn = " ".join(line.strip() for line in _svg(fig).splitlines())
     return drawn.replace("<svg ", '<svg class="ts" ', 1)
-
-
-def panel(title: str, unit: str, series: list[dict], spans: list[tuple[float, float]]) -> str:
-    """An extension's time series (see hooks), the measured windows shaded behind it."""
-    return timeseries(
-        title, unit, series, spans, x_label="seconds since the first sample", width=8.2
-    )

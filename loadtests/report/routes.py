@@ -71,15 +71,11 @@ def _routes(record: Results) -> list[CapacityEntry]:
     return [e for e in record.capacity or [] if e.route is not None]
 
 
-def markdown(record: Results) -> str:
+def section(record: Results, template: str) -> str:
+    """The table in the format of the capacity layout's ``template`` (markdown or HTML)."""
     entries = _routes(record)
     if not entries:
         return ""
-    return f"## {TITLE}\n\n{markdown_table(*rows(entries))}\n\n{RULE}\n\n"
-
-
-def html_section(record: Results) -> str:
-    entries = _routes(record)
-    if not entries:
-        return ""
+    if template.endswith(".md.j2"):
+        return f"## {TITLE}\n\n{markdown_table(*rows(entries))}\n\n{RULE}\n\n"
     return f"<h2>{html.escape(TITLE)}</h2>{html_table(*rows(entries))}<p>{html.escape(RULE)}</p>"

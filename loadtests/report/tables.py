@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import html
-from typing import NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell, LatencyMs, ProcessUse
@@ -68,7 +69,8 @@ def _where(cell: Cell) -> str:
 # --- tables -----------------------------------------------------------------------------------
 
 
-def _scenario_order(cells: list[Cell]) -> list[str]:
+def scenario_order(cells: list[Cell]) -> list[str]:
+    """The scenarios present, in the lab's order, then any other by name."""
     present = {c.scenario for c in cells}
     return [s for s in SCENARIOS if s in present] + sorted(present - set(SCENARIOS))
 
@@ -97,7 +99,7 @@ def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
         ],
     ]
     rows = []
-    for scenario in _scenario_order(cells):
+    for scenario in scenario_order(cells):
         servers = dict.fromkeys(c.server for c in cells if c.scenario == scenario)
         for server in servers:
             row = [scenario, server]
@@ -122,52 +124,39 @@ def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def detail_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "scenario",
-        "server",
-        "workers",
-        "users",
-        "req/s (min-max)",
-        "ceiling (binds)",
-        "of ceiling",
-        "client p50/p95/p99 ms",
-        "server p50/p95/p99 ms",
-        "requests",
-        "failures",
-        "server CPU %",
-        "RSS MB",
-        "threads",
-        "Locust CPU %",
-        "flags",
-    ]
-    rows = []
-    for cell in sorted(
-        cells,
-        key=lambda c: (_scenario_order(cells).index(c.scenario), c.server, c.workers),
-    ):
-        server = cell.server_process or ProcessUse()
-        rows.append(
-            [
-                cell.scenario,
-                _where(cell),
-                str(cell.workers),
-                str(cell.users),
-                _rate(cell),
-                _ceiling(cell),
-                _of_ceiling(cell),
-                _triple(cell.latency_ms),
-                _triple(cell.server_latency_ms),
-                _n(cell.requests),
-                _n(cell.failures),
-                _n(server.cpu_percent),
-                _n(server.rss_mb),
-                _n(server.threads),
-                _n(cell.generator.cpu_percent if cell.generator else None),
-                ", ".join(cell.flags) or "",
-            ]
-        )
-    return header, rows
+DETAIL = (
+    ("scenario", lambda c: c.scenario),
+    ("server", _where),
+    ("workers", lambda c: str(c.workers)),
+    ("users", lambda c: str(c.users)),
+    ("req/s (min-max)", _rate),
+    ("ceiling (binds)", _ceiling),
+    ("of ceiling", _of_ceiling),
+    ("client p50/p95/p99 ms", lambda c: _triple(c.latency_ms)),
+    ("server p50/p95/p99 ms", lambda c: _triple(c.server_latency_ms)),
+    ("requests", lambda c: _n(c.requests)),
+    ("failures", lambda c: _n(c.failures)),
+    ("server CPU %", lambda c: _n((c.server_process or ProcessUse()).cpu_percent)),
+    ("RSS MB", lambda c: _n((c.server_process or ProcessUse()).rss_mb)),
+    ("threads", lambda c: _n((c.server_process or ProcessUse()).threads)),
+    ("Locust CPU %", lambda c: _n(c.generator.cpu_percent if c.generator else None)),
+    ("flags", lambda c: ", ".join(c.flags) or ""),
+)
+
+
+Column = tuple[str, Callable[[Any], str]]  # a header, and how an item reads under it
+
+
+def table(columns: Iterable[Column], items: Iterable) -> Table:
+    """A header and a row per item, from (header, how an item reads in that column) pairs."""
+    return [h for h, _ in columns], [[read(item) for _, read in columns] for item in items]
+
+
+def detail_rows(cells: list[Cell]) -> Table:
+    order = scenario_order(cells)
+    return table(
+        DETAIL, sorted(cells, key=lambda c: (order.index(c.scenario), c.server, c.workers))
+    )
 
 
 def _ci(value, interval) -> str:
@@ -198,109 +187,73 @@ def _in_flight(cell: Cell) -> str:
     return f"{cell.achieved_concurrency:.2f} of {cell.users} (+{cell.concurrency_tolerance:.2f})"
 
 
+def _warm_up(cell: Cell) -> str:
+    warm = [w.seconds for w in cell.warmups or []]
+    return f"{min(warm):.1f}-{max(warm):.1f}" if warm else "-"
+
+
+def _lat(cell: Cell) -> LatencyMs:
+    return cell.latency_ms or LatencyMs()
+
+
+def _calls_per_s(cell: Cell) -> str:
+    calls, seconds = cell.upstream.calls, sum(w.duration_s for w in cell.windows) or None
+    return _n(calls / seconds) if calls is not None and seconds else "-"
+
+
+WHERE = (
+    ("scenario", lambda c: c.scenario),
+    ("server", lambda c: c.server),
+    ("workers", lambda c: str(c.workers)),
+)
+INTERVALS = (
+    *WHERE,
+    ("runs", lambda c: _n(c.repeats)),
+    ("req/s [95% CI]", lambda c: _ci(c.rps, c.rps_ci95)),
+    ("client p50 ms [CI]", lambda c: _ci(_lat(c).p50, _lat(c).p50_ci95)),
+    ("p95 [CI]", lambda c: _ci(_lat(c).p95, _lat(c).p95_ci95)),
+    ("p99 [CI]", lambda c: _ci(_lat(c).p99, _lat(c).p99_ci95)),
+    ("server p50/p95/p99 ms (bucket)", lambda c: _bucketed(c.server_latency_ms)),
+    ("in flight of users (+tolerance)", _in_flight),
+    ("warm-up s", _warm_up),
+    (
+        "requests per worker",
+        lambda c: ", ".join(map(str, c.server_requests_by_worker or [])) or "-",
+    ),
+)
+UPSTREAM = (
+    *WHERE,
+    ("upstream CPU %", lambda c: _n(c.upstream.cpu_percent)),
+    ("calls", lambda c: _n(c.upstream.calls)),
+    ("calls/s", _calls_per_s),
+    ("call p50/p95/p99 ms", lambda c: _triple(c.upstream.call_latency_ms)),
+    (
+        "call statuses",
+        lambda c: ", ".join(f"{k}: {v}" for k, v in (c.upstream.call_statuses or {}).items()),
+    ),
+)
+CEILINGS = (
+    *WHERE,
+    ("users' ceiling", lambda c: _n(c.littles_law_rps)),
+    ("ceiling (binds)", _ceiling),
+    ("arithmetic", lambda c: headroom(c).arithmetic),
+    ("measured", lambda c: _n(c.rps)),
+    ("of ceiling", lambda c: _pct(headroom(c).share)),
+)
+
+
 def interval_rows(cells: list[Cell]) -> Table:
     """Each cell's estimates with their 95% intervals, and the checks of its measurement."""
-    header = [
-        "scenario",
-        "server",
-        "workers",
-        "runs",
-        "req/s [95% CI]",
-        "client p50 ms [CI]",
-        "p95 [CI]",
-        "p99 [CI]",
-        "server p50/p95/p99 ms (bucket)",
-        "in flight of users (+tolerance)",
-        "warm-up s",
-        "requests per worker",
-    ]
-    rows = []
-    for cell in cells:
-        if cell.rps_ci95 is None:
-            continue
-        lat = cell.latency_ms or LatencyMs()
-        warm = [w.seconds for w in cell.warmups or []]
-        rows.append(
-            [
-                cell.scenario,
-                cell.server,
-                str(cell.workers),
-                _n(cell.repeats),
-                _ci(cell.rps, cell.rps_ci95),
-                _ci(lat.p50, lat.p50_ci95),
-                _ci(lat.p95, lat.p95_ci95),
-                _ci(lat.p99, lat.p99_ci95),
-                _bucketed(cell.server_latency_ms),
-                _in_flight(cell),
-                f"{min(warm):.1f}-{max(warm):.1f}" if warm else "-",
-                ", ".join(str(n) for n in cell.server_requests_by_worker or []) or "-",
-            ]
-        )
-    return header, rows
+    return table(INTERVALS, [c for c in cells if c.rps_ci95 is not None])
 
 
-def upstream_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "scenario",
-        "server",
-        "workers",
-        "upstream CPU %",
-        "calls",
-        "calls/s",
-        "call p50/p95/p99 ms",
-        "call statuses",
-    ]
-    rows = []
-    for cell in cells:
-        up = cell.upstream
-        if not up:
-            continue
-        seconds = sum(w.duration_s for w in cell.windows) or None
-        rows.append(
-            [
-                cell.scenario,
-                cell.server,
-                str(cell.workers),
-                _n(up.cpu_percent),
-                _n(up.calls),
-                _n(up.calls / seconds) if up.calls is not None and seconds else "-",
-                _triple(up.call_latency_ms),
-                ", ".join(f"{k}: {v}" for k, v in (up.call_statuses or {}).items()),
-            ]
-        )
-    return header, rows
+def upstream_rows(cells: list[Cell]) -> Table:
+    return table(UPSTREAM, [c for c in cells if c.upstream])
 
 
 def ceiling_rows(cells: list[Cell]) -> Table:
     """Each cell's ceiling: the users' (Little's law), the one that binds and its arithmetic."""
-    header = [
-        "scenario",
-        "server",
-        "workers",
-        "users' ceiling",
-        "ceiling (binds)",
-        "arithmetic",
-        "measured",
-        "of ceiling",
-    ]
-    rows = []
-    for c in cells:
-        room = headroom(c)
-        if room is None:
-            continue
-        rows.append(
-            [
-                c.scenario,
-                c.server,
-                str(c.workers),
-                _n(c.littles_law_rps),
-                _ceiling(c),
-                room.arithmetic,
-                _n(c.rps),
-                _pct(room.share),
-            ]
-        )
-    return header, rows
+    return table(CEILINGS, [c for c in cells if headroom(c) is not None])
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

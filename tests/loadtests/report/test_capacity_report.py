@@ -97,10 +97,8 @@ def test_the_capacity_section_explains_every_lambda_star(stored_run):
     assert "λ* of 2 workers 140 against 1 70 req/s (2.00x): one search each, no CI" in text
     assert "which do not overlap" in text  # [140, ...] against [70, ...]
     assert "λ* of the async view against the sync view: async-api" in text
-    assert (
-        "django-prometheus costs 25% of the capacity with metrics off (600 against 800 req/s)"
-        "; its server CPU per request is 1.20 ms against 0.80 ms" in text
-    )
+    # The old "metrics off" variant comparison is gone: a stack's cost is observability's section.
+    assert "of the capacity with metrics off" not in text
     assert "each step lasts max(1 s, 100 requests / rate)" in text
     assert "### How each step was judged" in text
     # Made-up entries of one search each: the headline says so, and gives no verdict.
