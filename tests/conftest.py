@@ -25,6 +25,12 @@ SHARED_UNITS = {
     # start when DATABASE_URL is unset: one test starts it, the other watches it start and stop.
     "tests/test_quick_start.py": "lab-postgres",
     "tests/loadtests/sweep/test_db_interrupt_live.py": "lab-postgres",
+    # The sample project's environment and its database copy under var/projects/, which each
+    # serving test makes afresh: two at once would pull the copy from under each other.
+    **{
+        f"tests/project/{module}.py": "project-sample"
+        for module in ("test_servers", "test_preflight", "test_cli", "test_shim")
+    },
 }
 # The figures' sections in the terminal summary, by the folder of the test that measured them.
 FIGURE_SECTIONS = {"db": "database figures", "reliability": "reliability figures"}

@@ -102,10 +102,14 @@ def only_accepting(worker: psutil.Process, pool: list[psutil.Process]) -> Iterat
 
 
 def counts_by_worker(server, route: str) -> dict[int, float]:
-    """Each worker's own count for ``route``, read from its file alone."""
+    """Each worker's own count for ``route``, read from its file alone (a worker that has served
+    no request yet has no file: prometheus_client creates it at the first observation)."""
     counts = {}
     for worker in workers(server):
         path = server.extra["metrics_dir"] / f"histogram_{worker.pid}.db"
+        if not path.exists():
+            counts[worker.pid] = 0.0
+            continue
         counts[worker.pid] = sum(
             sample.value
             for metric in MultiProcessCollector.merge([str(path)])
