@@ -29,7 +29,7 @@ SHARED_UNITS = {
     # serving test makes afresh: two at once would pull the copy from under each other.
     **{
         f"tests/project/{module}.py": "project-sample"
-        for module in ("test_servers", "test_preflight", "test_cli", "test_shim")
+        for module in ("test_servers", "test_preflight", "test_cli", "test_shim", "test_bench_live")
     },
 }
 # The figures' sections in the terminal summary, by the folder of the test that measured them.
