@@ -243,13 +243,7 @@ def measure(
     lower = any(s.lower_bound for s in searches)
     stopped = "; ".join(dict.fromkeys(s.stopped_because for s in searches if s.stopped_because))
     entry = CapacityEntry(
-        server=plan.server,
-        workers=plan.workers,
-        threads=plan.threads,
-        scenario=plan.scenario,
-        variant=plan.variant,
-        delay_s=plan.delay,
-        slo_p99_ms=plan.slo_p99_ms,
+        **planned(plan),
         lambda_star_rps=lambda_star,
         lambda_star_bracket=bracket,
         limit=binding_limit(
@@ -260,14 +254,11 @@ def measure(
         min_step_requests=plan.min_requests,
         repeats_lambda_star_rps=[s.lambda_star_rps for s in searches],
         lambda_star_ci95=ci,
-        db_pool_size=plan.db_pool,
         idle_threads=idle_threads,
         repeats=len(searches),
         searches=searches,
         lower_bound=lower,
         idle_cores=None if idle is None else round(idle, 5),
-        instrumentation=plan.instrumentation,
-        route=plan.route,
     )
     # The hops the stack's middleware makes Django pay, counted on the lab's own views.
     if plan.server not in WSGI_KINDS and plan.route is None:
@@ -280,16 +271,26 @@ def measure(
     return entry
 
 
+def planned(plan: CapacityPlan) -> dict:
+    """The entry's fields that the plan fixes, measured or not."""
+    return {
+        "server": plan.server,
+        "workers": plan.workers,
+        "threads": plan.threads,
+        "scenario": plan.scenario,
+        "variant": plan.variant,
+        "delay_s": plan.delay,
+        "slo_p99_ms": plan.slo_p99_ms,
+        "db_pool_size": plan.db_pool,
+        "instrumentation": plan.instrumentation,
+        "route": plan.route,
+    }
+
+
 def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityEntry:
     model, text = plan.model()
     return CapacityEntry(
-        server=plan.server,
-        workers=plan.workers,
-        threads=plan.threads,
-        scenario=plan.scenario,
-        variant=plan.variant,
-        delay_s=plan.delay,
-        slo_p99_ms=plan.slo_p99_ms,
+        **planned(plan),
         lambda_star_rps=None,
         lambda_star_bracket=[None, None],
         limit=CapacityLimit(
@@ -303,11 +304,8 @@ def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityE
         ),
         steps=[],
         error=error or None,
-        db_pool_size=plan.db_pool,
         skipped=skipped,
         repeats=plan.repeats,
-        instrumentation=plan.instrumentation,
-        route=plan.route,
     )
 
 
