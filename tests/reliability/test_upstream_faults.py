@@ -162,7 +162,9 @@ def test_every_fanout_answers_within_its_request_deadline(figure):
                 assert all(error["detail"] for error in body["errors"]), where
                 if mode == "stall":  # every stalled call was given up by then: none reads on
                     assert upstream.connections, where
-                    assert upstream.open_connections() == 0, where
+                    # The app closed them before it answered; the upstream's own loop, in this
+                    # process, notices each close a moment later on a busy machine.
+                    wait_for(lambda: upstream.open_connections() == 0, 2, f"closed: {where}")
                     last = max(c.closed for c in upstream.connections) - started
                     assert last < DEADLINE + DEADLINE_SLACK, where
                 if mode == "slow":  # it worked until the deadline, then stopped
