@@ -1,7 +1,8 @@
 """Two runs side by side: ``python -m loadtests compare RUN_A RUN_B [--fail-if-slower PERCENT]``.
 
-Configuration by configuration (a closed-loop cell: server, workers x threads, scenario, its
-route when it has one; a capacity entry: its configuration and instrumentation), each measure as
+Configuration by configuration (a closed-loop cell: server, workers x threads, scenario; a
+capacity entry: its configuration, a project's route in the scenario's place; each with its
+instrumentation when it is not the lab's own), each measure as
 the ratio B / A with Welch's 95% interval over the repeats (``stats.ratio_of_means``: the fresh
 run, or the fresh search, is the independent unit). "not significant" when the interval holds 1;
 a side with fewer than two repeats gives a ratio and no interval, hence no verdict.
@@ -70,9 +71,7 @@ def _cell_key(cell: Cell) -> str:
     key = "closed loop " + configuration_key(
         cell.server, cell.workers, cell.threads, cell.scenario, cell.db_pool_size or 0
     )
-    # A project's cells name their route.
-    route = getattr(cell, "route", None)
-    return key + (f" {route}" if route else "") + _stack(cell.instrumentation)
+    return key + _stack(cell.instrumentation)
 
 
 def _entry_key(entry: CapacityEntry) -> str:
