@@ -226,7 +226,7 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
 
 def _write_ready(flag: Path, server) -> None:
     """The flag Locust waits for, holding the server's metrics directory (written whole)."""
-    metrics_dir = getattr(server, "metrics_dir", None) or server.extra.get("metrics_dir")
+    metrics_dir = server.extra.get("metrics_dir")
     tmp = flag.with_suffix(".tmp")
     tmp.write_text(json.dumps({"metrics_dir": str(metrics_dir) if metrics_dir else None}))
     tmp.replace(flag)
