@@ -6,28 +6,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 from . import environment, routes, shim
-from .discover import Description, ProjectError, describe, discover, run_probe
-from .preflight import Checked, preflight, request, served_counts
+from .discover import ProjectError, discover
+from .preflight import COUNT_CHECK_REQUESTS, count_check, preflight
 from .servers import PROJECT_KINDS, serve
-
-# Requests each loadable route gets after its pre-flight, spread over fresh connections so every
-# worker serves some, to check that /metrics counts each exactly once.
-COUNT_CHECK_REQUESTS = 20
-COUNT_CHECK_CONCURRENCY = 4
 
 
 @dataclass(frozen=True)
 class Prepared:
-    description: Description
+    description: shim.Description
     shim: shim.Shim
     routes: list[routes.Route]
 
@@ -39,54 +30,20 @@ def prepare(
     routes_file: Path | None = None,
     fixtures: tuple[str, ...] = (),
 ) -> Prepared:
-    """Everything up to serving: environment, description, shim and copy, routes with values."""
+    """Everything up to serving: environment, shim and copy, routes with their values."""
     project = discover(root, settings, requirements)
-    built = environment.build(project)
-    description = describe(built.python, project)
-    installed = shim.install(built, project, description, fixtures)
-    found = routes.read(routes_file) if routes_file else routes.discovered(description)
-    found = routes.with_url_facts(found, description)
-    wanted = routes.needing_values(found)
-    answers = (
-        run_probe(built.python, project, "values", shim.SETTINGS, stdin=wanted) if wanted else {}
-    )
-    return Prepared(description, installed, routes.with_values(found, answers))
+    installed, description = shim.install(environment.build(project), project, fixtures)
+    found = routes.read(routes_file) if routes_file else None
+    return Prepared(description, installed, routes.resolved(found, description))
 
 
 def describe_route(route: routes.Route) -> str:
-    where = "; ".join(
-        f"{name}={route.values[name]} from {source}" for name, source in route.values_from.items()
-    )
     status = (
         f"skipped: {route.skip}" if route.skip else f"expects {route.status}, weight {route.weight}"
     )
-    parts = [f"{route.method:6} {route.pattern:32} {route.label:24} {status}"]
-    if where:
-        parts.append(f"    values: {where}")
-    return "\n".join(parts)
-
-
-def count_check(base_url: str, checked: list[Checked], repeats: int) -> None:
-    """``repeats`` more requests to each loadable route; ``/metrics`` must count them all, and
-    every request of the pre-flight, once each, whatever worker served them."""
-    answered = [c.route for c in checked if c.status is not None]
-
-    def one(route: routes.Route) -> None:
-        with httpx.Client(base_url=base_url) as client:
-            request(client, route)
-
-    loadable = [c.route for c in checked if c.route.skip is None]
-    with ThreadPoolExecutor(COUNT_CHECK_CONCURRENCY) as pool:
-        list(pool.map(one, [r for r in loadable for _ in range(repeats)]))
-    sent = Counter((r.pattern, r.method) for r in answered)
-    sent.update((r.pattern, r.method) for r in loadable for _ in range(repeats))
-    counted = served_counts(base_url)
-    wrong = {key: (n, counted.get(key, 0)) for key, n in sent.items() if counted.get(key, 0) != n}
-    if wrong:
-        raise ProjectError(
-            "/metrics did not count each request once: "
-            + ", ".join(f"{m} {p}: sent {s}, counted {c}" for (p, m), (s, c) in wrong.items())
-        )
+    line = f"{route.method:6} {route.pattern:32} {route.label:24} {status}"
+    sources = [f"{name}={route.values[name]} from {s}" for name, s in route.values_from.items()]
+    return line + (f"\n    values: {'; '.join(sources)}" if sources else "")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -107,20 +64,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"environment: {prepared.shim.environment.directory}")
         copies = ", ".join(f"{a} -> {p}" for a, p in prepared.shim.databases.items())
         print("database:", f"a copy: {copies}" if copies else "the project's own")
-        for route in prepared.routes:
-            print(describe_route(route))
+        print(*map(describe_route, prepared.routes), sep="\n")
         if args.list_routes:
             return
         for kind in args.servers:
-            with serve(
-                prepared.shim, prepared.description.wsgi_application, kind, args.workers
-            ) as running:
-                checked = preflight(
-                    running.url,
-                    prepared.routes,
-                    prepared.description.login_url,
-                    own_database=not prepared.shim.uses_copy,
-                )
+            wsgi_app = prepared.description.wsgi_application
+            with serve(prepared.shim, wsgi_app, kind, args.workers) as running:
+                login_url, own = prepared.description.login_url, not prepared.shim.uses_copy
+                checked = preflight(running.url, prepared.routes, login_url, own_database=own)
                 count_check(running.url, checked, COUNT_CHECK_REQUESTS)
             answered = sum(c.route.skip is None for c in checked)
             print(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -29,8 +28,9 @@ INPUTS_FILE = "inputs.json"
 # The lines of uv's error kept in the message of a failed install.
 ERROR_TAIL = 20
 # The interpreter the lab's own venv was made from: the project's venv gets the same Python, and
-# uv lives there (the Makefile installs it as ``python3 -m uv``).
+# uv lives there (``make setup`` installs it as ``python3 -m uv``).
 BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
+UV = (BASE_PYTHON, "-m", "uv")
 
 
 class EnvironmentFailed(ProjectError):
@@ -60,16 +60,6 @@ def lab_versions() -> dict[str, str]:
     return {name: importlib.metadata.version(name) for name in LAB_PACKAGES}
 
 
-def uv_command() -> list[str]:
-    """uv as the Makefile runs it, else a ``uv`` on the path."""
-    probe = subprocess.run([BASE_PYTHON, "-m", "uv", "--version"], capture_output=True, check=False)
-    if probe.returncode == 0:
-        return [BASE_PYTHON, "-m", "uv"]
-    if found := shutil.which("uv"):
-        return [found]
-    raise ProjectError("uv is needed to build the project's environment: run `make setup`")
-
-
 def build(project: Project, directory: Path | None = None) -> Environment:
     """The project's environment, built or re-used; ``EnvironmentFailed`` says why not."""
     env = Environment(directory or environment_dir(project))
@@ -84,8 +74,7 @@ def build(project: Project, directory: Path | None = None) -> Environment:
         return env
     record.unlink(missing_ok=True)
     env.directory.mkdir(parents=True, exist_ok=True)
-    uv = uv_command()
-    _run_uv([*uv, "venv", "--quiet", "--clear", "--python", BASE_PYTHON, str(env.venv)])
+    _run_uv([*UV, "venv", "--quiet", "--clear", "--python", BASE_PYTHON, str(env.venv)])
     # The lab's versions override any the project pins (for its own deployment, say): the
     # servers measured are the lab's, whatever the project runs in production.
     overrides = env.directory / "overrides.txt"
@@ -95,7 +84,7 @@ def build(project: Project, directory: Path | None = None) -> Environment:
     # From the project's directory, as its users install it: relative paths in its
     # requirements are its own.
     _run_uv(
-        [*uv, "pip", "install", "--quiet", "--python", str(env.python), *requirements],
+        [*UV, "pip", "install", "--quiet", "--python", str(env.python), *requirements],
         cwd=project.root,
     )
     record.write_text(json.dumps(inputs, indent=2))

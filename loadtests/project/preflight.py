@@ -1,4 +1,5 @@
-"""Before any load: each route requested on the live server, its answer checked.
+"""Before any load: each route requested on the live server, its answer checked; then
+``/metrics`` shown to count each request once (``count_check``).
 
 A route that answers anything but its expected status stops the run with the answer it got. A
 route that cannot be loaded as it is (it needs a login or a CSRF token, or it would change the
@@ -9,6 +10,7 @@ of the server.
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import httpx
@@ -22,6 +24,10 @@ from .routes import Route
 # How much of a wrong answer's body the error shows.
 BODY_SHOWN = 500
 TIMEOUT = 30.0
+# Requests each loadable route gets after its pre-flight, spread over fresh connections so every
+# worker serves some, to check that /metrics counts each exactly once.
+COUNT_CHECK_REQUESTS = 20
+COUNT_CHECK_CONCURRENCY = 4
 
 
 class PreflightFailed(ProjectError):
@@ -92,3 +98,26 @@ def served_counts(base_url: str) -> Counter[tuple[str, str]]:
                 key = (sample.labels[names.ROUTE], sample.labels[names.METHOD])
                 counts[key] += int(sample.value)
     return counts
+
+
+def count_check(base_url: str, checked: list[Checked], repeats: int) -> None:
+    """``repeats`` more requests to each loadable route; ``/metrics`` must count them all, and
+    every request of the pre-flight, once each, whatever worker served them."""
+    loadable = [c.route for c in checked if c.route.skip is None]
+
+    def one(route: Route) -> None:
+        with httpx.Client(base_url=base_url, timeout=TIMEOUT) as client:
+            request(client, route)
+
+    with ThreadPoolExecutor(COUNT_CHECK_CONCURRENCY) as pool:
+        list(pool.map(one, loadable * repeats))
+    sent = Counter((c.route.pattern, c.route.method) for c in checked if c.status is not None)
+    sent.update((r.pattern, r.method) for r in loadable * repeats)
+    counted = served_counts(base_url)
+    wrong = [
+        f"{m} {p}: sent {n}, counted {counted[p, m]}"
+        for (p, m), n in sent.items()
+        if counted[p, m] != n
+    ]
+    if wrong:
+        raise ProjectError("/metrics did not count each request once: " + ", ".join(wrong))

@@ -13,21 +13,19 @@ load. A token whose text before its first ``:`` has no ``=`` is a header.
 
 from __future__ import annotations
 
-import re
 import shlex
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mysite.errors import SAFE_METHODS
 
-from .discover import Description
+from .django_async_lab.probe import PARAMETER
+from .shim import Description
 
 DEFAULT_STATUS = 200
 DEFAULT_WEIGHT = 1
 METHODS = frozenset({*SAFE_METHODS, "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 RESERVED = ("status", "weight")
-PLACEHOLDER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 # Where a parameter's value came from, as --list-routes says it.
 FROM_FILE = "the routes file"
 
@@ -52,7 +50,7 @@ class Route:
 
     @property
     def parameters(self) -> list[str]:
-        return [m["name"] for m in PLACEHOLDER.finditer(self.pattern)]
+        return [m["name"] for m in PARAMETER.finditer(self.pattern)]
 
     @property
     def path(self) -> str:
@@ -60,7 +58,7 @@ class Route:
         missing = [p for p in self.parameters if p not in self.values]
         if missing:
             raise RoutesError(f"{self.pattern}: no value for {', '.join(missing)}")
-        return PLACEHOLDER.sub(lambda m: self.values[m["name"]], self.pattern)
+        return PARAMETER.sub(lambda m: self.values[m["name"]], self.pattern)
 
     @property
     def label(self) -> str:
@@ -87,7 +85,7 @@ def parse_line(line: str, where: str) -> Route | None:
         raise RoutesError(f"{where}: unknown method {method!r}")
     if not pattern.startswith("/"):
         raise RoutesError(f"{where}: the path must start with '/', got {pattern!r}")
-    names = {m["name"] for m in PLACEHOLDER.finditer(pattern)}
+    names = {m["name"] for m in PARAMETER.finditer(pattern)}
     numbers = {"status": DEFAULT_STATUS, "weight": DEFAULT_WEIGHT}
     values, extra, headers = {}, {}, {}
     for token in rest:
@@ -106,16 +104,8 @@ def parse_line(line: str, where: str) -> Route | None:
             values[name] = value
         else:
             extra[name] = value
-    return Route(
-        method,
-        pattern,
-        values,
-        extra,
-        headers,
-        numbers["status"],
-        numbers["weight"],
-        values_from=dict.fromkeys(values, FROM_FILE),
-    )
+    from_file = dict.fromkeys(values, FROM_FILE)
+    return Route(method, pattern, values, extra, headers, **numbers, values_from=from_file)
 
 
 def parse(text: str, source: str = "routes") -> list[Route]:
@@ -133,71 +123,50 @@ def read(path: Path) -> list[Route]:
     return parse(path.read_text(), str(path))
 
 
-def discovered(description: Description) -> list[Route]:
-    """Every route of the URLconf as a ``GET`` expecting 200 (a redirect view: its redirect); a
-    view that does not answer GET is skipped, a regular-expression pattern left to the file."""
-    routes = []
-    for entry in description.routes:
-        if entry["pattern"] is None:
-            continue
-        methods = entry.get("methods")
-        skip = None
-        if methods is not None and "GET" not in methods:
-            skip = f"answers only {', '.join(methods)}: name it in a routes file"
-        status = entry.get("status") or DEFAULT_STATUS
-        routes.append(Route("GET", entry["pattern"], status=status, name=entry["name"], skip=skip))
-    return routes
-
-
-def with_url_facts(routes: Iterable[Route], description: Description) -> list[Route]:
-    """Each route with its URL name and, when it cannot be loaded as it is, why: a view that
-    needs a login, or a data-changing request that needs a CSRF token."""
-    facts = {entry["pattern"]: entry for entry in description.routes if entry["pattern"]}
-    result = []
-    for route in routes:
-        entry = facts.get(route.pattern, {})
-        skip = None
-        if entry.get("login"):
-            skip = "needs a login"
-        elif entry.get("csrf") and route.changes_data:
-            skip = "needs a CSRF token"
-        result.append(
-            replace(
-                route,
-                name=route.name or entry.get("name"),
-                skip=route.skip or skip,
-                is_async=bool(entry.get("is_async")),
+def resolved(routes: list[Route] | None, description: Description) -> list[Route]:
+    """The file's routes, else every route of the URLconf as a ``GET`` expecting 200 (a redirect
+    view: its redirect; a view that does not answer GET skipped; a regular-expression pattern
+    left to the file), each with what Django says of its view (``_with_facts``)."""
+    facts = {entry["pattern"]: entry for entry in description.routes}
+    if routes is None:
+        routes = [
+            Route(
+                "GET", pattern, status=entry.get("status") or DEFAULT_STATUS, skip=_not_get(entry)
             )
+            for pattern, entry in facts.items()
+        ]
+    return [_with_facts(route, facts.get(route.pattern, {})) for route in routes]
+
+
+def _not_get(entry: dict) -> str | None:
+    methods = entry.get("methods")
+    if methods is None or "GET" in methods:
+        return None
+    return f"answers only {', '.join(methods)}: name it in a routes file"
+
+
+def _with_facts(route: Route, facts: dict) -> Route:
+    """The route with its URL name, whether its view is async, the values the copy's first row
+    gives the parameters the file left out (the probe's), and, when it cannot be loaded as it
+    is, why: a login, a CSRF token for a data-changing request, a parameter with no value."""
+    rows = facts.get("values") or {"values": {}, "source": {}, "error": "no view found for it"}
+    values = {**rows["values"], **route.values}
+    missing = [p for p in route.parameters if p not in values]
+    skip = (
+        route.skip
+        or ("needs a login" if facts.get("login") else None)
+        or ("needs a CSRF token" if facts.get("csrf") and route.changes_data else None)
+        or (
+            f"no value for {', '.join(missing)}: {rows['error']}; give it in a routes file"
+            if missing
+            else None
         )
-    return result
-
-
-def with_values(routes: Iterable[Route], answers: dict[str, dict]) -> list[Route]:
-    """Fill the parameters the file left out with the copy's values (``probe values``); a route
-    still missing one is skipped with the probe's reason."""
-    result = []
-    for route in routes:
-        missing = [p for p in route.parameters if p not in route.values]
-        if not missing or route.skip:
-            result.append(route)
-            continue
-        answer = answers.get(route.pattern, {"error": "not asked"})
-        if "error" in answer:
-            reason = (
-                f"no value for {', '.join(missing)}: {answer['error']}; give it in a routes file"
-            )
-            result.append(replace(route, skip=reason))
-            continue
-        values = {**answer["values"], **route.values}
-        values_from = {**answer["source"], **route.values_from}
-        result.append(replace(route, values=values, values_from=values_from))
-    return result
-
-
-def needing_values(routes: Iterable[Route]) -> list[dict]:
-    """What to ask ``probe values`` for."""
-    return [
-        {"pattern": r.pattern, "parameters": [p for p in r.parameters if p not in r.values]}
-        for r in routes
-        if not r.skip and any(p not in r.values for p in r.parameters)
-    ]
+    )
+    return replace(
+        route,
+        name=route.name or facts.get("name"),
+        values=values,
+        values_from={**rows["source"], **route.values_from},
+        skip=skip,
+        is_async=bool(facts.get("is_async")),
+    )

@@ -1,29 +1,24 @@
 """The project served under the four kinds the lab measures it with, from its own environment.
 
-The lab's ``mysite.servers`` builds the lab's own command lines, with config modules that import
-``mysite``; these are the same servers with the same settings, given on the command line, run by
-the project's Python on the shim's applications. Process life (start, readiness, stop) is the
-lab's launcher's.
+The command lines are the lab's own (``mysite.servers``), run by the project's Python on the
+shim's ASGI application or the project's WSGI one, with the lab's gunicorn settings given on the
+command line: its config module imports ``mysite``, which in the project's environment is the
+project's own (or nothing). Process life (start, readiness, stop) is the lab's launcher's.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from mysite import gunicorn_conf
-from mysite.launcher import (
-    LOOPBACK,
-    RunningProcess,
-    free_port,
-    managed_process,
-    memory_backed_dir,
-)
-from mysite.servers import BACKLOG, DEFAULT_THREADS, GRANIAN_RESPAWN_INTERVAL, WSGI_KINDS
-from mysite.shutdown import AT_DEFAULTS, seconds
+from mysite import gunicorn_conf, servers
+from mysite.launcher import LOOPBACK, RunningProcess, free_port, managed_process, memory_backed_dir
+from mysite.servers import DEFAULT_THREADS, WSGI_KINDS
+from mysite.shutdown import AT_DEFAULTS
 
 from .discover import ProjectError
 from .shim import ASGI_APP, Shim
@@ -31,48 +26,27 @@ from .shim import ASGI_APP, Shim
 PROJECT_KINDS = ("uvicorn", "granian", "gunicorn-gthread", "granian-wsgi")
 # Readiness: the shim's own route, which answers loopback and is never counted.
 HEALTH_PATH = "/metrics"
+GUNICORN_SETTINGS = [
+    *("--backlog", str(gunicorn_conf.backlog), "--keep-alive", str(gunicorn_conf.keepalive)),
+    *("--no-control-socket", "--worker-tmp-dir", gunicorn_conf.worker_tmp_dir),
+    *("--timeout", str(gunicorn_conf.timeout)),
+]
 
 
 def server_argv(
     kind: str, python: Path, wsgi_app: str | None, workers: int, port: int, threads: int
 ) -> list[str]:
-    python_m = (str(python), "-m")
-    common = ["--workers", str(workers), "--backlog", str(BACKLOG)]
+    if kind not in PROJECT_KINDS:
+        raise ProjectError(f"a project is served by {', '.join(PROJECT_KINDS)}, not {kind}")
     if kind in WSGI_KINDS and wsgi_app is None:
         raise ProjectError(f"{kind} serves a WSGI application and the project has none")
-    if kind == "uvicorn":
-        return [
-            *(*python_m, "uvicorn", ASGI_APP, "--host", LOOPBACK, "--port", str(port)),
-            *common,
-            *("--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log"),
-            *("--timeout-graceful-shutdown", seconds(AT_DEFAULTS.graceful)),
-        ]
-    if kind == "gunicorn-gthread":
-        return [
-            *(*python_m, "gunicorn", wsgi_app, "--bind", f"{LOOPBACK}:{port}"),
-            *common,
-            *("--worker-class", "gthread", "--threads", str(threads)),
-            # The lab's own gunicorn settings, given on the command line: its config module
-            # imports mysite, which in the project's environment is the project's (or nothing).
-            *("--keep-alive", str(gunicorn_conf.keepalive), "--no-control-socket"),
-            *("--worker-tmp-dir", gunicorn_conf.worker_tmp_dir),
-            *("--graceful-timeout", seconds(AT_DEFAULTS.graceful)),
-            *("--timeout", str(gunicorn_conf.timeout)),
-        ]
-    if kind in ("granian", "granian-wsgi"):
-        interface = (
-            ["--interface", "asgi", "--loop", "uvloop", ASGI_APP]
-            if kind == "granian"
-            else ["--interface", "wsgi", "--blocking-threads", str(threads), wsgi_app]
-        )
-        return [
-            *(*python_m, "granian", *interface, "--host", LOOPBACK, "--port", str(port)),
-            *common,
-            *("--no-access-log", "--log-level", "warning", "--respawn-failed-workers"),
-            *("--respawn-interval", str(GRANIAN_RESPAWN_INTERVAL)),
-            *("--workers-kill-timeout", seconds(AT_DEFAULTS.graceful)),
-        ]
-    raise ValueError(f"unknown server kind {kind!r}; choose one of {', '.join(PROJECT_KINDS)}")
+    lab = servers.server_argv(kind, workers, LOOPBACK, port, threads, AT_DEFAULTS)
+    own = {sys.executable: str(python), servers.ASGI_APP: ASGI_APP, servers.WSGI_APP: wsgi_app}
+    argv = [own.get(arg, arg) for arg in lab]
+    if "--config" in argv:
+        at = argv.index("--config")
+        argv[at : at + 2] = GUNICORN_SETTINGS
+    return argv
 
 
 @contextlib.contextmanager

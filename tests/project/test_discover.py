@@ -9,7 +9,6 @@ from tests.project.conftest import SAMPLE
 def test_the_sample_is_found_from_its_manage_py():
     project = discover(SAMPLE)
     assert project.settings_module == "mysite.settings"
-    assert project.package == "mysite"
     assert project.requirements == (SAMPLE / "requirements.txt").resolve()
 
 
@@ -23,7 +22,7 @@ def test_manage_py_without_a_literal_setting_names_none(tmp_path: Path):
 def test_named_settings_and_pyproject_requirements(tmp_path: Path):
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["Django"]\n')
     project = discover(tmp_path, settings_module="site_x.settings")
-    assert (project.settings_module, project.package) == ("site_x.settings", "site_x")
+    assert project.settings_module == "site_x.settings"
     assert project.requirements.name == "pyproject.toml"
 
 

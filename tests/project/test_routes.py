@@ -1,16 +1,7 @@
 import pytest
 
-from loadtests.project.discover import Description
-from loadtests.project.routes import (
-    FROM_FILE,
-    Route,
-    RoutesError,
-    discovered,
-    needing_values,
-    parse,
-    with_url_facts,
-    with_values,
-)
+from loadtests.project.routes import FROM_FILE, Route, RoutesError, parse, resolved
+from loadtests.project.shim import Description
 
 ROUTES_FILE = """
 # the article pages
@@ -63,27 +54,24 @@ def test_a_path_with_a_parameter_and_no_value_has_no_path():
         _ = Route("GET", "/articles/<int:pk>/").path
 
 
+ROWS = {"values": {"pk": "1"}, "source": {"pk": "app.A.pk of its first row"}, "error": None}
 DESCRIPTION = Description(
     asgi_application="mysite.asgi:application",
     wsgi_application="mysite.wsgi:application",
-    root_urlconf="mysite.urls",
-    databases={"default": "django.db.backends.sqlite3"},
     login_url="/login/",
-    staticfiles=False,
     routes=[
-        {"pattern": "/", "name": "home", "parameters": {}, "csrf": True, "login": False},
-        {"pattern": "/a/<int:pk>/", "name": "a", "parameters": {"pk": "int"}, "csrf": True},
-        {"pattern": "/new/", "name": "new", "parameters": {}, "csrf": True, "is_async": True},
-        {"pattern": "/me/", "name": None, "parameters": {}, "csrf": True, "login": True},
-        {"pattern": "/old/", "name": "old", "parameters": {}, "methods": ["GET"], "status": 301},
-        {"pattern": "/bye/", "name": "bye", "parameters": {}, "methods": ["POST", "OPTIONS"]},
-        {"pattern": None, "regex": "^old/$"},
+        {"pattern": "/", "name": "home", "csrf": True, "login": False},
+        {"pattern": "/a/<int:pk>/", "name": "a", "csrf": True, "values": ROWS},
+        {"pattern": "/new/", "name": "new", "csrf": True, "is_async": True},
+        {"pattern": "/me/", "name": None, "csrf": True, "login": True},
+        {"pattern": "/old/", "name": "old", "methods": ["GET"], "status": 301},
+        {"pattern": "/bye/", "name": "bye", "methods": ["POST", "OPTIONS"]},
     ],
 )
 
 
 def test_discovery_lists_every_route_pattern_as_get_with_its_url_name():
-    routes = with_url_facts(discovered(DESCRIPTION), DESCRIPTION)
+    routes = resolved(None, DESCRIPTION)
     assert [(r.method, r.pattern, r.label) for r in routes] == [
         ("GET", "/", "home"),
         ("GET", "/a/<int:pk>/", "a"),
@@ -106,26 +94,24 @@ def test_discovery_lists_every_route_pattern_as_get_with_its_url_name():
 
 
 def test_a_route_of_an_async_view_says_so_for_the_prediction():
-    routes = with_url_facts(discovered(DESCRIPTION) + parse("GET /new/ q=1"), DESCRIPTION)
+    routes = resolved(None, DESCRIPTION) + resolved(parse("GET /new/ q=1"), DESCRIPTION)
     assert [r.pattern for r in routes if r.is_async] == ["/new/", "/new/"]
 
 
 def test_a_data_changing_route_of_a_csrf_protected_view_is_skipped_with_the_reason():
-    (post,) = with_url_facts(parse("POST /new/ title=x"), DESCRIPTION)
+    (post,) = resolved(parse("POST /new/ title=x"), DESCRIPTION)
     assert post.label == "new"
     assert post.skip == "needs a CSRF token"
 
 
 def test_values_come_from_the_file_first_then_the_copy_else_the_route_says_why():
-    from_copy, from_file = discovered(DESCRIPTION)[1], parse("GET /a/<int:pk>/ pk=7")[0]
-    assert needing_values([from_copy, from_file]) == [
-        {"pattern": "/a/<int:pk>/", "parameters": ["pk"]}
-    ]
-    answers = {
-        "/a/<int:pk>/": {"values": {"pk": "1"}, "source": {"pk": "app.A.pk of its first row"}}
-    }
-    filled, kept = with_values([from_copy, from_file], answers)
-    assert (filled.path, filled.values_from) == ("/a/1/", {"pk": "app.A.pk of its first row"})
-    assert (kept.path, kept.values_from) == ("/a/7/", {"pk": FROM_FILE})
-    (unfilled,) = with_values([from_copy], {"/a/<int:pk>/": {"error": "app.A has no rows"}})
+    from_copy, from_file = resolved(parse("GET /a/<int:pk>/\nGET /a/<int:pk>/ pk=7"), DESCRIPTION)
+    assert (from_copy.path, from_copy.values_from) == ("/a/1/", {"pk": "app.A.pk of its first row"})
+    assert (from_file.path, from_file.values_from) == ("/a/7/", {"pk": FROM_FILE})
+    no_rows = {"values": {}, "source": {}, "error": "app.A has no rows"}
+    empty = Description("a:b", None, "/login/", [{"pattern": "/a/<int:pk>/", "values": no_rows}])
+    (unfilled,) = resolved(None, empty)
     assert unfilled.skip == "no value for pk: app.A has no rows; give it in a routes file"
+    # A pattern the URLconf does not have: nothing to read a value from.
+    (unknown,) = resolved(parse("GET /b/<slug>/"), DESCRIPTION)
+    assert unknown.skip == "no value for slug: no view found for it; give it in a routes file"

@@ -4,8 +4,7 @@ counts each request once, whichever worker served it."""
 import httpx
 import pytest
 
-from loadtests.project.cli import count_check
-from loadtests.project.preflight import preflight, served_counts
+from loadtests.project.preflight import count_check, preflight, served_counts
 from loadtests.project.servers import PROJECT_KINDS, serve
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]

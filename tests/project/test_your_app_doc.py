@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 
 from loadtests.plugins.search import SLO_FACTOR, SLO_MARGIN_MS
-from loadtests.project.cli import COUNT_CHECK_REQUESTS
 from loadtests.project.environment import LAB_PACKAGES
+from loadtests.project.preflight import COUNT_CHECK_REQUESTS
 from loadtests.project.routes import DEFAULT_STATUS, DEFAULT_WEIGHT, parse
 from loadtests.project.servers import PROJECT_KINDS
 from loadtests.sweep.project_capacity import (
