@@ -1,19 +1,31 @@
 """Find what the lab needs to know about a Django project before running any of it: its
-settings module (from ``manage.py``, or named) and its requirements file (found, or named)."""
+settings module (from ``manage.py``, or named) and its requirements file (found, or named); and
+run a command for it, stopping with the command's own reason when it fails."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 SETTINGS_VARIABLE = "DJANGO_SETTINGS_MODULE"
 # Looked for in this order when none is named; uv reads either.
 REQUIREMENTS_FILES = ("requirements.txt", "pyproject.toml")
+ERROR_TAIL = 20  # the lines of a failed command's error kept in the message
 
 
 class ProjectError(RuntimeError):
     """The project cannot be measured as given; the message says why and what to name."""
+
+
+def run(argv: list[str], failed: str, error: type[ProjectError] = ProjectError, **options) -> str:
+    """``argv``'s output; when it fails, ``error`` saying ``failed`` and how its message ends."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **options)
+    if result.returncode != 0:
+        tail = "\n".join(result.stderr.strip().splitlines()[-ERROR_TAIL:])
+        raise error(f"{failed}:\n{tail}")
+    return result.stdout
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import subprocess
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
 from mysite.db.cluster import REPO
 
-from .discover import Project, ProjectError
+from .discover import Project, ProjectError, run
 
 PROJECTS_DIR = REPO / "var" / "projects"
 # What the lab serves and measures with, installed at the versions the lab's uv.lock gave it
@@ -25,8 +25,6 @@ LAB_PACKAGES = ("uvicorn", "uvloop", "httptools", "gunicorn", "granian", "promet
 # The file that records what the environment was built from; written last, so a build that
 # failed half-way is never taken for a finished one.
 INPUTS_FILE = "inputs.json"
-# The lines of uv's error kept in the message of a failed install.
-ERROR_TAIL = 20
 # The interpreter the lab's own venv was made from: the project's venv gets the same Python, and
 # uv lives there (``make setup`` installs it as ``python3 -m uv``).
 BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
@@ -49,15 +47,16 @@ class Environment:
     def python(self) -> Path:
         return self.venv / "bin" / "python"
 
+    @property
+    def site_packages(self) -> Path:
+        """Where its packages go (its Python is the lab's: the same version, the same layout)."""
+        return Path(sysconfig.get_path("purelib", "venv", vars={"base": str(self.venv)}))
+
 
 def environment_dir(project: Project) -> Path:
     """``<directory name>-<hash of its path>``: two projects both called ``mysite`` stay apart."""
     digest = hashlib.sha256(str(project.root).encode()).hexdigest()[:8]
     return PROJECTS_DIR / f"{project.root.name}-{digest}"
-
-
-def lab_versions() -> dict[str, str]:
-    return {name: importlib.metadata.version(name) for name in LAB_PACKAGES}
 
 
 def build(project: Project, directory: Path | None = None) -> Environment:
@@ -67,32 +66,31 @@ def build(project: Project, directory: Path | None = None) -> Environment:
         "python": sys.version,
         "requirements": project.requirements.read_text(),
         "requirements_name": project.requirements.name,
-        "lab": lab_versions(),
+        "lab": {name: importlib.metadata.version(name) for name in LAB_PACKAGES},
     }
     record = env.directory / INPUTS_FILE
     if record.is_file() and env.python.is_file() and json.loads(record.read_text()) == inputs:
         return env
     record.unlink(missing_ok=True)
     env.directory.mkdir(parents=True, exist_ok=True)
-    _run_uv([*UV, "venv", "--quiet", "--clear", "--python", BASE_PYTHON, str(env.venv)])
+    failed = "the project's requirements could not be installed"
+    venv = [*UV, "venv", "--quiet", "--clear", "--python", BASE_PYTHON, str(env.venv)]
+    run(venv, failed, EnvironmentFailed)
     # The lab's versions override any the project pins (for its own deployment, say): the
     # servers measured are the lab's, whatever the project runs in production.
     overrides = env.directory / "overrides.txt"
     overrides.write_text("".join(f"{n}=={v}\n" for n, v in inputs["lab"].items()))
-    requirements = ["-r", str(project.requirements), "--override", str(overrides)]
-    requirements += [f"{name}=={version}" for name, version in inputs["lab"].items()]
+    requirements = [
+        "-r",
+        str(project.requirements),
+        "-r",
+        str(overrides),
+        "--override",
+        str(overrides),
+    ]
     # From the project's directory, as its users install it: relative paths in its
     # requirements are its own.
-    _run_uv(
-        [*UV, "pip", "install", "--quiet", "--python", str(env.python), *requirements],
-        cwd=project.root,
-    )
+    install = [*UV, "pip", "install", "--quiet", "--python", str(env.python), *requirements]
+    run(install, failed, EnvironmentFailed, cwd=project.root)
     record.write_text(json.dumps(inputs, indent=2))
     return env
-
-
-def _run_uv(argv: list[str], cwd: Path | None = None) -> None:
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        tail = "\n".join(result.stderr.strip().splitlines()[-ERROR_TAIL:])
-        raise EnvironmentFailed(f"the project's requirements could not be installed:\n{tail}")

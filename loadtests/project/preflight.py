@@ -58,15 +58,17 @@ def preflight(
                 checked.append(Checked(route, None))
                 continue
             response = request(client, route)
-            reason = _not_loadable(route, response, login_url)
-            if response.status_code != route.status and reason:
-                checked.append(Checked(replace(route, skip=reason), response.status_code))
-                continue
             if response.status_code != route.status:
-                raise PreflightFailed(
-                    f"{route.method} {route.path} ({route.label}) answered "
-                    f"{response.status_code}, expected {route.status}:\n" + _shown(response)
-                )
+                reason = _not_loadable(route, response, login_url)
+                if reason is None:
+                    location = response.headers.get("location")
+                    raise PreflightFailed(
+                        f"{route.method} {route.path} ({route.label}) answered "
+                        f"{response.status_code}, expected {route.status}:\n"
+                        + (f"location: {location}\n" if location else "")
+                        + response.text[:BODY_SHOWN]
+                    )
+                route = replace(route, skip=reason)
             checked.append(Checked(route, response.status_code))
     return checked
 
@@ -81,11 +83,6 @@ def _not_loadable(route: Route, response: httpx.Response, login_url: str) -> str
     if response.status_code == 403 and b"CSRF" in response.content:
         return "needs a CSRF token"
     return None
-
-
-def _shown(response: httpx.Response) -> str:
-    head = "".join(f"{k}: {v}\n" for k, v in response.headers.items() if k.lower() == "location")
-    return head + response.text[:BODY_SHOWN]
 
 
 def served_counts(base_url: str) -> Counter[tuple[str, str]]:

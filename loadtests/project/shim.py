@@ -3,9 +3,9 @@
 The lab's package (``django_async_lab/`` here: the settings, URLconf and ASGI application that
 wrap the project's, and the probe) is copied beside the lab's metrics app (``mysite/metrics``,
 whose imports are all relative) and the two modules of its parent that it uses (``lifespan``,
-``errors``) into a directory of the environment's, on the path of every process that runs the
-project. The probe, run there, makes the copy of the project's database, loads the fixtures the
-user names, collects the static files, and says what Django sees.
+``errors``) into the environment's site-packages. The probe, run there, makes the copy of the
+project's database, loads the fixtures the user names, collects the static files, and says what
+Django sees.
 """
 
 from __future__ import annotations
@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import mysite
 
-from .discover import SETTINGS_VARIABLE, Project, ProjectError
+from .discover import SETTINGS_VARIABLE, Project, ProjectError, run
 from .django_async_lab import DATA_DIR, PROJECT_SETTINGS
 from .environment import Environment
 
@@ -30,7 +29,6 @@ PACKAGE_SOURCE = Path(__file__).with_name(PACKAGE)
 LAB_SOURCE = Path(mysite.__file__).parent
 # The lab modules the metrics app imports from its parent package (``from .. import``).
 PARENT_MODULES = ("lifespan.py", "errors.py")
-ERROR_TAIL = 15  # the lines of Django's error kept in the message
 
 
 @dataclass(frozen=True)
@@ -54,12 +52,11 @@ class Shim:
         return bool(self.databases)
 
     def env(self) -> dict[str, str]:
-        """The environment of every process that runs the project: its directory and the lab's
-        package on the path, the lab's settings, nothing inherited that points Python at the lab."""
+        """The environment of every process that runs the project: its directory on the path, the
+        lab's settings, nothing inherited that points Python at the lab."""
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
-        path = os.pathsep.join((str(self.project.root), str(self.environment.directory / "lab")))
         return env | {
-            "PYTHONPATH": path,
+            "PYTHONPATH": str(self.project.root),
             SETTINGS_VARIABLE: SETTINGS,
             PROJECT_SETTINGS: self.project.settings_module,
             DATA_DIR: str(self.environment.directory),
@@ -71,7 +68,7 @@ def install(
 ) -> tuple[Shim, Description]:
     """Write the package and run the probe: the copies migrated, ``fixtures`` (Django's
     ``loaddata`` names) loaded into them; what Django says of the project."""
-    target = environment.directory / "lab" / PACKAGE
+    target = environment.site_packages / PACKAGE
     shutil.rmtree(target, ignore_errors=True)
     ignore = shutil.ignore_patterns("__pycache__")
     shutil.copytree(PACKAGE_SOURCE, target, ignore=ignore)
@@ -79,20 +76,10 @@ def install(
     for name in PARENT_MODULES:
         shutil.copy2(LAB_SOURCE / name, target / name)
     shim = Shim(environment, project, {})
-    result = subprocess.run(
-        [str(environment.python), "-m", f"{PACKAGE}.probe", *fixtures],
-        cwd=project.root,
-        env=shim.env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        tail = "\n".join(result.stderr.strip().splitlines()[-ERROR_TAIL:])
-        raise ProjectError(
-            f"Django could not ready the project ({project.settings_module}):\n{tail}"
-        )
-    answer = json.loads(result.stdout.splitlines()[-1])
+    probe = [str(environment.python), "-m", f"{PACKAGE}.probe", *fixtures]
+    failed = f"Django could not ready the project ({project.settings_module})"
+    output = run(probe, failed, cwd=project.root, env=shim.env())
+    answer = json.loads(output.splitlines()[-1])
     copies = {alias: Path(path) for alias, path in answer.pop("copies").items()}
     description = Description(**answer)
     if description.asgi_application is None:

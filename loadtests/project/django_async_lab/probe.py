@@ -101,10 +101,8 @@ def url_patterns(patterns, prefix=""):
     from django.urls import URLResolver
     from django.urls.resolvers import RoutePattern
 
-    for entry in patterns:
+    for entry in (e for e in patterns if isinstance(e.pattern, RoutePattern)):
         route = prefix + str(entry.pattern)
-        if not isinstance(entry.pattern, RoutePattern):
-            continue
         if isinstance(entry, URLResolver):
             yield from url_patterns(entry.url_patterns, route)
         else:
