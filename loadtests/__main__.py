@@ -11,19 +11,13 @@ import sys
 from pathlib import Path
 
 from loadtests import compare
-from loadtests.analysis import prediction, results
+from loadtests.analysis import prediction
 
 STORED_RUNS = Path(__file__).resolve().parents[1] / "docs" / "runs"
 
 
 def stored_checks(runs: list[Path]) -> list[prediction.Check]:
-    return [
-        check
-        for run in runs
-        for check in prediction.validate(
-            results.load(run / "results.json" if run.is_dir() else run)
-        )
-    ]
+    return [check for run in runs for check in prediction.validate(compare.load(run))]
 
 
 def prediction_check(argv: list[str]) -> int:

@@ -65,6 +65,11 @@ class Comparison:
     setup_differs: list[str]
 
 
+def load(path: Path) -> Results:
+    """A run from its directory or its results.json (any schema: older ones are migrated)."""
+    return results.load(path / "results.json" if path.is_dir() else path)
+
+
 def _stack(instrumentation: str | None) -> str:
     """A stack other than the lab's own middleware, as the capacity map names it."""
     return f" [{instrumentation}]" if instrumentation not in (None, "", DEFAULT_STACK) else ""
@@ -203,9 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
     args = parser.parse_args(argv)
     try:
-        runs = [
-            results.load(p / "results.json" if p.is_dir() else p) for p in (args.run_a, args.run_b)
-        ]
+        runs = [load(args.run_a), load(args.run_b)]
     except (OSError, ValueError) as error:
         parser.error(str(error))
     comparison, percent = compare(*runs), args.fail_if_slower

@@ -9,7 +9,6 @@ project's own (or nothing). Process life (start, readiness, stop) is the lab's l
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -61,22 +60,23 @@ def serve(
     """The project served as ``kind`` on a free loopback port, with a fresh metrics directory,
     for the block's duration."""
     port = free_port()
-    metrics_dir = Path(tempfile.mkdtemp(prefix="project-metrics-", dir=memory_backed_dir()))
-    env = {**shim.env(), "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
     argv = server_argv(kind, shim.environment.python, wsgi_app, workers, port, threads)
-    try:
-        with managed_process(
+    metrics = tempfile.TemporaryDirectory(
+        prefix="project-metrics-", dir=memory_backed_dir(), ignore_cleanup_errors=True
+    )
+    with (
+        metrics as metrics_dir,
+        managed_process(
             f"{shim.project.root.name}-{kind}-{workers}w-{port}",
             argv,
             f"http://{LOOPBACK}:{port}",
-            env=env,
+            env={**shim.env(), "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
             health_path=HEALTH_PATH,
             ready_timeout=ready_timeout,
-            # The project's directory, never the lab's: workers that start a fresh interpreter
-            # put the current directory on their path, and the lab's has its own mysite.
+            # The project's directory, never the lab's: workers that start a fresh interpreter put
+            # the current directory on their path, and the lab's has its own mysite.
             cwd=shim.project.root,
-        ) as running:
-            running.extra.update(kind=kind, workers=workers, metrics_dir=metrics_dir)
-            yield running
-    finally:
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        ) as running,
+    ):
+        running.extra.update(kind=kind, workers=workers, metrics_dir=Path(metrics_dir))
+        yield running
