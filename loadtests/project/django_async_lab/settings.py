@@ -34,6 +34,6 @@ COPIES = (
     if all(db["ENGINE"] == SQLITE_ENGINE for db in databases.values())
     else {}
 )
-DATABASES = {
-    alias: {**db, "NAME": COPIES.get(alias, db["NAME"])} for alias, db in databases.items()
-}
+DATABASES = {alias: dict(db) for alias, db in databases.items()}
+for alias, name in COPIES.items():
+    DATABASES[alias]["NAME"] = name
