@@ -32,11 +32,14 @@ def lab_settings(tmp_path, monkeypatch, databases: dict) -> dict:
 def test_the_projects_settings_measured_with_the_labs_metrics(tmp_path, monkeypatch):
     found = lab_settings(tmp_path, monkeypatch, {"default": SQLITE})
     assert (found["SECRET_KEY"], found["DEBUG"]) == ("theirs", False)
-    assert found["MIDDLEWARE"][0].endswith("metrics.middleware.MetricsMiddleware")
+    # Named in the package it sits in: django_async_lab in a project, this one here.
+    package = "loadtests.project.django_async_lab"
+    assert found["MIDDLEWARE"][0] == f"{package}.metrics.middleware.MetricsMiddleware"
+    assert found["INSTALLED_APPS"] == ["site_x", f"{package}.metrics"]
     assert found["MIDDLEWARE"][1:] == ["django.middleware.common.CommonMiddleware"]
     assert (found["PROJECT_URLCONF"], found["ROOT_URLCONF"]) == (
         "site_x.urls",
-        "django_async_lab.urls",
+        f"{package}.urls",
     )
 
 

@@ -19,10 +19,10 @@ DEBUG = False
 # The lab only ever sends requests over loopback.
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 # First, so its clock covers every other middleware of the project.
-MIDDLEWARE = ["django_async_lab.metrics.middleware.MetricsMiddleware", *project.MIDDLEWARE]
-INSTALLED_APPS = [*project.INSTALLED_APPS, "django_async_lab.metrics"]
+MIDDLEWARE = [f"{__package__}.metrics.middleware.MetricsMiddleware", *project.MIDDLEWARE]
+INSTALLED_APPS = [*project.INSTALLED_APPS, f"{__package__}.metrics"]
 PROJECT_URLCONF = project.ROOT_URLCONF
-ROOT_URLCONF = "django_async_lab.urls"
+ROOT_URLCONF = f"{__package__}.urls"
 # Collected here, as a deployment does: with DEBUG off, a manifest storage (WhiteNoise's,
 # Django's) answers 500 for any page that names a static file it has not collected.
 STATIC_ROOT = str(data / "static")
