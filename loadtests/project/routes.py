@@ -1,14 +1,8 @@
 """The routes a project is measured on: from a routes file, or discovered from its URLconf.
 
-A routes file holds one route a line (``#`` starts a comment; quote with shell rules)::
-
-    METHOD PATH [status=N] [weight=N] [name=value ...] [Header-Name:value ...]
-
-``PATH`` is a URL pattern as the URLconf spells it (``/articles/<int:pk>/``) or a concrete
-path. A ``name=value`` fills the path's ``<converter:name>``; any other goes to the query string
-(``GET``, ``HEAD``) or the form-encoded body (other methods). ``status`` (default 200) is the
-answer the route must give before the load begins; ``weight`` (default 1) its share of the
-load. A token whose text before its first ``:`` has no ``=`` is a header.
+A routes file holds one route a line, ``METHOD PATH [status=N] [weight=N] [name=value ...]
+[Header-Name:value ...]`` (``#`` starts a comment; quote with shell rules); docs/YOUR_APP.md
+says what each token does.
 """
 
 from __future__ import annotations
