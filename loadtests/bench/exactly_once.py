@@ -38,7 +38,7 @@ import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.model.experiment import STACK_NAMES
-from loadtests.observability.receiver import Counts
+from loadtests.observability.receiver import Counts, counts
 from loadtests.observability.stacks import parse_stacks, prepared, server_env
 from loadtests.sweep.cell import wait_for_workers
 from loadtests.sweep.postgres import Postgres
@@ -78,8 +78,7 @@ FLUSHED = "after the stop"
 
 class Figure(msgspec.Struct, frozen=True):
     stack: str
-    server: str
-    workers: int
+    server: str  # under WORKERS workers
     route: str
     sent: int
     source: str  # what was read
@@ -153,7 +152,7 @@ def _from_metrics(
     expected = 0 if stack == "none" else requests
     source = f"/metrics {family}_count"
     return [
-        Figure(stack, server, WORKERS, p, requests, source, expected, counted.get(keys[p], 0))
+        Figure(stack, server, p, requests, source, expected, counted.get(keys[p], 0))
         for p in queries
     ]
 
@@ -178,7 +177,7 @@ def _from_receiver(
         ):
             source = f"receiver {when}: {source}"
             figures.append(
-                Figure("opentelemetry", server, WORKERS, path, requests, source, expected, counted)
+                Figure("opentelemetry", server, path, requests, source, expected, counted)
             )
     return figures
 
@@ -198,9 +197,9 @@ def measure(
             if ready.receiver_url is None:
                 return _from_metrics(stack, server, base, queries, requests)
             # What a backend has while the load has just ended, before any worker flushed.
-            live = _from_receiver(server, ready.receiver_counts(), queries, requests, LIVE)
+            live = _from_receiver(server, counts(ready.receiver_url), queries, requests, LIVE)
         # The server has stopped: every worker flushed its spans and metrics on the way out.
-        return live + _from_receiver(server, ready.receiver_counts(), queries, requests, FLUSHED)
+        return live + _from_receiver(server, counts(ready.receiver_url), queries, requests, FLUSHED)
 
 
 def single_process_registries(requests: int, app_env: dict[str, str]) -> list[Figure]:
@@ -230,9 +229,7 @@ def single_process_registries(requests: int, app_env: dict[str, str]) -> list[Fi
             f"PROMETHEUS_MULTIPROC_DIR, {SCRAPES} scrapes said {seen}"
         )
         figures.append(
-            Figure(
-                "django-prometheus", "uvicorn", WORKERS, path, requests, source, requests, max(seen)
-            )
+            Figure("django-prometheus", "uvicorn", path, requests, source, requests, max(seen))
         )
     return figures
 
@@ -267,7 +264,7 @@ def table(figures: list[Figure]) -> str:
     for f in figures:
         expected = "-" if f.expected is None else f.expected
         lines.append(
-            f"| {f.stack} | {f.server} x {f.workers} | `{f.route}` | {f.sent} | {f.source} "
+            f"| {f.stack} | {f.server} x {WORKERS} | `{f.route}` | {f.sent} | {f.source} "
             f"| {expected} | {f.counted} | {verdict[f.exact]} |"
         )
     return "\n".join(lines)
