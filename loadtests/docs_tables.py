@@ -27,9 +27,10 @@ import django
 
 from loadtests.analysis import results as results_file
 from loadtests.analysis.headroom import headroom
-from loadtests.analysis.records import Cell, RunMeta
+from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.report import database, db_comparison
+from loadtests.report.jinja import ENV
 from loadtests.report.tables import markdown_table
 from loadtests.sweep import capacity_plan, db_compare, serverlife
 from loadtests.sweep.cli import parse_args, parser
@@ -91,21 +92,20 @@ def commands_table() -> str:
     return markdown_table(["command", "what it does", "its options"], rows)
 
 
+def _block(macro: str, *args) -> str:
+    """The block that ``docs_tables.md.j2``'s ``macro`` writes from these values."""
+    return str(getattr(ENV.get_template("docs_tables.md.j2").module, macro)(*args)).strip("\n")
+
+
 def profiles_table() -> str:
-    header = ["profile", "command", "what it measures", "cells", "planned", "stops at"]
     commands = {"default": "make bench", "smoke": "make quick"}
-    rows = [
-        [
-            f"`{name}`",
-            f"`{commands.get(name, f'make bench BENCH_ARGS="--profile {name}"')}`",
-            profile.description,
-            len(profile.cells()),
-            clock(planned_seconds(name)),
-            clock(time_limit_seconds(name)),
-        ]
-        for name, profile in PROFILES.items()
-    ]
-    return markdown_table(header, rows)
+    return _block(
+        "profiles",
+        PROFILES,
+        lambda name: commands.get(name, f'make bench BENCH_ARGS="--profile {name}"'),
+        lambda name: clock(planned_seconds(name)),
+        lambda name: clock(time_limit_seconds(name)),
+    )
 
 
 def _number(rps: float) -> str:
@@ -124,62 +124,16 @@ def _rps(cell: Cell) -> str:
 
 def capacity_table(run: Results) -> str:
     """λ* of each mapped configuration, beside the two ceilings and which one binds."""
-    rows = []
-    for entry in run.capacity:
-        if entry.error or entry.lambda_star_rps is None:
-            continue
-        held, failed = (_number(end) if end else "-" for end in entry.lambda_star_bracket)
-        wsgi = entry.server in WSGI_KINDS
-        limit = entry.limit
-        rows.append(
-            [
-                entry.scenario + (f" ({entry.variant})" if entry.variant else ""),
-                entry.server,
-                f"{entry.workers} x {entry.threads}" if wsgi else entry.workers,
-                f"{_number(entry.lambda_star_rps)} [{held}, {failed}]",
-                _number(limit.model_rps) if limit.model_rps else "-",
-                _number(limit.cpu_rps) if limit.cpu_rps else "-",
-                limit.binds or "-",
-            ]
-        )
-    header = ["scenario", "server", "workers (x threads)", "λ* req/s [held, failed]"]
-    header += ["model ceiling", "CPU ceiling", "binds"]
-    return markdown_table(header, rows) if rows else ""
-
-
-def _commit(meta: RunMeta) -> str:
-    """The run's commit, and whether its tree had changes not in it."""
-    dirty = " (uncommitted changes)" if meta.git.dirty else ""
-    return (meta.git.commit or "unknown")[:10] + dirty
+    entries = [e for e in run.capacity if not e.error and e.lambda_star_rps is not None]
+    return _block("capacity", entries, _number, WSGI_KINDS) if entries else ""
 
 
 def results_table(run: Results) -> str:
-    meta = run.meta
-    measured = sum(cell.measured for cell in run.cells)
-    workers = sorted({cell.workers for cell in run.cells})
-    head = (
-        f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`), started "
-        f"{meta.started_at[:16].replace('T', ' ')} UTC at commit `{_commit(meta)}`: "
-        f"{meta.status}, {measured} of {meta.planned_cells or len(run.cells)} planned cells "
-        f"measured, {meta.parameters.users} users, delay {meta.parameters.delay:g} s, "
-        f"fan-out {meta.parameters.fanout}. Closed loop, requests/s [95% interval over fresh "
-        "runs, where there were several] (the share of each cell's ceiling, and what sets it: "
-        "the users or the server's slots):"
-    )
     by_row: dict[tuple[str, str], dict[int, Cell]] = {}
     for cell in run.cells:
         by_row.setdefault((cell.scenario, cell.server), {})[cell.workers] = cell
-    rows = [
-        [scenario, server, *(_rps(cells[w]) if w in cells else "" for w in workers)]
-        for (scenario, server), cells in by_row.items()
-    ]
-    header = ["scenario", "server", *(f"{w} worker{'s' * (w > 1)}" for w in workers)]
-    table = head + "\n\n" + markdown_table(header, rows)
-    capacity = capacity_table(run)
-    if capacity:
-        table += "\n\nCapacity (open model): the highest arrival rate whose p99 met the SLO.\n\n"
-        table += capacity
-    return table
+    workers = sorted({cell.workers for cell in run.cells})
+    return _block("results", run, workers, by_row, _rps, capacity_table(run))
 
 
 def db_comparison_table(run: Results) -> str | None:
@@ -208,21 +162,9 @@ def db_capacity_table(run: Results) -> str | None:
     settings = sorted(
         {(e.delay_s, e.slo_p99_ms, max(len(e.repeats_lambda_star_rps), 1)) for e in entries}
     )
-    how = "; ".join(
-        f"a query waiting {delay:g} s in PostgreSQL, SLO p99 <= {slo:g} ms, "
-        f"{repeats} fresh search{'es' * (repeats > 1)} per configuration"
-        for delay, slo, repeats in settings
-    )
-    meta = run.meta
-    return "\n\n".join(
-        [
-            f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`): {meta.status}; "
-            f"{how}; {meta.machine.cpus_available or meta.machine.cpu_count} CPU(s), commit "
-            f"`{_commit(meta)}`.",
-            "\n".join(f"- {sentence}" for sentence in database.sentences(entries)),
-            markdown_table(*database.rows(entries)),
-            database.rules(),
-        ]
+    table = markdown_table(*database.rows(entries))
+    return _block(
+        "db_capacity", run, settings, database.sentences(entries), table, database.rules()
     )
 
 
