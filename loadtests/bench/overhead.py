@@ -36,6 +36,8 @@ import sys
 import time
 from pathlib import Path
 
+import jinja2
+
 from loadtests.observability.stacks import STACKS, server_env
 from loadtests.sweep.machine import git_state
 from loadtests.sweep.sampler import tree_cpu_seconds
@@ -52,6 +54,12 @@ TARGET_COST = 0.03  # the issue's budget: at most 3% of throughput
 SATURATED_CPU = 0.9
 # A server below this share of its core was held back by other load on the machine.
 STARVED_CPU = 0.8
+TEMPLATE = jinja2.Environment(
+    loader=jinja2.PackageLoader("loadtests.bench"),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+).get_template("overhead.md.j2")
 
 
 # --- measure -------------------------------------------------------------------------------
@@ -232,79 +240,16 @@ def write(result: dict, directory: Path) -> Path:
 # --- render --------------------------------------------------------------------------------
 
 
-def _ratio(stats: dict[str, float], first: bool) -> str:
-    if first:
-        return "1"
-    return f"{stats['median']:.3f} ({stats['min']:.3f}-{stats['max']:.3f})"
-
-
 def render(result: dict) -> str:
-    config, meta, summary = result["config"], result["meta"], result["summary"]
-    # The stacks as the result names them: the baseline, then the middleware measured.
-    baseline, measured = (v["name"] for v in config["variants"][:2])
-    pinning = (
-        f"wrk on CPU {meta['wrk_cpus']}, servers on CPU {meta['server_cpus']}"
-        if meta["wrk_cpus"]
-        else "no CPU pinning (one CPU)"
-    )
-    lines = [
-        f"## Metrics overhead: hello world, {config['server']} with {config['workers']} worker",
-        "",
-        f"{config['rounds']} rounds x {config['duration_s']} s per variant and endpoint, "
-        f"alternating, {config['connections']} connections, {pinning}; {meta['started']}.",
-        f"Ratios are to {config['variants'][0]['label']} in the same round: median (min-max).",
-        "",
-        "| endpoint | variant | rps | rps ratio | req per server CPU-s | per CPU-s ratio "
-        "| wrk CPU (max) | server CPU (median) |",
-        "|---|---|---:|---|---:|---|---:|---:|",
-    ]
-    for endpoint in config["endpoints"]:
-        for variant in config["variants"]:
-            s = summary[endpoint["name"]][variant["name"]]
-            first = variant["name"] == baseline
-            lines.append(
-                f"| `{endpoint['path']}` | {variant['label']} | {s['rps']['median']:,.0f} "
-                f"| {_ratio(s['rps_ratio'], first)} | {s['per_cpu_s']['median']:,.0f} "
-                f"| {_ratio(s['per_cpu_s_ratio'], first)} | {s['wrk_cpu_max']:.0%} "
-                f"| {s['server_cpu_median']:.0%} |"
-            )
-
-    def cost(key: str) -> str:
-        return ", ".join(
-            f"{e['name']} {1 - summary[e['name']][measured][key]['median']:+.1%}"
-            for e in config["endpoints"]
-        )
-
-    own = result["middleware_cpu_us"]
-    share = ", ".join(
-        f"{e['name']} {own[e['name']]:.1f} us = "
-        f"{own[e['name']] * summary[e['name']][baseline]['per_cpu_s']['median'] / 1e6:.1%}"
-        for e in config["endpoints"]
-    )
-    lines += [
-        "",
-        f"This middleware's cost (1 - median ratio): throughput {cost('rps_ratio')}; "
-        f"requests per server CPU-second {cost('per_cpu_s_ratio')}. Target: at most "
-        f"{config['target_cost']:.0%}.",
-        f"Its own CPU per request, in-process (loadtests.bench.middleware_cpu): {share} of a "
-        f"request's server CPU under {config['variants'][0]['label']}.",
-    ]
+    """The result as Markdown (``templates/overhead.md.j2``): the table, the cost, the flags."""
     flags = {
         "saturated_runs": f"wrk CPU >= {SATURATED_CPU:.0%}, it may have limited the rate",
         "starved_runs": f"server CPU < {STARVED_CPU:.0%}, other load on the machine held it back "
         "(the per CPU-s ratio is the steadier measure then)",
         "errors": "non-2xx responses or socket errors",
     }
-    for key, meaning in flags.items():
-        counts = [
-            f"{e['name']}/{v['name']} {summary[e['name']][v['name']][key]}"
-            for e in config["endpoints"]
-            for v in config["variants"]
-            if summary[e["name"]][v["name"]][key]
-        ]
-        if counts:
-            lines.append(f"Flagged, {meaning}: {', '.join(counts)}.")
-    return "\n".join(lines)
+    own_cpu = result["middleware_cpu_us"]
+    return TEMPLATE.render(**result, own_cpu=own_cpu, flags=flags).rstrip("\n")
 
 
 def main(argv: list[str] | None = None) -> None:
