@@ -36,12 +36,12 @@ import sys
 import time
 from pathlib import Path
 
-import jinja2
-
 from loadtests.observability.stacks import STACKS, server_env
 from loadtests.sweep.machine import git_state
 from loadtests.sweep.sampler import tree_cpu_seconds
 from mysite.launcher import serve
+
+from .render import markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINTS = {"sync": "/sync/api/?delay=0", "async": "/async/api/?delay=0"}
@@ -54,12 +54,6 @@ TARGET_COST = 0.03  # the issue's budget: at most 3% of throughput
 SATURATED_CPU = 0.9
 # A server below this share of its core was held back by other load on the machine.
 STARVED_CPU = 0.8
-TEMPLATE = jinja2.Environment(
-    loader=jinja2.PackageLoader("loadtests.bench"),
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-).get_template("overhead.md.j2")
 
 
 # --- measure -------------------------------------------------------------------------------
@@ -249,7 +243,7 @@ def render(result: dict) -> str:
         "errors": "non-2xx responses or socket errors",
     }
     own_cpu = result["middleware_cpu_us"]
-    return TEMPLATE.render(**result, own_cpu=own_cpu, flags=flags).rstrip("\n")
+    return markdown("overhead.md.j2", **result, own_cpu=own_cpu, flags=flags)
 
 
 def main(argv: list[str] | None = None) -> None:
