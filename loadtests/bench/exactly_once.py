@@ -48,6 +48,8 @@ from mysite.metrics import names
 from mysite.servers import DEFAULT_THREADS, WSGI_KINDS, server_argv
 from mysite.shutdown import AT_DEFAULTS
 
+from .render import markdown
+
 WORKERS = 2
 SERVERS = ("uvicorn", "gunicorn-gthread")
 FANOUT = 3
@@ -256,18 +258,7 @@ def measure_all(
 
 
 def table(figures: list[Figure]) -> str:
-    lines = [
-        "| stack | server x workers | route | sent | what was read | expected | counted | exact |",
-        "|---|---|---|---:|---|---:|---:|---|",
-    ]
-    verdict = {True: "yes", False: "**no**", None: "-"}
-    for f in figures:
-        expected = "-" if f.expected is None else f.expected
-        lines.append(
-            f"| {f.stack} | {f.server} x {WORKERS} | `{f.route}` | {f.sent} | {f.source} "
-            f"| {expected} | {f.counted} | {verdict[f.exact]} |"
-        )
-    return "\n".join(lines)
+    return markdown("exactly_once.md.j2", figures=figures, workers=WORKERS)
 
 
 def main(argv: list[str] | None = None) -> None:
