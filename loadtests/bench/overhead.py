@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from loadtests.observability.stacks import STACKS, server_env
-from loadtests.sweep.machine import git_state
+from loadtests.sweep.machine import git_state, now_iso, versions
 from loadtests.sweep.sampler import tree_cpu_seconds
 from mysite.launcher import serve
 
@@ -173,16 +173,14 @@ def middleware_cpu(cpus: set[int] | None) -> dict[str, float]:
 
 
 def _meta(started: float, wrk: str, wrk_cpus, server_cpus) -> dict:
-    versions = {}
-    for package in ("django", "prometheus-client", "django-prometheus", "uvicorn", "uvloop"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[package] = importlib.metadata.version(package)
+    """The sweep's own record of the machine's software, and the libraries compared here."""
     wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
+    compared = ("prometheus-client", "django-prometheus")
     return {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "started": now_iso(started),
+        "ended": now_iso(),
         "python": platform.python_version(),
-        "versions": versions,
+        "versions": versions() | {p: importlib.metadata.version(p) for p in compared},
         "wrk": (wrk_version.stdout or wrk_version.stderr).split("[")[0].strip(),
         "git_commit": git_state().commit,
         "cpu_count": os.cpu_count(),
