@@ -27,9 +27,10 @@ import django
 
 from loadtests.analysis import results as results_file
 from loadtests.analysis.headroom import headroom
-from loadtests.analysis.records import Cell, RunMeta
+from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.report import database, db_comparison
+from loadtests.report.jinja import ENV
 from loadtests.report.tables import markdown_table
 from loadtests.sweep import capacity_plan, db_compare, serverlife
 from loadtests.sweep.cli import parse_args, parser
@@ -82,29 +83,29 @@ def time_limit_seconds(profile: str) -> float:
 
 def commands_table() -> str:
     """The sweep's commands, what each does and its options, as its parser has them."""
-    rows = ["| command | what it does | its options |", "|---|---|---|"]
     commands = next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction))
+    rows = []
     for name, sub in commands.choices.items():
         shown = [a for a in sub._actions if a.help != argparse.SUPPRESS and a.dest != "help"]
         options = ", ".join(f"`{'/'.join(a.option_strings) or a.metavar}`" for a in shown)
-        rows.append(f"| `python -m loadtests.sweep {name}` | {sub.description} | {options} |")
-    return "\n".join(rows)
+        rows.append([f"`python -m loadtests.sweep {name}`", sub.description, options])
+    return markdown_table(["command", "what it does", "its options"], rows)
+
+
+def _block(macro: str, *args) -> str:
+    """The block that ``docs_tables.md.j2``'s ``macro`` writes from these values."""
+    return str(getattr(ENV.get_template("docs_tables.md.j2").module, macro)(*args)).strip("\n")
 
 
 def profiles_table() -> str:
-    rows = [
-        "| profile | command | what it measures | cells | planned | stops at |",
-        "|---" * 6 + "|",
-    ]
-    for name, profile in PROFILES.items():
-        command = {"default": "make bench", "smoke": "make quick"}.get(
-            name, f'make bench BENCH_ARGS="--profile {name}"'
-        )
-        rows.append(
-            f"| `{name}` | `{command}` | {profile.description} | {len(profile.cells())} | "
-            f"{clock(planned_seconds(name))} | {clock(time_limit_seconds(name))} |"
-        )
-    return "\n".join(rows)
+    commands = {"default": "make bench", "smoke": "make quick"}
+    return _block(
+        "profiles",
+        PROFILES,
+        lambda name: commands.get(name, f'make bench BENCH_ARGS="--profile {name}"'),
+        lambda name: clock(planned_seconds(name)),
+        lambda name: clock(time_limit_seconds(name)),
+    )
 
 
 def _number(rps: float) -> str:
@@ -116,75 +117,23 @@ def _rps(cell: Cell) -> str:
         return "failed"
     text = _number(cell.rps)
     if cell.rps_ci95 is not None:
-        low, high = cell.rps_ci95
-        text += f" [{_number(low)}-{_number(high)}]"
+        text += " [{}-{}]".format(*map(_number, cell.rps_ci95))
     room = headroom(cell)
     return f"{text} ({room.share:.0%}, {room.binds})" if room and room.share is not None else text
 
 
 def capacity_table(run: Results) -> str:
     """λ* of each mapped configuration, beside the two ceilings and which one binds."""
-    rows = [
-        "| scenario | server | workers (x threads) | λ* req/s [held, failed] | model ceiling "
-        "| CPU ceiling | binds |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for entry in run.capacity:
-        if entry.error or entry.lambda_star_rps is None:
-            continue
-        held, failed = entry.lambda_star_bracket
-        ends = [_number(end) if end else "-" for end in (held, failed)]
-        bracket = f"{_number(entry.lambda_star_rps)} [{ends[0]}, {ends[1]}]"
-        shape = (
-            f"{entry.workers} x {entry.threads}" if entry.server in WSGI_KINDS else entry.workers
-        )
-        limit = entry.limit
-        model = _number(limit.model_rps) if limit.model_rps else "-"
-        cpu = _number(limit.cpu_rps) if limit.cpu_rps else "-"
-        scenario = entry.scenario + (f" ({entry.variant})" if entry.variant else "")
-        rows.append(
-            f"| {scenario} | {entry.server} | {shape} | {bracket} "
-            f"| {model} | {cpu} | {limit.binds or '-'} |"
-        )
-    return "\n".join(rows) if len(rows) > 2 else ""
-
-
-def _commit(meta: RunMeta) -> str:
-    """The run's commit, and whether its tree had changes not in it."""
-    dirty = " (uncommitted changes)" if meta.git.dirty else ""
-    return (meta.git.commit or "unknown")[:10] + dirty
+    entries = [e for e in run.capacity if not e.error and e.lambda_star_rps is not None]
+    return _block("capacity", entries, _number, WSGI_KINDS) if entries else ""
 
 
 def results_table(run: Results) -> str:
-    meta = run.meta
-    commit = _commit(meta)
-    measured = sum(cell.measured for cell in run.cells)
-    workers = sorted({cell.workers for cell in run.cells})
-    head = (
-        f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`), started "
-        f"{meta.started_at[:16].replace('T', ' ')} UTC at commit `{commit}`: {meta.status}, "
-        f"{measured} of {meta.planned_cells or len(run.cells)} planned cells measured, "
-        f"{meta.parameters.users} users, delay {meta.parameters.delay:g} s, "
-        f"fan-out {meta.parameters.fanout}. Closed loop, requests/s [95% interval over fresh "
-        "runs, where there were several] (the share of each cell's ceiling, and what sets it: "
-        "the users or the server's slots):"
-    )
-    rows = [
-        "| scenario | server | " + " | ".join(f"{w} worker{'s' * (w > 1)}" for w in workers) + " |",
-        "|---|---|" + "---|" * len(workers),
-    ]
     by_row: dict[tuple[str, str], dict[int, Cell]] = {}
     for cell in run.cells:
         by_row.setdefault((cell.scenario, cell.server), {})[cell.workers] = cell
-    for (scenario, server), cells in by_row.items():
-        values = [_rps(cells[w]) if w in cells else "" for w in workers]
-        rows.append(f"| {scenario} | {server} | " + " | ".join(values) + " |")
-    table = head + "\n\n" + "\n".join(rows)
-    capacity = capacity_table(run)
-    if capacity:
-        table += "\n\nCapacity (open model): the highest arrival rate whose p99 met the SLO.\n\n"
-        table += capacity
-    return table
+    workers = sorted({cell.workers for cell in run.cells})
+    return _block("results", run, workers, by_row, _rps, capacity_table(run))
 
 
 def db_comparison_table(run: Results) -> str | None:
@@ -213,21 +162,9 @@ def db_capacity_table(run: Results) -> str | None:
     settings = sorted(
         {(e.delay_s, e.slo_p99_ms, max(len(e.repeats_lambda_star_rps), 1)) for e in entries}
     )
-    how = "; ".join(
-        f"a query waiting {delay:g} s in PostgreSQL, SLO p99 <= {slo:g} ms, "
-        f"{repeats} fresh search{'es' * (repeats > 1)} per configuration"
-        for delay, slo, repeats in settings
-    )
-    meta = run.meta
-    return "\n\n".join(
-        [
-            f"Run `{meta.run_id}` (`{meta.command}`, profile `{meta.profile}`): {meta.status}; "
-            f"{how}; {meta.machine.cpus_available or meta.machine.cpu_count} CPU(s), commit "
-            f"`{_commit(meta)}`.",
-            "\n".join(f"- {sentence}" for sentence in database.sentences(entries)),
-            markdown_table(*database.rows(entries)),
-            database.rules(),
-        ]
+    table = markdown_table(*database.rows(entries))
+    return _block(
+        "db_capacity", run, settings, database.sentences(entries), table, database.rules()
     )
 
 
@@ -259,6 +196,36 @@ def quoted_run(name: str = RESULTS_BLOCK) -> Path | None:
     return ROOT / RUNS / found.group(1) if found else None
 
 
+def _quoting(run: Path, table: str | None) -> str | None:
+    """A stored run's block: which run it shows, then its table (None: the run has none)."""
+    return table and f"From `{RUNS / run.name}`. " + table
+
+
+def write(run: Path | None, mapped_run: Path | None) -> None:
+    """Rewrite every generated block; a run's blocks from ``run`` / ``mapped_run``, else from
+    the stored run each block names now."""
+    blocks = {PROFILES_BLOCK: profiles_table(), COMMANDS_BLOCK: commands_table()}
+    if run := run or quoted_run(RESULTS_BLOCK):
+        quoted = results_file.load(run / "results.json")
+        blocks[RESULTS_BLOCK] = _quoting(run, results_table(quoted))
+        # None when the run has no comparison: the block keeps what it says until one has.
+        blocks[DB_BLOCK] = _quoting(run, db_comparison_table(quoted))
+    if mapped_run := mapped_run or quoted_run(DB_CAPACITY_BLOCK):
+        mapped = db_capacity_table(results_file.load(mapped_run / "results.json"))
+        if mapped is None:
+            raise SystemExit(f"{mapped_run} mapped no database path")
+        blocks[DB_CAPACITY_BLOCK] = _quoting(mapped_run, mapped)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
+    django.setup()
+    from dashboards.metrics_doc import metrics_table
+
+    blocks[METRICS_BLOCK] = metrics_table()
+    for name, content in blocks.items():
+        if content is not None:
+            rewrite(name, content)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests.docs_tables", description=__doc__.split("\n\n")[0]
@@ -286,27 +253,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("results needs a run directory")
         print(results_table(results_file.load(args.run / "results.json")))
     else:
-        rewrite(PROFILES_BLOCK, profiles_table())
-        rewrite(COMMANDS_BLOCK, commands_table())
-        run = args.run or quoted_run(RESULTS_BLOCK)
-        if run is not None:
-            quoted = results_file.load(run / "results.json")
-            rewrite(RESULTS_BLOCK, f"From `{RUNS / run.name}`. " + results_table(quoted))
-            compared = db_comparison_table(quoted)
-            if compared is not None:  # else the block keeps what it says until a run has one
-                rewrite(DB_BLOCK, f"From `{RUNS / run.name}`. " + compared)
-        mapped_run = args.db_capacity_run or quoted_run(DB_CAPACITY_BLOCK)
-        if mapped_run is not None:
-            mapped = db_capacity_table(results_file.load(mapped_run / "results.json"))
-            if mapped is None:
-                parser.error(f"{mapped_run} mapped no database path")
-            rewrite(DB_CAPACITY_BLOCK, f"From `{RUNS / mapped_run.name}`. " + mapped)
-        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
-        os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
-        django.setup()
-        from dashboards.metrics_doc import metrics_table
-
-        rewrite(METRICS_BLOCK, metrics_table())
+        write(args.run, args.db_capacity_run)
     return 0
 
 

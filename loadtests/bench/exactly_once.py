@@ -38,7 +38,7 @@ import msgspec
 from prometheus_client.parser import text_string_to_metric_families
 
 from loadtests.model.experiment import STACK_NAMES
-from loadtests.observability.receiver import Counts
+from loadtests.observability.receiver import Counts, counts
 from loadtests.observability.stacks import parse_stacks, prepared, server_env
 from loadtests.sweep.cell import wait_for_workers
 from loadtests.sweep.postgres import Postgres
@@ -47,6 +47,8 @@ from mysite.launcher import LOOPBACK, free_port, managed_process, serve
 from mysite.metrics import names
 from mysite.servers import DEFAULT_THREADS, WSGI_KINDS, server_argv
 from mysite.shutdown import AT_DEFAULTS
+
+from .render import markdown
 
 WORKERS = 2
 SERVERS = ("uvicorn", "gunicorn-gthread")
@@ -78,8 +80,7 @@ FLUSHED = "after the stop"
 
 class Figure(msgspec.Struct, frozen=True):
     stack: str
-    server: str
-    workers: int
+    server: str  # under WORKERS workers
     route: str
     sent: int
     source: str  # what was read
@@ -153,7 +154,7 @@ def _from_metrics(
     expected = 0 if stack == "none" else requests
     source = f"/metrics {family}_count"
     return [
-        Figure(stack, server, WORKERS, p, requests, source, expected, counted.get(keys[p], 0))
+        Figure(stack, server, p, requests, source, expected, counted.get(keys[p], 0))
         for p in queries
     ]
 
@@ -178,7 +179,7 @@ def _from_receiver(
         ):
             source = f"receiver {when}: {source}"
             figures.append(
-                Figure("opentelemetry", server, WORKERS, path, requests, source, expected, counted)
+                Figure("opentelemetry", server, path, requests, source, expected, counted)
             )
     return figures
 
@@ -198,9 +199,9 @@ def measure(
             if ready.receiver_url is None:
                 return _from_metrics(stack, server, base, queries, requests)
             # What a backend has while the load has just ended, before any worker flushed.
-            live = _from_receiver(server, ready.receiver_counts(), queries, requests, LIVE)
+            live = _from_receiver(server, counts(ready.receiver_url), queries, requests, LIVE)
         # The server has stopped: every worker flushed its spans and metrics on the way out.
-        return live + _from_receiver(server, ready.receiver_counts(), queries, requests, FLUSHED)
+        return live + _from_receiver(server, counts(ready.receiver_url), queries, requests, FLUSHED)
 
 
 def single_process_registries(requests: int, app_env: dict[str, str]) -> list[Figure]:
@@ -230,9 +231,7 @@ def single_process_registries(requests: int, app_env: dict[str, str]) -> list[Fi
             f"PROMETHEUS_MULTIPROC_DIR, {SCRAPES} scrapes said {seen}"
         )
         figures.append(
-            Figure(
-                "django-prometheus", "uvicorn", WORKERS, path, requests, source, requests, max(seen)
-            )
+            Figure("django-prometheus", "uvicorn", path, requests, source, requests, max(seen))
         )
     return figures
 
@@ -259,18 +258,7 @@ def measure_all(
 
 
 def table(figures: list[Figure]) -> str:
-    lines = [
-        "| stack | server x workers | route | sent | what was read | expected | counted | exact |",
-        "|---|---|---|---:|---|---:|---:|---|",
-    ]
-    verdict = {True: "yes", False: "**no**", None: "-"}
-    for f in figures:
-        expected = "-" if f.expected is None else f.expected
-        lines.append(
-            f"| {f.stack} | {f.server} x {f.workers} | `{f.route}` | {f.sent} | {f.source} "
-            f"| {expected} | {f.counted} | {verdict[f.exact]} |"
-        )
-    return "\n".join(lines)
+    return markdown("exactly_once.md.j2", figures=figures, workers=WORKERS)
 
 
 def main(argv: list[str] | None = None) -> None:

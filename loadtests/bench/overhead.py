@@ -1,10 +1,11 @@
 """What the metrics middleware costs: hello-world throughput, side by side, in one run.
 
-Three 1-worker uvicorn servers stay up together, pinned to one CPU: metrics off
-(``METRICS_ENABLED=false``), this app's middleware, and django-prometheus's. wrk, pinned to
+Three 1-worker uvicorn servers stay up together, pinned to one CPU, one per instrumentation
+stack (``loadtests.observability.stacks``): ``none`` (metrics off), ``lab`` (this app's
+middleware) and ``django-prometheus``. wrk, pinned to
 another CPU so it never competes with the server it measures, drives them in short runs that
-alternate between the variants, the order rotating each round, so drift on a shared machine
-hits every variant alike. Each run's rps is divided by the metrics-off rps of the same round
+alternate between the stacks, the order rotating each round, so drift on a shared machine
+hits every stack alike. Each run's rps is divided by the ``none`` rps of the same round
 and endpoint; the report gives the median and the spread of those paired ratios.
 
 Other load on a shared machine takes CPU from the servers, and their rps with it. The report
@@ -35,13 +36,19 @@ import sys
 import time
 from pathlib import Path
 
-from loadtests.model.experiment import BASELINE, VARIANTS
-from loadtests.sweep.machine import git_state
+from loadtests.observability.stacks import STACKS, server_env
+from loadtests.sweep.machine import git_state, now_iso, versions
 from loadtests.sweep.sampler import tree_cpu_seconds
 from mysite.launcher import serve
 
+from .render import markdown
+
 ROOT = Path(__file__).resolve().parents[2]
 ENDPOINTS = {"sync": "/sync/api/?delay=0", "async": "/async/api/?delay=0"}
+# The stacks compared: the baseline first (every ratio is to it), then the middleware whose
+# cost the table quotes (the lab's), then the other library.
+COMPARED = ("none", "lab", "django-prometheus")
+BASELINE = COMPARED[0]
 TARGET_COST = 0.03  # the issue's budget: at most 3% of throughput
 # wrk on one core above this share of it may be what limits the rate, not the server.
 SATURATED_CPU = 0.9
@@ -118,20 +125,20 @@ def measure(args: argparse.Namespace) -> dict:
     runs = []
     with contextlib.ExitStack() as stack:
         servers = {
-            v.name: stack.enter_context(serve("uvicorn", 1, env=v.env, cpus=server_cpus))
-            for v in VARIANTS
+            name: stack.enter_context(serve("uvicorn", 1, env=server_env(name), cpus=server_cpus))
+            for name in COMPARED
         }
         for server in servers.values():
             for path in ENDPOINTS.values():
                 if args.warmup:
                     run_wrk(wrk, server.url + path, args.warmup, args.connections, wrk_cpus)
         for round_no in range(args.rounds):
-            # Rotate the order, so no variant always runs first (or right after another).
-            shift = round_no % len(VARIANTS)
+            # Rotate the order, so no stack always runs first (or right after another).
+            shift = round_no % len(COMPARED)
             for endpoint, path in ENDPOINTS.items():
-                for v in VARIANTS[shift:] + VARIANTS[:shift]:
-                    run = run_against(servers[v.name], path, args, wrk, wrk_cpus)
-                    runs.append({"round": round_no, "endpoint": endpoint, "variant": v.name, **run})
+                for name in COMPARED[shift:] + COMPARED[:shift]:
+                    run = run_against(servers[name], path, args, wrk, wrk_cpus)
+                    runs.append({"round": round_no, "endpoint": endpoint, "variant": name, **run})
     return {
         "meta": _meta(started, wrk, wrk_cpus, server_cpus),
         "middleware_cpu_us": middleware_cpu(server_cpus),
@@ -144,7 +151,7 @@ def measure(args: argparse.Namespace) -> dict:
             "warmup_s": args.warmup,
             # Lists, so the table keeps this order after a round trip through sorted JSON.
             "endpoints": [{"name": name, "path": path} for name, path in ENDPOINTS.items()],
-            "variants": [{"name": v.name, "label": v.label} for v in VARIANTS],
+            "variants": [{"name": name, "label": STACKS[name].label} for name in COMPARED],
             "target_cost": TARGET_COST,
         },
         "runs": runs,
@@ -166,16 +173,14 @@ def middleware_cpu(cpus: set[int] | None) -> dict[str, float]:
 
 
 def _meta(started: float, wrk: str, wrk_cpus, server_cpus) -> dict:
-    versions = {}
-    for package in ("django", "prometheus-client", "django-prometheus", "uvicorn", "uvloop"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[package] = importlib.metadata.version(package)
+    """The sweep's own record of the machine's software, and the libraries compared here."""
     wrk_version = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
+    compared = ("prometheus-client", "django-prometheus")
     return {
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
-        "ended": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "started": now_iso(started),
+        "ended": now_iso(),
         "python": platform.python_version(),
-        "versions": versions,
+        "versions": versions() | {p: importlib.metadata.version(p) for p in compared},
         "wrk": (wrk_version.stdout or wrk_version.stderr).split("[")[0].strip(),
         "git_commit": git_state().commit,
         "cpu_count": os.cpu_count(),
@@ -199,9 +204,9 @@ def summarize(runs: list[dict]) -> dict:
             r["round"]: r for r in runs if r["endpoint"] == endpoint and r["variant"] == BASELINE
         }
         summary[endpoint] = {}
-        for v in VARIANTS:
-            mine = [r for r in runs if r["endpoint"] == endpoint and r["variant"] == v.name]
-            summary[endpoint][v.name] = {
+        for name in COMPARED:
+            mine = [r for r in runs if r["endpoint"] == endpoint and r["variant"] == name]
+            summary[endpoint][name] = {
                 "rps": _spread([r["rps"] for r in mine]),
                 "rps_ratio": _spread([r["rps"] / baseline[r["round"]]["rps"] for r in mine]),
                 "per_cpu_s": _spread([r["per_cpu_s"] for r in mine]),
@@ -227,77 +232,16 @@ def write(result: dict, directory: Path) -> Path:
 # --- render --------------------------------------------------------------------------------
 
 
-def _ratio(stats: dict[str, float], baseline: bool) -> str:
-    if baseline:
-        return "1"
-    return f"{stats['median']:.3f} ({stats['min']:.3f}-{stats['max']:.3f})"
-
-
 def render(result: dict) -> str:
-    config, meta, summary = result["config"], result["meta"], result["summary"]
-    pinning = (
-        f"wrk on CPU {meta['wrk_cpus']}, servers on CPU {meta['server_cpus']}"
-        if meta["wrk_cpus"]
-        else "no CPU pinning (one CPU)"
-    )
-    lines = [
-        f"## Metrics overhead: hello world, {config['server']} with {config['workers']} worker",
-        "",
-        f"{config['rounds']} rounds x {config['duration_s']} s per variant and endpoint, "
-        f"alternating, {config['connections']} connections, {pinning}; {meta['started']}.",
-        "Ratios are to metrics off in the same round: median (min-max).",
-        "",
-        "| endpoint | variant | rps | rps ratio | req per server CPU-s | per CPU-s ratio "
-        "| wrk CPU (max) | server CPU (median) |",
-        "|---|---|---:|---|---:|---|---:|---:|",
-    ]
-    for endpoint in config["endpoints"]:
-        for variant in config["variants"]:
-            s = summary[endpoint["name"]][variant["name"]]
-            baseline = variant["name"] == BASELINE
-            lines.append(
-                f"| `{endpoint['path']}` | {variant['label']} | {s['rps']['median']:,.0f} "
-                f"| {_ratio(s['rps_ratio'], baseline)} | {s['per_cpu_s']['median']:,.0f} "
-                f"| {_ratio(s['per_cpu_s_ratio'], baseline)} | {s['wrk_cpu_max']:.0%} "
-                f"| {s['server_cpu_median']:.0%} |"
-            )
-
-    def cost(key: str) -> str:
-        return ", ".join(
-            f"{e['name']} {1 - summary[e['name']]['this'][key]['median']:+.1%}"
-            for e in config["endpoints"]
-        )
-
-    own = result["middleware_cpu_us"]
-    share = ", ".join(
-        f"{e['name']} {own[e['name']]:.1f} us = "
-        f"{own[e['name']] * summary[e['name']][BASELINE]['per_cpu_s']['median'] / 1e6:.1%}"
-        for e in config["endpoints"]
-    )
-    lines += [
-        "",
-        f"This middleware's cost (1 - median ratio): throughput {cost('rps_ratio')}; "
-        f"requests per server CPU-second {cost('per_cpu_s_ratio')}. Target: at most "
-        f"{config['target_cost']:.0%}.",
-        f"Its own CPU per request, in-process (loadtests.bench.middleware_cpu): {share} of a "
-        "metrics-off request's server CPU.",
-    ]
+    """The result as Markdown (``templates/overhead.md.j2``): the table, the cost, the flags."""
     flags = {
         "saturated_runs": f"wrk CPU >= {SATURATED_CPU:.0%}, it may have limited the rate",
         "starved_runs": f"server CPU < {STARVED_CPU:.0%}, other load on the machine held it back "
         "(the per CPU-s ratio is the steadier measure then)",
         "errors": "non-2xx responses or socket errors",
     }
-    for key, meaning in flags.items():
-        counts = [
-            f"{e['name']}/{v['name']} {summary[e['name']][v['name']][key]}"
-            for e in config["endpoints"]
-            for v in config["variants"]
-            if summary[e["name"]][v["name"]][key]
-        ]
-        if counts:
-            lines.append(f"Flagged, {meaning}: {', '.join(counts)}.")
-    return "\n".join(lines)
+    own_cpu = result["middleware_cpu_us"]
+    return markdown("overhead.md.j2", **result, own_cpu=own_cpu, flags=flags)
 
 
 def main(argv: list[str] | None = None) -> None:

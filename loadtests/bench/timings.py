@@ -28,6 +28,8 @@ from loadtests.sweep.sampler import tree_cpu_seconds
 from loadtests.upstream_server import serve_upstream
 from mysite.launcher import RunningProcess, serve
 
+from .render import markdown
+
 TRANSPORTS = ("httpx", "aiohttp")
 VIEWS = (
     ("/async/api_aggregated/", "async view, httpx.AsyncClient, concurrent"),
@@ -53,13 +55,6 @@ def _apps(
         yield apps, stack.enter_context(httpx.Client(timeout=timeout))
 
 
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-
-
 def fanout(args: argparse.Namespace) -> None:
     params = {"delay": args.delay, "fanout": args.fanout}
     env = {"UPSTREAM_TIMEOUT": str(args.delay * args.fanout + 5)}
@@ -75,13 +70,8 @@ def fanout(args: argparse.Namespace) -> None:
                 response = client.get(app.url + path, params=params)
                 seconds.append(time.perf_counter() - started)
                 response.raise_for_status()
-            spread = f"{min(seconds):.2f}-{max(seconds):.2f}"
-            rows.append((f"`{path}`", what, f"{statistics.median(seconds):.2f}", spread))
-    print(
-        f"\n{args.fanout} upstream calls of {args.delay:g} s each, uvicorn with 2 workers, "
-        f"{args.transport} transport, {args.repeats} requests per view:\n"
-    )
-    _print_table(("view", "how", "median s", "min-max s"), rows)
+            rows.append((path, what, seconds))
+    print(markdown("timings.md.j2", "fanout", args=args, rows=rows, median=statistics.median))
 
 
 def _cpu_round(client: httpx.Client, app: RunningProcess, calls: int, fanout: int, delay: float):
@@ -109,13 +99,9 @@ def transport(args: argparse.Namespace) -> None:
                 print(
                     f"round {round_number + 1}/{args.rounds} {name}: {seconds[name][-1]:.2f} s CPU"
                 )
-    medians = {name: statistics.median(values) for name, values in seconds.items()}
-    print(f"\n{args.calls} calls, {args.fanout} at a time, upstream delay {args.delay} s:")
-    _print_table(
-        ("transport", "app CPU s (median)", "min", "max"),
-        [(n, f"{medians[n]:.2f}", f"{min(v):.2f}", f"{max(v):.2f}") for n, v in seconds.items()],
+    print(
+        markdown("timings.md.j2", "transport", args=args, seconds=seconds, median=statistics.median)
     )
-    print(f"\nhttpx / aiohttp CPU ratio: {medians['httpx'] / medians['aiohttp']:.1f}x")
 
 
 def main(argv: list[str] | None = None) -> None:

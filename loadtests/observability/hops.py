@@ -41,22 +41,12 @@ REQUEST_TIMEOUT = 30  # seconds, for one request in process
 
 
 class RouteHops(msgspec.Struct, frozen=True):
-    route: str
     sync_to_async: float  # per request
     async_to_sync: float
 
     @property
     def total(self) -> float:
         return self.sync_to_async + self.async_to_sync
-
-
-class StackHops(msgspec.Struct, frozen=True):
-    stack: str
-    requests: int  # per route
-    routes: list[RouteHops]
-
-    def route(self, path: str) -> RouteHops:
-        return next(r for r in self.routes if r.route == path)
 
 
 # --- in the measured process -------------------------------------------------------------------
@@ -108,41 +98,32 @@ async def _request(application, path: str) -> int:
     return start["status"]
 
 
-async def _measure(requests: int) -> list[RouteHops]:
+async def _measure(requests: int) -> dict[str, RouteHops]:
     from mysite.asgi import application
 
-    routes = []
+    routes = {}
     for path in ROUTES:
         if await _request(application, path) != 200:  # the first request warms up, uncounted
             raise RuntimeError(f"{path} did not answer 200")
         _counts.clear()
         for _ in range(requests):
             await _request(application, path)
-        routes.append(
-            RouteHops(
-                path, _counts["sync_to_async"] / requests, _counts["async_to_sync"] / requests
-            )
+        routes[path] = RouteHops(
+            _counts["sync_to_async"] / requests, _counts["async_to_sync"] / requests
         )
     return routes
-
-
-def _main_measured(requests: int) -> None:
-    _count_hops()
-    routes = asyncio.run(_measure(requests))
-    sys.stdout.write(msgspec.json.encode(routes).decode() + "\n")
 
 
 # --- from the measuring side -------------------------------------------------------------------
 
 
-def count_hops(stack: str, requests: int = DEFAULT_REQUESTS) -> StackHops:
-    """Hops per request on each of ``ROUTES`` under ``stack`` (a fresh process)."""
+@functools.cache  # once per stack and process: the counts do not vary
+def count_hops(stack: str, requests: int = DEFAULT_REQUESTS) -> dict[str, RouteHops]:
+    """Hops per request on each of ``ROUTES`` under ``stack``, by route (a fresh process)."""
     with prepared(stack) as ready:
-        env = {**os.environ, **ready.env, "DJANGO_SECRET_KEY": "hops-" + "x" * 50}
-        argv = [sys.executable, "-m", "loadtests.observability.hops", "--measured"]
         result = subprocess.run(
-            [*argv, "--requests", str(requests)],
-            env=env,
+            [sys.executable, "-m", "loadtests.observability.hops", "--measured", str(requests)],
+            env={**os.environ, **ready.env, "DJANGO_SECRET_KEY": "hops-" + "x" * 50},
             capture_output=True,
             text=True,
             timeout=120,
@@ -150,32 +131,27 @@ def count_hops(stack: str, requests: int = DEFAULT_REQUESTS) -> StackHops:
         )
     if result.returncode != 0:
         raise RuntimeError(f"counting hops under {stack} failed:\n{result.stderr[-3000:]}")
-    lines = result.stdout.strip().splitlines()
-    return StackHops(stack, requests, msgspec.json.decode(lines[-1], type=list[RouteHops]))
-
-
-_counted = functools.cache(count_hops)  # once per stack and process: the counts do not vary
+    return msgspec.json.decode(result.stdout.splitlines()[-1], type=dict[str, RouteHops])
 
 
 def hops_per_request(stack: str, path: str) -> float | None:
     """What a request to ``path`` pays in hops under ``stack`` (a capacity phase asks for each
     entry); None for a route ``ROUTES`` does not hold."""
-    return _counted(stack).route(path).total if path in ROUTES else None
+    return count_hops(stack)[path].total if path in ROUTES else None
 
 
-def table(measured: list[StackHops]) -> str:
+def table(stacks: list[str], requests: int = DEFAULT_REQUESTS) -> str:
     """Markdown: hops per request by stack and route, and what each stack adds to ``none``'s."""
-    baseline = next((m for m in measured if m.stack == "none"), None)
+    baseline = count_hops("none", requests)
     lines = [
         "| stack | route | sync_to_async | async_to_sync | added to `none` |",
         "|---|---|---:|---:|---:|",
     ]
-    for m in measured:
-        for r in m.routes:
-            added = r.total - baseline.route(r.route).total if baseline else float("nan")
+    for stack in stacks:
+        for route, hops in count_hops(stack, requests).items():
             lines.append(
-                f"| {m.stack} | `{r.route}` | {r.sync_to_async:g} "
-                f"| {r.async_to_sync:g} | {added:+g} |"
+                f"| {stack} | `{route}` | {hops.sync_to_async:g} | {hops.async_to_sync:g} "
+                f"| {hops.total - baseline[route].total:+g} |"
             )
     return "\n".join(lines)
 
@@ -187,12 +163,13 @@ def main(argv: list[str] | None = None) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--requests", type=int, default=DEFAULT_REQUESTS, help="per route")
-    parser.add_argument("--measured", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--measured", type=int, metavar="REQUESTS", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.measured:
-        _main_measured(args.requests)
-        return
-    print(table([count_hops(name, args.requests) for name in STACK_NAMES]))
+    if args.measured:  # inside the process measured, under the stack's environment
+        _count_hops()
+        sys.stdout.write(msgspec.json.encode(asyncio.run(_measure(args.measured))).decode() + "\n")
+    else:
+        print(table(list(STACK_NAMES), args.requests))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ stack by name.
     with prepared("opentelemetry") as stack:
         with serve("uvicorn", 2, env=stack.env):
             ...
-        stack.receiver_counts()
+        receiver.counts(stack.receiver_url)
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 from loadtests.model.experiment import DEFAULT_STACK, STACK_NAMES
 
-from .receiver import Counts, counts, serve_receiver
+from .receiver import serve_receiver
 
 APP_SETTINGS = "mysite.settings"
 
@@ -80,19 +80,14 @@ STACKS = {
 assert tuple(STACKS) == STACK_NAMES, "one stack for each name the experiments use"
 
 
-def stack(name: str) -> Stack:
-    try:
-        return STACKS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown instrumentation {name!r}; choose from {', '.join(STACK_NAMES)}"
-        ) from None
-
-
 def parse_stacks(names: str) -> list[str]:
     """``"none,lab"`` -> the names, checked, in order, each once (``INSTRUMENTATION=<list>``)."""
-    chosen = [stack(n.strip()).name for n in names.split(",") if n.strip()]
-    return list(dict.fromkeys(chosen)) or [DEFAULT_STACK]
+    chosen = list(dict.fromkeys(n.strip() for n in names.split(",") if n.strip()))
+    if unknown := [n for n in chosen if n not in STACKS]:
+        raise ValueError(
+            f"unknown instrumentation {unknown[0]!r}; choose from {', '.join(STACK_NAMES)}"
+        )
+    return chosen or [DEFAULT_STACK]
 
 
 @dataclass(frozen=True)
@@ -105,30 +100,21 @@ class PreparedStack:
     receiver_url: str | None = None
     receiver_pid: int | None = None  # to pin it away from the server it receives from
 
-    def receiver_counts(self) -> Counts:
-        if self.receiver_url is None:
-            raise ValueError(f"the {self.stack.name} stack exports nothing over OTLP")
-        return counts(self.receiver_url)
-
 
 def server_env(name: str, receiver_url: str | None = None) -> dict[str, str]:
     """The environment a server needs to run the app under stack ``name`` (``receiver_url``:
-    where an OTLP-exporting stack sends, required for it)."""
-    chosen = stack(name)
-    env = {"DJANGO_SETTINGS_MODULE": chosen.settings, **chosen.env}
-    if chosen.exports_otlp:
-        if receiver_url is None:
-            raise ValueError(f"the {name} stack needs an OTLP receiver's URL")
-        # The SDK's exporters add /v1/traces and /v1/metrics to it.
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver_url
-    return env
+    where an OTLP-exporting stack sends, which the SDK's exporters add /v1/traces and
+    /v1/metrics to)."""
+    chosen = STACKS[name]
+    otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver_url} if receiver_url else {}
+    return {"DJANGO_SETTINGS_MODULE": chosen.settings, **chosen.env, **otlp}
 
 
 @contextlib.contextmanager
 def prepared(name: str, receiver_port: int | None = None) -> Iterator[PreparedStack]:
     """Stack ``name`` ready to serve under for the block: its receiver (a fresh one, on
     ``receiver_port`` or a free port) runs while the block does, when the stack needs one."""
-    chosen = stack(name)
+    chosen = STACKS[name]
     if not chosen.exports_otlp:
         yield PreparedStack(chosen, server_env(name))
         return
