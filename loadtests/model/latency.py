@@ -18,10 +18,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterable
 from statistics import NormalDist
 
-import numpy as np
 from msgspec import field
 
 from .record import Record
@@ -36,15 +36,8 @@ CONFIDENCE = 0.95
 _WIDER_AT = tuple(10**SIGNIFICANT_DIGITS * w for w in (1, 10, 100) if w < RESOLUTION_US)
 
 
-def buckets_us(ms: np.ndarray) -> np.ndarray:
-    """The buckets (µs) that hold response times of ``ms`` milliseconds."""
-    us = np.rint(np.maximum(ms, 0.0) * 1000.0).astype(np.int64)
-    width = 10 ** np.searchsorted(_WIDER_AT, us, side="right")
-    return (us + width // 2) // width * width
-
-
 def bucket_us(ms: float) -> int:
-    """``buckets_us`` of one response time, without NumPy (once per request in Locust)."""
+    """The bucket (µs) that holds a response time of ``ms`` milliseconds."""
     us = max(0, round(ms * 1000.0))
     width = 10 ** bisect.bisect_right(_WIDER_AT, us)
     return (us + width // 2) // width * width
@@ -92,8 +85,7 @@ class Latency(Record):
 
     @classmethod
     def of(cls, values_ms: Iterable[float]) -> Latency:
-        keys, counts = np.unique(buckets_us(np.fromiter(values_ms, float)), return_counts=True)
-        return cls(counts=dict(zip(keys.tolist(), counts.tolist(), strict=True)))
+        return cls(counts=dict(Counter(map(bucket_us, values_ms))))
 
     @classmethod
     def merged(cls, parts: Iterable[Latency]) -> Latency:
