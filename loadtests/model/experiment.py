@@ -106,13 +106,17 @@ class Experiment:
         return self.spec.service_time(self.delay, self.fanout)
 
     @property
+    def littles_law_rps(self) -> float:
+        """The users' ceiling: each waits for its request's service time, then asks again."""
+        return self.spec.littles_law_rps(self.users, self.delay, self.fanout)
+
+    @property
     def spec(self) -> Scenario:
         return SCENARIOS[self.scenario]
 
     def model(self) -> tuple[float, str]:
         if self.server == EXTERNAL:
-            rps = self.spec.littles_law_rps(self.users, self.delay, self.fanout)
-            return rps, "Little's law only: the server is not the sweep's"
+            return self.littles_law_rps, "Little's law only: the server is not the sweep's"
         return self.spec.model(
             self.server,
             self.workers,
