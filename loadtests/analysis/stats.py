@@ -23,7 +23,7 @@ from statistics import NormalDist
 import numpy as np
 import scipy.stats
 
-from loadtests.model.latency import CONFIDENCE, Latency
+from loadtests.model.latency import CONFIDENCE, Latency, nearest_rank
 
 RESAMPLES = 1000
 SEED = 11  # a fixed seed: the same data give the same interval, run after run
@@ -63,8 +63,7 @@ def _statistics(windows: Sequence[tuple[float, Latency]], picks: np.ndarray, key
         seen = np.cumsum(pick @ counts)  # requests at or below each bucket
         total = int(seen[-1])
         for column, q in quantiles if total else ():
-            rank = max(1, math.ceil(q * total))
-            result[column] = buckets[np.searchsorted(seen, rank)] / 1000.0
+            result[column] = buckets[np.searchsorted(seen, nearest_rank(q, total))] / 1000.0
     return out
 
 

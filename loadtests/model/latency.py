@@ -43,6 +43,11 @@ def bucket_us(ms: float) -> int:
     return (us + width // 2) // width * width
 
 
+def nearest_rank(q: float, count: int) -> int:
+    """The 1-based rank of the ``q`` quantile of ``count`` values: ceil(q x n), no interpolation."""
+    return max(1, math.ceil(q * count))
+
+
 def quantile_ranks(
     count: int, quantile: float, confidence: float = CONFIDENCE
 ) -> tuple[int | None, int | None]:
@@ -119,8 +124,8 @@ class Latency(Record):
         return keys[bisect.bisect_left(seen, rank)] / 1000.0
 
     def quantile(self, q: float) -> float | None:
-        """Nearest-rank quantile in ms (the value at rank ceil(q x n)); None when empty."""
-        return self.value_at_rank(max(1, math.ceil(q * self.count)))
+        """Nearest-rank quantile in ms; None when empty."""
+        return self.value_at_rank(nearest_rank(q, self.count))
 
     def quantile_ci(self, q: float, confidence: float = CONFIDENCE) -> tuple[float | None, ...]:
         """The quantile's distribution-free interval (``quantile_ranks``), in ms."""
