@@ -42,7 +42,9 @@ def _interval(values: np.ndarray) -> tuple[float, float] | None:
     return low, high
 
 
-def _statistics(windows: Sequence[tuple[float, Latency]], picks: np.ndarray, keys) -> np.ndarray:
+def _statistics(
+    windows: Sequence[tuple[float, Latency]], picks: np.ndarray, keys: Sequence[str]
+) -> np.ndarray:
     """Each key's statistic (a column) for each pick of ``windows`` (a row: how many times each
     window is taken): the windows' mean rate, or a quantile of their pooled times, nearest-rank
     as ``Latency.quantile`` (NaN: no time). The times are a matrix of counts (windows x buckets),
@@ -62,7 +64,9 @@ def _statistics(windows: Sequence[tuple[float, Latency]], picks: np.ndarray, key
     for pick, result in zip(picks, out, strict=True):
         seen = np.cumsum(pick @ counts)  # requests at or below each bucket
         total = int(seen[-1])
-        for column, q in quantiles if total else ():
+        if not total:
+            continue  # the picked windows recorded no time
+        for column, q in quantiles:
             result[column] = buckets[np.searchsorted(seen, nearest_rank(q, total))] / 1000.0
     return out
 
