@@ -109,7 +109,6 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
     rates = [w.rps for w in windows]
     rps = round(statistics.fmean(rates), 2) if rates else 0.0
     latency = times.summary()
-    ceiling = plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout)
     model_rps, model_text = plan.model()
     generator_cpu = max((g.cpu_percent for w in windows for g in w.generator_cpu), default=None)
     server_cpu = _mean(w.server_process and w.server_process.cpu_percent for w in windows)
@@ -156,7 +155,7 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         **_planned(plan),
         delay_s=plan.delay,
         fanout=plan.fanout if plan.spec.uses_upstream else None,
-        service_time_s=plan.spec.service_time(plan.delay, plan.fanout),
+        service_time_s=plan.service_time,
         warmup_s=max((w.seconds for w in warmups), default=plan.warmup),
         warmups=warmups or None,
         window_s=runs[0]["windows"].length_s if runs else None,
@@ -178,7 +177,7 @@ def assemble(plan: Experiment, runs: list[dict], cell_dir: Path, cores: int | No
         server_latency_ms=server_hist and server_hist.latency_ms(),
         server_requests=round(server_hist.count) if server_hist else None,
         server_statuses=_statuses(server_hist),
-        efficiency=round(rps / ceiling, 3) if ceiling else None,
+        efficiency=round(rps / plan.littles_law_rps, 3) if plan.littles_law_rps else None,
         model_rps=round(model_rps, 2),
         model=model_text,
         model_efficiency=round(rps / model_rps, 3) if model_rps else None,
@@ -231,7 +230,7 @@ def _planned(plan: Experiment) -> dict:
         "threads": plan.threads,
         "users": plan.users,
         "db_pool_size": plan.db_pool or None,
-        "littles_law_rps": round(plan.spec.littles_law_rps(plan.users, plan.delay, plan.fanout), 2),
+        "littles_law_rps": round(plan.littles_law_rps, 2),
     }
 
 

@@ -34,7 +34,7 @@ import statistics
 from dataclasses import dataclass
 
 from loadtests.scenarios import ASYNC, ASYNC_BLOCKING, SCENARIOS, SYNC
-from mysite.servers import SERVER_KINDS, WSGI_KINDS
+from mysite.servers import WSGI_KINDS
 
 from .capacity import CPU, CapacityEntry
 from .results import Results
@@ -82,20 +82,6 @@ def predict(
         bounds.append((workers * cost.pool / s, POOL_BOUND, held))
     rps, binds, arithmetic = min(bounds)
     return Prediction(server, workers, threads, view, rps, binds, f"{arithmetic} = {rps:,.0f}/s")
-
-
-def predict_all(
-    cost: RouteCost, view: str, workers: int, threads: int, cores: float, kinds=SERVER_KINDS
-) -> list[tuple[Prediction, Prediction]]:
-    """Each kind's (as written, if async) ceilings, side by side. They differ only for a view
-    that blocks its event loop: a sync view's threads bind under WSGI as an async view's would."""
-    return [
-        (
-            predict(cost, kind, workers, threads, cores, view),
-            predict(cost, kind, workers, threads, cores, ASYNC),
-        )
-        for kind in kinds
-    ]
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ argument (1932):
   P(W <= kD + u) = sum_n p_n P(Poisson(λ(D - u)) <= (k + 1)c - 1 - max(n - c, 0)).
 
 The chain is iterated with numpy's convolution (each of a report's handful in well under a
-second); the rest is plain Python.
+second); the Poisson laws are scipy's.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ from __future__ import annotations
 import functools
 import math
 
-import numpy as np  # matplotlib's, already locked: the chain's convolution in C
+import numpy as np
+import scipy.optimize
+from scipy.stats import poisson
 
 P99 = 0.99
 # The stationary chain is iterated until its distribution moves less than this (L1).
@@ -35,49 +37,23 @@ MAX_ITERATIONS = 200_000
 MAX_LOAD = 0.99
 
 
-def _poisson_pmf(mean: float, tail: float = 1e-14) -> list[float]:
-    """P(A = k) for k = 0.. until the remaining mass is below ``tail``."""
-    pmf, term, k, total = [], math.exp(-mean), 0, 0.0
-    while True:
-        pmf.append(term)
-        total += term
-        if k > mean and 1.0 - total < tail:
-            return pmf
-        k += 1
-        term *= mean / k
-
-
-def _poisson_cdf(mean: float, n: int) -> float:
-    if n < 0:
-        return 0.0
-    term = total = math.exp(-mean)
-    for k in range(1, n + 1):
-        term *= mean / k
-        total += term
-    return min(total, 1.0)
-
-
 def _tail_root(servers: int, arrivals_per_service: float) -> float:
-    """The root z > 1 of z^c = exp(λD (z - 1)), by bisection on c log z - λD (z - 1)."""
-    high = 2.0
+    """The root z > 1 of z^c = exp(λD (z - 1)), where c log z - λD (z - 1) turns negative."""
 
     def gap(z: float) -> float:
         return servers * math.log(z) - arrivals_per_service * (z - 1.0)
 
+    high = 2.0
     while gap(high) > 0:
         high *= 2.0
-    # Just above 1 the gap is positive (c > λD): the root lies where it turns negative.
-    low = 1.0 + 1e-12
-    for _ in range(200):
-        middle = (low + high) / 2.0
-        low, high = (middle, high) if gap(middle) > 0 else (low, middle)
-    return (low + high) / 2.0
+    return scipy.optimize.brentq(gap, 1.0 + 1e-12, high, xtol=1e-15)
 
 
 @functools.lru_cache(maxsize=64)
-def _number_in_system(servers: int, arrivals_per_service: float) -> tuple[float, ...]:
+def _number_in_system(servers: int, arrivals_per_service: float) -> np.ndarray:
     """The stationary law of N, the number in the system, seen D apart (see the module)."""
-    a = np.array(_poisson_pmf(arrivals_per_service))
+    # P(A = k) until what is left of the tail is negligible.
+    a = poisson.pmf(np.arange(poisson.isf(1e-14, arrivals_per_service) + 1), arrivals_per_service)
     load = arrivals_per_service / servers
     # Truncate where a geometric tail of the load's decay rate has left nothing to count.
     size = servers + len(a) + int(40.0 / max(1.0 - load, 1e-3))
@@ -95,7 +71,8 @@ def _number_in_system(servers: int, arrivals_per_service: float) -> tuple[float,
         p = after
         if moved < TOLERANCE:
             break
-    return tuple(float(x) for x in p)
+    p.flags.writeable = False  # cached: shared by every caller
+    return p
 
 
 def mdc_wait_cdf(servers: int, service_s: float, rate: float, wait_s: float) -> float:
@@ -107,9 +84,9 @@ def mdc_wait_cdf(servers: int, service_s: float, rate: float, wait_s: float) -> 
         return 0.0
     p = _number_in_system(servers, rate * service_s)
     k, u = divmod(wait_s, service_s)
-    mean = rate * (service_s - u)
     room = (int(k) + 1) * servers - 1
-    return sum(mass * _poisson_cdf(mean, room - max(n - servers, 0)) for n, mass in enumerate(p))
+    left = room - np.maximum(np.arange(len(p)) - servers, 0)
+    return float(p @ poisson.cdf(left, rate * (service_s - u)))
 
 
 def mdc_lambda_star(servers: int, service_s: float, slo_p99_ms: float) -> float:

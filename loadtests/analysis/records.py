@@ -245,23 +245,21 @@ class InflightCost(Record, kw_only=True):
     limited_by: str | None = None  # why ``concurrency`` is below the wanted count
     error: str | None = None
 
+    def _per_request(self, idle: float | None, peak: float | None) -> float | None:
+        return None if peak is None or idle is None else (peak - idle) / self.concurrency
+
     @property
     def kib_per_request(self) -> float | None:
-        if self.peak_rss_mib is None or self.idle_rss_mib is None:
-            return None
-        return (self.peak_rss_mib - self.idle_rss_mib) * 1024 / self.concurrency
+        mib = self._per_request(self.idle_rss_mib, self.peak_rss_mib)
+        return None if mib is None else mib * 1024
 
     @property
     def threads_per_request(self) -> float | None:
-        if self.peak_threads is None or self.idle_threads is None:
-            return None
-        return (self.peak_threads - self.idle_threads) / self.concurrency
+        return self._per_request(self.idle_threads, self.peak_threads)
 
     @property
     def blocked_per_request(self) -> float | None:
-        if self.peak_threads_blocked is None or self.idle_threads_blocked is None:
-            return None
-        return (self.peak_threads_blocked - self.idle_threads_blocked) / self.concurrency
+        return self._per_request(self.idle_threads_blocked, self.peak_threads_blocked)
 
 
 class SlowClientsWindow(Record):

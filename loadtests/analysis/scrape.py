@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from loadtests.model.latency import QUANTILES, LatencyMs
 from mysite.metrics import names
@@ -111,24 +112,20 @@ def round_to_bucket(value: float, lower: float, upper: float) -> float:
     return min(max(rounded, lower), upper)
 
 
-def parse(text: str) -> dict[str, list[tuple[str, dict[str, str], float]]]:
-    """Samples by family name: ``(sample name, labels, value)``."""
-    families: dict[str, list[tuple[str, dict[str, str], float]]] = {}
-    for family in text_string_to_metric_families(text):
-        families[family.name] = [(s.name, dict(s.labels), s.value) for s in family.samples]
-    return families
+Families = dict[str, list[Sample]]  # by family name
 
 
-def histogram(
-    families: Mapping[str, Iterable[tuple[str, dict[str, str], float]]],
-    metric: str,
-    match: Mapping[str, str] | None = None,
-) -> Histogram:
+def parse(text: str) -> Families:
+    """An exposition's samples, as prometheus_client parses them."""
+    return {family.name: family.samples for family in text_string_to_metric_families(text)}
+
+
+def histogram(families: Families, metric: str, match: Mapping[str, str] | None = None) -> Histogram:
     """One histogram summed over every series of ``metric`` whose labels include ``match``."""
     buckets: dict[float, float] = defaultdict(float)
     count_by_status: dict[str, float] = defaultdict(float)
     total = 0.0
-    for name, labels, value in families.get(metric, ()):
+    for name, labels, value, *_ in families.get(metric, ()):
         if match and any(labels.get(k) != v for k, v in match.items()):
             continue
         if name == metric + "_bucket":
@@ -141,11 +138,11 @@ def histogram(
     return Histogram(dict(buckets), total, dict(count_by_status))
 
 
-def route_histogram(families, route: str) -> Histogram:
+def route_histogram(families: Families, route: str) -> Histogram:
     return histogram(families, names.SERVER_DURATION, {names.ROUTE: route})
 
 
-def upstream_histogram(families) -> Histogram:
+def upstream_histogram(families: Families) -> Histogram:
     return histogram(families, names.CLIENT_DURATION)
 
 

@@ -7,10 +7,10 @@ samples and writes them (``write``); the analysis reads them back (``read``).
 
 from __future__ import annotations
 
-import bisect
 from pathlib import Path
 
 import msgspec
+import numpy as np
 
 
 class Sample(msgspec.Struct, frozen=True, array_like=True):
@@ -37,7 +37,11 @@ def window(samples: list[Sample], start: float, end: float) -> dict | None:
     """CPU (% of one core), peak RSS (MB), threads and processes over a window."""
     if len(samples) < 2 or end <= start:
         return None
-    cpu_s = _interpolate(samples, end) - _interpolate(samples, start)
+    # Each edge's cumulative CPU, interpolated between the samples on either side of it.
+    at_start, at_end = np.interp(
+        (start, end), [s.unix for s in samples], [s.cpu_s for s in samples]
+    )
+    cpu_s = float(at_end - at_start)
     nearest = min(samples, key=lambda s: abs(s.unix - end))
     inside = [s for s in samples if start <= s.unix <= end] or [nearest]
     return {
@@ -52,13 +56,3 @@ def mean_io(samples: list[Sample], start: float, end: float) -> float | None:
     """The mean count of threads in a socket wait over the samples in [start, end]."""
     inside = [s.in_io for s in samples if start <= s.unix <= end and s.in_io is not None]
     return sum(inside) / len(inside) if inside else None
-
-
-def _interpolate(samples: list[Sample], unix: float) -> float:
-    i = bisect.bisect_left([s.unix for s in samples], unix)
-    if i <= 0 or i >= len(samples):
-        return samples[min(i, len(samples) - 1)].cpu_s
-    before, after = samples[i - 1], samples[i]
-    span = after.unix - before.unix
-    share = (unix - before.unix) / span if span > 0 else 1.0
-    return before.cpu_s + share * (after.cpu_s - before.cpu_s)

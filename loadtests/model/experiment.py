@@ -1,10 +1,10 @@
 """An experiment: one configuration of the app under test and the closed-loop load put on it.
 
-A configuration is a server kind, its workers and threads, the database pool (a database
-scenario's), the app's variant (``VARIANTS``: what the overhead benchmark and the capacity map
-compare); the load is a scenario's users, its view's delay and fan-out, each window's length
-and the repeats. ``loadtests.sweep.plan.CellPlan`` adds how the sweep runs one (its warm-up,
-windows and estimates); the analysis reads an experiment from here, below both.
+A configuration is a server kind, its workers and threads and the database pool (a database
+scenario's); the load is a scenario's users, its view's delay and fan-out, each window's length
+and the repeats. The instrumentation stacks a configuration may run under are ``STACK_NAMES``.
+``loadtests.sweep.plan.CellPlan`` adds how the sweep runs one (its warm-up, windows and
+estimates); the analysis reads an experiment from here, below both.
 """
 
 from __future__ import annotations
@@ -34,32 +34,6 @@ READS_REQUESTS = {
     "granian": "in Rust's asynchronous I/O, and only a complete request reaches Python",
     "granian-wsgi": "in Rust's asynchronous I/O; only a complete request takes a blocking thread",
 }
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One build of the app: what differs from it as shipped, as its environment."""
-
-    name: str
-    label: str
-    env: dict[str, str]
-
-
-BASELINE = "off"
-_APP = {"DJANGO_SETTINGS_MODULE": "mysite.settings", "DJANGO_DEBUG": "false"}
-VARIANTS = (
-    Variant(BASELINE, "metrics off", {**_APP, "METRICS_ENABLED": "false"}),
-    Variant("this", "this middleware", {**_APP, "METRICS_ENABLED": "true"}),
-    Variant(
-        "django-prometheus",
-        "django-prometheus",
-        {
-            **_APP,
-            "DJANGO_SETTINGS_MODULE": "loadtests.bench.settings_django_prometheus",
-            "METRICS_ENABLED": "false",
-        },
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -106,13 +80,17 @@ class Experiment:
         return self.spec.service_time(self.delay, self.fanout)
 
     @property
+    def littles_law_rps(self) -> float:
+        """The users' ceiling: each waits for its request's service time, then asks again."""
+        return self.spec.littles_law_rps(self.users, self.delay, self.fanout)
+
+    @property
     def spec(self) -> Scenario:
         return SCENARIOS[self.scenario]
 
     def model(self) -> tuple[float, str]:
         if self.server == EXTERNAL:
-            rps = self.spec.littles_law_rps(self.users, self.delay, self.fanout)
-            return rps, "Little's law only: the server is not the sweep's"
+            return self.littles_law_rps, "Little's law only: the server is not the sweep's"
         return self.spec.model(
             self.server,
             self.workers,

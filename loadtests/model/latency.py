@@ -18,10 +18,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from collections import Counter
 from collections.abc import Iterable
 from statistics import NormalDist
 
-import numpy as np
 from msgspec import field
 
 from .record import Record
@@ -36,18 +36,16 @@ CONFIDENCE = 0.95
 _WIDER_AT = tuple(10**SIGNIFICANT_DIGITS * w for w in (1, 10, 100) if w < RESOLUTION_US)
 
 
-def buckets_us(ms: np.ndarray) -> np.ndarray:
-    """The buckets (µs) that hold response times of ``ms`` milliseconds."""
-    us = np.rint(np.maximum(ms, 0.0) * 1000.0).astype(np.int64)
-    width = 10 ** np.searchsorted(_WIDER_AT, us, side="right")
-    return (us + width // 2) // width * width
-
-
 def bucket_us(ms: float) -> int:
-    """``buckets_us`` of one response time, without NumPy (once per request in Locust)."""
+    """The bucket (µs) that holds a response time of ``ms`` milliseconds."""
     us = max(0, round(ms * 1000.0))
     width = 10 ** bisect.bisect_right(_WIDER_AT, us)
     return (us + width // 2) // width * width
+
+
+def nearest_rank(q: float, count: int) -> int:
+    """The 1-based rank of the ``q`` quantile of ``count`` values: ceil(q x n), no interpolation."""
+    return max(1, math.ceil(q * count))
 
 
 def quantile_ranks(
@@ -92,8 +90,7 @@ class Latency(Record):
 
     @classmethod
     def of(cls, values_ms: Iterable[float]) -> Latency:
-        keys, counts = np.unique(buckets_us(np.fromiter(values_ms, float)), return_counts=True)
-        return cls(counts=dict(zip(keys.tolist(), counts.tolist(), strict=True)))
+        return cls(counts=dict(Counter(map(bucket_us, values_ms))))
 
     @classmethod
     def merged(cls, parts: Iterable[Latency]) -> Latency:
@@ -127,8 +124,8 @@ class Latency(Record):
         return keys[bisect.bisect_left(seen, rank)] / 1000.0
 
     def quantile(self, q: float) -> float | None:
-        """Nearest-rank quantile in ms (the value at rank ceil(q x n)); None when empty."""
-        return self.value_at_rank(max(1, math.ceil(q * self.count)))
+        """Nearest-rank quantile in ms; None when empty."""
+        return self.value_at_rank(nearest_rank(q, self.count))
 
     def quantile_ci(self, q: float, confidence: float = CONFIDENCE) -> tuple[float | None, ...]:
         """The quantile's distribution-free interval (``quantile_ranks``), in ms."""

@@ -21,9 +21,18 @@ from loadtests.analysis.prediction import (
 )
 from loadtests.analysis.results import load
 from loadtests.scenarios import SCENARIOS
+from mysite.servers import SERVER_KINDS
 
 ROOT = Path(__file__).resolve().parents[3]
 COST = RouteCost(service_s=0.1, cpu_s=0.002)  # 100 ms, 2 ms of it on the CPU
+
+
+def as_written_and_if_async(cost, view, workers, threads, cores):
+    """Each kind's ceilings of ``view`` and of the same route's async view, side by side."""
+    return [
+        tuple(prediction.predict(cost, kind, workers, threads, cores, v) for v in (view, ASYNC))
+        for kind in SERVER_KINDS
+    ]
 
 
 def test_a_thread_per_request_server_is_bound_by_its_threads_sync_or_async():
@@ -42,7 +51,7 @@ def test_under_asgi_only_the_cpu_binds_a_sync_view_as_an_async_one():
 def test_an_async_view_that_blocks_is_bound_by_its_workers_loops_and_gains_from_async():
     p = prediction.predict(COST, "granian", 2, 8, cores=2, view=ASYNC_BLOCKING)
     assert (p.rps, p.binds) == (pytest.approx(20), LOOPS)
-    pairs = prediction.predict_all(COST, ASYNC_BLOCKING, workers=2, threads=8, cores=2)
+    pairs = as_written_and_if_async(COST, ASYNC_BLOCKING, workers=2, threads=8, cores=2)
     gains = {as_is.server: if_async.rps / as_is.rps for as_is, if_async in pairs}
     assert gains["uvicorn"] == pytest.approx(50)
     assert gains["gunicorn-gthread"] == pytest.approx(1.0)
@@ -57,7 +66,7 @@ def test_the_cpu_binds_a_wsgi_server_when_it_is_lower_and_a_pool_when_lower_stil
 
 
 def test_every_kind_gets_a_prediction_as_written_and_if_async():
-    pairs = prediction.predict_all(COST, SYNC, workers=1, threads=8, cores=1)
+    pairs = as_written_and_if_async(COST, SYNC, workers=1, threads=8, cores=1)
     as_written = {as_is.server: as_is.rps for as_is, _ in pairs}
     assert as_written["gunicorn-gthread"] == as_written["granian-wsgi"] == pytest.approx(80)
     assert as_written["uvicorn"] == as_written["granian"] == pytest.approx(500)

@@ -114,9 +114,6 @@ def test_t_quantiles_other_than_975_and_fractional_df():
     assert stats.t_quantile(0.5, 7) == pytest.approx(0.0, abs=1e-9)
     # A fractional df (Welch's) lies between its neighbours, strictly.
     assert stats.t_975(3) < stats.t_975(2.7) < stats.t_975(2)
-    # Round trip through the cdf.
-    for df in (1.5, 4.0, 33.3, 250.0):
-        assert stats.t_cdf(stats.t_975(df), df) == pytest.approx(0.975, abs=1e-9)
     with pytest.raises(ValueError, match="0 < p < 1"):
         stats.t_quantile(1.0, 3)
 
