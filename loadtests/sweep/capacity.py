@@ -36,6 +36,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import msgspec
 import psutil
 
 from loadtests.analysis.capacity import (
@@ -53,7 +54,7 @@ from loadtests.observability.hops import hops_per_request
 from loadtests.observability.stacks import prepared
 from loadtests.plugins.search import MAX_STEP_S, MAX_WARMUP_S
 from loadtests.project import servers as project_servers
-from loadtests.scenarios import ASYNC, ROUTE_ENV, SYNC
+from loadtests.scenarios import ASYNC, ROUTE_ENV
 from loadtests.wait import wait_until
 from mysite.db import cluster as pg
 from mysite.launcher import ServerFailed, free_port, serve
@@ -87,8 +88,15 @@ def warm_database(url: str, plan: CapacityPlan) -> None:
 
 
 def locust_argv(
-    gen: generator.Generator, plan: CapacityPlan, host: str, out: Path, seed: int = 1
+    gen: generator.Generator,
+    plan: CapacityPlan,
+    host: str,
+    out: Path,
+    seed: int = 1,
+    port: int | None = None,
 ) -> list[str]:
+    """Locust's command line for one search; a distributed generator's master, on ``port``,
+    splits each step's rate across its workers."""
     # Locust's own limit, past any search the step budget allows: each step a warm-up and
     # its longest judged part.
     limit = SEARCH_MARGIN_S + plan.calibrate_s + plan.max_steps * (MAX_WARMUP_S + MAX_STEP_S)
@@ -116,6 +124,11 @@ def locust_argv(
         "--capacity-step-requests": str(plan.step_requests),
         "--capacity-edge-tests": str(plan.edge_tests),
         "--capacity-calibrate": f"{plan.calibrate_s:g}",
+        "--master": gen.distributed,
+        "--master-bind-host": gen.distributed and gen.master_bind_host,
+        "--master-bind-port": gen.distributed and str(port),
+        "--expect-workers": gen.distributed and str(gen.local_workers + gen.remote_workers),
+        "--expect-workers-max-wait": gen.distributed and str(generator.WORKERS_JOIN_TIMEOUT),
     }
     return [*generator._locust(gen), *generator._options(options), plan.spec.user_class]
 
@@ -199,14 +212,8 @@ def search(
         if ctx.server_cpus:
             pin_tree(server.pid, ctx.server_cpus)
         ctx.settle()
-        argv, port = locust_argv(gen, plan, server.url, out, seed), gen.master_port or free_port()
-        if gen.distributed:  # the master splits each step's rate across its workers
-            argv[-1:-1] = [
-                *("--master", "--master-bind-host", gen.master_bind_host),
-                *("--master-bind-port", str(port)),
-                *("--expect-workers", str(gen.local_workers + gen.remote_workers)),
-                *("--expect-workers-max-wait", str(generator.WORKERS_JOIN_TIMEOUT)),
-            ]
+        port = gen.master_port or free_port()
+        argv = locust_argv(gen, plan, server.url, out, seed, port)
         with TreeSampler(roots) as sampler:
             processes = [generator._start(argv, log, gen)]
             for index in range(gen.local_workers):
@@ -246,8 +253,8 @@ def measure(
     lower = any(s.lower_bound for s in searches)
     stopped = "; ".join(dict.fromkeys(s.stopped_because for s in searches if s.stopped_because))
     cpu = cpu_ceiling(steps, cores, idle)
-    entry = CapacityEntry(
-        **planned(plan),
+    entry = msgspec.structs.replace(
+        unmeasured(plan),
         lambda_star_rps=lambda_star,
         lambda_star_bracket=bracket,
         limit=binding_limit(lambda_star, plan.model(), cpu, lower, plan.model_binds),
@@ -273,26 +280,21 @@ def measure(
     return entry
 
 
-def planned(plan: CapacityPlan) -> dict:
-    """The entry's fields that the plan fixes, measured or not."""
-    return {
-        "server": plan.server,
-        "workers": plan.workers,
-        "threads": plan.threads,
-        "scenario": plan.scenario,
-        "variant": plan.variant,
-        "delay_s": plan.delay,
-        "slo_p99_ms": plan.slo_p99_ms,
-        "db_pool_size": plan.db_pool,
-        "instrumentation": plan.instrumentation,
-        "route": plan.scenario if plan.route else None,
-    }
-
-
-def failed_entry(plan: CapacityPlan, error: str, skipped: str = "") -> CapacityEntry:
+def unmeasured(plan: CapacityPlan, error: str = "", skipped: str = "") -> CapacityEntry:
+    """The entry's fields that the plan fixes, nothing measured: a failed or skipped
+    configuration's entry, and what a search's results replace."""
     model, text = plan.model()
     return CapacityEntry(
-        **planned(plan),
+        server=plan.server,
+        workers=plan.workers,
+        threads=plan.threads,
+        scenario=plan.scenario,
+        variant=plan.variant,
+        delay_s=plan.delay,
+        slo_p99_ms=plan.slo_p99_ms,
+        db_pool_size=plan.db_pool,
+        instrumentation=plan.instrumentation,
+        route=plan.scenario if plan.route else None,
         lambda_star_rps=None,
         lambda_star_bracket=[None, None],
         limit=CapacityLimit(
@@ -318,11 +320,10 @@ def predicted(entry: CapacityEntry, plan: CapacityPlan, run: Results) -> RoutePr
     if route is None or not entry.is_result or not cpu_ms:
         return None
     cost = RouteCost(route.service_s, cpu_ms / 1000)
-    view = ASYNC if route.is_async else SYNC
     args = (cost, entry.server, entry.workers, entry.threads, server_cores(entry, run))
-    as_written, if_async = predict(*args, view), predict(*args, ASYNC)
+    as_written, if_async = predict(*args, route.view), predict(*args, ASYNC)
     return RoutePrediction(
-        view=view,
+        view=route.view,
         service_ms=round(route.service_s * 1000, 3),
         cpu_ms=round(cpu_ms, 4),
         as_written_rps=round(as_written.rps, 1),
@@ -339,7 +340,7 @@ def _measured(plan: CapacityPlan, ctx: Context, record: Results, db_env) -> Capa
     try:
         entry = measure(plan, ctx, db_env)
     except (ServerFailed, GeneratorFailed, OSError, ValueError, KeyError) as error:
-        entry = failed_entry(plan, str(error))
+        entry = unmeasured(plan, str(error))
     entry.measurement_error = measurement_error(entry, saturation_rps(entry, record.cells))
     entry.prediction = predicted(entry, plan, record)
     return entry
@@ -385,8 +386,8 @@ def experiments(plans, ctx: Context, record: Results, note, time_limit: float, d
         label, keep = f"capacity {plan.key}", record.capacity.append
         if plan.skipped or (plan.uses_database and db_error):
             error = "" if plan.skipped else db_error
-            unmeasured = functools.partial(failed_entry, plan, error, plan.skipped)
-            yield phase.Experiment(label, unmeasured, keep, described)
+            kept = functools.partial(unmeasured, plan, error, plan.skipped)
+            yield phase.Experiment(label, kept, keep, described)
             continue
         if time.monotonic() + plan.estimate(START_COST_S) > deadline:
             left = ", ".join(p.key for p in plans[index:])

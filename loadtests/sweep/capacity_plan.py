@@ -39,9 +39,8 @@ from loadtests.plugins.search import (
     default_slo_ms,
 )
 from loadtests.project.cli import Prepared
-from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS, SLOTS, RouteLoad, Scenario
+from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS, RouteLoad, Scenario
 from mysite.launcher import DEFAULT_THREADS
-from mysite.servers import WSGI_KINDS
 
 from .plan import FULL_POOL_SIZES
 
@@ -72,41 +71,17 @@ ROUTE_SLO_FLOOR_MS = 100.0  # the least p99 objective of a project's route (--sl
 
 
 @dataclass(frozen=True)
-class ProjectRoute:
-    """A route of a project of the user's (``make bench APP=``), as a search sees a scenario: no
-    delay, its measured service time S instead; held by a thread under a WSGI kind, by nothing
-    under ASGI. Locust's route user asks for ``load``; ``project`` serves it."""
+class ProjectRoute(Scenario):
+    """A route of a project of the user's (``make bench APP=``) as a scenario that waits its
+    measured service time S once, whatever the delay (a thread holds it under a WSGI kind,
+    nothing under ASGI); Locust's route user asks for ``load``, and ``project`` serves it."""
 
-    load: RouteLoad
-    service_s: float
-    is_async: bool
+    service_s: float = 0.0
+    load: RouteLoad | None = None
     project: Prepared | None = field(default=None, compare=False)
-    uses_database = uses_upstream = False
-    asgi_only = ""
-    server_env = ()
-
-    @property
-    def user_class(self) -> str:
-        return self.load.user_class
-
-    @property
-    def path(self) -> str:
-        return self.load.path
-
-    def applies_to(self, server: str) -> bool:
-        return True
 
     def service_time(self, delay: float, fanout: int) -> float:
         return self.service_s
-
-    def slot_limits(self, server, workers, threads, fanout, pool, db_pool=0):
-        if server not in WSGI_KINDS:
-            return []
-        return [(workers * threads, f"{workers} worker(s) x {threads} threads", SLOTS)]
-
-    def slots(self, server, workers, threads, fanout, pool, db_pool=0):
-        limits = self.slot_limits(server, workers, threads, fanout, pool, db_pool)
-        return min((n, why) for n, why, _ in limits) if limits else (None, "")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from loadtests.project.discover import ProjectError
 from loadtests.project.preflight import TIMEOUT, preflight, request
 from loadtests.project.routes import Route
 from loadtests.project.servers import PROJECT_KINDS, serve
-from loadtests.scenarios import RouteLoad
+from loadtests.scenarios import ASYNC, SLEEP, SYNC, RouteLoad
 from mysite.launcher import DEFAULT_THREADS
 from mysite.servers import WSGI_KINDS
 
@@ -147,7 +147,9 @@ def route_plans(
             if (kind, key) not in measured:
                 continue
             route, s = measured[kind, key]
-            spec = ProjectRoute(route_load(route), s, route.is_async, project)
+            load, view = route_load(route), ASYNC if route.is_async else SYNC
+            args = (names[key], load.user_class, load.path, SLEEP, view, names[key])
+            spec = ProjectRoute(*args, service_s=s, load=load, project=project)
             for count in workers:
                 plans.append(
                     CapacityPlan(
