@@ -378,10 +378,11 @@ def database(plans: list[CapacityPlan], root: Path | None = None, shared=None):
             yield {"DATABASE_URL": cluster.url()}
 
 
-def experiments(plans, ctx: Context, record: Results, note, time_limit: float, db_env, db_error):
-    """Each plan's searches as an experiment, while its estimate fits the time limit; a plan
-    that cannot run (or whose database did not start) is kept as such, unmeasured."""
-    deadline = time.monotonic() + time_limit
+def experiments(plans, ctx: Context, record: Results, note, limit: tuple, db_env, db_error):
+    """Each plan's searches as an experiment, while its estimate fits the time limit (``limit``:
+    its deadline and its seconds); a plan that cannot run (or whose database did not start) is
+    kept as such, unmeasured."""
+    deadline, time_limit = limit
     for index, plan in enumerate(plans):
         label, keep = f"capacity {plan.key}", record.capacity.append
         if plan.skipped or (plan.uses_database and db_error):
@@ -424,6 +425,7 @@ def run_phase(
         note(f"no configuration of the {profile} profile matches {match!r}: nothing to map")
         return 0
     time_limit = time_limit or TIME_LIMITS.get(profile, TIME_LIMITS["default"])
+    limit = (time.monotonic() + time_limit, time_limit)
     record.capacity = []
     with contextlib.ExitStack() as stack:
         try:
@@ -431,5 +433,5 @@ def run_phase(
             db_env, db_error = stack.enter_context(database(plans, db_root, shared)), ""
         except pg.ClusterError as error:  # the other configurations are still mapped
             db_env, db_error = {}, f"PostgreSQL did not start: {error}"
-        found = experiments(plans, ctx, record, note, time_limit, db_env, db_error)
+        found = experiments(plans, ctx, record, note, limit, db_env, db_error)
         return phase.run(found, save, note)
