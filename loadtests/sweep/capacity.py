@@ -181,22 +181,15 @@ def _server(plan: CapacityPlan, ctx: Context, log_dir: Path, db_env: dict[str, s
         env = {"MYSITE_LOG_LEVEL": "WARNING", **plan.server_env(), **stack.env}
         env |= db_env if plan.uses_database else {}
         options = {"threads": plan.threads, "env": env, "log_dir": log_dir}
-        with serve(
-            plan.server,
-            plan.workers,
-            system_checks=False,
-            ready_timeout=ctx.ready_timeout,
-            **options,
-        ) as server:
+        options |= {"system_checks": False, "ready_timeout": ctx.ready_timeout}
+        with serve(plan.server, plan.workers, **options) as server:
             wait_for_workers(server.url, plan.workers)
-            database_pid = None
+            roots = {"server": server.pid}
             if plan.uses_database:
                 warm_database(server.url, plan)
-                database_pid = postmaster_pid(env)
-            yield (
-                server,
-                {"server": server.pid} | ({"database": database_pid} if database_pid else {}),
-            )
+                if database_pid := postmaster_pid(env):
+                    roots["database"] = database_pid
+            yield server, roots
 
 
 def search(
