@@ -241,11 +241,7 @@ def cpu_ceiling(
     sampling intervals. Steps without a steady-part reading (older runs) use their whole span.
     """
     idle = idle_cores or 0.0
-    held = [s for s in steps if s.verdict == "held" and s.completed > 0 and _cores(s) is not None]
-    if not held:
-        return None
-    top = max(s.offered_rps for s in held)
-    near = [s for s in held if s.offered_rps >= NEAR_KNEE * top]
+    near = _near_knee(steps, lambda s: s.completed > 0 and _cores(s) is not None)
     per_request = [max(_cores(s) - idle, 0.0) / _served(s) for s in near if _served(s) > 0]
     per_request = [x for x in per_request if x > 0]
     if not per_request:
@@ -266,6 +262,13 @@ def cpu_ceiling(
     return CpuCeiling(rps=room / mean, ms_per_request=mean * 1000.0, rps_ci95=ci)
 
 
+def _near_knee(steps: list[CapacityStep], measured) -> list[CapacityStep]:
+    """The held steps ``measured`` accepts, at or above ``NEAR_KNEE`` of the highest one's rate."""
+    held = [s for s in steps if s.verdict == "held" and measured(s)]
+    top = max((s.offered_rps for s in held), default=0.0)
+    return [s for s in held if s.offered_rps >= NEAR_KNEE * top]
+
+
 def _served(step: CapacityStep) -> float:
     """Requests answered per second: a step that did not keep up answered fewer than arrived,
     and its CPU per request must count those, or the ceiling would rise with the backlog."""
@@ -274,11 +277,9 @@ def _served(step: CapacityStep) -> float:
 
 def database_cpu_ms(steps: list[CapacityStep]) -> float | None:
     """PostgreSQL's CPU ms per answered request in the held steps near λ* (None: not sampled)."""
-    held = [s for s in steps if s.verdict == "held" and s.database_cpu and _served(s) > 0]
-    if not held:
+    near = _near_knee(steps, lambda s: s.database_cpu and _served(s) > 0)
+    if not near:
         return None
-    top = max(s.offered_rps for s in held)
-    near = [s for s in held if s.offered_rps >= NEAR_KNEE * top]
     return statistics.fmean(s.database_cpu.cores / _served(s) for s in near) * 1000.0
 
 

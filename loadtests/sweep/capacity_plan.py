@@ -18,8 +18,9 @@ not separate them. ``smoke`` is the tests' short look.
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from loadtests.analysis.capacity import configuration_key, model_ceiling, model_kind
 from loadtests.analysis.lambda_star import REPEATS
@@ -37,7 +38,8 @@ from loadtests.plugins.search import (
     WARMUP_SLOS,
     default_slo_ms,
 )
-from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS
+from loadtests.project.cli import Prepared
+from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS, RouteLoad, Scenario
 from mysite.launcher import DEFAULT_THREADS
 
 from .plan import FULL_POOL_SIZES
@@ -65,10 +67,28 @@ TIME_LIMITS = {"default": 95.0, "full": 4 * 3600.0, "smoke": 60.0}
 # Steps a search takes, for the time estimate: bracketing and bisecting near the knee, then
 # each edge's re-tests (measured on simulated queues: 9-14 steps at the lab's rates).
 STEPS_EXPECTED = 10
+ROUTE_SLO_FLOOR_MS = 100.0  # the least p99 objective of a project's route (--slo-ms names another)
+
+
+@dataclass(frozen=True)
+class ProjectRoute(Scenario):
+    """A route of a project of the user's (``make bench APP=``) as a scenario that waits its
+    measured service time S once, whatever the delay (a thread holds it under a WSGI kind,
+    nothing under ASGI); Locust's route user asks for ``load``, and ``project`` serves it."""
+
+    service_s: float = 0.0
+    load: RouteLoad | None = None
+    project: Prepared | None = field(default=None, compare=False)
+
+    def service_time(self, delay: float, fanout: int) -> float:
+        return self.service_s
 
 
 @dataclass(frozen=True)
 class CapacityPlan:
+    """One configuration's search: the lab's own view (``scenario``), or a project's ``route``
+    (then ``scenario`` is the route's name in the map)."""
+
     server: str
     workers: int
     threads: int
@@ -87,7 +107,7 @@ class CapacityPlan:
     fanout: int = LOAD_FANOUT
     slo_ms: float | None = None  # None: the default SLO from the service time
     db_pool: int = 0  # DB_POOL_SIZE per worker, for the database paths (0: not one)
-    route: str | None = None  # a project of the user's: its route's URL name, else its path
+    route: ProjectRoute | None = None
 
     @property
     def variant(self) -> str:
@@ -109,11 +129,12 @@ class CapacityPlan:
 
     @property
     def slug(self) -> str:
-        return self.key.replace("/", "-")
+        """The key as a file name (a route's name may hold any character)."""
+        return "".join(c if c.isalnum() or c in "-_." else "-" for c in self.key).strip("-")
 
     @property
-    def spec(self):
-        return SCENARIOS.get(self.scenario) or DB_SCENARIOS[self.scenario]
+    def spec(self) -> Scenario | ProjectRoute:
+        return self.route or SCENARIOS[self.scenario]
 
     @property
     def uses_database(self) -> bool:
@@ -131,56 +152,62 @@ class CapacityPlan:
         return env | ({"DB_POOL_SIZE": str(self.db_pool)} if self.db_pool else {})
 
     @property
+    def service_s(self) -> float:
+        return self.spec.service_time(self.delay, self.fanout)
+
+    @property
     def slo_p99_ms(self) -> float:
-        return self.slo_ms or default_slo_ms(self.spec.service_time(self.delay, self.fanout))
+        # A route that barely waits would get 2 x S + 20 ms, a few milliseconds over S: within
+        # the scheduling jitter of a busy machine, for a page that renders a template and
+        # queries its database (the lab's own views at delay 0 get a floor for the same reason).
+        floor = ROUTE_SLO_FLOOR_MS if self.route else 0.0
+        return self.slo_ms or max(default_slo_ms(self.service_s), floor)
 
     def model(self) -> tuple[float | None, str]:
-        return model_ceiling(
-            self.spec,
-            self.server,
-            self.workers,
-            self.threads,
-            self.delay,
-            self.fanout,
-            UPSTREAM_POOL_SIZE,
-            self.db_pool,
-        )
+        args = (self.server, self.workers, self.threads, self.delay, self.fanout)
+        return model_ceiling(self.spec, *args, UPSTREAM_POOL_SIZE, self.db_pool)
 
     def slots(self) -> tuple[int | None, str]:
         """The requests the server holds at once (the M/D/c's c), and why."""
-        return self.spec.slots(
-            self.server, self.workers, self.threads, self.fanout, UPSTREAM_POOL_SIZE, self.db_pool
-        )
+        args = (self.server, self.workers, self.threads, self.fanout, UPSTREAM_POOL_SIZE)
+        return self.spec.slots(*args, self.db_pool)
 
     @property
     def model_binds(self) -> str:
-        return model_kind(
-            self.spec,
-            self.server,
-            self.workers,
-            self.threads,
-            self.fanout,
-            UPSTREAM_POOL_SIZE,
-            self.db_pool,
-        )
-
-    @property
-    def start_rps(self) -> float:
-        ceiling, _ = self.model()
-        return round(ceiling / 2, 1) if ceiling else UNBOUNDED_START_RPS
+        args = (self.server, self.workers, self.threads, self.fanout, UPSTREAM_POOL_SIZE)
+        return model_kind(self.spec, *args, self.db_pool)
 
     @property
     def slot_ceiling(self) -> float | None:
-        """The concurrency model's ceiling, which the search starts near (None: only the CPU)."""
+        """The concurrency model's ceiling, which the search starts near (None: only the CPU).
+        None for a route too: a WSGI kind's workers x threads / S lies far above the CPU's
+        ceiling for a route that computes rather than waits (the limit still names the model)."""
+        return None if self.route else self.model()[0]
+
+    @property
+    def knee_rps(self) -> float:
+        """The knee's order of magnitude, for the time estimate: the slot ceiling, else where
+        the search starts; a route's, what its workers serve one at a time."""
+        if self.route:
+            return self.workers / self.service_s
+        return self.slot_ceiling or self.start_rps
+
+    @property
+    def start_rps(self) -> float:
+        """Half the slot ceiling (or ``UNBOUNDED_START_RPS``). A route's: a quarter of the lower
+        of the threads' ceiling and what the workers serve one at a time (S is at least the CPU
+        per request): a first step far past the knee of a server sharing its cores fills a
+        queue that the generator, too, falls behind on; the search doubles from there."""
         ceiling, _ = self.model()
-        return ceiling
+        if self.route:
+            return round(min(ceiling or math.inf, self.knee_rps) / 4, 1)
+        return round(ceiling / 2, 1) if ceiling else UNBOUNDED_START_RPS
 
     def estimate(self, start_cost: float) -> float:
         """Seconds the searches should take: starts, a calibration, and ``STEPS_EXPECTED`` steps
         near the knee, each a warm-up and at least ``LONGEST_LEAST_S`` judged seconds."""
-        rate = self.slot_ceiling or self.start_rps
         warmup = max(MIN_WARMUP_S, WARMUP_SLOS * self.slo_p99_ms / 1000.0)
-        step = warmup + max(LONGEST_LEAST_S, self.step_requests / rate) + 0.5
+        step = warmup + max(LONGEST_LEAST_S, self.step_requests / self.knee_rps) + 0.5
         return self.repeats * (start_cost + self.calibrate_s + STEPS_EXPECTED * step)
 
 

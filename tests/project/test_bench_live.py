@@ -13,7 +13,7 @@ import pytest
 
 from loadtests.analysis.results import load
 from loadtests.project.servers import serve
-from loadtests.sweep.project_capacity import wait_for_processes
+from loadtests.sweep.capacity import wait_for_processes
 from mysite.launcher import ServerFailed
 from tests.loadtests.conftest import ROOT
 

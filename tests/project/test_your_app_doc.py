@@ -9,12 +9,8 @@ from loadtests.project.environment import LAB_PACKAGES
 from loadtests.project.preflight import COUNT_CHECK_REQUESTS
 from loadtests.project.routes import DEFAULT_STATUS, DEFAULT_WEIGHT, parse
 from loadtests.project.servers import PROJECT_KINDS
-from loadtests.sweep.project_capacity import (
-    ROUTE_SLO_FLOOR_MS,
-    SERVICE_SAMPLES,
-    TIME_LIMITS,
-    WORKERS,
-)
+from loadtests.sweep.capacity_plan import ROUTE_SLO_FLOOR_MS
+from loadtests.sweep.project_capacity import SERVICE_SAMPLES, TIME_LIMITS, WORKERS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "YOUR_APP.md"
 SAMPLE_PATTERNS = {"/", "/articles/<int:pk>/", "/articles/new/", "/dashboard/"}

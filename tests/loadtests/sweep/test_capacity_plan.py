@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
 
+from loadtests.analysis import results
 from loadtests.analysis.lambda_star import REPEATS
 from loadtests.observability.stacks import DEFAULT_STACK, STACK_NAMES
 from loadtests.plugins.search import LONGEST_LEAST_S
-from loadtests.sweep.capacity import locust_argv
+from loadtests.sweep import phase
+from loadtests.sweep.capacity import experiments, locust_argv
 from loadtests.sweep.capacity_plan import (
     DEFAULT_REPEATS,
     HEADLINE_DELAY_S,
@@ -22,6 +25,7 @@ from loadtests.sweep.capacity_plan import (
 from loadtests.sweep.capacity_steps import arrival_seed
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.generator import Generator
+from tests.loadtests.conftest import STORED_RESULTS
 
 
 def test_the_default_maps_the_headline_configurations_as_far_as_its_time_goes():
@@ -166,3 +170,23 @@ def test_instrumentation_maps_each_matched_configuration_under_each_stack_named(
     assert {p.base_key for p in plans} == {"uvicorn/1x8/sync-api", "uvicorn/1x8/async-api"}
     assert parse_args(["--instrumentation", "none, lab,none"]).stacks == ["none", "lab"]
     assert parse_args([]).stacks is None, "the profile's own stacks"
+
+
+def test_the_phase_keeps_what_cannot_run_unmeasured_and_stops_at_its_time_limit():
+    record = results.load(STORED_RESULTS)
+    record.capacity, record.meta.notes, notes = [], [], []
+    full = plans_for("full")
+    native = next(p for p in full if p.skipped)  # the native path under a WSGI kind
+    db = next(p for p in full if p.uses_database and not p.skipped)
+    later = plans_for("default")[0]
+    spent = (time.monotonic(), 0.0)  # the deadline has passed: no search fits
+    found = experiments([native, db, later], None, record, notes.append, spent, {}, "no cluster")
+    assert phase.run(found, lambda: None, notes.append) == 1, "the database's failure counts"
+    skipped, failed = record.capacity
+    assert (skipped.key, skipped.skipped, skipped.error) == (native.key, native.skipped, None)
+    assert skipped.limit.sentence == f"not applicable: {native.skipped}"
+    assert (failed.key, failed.error, failed.lambda_star_rps) == (db.key, "no cluster", None)
+    assert failed.limit.model_rps == db.model()[0], "the model's ceiling, even unmeasured"
+    assert notes[0].startswith(f"capacity {native.key}: not mapped, ")
+    assert notes[1].startswith(f"capacity {db.key}: failed: no cluster")
+    assert record.meta.notes == [f"capacity: time limit of 0 s reached; not mapped: {later.key}"]

@@ -13,14 +13,10 @@ from loadtests.analysis.capacity import SLOTS
 from loadtests.project.routes import Route
 from loadtests.scenarios import ROUTE_USER_CLASS
 from loadtests.sweep.capacity import locust_argv
+from loadtests.sweep.capacity_plan import ROUTE_SLO_FLOOR_MS
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.generator import Generator
-from loadtests.sweep.project_capacity import (
-    ROUTE_SLO_FLOOR_MS,
-    SHORT_SEARCH,
-    route_load,
-    route_plans,
-)
+from loadtests.sweep.project_capacity import SHORT_SEARCH, route_load, route_plans
 from tests.loadtests.conftest import ROOT
 
 LIST = Route("GET", "/", name="article-list", weight=3)
@@ -50,7 +46,7 @@ def test_one_plan_per_route_kind_and_worker_count_the_heaviest_route_first():
         "gunicorn-gthread/1x8//articles/new/",
         "gunicorn-gthread/2x8//articles/new/",
     ]
-    assert [p.route for p in plans[::4]] == ["article-list", "article-detail", "/articles/new/"]
+    assert [p.scenario for p in plans[::4]] == ["article-list", "article-detail", "/articles/new/"]
     assert plans[-1].slug == "gunicorn-gthread-2x8--articles-new"
     assert all(p.spec.user_class == ROUTE_USER_CLASS and not p.skipped for p in plans)
 
@@ -148,7 +144,7 @@ def test_routes_that_share_a_url_name_are_told_apart_by_their_patterns():
     other = Route("GET", "/accounts/login/", name="login")
     post = Route("POST", "/accounts/login/", name="login")
     plans = route_plans(measured([one, other, post, LIST]), ["uvicorn"], (1,), 8, {"delay": 0.0})
-    assert [p.route for p in plans] == [
+    assert [p.scenario for p in plans] == [
         "article-list",
         "/admin/login/",
         "GET /accounts/login/",
