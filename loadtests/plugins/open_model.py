@@ -17,7 +17,7 @@ The scenario is the one user class named on the command line (default ``AsyncApi
 With ``--capacity-slo-ms`` the run is a capacity search (``loadtests.plugins.search``) and ends
 by itself; ``--arrival-out`` writes every step (``loadtests.plugins.trace``) as JSON. In
 distributed mode the master splits each step's rate evenly across its workers and merges their
-latencies exactly (``open_step`` / ``open_result`` messages).
+latencies exactly (``control``: ``open_model_ask`` / ``open_model_answer`` messages).
 
 The capacity search (``--capacity-slo-ms``; policy in ``search``, verdicts in ``steady``):
 ``--capacity-start`` (else ``CEILING_START_SHARE`` x ``--capacity-ceiling``, the slot ceiling
@@ -60,21 +60,18 @@ from pathlib import Path
 
 import gevent
 import gevent.event
-import msgspec
 from locust import User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.wait import wait_until
-
 from . import search as policy
+from .control import Controller, write
 from .pacer import DRAIN_TIMEOUT, Pacer
-from .search import Search, StepOutcome, StepPlan, start_rate
-from .steady import Judgement
+from .search import Judgement, Search, StepOutcome, StepPlan, start_rate
 from .trace import StepTrace, step_seed
 
 logger = logging.getLogger(__name__)
 
-STEP, RESULT, STOP = "open_step", "open_result", "open_stop"
+STOP = "open_stop"
 CONSTANT, POISSON = "constant", "poisson"
 DEFAULT_USER_CLASS = "AsyncApiUser"
 DEFAULT_MAX_IN_FLIGHT = 1000
@@ -134,21 +131,17 @@ def _add_arguments(parser):
         parser.add_argument(flag, type=kind, default=default, help=text, include_in_web_ui=False)
 
 
-def _rate(environment) -> float:
+def _active(environment) -> bool:
     options = environment.parsed_options
-    return float(getattr(options, "arrival_rate", 0) or 0) if options is not None else 0.0
+    return options is not None and (getattr(options, "arrival_rate", 0) or 0) > 0
 
 
-_pacer: Pacer | None = None
-_env: list = [None]  # the environment, from init (spawning_complete does not pass it)
-_results: dict[int, list[StepTrace]] = {}
+_pacer: list[Pacer] = []  # this process's, made on its first step
 _stop_requested = gevent.event.Event()
-_controller: list[gevent.Greenlet] = []
 
 
 def _get_pacer(environment) -> Pacer:
-    global _pacer
-    if _pacer is None:
+    if not _pacer:
         options = environment.parsed_options
         # The locustfile's scenario classes, as Locust loaded them (no import of the
         # locustfile, which imports this); the master names the one to run for its workers.
@@ -156,28 +149,21 @@ def _get_pacer(environment) -> Pacer:
             getattr(options, "arrival_user", DEFAULT_USER_CLASS)
         ]
         poisson = options.arrival_process == POISSON
-        _pacer = Pacer(environment, user_class, options.max_in_flight, poisson, options.connections)
-    return _pacer
+        _pacer.append(
+            Pacer(environment, user_class, options.max_in_flight, poisson, options.connections)
+        )
+    return _pacer[0]
 
 
 @events.init.add_listener
 def _on_init(environment, runner=None, **_kwargs):
-    _env[0] = environment
     if runner is None:
         return
     if isinstance(runner, WorkerRunner):
-        runner.register_message(STEP, lambda msg, **_: gevent.spawn(_worker_step, runner, msg.data))
         runner.register_message(STOP, lambda msg, **_: _get_pacer(environment).stop_event.set())
         return
-    if isinstance(runner, MasterRunner):
-        runner.register_message(
-            RESULT,
-            lambda msg, **_: _results.setdefault(msg.data["index"], []).append(
-                StepTrace.from_message(msg.data["trace"])
-            ),
-        )
     classes = [c for c in environment.user_classes if c is not OpenModelUser]
-    if _rate(environment) > 0:
+    if _active(environment):
         # The open model: the pacer asks for the named scenario's path; Locust runs one idler.
         named = [c.__name__ for c in classes if hasattr(c, "scenario")]
         environment.user_classes = [OpenModelUser]
@@ -189,11 +175,10 @@ def _on_init(environment, runner=None, **_kwargs):
         environment.user_classes = classes
 
 
-def _worker_step(runner, data: dict) -> None:
-    pacer = _get_pacer(runner.environment)
+def _worker_step(environment, data: dict) -> dict:
+    pacer = _get_pacer(environment)
     pacer.stop_event.clear()
-    trace = pacer.run_step(data["rate"], data["duration"], data["seed"])
-    runner.send_message(RESULT, {"index": data["index"], "trace": trace.to_message()})
+    return pacer.run_step(data["rate"], data["duration"], data["seed"]).to_message()
 
 
 def run_step(
@@ -207,59 +192,22 @@ def run_step(
 ) -> StepTrace:
     """One step at ``rate`` over every process: here, or split across the master's workers
     (each with a seed of its own from ``seed``; a distributed step runs its whole length)."""
-    runner = environment.runner
-    if not isinstance(runner, MasterRunner):
+    if not isinstance(environment.runner, MasterRunner):
         pacer = _get_pacer(environment)
         pacer.stop_event.clear()
         return pacer.run_step(rate, duration, seed, decide, first_check_s, policy.CHECK_EVERY_S)
-    nodes = sorted(
-        n.id for n in runner.clients.ready + runner.clients.spawning + runner.clients.running
-    )
-    workers = max(1, len(nodes))
-    for offset, client_id in enumerate(nodes):
-        message = {"index": index, "rate": rate / workers, "duration": duration}
-        message["seed"] = step_seed(seed, index, offset + 1)
-        runner.send_message(STEP, message, client_id=client_id)
-
-    def arrived() -> bool:
-        return len(_results.get(index, [])) >= workers
-
-    limit = (duration or 10 * 86400) + DRAIN_TIMEOUT + RESULT_MARGIN
-    wait_until(lambda: arrived() or _stop_requested.is_set(), limit, 0.05, sleep=gevent.sleep)
-    if _stop_requested.is_set():
-        wait_until(arrived, DRAIN_TIMEOUT + RESULT_MARGIN, 0.05, sleep=gevent.sleep)
-    merged = StepTrace(seed=seed)
-    for trace in _results.pop(index, []):
-        merged.merge(trace)
-    return merged
-
-
-@events.spawning_complete.add_listener
-def _on_spawning_complete(**_kwargs):
-    environment = _env[0]
-    if environment is None or _rate(environment) <= 0:
-        return
-    if isinstance(environment.runner, WorkerRunner) or any(not g.dead for g in _controller):
-        return  # one controller at a time (spawning completes again when users are changed)
-    _stop_requested.clear()  # a new start in the web UI, after a stop
-    _controller[:] = [gevent.spawn(_control, environment)]
-    _controller[0].link_exception(lambda g: _failed(environment, g.exception))
-
-
-def _failed(environment, error) -> None:
-    logger.error("open model failed: %r", error)
-    environment.process_exit_code = 1
-    environment.runner.quit()
-
-
-def _search(options) -> Search:
-    fields = {
-        field: getattr(options, flag[2:].replace("-", "_"))
-        for flag, field, *_ in SEARCH_OPTIONS
-        if field
+    workers = controller.workers()
+    share = rate / max(1, len(workers))
+    asks = {
+        worker: {"rate": share, "duration": duration, "seed": step_seed(seed, index, offset + 1)}
+        for offset, worker in enumerate(workers)
     }
-    start = start_rate(options.arrival_rate, options.capacity_start, options.capacity_ceiling)
-    return Search(**fields, start_rps=start, ceiling_rps=options.capacity_ceiling or None)
+    limit = (duration or 10 * 86400) + DRAIN_TIMEOUT + RESULT_MARGIN
+    traces = controller.gather(index, asks, limit, _stop_requested, DRAIN_TIMEOUT + RESULT_MARGIN)
+    merged = StepTrace(seed=seed)
+    for trace in traces:
+        merged.merge(StepTrace.from_message(trace))
+    return merged
 
 
 def step_record(trace: StepTrace, target_rps: float, judgement: Judgement | None) -> dict:
@@ -304,6 +252,7 @@ def _search_step(environment, search: Search, plan: StepPlan, index: int) -> dic
 
 
 def _control(environment) -> None:
+    _stop_requested.clear()  # a new start in the web UI, after a stop
     options = environment.parsed_options
     runner, steps = environment.runner, []
     output = {
@@ -314,7 +263,13 @@ def _control(environment) -> None:
         "workers": runner.worker_count if isinstance(runner, MasterRunner) else 0,
     }
     if options.capacity_slo_ms > 0:
-        search = _search(options)
+        fields = {
+            field: getattr(options, flag[2:].replace("-", "_"))
+            for flag, field, *_ in SEARCH_OPTIONS
+            if field
+        }
+        start = start_rate(options.arrival_rate, options.capacity_start, options.capacity_ceiling)
+        search = Search(**fields, start_rps=start, ceiling_rps=options.capacity_ceiling or None)
         while (plan := search.next_step()) is not None and not _stop_requested.is_set():
             steps.append(_search_step(environment, search, plan, len(steps)))
             logger.info("open model: %s", _line(steps[-1]))
@@ -327,10 +282,7 @@ def _control(environment) -> None:
         steps.append(step_record(trace, options.arrival_rate, None))
         logger.info("open model: %s", _line(steps[0]))
     if options.arrival_out:
-        out = Path(options.arrival_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".tmp").write_bytes(msgspec.json.encode(output))
-        out.with_suffix(".tmp").replace(out)
+        write(Path(options.arrival_out), output)
     if options.capacity_slo_ms > 0:
         runner.quit()
 
@@ -346,18 +298,21 @@ def _line(step: dict) -> str:
     )
 
 
+controller = Controller("open_model", _active, _control, _worker_step)
+
+
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs):
     """A plain ``--arrival-rate`` run ends with Locust: stop pacing, keep what was measured."""
-    if _rate(environment) <= 0:
+    if not _active(environment):
         return
-    if _pacer is not None:
-        _pacer.stop_event.set()
+    if _pacer:
+        _pacer[0].stop_event.set()
     if isinstance(environment.runner, WorkerRunner):
         return
     _stop_requested.set()
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(STOP)
     # Wait for the controller's last step, unless the controller itself is stopping Locust.
-    if _controller and gevent.getcurrent() is not _controller[0]:
-        _controller[0].join(timeout=DRAIN_TIMEOUT + RESULT_MARGIN + 5)
+    if controller.running and gevent.getcurrent() is not controller.greenlet:
+        controller.greenlet.join(timeout=DRAIN_TIMEOUT + RESULT_MARGIN + 5)

@@ -3,7 +3,7 @@
 Everything about a step comes from it: its counts, rates and percentiles (``summary``: the
 model's ``Latency`` of every request, so the merge of every Locust process's traces gives the
 percentiles of all the step's requests, not an average of per-process ones), and what a verdict
-on steady state needs (``loadtests.plugins.steady``: the requests in flight over time, the
+on steady state needs (``loadtests.plugins.search``: the requests in flight over time, the
 tail of the step's second half against its first, a warm-up cut off at any instant). Times are
 seconds from the step's start (``NaN``: never happened). A trace travels between Locust
 processes as a plain dict (``to_message`` / ``from_message``) and merges by concatenation.

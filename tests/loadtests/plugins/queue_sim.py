@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loadtests.plugins.search import CHECK_EVERY_S, Search, StepOutcome, StepPlan
-from loadtests.plugins.steady import ALLOWED_SHARE
+from loadtests.plugins.search import ALLOWED_SHARE, CHECK_EVERY_S, Search, StepOutcome, StepPlan
 from loadtests.plugins.trace import StepTrace, arrival_schedule, step_seed
 
 

@@ -22,10 +22,10 @@ from loadtests.plugins.search import (
     Search,
     StepOutcome,
     default_slo_ms,
+    judge,
     relaxation_s,
     start_rate,
 )
-from loadtests.plugins.steady import judge
 from loadtests.plugins.trace import StepTrace
 from tests.loadtests.plugins.queue_sim import CpuServer, SlotServer, run_search, truth_rps
 

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from loadtests.analysis.thresholds import LAG_LIMIT_MS
-from loadtests.plugins.search import Search, relaxation_s
-from loadtests.plugins.steady import ALLOWED_SHARE, fails_clearly, judge
+from loadtests.plugins.search import ALLOWED_SHARE, Search, fails_clearly, judge, relaxation_s
 from loadtests.plugins.trace import StepTrace
 from tests.loadtests.plugins.queue_sim import SlotServer, step_trace
 
