@@ -55,6 +55,7 @@ calibration's service time and the generator's CPU are its step's ``latency_ms``
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -66,7 +67,7 @@ from locust.runners import MasterRunner, WorkerRunner
 from . import search as policy
 from .control import Controller, write
 from .pacer import DRAIN_TIMEOUT, Pacer
-from .search import Judgement, Search, StepOutcome, StepPlan, start_rate
+from .search import Search, StepPlan, start_rate
 from .trace import StepTrace, step_seed
 
 logger = logging.getLogger(__name__)
@@ -210,17 +211,36 @@ def run_step(
     return merged
 
 
-def step_record(trace: StepTrace, target_rps: float, judgement: Judgement | None) -> dict:
-    """A step as the out file holds it: the trace's summary, the seed, the realised rate,
-    and (in a search) the verdict on its steady part."""
+def _search(options) -> Search:
+    fields = {
+        field: getattr(options, flag[2:].replace("-", "_"))
+        for flag, field, *_ in SEARCH_OPTIONS
+        if field
+    }
+    start = start_rate(options.arrival_rate, options.capacity_start, options.capacity_ceiling)
+    return Search(**fields, start_rps=start, ceiling_rps=options.capacity_ceiling or None)
+
+
+def _step(environment, index: int, search: Search | None, plan: StepPlan | None) -> dict:
+    """One step as the out file holds it: its trace's summary, seed and the rate asked for, and
+    in a search (``plan``) the verdict on its steady part."""
+    options = environment.parsed_options
+    rate, seed = plan.rate if plan else options.arrival_rate, step_seed(options.arrival_seed, index)
+    if plan is None:  # a plain run: one step, until Locust stops
+        trace = run_step(environment, index, rate, None, seed)
+    else:
+        decide = functools.partial(search.should_stop, plan)
+        trace = run_step(environment, index, rate, plan.longest_s, seed, decide, plan.shortest_s)
     step = trace.summary() | {
         "seed": trace.seed,
-        "target_rps": round(target_rps, 3),
+        "target_rps": round(rate, 3),
         "generator_cpu_share": round(trace.generator_cpu_share, 4),
     }
-    if judgement is None:
+    if plan is None:
         return step
-    j = judgement
+    j = search.judge(plan, trace)
+    # Cut short by Locust's end, a part of a step says nothing.
+    verdict = STOPPED if _stop_requested.is_set() else search.record(plan, j)
     return step | {
         "latency_ms": j.latency,
         "send_latency_ms": j.send_latency,
@@ -230,31 +250,18 @@ def step_record(trace: StepTrace, target_rps: float, judgement: Judgement | None
         "over_slo": j.over_slo,
         "generator_limited": j.generator_limited,
         "warmup_s": round(j.warmup_s, 3),
+        "verdict": verdict,
     }
-
-
-def _search_step(environment, search: Search, plan: StepPlan, index: int) -> dict:
-    trace = run_step(
-        environment,
-        index,
-        plan.rate,
-        plan.longest_s,
-        step_seed(environment.parsed_options.arrival_seed, index),
-        decide=lambda so_far, now_s: search.should_stop(plan, so_far, now_s),
-        first_check_s=plan.shortest_s,
-    )
-    judgement = search.judge(plan, trace)
-    if _stop_requested.is_set():  # cut short by Locust's end: a part of a step says nothing
-        return step_record(trace, plan.rate, judgement) | {"verdict": STOPPED}
-    errors = sum(trace.failed)  # failed, unanswered or dropped
-    outcome = StepOutcome(trace.offered_rps, len(trace.intended), errors, judgement)
-    return step_record(trace, plan.rate, judgement) | {"verdict": search.record(plan, outcome)}
 
 
 def _control(environment) -> None:
     _stop_requested.clear()  # a new start in the web UI, after a stop
-    options = environment.parsed_options
-    runner, steps = environment.runner, []
+    options, runner = environment.parsed_options, environment.runner
+    search = _search(options) if options.capacity_slo_ms > 0 else None
+    steps = [] if search else [_step(environment, 0, None, None)]
+    while search and (plan := search.next_step()) is not None and not _stop_requested.is_set():
+        steps.append(_step(environment, len(steps), search, plan))
+        logger.info("open model: %s", _line(steps[-1]))
     output = {
         "rate": options.arrival_rate,
         "process": options.arrival_process,
@@ -262,38 +269,24 @@ def _control(environment) -> None:
         "steps": steps,
         "workers": runner.worker_count if isinstance(runner, MasterRunner) else 0,
     }
-    if options.capacity_slo_ms > 0:
-        fields = {
-            field: getattr(options, flag[2:].replace("-", "_"))
-            for flag, field, *_ in SEARCH_OPTIONS
-            if field
-        }
-        start = start_rate(options.arrival_rate, options.capacity_start, options.capacity_ceiling)
-        search = Search(**fields, start_rps=start, ceiling_rps=options.capacity_ceiling or None)
-        while (plan := search.next_step()) is not None and not _stop_requested.is_set():
-            steps.append(_search_step(environment, search, plan, len(steps)))
-            logger.info("open model: %s", _line(steps[-1]))
+    if search is None:
+        logger.info("open model: %s", _line(steps[0]))
+    else:
         if _stop_requested.is_set() and not search.stopped_because:
             search.stopped_because = "Locust stopped (its time limit) before the search ended"
         output["search"] = search.result()
-    else:
-        seed = step_seed(options.arrival_seed, 0)
-        trace = run_step(environment, 0, options.arrival_rate, None, seed)
-        steps.append(step_record(trace, options.arrival_rate, None))
-        logger.info("open model: %s", _line(steps[0]))
     if options.arrival_out:
         write(Path(options.arrival_out), output)
-    if options.capacity_slo_ms > 0:
+    if search is not None:
         runner.quit()
 
 
 def _line(step: dict) -> str:
-    verdict = f"{step['verdict']}: " if "verdict" in step else ""
-    return verdict + (
-        f"offered {step['offered_rps']:g}/s, achieved {step['achieved_rps']:g}/s, "
-        f"p99 {step['latency_ms'].p99} ms from the intended start "
-        f"({step['send_latency_ms'].p99} ms from the "
-        f"send), {step['errors']} errors, {step['late']} late, {step['dropped']} dropped, "
+    return (
+        f"{step.get('verdict', 'step')}: offered {step['offered_rps']:g}/s, achieved "
+        f"{step['achieved_rps']:g}/s, p99 {step['latency_ms'].p99} ms from the intended start "
+        f"({step['send_latency_ms'].p99} ms from the send), {step['errors']} errors, "
+        f"{step['late']} late, {step['dropped']} dropped, "
         f"generator lag p99 {step['generator_lag_p99_ms']} ms"
     )
 

@@ -163,7 +163,6 @@ class Judgement:
     over_slo: int
     bursts: int  # runs of consecutive requests over the SLO
     stationary: bool
-    decided: bool
     held: bool
     latency: LatencyMs  # from the intended start, the unanswered as the slowest
     p99_ci95: tuple[float | None, float | None]
@@ -173,6 +172,9 @@ class Judgement:
     lag_p99_ms: float
     generator_cpu_share: float
     text: str
+    offered_rps: float  # the step's realised rate: arrivals / seconds
+    scheduled: int  # its arrivals
+    errors: int  # of them, failed, unanswered or dropped
 
 
 def _in_flight(intended: np.ndarray, done: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -222,11 +224,7 @@ def fails_clearly(
 
 
 def judge(
-    trace: StepTrace,
-    slo_ms: float,
-    warmup_s: float,
-    min_requests: int,
-    now_s: float | None = None,
+    trace: StepTrace, slo_ms: float, warmup_s: float, now_s: float | None = None
 ) -> Judgement:
     """The verdict on ``trace`` so far (``now_s``: seconds into a step still running), or at its
     end (``now_s`` None: every request answered, failed or given up)."""
@@ -260,9 +258,8 @@ def judge(
     tail_worse = worse_z > STATIONARY_Z
     stationary = keeps_up and not growing and not tail_worse
 
-    # Only a clear failure ends a step early: a step holds only on its whole length, since
-    # a queue near its knee goes seconds between bursts over the SLO.
-    decided = final or (n >= min_requests and within is False)
+    # A step holds only on its whole length, since a queue near its knee goes seconds between
+    # bursts over the SLO (only a clear failure ends it early: ``fails_clearly``).
     held = final and stationary and within_share(k, n)
 
     # Nearest-rank over every judged request, the unanswered as the slowest (no figure).
@@ -292,7 +289,6 @@ def judge(
         over_slo=k,
         bursts=bursts,
         stationary=stationary,
-        decided=decided,
         held=held,
         latency=LatencyMs(
             **{k: answered.value_at_rank(max(1, math.ceil(q * n))) for k, q in QUANTILES.items()}
@@ -304,6 +300,9 @@ def judge(
         lag_p99_ms=lag_p99_ms,
         generator_cpu_share=trace.generator_cpu_share,
         text=text,
+        offered_rps=trace.offered_rps,
+        scheduled=len(intended),
+        errors=int(np.count_nonzero(failed)),
     )
 
 
@@ -327,27 +326,6 @@ class StepPlan:
         return self.warmup_s + self.min_s
 
 
-@dataclass(frozen=True)
-class StepOutcome:
-    """A finished step as the search sees it."""
-
-    offered_rps: float  # realised: arrivals / seconds
-    scheduled: int
-    errors: int  # failed, unanswered or dropped
-    judgement: Judgement
-
-
-@dataclass(frozen=True)
-class RateTest:
-    """One step at a rate, as the rate's pooled verdict needs it."""
-
-    offered_rps: float
-    requests: int
-    over: int
-    bursts: int
-    sound: bool  # stationary and without errors
-
-
 @dataclass
 class Search:
     slo_p99_ms: float
@@ -368,7 +346,7 @@ class Search:
     stopped_because: str = ""
     lower_bound: bool = False
     generator_cpu_ms_per_request: float | None = None  # calibrated
-    tests: dict[float, list[RateTest]] = field(default_factory=dict)
+    tests: dict[float, list[Judgement]] = field(default_factory=dict)  # by rate asked for
     verdicts: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -391,8 +369,7 @@ class Search:
 
     def judge(self, plan: StepPlan, trace: StepTrace, now_s: float | None = None) -> Judgement:
         """The step's verdict so far (``now_s``: seconds into it) or at its end (None)."""
-        least = 1 if plan.calibration else self.min_requests
-        return judge(trace, self.slo_p99_ms, plan.warmup_s, least, now_s)
+        return judge(trace, self.slo_p99_ms, plan.warmup_s, now_s)
 
     def should_stop(self, plan: StepPlan, trace: StepTrace, now_s: float) -> bool:
         """Whether a running step may end at ``now_s``: it has its verdict, or its longest."""
@@ -402,11 +379,10 @@ class Search:
             return False
         return fails_clearly(trace, self.slo_p99_ms, plan.warmup_s, self.min_requests, now_s)
 
-    def verdict(self, outcome: StepOutcome) -> str:
+    def verdict(self, judgement: Judgement) -> str:
         """'held', or why the step failed."""
-        if outcome.errors / max(1, outcome.scheduled) >= MAX_ERROR_RATIO:
+        if judgement.errors / max(1, judgement.scheduled) >= MAX_ERROR_RATIO:
             return "errors"
-        judgement = outcome.judgement
         if judgement.held:
             # A late generator only adds to the intended-start latency: a step that held
             # despite it held.
@@ -418,28 +394,26 @@ class Search:
             return "not stationary"
         return "p99 over the SLO"
 
-    def record(self, plan: StepPlan, outcome: StepOutcome) -> str:
+    def record(self, plan: StepPlan, j: Judgement) -> str:
+        """The step's verdict, which the search goes on from."""
         self.steps += 1
-        j = outcome.judgement
-        verdict = "calibration" if plan.calibration else self.verdict(outcome)
+        verdict = "calibration" if plan.calibration else self.verdict(j)
         self.verdicts.append(verdict)
         if plan.calibration:
-            if j.generator_cpu_share > 0 and outcome.offered_rps > 0:
-                per_request = j.generator_cpu_share / outcome.offered_rps
+            if j.generator_cpu_share > 0 and j.offered_rps > 0:
+                per_request = j.generator_cpu_share / j.offered_rps
                 self.generator_cpu_ms_per_request = round(per_request * 1000.0, 4)
         elif verdict == "generator lag":
             if self.verdicts.count(verdict) < GENERATOR_STRIKES:
                 return verdict  # not counted; the same rate again, with fresh arrivals
             self.lower_bound = True
             self.stopped_because = (
-                f"the generator could not keep its schedule at {outcome.offered_rps:.1f}/s "
+                f"the generator could not keep its schedule at {j.offered_rps:.1f}/s "
                 f"(lag p99 {j.lag_p99_ms:g} ms, {j.late_share:.1%} begun late, "
                 f"{j.generator_cpu_share:.0%} of a core): lambda* is a lower bound"
             )
         else:
-            sound = verdict in ("held", "p99 over the SLO")  # stationary, without errors
-            test = RateTest(outcome.offered_rps, j.requests, j.over_slo, j.bursts, sound)
-            self.tests.setdefault(plan.rate, []).append(test)
+            self.tests.setdefault(plan.rate, []).append(j)
         return verdict
 
     # -- the search ---------------------------------------------------------------------
@@ -447,14 +421,15 @@ class Search:
         """A rate's verdict on all its tests pooled: most of them stationary and without
         errors, and the pooled share over the SLO within its bound."""
         tests = self.tests[rate]
-        if 2 * sum(t.sound for t in tests) <= len(tests):
+        sound = [self.verdict(t) in ("held", "p99 over the SLO") for t in tests]
+        if 2 * sum(sound) <= len(tests):
             return False
-        return within_share(sum(t.over for t in tests), sum(t.requests for t in tests))
+        return within_share(sum(t.over_slo for t in tests), sum(t.requests for t in tests))
 
     def _close(self, rate: float) -> bool:
         """Whether a rate's pooled share over the SLO is too close to the allowed one to tell."""
         tests = self.tests[rate]
-        totals = (sum(getattr(t, n) for t in tests) for n in ("over", "requests", "bursts"))
+        totals = (sum(getattr(t, n) for t in tests) for n in ("over_slo", "requests", "bursts"))
         _, low, high = _interval(*totals)
         return low <= ALLOWED_SHARE < high
 
