@@ -79,8 +79,13 @@ DEFAULT_MAX_IN_FLIGHT = 1000
 RESULT_MARGIN = 15.0
 STOPPED = "stopped by Locust before its end"  # a step's verdict when Locust's time limit cut it
 
-# The search's options: flag, the ``Search`` field it sets (None: used otherwise), type, default.
-SEARCH_OPTIONS = (
+# The options besides the rate and the process (none in the web UI): flag, the ``Search`` field
+# it sets (None: used otherwise), type, default, help.
+OPTIONS = (
+    ("--connections", None, int, DEFAULT_MAX_IN_FLIGHT, "open model: connections per process"),
+    ("--max-in-flight", None, int, DEFAULT_MAX_IN_FLIGHT, "open model: most in flight a process"),
+    ("--arrival-out", None, str, "", "open model: write the steps as JSON here"),
+    ("--arrival-seed", None, int, 1, "base seed of the Poisson schedules (one per step from it)"),
     ("--capacity-slo-ms", "slo_p99_ms", float, 0.0, "search for the capacity under this p99 (ms)"),
     ("--capacity-max", "max_rps", float, 100000.0, "capacity search: highest rate tried"),
     ("--capacity-start", None, float, 0.0, "capacity search: first rate (0: from the ceiling)"),
@@ -122,13 +127,7 @@ def _add_arguments(parser):
         default=POISSON,
         help="inter-arrival times: constant, or exponential (Poisson arrivals)",
     )
-    for flag, kind, default, text in (
-        ("--connections", int, DEFAULT_MAX_IN_FLIGHT, "open model: connections per process"),
-        ("--max-in-flight", int, DEFAULT_MAX_IN_FLIGHT, "open model: in flight per process, most"),
-        ("--arrival-out", str, "", "open model: write the steps as JSON here"),
-        ("--arrival-seed", int, 1, "base seed of the Poisson schedules (one per step from it)"),
-        *((flag, kind, default, text) for flag, _, kind, default, text in SEARCH_OPTIONS),
-    ):
+    for flag, _, kind, default, text in OPTIONS:
         parser.add_argument(flag, type=kind, default=default, help=text, include_in_web_ui=False)
 
 
@@ -213,9 +212,7 @@ def run_step(
 
 def _search(options) -> Search:
     fields = {
-        field: getattr(options, flag[2:].replace("-", "_"))
-        for flag, field, *_ in SEARCH_OPTIONS
-        if field
+        field: getattr(options, flag[2:].replace("-", "_")) for flag, field, *_ in OPTIONS if field
     }
     start = start_rate(options.arrival_rate, options.capacity_start, options.capacity_ceiling)
     return Search(**fields, start_rps=start, ceiling_rps=options.capacity_ceiling or None)
