@@ -49,6 +49,13 @@ def _add_arguments(parser):
     locust_options.add_arguments(parser)
 
 
+@events.init.add_listener
+def _refresh_clock(**_kwargs):
+    # Locust times ``-t`` from the event loop's cached clock, which stands still while the
+    # imports above run (seconds on a busy machine): a 3 s run measured 0.3 s without this.
+    gevent.get_hub().loop.update_now()
+
+
 class LabUser(FastHttpUser):
     """Asks for one scenario's path again and again, and checks each answer."""
 
