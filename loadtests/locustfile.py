@@ -15,25 +15,33 @@ Users never pause between requests, so each one keeps exactly one request in fli
 loop that Little's law (throughput = users / latency) describes. Bodies are checked, not
 only statuses.
 
-``make bench`` (``python -m loadtests.sweep``) runs these classes one at a time across server
-kinds and worker counts, through the measured windows of ``loadtests.plugins.window``.
+The user classes are made from the scenarios' table (``loadtests.scenarios.SCENARIOS``: each
+one's ``user_class``, tagged with its name, how its view is written and how it waits), so a
+scenario added there is a class here. ``make bench`` (``python -m loadtests.sweep``) runs them
+one at a time across server kinds and worker counts, through the measured windows of
+``loadtests.plugins.window``; ``--arrival-rate`` runs one as the open model
+(``loadtests.plugins.open_model``).
 """
 
 import itertools
 import os
 import urllib.parse
+from collections.abc import Callable
 
 import gevent
 from locust import FastHttpUser, constant, events, tag, task
 
 import dashboards.locust_exporter  # noqa: F401  (serves Locust's stats to Prometheus)
-import loadtests.plugins.window
 from loadtests import locust_options, scenarios
+from loadtests.plugins import window
 
 # The open model (--arrival-rate R): requests on a schedule, latency from the intended start.
 from loadtests.plugins.open_model import OpenModelUser  # noqa: F401
 
 _task_ids = itertools.count()
+# What one request is: method, path with its query, headers, body, and the check of its answer
+# (what is wrong with it, or None).
+Request = tuple[str, str, dict[str, str], str | None, Callable[..., str | None]]
 
 
 @events.init_command_line_parser.add_listener
@@ -41,18 +49,25 @@ def _add_arguments(parser):
     locust_options.add_arguments(parser)
 
 
+@events.init.add_listener
+def _refresh_clock(**_kwargs):
+    # Locust times ``-t`` from the event loop's cached clock, which stands still while the
+    # imports above run (seconds on a busy machine): a 3 s run measured 0.3 s without this.
+    gevent.get_hub().loop.update_now()
+
+
 class LabUser(FastHttpUser):
-    """Asks for one scenario's path again and again, and checks each answer's body."""
+    """Asks for one scenario's path again and again, and checks each answer."""
 
     abstract = True
     wait_time = constant(0)
     network_timeout = 30.0
     connection_timeout = 10.0
-    scenario: scenarios.Scenario
+    scenario: scenarios.Scenario | scenarios.RouteLoad
 
     def on_start(self) -> None:
         # The sweep's windows stagger the users' first requests (0 s otherwise).
-        gevent.sleep(loadtests.plugins.window.start_jitter(self.environment))
+        gevent.sleep(window.start_jitter(self.environment))
 
     def params(self) -> tuple[float, int, bool]:
         options = self.environment.parsed_options
@@ -63,25 +78,37 @@ class LabUser(FastHttpUser):
         return float(delay), int(fanout), str(close).lower() in ("true", "1", "on")
 
     def ask(self) -> None:
+        """One request, its answer checked (the open model's pacer calls this too)."""
         delay, fanout, close = self.params()
+        method, url, headers, body, problem = self.request(delay, fanout)
+        if close:
+            headers["Connection"] = "close"
+        window.recorder.begin()
+        with self.client.request(
+            method,
+            url,
+            name=self.scenario.path,
+            headers=headers or None,
+            data=body,
+            allow_redirects=False,
+            catch_response=True,
+        ) as response:
+            if wrong := problem(response):
+                response.failure(wrong)
+            else:
+                response.success()
+
+    def request(self, delay: float, fanout: int) -> Request:
         task_id = str(next(_task_ids))
         query = f"delay={delay:g}&task_id={task_id}"
         if self.scenario.uses_upstream:
             query += f"&fanout={fanout}"
         if self.scenario.uses_database:
             query = f"delay={delay:g}&rows={scenarios.LOAD_ROWS}"
-        loadtests.plugins.window.recorder.begin()
-        with self.client.get(
-            f"{self.scenario.path}?{query}",
-            name=self.scenario.path,
-            headers={"Connection": "close"} if close else None,
-            catch_response=True,
-        ) as response:
-            problem = self.problem(response, delay, fanout, task_id)
-            if problem:
-                response.failure(problem)
+        url = f"{self.scenario.path}?{query}"
+        return "GET", url, {}, None, lambda r: self.problem(r, fanout, task_id)
 
-    def problem(self, response, delay: float, fanout: int, task_id: str) -> str | None:
+    def problem(self, response, fanout: int, task_id: str) -> str | None:
         """What is wrong with an answer, or None when it is the one the contract promises."""
         if response.status_code != 200:
             return f"status {response.status_code}: {(response.text or '')[:120]}"
@@ -111,103 +138,25 @@ class LabUser(FastHttpUser):
         return None
 
 
-class SyncApiUser(LabUser):
-    """A sync view that blocks its thread for ``delay``."""
+def _user_class(scenario: scenarios.Scenario) -> type[LabUser]:
+    """The scenario's user class: LabUser asking for its path, tagged for Locust's ``--tags``."""
+    kind = scenario.view.split("-")[0]  # sync or async
+    extra = ("anti-pattern",) if scenario.view == scenarios.ASYNC_BLOCKING else ()
 
-    scenario = scenarios.SCENARIOS["sync-api"]
-
-    @tag("sync-api", "sync", "sleep")
+    @tag(scenario.name, kind, scenario.wait, *extra)
     @task
-    def sync_api(self):
+    def load(self) -> None:
         self.ask()
 
-
-class AsyncApiUser(LabUser):
-    """An async view that awaits ``asyncio.sleep(delay)``."""
-
-    scenario = scenarios.SCENARIOS["async-api"]
-
-    @tag("async-api", "async", "sleep")
-    @task
-    def async_api(self):
-        self.ask()
+    body = {"scenario": scenario, "load": load, "__doc__": scenario.title, "__module__": __name__}
+    return type(scenario.user_class, (LabUser,), body)
 
 
-class AsyncFanoutUser(LabUser):
-    """An async view that makes ``fanout`` upstream calls at once."""
-
-    scenario = scenarios.SCENARIOS["async-fanout"]
-
-    @tag("async-fanout", "async", "fanout")
-    @task
-    def async_fanout(self):
-        self.ask()
-
-
-class ThreadFanoutUser(LabUser):
-    """A sync view that makes ``fanout`` upstream calls at once through a thread pool."""
-
-    scenario = scenarios.SCENARIOS["thread-fanout"]
-
-    @tag("thread-fanout", "sync", "fanout")
-    @task
-    def thread_fanout(self):
-        self.ask()
-
-
-class SequentialUser(LabUser):
-    """A sync view that makes the same calls one after another: the baseline."""
-
-    scenario = scenarios.SCENARIOS["sequential"]
-
-    @tag("sequential", "sync", "fanout")
-    @task
-    def sequential(self):
-        self.ask()
-
-
-class AsyncBlockingUser(LabUser):
-    """The anti-pattern: ``time.sleep`` inside an async view, which stalls its event loop."""
-
-    scenario = scenarios.SCENARIOS["async-blocking"]
-
-    @tag("async-blocking", "async", "anti-pattern")
-    @task
-    def async_blocking(self):
-        self.ask()
-
-
-class SyncDbUser(LabUser):
-    """A sync view whose query waits ``delay`` in PostgreSQL, on Django's pool."""
-
-    scenario = scenarios.DB_SCENARIOS["sync-db"]
-
-    @tag("sync-db", "sync", "database")
-    @task
-    def sync_db(self):
-        self.ask()
-
-
-class AsyncDbUser(LabUser):
-    """The same query through Django's async ORM, which runs it in a thread."""
-
-    scenario = scenarios.DB_SCENARIOS["async-db"]
-
-    @tag("async-db", "async", "database")
-    @task
-    def async_db(self):
-        self.ask()
-
-
-class AsyncDbNativeUser(LabUser):
-    """The same query through django-async-backend, awaited on the event loop (ASGI only)."""
-
-    scenario = scenarios.DB_SCENARIOS["async-db-native"]
-
-    @tag("async-db-native", "async", "database")
-    @task
-    def async_db_native(self):
-        self.ask()
+# One class per user class named in the table (the two async fan-outs share one: they differ
+# only in the app's environment).
+for _scenario in scenarios.SCENARIOS.values():
+    if _scenario.user_class not in globals():
+        globals()[_scenario.user_class] = _user_class(_scenario)
 
 
 class RouteUser(LabUser):
@@ -218,34 +167,21 @@ class RouteUser(LabUser):
     scenario = scenarios.RouteLoad.from_env(os.environ)
     abstract = scenario is None
 
-    def ask(self) -> None:
+    def request(self, delay: float, fanout: int) -> Request:
         route = self.scenario
         query = f"?{urllib.parse.urlencode(route.query)}" if route.query else ""
-        headers = dict(route.headers)
-        body = None
+        headers, body = dict(route.headers), None
         if route.form:
             body = urllib.parse.urlencode(route.form)
             headers.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        if self.params()[2]:
-            headers["Connection"] = "close"
-        loadtests.plugins.window.recorder.begin()
-        with self.client.request(
-            route.method,
-            f"{route.path}{query}",
-            name=route.path,
-            headers=headers or None,
-            data=body,
-            allow_redirects=False,
-            catch_response=True,
-        ) as response:
-            if response.status_code != route.status:
-                response.failure(
-                    f"status {response.status_code}, expected {route.status}: "
-                    f"{(response.text or '')[:120]}"
-                )
-            else:
-                response.success()
+        return route.method, f"{route.path}{query}", headers, body, self.problem
+
+    def problem(self, response, *_args) -> str | None:
+        if response.status_code == self.scenario.status:
+            return None
+        text = (response.text or "")[:120]
+        return f"status {response.status_code}, expected {self.scenario.status}: {text}"
 
     @task
-    def route(self):
+    def load(self) -> None:
         self.ask()

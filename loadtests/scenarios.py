@@ -24,10 +24,10 @@ Two ceilings per measured cell, both in requests per second:
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+
+import msgspec
 
 from mysite.servers import WSGI_KINDS
 
@@ -230,14 +230,10 @@ class RouteLoad:
     user_class: str = ROUTE_USER_CLASS
 
     def to_env(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
+        return msgspec.json.encode(self).decode()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RouteLoad | None:
         """The route named in ``environ`` (None: none is)."""
         text = environ.get(ROUTE_ENV)
-        if not text:
-            return None
-        fields = json.loads(text)
-        pairs = ("headers", "query", "form")
-        return cls(**{k: tuple(map(tuple, v)) if k in pairs else v for k, v in fields.items()})
+        return msgspec.json.decode(text, type=cls) if text else None

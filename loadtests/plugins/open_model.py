@@ -17,7 +17,7 @@ The scenario is the one user class named on the command line (default ``AsyncApi
 With ``--capacity-slo-ms`` the run is a capacity search (``loadtests.plugins.search``) and ends
 by itself; ``--arrival-out`` writes every step (``loadtests.plugins.trace``) as JSON. In
 distributed mode the master splits each step's rate evenly across its workers and merges their
-latencies exactly (``open_step`` / ``open_result`` messages).
+latencies exactly (``control``: ``open_model_ask`` / ``open_model_answer`` messages).
 
 The capacity search (``--capacity-slo-ms``; policy in ``search``, verdicts in ``steady``):
 ``--capacity-start`` (else ``CEILING_START_SHARE`` x ``--capacity-ceiling``, the slot ceiling
@@ -55,34 +55,37 @@ calibration's service time and the generator's CPU are its step's ``latency_ms``
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
 import gevent
 import gevent.event
-import msgspec
 from locust import User, constant, events, task
 from locust.runners import MasterRunner, WorkerRunner
 
-from loadtests.wait import wait_until
-
 from . import search as policy
+from .control import Controller, write
 from .pacer import DRAIN_TIMEOUT, Pacer
-from .search import Search, StepOutcome, StepPlan, start_rate
-from .steady import Judgement
+from .search import Search, StepPlan, start_rate
 from .trace import StepTrace, step_seed
 
 logger = logging.getLogger(__name__)
 
-STEP, RESULT, STOP = "open_step", "open_result", "open_stop"
+STOP = "open_stop"
 CONSTANT, POISSON = "constant", "poisson"
 DEFAULT_USER_CLASS = "AsyncApiUser"
 DEFAULT_MAX_IN_FLIGHT = 1000
 RESULT_MARGIN = 15.0
 STOPPED = "stopped by Locust before its end"  # a step's verdict when Locust's time limit cut it
 
-# The search's options: flag, the ``Search`` field it sets (None: used otherwise), type, default.
-SEARCH_OPTIONS = (
+# The options besides the rate and the process (none in the web UI): flag, the ``Search`` field
+# it sets (None: used otherwise), type, default, help.
+OPTIONS = (
+    ("--connections", None, int, DEFAULT_MAX_IN_FLIGHT, "open model: connections per process"),
+    ("--max-in-flight", None, int, DEFAULT_MAX_IN_FLIGHT, "open model: most in flight a process"),
+    ("--arrival-out", None, str, "", "open model: write the steps as JSON here"),
+    ("--arrival-seed", None, int, 1, "base seed of the Poisson schedules (one per step from it)"),
     ("--capacity-slo-ms", "slo_p99_ms", float, 0.0, "search for the capacity under this p99 (ms)"),
     ("--capacity-max", "max_rps", float, 100000.0, "capacity search: highest rate tried"),
     ("--capacity-start", None, float, 0.0, "capacity search: first rate (0: from the ceiling)"),
@@ -124,31 +127,21 @@ def _add_arguments(parser):
         default=POISSON,
         help="inter-arrival times: constant, or exponential (Poisson arrivals)",
     )
-    for flag, kind, default, text in (
-        ("--connections", int, DEFAULT_MAX_IN_FLIGHT, "open model: connections per process"),
-        ("--max-in-flight", int, DEFAULT_MAX_IN_FLIGHT, "open model: in flight per process, most"),
-        ("--arrival-out", str, "", "open model: write the steps as JSON here"),
-        ("--arrival-seed", int, 1, "base seed of the Poisson schedules (one per step from it)"),
-        *((flag, kind, default, text) for flag, _, kind, default, text in SEARCH_OPTIONS),
-    ):
+    for flag, _, kind, default, text in OPTIONS:
         parser.add_argument(flag, type=kind, default=default, help=text, include_in_web_ui=False)
 
 
-def _rate(environment) -> float:
+def _active(environment) -> bool:
     options = environment.parsed_options
-    return float(getattr(options, "arrival_rate", 0) or 0) if options is not None else 0.0
+    return options is not None and (getattr(options, "arrival_rate", 0) or 0) > 0
 
 
-_pacer: Pacer | None = None
-_env: list = [None]  # the environment, from init (spawning_complete does not pass it)
-_results: dict[int, list[StepTrace]] = {}
+_pacer: list[Pacer] = []  # this process's, made on its first step
 _stop_requested = gevent.event.Event()
-_controller: list[gevent.Greenlet] = []
 
 
 def _get_pacer(environment) -> Pacer:
-    global _pacer
-    if _pacer is None:
+    if not _pacer:
         options = environment.parsed_options
         # The locustfile's scenario classes, as Locust loaded them (no import of the
         # locustfile, which imports this); the master names the one to run for its workers.
@@ -156,28 +149,21 @@ def _get_pacer(environment) -> Pacer:
             getattr(options, "arrival_user", DEFAULT_USER_CLASS)
         ]
         poisson = options.arrival_process == POISSON
-        _pacer = Pacer(environment, user_class, options.max_in_flight, poisson, options.connections)
-    return _pacer
+        _pacer.append(
+            Pacer(environment, user_class, options.max_in_flight, poisson, options.connections)
+        )
+    return _pacer[0]
 
 
 @events.init.add_listener
 def _on_init(environment, runner=None, **_kwargs):
-    _env[0] = environment
     if runner is None:
         return
     if isinstance(runner, WorkerRunner):
-        runner.register_message(STEP, lambda msg, **_: gevent.spawn(_worker_step, runner, msg.data))
         runner.register_message(STOP, lambda msg, **_: _get_pacer(environment).stop_event.set())
         return
-    if isinstance(runner, MasterRunner):
-        runner.register_message(
-            RESULT,
-            lambda msg, **_: _results.setdefault(msg.data["index"], []).append(
-                StepTrace.from_message(msg.data["trace"])
-            ),
-        )
     classes = [c for c in environment.user_classes if c is not OpenModelUser]
-    if _rate(environment) > 0:
+    if _active(environment):
         # The open model: the pacer asks for the named scenario's path; Locust runs one idler.
         named = [c.__name__ for c in classes if hasattr(c, "scenario")]
         environment.user_classes = [OpenModelUser]
@@ -189,11 +175,10 @@ def _on_init(environment, runner=None, **_kwargs):
         environment.user_classes = classes
 
 
-def _worker_step(runner, data: dict) -> None:
-    pacer = _get_pacer(runner.environment)
+def _worker_step(environment, data: dict) -> dict:
+    pacer = _get_pacer(environment)
     pacer.stop_event.clear()
-    trace = pacer.run_step(data["rate"], data["duration"], data["seed"])
-    runner.send_message(RESULT, {"index": data["index"], "trace": trace.to_message()})
+    return pacer.run_step(data["rate"], data["duration"], data["seed"]).to_message()
 
 
 def run_step(
@@ -207,72 +192,52 @@ def run_step(
 ) -> StepTrace:
     """One step at ``rate`` over every process: here, or split across the master's workers
     (each with a seed of its own from ``seed``; a distributed step runs its whole length)."""
-    runner = environment.runner
-    if not isinstance(runner, MasterRunner):
+    if not isinstance(environment.runner, MasterRunner):
         pacer = _get_pacer(environment)
         pacer.stop_event.clear()
         return pacer.run_step(rate, duration, seed, decide, first_check_s, policy.CHECK_EVERY_S)
-    nodes = sorted(
-        n.id for n in runner.clients.ready + runner.clients.spawning + runner.clients.running
-    )
-    workers = max(1, len(nodes))
-    for offset, client_id in enumerate(nodes):
-        message = {"index": index, "rate": rate / workers, "duration": duration}
-        message["seed"] = step_seed(seed, index, offset + 1)
-        runner.send_message(STEP, message, client_id=client_id)
-
-    def arrived() -> bool:
-        return len(_results.get(index, [])) >= workers
-
+    workers = controller.workers()
+    share = rate / max(1, len(workers))
+    asks = {
+        worker: {"rate": share, "duration": duration, "seed": step_seed(seed, index, offset + 1)}
+        for offset, worker in enumerate(workers)
+    }
     limit = (duration or 10 * 86400) + DRAIN_TIMEOUT + RESULT_MARGIN
-    wait_until(lambda: arrived() or _stop_requested.is_set(), limit, 0.05, sleep=gevent.sleep)
-    if _stop_requested.is_set():
-        wait_until(arrived, DRAIN_TIMEOUT + RESULT_MARGIN, 0.05, sleep=gevent.sleep)
+    traces = controller.gather(index, asks, limit, _stop_requested, DRAIN_TIMEOUT + RESULT_MARGIN)
     merged = StepTrace(seed=seed)
-    for trace in _results.pop(index, []):
-        merged.merge(trace)
+    for trace in traces:
+        merged.merge(StepTrace.from_message(trace))
     return merged
-
-
-@events.spawning_complete.add_listener
-def _on_spawning_complete(**_kwargs):
-    environment = _env[0]
-    if environment is None or _rate(environment) <= 0:
-        return
-    if isinstance(environment.runner, WorkerRunner) or any(not g.dead for g in _controller):
-        return  # one controller at a time (spawning completes again when users are changed)
-    _stop_requested.clear()  # a new start in the web UI, after a stop
-    _controller[:] = [gevent.spawn(_control, environment)]
-    _controller[0].link_exception(lambda g: _failed(environment, g.exception))
-
-
-def _failed(environment, error) -> None:
-    logger.error("open model failed: %r", error)
-    environment.process_exit_code = 1
-    environment.runner.quit()
 
 
 def _search(options) -> Search:
     fields = {
-        field: getattr(options, flag[2:].replace("-", "_"))
-        for flag, field, *_ in SEARCH_OPTIONS
-        if field
+        field: getattr(options, flag[2:].replace("-", "_")) for flag, field, *_ in OPTIONS if field
     }
     start = start_rate(options.arrival_rate, options.capacity_start, options.capacity_ceiling)
     return Search(**fields, start_rps=start, ceiling_rps=options.capacity_ceiling or None)
 
 
-def step_record(trace: StepTrace, target_rps: float, judgement: Judgement | None) -> dict:
-    """A step as the out file holds it: the trace's summary, the seed, the realised rate,
-    and (in a search) the verdict on its steady part."""
+def _step(environment, index: int, search: Search | None, plan: StepPlan | None) -> dict:
+    """One step as the out file holds it: its trace's summary, seed and the rate asked for, and
+    in a search (``plan``) the verdict on its steady part."""
+    options = environment.parsed_options
+    rate, seed = plan.rate if plan else options.arrival_rate, step_seed(options.arrival_seed, index)
+    if plan is None:  # a plain run: one step, until Locust stops
+        trace = run_step(environment, index, rate, None, seed)
+    else:
+        decide = functools.partial(search.should_stop, plan)
+        trace = run_step(environment, index, rate, plan.longest_s, seed, decide, plan.shortest_s)
     step = trace.summary() | {
         "seed": trace.seed,
-        "target_rps": round(target_rps, 3),
+        "target_rps": round(rate, 3),
         "generator_cpu_share": round(trace.generator_cpu_share, 4),
     }
-    if judgement is None:
+    if plan is None:
         return step
-    j = judgement
+    j = search.judge(plan, trace)
+    # Cut short by Locust's end, a part of a step says nothing.
+    verdict = STOPPED if _stop_requested.is_set() else search.record(plan, j)
     return step | {
         "latency_ms": j.latency,
         "send_latency_ms": j.send_latency,
@@ -282,30 +247,18 @@ def step_record(trace: StepTrace, target_rps: float, judgement: Judgement | None
         "over_slo": j.over_slo,
         "generator_limited": j.generator_limited,
         "warmup_s": round(j.warmup_s, 3),
+        "verdict": verdict,
     }
 
 
-def _search_step(environment, search: Search, plan: StepPlan, index: int) -> dict:
-    trace = run_step(
-        environment,
-        index,
-        plan.rate,
-        plan.longest_s,
-        step_seed(environment.parsed_options.arrival_seed, index),
-        decide=lambda so_far, now_s: search.should_stop(plan, so_far, now_s),
-        first_check_s=plan.shortest_s,
-    )
-    judgement = search.judge(plan, trace)
-    if _stop_requested.is_set():  # cut short by Locust's end: a part of a step says nothing
-        return step_record(trace, plan.rate, judgement) | {"verdict": STOPPED}
-    errors = sum(trace.failed)  # failed, unanswered or dropped
-    outcome = StepOutcome(trace.offered_rps, len(trace.intended), errors, judgement)
-    return step_record(trace, plan.rate, judgement) | {"verdict": search.record(plan, outcome)}
-
-
 def _control(environment) -> None:
-    options = environment.parsed_options
-    runner, steps = environment.runner, []
+    _stop_requested.clear()  # a new start in the web UI, after a stop
+    options, runner = environment.parsed_options, environment.runner
+    search = _search(options) if options.capacity_slo_ms > 0 else None
+    steps = [] if search else [_step(environment, 0, None, None)]
+    while search and (plan := search.next_step()) is not None and not _stop_requested.is_set():
+        steps.append(_step(environment, len(steps), search, plan))
+        logger.info("open model: %s", _line(steps[-1]))
     output = {
         "rate": options.arrival_rate,
         "process": options.arrival_process,
@@ -313,51 +266,43 @@ def _control(environment) -> None:
         "steps": steps,
         "workers": runner.worker_count if isinstance(runner, MasterRunner) else 0,
     }
-    if options.capacity_slo_ms > 0:
-        search = _search(options)
-        while (plan := search.next_step()) is not None and not _stop_requested.is_set():
-            steps.append(_search_step(environment, search, plan, len(steps)))
-            logger.info("open model: %s", _line(steps[-1]))
+    if search is None:
+        logger.info("open model: %s", _line(steps[0]))
+    else:
         if _stop_requested.is_set() and not search.stopped_because:
             search.stopped_because = "Locust stopped (its time limit) before the search ended"
         output["search"] = search.result()
-    else:
-        seed = step_seed(options.arrival_seed, 0)
-        trace = run_step(environment, 0, options.arrival_rate, None, seed)
-        steps.append(step_record(trace, options.arrival_rate, None))
-        logger.info("open model: %s", _line(steps[0]))
     if options.arrival_out:
-        out = Path(options.arrival_out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.with_suffix(".tmp").write_bytes(msgspec.json.encode(output))
-        out.with_suffix(".tmp").replace(out)
-    if options.capacity_slo_ms > 0:
+        write(Path(options.arrival_out), output)
+    if search is not None:
         runner.quit()
 
 
 def _line(step: dict) -> str:
-    verdict = f"{step['verdict']}: " if "verdict" in step else ""
-    return verdict + (
-        f"offered {step['offered_rps']:g}/s, achieved {step['achieved_rps']:g}/s, "
-        f"p99 {step['latency_ms'].p99} ms from the intended start "
-        f"({step['send_latency_ms'].p99} ms from the "
-        f"send), {step['errors']} errors, {step['late']} late, {step['dropped']} dropped, "
+    return (
+        f"{step.get('verdict', 'step')}: offered {step['offered_rps']:g}/s, achieved "
+        f"{step['achieved_rps']:g}/s, p99 {step['latency_ms'].p99} ms from the intended start "
+        f"({step['send_latency_ms'].p99} ms from the send), {step['errors']} errors, "
+        f"{step['late']} late, {step['dropped']} dropped, "
         f"generator lag p99 {step['generator_lag_p99_ms']} ms"
     )
+
+
+controller = Controller("open_model", _active, _control, _worker_step)
 
 
 @events.test_stop.add_listener
 def _on_test_stop(environment, **_kwargs):
     """A plain ``--arrival-rate`` run ends with Locust: stop pacing, keep what was measured."""
-    if _rate(environment) <= 0:
+    if not _active(environment):
         return
-    if _pacer is not None:
-        _pacer.stop_event.set()
+    if _pacer:
+        _pacer[0].stop_event.set()
     if isinstance(environment.runner, WorkerRunner):
         return
     _stop_requested.set()
     if isinstance(environment.runner, MasterRunner):
         environment.runner.send_message(STOP)
     # Wait for the controller's last step, unless the controller itself is stopping Locust.
-    if _controller and gevent.getcurrent() is not _controller[0]:
-        _controller[0].join(timeout=DRAIN_TIMEOUT + RESULT_MARGIN + 5)
+    if controller.running and gevent.getcurrent() is not controller.greenlet:
+        controller.greenlet.join(timeout=DRAIN_TIMEOUT + RESULT_MARGIN + 5)

@@ -16,7 +16,7 @@ Pure (no Locust, no I/O), so it can be driven by a simulated queue. A search:
    over the SLO), so one unlucky step cannot fix λ*; a re-test that turns an edge over sends
    the search back to bisecting.
 
-Each step is judged on its steady part (``loadtests.plugins.steady``): a warm-up of
+Each step is judged on its steady part (below): a warm-up of
 ``WARMUP_RELAXATIONS`` relaxation times of the queue at that load is discarded (for a queue
 with ceiling C at utilisation u = λ/C, a relaxation time is about 2u / (C (1 - u)²), the
 diffusion approximation of a queue with Poisson arrivals and fixed service; C is the slot
@@ -38,6 +38,31 @@ skews λ* low, a single step's point estimate high (over-SLO requests come in ra
 
 λ*, its bracket and its steps come from this one search; the bracket's rates are the realised
 offered rates (arrivals / seconds) of the edges' tests, averaged.
+
+## The verdict on one step
+
+Pure (NumPy, no Locust). A step starts from an empty queue, which near full load looks healthy
+for a while; so its first ``warmup_s`` seconds are discarded and the rest is judged twice:
+
+- **stationary**: completions keep up with arrivals within the arrivals' Poisson noise
+  (``STATIONARY_Z`` standard deviations); the requests in flight in the last quarter of the
+  judged part are not more than in its first quarter beyond their noise; and the share over the
+  SLO in the second half is not worse than in the first beyond noise (two-share test);
+- **within the SLO**: the share of requests over the SLO against ``1 - QUANTILE`` (1% for a
+  p99), with a 95% interval. Requests over the SLO come in bursts (one excursion of the queue
+  delays many in a row), so the interval is taken on the bursts: requests over the SLO less
+  than ``BURST_SLOS`` SLOs apart count once, out of as many trials as the mean burst divides
+  the requests into.
+
+A running step is decided early only when it clearly fails: ``min_requests`` judged and the
+interval wholly above 1% (``fails_clearly``). Otherwise it runs its whole length and holds if
+stationary and at most 1% of its requests were over the SLO (``within_share``): a queue near
+its knee goes seconds between bursts, so an early "clearly within" would be a lucky quiet
+spell. The interval still tells the search whether a rate's pooled tests are close to 1%.
+
+The generator is judged apart: a step whose schedule lag p99 passed ``LAG_LIMIT_MS`` or whose
+share of requests begun more than ``LATE_MS`` late passed ``MAX_LATE_SHARE`` was limited by the
+generator, whatever the latency from the send says.
 """
 
 from __future__ import annotations
@@ -46,10 +71,13 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from loadtests.analysis.stats import requests_to_bound, wilson_interval
+import numpy as np
 
-from .steady import ALLOWED_SHARE, Judgement, fails_clearly, judge, within_share
-from .trace import StepTrace
+from loadtests.analysis.stats import requests_to_bound, two_share_z, wilson_interval
+from loadtests.analysis.thresholds import LAG_LIMIT_MS, LATE_MS
+from loadtests.model.latency import QUANTILES, LatencyMs, quantile_ranks
+
+from .trace import StepTrace, latency_of, percentiles
 
 # A step fails when this share of its requests or more failed or were never started.
 MAX_ERROR_RATIO = 0.001
@@ -85,6 +113,16 @@ STEP_REQUESTS = 800  # judged requests a step runs to (unless it fails clearly f
 HOLD_MARGIN = 1.25  # x the requests that can prove a step within the SLO
 
 
+QUANTILE = 0.99  # the SLO's percentile
+ALLOWED_SHARE = 1.0 - QUANTILE  # of requests over the SLO
+STATIONARY_Z = 3.0  # noise allowance of the stationarity checks, in standard deviations
+MAX_LATE_SHARE = 0.01  # of requests begun more than LATE_MS after their instant
+IN_FLIGHT_SAMPLES = 64  # instants at which the requests in flight are counted
+# Requests over the SLO less than this many SLOs apart belong to one burst (one excursion of
+# the queue).
+BURST_SLOS = 4.0
+
+
 def default_slo_ms(service_time_s: float) -> float:
     return SLO_FACTOR * service_time_s * 1000.0 + SLO_MARGIN_MS
 
@@ -117,6 +155,158 @@ def relaxation_s(rate: float, ceiling_rps: float) -> float:
 
 
 @dataclass(frozen=True)
+class Judgement:
+    """One step's verdict on its steady part, with the measured values it rests on."""
+
+    warmup_s: float
+    requests: int  # judged requests (their outcome known)
+    over_slo: int
+    bursts: int  # runs of consecutive requests over the SLO
+    stationary: bool
+    held: bool
+    latency: LatencyMs  # from the intended start, the unanswered as the slowest
+    p99_ci95: tuple[float | None, float | None]
+    send_latency: LatencyMs  # from the send, of the answered
+    generator_limited: bool
+    late_share: float
+    lag_p99_ms: float
+    generator_cpu_share: float
+    text: str
+    offered_rps: float  # the step's realised rate: arrivals / seconds
+    scheduled: int  # its arrivals
+    errors: int  # of them, failed, unanswered or dropped
+
+
+def _in_flight(intended: np.ndarray, done: np.ndarray, at: np.ndarray) -> np.ndarray:
+    arrived = np.searchsorted(np.sort(intended), at, side="right")
+    answered = np.searchsorted(np.sort(done[np.isfinite(done)]), at, side="right")
+    return arrived - answered
+
+
+def _bursts(instants: np.ndarray, gap_s: float) -> int:
+    """Groups of requests over the SLO whose instants lie within ``gap_s`` of the previous."""
+    if not len(instants):
+        return 0
+    return 1 + int(np.count_nonzero(np.diff(instants) > gap_s))
+
+
+def within_share(over: int, requests: int) -> bool:
+    """Whether ``over`` of ``requests`` is within ALLOWED_SHARE: the point estimate, once the
+    interval could not settle it (a step's whole length, or a rate's pooled tests)."""
+    return requests > 0 and over <= ALLOWED_SHARE * requests
+
+
+def _interval(over: float, requests: float, bursts: int) -> tuple[float, float, float]:
+    """The design effect (requests per burst over the SLO) and the share's 95% interval on the
+    bursts."""
+    effect = over / bursts if bursts else 1.0
+    return effect, *wilson_interval(over / effect, requests / effect)
+
+
+def _tail(intended, done, failed, slo_s, warmup_s, last_s):
+    """The judged requests' mask, which of them were over the SLO, and in how many bursts."""
+    judged = (intended >= warmup_s) & (intended <= last_s)
+    latency = done - intended  # NaN: not answered
+    over = (~np.isfinite(latency) | (latency > slo_s) | failed)[judged]
+    return judged, latency, over, _bursts(intended[judged][over], BURST_SLOS * slo_s)
+
+
+def fails_clearly(
+    trace: StepTrace, slo_ms: float, warmup_s: float, min_requests: int, now_s: float
+) -> bool:
+    """Whether a running step already has its verdict: ``min_requests`` judged and the share
+    over the SLO's interval wholly above the allowed share (the cheap part of ``judge``)."""
+    a = {n: np.asarray(getattr(trace, n), dtype=float) for n in ("intended", "done")}
+    failed, slo_s = np.asarray(trace.failed, dtype=bool), slo_ms / 1000.0
+    _, _, over, bursts = _tail(a["intended"], a["done"], failed, slo_s, warmup_s, now_s - slo_s)
+    _, low, _ = _interval(int(over.sum()), len(over), bursts)
+    return len(over) >= min_requests and low > ALLOWED_SHARE
+
+
+def judge(
+    trace: StepTrace, slo_ms: float, warmup_s: float, now_s: float | None = None
+) -> Judgement:
+    """The verdict on ``trace`` so far (``now_s``: seconds into a step still running), or at its
+    end (``now_s`` None: every request answered, failed or given up)."""
+    a = trace.arrays()
+    intended, done, failed = a["intended"], a["done"], a["failed"]
+    final = now_s is None
+    slo_s = slo_ms / 1000.0
+    end_s = trace.paced_s if final else now_s
+    # Judge the arrivals whose outcome is known: answered, or waiting longer than the SLO.
+    last_s = end_s if final else end_s - slo_s
+    judged, latency, over, bursts = _tail(intended, done, failed, slo_s, warmup_s, last_s)
+    n, k = len(over), int(over.sum())
+    effect, low, high = _interval(k, n, bursts)
+    within = True if high <= ALLOWED_SHARE else False if low > ALLOWED_SHARE else None
+
+    # Stationarity over the judged span [warm-up, end].
+    span = max(end_s - warmup_s, 1e-9)
+    arrivals = int(np.count_nonzero((intended >= warmup_s) & (intended <= end_s)))
+    completions = int(np.count_nonzero((done >= warmup_s) & (done <= end_s)))
+    keeps_up = arrivals - completions <= STATIONARY_Z * math.sqrt(max(arrivals, 1))
+    at = warmup_s + span * (np.arange(IN_FLIGHT_SAMPLES) + 0.5) / IN_FLIGHT_SAMPLES
+    flying = _in_flight(intended, done, at)
+    quarter = IN_FLIGHT_SAMPLES // 4
+    first_q, last_q = float(flying[:quarter].mean()), float(flying[-quarter:].mean())
+    growing = last_q - first_q > STATIONARY_Z * math.sqrt(first_q + last_q + 1.0)
+    middle = warmup_s + (last_s - warmup_s) / 2
+    first_half = intended[judged] < middle
+    k1, n1 = int(over[first_half].sum()), int(first_half.sum())
+    k2, n2 = k - k1, n - n1
+    worse_z = two_share_z(k1 / effect, n1 / effect, k2 / effect, n2 / effect)
+    tail_worse = worse_z > STATIONARY_Z
+    stationary = keeps_up and not growing and not tail_worse
+
+    # A step holds only on its whole length, since a queue near its knee goes seconds between
+    # bursts over the SLO (only a clear failure ends it early: ``fails_clearly``).
+    held = final and stationary and within_share(k, n)
+
+    # Nearest-rank over every judged request, the unanswered as the slowest (no figure).
+    answered = latency_of(latency[judged])
+    p99_ci = tuple(answered.value_at_rank(r) if r else None for r in quantile_ranks(n, QUANTILE))
+
+    lag = (a["began"] - intended)[np.isfinite(a["began"])]
+    late_share = float(np.mean(lag > LATE_MS / 1000.0)) if len(lag) else 0.0
+    lag_p99_ms = latency_of(lag).quantile(QUANTILE) or 0.0  # None (no lag measured): 0
+    limited = lag_p99_ms > LAG_LIMIT_MS or late_share > MAX_LATE_SHARE
+
+    text = (
+        f"warm-up {warmup_s:.1f} s discarded; {n} requests judged over {span:.1f} s: {k} over "
+        f"{slo_ms:g} ms ({k / max(n, 1):.2%}, 95% [{low:.2%}, {high:.2%}] on {bursts} bursts) "
+        f"{'within' if within else 'over' if within is False else 'too close to'} "
+        f"{ALLOWED_SHARE:.0%}; completions {completions} of {arrivals} arrivals "
+        f"({'keep up' if keeps_up else 'fall behind'}); in flight {first_q:.1f} -> {last_q:.1f} "
+        f"({'growing' if growing else 'not growing'}); second half's share over the SLO "
+        f"{k2 / max(n2, 1):.2%} against {k1 / max(n1, 1):.2%} "
+        f"({'worse' if tail_worse else 'no worse'} beyond noise); generator: lag p99 "
+        f"{lag_p99_ms:g} ms, {late_share:.1%} late, {trace.generator_cpu_share:.0%} of a core"
+        f"{' (limited)' if limited else ''}"
+    )
+    return Judgement(
+        warmup_s=warmup_s,
+        requests=n,
+        over_slo=k,
+        bursts=bursts,
+        stationary=stationary,
+        held=held,
+        latency=LatencyMs(
+            **{k: answered.value_at_rank(max(1, math.ceil(q * n))) for k, q in QUANTILES.items()}
+        ),
+        p99_ci95=p99_ci,
+        send_latency=percentiles((done - a["sent"])[judged]),
+        generator_limited=limited,
+        late_share=late_share,
+        lag_p99_ms=lag_p99_ms,
+        generator_cpu_share=trace.generator_cpu_share,
+        text=text,
+        offered_rps=trace.offered_rps,
+        scheduled=len(intended),
+        errors=int(np.count_nonzero(failed)),
+    )
+
+
+@dataclass(frozen=True)
 class StepPlan:
     """What the next step is: its rate, how much of it is warm-up, how long it may judge."""
 
@@ -134,27 +324,6 @@ class StepPlan:
     @property
     def shortest_s(self) -> float:
         return self.warmup_s + self.min_s
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """A finished step as the search sees it."""
-
-    offered_rps: float  # realised: arrivals / seconds
-    scheduled: int
-    errors: int  # failed, unanswered or dropped
-    judgement: Judgement
-
-
-@dataclass(frozen=True)
-class RateTest:
-    """One step at a rate, as the rate's pooled verdict needs it."""
-
-    offered_rps: float
-    requests: int
-    over: int
-    bursts: int
-    sound: bool  # stationary and without errors
 
 
 @dataclass
@@ -177,7 +346,7 @@ class Search:
     stopped_because: str = ""
     lower_bound: bool = False
     generator_cpu_ms_per_request: float | None = None  # calibrated
-    tests: dict[float, list[RateTest]] = field(default_factory=dict)
+    tests: dict[float, list[Judgement]] = field(default_factory=dict)  # by rate asked for
     verdicts: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -200,8 +369,7 @@ class Search:
 
     def judge(self, plan: StepPlan, trace: StepTrace, now_s: float | None = None) -> Judgement:
         """The step's verdict so far (``now_s``: seconds into it) or at its end (None)."""
-        least = 1 if plan.calibration else self.min_requests
-        return judge(trace, self.slo_p99_ms, plan.warmup_s, least, now_s)
+        return judge(trace, self.slo_p99_ms, plan.warmup_s, now_s)
 
     def should_stop(self, plan: StepPlan, trace: StepTrace, now_s: float) -> bool:
         """Whether a running step may end at ``now_s``: it has its verdict, or its longest."""
@@ -211,11 +379,10 @@ class Search:
             return False
         return fails_clearly(trace, self.slo_p99_ms, plan.warmup_s, self.min_requests, now_s)
 
-    def verdict(self, outcome: StepOutcome) -> str:
+    def verdict(self, judgement: Judgement) -> str:
         """'held', or why the step failed."""
-        if outcome.errors / max(1, outcome.scheduled) >= MAX_ERROR_RATIO:
+        if judgement.errors / max(1, judgement.scheduled) >= MAX_ERROR_RATIO:
             return "errors"
-        judgement = outcome.judgement
         if judgement.held:
             # A late generator only adds to the intended-start latency: a step that held
             # despite it held.
@@ -227,28 +394,26 @@ class Search:
             return "not stationary"
         return "p99 over the SLO"
 
-    def record(self, plan: StepPlan, outcome: StepOutcome) -> str:
+    def record(self, plan: StepPlan, j: Judgement) -> str:
+        """The step's verdict, which the search goes on from."""
         self.steps += 1
-        j = outcome.judgement
-        verdict = "calibration" if plan.calibration else self.verdict(outcome)
+        verdict = "calibration" if plan.calibration else self.verdict(j)
         self.verdicts.append(verdict)
         if plan.calibration:
-            if j.generator_cpu_share > 0 and outcome.offered_rps > 0:
-                per_request = j.generator_cpu_share / outcome.offered_rps
+            if j.generator_cpu_share > 0 and j.offered_rps > 0:
+                per_request = j.generator_cpu_share / j.offered_rps
                 self.generator_cpu_ms_per_request = round(per_request * 1000.0, 4)
         elif verdict == "generator lag":
             if self.verdicts.count(verdict) < GENERATOR_STRIKES:
                 return verdict  # not counted; the same rate again, with fresh arrivals
             self.lower_bound = True
             self.stopped_because = (
-                f"the generator could not keep its schedule at {outcome.offered_rps:.1f}/s "
+                f"the generator could not keep its schedule at {j.offered_rps:.1f}/s "
                 f"(lag p99 {j.lag_p99_ms:g} ms, {j.late_share:.1%} begun late, "
                 f"{j.generator_cpu_share:.0%} of a core): lambda* is a lower bound"
             )
         else:
-            sound = verdict in ("held", "p99 over the SLO")  # stationary, without errors
-            test = RateTest(outcome.offered_rps, j.requests, j.over_slo, j.bursts, sound)
-            self.tests.setdefault(plan.rate, []).append(test)
+            self.tests.setdefault(plan.rate, []).append(j)
         return verdict
 
     # -- the search ---------------------------------------------------------------------
@@ -256,18 +421,16 @@ class Search:
         """A rate's verdict on all its tests pooled: most of them stationary and without
         errors, and the pooled share over the SLO within its bound."""
         tests = self.tests[rate]
-        if 2 * sum(t.sound for t in tests) <= len(tests):
+        sound = [self.verdict(t) in ("held", "p99 over the SLO") for t in tests]
+        if 2 * sum(sound) <= len(tests):
             return False
-        return within_share(sum(t.over for t in tests), sum(t.requests for t in tests))
+        return within_share(sum(t.over_slo for t in tests), sum(t.requests for t in tests))
 
     def _close(self, rate: float) -> bool:
         """Whether a rate's pooled share over the SLO is too close to the allowed one to tell."""
         tests = self.tests[rate]
-        over, requests, bursts = (
-            sum(getattr(t, n) for t in tests) for n in ("over", "requests", "bursts")
-        )
-        effect = over / bursts if bursts else 1.0
-        low, high = wilson_interval(over / effect, requests / effect)
+        totals = (sum(getattr(t, n) for t in tests) for n in ("over_slo", "requests", "bursts"))
+        _, low, high = _interval(*totals)
         return low <= ALLOWED_SHARE < high
 
     def _edges(self) -> tuple[float | None, float | None]:

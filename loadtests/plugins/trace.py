@@ -3,10 +3,11 @@
 Everything about a step comes from it: its counts, rates and percentiles (``summary``: the
 model's ``Latency`` of every request, so the merge of every Locust process's traces gives the
 percentiles of all the step's requests, not an average of per-process ones), and what a verdict
-on steady state needs (``loadtests.plugins.steady``: the requests in flight over time, the
+on steady state needs (``loadtests.plugins.search``: the requests in flight over time, the
 tail of the step's second half against its first, a warm-up cut off at any instant). Times are
 seconds from the step's start (``NaN``: never happened). A trace travels between Locust
-processes as a plain dict (``to_message`` / ``from_message``) and merges by concatenation.
+processes as a plain dict (``to_message`` / ``from_message``: its arrays as bytes) and merges
+by concatenation.
 
 Each step's arrivals come from a seed of their own (``step_seed``): the base seed
 (``--arrival-seed``, fresh per run, configuration and repeat) and the step's index, mixed by
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from loadtests.model.latency import QUANTILES, Latency, LatencyMs
 
 NAN = math.nan
 TIMES = ("intended", "began", "sent", "done")
+ARRAYS = (*TIMES, "failed")
 
 
 def step_seed(base: int, index: int, process: int = 0) -> int:
@@ -73,7 +75,7 @@ class StepTrace:
         self.errors[error[:200]] += 1
 
     def merge(self, other: StepTrace) -> None:
-        for name in (*TIMES, "failed"):
+        for name in ARRAYS:
             getattr(self, name).extend(getattr(other, name))
         self.paced_s = max(self.paced_s, other.paced_s)
         self.generator_cpu_share = max(self.generator_cpu_share, other.generator_cpu_share)
@@ -82,24 +84,14 @@ class StepTrace:
         self.errors.update(other.errors)
 
     def to_message(self) -> dict:
-        # NaN is not msgpack-safe: None instead.
-        message = {name: [None if v != v else v for v in getattr(self, name)] for name in TIMES}
-        scalars = ("paced_s", "generator_cpu_share", "seed", "started_at", "ended_at")
-        return (
-            message
-            | {name: getattr(self, name) for name in scalars}
-            | {
-                "failed": [bool(f) for f in self.failed],
-                "errors": dict(self.errors),
-            }
-        )
+        """The trace as msgpack carries it: each array as its bytes (NaN included)."""
+        message = {f.name: getattr(self, f.name) for f in fields(self)}
+        return message | {n: message[n].tobytes() for n in ARRAYS} | {"errors": dict(self.errors)}
 
     @classmethod
     def from_message(cls, message: dict) -> StepTrace:
-        times = {n: array("d", (NAN if v is None else v for v in message[n])) for n in TIMES}
-        failed = array("b", (bool(f) for f in message.pop("failed")))
-        errors = Counter(message.pop("errors"))
-        return cls(**(message | times), failed=failed, errors=errors)
+        arrays = {n: array("b" if n == "failed" else "d", message[n]) for n in ARRAYS}
+        return cls(**(message | arrays | {"errors": Counter(message["errors"])}))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The trace as arrays sorted by scheduled instant (merged processes interleave)."""

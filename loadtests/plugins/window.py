@@ -17,7 +17,7 @@ the same seconds. Without a directory (a host the sweep did not start) it scrape
 response times (a ``loadtests.model.latency.Latency``, merged exactly) and CPU time per window,
 and each request's shares of the windows its time spans, which give the window's rate
 (``window_recorder``); after the last edge each process waits for the requests in flight there
-to end, and in distributed mode the workers then send theirs to the master.
+to end, and in distributed mode the master then asks the workers for theirs (``control``).
 """
 
 from __future__ import annotations
@@ -44,13 +44,12 @@ from loadtests.wait import wait_until
 from mysite.shutdown import LONGEST_REQUEST
 
 from . import metrics_files
+from .control import Controller, write
 from .window_recorder import Recorder
 
 logger = logging.getLogger(__name__)
 
 MARK = "window_mark"
-COLLECT = "window_collect"
-REPORT = "window_report"
 # The last window waits this long at most for the requests in flight at its edge (the longest
 # legitimate request, and a margin); the master waits for the workers' reports after that.
 SETTLE_TIMEOUT = LONGEST_REQUEST + 2.0
@@ -60,7 +59,7 @@ READY_TIMEOUT = 60.0
 
 
 recorder = Recorder()
-_reports: list[NodeReport] = []
+_metrics_dir: list[Path] = []  # from --window-metrics-dir or the ready flag's content
 
 
 @events.init_command_line_parser.add_listener
@@ -85,37 +84,26 @@ def _options(environment):
     return options if options is not None and getattr(options, "window_length", 0) > 0 else None
 
 
-_environment = None
-_metrics_dir: list[Path] = []  # from --window-metrics-dir or the ready flag's content
-
-
 def start_jitter(environment) -> float:
     """Seconds a user waits before its first request, so users do not move in lockstep."""
     options = _options(environment)
     return random.uniform(0.0, options.window_jitter) if options is not None else 0.0
 
 
+def _report(environment, _data: dict) -> dict:
+    """A worker's windows, once the requests in flight at the last edge have ended."""
+    _settle()
+    return msgspec.to_builtins(recorder.report(environment.runner.client_id, "worker"))
+
+
 @events.init.add_listener
 def _on_init(environment, **_kwargs):
-    global _environment
     runner = environment.runner
     if runner is None:
         return
-    _environment = environment
     environment.events.request.add_listener(recorder.on_request)
     if isinstance(runner, WorkerRunner):
         runner.register_message(MARK, lambda msg, **_: recorder.mark(msg.data["index"]))
-
-        def send_report():
-            _settle()
-            report = recorder.report(runner.client_id, "worker")
-            runner.send_message(REPORT, msgspec.to_builtins(report))
-
-        runner.register_message(COLLECT, lambda *_args, **_kwargs: gevent.spawn(send_report))
-    elif isinstance(runner, MasterRunner):
-        runner.register_message(
-            REPORT, lambda msg, **_: _reports.append(msgspec.convert(msg.data, NodeReport))
-        )
 
 
 @events.test_start.add_listener
@@ -147,20 +135,6 @@ def _ready(url: str) -> bool:
     return False
 
 
-@events.spawning_complete.add_listener
-def _on_spawning_complete(**_kwargs):
-    environment = _environment
-    if environment is None or _options(environment) is None:
-        return
-    runner = environment.runner
-    if isinstance(runner, WorkerRunner) or getattr(runner, "_window_started", False):
-        return
-    runner._window_started = True  # once per run, even if users are spawned again
-    gevent.spawn(_control, environment, _options(environment)).link_exception(
-        lambda greenlet: logger.error("measured windows failed: %r", greenlet.exception)
-    )
-
-
 def _settle() -> None:
     """Wait until the requests in flight at the last edge have ended (their shares)."""
     if not wait_until(recorder.settled, SETTLE_TIMEOUT, 0.01, sleep=gevent.sleep):
@@ -172,7 +146,7 @@ def _settle() -> None:
         )
 
 
-def _broadcast_mark(runner, index: int | None) -> None:
+def _mark(runner, index: int | None) -> None:
     recorder.mark(index)  # the master's (or the only process's) own CPU and requests
     if isinstance(runner, MasterRunner):
         runner.send_message(MARK, {"index": index})
@@ -199,87 +173,80 @@ def _warm_up(runner, options) -> dict:
     """Wait the least warm-up, then until the steady rule holds (or its cap); say how long."""
     started = time.monotonic()
     gevent.sleep(options.window_warmup)
-    if options.window_steady <= 0:
-        return {"warmup_s": options.window_warmup, "steady": None, "subwindows": []}
-    sub = options.window_steady
-    if isinstance(runner, MasterRunner):
+    sub, samples, ok = options.window_steady, [], None
+    if sub > 0 and isinstance(runner, MasterRunner):
         # The master's stats arrive in the workers' reports every few seconds, too coarse
         # for sub-windows: a fixed warm-up as long as the rule's shortest, and no verdict.
         gevent.sleep(steady.STEADY_SUBWINDOWS * sub)
-        return {"warmup_s": round(time.monotonic() - started, 2), "steady": None, "subwindows": []}
-    samples: list[tuple[float, float | None]] = []
-    last = _probe(runner)
-    ok = False
-    while not ok and time.monotonic() - started < steady.STEADY_CAP_S:
-        gevent.sleep(sub)
-        now = _probe(runner)
-        times = Latency()
-        for ms, count in (Counter(now[2]) - Counter(last[2])).items():  # this sub-window's
-            times.record(ms, count)
-        samples.append((round((now[1] - last[1]) / (now[0] - last[0]), 2), times.quantile(0.5)))
-        last = now
-        ok = steady.is_steady(samples)
-    return {
-        "warmup_s": round(time.monotonic() - started, 2),
-        "steady": ok,
-        "subwindows": samples,
-    }
+    elif sub > 0:
+        last, ok = _probe(runner), False
+        while not ok and time.monotonic() - started < steady.STEADY_CAP_S:
+            gevent.sleep(sub)
+            now = _probe(runner)
+            times = Latency()
+            for ms, count in (Counter(now[2]) - Counter(last[2])).items():  # this sub-window's
+                times.record(ms, count)
+            rate = round((now[1] - last[1]) / (now[0] - last[0]), 2)
+            samples.append((rate, times.quantile(0.5)))
+            last, ok = now, steady.is_steady(samples)
+    warmup_s = round(time.monotonic() - started, 2) if sub > 0 else options.window_warmup
+    return {"warmup_s": warmup_s, "steady": ok, "subwindows": samples}
 
 
-def _control(environment, options) -> None:
-    runner = environment.runner
-    out = Path(options.window_out) if options.window_out else None
-    if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    spawned_at = time.time()
-    warm = _warm_up(runner, options)
+def _boundaries(runner, options, out: Path | None) -> list[Boundary]:
+    """Mark every edge on time, each with the server's side read there."""
     boundaries, scrapes = [], []
     first = time.monotonic()
     for index in range(options.window_count + 1):
         gevent.sleep(max(0.0, first + index * options.window_length - time.monotonic()))
         boundary: dict = {"unix": time.time()}
-        if _metrics_dir and out is not None:
+        edge = index if index < options.window_count else None
+        path = out.with_name(f"{out.stem}-{index}.prom") if out is not None else None
+        if _metrics_dir and path is not None:
             # The client's edge, then at once (no greenlet runs in between) the server's.
-            _broadcast_mark(runner, index if index < options.window_count else None)
-            path = out.with_name(f"{out.stem}-{index}.prom")
+            _mark(runner, edge)
             metrics_files.snapshot(_metrics_dir[0], path, boundary)
-            boundaries.append(boundary)
-            continue
-        if options.window_scrape and out is not None:
-            # Beside the load, not before the mark: a server that queues requests (a blocked
-            # event loop, busy gunicorn threads) answers the scrape after its queue, which in
-            # a steady state shifts both edges of the server's window by the same delay.
-            path = out.with_name(f"{out.stem}-{index}.prom")
-            scrapes.append(gevent.spawn(_scrape, options.window_scrape, path, boundary))
-        _broadcast_mark(runner, index if index < options.window_count else None)
+        else:
+            if options.window_scrape and path is not None:
+                # Beside the load, not before the mark: a server that queues requests (a
+                # blocked event loop, busy gunicorn threads) answers the scrape after its
+                # queue, which in a steady state shifts both edges of the server's window by
+                # the same delay.
+                scrapes.append(gevent.spawn(_scrape, options.window_scrape, path, boundary))
+            _mark(runner, edge)
         boundaries.append(boundary)
     gevent.joinall(scrapes, timeout=SCRAPE_TIMEOUT + 5)
+    return [msgspec.convert(b, Boundary) for b in boundaries]
+
+
+def _control(environment) -> None:
+    runner, options = environment.runner, _options(environment)
+    out = Path(options.window_out) if options.window_out else None
+    spawned_at = time.time()
+    warm = _warm_up(runner, options)
+    boundaries = _boundaries(runner, options, out)
     _settle()
     role = "master" if isinstance(runner, MasterRunner) else "local"
-    reports = [recorder.report(role, role)]
-    expected = 0
-    if isinstance(runner, MasterRunner):
-        expected = runner.worker_count
-        runner.send_message(COLLECT)
-        wait_until(lambda: len(_reports) >= expected, REPORT_TIMEOUT, 0.05, sleep=gevent.sleep)
-        reports += _reports
+    workers = controller.workers()
+    answers = controller.gather("report", {worker: {} for worker in workers}, REPORT_TIMEOUT)
     total = runner.stats.total
     result = WindowsFile(
+        **warm,
         users=runner.user_count,
-        warmup_s=warm["warmup_s"],
-        steady=warm["steady"],
-        subwindows=warm["subwindows"],
         length_s=options.window_length,
         count=options.window_count,
         spawned_at=spawned_at,
-        boundaries=[msgspec.convert(b, Boundary) for b in boundaries],
-        nodes=reports,
-        missing_reports=max(0, expected - len(_reports)),
+        boundaries=boundaries,
+        nodes=[recorder.report(role, role), *(msgspec.convert(a, NodeReport) for a in answers)],
+        missing_reports=max(0, len(workers) - len(answers)),
         run_totals=RunTotals(requests=total.num_requests, failures=total.num_failures),
     )
     if out is not None:
-        tmp = out.with_suffix(".tmp")
-        tmp.write_bytes(msgspec.json.encode(result))
-        tmp.replace(out)
+        write(out, result)
     logger.info("measured %d window(s); stopping", options.window_count)
     runner.quit()
+
+
+controller = Controller(
+    "window", lambda environment: _options(environment) is not None, _control, _report
+)

@@ -1,5 +1,9 @@
 """The ceilings the report compares measurements with."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from loadtests.model.experiment import UPSTREAM_POOL_SIZE
@@ -39,6 +43,10 @@ def test_fanouts_share_the_worker_pool():
 
 
 def test_every_scenario_has_a_user_class_in_the_locustfile():
-    text = LOCUSTFILE.read_text()
-    for scenario in SCENARIOS.values():
-        assert f"class {scenario.user_class}(LabUser)" in text
+    """Made from the table: Locust lists each scenario's class (and the open model's idler)."""
+    env = {**os.environ, "LOCUST_EXPORTER_PORT": "0"}
+    argv = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--list"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=True)
+    listed = set(done.stdout.split())
+    assert {s.user_class for s in SCENARIOS.values()} | {"OpenModelUser"} <= listed
+    assert "LabUser" not in listed, "the abstract base is no scenario"

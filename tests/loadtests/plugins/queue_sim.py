@@ -21,8 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from loadtests.plugins.search import CHECK_EVERY_S, Search, StepOutcome, StepPlan
-from loadtests.plugins.steady import ALLOWED_SHARE
+from loadtests.plugins.search import ALLOWED_SHARE, CHECK_EVERY_S, Judgement, Search, StepPlan
 from loadtests.plugins.trace import StepTrace, arrival_schedule, step_seed
 
 
@@ -90,7 +89,7 @@ def step_trace(server, rate: float, seconds: float, seed: int) -> StepTrace:
     return _trace(arrivals, arrivals + server.sojourn(arrivals, rng), seconds, seed)
 
 
-def run_step(search: Search, plan: StepPlan, server, seed: int) -> StepOutcome:
+def run_step(search: Search, plan: StepPlan, server, seed: int) -> Judgement:
     rng = np.random.default_rng(seed)
     arrivals = poisson_arrivals(plan.rate, plan.longest_s, rng)
     done = arrivals + server.sojourn(arrivals, rng)
@@ -105,17 +104,12 @@ def run_step(search: Search, plan: StepPlan, server, seed: int) -> StepOutcome:
         now += CHECK_EVERY_S
     kept = arrivals <= end
     trace = _trace(arrivals[kept], done[kept], end, seed)
-    return StepOutcome(
-        offered_rps=trace.offered_rps,
-        scheduled=len(trace.intended),
-        errors=0,
-        judgement=search.judge(plan, trace),
-    )
+    return search.judge(plan, trace)  # every request answered: no errors
 
 
 def run_search(
     search: Search, server, base_seed: int
-) -> tuple[Search, list[tuple[StepPlan, StepOutcome]]]:
+) -> tuple[Search, list[tuple[StepPlan, Judgement]]]:
     steps = []
     while (plan := search.next_step()) is not None:
         outcome = run_step(search, plan, server, step_seed(base_seed, plan.index))

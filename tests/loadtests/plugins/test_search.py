@@ -19,13 +19,13 @@ from loadtests.plugins.search import (
     CEILING_START_SHARE,
     GENERATOR_MAX_SHARE,
     TESTS_PER_EDGE,
+    Judgement,
     Search,
-    StepOutcome,
     default_slo_ms,
+    judge,
     relaxation_s,
     start_rate,
 )
-from loadtests.plugins.steady import judge
 from loadtests.plugins.trace import StepTrace
 from tests.loadtests.plugins.queue_sim import CpuServer, SlotServer, run_search, truth_rps
 
@@ -81,7 +81,7 @@ def _base_judgement():
         index = trace.arrive(float(at))
         trace.began[index] = trace.sent[index] = float(at)
         trace.done[index] = float(at) + 0.1
-    return judge(trace, SLO_MS, 1.0, 300)
+    return judge(trace, SLO_MS, 1.0)
 
 
 BASE = _base_judgement()
@@ -94,9 +94,9 @@ def outcome(
     limited: bool = False,
     stationary: bool = True,
     cpu: float = 0.05,
-) -> StepOutcome:
+) -> Judgement:
     held = stationary and over <= 0.01 * BASE.requests and not errors
-    judgement = dataclasses.replace(
+    return dataclasses.replace(
         BASE,
         over_slo=over,
         held=held,
@@ -104,14 +104,14 @@ def outcome(
         generator_limited=limited,
         generator_cpu_share=cpu,
         lag_p99_ms=50.0 if limited else 1.0,
-    )
-    return StepOutcome(
-        offered_rps=rate, scheduled=BASE.requests, errors=errors, judgement=judgement
+        offered_rps=rate,
+        scheduled=BASE.requests,
+        errors=errors,
     )
 
 
 def drive(search: Search, step) -> list[float]:
-    """Run ``search`` on ``step(rate, tries_so_far) -> StepOutcome``; the rates it asked for."""
+    """Run ``search`` on ``step(rate, tries_so_far) -> Judgement``; the rates it asked for."""
     rates = []
     while (plan := search.next_step()) is not None:
         rates.append(plan.rate)
