@@ -128,7 +128,7 @@ def measure_run(plan: CellPlan, ctx: Context, run_index: int, tick: Callable[[],
     count = plan.runs()[run_index]
     if not ctx.external_host:
         return _measure_local(plan, ctx, out, count, tick)
-    run = _load_run(plan, ctx.external_host.rstrip("/"), out, count, ready_url="")
+    run = LoadRun(plan, ctx.external_host.rstrip("/"), out, count)
     with generator.started(ctx.generator, run, cell_dir) as master:
         windows = generator.wait(master, run, cell_dir, tick)
     return {"windows": windows, "sampler": None, "dir": cell_dir}
@@ -144,27 +144,6 @@ def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> C
     cell.locust_files = sorted(p.name for p in cell_dir.glob("*-locust*.*") if p.suffix != ".log")
     (cell_dir / "cell.json").write_bytes(msgspec.json.format(msgspec.json.encode(cell)))
     return cell
-
-
-def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) -> LoadRun:
-    return LoadRun(
-        host=host,
-        user_class=plan.spec.user_class,
-        users=plan.users,
-        delay=plan.delay,
-        fanout=plan.fanout,
-        warmup=plan.warmup_for(),
-        window=plan.window_for(),
-        count=count,
-        out=out,
-        ready_url=ready_url,
-        new_connections=plan.new_connections,
-        stagger_s=plan.service_time,
-        subwindow_s=plan.subwindow_for(),
-        # Locust's own report and statistics (``run1-locust.html``, ``run1-locust_stats.csv``...),
-        # beside the run's windows, for those who know them.
-        artifacts=str(out.with_name(f"{out.stem}-locust")),
-    )
 
 
 def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIMEOUT) -> set[int]:
@@ -196,7 +175,7 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
     host = f"http://{LOOPBACK}:{port}"
     ready_flag = out.with_suffix(".ready")
     ready_flag.unlink(missing_ok=True)
-    run = _load_run(plan, host, out, count, ready_flag.resolve().as_uri())
+    run = LoadRun(plan, host, out, count, ready_flag.resolve().as_uri())
     # Locust starts while the server boots; it holds its users until the ready flag exists.
     with contextlib.ExitStack() as stack:
         master = stack.enter_context(generator.started(ctx.generator, run, out.parent))

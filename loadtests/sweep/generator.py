@@ -27,6 +27,8 @@ from loadtests.analysis.steady import STEADY_CAP_S
 from loadtests.model.windows import WindowsFile
 from mysite.launcher import LOOPBACK, die_with_parent, free_port, stop_process_group
 
+from .plan import CellPlan
+
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfile.py"
 WORKERS_JOIN_TIMEOUT = 30
 
@@ -54,34 +56,21 @@ class Generator:
 
 @dataclass(frozen=True)
 class LoadRun:
-    """One Locust run: ``count`` windows of ``window`` seconds after ``warmup`` seconds."""
+    """One Locust run of a cell: ``count`` windows, written to ``out``, against ``host``; it
+    holds its users until ``ready_url`` exists ("": at once)."""
 
+    plan: CellPlan
     host: str
-    user_class: str
-    users: int
-    delay: float
-    fanout: int
-    warmup: float
-    window: float
-    count: int
     out: Path
+    count: int
     ready_url: str = ""
-    new_connections: bool = False
-    # Users are spawned over this many seconds and each waits up to as long again before its
-    # first request (one service time), so they never move in lockstep.
-    stagger_s: float = 0.0
-    subwindow_s: float = 0.0  # >0: warm up until steady, by the rule on sub-windows this long
-    # Locust's own report and statistics: --html <this>.html, --csv <this> ("" : none).
-    artifacts: str = ""
 
     @property
     def time_limit(self) -> float:
         """Locust's own -t: everything the run should take, with a generous margin."""
-        return 60.0 + self.warmup + STEADY_CAP_S + 2 * self.stagger_s + self.window * self.count
-
-    @property
-    def spawn_rate(self) -> float:
-        return self.users / self.stagger_s if self.stagger_s > 0 else float(self.users)
+        plan, stagger = self.plan, self.plan.service_time
+        warm = plan.warmup_for() + STEADY_CAP_S + 2 * stagger
+        return 60.0 + warm + plan.window_for() * self.count
 
 
 def _locust(gen: Generator) -> list[str]:
@@ -100,28 +89,33 @@ def _options(options: dict[str, object]) -> list[str]:
 
 
 def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
-    workers = gen.local_workers + gen.remote_workers
-    artifacts = run.artifacts or None
+    plan, workers = run.plan, gen.local_workers + gen.remote_workers
+    # Users are spawned over one service time and each waits up to as long again before its
+    # first request, so they never move in lockstep.
+    stagger = plan.service_time
+    # Locust's own report and statistics (``run1-locust.html``, ``run1-locust_stats.csv``...),
+    # beside the run's windows, for those who know them.
+    artifacts = str(run.out.with_name(f"{run.out.stem}-locust"))
     options = {
         "--headless": True,
         "--only-summary": True,
         "--loglevel": "INFO",
-        "-u": str(run.users),
-        "-r": f"{run.spawn_rate:g}",
+        "-u": str(plan.users),
+        "-r": f"{plan.users / stagger if stagger > 0 else plan.users:g}",
         "-t": f"{round(run.time_limit)}s",
         "--host": run.host,
-        "--delay": f"{run.delay:g}",
-        "--fanout": str(run.fanout),
-        "--window-warmup": f"{run.warmup:g}",
-        "--window-length": f"{run.window:g}",
+        "--delay": f"{plan.delay:g}",
+        "--fanout": str(plan.fanout),
+        "--window-warmup": f"{plan.warmup_for():g}",
+        "--window-length": f"{plan.window_for():g}",
         "--window-count": str(run.count),
         "--window-out": str(run.out),
         "--window-scrape": f"{run.host}/metrics",
-        "--window-jitter": run.stagger_s,
-        "--window-steady": run.subwindow_s,
+        "--window-jitter": stagger,
+        "--window-steady": plan.subwindow_for(),  # warm up until steady, by the rule
         "--window-ready": run.ready_url,
-        "--new-connections": run.new_connections,
-        "--html": artifacts and f"{artifacts}.html",
+        "--new-connections": plan.new_connections,
+        "--html": f"{artifacts}.html",
         "--csv": artifacts,
         "--master": gen.distributed,
         "--master-bind-host": gen.distributed and gen.master_bind_host,
@@ -129,7 +123,7 @@ def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
         "--expect-workers": gen.distributed and str(workers),
         "--expect-workers-max-wait": gen.distributed and str(WORKERS_JOIN_TIMEOUT),
     }
-    return [*_locust(gen), *_options(options), run.user_class]
+    return [*_locust(gen), *_options(options), plan.spec.user_class]
 
 
 def worker_argv(gen: Generator, port: int) -> list[str]:
