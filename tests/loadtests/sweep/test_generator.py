@@ -3,7 +3,7 @@
 import dataclasses
 from pathlib import Path
 
-from loadtests.sweep.generator import Generator, LoadRun, master_argv, worker_argv
+from loadtests.sweep.generator import Generator, LoadRun, as_master, master_argv, worker_argv
 from loadtests.sweep.plan import CellPlan
 
 
@@ -22,7 +22,7 @@ RUN = LoadRun(PLAN, "http://127.0.0.1:8001", Path("/tmp/run1.json"), 3)
 
 
 def test_a_local_run_sets_only_what_it_has():
-    argv = master_argv(Generator(), RUN, 5557)
+    argv = as_master(Generator(), master_argv(Generator(), RUN), 5557)
     got = options(argv)
     assert argv[-1] == "AsyncApiUser"
     expected = {"-u": "8", "--window-count": "3", "--headless": None}
@@ -35,10 +35,13 @@ def test_a_local_run_sets_only_what_it_has():
         assert unset not in got
 
 
-def test_a_distributed_run_waits_for_its_ready_flag():
+def test_a_distributed_run_is_a_master_that_waits_for_its_ready_flag():
     plan = dataclasses.replace(PLAN, new_connections=True)
     run = LoadRun(plan, RUN.host, RUN.out, 3, ready_url="file:///tmp/run1.ready")
-    got = options(master_argv(Generator(local_workers=2, remote_workers=1), run, 5557))
+    gen = Generator(local_workers=2, remote_workers=1)
+    argv = as_master(gen, master_argv(gen, run), 5557)
+    assert argv[-1] == "AsyncApiUser", "the user class stays last"
+    got = options(argv)
     expected = {"--window-ready": "file:///tmp/run1.ready", "--new-connections": None}
     expected |= {"--master": None, "--master-bind-port": "5557", "--expect-workers": "3"}
     assert got.items() >= expected.items()
