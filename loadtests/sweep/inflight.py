@@ -109,7 +109,10 @@ def hold(
     also = count_queries if queries is not None else None
     with TreeSampler({"worker": worker.pid}, SAMPLE_INTERVAL, io=True, also=also) as sampler:
         statuses = asyncio.run(_all(f"{url}{case.path}?delay={delay:g}", concurrency, timeout))
-    mib, idle, samples = 1024 * 1024, sampler.samples["worker"][0], sampler.samples["worker"]
+    samples, mib = sampler.samples["worker"], 1024 * 1024
+    if not samples:
+        raise psutil.NoSuchProcess(worker.pid)  # gone before its first sample
+    idle = samples[0]
     return InflightCost(
         case=case.label,
         server=case.server,
