@@ -31,7 +31,7 @@ from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
 
 from . import generator
-from .generator import Generator, LoadRun
+from .generator import Generator, LoadRun, master_argv
 from .plan import CellPlan
 from .sampler import TreeSampler, pin_tree
 
@@ -128,10 +128,9 @@ def measure_run(plan: CellPlan, ctx: Context, run_index: int, tick: Callable[[],
     count = plan.runs()[run_index]
     if not ctx.external_host:
         return _measure_local(plan, ctx, out, count, tick)
-    run = _load_run(plan, ctx.external_host.rstrip("/"), out, count, ready_url="")
-    with generator.started(ctx.generator, run, cell_dir) as master:
-        windows = generator.wait(master, run, cell_dir, tick)
-    return {"windows": windows, "sampler": None, "dir": cell_dir}
+    run = LoadRun(plan, ctx.external_host.rstrip("/"), out, count)
+    with generator.started(ctx.generator, master_argv(ctx.generator, run), run.log) as master:
+        return {"windows": generator.wait(master, run, tick), "sampler": None, "dir": cell_dir}
 
 
 def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> Cell:
@@ -144,27 +143,6 @@ def cell_of(plan: CellPlan, ctx: Context, runs: list[dict], started: float) -> C
     cell.locust_files = sorted(p.name for p in cell_dir.glob("*-locust*.*") if p.suffix != ".log")
     (cell_dir / "cell.json").write_bytes(msgspec.json.format(msgspec.json.encode(cell)))
     return cell
-
-
-def _load_run(plan: CellPlan, host: str, out: Path, count: int, ready_url: str) -> LoadRun:
-    return LoadRun(
-        host=host,
-        user_class=plan.spec.user_class,
-        users=plan.users,
-        delay=plan.delay,
-        fanout=plan.fanout,
-        warmup=plan.warmup_for(),
-        window=plan.window_for(),
-        count=count,
-        out=out,
-        ready_url=ready_url,
-        new_connections=plan.new_connections,
-        stagger_s=plan.service_time,
-        subwindow_s=plan.subwindow_for(),
-        # Locust's own report and statistics (``run1-locust.html``, ``run1-locust_stats.csv``...),
-        # beside the run's windows, for those who know them.
-        artifacts=str(out.with_name(f"{out.stem}-locust")),
-    )
 
 
 def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIMEOUT) -> set[int]:
@@ -188,7 +166,7 @@ def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIME
     return seen
 
 
-def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
+def _measure_local(plan: CellPlan, ctx: Context, out: Path, count: int, tick) -> dict:
     upstream = ctx.upstream() if plan.spec.uses_upstream and ctx.upstream else None
     upstream_url = f"{upstream.url}/api/" if upstream is not None else None
     db_env = database_env(plan, ctx)
@@ -196,10 +174,11 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
     host = f"http://{LOOPBACK}:{port}"
     ready_flag = out.with_suffix(".ready")
     ready_flag.unlink(missing_ok=True)
-    run = _load_run(plan, host, out, count, ready_flag.resolve().as_uri())
+    run = LoadRun(plan, host, out, count, ready_flag.resolve().as_uri())
     # Locust starts while the server boots; it holds its users until the ready flag exists.
     with contextlib.ExitStack() as stack:
-        master = stack.enter_context(generator.started(ctx.generator, run, out.parent))
+        argv = master_argv(ctx.generator, run)
+        master = stack.enter_context(generator.started(ctx.generator, argv, run.log))
         server = stack.enter_context(
             ctx.server(
                 plan.server,
@@ -218,7 +197,7 @@ def _measure_local(plan, ctx: Context, out: Path, count: int, tick) -> dict:
         ctx.settle()  # the previous cell's servers are gone before this one's load starts
         with TreeSampler(roots) as sampler:
             _write_ready(ready_flag, server)
-            windows = generator.wait(master, run, out.parent, tick)
+            windows = generator.wait(master, run, tick)
         ctx.stop_later(stack.pop_all())
     workers = len(server.extra["pids"])
     return {"windows": windows, "sampler": sampler, "dir": out.parent, "workers": workers}

@@ -1,5 +1,6 @@
 """The sweep's commands (run, capacity, server-life, render) on one configuration, ``Config``:
-``SECTIONS`` says which commands take each field, under which heading, with which help."""
+each field's metadata says which commands take it, under which heading, with which help, and
+argparse builds every command's options from that."""
 
 from __future__ import annotations
 
@@ -36,6 +37,32 @@ COMMANDS = {
     RENDER: "summary.md and report.html from DIR/results.json; runs nothing",
 }
 OLD_SPELLINGS = {"--capacity-only": CAPACITY, "--server-life-only": SERVER_LIFE}
+MEASURING = (RUN, CAPACITY, SERVER_LIFE)
+_PICKED = "--cell, --servers, --workers, --scenarios or --host"
+
+# The headings of each command's help, with the commands whose options they hold.
+WHAT = ("what to measure", MEASURING)
+CELLS = ("the cells (default: the profile's matrix)", (RUN,))
+LOAD = ("the load and the servers (default: the profile's)", (RUN,))
+PHASES = ("phases after the cells", (RUN, CAPACITY))
+MAP = ("the capacity map (default: the profile's)", (RUN, CAPACITY))
+PROJECT = ("a Django project of yours (docs/YOUR_APP.md): its routes' capacity map", (RUN,))
+TOOLS = ("Locust, the servers and Prometheus", MEASURING)
+REMOTE = ("Locust workers on other hosts", (RUN,))
+OUTPUT = ("output", MEASURING)
+RENDERED = ("the run", (RENDER,))
+
+
+def option(section: tuple[str, tuple[str, ...]], help: str, default=None, **argparse_kw):
+    """A field of ``Config`` and its option: the section it is shown under, its help, and what
+    argparse needs beyond what its type says (``flag``, ``commands``: other than the section's)."""
+    meta = {"section": section, "help": help, "argparse": argparse_kw}
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=list, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+REPEATABLE = {"action": "append", "nargs": None}
 
 
 @dataclasses.dataclass
@@ -43,47 +70,143 @@ class Config:
     """What one sweep does: the command and every option, typed; None: the profile's."""
 
     command: str = RUN
-    profile: str = "default"
-    servers: list[str] | None = None
-    workers: list[int] | None = None
-    scenarios: list[str] | None = None
-    cell: list[str] = dataclasses.field(default_factory=list)
-    db_pools: list[int] | None = None
-    host: str | None = None
-    allow_remote_host: bool = False
-    users: int | None = None
-    delay: float | None = None
-    fanout: int | None = None
-    warmup: float | None = None
-    window: float | None = None
-    repeats: int | None = None
-    windows_per_run: int | None = None
-    restart_per_repeat: bool | None = None
-    keep_alive: bool = False
-    time_limit: float | None = None
-    threads: int | None = None
-    db_compare: bool | None = None  # the phases, when None: as the command and profile say
-    capacity: bool | None = None
-    server_life: bool | None = None
-    capacity_match: str | None = None
-    capacity_repeats: int | None = None
-    capacity_time_limit: float | None = None
-    instrumentation: str = ""  # comma-separated stacks ("" : the profile's own plans)
-    distributed: int = 0
-    remote_workers: int = 0
-    master_bind_host: str = "127.0.0.1"
-    master_port: int | None = None
-    pin: bool = True
-    prometheus: bool = True
-    ready_timeout: float = SERVER_READY_TIMEOUT
-    locustfile: Path | None = None
-    app: Path | None = None  # a Django project of the user's: its routes measured instead
-    routes: Path | None = None
-    fixture: list[str] = dataclasses.field(default_factory=list)
-    slo_ms: float | None = None
-    out: Path = Path("reports")
-    run_id: str | None = None
-    run_dir: Path | None = None
+    profile: str = option(
+        WHAT,
+        "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()),
+        "default",
+        choices=sorted(PROFILES),
+    )
+    servers: list[str] | None = option(
+        CELLS, f"server kinds: {', '.join(SERVER_KINDS)}", choices=SERVER_KINDS
+    )
+    workers: list[int] | None = option(CELLS, "worker counts")
+    scenarios: list[str] | None = option(
+        CELLS, f"scenarios: {', '.join(SCENARIOS)}", choices=list(SCENARIOS)
+    )
+    cell: list[str] = option(
+        CELLS,
+        "measure just this cell (repeatable) instead of the matrix",
+        [],
+        **REPEATABLE,
+        metavar="SERVER:WORKERS:SCENARIO",
+    )
+    db_pools: list[int] | None = option(
+        CELLS,
+        "DB_POOL_SIZE per worker of each database cell, one cell per size",
+        flag="--db-pool-sizes",
+    )
+    host: str | None = option(
+        CELLS, "measure this running app instead of starting servers", metavar="URL"
+    )
+    allow_remote_host: bool = option(
+        CELLS, "allow --host to name a host other than loopback", False
+    )
+    users: int | None = option(LOAD, "concurrent Locust users")
+    delay: float | None = option(LOAD, "seconds each view or upstream call waits")
+    fanout: int | None = option(LOAD, "upstream calls per fan-out request")
+    warmup: float | None = option(LOAD, "least seconds of warm-up per run")
+    window: float | None = option(LOAD, "seconds per window", flag="--duration")
+    repeats: int | None = option(
+        LOAD, "fresh runs per cell (windows, with --no-restart-per-repeat)"
+    )
+    windows_per_run: int | None = option(LOAD, "measured windows per fresh run")
+    restart_per_repeat: bool | None = option(LOAD, "a fresh server and Locust for every repeat")
+    keep_alive: bool = option(
+        LOAD,
+        "users keep their connection (off: a new one per request, so the kernel spreads "
+        "requests over the workers)",
+        False,
+    )
+    time_limit: float | None = option(LOAD, "stop measuring cells after this many seconds")
+    threads: int | None = option(
+        LOAD, "threads per gunicorn gthread worker", commands=(RUN, SERVER_LIFE)
+    )
+    # The phases; None: as the command and the profile say (``__post_init__``).
+    capacity: bool | None = option(
+        PHASES,
+        "map the profile's configurations' capacity (open-model searches for λ*) (default: "
+        f"on in the {', '.join(MAPPED_BY_DEFAULT)} profile, unless {_PICKED})",
+        commands=(RUN,),
+    )
+    db_compare: bool | None = option(
+        PHASES,
+        "compare the three database paths on one uvicorn worker in alternating windows "
+        "(paired, with CIs) (default: on when run measures the "
+        f"{', '.join(COMPARED_BY_DEFAULT)} profile's own matrix)",
+    )
+    server_life: bool | None = option(
+        PHASES,
+        "measure what an in-flight request costs and what slow clients do, on servers of its "
+        f"own, about 3 minutes (default: on in the {', '.join(SERVER_LIFE_BY_DEFAULT)} profile "
+        "without --host)",
+    )
+    capacity_match: str | None = option(
+        MAP,
+        "map only the configurations whose key (server/WORKERSxTHREADS/scenario[/poolN]"
+        "[/variant]) contains TEXT, a regular expression: 'db' picks the database paths",
+        metavar="TEXT",
+    )
+    capacity_repeats: int | None = option(MAP, "fresh searches per configuration mapped")
+    capacity_time_limit: float | None = option(MAP, "seconds for the capacity map")
+    instrumentation: str = option(  # comma-separated stacks ("": the profile's own plans)
+        MAP,
+        "map each configuration under each instrumentation stack named, comma-separated "
+        f"({', '.join(STACK_NAMES)}; default: the profile's own, lab unless it says)",
+        "",
+        metavar="LIST",
+    )
+    app: Path | None = option(  # a Django project of the user's: its routes measured instead
+        PROJECT,
+        "measure this Django project (its directory) instead of the lab's views, under "
+        f"{', '.join(PROJECT_KINDS)} (--servers picks among them; --workers, default 1)",
+        metavar="DIR",
+    )
+    routes: Path | None = option(
+        PROJECT, "its routes file (default: discovered from its URLconf)", metavar="FILE"
+    )
+    fixture: list[str] = option(
+        PROJECT,
+        "a fixture loaded into the copy of its database (repeatable)",
+        [],
+        **REPEATABLE,
+        metavar="NAME",
+    )
+    slo_ms: float | None = option(
+        PROJECT,
+        "the p99 objective of every route, in ms (default: 2 x its service time + 20 ms, at "
+        "least 100 ms)",
+        metavar="MS",
+    )
+    distributed: int = option(TOOLS, "run Locust as a master with N local worker processes", 0)
+    pin: bool = option(
+        TOOLS, "pin Locust and the upstream to the first CPU, the server to the others", True
+    )
+    prometheus: bool = option(
+        TOOLS,
+        "run a Prometheus beside the sweep and add the dashboards' panels of every cell to the "
+        "report (when a prometheus binary is installed)",
+        True,
+    )
+    ready_timeout: float = option(
+        TOOLS,
+        "seconds a started server has to answer /healthz before its cell fails",
+        SERVER_READY_TIMEOUT,
+    )
+    locustfile: Path | None = option(TOOLS, argparse.SUPPRESS)  # a test's
+    remote_workers: int = option(
+        REMOTE, "also wait for N Locust workers from other hosts (needs --host)", 0
+    )
+    master_bind_host: str = option(
+        REMOTE, "address the Locust master listens on", "127.0.0.1", metavar="ADDRESS"
+    )
+    master_port: int | None = option(
+        REMOTE, "the Locust master's port (default: a free one, 5557 if remote)"
+    )
+    out: Path = option(OUTPUT, "reports directory", Path("reports"), metavar="DIR")
+    run_id: str | None = option(
+        OUTPUT, "name of the run's directory (default: the time)", metavar="NAME"
+    )
+    run_dir: Path | None = option(RENDERED, "a run directory", flag="run_dir", metavar="DIR")
 
     def __post_init__(self) -> None:
         """The phases left to the profile: the database comparison and the capacity map when
@@ -183,129 +306,27 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-MEASURING = (RUN, CAPACITY, SERVER_LIFE)
-_PICKED = "--cell, --servers, --workers, --scenarios or --host"
-# Each command's options, under their headings: Config's field -> its help, or its help and
-# what argparse needs beyond what the field's type says.
-SECTIONS: dict[tuple[str, tuple[str, ...]], dict[str, str | tuple[str, dict]]] = {
-    ("what to measure", MEASURING): {
-        "profile": (
-            "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()),
-            {"choices": sorted(PROFILES)},
-        ),
-    },
-    ("the cells (default: the profile's matrix)", (RUN,)): {
-        "servers": (f"server kinds: {', '.join(SERVER_KINDS)}", {"choices": SERVER_KINDS}),
-        "workers": "worker counts",
-        "scenarios": (f"scenarios: {', '.join(SCENARIOS)}", {"choices": list(SCENARIOS)}),
-        "cell": (
-            "measure just this cell (repeatable) instead of the matrix",
-            {"action": "append", "nargs": None, "metavar": "SERVER:WORKERS:SCENARIO"},
-        ),
-        "db_pools": (
-            "DB_POOL_SIZE per worker of each database cell, one cell per size",
-            {"flag": "--db-pool-sizes"},
-        ),
-        "host": ("measure this running app instead of starting servers", {"metavar": "URL"}),
-        "allow_remote_host": "allow --host to name a host other than loopback",
-    },
-    ("the load and the servers (default: the profile's)", (RUN,)): {
-        "users": "concurrent Locust users",
-        "delay": "seconds each view or upstream call waits",
-        "fanout": "upstream calls per fan-out request",
-        "warmup": "least seconds of warm-up per run",
-        "window": ("seconds per window", {"flag": "--duration"}),
-        "repeats": "fresh runs per cell (windows, with --no-restart-per-repeat)",
-        "windows_per_run": "measured windows per fresh run",
-        "restart_per_repeat": "a fresh server and Locust for every repeat",
-        "keep_alive": "users keep their connection (off: a new one per request, so the kernel "
-        "spreads requests over the workers)",
-        "time_limit": "stop measuring cells after this many seconds",
-        "threads": ("threads per gunicorn gthread worker", {"commands": (RUN, SERVER_LIFE)}),
-    },
-    ("phases after the cells", (RUN, CAPACITY)): {
-        "capacity": (
-            "map the profile's configurations' capacity (open-model searches for λ*) (default: "
-            f"on in the {', '.join(MAPPED_BY_DEFAULT)} profile, unless {_PICKED})",
-            {"commands": (RUN,)},
-        ),
-        "db_compare": "compare the three database paths on one uvicorn worker in alternating "
-        "windows (paired, with CIs) (default: on when run measures the "
-        f"{', '.join(COMPARED_BY_DEFAULT)} profile's own matrix)",
-        "server_life": "measure what an in-flight request costs and what slow clients do, on "
-        f"servers of its own, about 3 minutes (default: on in the "
-        f"{', '.join(SERVER_LIFE_BY_DEFAULT)} profile without --host)",
-    },
-    ("the capacity map (default: the profile's)", (RUN, CAPACITY)): {
-        "capacity_match": (
-            "map only the configurations whose key (server/WORKERSxTHREADS/scenario[/poolN]"
-            "[/variant]) contains TEXT, a regular expression: 'db' picks the database paths",
-            {"metavar": "TEXT"},
-        ),
-        "capacity_repeats": "fresh searches per configuration mapped",
-        "capacity_time_limit": "seconds for the capacity map",
-        "instrumentation": (
-            "map each configuration under each instrumentation stack named, comma-separated "
-            f"({', '.join(STACK_NAMES)}; default: the profile's own, lab unless it says)",
-            {"metavar": "LIST"},
-        ),
-    },
-    ("a Django project of yours (docs/YOUR_APP.md): its routes' capacity map", (RUN,)): {
-        "app": (
-            "measure this Django project (its directory) instead of the lab's views, under "
-            f"{', '.join(PROJECT_KINDS)} (--servers picks among them; --workers, default 1)",
-            {"metavar": "DIR"},
-        ),
-        "routes": ("its routes file (default: discovered from its URLconf)", {"metavar": "FILE"}),
-        "fixture": (
-            "a fixture loaded into the copy of its database (repeatable)",
-            {"action": "append", "nargs": None, "metavar": "NAME"},
-        ),
-        "slo_ms": (
-            "the p99 objective of every route, in ms (default: 2 x its service time + 20 ms, at "
-            "least 100 ms)",
-            {"metavar": "MS"},
-        ),
-    },
-    ("Locust, the servers and Prometheus", MEASURING): {
-        "distributed": "run Locust as a master with N local worker processes",
-        "pin": "pin Locust and the upstream to the first CPU, the server to the others",
-        "prometheus": "run a Prometheus beside the sweep and add the dashboards' panels of every "
-        "cell to the report (when a prometheus binary is installed)",
-        "ready_timeout": "seconds a started server has to answer /healthz before its cell fails",
-        "locustfile": argparse.SUPPRESS,
-    },
-    ("Locust workers on other hosts", (RUN,)): {
-        "remote_workers": "also wait for N Locust workers from other hosts (needs --host)",
-        "master_bind_host": ("address the Locust master listens on", {"metavar": "ADDRESS"}),
-        "master_port": "the Locust master's port (default: a free one, 5557 if remote)",
-    },
-    ("output", MEASURING): {
-        "out": ("reports directory", {"metavar": "DIR"}),
-        "run_id": ("name of the run's directory (default: the time)", {"metavar": "NAME"}),
-    },
-    ("the run", (RENDER,)): {"run_dir": ("a run directory", {"flag": "run_dir", "metavar": "DIR"})},
-}
+OPTIONS = [f for f in dataclasses.fields(Config) if "section" in f.metadata]
 HINTS = typing.get_type_hints(Config)
-DEFAULTS = {  # as the fields declare them (the phases' None: left to the command and profile)
-    f.name: f.default_factory() if f.default is dataclasses.MISSING else f.default
-    for f in dataclasses.fields(Config)
-}
 
 
-def _argparse_kw(name: str, extra: dict) -> dict:
-    """What argparse needs for the field: from its type, then ``extra``."""
-    kind = HINTS[name]
+def default_of(field: dataclasses.Field):
+    return field.default_factory() if field.default is dataclasses.MISSING else field.default
+
+
+def _argparse_kw(field: dataclasses.Field) -> dict:
+    """What argparse needs for the field: from its type and default, then its metadata."""
+    kind, default, extra = HINTS[field.name], default_of(field), field.metadata["argparse"]
     if isinstance(kind, types.UnionType):  # X | None
         kind = typing.get_args(kind)[0]
     if kind is bool:  # a flag when off by default, else --X / --no-X
-        toggle = "store_true" if DEFAULTS[name] is False else argparse.BooleanOptionalAction
+        toggle = "store_true" if default is False else argparse.BooleanOptionalAction
         return {"action": toggle} | extra
     nargs = "+" if typing.get_origin(kind) is list else None
     kind = typing.get_args(kind)[0] if nargs else kind
     metavar = {int: "N", float: "S"}.get(kind, "KIND" if nargs and "choices" in extra else None)
     if kind is int:  # a count: at least 1, or at least 0 where 0 is the default
-        kind = _whole(0 if DEFAULTS[name] == 0 else 1)
+        kind = _whole(0 if default == 0 else 1)
     return {"type": kind, "nargs": nargs, "metavar": metavar} | extra
 
 
@@ -339,18 +360,19 @@ def parser() -> argparse.ArgumentParser:
     )
     for command, summary in COMMANDS.items():
         sub = commands.add_parser(command, help=summary, description=summary)
-        for (heading, takers), fields in SECTIONS.items():
-            group = None
-            for name, spec in fields.items():
-                help, extra = (spec, {}) if isinstance(spec, str) else spec
-                kw = _argparse_kw(name, extra)
-                if command not in kw.pop("commands", takers):
-                    continue
-                group = group or sub.add_argument_group(heading)
-                flag = kw.pop("flag", f"--{name.replace('_', '-')}")
-                kw |= {"dest": name} if flag.startswith("-") else {}
-                help = _help(help, DEFAULTS[name])
-                group.add_argument(flag, **kw, help=help, default=DEFAULTS[name])
+        groups: dict[str, argparse._ArgumentGroup] = {}
+        for field in OPTIONS:
+            heading, takers = field.metadata["section"]
+            kw = _argparse_kw(field)
+            if command not in kw.pop("commands", takers):
+                continue
+            if heading not in groups:
+                groups[heading] = sub.add_argument_group(heading)
+            flag = kw.pop("flag", f"--{field.name.replace('_', '-')}")
+            kw |= {"dest": field.name} if flag.startswith("-") else {}
+            default = default_of(field)
+            help = _help(field.metadata["help"], default)
+            groups[heading].add_argument(flag, **kw, help=help, default=default)
     return top
 
 

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from loadtests.analysis import db_compare as analysis
@@ -44,14 +44,14 @@ class ComparePlan:
     server: str = "uvicorn"
     workers: int = 1
     users: int = 32
-    delay: float = CAPACITY_DELAY_S
+    delay_s: float = CAPACITY_DELAY_S
     rows: int = LOAD_ROWS
-    db_pool: int = 64  # per worker and path: above the users, so the pool never binds
+    db_pool_size: int = 64  # per worker and path: above the users, so the pool never binds
+    window_s: float = 1.5  # seconds per path per round
+    settle_s: float = 0.3  # the window's first seconds, not measured: the last path drains
     rounds: int = 6
-    window: float = 1.5  # seconds per path per round
-    settle: float = 0.3  # the window's first seconds, not measured: the last path drains
-    warm: float = 1.0  # seconds per path before the first round (pools open on first use)
     paths: tuple[str, ...] = tuple(DB_SCENARIOS)
+    warm: float = 1.0  # seconds per path before the first round (pools open on first use)
 
     def schedule(self) -> list[tuple[str, int]]:
         """(path, round) of each window in order: round 0 is the warm-up."""
@@ -61,7 +61,7 @@ class ComparePlan:
         return warm + rounds
 
     def load_seconds(self) -> float:
-        return len(self.paths) * (self.warm + self.rounds * self.window)
+        return len(self.paths) * (self.warm + self.rounds * self.window_s)
 
     def estimate(self, start_cost: float) -> float:
         """Seconds the phase should take: a server start, PostgreSQL's, the load."""
@@ -69,23 +69,13 @@ class ComparePlan:
 
 
 # The sweep's profiles that run it (when their own matrix runs), and its settings per profile.
-PLANS = {"default": ComparePlan(), "full": ComparePlan(rounds=12, window=3.0)}
+PLANS = {"default": ComparePlan(), "full": ComparePlan(rounds=12, window_s=3.0)}
 
 
 def _fields(plan: ComparePlan) -> dict:
-    """The comparison record's fields that the plan sets."""
-    return {
-        "server": plan.server,
-        "workers": plan.workers,
-        "users": plan.users,
-        "delay_s": plan.delay,
-        "rows": plan.rows,
-        "db_pool_size": plan.db_pool,
-        "window_s": plan.window,
-        "settle_s": plan.settle,
-        "rounds": plan.rounds,
-        "paths": list(plan.paths),
-    }
+    """The comparison record's fields that the plan sets (all its fields but the warm-up)."""
+    fields = asdict(plan) | {"paths": list(plan.paths)}
+    return {name: value for name, value in fields.items() if name != "warm"}
 
 
 def _spec(plan: ComparePlan, url: str, cpus) -> dict:
@@ -94,10 +84,10 @@ def _spec(plan: ComparePlan, url: str, cpus) -> dict:
     return {
         "url": url,
         "users": plan.users,
-        "query": f"delay={plan.delay:g}&rows={plan.rows}",
+        "query": f"delay={plan.delay_s:g}&rows={plan.rows}",
         "paths": [DB_SCENARIOS[p].path for p, _ in schedule],
-        "windows_s": [plan.warm if r == 0 else plan.window for _, r in schedule],
-        "stagger_s": plan.delay,
+        "windows_s": [plan.warm if r == 0 else plan.window_s for _, r in schedule],
+        "stagger_s": plan.delay_s,
         "lead_s": 0.2,
         "cpus": sorted(cpus) if cpus else None,
         "plan": _fields(plan),
@@ -118,7 +108,7 @@ def _run(plan: ComparePlan, ctx: Context) -> Path:
     out_dir = ctx.run_dir / "db-comparison"
     out_dir.mkdir(parents=True, exist_ok=True)
     spec_path, out = out_dir / analysis.SPEC, out_dir / analysis.LOAD
-    env = {"MYSITE_LOG_LEVEL": "WARNING", "DB_POOL_SIZE": str(plan.db_pool)}
+    env = {"MYSITE_LOG_LEVEL": "WARNING", "DB_POOL_SIZE": str(plan.db_pool_size)}
     env |= ctx.database() if ctx.database else {}
     with ctx.server(plan.server, plan.workers, out_dir, env, threads=DEFAULT_THREADS) as server:
         ctx.settle()
@@ -152,7 +142,7 @@ def run_phase(
     plan = plan or PLANS.get(profile, PLANS["default"])
     note(
         f"database comparison: {', '.join(plan.paths)} on {plan.server} x{plan.workers}, "
-        f"{plan.rounds} rounds of {plan.window:g} s windows"
+        f"{plan.rounds} rounds of {plan.window_s:g} s windows"
     )
 
     def keep(compared: analysis.DbComparison) -> None:

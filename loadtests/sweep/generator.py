@@ -27,6 +27,8 @@ from loadtests.analysis.steady import STEADY_CAP_S
 from loadtests.model.windows import WindowsFile
 from mysite.launcher import LOOPBACK, die_with_parent, free_port, stop_process_group
 
+from .plan import CellPlan
+
 LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfile.py"
 WORKERS_JOIN_TIMEOUT = 30
 
@@ -54,34 +56,25 @@ class Generator:
 
 @dataclass(frozen=True)
 class LoadRun:
-    """One Locust run: ``count`` windows of ``window`` seconds after ``warmup`` seconds."""
+    """One Locust run of a cell: ``count`` windows, written to ``out``, against ``host``; it
+    holds its users until ``ready_url`` exists ("": at once)."""
 
+    plan: CellPlan
     host: str
-    user_class: str
-    users: int
-    delay: float
-    fanout: int
-    warmup: float
-    window: float
-    count: int
     out: Path
+    count: int
     ready_url: str = ""
-    new_connections: bool = False
-    # Users are spawned over this many seconds and each waits up to as long again before its
-    # first request (one service time), so they never move in lockstep.
-    stagger_s: float = 0.0
-    subwindow_s: float = 0.0  # >0: warm up until steady, by the rule on sub-windows this long
-    # Locust's own report and statistics: --html <this>.html, --csv <this> ("" : none).
-    artifacts: str = ""
+
+    @property
+    def log(self) -> Path:
+        return self.out.with_name(f"{self.out.stem}-locust.log")
 
     @property
     def time_limit(self) -> float:
         """Locust's own -t: everything the run should take, with a generous margin."""
-        return 60.0 + self.warmup + STEADY_CAP_S + 2 * self.stagger_s + self.window * self.count
-
-    @property
-    def spawn_rate(self) -> float:
-        return self.users / self.stagger_s if self.stagger_s > 0 else float(self.users)
+        plan, stagger = self.plan, self.plan.service_time
+        warm = plan.warmup_for() + STEADY_CAP_S + 2 * stagger
+        return 60.0 + warm + plan.window_for() * self.count
 
 
 def _locust(gen: Generator) -> list[str]:
@@ -99,37 +92,52 @@ def _options(options: dict[str, object]) -> list[str]:
     return argv
 
 
-def master_argv(gen: Generator, run: LoadRun, port: int) -> list[str]:
-    workers = gen.local_workers + gen.remote_workers
-    artifacts = run.artifacts or None
+def master_argv(gen: Generator, run: LoadRun) -> list[str]:
+    """Locust's command line for the run (``started`` makes it a master when distributed)."""
+    plan = run.plan
+    # Users are spawned over one service time and each waits up to as long again before its
+    # first request, so they never move in lockstep.
+    stagger = plan.service_time
+    # Locust's own report and statistics (``run1-locust.html``, ``run1-locust_stats.csv``...),
+    # beside the run's windows, for those who know them.
+    artifacts = str(run.out.with_name(f"{run.out.stem}-locust"))
     options = {
         "--headless": True,
         "--only-summary": True,
         "--loglevel": "INFO",
-        "-u": str(run.users),
-        "-r": f"{run.spawn_rate:g}",
+        "-u": str(plan.users),
+        "-r": f"{plan.users / stagger if stagger > 0 else plan.users:g}",
         "-t": f"{round(run.time_limit)}s",
         "--host": run.host,
-        "--delay": f"{run.delay:g}",
-        "--fanout": str(run.fanout),
-        "--window-warmup": f"{run.warmup:g}",
-        "--window-length": f"{run.window:g}",
+        "--delay": f"{plan.delay:g}",
+        "--fanout": str(plan.fanout),
+        "--window-warmup": f"{plan.warmup_for():g}",
+        "--window-length": f"{plan.window_for():g}",
         "--window-count": str(run.count),
         "--window-out": str(run.out),
         "--window-scrape": f"{run.host}/metrics",
-        "--window-jitter": run.stagger_s,
-        "--window-steady": run.subwindow_s,
+        "--window-jitter": stagger,
+        "--window-steady": plan.subwindow_for(),  # warm up until steady, by the rule
         "--window-ready": run.ready_url,
-        "--new-connections": run.new_connections,
-        "--html": artifacts and f"{artifacts}.html",
+        "--new-connections": plan.new_connections,
+        "--html": f"{artifacts}.html",
         "--csv": artifacts,
-        "--master": gen.distributed,
-        "--master-bind-host": gen.distributed and gen.master_bind_host,
-        "--master-bind-port": gen.distributed and str(port),
-        "--expect-workers": gen.distributed and str(workers),
-        "--expect-workers-max-wait": gen.distributed and str(WORKERS_JOIN_TIMEOUT),
     }
-    return [*_locust(gen), *_options(options), run.user_class]
+    return [*_locust(gen), *_options(options), plan.spec.user_class]
+
+
+def as_master(gen: Generator, argv: list[str], port: int) -> list[str]:
+    """``argv`` (its user class last) as the master of ``gen``'s workers, when distributed."""
+    if not gen.distributed:
+        return argv
+    options = {
+        "--master": True,
+        "--master-bind-host": gen.master_bind_host,
+        "--master-bind-port": str(port),
+        "--expect-workers": str(gen.local_workers + gen.remote_workers),
+        "--expect-workers-max-wait": str(WORKERS_JOIN_TIMEOUT),
+    }
+    return [*argv[:-1], *_options(options), argv[-1]]
 
 
 def worker_argv(gen: Generator, port: int) -> list[str]:
@@ -159,27 +167,24 @@ def _start(argv: list[str], log_path: Path, gen: Generator) -> subprocess.Popen:
 
 
 @contextlib.contextmanager
-def started(gen: Generator, run: LoadRun, log_dir: Path):
-    """Start Locust (and its local workers); yield the master process; always stop them all."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+def started(gen: Generator, argv: list[str], log: Path):
+    """Locust on ``argv`` (its user class last; a master and ``gen``'s local workers when it
+    is distributed), logging to ``log`` (the workers beside it); yield the master process;
+    always stop them all. The closed loop's runs and the capacity searches start it alike."""
     port = gen.master_port or free_port()
     processes: list[subprocess.Popen] = []
-    stem = run.out.stem
     try:
-        master = _start(master_argv(gen, run, port), log_dir / f"{stem}-locust.log", gen)
-        processes.append(master)
+        processes.append(_start(as_master(gen, argv, port), log, gen))
         for index in range(gen.local_workers):
-            log = log_dir / f"{stem}-locust-worker{index + 1}.log"
-            processes.append(_start(worker_argv(gen, port), log, gen))
-        yield master
+            worker_log = log.with_name(f"{log.stem}-worker{index + 1}.log")
+            processes.append(_start(worker_argv(gen, port), worker_log, gen))
+        yield processes[0]
     finally:
         for process in reversed(processes):
             stop_process_group(process, grace=5)
 
 
-def wait(
-    master: subprocess.Popen, run: LoadRun, log_dir: Path, tick: Callable[[], None]
-) -> WindowsFile:
+def wait(master: subprocess.Popen, run: LoadRun, tick: Callable[[], None]) -> WindowsFile:
     """Wait for the run to end (calling ``tick`` now and then); return its windows."""
     deadline = time.monotonic() + run.time_limit + 15
     while master.poll() is None:
@@ -187,8 +192,12 @@ def wait(
             raise GeneratorFailed(f"Locust did not finish within {run.time_limit + 15:.0f} s")
         tick()
         time.sleep(0.2)
-    if not run.out.exists():
-        log = log_dir / f"{run.out.stem}-locust.log"
+    return msgspec.json.decode(output(master, run.out, run.log, "windows"), type=WindowsFile)
+
+
+def output(master: subprocess.Popen, out: Path, log: Path, what: str) -> bytes:
+    """What Locust wrote to ``out``; GeneratorFailed with its log's tail when it wrote none."""
+    if not out.exists():
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-        raise GeneratorFailed(f"Locust exited with {master.returncode} and no windows:\n{tail}")
-    return msgspec.json.decode(run.out.read_bytes(), type=WindowsFile)
+        raise GeneratorFailed(f"Locust exited with {master.returncode} and no {what}:\n{tail}")
+    return out.read_bytes()

@@ -23,10 +23,11 @@ import psutil
 
 from loadtests.analysis.records import InflightCost
 
-from .sampler import Background, in_io
+from .sampler import TreeSampler
 
-SAMPLE_INTERVAL = 0.05
-IO_EVERY = 5  # samples: reading every thread's wchan costs more than a thread count
+# Seconds between samples: reading every thread's wchan (a thousand of them) costs more than
+# a thread count, and the peaks last the whole hold.
+SAMPLE_INTERVAL = 0.25
 WANTED = 1000  # requests in flight at once: the issue's figure
 # Seconds each one waits: long enough that all of them wait at once (one worker takes seconds
 # to take in 1,000 requests and start their queries on a busy 2-core machine).
@@ -85,33 +86,6 @@ async def _all(url: str, concurrency: int, seconds: float) -> list[int]:
             return await asyncio.gather(*(status(session) for _ in range(concurrency)))
 
 
-class _Peaks(Background):
-    """The worker's RSS, threads and blocked threads (and the database's queries), at their
-    peaks; the waits read every ``IO_EVERY`` samples, as they cost more than a thread count."""
-
-    interval = SAMPLE_INTERVAL
-
-    def __init__(self, worker: psutil.Process, queries: Callable[[], int] | None) -> None:
-        self.worker, self.queries_probe, self.samples = worker, queries, 0
-        self.queries = None if queries is None else queries()
-        self.rss, self.threads = worker.memory_info().rss, worker.num_threads()
-        self.blocked = in_io(worker.pid)
-        self.idle = (self.rss, self.threads, self.blocked)
-
-    def sample(self) -> None:
-        with contextlib.suppress(psutil.Error):
-            self.rss = max(self.rss, self.worker.memory_info().rss)
-            self.threads = max(self.threads, self.worker.num_threads())
-        self.samples += 1
-        if self.samples % IO_EVERY:
-            return
-        if self.blocked is not None:
-            self.blocked = max(self.blocked, in_io(self.worker.pid) or 0)
-        if self.queries_probe is not None:
-            with contextlib.suppress(Exception):  # a probe that fails leaves the peak
-                self.queries = max(self.queries, self.queries_probe())
-
-
 def hold(
     case: Case,
     url: str,
@@ -125,11 +99,20 @@ def hold(
     """``concurrency`` requests of ``case.path?delay=delay`` at once; the worker sampled
     meanwhile, and ``queries`` (the queries the database runs) with its blocked threads.
     ``extra``: the record's other fields (``db_pool_size``, ``limited_by``)."""
+    queries_seen: list[int] = []
+
+    def count_queries() -> None:
+        with contextlib.suppress(Exception):  # a probe that fails leaves the peak
+            queries_seen.append(queries())
+
     started = time.monotonic()
-    with _Peaks(worker, queries) as peaks:
+    also = count_queries if queries is not None else None
+    with TreeSampler({"worker": worker.pid}, SAMPLE_INTERVAL, io=True, also=also) as sampler:
         statuses = asyncio.run(_all(f"{url}{case.path}?delay={delay:g}", concurrency, timeout))
-    mib = 1024 * 1024
-    idle_rss, idle_threads, idle_blocked = peaks.idle
+    samples, mib = sampler.samples["worker"], 1024 * 1024
+    if not samples:
+        raise psutil.NoSuchProcess(worker.pid)  # gone before its first sample
+    idle = samples[0]
     return InflightCost(
         case=case.label,
         server=case.server,
@@ -138,13 +121,13 @@ def hold(
         delay_s=delay,
         ok=statuses.count(200),
         elapsed_s=round(time.monotonic() - started, 2),
-        idle_rss_mib=round(idle_rss / mib, 1),
-        peak_rss_mib=round(peaks.rss / mib, 1),
-        idle_threads=idle_threads,
-        peak_threads=peaks.threads,
-        idle_threads_blocked=idle_blocked,
-        peak_threads_blocked=peaks.blocked,
-        peak_queries_in_flight=peaks.queries,
+        idle_rss_mib=round(idle.rss / mib, 1),
+        peak_rss_mib=round(max(s.rss for s in samples) / mib, 1),
+        idle_threads=idle.threads,
+        peak_threads=max(s.threads for s in samples),
+        idle_threads_blocked=idle.in_io,
+        peak_threads_blocked=None if idle.in_io is None else max(s.in_io or 0 for s in samples),
+        peak_queries_in_flight=max(queries_seen, default=None),
         **extra,
     )
 

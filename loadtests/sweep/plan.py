@@ -20,8 +20,7 @@ The command line can override any field, replace the matrix, or pick cells one b
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 from loadtests.analysis import steady
 from loadtests.model.experiment import EXTERNAL, Experiment
@@ -191,24 +190,21 @@ def parse_cell(spec: str) -> tuple[str, int, str]:
     return parts[0], workers, parts[2]
 
 
-def from_args(args: argparse.Namespace) -> tuple[Profile, list[CellPlan]]:
-    """The profile with the command line's overrides, and the cells it measures, in order."""
+# What the command line may override in a profile, and what a cell takes from it.
+OVERRIDES = ("users", "delay", "fanout", "threads", "warmup", "window", "repeats")
+OVERRIDES += ("restart_per_repeat", "windows_per_run", "time_limit", "db_pools")
+SHARED = tuple(f.name for f in fields(Experiment) if f.name in OVERRIDES)
+
+
+def from_args(args) -> tuple[Profile, list[CellPlan]]:
+    """The profile with the command line's overrides (``cli.Config``), and the cells it
+    measures, in order."""
+    overrides = {name: getattr(args, name) for name in OVERRIDES}
+    overrides["db_pools"] = tuple(args.db_pools) if args.db_pools else None
     profile = (
         PROFILES[args.profile]
         .with_matrix(args.servers, args.workers, args.scenarios)
-        .with_overrides(
-            users=args.users,
-            delay=args.delay,
-            fanout=args.fanout,
-            threads=args.threads,
-            warmup=args.warmup,
-            window=args.window,
-            repeats=args.repeats,
-            restart_per_repeat=args.restart_per_repeat,
-            windows_per_run=args.windows_per_run,
-            time_limit=args.time_limit,
-            db_pools=tuple(args.db_pools) if args.db_pools else None,
-        )
+        .with_overrides(**overrides)
     )
     if args.host:
         triples = [(EXTERNAL, 0, s) for s in dict.fromkeys(c[2] for c in profile.cells())]
@@ -216,18 +212,7 @@ def from_args(args: argparse.Namespace) -> tuple[Profile, list[CellPlan]]:
         triples = [parse_cell(spec) for spec in args.cell]
     else:
         triples = profile.cells()
-    shared = {
-        "users": profile.users,
-        "delay": profile.delay,
-        "fanout": profile.fanout,
-        "threads": profile.threads,
-        "warmup": profile.warmup,
-        "window": profile.window,
-        "repeats": profile.repeats,
-        "restart_per_repeat": profile.restart_per_repeat,
-        "windows_per_run": profile.windows_per_run,
-        "new_connections": not args.keep_alive,
-    }
+    shared = {name: getattr(profile, name) for name in SHARED}
     seen: dict[tuple[str, int, str, int], int] = {}
     plans = []
     for server, workers, scenario in triples:
@@ -237,12 +222,13 @@ def from_args(args: argparse.Namespace) -> tuple[Profile, list[CellPlan]]:
             copy = seen[config] = seen.get(config, -1) + 1
             plans.append(
                 CellPlan(
-                    server=server,
-                    workers=workers,
-                    scenario=scenario,
+                    server,
+                    workers,
+                    scenario,
+                    **shared,
                     copy=copy,
                     db_pool=pool,
-                    **shared,
+                    new_connections=not args.keep_alive,
                 )
             )
     return profile, plans

@@ -19,6 +19,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -37,15 +38,26 @@ def tree(pid: int) -> list[psutil.Process]:
     return [root, *root.children(recursive=True)]
 
 
-class Background:
-    """``sample()`` now, every ``interval`` seconds in a thread, and once more at ``stop()``;
-    usable as ``with``."""
+class TreeSampler:
+    """Samples process trees (``roots``: name -> pid) now, every ``interval`` seconds in a
+    thread, and once more at ``stop()`` (usable as ``with``): with their threads in a socket
+    wait when ``io`` (a read per thread: dearer than a count), and calling ``also`` each time."""
 
-    interval = INTERVAL
+    def __init__(
+        self,
+        roots: dict[str, int],
+        interval: float = INTERVAL,
+        io: bool = False,
+        also: Callable[[], object] | None = None,
+    ):
+        self.roots, self.interval, self.io, self.also = roots, interval, io, also
+        self.samples: dict[str, list[Sample]] = {name: [] for name in roots}
+        self._cpu_by_pid: dict[str, dict[int, float]] = {name: {} for name in roots}
+        self._processes: dict[int, psutil.Process] = {}
 
     def __enter__(self):
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
         self.sample()
         self._thread.start()
         return self
@@ -63,25 +75,13 @@ class Background:
             self._thread.join(timeout=5)
             self.sample()
 
-    def sample(self) -> None:
-        raise NotImplementedError
-
-
-class TreeSampler(Background):
-    """Samples process trees (``roots``: name -> pid) every ``interval`` seconds, with their
-    threads in a socket wait when ``io`` (a read per thread: dearer than a count)."""
-
-    def __init__(self, roots: dict[str, int], interval: float = INTERVAL, io: bool = False):
-        self.roots, self.interval, self.io = roots, interval, io
-        self.samples: dict[str, list[Sample]] = {name: [] for name in roots}
-        self._cpu_by_pid: dict[str, dict[int, float]] = {name: {} for name in roots}
-        self._processes: dict[int, psutil.Process] = {}
-
     def _process(self, process: psutil.Process) -> psutil.Process:
         # One Process object per pid, so psutil can tell a reused pid from the same process.
         return self._processes.setdefault(process.pid, process)
 
     def sample(self) -> None:
+        if self.also is not None:
+            self.also()
         for name, pid in self.roots.items():
             try:
                 processes = [self._process(p) for p in tree(pid)]

@@ -27,7 +27,9 @@ from tests.db.conftest import new_cluster_root
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 POOL, USERS = 4, 8
-PLAN = ComparePlan(users=USERS, db_pool=2 * USERS, rounds=3, window=1.0, settle=0.25, warm=0.5)
+PLAN = ComparePlan(
+    users=USERS, db_pool_size=2 * USERS, rounds=3, window_s=1.0, settle_s=0.25, warm=0.5
+)
 PHASE_LIMIT_S = 120.0
 
 
@@ -98,11 +100,11 @@ def test_the_comparison_measures_every_path_in_every_round(sweep):
     assert sorted((w.round, w.path) for w in c.windows) == sorted(
         (r, p) for r in range(1, PLAN.rounds + 1) for p in PLAN.paths
     )
-    little = USERS / PLAN.delay
+    little = USERS / PLAN.delay_s
     for w in c.windows:
         assert w.failures == 0, w.errors
         assert 0.5 * little <= w.rps <= 1.05 * little, w
-        assert PLAN.delay * 1000 <= w.p50_ms <= w.p99_ms, w
+        assert PLAN.delay_s * 1000 <= w.p50_ms <= w.p99_ms, w
         assert w.server_cpu_ms_per_request is not None
         assert w.server_cpu_ms_per_request > 0
         assert w.io_threads is not None
