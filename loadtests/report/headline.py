@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from loadtests.analysis.capacity import CapacityEntry
 from loadtests.analysis.lambda_star import REPEATS, lambda_ratio
-from loadtests.analysis.results import Results
 from loadtests.analysis.stats import POWER, Ratio, ratio_digits
 from mysite.launcher import DEFAULT_THREADS
 
@@ -115,15 +114,6 @@ def headline(entries: list[CapacityEntry]) -> list[Headline]:
     if not any(k in by_key for _, a, b in HEADLINE_QUESTIONS for k in (a, b)):
         return []
     return [_answer(q, a, b, by_key.get(a), by_key.get(b)) for q, a, b in HEADLINE_QUESTIONS]
-
-
-def headline_context(record: Results) -> dict:
-    """What the templates' headline block (``headline.*.j2``) needs."""
-    return {
-        "headline": headline(record.capacity),
-        "headline_title": HEADLINE_TITLE,
-        "headline_rule": headline_rule(),
-    }
 
 
 def headline_rule() -> str:

@@ -158,12 +158,3 @@ def cost(record: Results) -> ObservabilityCost:
         sentences=sentences(record.capacity),
         locust=locust_files(record.cells),
     )
-
-
-def context(record: Results) -> dict:
-    """What the templates need: ``observability`` and its titles."""
-    return {
-        "observability": cost(record),
-        "observability_title": TITLE,
-        "locust_title": LOCUST_TITLE,
-    }

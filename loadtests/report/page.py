@@ -1,4 +1,5 @@
-"""``report.html``: the summary's tables and findings with the plots inline, one offline file."""
+"""``summary.md`` and ``report.html``: one context gathered from the run, laid out by two
+templates; the HTML adds the plots, with the findings each illustrates as its caption."""
 
 from __future__ import annotations
 
@@ -12,13 +13,33 @@ from .jinja import ENV
 from .panels import extension_sections
 from .sections import sections
 
-_part = ENV.get_template("parts.html.j2").module.part
+
+def _context(record: Results, markup: str) -> dict:
+    """What both templates say; ``markup`` ("md" or "html") lays out the server-life parts."""
+    part = ENV.get_template(f"parts.{markup}.j2").module.part
+    server_life = (inflight.part(record), slowclients.part(record))
+    return {
+        "s": sections(record),
+        "server_life": Markup("".join(part(p) for p in server_life if p)),
+        "advice": advice.answers(record),
+        "advice_title": advice.TITLE,
+        "headline": headline.headline(record.capacity),
+        "headline_title": headline.HEADLINE_TITLE,
+        "headline_rule": headline.headline_rule(),
+        "observability": observability.cost(record),
+        "observability_title": observability.TITLE,
+        "locust_title": observability.LOCUST_TITLE,
+    }
+
+
+def summary_markdown(record: Results) -> str:
+    context = _context(record, "md")
+    return ENV.get_template("summary.md.j2").render(capacity=capacity.markdown(record), **context)
 
 
 def report_html(record: Results) -> str:
     cells = record.cells
     done = measured(cells)
-    # Each plot, with the findings it illustrates as its caption (the template has a fallback).
     figures = {
         "throughput": (
             plots.throughput(done),
@@ -32,15 +53,8 @@ def report_html(record: Results) -> str:
         ),
     }
     return ENV.get_template("report.html.j2").render(
-        s=sections(record),
         figures={key: (svg and Markup(svg), said) for key, (svg, said) in figures.items()},
         time_series=Markup("".join(extension_sections(record))),
         capacity=Markup(capacity.html_section(record)),
-        server_life=Markup(
-            "".join(_part(p) for p in (inflight.part(record), slowclients.part(record)) if p)
-        ),
-        advice=advice.answers(record),
-        advice_title=advice.TITLE,
-        **headline.headline_context(record),
-        **observability.context(record),
+        **_context(record, "html"),
     )

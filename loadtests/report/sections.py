@@ -1,12 +1,10 @@
-"""What summary.md and report.html both say, as one typed record; the templates lay it out.
+"""What summary.md and report.html both say, one mapping (``s`` in the templates), which lay it out.
 
 Every sentence and table is computed here once, from ``results.json``'s records alone; the two
 templates (``templates/``) decide only where each goes and in which markup.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 from loadtests.analysis import littles, stats, steady
 from loadtests.analysis.comparisons import measured
@@ -21,9 +19,8 @@ from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 
 from . import findings
 from .jinja import Sentences, one_line
-from .panels import PrometheusSummary, prometheus_summary
+from .panels import prometheus_summary
 from .tables import (
-    Table,
     ceiling_rows,
     detail_rows,
     interval_rows,
@@ -87,39 +84,23 @@ def percentile_gaps(cells: list[Cell]) -> list[str]:
     return said
 
 
-@dataclass(frozen=True)
-class Sections:
-    title: str
-    run: list[str]
-    findings: list[str]
-    overview: Table
-    detail: Table
-    percentile_gaps: list[str]
-    intervals: Table | None
-    ceilings: Table
-    upstream: Table | None
-    upstream_sentences: list[str]
-    prometheus: PrometheusSummary | None
-    notes: list[str]
-    definitions: list[tuple[str, str]]
-
-
-def sections(record: Results) -> Sections:
+def sections(record: Results) -> dict:
+    """What both templates say, as ``s.run``, ``s.findings``..."""
     meta, cells = record.meta, record.cells
     upstream = upstream_rows(cells)
     intervals = interval_rows(cells)
-    return Sections(
-        title=f"Django async lab, {meta.run_id}",
-        run=describe_run(meta),
-        findings=findings.all_findings(cells),
-        overview=overview_rows(cells),
-        detail=detail_rows(cells),
-        percentile_gaps=percentile_gaps(cells),
-        intervals=intervals if intervals[1] else None,
-        ceilings=ceiling_rows(cells),
-        upstream=upstream if upstream[1] else None,
-        upstream_sentences=findings.upstream_check(cells),
-        prometheus=prometheus_summary(record),
-        notes=problems(cells, meta),
-        definitions=DEFINITIONS,
-    )
+    return {
+        "title": f"Django async lab, {meta.run_id}",
+        "run": describe_run(meta),
+        "findings": findings.all_findings(cells),
+        "overview": overview_rows(cells),
+        "detail": detail_rows(cells),
+        "percentile_gaps": percentile_gaps(cells),
+        "intervals": intervals if intervals[1] else None,
+        "ceilings": ceiling_rows(cells),
+        "upstream": upstream if upstream[1] else None,
+        "upstream_sentences": findings.upstream_check(cells),
+        "prometheus": prometheus_summary(record),
+        "notes": problems(cells, meta),
+        "definitions": DEFINITIONS,
+    }
