@@ -24,7 +24,7 @@ from loadtests.analysis.results import Results
 from loadtests.analysis.thresholds import REACHED_SHARE
 
 from . import database, db_comparison
-from .capacity import _series, label, workers_comparison
+from .capacity import label, worker_lines, workers_comparison
 from .findings import share_text
 from .headline import compare_lambdas
 from .jinja import Sentences
@@ -176,7 +176,7 @@ def which_server(record: Results) -> Answer | None:
 def how_many_workers(record: Results) -> Answer | None:
     evidence = [
         say.worker_steps(workers_comparison(key, series), series, [lam(e) for e in series])
-        for key, series in _series(mapped(record, VIEW_SCENARIOS)).items()
+        for key, series in worker_lines(mapped(record, VIEW_SCENARIOS)).items()
         if len(series) >= 2
     ]
     entries = mapped(record, VIEW_SCENARIOS)

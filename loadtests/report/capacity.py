@@ -10,6 +10,8 @@ configuration, the SLO marked) and λ* against workers. What a stack costs is ob
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from markupsafe import Markup
 
 from loadtests.analysis.capacity import CapacityEntry
@@ -17,14 +19,31 @@ from loadtests.analysis.results import Results
 from loadtests.analysis.thresholds import LAG_LIMIT_MS
 from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 
-from . import database, routes
-from .capacity_figures import _series, label, latency_figure, workers_figure
+from . import database, plots, routes
 from .headline import compare_lambdas, lambda_text
 from .jinja import ENV, Sentences
 from .tables import Table, number, table
 
 say = Sentences("capacity.j2")
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
+
+
+def label(entry: CapacityEntry) -> str:
+    threads = (
+        f", {entry.threads} threads" if "gthread" in entry.server or "wsgi" in entry.server else ""
+    )
+    variant = f", {entry.variant}" if entry.variant else ""
+    pool = f", pool {entry.db_pool_size}" if entry.db_pool_size else ""
+    return f"{entry.server} x{entry.workers}{threads}{pool}{variant}"
+
+
+def worker_lines(done: list[CapacityEntry]) -> dict[tuple, list[CapacityEntry]]:
+    """The entries by configuration (server, threads, scenario, variant), fewest workers first."""
+    series = defaultdict(list)
+    for e in done:
+        threads = e.threads if "gthread" in e.server or "wsgi" in e.server else 0
+        series[(e.server, threads, e.scenario, e.variant)].append(e)
+    return {k: sorted(v, key=lambda e: e.workers) for k, v in series.items()}
 
 
 def _lambda(e: CapacityEntry) -> str:
@@ -90,7 +109,7 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
             said.append(say.async_sync(label(e), compare_lambdas(e, sync)))
     said += [
         workers_comparison(key, series) + "."
-        for key, series in _series(done).items()
+        for key, series in worker_lines(done).items()
         if len(series) > 1
     ]
     return said
@@ -165,10 +184,15 @@ def markdown(record: Results) -> str:
 
 
 def html_section(record: Results) -> str:
-    drawn = ((latency_figure, say.figure_latency), (workers_figure, say.figure_workers))
-    figures = [
-        (Markup(svg), caption())
-        for draw, caption in drawn
-        if record.capacity and (svg := draw(record.capacity))
-    ]
+    entries = record.capacity
+    lines = worker_lines([e for e in entries if e.is_result])
+    drawn = (
+        [
+            (plots.latency_figure(entries, label), say.figure_latency),
+            (plots.workers_figure(lines), say.figure_workers),
+        ]
+        if entries
+        else []
+    )
+    figures = [(Markup(svg), caption()) for svg, caption in drawn if svg]
     return _layout(record, "parts.html.j2", [figures])

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections import defaultdict
 
+from loadtests.analysis.capacity import CapacityEntry
 from loadtests.analysis.comparisons import by_series, measured
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
@@ -163,6 +165,16 @@ def _legend(plt, fig, cells, extra=()) -> None:
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
 
 
+def _bar(ax, x: float, value: float, width: float, cell: Cell, **style) -> None:
+    """One cell's bar, in its server kind's colour."""
+    ax.bar(x, value, width=width * 0.9, color=COLORS.get(cell.server, "#555"), alpha=0.85, **style)
+
+
+def _mark(ax, y: float, x: float, width: float, linestyle, **style) -> None:
+    """A level across one bar (its ceiling, the service time)."""
+    ax.hlines(y, x - width / 2, x + width / 2, color="#333", linestyle=linestyle, **style)
+
+
 def throughput(cells: list[Cell]) -> str | None:
     """Requests/s against workers, per scenario; whiskers: min-max of windows."""
     cells = measured(cells)
@@ -197,24 +209,11 @@ def throughput(cells: list[Cell]) -> str | None:
 
     def bars(ax, single, x, width):
         for cell in single:
-            ax.bar(
-                x[id(cell)],
-                cell.rps,
-                width=width * 0.9,
-                color=COLORS.get(cell.server, "#555"),
-                alpha=0.85,
-            )
+            _bar(ax, x[id(cell)], cell.rps, width, cell)
             ax.errorbar(
                 x[id(cell)], cell.rps, yerr=_spread([cell]), color="#333", capsize=2, linewidth=0.8
             )
-            ax.hlines(
-                headroom(cell).ceiling_rps,
-                x[id(cell)] - width / 2,
-                x[id(cell)] + width / 2,
-                color="#333",
-                linestyle=":",
-                linewidth=1.2,
-            )
+            _mark(ax, headroom(cell).ceiling_rps, x[id(cell)], width, ":", linewidth=1.2)
         ax.set_ylabel("req/s")
 
     def extra(plt):
@@ -259,24 +258,12 @@ def latency(cells: list[Cell]) -> str | None:
     def bars(ax, single, x, width):
         for cell in single:
             lat = cell.latency_ms
-            ax.bar(
-                x[id(cell)],
-                lat.p50,
-                width=width * 0.9,
-                color=COLORS.get(cell.server, "#555"),
-                alpha=0.85,
-            )
+            _bar(ax, x[id(cell)], lat.p50, width, cell)
             for key, marker in (("p95", "_"), ("p99", "x")):
                 ax.scatter(
                     x[id(cell)], getattr(lat, key), marker=marker, color="#333", s=30, zorder=3
                 )
-            ax.hlines(
-                cell.service_time_s * 1000,
-                x[id(cell)] - width / 2,
-                x[id(cell)] + width / 2,
-                color="#333",
-                linestyle="-.",
-            )
+            _mark(ax, cell.service_time_s * 1000, x[id(cell)], width, "-.")
         _plain_log(ax)
         ax.set_ylabel("client latency, ms (bar: p50)")
 
@@ -385,22 +372,80 @@ def efficiency(cells: list[Cell]) -> str | None:
 def _efficiency_bars(ax, xs, cells, width) -> None:
     for x, cell in zip(xs, cells, strict=True):
         room = headroom(cell)
-        ax.bar(
-            x,
-            room.share,
-            width=width * 0.9,
-            alpha=0.85,
-            color=COLORS.get(cell.server, "#555"),
-            hatch=SLOT_HATCH if room.binds == SLOTS else None,
-            edgecolor="#333",
-            linewidth=0.5,
-        )
+        hatch = SLOT_HATCH if room.binds == SLOTS else None
+        _bar(ax, x, room.share, width, cell, hatch=hatch, edgecolor="#333", linewidth=0.5)
 
 
 def _share_axis(ax) -> None:
     ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
     ax.set_ylim(0, 1.15)
     ax.set_ylabel("req/s / ceiling")
+
+
+# --- The capacity map: p99 against offered load per scenario, λ* against workers -----------
+
+STYLE_LINES = ("-", "--", ":", "-.")
+STYLE_MARKERS = ("o", "s", "^", "D")
+
+
+def latency_figure(entries: list[CapacityEntry], label) -> str | None:
+    """p99 against offered load, a panel per scenario, a line per configuration (``label``
+    names it), the SLO marked."""
+    scenarios = list(dict.fromkeys(e.scenario for e in entries if e.steps))
+    if not scenarios:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.2), squeeze=False)
+    for ax, scenario in zip(axes[0], scenarios, strict=True):
+        mine = [e for e in entries if e.scenario == scenario and e.steps]
+        seen: dict[str, int] = defaultdict(int)  # a server's configurations: one style each
+        for e in mine:
+            points = sorted((s.offered_rps, s.latency_ms.p99) for s in e.steps if s.latency_ms.p99)
+            style = seen[e.server]
+            seen[e.server] += 1
+            ax.plot(
+                *zip(*points, strict=True),
+                marker=STYLE_MARKERS[style % len(STYLE_MARKERS)],
+                ls=STYLE_LINES[style % len(STYLE_LINES)],
+                ms=3,
+                label=label(e),
+                color=COLORS.get(e.server),
+            )
+        for slo in sorted({e.slo_p99_ms for e in mine}):
+            ax.axhline(slo, color="#555", ls="--", lw=0.8)
+            ax.annotate(
+                f"SLO {slo:g} ms", (0.01, slo), xycoords=("axes fraction", "data"), fontsize=7
+            )
+        _plain_log(ax, "xy")
+        ax.set(
+            title=scenario,
+            xlabel="offered req/s",
+            ylabel="p99 from intended start, ms",
+        )
+        ax.legend(fontsize=6)
+    return _svg(fig)
+
+
+def workers_figure(lines: dict[tuple, list[CapacityEntry]]) -> str | None:
+    """λ* against workers: one line per configuration (``capacity.worker_lines``) mapped at
+    more than one worker count."""
+    series = {k: v for k, v in lines.items() if len(v) > 1}
+    if not series:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for (server, threads, scenario, variant), mapped in series.items():
+        points = [(e.workers, e.lambda_star_rps) for e in mapped]
+        name = (
+            f"{scenario}, {server}"
+            + (f", {threads} threads" if threads else "")
+            + (f", {variant}" if variant else "")
+        )
+        ax.plot(*zip(*points, strict=True), marker="o", label=name, color=COLORS.get(server))
+    ax.set(xlabel="workers", ylabel="λ*, req/s", title="λ* against worker count", ylim=(0, None))
+    ax.set_xticks(sorted({e.workers for mapped in series.values() for e in mapped}))
+    ax.legend(fontsize=6)
+    return _svg(fig)
 
 
 # --- Prometheus panels: time series, the cells' measured windows shaded ----------------------
