@@ -173,10 +173,11 @@ def _layout(record: Results, template: str, figures: list) -> str:
     if not entries:
         return database.section(record, template)
     steps = step_rows(entries) if any(e.steps for e in entries) else None
-    layout = ENV.get_template(template).module.capacity
+    macros = ENV.get_template(template).module
     said = (TITLE, sentences(entries), rows(entries), rules(entries), STEPS_TITLE, steps)
-    mine = routes.section(record, template)  # a project's routes, beside the prediction
-    return str(layout(*said, *figures)) + mine + database.section(record, template)
+    mine = routes.part(record)  # a project's routes, beside the prediction
+    mine = str(macros.part(mine)) if mine else ""
+    return str(macros.capacity(*said, *figures)) + mine + database.section(record, template)
 
 
 def markdown(record: Results) -> str:
