@@ -54,7 +54,7 @@ def report_html(record: Results) -> str:
     }
     return ENV.get_template("report.html.j2").render(
         figures={key: (svg and Markup(svg), said) for key, (svg, said) in figures.items()},
-        time_series=Markup("".join(extension_sections(record))),
+        time_series=Markup(extension_sections(record)),
         capacity=Markup(capacity.html_section(record)),
         **_context(record, "html"),
     )

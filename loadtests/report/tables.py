@@ -287,13 +287,6 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
     return f'<div class="wide">{table}</div>'
 
 
-def figure(svg: str | None, sentences: list[str], fallback: str) -> str:
-    caption = " ".join(html.escape(s) for s in sentences) or html.escape(fallback)
-    if svg is None:
-        return f"<p>{caption}</p>"
-    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
-
-
 def inline_code(text: str) -> str:
     """Markdown's `code` and **bold** as HTML: the sentences are written once, for both."""
     escaped = html.escape(text)
