@@ -10,8 +10,10 @@ from dashboards.query import rate_interval
 from loadtests.analysis.results import Results
 
 from . import agreement, plots
-from .jinja import ENV
+from .jinja import ENV, Sentences
 from .tables import Table
+
+say = Sentences("agreement.j2")
 
 
 def extension_sections(record: Results) -> str:
@@ -135,15 +137,8 @@ def prometheus_summary(record: Results) -> PrometheusSummary | None:
         [group, *(_peak_text(by_key[k]) if k in by_key else "-" for k in columns)]
         for group, by_key in groups.items()
     ]
-    cost = ""
-    if info.get("cpu_s") is not None:
-        cost = f" Prometheus itself used {info['cpu_s']:g} s of CPU over the sweep."
     return PrometheusSummary(
-        intro=f"report.html draws {len(panels)} of the dashboards' panels for {len(groups)} "
-        f"cell(s), as Prometheus answered their PromQL (a scrape every "
-        f"{info.get('scrape_interval_s', 1):g} s).{cost} Their peaks inside the measured "
-        "windows (a rate or percentile at a moment covers the few seconds before it), and "
-        "below them each cell's client lines set beside the tables' figures:",
+        intro=say.prometheus_summary(len(panels), len(groups), info),
         peaks=(header, rows),
         agreement=[
             f"{group}: {text[0].lower()}{text[1:]}"
