@@ -22,7 +22,7 @@ from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 from . import database, plots, routes
 from .headline import compare_lambdas, lambda_text
 from .jinja import ENV, Sentences
-from .tables import Table, number, table
+from .tables import Table, interval, number, table
 
 say = Sentences("capacity.j2")
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
@@ -52,13 +52,9 @@ def _lambda(e: CapacityEntry) -> str:
     return f"measurement error ({lam})" if e.measurement_error else lam
 
 
-def _interval(pair, digits: int = 0, form: str = "[{}, {}]") -> str:
-    return form.format(number(pair[0], digits), number(pair[1], digits)) if pair else "-"
-
-
 def _cpu(e: CapacityEntry) -> str:
     ci = e.limit.cpu_rps_ci95
-    return number(e.limit.cpu_rps) + (_interval(ci, form=" ({}-{})") if ci else "")
+    return number(e.limit.cpu_rps) + (interval(ci, form=" ({}-{})") if ci else "")
 
 
 def _steps(e: CapacityEntry) -> str:
@@ -70,8 +66,8 @@ def _steps(e: CapacityEntry) -> str:
 MAP = (
     ("configuration", lambda e: e.key),
     ("λ* req/s", _lambda),
-    ("bracket [held, failed]", lambda e: _interval(e.lambda_star_bracket, 1)),
-    ("λ* CI95", lambda e: _interval(e.lambda_star_ci95)),
+    ("bracket [held, failed]", lambda e: interval(e.lambda_star_bracket, 1)),
+    ("λ* CI95", lambda e: interval(e.lambda_star_ci95)),
     ("each search's λ*", lambda e: ", ".join(map(number, e.repeats_lambda_star_rps)) or "-"),
     ("SLO p99 ms", lambda e: number(e.slo_p99_ms)),
     ("model ceiling", lambda e: number(e.limit.model_rps)),
@@ -134,7 +130,7 @@ def step_rows(entries: list[CapacityEntry]) -> Table:
 
 def _p99(step) -> str:
     ci = step.p99_ci95
-    return number(step.latency_ms.p99, 1) + (_interval(ci, 1, " ({}-{})") if ci else "")
+    return number(step.latency_ms.p99, 1) + (interval(ci, 1, " ({}-{})") if ci else "")
 
 
 def _verdict(step) -> str:

@@ -25,7 +25,7 @@ from loadtests.scenarios import DB_SCENARIOS
 from . import db_comparison
 from .findings import versus
 from .jinja import ENV, Sentences
-from .tables import Part, Table, number, table
+from .tables import Part, Table, interval, number, table, unless
 
 say, say_capacity = Sentences("database.j2"), Sentences("capacity.j2")
 
@@ -126,7 +126,7 @@ def threads_per_request(e: CapacityEntry) -> tuple[int | None, float | None]:
 
 def _mapped(read):
     """A column that an entry not mapped (not applicable, or failed) leaves at '-'."""
-    return lambda e: "-" if e.skipped or e.error else read(e)
+    return unless(lambda e: e.skipped or e.error, read)
 
 
 def _latency_or_why(e: CapacityEntry) -> str:
@@ -141,16 +141,11 @@ def _at_top(e: CapacityEntry, read, digits: int = 0) -> str:
     return number(read(step) if step else None, digits)
 
 
-def _ci(e: CapacityEntry) -> str:
-    ci = e.lambda_star_ci95
-    return f"[{number(ci[0])}, {number(ci[1])}]" if ci else "-"
-
-
 PATHS = (
     ("path", lambda e: e.scenario),
     ("configuration", _where),
     ("λ* req/s", _mapped(lambda e: number(e.lambda_star_rps, 1))),
-    ("λ* CI95", _mapped(_ci)),
+    ("λ* CI95", _mapped(lambda e: interval(e.lambda_star_ci95))),
     ("p50 / p99 ms at λ*", _latency_or_why),
     ("pool ceiling", _mapped(lambda e: number(e.limit.model_rps))),
     ("CPU ceiling", _mapped(lambda e: number(e.limit.cpu_rps))),

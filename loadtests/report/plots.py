@@ -19,23 +19,18 @@ from loadtests.scenarios import SLOTS
 
 from .tables import scenario_order
 
-COLORS = {
-    "uvicorn": "#1f77b4",
-    "gunicorn-gthread": "#d62728",
-    "gunicorn-uvicorn": "#2ca02c",
-    "granian": "#9467bd",
-    "granian-wsgi": "#ff7f0e",
-    "external": "#7f7f7f",
+# Each server kind's colour and marker, in the order the legends list them.
+KINDS = {
+    "uvicorn": ("#1f77b4", "o"),
+    "gunicorn-gthread": ("#d62728", "s"),
+    "gunicorn-uvicorn": ("#2ca02c", "^"),
+    "granian": ("#9467bd", "v"),
+    "granian-wsgi": ("#ff7f0e", "P"),
+    "external": ("#7f7f7f", "D"),
 }
+COLORS = {kind: color for kind, (color, _) in KINDS.items()}
+MARKERS = {kind: marker for kind, (_, marker) in KINDS.items()}
 SLOT_HATCH = "//"  # a bar whose ceiling the server's slots set, not the users
-MARKERS = {
-    "uvicorn": "o",
-    "gunicorn-gthread": "s",
-    "gunicorn-uvicorn": "^",
-    "granian": "v",
-    "granian-wsgi": "P",
-    "external": "D",
-}
 
 
 def _pyplot():

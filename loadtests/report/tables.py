@@ -31,6 +31,16 @@ def number(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def interval(pair, digits: int = 0, form: str = "[{}, {}]") -> str:
+    """A (low, high) pair as numbers in ``form``, or '-' where there is none."""
+    return form.format(number(pair[0], digits), number(pair[1], digits)) if pair else "-"
+
+
+def unless(failed, read):
+    """A column that an item for which ``failed`` holds leaves at '-'."""
+    return lambda item: "-" if failed(item) else read(item)
+
+
 def _n(value, digits: int = 0) -> str:
     if value is None:
         return "-"
