@@ -96,7 +96,17 @@ def _of_ceiling(cell: Cell) -> str:
     return "-" if room is None else _pct(room.share)
 
 
-def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+def _overview(cell: Cell | None) -> str:
+    """'151 (94%, users)': a cell's req/s, the share of its ceiling and what sets it."""
+    if cell is None:
+        return ""
+    if cell.rps is None:
+        return "error"
+    room = headroom(cell)
+    return f"{_n(cell.rps)} ({f'{_pct(room.share)}, {room.binds}' if room else '-'})"
+
+
+def overview_rows(cells: list[Cell]) -> Table:
     """req/s (and the share of its ceiling) per scenario and server kind, a column per worker
     count."""
     counts = sorted({c.workers for c in cells})
@@ -108,29 +118,17 @@ def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
             for n in counts
         ],
     ]
+    by_place = {(c.scenario, c.server, c.workers): c for c in reversed(cells)}  # the first wins
     rows = []
     for scenario in scenario_order(cells):
-        servers = dict.fromkeys(c.server for c in cells if c.scenario == scenario)
-        for server in servers:
-            row = [scenario, server]
-            for n in counts:
-                cell = next(
-                    (
-                        c
-                        for c in cells
-                        if (c.scenario, c.server, c.workers) == (scenario, server, n)
-                    ),
-                    None,
-                )
-                if cell is None:
-                    row.append("")
-                elif cell.rps is None:
-                    row.append("error")
-                else:
-                    room = headroom(cell)
-                    share = f"{_pct(room.share)}, {room.binds}" if room else "-"
-                    row.append(f"{_n(cell.rps)} ({share})")
-            rows.append(row)
+        for server in dict.fromkeys(c.server for c in cells if c.scenario == scenario):
+            rows.append(
+                [
+                    scenario,
+                    server,
+                    *(_overview(by_place.get((scenario, server, n))) for n in counts),
+                ]
+            )
     return header, rows
 
 
