@@ -85,18 +85,27 @@ def _split(cells):
     return multi, single
 
 
-def _panelled(cells, title: str, extra, lines, bars) -> str:
-    """The grid's figures' frame: a line panel per scenario measured at several worker counts
-    (``lines(ax, servers, x_of)``), one panel of bars for the rest (``bars(ax, cells, x, width)``),
-    a title and a legend of the server kinds and ``extra(plt)``."""
+def _panelled(cells, title: str, extra, line, bar, axis, place=None) -> str:
+    """The grid's figures' frame: a panel per scenario measured at several worker counts, where
+    ``line(ax, xs, series, width)`` draws each server kind's series at x ``place(x, i, n)`` (the
+    i-th of n kinds beside its worker count); one panel for the rest, where ``bar(ax, x, cell,
+    width)`` draws each cell in a group per scenario; ``axis(ax, servers)`` finishes a panel
+    (``servers`` None: the bars'); a title, a legend of the server kinds and ``extra(plt)``."""
+    place = place or (lambda x, i, n: x + (i - (n - 1) / 2) * 0.08)
     plt = _pyplot()
     multi, single = _split(cells)
     fig, axes = _grid(plt, len(multi) + (1 if single else 0))
     for ax, (scenario, servers) in zip(axes, multi, strict=False):
-        lines(ax, servers, _workers_axis(ax, servers))
+        x_of, n = _workers_axis(ax, servers), len(servers)
+        for i, series in enumerate(servers.values()):
+            line(ax, [place(x_of[c.workers], i, n) for c in series], series, 0.8 / max(1, n))
+        axis(ax, servers)
         ax.set_title(scenario)
     if single:
-        bars(axes[-1], single, *_bar_positions(axes[-1], single))
+        x, width = _bar_positions(axes[-1], single)
+        for cell in single:
+            bar(axes[-1], x[id(cell)], cell, width)
+        axis(axes[-1], None)
     fig.suptitle(title, fontsize=10)
     _legend(plt, fig, cells, extra(plt))
     return _svg(fig)
@@ -109,11 +118,6 @@ def _workers_axis(ax, servers: dict) -> dict[int, int]:
     ax.set_xlim(-0.5, len(counts) - 0.5)
     ax.set_xlabel("workers")
     return {n: i for i, n in enumerate(counts)}
-
-
-def _offsets(servers) -> dict[str, float]:
-    n = len(servers)
-    return {s: (i - (n - 1) / 2) * 0.08 for i, s in enumerate(servers)}
 
 
 def _bar_positions(ax, cells) -> dict[int, float]:
@@ -176,47 +180,37 @@ def throughput(cells: list[Cell]) -> str | None:
     if not cells:
         return None
 
-    def lines(ax, servers, x_of):
-        offset = _offsets(servers)
-        for server, series in servers.items():
-            xs = [x_of[c.workers] + offset[server] for c in series]
-            color = COLORS.get(server, "#555")
-            ax.errorbar(
-                xs,
-                [c.rps for c in series],
-                yerr=_spread(series),
-                color=color,
-                marker=MARKERS.get(server, "o"),
-                capsize=3,
-                linewidth=1.5,
-                markersize=5,
-            )
-            ax.plot(
-                xs,
-                [headroom(c).ceiling_rps for c in series],
-                color=color,
-                linestyle=":",
-                linewidth=1,
-                alpha=0.8,
-            )
-        ax.set_ylabel("req/s")
-        ax.set_ylim(bottom=0)
+    def line(ax, xs, series, _):
+        color, marker = COLORS.get(series[0].server, "#555"), MARKERS.get(series[0].server, "o")
+        ax.errorbar(
+            xs,
+            [c.rps for c in series],
+            yerr=_spread(series),
+            color=color,
+            marker=marker,
+            capsize=3,
+            linewidth=1.5,
+            markersize=5,
+        )
+        ceilings = [headroom(c).ceiling_rps for c in series]
+        ax.plot(xs, ceilings, color=color, linestyle=":", linewidth=1, alpha=0.8)
 
-    def bars(ax, single, x, width):
-        for cell in single:
-            _bar(ax, x[id(cell)], cell.rps, width, cell)
-            ax.errorbar(
-                x[id(cell)], cell.rps, yerr=_spread([cell]), color="#333", capsize=2, linewidth=0.8
-            )
-            _mark(ax, headroom(cell).ceiling_rps, x[id(cell)], width, ":", linewidth=1.2)
+    def bar(ax, x, cell, width):
+        _bar(ax, x, cell.rps, width, cell)
+        ax.errorbar(x, cell.rps, yerr=_spread([cell]), color="#333", capsize=2, linewidth=0.8)
+        _mark(ax, headroom(cell).ceiling_rps, x, width, ":", linewidth=1.2)
+
+    def axis(ax, servers):
         ax.set_ylabel("req/s")
+        if servers:
+            ax.set_ylim(bottom=0)
 
     def extra(plt):
         ceiling = "ceiling (the users' or the server's slots')"
         return [plt.Line2D([], [], color="#333", linestyle=":", label=ceiling)]
 
     title = "Throughput (req/s; whiskers: slowest and fastest window)"
-    return _panelled(cells, title, extra, lines, bars)
+    return _panelled(cells, title, extra, line, bar, axis)
 
 
 def _spread(series):
@@ -232,35 +226,31 @@ def latency(cells: list[Cell]) -> str | None:
         return None
     styles = (("p50", "-", 1.0), ("p95", "--", 0.6), ("p99", ":", 0.6))
 
-    def lines(ax, servers, x_of):
-        offset = _offsets(servers)
-        for server, series in servers.items():
-            xs = [x_of[c.workers] + offset[server] for c in series]
-            for key, style, alpha in styles:
-                ax.plot(
-                    xs,
-                    [getattr(c.latency_ms, key) for c in series],
-                    linestyle=style,
-                    color=COLORS.get(server, "#555"),
-                    alpha=alpha,
-                    marker=MARKERS.get(server, "o"),
-                    markersize=4,
-                )
-        ax.axhline(_service_ms(servers), color="#333", linestyle="-.", linewidth=0.8)
-        _plain_log(ax)
-        ax.set_ylabel("client latency, ms")
+    def line(ax, xs, series, _):
+        for key, style, alpha in styles:
+            ax.plot(
+                xs,
+                [getattr(c.latency_ms, key) for c in series],
+                linestyle=style,
+                color=COLORS.get(series[0].server, "#555"),
+                alpha=alpha,
+                marker=MARKERS.get(series[0].server, "o"),
+                markersize=4,
+            )
 
-    def bars(ax, single, x, width):
-        for cell in single:
-            lat = cell.latency_ms
-            _bar(ax, x[id(cell)], lat.p50, width, cell)
-            for key, marker in (("p95", "_"), ("p99", "x")):
-                ax.scatter(
-                    x[id(cell)], getattr(lat, key), marker=marker, color="#333", s=30, zorder=3
-                )
-            _mark(ax, cell.service_time_s * 1000, x[id(cell)], width, "-.")
+    def bar(ax, x, cell, width):
+        _bar(ax, x, cell.latency_ms.p50, width, cell)
+        for key, marker in (("p95", "_"), ("p99", "x")):
+            ax.scatter(
+                x, getattr(cell.latency_ms, key), marker=marker, color="#333", s=30, zorder=3
+            )
+        _mark(ax, cell.service_time_s * 1000, x, width, "-.")
+
+    def axis(ax, servers):
+        if servers:
+            ax.axhline(_service_ms(servers), color="#333", linestyle="-.", linewidth=0.8)
         _plain_log(ax)
-        ax.set_ylabel("client latency, ms (bar: p50)")
+        ax.set_ylabel("client latency, ms" if servers else "client latency, ms (bar: p50)")
 
     def extra(plt):
         return [
@@ -271,7 +261,7 @@ def latency(cells: list[Cell]) -> str | None:
         ]
 
     title = "Client latency (Locust), log scale; bars: p50, ticks: p95, crosses: p99"
-    return _panelled(cells, title, extra, lines, bars)
+    return _panelled(cells, title, extra, line, bar, axis)
 
 
 def _service_ms(servers: dict) -> float:
@@ -342,16 +332,19 @@ def efficiency(cells: list[Cell]) -> str | None:
     if not cells:
         return None
 
-    def lines(ax, servers, x_of):
-        width = 0.8 / max(1, len(servers))
-        for i, series in enumerate(servers.values()):
-            xs = [x_of[c.workers] - 0.4 + width * (i + 0.5) for c in series]
-            _efficiency_bars(ax, xs, series, width)
-        _share_axis(ax)
+    def bar(ax, x, cell, width):
+        room = headroom(cell)
+        hatch = SLOT_HATCH if room.binds == SLOTS else None
+        _bar(ax, x, room.share, width, cell, hatch=hatch, edgecolor="#333", linewidth=0.5)
 
-    def bars(ax, single, x, width):
-        _efficiency_bars(ax, [x[id(c)] for c in single], single, width)
-        _share_axis(ax)
+    def line(ax, xs, series, width):  # bars too, side by side at each worker count
+        for x, cell in zip(xs, series, strict=True):
+            bar(ax, x, cell, width)
+
+    def axis(ax, _):
+        ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
+        ax.set_ylim(0, 1.15)
+        ax.set_ylabel("req/s / ceiling")
 
     def extra(plt):
         box = {"facecolor": "white", "edgecolor": "#333"}
@@ -360,21 +353,11 @@ def efficiency(cells: list[Cell]) -> str | None:
             plt.Rectangle((0, 0), 1, 1, **box, hatch=SLOT_HATCH, label="server's slots bind"),
         ]
 
+    def beside(x, i, n):  # the i-th of n kinds' bars, side by side at a worker count
+        return x - 0.4 + 0.8 / max(1, n) * (i + 0.5)
+
     title = "Throughput as a share of each cell's ceiling (1.0 = the ceiling reached)"
-    return _panelled(cells, title, extra, lines, bars)
-
-
-def _efficiency_bars(ax, xs, cells, width) -> None:
-    for x, cell in zip(xs, cells, strict=True):
-        room = headroom(cell)
-        hatch = SLOT_HATCH if room.binds == SLOTS else None
-        _bar(ax, x, room.share, width, cell, hatch=hatch, edgecolor="#333", linewidth=0.5)
-
-
-def _share_axis(ax) -> None:
-    ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
-    ax.set_ylim(0, 1.15)
-    ax.set_ylabel("req/s / ceiling")
+    return _panelled(cells, title, extra, line, bar, axis, beside)
 
 
 # --- The capacity map: p99 against offered load per scenario, λ* against workers -----------
