@@ -5,7 +5,9 @@ questions, each a ratio of λ*s with its 95% interval), a table (λ* with its in
 bracket, the SLO, both ceilings and which binds, the theory beside it), generated sentences
 (each configuration's limit; sync against async on each server kind; what more workers bought),
 how each step was judged, latency against offered load per scenario (one line per
-configuration, the SLO marked) and λ* against workers. What a stack costs is observability's.
+configuration, the SLO marked) and λ* against workers; for a project of the user's (``make bench
+APP=<dir>``), each route's λ* beside what ``analysis.prediction`` predicted. What a stack costs
+is observability's.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from loadtests.analysis.results import Results
 from loadtests.analysis.thresholds import LAG_LIMIT_MS
 from loadtests.plugins.search import MAX_ERROR_RATIO, slo_rule, step_rule
 
-from . import database, plots, routes
+from . import database, plots
 from .headline import compare_lambdas, lambda_text
 from .jinja import ENV, Sentences
-from .tables import Table, interval, number, table
+from .tables import Part, Table, interval, number, table
 
 say = Sentences("capacity.j2")
 TITLE = "Capacity: the highest open-model rate each configuration serves within its SLO"
@@ -163,6 +165,63 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
     ]
 
 
+# --- a project's routes (make bench APP=<dir>), beside the map
+
+ROUTES_TITLE = "Your project's routes: measured beside predicted"
+
+
+def _rps(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _route_lambda(e: CapacityEntry) -> str:
+    """λ* (a lower bound said as one) with its bracket, or why it is not a result."""
+    if e.error or e.measurement_error:
+        return f"not a result: {(e.error or e.measurement_error)[:80]}"
+    lam = "-" if e.lambda_star_rps is None else f"{e.lambda_star_rps:,.1f}"
+    lam = f">= {lam}" if e.lower_bound and e.lambda_star_rps is not None else lam
+    held, failed = e.lambda_star_bracket
+    return f"{lam} [{_rps(held)}, {_rps(failed)}]"
+
+
+def _predicted(read):
+    """A column that an entry without a prediction leaves at '-'."""
+    return lambda e: read(e.prediction) if e.prediction else "-"
+
+
+def _measured_share(e: CapacityEntry) -> str:
+    p = e.prediction
+    if p and e.lambda_star_rps and p.as_written_rps:
+        return f"{e.lambda_star_rps / p.as_written_rps:.2f}"
+    return "-"
+
+
+ROUTES = (
+    ("route", lambda e: e.route),
+    ("server", lambda e: e.server),
+    ("workers x threads", lambda e: f"{e.workers} x {e.threads}"),
+    ("view", _predicted(lambda p: p.view)),
+    ("S ms", _predicted(lambda p: f"{p.service_ms:.2f}")),
+    ("CPU ms/request", _predicted(lambda p: f"{p.cpu_ms:.2f}")),
+    ("λ* req/s [held, failed]", _route_lambda),
+    (
+        "predicted as written (binds)",
+        _predicted(lambda p: f"{_rps(p.as_written_rps)} ({p.as_written_binds})"),
+    ),
+    (
+        "predicted if async (binds)",
+        _predicted(lambda p: f"{_rps(p.if_async_rps)} ({p.if_async_binds})"),
+    ),
+    ("λ* / predicted", _measured_share),
+)
+
+
+def routes_part(record: Results) -> Part | None:
+    """The routes' table, beside the capacity map; None for the lab's own views."""
+    entries = [e for e in record.capacity or [] if e.route is not None]
+    return Part(ROUTES_TITLE, [], table(ROUTES, entries), say.routes_rule()) if entries else None
+
+
 def _layout(record: Results, template: str, figures: list) -> str:
     """The map, if any, then the database section (the paired comparison runs without a map)."""
     entries = record.capacity
@@ -171,7 +230,7 @@ def _layout(record: Results, template: str, figures: list) -> str:
     steps = step_rows(entries) if any(e.steps for e in entries) else None
     macros = ENV.get_template(template).module
     said = (TITLE, sentences(entries), rows(entries), rules(entries), STEPS_TITLE, steps)
-    mine = routes.part(record)  # a project's routes, beside the prediction
+    mine = routes_part(record)
     mine = str(macros.part(mine)) if mine else ""
     return str(macros.capacity(*said, *figures)) + mine + database.section(record, template)
 

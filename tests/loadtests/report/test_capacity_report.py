@@ -18,7 +18,7 @@ from loadtests.analysis.capacity import (
 )
 from loadtests.analysis.lambda_star import combine
 from loadtests.model.latency import LatencyMs
-from loadtests.report import routes
+from loadtests.report.capacity import ROUTES_TITLE
 from loadtests.report.headline import headline
 from loadtests.scenarios import SCENARIOS
 
@@ -216,14 +216,14 @@ def test_a_projects_routes_are_measured_beside_their_prediction(stored_run):
     path.write_text(json.dumps(data))
     summary, page = report.render(stored_run)
     text, html = summary.read_text(), page.read_text()
-    assert f"## {routes.TITLE}\n\n| route | server |" in text, "a table, no empty list before it"
+    assert f"## {ROUTES_TITLE}\n\n| route | server |" in text, "a table, no empty list before it"
     row = "| article-detail | uvicorn | 1 x 8 | sync | 12.50 | 3.25 | 600.0 [600, 700] |"
     assert row + " 640 (threads) | 900 (cpu) | 0.94 |" in text
     assert "| article-list | uvicorn | 2 x 8 | - | - | - | 900.0 [900, 1,000] | - | - | - |" in text
     assert "A λ* with '>=' is a lower bound (the generator could not go higher)." in text
-    assert f"<h2>{escape(routes.TITLE)}</h2><div class=" in html
+    assert f"<h2>{escape(ROUTES_TITLE)}</h2><div class=" in html
     # Without routes (the lab's own views), no such section.
     data["capacity"] = [msgspec.to_builtins(_entry("uvicorn", 1, "sync-api", 600.0, 700.0))]
     path.write_text(json.dumps(data))
     summary, _ = report.render(stored_run)
-    assert routes.TITLE not in summary.read_text()
+    assert ROUTES_TITLE not in summary.read_text()
