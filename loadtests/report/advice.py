@@ -24,9 +24,8 @@ from loadtests.analysis.results import Results
 from loadtests.analysis.thresholds import REACHED_SHARE
 
 from . import database, db_comparison
-from .capacity import label, worker_lines, workers_comparison
+from .capacity import compare_lambdas, label, worker_lines, workers_comparison
 from .findings import pairs, share_text
-from .headline import compare_lambdas
 from .jinja import Sentences
 
 say = Sentences("advice.j2")

@@ -18,7 +18,7 @@ from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.model.experiment import STACK_NAMES
 
-from .headline import lambda_text
+from .capacity import lambda_text
 from .jinja import Sentences
 from .tables import Table
 

@@ -18,7 +18,7 @@ from loadtests.analysis.thresholds import (
 )
 from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 
-from . import advice, capacity, findings, headline, inflight, observability, plots, slowclients
+from . import advice, capacity, findings, inflight, observability, plots, slowclients
 from .jinja import ENV, Sentences, one_line
 from .panels import extension_sections, prometheus_summary
 from .tables import ceiling_rows, detail_rows, interval_rows, overview_rows, upstream_rows
@@ -106,9 +106,9 @@ def _context(record: Results, markup: str) -> dict:
         "server_life": Markup("".join(part(p) for p in server_life if p)),
         "advice": advice.answers(record),
         "advice_title": advice.TITLE,
-        "headline": headline.headline(record.capacity),
-        "headline_title": headline.HEADLINE_TITLE,
-        "headline_rule": headline.headline_rule(),
+        "headline": capacity.headline(record.capacity),
+        "headline_title": capacity.HEADLINE_TITLE,
+        "headline_rule": capacity.headline_rule(),
         "observability": observability.cost(record),
         "observability_title": observability.TITLE,
         "locust_title": observability.LOCUST_TITLE,

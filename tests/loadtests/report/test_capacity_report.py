@@ -18,8 +18,7 @@ from loadtests.analysis.capacity import (
 )
 from loadtests.analysis.lambda_star import combine
 from loadtests.model.latency import LatencyMs
-from loadtests.report.capacity import ROUTES_TITLE
-from loadtests.report.headline import headline
+from loadtests.report.capacity import ROUTES_TITLE, headline
 from loadtests.scenarios import SCENARIOS
 
 
