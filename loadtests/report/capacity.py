@@ -280,18 +280,11 @@ def rules(entries: list[CapacityEntry]) -> list[str]:
 ROUTES_TITLE = "Your project's routes: measured beside predicted"
 
 
-def _rps(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
-
-
 def _route_lambda(e: CapacityEntry) -> str:
     """λ* (a lower bound said as one) with its bracket, or why it is not a result."""
     if e.error or e.measurement_error:
         return f"not a result: {(e.error or e.measurement_error)[:80]}"
-    lam = "-" if e.lambda_star_rps is None else f"{e.lambda_star_rps:,.1f}"
-    lam = f">= {lam}" if e.lower_bound and e.lambda_star_rps is not None else lam
-    held, failed = e.lambda_star_bracket
-    return f"{lam} [{_rps(held)}, {_rps(failed)}]"
+    return f"{_lambda(e)} {interval(e.lambda_star_bracket)}"
 
 
 def _predicted(read):
@@ -316,11 +309,11 @@ ROUTES = (
     ("λ* req/s [held, failed]", _route_lambda),
     (
         "predicted as written (binds)",
-        _predicted(lambda p: f"{_rps(p.as_written_rps)} ({p.as_written_binds})"),
+        _predicted(lambda p: f"{number(p.as_written_rps)} ({p.as_written_binds})"),
     ),
     (
         "predicted if async (binds)",
-        _predicted(lambda p: f"{_rps(p.if_async_rps)} ({p.if_async_binds})"),
+        _predicted(lambda p: f"{number(p.if_async_rps)} ({p.if_async_binds})"),
     ),
     ("λ* / predicted", _measured_share),
 )
