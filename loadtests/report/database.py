@@ -79,10 +79,7 @@ CELLS = (
     ("pool", lambda c: number(c.db_pool_size)),
     ("users", lambda c: str(c.users)),
     ("req/s", lambda c: number(c.rps, 1)),
-    (
-        "95% CI",
-        lambda c: f"{number(c.rps_ci95[0], 1)}-{number(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-",
-    ),
+    ("95% CI", lambda c: interval(c.rps_ci95, 1, "{}-{}")),
     ("model ceiling", lambda c: number(c.model_rps, 1)),
     ("of model", lambda c: f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"),
     ("p50 / p99 ms", lambda c: _p50_p99(c.latency_ms)),
