@@ -15,8 +15,7 @@ from loadtests.analysis import results
 
 def render(run_dir: Path | str) -> list[Path]:
     """Write summary.md and report.html beside results.json; return their paths."""
-    from .page import report_html
-    from .summary import summary_markdown
+    from .page import report_html, summary_markdown
 
     run_dir = Path(run_dir)
     record = results.load(run_dir / "results.json")

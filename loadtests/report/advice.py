@@ -24,9 +24,8 @@ from loadtests.analysis.results import Results
 from loadtests.analysis.thresholds import REACHED_SHARE
 
 from . import database, db_comparison
-from .capacity import _series, label, workers_comparison
-from .findings import share_text
-from .headline import compare_lambdas
+from .capacity import compare_lambdas, label, worker_lines, workers_comparison
+from .findings import pairs, share_text
 from .jinja import Sentences
 
 say = Sentences("advice.j2")
@@ -115,10 +114,7 @@ def closed_pairs(cells: list[Cell], fixed, vary) -> tuple[list[str], list[bool |
 def sync_or_async(record: Results) -> Answer | None:
     cells = measured(record.cells)
     evidence, verdicts, model_bound = [], [], []
-    for a in cells:
-        s = find(cells, "sync-api", a.server, a.workers) if a.scenario == "async-api" else None
-        if s is None:
-            continue
+    for a, s in pairs(cells, "async-api", "sync-api"):
         text, sig = ratio_text(a, s, f"async on {a.server} x{a.workers}", "sync")
         evidence.append(text)
         verdicts.append(sig)
@@ -176,7 +172,7 @@ def which_server(record: Results) -> Answer | None:
 def how_many_workers(record: Results) -> Answer | None:
     evidence = [
         say.worker_steps(workers_comparison(key, series), series, [lam(e) for e in series])
-        for key, series in _series(mapped(record, VIEW_SCENARIOS)).items()
+        for key, series in worker_lines(mapped(record, VIEW_SCENARIOS)).items()
         if len(series) >= 2
     ]
     entries = mapped(record, VIEW_SCENARIOS)
@@ -194,10 +190,7 @@ def how_many_workers(record: Results) -> Answer | None:
 def fanout_style(record: Results) -> Answer | None:
     cells = measured(record.cells)
     evidence, verdicts = [], []
-    for a in cells:
-        t = find(cells, "thread-fanout", a.server, a.workers)
-        if a.scenario != "async-fanout" or t is None:
-            continue
+    for a, t in pairs(cells, "async-fanout", "thread-fanout"):
         text, sig = ratio_text(a, t, f"async-fanout on {a.server} x{a.workers}", "thread-fanout")
         evidence.append(text)
         verdicts.append(sig)

@@ -22,6 +22,10 @@ from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.prometheus.panels import cell_key, runs
 
+from .jinja import Sentences
+
+say = Sentences("agreement.j2")
+
 # The dashboards' side-by-side panels of Locust's and the app's req/s, and latency percentile.
 THROUGHPUT_PANEL = dashboard_panels.throughput_compare().key
 LATENCY_PANEL = dashboard_panels.latency_compare().key
@@ -51,10 +55,6 @@ def _table_figure(panel: dict, cell: Cell) -> tuple[float, str, str] | None:
     return value / 1000.0, "ms", "exact, from every response time of its windows"
 
 
-def _number(value: float, unit: str) -> str:
-    return f"{rate(value * 1000.0)} ms" if unit == "ms" else f"{rate(value)} {unit}"
-
-
 def sentence(panel: dict, cell: Cell) -> str | None:
     """The client line's mean inside the windows beside the table's figure, and why they differ."""
     client = [
@@ -63,9 +63,8 @@ def sentence(panel: dict, cell: Cell) -> str | None:
     figure, stretches = _table_figure(panel, cell), runs(panel.get("spans") or [])
     if not client or figure is None or not stretches:
         return None
-    value, unit, how = figure
-    name = f'The "{panel.get("title", "")}" panel\'s {client[0]["label"]} line'
-    table = f"the table's {_number(value, unit)} ({how})"
+    value, unit, _ = figure
+    name, table = say.name(panel.get("title", ""), client[0]["label"]), say.table(*figure)
     inside = [
         (t, v, a)
         for t, v in client[0].get("points", [])
@@ -73,20 +72,16 @@ def sentence(panel: dict, cell: Cell) -> str | None:
         if v is not None and a <= t <= b
     ]
     if not inside:
-        return f"{name} has no point inside the measured windows to set beside {table}."
+        return say.no_point(name, table)
     values = [v for _, v, _ in inside]
     mean = sum(values) / len(values)
-    said = (
-        f"{name} averages {_number(mean, unit)} over its {len(values)} point(s) inside the "
-        f"measured windows (peak {_number(max(values), unit)}) against {table}"
-    )
     gap = mean / value - 1 if value else 0.0
-    if abs(gap) <= AGREES_WITHIN:
-        return f"{said}: they agree within {AGREES_WITHIN:.0%}."
-    causes = _causes(panel, inside, stretches, unit, mean)
-    if unit == "ms":
-        causes.insert(0, _buckets(mean, value))
-    return f"{said}, {abs(gap):.0%} {'lower' if gap < 0 else 'higher'}: {'; '.join(causes)}."
+    causes = []
+    if abs(gap) > AGREES_WITHIN:
+        causes = _causes(panel, inside, stretches, unit, mean)
+        if unit == "ms":
+            causes.insert(0, say.buckets(_bucket(mean), _bucket(value)))
+    return say.averages(name, table, values, unit, mean, gap, AGREES_WITHIN, causes)
 
 
 def _bucket(seconds_: float) -> str:
@@ -94,16 +89,6 @@ def _bucket(seconds_: float) -> str:
     i = bisect.bisect_left(BUCKETS, seconds_)
     low = BUCKETS[i - 1] * 1000 if i else 0
     return f"{low:g}-{BUCKETS[i] * 1000:g} ms" if i < len(BUCKETS) else f"above {low:g} ms"
-
-
-def _buckets(panel_value: float, table_value: float) -> str:
-    said = (
-        "the panel's percentile is interpolated within the exporter's histogram bucket "
-        f"{_bucket(panel_value)}, so it says only that the percentile lies in that bucket"
-    )
-    if _bucket(panel_value) == _bucket(table_value):
-        return f"{said}, as the table's does: they agree to the bucket's resolution"
-    return f"{said}, and the table's lies in {_bucket(table_value)}"
 
 
 def _causes(panel: dict, inside, stretches, unit: str, mean: float) -> list[str]:
@@ -118,43 +103,17 @@ def _causes(panel: dict, inside, stretches, unit: str, mean: float) -> list[str]
         if back and clean_mean is not None and abs(clean_mean / mean - 1) <= AGREES_WITHIN:
             # The points that reach into the warm-up move the mean by less than the verdict's
             # margin: the warm-up is not the difference, and saying so is the evidence.
-            causes.append(
-                f"not the warm-up: the {len(clean)} point(s) whose {width:g} s lie wholly inside "
-                f"the windows average {_number(clean_mean, unit)} too"
-            )
+            causes.append(say.not_warm_up(len(clean), width, clean_mean, unit))
             back = clean = []
         if back:
             short = min(b - a for a, b in stretches)
-            causes.append(
-                f"{len(back)} of them cover the {width:g} s before their moment, which reach "
-                "back before the run's first window into its warm-up"
-                + (", while users were still starting" if unit == "req/s" else "")
-                + (
-                    f" (a run's windows last {short:.1f} s here, less than the {width:g} s a "
-                    "point covers)"
-                    if short < width
-                    else ""
-                )
-            )
+            causes.append(say.reach_back(len(back), width, unit, short))
         if clean:
-            causes.append(
-                f"the {len(clean)} point(s) whose {width:g} s lie wholly inside the windows "
-                f"average {_number(clean_mean, unit)}"
-            )
+            causes.append(say.inside(len(clean), width, clean_mean, unit))
     expected = sum(int(b // step) - int(-(-a // step)) + 1 for a, b in stretches)
     if expected > len(inside):
-        causes.append(
-            f"Prometheus has a value at {len(inside)} of the windows' {expected} instants "
-            "(a rate has none before a job's second sample, or where a read of /metrics failed "
-            "or came late)"
-        )
-    if not causes:
-        causes.append(
-            f"each point covers the {panel.get('rate_interval', '?')} before its moment, "
-            "extrapolated by Prometheus to that interval's edges, while the table's figure "
-            "covers whole windows"
-        )
-    return causes
+        causes.append(say.missing(len(inside), expected))
+    return causes or [say.extrapolated(panel.get("rate_interval", "?"))]
 
 
 def table_rates(record: Results) -> dict[str, tuple[float, str]]:

@@ -25,7 +25,7 @@ from loadtests.scenarios import DB_SCENARIOS
 from . import db_comparison
 from .findings import versus
 from .jinja import ENV, Sentences
-from .tables import Part, Table, number, table
+from .tables import Part, Table, interval, number, table, unless
 
 say, say_capacity = Sentences("database.j2"), Sentences("capacity.j2")
 
@@ -79,10 +79,7 @@ CELLS = (
     ("pool", lambda c: number(c.db_pool_size)),
     ("users", lambda c: str(c.users)),
     ("req/s", lambda c: number(c.rps, 1)),
-    (
-        "95% CI",
-        lambda c: f"{number(c.rps_ci95[0], 1)}-{number(c.rps_ci95[1], 1)}" if c.rps_ci95 else "-",
-    ),
+    ("95% CI", lambda c: interval(c.rps_ci95, 1, "{}-{}")),
     ("model ceiling", lambda c: number(c.model_rps, 1)),
     ("of model", lambda c: f"{c.model_efficiency:.0%}" if c.model_efficiency is not None else "-"),
     ("p50 / p99 ms", lambda c: _p50_p99(c.latency_ms)),
@@ -126,7 +123,7 @@ def threads_per_request(e: CapacityEntry) -> tuple[int | None, float | None]:
 
 def _mapped(read):
     """A column that an entry not mapped (not applicable, or failed) leaves at '-'."""
-    return lambda e: "-" if e.skipped or e.error else read(e)
+    return unless(lambda e: e.skipped or e.error, read)
 
 
 def _latency_or_why(e: CapacityEntry) -> str:
@@ -141,16 +138,11 @@ def _at_top(e: CapacityEntry, read, digits: int = 0) -> str:
     return number(read(step) if step else None, digits)
 
 
-def _ci(e: CapacityEntry) -> str:
-    ci = e.lambda_star_ci95
-    return f"[{number(ci[0])}, {number(ci[1])}]" if ci else "-"
-
-
 PATHS = (
     ("path", lambda e: e.scenario),
     ("configuration", _where),
     ("λ* req/s", _mapped(lambda e: number(e.lambda_star_rps, 1))),
-    ("λ* CI95", _mapped(_ci)),
+    ("λ* CI95", _mapped(lambda e: interval(e.lambda_star_ci95))),
     ("p50 / p99 ms at λ*", _latency_or_why),
     ("pool ceiling", _mapped(lambda e: number(e.limit.model_rps))),
     ("CPU ceiling", _mapped(lambda e: number(e.limit.cpu_rps))),

@@ -88,7 +88,19 @@ def rows(c: DbComparison) -> Table:
     return table(columns, c.paths)
 
 
-def contrast_rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
+def _estimate(x: Contrast | None) -> str:
+    """A contrast's estimate and interval as a table shows it ("n.s." where not separated)."""
+    if x is None:
+        return "-"
+    if x.kind == DIFFERENCE:
+        text = f"{x.value:+.1f} [{x.low:+.1f}, {x.high:+.1f}]"
+    else:
+        d = ratio_digits(x.low, x.high)
+        text = f"{x.value:.{d}f}x [{x.low:.{d}f}, {x.high:.{d}f}]"
+    return text + ("" if x.significant else " n.s.")
+
+
+def contrast_rows(c: DbComparison) -> Table:
     """One row per pair of paths, one column per metric: the paired estimate and its interval."""
     metrics = [*METRICS, THREADS]
     header = [
@@ -98,25 +110,9 @@ def contrast_rows(c: DbComparison) -> tuple[list[str], list[list[str]]]:
     pairs: dict[tuple[str, str], dict[str, Contrast]] = {}
     for x in c.contrasts:
         pairs.setdefault((x.a, x.b), {})[x.metric] = x
-    body = []
-    for (a, b), by in pairs.items():
-        row = [f"{a} / {b}"]
-        for m in metrics:
-            x = by.get(m)
-            if x is None:
-                row.append("-")
-            elif x.kind == DIFFERENCE:
-                row.append(
-                    f"{x.value:+.1f} [{x.low:+.1f}, {x.high:+.1f}]"
-                    + ("" if x.significant else " n.s.")
-                )
-            else:
-                d = ratio_digits(x.low, x.high)
-                row.append(
-                    f"{x.value:.{d}f}x [{x.low:.{d}f}, {x.high:.{d}f}]"
-                    + ("" if x.significant else " n.s.")
-                )
-        body.append(row)
+    body = [
+        [f"{a} / {b}", *(_estimate(by.get(m)) for m in metrics)] for (a, b), by in pairs.items()
+    ]
     return header, body
 
 

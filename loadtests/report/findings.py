@@ -50,12 +50,23 @@ def _grouped(cells: list[Cell], key) -> list[list[Cell]]:
     return [list(group) for _, group in groupby(sorted(cells, key=key), key)]
 
 
+def pairs(cells: list[Cell], scenario: str, other: str) -> list[tuple[Cell, Cell]]:
+    """Each measured cell of ``scenario``, with the cell of ``other`` on its server and workers."""
+    return [
+        (c, o)
+        for c in measured(cells)
+        if c.scenario == scenario and (o := find(cells, other, c.server, c.workers)) is not None
+    ]
+
+
 def sync_vs_async(cells: list[Cell]) -> list[str]:
     """The async and the sync view, per server kind and worker count."""
     parts, delays = [], set()
-    for cell in sorted(measured(cells), key=lambda c: (c.server, c.workers)):
-        sync = find(cells, "sync-api", cell.server, cell.workers)
-        if cell.scenario != "async-api" or sync is None or not sync.rps:
+    by_place = sorted(
+        pairs(cells, "async-api", "sync-api"), key=lambda p: (p[0].server, p[0].workers)
+    )
+    for cell, sync in by_place:
+        if not sync.rps:
             continue
         delays |= {cell.delay_s, sync.delay_s}
         threads = sync.server_process.threads if sync.server_process else None
@@ -137,10 +148,7 @@ def fanout(cells: list[Cell]) -> list[str]:
         ]
         if parts:
             out.append(say.fanouts(base, parts))
-    for httpx in measured(cells):
-        aio = find(cells, "async-fanout", httpx.server, httpx.workers)
-        if httpx.scenario != "async-fanout-httpx" or aio is None:
-            continue
+    for httpx, aio in pairs(cells, "async-fanout-httpx", "async-fanout"):
         calls = httpx.upstream.call_latency_ms if httpx.upstream else None
         cpu = httpx.server_process.cpu_percent if httpx.server_process else None
         call_p50 = calls.p50 if calls is not None else None

@@ -11,7 +11,7 @@ from loadtests.analysis.records import InflightCost
 from loadtests.analysis.results import Results
 
 from .jinja import Sentences
-from .tables import Part, Table, number, table
+from .tables import Part, Table, number, table, unless
 
 say = Sentences("serverlife.j2")
 
@@ -40,11 +40,6 @@ def _failed(c: InflightCost) -> bool:
     return bool(c.error) or c.peak_rss_mib is None
 
 
-def _measured_only(read):
-    """A column that a failed case leaves at '-'."""
-    return lambda c: "-" if _failed(c) else read(c)
-
-
 def _blocked(c: InflightCost) -> str:
     if c.peak_threads_blocked is None:
         return "-"
@@ -63,7 +58,7 @@ COLUMNS = (
         ),
     ),
     *[
-        (header, _measured_only(read))
+        (header, unless(_failed, read))
         for header, read in (
             ("RSS idle → peak MiB", lambda c: f"{c.idle_rss_mib:.0f} → {c.peak_rss_mib:.0f}"),
             ("KiB per request", lambda c: number(c.kib_per_request, 1)),

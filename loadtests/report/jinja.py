@@ -27,6 +27,8 @@ ENV.filters |= {
     "n": _n,
     "number": number,
     "label": label,
+    # Prose wraps in its template: its lines joined by one space, markup kept as markup.
+    "one_line": lambda text: type(text)(one_line(text)),
 }
 
 

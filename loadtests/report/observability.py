@@ -18,9 +18,11 @@ from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.model.experiment import STACK_NAMES
 
-from .headline import lambda_text
+from .capacity import lambda_text
+from .jinja import Sentences
 from .tables import Table
 
+say = Sentences("capacity.j2")
 TITLE = "What each instrumentation stack costs at capacity"
 LOCUST_TITLE = "Locust's own reports of each closed-loop run"
 BASELINE = "none"  # the ratio's denominator: the app with no instrumentation
@@ -129,16 +131,7 @@ def sentences(entries: list[CapacityEntry]) -> list[str]:
     """What the table rests on, said once."""
     if not _by_configuration(entries):
         return []
-    return [
-        f"Each configuration's stacks were mapped one after another, each a fresh server; the "
-        f"ratio is λ* under the stack over λ* under {BASELINE} (no instrumentation), with "
-        "Welch's 95% interval on the log scale over their searches.",
-        "CPU per request is the server's, near λ* (the held steps at 70% of the highest held "
-        "rate or more), less the idle server's: compare it across stacks at a similar λ*, "
-        "since it falls as the rate rises.",
-        "Thread hops are counted on the ASGI application once per stack (loadtests."
-        "observability.hops); a WSGI server's entry has none to count.",
-    ]
+    return [say.stacks_ratio(BASELINE), say.stacks_cpu(), say.stacks_hops()]
 
 
 def locust_files(cells: list[Cell]) -> list[LocustFiles]:
@@ -158,12 +151,3 @@ def cost(record: Results) -> ObservabilityCost:
         sentences=sentences(record.capacity),
         locust=locust_files(record.cells),
     )
-
-
-def context(record: Results) -> dict:
-    """What the templates need: ``observability`` and its titles."""
-    return {
-        "observability": cost(record),
-        "observability_title": TITLE,
-        "locust_title": LOCUST_TITLE,
-    }

@@ -2,125 +2,95 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
+
+from markupsafe import Markup
 
 from dashboards.query import rate_interval
 from loadtests.analysis.results import Results
 
 from . import agreement, plots
-from .tables import Table, figure
+from .jinja import ENV, Sentences
+from .tables import Table
+
+say = Sentences("agreement.j2")
 
 
-def extension_sections(record: Results) -> list[str]:
-    """The time series of results.json's ``panels``, if any.
+def extension_sections(record: Results) -> str:
+    """The time series of results.json's ``panels``, if any (``templates/timeseries.html.j2``).
 
     A panel with a ``group`` (the Prometheus's: one group per cell) is drawn beside the
     others of its group, over its own ``spans``; one without is drawn on its own, over every
     cell's windows.
     """
     panels = record.panels or []
-    if not panels:
-        return []
     spans = [(w.start, w.end) for c in record.cells for w in c.windows or []]
-    out = ["<h2>Time series</h2>"]
+    alone = [
+        (
+            Markup(
+                plots.timeseries(
+                    p.get("title", ""),
+                    p.get("unit", ""),
+                    p.get("series", []),
+                    spans,
+                    x_label="seconds since the first sample",
+                    width=8.2,
+                )
+            ),
+            p.get("caption", ""),
+            p.get("title", ""),
+        )
+        for p in panels
+        if not p.get("group")
+    ]
     groups: dict[str, list[dict]] = {}
     for p in panels:
         if p.get("group"):
             groups.setdefault(p["group"], []).append(p)
-        else:
-            title, unit, series = p.get("title", ""), p.get("unit", ""), p.get("series", [])
-            x_label = "seconds since the first sample"  # an extension's, over every window
-            drawn = plots.timeseries(title, unit, series, spans, x_label=x_label, width=8.2)
-            out.append(figure(drawn, [p.get("caption", "")], p.get("title", "")))
-    if groups:
-        out += _prometheus_intro(record.meta.prometheus or {}, panels)
     agrees, tables = agreement.sentences(record), agreement.table_rates(record)
-    for group, members in groups.items():
-        svgs = "".join(
-            plots.timeseries(
-                p.get("title", ""),
-                p.get("unit", ""),
-                p.get("series", []),
-                [tuple(span) for span in p.get("spans", spans)],
-                origin=p.get("origin"),
-                extent=p.get("range"),
-                x_label="seconds from the first measured window",
-                step=p.get("step"),
-                reference=tables.get(p.get("cell"))
-                if p.get("key") == agreement.THROUGHPUT_PANEL
-                else None,
-            )
-            for p in members
+    drawn = [
+        (
+            group,
+            Markup("".join(_grouped_panel(p, spans, tables) for p in members)),
+            members[0],
+            {k: v for k, v in (members[0].get("variables") or {}).items() if k != "route"},
+            agrees.get(group, []),
         )
-        out.append(
-            f'<h3>{html.escape(group)}</h3><figure><div class="panels">{svgs}</div>'
-            f"<figcaption>{_group_caption(members[0], agrees.get(group, []))}</figcaption>"
-            "</figure>"
-        )
-    return out
-
-
-def _prometheus_intro(info: dict, panels: list[dict]) -> list[str]:
-    if not any(p.get("source") == "prometheus" for p in panels):
-        return []
-    version = f" {info['version']}" if info.get("version") else ""
-    interval = info.get("scrape_interval_s", 1)
-    window = next((p["rate_interval"] for p in panels if p.get("rate_interval")), "?")
-    out = [
-        f"<p>Prometheus{html.escape(version)} recorded each cell's app, upstream and Locust "
-        f"every {interval:g} s (through the sweep's relay, which reads them at each scrape). "
-        "Each figure below is one of the dashboards' panels "
-        "(<code>dashboards/panels.py</code>, the PromQL of the Grafana dashboards) evaluated "
-        "through Prometheus's query API over each run's warm-up and windows, a point at the "
-        "run's end, with <code>$job</code> and <code>$locust_job</code> set to the cell's own "
-        f"jobs and <code>$__rate_interval</code> {html.escape(str(window))} (Grafana's, "
-        f"{rate_interval(1.0, interval)} at one point a second, reaches back into the warm-up "
-        "of a run whose windows last a few seconds); "
-        "between two runs of a cell, other cells ran, and its lines break. "
-        "Grey: the measured windows; dotted across them on the throughput panel, the table's "
-        "req/s for those windows (each caption says how far the panel's points lie from it, "
-        "and why). A rate or a percentile needs two samples inside its "
-        "window: a server that keeps <code>/metrics</code> waiting behind a queue has fewer, "
-        "and gaps.</p>"
+        for group, members in groups.items()
     ]
-    definitions = info.get("definitions") or {}
-    if definitions:
-        items = "".join(
-            f"<dt><b>{html.escape(d['title'])}</b> ({html.escape(key)})</dt>"
-            f"<dd>{html.escape(d['description'])}"
-            + "".join(
-                f"<br><code>{html.escape(q['expr'])}</code>"
-                + (f" (legend <code>{html.escape(q['legend'])}</code>)" if q["legend"] else "")
-                for q in d["queries"]
-            )
-            + "</dd>"
-            for key, d in definitions.items()
-        )
-        out.append(
-            f"<details><summary>The panels and their PromQL</summary><dl>{items}</dl></details>"
-        )
-    return out
-
-
-def _group_caption(panel: dict, agrees: list[str]) -> str:
-    variables = panel.get("variables") or {}
-    jobs = ", ".join(
-        f"<code>{html.escape(k)}={html.escape(v)}</code>"
-        for k, v in variables.items()
-        if k != "route"
+    return ENV.get_template("timeseries.html.j2").render(
+        alone=alone, groups=drawn, prometheus=_prometheus(record.meta.prometheus or {}, panels)
     )
-    parts = []
-    if jobs:
-        parts.append(f"Prometheus jobs {jobs}.")
-    if panel.get("step"):
-        parts.append(f"One point every {panel['step']:g} s")
-        if panel.get("rate_interval"):
-            parts[-1] += f"; rates and percentiles over {html.escape(panel['rate_interval'])}"
-        parts[-1] += "."
-    parts.append("x: seconds from the first measured window (before 0: the warm-up).")
-    parts += [html.escape(text) for text in agrees]  # the panels beside the tables' figures
-    return " ".join(parts)
+
+
+def _grouped_panel(p: dict, spans, tables: dict) -> str:
+    """One of a cell's panels, over its runs' spans, the table's req/s across the throughput's."""
+    return plots.timeseries(
+        p.get("title", ""),
+        p.get("unit", ""),
+        p.get("series", []),
+        [tuple(span) for span in p.get("spans", spans)],
+        origin=p.get("origin"),
+        extent=p.get("range"),
+        x_label="seconds from the first measured window",
+        step=p.get("step"),
+        reference=tables.get(p.get("cell")) if p.get("key") == agreement.THROUGHPUT_PANEL else None,
+    )
+
+
+def _prometheus(info: dict, panels: list[dict]) -> dict | None:
+    """What the time series' introduction quotes of the Prometheus that answered, if one did."""
+    grouped = any(p.get("group") for p in panels)
+    if not (grouped and any(p.get("source") == "prometheus" for p in panels)):
+        return None
+    interval = info.get("scrape_interval_s", 1)
+    return {
+        "version": f" {info['version']}" if info.get("version") else "",
+        "interval": interval,
+        "window": next((p["rate_interval"] for p in panels if p.get("rate_interval")), "?"),
+        "grafana_window": rate_interval(1.0, interval),
+        "definitions": info.get("definitions") or {},
+    }
 
 
 def peak_in_windows(panel: dict) -> float | None:
@@ -167,15 +137,8 @@ def prometheus_summary(record: Results) -> PrometheusSummary | None:
         [group, *(_peak_text(by_key[k]) if k in by_key else "-" for k in columns)]
         for group, by_key in groups.items()
     ]
-    cost = ""
-    if info.get("cpu_s") is not None:
-        cost = f" Prometheus itself used {info['cpu_s']:g} s of CPU over the sweep."
     return PrometheusSummary(
-        intro=f"report.html draws {len(panels)} of the dashboards' panels for {len(groups)} "
-        f"cell(s), as Prometheus answered their PromQL (a scrape every "
-        f"{info.get('scrape_interval_s', 1):g} s).{cost} Their peaks inside the measured "
-        "windows (a rate or percentile at a moment covers the few seconds before it), and "
-        "below them each cell's client lines set beside the tables' figures:",
+        intro=say.prometheus_summary(len(panels), len(groups), info),
         peaks=(header, rows),
         agreement=[
             f"{group}: {text[0].lower()}{text[1:]}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 import math
+from collections import defaultdict
 
+from loadtests.analysis.capacity import CapacityEntry
 from loadtests.analysis.comparisons import by_series, measured
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
@@ -17,23 +19,18 @@ from loadtests.scenarios import SLOTS
 
 from .tables import scenario_order
 
-COLORS = {
-    "uvicorn": "#1f77b4",
-    "gunicorn-gthread": "#d62728",
-    "gunicorn-uvicorn": "#2ca02c",
-    "granian": "#9467bd",
-    "granian-wsgi": "#ff7f0e",
-    "external": "#7f7f7f",
+# Each server kind's colour and marker, in the order the legends list them.
+KINDS = {
+    "uvicorn": ("#1f77b4", "o"),
+    "gunicorn-gthread": ("#d62728", "s"),
+    "gunicorn-uvicorn": ("#2ca02c", "^"),
+    "granian": ("#9467bd", "v"),
+    "granian-wsgi": ("#ff7f0e", "P"),
+    "external": ("#7f7f7f", "D"),
 }
+COLORS = {kind: color for kind, (color, _) in KINDS.items()}
+MARKERS = {kind: marker for kind, (_, marker) in KINDS.items()}
 SLOT_HATCH = "//"  # a bar whose ceiling the server's slots set, not the users
-MARKERS = {
-    "uvicorn": "o",
-    "gunicorn-gthread": "s",
-    "gunicorn-uvicorn": "^",
-    "granian": "v",
-    "granian-wsgi": "P",
-    "external": "D",
-}
 
 
 def _pyplot():
@@ -88,18 +85,27 @@ def _split(cells):
     return multi, single
 
 
-def _panelled(cells, title: str, extra, lines, bars) -> str:
-    """The grid's figures' frame: a line panel per scenario measured at several worker counts
-    (``lines(ax, servers, x_of)``), one panel of bars for the rest (``bars(ax, cells, x, width)``),
-    a title and a legend of the server kinds and ``extra(plt)``."""
+def _panelled(cells, title: str, extra, line, bar, axis, place=None) -> str:
+    """The grid's figures' frame: a panel per scenario measured at several worker counts, where
+    ``line(ax, xs, series, width)`` draws each server kind's series at x ``place(x, i, n)`` (the
+    i-th of n kinds beside its worker count); one panel for the rest, where ``bar(ax, x, cell,
+    width)`` draws each cell in a group per scenario; ``axis(ax, servers)`` finishes a panel
+    (``servers`` None: the bars'); a title, a legend of the server kinds and ``extra(plt)``."""
+    place = place or (lambda x, i, n: x + (i - (n - 1) / 2) * 0.08)
     plt = _pyplot()
     multi, single = _split(cells)
     fig, axes = _grid(plt, len(multi) + (1 if single else 0))
     for ax, (scenario, servers) in zip(axes, multi, strict=False):
-        lines(ax, servers, _workers_axis(ax, servers))
+        x_of, n = _workers_axis(ax, servers), len(servers)
+        for i, series in enumerate(servers.values()):
+            line(ax, [place(x_of[c.workers], i, n) for c in series], series, 0.8 / max(1, n))
+        axis(ax, servers)
         ax.set_title(scenario)
     if single:
-        bars(axes[-1], single, *_bar_positions(axes[-1], single))
+        x, width = _bar_positions(axes[-1], single)
+        for cell in single:
+            bar(axes[-1], x[id(cell)], cell, width)
+        axis(axes[-1], None)
     fig.suptitle(title, fontsize=10)
     _legend(plt, fig, cells, extra(plt))
     return _svg(fig)
@@ -112,11 +118,6 @@ def _workers_axis(ax, servers: dict) -> dict[int, int]:
     ax.set_xlim(-0.5, len(counts) - 0.5)
     ax.set_xlabel("workers")
     return {n: i for i, n in enumerate(counts)}
-
-
-def _offsets(servers) -> dict[str, float]:
-    n = len(servers)
-    return {s: (i - (n - 1) / 2) * 0.08 for i, s in enumerate(servers)}
 
 
 def _bar_positions(ax, cells) -> dict[int, float]:
@@ -163,66 +164,53 @@ def _legend(plt, fig, cells, extra=()) -> None:
     fig.tight_layout(rect=(0, 0.05, 1, 0.95))
 
 
+def _bar(ax, x: float, value: float, width: float, cell: Cell, **style) -> None:
+    """One cell's bar, in its server kind's colour."""
+    ax.bar(x, value, width=width * 0.9, color=COLORS.get(cell.server, "#555"), alpha=0.85, **style)
+
+
+def _mark(ax, y: float, x: float, width: float, linestyle, **style) -> None:
+    """A level across one bar (its ceiling, the service time)."""
+    ax.hlines(y, x - width / 2, x + width / 2, color="#333", linestyle=linestyle, **style)
+
+
 def throughput(cells: list[Cell]) -> str | None:
     """Requests/s against workers, per scenario; whiskers: min-max of windows."""
     cells = measured(cells)
     if not cells:
         return None
 
-    def lines(ax, servers, x_of):
-        offset = _offsets(servers)
-        for server, series in servers.items():
-            xs = [x_of[c.workers] + offset[server] for c in series]
-            color = COLORS.get(server, "#555")
-            ax.errorbar(
-                xs,
-                [c.rps for c in series],
-                yerr=_spread(series),
-                color=color,
-                marker=MARKERS.get(server, "o"),
-                capsize=3,
-                linewidth=1.5,
-                markersize=5,
-            )
-            ax.plot(
-                xs,
-                [headroom(c).ceiling_rps for c in series],
-                color=color,
-                linestyle=":",
-                linewidth=1,
-                alpha=0.8,
-            )
-        ax.set_ylabel("req/s")
-        ax.set_ylim(bottom=0)
+    def line(ax, xs, series, _):
+        color, marker = COLORS.get(series[0].server, "#555"), MARKERS.get(series[0].server, "o")
+        ax.errorbar(
+            xs,
+            [c.rps for c in series],
+            yerr=_spread(series),
+            color=color,
+            marker=marker,
+            capsize=3,
+            linewidth=1.5,
+            markersize=5,
+        )
+        ceilings = [headroom(c).ceiling_rps for c in series]
+        ax.plot(xs, ceilings, color=color, linestyle=":", linewidth=1, alpha=0.8)
 
-    def bars(ax, single, x, width):
-        for cell in single:
-            ax.bar(
-                x[id(cell)],
-                cell.rps,
-                width=width * 0.9,
-                color=COLORS.get(cell.server, "#555"),
-                alpha=0.85,
-            )
-            ax.errorbar(
-                x[id(cell)], cell.rps, yerr=_spread([cell]), color="#333", capsize=2, linewidth=0.8
-            )
-            ax.hlines(
-                headroom(cell).ceiling_rps,
-                x[id(cell)] - width / 2,
-                x[id(cell)] + width / 2,
-                color="#333",
-                linestyle=":",
-                linewidth=1.2,
-            )
+    def bar(ax, x, cell, width):
+        _bar(ax, x, cell.rps, width, cell)
+        ax.errorbar(x, cell.rps, yerr=_spread([cell]), color="#333", capsize=2, linewidth=0.8)
+        _mark(ax, headroom(cell).ceiling_rps, x, width, ":", linewidth=1.2)
+
+    def axis(ax, servers):
         ax.set_ylabel("req/s")
+        if servers:
+            ax.set_ylim(bottom=0)
 
     def extra(plt):
         ceiling = "ceiling (the users' or the server's slots')"
         return [plt.Line2D([], [], color="#333", linestyle=":", label=ceiling)]
 
     title = "Throughput (req/s; whiskers: slowest and fastest window)"
-    return _panelled(cells, title, extra, lines, bars)
+    return _panelled(cells, title, extra, line, bar, axis)
 
 
 def _spread(series):
@@ -238,47 +226,31 @@ def latency(cells: list[Cell]) -> str | None:
         return None
     styles = (("p50", "-", 1.0), ("p95", "--", 0.6), ("p99", ":", 0.6))
 
-    def lines(ax, servers, x_of):
-        offset = _offsets(servers)
-        for server, series in servers.items():
-            xs = [x_of[c.workers] + offset[server] for c in series]
-            for key, style, alpha in styles:
-                ax.plot(
-                    xs,
-                    [getattr(c.latency_ms, key) for c in series],
-                    linestyle=style,
-                    color=COLORS.get(server, "#555"),
-                    alpha=alpha,
-                    marker=MARKERS.get(server, "o"),
-                    markersize=4,
-                )
-        ax.axhline(_service_ms(servers), color="#333", linestyle="-.", linewidth=0.8)
-        _plain_log(ax)
-        ax.set_ylabel("client latency, ms")
+    def line(ax, xs, series, _):
+        for key, style, alpha in styles:
+            ax.plot(
+                xs,
+                [getattr(c.latency_ms, key) for c in series],
+                linestyle=style,
+                color=COLORS.get(series[0].server, "#555"),
+                alpha=alpha,
+                marker=MARKERS.get(series[0].server, "o"),
+                markersize=4,
+            )
 
-    def bars(ax, single, x, width):
-        for cell in single:
-            lat = cell.latency_ms
-            ax.bar(
-                x[id(cell)],
-                lat.p50,
-                width=width * 0.9,
-                color=COLORS.get(cell.server, "#555"),
-                alpha=0.85,
+    def bar(ax, x, cell, width):
+        _bar(ax, x, cell.latency_ms.p50, width, cell)
+        for key, marker in (("p95", "_"), ("p99", "x")):
+            ax.scatter(
+                x, getattr(cell.latency_ms, key), marker=marker, color="#333", s=30, zorder=3
             )
-            for key, marker in (("p95", "_"), ("p99", "x")):
-                ax.scatter(
-                    x[id(cell)], getattr(lat, key), marker=marker, color="#333", s=30, zorder=3
-                )
-            ax.hlines(
-                cell.service_time_s * 1000,
-                x[id(cell)] - width / 2,
-                x[id(cell)] + width / 2,
-                color="#333",
-                linestyle="-.",
-            )
+        _mark(ax, cell.service_time_s * 1000, x, width, "-.")
+
+    def axis(ax, servers):
+        if servers:
+            ax.axhline(_service_ms(servers), color="#333", linestyle="-.", linewidth=0.8)
         _plain_log(ax)
-        ax.set_ylabel("client latency, ms (bar: p50)")
+        ax.set_ylabel("client latency, ms" if servers else "client latency, ms (bar: p50)")
 
     def extra(plt):
         return [
@@ -289,7 +261,7 @@ def latency(cells: list[Cell]) -> str | None:
         ]
 
     title = "Client latency (Locust), log scale; bars: p50, ticks: p95, crosses: p99"
-    return _panelled(cells, title, extra, lines, bars)
+    return _panelled(cells, title, extra, line, bar, axis)
 
 
 def _service_ms(servers: dict) -> float:
@@ -360,16 +332,19 @@ def efficiency(cells: list[Cell]) -> str | None:
     if not cells:
         return None
 
-    def lines(ax, servers, x_of):
-        width = 0.8 / max(1, len(servers))
-        for i, series in enumerate(servers.values()):
-            xs = [x_of[c.workers] - 0.4 + width * (i + 0.5) for c in series]
-            _efficiency_bars(ax, xs, series, width)
-        _share_axis(ax)
+    def bar(ax, x, cell, width):
+        room = headroom(cell)
+        hatch = SLOT_HATCH if room.binds == SLOTS else None
+        _bar(ax, x, room.share, width, cell, hatch=hatch, edgecolor="#333", linewidth=0.5)
 
-    def bars(ax, single, x, width):
-        _efficiency_bars(ax, [x[id(c)] for c in single], single, width)
-        _share_axis(ax)
+    def line(ax, xs, series, width):  # bars too, side by side at each worker count
+        for x, cell in zip(xs, series, strict=True):
+            bar(ax, x, cell, width)
+
+    def axis(ax, _):
+        ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
+        ax.set_ylim(0, 1.15)
+        ax.set_ylabel("req/s / ceiling")
 
     def extra(plt):
         box = {"facecolor": "white", "edgecolor": "#333"}
@@ -378,29 +353,77 @@ def efficiency(cells: list[Cell]) -> str | None:
             plt.Rectangle((0, 0), 1, 1, **box, hatch=SLOT_HATCH, label="server's slots bind"),
         ]
 
+    def beside(x, i, n):  # the i-th of n kinds' bars, side by side at a worker count
+        return x - 0.4 + 0.8 / max(1, n) * (i + 0.5)
+
     title = "Throughput as a share of each cell's ceiling (1.0 = the ceiling reached)"
-    return _panelled(cells, title, extra, lines, bars)
+    return _panelled(cells, title, extra, line, bar, axis, beside)
 
 
-def _efficiency_bars(ax, xs, cells, width) -> None:
-    for x, cell in zip(xs, cells, strict=True):
-        room = headroom(cell)
-        ax.bar(
-            x,
-            room.share,
-            width=width * 0.9,
-            alpha=0.85,
-            color=COLORS.get(cell.server, "#555"),
-            hatch=SLOT_HATCH if room.binds == SLOTS else None,
-            edgecolor="#333",
-            linewidth=0.5,
+# --- The capacity map: p99 against offered load per scenario, λ* against workers -----------
+
+STYLE_LINES = ("-", "--", ":", "-.")
+STYLE_MARKERS = ("o", "s", "^", "D")
+
+
+def latency_figure(entries: list[CapacityEntry], label) -> str | None:
+    """p99 against offered load, a panel per scenario, a line per configuration (``label``
+    names it), the SLO marked."""
+    scenarios = list(dict.fromkeys(e.scenario for e in entries if e.steps))
+    if not scenarios:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(4.2 * len(scenarios), 3.2), squeeze=False)
+    for ax, scenario in zip(axes[0], scenarios, strict=True):
+        mine = [e for e in entries if e.scenario == scenario and e.steps]
+        seen: dict[str, int] = defaultdict(int)  # a server's configurations: one style each
+        for e in mine:
+            points = sorted((s.offered_rps, s.latency_ms.p99) for s in e.steps if s.latency_ms.p99)
+            style = seen[e.server]
+            seen[e.server] += 1
+            ax.plot(
+                *zip(*points, strict=True),
+                marker=STYLE_MARKERS[style % len(STYLE_MARKERS)],
+                ls=STYLE_LINES[style % len(STYLE_LINES)],
+                ms=3,
+                label=label(e),
+                color=COLORS.get(e.server),
+            )
+        for slo in sorted({e.slo_p99_ms for e in mine}):
+            ax.axhline(slo, color="#555", ls="--", lw=0.8)
+            ax.annotate(
+                f"SLO {slo:g} ms", (0.01, slo), xycoords=("axes fraction", "data"), fontsize=7
+            )
+        _plain_log(ax, "xy")
+        ax.set(
+            title=scenario,
+            xlabel="offered req/s",
+            ylabel="p99 from intended start, ms",
         )
+        ax.legend(fontsize=6)
+    return _svg(fig)
 
 
-def _share_axis(ax) -> None:
-    ax.axhline(1.0, color="#333", linestyle="--", linewidth=0.8)
-    ax.set_ylim(0, 1.15)
-    ax.set_ylabel("req/s / ceiling")
+def workers_figure(lines: dict[tuple, list[CapacityEntry]]) -> str | None:
+    """λ* against workers: one line per configuration (``capacity.worker_lines``) mapped at
+    more than one worker count."""
+    series = {k: v for k, v in lines.items() if len(v) > 1}
+    if not series:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    for (server, threads, scenario, variant), mapped in series.items():
+        points = [(e.workers, e.lambda_star_rps) for e in mapped]
+        name = (
+            f"{scenario}, {server}"
+            + (f", {threads} threads" if threads else "")
+            + (f", {variant}" if variant else "")
+        )
+        ax.plot(*zip(*points, strict=True), marker="o", label=name, color=COLORS.get(server))
+    ax.set(xlabel="workers", ylabel="λ*, req/s", title="λ* against worker count", ylim=(0, None))
+    ax.set_xticks(sorted({e.workers for mapped in series.values() for e in mapped}))
+    ax.legend(fontsize=6)
+    return _svg(fig)
 
 
 # --- Prometheus panels: time series, the cells' measured windows shaded ----------------------

@@ -21,10 +21,6 @@ TITLE = "Slow clients: what N connections that trickle their headers do to norma
 HELD_BELOW = 0.1
 
 
-def _window(w: SlowClientsWindow) -> str:
-    return say.window(w)
-
-
 def _pair(run: SlowClientsRun) -> tuple[SlowClientsWindow, SlowClientsWindow] | None:
     if run.error or len(run.windows) < 2 or run.windows[0].slow_clients != 0:
         return None
@@ -50,7 +46,7 @@ def rows(runs: list[SlowClientsRun]) -> Table:
     body = []
     for r in runs:
         by_n = {w.slow_clients: w for w in r.windows}
-        cells = [_window(by_n[n]) if n in by_n else "-" for n in counts]
+        cells = [say.window(by_n[n]) if n in by_n else "-" for n in counts]
         if r.error:
             cells[-1:] = [f"failed: {r.error[:80]}"]
         verdict = held(r)

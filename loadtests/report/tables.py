@@ -31,6 +31,16 @@ def number(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def interval(pair, digits: int = 0, form: str = "[{}, {}]") -> str:
+    """A (low, high) pair as numbers in ``form``, or '-' where there is none."""
+    return form.format(number(pair[0], digits), number(pair[1], digits)) if pair else "-"
+
+
+def unless(failed, read):
+    """A column that an item for which ``failed`` holds leaves at '-'."""
+    return lambda item: "-" if failed(item) else read(item)
+
+
 def _n(value, digits: int = 0) -> str:
     if value is None:
         return "-"
@@ -86,7 +96,17 @@ def _of_ceiling(cell: Cell) -> str:
     return "-" if room is None else _pct(room.share)
 
 
-def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
+def _overview(cell: Cell | None) -> str:
+    """'151 (94%, users)': a cell's req/s, the share of its ceiling and what sets it."""
+    if cell is None:
+        return ""
+    if cell.rps is None:
+        return "error"
+    room = headroom(cell)
+    return f"{_n(cell.rps)} ({f'{_pct(room.share)}, {room.binds}' if room else '-'})"
+
+
+def overview_rows(cells: list[Cell]) -> Table:
     """req/s (and the share of its ceiling) per scenario and server kind, a column per worker
     count."""
     counts = sorted({c.workers for c in cells})
@@ -98,29 +118,17 @@ def overview_rows(cells: list[Cell]) -> tuple[list[str], list[list[str]]]:
             for n in counts
         ],
     ]
+    by_place = {(c.scenario, c.server, c.workers): c for c in reversed(cells)}  # the first wins
     rows = []
     for scenario in scenario_order(cells):
-        servers = dict.fromkeys(c.server for c in cells if c.scenario == scenario)
-        for server in servers:
-            row = [scenario, server]
-            for n in counts:
-                cell = next(
-                    (
-                        c
-                        for c in cells
-                        if (c.scenario, c.server, c.workers) == (scenario, server, n)
-                    ),
-                    None,
-                )
-                if cell is None:
-                    row.append("")
-                elif cell.rps is None:
-                    row.append("error")
-                else:
-                    room = headroom(cell)
-                    share = f"{_pct(room.share)}, {room.binds}" if room else "-"
-                    row.append(f"{_n(cell.rps)} ({share})")
-            rows.append(row)
+        for server in dict.fromkeys(c.server for c in cells if c.scenario == scenario):
+            rows.append(
+                [
+                    scenario,
+                    server,
+                    *(_overview(by_place.get((scenario, server, n))) for n in counts),
+                ]
+            )
     return header, rows
 
 
@@ -285,13 +293,6 @@ def html_table(header: list[str], rows: list[list[str]]) -> str:
     # The wrapper scrolls a table wider than the page instead of the page itself.
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
     return f'<div class="wide">{table}</div>'
-
-
-def figure(svg: str | None, sentences: list[str], fallback: str) -> str:
-    caption = " ".join(html.escape(s) for s in sentences) or html.escape(fallback)
-    if svg is None:
-        return f"<p>{caption}</p>"
-    return f"<figure>{svg}<figcaption>{caption}</figcaption></figure>"
 
 
 def inline_code(text: str) -> str:

@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 
 import msgspec
+from markupsafe import escape
 
 from loadtests import report
 from loadtests.analysis.capacity import (
     CapacityEntry,
     CapacitySearch,
     CapacityStep,
+    RoutePrediction,
     binding_limit,
     model_ceiling,
 )
 from loadtests.analysis.lambda_star import combine
 from loadtests.model.latency import LatencyMs
-from loadtests.report.headline import headline
+from loadtests.report.capacity import ROUTES_TITLE, headline
 from loadtests.scenarios import SCENARIOS
 
 
@@ -186,3 +188,41 @@ def test_the_headline_renders_at_the_top_and_a_measurement_error_is_no_result(st
         "req/s: 1.61x (95% CI " in text
     )
     assert "async-api is higher." in text
+
+
+def test_a_projects_routes_are_measured_beside_their_prediction(stored_run):
+    # make bench APP=<dir>: entries named by route carry what analysis.prediction predicted.
+    predicted = RoutePrediction(
+        view="sync",
+        service_ms=12.5,
+        cpu_ms=3.25,
+        as_written_rps=640.0,
+        as_written_binds="threads",
+        as_written="8 x 1 / 12.5 ms",
+        if_async_rps=900.0,
+        if_async_binds="cpu",
+        if_async="1 core / 3.25 ms",
+    )
+    routed = msgspec.structs.replace(
+        _entry("uvicorn", 1, "sync-api", 600.0, 700.0), route="article-detail", prediction=predicted
+    )
+    unpredicted = msgspec.structs.replace(
+        _entry("uvicorn", 2, "sync-api", 900.0, 1000.0), route="article-list"
+    )
+    path = stored_run / "results.json"
+    data = json.loads(path.read_text())
+    data["capacity"] = [msgspec.to_builtins(e) for e in (routed, unpredicted)]
+    path.write_text(json.dumps(data))
+    summary, page = report.render(stored_run)
+    text, html = summary.read_text(), page.read_text()
+    assert f"## {ROUTES_TITLE}\n\n| route | server |" in text, "a table, no empty list before it"
+    row = "| article-detail | uvicorn | 1 x 8 | sync | 12.50 | 3.25 | 600.0 [600, 700] |"
+    assert row + " 640 (threads) | 900 (cpu) | 0.94 |" in text
+    assert "| article-list | uvicorn | 2 x 8 | - | - | - | 900.0 [900, 1,000] | - | - | - |" in text
+    assert "A λ* with '>=' is a lower bound (the generator could not go higher)." in text
+    assert f"<h2>{escape(ROUTES_TITLE)}</h2><div class=" in html
+    # Without routes (the lab's own views), no such section.
+    data["capacity"] = [msgspec.to_builtins(_entry("uvicorn", 1, "sync-api", 600.0, 700.0))]
+    path.write_text(json.dumps(data))
+    summary, _ = report.render(stored_run)
+    assert ROUTES_TITLE not in summary.read_text()

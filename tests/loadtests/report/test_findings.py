@@ -6,7 +6,7 @@ from loadtests.analysis import thresholds
 from loadtests.analysis.comparisons import label
 from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 from loadtests.report import findings
-from loadtests.report.sections import CEILING_TERM, DEFINITIONS
+from loadtests.report.page import CEILING_TERM, DEFINITIONS
 from tests.loadtests.conftest import a_cell
 
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from loadtests import report
-from loadtests.report.sections import GAP_NOTE
+from loadtests.report.page import GAP_NOTE
 from tests.browser import CHROMIUM_FLAGS, chromium_binary
 from tests.loadtests.conftest import DATA
 from tests.loadtests.report.test_advice import BENCH

@@ -10,7 +10,7 @@ from loadtests import report
 from loadtests.analysis import results
 from loadtests.analysis.records import SCHEMA_VERSION
 from loadtests.report import advice
-from loadtests.report.sections import GAP_NOTE
+from loadtests.report.page import GAP_NOTE
 from loadtests.sweep.main import main as sweep_main
 from tests.loadtests.conftest import DATA
 
