@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.analysis.results import load
-from loadtests.project.servers import serve
-from loadtests.sweep.capacity import wait_for_processes
+from loadtests.project.servers import serve, wait_for_processes
 from mysite.launcher import ServerFailed
 from tests.loadtests.conftest import ROOT
 
