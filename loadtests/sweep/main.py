@@ -149,8 +149,9 @@ def run_phases(
     shared, code = (ctx, record, save, note), 0
     if config.db_compare:
         code = db_compare.run_phase(profile.name, *shared)
-    if config.capacity and project:
-        code = max(code, project_capacity.run_phase(config, project, *shared))
+    if config.capacity and config.app:  # none without the project ready (its notes say why)
+        mapped = project_capacity.run_phase(config, project, *shared) if project else 1
+        code = max(code, mapped)
     elif config.capacity:
         limit, match = config.capacity_time_limit, config.capacity_match
         mapped = capacity.run_phase(
@@ -261,9 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                 if jobs:
                     cell.extensions = {"prometheus": jobs}
             save()
-            code = max(code, 1 if config.app and not project else 0)
             phases = run_phases(config, profile, ctx, record, save, progress.note, project)
-            code = max(code, phases)
+            code = max(code, phases, 1 if config.app and not project else 0)
     except Interrupted as signal_name:
         meta.status, code = "interrupted", 130
         progress.note(f"{signal_name}: stopped every child process; keeping what was measured")

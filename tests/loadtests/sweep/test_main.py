@@ -171,3 +171,16 @@ def test_locust_is_told_a_cells_route_in_one_process(tmp_path):
     assert gen.env["LOCUST_EXPORTER_PORT"] == "0"
     argv = master_argv(gen, LoadRun(plan, "http://127.0.0.1:1", tmp_path / "run1.json", 2))
     assert argv[-1] == ROUTE_USER_CLASS
+
+
+def test_a_project_not_ready_maps_nothing_and_fails_the_run(monkeypatch, tmp_path):
+    """Its pre-flight stopped it (the notes say why): neither its map nor the lab's runs."""
+
+    def never(*args, **kwargs):
+        raise AssertionError("no capacity map without the project")
+
+    monkeypatch.setattr(main.capacity, "run_phase", never)
+    monkeypatch.setattr(main.project_capacity, "run_phase", never)
+    config = cli.parse_args(["run", "--app", str(tmp_path), "--no-prometheus"])
+    assert config.capacity
+    assert main.run_phases(config, PROFILES["default"], None, None, None, None, None) == 1
