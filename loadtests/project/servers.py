@@ -58,9 +58,11 @@ def serve(
     ready_timeout: float = 60.0,
     port: int | None = None,
     log_dir: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningProcess]:
     """The project served as ``kind`` on ``port`` (a free loopback port if None), with a fresh
-    metrics directory, for the block's duration; its log in ``log_dir`` (a fresh one if None)."""
+    metrics directory, for the block's duration; its log in ``log_dir`` (a fresh one if None),
+    ``env`` added to its environment."""
     port = port or free_port()
     argv = server_argv(kind, shim.environment.python, wsgi_app, workers, port, threads)
     metrics = tempfile.TemporaryDirectory(
@@ -72,7 +74,7 @@ def serve(
             f"{shim.project.root.name}-{kind}-{workers}w-{port}",
             argv,
             f"http://{LOOPBACK}:{port}",
-            env={**shim.env(), "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
+            env={**shim.env(), **(env or {}), "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
             health_path=HEALTH_PATH,
             ready_timeout=ready_timeout,
             log_dir=log_dir,

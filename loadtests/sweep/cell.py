@@ -93,13 +93,13 @@ class Context:
             yield server
 
     @contextlib.contextmanager
-    def project_server(self, plan: CellPlan, log_dir: Path, port: int):
+    def project_server(self, plan: CellPlan, log_dir: Path, env: dict[str, str], port: int):
         """A fresh server of the project whose route ``plan`` carries, every worker process up
         (their pids in ``extra["pids"]``), pinned like the lab's; stopped at the block's end."""
         project = plan.route.project
         wsgi_app = project.description.wsgi_application
         args = (project.shim, wsgi_app, plan.server, plan.workers, plan.threads)
-        with project_servers.serve(*args, self.ready_timeout, port, log_dir) as server:
+        with project_servers.serve(*args, self.ready_timeout, port, log_dir, env) as server:
             wait_for_processes(server.pid, plan.workers)
             children = psutil.Process(server.pid).children(recursive=True)
             server.extra["pids"] = {p.pid for p in children} or {server.pid}
@@ -218,7 +218,7 @@ def _measure_local(plan: CellPlan, ctx: Context, out: Path, count: int, tick) ->
     with contextlib.ExitStack() as stack:
         master = stack.enter_context(generator.started(gen, master_argv(gen, run), run.log))
         server = stack.enter_context(
-            ctx.project_server(plan, out.parent, port)
+            ctx.project_server(plan, out.parent, env, port)
             if plan.route
             else ctx.server(plan.server, plan.workers, out.parent, env, **options)
         )

@@ -5,8 +5,9 @@ settings shim, the copy of its database, its routes). Then, before any load, eac
 serves it once: every route is requested (the pre-flight, which stops the run on a wrong answer
 and skips a route that needs a login or a CSRF token) and each loadable route
 ``SERVICE_SAMPLES`` more times, one after another on one connection: their median is the
-route's service time S under that kind. Then one capacity plan per loadable route x kind x
-worker count, its ``route`` a ``plan.ProjectRoute``, searched like the lab's own
+route's service time S under that kind (``prepared_routes``, before the closed-loop cells that
+``sweep.main`` plans from ``route_specs``, and the map). Then one capacity plan per loadable
+route x kind x worker count, its ``route`` a ``plan.ProjectRoute``, searched like the lab's own
 configurations (``sweep.capacity``), which predicts beside each λ* what S and the measured CPU
 per request say.
 """
