@@ -56,10 +56,14 @@ def serve(
     workers: int = 2,
     threads: int = DEFAULT_THREADS,
     ready_timeout: float = 60.0,
+    port: int | None = None,
+    log_dir: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RunningProcess]:
-    """The project served as ``kind`` on a free loopback port, with a fresh metrics directory,
-    for the block's duration."""
-    port = free_port()
+    """The project served as ``kind`` on ``port`` (a free loopback port if None), with a fresh
+    metrics directory, for the block's duration; its log in ``log_dir`` (a fresh one if None),
+    ``env`` added to its environment."""
+    port = port or free_port()
     argv = server_argv(kind, shim.environment.python, wsgi_app, workers, port, threads)
     metrics = tempfile.TemporaryDirectory(
         prefix="project-metrics-", dir=memory_backed_dir(), ignore_cleanup_errors=True
@@ -70,9 +74,10 @@ def serve(
             f"{shim.project.root.name}-{kind}-{workers}w-{port}",
             argv,
             f"http://{LOOPBACK}:{port}",
-            env={**shim.env(), "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
+            env={**shim.env(), **(env or {}), "PROMETHEUS_MULTIPROC_DIR": metrics_dir},
             health_path=HEALTH_PATH,
             ready_timeout=ready_timeout,
+            log_dir=log_dir,
             # The project's directory, never the lab's: workers that start a fresh interpreter put
             # the current directory on their path, and the lab's has its own mysite.
             cwd=shim.project.root,

@@ -37,7 +37,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import msgspec
-import psutil
 
 from loadtests.analysis.capacity import (
     CapacityEntry,
@@ -54,8 +53,7 @@ from loadtests.observability.hops import hops_per_request
 from loadtests.observability.stacks import prepared
 from loadtests.plugins.search import MAX_STEP_S, MAX_WARMUP_S
 from loadtests.project import servers as project_servers
-from loadtests.scenarios import ASYNC, ROUTE_ENV
-from loadtests.wait import wait_until
+from loadtests.scenarios import ASYNC
 from mysite.db import cluster as pg
 from mysite.launcher import ServerFailed, free_port, serve
 from mysite.servers import WSGI_KINDS
@@ -63,13 +61,12 @@ from mysite.servers import WSGI_KINDS
 from . import generator, phase
 from .capacity_plan import MAX_RPS, TIME_LIMITS, CapacityPlan, matching, plans_for, under_stacks
 from .capacity_steps import arrival_seed, idle_use, search_record, step_record
-from .cell import Context, wait_for_workers
+from .cell import Context, wait_for_processes, wait_for_workers
 from .generator import GeneratorFailed
 from .sampler import TreeSampler, pin_tree
 
 SEARCH_MARGIN_S = 120.0  # Locust's own time limit beyond what the steps should take
 WARM_TIMEOUT_S = 10.0
-WORKERS_TIMEOUT_S = 60.0
 START_COST_S = 5.0  # a fresh server's start, for the time estimate
 
 
@@ -148,20 +145,6 @@ def postmaster_pid(env: dict[str, str]) -> int | None:
         return None
 
 
-def wait_for_processes(pid: int, workers: int, timeout: float = WORKERS_TIMEOUT_S) -> int:
-    """Until a project's server's process tree holds ``workers`` processes besides its first
-    (uvicorn serves one worker in its own process): readiness means one worker answered, not
-    all. The count; ``ServerFailed`` when they do not come."""
-    if workers == 1:
-        return 1
-    root = psutil.Process(pid)
-    found = wait_until(lambda: len(root.children(recursive=True)) >= workers, timeout, 0.1)
-    if not found:
-        have = len(root.children(recursive=True))
-        raise ServerFailed(f"{have} of {workers} worker processes after {timeout:g} s")
-    return len(root.children(recursive=True))
-
-
 @contextlib.contextmanager
 def _server(plan: CapacityPlan, ctx: Context, log_dir: Path, db_env: dict[str, str]):
     """A fresh server for the plan, every worker up, and the processes to sample: a project's
@@ -197,9 +180,8 @@ def search(
 ) -> tuple[dict, TreeSampler]:
     """One fresh server and one search in Locust: its JSON and the server's CPU samples."""
     gen = ctx.generator
-    if plan.route:  # one Locust process, told the route (a remote worker would not be)
-        env = {**gen.env, ROUTE_ENV: plan.route.load.to_env()}
-        gen = dataclasses.replace(gen, local_workers=0, remote_workers=0, env=env)
+    if plan.route:
+        gen = generator.told_route(gen, plan.route.load)
     log = out.with_name(f"{out.stem}-locust.log")
     with _server(plan, ctx, out.parent, db_env) as (server, roots):
         if ctx.server_cpus:

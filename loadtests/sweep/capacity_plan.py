@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from loadtests.analysis.capacity import configuration_key, model_ceiling, model_kind
 from loadtests.analysis.lambda_star import REPEATS
@@ -38,11 +38,10 @@ from loadtests.plugins.search import (
     WARMUP_SLOS,
     default_slo_ms,
 )
-from loadtests.project.cli import Prepared
-from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS, RouteLoad, Scenario
+from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS, Scenario
 from mysite.launcher import DEFAULT_THREADS
 
-from .plan import FULL_POOL_SIZES
+from .plan import FULL_POOL_SIZES, ProjectRoute
 
 # Half the closed-loop cells' wait: the knee comes at higher rates, so each step reaches its
 # least number of requests sooner, while the SLO (2 x 0.1 s + 20 ms) leaves room for the
@@ -68,20 +67,6 @@ TIME_LIMITS = {"default": 95.0, "full": 4 * 3600.0, "smoke": 60.0}
 # each edge's re-tests (measured on simulated queues: 9-14 steps at the lab's rates).
 STEPS_EXPECTED = 10
 ROUTE_SLO_FLOOR_MS = 100.0  # the least p99 objective of a project's route (--slo-ms names another)
-
-
-@dataclass(frozen=True)
-class ProjectRoute(Scenario):
-    """A route of a project of the user's (``make bench APP=``) as a scenario that waits its
-    measured service time S once, whatever the delay (a thread holds it under a WSGI kind,
-    nothing under ASGI); Locust's route user asks for ``load``, and ``project`` serves it."""
-
-    service_s: float = 0.0
-    load: RouteLoad | None = None
-    project: Prepared | None = field(default=None, compare=False)
-
-    def service_time(self, delay: float, fanout: int) -> float:
-        return self.service_s
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
+import psutil
 
 from loadtests.analysis import scrape
 from loadtests.analysis.assemble import assemble
 from loadtests.analysis.records import Cell
 from loadtests.model.experiment import DEFAULT_STACK, UPSTREAM_POOL_SIZE
+from loadtests.project import servers as project_servers
 from loadtests.wait import wait_until
 from mysite.db import cluster as pg
 from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
@@ -38,6 +40,9 @@ from .sampler import TreeSampler, pin_tree
 UPSTREAM_TIMEOUT = 10.0
 SERVER_READY_TIMEOUT = 60.0  # the first worker answers /healthz within this, or the cell fails
 WORKERS_READY_TIMEOUT = 20.0
+# A project's server's worker processes (it has no /healthz naming them): their imports are
+# the project's, in its own environment.
+PROCESSES_READY_TIMEOUT = 60.0
 
 
 @dataclass
@@ -83,6 +88,21 @@ class Context:
             **options,
         ) as server:
             server.extra["pids"] = wait_for_workers(server.url, workers)
+            if self.server_cpus:
+                pin_tree(server.pid, self.server_cpus)
+            yield server
+
+    @contextlib.contextmanager
+    def project_server(self, plan: CellPlan, log_dir: Path, env: dict[str, str], port: int):
+        """A fresh server of the project whose route ``plan`` carries, every worker process up
+        (their pids in ``extra["pids"]``), pinned like the lab's; stopped at the block's end."""
+        project = plan.route.project
+        wsgi_app = project.description.wsgi_application
+        args = (project.shim, wsgi_app, plan.server, plan.workers, plan.threads)
+        with project_servers.serve(*args, self.ready_timeout, port, log_dir, env) as server:
+            wait_for_processes(server.pid, plan.workers)
+            children = psutil.Process(server.pid).children(recursive=True)
+            server.extra["pids"] = {p.pid for p in children} or {server.pid}
             if self.server_cpus:
                 pin_tree(server.pid, self.server_cpus)
             yield server
@@ -166,6 +186,21 @@ def wait_for_workers(url: str, workers: int, timeout: float = WORKERS_READY_TIME
     return seen
 
 
+def wait_for_processes(pid: int, workers: int, timeout: float = PROCESSES_READY_TIMEOUT) -> int:
+    """Until a project's server's process tree holds ``workers`` processes besides its first
+    (uvicorn serves one worker in its own process): readiness means one worker answered, not
+    all (the project has no ``/healthz`` naming its pid). The count; ``ServerFailed`` when
+    they do not come."""
+    if workers == 1:
+        return 1
+    root = psutil.Process(pid)
+    found = wait_until(lambda: len(root.children(recursive=True)) >= workers, timeout, 0.1)
+    if not found:
+        have = len(root.children(recursive=True))
+        raise ServerFailed(f"{have} of {workers} worker processes after {timeout:g} s")
+    return len(root.children(recursive=True))
+
+
 def _measure_local(plan: CellPlan, ctx: Context, out: Path, count: int, tick) -> dict:
     upstream = ctx.upstream() if plan.spec.uses_upstream and ctx.upstream else None
     upstream_url = f"{upstream.url}/api/" if upstream is not None else None
@@ -175,19 +210,17 @@ def _measure_local(plan: CellPlan, ctx: Context, out: Path, count: int, tick) ->
     ready_flag = out.with_suffix(".ready")
     ready_flag.unlink(missing_ok=True)
     run = LoadRun(plan, host, out, count, ready_flag.resolve().as_uri())
+    # A project's route: its server, and Locust's route user told the route.
+    gen = generator.told_route(ctx.generator, plan.route.load) if plan.route else ctx.generator
+    env = server_env(plan, upstream_url, db_env)
+    options = {"port": port, "threads": plan.threads}
     # Locust starts while the server boots; it holds its users until the ready flag exists.
     with contextlib.ExitStack() as stack:
-        argv = master_argv(ctx.generator, run)
-        master = stack.enter_context(generator.started(ctx.generator, argv, run.log))
+        master = stack.enter_context(generator.started(gen, master_argv(gen, run), run.log))
         server = stack.enter_context(
-            ctx.server(
-                plan.server,
-                plan.workers,
-                out.parent,
-                server_env(plan, upstream_url, db_env),
-                port=port,
-                threads=plan.threads,
-            )
+            ctx.project_server(plan, out.parent, env, port)
+            if plan.route
+            else ctx.server(plan.server, plan.workers, out.parent, env, **options)
         )
         roots, targets = {"server": server.pid}, {"app": server.url}
         if upstream is not None:

@@ -13,6 +13,7 @@ started here; ``remote_workers`` more are expected to join from other hosts with
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ import msgspec
 
 from loadtests.analysis.steady import STEADY_CAP_S
 from loadtests.model.windows import WindowsFile
+from loadtests.scenarios import ROUTE_ENV, RouteLoad
 from mysite.launcher import LOOPBACK, die_with_parent, free_port, stop_process_group
 
 from .plan import CellPlan
@@ -52,6 +54,13 @@ class Generator:
     @property
     def distributed(self) -> bool:
         return self.local_workers + self.remote_workers > 0
+
+
+def told_route(gen: Generator, load: RouteLoad) -> Generator:
+    """``gen`` telling Locust's route user a project's route (``ROUTE_ENV``), in one process:
+    a remote worker would not be told."""
+    env = {**gen.env, ROUTE_ENV: load.to_env()}
+    return dataclasses.replace(gen, local_workers=0, remote_workers=0, env=env)
 
 
 @dataclass(frozen=True)

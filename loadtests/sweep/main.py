@@ -29,7 +29,7 @@ from . import cell as cells
 from .cli import RENDER, RUN, Config, parse_args
 from .generator import Generator, GeneratorFailed
 from .hooks import beside
-from .plan import Profile, from_args
+from .plan import Profile, from_args, route_cells
 from .postgres import Postgres
 from .progress import Progress, interleaved
 
@@ -140,15 +140,18 @@ def measure_cells(plans, profile: Profile, ctx, record: Results, progress: Progr
         ]
 
 
-def run_phases(config: Config, profile: Profile, ctx, record: Results, save, note) -> int:
+def run_phases(
+    config: Config, profile: Profile, ctx, record: Results, save, note, project=None
+) -> int:
     """The phases after the cells that the configuration asks for; 1 if one failed."""
     if config.host:  # each starts servers of its own
         return 0
     shared, code = (ctx, record, save, note), 0
     if config.db_compare:
         code = db_compare.run_phase(profile.name, *shared)
-    if config.capacity and config.app:
-        code = max(code, project_capacity.run_phase(config, *shared))
+    if config.capacity and config.app:  # none without the project ready (its notes say why)
+        mapped = project_capacity.run_phase(config, project, *shared) if project else 1
+        code = max(code, mapped)
     elif config.capacity:
         limit, match = config.capacity_time_limit, config.capacity_match
         mapped = capacity.run_phase(
@@ -193,6 +196,10 @@ def run_meta(config: Config, argv, profile: Profile, gen: Generator, pinned: str
     )
 
 
+def _print_note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     if config.command == RENDER:
@@ -225,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
     record = Results(schema_version=SCHEMA_VERSION, meta=meta, cells=[])
     save = functools.partial(results.write, run_dir / "results.json", record)
     save()
+    project = None
+    if config.app:  # made ready, and each kind's pre-flight, before the cells and the map
+        project = project_capacity.prepared_routes(config, record, save, _print_note)
+        routes = project_capacity.route_specs(project.measured, project.prepared) if project else []
+        plans = route_cells(profile, routes, config.keep_alive) if config.command == RUN else []
+        meta.planned_cells = len(plans)
 
     progress = Progress(interleaved(plans))
     previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
@@ -249,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
                 if jobs:
                     cell.extensions = {"prometheus": jobs}
             save()
-            code = max(code, run_phases(config, profile, ctx, record, save, progress.note))
+            phases = run_phases(config, profile, ctx, record, save, progress.note, project)
+            code = max(code, phases, 1 if config.app and not project else 0)
     except Interrupted as signal_name:
         meta.status, code = "interrupted", 130
         progress.note(f"{signal_name}: stopped every child process; keeping what was measured")

@@ -20,16 +20,19 @@ The command line can override any field, replace the matrix, or pick cells one b
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from loadtests.analysis import steady
 from loadtests.model.experiment import EXTERNAL, Experiment
+from loadtests.project.cli import Prepared
 from loadtests.scenarios import (
     DB_SCENARIOS,
     LOAD_DELAY_S,
     LOAD_FANOUT,
     SCENARIOS,
     VIEW_SCENARIOS,
+    RouteLoad,
+    Scenario,
 )
 from mysite.db.databases import DEFAULT_POOL_SIZE
 from mysite.launcher import DEFAULT_THREADS, SERVER_KINDS
@@ -142,8 +145,41 @@ PROFILES: dict[str, Profile] = {
 
 
 @dataclass(frozen=True)
+class ProjectRoute(Scenario):
+    """A route of a project of the user's (``make bench APP=``) as a scenario that waits its
+    measured service time S once, whatever the delay (a thread holds it under a WSGI kind,
+    nothing under ASGI); Locust's route user asks for ``load``, and ``project`` serves it.
+    Its ``path`` is its URL pattern, as the project's ``/metrics`` labels its requests."""
+
+    service_s: float = 0.0
+    load: RouteLoad | None = None
+    project: Prepared | None = field(default=None, compare=False)
+
+    def service_time(self, delay: float, fanout: int) -> float:
+        return self.service_s
+
+    def model(self, server, workers, threads, users, delay, fanout, pool, db_pool=0):
+        """A view's model, its arithmetic naming S (the lab adds no wait of its own)."""
+        shown = float(f"{self.service_s:.3g}")  # the words only: the ceiling is of S itself
+        return super().model(server, workers, threads, users, shown, fanout, pool, db_pool)
+
+
+@dataclass(frozen=True)
 class CellPlan(Experiment):
-    """An experiment as the sweep runs it: its warm-up, windows per run and time."""
+    """An experiment as the sweep runs it: its warm-up, windows per run and time; a project's
+    route's cell (``make bench APP=``) carries the ``route``, and its scenario is the route's
+    name."""
+
+    route: ProjectRoute | None = None
+
+    @property
+    def spec(self) -> Scenario:
+        return self.route or SCENARIOS[self.scenario]
+
+    @property
+    def slug(self) -> str:
+        """A file name: a route's name may be its pattern, slashes and all."""
+        return "".join(c if c.isalnum() or c in "-_." else "-" for c in super().slug).strip("-")
 
     def warmup_for(self) -> float:
         """The least warm-up; the window plugin then waits until the steady rule holds."""
@@ -232,3 +268,18 @@ def from_args(args) -> tuple[Profile, list[CellPlan]]:
                 )
             )
     return profile, plans
+
+
+def route_cells(
+    profile: Profile, routes: list[tuple[str, ProjectRoute]], keep_alive: bool
+) -> list[CellPlan]:
+    """A closed-loop cell per project route and server kind (in ``routes``' order) x the
+    profile's worker counts, with the profile's users, windows and repeats."""
+    workers = sorted({count for _, count, _ in profile.cells()})
+    # No delay: a route waits for what its view does, nothing the lab adds (as in the map).
+    shared = {name: getattr(profile, name) for name in SHARED} | {"delay": 0.0}
+    return [
+        CellPlan(kind, count, route.name, **shared, new_connections=not keep_alive, route=route)
+        for kind, route in routes
+        for count in workers
+    ]

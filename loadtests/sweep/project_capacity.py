@@ -5,8 +5,9 @@ settings shim, the copy of its database, its routes). Then, before any load, eac
 serves it once: every route is requested (the pre-flight, which stops the run on a wrong answer
 and skips a route that needs a login or a CSRF token) and each loadable route
 ``SERVICE_SAMPLES`` more times, one after another on one connection: their median is the
-route's service time S under that kind. Then one capacity plan per loadable route x kind x
-worker count, its ``route`` a ``capacity_plan.ProjectRoute``, searched like the lab's own
+route's service time S under that kind (``prepared_routes``, before the closed-loop cells that
+``sweep.main`` plans from ``route_specs``, and the map). Then one capacity plan per loadable
+route x kind x worker count, its ``route`` a ``plan.ProjectRoute``, searched like the lab's own
 configurations (``sweep.capacity``), which predicts beside each λ* what S and the measured CPU
 per request say.
 """
@@ -17,6 +18,7 @@ import statistics
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import NamedTuple
 
 import httpx
 
@@ -128,6 +130,27 @@ def route_names(routes: dict[str, Route]) -> dict[str, str]:
     }
 
 
+def route_specs(
+    measured: dict[tuple[str, str], tuple[Route, float]], project: Prepared | None = None
+) -> list[tuple[str, ProjectRoute]]:
+    """Each loadable route as a scenario under each kind it was measured under: the heaviest
+    route first, each route under every kind before the next (a time limit cuts whole routes,
+    last first)."""
+    routes = {key: route for (_, key), (route, _) in measured.items()}
+    names = route_names(routes)
+    kinds = dict.fromkeys(kind for kind, _ in measured)
+    specs = []
+    for key in sorted(routes, key=lambda key: -routes[key].weight):
+        for kind in kinds:
+            if (kind, key) not in measured:
+                continue
+            route, s = measured[kind, key]
+            load, view = route_load(route), ASYNC if route.is_async else SYNC
+            args = (names[key], load.user_class, route.pattern, SLEEP, view, names[key])
+            specs.append((kind, ProjectRoute(*args, service_s=s, load=load, project=project)))
+    return specs
+
+
 def route_plans(
     measured: dict[tuple[str, str], tuple[Route, float]],
     kinds: list[str],
@@ -136,49 +159,54 @@ def route_plans(
     settings: dict,
     project: Prepared | None = None,
 ) -> list[CapacityPlan]:
-    """One plan per loadable route x kind x worker count: the heaviest route first, each route
-    under every kind before the next (a time limit cuts whole routes, last first)."""
-    routes = {key: route for (_, key), (route, _) in measured.items()}
-    names = route_names(routes)
-    order = sorted(routes, key=lambda key: -routes[key].weight)
-    plans = []
-    for key in order:
-        for kind in kinds:
-            if (kind, key) not in measured:
-                continue
-            route, s = measured[kind, key]
-            load, view = route_load(route), ASYNC if route.is_async else SYNC
-            args = (names[key], load.user_class, load.path, SLEEP, view, names[key])
-            spec = ProjectRoute(*args, service_s=s, load=load, project=project)
-            for count in workers:
-                plans.append(
-                    CapacityPlan(
-                        server=kind,
-                        workers=count,
-                        threads=threads if kind in WSGI_KINDS else DEFAULT_THREADS,
-                        scenario=names[key],
-                        route=spec,
-                        **settings,
-                    )
-                )
-    return plans
+    """One plan per loadable route x kind x worker count, in ``route_specs``' order."""
+    return [
+        CapacityPlan(
+            server=kind,
+            workers=count,
+            threads=threads if kind in WSGI_KINDS else DEFAULT_THREADS,
+            scenario=spec.name,
+            route=spec,
+            **settings,
+        )
+        for kind, spec in route_specs(measured, project)
+        if kind in kinds
+        for count in workers
+    ]
 
 
-def run_phase(config, ctx: Context, record: Results, save, note) -> int:
-    """The project's capacity map; 1 if a search failed, or if the project could not be served
-    or a route answered wrongly before any load (the run's notes say which, with the answer)."""
+class ProjectRoutes(NamedTuple):
+    """The project made ready, and its routes as each kind answered them before any load."""
+
+    prepared: Prepared
+    measured: dict[tuple[str, str], tuple[Route, float]]
+
+
+def kinds_and_workers(config) -> tuple[list[str], tuple[int, ...]]:
     kinds = list(config.servers or PROJECT_KINDS)
-    workers = tuple(config.workers or WORKERS.get(config.profile, WORKERS["default"]))
-    threads = config.threads or DEFAULT_THREADS
+    return kinds, tuple(config.workers or WORKERS.get(config.profile, WORKERS["default"]))
+
+
+def prepared_routes(config, record: Results, save, note) -> ProjectRoutes | None:
+    """The project made ready and each kind's pre-flight; None (the run's notes say why) if the
+    project could not be served or a route answered wrongly before any load."""
+    kinds, workers = kinds_and_workers(config)
     record.meta.notes.append(f"the project measured: {config.app.resolve()}")
     try:
         prepared = prepare(config.app, routes_file=config.routes, fixtures=tuple(config.fixture))
-        measured = preflights(prepared, kinds, min(workers), note)
+        return ProjectRoutes(prepared, preflights(prepared, kinds, min(workers), note))
     except ProjectError as error:  # a wrong answer before any load stops the run, with it
         record.meta.notes.append(f"the project was not measured: {error}")
         note(f"the project was not measured: {error}")
         save()
-        return 1
+        return None
+
+
+def run_phase(config, project: ProjectRoutes, ctx: Context, record: Results, save, note) -> int:
+    """The project's capacity map (``prepared_routes``); 1 if a search failed."""
+    kinds, workers = kinds_and_workers(config)
+    threads = config.threads or DEFAULT_THREADS
+    prepared, measured = project
     settings = QUICK | {"delay": 0.0, "repeats": config.capacity_repeats or 1}
     settings |= {"slo_ms": config.slo_ms} if config.slo_ms else {}
     settings |= SHORT_SEARCH if config.profile == "smoke" else {}

@@ -1,7 +1,9 @@
 """``python -m loadtests.sweep --app`` (what ``make bench APP=`` runs) on the sample, end to end
-with a tiny plan: one route, one kind, one worker, the smoke profile's short search. The map's
-entry is named by the route's URL name, its λ* found (or flagged a lower bound by the search),
-the prediction beside it, and the report names the route."""
+with a tiny plan: one route, one kind, one worker, one short closed-loop run (the smoke
+profile's users and windows) and the smoke profile's short search. The cell and the map's entry
+are named by the route's URL name; the cell's requests are counted on the project's /metrics
+too; λ* is found (or flagged a lower bound by the search), the prediction beside it, and the
+report names the route."""
 
 import json
 import shutil
@@ -11,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from loadtests.analysis import scrape
 from loadtests.analysis.results import load
 from loadtests.project.servers import serve
-from loadtests.sweep.capacity import wait_for_processes
+from loadtests.sweep.cell import wait_for_processes
 from mysite.launcher import ServerFailed
 from tests.loadtests.conftest import ROOT
 
@@ -39,7 +42,7 @@ def test_the_sweep_maps_a_project_route_by_its_url_name(tmp_path):
     routes.write_text("GET /articles/<int:pk>/  pk=2\n")
     argv = [sys.executable, "-m", "loadtests.sweep", "--app", str(sample)]
     argv += ["--routes", str(routes), "--fixture", SAMPLE_FIXTURE, "--profile", "smoke"]
-    argv += ["--servers", "uvicorn", "--workers", "1", "--no-prometheus"]
+    argv += ["--servers", "uvicorn", "--workers", "1", "--repeats", "1", "--no-prometheus"]
     argv += ["--out", str(tmp_path / "reports"), "--run-id", "app"]
     done = subprocess.run(
         argv, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
@@ -47,7 +50,18 @@ def test_the_sweep_maps_a_project_route_by_its_url_name(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run_dir = tmp_path / "reports" / "app"
     record = load(run_dir / "results.json")
-    assert record.cells == []
+    [cell] = record.cells
+    assert (cell.scenario, cell.server, cell.workers) == ("article-detail", "uvicorn", 1)
+    assert "error" not in cell.flags
+    assert cell.requests > 0
+    assert cell.failures == 0
+    # Counted by the project's own server, in its workers' metric files (its /metrics), under
+    # the route's pattern: the windows' edges read them.
+    assert cell.server_requests > 0
+    assert cell.service_time_s > 0
+    # At the histogram boundaries the sweep picked for the route's S, as for the lab's views.
+    picked = {round(b * 1000, 3) for b in scrape.buckets_for(cell.service_time_s)}
+    assert set(cell.server_latency_ms.p50_bucket) <= picked
     assert record.meta.target.startswith(f"the Django project {sample}")
     [entry] = record.capacity
     assert (entry.route, entry.scenario, entry.server, entry.workers) == (
@@ -71,6 +85,7 @@ def test_the_sweep_maps_a_project_route_by_its_url_name(tmp_path):
         assert entry.prediction.view == "sync"
     assert entry.limit.sentence
     summary = (run_dir / "summary.md").read_text()
+    assert "| article-detail | uvicorn | 1 | 10 |" in summary  # the cell, in every cell's table
     assert "uvicorn/1x8/article-detail" in summary
     assert "| article-detail | uvicorn | 1 x 8 |" in summary
     assert "article-detail" in (run_dir / "report.html").read_text()

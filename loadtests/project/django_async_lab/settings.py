@@ -21,6 +21,9 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]"]
 # First, so its clock covers every other middleware of the project.
 MIDDLEWARE = [f"{__package__}.metrics.middleware.MetricsMiddleware", *project.MIDDLEWARE]
 INSTALLED_APPS = [*project.INSTALLED_APPS, f"{__package__}.metrics"]
+# The histogram boundaries the sweep picks for a cell's service time, as the lab's own settings
+# read them (none: the metrics' defaults).
+METRICS_BUCKETS = [b for b in os.environ.get("METRICS_BUCKETS", "").split(",") if b]
 PROJECT_URLCONF = project.ROOT_URLCONF
 ROOT_URLCONF = f"{__package__}.urls"
 # Collected here, as a deployment does: with DEBUG off, a manifest storage (WhiteNoise's,
