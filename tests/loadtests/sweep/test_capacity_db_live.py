@@ -10,7 +10,10 @@ closed loop is in test_db_compare_live. The capacity search judges latency again
 runs quiet, on the async ORM path alone: a small pool and a short wait (2 connections, 0.02 s:
 100 req/s), each edge tested once, with no calibration (the tests' fast path). M/D/2 puts λ*
 near 40 req/s, where a held step takes 12 s: a bracket within 15% (the bound on λ* below allows
-25%) ends the search in about five steps. Pinned as the sweep pins.
+25%) ends the search in about five steps. A connection is held for the query, not for the whole
+request: M/D/2's λ* lies between the lab's theory (service = the wait + the request's whole
+overhead) and M/D/2 at the wait alone, and λ* is bounded by those two (measured quiet: λ* 41-54
+req/s against 34-43 and 58). Pinned as the sweep pins.
 """
 
 from __future__ import annotations
@@ -130,8 +133,9 @@ def test_the_searched_path_is_pool_bound_at_pool_over_delay(phase):
     # Where M/D/c puts it: Poisson arrivals queue before every connection is busy.
     assert entry.theory.model == "M/D/c"
     assert entry.theory.servers == POOL
-    truth = mdc_lambda_star(POOL, entry.theory.service_s, entry.slo_p99_ms)
-    assert 0.75 * truth <= entry.lambda_star_rps <= 1.2 * truth, steps
+    whole_request = mdc_lambda_star(POOL, entry.theory.service_s, entry.slo_p99_ms)
+    query_only = mdc_lambda_star(POOL, DELAY, entry.slo_p99_ms)
+    assert 0.75 * whole_request <= entry.lambda_star_rps <= 1.2 * query_only, steps
     failed = entry.lambda_star_bracket[1]
     assert failed is not None
     assert failed <= 1.5 * POOL_CEILING
