@@ -3,8 +3,9 @@ suite out. Each area's tests live in their own folder with their own conftest.
 
 Under ``-n N`` every test module is one unit of work, so a module's fixtures (a server, a sweep)
 start once, on one worker; modules that touch one thing only one may touch at a time share a
-unit (``SHARED_UNITS``). Units holding a test marked ``slow`` are handed out first, so the
-longest do not start last. Session fixtures (the upstream, PostgreSQL) start once per worker
+unit (``SHARED_UNITS``). The longest units (``LONGEST_FIRST``) are handed out first, longest
+first, then the other units holding a test marked ``slow``, so that no long unit starts last
+while the other workers idle. Session fixtures (the upstream, PostgreSQL) start once per worker
 that uses them.
 """
 
@@ -32,17 +33,40 @@ SHARED_UNITS = {
         for module in ("test_servers", "test_preflight", "test_cli", "test_shim", "test_bench_live")
     },
 }
+# The units that take longest under ``make test`` (-n 4 on a busy two-core machine: 40-110 s
+# each, their setup included), longest first.
+LONGEST_FIRST = (
+    "tests/reliability/test_harness.py",
+    "tests/loadtests/sweep/test_sweep_live.py",
+    "project-sample",
+    "tests/observability/test_capacity_stacks_live.py",
+    "lab-postgres",
+    "tests/reliability/test_soak.py",
+    "tests/loadtests/prometheus/test_hook.py",
+    "tests/loadtests/sweep/test_capacity_db_live.py",
+    "tests/loadtests/sweep/test_locust_artifacts_live.py",
+    "tests/loadtests/sweep/test_serverlife_live.py",
+    "tests/dashboards/test_locust_exporter.py",
+    "tests/dashboards/test_live.py",
+    "tests/loadtests/sweep/test_db_compare_live.py",
+    "tests/loadtests/plugins/test_open_model_live.py",
+)
 # The figures' sections in the terminal summary, by the folder of the test that measured them.
 FIGURE_SECTIONS = {"db": "database figures", "reliability": "reliability figures"}
 FIGURE_PROPERTY = "figure"
+
+
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: its module, or the shared unit of its module."""
+    module = nodeid.partition("::")[0]
+    return SHARED_UNITS.get(module, module)
 
 
 class ModuleScheduling(LoadScopeScheduling):
     """xdist's ``loadscope`` with a module, or a shared unit of modules, as the scope."""
 
     def _split_scope(self, nodeid: str) -> str:
-        module = nodeid.partition("::")[0]
-        return SHARED_UNITS.get(module, module)
+        return unit_of(nodeid)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -66,9 +90,15 @@ def postgres():
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # The slow tests first (xdist hands the units out in this order). Stable, so every worker
-    # collects the same order, as xdist requires.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    # The longest units first, then the slow tests (xdist hands the units out in this order).
+    # Stable, so every worker collects the same order, as xdist requires.
+    rank = {unit: index for index, unit in enumerate(LONGEST_FIRST)}
+
+    def order(item: pytest.Item) -> tuple[int, bool]:
+        unit = unit_of(item.nodeid)
+        return rank.get(unit, len(rank)), item.get_closest_marker("slow") is None
+
+    items.sort(key=order)
 
 
 # --- figures ------------------------------------------------------------------------------------

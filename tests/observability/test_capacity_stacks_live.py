@@ -4,7 +4,9 @@ entries named by their stack, and the report's section setting one against the o
 
 The tests' fast path (a slot-bound gthread worker at a 0.05 s wait, each edge tested once, a
 coarse precision): it proves the comparison runs, not what the stacks cost (docs/OBSERVABILITY.md
-has the measured figures)."""
+has the measured figures). Nothing here is judged against a model but the slots' ceiling, which
+a busy machine can only keep a search under, so it runs beside the other tests, not quiet; its
+time limit leaves room for both searches on a machine that slows the first."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from loadtests.sweep.generator import Generator
 from loadtests.sweep.main import pinning
 from tests.loadtests.conftest import STORED_RESULTS
 
-pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.quiet]
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 THREADS, DELAY = 4, 0.05
 SLOT_CEILING = THREADS / DELAY  # 80 requests/s: a rate any loaded machine's Locust keeps
@@ -32,9 +34,11 @@ SHORT = {
     "edge_tests": 1,
     "calibrate_s": 0.0,
 }
+# Both searches took 76-84 s together when quiet; the second starts only while its estimate fits.
+TIME_LIMIT_S = 300.0
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(TIME_LIMIT_S + 60)
 def test_one_configuration_under_two_stacks_is_compared(tmp_path):
     generator_cpus, server_cpus, _ = pinning(True)
     ctx = Context(
@@ -52,7 +56,7 @@ def test_one_configuration_under_two_stacks_is_compared(tmp_path):
         record,
         lambda: None,
         notes.append,
-        time_limit=150.0,
+        time_limit=TIME_LIMIT_S,
         plans=[plan],
         stacks=["none", "opentelemetry"],
     )

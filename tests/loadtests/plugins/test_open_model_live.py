@@ -1,6 +1,8 @@
 """The open model on a live server, as a person runs it: ``locust ... --arrival-rate R``.
 
-The server is pinned to one CPU and Locust to the other, as the sweep does.
+The server is pinned to one CPU and Locust to the other, as the sweep does. The tests that judge
+latencies or a generator's pace against the model run quiet; those that check what is written
+and counted run beside the other tests.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from loadtests.sweep.sampler import pin_tree
 from mysite.launcher import free_port, serve
 from tests.loadtests.conftest import ROOT
 
-pytestmark = [pytest.mark.live, pytest.mark.quiet]
+pytestmark = [pytest.mark.live, pytest.mark.slow]
 
 ENV = {**os.environ, "LOCUST_EXPORTER_PORT": "0"}
 THREADS, DELAY = 4, 0.1
@@ -84,6 +86,7 @@ def run_open(app, tmp_path, name: str, seconds: float, *args: str) -> dict:
     return run_locust(app, tmp_path, name, seconds, *args)["steps"][0]
 
 
+@pytest.mark.quiet
 def test_well_under_capacity_the_server_keeps_up_and_latency_is_the_service_time(gthread, tmp_path):
     rate = CEILING / 4
     step = run_open(gthread, tmp_path, "low", 5, "--arrival-rate", f"{rate:g}")
@@ -101,6 +104,7 @@ def test_well_under_capacity_the_server_keeps_up_and_latency_is_the_service_time
     assert service_ms <= step["latency_ms"]["p99"] < service_ms + 150
 
 
+@pytest.mark.quiet
 def test_over_capacity_the_queue_shows_from_the_intended_start_not_from_the_send(gthread, tmp_path):
     """1.5 x the slot ceiling: the backlog grows with time, so a longer step has a higher
     intended-start p99; requests wait for one of the client's connections, so the latency from
@@ -125,6 +129,7 @@ def test_over_capacity_the_queue_shows_from_the_intended_start_not_from_the_send
     assert long["achieved_rps"] == pytest.approx(CEILING, rel=0.25)
 
 
+@pytest.mark.quiet
 def test_arrivals_beyond_the_bound_in_flight_are_dropped_and_counted_as_errors(gthread, tmp_path):
     """Twice the ceiling with at most 2 requests in flight: most arrivals find the bound
     reached; each is dropped (never sent), counted among the errors, and nothing is lost."""
@@ -185,6 +190,7 @@ def test_a_capacity_search_writes_each_steps_seed_realised_rate_and_verdict(gthr
         }
 
 
+@pytest.mark.quiet
 def test_two_locust_workers_split_the_rate_and_their_histograms_merge(gthread, tmp_path):
     port, out, rate, seconds = free_port(), tmp_path / "dist.json", 20.0, 4
     worker = [
