@@ -61,7 +61,7 @@ from mysite.servers import WSGI_KINDS
 from . import generator, phase
 from .capacity_plan import MAX_RPS, TIME_LIMITS, CapacityPlan, matching, plans_for, under_stacks
 from .capacity_steps import arrival_seed, idle_use, search_record, step_record
-from .cell import Context, wait_for_processes, wait_for_workers
+from .cell import Context, server_env, wait_for_processes, wait_for_workers
 from .generator import GeneratorFailed
 from .sampler import TreeSampler, pin_tree
 
@@ -161,13 +161,18 @@ def _server(plan: CapacityPlan, ctx: Context, log_dir: Path, db_env: dict[str, s
     with prepared(plan.instrumentation) as stack:
         if stack.receiver_pid and ctx.generator.cpus:  # a collector runs off the server's cores
             pin_tree(stack.receiver_pid, ctx.generator.cpus)
-        env = {"MYSITE_LOG_LEVEL": "WARNING", **plan.server_env(), **stack.env}
-        env |= db_env if plan.uses_database else {}
+        # The fan-outs call the sweep's upstream (started on first use), as a cell's do.
+        upstream = ctx.upstream() if plan.spec.uses_upstream and ctx.upstream else None
+        upstream_url = f"{upstream.url}/api/" if upstream is not None else None
+        database = db_env if plan.uses_database else None
+        env = server_env(plan, upstream_url, database) | stack.env
         options = {"threads": plan.threads, "env": env, "log_dir": log_dir}
         options |= {"system_checks": False, "ready_timeout": ctx.ready_timeout}
         with serve(plan.server, plan.workers, **options) as server:
             wait_for_workers(server.url, plan.workers)
             roots = {"server": server.pid}
+            if upstream is not None:
+                roots["upstream"] = upstream.pid
             if plan.uses_database:
                 warm_database(server.url, plan)
                 if database_pid := postmaster_pid(env):

@@ -130,12 +130,6 @@ class CapacityPlan:
         """Why this configuration cannot run ("" : it can)."""
         return "" if self.spec.applies_to(self.server) else self.spec.asgi_only
 
-    def server_env(self) -> dict[str, str]:
-        """The app's environment for this plan (the database's address and the stack's
-        environment are the phase's: ``stacks.prepared``)."""
-        env = dict(self.spec.server_env)
-        return env | ({"DB_POOL_SIZE": str(self.db_pool)} if self.db_pool else {})
-
     @property
     def service_s(self) -> float:
         return self.spec.service_time(self.delay, self.fanout)

@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import psutil
@@ -35,6 +36,9 @@ from mysite.launcher import LOOPBACK, ServerFailed, free_port, serve
 from . import generator
 from .generator import Generator, LoadRun, master_argv
 from .plan import CellPlan
+
+if TYPE_CHECKING:
+    from .capacity_plan import CapacityPlan
 from .sampler import TreeSampler, pin_tree
 
 UPSTREAM_TIMEOUT = 10.0
@@ -109,8 +113,9 @@ class Context:
 
 
 def server_env(
-    plan: CellPlan, upstream_url: str | None, db_env: dict[str, str] | None = None
+    plan: CellPlan | CapacityPlan, upstream_url: str | None, db_env: dict[str, str] | None = None
 ) -> dict[str, str]:
+    """The lab's server's environment for a cell or a capacity search of ``plan``."""
     service = plan.spec.service_time(plan.delay, plan.fanout)
     times = {service, plan.delay} if plan.spec.uses_upstream else {service}
     env = {

@@ -9,6 +9,7 @@ import pytest
 
 from loadtests.analysis import results
 from loadtests.analysis.lambda_star import REPEATS
+from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 from loadtests.observability.stacks import DEFAULT_STACK, STACK_NAMES
 from loadtests.plugins.search import LONGEST_LEAST_S
 from loadtests.sweep import phase
@@ -23,6 +24,7 @@ from loadtests.sweep.capacity_plan import (
     under_stacks,
 )
 from loadtests.sweep.capacity_steps import arrival_seed
+from loadtests.sweep.cell import server_env
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.generator import Generator
 from tests.loadtests.conftest import STORED_RESULTS
@@ -121,12 +123,19 @@ def test_each_search_gets_a_fresh_seed_from_the_run_the_configuration_and_the_re
     assert all(1 <= seed < 2**31 for seed in seeds)
 
 
+def test_a_fan_out_search_calls_the_upstream_through_the_labs_pool():
+    fanout = next(p for p in plans_for("full") if p.scenario == "async-fanout")
+    env = server_env(fanout, "http://127.0.0.1:9/api/")
+    assert env["UPSTREAM_URL"] == "http://127.0.0.1:9/api/"
+    assert env["UPSTREAM_POOL_SIZE"] == str(UPSTREAM_POOL_SIZE)  # what the model's ceiling uses
+
+
 def test_the_database_paths_have_a_pool_dimension_and_skip_what_cannot_run():
     # The default leaves them to the paired comparison (tests/loadtests/sweep/test_db_compare*).
     assert not [p for p in plans_for("default") if p.uses_database]
     full = [p for p in plans_for("full") if p.uses_database]
     native = next(p for p in full if p.key == "uvicorn/1x8/async-db-native/pool10")
-    assert native.server_env()["DB_POOL_SIZE"] == "10"
+    assert server_env(native, None)["DB_POOL_SIZE"] == "10"
     assert native.start_rps == 50.0  # half of 1 worker x 10 connections / 0.1 s
     full = [p for p in plans_for("full") if p.uses_database]
     assert {p.db_pool for p in full} == {5, 10}
@@ -134,7 +143,7 @@ def test_the_database_paths_have_a_pool_dimension_and_skip_what_cannot_run():
     assert skipped == {("gunicorn-gthread", "async-db-native"), ("granian-wsgi", "async-db-native")}
     assert all(p.repeats >= 3 for p in full)
     # Not a database plan: no pool in its key or its environment.
-    assert "DB_POOL_SIZE" not in plans_for("default")[0].server_env()
+    assert "DB_POOL_SIZE" not in server_env(plans_for("default")[0], None)
 
 
 def test_capacity_match_is_a_regular_expression_over_the_keys():
