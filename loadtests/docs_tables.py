@@ -29,7 +29,8 @@ from loadtests.analysis import results as results_file
 from loadtests.analysis.headroom import headroom
 from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
-from loadtests.report import database, db_comparison
+from loadtests.report import capacity as capacity_section
+from loadtests.report import database, db_comparison, observability
 from loadtests.report.jinja import ENV
 from loadtests.report.tables import markdown_table
 from loadtests.sweep import capacity_plan, db_compare, serverlife
@@ -43,6 +44,7 @@ README = ROOT / "README.md"
 RUNS = Path("docs/runs")  # stored runs the documents quote (results.json only)
 PROFILES_BLOCK, RESULTS_BLOCK, DB_BLOCK = "profiles", "results", "db_comparison"
 DB_CAPACITY_BLOCK, METRICS_BLOCK, COMMANDS_BLOCK = "db_capacity", "metrics", "sweep_commands"
+MAP_BLOCK, STACKS_BLOCK = "capacity_map", "stack_cost"
 # Where each generated block lives.
 DOCUMENTS = {
     PROFILES_BLOCK: ROOT / "docs" / "METHOD.md",
@@ -51,6 +53,8 @@ DOCUMENTS = {
     DB_CAPACITY_BLOCK: ROOT / "docs" / "DATABASE.md",
     METRICS_BLOCK: ROOT / "docs" / "METRICS.md",
     COMMANDS_BLOCK: ROOT / "docs" / "REFERENCE.md",
+    MAP_BLOCK: ROOT / "docs" / "CAPACITY.md",
+    STACKS_BLOCK: README,
 }
 
 
@@ -168,6 +172,31 @@ def db_capacity_table(run: Results) -> str | None:
     )
 
 
+def _settings(run: Results) -> str:
+    """How a stored capacity run was made: its command, its searches' wait and SLO, its CPUs."""
+    return _block("mapped", run, sorted({(e.delay_s, e.slo_p99_ms) for e in run.capacity}))
+
+
+def capacity_map_table(run: Results) -> str | None:
+    """The stored run's capacity map as the report gives it: each λ* with its interval beside
+    the theory, and what the map says (None: the run mapped nothing)."""
+    if not run.capacity:
+        return None
+    said = "\n".join(f"- {s}" for s in capacity_section.sentences(run.capacity))
+    table = markdown_table(*capacity_section.rows(run.capacity))
+    return "\n\n".join(part for part in (_settings(run), table, said) if part)
+
+
+def stack_cost_table(run: Results) -> str | None:
+    """The stored run's configurations under several instrumentation stacks, side by side
+    (None: it mapped none under two stacks)."""
+    table = observability.rows(run.capacity)
+    if table is None:
+        return None
+    said = " ".join(observability.sentences(run.capacity))
+    return "\n\n".join([_settings(run), markdown_table(*table), said])
+
+
 def _block_pattern(name: str) -> re.Pattern:
     return re.compile(rf"(<!-- generated: {name} -->\n)(.*?)(<!-- end: {name} -->)", re.S)
 
@@ -201,9 +230,14 @@ def _quoting(run: Path, table: str | None) -> str | None:
     return table and f"From `{RUNS / run.name}`. " + table
 
 
-def write(run: Path | None, mapped_run: Path | None) -> None:
-    """Rewrite every generated block; a run's blocks from ``run`` / ``mapped_run``, else from
-    the stored run each block names now."""
+def write(
+    run: Path | None,
+    mapped_run: Path | None,
+    capacity_run: Path | None = None,
+    stacks_run: Path | None = None,
+) -> None:
+    """Rewrite every generated block; a run's blocks from ``run`` / ``mapped_run`` /
+    ``capacity_run`` / ``stacks_run``, else from the stored run each block names now."""
     blocks = {PROFILES_BLOCK: profiles_table(), COMMANDS_BLOCK: commands_table()}
     if run := run or quoted_run(RESULTS_BLOCK):
         quoted = results_file.load(run / "results.json")
@@ -215,6 +249,15 @@ def write(run: Path | None, mapped_run: Path | None) -> None:
         if mapped is None:
             raise SystemExit(f"{mapped_run} mapped no database path")
         blocks[DB_CAPACITY_BLOCK] = _quoting(mapped_run, mapped)
+    for name, given, table in (
+        (MAP_BLOCK, capacity_run, capacity_map_table),
+        (STACKS_BLOCK, stacks_run, stack_cost_table),
+    ):
+        if quoted := given or quoted_run(name):
+            content = table(results_file.load(quoted / "results.json"))
+            if content is None:
+                raise SystemExit(f"{quoted} has nothing for the {name} block")
+            blocks[name] = _quoting(quoted, content)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
     django.setup()
@@ -245,6 +288,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the stored run whose database capacity map docs/DATABASE.md shows (default: the "
         "one its block names)",
     )
+    for name, what in ((MAP_BLOCK, "capacity map"), (STACKS_BLOCK, "instrumentation stacks")):
+        parser.add_argument(
+            f"--{name.replace('_', '-')}-run",
+            type=Path,
+            metavar="DIR",
+            help=f"the stored run whose {what} {DOCUMENTS[name].name} shows (default: the "
+            "one its block names)",
+        )
     args = parser.parse_args(argv)
     if args.what == PROFILES_BLOCK:
         print(profiles_table())
@@ -253,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("results needs a run directory")
         print(results_table(results_file.load(args.run / "results.json")))
     else:
-        write(args.run, args.db_capacity_run)
+        write(args.run, args.db_capacity_run, args.capacity_map_run, args.stack_cost_run)
     return 0
 
 
