@@ -122,6 +122,20 @@ def test_the_readmes_results_table_is_generated_from_the_run_it_names():
     assert shown == f"From `{docs_tables.RUNS / run.name}`. " + table
 
 
+@pytest.mark.parametrize(
+    ("name", "table"),
+    [
+        (docs_tables.MAP_BLOCK, docs_tables.capacity_map_table),
+        (docs_tables.STACKS_BLOCK, docs_tables.stack_cost_table),
+    ],
+)
+def test_a_stored_capacity_runs_block_is_generated_from_the_run_it_names(name, table):
+    run = docs_tables.quoted_run(name)
+    assert run is not None, f"the {name} block names no stored run"
+    content = table(results_file.load(run / "results.json"))
+    assert docs_tables.shown(name) == f"From `{docs_tables.RUNS / run.name}`. " + content
+
+
 def test_the_readme_stays_a_five_minute_read():
     lines = docs_tables.README.read_text().count("\n")
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines"

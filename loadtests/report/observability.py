@@ -73,6 +73,18 @@ def cpu_text(e: CapacityEntry) -> str:
     return f"{ms:.2f} ({ms * limit.cpu_rps / ci[1]:.2f}-{ms * limit.cpu_rps / ci[0]:.2f})"
 
 
+def ceilings_text(e: CapacityEntry) -> str:
+    """The model's and the CPU's ceilings and which binds: where the model's binds, a stack's
+    CPU cannot move λ* until its ceiling falls below the model's."""
+    limit = e.limit
+    said = [f"model {limit.model_rps:,.0f}"] if limit.model_rps else []
+    if limit.cpu_rps:
+        ci = limit.cpu_rps_ci95
+        interval = f" ({ci[0]:,.0f}-{ci[1]:,.0f})" if ci else ""
+        said.append(f"CPU {limit.cpu_rps:,.0f}{interval}")
+    return ", ".join(said) + (f" ({limit.binds})" if limit.binds else "") if said else "-"
+
+
 def ratio_text(e: CapacityEntry, base: CapacityEntry | None) -> tuple[str, str]:
     """(λ*(e) / λ*(base) with its 95% interval, the verdict) or why there is none."""
     if base is None:
@@ -112,6 +124,7 @@ def rows(entries: list[CapacityEntry]) -> Table | None:
         "verdict",
         "server CPU ms/request (95% CI)",
         "thread hops/request (ASGI)",
+        "ceilings req/s (binds)",
     ]
     table = []
     for key, stacks in grouped.items():
@@ -123,7 +136,7 @@ def rows(entries: list[CapacityEntry]) -> Table | None:
             ratio, verdict = ratio_text(e, base)
             lam = lambda_text(e) if e.is_result else _why_none(e)
             hops = "-" if e.thread_hops is None else f"{e.thread_hops:g}"
-            table.append([key, name, lam, ratio, verdict, cpu_text(e), hops])
+            table.append([key, name, lam, ratio, verdict, cpu_text(e), hops, ceilings_text(e)])
     return header, table
 
 

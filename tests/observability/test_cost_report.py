@@ -56,6 +56,8 @@ def test_each_stack_against_none_with_its_interval_cpu_and_hops(tmp_path):
     assert "| significant |" in rows["opentelemetry"]
     # The CPU ceiling's interval turned over: 1.4 ms / 1.1 to 1.4 ms / 0.9.
     assert "| 1.40 (1.27-1.56) | 2 |" in rows["opentelemetry"]
+    # Its CPU ceiling beside the model's: 1,000 / 1.4 ms, with the interval planted.
+    assert "CPU 714 (643-786)" in rows["opentelemetry"]
     cell = data["cells"][0]
     link = f"[run1-locust.html]({cell['dir']}/run1-locust.html)"
     assert f"- {cell['server']} x{cell['workers']} {cell['scenario']}: {link}" in text
