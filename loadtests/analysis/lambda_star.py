@@ -51,13 +51,14 @@ def combine(
 def saturation_rps(entry: CapacityEntry, cells: list) -> float | None:
     """The highest throughput (its interval's upper end) the same server, workers, threads and
     view reached in the closed-loop cells when the server, not the users, bound: a steady open
-    rate above it cannot be held."""
+    rate above it cannot be held. A cell of one run has no interval to judge by: the machine's
+    drift between it and the search could pass for an error, so it bounds nothing."""
     tops = [
-        (c.rps_ci95[1] if c.rps_ci95 else c.rps)
+        c.rps_ci95[1]
         for c in cells
         if (c.server, c.workers, c.threads, c.scenario)
         == (entry.server, entry.workers, entry.threads, entry.scenario)
-        and c.rps
+        and c.rps_ci95
         and not c.error
         and c.efficiency is not None
         and c.efficiency < REACHED_SHARE  # the users did not bind: the server did

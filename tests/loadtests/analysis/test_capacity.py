@@ -3,6 +3,8 @@ beside it and the measurement errors (made-up steps and searches)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from loadtests.analysis.capacity import (
@@ -14,7 +16,7 @@ from loadtests.analysis.capacity import (
     cpu_ceiling,
     model_ceiling,
 )
-from loadtests.analysis.lambda_star import combine, measurement_error, theory
+from loadtests.analysis.lambda_star import combine, measurement_error, saturation_rps, theory
 from loadtests.analysis.queueing import mdc_lambda_star
 from loadtests.model.latency import LatencyMs
 from loadtests.scenarios import SCENARIOS
@@ -165,3 +167,19 @@ def test_a_step_that_fell_behind_counts_its_cpu_per_answered_request():
     behind.achieved_rps = 985.0
     ceiling = cpu_ceiling([behind], cores=1)
     assert ceiling.rps == pytest.approx(985.0)
+
+
+def test_only_a_saturated_cell_with_an_interval_bounds_lambda_star():
+    config = {"server": "uvicorn", "workers": 1, "threads": 8, "scenario": "async-api"}
+    searched = SimpleNamespace(**config)
+
+    def cell(rps, ci, efficiency=0.5, **other):
+        fields = config | {"rps": rps, "rps_ci95": ci, "error": None, "efficiency": efficiency}
+        return SimpleNamespace(**fields | other)
+
+    assert saturation_rps(searched, [cell(900.0, [850.0, 960.0])]) == 960.0
+    # One run has no interval: the machine's drift between it and the search is no error.
+    assert saturation_rps(searched, [cell(900.0, None)]) is None
+    # Users that bound the cell say nothing of the server's saturation.
+    assert saturation_rps(searched, [cell(900.0, [850.0, 960.0], efficiency=0.99)]) is None
+    assert saturation_rps(searched, [cell(900.0, [850.0, 960.0], workers=2)]) is None
