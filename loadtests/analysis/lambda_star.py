@@ -51,14 +51,16 @@ def combine(
 def saturation_rps(entry: CapacityEntry, cells: list) -> float | None:
     """The highest throughput (its interval's upper end) the same server, workers, threads and
     view reached in the closed-loop cells when the server, not the users, bound: a steady open
-    rate above it cannot be held. A cell of one run has no interval to judge by: the machine's
-    drift between it and the search could pass for an error, so it bounds nothing."""
+    rate above it cannot be held. Only a cell of fresh runs judges: one start's windows leave
+    out the drift between it and the search, which could then pass for an error."""
     tops = [
         c.rps_ci95[1]
         for c in cells
         if (c.server, c.workers, c.threads, c.scenario)
         == (entry.server, entry.workers, entry.threads, entry.scenario)
         and c.rps_ci95
+        and (c.repeats or 1) > 1
+        and c.restart_per_repeat is not False
         and not c.error
         and c.efficiency is not None
         and c.efficiency < REACHED_SHARE  # the users did not bind: the server did

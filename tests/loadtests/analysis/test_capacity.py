@@ -175,11 +175,15 @@ def test_only_a_saturated_cell_with_an_interval_bounds_lambda_star():
 
     def cell(rps, ci, efficiency=0.5, **other):
         fields = config | {"rps": rps, "rps_ci95": ci, "error": None, "efficiency": efficiency}
-        return SimpleNamespace(**fields | other)
+        fresh = {"repeats": 3, "restart_per_repeat": True}
+        return SimpleNamespace(**fields | fresh | other)
 
     assert saturation_rps(searched, [cell(900.0, [850.0, 960.0])]) == 960.0
-    # One run has no interval: the machine's drift between it and the search is no error.
+    # One start's windows leave out the machine's drift between it and the search.
     assert saturation_rps(searched, [cell(900.0, None)]) is None
+    assert saturation_rps(searched, [cell(900.0, [850.0, 960.0], repeats=1)]) is None
+    windows = cell(900.0, [850.0, 960.0], restart_per_repeat=False)
+    assert saturation_rps(searched, [windows]) is None
     # Users that bound the cell say nothing of the server's saturation.
     assert saturation_rps(searched, [cell(900.0, [850.0, 960.0], efficiency=0.99)]) is None
     assert saturation_rps(searched, [cell(900.0, [850.0, 960.0], workers=2)]) is None
