@@ -10,8 +10,9 @@ code or the run.
 A block sits between ``<!-- generated: NAME -->`` and ``<!-- end: NAME -->``: the results in
 README.md, the profiles in docs/METHOD.md, the database comparison and the database paths at
 capacity in docs/DATABASE.md, the metrics (``dashboards.metrics_doc``) in docs/METRICS.md, the
-sweep's commands in docs/REFERENCE.md. A run's blocks say which stored run they show; ``write``
-without a run keeps each block's own.
+sweep's commands in docs/REFERENCE.md, the capacity map in docs/CAPACITY.md, what each
+instrumentation stack costs in README.md (the views) and docs/OBSERVABILITY.md (the fan-out).
+A run's blocks say which stored run they show; ``write`` without a run keeps each block's own.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ README = ROOT / "README.md"
 RUNS = Path("docs/runs")  # stored runs the documents quote (results.json only)
 PROFILES_BLOCK, RESULTS_BLOCK, DB_BLOCK = "profiles", "results", "db_comparison"
 DB_CAPACITY_BLOCK, METRICS_BLOCK, COMMANDS_BLOCK = "db_capacity", "metrics", "sweep_commands"
-MAP_BLOCK, STACKS_BLOCK = "capacity_map", "stack_cost"
+MAP_BLOCK, STACKS_BLOCK, FANOUT_STACKS_BLOCK = "capacity_map", "stack_cost", "stack_cost_fanout"
 # Where each generated block lives.
 DOCUMENTS = {
     PROFILES_BLOCK: ROOT / "docs" / "METHOD.md",
@@ -55,6 +56,7 @@ DOCUMENTS = {
     COMMANDS_BLOCK: ROOT / "docs" / "REFERENCE.md",
     MAP_BLOCK: ROOT / "docs" / "CAPACITY.md",
     STACKS_BLOCK: README,
+    FANOUT_STACKS_BLOCK: ROOT / "docs" / "OBSERVABILITY.md",
 }
 
 
@@ -235,9 +237,11 @@ def write(
     mapped_run: Path | None,
     capacity_run: Path | None = None,
     stacks_run: Path | None = None,
+    fanout_stacks_run: Path | None = None,
 ) -> None:
     """Rewrite every generated block; a run's blocks from ``run`` / ``mapped_run`` /
-    ``capacity_run`` / ``stacks_run``, else from the stored run each block names now."""
+    ``capacity_run`` / ``stacks_run`` / ``fanout_stacks_run``, else from the stored run each
+    block names now."""
     blocks = {PROFILES_BLOCK: profiles_table(), COMMANDS_BLOCK: commands_table()}
     if run := run or quoted_run(RESULTS_BLOCK):
         quoted = results_file.load(run / "results.json")
@@ -252,6 +256,7 @@ def write(
     for name, given, table in (
         (MAP_BLOCK, capacity_run, capacity_map_table),
         (STACKS_BLOCK, stacks_run, stack_cost_table),
+        (FANOUT_STACKS_BLOCK, fanout_stacks_run, stack_cost_table),
     ):
         if quoted := given or quoted_run(name):
             content = table(results_file.load(quoted / "results.json"))
@@ -288,7 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the stored run whose database capacity map docs/DATABASE.md shows (default: the "
         "one its block names)",
     )
-    for name, what in ((MAP_BLOCK, "capacity map"), (STACKS_BLOCK, "instrumentation stacks")):
+    for name, what in (
+        (MAP_BLOCK, "capacity map"),
+        (STACKS_BLOCK, "instrumentation stacks"),
+        (FANOUT_STACKS_BLOCK, "instrumentation stacks on the fan-out"),
+    ):
         parser.add_argument(
             f"--{name.replace('_', '-')}-run",
             type=Path,
@@ -304,7 +313,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("results needs a run directory")
         print(results_table(results_file.load(args.run / "results.json")))
     else:
-        write(args.run, args.db_capacity_run, args.capacity_map_run, args.stack_cost_run)
+        write(
+            args.run,
+            args.db_capacity_run,
+            args.capacity_map_run,
+            args.stack_cost_run,
+            args.stack_cost_fanout_run,
+        )
     return 0
 
 

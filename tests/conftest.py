@@ -26,6 +26,9 @@ SHARED_UNITS = {
     # start when DATABASE_URL is unset: one test starts it, the other watches it start and stop.
     "tests/test_quick_start.py": "lab-postgres",
     "tests/loadtests/sweep/test_db_interrupt_live.py": "lab-postgres",
+    # One tiny sweep (tests/loadtests/conftest.py's session fixture), read by both.
+    "tests/loadtests/prometheus/test_hook.py": "tiny-sweep",
+    "tests/loadtests/sweep/test_locust_artifacts_live.py": "tiny-sweep",
     # The sample project's environment and its database copy under var/projects/, which each
     # serving test makes afresh: two at once would pull the copy from under each other.
     **{
@@ -42,9 +45,8 @@ LONGEST_FIRST = (
     "tests/observability/test_capacity_stacks_live.py",
     "lab-postgres",
     "tests/reliability/test_soak.py",
-    "tests/loadtests/prometheus/test_hook.py",
+    "tiny-sweep",
     "tests/loadtests/sweep/test_capacity_db_live.py",
-    "tests/loadtests/sweep/test_locust_artifacts_live.py",
     "tests/loadtests/sweep/test_serverlife_live.py",
     "tests/dashboards/test_locust_exporter.py",
     "tests/dashboards/test_live.py",

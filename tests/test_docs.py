@@ -127,6 +127,7 @@ def test_the_readmes_results_table_is_generated_from_the_run_it_names():
     [
         (docs_tables.MAP_BLOCK, docs_tables.capacity_map_table),
         (docs_tables.STACKS_BLOCK, docs_tables.stack_cost_table),
+        (docs_tables.FANOUT_STACKS_BLOCK, docs_tables.stack_cost_table),
     ],
 )
 def test_a_stored_capacity_runs_block_is_generated_from_the_run_it_names(name, table):

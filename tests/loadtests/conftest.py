@@ -1,4 +1,5 @@
-"""Fixtures of the load tests' tests: a stored sweep, and a way to run the sweep's command."""
+"""Fixtures of the load tests' tests: a stored sweep, a way to run the sweep's command, and one
+tiny live sweep that several modules read."""
 
 from __future__ import annotations
 
@@ -56,3 +57,34 @@ def run_sweep(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         timeout=timeout,
         check=False,
     )
+
+# uvicorn, one worker, the async view and the async fan-out, a 3 s window each, with the
+# Prometheus the sweep runs beside it by default.
+TINY = [
+    "--servers",
+    "uvicorn",
+    "--workers",
+    "1",
+    "--scenarios",
+    "async-api",
+    "async-fanout",
+    "--users",
+    "10",
+    "--warmup",
+    "1",
+    "--duration",
+    "3",
+    "--repeats",
+    "1",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_sweep(tmp_path_factory) -> Path:
+    """The run directory of one tiny sweep (``TINY``), shared by the modules that read it: the
+    Prometheus hook's panels and Locust's own reports (one unit in tests/conftest.py, so that
+    it runs once)."""
+    out = tmp_path_factory.mktemp("reports")
+    done = run_sweep("--out", str(out), "--run-id", "tiny", *TINY, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return out / "tiny"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import msgspec
 import psutil
@@ -22,7 +21,7 @@ from loadtests.scenarios import SCENARIOS
 from loadtests.sweep import cli
 from loadtests.sweep.hooks import Guarded, beside
 from tests.loadtests import results_json
-from tests.loadtests.conftest import DATA, a_cell, run_sweep
+from tests.loadtests.conftest import DATA, a_cell
 from tests.loadtests.report.test_panels import (
     assert_exact_promql,
     assert_page_loads,
@@ -30,23 +29,6 @@ from tests.loadtests.report.test_panels import (
 )
 
 STORED = DATA / "results-prometheus.json"
-TINY = [
-    "--servers",
-    "uvicorn",
-    "--workers",
-    "1",
-    "--scenarios",
-    "async-api",
-    "async-fanout",
-    "--users",
-    "10",
-    "--warmup",
-    "1",
-    "--duration",
-    "3",
-    "--repeats",
-    "1",
-]
 
 
 def test_without_prometheus_the_sweep_says_so_once_and_goes_on(monkeypatch, tmp_path, capsys):
@@ -75,16 +57,7 @@ def test_no_prometheus_flag_and_external_hosts_leave_it_out():
     assert isinstance(beside(cli.parse_args([])).hook, prometheus_hook.PrometheusHook)
 
 
-# --- a tiny sweep, with a real Prometheus ----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def tiny_sweep(tmp_path_factory) -> Path:
-    """uvicorn, one worker, the async view and the async fan-out, a 3 s window each."""
-    out = tmp_path_factory.mktemp("reports")
-    done = run_sweep("--out", str(out), "--run-id", "tiny", *TINY, timeout=240)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return out / "tiny"
+# --- a tiny sweep, with a real Prometheus (tests/loadtests/conftest.py's tiny_sweep) ------------
 
 
 @pytest.mark.live

@@ -59,6 +59,7 @@ def small_sweep(tmp_path_factory) -> Path:
         # Room above the default profile's closed-loop limit on a busy machine.
         "--time-limit",
         "300",
+        "--no-prometheus",  # the tiny sweep (tests/loadtests/conftest.py) runs one
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
@@ -126,6 +127,7 @@ def test_distributed_locust_with_two_local_workers(tmp_path):
         "--users",
         "8",
         *SHORT,
+        "--no-prometheus",  # nothing here is Prometheus's (the tiny sweep runs one)
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     record = results_json.load(tmp_path / "dist" / "results.json")
