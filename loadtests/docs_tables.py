@@ -195,7 +195,7 @@ def stack_cost_table(run: Results) -> str | None:
     table = observability.rows(run.capacity)
     if table is None:
         return None
-    said = " ".join(observability.sentences(run.capacity))
+    said = "\n".join(f"- {s}" for s in observability.sentences(run.capacity))
     return "\n\n".join([_settings(run), markdown_table(*table), said])
 
 

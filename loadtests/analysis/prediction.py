@@ -139,8 +139,15 @@ def validate(run: Results) -> list[Check]:
             Check(twin.key, entry.key, if_async.rps, twin.lambda_star_rps, if_async.binds)
             for twin in entries
             if views[twin.scenario] == (ASYNC, wait)
-            and (twin.server, twin.workers, twin.threads, twin.db_pool_size)
-            == (entry.server, entry.workers, entry.threads, entry.db_pool_size)
+            # Under the same instrumentation too: a stack's CPU is part of the cost predicted.
+            and (twin.server, twin.workers, twin.threads, twin.db_pool_size, twin.instrumentation)
+            == (
+                entry.server,
+                entry.workers,
+                entry.threads,
+                entry.db_pool_size,
+                entry.instrumentation,
+            )
         ]
     return checks
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from loadtests.analysis import stats
 from loadtests.analysis.capacity import CapacityEntry, configuration_key
 from loadtests.analysis.lambda_star import lambda_ratio
 from loadtests.analysis.records import Cell
@@ -85,6 +86,44 @@ def ceilings_text(e: CapacityEntry) -> str:
     return ", ".join(said) + (f" ({limit.binds})" if limit.binds else "") if said else "-"
 
 
+@dataclass(frozen=True)
+class Compared:
+    """λ*(a stack) / λ*(the baseline) over their searches, as far as the searches bound it."""
+
+    ratio: stats.Ratio
+    detectable: float  # the smallest ratio these searches could have told from 1
+    bound: str  # "": the ratio itself; "at most" / "at least": one side's λ* is a lower bound
+
+    @property
+    def significant(self) -> bool:
+        """The interval leaves 1 out on the side the bound still holds."""
+        if self.bound == "at most":
+            return self.ratio.high < 1.0
+        if self.bound == "at least":
+            return self.ratio.low > 1.0
+        return self.ratio.significant
+
+    def text(self) -> str:
+        if not self.bound:
+            return self.ratio.text()
+        r, d = self.ratio, stats.ratio_digits(self.ratio.low, self.ratio.high)
+        return f"{self.bound} {r.value:.{d}f}x (95% CI {r.low:.{d}f}-{r.high:.{d}f})"
+
+
+def compare(e: CapacityEntry, base: CapacityEntry) -> Compared | None:
+    """``e`` against ``base``; None without an interval (one search a side), or when both λ*
+    are lower bounds (the generator limited both: their ratio bounds nothing). A lower bound
+    on one side bounds the ratio on one side: the baseline's true λ* is higher, so the ratio
+    is at most what was measured; ``e``'s, at least."""
+    if e.lower_bound and base.lower_bound:
+        return None
+    found = lambda_ratio(e, base)
+    if found is None:
+        return None
+    bound = "at most" if base.lower_bound else "at least" if e.lower_bound else ""
+    return Compared(found[0], found[1], bound)
+
+
 def ratio_text(e: CapacityEntry, base: CapacityEntry | None) -> tuple[str, str]:
     """(λ*(e) / λ*(base) with its 95% interval, the verdict) or why there is none."""
     if base is None:
@@ -93,17 +132,19 @@ def ratio_text(e: CapacityEntry, base: CapacityEntry | None) -> tuple[str, str]:
         return "-", "no λ* to compare"
     if e is base:
         return "1", "baseline"
-    if e.lower_bound or base.lower_bound:  # a ratio of lower bounds bounds nothing
-        plain = f"{e.lambda_star_rps / base.lambda_star_rps:.2f}x"
+    plain = f"{e.lambda_star_rps / base.lambda_star_rps:.2f}x"
+    compared = compare(e, base)
+    if compared is None and (e.lower_bound or base.lower_bound):
         return plain, "no verdict: a λ* is a lower bound (the generator limited its search)"
-    compared = lambda_ratio(e, base)
     if compared is None:
-        plain = f"{e.lambda_star_rps / base.lambda_star_rps:.2f}x"
         return plain, "one search each: no interval"
-    ratio, detectable = compared
-    if ratio.significant:
-        return ratio.text(), "significant"
-    return ratio.text(), f"not significant (detectable: {detectable - 1:.0%})"
+    if compared.bound:
+        limited = BASELINE if base.lower_bound else e.instrumentation
+        verdict = "significant" if compared.significant else "no verdict"
+        return compared.text(), f"{verdict} ({limited}'s λ* is a lower bound)"
+    if compared.significant:
+        return compared.text(), "significant"
+    return compared.text(), f"not significant (detectable: {compared.detectable - 1:.0%})"
 
 
 def _why_none(e: CapacityEntry) -> str:
@@ -140,11 +181,34 @@ def rows(entries: list[CapacityEntry]) -> Table | None:
     return header, table
 
 
+def findings(entries: list[CapacityEntry]) -> list[str]:
+    """Per configuration: each stack whose λ* differs significantly from the baseline's, with
+    its ratio and its CPU per request beside the baseline's; or that none does, and which
+    limit binds. Nothing for a configuration with no two stacks that could be compared."""
+    said = []
+    for key, stacks in _by_configuration(entries).items():
+        base = stacks.get(BASELINE)
+        compared = {
+            name: found
+            for name, e in stacks.items()
+            if base is not None and e is not base and e.is_result and base.is_result
+            if (found := compare(e, base)) is not None
+        }
+        costly = [name for name in STACK_NAMES if name in compared and compared[name].significant]
+        for name in costly:
+            cpus = cpu_text(stacks[name]), cpu_text(base)
+            said.append(say.stack_cost(key, name, BASELINE, compared[name], *cpus))
+        if compared and not costly:
+            said.append(say.stacks_same(key, BASELINE, len(compared), base.limit.binds))
+    return said
+
+
 def sentences(entries: list[CapacityEntry]) -> list[str]:
-    """What the table rests on, said once."""
+    """What the stacks cost, then what the table rests on, said once."""
     if not _by_configuration(entries):
         return []
-    return [say.stacks_ratio(BASELINE), say.stacks_cpu(), say.stacks_hops()]
+    method = [say.stacks_ratio(BASELINE), say.stacks_cpu(), say.stacks_hops()]
+    return [*findings(entries), *method]
 
 
 def locust_files(cells: list[Cell]) -> list[LocustFiles]:

@@ -58,6 +58,7 @@ def run_sweep(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         check=False,
     )
 
+
 # uvicorn, one worker, the async view and the async fan-out, a 3 s window each, with the
 # Prometheus the sweep runs beside it by default.
 TINY = [

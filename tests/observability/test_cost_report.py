@@ -58,6 +58,11 @@ def test_each_stack_against_none_with_its_interval_cpu_and_hops(tmp_path):
     assert "| 1.40 (1.27-1.56) | 2 |" in rows["opentelemetry"]
     # Its CPU ceiling beside the model's: 1,000 / 1.4 ms, with the interval planted.
     assert "CPU 714 (643-786)" in rows["opentelemetry"]
+    # What it means, said from those figures: only the stack whose ratio leaves 1 out.
+    said = "uvicorn/1x8/async-api: opentelemetry held 0.70x (95% CI"
+    assert said in text
+    assert "at 1.40 (1.27-1.56) ms of server CPU per request against 0.90 (0.82-1.00)." in text
+    assert "uvicorn/1x8/async-api: lab held" not in text
     cell = data["cells"][0]
     link = f"[run1-locust.html]({cell['dir']}/run1-locust.html)"
     assert f"- {cell['server']} x{cell['workers']} {cell['scenario']}: {link}" in text
@@ -82,8 +87,39 @@ def test_a_lower_bound_or_a_search_that_held_nothing_gets_no_verdict():
     )
     _, (_, lab, otel) = observability.rows([none, bound, empty])
     assert lab[1] == "lab"
+    # A lower bound bounds the ratio on one side only: lab's true λ* is higher, so the ratio is
+    # at least 0.92x, which cannot say lab costs anything.
     assert lab[3:5] == [
-        "0.92x",
-        "no verdict: a λ* is a lower bound (the generator limited its search)",
+        "at least 0.92x (95% CI 0.87-0.97)",
+        "no verdict (lab's λ* is a lower bound)",
     ]
     assert otel[2:5] == ["no rate held (the generator limited the search)", "-", "no λ* to compare"]
+
+
+def test_where_no_stack_moves_lambda_star_it_says_so_and_which_limit_binds():
+    none = _under("none", [1000.0, 1020.0, 990.0], 0.9)
+    lab = _under("lab", [1000.0, 980.0, 1010.0], 0.95)
+    (said, *method) = observability.sentences([none, lab])
+    assert said.startswith("uvicorn/1x8/async-api: no stack's λ* differs significantly from none's")
+    assert "(1 compared" in said
+    assert len(method) == 3, "then what the table rests on"
+    # One search a side: no interval, so nothing is claimed either way.
+    one = [_under("none", [1000.0], 0.9), _under("lab", [700.0], 0.95)]
+    assert observability.findings(one) == []
+
+
+def test_a_baseline_the_generator_limited_still_bounds_a_costlier_stack():
+    none = msgspec.structs.replace(_under("none", [1000.0, 1020.0, 990.0], 0.6), lower_bound=True)
+    otel = _under("opentelemetry", [700.0, 720.0, 690.0], 1.4)
+    lab = msgspec.structs.replace(_under("lab", [990.0, 1000.0, 1010.0], 0.62), lower_bound=True)
+    _, (_, lab_row, otel_row) = observability.rows([none, lab, otel])
+    # none's true λ* is higher still, so the ratio is at most what was measured: below 1.
+    assert otel_row[3].startswith("at most 0.70x (95% CI")
+    assert otel_row[4] == "significant (none's λ* is a lower bound)"
+    assert lab_row[3:5] == [
+        "1.00x",
+        "no verdict: a λ* is a lower bound (the generator limited its search)",
+    ]
+    (said, *_) = observability.sentences([none, lab, otel])
+    assert said.startswith("uvicorn/1x8/async-api: opentelemetry held at most 0.70x (95% CI")
+    assert "(none's is a lower bound: the generator limited its searches)" in said

@@ -89,6 +89,7 @@ def test_each_stored_capacity_entry_is_predicted_and_each_sync_view_for_its_asyn
             assert SCENARIOS[sync.scenario].view == SYNC
             assert SCENARIOS[twin.scenario].view == ASYNC
             assert SCENARIOS[twin.scenario].wait == SCENARIOS[sync.scenario].wait
+            assert twin.instrumentation == sync.instrumentation, "a stack's CPU is in the cost"
 
 
 def test_the_documented_agreement_is_the_computed_one():
