@@ -35,11 +35,14 @@ INSTRUMENTATION ?= lab
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
+# The libraries' bytecode is compiled here, once: every Python the lab starts (servers, Locust,
+# the sweep, the tests) reads it, even under PYTHONDONTWRITEBYTECODE, which would otherwise
+# have each one compile its imports from source.
 $(VENV)/.synced: pyproject.toml uv.lock .python-version
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || { \
 	  echo "Bootstrapping uv into $$($(PYTHON) --version)"; \
 	  $(PYTHON) -m pip install --quiet --disable-pip-version-check --root-user-action=ignore uv; }
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 setup: $(VENV)/.synced ## Create the virtual environment from uv.lock

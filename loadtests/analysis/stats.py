@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
-import scipy.stats
 
 from loadtests.model.latency import CONFIDENCE, Latency, nearest_rank
 
@@ -155,6 +154,10 @@ def t_quantile(p: float, df: float) -> float:
     """Student's t quantile: the t with P(T <= t) = p, for any df > 0 (inf: the normal's)."""
     if not 0.0 < p < 1.0 or not df > 0:
         raise ValueError(f"t_quantile needs 0 < p < 1 and df > 0, not p={p}, df={df}")
+    # Imported here, at the first use: every Locust process imports this module (through the
+    # open model's search) and never asks for a t quantile, and scipy.stats is 0.7 s of imports.
+    import scipy.stats
+
     return float(scipy.stats.t.ppf(p, df))
 
 

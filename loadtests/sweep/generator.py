@@ -200,7 +200,9 @@ def wait(master: subprocess.Popen, run: LoadRun, tick: Callable[[], None]) -> Wi
         if time.monotonic() > deadline:
             raise GeneratorFailed(f"Locust did not finish within {run.time_limit + 15:.0f} s")
         tick()
-        time.sleep(0.2)
+        # Wakes as soon as Locust exits (the next run starts that much sooner), else in 0.2 s.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            master.wait(timeout=0.2)
     return msgspec.json.decode(output(master, run.out, run.log, "windows"), type=WindowsFile)
 
 
