@@ -25,8 +25,6 @@ import functools
 import math
 
 import numpy as np
-import scipy.optimize
-from scipy.stats import poisson
 
 P99 = 0.99
 # The stationary chain is iterated until its distribution moves less than this (L1).
@@ -43,6 +41,10 @@ def _tail_root(servers: int, arrivals_per_service: float) -> float:
     def gap(z: float) -> float:
         return servers * math.log(z) - arrivals_per_service * (z - 1.0)
 
+    # scipy is imported where it is used, here and below: every sweep process imports this
+    # module (through the capacity plans) and most never ask it a question.
+    import scipy.optimize
+
     high = 2.0
     while gap(high) > 0:
         high *= 2.0
@@ -52,6 +54,8 @@ def _tail_root(servers: int, arrivals_per_service: float) -> float:
 @functools.lru_cache(maxsize=64)
 def _number_in_system(servers: int, arrivals_per_service: float) -> np.ndarray:
     """The stationary law of N, the number in the system, seen D apart (see the module)."""
+    from scipy.stats import poisson
+
     # P(A = k) until what is left of the tail is negligible.
     a = poisson.pmf(np.arange(poisson.isf(1e-14, arrivals_per_service) + 1), arrivals_per_service)
     load = arrivals_per_service / servers
@@ -82,6 +86,8 @@ def mdc_wait_cdf(servers: int, service_s: float, rate: float, wait_s: float) -> 
         return 1.0 if wait_s >= 0 else 0.0
     if rate * service_s >= servers:
         return 0.0
+    from scipy.stats import poisson
+
     p = _number_in_system(servers, rate * service_s)
     k, u = divmod(wait_s, service_s)
     room = (int(k) + 1) * servers - 1

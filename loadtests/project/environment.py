@@ -90,7 +90,10 @@ def build(project: Project, directory: Path | None = None) -> Environment:
     ]
     # From the project's directory, as its users install it: relative paths in its
     # requirements are its own.
-    install = [*UV, "pip", "install", "--quiet", "--python", str(env.python), *requirements]
+    # Compiled once here: with PYTHONDONTWRITEBYTECODE set (as on the lab's machine), every
+    # server worker and Locust would compile Django from source at each start.
+    install = [*UV, "pip", "install", "--quiet", "--compile-bytecode", "--python", str(env.python)]
+    install += requirements
     run(install, failed, EnvironmentFailed, cwd=project.root)
     record.write_text(json.dumps(inputs, indent=2))
     return env
