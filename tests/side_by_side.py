@@ -1,6 +1,9 @@
 """Cases run at once: a module whose cases mostly wait (on a graceful stop, a hung server, a
 soak's clock, servers starting) runs them side by side in a module fixture, each in its own
-thread, and each test checks its own case's outcome.
+thread, and each test checks its own case's outcome. A case starts and stops its processes within
+its own run: a server started in a thread dies with the thread (``mysite.launcher.die_with_parent``:
+Linux sends the parent-death signal when the thread that forked the child ends), so a server
+that outlives its case must be started by the test's own thread.
 
     @pytest.fixture(scope="module")
     def stops(request):

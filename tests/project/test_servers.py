@@ -1,8 +1,8 @@
 """The sample served under each kind with two workers: every route answers, and ``/metrics``
 counts each request once, whichever worker served it; a search waits for every worker process.
 
-The four kinds start side by side (the module's ``served`` fixture), each on its own port with
-its own metrics directory, and serve the tests of this module."""
+Each kind's server (the module's ``served`` fixture) serves every test of this module that asks
+for the kind."""
 
 import contextlib
 
@@ -13,26 +13,31 @@ from loadtests.project.preflight import count_check, preflight, served_counts
 from loadtests.project.servers import PROJECT_KINDS, serve
 from loadtests.sweep.cell import wait_for_processes
 from mysite.launcher import ServerFailed
-from tests.side_by_side import outcome, selected_cases, side_by_side
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 REPEATS = 10
 
 
 @pytest.fixture(scope="module")
-def served(request, prepared_sample):
-    """Each kind the selected tests read, two workers, all started at once."""
+def served(prepared_sample):
+    """The sample served as a kind, two workers: started on the first test that asks for the
+    kind, and kept for the module's other tests."""
     wsgi_app = prepared_sample.description.wsgi_application
-    kinds = selected_cases(request, "served", "kind")
     with contextlib.ExitStack() as stack:
-        starting = {kind: serve(prepared_sample.shim, wsgi_app, kind, workers=2) for kind in kinds}
-        running = side_by_side(stack.enter_context, list(starting.values()))
-        yield {kind: running[server] for kind, server in starting.items()}
+        running = {}
+
+        def server(kind: str):
+            if kind not in running:
+                started = serve(prepared_sample.shim, wsgi_app, kind, workers=2)
+                running[kind] = stack.enter_context(started)
+            return running[kind]
+
+        yield server
 
 
 @pytest.mark.parametrize("kind", PROJECT_KINDS)
 def test_each_kind_serves_the_project_and_counts_every_request_once(prepared_sample, served, kind):
-    running = outcome(served[kind])
+    running = served(kind)
     checked = preflight(running.url, prepared_sample.routes, "/login/", own_database=False)
     answers = {c.route.pattern: c.status for c in checked}
     assert {p: s for p, s in answers.items() if not p.startswith("/admin/")} == {
@@ -57,7 +62,7 @@ def test_each_kind_serves_the_project_and_counts_every_request_once(prepared_sam
 
 @pytest.mark.parametrize("kind", ["uvicorn", "gunicorn-gthread"])
 def test_a_search_waits_for_every_worker_process(served, kind):
-    running = outcome(served[kind])
+    running = served(kind)
     assert wait_for_processes(running.pid, 2) >= 2
     with pytest.raises(ServerFailed, match="of 9 worker processes"):
         wait_for_processes(running.pid, 9, timeout=0.5)
