@@ -42,55 +42,49 @@ def server_processes(cluster: pg.Cluster) -> list[psutil.Process]:
     return found
 
 
-@pytest.fixture(scope="module")
-def initialised_root():
-    """A cluster's folder, initialised (initdb, the costly part of a first start) once for the
-    tests that start and stop a cluster of their own; stopped if still running, and removed,
-    with the module."""
+def test_start_and_stop_leave_no_process_and_no_socket():
     root = new_cluster_root()
     try:
-        pg.init(pg.Cluster(root))
-        yield root
+        with pg.running(root) as cluster:
+            assert pg.is_running(cluster)
+            assert cluster.socket.exists()
+            pid = postmaster_pid(cluster)
+            children = psutil.Process(pid).children(recursive=True)
+            assert children, "a running PostgreSQL has its background processes"
+            seen = {process.pid for process in server_processes(cluster)}
+            # The finder used below sees this cluster's processes while it runs.
+            assert pid in seen
+            assert len(seen) > 1
+            assert sql(cluster, "SELECT current_setting('fsync')") == [("off",)]
+            assert sql(cluster, "SHOW max_connections") == [(str(pg.MAX_CONNECTIONS),)]
+            # A second start finds it running and leaves it to whoever started it.
+            assert pg.start(cluster) is False
+        assert is_gone(pid)
+        assert all(is_gone(child.pid) for child in children)
+        assert server_processes(cluster) == []
+        assert list(cluster.socket_dir.iterdir()) == [], "no socket or lock file left"
+        assert not pg.is_running(cluster)
     finally:
-        pg.stop(pg.Cluster(root))
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_start_and_stop_leave_no_process_and_no_socket(initialised_root):
-    with pg.running(initialised_root) as cluster:
-        assert pg.is_running(cluster)
-        assert cluster.socket.exists()
-        pid = postmaster_pid(cluster)
-        children = psutil.Process(pid).children(recursive=True)
-        assert children, "a running PostgreSQL has its background processes"
-        seen = {process.pid for process in server_processes(cluster)}
-        # The finder used below sees this cluster's processes while it runs.
-        assert pid in seen
-        assert len(seen) > 1
-        assert sql(cluster, "SELECT current_setting('fsync')") == [("off",)]
-        assert sql(cluster, "SHOW max_connections") == [(str(pg.MAX_CONNECTIONS),)]
-        # A second start finds it running and leaves it to whoever started it.
-        assert pg.start(cluster) is False
-    assert is_gone(pid)
-    assert all(is_gone(child.pid) for child in children)
-    assert server_processes(cluster) == []
-    assert list(cluster.socket_dir.iterdir()) == [], "no socket or lock file left"
-    assert not pg.is_running(cluster)
+def test_the_cluster_stops_when_its_block_fails():
+    root = new_cluster_root()
+    try:
+        seen: list[pg.Cluster] = []
 
+        def fail_inside() -> None:
+            with pg.running(root) as cluster:
+                seen.append(cluster)
+                raise RuntimeError("boom")
 
-def test_the_cluster_stops_when_its_block_fails(initialised_root):
-    seen: list[pg.Cluster] = []
-
-    def fail_inside() -> None:
-        with pg.running(initialised_root) as cluster:
-            seen.append(cluster)
-            raise RuntimeError("boom")
-
-    with pytest.raises(RuntimeError, match="boom"):
-        fail_inside()
-    assert not pg.is_running(seen[0])
-    assert server_processes(seen[0]) == []
-    assert list(seen[0].socket_dir.iterdir()) == []
+        with pytest.raises(RuntimeError, match="boom"):
+            fail_inside()
+        assert not pg.is_running(seen[0])
+        assert server_processes(seen[0]) == []
+        assert list(seen[0].socket_dir.iterdir()) == []
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_a_cluster_made_by_the_trusting_lab_is_refused_with_the_way_out():
