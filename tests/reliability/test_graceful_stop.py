@@ -10,7 +10,8 @@ wait ``delay=10`` beside it. The launcher must hand that figure to every kind.
 Before: uvicorn waited 5 s, gunicorn 10 s, and uvicorn workers under gunicorn had no graceful
 timeout at all (gunicorn's SIGKILL ended them, with no lifespan shutdown); then every kind
 waited a fixed 15 s, which cut the sequential fan-out (it had no deadline of its own). The kinds
-run side by side, so the test takes one long request's time, not five.
+run side by side, so the test takes one long request's time, not five; so do the two kinds of
+the reload under Locust (the module's ``reloads`` fixture).
 """
 
 import os
@@ -29,8 +30,9 @@ from mysite.lifespan import SHUTDOWN_COMPLETE, STARTUP_COMPLETE
 from mysite.metrics import names
 from mysite.servers import SERVER_KINDS
 from mysite.shutdown import StopTimes
+from tests.side_by_side import outcome, selected_cases, side_by_side
 
-from .helpers import locust_load, process_tree, scrape, total, wait_for, worker_pids
+from .helpers import LocustRun, locust_load, process_tree, scrape, total, wait_for, worker_pids
 
 pytestmark = pytest.mark.live
 
@@ -182,27 +184,42 @@ def test_sigterm_with_the_longest_requests_in_flight_on_every_kind(tmp_path, ups
 
 RELOAD_KINDS = {"gunicorn-gthread": "SyncHelloUser", "gunicorn-uvicorn": "AsyncHelloUser"}
 LOCUST_USERS = 10
+# The request held across the reload: long enough that the HUP, sent a second after it, lands
+# while an old worker holds it; the test checks that it did.
+HELD_S = 5.0
+SENT_BEFORE_HUP_S = 1.0
 
 
-@pytest.mark.parametrize("kind", list(RELOAD_KINDS))
-def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
-    """gunicorn's HUP while Locust runs (keep-alive connections, no wait) and a 10 s request is
-    in flight: new workers start, the old ones finish what they hold and go."""
+@dataclass
+class Reload:
+    load: LocustRun
+    old: set[int]
+    new: set[int]
+    held: tuple[int | str, float]  # the held request's status and its seconds
+    sent_at: float
+    hup_at: float
+    done_at: float
+    log: str
+
+
+def reload_under_locust(kind: str, log_dir: Path) -> Reload:
     with (
-        serve(kind, workers=WORKERS, log_dir=tmp_path) as server,
+        serve(kind, workers=WORKERS, log_dir=log_dir) as server,
         ThreadPoolExecutor(1) as pool,
-        locust_load(server.url, RELOAD_KINDS[kind], LOCUST_USERS, tmp_path) as load,
+        locust_load(server.url, RELOAD_KINDS[kind], LOCUST_USERS, log_dir) as load,
     ):
         wait_for(
             lambda: total(scrape(server.url), names.SERVER_DURATION + "_count") > 100,
             60,
-            "Locust's load reaching the server",
+            f"{kind}: Locust's load reaching the server",
         )
         old = lifespans_started(server)
-        long_one = pool.submit(get, server.url + "/sync/api/")  # delay=MAX_DELAY
-        wait_for(
-            lambda: total(scrape(server.url), names.SERVER_ACTIVE) >= 1, 10, "the long request"
+        sent_at = time.monotonic()
+        held = pool.submit(
+            lambda: (get(server.url + "/sync/api/", {"delay": HELD_S}), time.monotonic())
         )
+        time.sleep(SENT_BEFORE_HUP_S)
+        hup_at = time.monotonic()
         os.kill(server.pid, signal.SIGHUP)
         new = wait_for(
             lambda: (
@@ -217,20 +234,43 @@ def test_a_reload_under_locust_fails_no_request(kind, tmp_path, figure):
                 total(scrape(server.url), names.SERVER_DURATION + "_count") > served_after + 100
             ),
             30,
-            "Locust served by the new workers",
+            f"{kind}: Locust served by the new workers",
         )
-        long_status, _ = long_one.result()
+        answer, done_at = held.result()
         log = server.log_path.read_text(errors="replace")
-    shut_down = logged_in(log, SHUTDOWN_COMPLETE, old)
+    return Reload(load, old, new, answer, sent_at, hup_at, done_at, log)
+
+
+@pytest.fixture(scope="module")
+def reloads(request, tmp_path_factory) -> dict[str, Reload | BaseException]:
+    """Each selected kind's reload under Locust, the kinds side by side."""
+    kinds = selected_cases(request, "reloads", "kind")
+    dirs = {kind: tmp_path_factory.mktemp(f"reload-{kind}") for kind in kinds}
+    return side_by_side(lambda kind: reload_under_locust(kind, dirs[kind]), kinds)
+
+
+@pytest.mark.parametrize("kind", list(RELOAD_KINDS))
+def test_a_reload_under_locust_fails_no_request(kind, reloads, figure):
+    """gunicorn's HUP while Locust runs (keep-alive connections, no wait) and a long request is
+    in flight: new workers start, the old ones finish what they hold and go."""
+    reload = outcome(reloads[kind])
+    load, old, new = reload.load, reload.old, reload.new
+    held_status, held_seconds = reload.held
+    shut_down = logged_in(reload.log, SHUTDOWN_COMPLETE, old)
     figure(
         f"{kind}: HUP under Locust ({LOCUST_USERS} users, no wait)",
         f"{load.requests} requests, {load.failures} failed {load.failures_by_error}, the "
-        f"{MAX_DELAY:g} s request {long_status}, workers {sorted(old)} -> {sorted(new)}, "
-        f"lifespan shutdown in {len(shut_down)}/{len(old)} old workers",
-        "0 failed; the long request 200",
+        f"{HELD_S:g} s request {held_status} after {held_seconds:.1f} s (HUP "
+        f"{reload.hup_at - reload.sent_at:.1f} s after it was sent), workers {sorted(old)} -> "
+        f"{sorted(new)}, lifespan shutdown in {len(shut_down)}/{len(old)} old workers",
+        "0 failed; the long request 200, begun before the HUP and ended after it",
     )
     assert load.failures == 0, load.failures_by_error
     assert load.requests > 200
-    assert long_status == 200
+    assert held_status == 200
+    # Held across the reload by an old worker: it had begun before the HUP (it ended less than
+    # its own sleep after it), and it could not end before the HUP (sent less than its sleep
+    # before it).
+    assert reload.done_at - HELD_S < reload.hup_at < reload.sent_at + HELD_S
     if kind in ASGI_KINDS:
         assert shut_down == old

@@ -8,8 +8,11 @@
 - No remote load target without ``--allow-remote-host``: the sweep refuses before it opens a
   socket, resolves a name or starts a process.
 
-Each live test watches the sweep's process tree (psutil) in the background while it runs, and
-afterwards checks that every process it saw is gone.
+Each live test's sweep has its process tree watched (psutil) in the background while it runs,
+and every process the watch saw is checked gone as soon as the sweep exits. The three live
+sweeps run side by side (the module's ``sweeps`` fixture), each in its own directories on its
+own ports: most of each is waiting (on a hung server, a graceful stop, a two-second load), and
+one after another they took 2 min 15 s of a loaded machine.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
@@ -30,6 +34,7 @@ import pytest
 
 from loadtests.sweep import cli as sweep
 from tests.loadtests import results_json as results
+from tests.side_by_side import outcome, selected_cases, side_by_side
 
 from .helpers import wait_for
 
@@ -150,22 +155,6 @@ def holders(paths: list[str]) -> list[str]:
     return found
 
 
-@pytest.fixture
-def watches():
-    """The tree watches of a test's sweeps; whatever they saw still running is killed at the end.
-
-    Only at teardown, after the test's own checks: a failed test must not leave servers behind,
-    and the checks must see what the sweep left.
-    """
-    started: list[TreeWatch] = []
-    yield started
-    for watch in started:
-        watch.stop()
-        for seen in watch.alive():
-            with contextlib.suppress(psutil.Error):
-                seen.process.kill()
-
-
 @contextlib.contextmanager
 def running_sweep(args: list[str], out: Path, env: dict[str, str], watches: list[TreeWatch]):
     """``python -m loadtests.sweep ARGS`` in its own session, watched; the sweep always stopped."""
@@ -192,17 +181,67 @@ def running_sweep(args: list[str], out: Path, env: dict[str, str], watches: list
             process.wait(timeout=30)
 
 
-def assert_everything_gone(watch: TreeWatch, figure, exited_at: float) -> None:
-    """Every process seen in the sweep's tree ends within GONE_WITHIN s of the sweep's exit."""
-    seen = len(watch.seen)
-    assert seen, "the watch saw the sweep's processes"
+@dataclass
+class Ended:
+    """A sweep that exited, as seen when it did: what its test checks afterwards."""
+
+    code: int
+    out_text: str
+    err_text: str
+    run_dir: Path
+    watch: TreeWatch
+    started: float
+    exited_at: float
+    left: list[str]  # the processes of its tree still running GONE_WITHIN s after its exit
+    last_gone: float  # seconds from its exit to the look that found every one gone
+    holders: list[str]  # processes with a file open (or their cwd) under its directories
+    metrics_dirs_left: list[str]
+    interrupted_at: float = 0.0
+    before: dict[str, int] = field(default_factory=dict)  # running when interrupted
+
+
+def ended(
+    code: int,
+    watch: TreeWatch,
+    streams: tuple[Path, Path],
+    run_dir: Path,
+    started: float,
+    exited_at: float,
+    **interruption,
+) -> Ended:
+    """The sweep just exited: at once, every process it started gone within GONE_WITHIN s, and
+    nothing open under its run and metrics directories."""
     with contextlib.suppress(AssertionError):
         wait_for(lambda: not watch.alive(), GONE_WITHIN, "every process of the sweep gone")
-    left = watch.alive()
-    figure("processes seen in the sweep's tree", f"{seen}: {dict(sorted(watch.roles().items()))}")
-    figure("processes left after exit", len(left), f"0 within {GONE_WITHIN:g} s")
-    assert not left, [f"{s.process.pid} {s.role}: {' '.join(s.process.cmdline())}" for s in left]
-    figure("last one gone, after the sweep's exit", f"{time.monotonic() - exited_at:.2f} s")
+    left = [f"{s.process.pid} {s.role}: {' '.join(s.cmdline)}" for s in watch.alive()]
+    last_gone = time.monotonic() - exited_at
+    stdout, stderr = streams
+    return Ended(
+        code,
+        stdout.read_text(),
+        stderr.read_text(),
+        run_dir,
+        watch,
+        started,
+        exited_at,
+        left,
+        last_gone,
+        holders([str(run_dir), *watch.metrics_dirs]),
+        [d for d in watch.metrics_dirs if Path(d).exists()],
+        **interruption,
+    )
+
+
+def assert_everything_gone(end: Ended, figure) -> None:
+    """Every process seen in the sweep's tree ended within GONE_WITHIN s of the sweep's exit."""
+    seen = len(end.watch.seen)
+    assert seen, "the watch saw the sweep's processes"
+    figure(
+        "processes seen in the sweep's tree", f"{seen}: {dict(sorted(end.watch.roles().items()))}"
+    )
+    figure("processes left after exit", len(end.left), f"0 within {GONE_WITHIN:g} s")
+    assert not end.left, end.left
+    figure("last one gone, after the sweep's exit", f"{end.last_gone:.2f} s")
 
 
 # --- Ctrl-C mid-sweep ---------------------------------------------------------------------------
@@ -262,8 +301,8 @@ INTERRUPTIONS = {
 def under_load(case: Interruption, run_dir: Path, watch: TreeWatch) -> bool:
     """The cell ``case.during`` is under load, with what makes the case telling running."""
     # A run's windows file is written when its load ends (the cells are analysed at the end).
-    ended = [run_dir / "cells" / case.slug(i) / "run1.json" for i in range(len(case.cells))]
-    if sum(path.exists() for path in ended) != case.during:
+    written = [run_dir / "cells" / case.slug(i) / "run1.json" for i in range(len(case.cells))]
+    if sum(path.exists() for path in written) != case.during:
         return False
     if not (run_dir / "cells" / case.slug(case.during) / "run1.ready").exists():
         return False
@@ -280,20 +319,16 @@ def under_load(case: Interruption, run_dir: Path, watch: TreeWatch) -> bool:
     return False
 
 
-@pytest.mark.live
-@pytest.mark.timeout(240)
-@pytest.mark.parametrize("name", list(INTERRUPTIONS))
-def test_ctrl_c_mid_sweep_stops_every_process_and_keeps_what_was_measured(
-    name, tmp_path, figure, watches
-):
-    """SIGINT to the sweep's process group while a cell is under load."""
-    case = INTERRUPTIONS[name]
-    out = tmp_path / "reports"
+def interrupted(case: Interruption, tmp: Path, watches: list[TreeWatch]) -> Ended:
+    """The sweep of ``case``, sent SIGINT to its process group (a terminal's Ctrl-C: the
+    foreground group) while its cell ``case.during`` is under load."""
+    out = tmp / "reports"
     run_dir = out / "cut"
     args = ["--out", str(out), "--run-id", "cut", *case.options]
     for cell in case.cells:
         args += ["--cell", cell]
-    with running_sweep(args, tmp_path, sweep_env(), watches) as (process, watch, stdout, stderr):
+    started = time.monotonic()
+    with running_sweep(args, tmp, sweep_env(), watches) as (process, watch, stdout, stderr):
         wait_for(
             lambda: under_load(case, run_dir, watch) or process.poll() is not None,
             150,
@@ -303,7 +338,7 @@ def test_ctrl_c_mid_sweep_stops_every_process_and_keeps_what_was_measured(
         watch.poll()
         before = dict(sorted(watch.running_roles().items()))
         interrupted_at = time.monotonic()
-        os.killpg(process.pid, signal.SIGINT)  # a terminal's Ctrl-C: the foreground group
+        os.killpg(process.pid, signal.SIGINT)
         if case.presses == 2:
             # Again, once the sweep is stopping the server (which then logs the SIGTERM).
             cell_dir = run_dir / "cells" / case.slug(case.during)
@@ -323,12 +358,95 @@ def test_ctrl_c_mid_sweep_stops_every_process_and_keeps_what_was_measured(
         code = process.wait(timeout=120)
         exited_at = time.monotonic()
         watch.stop()
+    moments = {"interrupted_at": interrupted_at, "before": before}
+    return ended(code, watch, (stdout, stderr), run_dir, started, exited_at, **moments)
 
-    out_text, err_text = stdout.read_text(), stderr.read_text()
-    figure("running when interrupted", before)
-    figure("SIGINT to exit", f"{exited_at - interrupted_at:.2f} s", "< 60 s")
-    assert code == 130, err_text[-3000:]
-    assert exited_at - interrupted_at < 60
+
+# --- a server that never becomes ready -----------------------------------------------------------
+
+NEVER_READY = "never-ready"
+# Bounds the wait for the hanging server (generously: the server that serves must start within
+# it too, on a busy machine).
+READY_TIMEOUT = 15
+
+
+def never_ready(tmp: Path, watches: list[TreeWatch]) -> Ended:
+    """A sweep of a server that hangs, one that exits before it is ready, then one that serves.
+
+    ``never_ready_settings`` (passed through the environment, as a person would) decides by
+    the server kind; ``--ready-timeout`` bounds the wait for the hanging one.
+    """
+    out = tmp / "reports"
+    args = [
+        "--out",
+        str(out),
+        "--run-id",
+        "never",
+        "--ready-timeout",
+        str(READY_TIMEOUT),
+        "--cell",
+        "gunicorn-gthread:1:sync-api",
+        "--cell",
+        "gunicorn-uvicorn:1:async-api",
+        "--cell",
+        "uvicorn:1:async-api",
+        "--repeats",
+        "1",
+        *SHORT,
+        "--no-prometheus",  # nothing here is Prometheus's ("once" runs one beside the sweep)
+    ]
+    env = sweep_env(DJANGO_SETTINGS_MODULE="tests.reliability.never_ready_settings")
+    started = time.monotonic()
+    with running_sweep(args, tmp, env, watches) as (process, watch, stdout, stderr):
+        code = process.wait(timeout=200)
+        exited_at = time.monotonic()
+        watch.stop()
+    return ended(code, watch, (stdout, stderr), out / "never", started, exited_at)
+
+
+# --- the sweeps, side by side --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sweeps(request, tmp_path_factory) -> Iterator[dict[str, Ended | BaseException]]:
+    """Each selected live test's sweep, by name (an interruption's, or ``NEVER_READY``), all run
+    side by side: what it did, or what went wrong driving it.
+
+    Whatever the watches saw still running is killed at the module's end, after the tests' own
+    checks: a failed test must not leave servers behind, and the checks must see what the
+    sweeps left.
+    """
+    watches: list[TreeWatch] = []
+    names = selected_cases(request, "sweeps", "name", NEVER_READY)
+    dirs = {name: tmp_path_factory.mktemp(name) for name in names}
+
+    def run(name: str) -> Ended:
+        if name == NEVER_READY:
+            return never_ready(dirs[name], watches)
+        return interrupted(INTERRUPTIONS[name], dirs[name], watches)
+
+    yield side_by_side(run, names)
+    for watch in watches:
+        watch.stop()
+        for seen in watch.alive():
+            with contextlib.suppress(psutil.Error):
+                seen.process.kill()
+
+
+# --- the live tests ------------------------------------------------------------------------------
+
+
+@pytest.mark.live
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("name", list(INTERRUPTIONS))
+def test_ctrl_c_mid_sweep_stops_every_process_and_keeps_what_was_measured(name, sweeps, figure):
+    """SIGINT to the sweep's process group while a cell is under load."""
+    case, end = INTERRUPTIONS[name], outcome(sweeps[name])
+    run_dir, out_text, err_text = end.run_dir, end.out_text, end.err_text
+    figure("running when interrupted", end.before)
+    figure("SIGINT to exit", f"{end.exited_at - end.interrupted_at:.2f} s", "< 60 s")
+    assert end.code == 130, err_text[-3000:]
+    assert end.exited_at - end.interrupted_at < 60
     assert "SIGINT: stopped every child process; keeping what was measured" in err_text
     assert "status interrupted" in out_text
 
@@ -351,60 +469,24 @@ def test_ctrl_c_mid_sweep_stops_every_process_and_keeps_what_was_measured(
     kept = sum(c["requests"] for c in record["cells"])
     figure("cells kept", f"{case.during} of {len(case.cells)}, {kept} requests")
     assert (run_dir / "report.html").stat().st_size > 0
-    assert (out / "latest").resolve() == run_dir.resolve()
+    assert (run_dir.parent / "latest").resolve() == run_dir.resolve()
 
-    assert_everything_gone(watch, figure, exited_at)
-    assert watch.metrics_dirs, "the servers' metrics directories were seen"
-    assert not [d for d in watch.metrics_dirs if Path(d).exists()], "metrics dirs removed"
-    assert not holders([str(run_dir), *watch.metrics_dirs])
+    assert_everything_gone(end, figure)
+    assert end.watch.metrics_dirs, "the servers' metrics directories were seen"
+    assert not end.metrics_dirs_left, "metrics dirs removed"
+    assert not end.holders
     if case.presses == 2:
         assert "SIGINT again: still stopping every child process" in err_text, "acknowledged"
 
 
-# --- a server that never becomes ready -----------------------------------------------------------
-
-
 @pytest.mark.live
 @pytest.mark.timeout(240)
-def test_a_server_that_never_becomes_ready_fails_its_cell_and_the_sweep_goes_on(
-    tmp_path, figure, watches
-):
-    """A server that hangs, one that exits before it is ready, then one that serves.
-
-    ``never_ready_settings`` (passed through the environment, as a person would) decides by
-    the server kind; ``--ready-timeout`` bounds the wait for the hanging one (generously: the
-    server that serves must start within it too, on a busy machine).
-    """
-    out = tmp_path / "reports"
-    run_dir = out / "never"
-    ready_timeout = 15
-    args = [
-        "--out",
-        str(out),
-        "--run-id",
-        "never",
-        "--ready-timeout",
-        str(ready_timeout),
-        "--cell",
-        "gunicorn-gthread:1:sync-api",
-        "--cell",
-        "gunicorn-uvicorn:1:async-api",
-        "--cell",
-        "uvicorn:1:async-api",
-        "--repeats",
-        "1",
-        *SHORT,
-        "--no-prometheus",  # nothing here is Prometheus's ("once" runs one beside the sweep)
-    ]
-    env = sweep_env(DJANGO_SETTINGS_MODULE="tests.reliability.never_ready_settings")
-    started = time.monotonic()
-    with running_sweep(args, tmp_path, env, watches) as (process, watch, stdout, stderr):
-        code = process.wait(timeout=200)
-        exited_at = time.monotonic()
-        watch.stop()
-    out_text, err_text = stdout.read_text(), stderr.read_text()
-    figure("sweep of 3 cells, 2 never ready", f"{exited_at - started:.1f} s", "< 200 s")
-    assert code == 1, err_text[-3000:]
+def test_a_server_that_never_becomes_ready_fails_its_cell_and_the_sweep_goes_on(sweeps, figure):
+    """A server that hangs, one that exits before it is ready, then one that serves."""
+    end = outcome(sweeps[NEVER_READY])
+    run_dir, out_text, err_text = end.run_dir, end.out_text, end.err_text
+    figure("sweep of 3 cells, 2 never ready", f"{end.exited_at - end.started:.1f} s", "< 200 s")
+    assert end.code == 1, err_text[-3000:]
 
     record = results.load(run_dir / "results.json")
     assert record["meta"]["status"] == "complete-with-errors"
@@ -413,7 +495,7 @@ def test_a_server_that_never_becomes_ready_fails_its_cell_and_the_sweep_goes_on(
     # The hanging one: the port accepts, nothing answers, the wait is bounded.
     assert hung["server"] == "gunicorn-gthread"
     assert hung["flags"] == ["error"]
-    assert f"was not ready within {ready_timeout} s" in hung["error"], hung["error"]
+    assert f"was not ready within {READY_TIMEOUT} s" in hung["error"], hung["error"]
     assert "/healthz" in hung["error"]
     assert hung["rps"] is None
     assert hung["requests"] == 0
@@ -445,7 +527,7 @@ def test_a_server_that_never_becomes_ready_fails_its_cell_and_the_sweep_goes_on(
     (log,) = (run_dir / "cells" / "gunicorn-gthread-1w-sync-api").glob("gunicorn-gthread-*.log")
     assert "Listening at: http://127.0.0.1:" in log.read_text()
     assert "Booting worker" in log.read_text()
-    hanging = [s for s in watch.seen.values() if "gthread" in s.cmdline]
+    hanging = [s for s in end.watch.seen.values() if "gthread" in s.cmdline]
     assert len(hanging) >= 2, "its master and worker were seen"
     lifetime = max(s.last for s in hanging) - min(s.first for s in hanging)
     # First seen as the launcher, before it became gunicorn: its own start counts too (25.1
@@ -456,12 +538,12 @@ def test_a_server_that_never_becomes_ready_fails_its_cell_and_the_sweep_goes_on(
     figure(
         "hanging server, first seen to last seen",
         f"{lifetime:.1f} s",
-        f"< {ready_timeout} s (ready timeout) + 10 s (the launcher's grace) + {slack} s",
+        f"< {READY_TIMEOUT} s (ready timeout) + 10 s (the launcher's grace) + {slack} s",
     )
-    assert lifetime < ready_timeout + 10 + slack
-    assert_everything_gone(watch, figure, exited_at)
-    assert not [d for d in watch.metrics_dirs if Path(d).exists()], "metrics dirs removed"
-    assert not holders([str(run_dir), *watch.metrics_dirs])
+    assert lifetime < READY_TIMEOUT + 10 + slack
+    assert_everything_gone(end, figure)
+    assert not end.metrics_dirs_left, "metrics dirs removed"
+    assert not end.holders
 
 
 # --- no remote load target without the flag ------------------------------------------------------

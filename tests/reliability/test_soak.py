@@ -1,20 +1,25 @@
 """Soak, live: the fan-out and the sync scenario at saturation.
 
 No unexpected failure, no worker replaced, and each worker's memory and thread count stable
-between the end of the warm-up and the end of the soak. ``make test`` soaks ``SOAK_SECONDS``
-each: thousands of requests, enough for a leak per request or a thread per request to show.
-``RELIABILITY_SOAK_SECONDS=60`` gives the minute whose figures docs/RELIABILITY.md quotes.
+between the end of the warm-up and the end of the soak. ``make test`` soaks ``SOAK_SECONDS``,
+both scenarios side by side (the module's ``soaks`` fixture), each at saturation of what the
+machine leaves it: thousands of requests, enough for a leak per request or a thread per request
+to show. ``RELIABILITY_SOAK_SECONDS=60`` gives the minute whose figures docs/RELIABILITY.md
+quotes.
 """
 
 import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 import pytest
 
 from mysite.launcher import serve
+from tests.side_by_side import outcome, selected_cases, side_by_side
 
-from .helpers import locust_load, worker_processes
+from .helpers import LocustRun, locust_load, worker_processes
 
 pytestmark = [pytest.mark.live, pytest.mark.slow]
 
@@ -31,14 +36,17 @@ THREAD_GROWTH = 4  # threads a worker may add after the warm-up, beyond its pool
 TIMEOUT_ANSWER = "status 504"
 TIMEOUT_SHARE = 0.01
 
-# scenario: (server kind, Locust user classes, users, extra environment, thread bound per worker)
+# scenario: (server kind, Locust user classes, users, thread bound per worker)
 SCENARIOS = {
     "fanout": ("uvicorn", "AsyncFanoutUser SyncFanoutUser", 20, POOL_SIZE + 20),
     "sync": ("gunicorn-gthread", "SyncHelloUser", 32, 8 + 10),
 }
 
+# A worker's pid -> (RSS in MB, thread count)
+Snapshot = dict[int, tuple[float, int]]
 
-def snapshot(server) -> dict[int, tuple[float, int]]:
+
+def snapshot(server) -> Snapshot:
     """Each worker's (RSS in MB, thread count)."""
     sample = {}
     for worker in worker_processes(server):
@@ -49,14 +57,22 @@ def snapshot(server) -> dict[int, tuple[float, int]]:
     return sample
 
 
-@pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_soak_at_saturation(scenario, upstream, tmp_path, figure):
-    kind, user_classes, users, thread_bound = SCENARIOS[scenario]
-    env = {"UPSTREAM_URL": upstream.url + "/api/", "UPSTREAM_TIMEOUT": "5"}
+@dataclass
+class Soaked:
+    load: LocustRun
+    start: Snapshot  # at the end of the warm-up
+    peak: Snapshot  # the highest RSS and thread count each worker had meanwhile
+    end: Snapshot
+    locust_ran_through: bool
+
+
+def soak(scenario: str, upstream_url: str, out_dir: Path) -> Soaked:
+    kind, user_classes, users, _ = SCENARIOS[scenario]
+    env = {"UPSTREAM_URL": upstream_url, "UPSTREAM_TIMEOUT": "5"}
     # No Django checks before each start: tests/demo/test_checks.py tests them.
     with (
         serve(kind, workers=2, env=env, system_checks=False) as server,
-        locust_load(server.url, user_classes, users, tmp_path) as load,
+        locust_load(server.url, user_classes, users, out_dir) as load,
     ):
         deadline = time.monotonic() + WARM_UP_SECONDS
         while time.monotonic() < deadline:  # the load runs; nothing to poll for
@@ -70,7 +86,25 @@ def test_soak_at_saturation(scenario, upstream, tmp_path, figure):
                 old_rss, old_threads = peak.get(pid, (0.0, 0))
                 peak[pid] = (max(old_rss, rss), max(old_threads, threads))
         end = snapshot(server)
-        assert load.process.poll() is None, "Locust stopped early"
+        ran_through = load.process.poll() is None
+    return Soaked(load, start, peak, end, ran_through)
+
+
+@pytest.fixture(scope="module")
+def soaks(request, upstream, tmp_path_factory) -> dict[str, Soaked | BaseException]:
+    """Each selected scenario's soak, side by side: what it measured, or what went wrong."""
+    names = selected_cases(request, "soaks", "scenario")
+    dirs = {name: tmp_path_factory.mktemp(f"soak-{name}") for name in names}
+    upstream_url = upstream.url + "/api/"
+    return side_by_side(lambda name: soak(name, upstream_url, dirs[name]), names)
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_soak_at_saturation(scenario, soaks, figure):
+    kind, _, users, thread_bound = SCENARIOS[scenario]
+    soaked = outcome(soaks[scenario])
+    load, start, peak, end = soaked.load, soaked.start, soaked.peak, soaked.end
+    assert soaked.locust_ran_through, "Locust stopped early"
 
     assert set(end) == set(start), f"a worker was replaced during the soak: {start} -> {end}"
     rows = []
