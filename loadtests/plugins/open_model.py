@@ -26,9 +26,10 @@ low-rate calibration step first, ``--capacity-precision`` (the bracket's width t
 ``--capacity-growth``, ``--capacity-min-requests`` / ``--capacity-min-step`` (before a step may
 be decided), ``--capacity-step-requests`` / ``--capacity-max-step`` (how long a step runs,
 at most), ``--capacity-max-warmup``, ``--capacity-max-steps``, ``--capacity-edge-tests`` (each
-edge's tests, at least; more while its pooled verdict is close). ``--arrival-seed`` is the base
-seed: step ``i`` draws its arrivals from ``trace.step_seed(base, i)``. In distributed mode a
-step runs to its longest (only a local search ends a step early on a clear failure).
+edge's tests, at least; more while its pooled verdict is close, up to
+``--capacity-max-edge-tests``). ``--arrival-seed`` is the base seed: step ``i`` draws its
+arrivals from ``trace.step_seed(base, i)``. In distributed mode a step runs to its longest (only
+a local search ends a step early on a clear failure).
 
 The ``--arrival-out`` JSON (the seam the sweep reads)::
 
@@ -100,6 +101,7 @@ OPTIONS = (
     ("--capacity-max-warmup", "max_warmup_s", float, policy.MAX_WARMUP_S, "warm-up s, most"),
     ("--capacity-max-steps", "max_steps", int, policy.MAX_STEPS, "steps besides the calibration"),
     ("--capacity-edge-tests", "edge_tests", int, policy.TESTS_PER_EDGE, "tests of each edge"),
+    ("--capacity-max-edge-tests", "max_edge_tests", int, policy.MAX_TESTS_PER_EDGE, "and most"),
 )
 
 

@@ -10,11 +10,11 @@ Pure (no Locust, no I/O), so it can be driven by a simulated queue. A search:
    higher one failed;
 3. **bisects** until the failed rate is within ``precision`` of the held one;
 4. **re-tests the edges** with fresh arrivals: each edge is tested at least ``edge_tests``
-   times (``TESTS_PER_EDGE``), up to ``MAX_TESTS_PER_EDGE`` while its pooled share over the SLO
-   is too close to 1% to tell (its 95% interval holds 1%); a rate's verdict is on its tests
-   pooled (most of them stationary and without errors, and at most 1% of all their requests
-   over the SLO), so one unlucky step cannot fix λ*; a re-test that turns an edge over sends
-   the search back to bisecting.
+   times (``TESTS_PER_EDGE``), up to ``max_edge_tests`` (``MAX_TESTS_PER_EDGE``) while its
+   pooled share over the SLO is too close to 1% to tell (its 95% interval holds 1%); a rate's
+   verdict is on its tests pooled (most of them stationary and without errors, and at most 1% of
+   all their requests over the SLO), so one unlucky step cannot fix λ*; a re-test that turns an
+   edge over sends the search back to bisecting.
 
 Each step is judged on its steady part (below): a warm-up of
 ``WARMUP_RELAXATIONS`` relaxation times of the queue at that load is discarded (for a queue
@@ -338,6 +338,7 @@ class Search:
     max_step_s: float = MAX_STEP_S
     step_requests: int = STEP_REQUESTS
     edge_tests: int = TESTS_PER_EDGE
+    max_edge_tests: int = MAX_TESTS_PER_EDGE  # while an edge is too close to call
     max_warmup_s: float = MAX_WARMUP_S
     max_steps: int = MAX_STEPS
     ceiling_rps: float | None = None  # the slot ceiling, when the caller knows it
@@ -496,7 +497,7 @@ class Search:
             return (held + failed) / 2.0
         for edge in (held, failed):  # confirm both edges with fresh arrivals
             tried = len(self.tests[edge])
-            most = max(MAX_TESTS_PER_EDGE, self.edge_tests)
+            most = max(self.max_edge_tests, self.edge_tests)
             if tried < self.edge_tests or (tried < most and self._close(edge)):
                 return edge
         self.stopped_because = (

@@ -110,6 +110,7 @@ def locust_argv(
         "--arrival-rate": f"{plan.start_rps:g}",
         "--arrival-out": str(out),
         "--arrival-seed": str(seed),
+        "--capacity-start": plan.first_rps and f"{plan.first_rps:g}",
         "--capacity-ceiling": plan.slot_ceiling and f"{plan.slot_ceiling:g}",
         "--capacity-slo-ms": f"{plan.slo_p99_ms:g}",
         "--capacity-max": f"{MAX_RPS:g}",
@@ -120,6 +121,7 @@ def locust_argv(
         "--capacity-max-steps": str(plan.max_steps),
         "--capacity-step-requests": str(plan.step_requests),
         "--capacity-edge-tests": str(plan.edge_tests),
+        "--capacity-max-edge-tests": str(plan.max_edge_tests),
         "--capacity-calibrate": f"{plan.calibrate_s:g}",
         "--master": gen.distributed,
         "--master-bind-host": gen.distributed and gen.master_bind_host,
@@ -376,7 +378,7 @@ def experiments(plans, ctx: Context, record: Results, note, limit: tuple, db_env
                 f"capacity: time limit of {time_limit:g} s reached; not mapped: {left}"
             )
             return
-        note(f"{label}: searching from {plan.start_rps:g} req/s")
+        note(f"{label}: searching from {plan.first_rps or plan.start_rps:g} req/s")
         measured = functools.partial(_measured, plan, ctx, record, db_env)
         yield phase.Experiment(label, measured, keep, described)
 

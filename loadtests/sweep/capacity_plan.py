@@ -29,6 +29,7 @@ from loadtests.plugins.search import (
     CALIBRATION_S,
     LONGEST_LEAST_S,
     MAX_STEPS,
+    MAX_TESTS_PER_EDGE,
     MIN_STEP_REQUESTS,
     MIN_STEP_S,
     MIN_WARMUP_S,
@@ -84,9 +85,13 @@ class CapacityPlan:
     min_requests: int = MIN_STEP_REQUESTS
     min_step_s: float = MIN_STEP_S
     growth: float = 0.0  # 0: the search's own (small near a known slot ceiling, else doubling)
+    # The search's first rate (0: the plugin's own, CEILING_START_SHARE x the slot ceiling, else
+    # ``start_rps``): a caller that knows where theory puts λ* starts the bracket there.
+    first_rps: float = 0.0
     precision: float = 0.1
     max_steps: int = MAX_STEPS
     edge_tests: int = TESTS_PER_EDGE  # tests of each bracket edge, at least
+    max_edge_tests: int = MAX_TESTS_PER_EDGE  # and at most, while one is too close to call
     step_requests: int = STEP_REQUESTS  # judged requests a step that holds runs to
     calibrate_s: float = CALIBRATION_S  # a low-rate calibration step first (0: none)
     fanout: int = LOAD_FANOUT

@@ -18,6 +18,7 @@ from loadtests.plugins.search import (
     CALIBRATION_SHARE,
     CEILING_START_SHARE,
     GENERATOR_MAX_SHARE,
+    MAX_TESTS_PER_EDGE,
     TESTS_PER_EDGE,
     Judgement,
     Search,
@@ -136,6 +137,33 @@ def test_the_bracket_closes_around_the_capacity_and_both_edges_are_retested():
     assert rates.count(failed) >= TESTS_PER_EDGE
     assert result["steps"] == len(rates)
     assert "within 5%" in result["stopped_because"]
+
+
+def test_an_edge_too_close_to_call_is_retested_only_as_often_as_allowed():
+    """A held edge 0.8% over the SLO (its 95% interval holds 1%) is re-tested by default; a
+    search allowed one test per edge (the tests' fast path) stops at its first bracket."""
+
+    def step(rate, _tries):
+        return outcome(rate, over=6) if rate <= 37.0 else outcome(rate, over=80)
+
+    def search(most: int) -> Search:
+        return Search(
+            slo_p99_ms=SLO_MS,
+            start_rps=32.0,
+            max_rps=1e5,
+            growth=1.25,
+            precision=0.3,
+            edge_tests=1,
+            max_edge_tests=most,
+        )
+
+    by_default = drive(search(MAX_TESTS_PER_EDGE), step)
+    assert by_default[:2] == [32.0, 40.0]
+    assert by_default.count(32.0) > 1, "the close edge again, with fresh arrivals"
+    once = search(1)
+    assert drive(once, step) == [32.0, 40.0]
+    assert once.result()["bracket"] == [32.0, 40.0]
+    assert "within 30%" in once.stopped_because
 
 
 def test_one_unlucky_step_cannot_fix_lambda_star():

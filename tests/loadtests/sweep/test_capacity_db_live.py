@@ -8,18 +8,23 @@ The closed loop (8 users on a pool of 2, a 0.2 s wait: 10 req/s) is bound by the
 what a busy machine's CPU serves that it runs beside the other tests; the async ORM path's own
 closed loop is in test_db_compare_live. The capacity search judges latency against a model, so it
 runs quiet, on the async ORM path alone: a small pool and a short wait (2 connections, 0.02 s:
-100 req/s), each edge tested once, with no calibration (the tests' fast path). M/D/2 puts λ*
-near 40 req/s, where a held step takes 12 s: a bracket within 15% (the bound on λ* below allows
-25%) ends the search in about five steps. A connection is held for the query, not for the whole
-request: M/D/2's λ* lies between the lab's theory (service = the wait + the request's whole
-overhead) and M/D/2 at the wait alone, and λ* is bounded by those two (measured quiet: λ* 41-54
-req/s against 34-43 and 58). Pinned as the sweep pins.
+100 req/s), with no calibration (the tests' fast path). A connection is held for the query, not
+for the whole request: M/D/2's λ* lies between the lab's theory (service = the wait + the
+request's whole overhead) and M/D/2 at the wait alone, and λ* is bounded by those two (measured
+quiet: λ* 41-54 req/s against 34-43 and 58). The search starts between the two (48 req/s)
+and steps by 1.25 either way: the first bracket ends it, each edge tested once, so its held
+edge is 48 or 39 req/s (60 when the knee lies past 60) with its failed edge 25% above, as the
+bound's 25% below the lab's theory allows. A held step there takes about 10 s (enough requests
+to show a 1% share): two steps, where bisecting to 15% and re-testing each edge too close to
+call took eight (58 s); starting at the upper theory (58), a machine busy with other work
+failed both first steps. Pinned as the sweep pins.
 """
 
 from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -45,13 +50,25 @@ QUICK = {
     "delay": DELAY,
     "min_requests": 100,
     "step_requests": 300,
-    "precision": 0.15,
-    "max_steps": 8,
+    "growth": 1.25,
+    "precision": 0.3,  # the first bracket, 1.25 wide, ends the search
+    "max_steps": 4,  # room for a step the generator could not pace (tried again) and a third
     "edge_tests": 1,
+    "max_edge_tests": 1,
     "calibrate_s": 0.0,
     "db_pool": POOL,
 }
 SEARCHED = "async-db"
+OVERHEAD_S = 0.004  # the request's own time beside its query, measured: 4-8 ms
+
+
+def first_rps(slo_ms: float) -> float:
+    """Between the two theories that bound λ* (their geometric mean): M/D/2 at the wait with
+    the request's overhead, and at the wait alone."""
+    whole, query = (mdc_lambda_star(POOL, s, slo_ms) for s in (DELAY + OVERHEAD_S, DELAY))
+    return round((whole * query) ** 0.5, 1)
+
+
 CLOSED_LOOP_PATHS, USERS = ("sync-db", "async-db-native"), 8
 
 
@@ -85,8 +102,9 @@ def closed_loop(tmp_path_factory, postgres):
 def phase(tmp_path_factory):
     """One capacity phase: the searched path under uvicorn x1, and native under gthread."""
     ctx, root = context(tmp_path_factory.mktemp("dbcap")), new_cluster_root()
+    searched = CapacityPlan("uvicorn", 1, 8, SEARCHED, **QUICK)
     plans = [
-        CapacityPlan("uvicorn", 1, 8, SEARCHED, **QUICK),
+        replace(searched, first_rps=first_rps(searched.slo_p99_ms)),
         CapacityPlan("gunicorn-gthread", 1, 8, "async-db-native", **QUICK),
     ]
     record = SimpleNamespace(capacity=[], cells=[], meta=SimpleNamespace(notes=[]))
@@ -135,6 +153,7 @@ def test_the_searched_path_is_pool_bound_at_pool_over_delay(phase):
     assert entry.theory.servers == POOL
     whole_request = mdc_lambda_star(POOL, entry.theory.service_s, entry.slo_p99_ms)
     query_only = mdc_lambda_star(POOL, DELAY, entry.slo_p99_ms)
+    assert entry.steps[0].target_rps == first_rps(entry.slo_p99_ms), "started where theory said"
     assert 0.75 * whole_request <= entry.lambda_star_rps <= 1.2 * query_only, steps
     failed = entry.lambda_star_bracket[1]
     assert failed is not None

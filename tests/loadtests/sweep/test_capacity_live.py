@@ -3,11 +3,19 @@
 Pinned as the sweep pins (the server on one CPU, Locust on the other). gthread's two fresh
 searches draw fresh arrivals, and its λ* is their mean with an interval, M/D/c beside it. A
 short service time buys each step its samples (a hold needs hundreds of requests: at 25 req/s
-a step runs its 30 s cap), and each edge is tested once: the tests' fast path. The async view
-only has to clear gthread's λ* by half: one search to a coarse precision decides it.
+a step runs its 30 s cap): the tests' fast path. Each gthread search takes two steps: the
+first where M/D/4 puts λ* with the view's overhead as measured before (``OVERHEAD_S``: 138
+req/s; 152.5 at the wait alone), then one step of ``NEAR`` up or down from there, each edge
+tested once: its held edge is 138 or 115 req/s with its failed edge 20% above, and the bound on
+λ* below allows 20% under M/D/c and 15% over. (Bisecting on and re-testing each edge too close
+to call took 6-9 steps of 2-6 s per search, for λ* of 145 and 151 req/s in the last run.) The
+async view only has to clear gthread's λ* by half: its first step, at 400 req/s, does when it
+holds; a second, at 800, shows how far past it goes.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -22,18 +30,23 @@ pytestmark = [pytest.mark.live, pytest.mark.slow, pytest.mark.quiet]
 
 THREADS, DELAY = 4, 0.02
 SLOT_CEILING = THREADS / DELAY  # 200 requests/s
-# The tests' fast path: each bracket edge tested once, no calibration step.
+OVERHEAD_S = 0.0015  # the view's own time beside its wait, measured: 1.5-2 ms
+NEAR = 1.2  # between gthread's steps: the bracket's width
+# The tests' fast path: the first bracket (a held step and one NEAR above it that failed) ends
+# the search, each edge tested once, no calibration step.
 QUICK = {
     "delay": DELAY,
     "min_requests": 100,
     "step_requests": 300,
-    "precision": 0.1,
-    "max_steps": 14,
+    "growth": NEAR,
+    "precision": NEAR - 1 + 0.05,
+    "max_steps": 3,
     "edge_tests": 1,
+    "max_edge_tests": 1,
     "calibrate_s": 0.0,
 }
-# Past gthread's λ* by half: a bracket within a factor of 1.5 says so, in a few steps.
-PAST_IT = QUICK | {"precision": 0.5, "max_steps": 4}
+# Past gthread's λ* by half: a step that holds at 400 req/s says so; one more, doubled.
+PAST_IT = QUICK | {"growth": 2.0, "precision": 0.5, "max_steps": 2}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +65,8 @@ def ctx(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gthread_entry(ctx):
     plan = CapacityPlan("gunicorn-gthread", 1, THREADS, "sync-api", repeats=2, **QUICK)
-    return measure(plan, ctx)
+    first = mdc_lambda_star(THREADS, DELAY + OVERHEAD_S, plan.slo_p99_ms)
+    return measure(replace(plan, first_rps=round(first, 1)), ctx)
 
 
 def test_gthread_lands_on_its_m_d_c_answer(gthread_entry):

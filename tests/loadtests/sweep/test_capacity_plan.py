@@ -11,7 +11,7 @@ from loadtests.analysis import results
 from loadtests.analysis.lambda_star import REPEATS
 from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 from loadtests.observability.stacks import DEFAULT_STACK, STACK_NAMES
-from loadtests.plugins.search import LONGEST_LEAST_S
+from loadtests.plugins.search import LONGEST_LEAST_S, MAX_TESTS_PER_EDGE
 from loadtests.sweep import phase
 from loadtests.sweep.capacity import experiments, locust_argv
 from loadtests.sweep.capacity_plan import (
@@ -108,6 +108,24 @@ def test_capacity_only_and_the_search_arguments():
     assert "--capacity-ceiling" not in locust_argv(Generator(), uvicorn, "http://x", plan_out)
     assert argv[-1] == "SyncApiUser"
     assert plan_out in argv
+
+
+def test_a_plan_that_names_its_first_rate_starts_the_search_there():
+    plan = plans_for("default")[0]
+    assert "--capacity-start" not in locust_argv(Generator(), plan, "http://x", "out.json"), (
+        "unnamed: the plugin starts near the slot ceiling"
+    )
+    argv = locust_argv(Generator(), replace(plan, first_rps=152.5), "http://x", "out.json")
+    assert argv[argv.index("--capacity-start") + 1] == "152.5"
+    assert argv[argv.index("--capacity-ceiling") + 1] == "400", "the ceiling still shapes it"
+
+
+def test_a_plan_caps_the_retests_of_an_edge_too_close_to_call():
+    plan = plans_for("default")[0]
+    argv = locust_argv(Generator(), plan, "http://x", "out.json")
+    assert argv[argv.index("--capacity-max-edge-tests") + 1] == str(MAX_TESTS_PER_EDGE)
+    argv = locust_argv(Generator(), replace(plan, max_edge_tests=1), "http://x", "out.json")
+    assert argv[argv.index("--capacity-max-edge-tests") + 1] == "1"
 
 
 def test_each_search_gets_a_fresh_seed_from_the_run_the_configuration_and_the_repeat():
