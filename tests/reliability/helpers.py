@@ -208,3 +208,19 @@ def locust_load(
         stop_process_group(process, grace=20)
         log.close()
     run.read_stats()
+
+
+def read_until_closed(
+    sock: socket.socket, limit: float, enough: Callable[[bytes], bool] = lambda _: False
+) -> bytes:
+    """Everything the server sends until it closes the connection, ``enough(received)`` says
+    so, or ``limit`` seconds pass."""
+    received, deadline = b"", time.monotonic() + limit
+    with contextlib.suppress(ConnectionResetError, TimeoutError):
+        while time.monotonic() < deadline and not enough(received):
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+    return received

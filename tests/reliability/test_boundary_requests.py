@@ -20,7 +20,7 @@ from mysite.launcher import free_port, serve
 from mysite.metrics import names
 from mysite.servers import SERVER_KINDS
 
-from .helpers import scrape, total, worker_processes
+from .helpers import read_until_closed, scrape, total, worker_processes
 
 pytestmark = pytest.mark.live
 
@@ -115,19 +115,6 @@ def test_metrics_behind_a_proxy_judges_the_client_the_trusted_proxy_names(
 def connect(server) -> socket.socket:
     host, port = server.url.removeprefix("http://").split(":")
     return socket.create_connection((host, int(port)), timeout=10)
-
-
-def read_until_closed(sock: socket.socket, limit: float) -> bytes:
-    """Everything the server sends until it closes the connection (or ``limit`` seconds)."""
-    received, deadline = b"", time.monotonic() + limit
-    with contextlib.suppress(ConnectionResetError, TimeoutError):
-        while time.monotonic() < deadline:
-            sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-    return received
 
 
 @pytest.mark.parametrize(

@@ -10,12 +10,10 @@ gets, and scopes no server sends, are checked on the ASGI app itself.
 """
 
 import base64
-import contextlib
 import json
 import os
 import re
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -33,30 +31,19 @@ from mysite.http_limits import (
 from mysite.launcher import serve
 from mysite.metrics import names
 
-from .helpers import scrape, total
+from .helpers import read_until_closed, scrape, total
 
 ASGI_KINDS = ("uvicorn", "gunicorn-uvicorn", "granian")
 ATTEMPTS = 5  # of each handshake, so a per-attempt log line would show
 GOOD_HOST, BAD = "127.0.0.1", "evil.example"
 
 
-def read_response(sock: socket.socket, limit: float) -> bytes:
-    """One HTTP response: its head and as many bytes of body as its Content-Length says (a server
-    may keep the connection open after it), or without one all it sends until it closes (at
-    most ``limit`` seconds)."""
-    received, deadline = b"", time.monotonic() + limit
-    with contextlib.suppress(ConnectionResetError, TimeoutError):
-        while time.monotonic() < deadline:
-            head, ended, body = received.partition(b"\r\n\r\n")
-            length = re.search(rb"(?im)^content-length:[ \t]*(\d+)", head) if ended else None
-            if length and len(body) >= int(length.group(1)):
-                break
-            sock.settimeout(max(deadline - time.monotonic(), 0.01))
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            received += chunk
-    return received
+def answered(received: bytes) -> bool:
+    """One whole HTTP response: its head and as many bytes of body as its Content-Length says
+    (a server may keep the connection open after it)."""
+    head, ended, body = received.partition(b"\r\n\r\n")
+    length = re.search(rb"(?im)^content-length:[ \t]*(\d+)", head) if ended else None
+    return bool(length) and len(body) >= int(length.group(1))
 
 
 def handshake(url: str, host: str, path: str = "/async/api/") -> tuple[int, dict, bytes]:
@@ -69,7 +56,7 @@ def handshake(url: str, host: str, path: str = "/async/api/") -> tuple[int, dict
     )
     with socket.create_connection((address, int(port)), timeout=10) as sock:
         sock.sendall(request.encode())
-        answer = read_response(sock, limit=3)
+        answer = read_until_closed(sock, 3, answered)
     head, _, body = answer.partition(b"\r\n\r\n")
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.lower().split(": ", 1) for line in lines if ": " in line)
