@@ -189,14 +189,16 @@ def capacity_map_table(run: Results) -> str | None:
     return "\n\n".join(part for part in (_settings(run), table, said) if part)
 
 
-def stack_cost_table(run: Results) -> str | None:
-    """The stored run's configurations under several instrumentation stacks, side by side
-    (None: it mapped none under two stacks)."""
-    table = observability.rows(run.capacity)
+def stack_cost_table(*runs: Results) -> str | None:
+    """The stored runs' configurations under several instrumentation stacks, side by side in
+    one table (None: they mapped none under two stacks). Several runs: a configuration measured
+    later (each run's entries are its own searches; a configuration is never split)."""
+    entries = [entry for run in runs for entry in run.capacity]
+    table = observability.rows(entries)
     if table is None:
         return None
-    said = "\n".join(f"- {s}" for s in observability.sentences(run.capacity))
-    return "\n\n".join([_settings(run), markdown_table(*table), said])
+    said = "\n".join(f"- {s}" for s in observability.sentences(entries))
+    return "\n\n".join([*map(_settings, runs), markdown_table(*table), said])
 
 
 def _block_pattern(name: str) -> re.Pattern:
@@ -221,23 +223,30 @@ def rewrite(name: str, content: str) -> None:
     document.write_text(pattern.sub(lambda m: m.group(1) + content + "\n" + m.group(3), text))
 
 
+def quoted_runs(name: str = RESULTS_BLOCK) -> list[Path]:
+    """The stored runs that the generated block ``name`` shows now (its "From ..." line)."""
+    found = re.match(r"From (.*?)\. ", shown(name) or "")
+    names = re.findall(rf"`{RUNS}/([\w.-]+)`", found.group(1)) if found else []
+    return [ROOT / RUNS / run for run in names]
+
+
 def quoted_run(name: str = RESULTS_BLOCK) -> Path | None:
-    """The stored run that the generated block ``name`` shows now."""
-    found = re.search(rf"{RUNS}/([\w.-]+)", shown(name) or "")
-    return ROOT / RUNS / found.group(1) if found else None
+    """The stored run that the generated block ``name`` shows now (its first)."""
+    return next(iter(quoted_runs(name)), None)
 
 
-def _quoting(run: Path, table: str | None) -> str | None:
-    """A stored run's block: which run it shows, then its table (None: the run has none)."""
-    return table and f"From `{RUNS / run.name}`. " + table
+def _quoting(run: Path | list[Path], table: str | None) -> str | None:
+    """A block from stored runs: which runs it shows, then its table (None: they have none)."""
+    runs = run if isinstance(run, list) else [run]
+    return table and f"From {' and '.join(f'`{RUNS / r.name}`' for r in runs)}. " + table
 
 
 def write(
     run: Path | None,
     mapped_run: Path | None,
-    capacity_run: Path | None = None,
-    stacks_run: Path | None = None,
-    fanout_stacks_run: Path | None = None,
+    capacity_run: list[Path] | None = None,
+    stacks_run: list[Path] | None = None,
+    fanout_stacks_run: list[Path] | None = None,
 ) -> None:
     """Rewrite every generated block; a run's blocks from ``run`` / ``mapped_run`` /
     ``capacity_run`` / ``stacks_run`` / ``fanout_stacks_run``, else from the stored run each
@@ -258,10 +267,10 @@ def write(
         (STACKS_BLOCK, stacks_run, stack_cost_table),
         (FANOUT_STACKS_BLOCK, fanout_stacks_run, stack_cost_table),
     ):
-        if quoted := given or quoted_run(name):
-            content = table(results_file.load(quoted / "results.json"))
+        if quoted := given or quoted_runs(name):
+            content = table(*(results_file.load(run / "results.json") for run in quoted))
             if content is None:
-                raise SystemExit(f"{quoted} has nothing for the {name} block")
+                raise SystemExit(f"{', '.join(map(str, quoted))} have nothing for the {name} block")
             blocks[name] = _quoting(quoted, content)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
     os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))
@@ -301,9 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(
             f"--{name.replace('_', '-')}-run",
             type=Path,
+            nargs="+",
             metavar="DIR",
-            help=f"the stored run whose {what} {DOCUMENTS[name].name} shows (default: the "
-            "one its block names)",
+            help=f"the stored runs whose {what} {DOCUMENTS[name].name} shows (default: the "
+            "ones its block names)",
         )
     args = parser.parse_args(argv)
     if args.what == PROFILES_BLOCK:

@@ -131,10 +131,10 @@ def test_the_readmes_results_table_is_generated_from_the_run_it_names():
     ],
 )
 def test_a_stored_capacity_runs_block_is_generated_from_the_run_it_names(name, table):
-    run = docs_tables.quoted_run(name)
-    assert run is not None, f"the {name} block names no stored run"
-    content = table(results_file.load(run / "results.json"))
-    assert docs_tables.shown(name) == f"From `{docs_tables.RUNS / run.name}`. " + content
+    runs = docs_tables.quoted_runs(name)
+    assert runs, f"the {name} block names no stored run"
+    content = table(*(results_file.load(run / "results.json") for run in runs))
+    assert docs_tables.shown(name) == docs_tables._quoting(runs, content)
 
 
 def test_the_readme_stays_a_five_minute_read():
