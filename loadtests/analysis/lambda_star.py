@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from dataclasses import dataclass
 
 from . import queueing, stats
 from .capacity import CPU, CapacityEntry, CapacitySearch, CapacityTheory, _round
@@ -160,3 +161,41 @@ def lambda_ratio(a: CapacityEntry, b: CapacityEntry) -> tuple[stats.Ratio, float
     half = stats.t_975(df) * se
     ratio = stats.Ratio(value, value * math.exp(-half), value * math.exp(half))
     return ratio, stats.detectable_ratio(se, df)
+
+
+@dataclass(frozen=True)
+class Compared:
+    """λ*(a) / λ*(b) over their searches, as far as the searches bound it."""
+
+    ratio: stats.Ratio
+    detectable: float  # the smallest ratio these searches could have told from 1
+    bound: str  # "": the ratio itself; "at most" / "at least": one side's λ* is a lower bound
+
+    @property
+    def significant(self) -> bool:
+        """The interval leaves 1 out on the side the bound still holds."""
+        if self.bound == "at most":
+            return self.ratio.high < 1.0
+        if self.bound == "at least":
+            return self.ratio.low > 1.0
+        return self.ratio.significant
+
+    def text(self) -> str:
+        if not self.bound:
+            return self.ratio.text()
+        r, d = self.ratio, stats.ratio_digits(self.ratio.low, self.ratio.high)
+        return f"{self.bound} {r.value:.{d}f}x (95% CI {r.low:.{d}f}-{r.high:.{d}f})"
+
+
+def bounded_ratio(e: CapacityEntry, base: CapacityEntry) -> Compared | None:
+    """``e`` against ``base``; None without an interval (one search a side), or when both λ*
+    are lower bounds (the generator limited both: their ratio bounds nothing). A lower bound
+    on one side bounds the ratio on one side: the baseline's true λ* is higher, so the ratio
+    is at most what was measured; ``e``'s, at least."""
+    if e.lower_bound and base.lower_bound:
+        return None
+    found = lambda_ratio(e, base)
+    if found is None:
+        return None
+    bound = "at most" if base.lower_bound else "at least" if e.lower_bound else ""
+    return Compared(found[0], found[1], bound)

@@ -22,14 +22,14 @@ with ceiling C at utilisation u = λ/C, a relaxation time is about 2u / (C (1 - 
 diffusion approximation of a queue with Poisson arrivals and fixed service; C is the slot
 ceiling when the caller gives it, else the lowest rate that failed, else λ / ``RHO_UNKNOWN``).
 It may end (failed) once ``min_requests`` requests and ``min_step_s`` seconds are judged and the
-share over the SLO is clearly above 1%; otherwise it runs to ``step_requests`` requests (and
-the ``HOLD_MARGIN`` x the requests that, none over, would prove the share within 1%), at least
-``LONGEST_LEAST_S`` and at most ``max_step_s`` seconds: a queue near its knee goes seconds
-between excursions over the SLO, so a hold needs the whole length. A step fails when
-``MAX_ERROR_RATIO`` of its requests or more failed or were dropped. A step the generator could
-not pace (its schedule lag or late share) never counts against the server: it is run again
-once, and at the ``GENERATOR_STRIKES``-th such step the search stops there and λ* is a lower
-bound.
+share over the SLO is clearly above 1%; otherwise it runs to ``step_requests`` requests (and the
+``HOLD_MARGIN`` x the requests that, none over, would prove the share within 1%), at least
+``least_hold_s`` (the SLO / ``precision``) and at most ``max_step_s`` seconds: a queue near its
+knee goes seconds between excursions over the SLO, so a hold needs the whole length. A step
+fails when ``MAX_ERROR_RATIO`` of its requests or more failed or were dropped. A step the
+generator could not pace (its schedule lag or late share) never counts against the server: it is
+run again once, and at the ``GENERATOR_STRIKES``-th such step the search stops there and λ* is a
+lower bound.
 
 Tuned on simulated queues (``tests/loadtests/plugins/queue_sim.py``): M/D/5, M/D/8, M/D/10 and
 a CPU-bound single server, where pooling each edge's tests and holding on their point estimate
@@ -101,8 +101,6 @@ GENERATOR_MAX_SHARE = 0.8  # of one core: the generator's pacing rate for rises
 PRECISION = 0.05
 GROWTH = 2.0  # between steps while bracketing, when nothing says where the knee is
 NEAR_GROWTH = 1.25  # and when a slot ceiling does
-LONGEST_LEAST_S = 5.0  # judged seconds a step runs to, at least: a queue over its ceiling
-# by a few percent takes seconds to build up past the SLO
 MAX_STEPS = 28
 # Generator-limited steps before the search stops (the first may be the machine's passing load:
 # the rate is tried again with fresh arrivals; none counts against the server).
@@ -142,10 +140,19 @@ def step_rule(
         f"each step lasts max({min_step_s:g} s, {min_requests} requests / rate) at least before "
         f"it may fail, after a warm-up of {WARMUP_RELAXATIONS:g} relaxation times (at least "
         f"{MIN_WARMUP_S:g} s and {WARMUP_SLOS:g} x the SLO, at most {MAX_WARMUP_S:g} s) that is "
-        f"not judged, and runs to max({LONGEST_LEAST_S:g} s, {step_requests} requests / rate) "
-        f"(at most {max_step_s:g} s) to hold; each edge of the bracket is tested "
+        f"not judged, and runs to max(SLO / {PRECISION:.0%}, {step_requests} requests / rate) "
+        f"(at most {max_step_s:g} s) to hold: a queue {PRECISION:.0%} over its ceiling waits "
+        f"{PRECISION:.0%} of a second longer each second, so it passes the SLO only after that "
+        f"long; each edge of the bracket is tested "
         f"{TESTS_PER_EDGE} to {MAX_TESTS_PER_EDGE} times with fresh arrivals, pooled"
     )
+
+
+def least_hold_s(slo_p99_ms: float, precision: float) -> float:
+    """Judged seconds a step runs to, at least, before it may hold: a queue over its ceiling by
+    ``precision`` adds about ``precision`` seconds of wait each second, so its newest requests
+    pass the SLO only after SLO / ``precision`` seconds (4.4 s for a 220 ms SLO at 5%)."""
+    return slo_p99_ms / 1000.0 / precision
 
 
 def relaxation_s(rate: float, ceiling_rps: float) -> float:
@@ -365,7 +372,8 @@ class Search:
         min_s = max(self.min_step_s, self.min_requests / rate)
         # Long enough that a step with none over the SLO proves it within (and then some).
         enough = max(HOLD_MARGIN * requests_to_bound(ALLOWED_SHARE), self.step_requests) / rate
-        longest = max(min(enough, self.max_step_s), LONGEST_LEAST_S)
+        least = max(self.min_step_s, least_hold_s(self.slo_p99_ms, self.precision))
+        longest = max(min(enough, self.max_step_s), least)
         return StepPlan(self.steps, rate, warmup, min_s, max(min_s, longest))
 
     def judge(self, plan: StepPlan, trace: StepTrace, now_s: float | None = None) -> Judgement:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from markupsafe import Markup
 
 from loadtests.analysis.capacity import CapacityEntry
-from loadtests.analysis.lambda_star import REPEATS, lambda_ratio
+from loadtests.analysis.lambda_star import REPEATS, bounded_ratio, lambda_ratio
 from loadtests.analysis.results import Results
 from loadtests.analysis.stats import POWER, Ratio, ratio_digits
 from loadtests.analysis.thresholds import LAG_LIMIT_MS
@@ -105,19 +105,24 @@ def _answer(question: str, key_a: str, key_b: str, a, b) -> Headline:
         return Headline(question, key_a, key_b, unanswered=say.no_lambda(broken))
     caveats = tuple(say.lower_bound(e) for e in (a, b) if e.lower_bound)
     texts = {"a_lambda": lambda_text(a), "b_lambda": lambda_text(b), "caveats": caveats}
-    compared = lambda_ratio(a, b)
+    compared = bounded_ratio(a, b)
     if compared is None:
         plain = f"{a.lambda_star_rps / b.lambda_star_rps:.2f}x"
-        why = say.one_search(key_a, key_b, REPEATS)
+        both = a.lower_bound and b.lower_bound
+        why = say.both_bounds() if both else say.one_search(key_a, key_b, REPEATS)
         return Headline(question, key_a, key_b, ratio=plain, unanswered=why, **texts)
-    ratio, detectable = compared
+    if compared.bound and not compared.significant:
+        # One λ* is a lower bound: the ratio is bounded on one side, which its interval holds.
+        why = say.one_side(compared.bound)
+        return Headline(question, key_a, key_b, ratio=compared.text(), unanswered=why, **texts)
+    ratio = compared.ratio
     return Headline(
         question,
         key_a,
         key_b,
-        ratio=_ratio_text(ratio),
-        verdict="significant" if ratio.significant else "not significant",
-        detectable=f"{detectable - 1:.0%}",
+        ratio=compared.text() if compared.bound else _ratio_text(ratio),
+        verdict="significant" if compared.significant else "not significant",
+        detectable=f"{compared.detectable - 1:.0%}",
         **texts,
     )
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from loadtests.analysis import stats
 from loadtests.analysis.capacity import CapacityEntry, configuration_key
-from loadtests.analysis.lambda_star import lambda_ratio
+from loadtests.analysis.lambda_star import bounded_ratio
 from loadtests.analysis.records import Cell
 from loadtests.analysis.results import Results
 from loadtests.model.experiment import STACK_NAMES
@@ -86,44 +85,6 @@ def ceilings_text(e: CapacityEntry) -> str:
     return ", ".join(said) + (f" ({limit.binds})" if limit.binds else "") if said else "-"
 
 
-@dataclass(frozen=True)
-class Compared:
-    """λ*(a stack) / λ*(the baseline) over their searches, as far as the searches bound it."""
-
-    ratio: stats.Ratio
-    detectable: float  # the smallest ratio these searches could have told from 1
-    bound: str  # "": the ratio itself; "at most" / "at least": one side's λ* is a lower bound
-
-    @property
-    def significant(self) -> bool:
-        """The interval leaves 1 out on the side the bound still holds."""
-        if self.bound == "at most":
-            return self.ratio.high < 1.0
-        if self.bound == "at least":
-            return self.ratio.low > 1.0
-        return self.ratio.significant
-
-    def text(self) -> str:
-        if not self.bound:
-            return self.ratio.text()
-        r, d = self.ratio, stats.ratio_digits(self.ratio.low, self.ratio.high)
-        return f"{self.bound} {r.value:.{d}f}x (95% CI {r.low:.{d}f}-{r.high:.{d}f})"
-
-
-def compare(e: CapacityEntry, base: CapacityEntry) -> Compared | None:
-    """``e`` against ``base``; None without an interval (one search a side), or when both λ*
-    are lower bounds (the generator limited both: their ratio bounds nothing). A lower bound
-    on one side bounds the ratio on one side: the baseline's true λ* is higher, so the ratio
-    is at most what was measured; ``e``'s, at least."""
-    if e.lower_bound and base.lower_bound:
-        return None
-    found = lambda_ratio(e, base)
-    if found is None:
-        return None
-    bound = "at most" if base.lower_bound else "at least" if e.lower_bound else ""
-    return Compared(found[0], found[1], bound)
-
-
 def ratio_text(e: CapacityEntry, base: CapacityEntry | None) -> tuple[str, str]:
     """(λ*(e) / λ*(base) with its 95% interval, the verdict) or why there is none."""
     if base is None:
@@ -133,7 +94,7 @@ def ratio_text(e: CapacityEntry, base: CapacityEntry | None) -> tuple[str, str]:
     if e is base:
         return "1", "baseline"
     plain = f"{e.lambda_star_rps / base.lambda_star_rps:.2f}x"
-    compared = compare(e, base)
+    compared = bounded_ratio(e, base)
     if compared is None and (e.lower_bound or base.lower_bound):
         return plain, "no verdict: a λ* is a lower bound (the generator limited its search)"
     if compared is None:
@@ -192,7 +153,7 @@ def findings(entries: list[CapacityEntry]) -> list[str]:
             name: found
             for name, e in stacks.items()
             if base is not None and e is not base and e.is_result and base.is_result
-            if (found := compare(e, base)) is not None
+            if (found := bounded_ratio(e, base)) is not None
         }
         costly = [name for name in STACK_NAMES if name in compared and compared[name].significant]
         for name in costly:

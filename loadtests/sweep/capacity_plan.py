@@ -27,7 +27,6 @@ from loadtests.analysis.lambda_star import REPEATS
 from loadtests.model.experiment import DEFAULT_STACK, STACK_NAMES, UPSTREAM_POOL_SIZE
 from loadtests.plugins.search import (
     CALIBRATION_S,
-    LONGEST_LEAST_S,
     MAX_STEPS,
     MAX_TESTS_PER_EDGE,
     MIN_STEP_REQUESTS,
@@ -38,6 +37,7 @@ from loadtests.plugins.search import (
     TESTS_PER_EDGE,
     WARMUP_SLOS,
     default_slo_ms,
+    least_hold_s,
 )
 from loadtests.scenarios import DB_SCENARIOS, LOAD_FANOUT, SCENARIOS, Scenario
 from mysite.launcher import DEFAULT_THREADS
@@ -65,8 +65,10 @@ MAPPED_BY_DEFAULT = ("default", "full")
 # leaves unanswered.
 TIME_LIMITS = {"default": 95.0, "full": 4 * 3600.0, "smoke": 60.0}
 # Steps a search takes, for the time estimate: bracketing and bisecting near the knee, then
-# each edge's re-tests (measured on simulated queues: 9-14 steps at the lab's rates).
-STEPS_EXPECTED = 10
+# each edge's re-tests, more while an edge is close to call. Measured live: 16 a search under
+# the full profile (the stacks24 run), 9-28 (mean 17) under the default's (two searches of each
+# headline configuration, 7 min); simulated queues take fewer (9-14).
+STEPS_EXPECTED = 16
 ROUTE_SLO_FLOOR_MS = 100.0  # the least p99 objective of a project's route (--slo-ms names another)
 
 
@@ -189,9 +191,10 @@ class CapacityPlan:
 
     def estimate(self, start_cost: float) -> float:
         """Seconds the searches should take: starts, a calibration, and ``STEPS_EXPECTED`` steps
-        near the knee, each a warm-up and at least ``LONGEST_LEAST_S`` judged seconds."""
+        near the knee, each a warm-up and at least ``least_hold_s`` judged seconds."""
         warmup = max(MIN_WARMUP_S, WARMUP_SLOS * self.slo_p99_ms / 1000.0)
-        step = warmup + max(LONGEST_LEAST_S, self.step_requests / self.knee_rps) + 0.5
+        hold = max(self.min_step_s, least_hold_s(self.slo_p99_ms, self.precision))
+        step = warmup + max(hold, self.step_requests / self.knee_rps) + 0.5
         return self.repeats * (start_cost + self.calibrate_s + STEPS_EXPECTED * step)
 
 
@@ -275,9 +278,9 @@ def plans_for(profile: str) -> list[CapacityPlan]:
 
 
 # The default's configurations, one search each, most telling first: a steady-state search
-# takes about a minute here (STEPS_EXPECTED steps of a warm-up and LONGEST_LEAST_S judged
-# seconds), so the default's budget maps the first, the one slot-bound configuration, whose
-# λ* the report checks against M/D/c. The headline questions' intervals need REPEATS fresh
+# takes about a minute here (STEPS_EXPECTED steps of a warm-up and ``least_hold_s`` or 800
+# requests judged), so the default's budget maps the first, the one slot-bound configuration,
+# whose λ* the report checks against M/D/c. The headline questions' intervals need REPEATS fresh
 # searches of each pair: ``make capacity`` (the report names the command for each question).
 HEADLINE_PLANS = (
     ("gunicorn-gthread", 1, "sync-api"),

@@ -28,6 +28,7 @@ from loadtests.plugins.search import (
     start_rate,
 )
 from loadtests.plugins.trace import StepTrace
+from loadtests.sweep.capacity_plan import HEADLINE_DELAY_S, QUICK
 from tests.loadtests.plugins.queue_sim import CpuServer, SlotServer, run_search, truth_rps
 
 SLO_MS = 220.0  # 2 x 0.1 s + 20 ms
@@ -42,10 +43,14 @@ def test_the_simulated_slot_server_has_the_issues_steady_state_answer(slots):
     assert truth_rps(SlotServer(slots), SLO_MS) == pytest.approx(REFERENCES[slots], rel=0.015)
 
 
-def searches(server, truth: float, ceiling: float | None, start: float) -> np.ndarray:
+def searches(
+    server, truth: float, ceiling: float | None, start: float, slo_ms: float = SLO_MS, **settings
+) -> np.ndarray:
     errors = []
     for seed in range(SEARCHES):
-        search = Search(slo_p99_ms=SLO_MS, start_rps=start, max_rps=20000.0, ceiling_rps=ceiling)
+        search = Search(
+            slo_p99_ms=slo_ms, start_rps=start, max_rps=20000.0, ceiling_rps=ceiling, **settings
+        )
         run_search(search, server, base_seed=1000 + seed)
         result = search.result()
         assert result["lambda_star_rps"] == result["bracket"][0]
@@ -69,6 +74,24 @@ def test_searches_of_a_cpu_bound_server_land_on_its_steady_state_answer(poisson)
     server = CpuServer(cpu_s=0.002, wait_s=0.1, poisson=poisson)
     truth = truth_rps(server, SLO_MS)
     errors = searches(server, truth, None, start=100.0)
+    assert np.mean(np.abs(errors) <= WITHIN) >= 0.90, np.round(errors, 3)
+    assert errors.max() <= ABOVE
+
+
+@pytest.mark.parametrize(
+    "server",
+    [SlotServer(8, HEADLINE_DELAY_S), SlotServer(16, HEADLINE_DELAY_S), CpuServer(0.0008, 0.02)],
+    ids=["M/D/8", "M/D/16", "cpu-bound"],
+)
+def test_the_defaults_short_searches_land_on_the_steady_state_answer(server):
+    """make bench's searches: a 20 ms view (SLO 60 ms), so each step holds after SLO / 5% =
+    1.2 s, with the default profile's edge tests; gthread 1 and 2 x 8, and an event loop."""
+    slo_ms = default_slo_ms(HEADLINE_DELAY_S)
+    truth = truth_rps(server, slo_ms)
+    ceiling = server.ceiling_rps if isinstance(server, SlotServer) else None
+    start = start_rate(0.0, 0.0, ceiling) if ceiling else 400.0
+    default = {k: v for k, v in QUICK.items() if k in ("edge_tests", "precision")}
+    errors = searches(server, truth, ceiling, start, slo_ms, **default)
     assert np.mean(np.abs(errors) <= WITHIN) >= 0.90, np.round(errors, 3)
     assert errors.max() <= ABOVE
 

@@ -156,6 +156,28 @@ def test_the_headline_answers_significant_not_significant_and_unanswered():
     assert headline([_entry("granian", 1, "sync-api", 700.0, 750.0)]) == []
 
 
+def test_a_headline_with_a_lower_bound_is_one_sided():
+    """The generator limited the async view's searches: its true λ* is higher, so the ratio is
+    "at least" what was measured, significant only when its interval's low end is above 1;
+    with both sides lower bounds the ratio bounds nothing."""
+
+    def limited(entry: CapacityEntry) -> CapacityEntry:
+        return msgspec.structs.replace(entry, lower_bound=True)
+
+    sync = _searched("uvicorn", 1, "sync-api", [600.0, 620.0, 640.0])
+    clear = limited(_searched("uvicorn", 1, "async-api", [950.0, 1000.0, 1050.0]))
+    close = limited(_searched("uvicorn", 1, "async-api", [560.0, 640.0, 720.0]))
+    first = headline([clear, sync])[0]
+    assert (first.verdict, first.ratio[:16]) == ("significant", "at least 1.61x (")
+    first = headline([close, sync])[0]
+    assert not first.verdict
+    assert first.ratio.startswith("at least 1.03x")
+    assert "the true ratio is at least this" in first.unanswered
+    first = headline([clear, limited(sync)])[0]
+    assert not first.verdict
+    assert "both λ* are lower bounds" in first.unanswered
+
+
 def test_the_headline_renders_at_the_top_and_a_measurement_error_is_no_result(stored_run):
     path = stored_run / "results.json"
     data = json.loads(path.read_text())

@@ -11,7 +11,7 @@ from loadtests.analysis import results
 from loadtests.analysis.lambda_star import REPEATS
 from loadtests.model.experiment import UPSTREAM_POOL_SIZE
 from loadtests.observability.stacks import DEFAULT_STACK, STACK_NAMES
-from loadtests.plugins.search import LONGEST_LEAST_S, MAX_TESTS_PER_EDGE
+from loadtests.plugins.search import MAX_TESTS_PER_EDGE, least_hold_s
 from loadtests.sweep import phase
 from loadtests.sweep.capacity import experiments, locust_argv
 from loadtests.sweep.capacity_plan import (
@@ -55,7 +55,8 @@ def test_the_default_maps_the_headline_configurations_as_far_as_its_time_goes():
 def test_a_search_is_estimated_from_its_steps_warm_up_and_judged_seconds():
     plan = plans_for("default")[0]
     one = plan.estimate(0.0)
-    assert one >= STEPS_EXPECTED * LONGEST_LEAST_S  # each step judges that long, at least
+    hold = least_hold_s(plan.slo_p99_ms, plan.precision)
+    assert one >= STEPS_EXPECTED * hold  # each step judges that long, at least
     assert replace(plan, repeats=3).estimate(0.0) == pytest.approx(3 * one)
     assert plan.estimate(5.0) == pytest.approx(one + 5.0)
 

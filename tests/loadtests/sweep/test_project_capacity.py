@@ -13,7 +13,7 @@ from loadtests.analysis.capacity import SLOTS
 from loadtests.project.routes import Route
 from loadtests.scenarios import ROUTE_USER_CLASS
 from loadtests.sweep.capacity import locust_argv
-from loadtests.sweep.capacity_plan import ROUTE_SLO_FLOOR_MS
+from loadtests.sweep.capacity_plan import ROUTE_SLO_FLOOR_MS, STEPS_EXPECTED
 from loadtests.sweep.cli import parse_args
 from loadtests.sweep.generator import Generator
 from loadtests.sweep.project_capacity import SHORT_SEARCH, route_load, route_plans
@@ -132,9 +132,10 @@ def test_make_bench_passes_app_and_routes_to_the_sweep():
 
 
 def test_a_search_is_estimated_near_the_workers_one_at_a_time_rate():
-    # 1 / 5 ms = 200 req/s: 800 requests a step take 4 s, so each step its least 5 s judged.
+    # 1 / 5 ms = 200 req/s: 800 requests a step take 4 s, longer than its least hold (the
+    # route's 100 ms SLO / its 10% precision: 1 s).
     (plan,) = route_plans(measured([LIST]), ["gunicorn-gthread"], (1,), 8, {"delay": 0.0})
-    assert plan.estimate(5.0) == pytest.approx(5.0 + 2.0 + 10 * (0.5 + 5.0 + 0.5))
+    assert plan.estimate(5.0) == pytest.approx(5.0 + 2.0 + STEPS_EXPECTED * (0.5 + 4.0 + 0.5))
 
 
 def test_routes_that_share_a_url_name_are_told_apart_by_their_patterns():
