@@ -49,7 +49,6 @@ LONGEST_FIRST = (
     "tests/loadtests/sweep/test_serverlife_live.py",
     "tests/reliability/test_soak.py",
     "tests/dashboards/test_live.py",
-    "tests/loadtests/sweep/test_db_compare_live.py",
     "tests/loadtests/plugins/test_open_model_live.py",
 )
 # The figures' sections in the terminal summary, by the folder of the test that measured them.
