@@ -140,19 +140,21 @@ def step_rule(
         f"each step lasts max({min_step_s:g} s, {min_requests} requests / rate) at least before "
         f"it may fail, after a warm-up of {WARMUP_RELAXATIONS:g} relaxation times (at least "
         f"{MIN_WARMUP_S:g} s and {WARMUP_SLOS:g} x the SLO, at most {MAX_WARMUP_S:g} s) that is "
-        f"not judged, and runs to max(SLO / {PRECISION:.0%}, {step_requests} requests / rate) "
-        f"(at most {max_step_s:g} s) to hold: a queue {PRECISION:.0%} over its ceiling waits "
-        f"{PRECISION:.0%} of a second longer each second, so it passes the SLO only after that "
-        f"long; each edge of the bracket is tested "
+        f"not judged, and runs to max(SLO / precision, {step_requests} requests / rate) (at "
+        f"most {max_step_s:g} s) to hold, the precision being the bracket's ({PRECISION:.0%} for "
+        f"the lab's views): a queue that much over its ceiling waits that share of a second "
+        f"longer each second, so it passes the SLO only after that long; each edge of the "
+        f"bracket is tested "
         f"{TESTS_PER_EDGE} to {MAX_TESTS_PER_EDGE} times with fresh arrivals, pooled"
     )
 
 
-def least_hold_s(slo_p99_ms: float, precision: float) -> float:
+def least_hold_s(slo_p99_ms: float, precision: float, min_step_s: float = MIN_STEP_S) -> float:
     """Judged seconds a step runs to, at least, before it may hold: a queue over its ceiling by
     ``precision`` adds about ``precision`` seconds of wait each second, so its newest requests
-    pass the SLO only after SLO / ``precision`` seconds (4.4 s for a 220 ms SLO at 5%)."""
-    return slo_p99_ms / 1000.0 / precision
+    pass the SLO only after SLO / ``precision`` seconds (4.4 s for a 220 ms SLO at 5%); and
+    never less than ``min_step_s``."""
+    return max(min_step_s, slo_p99_ms / 1000.0 / precision)
 
 
 def relaxation_s(rate: float, ceiling_rps: float) -> float:
@@ -372,7 +374,7 @@ class Search:
         min_s = max(self.min_step_s, self.min_requests / rate)
         # Long enough that a step with none over the SLO proves it within (and then some).
         enough = max(HOLD_MARGIN * requests_to_bound(ALLOWED_SHARE), self.step_requests) / rate
-        least = max(self.min_step_s, least_hold_s(self.slo_p99_ms, self.precision))
+        least = least_hold_s(self.slo_p99_ms, self.precision, self.min_step_s)
         longest = max(min(enough, self.max_step_s), least)
         return StepPlan(self.steps, rate, warmup, min_s, max(min_s, longest))
 

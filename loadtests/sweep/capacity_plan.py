@@ -193,7 +193,7 @@ class CapacityPlan:
         """Seconds the searches should take: starts, a calibration, and ``STEPS_EXPECTED`` steps
         near the knee, each a warm-up and at least ``least_hold_s`` judged seconds."""
         warmup = max(MIN_WARMUP_S, WARMUP_SLOS * self.slo_p99_ms / 1000.0)
-        hold = max(self.min_step_s, least_hold_s(self.slo_p99_ms, self.precision))
+        hold = least_hold_s(self.slo_p99_ms, self.precision, self.min_step_s)
         step = warmup + max(hold, self.step_requests / self.knee_rps) + 0.5
         return self.repeats * (start_cost + self.calibrate_s + STEPS_EXPECTED * step)
 
