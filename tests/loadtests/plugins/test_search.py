@@ -28,7 +28,7 @@ from loadtests.plugins.search import (
     start_rate,
 )
 from loadtests.plugins.trace import StepTrace
-from loadtests.sweep.capacity_plan import HEADLINE_DELAY_S, QUICK
+from loadtests.sweep.capacity_plan import HEADLINE_DELAY_S, plans_for
 from tests.loadtests.plugins.queue_sim import CpuServer, SlotServer, run_search, truth_rps
 
 SLO_MS = 220.0  # 2 x 0.1 s + 20 ms
@@ -85,12 +85,14 @@ def test_searches_of_a_cpu_bound_server_land_on_its_steady_state_answer(poisson)
 )
 def test_the_defaults_short_searches_land_on_the_steady_state_answer(server):
     """make bench's searches: a 20 ms view (SLO 60 ms), so each step holds after SLO / 5% =
-    1.2 s, with the default profile's edge tests; gthread 1 and 2 x 8, and an event loop."""
-    slo_ms = default_slo_ms(HEADLINE_DELAY_S)
+    1.2 s, with the default profile's search settings; gthread 1 and 2 x 8, and an event loop."""
+    plan = plans_for("default")[0]
+    settings = ("precision", "min_requests", "min_step_s", "step_requests", "edge_tests")
+    default = {name: getattr(plan, name) for name in (*settings, "max_edge_tests")}
+    slo_ms = plan.slo_p99_ms
     truth = truth_rps(server, slo_ms)
     ceiling = server.ceiling_rps if isinstance(server, SlotServer) else None
     start = start_rate(0.0, 0.0, ceiling) if ceiling else 400.0
-    default = {k: v for k, v in QUICK.items() if k in ("edge_tests", "precision")}
     errors = searches(server, truth, ceiling, start, slo_ms, **default)
     assert np.mean(np.abs(errors) <= WITHIN) >= 0.90, np.round(errors, 3)
     assert errors.max() <= ABOVE
