@@ -265,6 +265,25 @@ def _check_root(cluster: Cluster) -> None:
 # --- life cycle --------------------------------------------------------------------------------
 
 
+def _check_reachable(cluster: Cluster, cluster_owner: Owner) -> None:
+    """The owner can pass through every folder above the root: under root the server runs as
+    ``postgres``, which a checkout under ``/root`` or a ``mktemp -d`` folder (both ``0700``)
+    keeps out, and initdb would then fail on a file it cannot open. Asked of the system as the
+    owner (``test -x``), so ACLs count."""
+
+    def passes(folder: Path) -> bool:
+        return _run(cluster_owner, ["test", "-x", str(folder)], 10, check=False).returncode == 0
+
+    if cluster_owner.is_me or passes(cluster.root):
+        return
+    blocked = next((f for f in reversed(cluster.root.parents) if not passes(f)), cluster.root)
+    raise ClusterError(
+        f"PostgreSQL runs as {cluster_owner.name!r}, which cannot enter {blocked} (mode "
+        f"{blocked.stat().st_mode & 0o777:04o}), above the cluster's root {cluster.root}: let it "
+        f"pass (chmod o+x {blocked}) or choose a root it can reach (--root)."
+    )
+
+
 def init(cluster: Cluster) -> bool:
     """Create the private folders and passwords, and the data directory when there is none;
     True when it did."""
@@ -272,6 +291,7 @@ def init(cluster: Cluster) -> bool:
     cluster_owner = owner()
     for folder in (cluster.root, cluster.socket_dir):
         _owned_dir(folder, cluster_owner)
+    _check_reachable(cluster, cluster_owner)
     initialised = (cluster.data / "PG_VERSION").exists()
     if initialised and not cluster.admin_password_file.exists():
         raise ClusterError(

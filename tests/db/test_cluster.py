@@ -111,6 +111,19 @@ def test_a_root_libpq_or_the_config_cannot_name_is_refused(name, tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the cluster as another user")
+def test_a_root_the_postgres_user_cannot_reach_is_refused_with_the_folder_that_blocks():
+    """A checkout under a 0700 folder of root's (/root, mktemp -d): initdb, as postgres, could
+    not open its password file; the lab names the folder and the way out first."""
+    private = new_cluster_root()  # 0700, root's
+    try:
+        with pytest.raises(pg.ClusterError, match=f"cannot enter {private} \\(mode 0700\\)"):
+            pg.init(pg.Cluster(private / "checkout" / "var"))
+        assert not (private / "checkout" / "var" / "data").exists()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the cluster as another user")
 def test_under_root_the_cluster_runs_as_the_postgres_user(postgres):
     process = psutil.Process(postmaster_pid(postgres))
     assert process.username() == pg.SERVICE_USER
