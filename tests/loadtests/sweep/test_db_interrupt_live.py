@@ -41,23 +41,25 @@ def test_ctrl_c_in_the_comparison_stops_the_load_the_server_and_postgresql(tmp_p
         "--db-compare",
         "--no-prometheus",
     ]
-    sweep = subprocess.Popen(
-        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
     spec = tmp_path / "cut" / "db-comparison" / "load-spec.json"
-    try:
-        wait_until(spec.exists, 150, 0.2)  # PostgreSQL and the server are up
-        time.sleep(3)  # the paired load is running
-        assert pg.is_running(pg.lab_cluster())
-        children = psutil.Process(sweep.pid).children(recursive=True)
-        names = " ".join(" ".join(p.cmdline()) for p in children)
-        assert "paired_load" in names, names
-        sweep.send_signal(signal.SIGINT)
-        output, _ = sweep.communicate(timeout=90)
-    finally:
-        if sweep.poll() is None:
-            sweep.kill()
-            sweep.communicate()
+    # The block closes the sweep's pipe however the test ends (a failed assertion left it open
+    # once, and its ResourceWarning failed a later test of the same worker).
+    with subprocess.Popen(
+        argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as sweep:
+        try:
+            wait_until(spec.exists, 150, 0.2)  # PostgreSQL and the server are up
+            time.sleep(3)  # the paired load is running
+            assert pg.is_running(pg.lab_cluster())
+            children = psutil.Process(sweep.pid).children(recursive=True)
+            names = " ".join(" ".join(p.cmdline()) for p in children)
+            assert "paired_load" in names, names
+            sweep.send_signal(signal.SIGINT)
+            output, _ = sweep.communicate(timeout=90)
+        finally:
+            if sweep.poll() is None:
+                sweep.kill()
+                sweep.communicate()
     assert sweep.returncode == 130, output[-3000:]
     record = json.loads((tmp_path / "cut" / "results.json").read_text())
     assert record["meta"]["status"] == "interrupted"
