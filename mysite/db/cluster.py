@@ -280,7 +280,7 @@ def _check_reachable(cluster: Cluster, cluster_owner: Owner) -> None:
     raise ClusterError(
         f"PostgreSQL runs as {cluster_owner.name!r}, which cannot enter {blocked} (mode "
         f"{blocked.stat().st_mode & 0o777:04o}), above the cluster's root {cluster.root}: let it "
-        f"pass (chmod o+x {blocked}) or choose a root it can reach (--root)."
+        f"pass (chmod o+x {blocked}), or put the checkout (or the cluster's --root) where it can."
     )
 
 
